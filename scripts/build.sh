@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Configures and builds one tree. Usage: scripts/build.sh [release|asan] [extra cmake args]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+kind=${1:-release}; shift || true
+case "$kind" in
+  release) dir=build/release; opts=(-DCMAKE_BUILD_TYPE=Release) ;;
+  asan)    dir=build/asan;    opts=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DMESHCAST_SANITIZE=ON) ;;
+  *) echo "usage: $0 [release|asan]" >&2; exit 2 ;;
+esac
+gen=(); command -v ninja >/dev/null && gen=(-G Ninja)
+if [ ! -f "$dir/CMakeCache.txt" ]; then cmake -S . -B "$dir" "${gen[@]}" "${opts[@]}" "$@"; fi
+cmake --build "$dir" -j "$(nproc)"

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs every Debian package meshcast needs to build, test and run. Idempotent.
+set -euo pipefail
+PKGS=(
+  build-essential cmake pkg-config ninja-build clang clang-format libclang-rt-14-dev
+  libglib2.0-dev libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstreamer-plugins-bad1.0-dev
+  gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-tools
+  gstreamer1.0-nice libnice-dev libsrtp2-dev libopus-dev libvpx-dev libssl-dev
+  libsoup-3.0-dev nlohmann-json3-dev libgtest-dev googletest iproute2 procps
+)
+if [ "${MESHCAST_WITH_BROWSER:-0}" = 1 ]; then PKGS+=(chromium); fi
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then echo "install-deps: all packages present"; exit 0; fi
+SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -q
+$SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
