@@ -1,0 +1,286 @@
+#include <gtest/gtest.h>
+
+#include <cstring>
+
+#include "media/broadcast/FrameCodec.hpp"
+
+namespace meshcast::media {
+namespace {
+
+StreamHeader av_header() {
+  StreamHeader h;
+  h.video_codec = StreamHeader::VideoCodec::VP8;
+  h.width = 640;
+  h.height = 360;
+  h.fps_num = 25;
+  h.fps_den = 1;
+  h.audio_codec = StreamHeader::AudioCodec::Opus;
+  h.audio_rate = 48000;
+  h.audio_channels = 2;
+  return h;
+}
+
+MediaFrame frame(MediaFrame::Kind k, int64_t pts, bool key, std::vector<uint8_t> data) {
+  MediaFrame f;
+  f.kind = k;
+  f.pts_us = pts;
+  f.duration_us = k == MediaFrame::Kind::Audio ? 20'000 : 40'000;
+  f.keyframe = key;
+  f.data = std::move(data);
+  return f;
+}
+
+FrameBatch sample_batch() {
+  FrameBatch b;
+  b.header = av_header();
+  b.keyframe_start = true;
+  b.frames.push_back(frame(MediaFrame::Kind::Video, 1'000'000, true, {1, 2, 3, 4, 5}));
+  b.frames.push_back(frame(MediaFrame::Kind::Audio, 990'000, true, {9, 9}));
+  b.frames.push_back(frame(MediaFrame::Kind::Audio, 1'010'000, true, {}));
+  b.frames.push_back(frame(MediaFrame::Kind::Video, 1'040'000, false, {7}));
+  return b;
+}
+
+std::vector<uint8_t> encoded() { return *serialize_frame_batch(sample_batch()); }
+
+FrameCodecError parse_error(std::span<const uint8_t> bytes) {
+  FrameCodecError e = FrameCodecError::None;
+  EXPECT_FALSE(parse_frame_batch(bytes, &e).has_value());
+  return e;
+}
+
+// Offsets into the encoding of sample_batch().
+constexpr size_t kFirstFrame = FrameCodecLimits::kHeaderBytes;
+constexpr size_t kCountOffset = kFirstFrame - 2;
+
+TEST(FrameCodec, RoundTrip) {
+  const FrameBatch b = sample_batch();
+  FrameCodecError e;
+  auto bytes = serialize_frame_batch(b, &e);
+  ASSERT_TRUE(bytes.has_value());
+  EXPECT_EQ(e, FrameCodecError::None);
+  EXPECT_EQ(bytes->size(), FrameCodecLimits::kHeaderBytes +
+                               4 * FrameCodecLimits::kFrameHeaderBytes + b.media_bytes());
+  auto back = parse_frame_batch(*bytes, &e);
+  ASSERT_TRUE(back.has_value()) << to_string(e);
+  EXPECT_EQ(*back, b);
+  EXPECT_EQ(back->start_pts_us(), 990'000);
+  EXPECT_EQ(back->end_pts_us(), 1'080'000);
+}
+
+TEST(FrameCodec, FixedEncoding) {
+  FrameBatch b;
+  b.header.audio_codec = StreamHeader::AudioCodec::Opus;
+  b.header.audio_rate = 48000;
+  b.header.audio_channels = 1;
+  b.keyframe_start = true;
+  b.frames.push_back(frame(MediaFrame::Kind::Audio, 0x0102, true, {0xAB}));
+  const std::vector<uint8_t> want = {
+      1, 1,                                     // version, flags
+      0, 0, 0,    0,    0,    0, 0, 0, 1,       // no video; w h fps_num; fps_den=1
+      1, 0, 0,    0xBB, 0x80, 1,                // opus 48000 mono
+      0, 1,                                     // one frame
+      1, 1, 0,    0,    0,    0, 0, 0, 1,   2,  // audio, key, pts
+      0, 0, 0x4E, 0x20, 0,    0, 0, 1, 0xAB};   // 20000 us, 1 byte
+  EXPECT_EQ(*serialize_frame_batch(b), want);
+  auto back = parse_frame_batch(want);
+  ASSERT_TRUE(back.has_value());
+  EXPECT_EQ(*back, b);
+}
+
+TEST(FrameCodec, EmptyBatchAndAudioOnly) {
+  FrameBatch b;
+  b.header.audio_codec = StreamHeader::AudioCodec::Opus;
+  b.header.audio_rate = 48000;
+  b.header.audio_channels = 2;
+  auto back = parse_frame_batch(*serialize_frame_batch(b));
+  ASSERT_TRUE(back.has_value());
+  EXPECT_TRUE(back->frames.empty());
+  EXPECT_EQ(back->duration_us(), 0);
+}
+
+TEST(FrameCodecMalformed, EmptyInput) { EXPECT_EQ(parse_error({}), FrameCodecError::Truncated); }
+
+TEST(FrameCodecMalformed, EveryTruncationFails) {
+  const auto bytes = encoded();
+  for (size_t n = 0; n < bytes.size(); ++n) {
+    FrameCodecError e = FrameCodecError::None;
+    EXPECT_FALSE(parse_frame_batch(std::span(bytes.data(), n), &e).has_value()) << n;
+    EXPECT_EQ(e, FrameCodecError::Truncated) << n;
+  }
+}
+
+TEST(FrameCodecMalformed, BadVersion) {
+  auto bytes = encoded();
+  bytes[0] = 2;
+  EXPECT_EQ(parse_error(bytes), FrameCodecError::BadVersion);
+  bytes[0] = 0;
+  EXPECT_EQ(parse_error(bytes), FrameCodecError::BadVersion);
+}
+
+TEST(FrameCodecMalformed, ReservedBatchFlags) {
+  auto bytes = encoded();
+  bytes[1] |= 0x80;
+  EXPECT_EQ(parse_error(bytes), FrameCodecError::BadFlags);
+}
+
+TEST(FrameCodecMalformed, ReservedFrameFlags) {
+  auto bytes = encoded();
+  bytes[kFirstFrame + 1] = 0x03;
+  EXPECT_EQ(parse_error(bytes), FrameCodecError::BadFlags);
+}
+
+TEST(FrameCodecMalformed, UnknownCodecs) {
+  auto bytes = encoded();
+  bytes[2] = 7;  // video codec
+  EXPECT_EQ(parse_error(bytes), FrameCodecError::BadHeader);
+  bytes = encoded();
+  bytes[11] = 0xFF;  // audio codec
+  EXPECT_EQ(parse_error(bytes), FrameCodecError::BadHeader);
+}
+
+TEST(FrameCodecMalformed, ZeroDimensionsAndChannels) {
+  auto bytes = encoded();
+  bytes[3] = bytes[4] = 0;  // width 0
+  EXPECT_EQ(parse_error(bytes), FrameCodecError::BadHeader);
+  bytes = encoded();
+  bytes[9] = bytes[10] = 0;  // fps_den 0
+  EXPECT_EQ(parse_error(bytes), FrameCodecError::BadHeader);
+  bytes = encoded();
+  bytes[16] = 0;  // channels 0
+  EXPECT_EQ(parse_error(bytes), FrameCodecError::BadHeader);
+  bytes = encoded();
+  bytes[16] = 200;  // channels too many
+  EXPECT_EQ(parse_error(bytes), FrameCodecError::BadHeader);
+  bytes = encoded();
+  bytes[3] = 0xFF;  // width 65280 > 8192
+  EXPECT_EQ(parse_error(bytes), FrameCodecError::BadHeader);
+}
+
+TEST(FrameCodecMalformed, NoStreamsAtAll) {
+  auto bytes = encoded();
+  bytes[2] = 0;   // no video
+  bytes[11] = 0;  // no audio
+  EXPECT_EQ(parse_error(bytes), FrameCodecError::BadHeader);
+}
+
+TEST(FrameCodecMalformed, FrameCountTooLarge) {
+  auto bytes = encoded();
+  bytes[kCountOffset] = 0xFF;
+  bytes[kCountOffset + 1] = 0xFF;
+  EXPECT_EQ(parse_error(bytes), FrameCodecError::TooManyFrames);
+}
+
+TEST(FrameCodecMalformed, FrameCountBeyondInput) {
+  auto bytes = encoded();
+  bytes[kCountOffset] = 0;
+  bytes[kCountOffset + 1] = 200;  // allowed count but the input cannot hold 200 frames
+  EXPECT_EQ(parse_error(bytes), FrameCodecError::Truncated);
+}
+
+TEST(FrameCodecMalformed, FrameCountTooSmallLeavesTrailingBytes) {
+  auto bytes = encoded();
+  bytes[kCountOffset + 1] = 3;
+  EXPECT_EQ(parse_error(bytes), FrameCodecError::TrailingBytes);
+  bytes = encoded();
+  bytes.push_back(0);
+  EXPECT_EQ(parse_error(bytes), FrameCodecError::TrailingBytes);
+}
+
+TEST(FrameCodecMalformed, BadFrameKind) {
+  auto bytes = encoded();
+  bytes[kFirstFrame] = 3;
+  EXPECT_EQ(parse_error(bytes), FrameCodecError::BadKind);
+  bytes[kFirstFrame] = 0;
+  EXPECT_EQ(parse_error(bytes), FrameCodecError::BadKind);
+}
+
+TEST(FrameCodecMalformed, VideoFrameInAudioOnlyStream) {
+  auto bytes = encoded();
+  bytes[2] = 0;  // header says no video, first frame is video
+  EXPECT_EQ(parse_error(bytes), FrameCodecError::BadKind);
+}
+
+TEST(FrameCodecMalformed, FrameSizeOverLimit) {
+  auto bytes = encoded();
+  const size_t size_at = kFirstFrame + 14;
+  bytes[size_at] = 0x7F;  // 2 GiB
+  EXPECT_EQ(parse_error(bytes), FrameCodecError::FrameTooLarge);
+}
+
+TEST(FrameCodecMalformed, FrameSizeBeyondInput) {
+  auto bytes = encoded();
+  const size_t size_at = kFirstFrame + 14;
+  bytes[size_at + 2] = 0x01;  // 256 + 5 bytes: within limit, beyond input
+  EXPECT_EQ(parse_error(bytes), FrameCodecError::Truncated);
+}
+
+TEST(FrameCodecMalformed, NegativeOrHugeTimestamp) {
+  auto bytes = encoded();
+  bytes[kFirstFrame + 2] = 0x80;  // pts with the sign bit set
+  EXPECT_EQ(parse_error(bytes), FrameCodecError::BadTimestamp);
+  bytes = encoded();
+  bytes[kFirstFrame + 10] = 0x7F;  // duration ~2e9 us
+  EXPECT_EQ(parse_error(bytes), FrameCodecError::BadTimestamp);
+}
+
+TEST(FrameCodecMalformed, TimestampGoingBackwardsWithinAKind) {
+  FrameBatch b = sample_batch();
+  b.frames[3].pts_us = 500'000;  // second video frame before the first
+  FrameCodecError e;
+  EXPECT_FALSE(serialize_frame_batch(b, &e).has_value());
+  EXPECT_EQ(e, FrameCodecError::BadTimestamp);
+  // Same batch forged on the wire.
+  auto bytes = encoded();
+  const size_t second_video = kFirstFrame + 3 * FrameCodecLimits::kFrameHeaderBytes + 5 + 2 + 0;
+  ASSERT_EQ(bytes[second_video], 2);
+  std::memset(&bytes[second_video + 2], 0, 8);
+  EXPECT_EQ(parse_error(bytes), FrameCodecError::BadTimestamp);
+}
+
+TEST(FrameCodecMalformed, OversizedInput) {
+  std::vector<uint8_t> big(FrameCodecLimits::kMaxTotalBytes + 1, 0);
+  big[0] = 1;
+  EXPECT_EQ(parse_error(big), FrameCodecError::TooLarge);
+}
+
+TEST(FrameCodecMalformed, SerializerRejectsWhatParserWould) {
+  FrameBatch b = sample_batch();
+  b.frames[0].data.resize(FrameCodecLimits::kMaxFrameBytes + 1);
+  FrameCodecError e;
+  EXPECT_FALSE(serialize_frame_batch(b, &e).has_value());
+  EXPECT_EQ(e, FrameCodecError::FrameTooLarge);
+  b = sample_batch();
+  b.header.width = 0;
+  EXPECT_FALSE(serialize_frame_batch(b, &e).has_value());
+  EXPECT_EQ(e, FrameCodecError::BadHeader);
+  b = sample_batch();
+  b.frames.resize(FrameCodecLimits::kMaxFrames + 1, b.frames[1]);
+  EXPECT_FALSE(serialize_frame_batch(b, &e).has_value());
+  EXPECT_EQ(e, FrameCodecError::TooManyFrames);
+}
+
+TEST(FrameCodecMalformed, RandomBitFlipsNeverCrash) {
+  const auto good = encoded();
+  uint32_t seed = 12345;
+  size_t accepted = 0;
+  for (int i = 0; i < 20000; ++i) {
+    auto bytes = good;
+    seed = seed * 1664525u + 1013904223u;
+    const size_t pos = seed % bytes.size();
+    bytes[pos] ^= static_cast<uint8_t>(1u << ((seed >> 16) % 8));
+    FrameCodecError e;
+    auto r = parse_frame_batch(bytes, &e);
+    if (r) {
+      ++accepted;
+      // Anything accepted re-encodes to exactly the same bytes.
+      EXPECT_EQ(*serialize_frame_batch(*r), bytes);
+    } else {
+      EXPECT_NE(e, FrameCodecError::None);
+    }
+  }
+  EXPECT_GT(accepted, 0u);  // flips inside payload bytes stay valid
+}
+
+}  // namespace
+}  // namespace meshcast::media
