@@ -1,0 +1,429 @@
+#include "mesh/node/mesh_peer.hpp"
+
+#include <openssl/rand.h>
+
+#include "mesh/core/codec.hpp"
+#include "mesh/core/fragmenter.hpp"
+
+namespace meshcast::node {
+
+using mesh::Output;
+using mesh::OutputKind;
+using mesh::PeerId;
+
+namespace {
+// Control messages larger than this travel fragmented over RTP like segments.
+constexpr size_t kMaxControlInRtcp = kMaxWirePacket - 32;
+}  // namespace
+
+PeerId MeshPeer::hash_id(const std::string& id) {
+  uint32_t h = 2166136261u;  // FNV-1a: stable across processes and machines
+  for (unsigned char c : id) {
+    h ^= c;
+    h *= 16777619u;
+  }
+  if (h == mesh::kNoPeer) h = 1;
+  return h;
+}
+
+MeshPeer::MeshPeer(GMainContext* ctx, MeshPeerConfig config, PeerSignaling& signaling,
+                   std::shared_ptr<link::Certificate> cert)
+    : ctx_(ctx),
+      cfg_(std::move(config)),
+      sig_(signaling),
+      cert_(std::move(cert)),
+      core_([&] {
+        cfg_.core.self = hash_id(cfg_.self_id);
+        return cfg_.core;
+      }()) {
+  if (RAND_bytes(reinterpret_cast<unsigned char*>(&ssrc_), sizeof ssrc_) != 1) ssrc_ = 0x4d455348;
+  names_[cfg_.core.self] = cfg_.self_id;
+}
+
+MeshPeer::~MeshPeer() {
+  stopped_ = true;
+  if (timer_) {
+    g_source_destroy(timer_);
+    g_source_unref(timer_);
+  }
+  if (retire_source_) g_source_remove(retire_source_);
+  links_.clear();
+  retired_.clear();
+}
+
+void MeshPeer::start() {
+  if (started_) return;
+  started_ = true;
+  core_.start(cfg_.clock());
+  drain();
+}
+
+void MeshPeer::stop() {
+  if (stopped_) return;
+  for (auto& [pid, e] : links_) {
+    if (e.connected) send_message(pid, mesh::Bye{uint8_t(mesh::DisconnectReason::kLeaving)});
+    if (e.link) e.link->close();
+    sig_.send_relay(e.id, "bye", nlohmann::json::object());
+  }
+  stopped_ = true;
+  std::vector<PeerId> ids;
+  for (auto& [pid, e] : links_) ids.push_back(pid);
+  for (auto pid : ids) drop_link(pid, false);
+}
+
+PeerId MeshPeer::pid_for(const std::string& id) {
+  PeerId pid = hash_id(id);
+  names_.emplace(pid, id);
+  return pid;
+}
+
+MeshPeer::LinkEntry* MeshPeer::entry(PeerId pid) {
+  auto it = links_.find(pid);
+  return it == links_.end() ? nullptr : &it->second;
+}
+
+void MeshPeer::add_neighbours(const std::vector<std::string>& ids) {
+  if (stopped_) return;
+  std::vector<PeerId> pids;
+  for (auto& id : ids) {
+    if (id == cfg_.self_id) continue;
+    pids.push_back(pid_for(id));
+  }
+  core_.add_candidates(pids, cfg_.clock());
+  drain();
+}
+
+void MeshPeer::on_peer_left(const std::string& id) {
+  PeerId pid = hash_id(id);
+  if (!entry(pid)) return;
+  drop_link(pid, false);
+  drain();
+}
+
+void MeshPeer::publish(mesh::Segment seg) {
+  if (stopped_) return;
+  core_.publish_segment(std::move(seg), cfg_.clock());
+  drain();
+}
+
+void MeshPeer::set_impairment(const link::Impairment& imp) {
+  impairment_ = imp;
+  for (auto& [pid, e] : links_)
+    if (e.link) e.link->set_impairment(imp, imp);
+}
+
+MeshPeer::LinkEntry* MeshPeer::create_link(const std::string& id, bool offerer) {
+  PeerId pid = pid_for(id);
+  std::string err;
+  auto l = link::PeerLink::create(ctx_, cfg_.link, cert_,
+                                  offerer ? link::Role::kOfferer : link::Role::kAnswerer, err);
+  if (!l) {
+    g_warning("meshcast: cannot create link to %s: %s", id.c_str(), err.c_str());
+    ++counters_.links_failed;
+    return nullptr;
+  }
+  auto [it, inserted] = links_.try_emplace(pid);
+  LinkEntry& e = it->second;
+  e.id = id;
+  e.pid = pid;
+  e.offerer = offerer;
+  e.rtp.ssrc = ssrc_;
+  e.link = std::move(l);
+  ++counters_.links_opened;
+  if (impairment_.active()) e.link->set_impairment(impairment_, impairment_);
+  e.link->set_on_state(
+      [this, pid](link::LinkState st, const std::string& why) { on_link_state(pid, st, why); });
+  e.link->set_on_rtp([this, pid](const uint8_t* d, size_t n) { on_link_rtp(pid, d, n); });
+  e.link->set_on_rtcp([this, pid](const uint8_t* d, size_t n) { on_link_rtcp(pid, d, n); });
+  e.link->set_on_local_candidate([this, pid](const std::string& cand) {
+    LinkEntry* le = entry(pid);
+    if (!le) return;
+    if (!le->description_sent) {
+      le->early_candidates.push_back(cand);
+      return;
+    }
+    for (auto& c : le->early_candidates)
+      if (c == cand) return;  // already in the description
+    sig_.send_relay(le->id, "candidate", {{"candidate", cand}});
+  });
+  e.link->set_on_gathering_done([this, pid] {
+    LinkEntry* le = entry(pid);
+    if (le && le->description_sent) sig_.send_relay(le->id, "end-of-candidates", nlohmann::json::object());
+  });
+  return &e;
+}
+
+void MeshPeer::send_description(LinkEntry& e, const char* kind) {
+  auto desc = e.link->local_description();
+  e.early_candidates = desc.candidates;
+  e.description_sent = true;
+  sig_.send_relay(e.id, kind, desc.to_json());
+}
+
+void MeshPeer::on_relay(const std::string& from, const std::string& kind,
+                        const nlohmann::json& payload) {
+  if (stopped_ || from == cfg_.self_id) return;
+  PeerId pid = pid_for(from);
+  std::string err;
+  if (kind == "offer") {
+    auto desc = link::SessionDescription::from_json(payload, err);
+    if (!desc) {
+      ++counters_.decode_errors;
+      g_warning("meshcast: bad offer from %s: %s", from.c_str(), err.c_str());
+      return;
+    }
+    if (LinkEntry* e = entry(pid)) {
+      // Glare: both sides offered. The lower id stays offerer; the other answers.
+      if (e->offerer && cfg_.self_id < from) return;
+      drop_link(pid, false);
+    }
+    if (links_.size() >= cfg_.core.max_partners + 4) {
+      sig_.send_relay(from, "bye", {{"reason", "full"}});
+      return;
+    }
+    LinkEntry* e = create_link(from, false);
+    if (!e) return;
+    if (!e->link->set_remote_description(*desc, err) || !e->link->start(err)) {
+      g_warning("meshcast: cannot answer %s: %s", from.c_str(), err.c_str());
+      drop_link(pid, true);
+      drain();
+      return;
+    }
+    send_description(*e, "answer");
+    drain();
+  } else if (kind == "answer") {
+    LinkEntry* e = entry(pid);
+    if (!e || !e->offerer) return;
+    auto desc = link::SessionDescription::from_json(payload, err);
+    if (!desc || !e->link->set_remote_description(*desc, err)) {
+      ++counters_.decode_errors;
+      g_warning("meshcast: bad answer from %s: %s", from.c_str(), err.c_str());
+      drop_link(pid, true);
+      drain();
+    }
+  } else if (kind == "candidate") {
+    LinkEntry* e = entry(pid);
+    if (!e || !payload.is_object() || !payload.contains("candidate") ||
+        !payload["candidate"].is_string())
+      return;
+    if (!e->link->add_remote_candidate(payload["candidate"].get<std::string>(), err))
+      ++counters_.decode_errors;
+  } else if (kind == "end-of-candidates") {
+    if (LinkEntry* e = entry(pid)) e->link->remote_candidates_done();
+  } else if (kind == "bye") {
+    if (entry(pid)) {
+      drop_link(pid, false);
+      drain();
+    }
+  }
+}
+
+void MeshPeer::on_link_state(PeerId pid, link::LinkState st, const std::string& reason) {
+  LinkEntry* e = entry(pid);
+  if (!e) return;
+  if (st == link::LinkState::kConnected) {
+    e->connected = true;
+    e->told_core = true;
+    core_.partner_connected(pid, cfg_.clock());
+    drain();
+  } else if (st == link::LinkState::kFailed || st == link::LinkState::kClosed) {
+    if (st == link::LinkState::kFailed) {
+      ++counters_.links_failed;
+      g_debug("meshcast: link to %s failed: %s", e->id.c_str(), reason.c_str());
+    }
+    drop_link(pid, false);
+    drain();
+  }
+}
+
+void MeshPeer::drop_link(PeerId pid, bool tell_peer) {
+  auto it = links_.find(pid);
+  if (it == links_.end()) return;
+  LinkEntry& e = it->second;
+  if (tell_peer) sig_.send_relay(e.id, "bye", nlohmann::json::object());
+  if (e.link) {
+    closed_wire_bytes_ += e.link->stats().wire_bytes_sent;
+    retire(std::move(e.link));
+  }
+  links_.erase(it);
+  // The core also hears about links that never connected, so it stops waiting on them.
+  if (!stopped_) core_.partner_left(pid, cfg_.clock());
+}
+
+void MeshPeer::retire(std::unique_ptr<link::PeerLink> l) {
+  // Links may be dropped from inside their own callbacks; PeerLink allows destruction
+  // there, but deferring keeps our own iteration simple.
+  retired_.push_back(std::move(l));
+  if (!retire_source_ && !stopped_) {
+    retire_source_ = g_idle_add(
+        [](gpointer p) -> gboolean {
+          auto* self = static_cast<MeshPeer*>(p);
+          self->retire_source_ = 0;
+          self->retired_.clear();
+          return G_SOURCE_REMOVE;
+        },
+        this);
+  }
+}
+
+void MeshPeer::on_link_rtp(PeerId pid, const uint8_t* data, size_t len) {
+  LinkEntry* e = entry(pid);
+  if (!e) return;
+  auto chunk = unwrap_chunk({data, len});
+  if (!chunk) {
+    ++counters_.decode_errors;
+    return;
+  }
+  using R = mesh::Reassembler::Result;
+  R r = e->reassembler.feed(*chunk, msg_buf_);
+  if (r == R::kComplete) {
+    std::vector<uint8_t> msg;
+    msg.swap(msg_buf_);
+    deliver(pid, msg);
+  } else if (r == R::kMalformed || r == R::kTooLarge) {
+    ++counters_.decode_errors;
+  }
+}
+
+void MeshPeer::on_link_rtcp(PeerId pid, const uint8_t* data, size_t len) {
+  if (!entry(pid)) return;
+  auto msg = unwrap_control({data, len});
+  if (!msg) return;  // not ours (e.g. a future RTCP report): ignore
+  std::vector<uint8_t> copy(msg->begin(), msg->end());
+  deliver(pid, copy);
+}
+
+void MeshPeer::deliver(PeerId from, std::span<const uint8_t> msg) {
+  if (stopped_) return;
+  core_.on_bytes(from, msg, cfg_.clock());
+  drain();
+}
+
+void MeshPeer::send_message(PeerId to, const mesh::Message& m) {
+  LinkEntry* e = entry(to);
+  if (!e || !e->connected || !e->link) return;
+  encode_buf_.clear();
+  mesh::encode(m, encode_buf_);
+  if (!mesh::is_media(m) && encode_buf_.size() <= kMaxControlInRtcp) {
+    auto pkt = wrap_control(encode_buf_, ssrc_);
+    if (!e->link->send_rtcp(pkt.data(), pkt.size())) ++counters_.send_failures;
+    return;
+  }
+  uint32_t msg_id = e->next_msg_id++;
+  if (!mesh::Fragmenter::fragment(msg_id, encode_buf_, chunks_)) {
+    ++counters_.send_failures;
+    return;
+  }
+  uint32_t ts = mesh::is_media(m) ? std::get<mesh::SegmentMsg>(m).segment.header.number : 0;
+  size_t n = mesh::Fragmenter::chunk_count(encode_buf_.size());
+  for (size_t i = 0; i < n && i < chunks_.size(); ++i) {
+    auto pkt = e->rtp.wrap(chunks_[i], ts);
+    if (!e->link->send_rtp(pkt.data(), pkt.size())) ++counters_.send_failures;
+  }
+}
+
+void MeshPeer::drain() {
+  if (draining_) return;  // outputs produced while draining are picked up by the loop
+  draining_ = true;
+  auto& box = core_.outbox();
+  for (size_t i = 0; i < box.size(); ++i) {
+    Output o = std::move(box[i]);
+    switch (o.kind) {
+      case OutputKind::kSend:
+        send_message(o.peer, o.msg);
+        break;
+      case OutputKind::kConnect: {
+        if (stopped_ || entry(o.peer)) break;
+        auto name = names_.find(o.peer);
+        if (name == names_.end()) {
+          core_.partner_left(o.peer, cfg_.clock());  // unknown id (e.g. a stale redirect)
+          break;
+        }
+        LinkEntry* e = create_link(name->second, true);
+        std::string err;
+        if (!e || !e->link->start(err)) {
+          if (e) drop_link(o.peer, false);
+          else core_.partner_left(o.peer, cfg_.clock());
+          break;
+        }
+        send_description(*e, "offer");
+        break;
+      }
+      case OutputKind::kDisconnect:
+        drop_link(o.peer, true);
+        break;
+      case OutputKind::kSetTimer:
+        arm_timer(o.at);
+        break;
+      case OutputKind::kPlay:
+        if (on_play_) on_play_(std::get<mesh::SegmentMsg>(o.msg).segment, o.at);
+        break;
+      case OutputKind::kMissed:
+        if (on_missed_) on_missed_(o.number);
+        break;
+      case OutputKind::kReport: {
+        ++counters_.forgers_reported;
+        auto name = names_.find(o.peer);
+        if (name != names_.end()) sig_.report_forger(name->second);
+        break;
+      }
+      case OutputKind::kNeedNeighbours: {
+        std::vector<std::string> exclude;
+        for (auto& [pid, e] : links_) exclude.push_back(e.id);
+        sig_.request_neighbours(exclude);
+        break;
+      }
+    }
+  }
+  box.clear();
+  draining_ = false;
+}
+
+void MeshPeer::arm_timer(int64_t at_us) {
+  if (stopped_) return;
+  if (timer_) {
+    g_source_destroy(timer_);
+    g_source_unref(timer_);
+    timer_ = nullptr;
+  }
+  int64_t delay_ms = std::max<int64_t>(0, (at_us - cfg_.clock() + 999) / 1000);
+  timer_at_ = at_us;
+  timer_ = g_timeout_source_new(static_cast<guint>(std::min<int64_t>(delay_ms, 60'000)));
+  g_source_set_callback(timer_, &MeshPeer::on_timer_cb, this, nullptr);
+  g_source_attach(timer_, ctx_);
+}
+
+gboolean MeshPeer::on_timer_cb(gpointer p) {
+  auto* self = static_cast<MeshPeer*>(p);
+  g_source_unref(self->timer_);
+  self->timer_ = nullptr;
+  self->timer_at_ = -1;
+  if (self->stopped_) return G_SOURCE_REMOVE;
+  self->core_.on_timer(self->cfg_.clock());
+  self->drain();
+  return G_SOURCE_REMOVE;
+}
+
+std::vector<PartnerInfo> MeshPeer::partners() const {
+  std::vector<PartnerInfo> out;
+  for (auto& [pid, e] : links_) {
+    PartnerInfo p;
+    p.id = e.id;
+    p.connected = e.connected;
+    for (uint32_t s = 0; s < cfg_.core.substreams && s < mesh::kMaxSubstreams; ++s)
+      if (core_.parent(s) == pid) p.parent_mask |= uint16_t(1u << s);
+    p.child = false;  // TODO(core): expose child_mask per partner
+    if (e.link) p.rtt_ms = e.link->stats().rtt_ms;
+    out.push_back(std::move(p));
+  }
+  return out;
+}
+
+uint64_t MeshPeer::wire_bytes_sent() const {
+  uint64_t sum = closed_wire_bytes_;
+  for (auto& [pid, e] : links_)
+    if (e.link) sum += e.link->stats().wire_bytes_sent;
+  return sum;
+}
+
+}  // namespace meshcast::node

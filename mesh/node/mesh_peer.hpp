@@ -1,0 +1,151 @@
+// MeshPeer: the mesh core (sans-IO) driven over real PeerLinks on the GLib loop.
+// It turns core outputs into link set-up (offer/answer through signaling), SRTP
+// media chunks, SRTCP control packets and timers, and link events back into core
+// inputs. Signaling is abstract so the tracker client, tests and the swarm share it.
+#pragma once
+#include <glib.h>
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "mesh/core/node.hpp"
+#include "mesh/core/reassembler.hpp"
+#include "mesh/link/peer_link.hpp"
+#include "mesh/node/wire.hpp"
+
+namespace meshcast::node {
+
+// What a MeshPeer needs from signaling.
+class PeerSignaling {
+ public:
+  virtual ~PeerSignaling() = default;
+  virtual void send_relay(const std::string& to, const std::string& kind,
+                          const nlohmann::json& payload) = 0;
+  // Ask the tracker for more neighbours (it answers through MeshPeer::add_neighbours).
+  virtual void request_neighbours(const std::vector<std::string>& exclude) = 0;
+  virtual void report_forger(const std::string& peer) = 0;
+};
+
+struct MeshPeerConfig {
+  std::string self_id;
+  mesh::NodeConfig core;  // core.self is set from self_id
+  link::LinkConfig link;
+  // Microseconds on a clock the broadcaster shares (real time on one machine).
+  std::function<int64_t()> clock = [] { return g_get_real_time(); };
+};
+
+struct PartnerInfo {
+  std::string id;
+  bool connected = false;
+  uint16_t parent_mask = 0;  // sub-streams this partner pushes to us
+  bool child = false;        // we push at least one sub-stream to it
+  double rtt_ms = -1;
+};
+
+struct MeshPeerCounters {
+  uint64_t links_opened = 0;
+  uint64_t links_failed = 0;
+  uint64_t decode_errors = 0;  // malformed chunks / messages from partners
+  uint64_t send_failures = 0;
+  uint64_t forgers_reported = 0;
+};
+
+class MeshPeer {
+ public:
+  using PlayFn = std::function<void(const mesh::Segment& seg, int64_t play_at_us)>;
+
+  MeshPeer(GMainContext* ctx, MeshPeerConfig config, PeerSignaling& signaling,
+           std::shared_ptr<link::Certificate> cert);
+  ~MeshPeer();
+  MeshPeer(const MeshPeer&) = delete;
+  MeshPeer& operator=(const MeshPeer&) = delete;
+
+  void start();
+  // Sends Bye and closes every link; the peer is inert afterwards.
+  void stop();
+
+  // From signaling.
+  void on_relay(const std::string& from, const std::string& kind, const nlohmann::json& payload);
+  void add_neighbours(const std::vector<std::string>& ids);
+  void on_peer_left(const std::string& id);
+
+  // Source only: a signed segment enters the mesh.
+  void publish(mesh::Segment seg);
+
+  void set_on_play(PlayFn fn) { on_play_ = std::move(fn); }
+  void set_on_missed(std::function<void(uint32_t)> fn) { on_missed_ = std::move(fn); }
+  // Applied to every current and future link (both directions).
+  void set_impairment(const link::Impairment& imp);
+
+  const mesh::NodeStats& stats() const { return core_.stats(); }
+  const mesh::Node& core() const { return core_; }
+  const MeshPeerCounters& counters() const { return counters_; }
+  std::vector<PartnerInfo> partners() const;
+  const std::string& id() const { return cfg_.self_id; }
+  // Bytes on the wire (SRTP/SRTCP incl. keepalives) summed over all links, live and closed.
+  uint64_t wire_bytes_sent() const;
+
+  // Stable numeric id for a tracker id (same on every peer, so redirects carry over).
+  static mesh::PeerId hash_id(const std::string& id);
+
+ private:
+  struct LinkEntry {
+    std::string id;
+    mesh::PeerId pid = mesh::kNoPeer;
+    std::unique_ptr<link::PeerLink> link;
+    bool offerer = false;
+    bool description_sent = false;
+    bool connected = false;
+    bool told_core = false;
+    std::vector<std::string> early_candidates;  // gathered before the description went out
+    RtpWriter rtp;
+    mesh::Reassembler reassembler;
+    uint32_t next_msg_id = 1;
+  };
+
+  mesh::PeerId pid_for(const std::string& id);
+  LinkEntry* entry(mesh::PeerId pid);
+  LinkEntry* create_link(const std::string& id, bool offerer);
+  void send_description(LinkEntry& e, const char* kind);
+  void on_link_state(mesh::PeerId pid, link::LinkState st, const std::string& reason);
+  void on_link_rtp(mesh::PeerId pid, const uint8_t* data, size_t len);
+  void on_link_rtcp(mesh::PeerId pid, const uint8_t* data, size_t len);
+  void drop_link(mesh::PeerId pid, bool tell_peer);
+  void deliver(mesh::PeerId from, std::span<const uint8_t> msg);
+  void send_message(mesh::PeerId to, const mesh::Message& m);
+  void drain();
+  void arm_timer(int64_t at_us);
+  static gboolean on_timer_cb(gpointer self);
+  void retire(std::unique_ptr<link::PeerLink> link);
+
+  GMainContext* ctx_;
+  MeshPeerConfig cfg_;
+  PeerSignaling& sig_;
+  std::shared_ptr<link::Certificate> cert_;
+  mesh::Node core_;
+  PlayFn on_play_;
+  std::function<void(uint32_t)> on_missed_;
+  link::Impairment impairment_;
+  bool started_ = false;
+  bool stopped_ = false;
+  bool draining_ = false;
+
+  std::unordered_map<mesh::PeerId, std::string> names_;
+  std::map<mesh::PeerId, LinkEntry> links_;
+  std::vector<std::unique_ptr<link::PeerLink>> retired_;  // destroyed from an idle source
+  guint retire_source_ = 0;
+  GSource* timer_ = nullptr;
+  int64_t timer_at_ = -1;
+  MeshPeerCounters counters_;
+  uint64_t closed_wire_bytes_ = 0;
+  uint32_t ssrc_;
+  std::vector<uint8_t> encode_buf_, msg_buf_;
+  std::vector<std::vector<uint8_t>> chunks_;
+};
+
+}  // namespace meshcast::node

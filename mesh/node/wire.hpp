@@ -1,0 +1,35 @@
+// How mesh traffic rides a PeerLink: media chunks as RTP packets (SRTP on the
+// wire), control messages as RTCP APP packets named "MESH" (SRTCP on the wire).
+// Both directions are parsed from untrusted bytes, so every read is bounds-checked.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace meshcast::node {
+
+inline constexpr uint8_t kMeshChunkPayloadType = 100;
+inline constexpr size_t kRtpHeaderSize = 12;
+inline constexpr size_t kMaxWirePacket = 1400;  // stays under a 1500-byte MTU after SRTP
+
+struct RtpWriter {
+  uint32_t ssrc = 0;
+  uint16_t next_seq = 0;
+  // Wraps one chunk in an RTP header; `timestamp` carries the segment number.
+  std::vector<uint8_t> wrap(std::span<const uint8_t> chunk, uint32_t timestamp);
+};
+
+// Returns the chunk inside a mesh RTP packet, or nullopt (with a reason) if the
+// packet is not one of ours or is malformed.
+std::optional<std::span<const uint8_t>> unwrap_chunk(std::span<const uint8_t> rtp,
+                                                     std::string* error = nullptr);
+
+// Builds an RTCP APP packet carrying `msg`; fails (empty) if msg is too large.
+std::vector<uint8_t> wrap_control(std::span<const uint8_t> msg, uint32_t ssrc);
+std::optional<std::span<const uint8_t>> unwrap_control(std::span<const uint8_t> rtcp,
+                                                       std::string* error = nullptr);
+
+}  // namespace meshcast::node

@@ -1,0 +1,85 @@
+#include "mesh/node/wire.hpp"
+
+#include <gtest/gtest.h>
+
+#include <vector>
+
+using namespace meshcast::node;
+
+TEST(Wire, ChunkRoundTrip) {
+  RtpWriter w{0x11223344, 65535};
+  std::vector<uint8_t> chunk{1, 2, 3, 4, 5};
+  auto p1 = w.wrap(chunk, 77);
+  auto p2 = w.wrap(chunk, 78);
+  ASSERT_EQ(p1.size(), kRtpHeaderSize + chunk.size());
+  EXPECT_EQ(p1[2], 0xff);  // seq 65535 then wraps to 0
+  EXPECT_EQ(p2[2], 0x00);
+  EXPECT_EQ(p2[3], 0x00);
+  auto got = unwrap_chunk(p1);
+  ASSERT_TRUE(got);
+  EXPECT_EQ(std::vector<uint8_t>(got->begin(), got->end()), chunk);
+}
+
+TEST(Wire, ControlRoundTripAndPadding) {
+  for (size_t n : {0u, 1u, 2u, 3u, 4u, 5u, 100u, 1300u}) {
+    std::vector<uint8_t> msg(n);
+    for (size_t i = 0; i < n; ++i) msg[i] = uint8_t(i * 7);
+    auto p = wrap_control(msg, 42);
+    ASSERT_FALSE(p.empty()) << n;
+    EXPECT_EQ(p.size() % 4, 0u);
+    auto got = unwrap_control(p);
+    ASSERT_TRUE(got) << n;
+    EXPECT_EQ(std::vector<uint8_t>(got->begin(), got->end()), msg);
+  }
+  EXPECT_TRUE(wrap_control(std::vector<uint8_t>(kMaxWirePacket), 1).empty());
+}
+
+TEST(Wire, MalformedChunksAreRejected) {
+  RtpWriter w{1, 0};
+  auto good = w.wrap(std::vector<uint8_t>{9, 9, 9}, 1);
+  std::string err;
+  EXPECT_FALSE(unwrap_chunk(std::vector<uint8_t>{}, &err));
+  EXPECT_FALSE(unwrap_chunk(std::vector<uint8_t>(11, 0x80), &err));
+  auto v1 = good;
+  v1[0] = 0x40;  // version 1
+  EXPECT_FALSE(unwrap_chunk(v1, &err));
+  auto pt = good;
+  pt[1] = 96;  // someone else's payload type
+  EXPECT_FALSE(unwrap_chunk(pt, &err));
+  auto csrc = good;
+  csrc[0] = 0x8f;  // 15 CSRCs claimed, none present
+  EXPECT_FALSE(unwrap_chunk(csrc, &err));
+  auto ext = good;
+  ext[0] = 0x90;  // extension bit without the extension
+  ext.resize(13);
+  EXPECT_FALSE(unwrap_chunk(ext, &err));
+  auto pad = good;
+  pad[0] = 0xa0;
+  pad.back() = 200;  // padding longer than packet
+  EXPECT_FALSE(unwrap_chunk(pad, &err));
+  auto zero_pad = good;
+  zero_pad[0] = 0xa0;
+  zero_pad.back() = 0;
+  EXPECT_FALSE(unwrap_chunk(zero_pad, &err));
+  EXPECT_FALSE(err.empty());
+}
+
+TEST(Wire, MalformedControlIsRejected) {
+  auto good = wrap_control(std::vector<uint8_t>{1, 2, 3}, 5);
+  EXPECT_FALSE(unwrap_control(std::vector<uint8_t>(13, 0)));
+  auto sr = good;
+  sr[1] = 200;  // a sender report, not APP
+  EXPECT_FALSE(unwrap_control(sr));
+  auto name = good;
+  name[8] = 'X';
+  EXPECT_FALSE(unwrap_control(name));
+  auto longlen = good;
+  longlen[3] = 0xff;  // RTCP length beyond the buffer
+  EXPECT_FALSE(unwrap_control(longlen));
+  auto biglen = good;
+  biglen[12] = 0x10;  // inner length beyond the packet
+  EXPECT_FALSE(unwrap_control(biglen));
+  auto ver = good;
+  ver[0] = 0x00;
+  EXPECT_FALSE(unwrap_control(ver));
+}
