@@ -1,0 +1,81 @@
+// Plain value types shared by the peer-link pieces (config, state, stats).
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace meshcast::link {
+
+// Offer/answer role. The offerer is ICE-controlling.
+enum class Role { kOfferer, kAnswerer };
+
+enum class LinkState { kNew, kGathering, kConnecting, kConnected, kFailed, kClosed };
+const char* to_string(LinkState s);
+
+// SDP-like DTLS setup attribute (RFC 4145 / 5763): active = DTLS client.
+enum class DtlsSetup { kActpass, kActive, kPassive };
+const char* to_string(DtlsSetup s);
+
+// SRTP protection profile negotiated through the DTLS use_srtp extension.
+enum class Cipher { kNone, kAeadAes128Gcm, kAes128CmSha1_80 };
+const char* to_string(Cipher c);
+
+// Which SRTP profiles this side offers. kAuto = GCM preferred, CM accepted.
+enum class CipherPreference { kAuto, kGcmOnly, kCmOnly };
+
+// A TURN relay (UDP). Off unless host is set.
+struct TurnServer {
+  std::string host;  // numeric IP address
+  uint16_t port = 3478;
+  std::string username;
+  std::string password;
+};
+
+struct LinkConfig {
+  // Local addresses libnice may gather host candidates on. Empty = every interface
+  // (never used by tests: they pass {"127.0.0.1"}).
+  std::vector<std::string> local_addresses{"127.0.0.1"};
+  std::string stun_host;  // numeric IP; empty = no STUN (no public default, ever)
+  uint16_t stun_port = 3478;
+  TurnServer turn;  // empty host = no TURN
+  CipherPreference cipher = CipherPreference::kAuto;
+  // Largest plain RTP/RTCP packet send_rtp/send_rtcp accept.
+  size_t max_packet_size = 1400;
+  // SO_RCVBUF / SO_SNDBUF for the selected socket (kernel caps at net.core.rmem_max).
+  int socket_buffer_bytes = 4 * 1024 * 1024;
+  // Create -> connected (ICE + DTLS) must finish within this, else failed.
+  int connect_timeout_ms = 10000;
+  // Keepalive: an SRTCP ping every interval; no valid packet for liveness_timeout -> failed.
+  int keepalive_interval_ms = 500;
+  int liveness_timeout_ms = 3000;
+  // SRTP replay window (packets).
+  unsigned long replay_window = 1024;
+};
+
+struct LinkStats {
+  // Application packets (send_rtp/send_rtcp in, on_rtp/on_rtcp out); keepalives excluded.
+  uint64_t packets_sent = 0;
+  uint64_t bytes_sent = 0;  // plain bytes
+  uint64_t packets_received = 0;
+  uint64_t bytes_received = 0;  // plain bytes
+  // Everything on the wire (DTLS, SRTP, SRTCP incl. keepalives), after protection.
+  uint64_t wire_packets_sent = 0;
+  uint64_t wire_bytes_sent = 0;
+  uint64_t wire_packets_received = 0;
+  uint64_t wire_bytes_received = 0;
+  uint64_t send_errors = 0;         // socket refused the datagram (buffer full)
+  uint64_t srtp_auth_failures = 0;  // tampered packets rejected
+  uint64_t replays_rejected = 0;    // replayed / too-old packets rejected
+  uint64_t unknown_packets = 0;     // first byte outside the RFC 7983 ranges
+  uint64_t keepalives_sent = 0;
+  uint64_t keepalives_received = 0;
+  // Impairment hook counters.
+  uint64_t impaired_dropped = 0;
+  uint64_t impaired_corrupted = 0;
+  uint64_t impaired_duplicated = 0;
+  uint64_t impaired_overflow = 0;  // delay queue full
+  double rtt_ms = -1;              // smoothed RTT from keepalive pings; -1 = unknown
+  Cipher cipher = Cipher::kNone;
+};
+
+}  // namespace meshcast::link

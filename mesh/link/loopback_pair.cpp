@@ -1,0 +1,61 @@
+#include "mesh/link/loopback_pair.hpp"
+
+namespace meshcast::link {
+
+std::unique_ptr<LoopbackPair> LoopbackPair::create(GMainContext* ctx, LoopbackOptions opts,
+                                                   std::string& error) {
+  auto p = std::make_unique<LoopbackPair>();
+  if (!opts.offerer_cert) opts.offerer_cert = Certificate::process_default();
+  if (!opts.answerer_cert) opts.answerer_cert = Certificate::process_default();
+  p->offerer = PeerLink::create(ctx, opts.offerer_config, opts.offerer_cert, Role::kOfferer, error);
+  if (!p->offerer) return nullptr;
+  p->answerer =
+      PeerLink::create(ctx, opts.answerer_config, opts.answerer_cert, Role::kAnswerer, error);
+  if (!p->answerer) return nullptr;
+  LoopbackPair* self = p.get();
+  auto wire = [self](std::unique_ptr<PeerLink>& from, std::unique_ptr<PeerLink> LoopbackPair::*to) {
+    from->set_on_local_candidate([self, to](const std::string& c) {
+      std::string err;
+      if (auto& other = self->*to) other->add_remote_candidate(c, err);
+    });
+    from->set_on_gathering_done([self, to] {
+      if (auto& other = self->*to) other->remote_candidates_done();
+    });
+  };
+  wire(p->offerer, &LoopbackPair::answerer);
+  wire(p->answerer, &LoopbackPair::offerer);
+  p->opts_ = std::move(opts);
+  return p;
+}
+
+bool LoopbackPair::connect(std::string& error) {
+  if (!offerer || !answerer) {
+    error = "a link of the pair is gone";
+    return false;
+  }
+  if (!offerer->start(error)) return false;
+  std::string text = offerer->local_description().to_json_string();
+  auto offer = SessionDescription::parse(text, error);
+  if (!offer) return false;
+  if (opts_.mutate_offer) opts_.mutate_offer(*offer);
+  if (!answerer->set_remote_description(*offer, error)) return false;
+  if (!answerer->start(error)) return false;
+  text = answerer->local_description().to_json_string();
+  auto answer = SessionDescription::parse(text, error);
+  if (!answer) return false;
+  if (opts_.mutate_answer) opts_.mutate_answer(*answer);
+  return offerer->set_remote_description(*answer, error);
+}
+
+bool run_context_until(GMainContext* ctx, const std::function<bool()>& pred, int timeout_ms) {
+  int64_t deadline = g_get_monotonic_time() + int64_t{timeout_ms} * 1000;
+  while (!pred()) {
+    if (g_get_monotonic_time() >= deadline) return pred();
+    // Non-blocking iteration plus a short wait keeps the deadline honoured even
+    // when no source is ready.
+    if (!g_main_context_iteration(ctx, FALSE)) g_usleep(200);
+  }
+  return true;
+}
+
+}  // namespace meshcast::link

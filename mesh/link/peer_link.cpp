@@ -1,0 +1,789 @@
+#include "mesh/link/peer_link.hpp"
+
+#include <agent.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cstring>
+#include <nlohmann/json.hpp>
+#include <random>
+
+#include "mesh/link/candidate.hpp"
+#include "mesh/link/packet_class.hpp"
+
+namespace meshcast::link {
+namespace {
+
+constexpr guint kComponent = 1;
+constexpr size_t kMaxRemoteCandidates = 64;
+constexpr size_t kMaxPendingDtls = 32;
+constexpr size_t kMaxWirePacket = 4096;
+// Keepalive: RTCP APP (PT 204) named "MCLK", subtype 1 = ping, 2 = pong, carrying the
+// pinger's 64-bit monotonic microseconds. 20 bytes plain.
+constexpr uint8_t kPing = 1, kPong = 2;
+constexpr size_t kKeepaliveLen = 20;
+
+int64_t now_us() { return g_get_monotonic_time(); }
+
+}  // namespace
+
+const char* to_string(LinkState s) {
+  switch (s) {
+    case LinkState::kNew:
+      return "new";
+    case LinkState::kGathering:
+      return "gathering";
+    case LinkState::kConnecting:
+      return "connecting";
+    case LinkState::kConnected:
+      return "connected";
+    case LinkState::kFailed:
+      return "failed";
+    case LinkState::kClosed:
+      return "closed";
+  }
+  return "?";
+}
+
+// ---------------------------------------------------------------- lifecycle
+
+PeerLink::PeerLink(GMainContext* ctx, LinkConfig config, std::shared_ptr<Certificate> cert,
+                   Role role)
+    : ctx_(ctx),
+      config_(std::move(config)),
+      cert_(std::move(cert)),
+      role_(role),
+      local_setup_(role == Role::kOfferer ? DtlsSetup::kActpass : DtlsSetup::kActive) {
+  g_main_context_ref(ctx_);
+}
+
+std::unique_ptr<PeerLink> PeerLink::create(GMainContext* ctx, LinkConfig config,
+                                           std::shared_ptr<Certificate> cert, Role role,
+                                           std::string& error) {
+  if (!ctx) {
+    error = "no GMainContext";
+    return nullptr;
+  }
+  if (!cert || !cert->ssl_ctx()) {
+    error = "no DTLS certificate";
+    return nullptr;
+  }
+  if (!SrtpSession::global_init(error)) return nullptr;
+  std::unique_ptr<PeerLink> link(new PeerLink(ctx, std::move(config), std::move(cert), role));
+  if (!link->init(error)) return nullptr;
+  return link;
+}
+
+bool PeerLink::init(std::string& error) {
+  config_.max_packet_size = std::clamp<size_t>(config_.max_packet_size, 12, kMaxWirePacket - 64);
+  tx_buf_.resize(config_.max_packet_size + kSrtpMaxOverhead);
+  rx_buf_.resize(kMaxWirePacket);
+  std::random_device rd;
+  keepalive_ssrc_ = rd();
+
+  agent_ = nice_agent_new_full(ctx_, NICE_COMPATIBILITY_RFC5245,
+                               static_cast<NiceAgentOption>(NICE_AGENT_OPTION_ICE_TRICKLE |
+                                                            NICE_AGENT_OPTION_CONSENT_FRESHNESS));
+  if (!agent_) {
+    error = "nice_agent_new_full failed";
+    return false;
+  }
+  g_object_set(agent_, "controlling-mode", role_ == Role::kOfferer, "ice-tcp", FALSE, nullptr);
+  if (g_object_class_find_property(G_OBJECT_GET_CLASS(agent_), "upnp"))
+    g_object_set(agent_, "upnp", FALSE, nullptr);
+  if (!config_.stun_host.empty())
+    g_object_set(agent_, "stun-server", config_.stun_host.c_str(), "stun-server-port",
+                 static_cast<guint>(config_.stun_port), nullptr);
+  for (const auto& a : config_.local_addresses) {
+    NiceAddress addr;
+    nice_address_init(&addr);
+    if (!nice_address_set_from_string(&addr, a.c_str())) {
+      error = "bad local address '" + a + "' (numeric IP expected)";
+      return false;
+    }
+    nice_agent_add_local_address(agent_, &addr);
+  }
+  stream_id_ = nice_agent_add_stream(agent_, 1);
+  if (stream_id_ == 0) {
+    error = "nice_agent_add_stream failed";
+    return false;
+  }
+  if (!config_.turn.host.empty() &&
+      !nice_agent_set_relay_info(agent_, stream_id_, kComponent, config_.turn.host.c_str(),
+                                 config_.turn.port, config_.turn.username.c_str(),
+                                 config_.turn.password.c_str(), NICE_RELAY_TYPE_TURN_UDP)) {
+    error = "bad TURN server settings";
+    return false;
+  }
+  g_signal_connect(agent_, "new-candidate-full", G_CALLBACK(on_nice_candidate), this);
+  g_signal_connect(agent_, "candidate-gathering-done", G_CALLBACK(on_nice_gathering_done), this);
+  g_signal_connect(agent_, "component-state-changed", G_CALLBACK(on_nice_state), this);
+  g_signal_connect(agent_, "new-selected-pair-full", G_CALLBACK(on_nice_selected_pair), this);
+  if (!nice_agent_attach_recv(agent_, stream_id_, kComponent, ctx_, on_nice_recv, this)) {
+    error = "nice_agent_attach_recv failed";
+    return false;
+  }
+  return true;
+}
+
+PeerLink::~PeerLink() {
+  *alive_ = false;
+  cancel_all_timers();
+  if (agent_) {
+    g_signal_handlers_disconnect_by_data(agent_, this);
+    nice_agent_attach_recv(agent_, stream_id_, kComponent, ctx_, nullptr, nullptr);
+    if (depth_ > 0) {
+      // Destroyed from a callback that libnice may still be inside: release the
+      // agent once the stack has unwound.
+      GSource* idle = g_idle_source_new();
+      g_source_set_callback(
+          idle,
+          [](gpointer agent) -> gboolean {
+            g_object_unref(agent);
+            return G_SOURCE_REMOVE;
+          },
+          agent_, nullptr);
+      g_source_attach(idle, ctx_);
+      g_source_unref(idle);
+    } else {
+      g_object_unref(agent_);
+    }
+  }
+  g_main_context_unref(ctx_);
+}
+
+void PeerLink::set_on_rtp(PacketCallback cb) {
+  auto c = std::make_shared<Callbacks>(*callbacks_);
+  c->rtp = std::move(cb);
+  callbacks_ = std::move(c);
+}
+void PeerLink::set_on_rtcp(PacketCallback cb) {
+  auto c = std::make_shared<Callbacks>(*callbacks_);
+  c->rtcp = std::move(cb);
+  callbacks_ = std::move(c);
+}
+void PeerLink::set_on_local_candidate(CandidateCallback cb) {
+  auto c = std::make_shared<Callbacks>(*callbacks_);
+  c->candidate = std::move(cb);
+  callbacks_ = std::move(c);
+}
+void PeerLink::set_on_gathering_done(GatheringDoneCallback cb) {
+  auto c = std::make_shared<Callbacks>(*callbacks_);
+  c->gathering_done = std::move(cb);
+  callbacks_ = std::move(c);
+}
+void PeerLink::set_on_state(StateCallback cb) {
+  auto c = std::make_shared<Callbacks>(*callbacks_);
+  c->state = std::move(cb);
+  callbacks_ = std::move(c);
+}
+
+bool PeerLink::set_state(LinkState s, const std::string& reason) {
+  if (state_ == s) return true;
+  if (state_ == LinkState::kFailed || state_ == LinkState::kClosed) return true;  // terminal
+  state_ = s;
+  if (s == LinkState::kFailed || s == LinkState::kClosed) {
+    reason_ = reason;
+    cancel_all_timers();
+    send_impair_.clear();
+    recv_impair_.clear();
+    pending_dtls_in_.clear();
+  }
+  return emit([&](const Callbacks& c) {
+    if (c.state) c.state(s, reason);
+  });
+}
+
+// ---------------------------------------------------------------- offer / answer
+
+bool PeerLink::start(std::string& error) {
+  if (started_) {
+    error = "start() called twice";
+    return false;
+  }
+  if (state_ != LinkState::kNew) {
+    error = std::string("link is ") + to_string(state_);
+    return false;
+  }
+  started_ = true;
+  if (!nice_agent_gather_candidates(agent_, stream_id_)) {
+    error = "candidate gathering failed (no usable local address?)";
+    return fail(error) && false;
+  }
+  // Gathering may have completed synchronously (host candidates only).
+  if (state_ == LinkState::kNew && !set_state(LinkState::kGathering, "")) return true;
+  if (remote_set_) return enter_connecting() || true;
+  return true;
+}
+
+SessionDescription PeerLink::local_description() const {
+  SessionDescription d;
+  gchar *ufrag = nullptr, *pwd = nullptr;
+  if (nice_agent_get_local_credentials(agent_, stream_id_, &ufrag, &pwd)) {
+    d.ufrag = ufrag;
+    d.pwd = pwd;
+  }
+  g_free(ufrag);
+  g_free(pwd);
+  GSList* cands = nice_agent_get_local_candidates(agent_, stream_id_, kComponent);
+  for (GSList* i = cands; i && d.candidates.size() < kMaxCandidates; i = i->next) {
+    gchar* sdp =
+        nice_agent_generate_local_candidate_sdp(agent_, static_cast<NiceCandidate*>(i->data));
+    if (sdp) {
+      std::string line = sdp;
+      if (line.rfind("a=", 0) == 0) line.erase(0, 2);
+      d.candidates.push_back(std::move(line));
+      g_free(sdp);
+    }
+  }
+  g_slist_free_full(cands, reinterpret_cast<GDestroyNotify>(nice_candidate_free));
+  d.end_of_candidates = gathering_done_;
+  d.fingerprint = cert_->fingerprint();
+  d.setup = local_setup_;
+  return d;
+}
+
+bool PeerLink::set_remote_description(const SessionDescription& remote, std::string& error) {
+  if (remote_set_) {
+    error = "remote description already set";
+    return false;
+  }
+  if (state_ == LinkState::kFailed || state_ == LinkState::kClosed) {
+    error = std::string("link is ") + to_string(state_);
+    return false;
+  }
+  // Re-validate: the struct may have been built in memory rather than parsed.
+  std::string verr;
+  auto checked = SessionDescription::from_json(remote.to_json(), verr);
+  if (!checked) {
+    error = "invalid remote description: " + verr;
+    return false;
+  }
+  bool client;
+  if (role_ == Role::kOfferer) {
+    if (checked->setup == DtlsSetup::kActpass) {
+      error = "answer has setup 'actpass'; it must be 'active' or 'passive'";
+      return false;
+    }
+    client = checked->setup == DtlsSetup::kPassive;
+  } else {
+    client = checked->setup != DtlsSetup::kActive;  // actpass or passive -> we are active
+    local_setup_ = client ? DtlsSetup::kActive : DtlsSetup::kPassive;
+  }
+  if (!nice_agent_set_remote_credentials(agent_, stream_id_, checked->ufrag.c_str(),
+                                         checked->pwd.c_str())) {
+    error = "libnice rejected the remote ICE credentials";
+    return false;
+  }
+  dtls_ = std::make_unique<DtlsTransport>(cert_, client, config_.cipher, checked->fingerprint);
+  if (!dtls_->init()) {
+    error = dtls_->error();
+    dtls_.reset();
+    return false;
+  }
+  remote_set_ = true;
+  std::vector<std::string> lines = std::move(pending_remote_candidates_);
+  pending_remote_candidates_.clear();
+  lines.insert(lines.end(), checked->candidates.begin(), checked->candidates.end());
+  for (const auto& l : lines) {
+    std::string cerr;
+    if (!add_candidate_to_agent(l, cerr))
+      g_debug("meshcast link: ignoring remote candidate: %s", cerr.c_str());
+  }
+  if (checked->end_of_candidates) remote_done_ = true;
+  if (remote_done_) nice_agent_peer_candidate_gathering_done(agent_, stream_id_);
+  if (started_) enter_connecting();
+  return true;
+}
+
+bool PeerLink::enter_connecting() {
+  if (state_ != LinkState::kGathering && state_ != LinkState::kNew) return true;
+  arm(connect_timer_, config_.connect_timeout_ms, on_connect_timer);
+  if (!set_state(LinkState::kConnecting, "")) return false;
+  if (ice_connected_) on_ice_connected();
+  return true;
+}
+
+bool PeerLink::add_remote_candidate(const std::string& candidate, std::string& error) {
+  if (state_ == LinkState::kFailed || state_ == LinkState::kClosed) {
+    error = std::string("link is ") + to_string(state_);
+    return false;
+  }
+  if (!parse_candidate(candidate, nullptr, error)) return false;
+  std::string line = candidate.rfind("a=", 0) == 0 ? candidate.substr(2) : candidate;
+  if (!remote_set_) {
+    if (pending_remote_candidates_.size() >= kMaxRemoteCandidates) {
+      error = "too many remote candidates";
+      return false;
+    }
+    pending_remote_candidates_.push_back(std::move(line));
+    return true;
+  }
+  return add_candidate_to_agent(line, error);
+}
+
+bool PeerLink::add_candidate_to_agent(const std::string& line, std::string& error) {
+  if (std::find(remote_candidates_.begin(), remote_candidates_.end(), line) !=
+      remote_candidates_.end())
+    return true;  // trickled and also in the description
+  if (remote_candidates_.size() >= kMaxRemoteCandidates) {
+    error = "too many remote candidates";
+    return false;
+  }
+  std::string sdp = "a=" + line;
+  NiceCandidate* c = nice_agent_parse_remote_candidate_sdp(agent_, stream_id_, sdp.c_str());
+  if (!c) {
+    error = "libnice could not parse candidate '" + line + "'";
+    return false;
+  }
+  if (c->component_id != kComponent) {
+    nice_candidate_free(c);
+    error = "candidate for component " + std::to_string(c->component_id) +
+            " (only component 1 exists: RTP/RTCP mux)";
+    return false;
+  }
+  GSList* list = g_slist_append(nullptr, c);
+  int n = nice_agent_set_remote_candidates(agent_, stream_id_, kComponent, list);
+  g_slist_free(list);
+  nice_candidate_free(c);
+  if (n < 0) {
+    error = "libnice rejected candidate '" + line + "'";
+    return false;
+  }
+  remote_candidates_.push_back(line);
+  return true;
+}
+
+void PeerLink::remote_candidates_done() {
+  remote_done_ = true;
+  if (remote_set_) nice_agent_peer_candidate_gathering_done(agent_, stream_id_);
+}
+
+// ---------------------------------------------------------------- libnice signals
+
+void PeerLink::on_nice_candidate(NiceAgent* agent, NiceCandidate* cand, gpointer self) {
+  auto* l = static_cast<PeerLink*>(self);
+  gchar* sdp = nice_agent_generate_local_candidate_sdp(agent, cand);
+  if (!sdp) return;
+  std::string line = sdp;
+  g_free(sdp);
+  if (line.rfind("a=", 0) == 0) line.erase(0, 2);
+  l->emit([&](const Callbacks& c) {
+    if (c.candidate) c.candidate(line);
+  });
+}
+
+void PeerLink::on_nice_gathering_done(NiceAgent*, guint, gpointer self) {
+  auto* l = static_cast<PeerLink*>(self);
+  l->gathering_done_ = true;
+  l->emit([&](const Callbacks& c) {
+    if (c.gathering_done) c.gathering_done();
+  });
+}
+
+void PeerLink::on_nice_state(NiceAgent*, guint, guint, guint state, gpointer self) {
+  auto* l = static_cast<PeerLink*>(self);
+  if (state == NICE_COMPONENT_STATE_CONNECTED || state == NICE_COMPONENT_STATE_READY) {
+    if (!l->ice_connected_) {
+      l->ice_connected_ = true;
+      l->apply_socket_buffers();
+      if (l->state_ == LinkState::kConnecting) l->on_ice_connected();
+    }
+  } else if (state == NICE_COMPONENT_STATE_FAILED) {
+    if (l->state_ == LinkState::kConnected)
+      l->fail("ICE consent lost (peer stopped answering connectivity checks)");
+    else if (l->state_ != LinkState::kFailed && l->state_ != LinkState::kClosed)
+      l->fail("ICE failed: no candidate pair could connect");
+  }
+}
+
+void PeerLink::on_nice_selected_pair(NiceAgent*, guint, guint, NiceCandidate*, NiceCandidate*,
+                                     gpointer self) {
+  static_cast<PeerLink*>(self)->apply_socket_buffers();
+}
+
+void PeerLink::apply_socket_buffers() {
+  // Loopback bursts overflow the default 208 KiB buffers; the kernel caps the
+  // request at net.core.rmem_max / wmem_max.
+  if (config_.socket_buffer_bytes <= 0) return;
+  GSocket* s = nice_agent_get_selected_socket(agent_, stream_id_, kComponent);
+  if (!s) return;
+  int fd = g_socket_get_fd(s);
+  int size = config_.socket_buffer_bytes;
+  setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
+  setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
+  g_object_unref(s);
+}
+
+void PeerLink::on_ice_connected() {
+  if (!dtls_) return;
+  dtls_->start();  // client: ClientHello; server: no-op until the hello arrives
+  auto early = std::move(pending_dtls_in_);
+  pending_dtls_in_.clear();
+  auto alive = alive_;
+  for (auto& p : early) {
+    if (!handle_dtls(p.data(), p.size()) || !*alive) return;
+  }
+  after_dtls_activity();
+}
+
+// ---------------------------------------------------------------- receive path
+
+void PeerLink::on_nice_recv(NiceAgent*, guint, guint, guint len, gchar* buf, gpointer self) {
+  static_cast<PeerLink*>(self)->receive_wire(reinterpret_cast<const uint8_t*>(buf), len);
+}
+
+bool PeerLink::receive_wire(const uint8_t* data, size_t len) {
+  if (state_ == LinkState::kFailed || state_ == LinkState::kClosed) return true;
+  ++stats_.wire_packets_received;
+  stats_.wire_bytes_received += len;
+  if (!recv_impair_.active()) return process_incoming(data, len);
+  PacketClass cls = classify_packet(data, len);
+  std::vector<ImpairmentStage::Packet> ready;
+  recv_impair_.push(ImpairmentStage::Packet(data, data + len),
+                    cls == PacketClass::kRtp || cls == PacketClass::kRtcp, now_us(), ready);
+  for (auto& p : ready)
+    if (!process_incoming(p.data(), p.size())) return false;
+  arm_impairment_timer(Direction::kReceive);
+  return true;
+}
+
+void PeerLink::inject_raw_for_test(const uint8_t* data, size_t len) { process_incoming(data, len); }
+
+bool PeerLink::replay_last_received_for_test() {
+  if (last_protected_.empty()) return false;
+  std::vector<uint8_t> copy = last_protected_;
+  process_incoming(copy.data(), copy.size());
+  return true;
+}
+
+bool PeerLink::process_incoming(const uint8_t* data, size_t len) {
+  if (state_ == LinkState::kFailed || state_ == LinkState::kClosed) return true;
+  switch (classify_packet(data, len)) {
+    case PacketClass::kDtls:
+      if (!dtls_ || !ice_connected_) {
+        // DTLS before the remote description or before our ICE side is ready to
+        // answer: keep a few and handle them once we can.
+        if (pending_dtls_in_.size() < kMaxPendingDtls)
+          pending_dtls_in_.emplace_back(data, data + len);
+        return true;
+      }
+      if (!handle_dtls(data, len)) return false;
+      return after_dtls_activity();
+    case PacketClass::kRtp:
+      return handle_srtp(data, len, false);
+    case PacketClass::kRtcp:
+      return handle_srtp(data, len, true);
+    case PacketClass::kStun:  // libnice consumes STUN; anything left is noise
+    case PacketClass::kUnknown:
+      ++stats_.unknown_packets;
+      return true;
+  }
+  return true;
+}
+
+bool PeerLink::handle_srtp(const uint8_t* data, size_t len, bool rtcp) {
+  if (!srtp_ || len > rx_buf_.size()) {
+    ++stats_.unknown_packets;  // media before keys exist, or absurdly large
+    return true;
+  }
+  last_protected_.assign(data, data + len);
+  std::memcpy(rx_buf_.data(), data, len);
+  int n = static_cast<int>(len);
+  auto st =
+      rtcp ? srtp_->unprotect_rtcp(rx_buf_.data(), n) : srtp_->unprotect_rtp(rx_buf_.data(), n);
+  switch (st) {
+    case SrtpSession::Status::kOk:
+      break;
+    case SrtpSession::Status::kAuthFail:
+      ++stats_.srtp_auth_failures;
+      return true;
+    case SrtpSession::Status::kReplay:
+      ++stats_.replays_rejected;
+      return true;
+    case SrtpSession::Status::kError:
+      ++stats_.srtp_auth_failures;
+      return true;
+  }
+  last_rx_us_ = now_us();
+  if (rtcp && handle_keepalive(rx_buf_.data(), static_cast<size_t>(n))) return true;
+  ++stats_.packets_received;
+  stats_.bytes_received += static_cast<size_t>(n);
+  const uint8_t* p = rx_buf_.data();
+  size_t plen = static_cast<size_t>(n);
+  return emit([&](const Callbacks& c) {
+    if (rtcp ? bool(c.rtcp) : bool(c.rtp)) (rtcp ? c.rtcp : c.rtp)(p, plen);
+  });
+}
+
+bool PeerLink::handle_keepalive(const uint8_t* d, size_t len) {
+  if (len != kKeepaliveLen || d[1] != 204 || std::memcmp(d + 8, "MCLK", 4) != 0) return false;
+  uint8_t subtype = d[0] & 0x1f;
+  uint64_t stamp = 0;
+  for (int i = 0; i < 8; ++i) stamp = (stamp << 8) | d[12 + i];
+  ++stats_.keepalives_received;
+  if (subtype == kPing) {
+    send_keepalive(kPong, stamp);
+  } else if (subtype == kPong) {
+    int64_t rtt = now_us() - static_cast<int64_t>(stamp);
+    if (rtt >= 0 && rtt < 60'000'000) {
+      double ms = rtt / 1000.0;
+      stats_.rtt_ms = stats_.rtt_ms < 0 ? ms : 0.875 * stats_.rtt_ms + 0.125 * ms;
+    }
+  }
+  return true;
+}
+
+bool PeerLink::handle_dtls(const uint8_t* data, size_t len) {
+  last_rx_us_ = now_us();
+  dtls_->handle_datagram(data, len);
+  return true;
+}
+
+// Reacts to a DTLS state change: flush its output, arm its timer, key SRTP.
+bool PeerLink::after_dtls_activity() {
+  flush_dtls();
+  switch (dtls_->state()) {
+    case DtlsTransport::State::kFailed:
+      return fail(dtls_->error());
+    case DtlsTransport::State::kClosed:
+      return set_state(LinkState::kClosed, "peer closed the link (DTLS close_notify)");
+    case DtlsTransport::State::kConnected:
+      cancel(dtls_timer_);
+      if (!srtp_) {
+        std::string err;
+        const auto& k = dtls_->keys();
+        srtp_ = SrtpSession::create(k.cipher, k.local_key_salt.data(), k.remote_key_salt.data(),
+                                    config_.replay_window, err);
+        if (!srtp_) return fail("SRTP setup failed: " + err);
+        stats_.cipher = k.cipher;
+        cancel(connect_timer_);
+        last_rx_us_ = now_us();
+        arm(keepalive_timer_, config_.keepalive_interval_ms, on_keepalive_timer);
+        return set_state(LinkState::kConnected, "");
+      }
+      return true;
+    default:
+      arm_dtls_timer();
+      return true;
+  }
+}
+
+void PeerLink::flush_dtls() {
+  for (auto& d : dtls_->take_outgoing()) send_wire(d.data(), d.size(), false);
+}
+
+// ---------------------------------------------------------------- send path
+
+PeerLink::SendResult PeerLink::send_rtp(const uint8_t* data, size_t len) {
+  if (len < 12 || (data[0] & 0xc0) != 0x80)
+    return {false, "not an RTP packet (version 2, >= 12 bytes)"};
+  if (data[1] >= 192 && data[1] <= 223)
+    return {false, "RTP marker+payload type collides with RTCP types 192-223 (RFC 5761)"};
+  return send_protected(data, len, false);
+}
+
+PeerLink::SendResult PeerLink::send_rtcp(const uint8_t* data, size_t len) {
+  if (len < 8 || (data[0] & 0xc0) != 0x80 || data[1] < 192 || data[1] > 223)
+    return {false, "not an RTCP packet (version 2, type 192-223, >= 8 bytes)"};
+  return send_protected(data, len, true);
+}
+
+PeerLink::SendResult PeerLink::send_protected(const uint8_t* data, size_t len, bool rtcp) {
+  if (state_ != LinkState::kConnected || !srtp_) return {false, "link not connected"};
+  if (len > config_.max_packet_size) return {false, "packet larger than max_packet_size"};
+  std::memcpy(tx_buf_.data(), data, len);
+  int n = static_cast<int>(len);
+  auto st = rtcp ? srtp_->protect_rtcp(tx_buf_.data(), n) : srtp_->protect_rtp(tx_buf_.data(), n);
+  if (st != SrtpSession::Status::kOk)
+    return {false, "SRTP protect failed (repeated sequence number?)"};
+  ++stats_.packets_sent;
+  stats_.bytes_sent += len;
+  if (send_impair_.active()) {
+    send_wire(tx_buf_.data(), static_cast<size_t>(n), true);
+    return {true, ""};
+  }
+  if (!nice_send(tx_buf_.data(), static_cast<size_t>(n)))
+    return {false, "socket send failed (buffer full or no selected pair)"};
+  return {true, ""};
+}
+
+void PeerLink::send_keepalive(uint8_t subtype, uint64_t stamp) {
+  if (!srtp_) return;
+  uint8_t* b = tx_buf_.data();
+  b[0] = 0x80 | subtype;
+  b[1] = 204;
+  b[2] = 0;
+  b[3] = 4;  // length in 32-bit words minus one
+  for (int i = 0; i < 4; ++i) b[4 + i] = static_cast<uint8_t>(keepalive_ssrc_ >> (24 - 8 * i));
+  std::memcpy(b + 8, "MCLK", 4);
+  for (int i = 0; i < 8; ++i) b[12 + i] = static_cast<uint8_t>(stamp >> (56 - 8 * i));
+  int n = kKeepaliveLen;
+  if (srtp_->protect_rtcp(b, n) != SrtpSession::Status::kOk) return;
+  ++stats_.keepalives_sent;
+  send_wire(b, static_cast<size_t>(n), true);
+}
+
+void PeerLink::send_wire(const uint8_t* data, size_t len, bool may_corrupt) {
+  if (!send_impair_.active()) {
+    nice_send(data, len);
+    return;
+  }
+  std::vector<ImpairmentStage::Packet> ready;
+  send_impair_.push(ImpairmentStage::Packet(data, data + len), may_corrupt, now_us(), ready);
+  for (auto& p : ready) nice_send(p.data(), p.size());
+  arm_impairment_timer(Direction::kSend);
+}
+
+bool PeerLink::nice_send(const uint8_t* data, size_t len) {
+  gint r = nice_agent_send(agent_, stream_id_, kComponent, static_cast<guint>(len),
+                           reinterpret_cast<const gchar*>(data));
+  if (r < 0) {
+    ++stats_.send_errors;
+    return false;
+  }
+  ++stats_.wire_packets_sent;
+  stats_.wire_bytes_sent += len;
+  return true;
+}
+
+// ---------------------------------------------------------------- impairment
+
+void PeerLink::set_impairment(Direction dir, const Impairment& imp) {
+  (dir == Direction::kSend ? send_impair_ : recv_impair_).set(imp);
+}
+
+void PeerLink::set_impairment(const Impairment& send, const Impairment& receive) {
+  send_impair_.set(send);
+  recv_impair_.set(receive);
+}
+
+void PeerLink::arm_impairment_timer(Direction dir) {
+  ImpairmentStage& st = dir == Direction::kSend ? send_impair_ : recv_impair_;
+  Timer& t = dir == Direction::kSend ? send_impair_timer_ : recv_impair_timer_;
+  int64_t due = st.next_due_us();
+  cancel(t);
+  if (due < 0) return;
+  int64_t ms = (due - now_us() + 999) / 1000;
+  arm(t, static_cast<int>(std::max<int64_t>(0, ms)),
+      dir == Direction::kSend ? on_send_impair_timer : on_recv_impair_timer);
+}
+
+bool PeerLink::release_impaired(Direction dir) {
+  std::vector<ImpairmentStage::Packet> ready;
+  (dir == Direction::kSend ? send_impair_ : recv_impair_).pop_due(now_us(), ready);
+  for (auto& p : ready) {
+    if (dir == Direction::kSend)
+      nice_send(p.data(), p.size());
+    else if (!process_incoming(p.data(), p.size()))
+      return false;
+  }
+  arm_impairment_timer(dir);
+  return true;
+}
+
+// ---------------------------------------------------------------- timers
+
+void PeerLink::arm(Timer& t, int ms, GSourceFunc fn) {
+  cancel(t);
+  t.source = g_timeout_source_new(static_cast<guint>(std::max(0, ms)));
+  g_source_set_callback(t.source, fn, this, nullptr);
+  g_source_attach(t.source, ctx_);
+}
+
+void PeerLink::cancel(Timer& t) {
+  if (!t.source) return;
+  g_source_destroy(t.source);
+  g_source_unref(t.source);
+  t.source = nullptr;
+}
+
+void PeerLink::cancel_all_timers() {
+  cancel(dtls_timer_);
+  cancel(connect_timer_);
+  cancel(keepalive_timer_);
+  cancel(send_impair_timer_);
+  cancel(recv_impair_timer_);
+}
+
+void PeerLink::arm_dtls_timer() {
+  int ms = dtls_ ? dtls_->timeout_ms() : -1;
+  if (ms < 0) {
+    cancel(dtls_timer_);
+    return;
+  }
+  arm(dtls_timer_, ms, on_dtls_timer);
+}
+
+// Each handler runs a one-shot source: forget it first (GLib destroys it on return).
+#define MESHCAST_TIMER_FIRED(link, timer)    \
+  auto* link = static_cast<PeerLink*>(self); \
+  g_source_unref(link->timer.source);        \
+  link->timer.source = nullptr
+
+gboolean PeerLink::on_dtls_timer(gpointer self) {
+  MESHCAST_TIMER_FIRED(l, dtls_timer_);
+  if (l->dtls_ && l->state_ == LinkState::kConnecting) {
+    l->dtls_->handle_timeout();
+    l->after_dtls_activity();
+  }
+  return G_SOURCE_REMOVE;
+}
+
+gboolean PeerLink::on_connect_timer(gpointer self) {
+  MESHCAST_TIMER_FIRED(l, connect_timer_);
+  std::string what = !l->ice_connected_ ? "ICE did not connect" : "DTLS handshake did not finish";
+  l->fail("connect timeout after " + std::to_string(l->config_.connect_timeout_ms) +
+          " ms: " + what);
+  return G_SOURCE_REMOVE;
+}
+
+gboolean PeerLink::on_keepalive_timer(gpointer self) {
+  MESHCAST_TIMER_FIRED(l, keepalive_timer_);
+  if (l->state_ != LinkState::kConnected) return G_SOURCE_REMOVE;
+  int64_t silent_ms = (now_us() - l->last_rx_us_) / 1000;
+  if (silent_ms >= l->config_.liveness_timeout_ms) {
+    l->fail("peer unresponsive: nothing received for " + std::to_string(silent_ms) + " ms");
+    return G_SOURCE_REMOVE;
+  }
+  l->send_keepalive(kPing, static_cast<uint64_t>(now_us()));
+  l->arm(l->keepalive_timer_, l->config_.keepalive_interval_ms, on_keepalive_timer);
+  return G_SOURCE_REMOVE;
+}
+
+gboolean PeerLink::on_send_impair_timer(gpointer self) {
+  MESHCAST_TIMER_FIRED(l, send_impair_timer_);
+  l->release_impaired(Direction::kSend);
+  return G_SOURCE_REMOVE;
+}
+
+gboolean PeerLink::on_recv_impair_timer(gpointer self) {
+  MESHCAST_TIMER_FIRED(l, recv_impair_timer_);
+  l->release_impaired(Direction::kReceive);
+  return G_SOURCE_REMOVE;
+}
+
+// ---------------------------------------------------------------- misc
+
+LinkStats PeerLink::stats() const {
+  LinkStats s = stats_;
+  const auto& a = send_impair_.counters();
+  const auto& b = recv_impair_.counters();
+  s.impaired_dropped = a.dropped + b.dropped;
+  s.impaired_corrupted = a.corrupted + b.corrupted;
+  s.impaired_duplicated = a.duplicated + b.duplicated;
+  s.impaired_overflow = a.overflow + b.overflow;
+  return s;
+}
+
+void PeerLink::close() {
+  if (state_ == LinkState::kFailed || state_ == LinkState::kClosed) return;
+  if (dtls_) {
+    dtls_->close();
+    // close_notify goes out unimpaired: the peer should learn about it.
+    for (auto& d : dtls_->take_outgoing()) nice_send(d.data(), d.size());
+  }
+  set_state(LinkState::kClosed, "closed locally");
+}
+
+}  // namespace meshcast::link

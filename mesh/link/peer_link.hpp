@@ -1,0 +1,213 @@
+// PeerLink: one secure peer-to-peer media link.
+//   libnice ICE (RFC 5245, one stream, one component, trickle) on the caller's
+//   GMainContext -> DTLS 1.2 handshake (OpenSSL, fingerprint checked against the
+//   remote description) -> DTLS-SRTP keys -> libsrtp protect/unprotect.
+// Everything (libnice, timers, callbacks) runs on that context's thread; no threads.
+//
+// Usage: create(), set callbacks, start() (gathers candidates), exchange
+// local_description()/set_remote_description() and trickle candidates through
+// signaling, wait for on_state(kConnected), then send_rtp/send_rtcp.
+//
+// Destruction: a PeerLink may be destroyed at any time on the context thread,
+// including from inside its own callbacks; the method that invoked the callback
+// returns without touching the object, and the libnice agent is released from an
+// idle source on the context.
+#pragma once
+#include <glib.h>
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "mesh/link/certificate.hpp"
+#include "mesh/link/dtls_transport.hpp"
+#include "mesh/link/impairment.hpp"
+#include "mesh/link/link_types.hpp"
+#include "mesh/link/session_description.hpp"
+#include "mesh/link/srtp_session.hpp"
+
+typedef struct _NiceAgent NiceAgent;
+typedef struct _NiceCandidate NiceCandidate;
+
+namespace meshcast::link {
+
+class PeerLink {
+ public:
+  using PacketCallback = std::function<void(const uint8_t* data, size_t len)>;
+  using CandidateCallback = std::function<void(const std::string& candidate)>;
+  using GatheringDoneCallback = std::function<void()>;
+  using StateCallback = std::function<void(LinkState state, const std::string& reason)>;
+
+  enum class Direction { kSend, kReceive };
+
+  // Result of send_rtp/send_rtcp: ok, or false with a static reason string.
+  struct SendResult {
+    bool ok;
+    const char* reason;
+    explicit operator bool() const { return ok; }
+  };
+
+  // nullptr with `error` if libnice/OpenSSL/libsrtp setup fails. `cert` may be shared
+  // by many links (Certificate::process_default()).
+  static std::unique_ptr<PeerLink> create(GMainContext* ctx, LinkConfig config,
+                                          std::shared_ptr<Certificate> cert, Role role,
+                                          std::string& error);
+  ~PeerLink();
+  PeerLink(const PeerLink&) = delete;
+  PeerLink& operator=(const PeerLink&) = delete;
+
+  // Callbacks (invoked on the context thread). Set them before start().
+  void set_on_rtp(PacketCallback cb);
+  void set_on_rtcp(PacketCallback cb);
+  void set_on_local_candidate(CandidateCallback cb);
+  void set_on_gathering_done(GatheringDoneCallback cb);
+  void set_on_state(StateCallback cb);
+
+  // Starts candidate gathering (state kGathering). Call once.
+  bool start(std::string& error);
+  // ICE credentials, candidates gathered so far, fingerprint and DTLS setup role.
+  // The answerer must call set_remote_description(offer) first so its setup role
+  // answers the offer's.
+  SessionDescription local_description() const;
+  // Validates the setup role against ours, installs ICE credentials and the expected
+  // DTLS fingerprint, adds the description's candidates. Call once.
+  bool set_remote_description(const SessionDescription& remote, std::string& error);
+  // Trickled candidate ("candidate:..." or "a=candidate:..."), validated like the
+  // ones in a description. May arrive before set_remote_description (buffered).
+  bool add_remote_candidate(const std::string& candidate, std::string& error);
+  // The peer's end-of-candidates.
+  void remote_candidates_done();
+
+  // Plain RTP / RTCP in; sent SRTP / SRTCP protected. Fails if not connected, too
+  // large (> LinkConfig::max_packet_size), malformed, or the socket refused it.
+  SendResult send_rtp(const uint8_t* data, size_t len);
+  SendResult send_rtcp(const uint8_t* data, size_t len);
+
+  // Impairment of raw UDP payloads: after protection (kSend) or before
+  // unprotection (kReceive). Takes effect immediately; a default Impairment{} turns
+  // it off (already delayed packets are still delivered).
+  void set_impairment(Direction dir, const Impairment& imp);
+  // Both directions at once.
+  void set_impairment(const Impairment& send, const Impairment& receive);
+
+  LinkStats stats() const;
+  LinkState state() const { return state_; }
+  // Why the link failed or closed ("" otherwise).
+  const std::string& reason() const { return reason_; }
+  Role role() const { return role_; }
+  bool dtls_client() const { return dtls_ && dtls_->is_client(); }
+
+  // Sends DTLS close_notify (the peer reports kClosed) and stops; state kClosed.
+  void close();
+
+  // Test hooks: feed bytes as if they came from the socket (no impairment), or
+  // re-feed the last protected RTP/RTCP packet received so replay rejection shows.
+  void inject_raw_for_test(const uint8_t* data, size_t len);
+  bool replay_last_received_for_test();
+
+ private:
+  struct Callbacks {
+    PacketCallback rtp, rtcp;
+    CandidateCallback candidate;
+    GatheringDoneCallback gathering_done;
+    StateCallback state;
+  };
+  // A one-shot GLib timeout owned by the link.
+  struct Timer {
+    GSource* source = nullptr;
+  };
+
+  PeerLink(GMainContext* ctx, LinkConfig config, std::shared_ptr<Certificate> cert, Role role);
+  bool init(std::string& error);
+
+  // libnice callbacks.
+  static void on_nice_recv(NiceAgent*, guint, guint, guint len, gchar* buf, gpointer self);
+  static void on_nice_candidate(NiceAgent*, NiceCandidate* cand, gpointer self);
+  static void on_nice_gathering_done(NiceAgent*, guint stream, gpointer self);
+  static void on_nice_state(NiceAgent*, guint stream, guint comp, guint state, gpointer self);
+  static void on_nice_selected_pair(NiceAgent*, guint, guint, NiceCandidate*, NiceCandidate*,
+                                    gpointer self);
+
+  // Every method returning bool below returns false when `this` was destroyed by a
+  // callback it invoked; the caller must then return at once.
+  bool receive_wire(const uint8_t* data, size_t len);
+  bool process_incoming(const uint8_t* data, size_t len);
+  bool handle_dtls(const uint8_t* data, size_t len);
+  bool handle_srtp(const uint8_t* data, size_t len, bool rtcp);
+  bool after_dtls_activity();
+  void flush_dtls();
+  void send_wire(const uint8_t* data, size_t len, bool may_corrupt);
+  bool nice_send(const uint8_t* data, size_t len);
+  SendResult send_protected(const uint8_t* data, size_t len, bool rtcp);
+  void send_keepalive(uint8_t subtype, uint64_t stamp);
+  bool handle_keepalive(const uint8_t* data, size_t len);
+
+  bool set_state(LinkState s, const std::string& reason);
+  bool fail(const std::string& reason) { return set_state(LinkState::kFailed, reason); }
+  bool enter_connecting();
+  void on_ice_connected();
+  void apply_socket_buffers();
+  bool add_candidate_to_agent(const std::string& line, std::string& error);
+
+  void arm(Timer& t, int ms, GSourceFunc fn);
+  static void cancel(Timer& t);
+  void cancel_all_timers();
+  void arm_dtls_timer();
+  void arm_impairment_timer(Direction dir);
+  static gboolean on_dtls_timer(gpointer self);
+  static gboolean on_connect_timer(gpointer self);
+  static gboolean on_keepalive_timer(gpointer self);
+  static gboolean on_send_impair_timer(gpointer self);
+  static gboolean on_recv_impair_timer(gpointer self);
+  bool release_impaired(Direction dir);
+
+  template <typename F>
+  bool emit(F&& invoke) {
+    auto alive = alive_;
+    auto cbs = callbacks_;  // keeps the callback objects alive during the call
+    ++depth_;
+    invoke(*cbs);
+    if (!*alive) return false;
+    --depth_;
+    return true;
+  }
+
+  GMainContext* ctx_;
+  LinkConfig config_;
+  std::shared_ptr<Certificate> cert_;
+  Role role_;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+  std::shared_ptr<const Callbacks> callbacks_ = std::make_shared<Callbacks>();
+  int depth_ = 0;
+
+  NiceAgent* agent_ = nullptr;
+  guint stream_id_ = 0;
+  bool started_ = false;
+  bool gathering_done_ = false;
+  bool ice_connected_ = false;
+  bool remote_set_ = false;
+  bool remote_done_ = false;
+  std::vector<std::string> pending_remote_candidates_;
+  std::vector<std::string> remote_candidates_;
+  DtlsSetup local_setup_;
+  std::unique_ptr<DtlsTransport> dtls_;
+  std::deque<std::vector<uint8_t>> pending_dtls_in_;  // DTLS that arrived before ICE was up
+  std::unique_ptr<SrtpSession> srtp_;
+
+  LinkState state_ = LinkState::kNew;
+  std::string reason_;
+  LinkStats stats_;
+  int64_t last_rx_us_ = 0;
+  uint32_t keepalive_ssrc_ = 0;
+  std::vector<uint8_t> tx_buf_, rx_buf_, last_protected_;
+
+  ImpairmentStage send_impair_, recv_impair_;
+  std::vector<ImpairmentStage::Packet> impaired_ready_;
+
+  Timer dtls_timer_, connect_timer_, keepalive_timer_, send_impair_timer_, recv_impair_timer_;
+};
+
+}  // namespace meshcast::link
