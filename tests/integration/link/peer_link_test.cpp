@@ -94,3 +94,324 @@ TEST_F(LinkTest, ConnectsOverLoopbackWithGcmByDefault) {
   ASSERT_FALSE(d.candidates.empty());
   for (auto& c : d.candidates) EXPECT_NE(c.find(" 127.0.0.1 "), std::string::npos) << c;
 }
+
+namespace {
+
+// Sends `count` RTP packets from `from` in paced bursts and records what it sent.
+struct Traffic {
+  std::map<uint16_t, std::vector<uint8_t>> sent;
+  std::vector<std::vector<uint8_t>> received;
+};
+
+void send_paced(GMainContext* ctx, PeerLink& from, Traffic& t, int count, uint32_t ssrc,
+                size_t size, uint16_t first_seq = 0) {
+  for (int i = 0; i < count; ++i) {
+    uint16_t seq = static_cast<uint16_t>(first_seq + i);
+    auto p = make_rtp(seq, ssrc, size, static_cast<uint8_t>(ssrc));
+    auto r = from.send_rtp(p.data(), p.size());
+    ASSERT_TRUE(r.ok) << r.reason;
+    t.sent[seq] = std::move(p);
+    // Modest pacing: 20 packets, then let the loop drain the socket.
+    if (i % 20 == 19)
+      run_context_until(
+          ctx, [] { return false; }, 1);
+  }
+}
+
+void expect_intact(const Traffic& t) {
+  for (auto& r : t.received) {
+    ASSERT_GE(r.size(), 12u);
+    auto it = t.sent.find(seq_of(r.data()));
+    ASSERT_NE(it, t.sent.end()) << "delivered a packet that was never sent";
+    EXPECT_EQ(r, it->second) << "delivered payload differs from the one sent, seq " << it->first;
+  }
+}
+
+}  // namespace
+
+class LinkCipherTest : public LinkTest, public ::testing::WithParamInterface<CipherPreference> {};
+
+TEST_P(LinkCipherTest, ThousandRtpPacketsEachWayArriveIntact) {
+  connect_pair(options(GetParam()));
+  Cipher expected =
+      GetParam() == CipherPreference::kCmOnly ? Cipher::kAes128CmSha1_80 : Cipher::kAeadAes128Gcm;
+  EXPECT_EQ(pair_->offerer->stats().cipher, expected);
+  EXPECT_EQ(pair_->answerer->stats().cipher, expected);
+  Traffic ab, ba;
+  pair_->answerer->set_on_rtp(
+      [&](const uint8_t* d, size_t n) { ab.received.emplace_back(d, d + n); });
+  pair_->offerer->set_on_rtp(
+      [&](const uint8_t* d, size_t n) { ba.received.emplace_back(d, d + n); });
+  send_paced(ctx_, *pair_->offerer, ab, 1000, 0x1111, 1200);
+  send_paced(ctx_, *pair_->answerer, ba, 1000, 0x2222, 1000);
+  ASSERT_TRUE(run_context_until(
+      ctx_, [&] { return ab.received.size() >= 1000 && ba.received.size() >= 1000; }, 5000))
+      << ab.received.size() << " / " << ba.received.size();
+  EXPECT_EQ(ab.received.size(), 1000u);
+  EXPECT_EQ(ba.received.size(), 1000u);
+  expect_intact(ab);
+  expect_intact(ba);
+  auto so = pair_->offerer->stats(), sa = pair_->answerer->stats();
+  EXPECT_EQ(so.packets_sent, 1000u);
+  EXPECT_EQ(sa.packets_received, 1000u);
+  EXPECT_EQ(sa.bytes_received, 1000u * 1200u);
+  EXPECT_EQ(sa.srtp_auth_failures, 0u);
+  EXPECT_EQ(sa.replays_rejected, 0u);
+}
+
+TEST_P(LinkCipherTest, RtcpIsDeliveredSeparatelyFromRtp) {
+  connect_pair(options(GetParam()));
+  std::vector<std::vector<uint8_t>> rtcp;
+  int rtp = 0;
+  pair_->answerer->set_on_rtcp([&](const uint8_t* d, size_t n) { rtcp.emplace_back(d, d + n); });
+  pair_->answerer->set_on_rtp([&](const uint8_t*, size_t) { ++rtp; });
+  // RTCP APP packet (PT 204), 16 bytes, as the mesh uses for control.
+  std::vector<uint8_t> app = {0x80, 204, 0, 3, 1, 2, 3, 4, 'M', 'E', 'S', 'H', 9, 8, 7, 6};
+  ASSERT_TRUE(pair_->offerer->send_rtcp(app.data(), app.size()).ok);
+  ASSERT_TRUE(run_context_until(
+      ctx_, [&] { return !rtcp.empty(); }, 2000));
+  EXPECT_EQ(rtcp[0], app);
+  EXPECT_EQ(rtp, 0);
+}
+
+TEST_P(LinkCipherTest, CorruptedPacketsAreRejectedAndCounted) {
+  connect_pair(options(GetParam()));
+  Traffic ab;
+  pair_->answerer->set_on_rtp(
+      [&](const uint8_t* d, size_t n) { ab.received.emplace_back(d, d + n); });
+  send_paced(ctx_, *pair_->offerer, ab, 100, 0x3333, 800, 0);
+  Impairment corrupt;
+  corrupt.corrupt = 1.0;
+  corrupt.seed = 7;
+  pair_->offerer->set_impairment(PeerLink::Direction::kSend, corrupt);
+  send_paced(ctx_, *pair_->offerer, ab, 100, 0x3333, 800, 100);
+  pair_->offerer->set_impairment(PeerLink::Direction::kSend, Impairment{});
+  send_paced(ctx_, *pair_->offerer, ab, 100, 0x3333, 800, 200);
+  ASSERT_TRUE(run_context_until(
+      ctx_, [&] { return ab.received.size() >= 200; }, 5000));
+  pump(100);
+  auto sa = pair_->answerer->stats();
+  auto so = pair_->offerer->stats();
+  EXPECT_GE(so.impaired_corrupted, 100u);
+  EXPECT_EQ(ab.received.size(), 200u);
+  EXPECT_GE(sa.srtp_auth_failures, 100u);
+  // Every corrupted datagram (100 RTP plus any keepalive caught in the window) was
+  // rejected by authentication.
+  EXPECT_EQ(sa.srtp_auth_failures + sa.replays_rejected, so.impaired_corrupted);
+  for (auto& r : ab.received) {
+    uint16_t s = seq_of(r.data());
+    EXPECT_TRUE(s < 100 || s >= 200) << "corrupted packet " << s << " was delivered";
+  }
+  expect_intact(ab);
+}
+
+TEST_P(LinkCipherTest, ReplayedPacketIsRejectedAndCounted) {
+  connect_pair(options(GetParam()));
+  Traffic ab;
+  pair_->answerer->set_on_rtp(
+      [&](const uint8_t* d, size_t n) { ab.received.emplace_back(d, d + n); });
+  send_paced(ctx_, *pair_->offerer, ab, 10, 0x4444, 500);
+  ASSERT_TRUE(run_context_until(
+      ctx_, [&] { return ab.received.size() >= 10; }, 2000));
+  ASSERT_TRUE(pair_->answerer->replay_last_received_for_test());
+  ASSERT_TRUE(pair_->answerer->replay_last_received_for_test());
+  EXPECT_EQ(ab.received.size(), 10u);
+  EXPECT_EQ(pair_->answerer->stats().replays_rejected, 2u);
+  // Network duplicates are replays too: every duplicate is rejected, none delivered twice.
+  Impairment dup;
+  dup.duplicate = 1.0;
+  pair_->offerer->set_impairment(PeerLink::Direction::kSend, dup);
+  send_paced(ctx_, *pair_->offerer, ab, 10, 0x4444, 500, 10);
+  ASSERT_TRUE(run_context_until(
+      ctx_, [&] { return ab.received.size() >= 20; }, 2000));
+  pump(50);
+  EXPECT_EQ(ab.received.size(), 20u);
+  EXPECT_GE(pair_->answerer->stats().replays_rejected, 12u);
+  expect_intact(ab);
+}
+
+INSTANTIATE_TEST_SUITE_P(Ciphers, LinkCipherTest,
+                         ::testing::Values(CipherPreference::kGcmOnly, CipherPreference::kCmOnly),
+                         [](const auto& info) {
+                           return info.param == CipherPreference::kGcmOnly ? "Gcm" : "Cm";
+                         });
+
+TEST_F(LinkTest, CmIsNegotiatedWhenOnlyThePeerForcesIt) {
+  auto o = options();
+  o.answerer_config.cipher = CipherPreference::kCmOnly;
+  connect_pair(std::move(o));
+  EXPECT_EQ(pair_->offerer->stats().cipher, Cipher::kAes128CmSha1_80);
+}
+
+TEST_F(LinkTest, FingerprintMismatchInAnswerFailsTheHandshake) {
+  auto o = options();
+  o.mutate_answer = [](SessionDescription& d) {
+    d.fingerprint[8] = d.fingerprint[8] == 'A' ? 'B' : 'A';
+  };
+  make_pair(std::move(o));
+  std::string err;
+  ASSERT_TRUE(pair_->connect(err)) << err;
+  ASSERT_TRUE(run_context_until(
+      ctx_,
+      [&] {
+        return pair_->offerer->state() == LinkState::kFailed &&
+               pair_->answerer->state() == LinkState::kFailed;
+      },
+      10000))
+      << to_string(pair_->offerer->state()) << " / " << to_string(pair_->answerer->state());
+  EXPECT_NE(offerer_reason_.find("fingerprint mismatch"), std::string::npos) << offerer_reason_;
+  EXPECT_NE(answerer_reason_.find("DTLS"), std::string::npos) << answerer_reason_;
+  for (auto s : offerer_states_) EXPECT_NE(s, LinkState::kConnected);
+  for (auto s : answerer_states_) EXPECT_NE(s, LinkState::kConnected);
+}
+
+TEST_F(LinkTest, FingerprintMismatchInOfferFailsTheHandshake) {
+  auto o = options();
+  std::string err;
+  auto other = Certificate::generate(err);
+  ASSERT_TRUE(other) << err;
+  o.mutate_offer = [&](SessionDescription& d) { d.fingerprint = other->fingerprint(); };
+  make_pair(std::move(o));
+  ASSERT_TRUE(pair_->connect(err)) << err;
+  ASSERT_TRUE(run_context_until(
+      ctx_, [&] { return pair_->answerer->state() == LinkState::kFailed; }, 10000));
+  EXPECT_NE(answerer_reason_.find("fingerprint mismatch"), std::string::npos) << answerer_reason_;
+  ASSERT_TRUE(run_context_until(
+      ctx_, [&] { return pair_->offerer->state() == LinkState::kFailed; }, 10000));
+}
+
+TEST_F(LinkTest, VanishedPeerIsReportedFailedWithinFiveSeconds) {
+  connect_pair(options());
+  int64_t t0 = g_get_monotonic_time();
+  pair_->answerer.reset();  // no close: the agent just goes away
+  ASSERT_TRUE(run_context_until(
+      ctx_, [&] { return pair_->offerer->state() == LinkState::kFailed; }, 5000))
+      << to_string(pair_->offerer->state());
+  double s = (g_get_monotonic_time() - t0) / 1e6;
+  EXPECT_LT(s, 5.0);
+  EXPECT_NE(offerer_reason_.find("unresponsive"), std::string::npos) << offerer_reason_;
+}
+
+TEST_F(LinkTest, PeerThatStopsSendingIsReportedFailedWithinFiveSeconds) {
+  connect_pair(options());
+  Impairment blackhole;
+  blackhole.drop = 1.0;
+  pair_->answerer->set_impairment(PeerLink::Direction::kSend, blackhole);
+  ASSERT_TRUE(run_context_until(
+      ctx_, [&] { return pair_->offerer->state() == LinkState::kFailed; }, 5000))
+      << to_string(pair_->offerer->state());
+  EXPECT_NE(offerer_reason_.find("unresponsive"), std::string::npos) << offerer_reason_;
+}
+
+TEST_F(LinkTest, KeepaliveMeasuresRtt) {
+  connect_pair(options());
+  ASSERT_TRUE(run_context_until(
+      ctx_, [&] { return pair_->offerer->stats().rtt_ms >= 0; }, 3000));
+  EXPECT_LT(pair_->offerer->stats().rtt_ms, 1000.0);
+  EXPECT_GT(pair_->answerer->stats().keepalives_received, 0u);
+}
+
+TEST_F(LinkTest, CloseIsSeenByThePeer) {
+  connect_pair(options());
+  pair_->offerer->close();
+  EXPECT_EQ(pair_->offerer->state(), LinkState::kClosed);
+  ASSERT_TRUE(run_context_until(
+      ctx_, [&] { return pair_->answerer->state() == LinkState::kClosed; }, 2000));
+  EXPECT_NE(answerer_reason_.find("close"), std::string::npos) << answerer_reason_;
+  auto p = make_rtp(1, 1, 100, 0);
+  auto r = pair_->offerer->send_rtp(p.data(), p.size());
+  EXPECT_FALSE(r.ok);
+  EXPECT_STREQ(r.reason, "link not connected");
+}
+
+TEST_F(LinkTest, SendRejectsBadInputWithAReason) {
+  make_pair(options());
+  auto p = make_rtp(1, 1, 100, 0);
+  EXPECT_FALSE(pair_->offerer->send_rtp(p.data(), p.size()).ok);  // not connected yet
+  std::string err;
+  ASSERT_TRUE(pair_->connect(err)) << err;
+  ASSERT_TRUE(run_context_until(
+      ctx_, [&] { return pair_->both(LinkState::kConnected); }, 10000));
+  auto big = make_rtp(1, 1, 1401, 0);
+  auto r = pair_->offerer->send_rtp(big.data(), big.size());
+  EXPECT_FALSE(r.ok);
+  EXPECT_NE(std::string(r.reason).find("larger"), std::string::npos);
+  std::vector<uint8_t> junk(20, 0x11);
+  EXPECT_FALSE(pair_->offerer->send_rtp(junk.data(), junk.size()).ok);
+  EXPECT_FALSE(pair_->offerer->send_rtcp(p.data(), p.size()).ok);  // RTP is not RTCP
+  EXPECT_TRUE(pair_->offerer->send_rtp(p.data(), p.size()).ok);
+}
+
+TEST_F(LinkTest, GarbageOnTheWireIsCountedNotDelivered) {
+  connect_pair(options());
+  int delivered = 0;
+  pair_->answerer->set_on_rtp([&](const uint8_t*, size_t) { ++delivered; });
+  std::vector<uint8_t> junk(100, 0xff);
+  pair_->answerer->inject_raw_for_test(junk.data(), junk.size());
+  auto fake = make_rtp(5, 5, 100, 1);  // plain RTP: no valid auth tag
+  pair_->answerer->inject_raw_for_test(fake.data(), fake.size());
+  std::vector<uint8_t> dtls_junk(40, 22);
+  pair_->answerer->inject_raw_for_test(dtls_junk.data(), dtls_junk.size());
+  pump(20);
+  auto s = pair_->answerer->stats();
+  EXPECT_EQ(s.unknown_packets, 1u);
+  EXPECT_EQ(s.srtp_auth_failures, 1u);
+  EXPECT_EQ(delivered, 0);
+  EXPECT_EQ(pair_->answerer->state(), LinkState::kConnected);
+}
+
+TEST_F(LinkTest, LossyLinkDeliversOnlyIntactPackets) {
+  connect_pair(options());
+  Traffic ab;
+  pair_->answerer->set_on_rtp(
+      [&](const uint8_t* d, size_t n) { ab.received.emplace_back(d, d + n); });
+  Impairment imp;
+  imp.drop = 0.1;
+  imp.delay_ms = 5;
+  imp.jitter_ms = 3;
+  imp.reorder = 0.05;
+  imp.duplicate = 0.02;
+  imp.corrupt = 0.02;
+  imp.seed = 42;
+  pair_->offerer->set_impairment(imp, Impairment{});
+  send_paced(ctx_, *pair_->offerer, ab, 500, 0x5555, 600);
+  pump(200);
+  auto so = pair_->offerer->stats();
+  auto sa = pair_->answerer->stats();
+  size_t expected = 500 - so.impaired_dropped - so.impaired_corrupted;
+  // Keepalives share the impairment, so allow for those among the dropped/corrupted.
+  EXPECT_GE(ab.received.size(), expected);
+  EXPECT_LE(ab.received.size(), 500u);
+  EXPECT_GT(ab.received.size(), 400u);
+  EXPECT_GT(so.impaired_dropped, 20u);
+  EXPECT_GT(sa.srtp_auth_failures, 0u);
+  expect_intact(ab);
+  // Reordering happened: some packet arrived after a higher sequence number.
+  bool reordered = false;
+  for (size_t i = 1; i < ab.received.size(); ++i)
+    reordered |= seq_of(ab.received[i].data()) < seq_of(ab.received[i - 1].data());
+  EXPECT_TRUE(reordered);
+}
+
+TEST_F(LinkTest, LinkMayBeDestroyedFromItsOwnCallbacks) {
+  connect_pair(options());
+  int calls = 0;
+  pair_->answerer->set_on_rtp([&](const uint8_t*, size_t) {
+    ++calls;
+    pair_->answerer.reset();
+  });
+  Traffic ab;
+  for (int i = 0; i < 5; ++i) {
+    auto p = make_rtp(static_cast<uint16_t>(i), 9, 200, 0);
+    ASSERT_TRUE(pair_->offerer->send_rtp(p.data(), p.size()).ok);
+  }
+  ASSERT_TRUE(run_context_until(
+      ctx_, [&] { return !pair_->answerer; }, 2000));
+  pump(50);
+  EXPECT_EQ(calls, 1);
+  // And from a state callback.
+  pair_->offerer->set_on_state([&](LinkState, const std::string&) { pair_->offerer.reset(); });
+  ASSERT_TRUE(run_context_until(
+      ctx_, [&] { return !pair_->offerer; }, 5000));
+  pump(50);
+}
