@@ -1,0 +1,118 @@
+#pragma once
+// Broadcaster side: capture (test pattern, device or media file) -> VP8 + Opus encode ->
+// MediaFrames delivered on the caller's GLib main context.
+//
+// Pipeline (one GStreamer pipeline, built from the config):
+//   video: <src> ! videoconvert ! videoscale ! videorate ! I420 WxH@fps ! vp8enc ! appsink
+//   audio: <src> ! audioconvert ! audioresample ! 48 kHz ! opusenc (20 ms) ! appsink
+// The appsinks' streaming threads push frames into a MainContextQueue; on_frame runs on
+// the main context. Timestamps are pipeline running time (0 = broadcast start).
+
+#include <gst/gst.h>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "media/broadcast/MainContextQueue.hpp"
+#include "media/broadcast/MediaFrame.hpp"
+
+namespace meshcast::media {
+
+// "none" | "test" | "device" | "file:PATH"
+struct SourceSpec {
+  enum class Type { None, Test, Device, File };
+  Type type = Type::Test;
+  std::string path;  // File only
+};
+std::optional<SourceSpec> parse_source_spec(std::string_view text);
+std::string to_string(const SourceSpec& spec);
+
+struct BroadcastConfig {
+  SourceSpec video{SourceSpec::Type::Test, {}};
+  SourceSpec audio{SourceSpec::Type::Test, {}};
+  int width = 640;
+  int height = 360;
+  int fps = 25;
+  int bitrate_kbps = 800;  // total; video gets this minus the audio bitrate
+  int audio_bitrate_kbps = 64;
+  int audio_channels = 2;  // 1 or 2
+  int keyframe_interval_ms = 1000;
+  int encoder_threads = 1;  // 1 keeps many processes on 2 cores fair
+  int cpu_used = 8;         // vp8enc speed/quality trade-off (higher = faster)
+  // videotestsrc pattern for --video test: "ball" (moving, cheap) or e.g. "snow" (noise,
+  // the encoder's worst case), "smpte".
+  std::string test_pattern = "ball";
+};
+
+class BroadcastSource {
+ public:
+  using FrameCallback = std::function<void(const MediaFrame&)>;
+  using MessageCallback = std::function<void(const std::string&)>;
+  using EosCallback = std::function<void()>;
+
+  struct Stats {
+    uint64_t video_frames = 0;
+    uint64_t audio_frames = 0;
+    uint64_t keyframes = 0;
+    uint64_t video_bytes = 0;
+    uint64_t audio_bytes = 0;
+    int64_t last_pts_us = 0;
+  };
+
+  // context: the GLib main context callbacks run on (nullptr = the global default).
+  BroadcastSource(GMainContext* context, BroadcastConfig config);
+  ~BroadcastSource();
+  BroadcastSource(const BroadcastSource&) = delete;
+  BroadcastSource& operator=(const BroadcastSource&) = delete;
+
+  void on_frame(FrameCallback cb) { on_frame_ = std::move(cb); }
+  void on_error(MessageCallback cb) { on_error_ = std::move(cb); }
+  void on_eos(EosCallback cb) { on_eos_ = std::move(cb); }
+
+  // Builds and starts the pipeline. False (with *error) if the config is invalid or an
+  // element is missing. Warnings (e.g. "no camera, using test pattern") go to warnings().
+  bool start(std::string* error = nullptr);
+  // Stops capture; no on_frame call happens after stop() returns. Idempotent.
+  void stop();
+  bool running() const { return pipeline_ != nullptr; }
+
+  // Asks the encoder for a VP8 key frame as soon as possible (e.g. a viewer joined).
+  void request_keyframe();
+
+  // Codec description of the frames this source produces (valid after construction).
+  const StreamHeader& header() const { return header_; }
+  const BroadcastConfig& config() const { return config_; }
+  const std::vector<std::string>& warnings() const { return warnings_; }
+  Stats stats() const { return stats_; }
+  // The gst-launch style description actually used (for logs and docs).
+  const std::string& pipeline_description() const { return description_; }
+
+ private:
+  std::string video_branch(const SourceSpec& spec);
+  std::string audio_branch(const SourceSpec& spec);
+  void deliver(MediaFrame& frame);
+  static GstFlowReturn on_new_sample(GstElement* appsink, gpointer self);
+  static gboolean on_bus_message(GstBus* bus, GstMessage* msg, gpointer self);
+
+  GMainContext* context_;
+  BroadcastConfig config_;
+  StreamHeader header_;
+  std::vector<std::string> warnings_;
+  std::string description_;
+  std::string audio_decoder_ = "adec";
+  GstElement* pipeline_ = nullptr;
+  GstElement* video_sink_ = nullptr;
+  GSource* bus_watch_ = nullptr;
+  std::unique_ptr<MainContextQueue<MediaFrame>> queue_;
+  Stats stats_;
+  FrameCallback on_frame_;
+  MessageCallback on_error_;
+  EosCallback on_eos_;
+};
+
+}  // namespace meshcast::media

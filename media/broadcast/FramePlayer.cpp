@@ -1,0 +1,320 @@
+#include "media/broadcast/FramePlayer.hpp"
+
+#include <gst/app/gstappsrc.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <deque>
+
+#include "media/broadcast/FrameCodec.hpp"
+
+namespace meshcast::media {
+
+namespace {
+
+bool display_available() {
+  for (const char* var : {"DISPLAY", "WAYLAND_DISPLAY"}) {
+    const char* v = std::getenv(var);
+    if (v && *v) return true;
+  }
+  return false;
+}
+
+size_t kind_index(MediaFrame::Kind k) { return static_cast<size_t>(k); }
+
+}  // namespace
+
+std::optional<OutputSpec> parse_output_spec(std::string_view text) {
+  if (text == "auto") return OutputSpec{OutputSpec::Type::Auto, {}};
+  if (text == "null") return OutputSpec{OutputSpec::Type::Null, {}};
+  if (text == "display") return OutputSpec{OutputSpec::Type::Display, {}};
+  if (text.empty()) return std::nullopt;
+  return OutputSpec{OutputSpec::Type::File, std::string(text)};
+}
+
+std::string to_string(const OutputSpec& spec) {
+  switch (spec.type) {
+    case OutputSpec::Type::Auto:
+      return "auto";
+    case OutputSpec::Type::Null:
+      return "null";
+    case OutputSpec::Type::Display:
+      return "display";
+    case OutputSpec::Type::File:
+      return spec.path;
+  }
+  return "?";
+}
+
+FramePlayer::FramePlayer(GMainContext* context, PlayerConfig config)
+    : context_(context), config_(std::move(config)), output_(config_.output) {
+  if (output_.type == OutputSpec::Type::Auto)
+    output_.type = display_available() ? OutputSpec::Type::Display : OutputSpec::Type::Null;
+  switch (config_.gap_mode) {
+    case PlayerConfig::GapMode::Collapse:
+      collapse_gaps_ = true;
+      break;
+    case PlayerConfig::GapMode::Keep:
+      collapse_gaps_ = false;
+      break;
+    case PlayerConfig::GapMode::Auto:
+      collapse_gaps_ = output_.type == OutputSpec::Type::File;
+      break;
+  }
+}
+
+FramePlayer::~FramePlayer() { stop(nullptr, 2000); }
+
+void FramePlayer::fail(std::string message) {
+  if (!error_.empty()) return;
+  error_ = std::move(message);
+  if (on_error_) on_error_(error_);
+}
+
+bool FramePlayer::build_pipeline() {
+  if (output_.type == OutputSpec::Type::Null) return true;
+  const StreamHeader& h = *header_;
+  std::string d;
+  if (output_.type == OutputSpec::Type::File) {
+    GstElement* probe = gst_element_factory_make("webmmux", nullptr);
+    if (!probe) {
+      fail("GStreamer element webmmux missing (gst-plugins-good)");
+      return false;
+    }
+    gst_object_unref(probe);
+    d = "webmmux name=mux ! filesink name=fsink sync=false ";
+    // Explicit mux pads: a bare "mux." would request a pad before caps are known.
+    if (h.has_video()) d += "appsrc name=vsrc format=time ! queue ! mux.video_0 ";
+    if (h.has_audio()) d += "appsrc name=asrc format=time ! queue ! mux.audio_0 ";
+  } else {
+    if (h.has_video())
+      d += "appsrc name=vsrc format=time is-live=true ! queue ! vp8dec ! videoconvert ! "
+           "autovideosink ";
+    if (h.has_audio())
+      d += "appsrc name=asrc format=time is-live=true ! queue ! opusdec ! audioconvert ! "
+           "audioresample ! autoaudiosink ";
+  }
+  GError* err = nullptr;
+  pipeline_ = gst_parse_launch_full(d.c_str(), nullptr, GST_PARSE_FLAG_FATAL_ERRORS, &err);
+  if (!pipeline_) {
+    fail(std::string("cannot build player pipeline: ") + (err ? err->message : "unknown"));
+    g_clear_error(&err);
+    return false;
+  }
+  if (output_.type == OutputSpec::Type::File) {
+    GstElement* fsink = gst_bin_get_by_name(GST_BIN(pipeline_), "fsink");
+    g_object_set(fsink, "location", output_.path.c_str(), nullptr);
+    gst_object_unref(fsink);
+  }
+  const bool live = output_.type == OutputSpec::Type::Display;
+  auto setup_src = [&](const char* name, GstCaps* caps) -> GstElement* {
+    GstElement* src = gst_bin_get_by_name(GST_BIN(pipeline_), name);
+    gst_app_src_set_caps(GST_APP_SRC(src), caps);
+    gst_caps_unref(caps);
+    // Never block the main loop; the queue is bounded by what the caller pushes.
+    g_object_set(src, "block", FALSE, "max-bytes", guint64{0}, nullptr);
+    if (live) g_object_set(src, "min-latency", gint64{config_.display_latency_us * 1000}, nullptr);
+    return src;
+  };
+  if (h.has_video())
+    video_src_ = setup_src(
+        "vsrc", gst_caps_new_simple("video/x-vp8", "width", G_TYPE_INT, int{h.width}, "height",
+                                    G_TYPE_INT, int{h.height}, "framerate", GST_TYPE_FRACTION,
+                                    int{h.fps_num}, int{h.fps_den}, nullptr));
+  if (h.has_audio())
+    audio_src_ =
+        setup_src("asrc", gst_caps_new_simple("audio/x-opus", "rate", G_TYPE_INT, int(h.audio_rate),
+                                              "channels", G_TYPE_INT, int{h.audio_channels},
+                                              "channel-mapping-family", G_TYPE_INT, 0, nullptr));
+
+  GstBus* bus = gst_element_get_bus(pipeline_);
+  bus_watch_ = gst_bus_create_watch(bus);
+  g_source_set_callback(bus_watch_, G_SOURCE_FUNC(&FramePlayer::on_bus_message), this, nullptr);
+  g_source_attach(bus_watch_, context_);
+  gst_object_unref(bus);
+  if (gst_element_set_state(pipeline_, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE) {
+    fail("player pipeline failed to start (cannot write " + to_string(output_) + "?)");
+    return false;
+  }
+  return true;
+}
+
+size_t FramePlayer::push_batch(const FrameBatch& batch) {
+  size_t accepted = 0;
+  for (const auto& f : batch.frames) accepted += push(batch.header, f) ? 1 : 0;
+  return accepted;
+}
+
+void FramePlayer::mark_gap() {
+  if (!started_) return;
+  ++stats_.gaps;
+  if (header_->has_video()) video_waiting_ = true;
+  std::fill(std::begin(discont_), std::end(discont_), true);
+}
+
+bool FramePlayer::push(const StreamHeader& h, const MediaFrame& f) {
+  auto drop = [&] {
+    ++stats_.frames_dropped;
+    return false;
+  };
+  if (stopped_ || failed()) return drop();
+  if (!header_) {
+    if (!stream_header_valid(h)) return drop();
+    header_ = h;
+    if (!build_pipeline()) return drop();
+  } else if (h != *header_) {
+    return drop();
+  }
+  const bool is_video = f.kind == MediaFrame::Kind::Video;
+  if (is_video ? !h.has_video() : !h.has_audio()) return drop();
+  if (f.pts_us < 0 || f.duration_us < 0) return drop();
+
+  if (!started_) {
+    // Start at a video key frame (any frame for audio-only). Audio is held back briefly:
+    // the encoder's audio for the key frame's instant often arrives just before it.
+    if (h.has_video() && !f.is_video_keyframe()) {
+      if (is_video) {
+        if (!video_waiting_) ++stats_.keyframe_waits;
+        video_waiting_ = true;
+      } else {
+        held_audio_.push_back(f);
+        if (held_audio_.size() > kMaxHeldAudio) {
+          held_audio_.pop_front();
+          ++stats_.frames_dropped;
+        }
+        return true;
+      }
+      return drop();
+    }
+    started_ = true;
+    video_waiting_ = false;
+    base_us_ = f.pts_us;
+    input_end_us_ = f.pts_us;
+    std::deque<MediaFrame> held;
+    held.swap(held_audio_);
+    const bool accepted = play(h, f);
+    for (const auto& a : held) play(h, a);  // those before the key frame are dropped there
+    return accepted;
+  }
+  return play(h, f);
+}
+
+bool FramePlayer::play(const StreamHeader& h, const MediaFrame& f) {
+  auto drop = [&] {
+    ++stats_.frames_dropped;
+    return false;
+  };
+  const bool is_video = f.kind == MediaFrame::Kind::Video;
+
+  // A jump beyond the expected next frame: data is missing.
+  int64_t threshold = config_.gap_threshold_us;
+  if (h.has_video()) threshold = std::max<int64_t>(threshold, 2'000'000LL * h.fps_den / h.fps_num);
+  // Without audio, the encoder's dropped frames look like gaps: only a long jump counts
+  // (the mesh should call mark_gap() for missing segments anyway).
+  if (!h.has_audio()) threshold = std::max<int64_t>(threshold, 1'000'000);
+  if (f.pts_us > input_end_us_ + threshold) {
+    ++stats_.gaps;
+    if (collapse_gaps_) offset_us_ += f.pts_us - input_end_us_;
+    if (h.has_video() && !f.is_video_keyframe()) video_waiting_ = true;
+    std::fill(std::begin(discont_), std::end(discont_), true);
+  }
+  input_end_us_ = std::max(input_end_us_, f.pts_us + f.duration_us);
+
+  if (is_video && video_waiting_) {
+    if (!f.keyframe) {
+      if (!counted_wait_) ++stats_.keyframe_waits;
+      counted_wait_ = true;
+      return drop();
+    }
+    video_waiting_ = false;
+  }
+  if (is_video) counted_wait_ = false;
+
+  int64_t out = f.pts_us - base_us_ - offset_us_;
+  if (out < 0) return drop();  // audio from before the start key frame
+  const size_t k = kind_index(f.kind);
+  if (out <= last_out_us_[k]) out = last_out_us_[k] + 1;  // monotonic per stream
+  last_out_us_[k] = out;
+  const bool discont = discont_[k];
+  discont_[k] = false;
+
+  ++stats_.frames_played;
+  ++(is_video ? stats_.video_frames : stats_.audio_frames);
+  stats_.bytes += f.data.size();
+  stats_.media_duration_us = std::max(stats_.media_duration_us, out + f.duration_us);
+  push_to_output(f, out, discont);
+  return true;
+}
+
+void FramePlayer::push_to_output(const MediaFrame& f, int64_t out_pts_us, bool discont) {
+  GstElement* src = f.kind == MediaFrame::Kind::Video ? video_src_ : audio_src_;
+  if (!src) return;  // null output
+  GstBuffer* buf = gst_buffer_new_memdup(f.data.data(), f.data.size());
+  GST_BUFFER_PTS(buf) = static_cast<GstClockTime>(out_pts_us) * 1000;
+  GST_BUFFER_DTS(buf) = GST_BUFFER_PTS(buf);
+  GST_BUFFER_DURATION(buf) = static_cast<GstClockTime>(f.duration_us) * 1000;
+  if (f.kind == MediaFrame::Kind::Video && !f.keyframe)
+    GST_BUFFER_FLAG_SET(buf, GST_BUFFER_FLAG_DELTA_UNIT);
+  if (discont) GST_BUFFER_FLAG_SET(buf, GST_BUFFER_FLAG_DISCONT);
+  if (gst_app_src_push_buffer(GST_APP_SRC(src), buf) != GST_FLOW_OK)
+    fail("player pipeline refused data (output closed or failed)");
+}
+
+bool FramePlayer::stop(std::string* error, int timeout_ms) {
+  if (!stopped_) {
+    stopped_ = true;
+    if (pipeline_) {
+      bool eos_sent = false;
+      for (GstElement* src : {video_src_, audio_src_})
+        if (src) eos_sent |= gst_app_src_end_of_stream(GST_APP_SRC(src)) == GST_FLOW_OK;
+      if (eos_sent && error_.empty()) {
+        // Wait for the muxer to write its index/cues and the sink to see EOS: only then
+        // is the file complete. Bounded so a stuck sink cannot hang the caller.
+        GstBus* bus = gst_element_get_bus(pipeline_);
+        GstMessage* msg = gst_bus_timed_pop_filtered(
+            bus, static_cast<GstClockTime>(timeout_ms) * GST_MSECOND,
+            static_cast<GstMessageType>(GST_MESSAGE_EOS | GST_MESSAGE_ERROR));
+        if (!msg) {
+          fail("timed out finalizing " + to_string(output_));
+        } else {
+          if (GST_MESSAGE_TYPE(msg) == GST_MESSAGE_ERROR) {
+            GError* err = nullptr;
+            gst_message_parse_error(msg, &err, nullptr);
+            fail(std::string("player: ") + (err ? err->message : "error"));
+            g_clear_error(&err);
+          }
+          gst_message_unref(msg);
+        }
+        gst_object_unref(bus);
+      }
+      gst_element_set_state(pipeline_, GST_STATE_NULL);
+      if (bus_watch_) {
+        g_source_destroy(bus_watch_);
+        g_source_unref(bus_watch_);
+        bus_watch_ = nullptr;
+      }
+      for (GstElement** src : {&video_src_, &audio_src_})
+        if (*src) {
+          gst_object_unref(*src);
+          *src = nullptr;
+        }
+      gst_object_unref(pipeline_);
+      pipeline_ = nullptr;
+    }
+  }
+  if (error && !error_.empty()) *error = error_;
+  return error_.empty();
+}
+
+gboolean FramePlayer::on_bus_message(GstBus*, GstMessage* msg, gpointer user_data) {
+  auto* self = static_cast<FramePlayer*>(user_data);
+  if (GST_MESSAGE_TYPE(msg) == GST_MESSAGE_ERROR) {
+    GError* err = nullptr;
+    gst_message_parse_error(msg, &err, nullptr);
+    self->fail(std::string("player: ") + (err ? err->message : "error"));
+    g_clear_error(&err);
+  }
+  return G_SOURCE_CONTINUE;
+}
+
+}  // namespace meshcast::media

@@ -1,0 +1,123 @@
+#pragma once
+// Viewer side: MediaFrames (in order, possibly with gaps, possibly starting mid-stream) ->
+// a WebM file, a window + speakers, or nowhere (counted only).
+//
+//   file:    appsrc video/x-vp8 ! queue ! webmmux ! filesink   (+ appsrc audio/x-opus ! queue !)
+//   display: appsrc ! queue ! vp8dec ! videoconvert ! autovideosink
+//            appsrc ! queue ! opusdec ! audioconvert ! audioresample ! autoaudiosink
+//   null:    no pipeline
+//
+// Timeline: video is dropped until the first key frame (audio before it too, so the output
+// starts at a key frame); timestamps are rebased so the output starts at 0. A jump in the
+// input timestamps (a missing segment) or mark_gap() makes video wait for the next key
+// frame; in GapMode::Collapse the missing time is cut out of the output timeline (files),
+// in GapMode::Keep it stays (live display follows the broadcaster's clock). Output
+// timestamps are kept monotonic per stream in both modes.
+
+#include <gst/gst.h>
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "media/broadcast/MediaFrame.hpp"
+
+namespace meshcast::media {
+
+// "auto" | "null" | "display" | anything else = a file path (".webm" expected)
+struct OutputSpec {
+  enum class Type { Auto, Null, Display, File };
+  Type type = Type::Auto;
+  std::string path;
+};
+std::optional<OutputSpec> parse_output_spec(std::string_view text);
+std::string to_string(const OutputSpec& spec);
+
+struct PlayerConfig {
+  OutputSpec output;
+  enum class GapMode { Auto, Collapse, Keep };
+  GapMode gap_mode = GapMode::Auto;  // Auto: Collapse for files, Keep for display/null
+  // A timestamp jump larger than this (beyond the expected next frame) is a gap.
+  int64_t gap_threshold_us = 150'000;
+  // Display only: extra playout delay so the sinks do not drop the first frames as late.
+  int64_t display_latency_us = 100'000;
+};
+
+class FramePlayer {
+ public:
+  using MessageCallback = std::function<void(const std::string&)>;
+
+  struct Stats {
+    uint64_t frames_played = 0;  // handed to the output (or counted, for null)
+    uint64_t video_frames = 0;
+    uint64_t audio_frames = 0;
+    uint64_t frames_dropped = 0;    // before the first key frame, after a gap, or invalid
+    uint64_t keyframe_waits = 0;    // times video had to wait for a key frame
+    uint64_t gaps = 0;              // timestamp jumps detected or marked
+    uint64_t bytes = 0;             // media bytes played
+    int64_t media_duration_us = 0;  // output timeline length
+  };
+
+  FramePlayer(GMainContext* context, PlayerConfig config);
+  ~FramePlayer();
+  FramePlayer(const FramePlayer&) = delete;
+  FramePlayer& operator=(const FramePlayer&) = delete;
+
+  void on_error(MessageCallback cb) { on_error_ = std::move(cb); }
+
+  // The first frame fixes the stream header (and builds the pipeline); frames from a batch
+  // with a different header are dropped. Returns false if the frame was dropped.
+  bool push(const StreamHeader& header, const MediaFrame& frame);
+  // Pushes every frame of a batch; returns how many were accepted.
+  size_t push_batch(const FrameBatch& batch);
+  // The caller knows data is missing (e.g. a segment number was skipped).
+  void mark_gap();
+  // Finalizes the output: EOS, waits (bounded by timeout_ms) until the file is complete.
+  // Idempotent. False (with *error) if the pipeline reported an error or timed out.
+  bool stop(std::string* error = nullptr, int timeout_ms = 5000);
+
+  Stats stats() const { return stats_; }
+  // What --out auto resolved to (File, Display or Null).
+  OutputSpec::Type output_type() const { return output_.type; }
+  bool failed() const { return !error_.empty(); }
+  const std::string& error() const { return error_; }
+
+ private:
+  bool build_pipeline();
+  void fail(std::string message);
+  bool play(const StreamHeader& h, const MediaFrame& f);  // after the start key frame
+  void push_to_output(const MediaFrame& f, int64_t out_pts_us, bool discont);
+  static gboolean on_bus_message(GstBus* bus, GstMessage* msg, gpointer self);
+
+  GMainContext* context_;
+  PlayerConfig config_;
+  OutputSpec output_;
+  bool collapse_gaps_ = true;
+  std::optional<StreamHeader> header_;
+
+  GstElement* pipeline_ = nullptr;
+  GstElement* video_src_ = nullptr;
+  GstElement* audio_src_ = nullptr;
+  GSource* bus_watch_ = nullptr;
+  bool stopped_ = false;
+  std::string error_;
+  MessageCallback on_error_;
+
+  // Timeline state (input pts in us).
+  bool started_ = false;
+  bool video_waiting_ = false;  // drop video until a key frame
+  int64_t base_us_ = 0;         // input pts that maps to output 0
+  int64_t offset_us_ = 0;       // total collapsed gap time
+  int64_t input_end_us_ = -1;   // max pts+duration seen (input)
+  int64_t last_out_us_[3] = {-1, -1, -1};
+  bool discont_[3] = {false, false, false};
+  bool counted_wait_ = false;
+  static constexpr size_t kMaxHeldAudio = 25;  // 500 ms of Opus before the first key frame
+  std::deque<MediaFrame> held_audio_;          // keyframe_waits already counts the current wait
+  Stats stats_;
+};
+
+}  // namespace meshcast::media

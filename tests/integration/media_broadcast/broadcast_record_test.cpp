@@ -1,0 +1,370 @@
+// Real GStreamer: BroadcastSource(test, test) -> Segmenter -> serialize -> parse ->
+// FramePlayer -> .webm, then the file is inspected with GstDiscoverer.
+#include <gst/gst.h>
+#include <gst/pbutils/pbutils.h>
+#include <gtest/gtest.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <functional>
+
+#include "media/broadcast/BroadcastSource.hpp"
+#include "media/broadcast/FrameCodec.hpp"
+#include "media/broadcast/FramePlayer.hpp"
+#include "media/broadcast/Segmenter.hpp"
+
+namespace meshcast::media {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Iterates ctx until ms elapsed (or done() says so).
+void run_loop(GMainContext* ctx, int ms, const std::function<bool()>& done = {}) {
+  GSource* tick = g_timeout_source_new(10);  // wakes the blocking iteration regularly
+  g_source_set_callback(
+      tick, [](gpointer) -> gboolean { return G_SOURCE_CONTINUE; }, nullptr, nullptr);
+  g_source_attach(tick, ctx);
+  const gint64 end = g_get_monotonic_time() + gint64{ms} * 1000;
+  while (g_get_monotonic_time() < end && !(done && done())) g_main_context_iteration(ctx, TRUE);
+  g_source_destroy(tick);
+  g_source_unref(tick);
+}
+
+struct Discovered {
+  bool ok = false;
+  std::string error;
+  int video_streams = 0;
+  int audio_streams = 0;
+  int64_t duration_us = 0;
+  int width = 0, height = 0;
+};
+
+Discovered discover(const fs::path& file) {
+  Discovered out;
+  GError* err = nullptr;
+  GstDiscoverer* disc = gst_discoverer_new(10 * GST_SECOND, &err);
+  if (!disc) {
+    out.error = err ? err->message : "no discoverer";
+    g_clear_error(&err);
+    return out;
+  }
+  gchar* uri = gst_filename_to_uri(file.c_str(), nullptr);
+  GstDiscovererInfo* info = gst_discoverer_discover_uri(disc, uri, &err);
+  g_free(uri);
+  if (info && gst_discoverer_info_get_result(info) == GST_DISCOVERER_OK) {
+    out.ok = true;
+    GList* v = gst_discoverer_info_get_video_streams(info);
+    GList* a = gst_discoverer_info_get_audio_streams(info);
+    out.video_streams = static_cast<int>(g_list_length(v));
+    out.audio_streams = static_cast<int>(g_list_length(a));
+    if (v) {
+      auto* vi = GST_DISCOVERER_VIDEO_INFO(v->data);
+      out.width = static_cast<int>(gst_discoverer_video_info_get_width(vi));
+      out.height = static_cast<int>(gst_discoverer_video_info_get_height(vi));
+    }
+    gst_discoverer_stream_info_list_free(v);
+    gst_discoverer_stream_info_list_free(a);
+    out.duration_us = static_cast<int64_t>(gst_discoverer_info_get_duration(info) / 1000);
+  } else {
+    out.error = err ? err->message : "discoverer result not OK";
+  }
+  g_clear_error(&err);
+  if (info) gst_discoverer_info_unref(info);
+  g_object_unref(disc);
+  return out;
+}
+
+// Decodes the whole file and counts decoded video frames and audio buffers: proves the
+// content (not just the container) is valid.
+struct Decoded {
+  bool ok = false;
+  std::string error;
+  int video_frames = 0;
+  int audio_buffers = 0;
+};
+
+Decoded decode_all(const fs::path& file) {
+  Decoded out;
+  std::string desc =
+      "filesrc name=src ! decodebin name=d d. ! videoconvert ! fakesink name=vs "
+      "signal-handoffs=true sync=false d. ! audioconvert ! fakesink name=as "
+      "signal-handoffs=true sync=false";
+  GError* err = nullptr;
+  GstElement* p = gst_parse_launch(desc.c_str(), &err);
+  if (!p) {
+    out.error = err ? err->message : "parse";
+    g_clear_error(&err);
+    return out;
+  }
+  GstElement* src = gst_bin_get_by_name(GST_BIN(p), "src");
+  g_object_set(src, "location", file.c_str(), nullptr);
+  gst_object_unref(src);
+  auto count = [](GstElement*, GstBuffer*, GstPad*, gpointer n) { ++*static_cast<int*>(n); };
+  for (auto [name, counter] : {std::pair{"vs", &out.video_frames}, {"as", &out.audio_buffers}}) {
+    GstElement* s = gst_bin_get_by_name(GST_BIN(p), name);
+    g_signal_connect(s, "handoff", G_CALLBACK(+count), counter);
+    gst_object_unref(s);
+  }
+  gst_element_set_state(p, GST_STATE_PLAYING);
+  GstBus* bus = gst_element_get_bus(p);
+  GstMessage* msg = gst_bus_timed_pop_filtered(
+      bus, 30 * GST_SECOND, static_cast<GstMessageType>(GST_MESSAGE_EOS | GST_MESSAGE_ERROR));
+  if (msg && GST_MESSAGE_TYPE(msg) == GST_MESSAGE_EOS) {
+    out.ok = true;
+  } else if (msg) {
+    GError* e = nullptr;
+    gst_message_parse_error(msg, &e, nullptr);
+    out.error = e ? e->message : "error";
+    g_clear_error(&e);
+  } else {
+    out.error = "decode timed out";
+  }
+  if (msg) gst_message_unref(msg);
+  gst_object_unref(bus);
+  gst_element_set_state(p, GST_STATE_NULL);
+  gst_object_unref(p);
+  return out;
+}
+
+double cpu_seconds() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+         static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+class MediaBroadcast : public ::testing::Test {
+ protected:
+  // One ~3 s broadcast, captured once as serialized segment payloads; each test replays it.
+  static void SetUpTestSuite() {
+    gst_init(nullptr, nullptr);
+    ctx_ = g_main_context_new();
+    BroadcastConfig cfg;
+    cfg.width = 320;
+    cfg.height = 180;
+    cfg.fps = 25;
+    cfg.bitrate_kbps = 500;
+    cfg.keyframe_interval_ms = 1000;
+    BroadcastSource source(ctx_, cfg);
+    header_ = source.header();
+    Segmenter segmenter(source.header(),
+                        {.target_us = 250'000, .min_us = 100'000, .max_us = 500'000});
+    auto keep = [](std::optional<FrameBatch> b) {
+      if (!b) return;
+      auto bytes = serialize_frame_batch(*b);
+      ASSERT_TRUE(bytes.has_value());
+      payloads_.push_back(std::move(*bytes));
+    };
+    source.on_frame([&](const MediaFrame& f) { keep(segmenter.push(f)); });
+    source.on_error([](const std::string& e) { errors_.push_back(e); });
+    std::string error;
+    ASSERT_TRUE(source.start(&error)) << error;
+    std::printf("capture pipeline: %s\n", source.pipeline_description().c_str());
+    run_loop(ctx_, 1300);
+    source.request_keyframe();  // an extra key frame mid-way (a viewer joined)
+    run_loop(ctx_, 1800);
+    source.stop();
+    keep(segmenter.flush());
+    stats_ = source.stats();
+  }
+  static void TearDownTestSuite() {
+    g_main_context_unref(ctx_);
+    payloads_.clear();
+  }
+
+  fs::path temp_file(const char* name) {
+    fs::path p = fs::temp_directory_path() /
+                 ("meshcast-bc-" + std::to_string(getpid()) + "-" + name + ".webm");
+    fs::remove(p);
+    files_.push_back(p);
+    return p;
+  }
+  void TearDown() override {
+    for (auto& f : files_) fs::remove(f);
+  }
+
+  // Parses payloads [first, end) except `skip` into a file player; returns the player stats.
+  FramePlayer::Stats replay(const fs::path& out, size_t first, long skip = -1) {
+    FramePlayer player(ctx_, {.output = {OutputSpec::Type::File, out.string()}});
+    for (size_t i = first; i < payloads_.size(); ++i) {
+      if (static_cast<long>(i) == skip) continue;
+      FrameCodecError e;
+      auto batch = parse_frame_batch(payloads_[i], &e);
+      EXPECT_TRUE(batch.has_value()) << to_string(e);
+      if (batch) player.push_batch(*batch);
+      run_loop(ctx_, 0);
+    }
+    std::string error;
+    EXPECT_TRUE(player.stop(&error)) << error;
+    return player.stats();
+  }
+
+  void expect_valid_file(const fs::path& file, const FramePlayer::Stats& st) {
+    ASSERT_TRUE(fs::exists(file));
+    const Discovered d = discover(file);
+    ASSERT_TRUE(d.ok) << d.error;
+    EXPECT_EQ(d.video_streams, 1);
+    EXPECT_EQ(d.audio_streams, 1);
+    EXPECT_EQ(d.width, 320);
+    EXPECT_EQ(d.height, 180);
+    const double ratio =
+        static_cast<double>(d.duration_us) / static_cast<double>(st.media_duration_us);
+    std::printf("file %s: %lld bytes, duration %.3f s, recorded media %.3f s (ratio %.3f)\n",
+                file.filename().c_str(), static_cast<long long>(fs::file_size(file)),
+                d.duration_us / 1e6, st.media_duration_us / 1e6, ratio);
+    EXPECT_NEAR(ratio, 1.0, 0.15);
+    const Decoded dec = decode_all(file);
+    ASSERT_TRUE(dec.ok) << dec.error;
+    EXPECT_EQ(static_cast<uint64_t>(dec.video_frames), st.video_frames);
+    EXPECT_GT(dec.audio_buffers, 0);
+  }
+
+  static inline GMainContext* ctx_ = nullptr;
+  static inline StreamHeader header_;
+  static inline std::vector<std::vector<uint8_t>> payloads_;
+  static inline std::vector<std::string> errors_;
+  static inline BroadcastSource::Stats stats_;
+  std::vector<fs::path> files_;
+};
+
+TEST_F(MediaBroadcast, SourceProducesVp8AndOpus) {
+  EXPECT_TRUE(errors_.empty()) << errors_.front();
+  EXPECT_EQ(header_.video_codec, StreamHeader::VideoCodec::VP8);
+  EXPECT_EQ(header_.audio_codec, StreamHeader::AudioCodec::Opus);
+  // ~3.1 s at 25 fps and 50 Opus packets/s; generous floors (shared 2-core machine).
+  EXPECT_GT(stats_.video_frames, 40u);
+  EXPECT_GT(stats_.audio_frames, 80u);
+  // Key frames at 0, 1 and 2 s plus the requested one.
+  EXPECT_GE(stats_.keyframes, 4u);
+  std::printf(
+      "source: %llu video frames (%llu key), %llu audio frames, %llu+%llu bytes, "
+      "%zu segments\n",
+      static_cast<unsigned long long>(stats_.video_frames),
+      static_cast<unsigned long long>(stats_.keyframes),
+      static_cast<unsigned long long>(stats_.audio_frames),
+      static_cast<unsigned long long>(stats_.video_bytes),
+      static_cast<unsigned long long>(stats_.audio_bytes), payloads_.size());
+  ASSERT_GE(payloads_.size(), 8u);
+  auto first = parse_frame_batch(payloads_[0]);
+  ASSERT_TRUE(first.has_value());
+  EXPECT_TRUE(first->keyframe_start);
+}
+
+TEST_F(MediaBroadcast, RecordsPlayableWebm) {
+  const fs::path file = temp_file("full");
+  const auto st = replay(file, 0);
+  EXPECT_EQ(st.keyframe_waits, 0u);
+  EXPECT_EQ(st.gaps, 0u);
+  EXPECT_EQ(st.video_frames, stats_.video_frames);
+  EXPECT_EQ(st.audio_frames, stats_.audio_frames);
+  expect_valid_file(file, st);
+}
+
+TEST_F(MediaBroadcast, StartsMidStreamAtAKeyframe) {
+  // Skip to the first segment that does NOT start with a key frame after the opening ones.
+  size_t first = 1;
+  while (first < payloads_.size() && parse_frame_batch(payloads_[first])->keyframe_start) ++first;
+  ASSERT_LT(first + 4, payloads_.size());
+  const fs::path file = temp_file("mid");
+  const auto st = replay(file, first);
+  EXPECT_EQ(st.keyframe_waits, 1u);
+  EXPECT_GT(st.frames_dropped, 0u);
+  EXPECT_GT(st.video_frames, 10u);
+  expect_valid_file(file, st);
+}
+
+TEST_F(MediaBroadcast, SurvivesAMissingSegment) {
+  ASSERT_GT(payloads_.size(), 6u);
+  const fs::path file = temp_file("gap");
+  const auto st = replay(file, 0, /*skip=*/3);
+  EXPECT_GE(st.gaps, 1u);
+  EXPECT_LT(st.video_frames, stats_.video_frames);
+  expect_valid_file(file, st);
+}
+
+TEST_F(MediaBroadcast, NullOutputCountsFrames) {
+  FramePlayer player(ctx_, {.output = {OutputSpec::Type::Null, {}}});
+  EXPECT_EQ(player.output_type(), OutputSpec::Type::Null);
+  for (const auto& p : payloads_) player.push_batch(*parse_frame_batch(p));
+  EXPECT_TRUE(player.stop());
+  EXPECT_EQ(player.stats().video_frames, stats_.video_frames);
+  EXPECT_EQ(player.stats().audio_frames, stats_.audio_frames);
+}
+
+TEST_F(MediaBroadcast, AudioOnlyBroadcast) {
+  BroadcastConfig cfg;
+  cfg.video = {SourceSpec::Type::None, {}};
+  BroadcastSource source(ctx_, cfg);
+  ASSERT_FALSE(source.header().has_video());
+  const fs::path file = temp_file("audio");
+  FramePlayer player(ctx_, {.output = {OutputSpec::Type::File, file.string()}});
+  Segmenter segmenter(source.header());
+  source.on_frame([&](const MediaFrame& f) {
+    if (auto b = segmenter.push(f))
+      player.push_batch(*parse_frame_batch(*serialize_frame_batch(*b)));
+  });
+  ASSERT_TRUE(source.start());
+  run_loop(ctx_, 1500);
+  source.stop();
+  if (auto b = segmenter.flush()) player.push_batch(*b);
+  ASSERT_TRUE(player.stop());
+  EXPECT_EQ(source.stats().video_frames, 0u);
+  EXPECT_GT(player.stats().audio_frames, 40u);
+  const Discovered d = discover(file);
+  ASSERT_TRUE(d.ok) << d.error;
+  EXPECT_EQ(d.video_streams, 0);
+  EXPECT_EQ(d.audio_streams, 1);
+}
+
+TEST_F(MediaBroadcast, DeviceFallsBackToTestWithWarning) {
+  // This machine has no camera; with one, the source simply uses it.
+  BroadcastConfig cfg;
+  cfg.video = {SourceSpec::Type::Device, {}};
+  cfg.audio = {SourceSpec::Type::None, {}};
+  cfg.width = 160;
+  cfg.height = 120;
+  BroadcastSource source(ctx_, cfg);
+  int frames = 0;
+  source.on_frame([&](const MediaFrame&) { ++frames; });
+  std::string error;
+  ASSERT_TRUE(source.start(&error)) << error;
+  run_loop(ctx_, 3000, [&] { return frames >= 5; });
+  source.stop();
+  EXPECT_GE(frames, 5);
+  for (const auto& w : source.warnings()) std::printf("warning: %s\n", w.c_str());
+}
+
+// Not a timing assert: prints the CPU share for docs/media-broadcast.md.
+void measure_cpu(GMainContext* ctx, const char* pattern) {
+  BroadcastConfig cfg;  // defaults: 640x360 @ 25 fps, 1 encoder thread
+  cfg.bitrate_kbps = 500;
+  cfg.test_pattern = pattern;
+  BroadcastSource source(ctx, cfg);
+  uint64_t bytes = 0;
+  source.on_frame([&](const MediaFrame& f) { bytes += f.data.size(); });
+  ASSERT_TRUE(source.start());
+  run_loop(ctx, 500);  // skip start-up
+  const double cpu0 = cpu_seconds();
+  const gint64 t0 = g_get_monotonic_time();
+  const uint64_t bytes0 = bytes;
+  run_loop(ctx, 5000);
+  const double cpu = cpu_seconds() - cpu0;
+  const double wall = static_cast<double>(g_get_monotonic_time() - t0) / 1e6;
+  source.stop();
+  std::printf(
+      "encode CPU (pattern=%s) 640x360@25 VP8 + Opus 64 kbps, --bitrate 500: %.1f%% of "
+      "one core over %.1f s, %.0f kbit/s produced\n",
+      pattern, 100.0 * cpu / wall, wall, static_cast<double>(bytes - bytes0) * 8 / 1000 / wall);
+  EXPECT_GT(bytes - bytes0, 0u);
+}
+
+TEST_F(MediaBroadcast, EncodeCpuAt500kbps) {
+  measure_cpu(ctx_, "ball");
+  measure_cpu(ctx_, "snow");
+}
+
+}  // namespace
+}  // namespace meshcast::media
