@@ -303,7 +303,16 @@ void MeshPeer::send_message(PeerId to, const mesh::Message& m) {
   LinkEntry* e = entry(to);
   if (!e || !e->connected || !e->link) return;
   encode_buf_.clear();
-  mesh::encode(m, encode_buf_);
+  if (cfg_.tamper_relayed && mesh::is_media(m)) {
+    mesh::SegmentMsg bad = std::get<mesh::SegmentMsg>(m);
+    auto copy = std::make_shared<std::vector<uint8_t>>(bad.segment.payload_bytes().begin(),
+                                                       bad.segment.payload_bytes().end());
+    if (!copy->empty()) (*copy)[copy->size() / 2] ^= 0x5a;
+    bad.segment.payload = std::move(copy);
+    mesh::encode(mesh::Message(std::move(bad)), encode_buf_);
+  } else {
+    mesh::encode(m, encode_buf_);
+  }
   if (!mesh::is_media(m) && encode_buf_.size() <= kMaxControlInRtcp) {
     auto pkt = wrap_control(encode_buf_, ssrc_);
     if (!e->link->send_rtcp(pkt.data(), pkt.size())) ++counters_.send_failures;

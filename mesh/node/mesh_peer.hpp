@@ -37,6 +37,8 @@ struct MeshPeerConfig {
   link::LinkConfig link;
   // Microseconds on a clock the broadcaster shares (real time on one machine).
   std::function<int64_t()> clock = [] { return g_get_real_time(); };
+  // Test helper only: flip a payload byte of every segment relayed (a malicious relay).
+  bool tamper_relayed = false;
 };
 
 struct PartnerInfo {

@@ -1,0 +1,208 @@
+#include "apps/session/broadcast_session.hpp"
+
+#include "apps/command.hpp"
+#include "apps/session/session_common.hpp"
+#include "media/broadcast/FrameCodec.hpp"
+
+namespace meshcast::app {
+
+BroadcastSession::BroadcastSession(GMainContext* ctx, BroadcastOptions opt,
+                                   std::shared_ptr<link::Certificate> cert)
+    : ctx_(ctx), opt_(std::move(opt)), cert_(std::move(cert)) {}
+
+BroadcastSession::~BroadcastSession() {
+  if (synthetic_timer_) g_source_remove(synthetic_timer_);
+  if (report_timer_) g_source_remove(report_timer_);
+  if (source_) source_->stop();
+  source_.reset();
+  peer_.reset();
+  client_.reset();
+}
+
+void BroadcastSession::start() {
+  started_us_ = g_get_real_time();
+  signer_ = mesh::Ed25519Signer::generate();
+  if (!signer_) return fatal("cannot generate the stream's Ed25519 key", kExitFailure);
+  public_key_ = signer_->public_key();
+  client_ = std::make_unique<signaling::TrackerClient>(opt_.client);
+  signaling_ = std::make_unique<TrackerSignaling>(*client_, opt_.stream);
+  client_->on_state([this](signaling::ClientState s, const std::string& why) {
+    if (s == signaling::ClientState::kConnected) on_connected();
+    if (s == signaling::ClientState::kFailed)
+      fatal("lost the tracker at " + opt_.tracker_url + ": " + why, kExitUnreachable);
+  });
+  client_->on("relay", [this](const nlohmann::json& m) {
+    if (peer_)
+      peer_->on_relay(m.value("from", ""), m.value("kind", ""),
+                      m.contains("payload") ? m["payload"] : nlohmann::json());
+  });
+  client_->on("peer_left", [this](const nlohmann::json& m) {
+    if (peer_) peer_->on_peer_left(m.value("peer_id", ""));
+  });
+  client_->connect(opt_.tracker_url);
+}
+
+void BroadcastSession::on_connected() {
+  signaling::HelloParams h;
+  h.peer_id = opt_.peer_id;
+  h.role = "broadcaster";
+  h.upload_kbps = int64_t(opt_.bitrate_kbps) * opt_.source_copies;
+  client_->hello(h, [this](const signaling::Reply& r) {
+    if (!r.ok) return fatal("tracker refused hello: " + r.message + " (" + r.code + ")", kExitFailure);
+    signaling::StreamParams sp;
+    sp.name = opt_.stream;
+    sp.public_key = to_hex(public_key_.data(), public_key_.size());
+    sp.codec = {{"video", opt_.media && opt_.media->video.type != media::SourceSpec::Type::None
+                              ? "VP8" : "none"},
+                {"audio", opt_.media && opt_.media->audio.type != media::SourceSpec::Type::None
+                              ? "opus" : (opt_.media ? "none" : "synthetic")},
+                {"segment_ms", opt_.segment_ms}};
+    sp.bitrate_kbps = opt_.bitrate_kbps;
+    sp.is_private = opt_.is_private;
+    sp.view_key = opt_.view_key;
+    client_->create_stream(sp, [this](const signaling::Reply& c) {
+      if (!c.ok) {
+        if (c.code == "stream_exists")
+          return fatal("a stream named '" + opt_.stream + "' already exists on this tracker",
+                       kExitRefused);
+        return fatal("cannot create the stream: " + c.message + " (" + c.code + ")", kExitFailure);
+      }
+      if (!peer_) go_live();
+    });
+  });
+}
+
+void BroadcastSession::go_live() {
+  node::MeshPeerConfig pc;
+  pc.self_id = client_->peer_id();
+  pc.core.is_source = true;
+  pc.core.stream_id = stream_id_for(opt_.stream);
+  pc.core.stream_bps = uint64_t(opt_.bitrate_kbps) * 1000;
+  pc.core.segment_us = int64_t(opt_.segment_ms) * 1000;
+  pc.core.source_copies = uint32_t(opt_.source_copies);
+  pc.core.upload_bps = pc.core.stream_bps * (opt_.source_copies + 1) * 2;
+  pc.core.seed = 7;
+  pc.link = opt_.link;
+  peer_ = std::make_unique<node::MeshPeer>(ctx_, pc, *signaling_, cert_);
+  signaling_->set_peer(peer_.get());
+  peer_->start();
+
+  if (opt_.media) {
+    source_ = std::make_unique<media::BroadcastSource>(ctx_, *opt_.media);
+    media::SegmenterConfig sc;
+    sc.target_us = int64_t(opt_.segment_ms) * 1000;
+    sc.min_us = sc.target_us / 2;
+    sc.max_us = sc.target_us * 2;
+    segmenter_ = std::make_unique<media::Segmenter>(source_->header(), sc);
+    source_->on_frame([this](const media::MediaFrame& f) {
+      if (auto batch = segmenter_->push(f)) publish_batch(*batch);
+    });
+    source_->on_error([this](const std::string& e) { fatal("capture failed: " + e, kExitFailure); });
+    std::string err;
+    if (!source_->start(&err)) return fatal("cannot start capture: " + err, kExitFailure);
+    for (auto& w : source_->warnings()) g_message("meshcast: %s", w.c_str());
+  } else {
+    synthetic_timer_ = g_timeout_add(opt_.segment_ms, &BroadcastSession::on_synthetic_tick, this);
+  }
+  report_timer_ = g_timeout_add(1000, &BroadcastSession::on_report_tick, this);
+  if (on_live_) on_live_();
+}
+
+void BroadcastSession::publish_batch(const media::FrameBatch& batch) {
+  media::FrameCodecError err;
+  auto bytes = media::serialize_frame_batch(batch, &err);
+  if (!bytes) {
+    g_warning("meshcast: cannot serialize segment: %s", media::to_string(err));
+    return;
+  }
+  publish_payload(std::make_shared<std::vector<uint8_t>>(std::move(*bytes)));
+}
+
+gboolean BroadcastSession::on_synthetic_tick(gpointer p) {
+  auto* self = static_cast<BroadcastSession*>(p);
+  // A valid audio-only batch of the stream's size, so `watch --out null` can parse it.
+  media::FrameBatch b;
+  b.header.audio_codec = media::StreamHeader::AudioCodec::Opus;
+  b.header.audio_rate = 48000;
+  b.header.audio_channels = 2;
+  b.keyframe_start = true;
+  size_t bytes = size_t(self->opt_.bitrate_kbps) * self->opt_.segment_ms / 8;
+  int frames = std::max(1, self->opt_.segment_ms / 20);
+  for (int i = 0; i < frames; ++i) {
+    media::MediaFrame f;
+    f.kind = media::MediaFrame::Kind::Audio;
+    f.keyframe = true;
+    f.pts_us = int64_t(self->synthetic_seq_++) * 20'000;
+    f.duration_us = 20'000;
+    f.data.resize(std::max<size_t>(1, bytes / frames), uint8_t(f.pts_us));
+    b.frames.push_back(std::move(f));
+  }
+  self->publish_batch(b);
+  return G_SOURCE_CONTINUE;
+}
+
+void BroadcastSession::publish_payload(std::shared_ptr<std::vector<uint8_t>> payload) {
+  if (!peer_ || stopped_) return;
+  mesh::Segment seg;
+  seg.header.stream_id = stream_id_for(opt_.stream);
+  seg.header.number = next_number_++;
+  seg.header.created_us = g_get_real_time();
+  seg.header.size = uint32_t(payload->size());
+  seg.payload = std::move(payload);
+  signer_->sign(seg);
+  ++counters_.segments;
+  counters_.payload_bytes += seg.header.size;
+  peer_->publish(std::move(seg));
+}
+
+double BroadcastSession::upload_copies() const {
+  if (!peer_ || counters_.payload_bytes == 0) return 0;
+  return double(peer_->stats().media_bytes_sent) / double(counters_.payload_bytes);
+}
+
+gboolean BroadcastSession::on_report_tick(gpointer p) {
+  auto* self = static_cast<BroadcastSession*>(p);
+  if (!self->peer_) return G_SOURCE_CONTINUE;
+  std::vector<signaling::Partner> parts;
+  for (auto& pi : self->peer_->partners())
+    if (pi.connected) parts.push_back({pi.id, pi.child ? "child" : "pull"});
+  auto s = self->status_json();
+  self->client_->report(parts,
+                        {{"upload_copies", s["upload_copies"]},
+                         {"upload_kbps", s["upload_kbps"]},
+                         {"segments", s["segments"]}},
+                        self->opt_.stream);
+  return G_SOURCE_CONTINUE;
+}
+
+nlohmann::json BroadcastSession::status_json() const {
+  double elapsed = std::max(1.0, (g_get_real_time() - started_us_) / 1e6);
+  nlohmann::json j;
+  j["t"] = g_get_real_time() / 1e6;
+  j["segments"] = counters_.segments;
+  j["upload_copies"] = upload_copies();
+  j["upload_kbps"] = peer_ ? peer_->stats().media_bytes_sent * 8 / 1e3 / elapsed : 0.0;
+  j["bitrate_kbps"] = counters_.payload_bytes * 8 / 1e3 / elapsed;
+  j["partners"] = peer_ ? peer_->partners().size() : 0;
+  return j;
+}
+
+void BroadcastSession::fatal(const std::string& msg, int code) {
+  if (stopped_) return;
+  if (on_fatal_) on_fatal_(msg, code);
+}
+
+void BroadcastSession::stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  if (synthetic_timer_) g_source_remove(synthetic_timer_);
+  synthetic_timer_ = 0;
+  if (report_timer_) g_source_remove(report_timer_);
+  report_timer_ = 0;
+  if (source_) source_->stop();
+  if (peer_) peer_->stop();
+  if (client_ && client_->state() == signaling::ClientState::kConnected)
+    client_->end_stream(opt_.stream, [](const signaling::Reply&) {});
+}
+
+}  // namespace meshcast::app

@@ -1,0 +1,193 @@
+#include "apps/session/viewer_session.hpp"
+
+#include "apps/command.hpp"
+#include "apps/session/session_common.hpp"
+#include "media/broadcast/FrameCodec.hpp"
+
+namespace meshcast::app {
+
+ViewerSession::ViewerSession(GMainContext* ctx, ViewerOptions opt,
+                             std::shared_ptr<link::Certificate> cert)
+    : ctx_(ctx), opt_(std::move(opt)), cert_(std::move(cert)) {}
+
+ViewerSession::~ViewerSession() {
+  if (report_timer_) g_source_remove(report_timer_);
+  peer_.reset();
+  client_.reset();
+}
+
+void ViewerSession::start() {
+  metrics_.started_us = g_get_real_time();
+  client_ = std::make_unique<signaling::TrackerClient>(opt_.client);
+  signaling_ = std::make_unique<TrackerSignaling>(*client_, opt_.stream);
+  client_->on_state([this](signaling::ClientState s, const std::string& why) {
+    if (s == signaling::ClientState::kConnected) on_connected();
+    if (s == signaling::ClientState::kFailed && !peer_)
+      fatal("cannot reach the tracker at " + opt_.tracker_url + ": " + why, kExitUnreachable);
+  });
+  client_->on("relay", [this](const nlohmann::json& m) {
+    if (!peer_) return;
+    peer_->on_relay(m.value("from", ""), m.value("kind", ""),
+                    m.contains("payload") ? m["payload"] : nlohmann::json());
+  });
+  client_->on("peer_left", [this](const nlohmann::json& m) {
+    if (peer_) peer_->on_peer_left(m.value("peer_id", ""));
+  });
+  client_->on("stream_ended", [this](const nlohmann::json&) {
+    fatal("the broadcaster ended stream '" + opt_.stream + "'", kExitOk);
+  });
+  client_->connect(opt_.tracker_url);
+}
+
+void ViewerSession::on_connected() {
+  signaling::HelloParams h;
+  h.peer_id = id_.empty() ? opt_.peer_id : id_;
+  h.role = "viewer";
+  h.upload_kbps = opt_.max_upload_kbps;
+  client_->hello(h, [this](const signaling::Reply& r) {
+    if (!r.ok) return fatal("tracker refused hello: " + r.message + " (" + r.code + ")", kExitFailure);
+    id_ = client_->peer_id();
+    client_->join(opt_.stream, opt_.view_key, [this](const signaling::Reply& j) {
+      if (!j.ok) {
+        if (j.code == "access_denied")
+          return fatal("stream '" + opt_.stream + "' is private: " +
+                           (opt_.view_key.empty() ? "a view key is needed (--view-key)"
+                                                  : "the view key is wrong"),
+                       kExitRefused);
+        if (j.code == "no_such_stream")
+          return fatal("no stream named '" + opt_.stream + "' on this tracker", kExitUnreachable);
+        return fatal("join refused: " + j.message + " (" + j.code + ")", kExitFailure);
+      }
+      if (peer_) {  // tracker reconnect: we are back in the stream
+        peer_->add_neighbours(neighbour_ids(j.body));
+        return;
+      }
+      on_joined(j.body);
+    });
+  });
+}
+
+void ViewerSession::on_joined(const nlohmann::json& reply) {
+  std::vector<uint8_t> pk;
+  if (!from_hex(reply.value("public_key", ""), 32, &pk))
+    return fatal("the tracker's stream record has no valid Ed25519 public key", kExitFailure);
+  mesh::PublicKey key;
+  std::copy(pk.begin(), pk.end(), key.begin());
+  auto v = mesh::Ed25519Verifier::from_public(key);
+  if (!v) return fatal("cannot load the stream's public key", kExitFailure);
+  verifier_ = std::make_unique<mesh::Ed25519Verifier>(std::move(*v));
+
+  int64_t bitrate = reply.value("bitrate_kbps", int64_t(1000));
+  const auto& codec = reply.contains("codec") && reply["codec"].is_object() ? reply["codec"]
+                                                                             : nlohmann::json::object();
+  node::MeshPeerConfig pc;
+  pc.self_id = id_;
+  pc.core.is_source = false;
+  pc.core.stream_id = stream_id_for(opt_.stream);
+  pc.core.stream_bps = uint64_t(std::max<int64_t>(bitrate, 8)) * 1000;
+  pc.core.segment_us = std::clamp<int64_t>(codec.value("segment_ms", 200), 50, 2000) * 1000;
+  int64_t up = opt_.max_upload_kbps > 0 ? opt_.max_upload_kbps : 4 * bitrate;
+  pc.core.upload_bps = uint64_t(up) * 1000;
+  pc.core.verifier = verifier_.get();
+  pc.core.seed = std::hash<std::string>{}(id_);
+  pc.link = opt_.link;
+  pc.tamper_relayed = opt_.tamper_relayed;
+  peer_ = std::make_unique<node::MeshPeer>(ctx_, pc, *signaling_, cert_);
+  signaling_->set_peer(peer_.get());
+  if (opt_.impairment.active()) peer_->set_impairment(opt_.impairment);
+  peer_->set_on_play([this](const mesh::Segment& s, int64_t at) { on_play(s, at); });
+  peer_->set_on_missed([this](uint32_t) {
+    ++metrics_.missed;
+    if (player_) player_->mark_gap();
+  });
+  if (opt_.player) {
+    player_ = std::make_unique<media::FramePlayer>(ctx_, *opt_.player);
+    player_->on_error([](const std::string& e) { g_warning("meshcast: player: %s", e.c_str()); });
+  }
+  peer_->start();
+  peer_->add_neighbours(neighbour_ids(reply));
+  report_timer_ = g_timeout_add(1000, &ViewerSession::on_report_tick, this);
+  if (on_joined_) on_joined_();
+}
+
+void ViewerSession::on_play(const mesh::Segment& seg, int64_t play_at_us) {
+  // The core only plays verified segments; re-check here so the metric is independent.
+  if (verifier_ && !verifier_->verify(seg)) ++metrics_.forged_played;
+  ++metrics_.played;
+  if (metrics_.first_play_us < 0) metrics_.first_play_us = play_at_us;
+  metrics_.lag_ms.push_back((play_at_us - seg.header.created_us) / 1e3);
+  metrics_.hops.push_back(seg.header.hops);
+  if (player_) {
+    if (any_played_ && seg.header.number != last_played_ + 1) player_->mark_gap();
+    media::FrameCodecError err;
+    auto batch = media::parse_frame_batch(seg.payload_bytes(), &err);
+    if (batch)
+      player_->push_batch(*batch);
+    else
+      g_warning("meshcast: segment %u: bad payload: %s", seg.header.number, media::to_string(err));
+  }
+  any_played_ = true;
+  last_played_ = seg.header.number;
+}
+
+gboolean ViewerSession::on_report_tick(gpointer p) {
+  auto* self = static_cast<ViewerSession*>(p);
+  if (!self->peer_ || !self->client_) return G_SOURCE_CONTINUE;
+  std::vector<signaling::Partner> parts;
+  for (auto& pi : self->peer_->partners()) {
+    if (!pi.connected) continue;
+    parts.push_back({pi.id, pi.parent_mask ? "parent" : (pi.child ? "child" : "pull")});
+  }
+  auto s = self->status_json();
+  nlohmann::json stats = {{"lag_ms", s["lag_ms"]},
+                          {"continuity", s["continuity"]},
+                          {"played", s["played"]},
+                          {"upload_kbps", s["upload_kbps"]},
+                          {"forged_rejected", s["forged_rejected"]}};
+  self->client_->report(parts, stats, self->opt_.stream);
+  return G_SOURCE_CONTINUE;
+}
+
+nlohmann::json ViewerSession::status_json() const {
+  nlohmann::json j;
+  j["id"] = id_;
+  j["t"] = g_get_real_time() / 1e6;
+  j["played"] = metrics_.played;
+  j["missed"] = metrics_.missed;
+  j["continuity"] = metrics_.continuity();
+  j["startup_ms"] = metrics_.startup_ms();
+  j["lag_ms"] = metrics_.lag_ms.empty() ? 0.0 : metrics_.lag_ms.back();
+  j["partners"] = peer_ ? peer_->partners().size() : 0;
+  double elapsed = std::max(1.0, (g_get_real_time() - metrics_.started_us) / 1e6);
+  const auto* st = peer_ ? &peer_->stats() : nullptr;
+  j["upload_kbps"] = st ? st->media_bytes_sent * 8 / 1e3 / elapsed : 0.0;
+  j["download_kbps"] = st ? st->media_bytes_received * 8 / 1e3 / elapsed : 0.0;
+  j["forged_rejected"] = st ? st->forged_rejected : 0;
+  return j;
+}
+
+void ViewerSession::fatal(const std::string& msg, int code) {
+  if (stopped_) return;
+  if (on_fatal_) on_fatal_(msg, code);
+}
+
+void ViewerSession::stop(bool graceful) {
+  if (stopped_) return;
+  stopped_ = true;
+  if (report_timer_) g_source_remove(report_timer_);
+  report_timer_ = 0;
+  if (graceful) {
+    if (peer_) peer_->stop();
+    if (client_) client_->leave([](const signaling::Reply&) {});
+  } else {
+    peer_.reset();  // links vanish without a word, like a killed process
+    if (client_) client_->close();
+  }
+}
+
+bool ViewerSession::finish_output(std::string* error) {
+  if (!player_) return true;
+  return player_->stop(error);
+}
+
+}  // namespace meshcast::app

@@ -1,0 +1,96 @@
+// A viewer: registers with the tracker, joins a stream, meshes with neighbours over
+// secure links, verifies every segment, relays within its upload budget and plays
+// (or records, or only counts) what arrives.
+#pragma once
+#include <glib.h>
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "apps/session/tracker_signaling.hpp"
+#include "media/broadcast/FramePlayer.hpp"
+#include "mesh/core/ed25519.hpp"
+#include "mesh/node/mesh_peer.hpp"
+#include "signaling/tracker_client.hpp"
+
+namespace meshcast::app {
+
+struct ViewerOptions {
+  std::string tracker_url;
+  std::string stream;
+  std::string view_key;
+  std::string peer_id;            // empty = assigned by the tracker
+  int64_t max_upload_kbps = 0;    // 0 = 4x the stream bit rate
+  std::optional<media::PlayerConfig> player;  // nullopt = do not decode (swarm viewers)
+  link::LinkConfig link;
+  link::Impairment impairment;    // applied to every link (tests, swarm --loss)
+  bool tamper_relayed = false;    // test helper: a malicious relay that alters segments
+  signaling::TrackerClientOptions client;
+};
+
+struct ViewerMetrics {
+  int64_t started_us = 0;
+  int64_t first_play_us = -1;
+  uint64_t played = 0;
+  uint64_t missed = 0;
+  uint64_t forged_played = 0;  // segments played whose signature does not verify (must stay 0)
+  std::vector<double> lag_ms;  // one sample per played segment
+  std::vector<double> hops;
+  double startup_ms() const { return first_play_us < 0 ? -1 : (first_play_us - started_us) / 1e3; }
+  double continuity() const {
+    return played + missed == 0 ? 0 : double(played) / double(played + missed);
+  }
+};
+
+class ViewerSession {
+ public:
+  // Fatal problems (stream refused, tracker unreachable): message and an exit code.
+  using FatalFn = std::function<void(const std::string& message, int exit_code)>;
+
+  ViewerSession(GMainContext* ctx, ViewerOptions opt, std::shared_ptr<link::Certificate> cert);
+  ~ViewerSession();
+
+  void start();
+  // graceful: tell the tracker and partners; otherwise vanish like a killed process.
+  void stop(bool graceful);
+  void set_on_fatal(FatalFn fn) { on_fatal_ = std::move(fn); }
+  void set_on_joined(std::function<void()> fn) { on_joined_ = std::move(fn); }
+
+  const ViewerMetrics& metrics() const { return metrics_; }
+  const std::string& id() const { return id_; }
+  bool joined() const { return peer_ != nullptr; }
+  node::MeshPeer* peer() { return peer_.get(); }
+  media::FramePlayer* player() { return player_.get(); }
+  nlohmann::json status_json() const;
+  // Stops the player (finalizes a recording); false with an error if it failed.
+  bool finish_output(std::string* error);
+
+ private:
+  void on_connected();
+  void on_joined(const nlohmann::json& reply);
+  void fatal(const std::string& msg, int code);
+  void on_play(const mesh::Segment& seg, int64_t play_at_us);
+  static gboolean on_report_tick(gpointer self);
+
+  GMainContext* ctx_;
+  ViewerOptions opt_;
+  std::shared_ptr<link::Certificate> cert_;
+  std::unique_ptr<signaling::TrackerClient> client_;
+  std::unique_ptr<TrackerSignaling> signaling_;
+  std::unique_ptr<mesh::Ed25519Verifier> verifier_;
+  std::unique_ptr<node::MeshPeer> peer_;
+  std::unique_ptr<media::FramePlayer> player_;
+  ViewerMetrics metrics_;
+  std::string id_;
+  uint32_t last_played_ = 0;
+  bool any_played_ = false;
+  guint report_timer_ = 0;
+  bool stopped_ = false;
+  FatalFn on_fatal_;
+  std::function<void()> on_joined_;
+};
+
+}  // namespace meshcast::app
