@@ -1,0 +1,184 @@
+#include "media/call/delay_meter.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <mutex>
+#include <random>
+
+#include "media/call/audio_receiver.hpp"
+#include "media/call/audio_sender.hpp"
+#include "media/common/gst_util.hpp"
+
+namespace meshcast::media {
+
+double percentile(std::vector<double> v, double pct) {
+  if (v.empty()) return 0.0;
+  std::sort(v.begin(), v.end());
+  const double rank = std::ceil(pct / 100.0 * static_cast<double>(v.size()));
+  const size_t idx = rank < 1 ? 0 : static_cast<size_t>(rank) - 1;
+  return v[std::min(idx, v.size() - 1)];
+}
+
+DelayStats summarize_delays(std::vector<double> d, size_t sent, size_t received) {
+  DelayStats s;
+  s.clicks_sent = sent;
+  s.clicks_received = received;
+  if (!d.empty()) {
+    s.p50_ms = percentile(d, 50);
+    s.p95_ms = percentile(d, 95);
+    s.min_ms = *std::min_element(d.begin(), d.end());
+    s.max_ms = *std::max_element(d.begin(), d.end());
+  }
+  s.delays_ms = std::move(d);
+  return s;
+}
+
+std::vector<double> match_clicks(const std::vector<int64_t>& sent,
+                                 const std::vector<int64_t>& received, int64_t max_delay_us) {
+  std::vector<double> out;
+  for (int64_t r : received) {
+    auto it = std::upper_bound(sent.begin(), sent.end(), r);
+    if (it == sent.begin()) continue;
+    const int64_t d = r - *std::prev(it);
+    if (d >= 0 && d < max_delay_us) out.push_back(d / 1000.0);
+  }
+  return out;
+}
+
+void DelayProbe::attach_sender(AudioSender& s) {
+  s.on_captured = [this](std::span<const int16_t> pcm, int64_t t) {
+    for (int64_t on : tx_.feed(pcm, t)) sent_.push_back(on);
+  };
+}
+
+void DelayProbe::attach_receiver(AudioReceiver& r) {
+  r.on_played = [this](std::span<const int16_t> pcm, int64_t t) {
+    for (int64_t on : rx_.feed(pcm, t)) received_.push_back(on);
+  };
+}
+
+DelayStats DelayProbe::result(int64_t max_delay_us) const {
+  return summarize_delays(match_clicks(sent_, received_, max_delay_us), sent_.size(),
+                          received_.size());
+}
+
+namespace {
+void run_context(GMainContext* ctx, double seconds) {
+  GMainLoop* loop = g_main_loop_new(ctx, FALSE);
+  GSource* t = g_timeout_source_new(static_cast<guint>(seconds * 1000));
+  g_source_set_callback(
+      t,
+      [](gpointer l) -> gboolean {
+        g_main_loop_quit(static_cast<GMainLoop*>(l));
+        return G_SOURCE_REMOVE;
+      },
+      loop, nullptr);
+  g_source_attach(t, ctx);
+  g_source_unref(t);
+  g_main_loop_run(loop);
+  g_main_loop_unref(loop);
+}
+}  // namespace
+
+DelayStats measure_delay(const DelayBenchOptions& o) {
+  GMainContext* ctx = g_main_context_new();
+  g_main_context_push_thread_default(ctx);
+  DelayStats result;
+  {
+    AudioSenderConfig sc;
+    sc.source = "ticks:" + std::to_string(o.tick_interval_ms);
+    sc.frame_ms = o.frame_ms;
+    AudioSender tx(sc, ctx);
+    AudioReceiverConfig rc;
+    rc.sink = "null";
+    AudioReceiver rx(rc, ctx);
+    DelayProbe probe;
+    probe.attach_sender(tx);
+    probe.attach_receiver(rx);
+    std::mt19937 rng(o.seed);
+    std::bernoulli_distribution drop(o.loss);
+    tx.on_rtp = [&](std::vector<uint8_t> p) {
+      if (o.loss > 0 && drop(rng)) return;
+      rx.push_rtp(p);
+    };
+    std::string err;
+    if (rx.start(&err) && tx.start(&err)) run_context(ctx, o.seconds);
+    tx.stop();
+    rx.stop();
+    result = probe.result(static_cast<int64_t>(o.tick_interval_ms) * 900);
+  }
+  g_main_context_pop_thread_default(ctx);
+  g_main_context_unref(ctx);
+  return result;
+}
+
+namespace {
+struct RefTaps {
+  ClickDetector tx{48000}, rx{48000};
+  std::vector<int64_t> sent, received;
+  GstElement* pipeline = nullptr;
+  std::mutex m;
+};
+
+GstPadProbeReturn on_capture_probe(GstPad*, GstPadProbeInfo* info, gpointer data) {
+  auto* taps = static_cast<RefTaps*>(data);
+  GstBuffer* buf = GST_PAD_PROBE_INFO_BUFFER(info);
+  GstMapInfo map;
+  if (buf && GST_BUFFER_PTS_IS_VALID(buf) && gst_buffer_map(buf, &map, GST_MAP_READ)) {
+    const int64_t t = running_time_to_monotonic_us(taps->pipeline, GST_BUFFER_PTS(buf));
+    std::lock_guard<std::mutex> l(taps->m);
+    for (int64_t on : taps->tx.feed({reinterpret_cast<const int16_t*>(map.data), map.size / 2}, t))
+      taps->sent.push_back(on);
+    gst_buffer_unmap(buf, &map);
+  }
+  return GST_PAD_PROBE_OK;
+}
+
+void on_ref_handoff(GstElement*, GstBuffer* buf, GstPad*, gpointer data) {
+  auto* taps = static_cast<RefTaps*>(data);
+  const int64_t now = monotonic_us();
+  GstMapInfo map;
+  if (!gst_buffer_map(buf, &map, GST_MAP_READ)) return;
+  std::lock_guard<std::mutex> l(taps->m);
+  for (int64_t on : taps->rx.feed({reinterpret_cast<const int16_t*>(map.data), map.size / 2}, now))
+    taps->received.push_back(on);
+  gst_buffer_unmap(buf, &map);
+}
+}  // namespace
+
+DelayStats measure_gst_reference_delay(double seconds, int latency_ms) {
+  const std::string desc =
+      "audiotestsrc is-live=true wave=ticks freq=2000 sine-periods-per-tick=10 volume=0.8 "
+      "samplesperbuffer=480 tick-interval=500000000 ! "
+      "audio/x-raw,format=S16LE,rate=48000,channels=1,layout=interleaved ! "
+      "identity name=cap ! opusenc frame-size=20 inband-fec=true packet-loss-percentage=10 ! "
+      "rtpopuspay ! rtpjitterbuffer latency=" +
+      std::to_string(latency_ms) +
+      " ! rtpopusdepay ! opusdec ! "
+      "audio/x-raw,format=S16LE,rate=48000,channels=1 ! "
+      "fakesink name=out sync=true signal-handoffs=true";
+  std::string err;
+  RefTaps taps;
+  GstElement* p = make_pipeline(desc, &err);
+  if (!p) return {};
+  taps.pipeline = p;
+  GstElement* cap = gst_bin_get_by_name(GST_BIN(p), "cap");
+  GstPad* pad = gst_element_get_static_pad(cap, "src");
+  gst_pad_add_probe(pad, GST_PAD_PROBE_TYPE_BUFFER, &on_capture_probe, &taps, nullptr);
+  gst_object_unref(pad);
+  gst_object_unref(cap);
+  GstElement* out = gst_bin_get_by_name(GST_BIN(p), "out");
+  g_signal_connect(out, "handoff", G_CALLBACK(&on_ref_handoff), &taps);
+  gst_object_unref(out);
+  GMainContext* ctx = g_main_context_new();
+  gst_element_set_state(p, GST_STATE_PLAYING);
+  run_context(ctx, seconds);
+  gst_element_set_state(p, GST_STATE_NULL);
+  gst_object_unref(p);
+  g_main_context_unref(ctx);
+  std::lock_guard<std::mutex> l(taps.m);
+  return summarize_delays(match_clicks(taps.sent, taps.received, 450'000), taps.sent.size(),
+                          taps.received.size());
+}
+
+}  // namespace meshcast::media

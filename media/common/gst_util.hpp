@@ -1,0 +1,48 @@
+// Small GStreamer helpers shared by the call and broadcast media classes.
+#pragma once
+
+#include <gst/gst.h>
+
+#include <cstdint>
+#include <functional>
+#include <string>
+
+namespace meshcast::media {
+
+// gst_init once per process (thread-safe, idempotent).
+void ensure_gst_init();
+
+// Monotonic time in µs; the same clock as GStreamer's system clock (CLOCK_MONOTONIC) and
+// g_get_monotonic_time(), so times from different pipelines and processes compare directly.
+int64_t monotonic_us();
+
+// Absolute monotonic time (µs) of a buffer timestamp in a pipeline that uses the system clock.
+int64_t running_time_to_monotonic_us(GstElement* pipeline, GstClockTime running_time);
+
+// Builds a pipeline from a gst-launch description, forces the system (monotonic) clock so
+// all our pipelines share one time base. Returns nullptr and fills error on failure.
+GstElement* make_pipeline(const std::string& description, std::string* error);
+
+// Watches a pipeline's bus on a given main context. Errors, warnings and EOS go to callbacks
+// on that context. Destroy with remove().
+class BusWatch {
+ public:
+  BusWatch() = default;
+  ~BusWatch() { remove(); }
+  BusWatch(const BusWatch&) = delete;
+  BusWatch& operator=(const BusWatch&) = delete;
+  void attach(GstElement* pipeline, GMainContext* ctx);
+  void remove();
+  std::function<void(const std::string&)> on_error;
+  std::function<void()> on_eos;
+
+ private:
+  static gboolean on_message(GstBus* bus, GstMessage* msg, gpointer self);
+  GSource* source_ = nullptr;
+};
+
+// Stops a pipeline after letting EOS reach the sinks (so muxers and wavenc finalize their
+// files). Blocks at most timeout_ms. Returns false if EOS did not arrive in time.
+bool stop_pipeline_with_eos(GstElement* pipeline, GstElement* eos_into, int timeout_ms);
+
+}  // namespace meshcast::media
