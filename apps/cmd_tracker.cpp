@@ -1,0 +1,135 @@
+// meshcast tracker: the tracker / signaling server (WebSocket + JSON, HTTP status endpoints).
+#include <glib-unix.h>
+#include <glib.h>
+#include <sys/resource.h>
+
+#include <cstdio>
+#include <string>
+
+#include "apps/cli/args.hpp"
+#include "apps/command.hpp"
+#include "signaling/tracker_server.hpp"
+
+using namespace meshcast;
+
+namespace {
+
+const char* kHelp = R"(Usage: meshcast tracker [options]
+
+Runs the tracker / signaling server: WebSocket at ws://HOST:PORT/ws (JSON messages, see
+docs/protocol.md), plus HTTP on the same port: /healthz, /metrics (Prometheus),
+/api/streams, /api/streams/NAME/overlay and a placeholder dashboard at /.
+
+Options:
+  --listen HOST:PORT     address to listen on (default 127.0.0.1:8700; port 0 = any free port)
+  --tls-cert FILE        PEM certificate: serve wss:// and https:// (needs --tls-key)
+  --tls-key FILE         PEM private key for --tls-cert
+  --max-rate N           messages per second per peer (default 200; burst = 2 N)
+  --max-neighbours N     neighbours per join reply when the peer does not ask (default 8, max 16)
+  --broadcaster-until N  offer the broadcaster as a neighbour while fewer than N viewers have
+                         spare upload (default 4)
+  --call-timeout-ms N    default time a call invitation rings (default 30000)
+  --log-level LEVEL      error | warn | info | debug (default info)
+  --quiet                same as --log-level error
+  --help                 this text
+
+Prints "listening on ws://HOST:PORT/ws" on stdout once bound. Ctrl-C (SIGINT/SIGTERM) stops it.
+
+Examples:
+  meshcast tracker
+  meshcast tracker --listen 127.0.0.1:0 --quiet
+  meshcast tracker --listen 127.0.0.1:8443 --tls-cert cert.pem --tls-key key.pem
+  curl http://127.0.0.1:8700/metrics
+)";
+
+bool parse_listen(const std::string& s, std::string& host, long& port) {
+  auto colon = s.rfind(':');
+  if (colon == std::string::npos || colon == 0) return false;
+  host = s.substr(0, colon);
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
+  char* end = nullptr;
+  port = std::strtol(s.c_str() + colon + 1, &end, 10);
+  return end && *end == '\0' && colon + 1 < s.size() && port >= 0 && port <= 65535;
+}
+
+// Many peers = many sockets: lift the soft fd limit to the hard one.
+void raise_fd_limit() {
+  rlimit rl{};
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+  }
+}
+
+int run_tracker(int argc, char** argv) {
+  app::Args args(argc, argv, {"quiet"},
+                 {"listen", "tls-cert", "tls-key", "max-rate", "max-neighbours",
+                  "broadcaster-until", "call-timeout-ms", "log-level"});
+  if (args.help()) {
+    std::fputs(kHelp, stdout);
+    return app::kExitOk;
+  }
+  signaling::TrackerServerOptions opt;
+  long port = 8700;
+  if (args.ok() && !parse_listen(args.get("listen", "127.0.0.1:8700"), opt.host, port)) {
+    std::fprintf(stderr, "meshcast tracker: --listen wants HOST:PORT\n");
+    return app::kExitUsage;
+  }
+  opt.port = static_cast<uint16_t>(port);
+  opt.tls_cert_file = args.get("tls-cert");
+  opt.tls_key_file = args.get("tls-key");
+  double rate = args.get_double("max-rate", 200, 1, 1e6);
+  opt.core.max_rate = rate;
+  opt.core.burst = 2 * rate;
+  opt.core.default_max_neighbours = static_cast<int>(args.get_int("max-neighbours", 8, 1, 16));
+  opt.core.broadcaster_until_viewers =
+      static_cast<int>(args.get_int("broadcaster-until", 4, 0, 1000));
+  opt.core.default_call_timeout_ms = args.get_int("call-timeout-ms", 30000, 100, 300000);
+  std::string level = args.has("quiet") ? "error" : args.get("log-level", "info");
+  if (level == "error")
+    opt.log_level = signaling::LogLevel::kError;
+  else if (level == "warn")
+    opt.log_level = signaling::LogLevel::kWarn;
+  else if (level == "info")
+    opt.log_level = signaling::LogLevel::kInfo;
+  else if (level == "debug")
+    opt.log_level = signaling::LogLevel::kDebug;
+  else {
+    std::fprintf(stderr, "meshcast tracker: --log-level is error|warn|info|debug\n");
+    return app::kExitUsage;
+  }
+  if (!args.ok()) {
+    std::fprintf(stderr, "meshcast tracker: %s (see --help)\n", args.error().c_str());
+    return app::kExitUsage;
+  }
+  if (opt.tls_cert_file.empty() != opt.tls_key_file.empty()) {
+    std::fprintf(stderr, "meshcast tracker: --tls-cert and --tls-key go together\n");
+    return app::kExitUsage;
+  }
+  raise_fd_limit();
+  signaling::TrackerServer server(opt);
+  std::string error;
+  if (!server.start(&error)) {
+    std::fprintf(stderr, "meshcast tracker: %s\n", error.c_str());
+    return app::kExitFailure;
+  }
+  std::printf("listening on %s\n", server.ws_url().c_str());
+  std::fflush(stdout);
+  GMainLoop* loop = g_main_loop_new(nullptr, FALSE);
+  auto quit = +[](gpointer l) -> gboolean {
+    g_main_loop_quit(static_cast<GMainLoop*>(l));
+    return G_SOURCE_REMOVE;
+  };
+  guint s1 = g_unix_signal_add(SIGINT, quit, loop);
+  guint s2 = g_unix_signal_add(SIGTERM, quit, loop);
+  g_main_loop_run(loop);
+  g_source_remove(s1);
+  g_source_remove(s2);
+  g_main_loop_unref(loop);
+  return app::kExitOk;
+}
+
+app::RegisterCommand reg("tracker", "run the tracker / signaling server", run_tracker);
+
+}  // namespace

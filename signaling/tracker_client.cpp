@@ -1,0 +1,427 @@
+#include "signaling/tracker_client.hpp"
+
+#include <algorithm>
+
+namespace meshcast::signaling {
+
+using nlohmann::json;
+
+namespace {
+int64_t now_ms() { return g_get_monotonic_time() / 1000; }
+
+void unref_when_closed(SoupWebsocketConnection* ws, gpointer) { g_object_unref(ws); }
+}  // namespace
+
+struct TrackerClient::Guard {
+  TrackerClient* self;
+};
+
+namespace {
+struct ConnectCtx {
+  std::shared_ptr<void> guard;
+  uint64_t attempt;
+};
+}  // namespace
+
+const char* client_state_name(ClientState s) {
+  switch (s) {
+    case ClientState::kDisconnected:
+      return "disconnected";
+    case ClientState::kConnecting:
+      return "connecting";
+    case ClientState::kConnected:
+      return "connected";
+    case ClientState::kFailed:
+      return "failed";
+  }
+  return "?";
+}
+
+TrackerClient::TrackerClient(TrackerClientOptions options)
+    : opt_(options), guard_(std::make_shared<Guard>(Guard{this})) {
+  if (opt_.session) {
+    session_ = SOUP_SESSION(g_object_ref(opt_.session));
+  } else {
+    // No idle/IO timeouts: a quiet WebSocket is normal; keepalive pings detect dead ones.
+    session_ =
+        soup_session_new_with_options("max-conns", 1024, "max-conns-per-host", 1024, "timeout", 0u,
+                                      "idle-timeout", 0u, "user-agent", "meshcast", nullptr);
+  }
+}
+
+TrackerClient::~TrackerClient() {
+  guard_->self = nullptr;
+  want_open_ = false;
+  if (retry_timer_) g_source_remove(retry_timer_);
+  if (tick_timer_) g_source_remove(tick_timer_);
+  retry_timer_ = tick_timer_ = 0;
+  drop_socket();
+  pending_.clear();  // no callbacks from a destructor
+  g_object_unref(session_);
+}
+
+void TrackerClient::on_state(std::function<void(ClientState, const std::string&)> fn) {
+  on_state_ = std::move(fn);
+}
+void TrackerClient::on_message(std::function<void(const std::string&, const json&)> fn) {
+  on_message_ = std::move(fn);
+}
+void TrackerClient::on(const std::string& type, EventFn fn) {
+  handlers_[type].push_back(std::move(fn));
+}
+
+void TrackerClient::set_state(ClientState s, const std::string& reason) {
+  state_ = s;
+  if (on_state_) on_state_(s, reason);
+}
+
+// ---- connection ---------------------------------------------------------------------------
+
+static uint64_t g_attempt_seq = 0;
+
+void TrackerClient::connect(const std::string& url) {
+  if (retry_timer_) g_source_remove(retry_timer_);
+  retry_timer_ = 0;
+  drop_socket();
+  url_ = url;
+  want_open_ = true;
+  attempts_ = 0;
+  start_attempt();
+}
+
+void TrackerClient::start_attempt() {
+  SoupMessage* msg = soup_message_new("GET", url_.c_str());
+  if (!msg) {
+    want_open_ = false;
+    set_state(ClientState::kFailed, "invalid URL: " + url_);
+    return;
+  }
+  if (opt_.accept_invalid_certificates) {
+    g_signal_connect(msg, "accept-certificate",
+                     G_CALLBACK(+[](SoupMessage*, GTlsCertificate*, GTlsCertificateFlags,
+                                    gpointer) -> gboolean { return TRUE; }),
+                     nullptr);
+  }
+  cancel_ = g_cancellable_new();
+  auto* ctx = new ConnectCtx{guard_, ++g_attempt_seq};
+  set_state(ClientState::kConnecting, "");
+  soup_session_websocket_connect_async(session_, msg, nullptr, nullptr, G_PRIORITY_DEFAULT, cancel_,
+                                       &TrackerClient::on_connect_done, ctx);
+  g_object_unref(msg);
+}
+
+void TrackerClient::on_connect_done(GObject* src, GAsyncResult* res, gpointer data) {
+  auto* ctx = static_cast<ConnectCtx*>(data);
+  auto guard = std::static_pointer_cast<Guard>(ctx->guard);
+  uint64_t attempt = ctx->attempt;
+  delete ctx;
+  GError* e = nullptr;
+  SoupWebsocketConnection* ws = soup_session_websocket_connect_finish(SOUP_SESSION(src), res, &e);
+  TrackerClient* self = guard->self;
+  if (!self || !self->want_open_ || attempt != g_attempt_seq || self->ws_) {
+    // Stale attempt (client closed, destroyed or restarted meanwhile).
+    if (ws) {
+      soup_websocket_connection_close(ws, SOUP_WEBSOCKET_CLOSE_GOING_AWAY, nullptr);
+      g_signal_connect(ws, "closed", G_CALLBACK(unref_when_closed), nullptr);
+    }
+    g_clear_error(&e);
+    return;
+  }
+  if (!ws) {
+    std::string why = e ? e->message : "connect failed";
+    g_clear_error(&e);
+    self->handle_drop(why);
+    return;
+  }
+  self->ws_ = ws;
+  if (self->opt_.keepalive_s)
+    soup_websocket_connection_set_keepalive_interval(ws, self->opt_.keepalive_s);
+  g_signal_connect(ws, "message", G_CALLBACK(&TrackerClient::on_ws_message), self);
+  g_signal_connect(ws, "closed", G_CALLBACK(&TrackerClient::on_ws_closed), self);
+  self->attempts_ = 0;
+  self->set_state(ClientState::kConnected, "");
+}
+
+void TrackerClient::drop_socket() {
+  if (cancel_) {
+    g_cancellable_cancel(cancel_);
+    g_object_unref(cancel_);
+    cancel_ = nullptr;
+  }
+  if (!ws_) return;
+  SoupWebsocketConnection* ws = ws_;
+  ws_ = nullptr;
+  g_signal_handlers_disconnect_by_data(ws, this);
+  auto st = soup_websocket_connection_get_state(ws);
+  if (st == SOUP_WEBSOCKET_STATE_OPEN) {
+    // Keep the object alive through the close handshake.
+    g_signal_connect(ws, "closed", G_CALLBACK(unref_when_closed), nullptr);
+    soup_websocket_connection_close(ws, SOUP_WEBSOCKET_CLOSE_NORMAL, nullptr);
+  } else if (st == SOUP_WEBSOCKET_STATE_CLOSING) {
+    g_signal_connect(ws, "closed", G_CALLBACK(unref_when_closed), nullptr);
+  } else {
+    g_object_unref(ws);
+  }
+}
+
+void TrackerClient::on_ws_closed(SoupWebsocketConnection* ws, gpointer data) {
+  auto* self = static_cast<TrackerClient*>(data);
+  if (ws != self->ws_) return;
+  std::string why = "closed by server (code " +
+                    std::to_string(soup_websocket_connection_get_close_code(ws)) + ")";
+  self->handle_drop(why);
+}
+
+void TrackerClient::handle_drop(const std::string& reason) {
+  drop_socket();
+  peer_id_.clear();
+  token_.clear();
+  fail_pending("disconnected", reason);
+  if (!want_open_) {
+    set_state(ClientState::kDisconnected, reason);
+    return;
+  }
+  if (attempts_ >= opt_.max_reconnect_attempts) {
+    want_open_ = false;
+    set_state(ClientState::kFailed,
+              reason + " (gave up after " + std::to_string(attempts_) + " reconnect attempts)");
+    return;
+  }
+  ++attempts_;
+  unsigned base = opt_.initial_backoff_ms << std::min(attempts_ - 1, 16);
+  base = std::min(base, opt_.max_backoff_ms);
+  // +-25 % jitter so that many clients dropped together do not reconnect in lockstep.
+  unsigned jitter = base / 4;
+  unsigned delay = base - jitter + (jitter ? g_random_int_range(0, 2 * jitter + 1) : 0);
+  retry_timer_ = g_timeout_add(delay, &TrackerClient::on_retry_timer, this);
+  set_state(ClientState::kDisconnected, reason);
+}
+
+gboolean TrackerClient::on_retry_timer(gpointer data) {
+  auto* self = static_cast<TrackerClient*>(data);
+  self->retry_timer_ = 0;
+  if (self->want_open_) self->start_attempt();
+  return G_SOURCE_REMOVE;
+}
+
+void TrackerClient::close() {
+  bool was = state_ != ClientState::kDisconnected;
+  want_open_ = false;
+  if (retry_timer_) g_source_remove(retry_timer_);
+  retry_timer_ = 0;
+  drop_socket();
+  peer_id_.clear();
+  fail_pending("disconnected", "closed by client");
+  if (was) set_state(ClientState::kDisconnected, "closed by client");
+}
+
+// ---- messages -----------------------------------------------------------------------------
+
+void TrackerClient::fail_pending(const std::string& code, const std::string& message) {
+  auto pending = std::move(pending_);
+  pending_.clear();
+  for (auto& [id, p] : pending) {
+    Reply r{false, code, message, json{{"type", "error"}, {"code", code}, {"message", message}}};
+    if (p.done) p.done(r);
+  }
+}
+
+void TrackerClient::on_ws_message(SoupWebsocketConnection*, gint type, GBytes* bytes,
+                                  gpointer data) {
+  if (type != SOUP_WEBSOCKET_DATA_TEXT) return;
+  gsize len = 0;
+  auto* p = static_cast<const char*>(g_bytes_get_data(bytes, &len));
+  static_cast<TrackerClient*>(data)->dispatch(std::string(p ? p : "", len));
+}
+
+void TrackerClient::dispatch(const std::string& text) {
+  json j = json::parse(text, nullptr, false);
+  if (j.is_discarded() || !j.is_object() || !j.contains("type") || !j["type"].is_string()) return;
+  std::string type = j["type"].get<std::string>();
+  const json* rid = nullptr;
+  if (type == "error" && j.contains("ref_id"))
+    rid = &j["ref_id"];
+  else if (type != "error" && j.contains("id"))
+    rid = &j["id"];
+  if (rid && rid->is_number_unsigned()) {
+    auto it = pending_.find(rid->get<uint64_t>());
+    if (it != pending_.end()) {
+      ReplyFn done = std::move(it->second.done);
+      pending_.erase(it);
+      Reply r;
+      r.ok = type != "error";
+      if (!r.ok) {
+        r.code = j.value("code", "");
+        r.message = j.value("message", "");
+      } else if (type == "hello_ok") {
+        peer_id_ = j.value("peer_id", "");
+        token_ = j.value("token", "");
+      }
+      r.body = std::move(j);
+      if (done) done(r);
+      return;
+    }
+  }
+  if (on_message_) on_message_(type, j);
+  auto h = handlers_.find(type);
+  if (h != handlers_.end()) {
+    auto fns = h->second;  // a handler may register more handlers
+    for (auto& fn : fns) fn(j);
+  }
+}
+
+gboolean TrackerClient::on_tick(gpointer data) {
+  auto* self = static_cast<TrackerClient*>(data);
+  int64_t now = now_ms();
+  std::vector<ReplyFn> expired;
+  for (auto it = self->pending_.begin(); it != self->pending_.end();) {
+    if (it->second.deadline_ms <= now) {
+      expired.push_back(std::move(it->second.done));
+      it = self->pending_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  bool keep = !self->pending_.empty();
+  if (!keep) self->tick_timer_ = 0;
+  for (auto& fn : expired) {
+    Reply r{false, "timeout", "no reply in time", json{{"type", "error"}, {"code", "timeout"}}};
+    if (fn) fn(r);
+  }
+  return keep ? G_SOURCE_CONTINUE : G_SOURCE_REMOVE;
+}
+
+bool TrackerClient::send(const json& msg) {
+  if (state_ != ClientState::kConnected || !ws_) return false;
+  soup_websocket_connection_send_text(
+      ws_, msg.dump(-1, ' ', false, json::error_handler_t::replace).c_str());
+  return true;
+}
+
+uint64_t TrackerClient::request(json msg, ReplyFn done) {
+  if (state_ != ClientState::kConnected || !ws_) {
+    Reply r{false, "not_connected", "not connected to the tracker",
+            json{{"type", "error"}, {"code", "not_connected"}}};
+    if (done) done(r);
+    return 0;
+  }
+  uint64_t id = next_id_++;
+  msg["id"] = id;
+  pending_[id] = Pending{std::move(done), now_ms() + opt_.request_timeout_ms};
+  send(msg);
+  if (!tick_timer_) tick_timer_ = g_timeout_add(500, &TrackerClient::on_tick, this);
+  return id;
+}
+
+// ---- typed helpers ------------------------------------------------------------------------
+
+void TrackerClient::hello(const HelloParams& p, ReplyFn done) {
+  json m = {{"type", "hello"}, {"role", p.role}, {"upload_kbps", p.upload_kbps}};
+  if (!p.peer_id.empty()) m["peer_id"] = p.peer_id;
+  if (!p.accept_calls.is_null()) m["accept_calls"] = p.accept_calls;
+  request(std::move(m), std::move(done));
+}
+
+void TrackerClient::create_stream(const StreamParams& p, ReplyFn done) {
+  json m = {{"type", "stream_create"},        {"name", p.name},
+            {"public_key", p.public_key},     {"codec", p.codec},
+            {"bitrate_kbps", p.bitrate_kbps}, {"private", p.is_private}};
+  if (p.is_private) m["view_key"] = p.view_key;
+  request(std::move(m), std::move(done));
+}
+
+void TrackerClient::list_streams(ReplyFn done) {
+  request({{"type", "stream_list"}}, std::move(done));
+}
+
+void TrackerClient::describe_stream(const std::string& name, const std::string& view_key,
+                                    ReplyFn done) {
+  json m = {{"type", "stream_describe"}, {"name", name}};
+  if (!view_key.empty()) m["view_key"] = view_key;
+  request(std::move(m), std::move(done));
+}
+
+void TrackerClient::update_stream(const std::string& name, const json& changes, ReplyFn done) {
+  json m = changes.is_object() ? changes : json::object();
+  m["type"] = "stream_update";
+  m["name"] = name;
+  request(std::move(m), std::move(done));
+}
+
+void TrackerClient::end_stream(const std::string& name, ReplyFn done) {
+  request({{"type", "stream_end"}, {"name", name}}, std::move(done));
+}
+
+void TrackerClient::join(const std::string& stream, const std::string& view_key, ReplyFn done,
+                         int max_neighbours, const std::vector<std::string>& exclude) {
+  json m = {{"type", "join"}, {"stream", stream}};
+  if (!view_key.empty()) m["view_key"] = view_key;
+  if (max_neighbours > 0) m["max"] = max_neighbours;
+  if (!exclude.empty()) m["exclude"] = exclude;
+  request(std::move(m), std::move(done));
+}
+
+void TrackerClient::neighbours(const std::string& stream, const std::vector<std::string>& exclude,
+                               ReplyFn done, int max_neighbours) {
+  json m = {{"type", "neighbours"}, {"stream", stream}};
+  if (max_neighbours > 0) m["max"] = max_neighbours;
+  if (!exclude.empty()) m["exclude"] = exclude;
+  request(std::move(m), std::move(done));
+}
+
+void TrackerClient::relay(const std::string& to, const std::string& kind, const json& payload,
+                          ReplyFn done) {
+  json m = {{"type", "relay"}, {"to", to}, {"kind", kind}, {"payload", payload}};
+  if (done)
+    request(std::move(m), std::move(done));
+  else
+    send(m);
+}
+
+void TrackerClient::call_invite(const std::string& to, ReplyFn done, int64_t timeout_ms) {
+  json m = {{"type", "call_invite"}, {"to", to}};
+  if (timeout_ms > 0) m["timeout_ms"] = timeout_ms;
+  request(std::move(m), std::move(done));
+}
+
+void TrackerClient::call_accept(const std::string& call_id, ReplyFn done) {
+  request({{"type", "call_accept"}, {"call_id", call_id}}, std::move(done));
+}
+
+void TrackerClient::call_decline(const std::string& call_id, const std::string& reason,
+                                 ReplyFn done) {
+  json m = {{"type", "call_decline"}, {"call_id", call_id}};
+  if (!reason.empty()) m["reason"] = reason;
+  request(std::move(m), std::move(done));
+}
+
+void TrackerClient::call_cancel(const std::string& call_id, ReplyFn done) {
+  request({{"type", "call_cancel"}, {"call_id", call_id}}, std::move(done));
+}
+
+void TrackerClient::call_hangup(const std::string& call_id, ReplyFn done) {
+  request({{"type", "call_hangup"}, {"call_id", call_id}}, std::move(done));
+}
+
+void TrackerClient::report(const std::vector<Partner>& partners, const json& stats,
+                           const std::string& stream) {
+  json parts = json::array();
+  for (auto& p : partners) parts.push_back({{"id", p.id}, {"role", p.role}});
+  json m = {{"type", "report"},
+            {"partners", std::move(parts)},
+            {"stats", stats.is_object() ? stats : json::object()}};
+  if (!stream.empty()) m["stream"] = stream;
+  send(m);
+}
+
+void TrackerClient::leave(ReplyFn done) {
+  // The server closes the connection after leave_ok: do not reconnect.
+  want_open_ = false;
+  if (retry_timer_) g_source_remove(retry_timer_);
+  retry_timer_ = 0;
+  request({{"type", "leave"}}, std::move(done));
+}
+
+void TrackerClient::ping(ReplyFn done) { request({{"type", "ping"}}, std::move(done)); }
+
+}  // namespace meshcast::signaling

@@ -1,0 +1,22 @@
+// Tunables of the tracker core (command-line options map onto these).
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+namespace meshcast::signaling {
+
+struct TrackerConfig {
+  double max_rate = 200;   // messages per second per connection (token bucket rate)
+  double burst = 400;      // bucket size
+  double error_rate = 20;  // error replies per second per connection; the rest are dropped
+  double error_burst = 50;
+  int default_max_neighbours = 8;     // join/neighbours without "max"
+  int broadcaster_until_viewers = 4;  // see NeighbourPolicy
+  int64_t default_call_timeout_ms = 30'000;
+  std::size_t max_peers = 100'000;
+  std::size_t max_streams = 10'000;
+  std::size_t max_streams_per_peer = 8;
+  std::size_t max_calls_per_peer = 8;
+};
+
+}  // namespace meshcast::signaling

@@ -1,0 +1,656 @@
+#include "signaling/tracker_core.hpp"
+
+#include <algorithm>
+
+#include "signaling/neighbour_choice.hpp"
+#include "signaling/protocol_error.hpp"
+#include "signaling/protocol_limits.hpp"
+#include "signaling/random_token.hpp"
+
+namespace meshcast::signaling {
+
+using nlohmann::json;
+
+namespace {
+
+std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+
+std::string get_str(const json& body, const char* name, const std::string& def = "") {
+  auto it = body.find(name);
+  return (it != body.end() && it->is_string()) ? it->get<std::string>() : def;
+}
+
+int64_t get_int(const json& body, const char* name, int64_t def) {
+  auto it = body.find(name);
+  return (it != body.end() && it->is_number_integer()) ? it->get<int64_t>() : def;
+}
+
+}  // namespace
+
+TrackerCore::TrackerCore(TrackerConfig config) : config_(config) {}
+
+// ---- plumbing -------------------------------------------------------------------------
+
+void TrackerCore::reply(ConnId conn, const Request& req, json body, CoreOutput& out) {
+  body["type"] = std::string(msg_type_name(req.type)) + "_ok";
+  if (!req.id.is_null()) body["id"] = req.id;
+  out.send.emplace_back(conn, dump(body));
+}
+
+void TrackerCore::error(ConnId conn, ProtocolError e, CoreOutput& out, int64_t now) {
+  metrics_.count_error(e.code);
+  auto it = conns_.find(conn);
+  if (it == conns_.end()) return;
+  // A flooding peer gets a bounded number of error replies: the rest are only counted.
+  if (!it->second.error_bucket.take(now)) return;
+  out.send.emplace_back(conn, dump(e.to_json()));
+}
+
+void TrackerCore::error(ConnId conn, const char* code, std::string message, const Request* req,
+                        CoreOutput& out, int64_t now) {
+  ProtocolError e{code, std::move(message), req ? req->id : json(),
+                  req ? msg_type_name(req->type) : ""};
+  error(conn, std::move(e), out, now);
+}
+
+void TrackerCore::send_to_peer(const std::string& peer_id, const json& msg, CoreOutput& out) {
+  auto it = peers_.find(peer_id);
+  if (it != peers_.end()) out.send.emplace_back(it->second.conn, dump(msg));
+}
+
+// ---- connection events ------------------------------------------------------------------
+
+void TrackerCore::on_open(ConnId conn, int64_t now_ms) {
+  last_now_ms_ = now_ms;
+  conns_.try_emplace(conn, Conn{TokenBucket(config_.max_rate, config_.burst, now_ms),
+                                TokenBucket(config_.error_rate, config_.error_burst, now_ms),
+                                {}});
+}
+
+void TrackerCore::on_binary(ConnId conn, int64_t now_ms, CoreOutput& out) {
+  last_now_ms_ = now_ms;
+  auto it = conns_.find(conn);
+  if (it == conns_.end()) return;
+  if (!it->second.bucket.take(now_ms)) {
+    error(conn, err::kRateLimited, "too many messages", nullptr, out, now_ms);
+    return;
+  }
+  metrics_.count_message("invalid");
+  error(conn, err::kNotText, "binary frames are not part of the protocol", nullptr, out, now_ms);
+}
+
+void TrackerCore::on_text(ConnId conn, std::string_view text, int64_t now_ms, CoreOutput& out) {
+  last_now_ms_ = now_ms;
+  auto it = conns_.find(conn);
+  if (it == conns_.end()) return;
+  Conn& c = it->second;
+  // Rate check before parsing: a flood costs us as little as possible.
+  if (!c.bucket.take(now_ms)) {
+    error(conn, err::kRateLimited,
+          "more than " + std::to_string(static_cast<int>(config_.max_rate)) + " messages/s",
+          nullptr, out, now_ms);
+    return;
+  }
+  ValidationResult v = validate_message(text);
+  if (!v.ok()) {
+    metrics_.count_message("invalid");
+    error(conn, std::move(v.error), out, now_ms);
+    return;
+  }
+  metrics_.count_message(msg_type_name(v.request->type));
+  dispatch(c, conn, *v.request, now_ms, out);
+}
+
+void TrackerCore::on_close(ConnId conn, int64_t now_ms, CoreOutput& out) {
+  last_now_ms_ = now_ms;
+  auto it = conns_.find(conn);
+  if (it == conns_.end()) return;
+  std::string peer = it->second.peer_id;
+  conns_.erase(it);
+  if (!peer.empty()) remove_peer(peer, out);
+}
+
+void TrackerCore::on_timer(int64_t now_ms, CoreOutput& out) {
+  last_now_ms_ = now_ms;
+  while (!call_deadlines_.empty() && call_deadlines_.begin()->first <= now_ms) {
+    std::string id = call_deadlines_.begin()->second;
+    call_deadlines_.erase(call_deadlines_.begin());
+    auto it = calls_.find(id);
+    if (it == calls_.end() || it->second.accepted) continue;
+    Call call = it->second;
+    send_to_peer(call.caller, {{"type", "call_timeout"}, {"call_id", id}, {"peer", call.callee}},
+                 out);
+    send_to_peer(call.callee, {{"type", "call_timeout"}, {"call_id", id}, {"peer", call.caller}},
+                 out);
+    end_call(id);
+  }
+}
+
+std::optional<int64_t> TrackerCore::next_deadline() const {
+  if (call_deadlines_.empty()) return std::nullopt;
+  return call_deadlines_.begin()->first;
+}
+
+void TrackerCore::dispatch(Conn& c, ConnId conn, const Request& req, int64_t now, CoreOutput& out) {
+  if (req.type == MsgType::kHello) return on_hello(c, conn, req, now, out);
+  if (req.type == MsgType::kPing) return reply(conn, req, {{"now_ms", now}}, out);
+  if (c.peer_id.empty()) {
+    return error(conn, err::kNotRegistered, "send hello first", &req, out, now);
+  }
+  Peer& p = peers_.at(c.peer_id);
+  switch (req.type) {
+    case MsgType::kStreamCreate:
+      return on_stream_create(p, req, now, out);
+    case MsgType::kStreamList:
+      return on_stream_list(p, req, out);
+    case MsgType::kStreamDescribe:
+      return on_stream_describe(p, req, out);
+    case MsgType::kStreamUpdate:
+      return on_stream_update(p, req, out);
+    case MsgType::kStreamEnd:
+      return on_stream_end(p, req, out);
+    case MsgType::kJoin:
+      return on_join(p, req, now, true, out);
+    case MsgType::kNeighbours:
+      return on_join(p, req, now, false, out);
+    case MsgType::kRelay:
+      return on_relay(p, req, out);
+    case MsgType::kCallInvite:
+      return on_call_invite(p, req, now, out);
+    case MsgType::kCallAccept:
+    case MsgType::kCallDecline:
+    case MsgType::kCallCancel:
+    case MsgType::kCallHangup:
+      return on_call_answer(p, req, out);
+    case MsgType::kReport:
+      return on_report(p, req, now, out);
+    case MsgType::kLeave: {
+      std::string id = c.peer_id;
+      reply(conn, req, json::object(), out);
+      remove_peer(id, out);
+      out.close.push_back(conn);
+      return;
+    }
+    case MsgType::kHello:
+    case MsgType::kPing:
+      return;
+  }
+}
+
+// ---- session ----------------------------------------------------------------------------
+
+void TrackerCore::on_hello(Conn& c, ConnId conn, const Request& req, int64_t now, CoreOutput& out) {
+  const json& b = req.body;
+  if (!c.peer_id.empty())
+    return error(conn, err::kAlreadyRegistered, "this connection is already " + c.peer_id, &req,
+                 out, now);
+  if (peers_.size() >= config_.max_peers)
+    return error(conn, err::kLimitReached, "tracker is full", &req, out, now);
+  std::string id = get_str(b, "peer_id");
+  if (!id.empty()) {
+    if (peers_.count(id))
+      return error(conn, err::kDuplicatePeerId, "peer id '" + id + "' is taken", &req, out, now);
+  } else {
+    do id = "p-" + random_token(6);
+    while (peers_.count(id));
+  }
+  Peer p;
+  p.conn = conn;
+  p.id = id;
+  p.token = random_token(16);
+  p.role = get_str(b, "role");
+  p.upload_kbps = get_int(b, "upload_kbps", 0);
+  p.since_ms = now;
+  if (auto a = b.find("accept_calls"); a != b.end() && !a->is_null()) {
+    if (a->is_string()) {
+      p.accept = a->get<std::string>() == "none" ? AcceptCalls::kNone : AcceptCalls::kAll;
+    } else {
+      p.accept = AcceptCalls::kList;
+      for (auto& e : *a) p.allow.insert(e.get<std::string>());
+    }
+  }
+  c.peer_id = id;
+  json r = {{"peer_id", id},
+            {"token", p.token},
+            {"limits",
+             {{"max_frame_bytes", limits::kMaxFrameBytes},
+              {"max_payload_bytes", limits::kMaxRelayPayloadBytes},
+              {"max_rate", config_.max_rate},
+              {"burst", config_.burst}}}};
+  peers_.emplace(id, std::move(p));
+  reply(conn, req, std::move(r), out);
+}
+
+void TrackerCore::remove_peer(const std::string& id, CoreOutput& out) {
+  auto it = peers_.find(id);
+  if (it == peers_.end()) return;
+  // Calls: the other side is told, then the call is forgotten.
+  for (auto calls = it->second.calls; auto& cid : calls) {
+    auto c = calls_.find(cid);
+    if (c == calls_.end()) continue;
+    const std::string& other = c->second.caller == id ? c->second.callee : c->second.caller;
+    send_to_peer(other,
+                 {{"type", "call_ended"}, {"call_id", cid}, {"from", id}, {"reason", "peer_left"}},
+                 out);
+    end_call(cid);
+  }
+  for (auto owned = it->second.owned; auto& s : owned) end_stream(s, "owner_left", out, id);
+  for (auto& s : it->second.streams) {
+    auto st = streams_.find(s);
+    if (st != streams_.end()) st->second.members.erase(id);
+  }
+  // Partners: drop the reverse index both ways and tell those that listed this peer.
+  set_partners(it->second, {});
+  for (auto listed_by = it->second.listed_by; auto& other_id : listed_by) {
+    auto o = peers_.find(other_id);
+    if (o == peers_.end()) continue;
+    auto& parts = o->second.partners;
+    parts.erase(
+        std::remove_if(parts.begin(), parts.end(), [&](const Partner& x) { return x.id == id; }),
+        parts.end());
+    o->second.reported_children = static_cast<int>(
+        std::count_if(parts.begin(), parts.end(), [](auto& x) { return x.role == "child"; }));
+    send_to_peer(other_id, {{"type", "peer_left"}, {"peer_id", id}}, out);
+  }
+  if (auto c = conns_.find(it->second.conn); c != conns_.end()) c->second.peer_id.clear();
+  peers_.erase(it);
+}
+
+// ---- streams ----------------------------------------------------------------------------
+
+json TrackerCore::describe(const Stream& s) const {
+  return {{"name", s.name},
+          {"owner", s.owner},
+          {"public_key", s.public_key},
+          {"codec", s.codec},
+          {"bitrate_kbps", s.bitrate_kbps},
+          {"private", s.is_private},
+          {"viewers", s.members.size() > 0 ? s.members.size() - 1 : 0},
+          {"created_ms", s.created_ms}};
+}
+
+bool TrackerCore::is_owner(const Peer& p, const Stream& s, const json& body) const {
+  if (p.id == s.owner) return true;
+  std::string secret = get_str(body, "secret");
+  return !secret.empty() && constant_time_equal(secret, s.secret);
+}
+
+bool TrackerCore::may_view(const Peer& p, const Stream& s, const json& body) const {
+  if (!s.is_private || p.id == s.owner) return true;
+  std::string key = get_str(body, "view_key");
+  return !key.empty() && constant_time_equal(key, s.view_key);
+}
+
+void TrackerCore::on_stream_create(Peer& p, const Request& req, int64_t now, CoreOutput& out) {
+  const json& b = req.body;
+  std::string name = get_str(b, "name");
+  if (streams_.count(name))
+    return error(p.conn, err::kStreamExists, "stream '" + name + "' exists", &req, out, now);
+  if (streams_.size() >= config_.max_streams || p.owned.size() >= config_.max_streams_per_peer)
+    return error(p.conn, err::kLimitReached, "too many streams", &req, out, now);
+  Stream s;
+  s.name = name;
+  s.owner = p.id;
+  s.public_key = get_str(b, "public_key");
+  if (auto c = b.find("codec"); c != b.end() && c->is_object()) s.codec = *c;
+  s.bitrate_kbps = get_int(b, "bitrate_kbps", 1000);
+  s.is_private = b.value("private", false);
+  s.view_key = s.is_private ? get_str(b, "view_key") : "";
+  s.secret = random_token(16);
+  s.created_ms = now;
+  s.members[p.id] = now;
+  std::string secret = s.secret;
+  streams_.emplace(name, std::move(s));
+  p.owned.insert(name);
+  p.streams.insert(name);
+  reply(p.conn, req, {{"name", name}, {"secret", secret}}, out);
+}
+
+void TrackerCore::on_stream_list(Peer& p, const Request& req, CoreOutput& out) {
+  json list = json::array();
+  for (auto& [name, s] : streams_) {
+    if (s.is_private && s.owner != p.id)
+      list.push_back({{"name", name}, {"private", true}});
+    else
+      list.push_back(describe(s));
+  }
+  reply(p.conn, req, {{"streams", std::move(list)}}, out);
+}
+
+void TrackerCore::on_stream_describe(Peer& p, const Request& req, CoreOutput& out) {
+  auto it = streams_.find(get_str(req.body, "name"));
+  if (it == streams_.end())
+    return error(p.conn, err::kNoSuchStream, "no such stream", &req, out, last_now_ms_);
+  if (!may_view(p, it->second, req.body))
+    return error(p.conn, err::kAccessDenied, "private stream: view_key missing or wrong", &req, out,
+                 last_now_ms_);
+  reply(p.conn, req, {{"stream", describe(it->second)}}, out);
+}
+
+void TrackerCore::on_stream_update(Peer& p, const Request& req, CoreOutput& out) {
+  const json& b = req.body;
+  auto it = streams_.find(get_str(b, "name"));
+  if (it == streams_.end())
+    return error(p.conn, err::kNoSuchStream, "no such stream", &req, out, last_now_ms_);
+  Stream& s = it->second;
+  if (!is_owner(p, s, b))
+    return error(p.conn, err::kNotOwner, "only the stream's owner may update it", &req, out,
+                 last_now_ms_);
+  bool priv = b.value("private", s.is_private);
+  std::string key = get_str(b, "view_key", s.view_key);
+  if (priv && key.empty())
+    return error(p.conn, err::kMissingField, "a private stream needs 'view_key'", &req, out,
+                 last_now_ms_);
+  if (auto c = b.find("codec"); c != b.end() && c->is_object()) s.codec = *c;
+  s.bitrate_kbps = get_int(b, "bitrate_kbps", s.bitrate_kbps);
+  s.is_private = priv;
+  s.view_key = priv ? key : "";
+  json ev = {{"type", "stream_updated"}, {"name", s.name}, {"stream", describe(s)}};
+  for (auto& [m, _] : s.members)
+    if (m != p.id) send_to_peer(m, ev, out);
+  reply(p.conn, req, {{"stream", describe(s)}}, out);
+}
+
+void TrackerCore::on_stream_end(Peer& p, const Request& req, CoreOutput& out) {
+  std::string name = get_str(req.body, "name");
+  auto it = streams_.find(name);
+  if (it == streams_.end())
+    return error(p.conn, err::kNoSuchStream, "no such stream", &req, out, last_now_ms_);
+  if (!is_owner(p, it->second, req.body))
+    return error(p.conn, err::kNotOwner, "only the stream's owner may end it", &req, out,
+                 last_now_ms_);
+  reply(p.conn, req, {{"name", name}}, out);
+  end_stream(name, "ended", out, p.id);
+}
+
+void TrackerCore::end_stream(const std::string& name, const std::string& reason, CoreOutput& out,
+                             const std::string& ender) {
+  auto it = streams_.find(name);
+  if (it == streams_.end()) return;
+  json ev = {{"type", "stream_ended"}, {"name", name}, {"reason", reason}};
+  for (auto& [m, _] : it->second.members) {
+    auto p = peers_.find(m);
+    if (p == peers_.end()) continue;
+    p->second.streams.erase(name);
+    if (m != ender) send_to_peer(m, ev, out);
+  }
+  if (auto o = peers_.find(it->second.owner); o != peers_.end()) o->second.owned.erase(name);
+  streams_.erase(it);
+}
+
+// ---- join / neighbours --------------------------------------------------------------------
+
+json TrackerCore::neighbours_for(const Peer& p, const Stream& s, const json& body) {
+  std::vector<NeighbourCandidate> cands;
+  cands.reserve(s.members.size());
+  for (auto& [m, _] : s.members) {
+    auto it = peers_.find(m);
+    if (it == peers_.end()) continue;
+    const Peer& q = it->second;
+    cands.push_back(
+        {q.id, q.id == s.owner, q.upload_kbps, q.reported_children + q.pending_children});
+  }
+  std::set<std::string, std::less<>> exclude;
+  if (auto e = body.find("exclude"); e != body.end() && e->is_array())
+    for (auto& x : *e) exclude.insert(x.get<std::string>());
+  NeighbourPolicy pol;
+  pol.max_neighbours = static_cast<int>(get_int(body, "max", config_.default_max_neighbours));
+  pol.bitrate_kbps = s.bitrate_kbps;
+  pol.broadcaster_until_viewers = config_.broadcaster_until_viewers;
+  json list = json::array();
+  for (auto& id : choose_neighbours(p.id, cands, exclude, pol)) {
+    Peer& q = peers_.at(id);
+    list.push_back({{"peer_id", id},
+                    {"role", id == s.owner ? "broadcaster" : "viewer"},
+                    {"upload_kbps", q.upload_kbps},
+                    {"children", q.reported_children + q.pending_children}});
+    // Count the suggestion until q reports again, so the next joiners go elsewhere.
+    ++q.pending_children;
+  }
+  return list;
+}
+
+void TrackerCore::on_join(Peer& p, const Request& req, int64_t now, bool joining, CoreOutput& out) {
+  const json& b = req.body;
+  std::string name = get_str(b, "stream");
+  auto it = streams_.find(name);
+  if (it == streams_.end())
+    return error(p.conn, err::kNoSuchStream, "no such stream", &req, out, now);
+  Stream& s = it->second;
+  bool member = s.members.count(p.id) > 0;
+  if (!joining && !member)
+    return error(p.conn, err::kNotMember, "join the stream first", &req, out, now);
+  if (!member && !may_view(p, s, b))
+    return error(p.conn, err::kAccessDenied, "private stream: view_key missing or wrong", &req, out,
+                 now);
+  if (!member) {
+    s.members[p.id] = now;
+    p.streams.insert(name);
+  }
+  json r = {{"stream", name}, {"neighbours", neighbours_for(p, s, b)}};
+  if (joining) {
+    r["owner"] = s.owner;
+    r["public_key"] = s.public_key;
+    r["codec"] = s.codec;
+    r["bitrate_kbps"] = s.bitrate_kbps;
+  }
+  reply(p.conn, req, std::move(r), out);
+}
+
+// ---- relay ------------------------------------------------------------------------------
+
+bool TrackerCore::related(const Peer& a, const Peer& b) const {
+  const Peer& small = a.streams.size() <= b.streams.size() ? a : b;
+  const Peer& other = &small == &a ? b : a;
+  for (auto& s : small.streams)
+    if (other.streams.count(s)) return true;
+  for (auto& cid : a.calls) {
+    auto c = calls_.find(cid);
+    if (c != calls_.end() && c->second.accepted &&
+        (c->second.caller == b.id || c->second.callee == b.id))
+      return true;
+  }
+  return false;
+}
+
+void TrackerCore::on_relay(Peer& p, const Request& req, CoreOutput& out) {
+  const json& b = req.body;
+  std::string to = get_str(b, "to");
+  if (to == p.id)
+    return error(p.conn, err::kBadField, "cannot relay to yourself", &req, out, last_now_ms_);
+  auto it = peers_.find(to);
+  if (it == peers_.end())
+    return error(p.conn, err::kPeerOffline, "peer '" + to + "' is not connected", &req, out,
+                 last_now_ms_);
+  if (!related(p, it->second))
+    return error(p.conn, err::kNotRelated,
+                 "relay needs a shared stream or an accepted call with '" + to + "'", &req, out,
+                 last_now_ms_);
+  json fwd = {{"type", "relay"}, {"from", p.id}, {"kind", b["kind"]}};
+  fwd["payload"] = b.contains("payload") ? b["payload"] : json();
+  out.send.emplace_back(it->second.conn, dump(fwd));
+  if (!req.id.is_null()) reply(p.conn, req, json::object(), out);
+}
+
+// ---- calls ------------------------------------------------------------------------------
+
+void TrackerCore::end_call(const std::string& call_id) {
+  auto it = calls_.find(call_id);
+  if (it == calls_.end()) return;
+  for (auto* who : {&it->second.caller, &it->second.callee}) {
+    auto p = peers_.find(*who);
+    if (p != peers_.end()) p->second.calls.erase(call_id);
+  }
+  call_deadlines_.erase({it->second.deadline_ms, call_id});
+  calls_.erase(it);
+}
+
+void TrackerCore::on_call_invite(Peer& p, const Request& req, int64_t now, CoreOutput& out) {
+  const json& b = req.body;
+  std::string to = get_str(b, "to");
+  if (to == p.id) return error(p.conn, err::kBadField, "cannot call yourself", &req, out, now);
+  auto it = peers_.find(to);
+  if (it == peers_.end())
+    return error(p.conn, err::kPeerOffline, "peer '" + to + "' is not connected", &req, out, now);
+  Peer& callee = it->second;
+  bool allowed = callee.accept == AcceptCalls::kAll ||
+                 (callee.accept == AcceptCalls::kList && callee.allow.count(p.id));
+  if (!allowed)
+    return error(p.conn, err::kCallRefused, "'" + to + "' does not accept calls from you", &req,
+                 out, now);
+  for (auto& cid : p.calls) {
+    auto c = calls_.find(cid);
+    if (c != calls_.end() && (c->second.caller == to || c->second.callee == to))
+      return error(p.conn, err::kCallExists, "a call with '" + to + "' exists", &req, out, now);
+  }
+  if (p.calls.size() >= config_.max_calls_per_peer ||
+      callee.calls.size() >= config_.max_calls_per_peer)
+    return error(p.conn, err::kLimitReached, "too many calls", &req, out, now);
+  Call c;
+  c.id = "c-" + random_token(8);
+  c.caller = p.id;
+  c.callee = to;
+  int64_t timeout = get_int(b, "timeout_ms", config_.default_call_timeout_ms);
+  c.deadline_ms = now + timeout;
+  std::string cid = c.id;
+  call_deadlines_.insert({c.deadline_ms, cid});
+  calls_.emplace(cid, std::move(c));
+  p.calls.insert(cid);
+  callee.calls.insert(cid);
+  send_to_peer(
+      to, {{"type", "call_incoming"}, {"call_id", cid}, {"from", p.id}, {"timeout_ms", timeout}},
+      out);
+  reply(p.conn, req, {{"call_id", cid}, {"to", to}}, out);
+  out.send.emplace_back(p.conn, dump({{"type", "call_ringing"}, {"call_id", cid}, {"to", to}}));
+}
+
+void TrackerCore::on_call_answer(Peer& p, const Request& req, CoreOutput& out) {
+  std::string cid = get_str(req.body, "call_id");
+  auto it = calls_.find(cid);
+  if (it == calls_.end() || (it->second.caller != p.id && it->second.callee != p.id))
+    return error(p.conn, err::kNoSuchCall, "no such call", &req, out, last_now_ms_);
+  Call& c = it->second;
+  bool is_callee = c.callee == p.id;
+  const std::string other = is_callee ? c.caller : c.callee;
+  auto bad_state = [&](const char* why) {
+    error(p.conn, err::kBadCallState, why, &req, out, last_now_ms_);
+  };
+  switch (req.type) {
+    case MsgType::kCallAccept:
+      if (!is_callee) return bad_state("only the callee may accept");
+      if (c.accepted) return bad_state("call already accepted");
+      c.accepted = true;
+      call_deadlines_.erase({c.deadline_ms, cid});
+      reply(p.conn, req, {{"call_id", cid}, {"peer", other}}, out);
+      send_to_peer(other, {{"type", "call_accepted"}, {"call_id", cid}, {"from", p.id}}, out);
+      return;
+    case MsgType::kCallDecline:
+      if (!is_callee) return bad_state("only the callee may decline");
+      if (c.accepted) return bad_state("call already accepted: hang up instead");
+      reply(p.conn, req, {{"call_id", cid}}, out);
+      send_to_peer(other,
+                   {{"type", "call_declined"},
+                    {"call_id", cid},
+                    {"from", p.id},
+                    {"reason", get_str(req.body, "reason")}},
+                   out);
+      end_call(cid);
+      return;
+    case MsgType::kCallCancel:
+      if (is_callee) return bad_state("only the caller may cancel");
+      if (c.accepted) return bad_state("call already accepted: hang up instead");
+      reply(p.conn, req, {{"call_id", cid}}, out);
+      send_to_peer(other, {{"type", "call_cancelled"}, {"call_id", cid}, {"from", p.id}}, out);
+      end_call(cid);
+      return;
+    case MsgType::kCallHangup:
+      reply(p.conn, req, {{"call_id", cid}}, out);
+      send_to_peer(other,
+                   {{"type", "call_ended"}, {"call_id", cid}, {"from", p.id}, {"reason", "hangup"}},
+                   out);
+      end_call(cid);
+      return;
+    default:
+      return;
+  }
+}
+
+// ---- reports ----------------------------------------------------------------------------
+
+void TrackerCore::set_partners(Peer& p, std::vector<Partner> partners) {
+  for (auto& old : p.partners) {
+    auto o = peers_.find(old.id);
+    if (o != peers_.end()) o->second.listed_by.erase(p.id);
+  }
+  p.partners = std::move(partners);
+  for (auto& n : p.partners) peers_.at(n.id).listed_by.insert(p.id);
+  p.reported_children = static_cast<int>(std::count_if(p.partners.begin(), p.partners.end(),
+                                                       [](auto& x) { return x.role == "child"; }));
+}
+
+void TrackerCore::on_report(Peer& p, const Request& req, int64_t now, CoreOutput& out) {
+  const json& b = req.body;
+  if (auto it = b.find("partners"); it != b.end() && it->is_array()) {
+    std::vector<Partner> parts;
+    std::set<std::string> seen;
+    for (auto& e : *it) {
+      std::string id = e["id"].get<std::string>();
+      // Unknown (already gone) peers are dropped: we never hold state of a closed peer.
+      if (id == p.id || !peers_.count(id) || !seen.insert(id).second) continue;
+      parts.push_back({id, e["role"].get<std::string>()});
+    }
+    set_partners(p, std::move(parts));
+  }
+  if (auto it = b.find("stats"); it != b.end() && it->is_object()) p.stats = *it;
+  p.report_ms = now;
+  p.pending_children = 0;
+  if (!req.id.is_null()) reply(p.conn, req, json::object(), out);
+}
+
+// ---- HTTP views -------------------------------------------------------------------------
+
+std::string TrackerCore::metrics_text() const {
+  return metrics_.render(peers_.size(), conns_.size(), streams_.size(), calls_.size());
+}
+
+json TrackerCore::api_streams(std::string_view key) const {
+  json list = json::array();
+  for (auto& [name, s] : streams_) {
+    bool unlocked = !s.is_private || (!key.empty() && constant_time_equal(key, s.view_key));
+    if (unlocked)
+      list.push_back(describe(s));
+    else
+      list.push_back({{"name", name}, {"private", true}});
+  }
+  return {{"streams", std::move(list)}};
+}
+
+std::optional<json> TrackerCore::api_overlay(std::string_view name, std::string_view key) const {
+  auto it = streams_.find(std::string(name));
+  if (it == streams_.end()) return std::nullopt;
+  const Stream& s = it->second;
+  if (s.is_private && (key.empty() || !constant_time_equal(key, s.view_key)))
+    return json{{"name", s.name}, {"private", true}};
+  json peers = json::array();
+  for (auto& [m, joined] : s.members) {
+    auto p = peers_.find(m);
+    if (p == peers_.end()) continue;
+    const Peer& q = p->second;
+    json partners = json::array();
+    for (auto& x : q.partners) partners.push_back({{"id", x.id}, {"role", x.role}});
+    peers.push_back(
+        {{"peer_id", q.id},
+         {"role", q.id == s.owner ? "broadcaster" : "viewer"},
+         {"upload_kbps", q.upload_kbps},
+         {"children", q.reported_children},
+         {"partners", std::move(partners)},
+         {"stats", q.stats},
+         {"joined_ms", joined},
+         {"report_age_ms", q.report_ms < 0 ? json() : json(last_now_ms_ - q.report_ms)}});
+  }
+  json r = describe(s);
+  r["peers"] = std::move(peers);
+  return r;
+}
+
+}  // namespace meshcast::signaling

@@ -1,0 +1,137 @@
+// The tracker as a sans-IO state machine: connections feed it text frames and time, it returns
+// the frames to send and the connections to close. TrackerServer wires it to libsoup; unit
+// tests drive it directly.
+#pragma once
+#include <cstdint>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "signaling/message_validator.hpp"
+#include "signaling/token_bucket.hpp"
+#include "signaling/tracker_config.hpp"
+#include "signaling/tracker_metrics.hpp"
+
+namespace meshcast::signaling {
+
+using ConnId = uint64_t;
+
+struct CoreOutput {
+  std::vector<std::pair<ConnId, std::string>> send;  // text frames, in order
+  std::vector<ConnId> close;                         // close after sending
+};
+
+class TrackerCore {
+ public:
+  explicit TrackerCore(TrackerConfig config = {});
+
+  void on_open(ConnId conn, int64_t now_ms);
+  void on_text(ConnId conn, std::string_view text, int64_t now_ms, CoreOutput& out);
+  void on_binary(ConnId conn, int64_t now_ms, CoreOutput& out);
+  // The connection is gone: every trace of its peer is removed and partners are told.
+  void on_close(ConnId conn, int64_t now_ms, CoreOutput& out);
+  // Fires expired call invitations.
+  void on_timer(int64_t now_ms, CoreOutput& out);
+  std::optional<int64_t> next_deadline() const;
+
+  // Read-only views for HTTP (metrics, dashboard API) and tests.
+  std::size_t peer_count() const { return peers_.size(); }
+  std::size_t connection_count() const { return conns_.size(); }
+  std::size_t stream_count() const { return streams_.size(); }
+  std::size_t call_count() const { return calls_.size(); }
+  bool has_peer(std::string_view id) const { return peers_.count(std::string(id)) > 0; }
+  const TrackerMetrics& metrics() const { return metrics_; }
+  std::string metrics_text() const;
+  // GET /api/streams; `key` unlocks private streams whose view key matches.
+  nlohmann::json api_streams(std::string_view key) const;
+  // GET /api/streams/NAME/overlay; nullopt when there is no such stream.
+  std::optional<nlohmann::json> api_overlay(std::string_view name, std::string_view key) const;
+
+ private:
+  struct Partner {
+    std::string id;
+    std::string role;  // parent | child | pull
+  };
+  struct Conn {
+    TokenBucket bucket;
+    TokenBucket error_bucket;
+    std::string peer_id;  // empty until hello
+  };
+  enum class AcceptCalls { kNone, kAll, kList };
+  struct Peer {
+    ConnId conn = 0;
+    std::string id, token, role;
+    int64_t upload_kbps = 0;
+    int64_t since_ms = 0;
+    AcceptCalls accept = AcceptCalls::kAll;
+    std::set<std::string, std::less<>> allow;
+    std::set<std::string> streams;  // member of (owned ones included)
+    std::set<std::string> owned;
+    std::set<std::string> calls;
+    std::vector<Partner> partners;    // latest report
+    std::set<std::string> listed_by;  // peers whose latest report names this one
+    nlohmann::json stats = nlohmann::json::object();
+    int64_t report_ms = -1;
+    int reported_children = 0;
+    int pending_children = 0;  // suggestions handed out since the last report
+  };
+  struct Stream {
+    std::string name, owner, public_key, view_key, secret;
+    nlohmann::json codec = nlohmann::json::object();
+    int64_t bitrate_kbps = 1000;
+    bool is_private = false;
+    int64_t created_ms = 0;
+    std::map<std::string, int64_t> members;  // peer id -> joined at
+  };
+  struct Call {
+    std::string id, caller, callee;
+    bool accepted = false;
+    int64_t deadline_ms = 0;
+  };
+
+  void dispatch(Conn& c, ConnId conn, const Request& req, int64_t now, CoreOutput& out);
+  void on_hello(Conn& c, ConnId conn, const Request& req, int64_t now, CoreOutput& out);
+  void on_stream_create(Peer& p, const Request& req, int64_t now, CoreOutput& out);
+  void on_stream_list(Peer& p, const Request& req, CoreOutput& out);
+  void on_stream_describe(Peer& p, const Request& req, CoreOutput& out);
+  void on_stream_update(Peer& p, const Request& req, CoreOutput& out);
+  void on_stream_end(Peer& p, const Request& req, CoreOutput& out);
+  void on_join(Peer& p, const Request& req, int64_t now, bool joining, CoreOutput& out);
+  void on_relay(Peer& p, const Request& req, CoreOutput& out);
+  void on_call_invite(Peer& p, const Request& req, int64_t now, CoreOutput& out);
+  void on_call_answer(Peer& p, const Request& req, CoreOutput& out);
+  void on_report(Peer& p, const Request& req, int64_t now, CoreOutput& out);
+
+  void remove_peer(const std::string& id, CoreOutput& out);
+  void end_stream(const std::string& name, const std::string& reason, CoreOutput& out,
+                  const std::string& ender);
+  void end_call(const std::string& call_id);
+  void set_partners(Peer& p, std::vector<Partner> partners);
+  bool related(const Peer& a, const Peer& b) const;
+  bool is_owner(const Peer& p, const Stream& s, const nlohmann::json& body) const;
+  bool may_view(const Peer& p, const Stream& s, const nlohmann::json& body) const;
+  nlohmann::json describe(const Stream& s) const;
+  nlohmann::json neighbours_for(const Peer& p, const Stream& s, const nlohmann::json& body);
+  void send_to_peer(const std::string& peer_id, const nlohmann::json& msg, CoreOutput& out);
+  void reply(ConnId conn, const Request& req, nlohmann::json body, CoreOutput& out);
+  void error(ConnId conn, const char* code, std::string message, const Request* req,
+             CoreOutput& out, int64_t now);
+  void error(ConnId conn, ProtocolError e, CoreOutput& out, int64_t now);
+
+  TrackerConfig config_;
+  TrackerMetrics metrics_;
+  std::unordered_map<ConnId, Conn> conns_;
+  std::unordered_map<std::string, Peer> peers_;
+  std::map<std::string, Stream> streams_;
+  std::unordered_map<std::string, Call> calls_;
+  std::set<std::pair<int64_t, std::string>> call_deadlines_;
+  int64_t last_now_ms_ = 0;
+};
+
+}  // namespace meshcast::signaling

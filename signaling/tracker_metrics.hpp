@@ -1,0 +1,25 @@
+// Counters exported on GET /metrics in the Prometheus text format.
+#pragma once
+#include <cstdint>
+#include <map>
+#include <string>
+
+namespace meshcast::signaling {
+
+class TrackerMetrics {
+ public:
+  void count_message(const std::string& type) { ++messages_[type]; }
+  void count_error(const std::string& code) { ++errors_[code]; }
+  uint64_t messages(const std::string& type) const;
+  uint64_t errors(const std::string& code) const;
+
+  // Renders counters plus the current gauges.
+  std::string render(std::size_t peers_connected, std::size_t connections, std::size_t streams,
+                     std::size_t calls) const;
+
+ private:
+  std::map<std::string, uint64_t> messages_;
+  std::map<std::string, uint64_t> errors_;
+};
+
+}  // namespace meshcast::signaling

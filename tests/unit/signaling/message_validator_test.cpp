@@ -1,0 +1,163 @@
+#include "signaling/message_validator.hpp"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+using namespace meshcast::signaling;
+
+namespace {
+
+const std::string kHexKey(64, 'a');
+const std::string kB64Key = "11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=";
+
+struct Bad {
+  std::string text;
+  std::string code;
+};
+
+TEST(MessageValidator, RejectsMalformedMessages) {
+  const std::string big_payload = std::string(17000, 'x');
+  const std::vector<Bad> table = {
+      {"", "bad_json"},
+      {"not json", "bad_json"},
+      {"{", "bad_json"},
+      {"{\"type\":\"hello\",}", "bad_json"},
+      {"\"hello\"", "not_object"},
+      {"[1,2,3]", "not_object"},
+      {"42", "not_object"},
+      {"null", "not_object"},
+      {"{}", "missing_field"},
+      {R"({"type":7})", "bad_field"},
+      {R"({"type":"frobnicate"})", "unknown_type"},
+      {R"({"type":"HELLO","role":"viewer"})", "unknown_type"},
+      {R"({"type":"hello"})", "missing_field"},
+      {R"({"type":"hello","role":"king"})", "bad_field"},
+      {R"({"type":"hello","role":5})", "bad_field"},
+      {R"({"type":"hello","role":"viewer","peer_id":"has space"})", "bad_field"},
+      {R"({"type":"hello","role":"viewer","peer_id":""})", "bad_field"},
+      {R"({"type":"hello","role":"viewer","peer_id":")" + std::string(65, 'a') + "\"}", "too_long"},
+      {R"({"type":"hello","role":"viewer","upload_kbps":-1})", "bad_field"},
+      {R"({"type":"hello","role":"viewer","upload_kbps":"100"})", "bad_field"},
+      {R"({"type":"hello","role":"viewer","upload_kbps":1.5})", "bad_field"},
+      {R"({"type":"hello","role":"viewer","accept_calls":"some"})", "bad_field"},
+      {R"({"type":"hello","role":"viewer","accept_calls":[1,2]})", "bad_field"},
+      {R"({"type":"hello","role":"viewer","id":{"a":1}})", "bad_field"},
+      {R"({"type":"hello","role":"viewer","id":")" + std::string(65, 'i') + "\"}", "bad_field"},
+      {R"({"type":"stream_create","public_key":")" + kHexKey + "\"}", "missing_field"},
+      {R"({"type":"stream_create","name":"s"})", "missing_field"},
+      {R"({"type":"stream_create","name":"s","public_key":"abc"})", "bad_field"},
+      {R"({"type":"stream_create","name":"s","public_key":")" + std::string(64, 'g') + "\"}",
+       "bad_field"},
+      {R"({"type":"stream_create","name":"s","public_key":")" + kHexKey + R"(","private":true})",
+       "missing_field"},
+      {R"({"type":"stream_create","name":"s","public_key":")" + kHexKey +
+           R"(","private":true,"view_key":"short"})",
+       "bad_field"},
+      {R"({"type":"stream_create","name":"s","public_key":")" + kHexKey + R"(","private":"yes"})",
+       "bad_field"},
+      {R"({"type":"stream_create","name":"s","public_key":")" + kHexKey + R"(","codec":"vp8"})",
+       "bad_field"},
+      {R"({"type":"stream_create","name":"s","public_key":")" + kHexKey + R"(","bitrate_kbps":0})",
+       "bad_field"},
+      {R"({"type":"stream_create","name":"s","public_key":")" + kHexKey + R"(","codec":{"x":")" +
+           std::string(3000, 'c') + "\"}}",
+       "too_large"},
+      {R"({"type":"stream_describe"})", "missing_field"},
+      {R"({"type":"stream_describe","name":["s"]})", "bad_field"},
+      {R"({"type":"stream_end","name":"a/b"})", "bad_field"},
+      {R"({"type":"join"})", "missing_field"},
+      {R"({"type":"join","stream":"s","max":0})", "bad_field"},
+      {R"({"type":"join","stream":"s","max":17})", "bad_field"},
+      {R"({"type":"join","stream":"s","exclude":"bob"})", "bad_field"},
+      {R"({"type":"neighbours","stream":"s","exclude":[")" + std::string(10, 'x') + R"(",3]})",
+       "bad_field"},
+      {R"({"type":"relay","kind":"offer","payload":{}})", "missing_field"},
+      {R"({"type":"relay","to":"bob"})", "missing_field"},
+      {R"({"type":"relay","to":"bob","kind":"Offer!"})", "bad_field"},
+      {R"({"type":"relay","to":"bob","kind":"offer","payload":")" + big_payload + "\"}",
+       "too_large"},
+      {R"({"type":"call_invite"})", "missing_field"},
+      {R"({"type":"call_invite","to":"bob","timeout_ms":5})", "bad_field"},
+      {R"({"type":"call_accept"})", "missing_field"},
+      {R"({"type":"call_accept","call_id":12})", "bad_field"},
+      {R"({"type":"call_decline","call_id":"c","reason":")" + std::string(300, 'r') + "\"}",
+       "too_long"},
+      {R"({"type":"report","partners":{}})", "bad_field"},
+      {R"({"type":"report","partners":[{"id":"a"}]})", "missing_field"},
+      {R"({"type":"report","partners":[{"id":"a","role":"uncle"}]})", "bad_field"},
+      {R"({"type":"report","partners":["a"]})", "bad_field"},
+      {R"({"type":"report","stats":{"lag_ms":"low"}})", "bad_field"},
+      {R"({"type":"report","stats":[1]})", "bad_field"},
+      {std::string(70000, ' '), "too_large"},
+      {std::string(100, '[') + std::string(100, ']'), "bad_json"},
+      {"{\"type\":\"ping\",\"x\":" + std::string(40, '[') + std::string(40, ']') + "}", "bad_json"},
+      {"{\"type\":\"hello\",\"role\":\"viewer\",\"peer_id\":\"\xff\xfe\"}", "bad_json"},
+  };
+  ASSERT_GE(table.size(), 30u);
+  for (auto& row : table) {
+    auto r = validate_message(row.text);
+    EXPECT_FALSE(r.ok()) << row.text.substr(0, 120);
+    EXPECT_EQ(r.error.code, row.code) << row.text.substr(0, 120) << " -> " << r.error.message;
+    EXPECT_FALSE(r.error.message.empty());
+  }
+}
+
+TEST(MessageValidator, ErrorCarriesRequestIdAndType) {
+  auto r = validate_message(R"({"type":"join","id":17})");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error.ref_id, 17);
+  EXPECT_EQ(r.error.ref_type, "join");
+  auto j = r.error.to_json();
+  EXPECT_EQ(j["type"], "error");
+  EXPECT_EQ(j["ref_id"], 17);
+  EXPECT_EQ(j["code"], "missing_field");
+}
+
+TEST(MessageValidator, AcceptsWellFormedMessages) {
+  const std::vector<std::string> good = {
+      R"({"type":"hello","role":"viewer"})",
+      R"({"type":"hello","role":"caller","peer_id":"alice","upload_kbps":5000,"accept_calls":["bob","carol"],"id":"x1"})",
+      R"({"type":"hello","role":"broadcaster","accept_calls":"none"})",
+      R"({"type":"stream_create","name":"live.1","public_key":")" + kHexKey +
+          R"(","codec":{"video":"vp8"},"bitrate_kbps":1500})",
+      R"({"type":"stream_create","name":"p","public_key":")" + kB64Key +
+          R"(","private":true,"view_key":"sesame-123"})",
+      R"({"type":"stream_list"})",
+      R"({"type":"stream_describe","name":"p","view_key":"k"})",
+      R"({"type":"stream_update","name":"p","bitrate_kbps":900})",
+      R"({"type":"stream_end","name":"p","secret":"abc"})",
+      R"({"type":"join","stream":"p","max":16,"exclude":["a","b"]})",
+      R"({"type":"neighbours","stream":"p"})",
+      R"({"type":"relay","to":"bob","kind":"offer","payload":{"sdp":"v=0"}})",
+      R"({"type":"relay","to":"bob","kind":"bye"})",
+      R"({"type":"call_invite","to":"bob","timeout_ms":1000})",
+      R"({"type":"call_accept","call_id":"c-1"})",
+      R"({"type":"call_decline","call_id":"c-1","reason":"busy"})",
+      R"({"type":"call_cancel","call_id":"c-1"})",
+      R"({"type":"call_hangup","call_id":"c-1"})",
+      R"({"type":"report","stream":"p","partners":[{"id":"a","role":"parent"},{"id":"b","role":"child"}],"stats":{"lag_ms":120,"continuity":0.99}})",
+      R"({"type":"leave"})",
+      R"({"type":"ping","id":1,"extra":"ignored"})",
+  };
+  for (auto& g : good) {
+    auto r = validate_message(g);
+    EXPECT_TRUE(r.ok()) << g << " -> " << r.error.code << ": " << r.error.message;
+  }
+}
+
+TEST(MessageValidator, NamesAndKeys) {
+  EXPECT_TRUE(is_valid_name("a-b_c.9"));
+  EXPECT_FALSE(is_valid_name(""));
+  EXPECT_FALSE(is_valid_name("a b"));
+  EXPECT_FALSE(is_valid_name(std::string(65, 'a')));
+  EXPECT_TRUE(decode_public_key(kHexKey));
+  EXPECT_TRUE(decode_public_key(kB64Key));
+  EXPECT_TRUE(decode_public_key(kB64Key.substr(0, 43)));
+  EXPECT_FALSE(decode_public_key(kB64Key.substr(0, 42)));
+  EXPECT_FALSE(decode_public_key(std::string(63, 'a')));
+  EXPECT_EQ(json_nesting_depth(R"({"a":"[[[[","b":[{}]})"), 3);
+  EXPECT_EQ(json_nesting_depth(R"("\"[[[")"), 0);
+}
+
+}  // namespace
