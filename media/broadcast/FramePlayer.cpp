@@ -20,6 +20,20 @@ bool display_available() {
   return false;
 }
 
+bool audio_sink_available() {
+  GstDeviceMonitor* monitor = gst_device_monitor_new();
+  gst_device_monitor_add_filter(monitor, "Audio/Sink", nullptr);
+  bool found = false;
+  if (gst_device_monitor_start(monitor)) {
+    GList* devices = gst_device_monitor_get_devices(monitor);
+    found = devices != nullptr;
+    g_list_free_full(devices, gst_object_unref);
+    gst_device_monitor_stop(monitor);
+  }
+  gst_object_unref(monitor);
+  return found;
+}
+
 size_t kind_index(MediaFrame::Kind k) { return static_cast<size_t>(k); }
 
 }  // namespace
@@ -90,9 +104,12 @@ bool FramePlayer::build_pipeline() {
     if (h.has_video())
       d += "appsrc name=vsrc format=time is-live=true ! queue ! vp8dec ! videoconvert ! "
            "autovideosink ";
+    // A machine with a screen but no sound card still shows the video.
     if (h.has_audio())
-      d += "appsrc name=asrc format=time is-live=true ! queue ! opusdec ! audioconvert ! "
-           "audioresample ! autoaudiosink ";
+      d += std::string(
+               "appsrc name=asrc format=time is-live=true ! queue ! opusdec ! "
+               "audioconvert ! audioresample ! ") +
+           (audio_sink_available() ? "autoaudiosink " : "fakesink sync=true ");
   }
   GError* err = nullptr;
   pipeline_ = gst_parse_launch_full(d.c_str(), nullptr, GST_PARSE_FLAG_FATAL_ERRORS, &err);
@@ -243,6 +260,7 @@ bool FramePlayer::play(const StreamHeader& h, const MediaFrame& f) {
   stats_.bytes += f.data.size();
   stats_.media_duration_us = std::max(stats_.media_duration_us, out + f.duration_us);
   push_to_output(f, out, discont);
+  if (on_play_) on_play_(f, out);
   return true;
 }
 

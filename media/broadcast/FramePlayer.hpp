@@ -49,6 +49,9 @@ struct PlayerConfig {
 class FramePlayer {
  public:
   using MessageCallback = std::function<void(const std::string&)>;
+  // Called for every frame handed to the output, with its output timestamp (after
+  // rebasing / gap collapsing). For metrics (lag, startup) and tests.
+  using PlayCallback = std::function<void(const MediaFrame&, int64_t out_pts_us)>;
 
   struct Stats {
     uint64_t frames_played = 0;  // handed to the output (or counted, for null)
@@ -67,6 +70,7 @@ class FramePlayer {
   FramePlayer& operator=(const FramePlayer&) = delete;
 
   void on_error(MessageCallback cb) { on_error_ = std::move(cb); }
+  void on_play(PlayCallback cb) { on_play_ = std::move(cb); }
 
   // The first frame fixes the stream header (and builds the pipeline); frames from a batch
   // with a different header are dropped. Returns false if the frame was dropped.
@@ -105,6 +109,7 @@ class FramePlayer {
   bool stopped_ = false;
   std::string error_;
   MessageCallback on_error_;
+  PlayCallback on_play_;
 
   // Timeline state (input pts in us).
   bool started_ = false;
