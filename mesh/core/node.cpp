@@ -1,0 +1,891 @@
+#include "mesh/core/node.hpp"
+
+#include <algorithm>
+#include <limits>
+
+#include "mesh/core/codec.hpp"
+
+namespace meshcast::mesh {
+
+namespace {
+constexpr TimeUs kNever = std::numeric_limits<TimeUs>::max();
+constexpr uint32_t kNone32 = std::numeric_limits<uint32_t>::max();
+uint16_t bit(uint32_t j) { return uint16_t(1u << j); }
+}  // namespace
+
+bool Node::Partner::likely_has(uint32_t n, TimeUs now, TimeUs seg_us) const {
+  if (!has_bm || n >= not_have_from) return false;
+  if (bm.has(n)) return true;
+  if (bm.count == 0) return false;
+  const uint32_t top = bm.base + bm.count - 1;
+  return n > top && TimeUs(n - top) * seg_us <= now - bm_at;
+}
+
+Node::Node(const NodeConfig& cfg) : cfg_(cfg) {
+  cfg_.substreams = std::clamp<uint32_t>(cfg_.substreams, 1, kMaxSubstreams);
+  cfg_.window = std::clamp<uint32_t>(cfg_.window, 8, kMaxWindow);
+  cfg_.max_partners = std::max<uint32_t>(cfg_.max_partners, 1);
+  window_.resize(cfg_.window);
+  parent_.fill(kNoPeer);
+  pending_sub_.fill(kNoPeer);
+  depth_.fill(cfg_.is_source ? 0 : kNoDepth);
+  if (cfg_.is_source) {
+    // Starts empty and refills at copies x stream rate: pushes plus pulls never exceed
+    // source_copies stream copies (plus one segment of slack).
+    const uint64_t rate = cfg_.source_copies * cfg_.stream_bps / 8;
+    bucket_ = TokenBucket(rate, double(cfg_.segment_us) * 1e-6);
+  } else {
+    bucket_ = TokenBucket(cfg_.upload_bps / 8, 0.5);
+  }
+  rng_state_ =
+      cfg_.seed * 0x9E3779B97F4A7C15ull ^ (uint64_t(cfg_.self) + 1) * 0xD1B54A32D192ED03ull;
+  if (rng_state_ == 0) rng_state_ = 1;
+}
+
+uint64_t Node::rng() {
+  uint64_t x = rng_state_;
+  x ^= x >> 12;
+  x ^= x << 25;
+  x ^= x >> 27;
+  rng_state_ = x;
+  return x * 0x2545F4914F6CDD1Dull;
+}
+
+Node::Partner* Node::find(PeerId id) {
+  for (auto& p : partners_)
+    if (p.id == id) return &p;
+  return nullptr;
+}
+const Node::Partner* Node::find(PeerId id) const {
+  for (auto& p : partners_)
+    if (p.id == id) return &p;
+  return nullptr;
+}
+
+std::vector<PeerId> Node::partner_ids() const {
+  std::vector<PeerId> ids;
+  for (auto& p : partners_) ids.push_back(p.id);
+  return ids;
+}
+
+Node::Slot* Node::slot_for(uint32_t n) {
+  if (n < win_lo_ || n - win_lo_ >= cfg_.window) return nullptr;
+  return &window_[n % cfg_.window];
+}
+const Node::Slot* Node::slot_for(uint32_t n) const {
+  if (n < win_lo_ || n - win_lo_ >= cfg_.window) return nullptr;
+  return &window_[n % cfg_.window];
+}
+
+bool Node::has_segment(uint32_t n) const {
+  const Slot* s = slot_for(n);
+  return s && s->state == kHave && s->number == n;
+}
+
+uint32_t Node::total_slots() const {
+  if (cfg_.is_source) return cfg_.source_copies * cfg_.substreams;
+  const double per_slot = double(cfg_.stream_bps) / cfg_.substreams;
+  return uint32_t(std::min(255.0, double(cfg_.upload_bps) * cfg_.push_utilization / per_slot));
+}
+uint32_t Node::children_total() const {
+  uint32_t c = 0;
+  for (uint32_t j = 0; j < cfg_.substreams; ++j) c += children_[j];
+  return c;
+}
+uint32_t Node::spare_slots() const {
+  const uint32_t t = total_slots(), c = children_total();
+  return std::min<uint32_t>(255, t > c ? t - c : 0);
+}
+
+TimeUs Node::created_est(uint32_t n) const {
+  return ref_created_ + (TimeUs(n) - TimeUs(ref_num_)) * cfg_.segment_us;
+}
+
+BufferMap Node::buffer_map() const {
+  BufferMap bm;
+  bm.substreams = uint8_t(cfg_.substreams);
+  for (uint32_t j = 0; j < cfg_.substreams; ++j) {
+    if (cfg_.is_source)
+      bm.depth[j] = children_[j] >= cfg_.source_copies ? kNoDepth : 0;
+    else
+      bm.depth[j] = parent_[j] == kNoPeer ? kNoDepth : depth_[j];
+  }
+  bm.spare_slots = uint8_t(spare_slots());
+  if (!have_any_) return bm;
+  const uint32_t span = std::min<uint32_t>(cfg_.window, kMaxBufferMapBits);
+  bm.base = std::max(win_lo_, highest_ + 1 >= span ? highest_ + 1 - span : 0);
+  bm.count = uint16_t(highest_ - bm.base + 1);
+  for (uint32_t n = bm.base; n <= highest_; ++n)
+    if (has_segment(n)) bm.set(n);
+  return bm;
+}
+
+void Node::send(PeerId to, Message m) {
+  const size_t sz = encoded_size(m);
+  if (is_media(m))
+    stats_.media_bytes_sent += std::get<SegmentMsg>(m).segment.header.size;
+  else
+    stats_.control_bytes_sent += sz;
+  Output o;
+  o.kind = OutputKind::kSend;
+  o.peer = to;
+  o.msg = std::move(m);
+  out_.push_back(std::move(o));
+}
+
+void Node::disconnect(PeerId id, DisconnectReason why, TimeUs now) {
+  Output o;
+  o.kind = OutputKind::kDisconnect;
+  o.peer = id;
+  o.reason = why;
+  out_.push_back(std::move(o));
+  ++stats_.partners_dropped;
+  remove_partner(id, now);
+}
+
+void Node::remove_partner(PeerId id, TimeUs now) {
+  connecting_.erase(std::remove_if(connecting_.begin(), connecting_.end(),
+                                   [&](auto& c) { return c.first == id; }),
+                    connecting_.end());
+  Partner* p = find(id);
+  if (!p) return;
+  for (uint32_t j = 0; j < cfg_.substreams; ++j) {
+    if (parent_[j] == id) {
+      parent_[j] = kNoPeer;
+      orphan_since_[j] = now;
+    }
+    if (pending_sub_[j] == id) pending_sub_[j] = kNoPeer;
+    if (p->child_mask & bit(j)) --children_[j];
+  }
+  if (have_any_ && p->outstanding > 0) {
+    for (uint32_t n = win_lo_; n <= highest_ + cfg_.window && n - win_lo_ < cfg_.window; ++n) {
+      Slot& s = window_[n % cfg_.window];
+      if (s.req_from == id) s.req_from = kNoPeer;
+    }
+  }
+  partners_.erase(partners_.begin() + (p - partners_.data()));
+}
+
+void Node::maybe_timer() {
+  if (!started_) return;
+  TimeUs want = next_tick_;
+  if (playing_ && !has_segment(next_play_)) want = std::min(want, deadline(next_play_));
+  if (want != timer_at_) {
+    timer_at_ = want;
+    Output o;
+    o.kind = OutputKind::kSetTimer;
+    o.at = want;
+    out_.push_back(std::move(o));
+  }
+}
+
+void Node::start(TimeUs now) {
+  if (started_) return;
+  started_ = true;
+  stats_.started_at = now;
+  next_tick_ = now + cfg_.tick_us;
+  shrink_at_ = now + cfg_.shrink_period_us;
+  if (!cfg_.is_source) manage_partners(now);
+  maybe_timer();
+}
+
+void Node::add_candidates(std::span<const PeerId> ids, TimeUs now) {
+  for (PeerId id : ids) {
+    if (id == cfg_.self || find(id) ||
+        std::find(banned_.begin(), banned_.end(), id) != banned_.end() ||
+        std::find(candidates_.begin(), candidates_.end(), id) != candidates_.end())
+      continue;
+    candidates_.push_back(id);
+  }
+  if (candidates_.size() > 32) candidates_.erase(candidates_.begin(), candidates_.end() - 32);
+  if (started_ && !cfg_.is_source) manage_partners(now);
+  maybe_timer();
+}
+
+void Node::partner_connected(PeerId id, TimeUs now) {
+  connecting_.erase(std::remove_if(connecting_.begin(), connecting_.end(),
+                                   [&](auto& c) { return c.first == id; }),
+                    connecting_.end());
+  if (find(id) || id == cfg_.self) return;
+  const bool banned = std::find(banned_.begin(), banned_.end(), id) != banned_.end();
+  if (banned || partners_.size() >= cfg_.max_partners) {
+    // Full: point the newcomer at some of our partners before closing.
+    Reject r;
+    r.kind = RejectKind::kPartner;
+    r.reason = RejectReason::kFull;
+    for (size_t i = 0; i < partners_.size() && r.redirect_count < kMaxRedirects; ++i)
+      r.redirect[r.redirect_count++] = partners_[(i + rng()) % partners_.size()].id;
+    if (!banned) send(id, r);
+    Output o;
+    o.kind = OutputKind::kDisconnect;
+    o.peer = id;
+    o.reason = banned ? DisconnectReason::kForged : DisconnectReason::kFull;
+    out_.push_back(std::move(o));
+    return;
+  }
+  Partner p;
+  p.id = id;
+  p.connected_at = now;
+  p.last_useful = now;
+  p.next_bm_at = now + cfg_.bm_interval_us;
+  partners_.push_back(p);
+  Hello h;
+  h.stream_id = cfg_.stream_id;
+  h.upload_kbps = uint32_t(std::min<uint64_t>(cfg_.upload_bps / 1000, 0xFFFFFFFFu));
+  h.substreams = uint8_t(cfg_.substreams);
+  h.is_source = cfg_.is_source;
+  send(id, h);
+  send(id, buffer_map());
+  maybe_timer();
+}
+
+void Node::partner_left(PeerId id, TimeUs now) {
+  remove_partner(id, now);
+  if (started_ && !cfg_.is_source) manage_partners(now);
+  maybe_timer();
+}
+
+void Node::on_bytes(PeerId from, std::span<const uint8_t> bytes, TimeUs now) {
+  Message m;
+  if (decode(bytes, m) != DecodeError::kOk) {
+    if (find(from)) disconnect(from, DisconnectReason::kProtocol, now);
+    maybe_timer();
+    return;
+  }
+  on_message(from, m, now);
+}
+
+void Node::on_message(PeerId from, const Message& m, TimeUs now) {
+  now_ = now;
+  if (!find(from)) {
+    // Only a partner-level refusal (with redirects) is meaningful from a non-partner.
+    if (auto* r = std::get_if<Reject>(&m); r && r->kind == RejectKind::kPartner)
+      add_candidates(std::span<const PeerId>(r->redirect.data(), r->redirect_count), now);
+    return;
+  }
+  if (!is_media(m)) stats_.control_bytes_received += encoded_size(m);
+  std::visit([&](const auto& v) { handle(from, v, now); }, m);
+  maybe_timer();
+}
+
+void Node::handle(PeerId from, const Hello& m, TimeUs now) {
+  Partner* p = find(from);
+  if (m.stream_id != cfg_.stream_id || m.substreams != cfg_.substreams) {
+    disconnect(from, DisconnectReason::kProtocol, now);
+    return;
+  }
+  p->hello = true;
+  p->is_source = m.is_source;
+  p->upload_kbps = m.upload_kbps;
+}
+
+void Node::handle(PeerId from, const BufferMap& m, TimeUs now) {
+  Partner* p = find(from);
+  if (m.substreams != cfg_.substreams) {
+    disconnect(from, DisconnectReason::kProtocol, now);
+    return;
+  }
+  p->bm = m;
+  p->has_bm = true;
+  p->bm_at = now;
+  p->not_have_from = kNone32;
+  if (cfg_.is_source) return;
+  if (!playing_ && !startup_requested_) schedule_pulls(now);
+  for (uint32_t j = 0; j < cfg_.substreams; ++j) {
+    if (parent_[j] == kNoPeer && pending_sub_[j] == kNoPeer) {
+      manage_parents(now);
+      break;
+    }
+  }
+}
+
+void Node::handle(PeerId from, const Request& m, TimeUs now) {
+  Reject not_have, busy;
+  not_have.kind = busy.kind = RejectKind::kRequest;
+  not_have.reason = RejectReason::kNotHave;
+  busy.reason = RejectReason::kBusy;
+  not_have.base = busy.base = m.base;
+  for (uint32_t i = 0; i < 32; ++i) {
+    if (!((m.mask >> i) & 1u)) continue;
+    const uint32_t n = m.base + i;
+    if (n < m.base) break;  // wrapped
+    const Slot* s = slot_for(n);
+    if (!s || s->state != kHave || s->number != n) {
+      not_have.mask |= 1u << i;
+    } else if (!bucket_.can_spend(now, s->seg.header.size)) {
+      busy.mask |= 1u << i;
+    } else {
+      bucket_.spend(now, s->seg.header.size);
+      ++stats_.segments_served;
+      send(from, SegmentMsg{s->seg});
+    }
+  }
+  if (not_have.mask) send(from, not_have);
+  if (busy.mask) send(from, busy);
+}
+
+void Node::handle(PeerId from, const Subscribe& m, TimeUs now) {
+  (void)now;
+  Partner* p = find(from);
+  const uint32_t j = m.substream;
+  Reject r;
+  r.kind = RejectKind::kSubscribe;
+  r.substream = uint8_t(j);
+  if (j >= cfg_.substreams) {
+    r.reason = RejectReason::kDepth;
+    send(from, r);
+    return;
+  }
+  if (p->child_mask & bit(j)) {  // repeated subscribe: ack again
+    send(from, SubscribeAck{uint8_t(j), depth_[j]});
+    return;
+  }
+  if (cfg_.is_source) {
+    if (children_[j] >= cfg_.source_copies) {
+      // Copy cap reached: redirect to peers that already carry this sub-stream.
+      r.reason = RejectReason::kBusy;
+      for (auto& q : partners_)
+        if ((q.child_mask & bit(j)) && r.redirect_count < kMaxRedirects)
+          r.redirect[r.redirect_count++] = q.id;
+      send(from, r);
+      return;
+    }
+  } else {
+    // Cycle avoidance: a parent must be attached and strictly shallower than the child
+    // (which keeps depth(parent) < depth(child) on every edge, so no cycle can form).
+    if (parent_[j] == kNoPeer || depth_[j] >= m.depth || (p->parent_mask & bit(j))) {
+      r.reason = RejectReason::kDepth;
+      send(from, r);
+      return;
+    }
+    if (spare_slots() == 0) {
+      r.reason = RejectReason::kBusy;
+      send(from, r);
+      return;
+    }
+  }
+  p->child_mask |= bit(j);
+  ++children_[j];
+  send(from, SubscribeAck{uint8_t(j), depth_[j]});
+}
+
+void Node::handle(PeerId from, const SubscribeAck& m, TimeUs now) {
+  Partner* p = find(from);
+  const uint32_t j = m.substream;
+  if (j >= cfg_.substreams || pending_sub_[j] != from) return;
+  pending_sub_[j] = kNoPeer;
+  const uint8_t nd = uint8_t(std::min<uint32_t>(m.depth + 1u, kNoDepth - 1u));
+  if (depth_[j] != kNoDepth && nd > depth_[j] && children_[j] > 0) {
+    // Would deepen us below our children: refuse to keep the depth order.
+    send(from, Unsubscribe{uint8_t(j)});
+    return;
+  }
+  if (parent_[j] != kNoPeer && parent_[j] != from) {
+    if (Partner* old = find(parent_[j])) {
+      old->parent_mask &= uint16_t(~bit(j));
+      send(old->id, Unsubscribe{uint8_t(j)});
+    }
+  }
+  parent_[j] = from;
+  depth_[j] = nd;
+  p->parent_mask |= bit(j);
+  last_push_[j] = now;
+}
+
+void Node::handle(PeerId from, const Unsubscribe& m, TimeUs now) {
+  (void)now;
+  Partner* p = find(from);
+  const uint32_t j = m.substream;
+  if (j < cfg_.substreams && (p->child_mask & bit(j))) {
+    p->child_mask &= uint16_t(~bit(j));
+    --children_[j];
+  }
+}
+
+void Node::handle(PeerId from, const Reject& m, TimeUs now) {
+  Partner* p = find(from);
+  if (m.redirect_count > 0)
+    add_candidates(std::span<const PeerId>(m.redirect.data(), m.redirect_count), now);
+  p = find(from);
+  if (!p) return;
+  switch (m.kind) {
+    case RejectKind::kSubscribe: {
+      const uint32_t j = m.substream;
+      if (j >= cfg_.substreams) return;
+      if (pending_sub_[j] == from) pending_sub_[j] = kNoPeer;
+      p->refused_until = now + cfg_.refuse_backoff_us;
+      if (m.reason == RejectReason::kDropped && parent_[j] == from) {
+        parent_[j] = kNoPeer;
+        p->parent_mask &= uint16_t(~bit(j));
+        orphan_since_[j] = now;
+      }
+      if (!cfg_.is_source) manage_parents(now);
+      break;
+    }
+    case RejectKind::kRequest: {
+      for (uint32_t i = 0; i < 32; ++i) {
+        if (!((m.mask >> i) & 1u)) continue;
+        const uint32_t n = m.base + i;
+        if (m.reason == RejectReason::kNotHave) p->not_have_from = std::min(p->not_have_from, n);
+        Slot* s = slot_for(n);
+        if (s && s->req_from == from && s->number == n && s->state != kHave) {
+          s->req_from = kNoPeer;
+          if (p->outstanding) --p->outstanding;
+        }
+      }
+      if (m.reason == RejectReason::kBusy) p->busy_until = now + cfg_.refuse_backoff_us / 4;
+      if (!playing_) startup_requested_ = false;
+      if (!cfg_.is_source) schedule_pulls(now);
+      break;
+    }
+    case RejectKind::kPartner:
+      break;
+  }
+}
+
+void Node::store(Segment&& seg, TimeUs now) {
+  const uint32_t n = seg.header.number;
+  if (!have_any_) {
+    win_lo_ = n;
+    highest_ = n;
+    have_any_ = true;
+  }
+  if (n - win_lo_ >= cfg_.window) {
+    const uint32_t new_lo = n - cfg_.window + 1;
+    for (uint32_t k = win_lo_; k < new_lo && k - win_lo_ < cfg_.window; ++k) {
+      Slot& s = window_[k % cfg_.window];
+      if (s.req_from != kNoPeer) {
+        if (Partner* q = find(s.req_from); q && q->outstanding) --q->outstanding;
+        s.req_from = kNoPeer;
+      }
+      s.state = kEmpty;
+      s.seg.payload.reset();
+    }
+    win_lo_ = new_lo;
+  }
+  Slot& s = window_[n % cfg_.window];
+  if (s.number != n) {
+    s.req_from = kNoPeer;
+    s.number = n;
+  }
+  if (s.req_from != kNoPeer) {
+    if (Partner* q = find(s.req_from); q && q->outstanding) --q->outstanding;
+    s.req_from = kNoPeer;
+  }
+  s.state = kHave;
+  s.arrived = now;
+  s.seg = std::move(seg);
+  if (s.seg.header.hops < 255) ++s.seg.header.hops;
+  if (cfg_.is_source) s.seg.header.hops = 0;
+  highest_ = std::max(highest_, n);
+  if (n >= ref_num_ || ref_created_ == 0) {
+    ref_num_ = n;
+    ref_created_ = s.seg.header.created_us;
+  }
+  const uint32_t j = n % cfg_.substreams;
+  if (!newest_valid_[j] || n > newest_sub_[j]) {
+    newest_sub_[j] = n;
+    newest_valid_[j] = true;
+  }
+}
+
+void Node::forward(const Slot& s, PeerId except, TimeUs now) {
+  const uint32_t j = s.number % cfg_.substreams;
+  for (auto& q : partners_) {
+    if (!(q.child_mask & bit(j)) || q.id == except) continue;
+    bucket_.spend(now, s.seg.header.size);
+    ++stats_.segments_pushed;
+    send(q.id, SegmentMsg{s.seg});
+  }
+}
+
+void Node::handle(PeerId from, const SegmentMsg& m, TimeUs now) {
+  Partner* p = find(from);
+  const SegmentHeader& h = m.segment.header;
+  if (h.stream_id != cfg_.stream_id) {
+    disconnect(from, DisconnectReason::kProtocol, now);
+    return;
+  }
+  stats_.media_bytes_received += h.size;
+  if (cfg_.is_source) {
+    stats_.duplicate_bytes_received += h.size;
+    return;
+  }
+  const uint32_t n = h.number;
+  const uint32_t j = n % cfg_.substreams;
+  const bool from_parent = parent_[j] == from;
+  if (from_parent) last_push_[j] = now;
+  const bool too_old = have_any_ && (n < win_lo_ || (playing_ && n < next_play_));
+  if (too_old || has_segment(n)) {
+    stats_.duplicate_bytes_received += h.size;
+    if (Slot* s = slot_for(n); s && s->number == n && s->req_from == from) {
+      s->req_from = kNoPeer;
+      if (p->outstanding) --p->outstanding;
+    }
+    return;
+  }
+  // Verify before anything else: a forged segment is never stored, played or relayed.
+  if (!cfg_.verifier || !cfg_.verifier->verify(m.segment)) {
+    ++stats_.forged_rejected;
+    Output o;
+    o.kind = OutputKind::kReport;
+    o.peer = from;
+    out_.push_back(std::move(o));
+    banned_.push_back(from);
+    disconnect(from, DisconnectReason::kForged, now);
+    manage_partners(now);
+    return;
+  }
+  if (from_parent) {
+    const TimeUs lag = now - h.created_us;
+    push_lag_[j] = push_lag_[j] == 0 ? lag : (push_lag_[j] * 7 + lag) / 8;
+  }
+  p->last_useful = now;
+  if (!playing_) startup_requested_ = false;
+  Segment seg = m.segment;
+  store(std::move(seg), now);
+  const Slot& s = window_[n % cfg_.window];
+  forward(s, from, now);
+  if (!playing_) {
+    playing_ = true;
+    next_play_ = n;
+    delay_us_ = now + cfg_.initial_buffer_us - h.created_us;
+    min_slack_ = kNever;
+    shrink_at_ = now + cfg_.shrink_period_us;
+  }
+  advance_playout(now);
+}
+
+void Node::handle(PeerId from, const Bye& m, TimeUs now) {
+  (void)m;
+  remove_partner(from, now);
+  if (!cfg_.is_source) manage_partners(now);
+}
+
+void Node::publish_segment(Segment seg, TimeUs now) {
+  if (!cfg_.is_source) return;
+  now_ = now;
+  ++stats_.published;
+  stats_.published_bytes += seg.header.size;
+  const uint32_t n = seg.header.number;
+  if (have_any_ && n <= highest_ && has_segment(n)) return;
+  store(std::move(seg), now);
+  forward(window_[n % cfg_.window], kNoPeer, now);
+  maybe_timer();
+}
+
+void Node::on_timer(TimeUs now) {
+  now_ = now;
+  timer_at_ = -1;
+  if (now >= next_tick_) {
+    tick(now);
+    while (next_tick_ <= now) next_tick_ += cfg_.tick_us;
+  }
+  advance_playout(now);
+  maybe_timer();
+}
+
+void Node::tick(TimeUs now) {
+  connecting_.erase(
+      std::remove_if(connecting_.begin(), connecting_.end(),
+                     [&](auto& c) { return now - c.second > cfg_.connect_timeout_us; }),
+      connecting_.end());
+  if (cfg_.is_source) {
+    // The source keeps only its subscribers; others are sent on to them.
+    for (size_t i = 0; i < partners_.size(); ++i) {
+      Partner& q = partners_[i];
+      if (q.child_mask == 0 && now - q.connected_at > 3 * cfg_.tick_us + 2'000'000) {
+        Reject r;
+        r.kind = RejectKind::kPartner;
+        r.reason = RejectReason::kFull;
+        for (auto& c : partners_)
+          if (c.child_mask && r.redirect_count < kMaxRedirects)
+            r.redirect[r.redirect_count++] = c.id;
+        send(q.id, r);
+        disconnect(q.id, DisconnectReason::kFull, now);
+        break;
+      }
+    }
+    send_buffer_maps(now, false);
+    return;
+  }
+  // Expire pull requests that were not answered in time so they can be re-sent elsewhere.
+  if (have_any_) {
+    const uint32_t lo = playing_ ? std::max(next_play_, win_lo_) : win_lo_;
+    for (uint32_t n = lo; n - win_lo_ < cfg_.window && n <= highest_ + cfg_.window; ++n) {
+      Slot& s = window_[n % cfg_.window];
+      if (s.req_from != kNoPeer && s.req_deadline <= now) {
+        if (Partner* q = find(s.req_from); q && q->outstanding) --q->outstanding;
+        s.req_from = kNoPeer;
+      }
+    }
+  }
+  if (startup_requested_ && now - startup_req_at_ > cfg_.request_timeout_us)
+    startup_requested_ = false;
+  manage_partners(now);
+  manage_parents(now);
+  schedule_pulls(now);
+  advance_playout(now);
+  send_buffer_maps(now, false);
+}
+
+void Node::send_buffer_maps(TimeUs now, bool force_all) {
+  bool built = false;
+  BufferMap bm;
+  for (auto& p : partners_) {
+    if (!force_all && now < p.next_bm_at) continue;
+    if (!built) {
+      bm = buffer_map();
+      built = true;
+    }
+    p.next_bm_at = now + cfg_.bm_interval_us;
+    send(p.id, bm);
+  }
+}
+
+void Node::manage_partners(TimeUs now) {
+  if (cfg_.is_source) return;
+  const size_t want =
+      std::max<size_t>(cfg_.min_partners, cfg_.max_partners > 2 ? cfg_.max_partners - 2 : 1);
+  while (partners_.size() + connecting_.size() < want && !candidates_.empty()) {
+    const PeerId id = candidates_.back();
+    candidates_.pop_back();
+    if (id == cfg_.self || find(id) ||
+        std::find(banned_.begin(), banned_.end(), id) != banned_.end() ||
+        std::find_if(connecting_.begin(), connecting_.end(),
+                     [&](auto& c) { return c.first == id; }) != connecting_.end())
+      continue;
+    connecting_.emplace_back(id, now);
+    Output o;
+    o.kind = OutputKind::kConnect;
+    o.peer = id;
+    out_.push_back(std::move(o));
+  }
+  if (partners_.size() + connecting_.size() < cfg_.min_partners + 1 && candidates_.empty() &&
+      (need_sent_at_ < 0 || now - need_sent_at_ >= 2'000'000)) {
+    need_sent_at_ = now;
+    Output o;
+    o.kind = OutputKind::kNeedNeighbours;
+    out_.push_back(std::move(o));
+  }
+  // Full of partners: drop one that neither pushes to us, nor is pushed to by us, nor has
+  // delivered anything for a while, to make room for a better one.
+  if (partners_.size() >= cfg_.max_partners) {
+    for (auto& q : partners_) {
+      if (q.parent_mask == 0 && q.child_mask == 0 && !q.is_source &&
+          now - std::max(q.last_useful, q.connected_at) > cfg_.partner_idle_us) {
+        disconnect(q.id, DisconnectReason::kUseless, now);
+        break;
+      }
+    }
+  }
+}
+
+void Node::manage_parents(TimeUs now) {
+  if (cfg_.is_source) return;
+  for (uint32_t j = 0; j < cfg_.substreams; ++j) {
+    if (pending_sub_[j] != kNoPeer) {
+      if (now - pending_sub_at_[j] <= cfg_.request_timeout_us) continue;
+      pending_sub_[j] = kNoPeer;
+    }
+    if (parent_[j] != kNoPeer && now - last_push_[j] > cfg_.parent_timeout_us) {
+      // Parent stopped delivering this sub-stream: leave it and look for another.
+      if (Partner* q = find(parent_[j])) {
+        q->parent_mask &= uint16_t(~bit(j));
+        q->refused_until = now + cfg_.refuse_backoff_us;
+        send(q->id, Unsubscribe{uint8_t(j)});
+      }
+      parent_[j] = kNoPeer;
+      orphan_since_[j] = now;
+    }
+    if (parent_[j] == kNoPeer && depth_[j] != kNoDepth &&
+        now - orphan_since_[j] > cfg_.orphan_timeout_us) {
+      // No shallower parent found: release our subtree so we may attach anywhere.
+      for (auto& q : partners_) {
+        if (q.child_mask & bit(j)) {
+          Reject r;
+          r.kind = RejectKind::kSubscribe;
+          r.reason = RejectReason::kDropped;
+          r.substream = uint8_t(j);
+          send(q.id, r);
+          q.child_mask &= uint16_t(~bit(j));
+        }
+      }
+      children_[j] = 0;
+      depth_[j] = kNoDepth;
+    }
+    // Best candidate: shallowest, then most spare slots, random tie-break.
+    Partner* best = nullptr;
+    uint64_t best_score = ~0ull;
+    for (auto& q : partners_) {
+      if (!q.has_bm || !q.hello || now < q.refused_until || (q.child_mask & bit(j)) ||
+          q.bm.spare_slots == 0 || q.bm.depth[j] >= kNoDepth - 1 || q.id == parent_[j])
+        continue;
+      const uint64_t score =
+          uint64_t(q.bm.depth[j]) << 24 | uint64_t(255 - q.bm.spare_slots) << 16 | (rng() & 0xFFFF);
+      if (score < best_score) {
+        best_score = score;
+        best = &q;
+      }
+    }
+    if (!best) continue;
+    const uint32_t d = best->bm.depth[j];
+    // Attach (strictly shallower than us), or switch if it saves at least two hops.
+    const bool attach = parent_[j] == kNoPeer && d < depth_[j];
+    const bool improve = parent_[j] != kNoPeer && d + 2 < depth_[j];
+    if (!attach && !improve) continue;
+    pending_sub_[j] = best->id;
+    pending_sub_at_[j] = now;
+    if (best->bm.spare_slots) --best->bm.spare_slots;
+    send(best->id, Subscribe{uint8_t(j), depth_[j]});
+  }
+}
+
+void Node::schedule_pulls(TimeUs now) {
+  if (cfg_.is_source) return;
+  if (!playing_) {
+    if (startup_requested_) return;
+    // Start-up: fetch the newest segment any partner holds, then push/pull continue from it.
+    Partner* best = nullptr;
+    uint32_t best_n = 0;
+    for (auto& q : partners_) {
+      if (!q.has_bm || q.bm.count == 0 || now < q.busy_until) continue;
+      uint32_t top = q.bm.base + q.bm.count - 1;
+      while (top > q.bm.base && !q.bm.has(top)) --top;
+      if (!q.bm.has(top) || top >= q.not_have_from) continue;
+      if (!best || top > best_n || (top == best_n && best->is_source && !q.is_source)) {
+        best = &q;
+        best_n = top;
+      }
+    }
+    if (!best) return;
+    startup_requested_ = true;
+    startup_req_at_ = now;
+    ++stats_.requests_sent;
+    send(best->id, Request{best_n, 1});
+    return;
+  }
+  struct Cand {
+    uint32_t n;
+    bool urgent;
+    uint8_t holders;
+    TimeUs dl;
+  };
+  std::array<Cand, kMaxWindow> cands;
+  size_t nc = 0;
+  uint32_t hi = have_any_ ? highest_ : next_play_;
+  for (auto& q : partners_) {
+    if (!q.has_bm || q.bm.count == 0) continue;
+    const uint32_t top = q.bm.base + q.bm.count - 1;
+    const uint32_t est = top + uint32_t(std::max<TimeUs>(0, now - q.bm_at) / cfg_.segment_us);
+    hi = std::max(hi, est);
+  }
+  const uint32_t lo = std::max(next_play_, win_lo_);
+  hi = std::min(hi, win_lo_ + cfg_.window - 1);
+  for (uint32_t n = lo; n <= hi && n >= lo; ++n) {
+    const Slot& s = window_[n % cfg_.window];
+    if (s.number == n && (s.state == kHave || s.req_from != kNoPeer)) continue;
+    const TimeUs dl = deadline(n);
+    if (dl <= now) continue;
+    const uint32_t j = n % cfg_.substreams;
+    const bool overdue = parent_[j] == kNoPeer || (newest_valid_[j] && newest_sub_[j] > n) ||
+                         now > created_est(n) + push_lag_[j] + cfg_.pull_grace_us;
+    if (!overdue) continue;
+    uint32_t holders = 0;
+    for (auto& q : partners_)
+      if (q.likely_has(n, now, cfg_.segment_us)) ++holders;
+    if (holders == 0) continue;
+    cands[nc++] = Cand{n, dl - now < cfg_.urgent_us, uint8_t(std::min<uint32_t>(holders, 255)), dl};
+  }
+  if (nc == 0) return;
+  // Deadline-first near playout, rarest-first (then newest) near the live edge.
+  std::sort(cands.begin(), cands.begin() + long(nc), [](const Cand& a, const Cand& b) {
+    if (a.urgent != b.urgent) return a.urgent;
+    if (a.urgent) return a.dl < b.dl;
+    if (a.holders != b.holders) return a.holders < b.holders;
+    return a.n > b.n;
+  });
+  for (size_t i = 0; i < nc; ++i) {
+    const uint32_t n = cands[i].n;
+    Partner* best = nullptr;
+    uint64_t best_score = ~0ull;
+    for (auto& q : partners_) {
+      if (!q.likely_has(n, now, cfg_.segment_us) ||
+          q.outstanding >= cfg_.max_requests_per_partner || now < q.busy_until)
+        continue;
+      const uint64_t score = uint64_t(q.is_source) << 40 | uint64_t(q.outstanding) << 24 |
+                             uint64_t(255 - q.bm.spare_slots) << 16 | (rng() & 0xFFFF);
+      if (score < best_score) {
+        best_score = score;
+        best = &q;
+      }
+    }
+    if (!best) continue;
+    Slot& s = window_[n % cfg_.window];
+    if (s.number != n) {
+      s.number = n;
+      s.state = kEmpty;
+      s.seg.payload.reset();
+    }
+    s.req_from = best->id;
+    s.req_deadline = now + cfg_.request_timeout_us;
+    ++best->outstanding;
+    ++stats_.requests_sent;
+    send(best->id, Request{n, 1});
+  }
+}
+
+void Node::advance_playout(TimeUs now) {
+  while (playing_) {
+    const uint32_t n = next_play_;
+    const Slot* s = slot_for(n);
+    if (s && s->state == kHave && s->number == n) {
+      const TimeUs dl = s->seg.header.created_us + delay_us_;
+      min_slack_ = std::min(min_slack_, dl - s->arrived);
+      Output o;
+      o.kind = OutputKind::kPlay;
+      o.number = n;
+      o.at = std::max(now, dl);
+      o.msg = SegmentMsg{s->seg};
+      if (stats_.first_play_at < 0) stats_.first_play_at = o.at;
+      out_.push_back(std::move(o));
+      ++stats_.played;
+      ++next_play_;
+      stalled_ = false;
+      continue;
+    }
+    if (now < deadline(n)) break;
+    // Missing at its deadline: stall once (grow the delay) if it may still come, else skip.
+    const uint32_t j = n % cfg_.substreams;
+    bool may_come = parent_[j] != kNoPeer || (s && s->number == n && s->req_from != kNoPeer);
+    for (auto& q : partners_) may_come = may_come || q.likely_has(n, now, cfg_.segment_us);
+    if (!(stalled_ && stalled_on_ == n) && may_come &&
+        delay_us_ + cfg_.stall_step_us <= cfg_.max_delay_us) {
+      delay_us_ += cfg_.stall_step_us;
+      ++stats_.stalls;
+      stalled_ = true;
+      stalled_on_ = n;
+      stalled_in_period_ = true;
+      continue;
+    }
+    Output o;
+    o.kind = OutputKind::kMissed;
+    o.number = n;
+    o.at = now;
+    out_.push_back(std::move(o));
+    ++stats_.missed;
+    ++next_play_;
+    stalled_ = false;
+  }
+  if (playing_ && now >= shrink_at_) {
+    // Shrink slowly when every segment of the period arrived with a wide margin.
+    if (!stalled_in_period_ && min_slack_ != kNever && min_slack_ > cfg_.shrink_margin_us &&
+        delay_us_ - cfg_.shrink_step_us >= cfg_.initial_buffer_us)
+      delay_us_ -= cfg_.shrink_step_us;
+    min_slack_ = kNever;
+    stalled_in_period_ = false;
+    shrink_at_ = now + cfg_.shrink_period_us;
+  }
+}
+
+}  // namespace meshcast::mesh

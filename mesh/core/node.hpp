@@ -1,0 +1,167 @@
+// A mesh peer as a deterministic sans-IO state machine (viewer or source).
+// Inputs: start, partner_connected/left, on_message/on_bytes, on_timer, add_candidates,
+// publish_segment (source). Outputs accumulate in outbox(); the driver executes and clears
+// them. No clock, no sockets, no hidden randomness (seeded RNG from the config).
+//
+// Delivery is hybrid push-pull: each viewer subscribes to the K sub-streams (n % K) from
+// parents that forward new segments at once; gaps are pulled from partners whose buffer map
+// shows the segment, deadline-first when close to playout, rarest-first otherwise.
+#pragma once
+#include <array>
+#include <span>
+#include <vector>
+
+#include "mesh/core/messages.hpp"
+#include "mesh/core/node_config.hpp"
+#include "mesh/core/node_output.hpp"
+#include "mesh/core/node_stats.hpp"
+#include "mesh/core/token_bucket.hpp"
+
+namespace meshcast::mesh {
+
+class Node {
+ public:
+  explicit Node(const NodeConfig& cfg);
+
+  // Viewer joins (or source starts) at `now`.
+  void start(TimeUs now);
+  void partner_connected(PeerId id, TimeUs now);
+  void partner_left(PeerId id, TimeUs now);
+  void on_message(PeerId from, const Message& m, TimeUs now);
+  // Decodes untrusted bytes; garbage disconnects the partner (kProtocol).
+  void on_bytes(PeerId from, std::span<const uint8_t> bytes, TimeUs now);
+  void on_timer(TimeUs now);
+  void add_candidates(std::span<const PeerId> ids, TimeUs now);
+  // Source only: a new signed segment.
+  void publish_segment(Segment seg, TimeUs now);
+
+  std::vector<Output>& outbox() { return out_; }
+  const NodeStats& stats() const { return stats_; }
+  const NodeConfig& config() const { return cfg_; }
+
+  // Introspection (tests, simulator's tracker).
+  size_t partner_count() const { return partners_.size(); }
+  bool is_partner(PeerId id) const { return find(id) != nullptr; }
+  std::vector<PeerId> partner_ids() const;
+  PeerId parent(uint32_t substream) const { return parent_[substream]; }
+  uint8_t depth(uint32_t substream) const { return depth_[substream]; }
+  uint32_t children(uint32_t substream) const { return children_[substream]; }
+  uint32_t spare_slots() const;
+  bool has_segment(uint32_t n) const;
+  bool playing() const { return playing_; }
+  uint32_t next_play() const { return next_play_; }
+  TimeUs playout_delay() const { return delay_us_; }
+  BufferMap buffer_map() const;
+
+ private:
+  struct Partner {
+    PeerId id = kNoPeer;
+    bool hello = false;
+    bool is_source = false;
+    bool has_bm = false;
+    uint8_t outstanding = 0;   // our pull requests in flight to it
+    uint16_t child_mask = 0;   // sub-streams it receives pushed from us
+    uint16_t parent_mask = 0;  // sub-streams we receive pushed from it
+    uint32_t upload_kbps = 0;
+    TimeUs connected_at = 0;
+    TimeUs last_useful = 0;                // last new segment from it
+    TimeUs refused_until = 0;              // subscription back-off
+    TimeUs busy_until = 0;                 // refused our pulls: leave it alone until then
+    uint32_t not_have_from = 0xFFFFFFFFu;  // said it lacks this number (until next map)
+    TimeUs bm_at = 0;
+    TimeUs next_bm_at = 0;
+    BufferMap bm;
+    // Likely holds n: shown in its map, or newer than its map by no more than the time
+    // since (it keeps receiving at stream rate). A wrong guess costs one Reject.
+    bool likely_has(uint32_t n, TimeUs now, TimeUs seg_us) const;
+  };
+  enum SlotState : uint8_t { kEmpty = 0, kHave = 1 };
+  struct Slot {
+    uint32_t number = 0;
+    uint8_t state = kEmpty;
+    PeerId req_from = kNoPeer;
+    TimeUs req_deadline = 0;
+    TimeUs arrived = 0;
+    Segment seg;
+  };
+
+  Partner* find(PeerId id);
+  const Partner* find(PeerId id) const;
+  void send(PeerId to, Message m);
+  void disconnect(PeerId id, DisconnectReason why, TimeUs now);
+  void remove_partner(PeerId id, TimeUs now);
+  Slot* slot_for(uint32_t n);
+  const Slot* slot_for(uint32_t n) const;
+  void store(Segment&& seg, TimeUs now);
+  void forward(const Slot& s, PeerId except, TimeUs now);
+  void maybe_timer();
+
+  void handle(PeerId from, const Hello& m, TimeUs now);
+  void handle(PeerId from, const BufferMap& m, TimeUs now);
+  void handle(PeerId from, const Request& m, TimeUs now);
+  void handle(PeerId from, const Subscribe& m, TimeUs now);
+  void handle(PeerId from, const SubscribeAck& m, TimeUs now);
+  void handle(PeerId from, const Unsubscribe& m, TimeUs now);
+  void handle(PeerId from, const Reject& m, TimeUs now);
+  void handle(PeerId from, const SegmentMsg& m, TimeUs now);
+  void handle(PeerId from, const Bye& m, TimeUs now);
+
+  void tick(TimeUs now);
+  void send_buffer_maps(TimeUs now, bool force_all);
+  void schedule_pulls(TimeUs now);
+  void manage_parents(TimeUs now);
+  void manage_partners(TimeUs now);
+  void advance_playout(TimeUs now);
+  TimeUs created_est(uint32_t n) const;
+  TimeUs deadline(uint32_t n) const { return created_est(n) + delay_us_; }
+  uint32_t total_slots() const;
+  uint32_t children_total() const;
+  uint64_t rng();
+
+  NodeConfig cfg_;
+  NodeStats stats_;
+  std::vector<Output> out_;
+  std::vector<Partner> partners_;
+  std::vector<PeerId> candidates_;
+  std::vector<std::pair<PeerId, TimeUs>> connecting_;
+  std::vector<PeerId> banned_;  // forgers: never again
+  std::vector<Slot> window_;
+  TokenBucket bucket_;
+  uint64_t rng_state_;
+
+  bool started_ = false;
+  bool have_any_ = false;
+  uint32_t win_lo_ = 0;   // lowest number the window may hold
+  uint32_t highest_ = 0;  // highest number held (valid if have_any_)
+  uint32_t ref_num_ = 0;  // reference for estimating creation times of missing segments
+  TimeUs ref_created_ = 0;
+
+  std::array<PeerId, kMaxSubstreams> parent_{};
+  std::array<PeerId, kMaxSubstreams> pending_sub_{};
+  std::array<TimeUs, kMaxSubstreams> pending_sub_at_{};
+  std::array<uint8_t, kMaxSubstreams> depth_{};
+  std::array<uint32_t, kMaxSubstreams> children_{};
+  std::array<TimeUs, kMaxSubstreams> last_push_{};
+  std::array<TimeUs, kMaxSubstreams> orphan_since_{};
+  std::array<TimeUs, kMaxSubstreams> push_lag_{};  // EWMA arrival - creation of pushes
+  std::array<uint32_t, kMaxSubstreams> newest_sub_{};
+  std::array<bool, kMaxSubstreams> newest_valid_{};
+
+  bool playing_ = false;
+  uint32_t next_play_ = 0;
+  TimeUs delay_us_ = 0;
+  uint32_t stalled_on_ = 0;
+  bool stalled_ = false;
+  TimeUs min_slack_ = 0;
+  TimeUs shrink_at_ = 0;
+  bool stalled_in_period_ = false;
+  bool startup_requested_ = false;
+  TimeUs startup_req_at_ = 0;
+
+  TimeUs next_tick_ = 0;
+  TimeUs timer_at_ = -1;
+  TimeUs need_sent_at_ = -1;
+  TimeUs now_ = 0;
+};
+
+}  // namespace meshcast::mesh

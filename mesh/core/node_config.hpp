@@ -1,0 +1,49 @@
+// Configuration of one mesh node (viewer or source). All times in microseconds.
+#pragma once
+#include <cstdint>
+
+#include "mesh/core/segment_verifier.hpp"
+#include "mesh/core/types.hpp"
+
+namespace meshcast::mesh {
+
+struct NodeConfig {
+  PeerId self = 0;
+  bool is_source = false;
+  uint64_t stream_id = 0;
+  uint64_t stream_bps = 1'000'000;  // media bit rate (to turn upload into push slots)
+  TimeUs segment_us = 200'000;      // broadcaster's segment duration
+  uint32_t substreams = 4;          // K: sub-stream of segment n is n % K
+  uint32_t window = 64;             // segments kept (<= kMaxWindow)
+
+  uint32_t min_partners = 4;        // fewer: connect to candidates / ask for neighbours
+  uint32_t max_partners = 8;        // hard bound on the degree
+  uint64_t upload_bps = 2'000'000;  // upload budget (token bucket rate)
+  double push_utilization = 0.85;   // share of upload committed to push slots
+  uint32_t source_copies = 4;       // source: max subscribers per sub-stream
+
+  TimeUs tick_us = 250'000;               // maintenance period (pull, partners)
+  TimeUs bm_interval_us = 1'000'000;      // buffer map period per partner
+  TimeUs request_timeout_us = 1'000'000;  // a pull not answered by then may be re-sent
+  TimeUs pull_grace_us = 300'000;         // wait this long past the expected push before pulling
+  TimeUs urgent_us = 1'000'000;           // closer than this to its deadline: deadline-first
+  uint32_t max_requests_per_partner = 6;
+
+  TimeUs initial_buffer_us = 300'000;    // start-up buffer after the first segment
+  TimeUs stall_step_us = 200'000;        // playout delay growth on a stall
+  TimeUs max_delay_us = 8'000'000;       // never stall beyond this delay (skip instead)
+  TimeUs shrink_period_us = 10'000'000;  // every period without stall and with slack ...
+  TimeUs shrink_margin_us = 700'000;     // ... larger than this, shrink the delay ...
+  TimeUs shrink_step_us = 100'000;       // ... by this much
+
+  TimeUs parent_timeout_us = 2'000'000;  // parent silent on its sub-stream: replace it
+  TimeUs orphan_timeout_us = 3'000'000;  // no lower-depth parent found: drop subtree, reset
+  TimeUs partner_idle_us = 10'000'000;   // partner delivered nothing: drop when full
+  TimeUs connect_timeout_us = 4'000'000;
+  TimeUs refuse_backoff_us = 2'000'000;  // after a refusal, don't ask that partner again
+
+  const SegmentVerifier* verifier = nullptr;  // required for viewers
+  uint64_t seed = 1;
+};
+
+}  // namespace meshcast::mesh

@@ -1,0 +1,29 @@
+// Counters a node keeps for the metrics of DESIGN.md.
+#pragma once
+#include <cstdint>
+
+#include "mesh/core/types.hpp"
+
+namespace meshcast::mesh {
+
+struct NodeStats {
+  TimeUs started_at = -1;
+  TimeUs first_play_at = -1;  // presentation time of the first segment (startup_ms)
+  uint64_t played = 0;
+  uint64_t missed = 0;
+  uint64_t stalls = 0;
+  uint64_t media_bytes_sent = 0;
+  uint64_t control_bytes_sent = 0;
+  uint64_t media_bytes_received = 0;
+  uint64_t control_bytes_received = 0;
+  uint64_t duplicate_bytes_received = 0;
+  uint64_t segments_pushed = 0;
+  uint64_t segments_served = 0;  // pull answers
+  uint64_t requests_sent = 0;
+  uint64_t forged_rejected = 0;
+  uint64_t partners_dropped = 0;
+  uint64_t published = 0;  // source
+  uint64_t published_bytes = 0;
+};
+
+}  // namespace meshcast::mesh

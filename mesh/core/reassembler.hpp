@@ -1,0 +1,39 @@
+// Rebuilds messages from chunks received from ONE partner (untrusted bytes). Memory is
+// bounded: at most max_pending partial messages of at most max_message_bytes each; when
+// full, the oldest partial message (lowest id) is evicted.
+#pragma once
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "mesh/core/fragmenter.hpp"
+
+namespace meshcast::mesh {
+
+class Reassembler {
+ public:
+  enum class Result : uint8_t { kIncomplete, kComplete, kMalformed, kTooLarge, kDuplicate };
+
+  explicit Reassembler(size_t max_pending = 4, size_t max_message_bytes = (1u << 20) + 256);
+
+  // On kComplete, `out` holds the whole message.
+  Result feed(std::span<const uint8_t> chunk, std::vector<uint8_t>& out);
+  size_t pending() const { return pending_.size(); }
+  size_t evicted() const { return evicted_; }
+
+ private:
+  struct Partial {
+    uint32_t id = 0;
+    uint16_t count = 0;
+    uint16_t received = 0;
+    size_t last_len = 0;
+    std::vector<uint8_t> have;  // one byte per chunk
+    std::vector<uint8_t> data;  // count * kChunkDataBytes
+  };
+  size_t max_pending_;
+  size_t max_chunks_;
+  size_t evicted_ = 0;
+  std::vector<Partial> pending_;
+};
+
+}  // namespace meshcast::mesh

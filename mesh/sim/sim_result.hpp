@@ -1,0 +1,38 @@
+// Metrics of one simulation run (names as in DESIGN.md).
+#pragma once
+#include <cstdint>
+
+namespace meshcast::mesh::sim {
+
+struct Dist {
+  double p50 = 0, p95 = 0, max = 0;
+  uint64_t count = 0;
+};
+
+struct SimResult {
+  Dist startup_ms;
+  Dist lag_ms;
+  Dist hops;
+  double continuity = 0;
+  double source_upload_copies = 0;
+  double control_overhead = 0;
+  double duplicate_ratio = 0;
+  // Context.
+  uint64_t events = 0;
+  uint64_t viewers_joined = 0;
+  uint64_t viewers_never_started = 0;  // joined >= 10 s before the end but never played
+  uint64_t departures = 0;
+  uint64_t segments_published = 0;
+  uint64_t played = 0;
+  uint64_t missed = 0;
+  uint64_t stalls = 0;
+  uint64_t forged_played = 0;           // must be 0
+  uint64_t forged_sent = 0;             // forged segments that reached an honest viewer
+  uint64_t forger_reports = 0;          // report outputs naming a forger
+  uint64_t forger_links_dropped = 0;    // disconnects of a forger for kForged
+  uint64_t honest_reported = 0;         // reports naming an honest peer (must be 0)
+  uint64_t source_max_subscribers = 0;  // per sub-stream, max over the run
+  double final_playout_delay_ms_p50 = 0;
+};
+
+}  // namespace meshcast::mesh::sim

@@ -1,0 +1,522 @@
+#include "mesh/sim/simulator.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <memory>
+#include <queue>
+#include <vector>
+
+#include "mesh/core/codec.hpp"
+#include "mesh/core/fragmenter.hpp"
+#include "mesh/core/node.hpp"
+#include "mesh/core/sim_mac.hpp"
+
+namespace meshcast::mesh::sim {
+
+namespace {
+
+constexpr uint64_t kStreamId = 0x6d657368ull;  // "mesh"
+constexpr uint32_t kNoSlot = 0xFFFFFFFFu;
+
+class Rng {
+ public:
+  explicit Rng(uint64_t seed) : s_(seed * 0x9E3779B97F4A7C15ull + 0x632BE59BD9B4E019ull) {}
+  uint64_t next() {
+    uint64_t z = (s_ += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+  }
+  double uniform() { return double(next() >> 11) * (1.0 / 9007199254740992.0); }
+  double exponential(double mean) { return -mean * std::log(1.0 - uniform()); }
+
+ private:
+  uint64_t s_;
+};
+
+enum class EvType : uint8_t {
+  kDeliver,
+  kTimer,
+  kPublish,
+  kJoin,
+  kLeave,
+  kConnected,
+  kPartnerLeft,
+  kCandidates,
+  kProgress
+};
+
+struct Ev {
+  TimeUs t;
+  uint64_t seq;
+  uint32_t a;    // destination peer id (or slot for kJoin)
+  uint32_t b;    // source peer id
+  uint32_t msg;  // message slab index
+  EvType type;
+};
+struct EvLater {
+  bool operator()(const Ev& x, const Ev& y) const { return x.t != y.t ? x.t > y.t : x.seq > y.seq; }
+};
+
+struct Peer {
+  std::unique_ptr<Node> node;
+  PeerId id = kNoPeer;
+  bool alive = false;
+  bool forger = false;
+  bool source = false;
+  float x = 0, y = 0;
+  uint64_t upload_bps = 0;
+  TimeUs up_free = 0;  // upload link busy until
+  TimeUs timer_at = -1;
+  TimeUs joined = 0;
+};
+
+class Simulator {
+ public:
+  explicit Simulator(const SimConfig& c) : cfg_(c), rng_(c.seed), mac_(c.seed * 7919 + 17) {
+    seg_us_ = TimeUs(cfg_.segment_ms) * 1000;
+    seg_bytes_ = uint32_t(cfg_.bitrate_kbps * 1000 / 8 * cfg_.segment_ms / 1000);
+    end_ = TimeUs(cfg_.duration_s * 1e6);
+    lag_hist_.assign(120'001, 0);
+    hop_hist_.assign(256, 0);
+  }
+
+  SimResult run();
+
+ private:
+  // --- events ---
+  void push(TimeUs t, EvType type, uint32_t a, uint32_t b = 0, uint32_t msg = 0) {
+    q_.push(Ev{t, seq_++, a, b, msg, type});
+  }
+  uint32_t slot_of(PeerId id) const { return id < id_slot_.size() ? id_slot_[id] : kNoSlot; }
+  Peer* alive_peer(PeerId id) {
+    const uint32_t s = slot_of(id);
+    return s != kNoSlot && peers_[s].alive && peers_[s].id == id ? &peers_[s] : nullptr;
+  }
+  uint32_t store_msg(Message&& m) {
+    if (!free_msgs_.empty()) {
+      const uint32_t i = free_msgs_.back();
+      free_msgs_.pop_back();
+      msgs_[i] = std::move(m);
+      return i;
+    }
+    msgs_.push_back(std::move(m));
+    return uint32_t(msgs_.size() - 1);
+  }
+  void free_msg(uint32_t i) {
+    if (auto* s = std::get_if<SegmentMsg>(&msgs_[i])) s->segment.payload.reset();
+    free_msgs_.push_back(i);
+  }
+
+  // --- network model ---
+  TimeUs latency(const Peer& a, const Peer& b) const {
+    const double dx = a.x - b.x, dy = a.y - b.y;
+    const double d = std::sqrt(dx * dx + dy * dy) / std::sqrt(2.0);
+    const double rtt_ms = cfg_.rtt_min_ms + (cfg_.rtt_max_ms - cfg_.rtt_min_ms) * d;
+    return TimeUs(rtt_ms * 500.0);
+  }
+
+  void spawn_viewer(uint32_t slot, TimeUs now, bool forger);
+  void leave(uint32_t slot, TimeUs now);
+  void drain(Peer& p, TimeUs now);
+  void collect(const Peer& p);
+  void tracker_reply(Peer& p, TimeUs now);
+  void handle(const Ev& e);
+
+  SimConfig cfg_;
+  Rng rng_;
+  SimMac mac_;
+  TimeUs seg_us_ = 0, end_ = 0;
+  uint32_t seg_bytes_ = 0;
+  std::priority_queue<Ev, std::vector<Ev>, EvLater> q_;
+  uint64_t seq_ = 0;
+  std::vector<Peer> peers_;          // slot 0 = source
+  std::vector<uint32_t> id_slot_;    // peer id -> slot
+  std::vector<PeerId> alive_ids_;    // viewers, for the tracker
+  std::vector<uint32_t> alive_pos_;  // slot -> index in alive_ids_
+  std::vector<Message> msgs_;
+  std::vector<uint32_t> free_msgs_;
+  std::vector<PeerId> scratch_ids_;
+  uint32_t next_number_ = 0;
+
+  // metrics
+  std::vector<uint64_t> lag_hist_, hop_hist_;
+  std::vector<float> startup_;
+  SimResult r_;
+  uint64_t ctrl_sent_ = 0, media_sent_ = 0, media_recv_ = 0, dup_recv_ = 0;
+  uint64_t played_ = 0, missed_ = 0, stalls_ = 0;
+  std::vector<double> final_delays_;
+};
+
+void Simulator::spawn_viewer(uint32_t slot, TimeUs now, bool forger) {
+  Peer& p = peers_[slot];
+  p = Peer();
+  p.id = PeerId(id_slot_.size());
+  id_slot_.push_back(slot);
+  p.alive = true;
+  p.forger = forger;
+  p.x = float(rng_.uniform());
+  p.y = float(rng_.uniform());
+  double u = rng_.uniform(), mult = cfg_.upload_dist.back().second;
+  for (auto& [frac, m] : cfg_.upload_dist) {
+    if (u < frac) {
+      mult = m;
+      break;
+    }
+    u -= frac;
+  }
+  p.upload_bps = uint64_t(mult * double(cfg_.bitrate_kbps) * 1000.0);
+  p.joined = now;
+  NodeConfig nc = cfg_.node;
+  nc.self = p.id;
+  nc.is_source = false;
+  nc.stream_id = kStreamId;
+  nc.stream_bps = cfg_.bitrate_kbps * 1000;
+  nc.segment_us = seg_us_;
+  nc.upload_bps = p.upload_bps;
+  nc.source_copies = cfg_.source_copies;
+  nc.verifier = &mac_;
+  nc.seed = cfg_.seed ^ (uint64_t(p.id) << 20);
+  p.node = std::make_unique<Node>(nc);
+  alive_pos_[slot] = uint32_t(alive_ids_.size());
+  alive_ids_.push_back(p.id);
+  ++r_.viewers_joined;
+  p.node->start(now);
+  drain(p, now);
+  if (cfg_.churn_lifetime_s > 0 && !forger) {
+    const TimeUs life = TimeUs(rng_.exponential(cfg_.churn_lifetime_s) * 1e6);
+    if (now + life < end_) push(now + life, EvType::kLeave, p.id);
+  }
+}
+
+void Simulator::collect(const Peer& p) {
+  const NodeStats& s = p.node->stats();
+  ctrl_sent_ += s.control_bytes_sent;
+  media_sent_ += s.media_bytes_sent;
+  media_recv_ += s.media_bytes_received;
+  dup_recv_ += s.duplicate_bytes_received;
+  if (p.source) return;
+  played_ += s.played;
+  missed_ += s.missed;
+  stalls_ += s.stalls;
+  if (s.first_play_at >= 0) {
+    startup_.push_back(float(double(s.first_play_at - s.started_at) / 1000.0));
+    final_delays_.push_back(double(p.node->playout_delay()) / 1000.0);
+  } else if (p.joined + 10'000'000 <= end_) {
+    ++r_.viewers_never_started;
+  }
+}
+
+void Simulator::leave(uint32_t slot, TimeUs now) {
+  Peer& p = peers_[slot];
+  collect(p);
+  ++r_.departures;
+  for (PeerId q : p.node->partner_ids()) {
+    const Peer* qp = alive_peer(q);
+    if (qp) push(now + TimeUs(cfg_.detect_s * 1e6), EvType::kPartnerLeft, q, p.id);
+  }
+  // Remove from the tracker.
+  const uint32_t pos = alive_pos_[slot];
+  const PeerId last = alive_ids_.back();
+  alive_ids_[pos] = last;
+  alive_pos_[id_slot_[last]] = pos;
+  alive_ids_.pop_back();
+  p.alive = false;
+  p.node.reset();
+  spawn_viewer(slot, now, false);  // keep N constant
+}
+
+void Simulator::tracker_reply(Peer& p, TimeUs now) {
+  // Random viewers, preferring those with spare upload; the source while it has room.
+  scratch_ids_.clear();
+  Peer& src = peers_[0];
+  if (src.node->spare_slots() > 0) scratch_ids_.push_back(src.id);
+  const size_t n = alive_ids_.size();
+  std::vector<std::pair<uint32_t, PeerId>> picks;
+  for (uint32_t i = 0; i < 2 * cfg_.tracker_candidates && n > 1; ++i) {
+    const PeerId id = alive_ids_[rng_.next() % n];
+    if (id == p.id) continue;
+    const Peer* q = alive_peer(id);
+    if (!q) continue;
+    picks.emplace_back(q->node->spare_slots(), id);
+  }
+  std::stable_sort(picks.begin(), picks.end(), [](auto& a, auto& b) { return a.first > b.first; });
+  for (auto& [spare, id] : picks) {
+    if (scratch_ids_.size() >= cfg_.tracker_candidates) break;
+    if (std::find(scratch_ids_.begin(), scratch_ids_.end(), id) == scratch_ids_.end())
+      scratch_ids_.push_back(id);
+  }
+  // Candidates are consumed from the back: put the best last.
+  std::reverse(scratch_ids_.begin(), scratch_ids_.end());
+  p.node->add_candidates(scratch_ids_, now);
+}
+
+void Simulator::drain(Peer& p, TimeUs now) {
+  auto& out = p.node->outbox();
+  for (size_t i = 0; i < out.size(); ++i) {
+    Output& o = out[i];
+    switch (o.kind) {
+      case OutputKind::kSend: {
+        Peer* dst = alive_peer(o.peer);
+        size_t bytes = encoded_size(o.msg);
+        const bool media = is_media(o.msg);
+        size_t chunks = Fragmenter::chunk_count(bytes);
+        bytes += chunks * kChunkHeaderBytes;
+        const TimeUs start = std::max(now, p.up_free);
+        p.up_free = start + TimeUs(double(bytes) * 8e6 / double(p.upload_bps));
+        if (!dst) break;
+        // Lost if any of its packets is lost (no retransmission below the core).
+        if (cfg_.loss > 0) {
+          const double keep = std::pow(1.0 - cfg_.loss, double(chunks));
+          if (rng_.uniform() >= keep) break;
+        }
+        if (media && p.forger) std::get<SegmentMsg>(o.msg).segment.signature[3] ^= 0x5A;
+        const uint32_t mi = store_msg(std::move(o.msg));
+        push(p.up_free + latency(p, *dst), EvType::kDeliver, dst->id, p.id, mi);
+        break;
+      }
+      case OutputKind::kConnect: {
+        Peer* dst = alive_peer(o.peer);
+        const TimeUs d = dst ? 3 * latency(p, *dst) : 3 * TimeUs(cfg_.rtt_max_ms) * 500;
+        push(now + d, EvType::kConnected, o.peer, p.id);
+        break;
+      }
+      case OutputKind::kDisconnect: {
+        Peer* dst = alive_peer(o.peer);
+        if (dst) push(now + latency(p, *dst), EvType::kPartnerLeft, dst->id, p.id);
+        if (dst && dst->forger && o.reason == DisconnectReason::kForged) ++r_.forger_links_dropped;
+        break;
+      }
+      case OutputKind::kSetTimer:
+        p.timer_at = o.at;
+        push(o.at, EvType::kTimer, p.id);
+        break;
+      case OutputKind::kPlay: {
+        const auto& seg = std::get<SegmentMsg>(o.msg).segment;
+        if (!mac_.verify(seg)) ++r_.forged_played;
+        const TimeUs lag = o.at - seg.header.created_us;
+        lag_hist_[size_t(std::clamp<TimeUs>(lag / 1000, 0, TimeUs(lag_hist_.size() - 1)))]++;
+        hop_hist_[seg.header.hops]++;
+        break;
+      }
+      case OutputKind::kMissed:
+        break;
+      case OutputKind::kReport: {
+        Peer* bad = alive_peer(o.peer);
+        if (bad && bad->forger)
+          ++r_.forger_reports;
+        else if (bad)
+          ++r_.honest_reported;
+        break;
+      }
+      case OutputKind::kNeedNeighbours: {
+        const Peer& tr = peers_[0];
+        (void)tr;
+        // Tracker round trip: modelled as one RTT at the middle of the range.
+        const TimeUs rtt = TimeUs(cfg_.rtt_min_ms + cfg_.rtt_max_ms) * 500;
+        push(now + rtt, EvType::kCandidates, p.id);
+        break;
+      }
+    }
+  }
+  out.clear();
+}
+
+void Simulator::handle(const Ev& e) {
+  switch (e.type) {
+    case EvType::kDeliver: {
+      Peer* dst = alive_peer(e.a);
+      if (dst) {
+        Message& m = msgs_[e.msg];
+        if (auto* s = std::get_if<SegmentMsg>(&m);
+            s && peers_[slot_of(e.b)].forger && !mac_.verify(s->segment) && !dst->forger)
+          ++r_.forged_sent;
+        dst->node->on_message(e.b, m, e.t);
+        drain(*dst, e.t);
+      }
+      free_msg(e.msg);
+      break;
+    }
+    case EvType::kTimer: {
+      Peer* p = alive_peer(e.a);
+      if (p && p->timer_at == e.t) {
+        p->timer_at = -1;
+        p->node->on_timer(e.t);
+        drain(*p, e.t);
+      }
+      break;
+    }
+    case EvType::kPublish: {
+      Peer& src = peers_[0];
+      Segment seg;
+      seg.header.stream_id = kStreamId;
+      seg.header.number = next_number_++;
+      seg.header.created_us = e.t;
+      seg.header.size = seg_bytes_;
+      mac_.sign(seg);
+      src.node->publish_segment(std::move(seg), e.t);
+      ++r_.segments_published;
+      for (uint32_t j = 0; j < cfg_.node.substreams; ++j)
+        r_.source_max_subscribers =
+            std::max<uint64_t>(r_.source_max_subscribers, src.node->children(j));
+      drain(src, e.t);
+      if (e.t + seg_us_ <= end_) push(e.t + seg_us_, EvType::kPublish, 0);
+      break;
+    }
+    case EvType::kJoin:
+      spawn_viewer(e.a, e.t, e.b != 0);
+      break;
+    case EvType::kLeave: {
+      const uint32_t s = slot_of(e.a);
+      if (alive_peer(e.a)) leave(s, e.t);
+      break;
+    }
+    case EvType::kConnected: {
+      Peer* a = alive_peer(e.b);  // initiator
+      Peer* b = alive_peer(e.a);
+      if (!a) break;
+      if (!b) {
+        a->node->partner_left(e.a, e.t);
+        drain(*a, e.t);
+        break;
+      }
+      b->node->partner_connected(a->id, e.t);
+      const bool accepted = b->node->is_partner(a->id);
+      drain(*b, e.t);
+      if (accepted) {
+        a->node->partner_connected(b->id, e.t);
+        if (!a->node->is_partner(b->id)) b->node->partner_left(a->id, e.t), drain(*b, e.t);
+      } else {
+        a->node->partner_left(b->id, e.t);
+      }
+      drain(*a, e.t);
+      break;
+    }
+    case EvType::kPartnerLeft: {
+      Peer* p = alive_peer(e.a);
+      if (p) {
+        p->node->partner_left(e.b, e.t);
+        drain(*p, e.t);
+      }
+      break;
+    }
+    case EvType::kCandidates: {
+      Peer* p = alive_peer(e.a);
+      if (p) {
+        tracker_reply(*p, e.t);
+        drain(*p, e.t);
+      }
+      break;
+    }
+    case EvType::kProgress: {
+      std::fprintf(stderr, "sim: t=%.0fs events=%llu queue=%zu msgs=%zu\n", double(e.t) / 1e6,
+                   (unsigned long long)r_.events, q_.size(), msgs_.size());
+      if (e.t + 10'000'000 <= end_) push(e.t + 10'000'000, EvType::kProgress, 0);
+      break;
+    }
+  }
+}
+
+Dist dist_from_hist(const std::vector<uint64_t>& h, double scale) {
+  Dist d;
+  for (auto c : h) d.count += c;
+  if (d.count == 0) return d;
+  const uint64_t i50 = (d.count - 1) / 2, i95 = uint64_t(double(d.count - 1) * 0.95);
+  uint64_t acc = 0;
+  bool got50 = false, got95 = false;
+  for (size_t i = 0; i < h.size(); ++i) {
+    if (h[i] == 0) continue;
+    acc += h[i];
+    if (!got50 && acc > i50) d.p50 = double(i) * scale, got50 = true;
+    if (!got95 && acc > i95) d.p95 = double(i) * scale, got95 = true;
+    d.max = double(i) * scale;
+  }
+  return d;
+}
+
+Dist dist_from_values(std::vector<float> v) {
+  Dist d;
+  d.count = v.size();
+  if (v.empty()) return d;
+  std::sort(v.begin(), v.end());
+  d.p50 = v[(v.size() - 1) / 2];
+  d.p95 = v[size_t(double(v.size() - 1) * 0.95)];
+  d.max = v.back();
+  return d;
+}
+
+SimResult Simulator::run() {
+  const uint32_t total_slots = cfg_.peers + 1;
+  peers_.resize(total_slots);
+  alive_pos_.assign(total_slots, 0);
+  // Source in slot 0 at the centre.
+  {
+    Peer& s = peers_[0];
+    s.id = 0;
+    id_slot_.push_back(0);
+    s.alive = true;
+    s.source = true;
+    s.x = s.y = 0.5f;
+    s.upload_bps = uint64_t(cfg_.source_upload_x * double(cfg_.bitrate_kbps) * 1000.0);
+    NodeConfig nc = cfg_.node;
+    nc.self = 0;
+    nc.is_source = true;
+    nc.stream_id = kStreamId;
+    nc.stream_bps = cfg_.bitrate_kbps * 1000;
+    nc.segment_us = seg_us_;
+    nc.upload_bps = s.upload_bps;
+    nc.source_copies = cfg_.source_copies;
+    nc.max_partners = cfg_.source_copies * nc.substreams + 8;
+    nc.verifier = &mac_;
+    nc.seed = cfg_.seed;
+    s.node = std::make_unique<Node>(nc);
+    s.node->start(0);
+    drain(s, 0);
+  }
+  // Forgers: evenly spread over the join order.
+  for (uint32_t i = 1; i <= cfg_.peers; ++i) {
+    const TimeUs t = TimeUs((cfg_.join_start_s + rng_.uniform() * cfg_.join_spread_s) * 1e6);
+    const bool forger = cfg_.forgers > 0 &&
+                        (i % std::max<uint32_t>(1, cfg_.peers / cfg_.forgers)) == 0 &&
+                        i / std::max<uint32_t>(1, cfg_.peers / cfg_.forgers) <= cfg_.forgers;
+    push(t, EvType::kJoin, i, forger ? 1 : 0);
+  }
+  push(seg_us_, EvType::kPublish, 0);
+  if (cfg_.progress) push(10'000'000, EvType::kProgress, 0);
+  while (!q_.empty()) {
+    const Ev e = q_.top();
+    if (e.t > end_) break;
+    q_.pop();
+    ++r_.events;
+    handle(e);
+  }
+  for (auto& p : peers_)
+    if (p.alive) collect(p);
+  const NodeStats& ss = peers_[0].node->stats();
+  r_.source_upload_copies =
+      ss.published_bytes ? double(ss.media_bytes_sent) / double(ss.published_bytes) : 0;
+  r_.control_overhead = media_sent_ ? double(ctrl_sent_) / double(media_sent_) : 0;
+  r_.duplicate_ratio = media_recv_ ? double(dup_recv_) / double(media_recv_) : 0;
+  r_.played = played_;
+  r_.missed = missed_;
+  r_.stalls = stalls_;
+  r_.continuity = played_ + missed_ ? double(played_) / double(played_ + missed_) : 0;
+  r_.lag_ms = dist_from_hist(lag_hist_, 1.0);
+  r_.hops = dist_from_hist(hop_hist_, 1.0);
+  r_.startup_ms = dist_from_values(startup_);
+  if (!final_delays_.empty()) {
+    std::sort(final_delays_.begin(), final_delays_.end());
+    r_.final_playout_delay_ms_p50 = final_delays_[(final_delays_.size() - 1) / 2];
+  }
+  return r_;
+}
+
+}  // namespace
+
+SimResult run_simulation(const SimConfig& cfg) {
+  Simulator s(cfg);
+  return s.run();
+}
+
+}  // namespace meshcast::mesh::sim
