@@ -121,9 +121,10 @@ void AudioReceiver::push_rtp(std::span<const uint8_t> packet) {
     return;
   }
   auto payload = rtp_payload(packet, *h);
-  const int samples = payload.empty() ? -1
-                                      : opus_packet_get_nb_samples(
-                                            payload.data(), static_cast<opus_int32>(payload.size()), kRate);
+  const int samples = payload.empty()
+                          ? -1
+                          : opus_packet_get_nb_samples(
+                                payload.data(), static_cast<opus_int32>(payload.size()), kRate);
   if (samples <= 0 || samples > kMaxFrame) {
     ++st_.packets_invalid;
     return;

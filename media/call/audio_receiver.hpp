@@ -32,11 +32,11 @@ struct AudioReceiverConfig {
 };
 
 struct AudioReceiverStats {
-  JitterBufferStats jitter;   // frames_normal / frames_fec / frames_plc / frames_expand ...
-  ReceptionStats reception;   // RFC 3550 loss and interarrival jitter
+  JitterBufferStats jitter;      // frames_normal / frames_fec / frames_plc / frames_expand ...
+  ReceptionStats reception;      // RFC 3550 loss and interarrival jitter
   uint64_t packets_invalid = 0;  // not RTP, wrong PT, foreign SSRC, bad Opus TOC
   uint64_t decode_errors = 0;
-  uint64_t frames_played = 0;   // frames handed to the sink (all kinds but silence)
+  uint64_t frames_played = 0;  // frames handed to the sink (all kinds but silence)
   // Frames from real or FEC data / all frames played (the "audio survives loss" figure).
   double data_fraction() const {
     const uint64_t all = jitter.frames_normal + jitter.frames_fec + jitter.frames_plc +

@@ -59,7 +59,8 @@ bool AudioSender::start(std::string* error) {
   bool is_file = false;
   const std::string src = source_description(cfg_.source, &is_file);
   if (src.empty()) {
-    if (error) *error = "unknown --audio-source '" + cfg_.source + "' (device|test[:HZ]|file:PATH.wav)";
+    if (error)
+      *error = "unknown --audio-source '" + cfg_.source + "' (device|test[:HZ]|file:PATH.wav)";
     return false;
   }
   int err = 0;
@@ -232,8 +233,7 @@ SenderReport AudioSender::make_sender_report() const {
 }
 
 std::optional<double> AudioSender::rtt_ms(const ReportBlock& block) const {
-  return rtt_ms_from_report(block.lsr, block.dlsr,
-                            ntp_mid32(ntp_from_unix_us(g_get_real_time())));
+  return rtt_ms_from_report(block.lsr, block.dlsr, ntp_mid32(ntp_from_unix_us(g_get_real_time())));
 }
 
 }  // namespace meshcast::media

@@ -90,7 +90,7 @@ class AudioSender {
   };
   static GstFlowReturn on_new_sample(GstElement* sink, gpointer self);
   void handle_pcm(const int16_t* pcm, size_t n, int64_t first_sample_us);  // streaming thread
-  void deliver(Encoded e);                                                // main context
+  void deliver(Encoded e);                                                 // main context
 
   AudioSenderConfig cfg_;
   MainContextQueue queue_;

@@ -37,8 +37,9 @@ void BusWatch::attach(GstElement* pipeline, GMainContext* ctx) {
   remove();
   GstBus* bus = gst_element_get_bus(pipeline);
   source_ = gst_bus_create_watch(bus);
-  g_source_set_callback(source_, reinterpret_cast<GSourceFunc>(reinterpret_cast<void (*)()>(&BusWatch::on_message)), this,
-                        nullptr);
+  g_source_set_callback(
+      source_, reinterpret_cast<GSourceFunc>(reinterpret_cast<void (*)()>(&BusWatch::on_message)),
+      this, nullptr);
   g_source_attach(source_, ctx);
   gst_object_unref(bus);
 }

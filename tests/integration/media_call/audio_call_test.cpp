@@ -61,8 +61,7 @@ void print(const char* name, const CallResult& r) {
       (unsigned long long)j.frames_fec, (unsigned long long)j.frames_plc,
       (unsigned long long)j.frames_expand, (unsigned long long)j.frames_dropped,
       (unsigned long long)j.frames_skipped, (unsigned long long)j.packets_late,
-      r.rx.data_fraction(), j.target_us / 1000.0, j.lag_us / 1000.0,
-      r.rx.reception.jitter_ms);
+      r.rx.data_fraction(), j.target_us / 1000.0, j.lag_us / 1000.0, r.rx.reception.jitter_ms);
 }
 }  // namespace
 
@@ -111,7 +110,8 @@ TEST(AudioCall, WavFileSourceIsPacedAndDelivered) {
   const std::string in = ::testing::TempDir() + "/meshcast_src.wav";
   const std::string out = ::testing::TempDir() + "/meshcast_src_out.wav";
   std::vector<int16_t> s(48000 * 3 / 2);
-  for (size_t i = 0; i < s.size(); ++i) s[i] = int16_t(8000 * std::sin(2 * M_PI * 1000 * i / 48000.0));
+  for (size_t i = 0; i < s.size(); ++i)
+    s[i] = int16_t(8000 * std::sin(2 * M_PI * 1000 * i / 48000.0));
   ASSERT_TRUE(write_wav_file(in, 48000, 1, s));
   AudioSenderConfig sc;
   sc.source = "file:" + in;

@@ -9,10 +9,11 @@
 using namespace meshcast::media;
 
 static void report(const char* name, const DelayStats& d) {
-  std::printf("%-44s clicks sent=%zu received=%zu matched=%zu  p50=%.1f ms  p95=%.1f ms  "
-              "min=%.1f  max=%.1f\n",
-              name, d.clicks_sent, d.clicks_received, d.delays_ms.size(), d.p50_ms, d.p95_ms,
-              d.min_ms, d.max_ms);
+  std::printf(
+      "%-44s clicks sent=%zu received=%zu matched=%zu  p50=%.1f ms  p95=%.1f ms  "
+      "min=%.1f  max=%.1f\n",
+      name, d.clicks_sent, d.clicks_received, d.delays_ms.size(), d.p50_ms, d.p95_ms, d.min_ms,
+      d.max_ms);
 }
 
 int main(int argc, char** argv) {

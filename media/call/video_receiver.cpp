@@ -1,0 +1,183 @@
+#include "media/call/video_receiver.hpp"
+
+#include <gst/app/gstappsrc.h>
+#include <gst/video/video.h>
+
+#include "media/common/rtcp.hpp"
+#include "media/common/rtp.hpp"
+
+namespace meshcast::media {
+
+VideoReceiver::VideoReceiver(VideoReceiverConfig cfg, GMainContext* ctx)
+    : cfg_(std::move(cfg)),
+      queue_(ctx),
+      local_ssrc_(cfg_.local_ssrc ? cfg_.local_ssrc : g_random_int()) {
+  ensure_gst_init();
+}
+
+VideoReceiver::~VideoReceiver() {
+  stop();
+  queue_.close();
+}
+
+bool VideoReceiver::start(std::string* error) {
+  if (running_) return true;
+  std::string display, file;
+  if (cfg_.sink == "device") {
+    display = "autovideosink sync=true";
+  } else if (cfg_.sink == "null") {
+    display = "fakesink sync=true";
+  } else if (cfg_.sink.rfind("file:", 0) == 0) {
+    display = "fakesink sync=false";
+    file = " t. ! queue ! webmmux name=mux ! filesink name=fsink";
+  } else {
+    if (error) *error = "unknown --video-sink '" + cfg_.sink + "' (device|null|file:PATH.webm)";
+    return false;
+  }
+  const std::string desc =
+      "appsrc name=src is-live=true format=time do-timestamp=true "
+      "caps=\"application/x-rtp,media=(string)video,clock-rate=(int)90000,"
+      "encoding-name=(string)VP8,payload=(int)" +
+      std::to_string(cfg_.payload_type) +
+      "\" ! rtpjitterbuffer name=jb do-lost=true latency=" + std::to_string(cfg_.latency_ms) +
+      " ! rtpvp8depay request-keyframe=true wait-for-keyframe=true ! tee name=t "
+      "t. ! queue ! vp8dec name=dec ! videoconvert ! " +
+      display + file;
+  pipeline_ = make_pipeline(desc, error);
+  if (!pipeline_) return false;
+  appsrc_ = gst_bin_get_by_name(GST_BIN(pipeline_), "src");
+  if (!file.empty()) {
+    GstElement* f = gst_bin_get_by_name(GST_BIN(pipeline_), "fsink");
+    g_object_set(f, "location", cfg_.sink.substr(5).c_str(), nullptr);
+    gst_object_unref(f);
+  }
+  // Decoded frames, counted on the streaming thread.
+  GstElement* dec = gst_bin_get_by_name(GST_BIN(pipeline_), "dec");
+  GstPad* pad = gst_element_get_static_pad(dec, "src");
+  auto* counter = new std::shared_ptr<std::atomic<uint64_t>>(frames_);
+  gst_pad_add_probe(
+      pad, GST_PAD_PROBE_TYPE_BUFFER,
+      [](GstPad*, GstPadProbeInfo*, gpointer c) -> GstPadProbeReturn {
+        ++**static_cast<std::shared_ptr<std::atomic<uint64_t>>*>(c);
+        return GST_PAD_PROBE_OK;
+      },
+      counter, [](gpointer c) { delete static_cast<std::shared_ptr<std::atomic<uint64_t>>*>(c); });
+  gst_object_unref(pad);
+  gst_object_unref(dec);
+  // The depayloader's keyframe requests (GstForceKeyUnit, upstream) surface at appsrc: PLI.
+  GstPad* srcpad = gst_element_get_static_pad(appsrc_, "src");
+  gst_pad_add_probe(
+      srcpad, GST_PAD_PROBE_TYPE_EVENT_UPSTREAM,
+      [](GstPad*, GstPadProbeInfo* info, gpointer data) -> GstPadProbeReturn {
+        GstEvent* ev = GST_PAD_PROBE_INFO_EVENT(info);
+        if (ev && gst_video_event_is_force_key_unit(ev)) {
+          auto* self = static_cast<VideoReceiver*>(data);
+          self->queue_.post([self] {
+            if (!self->running_) return;
+            ++self->st_.keyframe_requests_from_depay;
+            self->send_pli(monotonic_us());
+          });
+        }
+        return GST_PAD_PROBE_OK;
+      },
+      this, nullptr);
+  gst_object_unref(srcpad);
+  bus_.on_error = [this](const std::string& e) {
+    if (on_error) on_error(e);
+  };
+  bus_.attach(pipeline_, queue_.context());
+  running_ = true;
+  if (gst_element_set_state(pipeline_, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE) {
+    if (error) *error = "video sink failed to start (" + cfg_.sink + ")";
+    stop();
+    return false;
+  }
+  timer_ = g_timeout_source_new(20);
+  g_source_set_callback(timer_, &VideoReceiver::on_timer, this, nullptr);
+  g_source_attach(timer_, queue_.context());
+  last_frame_progress_us_ = monotonic_us();
+  return true;
+}
+
+void VideoReceiver::stop() {
+  if (timer_) {
+    g_source_destroy(timer_);
+    g_source_unref(timer_);
+    timer_ = nullptr;
+  }
+  if (pipeline_) {
+    bus_.remove();
+    stop_pipeline_with_eos(pipeline_, appsrc_, 3000);
+    gst_object_unref(appsrc_);
+    gst_object_unref(pipeline_);
+    pipeline_ = nullptr;
+    appsrc_ = nullptr;
+  }
+  running_ = false;
+}
+
+void VideoReceiver::push_rtp(std::span<const uint8_t> packet) {
+  if (!running_) return;
+  auto h = parse_rtp(packet);
+  if (!h || h->payload_type != cfg_.payload_type) {
+    ++st_.packets_invalid;
+    return;
+  }
+  const int64_t now = monotonic_us();
+  if (!have_ssrc_ || (h->ssrc != remote_ssrc_ && now - last_packet_us_ > 1'000'000)) {
+    have_ssrc_ = true;
+    remote_ssrc_ = h->ssrc;
+    nacks_ = NackTracker();
+  } else if (h->ssrc != remote_ssrc_) {
+    ++st_.packets_invalid;
+    return;
+  }
+  last_packet_us_ = now;
+  ++st_.packets_received;
+  rx_.on_packet(h->sequence, h->timestamp, now);
+  if (cfg_.nack && nacks_.on_packet(h->sequence, now)) send_pli(now);  // gap too big to NACK
+  GstBuffer* buf = gst_buffer_new_allocate(nullptr, packet.size(), nullptr);
+  gst_buffer_fill(buf, 0, packet.data(), packet.size());
+  gst_app_src_push_buffer(GST_APP_SRC(appsrc_), buf);
+  if (cfg_.nack) send_nacks(now);
+}
+
+void VideoReceiver::send_nacks(int64_t now) {
+  auto seqs = nacks_.due(now);
+  if (seqs.empty()) return;
+  ++st_.nack_packets_sent;
+  st_.nack_seqs_requested += seqs.size();
+  if (on_rtcp_feedback) on_rtcp_feedback(build_nack(Nack{local_ssrc_, remote_ssrc_, seqs}));
+}
+
+void VideoReceiver::send_pli(int64_t now) {
+  if (!have_ssrc_ || now - last_pli_us_ < cfg_.pli_min_interval_us) return;
+  last_pli_us_ = now;
+  ++st_.plis_sent;
+  if (on_rtcp_feedback) on_rtcp_feedback(build_pli(Pli{local_ssrc_, remote_ssrc_}));
+}
+
+gboolean VideoReceiver::on_timer(gpointer data) {
+  auto* self = static_cast<VideoReceiver*>(data);
+  const int64_t now = monotonic_us();
+  if (self->cfg_.nack) self->send_nacks(now);
+  const uint64_t frames = *self->frames_;
+  if (frames != self->frames_at_last_check_) {
+    self->frames_at_last_check_ = frames;
+    self->last_frame_progress_us_ = now;
+  } else if (self->have_ssrc_ && now - self->last_packet_us_ < 200'000 &&
+             now - self->last_frame_progress_us_ > self->cfg_.stall_pli_after_us) {
+    // Packets keep coming but nothing decodes (lost keyframe): keep asking, rate-limited.
+    self->send_pli(now);
+  }
+  return G_SOURCE_CONTINUE;
+}
+
+VideoReceiverStats VideoReceiver::stats() const {
+  VideoReceiverStats s = st_;
+  s.frames_decoded = *frames_;
+  s.reception = rx_.stats();
+  return s;
+}
+
+}  // namespace meshcast::media

@@ -1,0 +1,143 @@
+#include "media/call/video_sender.hpp"
+
+#include <gst/app/gstappsink.h>
+#include <gst/video/video.h>
+
+#include <variant>
+
+#include "media/common/rtcp.hpp"
+#include "media/common/rtp.hpp"
+
+namespace meshcast::media {
+
+VideoSender::VideoSender(VideoSenderConfig cfg, GMainContext* ctx)
+    : cfg_(std::move(cfg)), queue_(ctx), ssrc_(cfg_.ssrc ? cfg_.ssrc : g_random_int()) {
+  ensure_gst_init();
+}
+
+VideoSender::~VideoSender() {
+  stop();
+  queue_.close();
+}
+
+bool VideoSender::start(std::string* error) {
+  if (running_) return true;
+  std::string src;
+  if (cfg_.source == "test") {
+    src = "videotestsrc is-live=true pattern=ball";
+  } else if (cfg_.source == "device") {
+    src = "v4l2src ! videoconvert ! videoscale ! videorate";
+  } else {
+    if (error) *error = "unknown --video-source '" + cfg_.source + "' (device|test)";
+    return false;
+  }
+  const std::string caps = "video/x-raw,width=" + std::to_string(cfg_.width) +
+                           ",height=" + std::to_string(cfg_.height) +
+                           ",framerate=" + std::to_string(cfg_.fps) + "/1";
+  const std::string desc =
+      src + " ! " + caps +
+      " ! videoconvert ! vp8enc name=enc deadline=1 lag-in-frames=0 error-resilient=default "
+      "keyframe-max-dist=" +
+      std::to_string(cfg_.keyframe_max_dist) +
+      " cpu-used=8 end-usage=cbr threads=1 target-bitrate=" + std::to_string(cfg_.bitrate_bps) +
+      " ! rtpvp8pay name=pay picture-id-mode=15-bit pt=" + std::to_string(cfg_.payload_type) +
+      " mtu=" + std::to_string(cfg_.mtu) + " ssrc=" + std::to_string(ssrc_) +
+      " ! appsink name=sink emit-signals=true sync=false max-buffers=500";
+  pipeline_ = make_pipeline(desc, error);
+  if (!pipeline_) return false;
+  encoder_ = gst_bin_get_by_name(GST_BIN(pipeline_), "enc");
+  GstElement* sink = gst_bin_get_by_name(GST_BIN(pipeline_), "sink");
+  g_signal_connect(sink, "new-sample", G_CALLBACK(&VideoSender::on_new_sample), this);
+  gst_object_unref(sink);
+  bus_.on_error = [this](const std::string& e) {
+    if (on_error) on_error(e);
+  };
+  bus_.attach(pipeline_, queue_.context());
+  running_ = true;
+  if (gst_element_set_state(pipeline_, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE) {
+    if (error) *error = "video source failed to start (" + cfg_.source + ")";
+    stop();
+    return false;
+  }
+  return true;
+}
+
+void VideoSender::stop() {
+  if (pipeline_) {
+    bus_.remove();
+    gst_element_set_state(pipeline_, GST_STATE_NULL);
+    gst_object_unref(encoder_);
+    gst_object_unref(pipeline_);
+    pipeline_ = nullptr;
+    encoder_ = nullptr;
+  }
+  running_ = false;
+}
+
+void VideoSender::set_bitrate(int bps) {
+  if (encoder_) g_object_set(encoder_, "target-bitrate", bps, nullptr);
+}
+
+void VideoSender::request_keyframe() {
+  if (!encoder_) return;
+  // An upstream event sent to the element reaches its src pad: the encoder handles it.
+  gst_element_send_event(encoder_,
+                         gst_video_event_new_upstream_force_key_unit(GST_CLOCK_TIME_NONE, TRUE, 0));
+  ++st_.keyframes_forced;
+}
+
+void VideoSender::resend(const std::vector<uint16_t>& seqs) {
+  for (uint16_t s : seqs) {
+    auto it = history_.find(s);
+    if (it == history_.end()) {
+      ++st_.resend_misses;
+      continue;
+    }
+    ++st_.packets_resent;
+    st_.bytes_sent += it->second.size();
+    if (on_rtp) on_rtp(it->second);  // same SSRC and seq: the jitter buffer slots it in
+  }
+}
+
+void VideoSender::handle_rtcp(std::span<const uint8_t> rtcp) {
+  auto pkts = parse_rtcp(rtcp);
+  if (!pkts) return;
+  for (const auto& p : *pkts) {
+    if (auto* n = std::get_if<Nack>(&p); n && n->media_ssrc == ssrc_) resend(n->seqs);
+    if (auto* pli = std::get_if<Pli>(&p); pli && pli->media_ssrc == ssrc_) request_keyframe();
+  }
+}
+
+GstFlowReturn VideoSender::on_new_sample(GstElement* sink, gpointer data) {
+  auto* self = static_cast<VideoSender*>(data);
+  GstSample* sample = gst_app_sink_pull_sample(GST_APP_SINK(sink));
+  if (!sample) return GST_FLOW_EOS;
+  GstBuffer* buf = gst_sample_get_buffer(sample);
+  GstMapInfo map;
+  if (buf && gst_buffer_map(buf, &map, GST_MAP_READ)) {
+    std::vector<uint8_t> pkt(map.data, map.data + map.size);
+    gst_buffer_unmap(buf, &map);
+    self->queue_.post([self, pkt = std::move(pkt)]() mutable { self->deliver(std::move(pkt)); });
+  }
+  gst_sample_unref(sample);
+  return GST_FLOW_OK;
+}
+
+void VideoSender::deliver(std::vector<uint8_t> pkt) {
+  if (!running_) return;
+  auto h = parse_rtp(pkt);
+  if (!h) return;
+  ++st_.packets_sent;
+  st_.bytes_sent += pkt.size();
+  if (history_.emplace(h->sequence, pkt).second)
+    history_order_.push_back(h->sequence);
+  else
+    history_[h->sequence] = pkt;
+  while (history_order_.size() > cfg_.history_packets) {
+    history_.erase(history_order_.front());
+    history_order_.pop_front();
+  }
+  if (on_rtp) on_rtp(std::move(pkt));
+}
+
+}  // namespace meshcast::media
