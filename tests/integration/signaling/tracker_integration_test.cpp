@@ -1,0 +1,557 @@
+// The real tracker (libsoup server) on 127.0.0.1 with an ephemeral port, and several real
+// TrackerClients in the same process, all on one GLib main loop.
+#include <gtest/gtest.h>
+#include <libsoup/soup.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <functional>
+#include <memory>
+
+#include "signaling/tracker_client.hpp"
+#include "signaling/tracker_server.hpp"
+
+using namespace meshcast::signaling;
+using nlohmann::json;
+
+namespace {
+
+const std::string kKey(64, 'c');
+
+// Iterates the default main context until `pred` holds or the (generous) deadline passes.
+bool run_until(const std::function<bool()>& pred, int timeout_ms = 5000) {
+  guint wake = g_timeout_add(
+      10, [](gpointer) -> gboolean { return G_SOURCE_CONTINUE; }, nullptr);
+  int64_t end = g_get_monotonic_time() + int64_t(timeout_ms) * 1000;
+  bool ok = true;
+  while (!pred()) {
+    if (g_get_monotonic_time() > end) {
+      ok = false;
+      break;
+    }
+    g_main_context_iteration(nullptr, TRUE);
+  }
+  g_source_remove(wake);
+  return ok;
+}
+
+void run_for(int ms) {
+  int64_t end = g_get_monotonic_time() + int64_t(ms) * 1000;
+  run_until([&] { return g_get_monotonic_time() >= end; }, ms + 1000);
+}
+
+// A client plus everything it received.
+struct Peer {
+  explicit Peer(TrackerClientOptions o = {}) : client(o) {
+    client.on_message([this](const std::string& type, const json& m) {
+      events.push_back(m);
+      (void)type;
+    });
+    client.on_state([this](ClientState s, const std::string&) { states.push_back(s); });
+  }
+  bool got(const std::string& type) const {
+    for (auto& e : events)
+      if (e["type"] == type) return true;
+    return false;
+  }
+  json first(const std::string& type) const {
+    for (auto& e : events)
+      if (e["type"] == type) return e;
+    return json();
+  }
+  int count(const std::string& type) const {
+    int n = 0;
+    for (auto& e : events) n += e["type"] == type;
+    return n;
+  }
+  TrackerClient client;
+  std::vector<json> events;
+  std::vector<ClientState> states;
+};
+
+// Runs one request to completion.
+Reply await(const std::function<void(ReplyFn)>& start) {
+  Reply out;
+  bool done = false;
+  start([&](const Reply& r) {
+    out = r;
+    done = true;
+  });
+  if (!run_until([&] { return done; })) {
+    out.ok = false;
+    out.code = "test_timeout";
+  }
+  return out;
+}
+
+std::pair<int, std::string> http_get(const std::string& url) {
+  static SoupSession* session = soup_session_new();
+  SoupMessage* msg = soup_message_new("GET", url.c_str());
+  struct Res {
+    GBytes* body = nullptr;
+    bool done = false;
+  } res;
+  soup_session_send_and_read_async(
+      session, msg, G_PRIORITY_DEFAULT, nullptr,
+      [](GObject* src, GAsyncResult* r, gpointer data) {
+        auto* res = static_cast<Res*>(data);
+        res->body = soup_session_send_and_read_finish(SOUP_SESSION(src), r, nullptr);
+        res->done = true;
+      },
+      &res);
+  run_until([&] { return res.done; });
+  int status = static_cast<int>(soup_message_get_status(msg));
+  std::string body;
+  if (res.body) {
+    gsize len = 0;
+    auto* p = static_cast<const char*>(g_bytes_get_data(res.body, &len));
+    body.assign(p, len);
+    g_bytes_unref(res.body);
+  }
+  g_object_unref(msg);
+  return {status, body};
+}
+
+class TrackerTest : public ::testing::Test {
+ protected:
+  void start(TrackerServerOptions o = {}) {
+    o.host = "127.0.0.1";
+    o.port = 0;
+    o.log_level = LogLevel::kError;
+    server = std::make_unique<TrackerServer>(o);
+    std::string err;
+    ASSERT_TRUE(server->start(&err)) << err;
+    ASSERT_NE(server->port(), 0);
+  }
+  void SetUp() override { start(); }
+
+  std::unique_ptr<Peer> peer(const std::string& id, const std::string& role = "viewer",
+                             json accept_calls = json(), int64_t upload = 4000,
+                             TrackerClientOptions o = {}) {
+    auto p = std::make_unique<Peer>(o);
+    p->client.connect(server->ws_url());
+    EXPECT_TRUE(run_until([&] { return p->client.state() == ClientState::kConnected; }));
+    Reply r = await([&](ReplyFn f) {
+      p->client.hello(
+          {.peer_id = id, .role = role, .upload_kbps = upload, .accept_calls = accept_calls}, f);
+    });
+    EXPECT_TRUE(r.ok) << r.code << " " << r.message;
+    EXPECT_EQ(p->client.peer_id(), id);
+    return p;
+  }
+
+  std::string create(Peer& owner, const std::string& name, bool priv = false,
+                     const std::string& key = "") {
+    Reply r = await([&](ReplyFn f) {
+      owner.client.create_stream({.name = name,
+                                  .public_key = kKey,
+                                  .codec = {{"video", "vp8"}},
+                                  .bitrate_kbps = 800,
+                                  .is_private = priv,
+                                  .view_key = key},
+                                 f);
+    });
+    EXPECT_TRUE(r.ok) << r.code;
+    return r.body.value("secret", "");
+  }
+
+  std::string metrics() { return http_get(server->http_url() + "/metrics").second; }
+
+  std::unique_ptr<TrackerServer> server;
+};
+
+TEST_F(TrackerTest, HttpEndpoints) {
+  auto [s1, b1] = http_get(server->http_url() + "/healthz");
+  EXPECT_EQ(s1, 200);
+  EXPECT_EQ(b1, "ok\n");
+  auto [s2, b2] = http_get(server->http_url() + "/");
+  EXPECT_EQ(s2, 200);
+  EXPECT_NE(b2.find("<html"), std::string::npos);
+  EXPECT_NE(metrics().find("meshcast_peers_connected 0"), std::string::npos);
+  EXPECT_EQ(http_get(server->http_url() + "/api/streams/nope/overlay").first, 404);
+  EXPECT_EQ(http_get(server->http_url() + "/nothing").first, 404);
+}
+
+TEST_F(TrackerTest, StreamCreateJoinEnd) {
+  auto owner = peer("owner", "broadcaster");
+  auto viewer = peer("viewer1");
+  create(*owner, "live");
+  StreamParams same;
+  same.name = "live";
+  same.public_key = kKey;
+  Reply dup = await([&](ReplyFn f) { viewer->client.create_stream(same, f); });
+  EXPECT_EQ(dup.code, "stream_exists");
+
+  Reply list = await([&](ReplyFn f) { viewer->client.list_streams(f); });
+  ASSERT_TRUE(list.ok);
+  ASSERT_EQ(list.body["streams"].size(), 1u);
+  EXPECT_EQ(list.body["streams"][0]["name"], "live");
+  EXPECT_EQ(list.body["streams"][0]["codec"]["video"], "vp8");
+
+  Reply j = await([&](ReplyFn f) { viewer->client.join("live", "", f); });
+  ASSERT_TRUE(j.ok) << j.code;
+  EXPECT_EQ(j.body["public_key"], kKey);
+  EXPECT_EQ(j.body["bitrate_kbps"], 800);
+  ASSERT_EQ(j.body["neighbours"].size(), 1u);
+  EXPECT_EQ(j.body["neighbours"][0]["peer_id"], "owner");
+  EXPECT_EQ(j.body["neighbours"][0]["role"], "broadcaster");
+
+  auto api = json::parse(http_get(server->http_url() + "/api/streams").second);
+  EXPECT_EQ(api["streams"][0]["viewers"], 1);
+  auto overlay = json::parse(http_get(server->http_url() + "/api/streams/live/overlay").second);
+  EXPECT_EQ(overlay["peers"].size(), 2u);
+
+  Reply end = await([&](ReplyFn f) { owner->client.end_stream("live", f); });
+  EXPECT_TRUE(end.ok);
+  EXPECT_TRUE(run_until([&] { return viewer->got("stream_ended"); }));
+  EXPECT_EQ(viewer->first("stream_ended")["name"], "live");
+  api = json::parse(http_get(server->http_url() + "/api/streams").second);
+  EXPECT_TRUE(api["streams"].empty());
+  EXPECT_NE(metrics().find("meshcast_streams 0"), std::string::npos);
+}
+
+TEST_F(TrackerTest, PrivateStreamNeedsKey) {
+  auto owner = peer("owner", "broadcaster");
+  auto viewer = peer("viewer1");
+  create(*owner, "secret-show", true, "open-sesame-42");
+  Reply no = await([&](ReplyFn f) { viewer->client.join("secret-show", "", f); });
+  EXPECT_EQ(no.code, "access_denied");
+  Reply wrong = await([&](ReplyFn f) { viewer->client.join("secret-show", "open-sesame-43", f); });
+  EXPECT_EQ(wrong.code, "access_denied");
+  Reply d = await([&](ReplyFn f) { viewer->client.describe_stream("secret-show", "", f); });
+  EXPECT_EQ(d.code, "access_denied");
+  // Not a member: relaying to the owner is refused too.
+  Reply rel = await([&](ReplyFn f) { viewer->client.relay("owner", "offer", {{"sdp", "x"}}, f); });
+  EXPECT_EQ(rel.code, "not_related");
+
+  auto api = json::parse(http_get(server->http_url() + "/api/streams").second);
+  EXPECT_EQ(api["streams"][0], (json{{"name", "secret-show"}, {"private", true}}));
+  auto overlay =
+      json::parse(http_get(server->http_url() + "/api/streams/secret-show/overlay").second);
+  EXPECT_EQ(overlay, (json{{"name", "secret-show"}, {"private", true}}));
+
+  Reply ok = await([&](ReplyFn f) { viewer->client.join("secret-show", "open-sesame-42", f); });
+  ASSERT_TRUE(ok.ok) << ok.code;
+  EXPECT_EQ(ok.body["neighbours"][0]["peer_id"], "owner");
+  api = json::parse(http_get(server->http_url() + "/api/streams?key=open-sesame-42").second);
+  EXPECT_EQ(api["streams"][0]["owner"], "owner");
+  overlay = json::parse(
+      http_get(server->http_url() + "/api/streams/secret-show/overlay?key=open-sesame-42").second);
+  EXPECT_EQ(overlay["peers"].size(), 2u);
+}
+
+TEST_F(TrackerTest, NonOwnerCannotEndOrUpdate) {
+  auto owner = peer("owner", "broadcaster");
+  auto other = peer("mallory");
+  std::string secret = create(*owner, "live");
+  Reply j = await([&](ReplyFn f) { other->client.join("live", "", f); });
+  ASSERT_TRUE(j.ok);
+  Reply end = await([&](ReplyFn f) { other->client.end_stream("live", f); });
+  EXPECT_EQ(end.code, "not_owner");
+  Reply upd = await([&](ReplyFn f) {
+    other->client.update_stream("live", {{"bitrate_kbps", 1}}, f);
+  });
+  EXPECT_EQ(upd.code, "not_owner");
+  Reply own = await([&](ReplyFn f) {
+    owner->client.update_stream("live", {{"bitrate_kbps", 1200}}, f);
+  });
+  ASSERT_TRUE(own.ok) << own.code;
+  EXPECT_TRUE(run_until([&] { return other->got("stream_updated"); }));
+  EXPECT_EQ(other->first("stream_updated")["stream"]["bitrate_kbps"], 1200);
+  EXPECT_EQ(server->core().stream_count(), 1u);
+  EXPECT_FALSE(secret.empty());
+}
+
+TEST_F(TrackerTest, RelayBetweenStreamMembersOnly) {
+  auto owner = peer("owner", "broadcaster");
+  auto a = peer("a");
+  auto b = peer("b");
+  auto stranger = peer("stranger");
+  create(*owner, "live");
+  ASSERT_TRUE(await([&](ReplyFn f) { a->client.join("live", "", f); }).ok);
+  ASSERT_TRUE(await([&](ReplyFn f) { b->client.join("live", "", f); }).ok);
+  Reply r = await([&](ReplyFn f) { a->client.relay("b", "offer", {{"sdp", "v=0"}}, f); });
+  EXPECT_TRUE(r.ok) << r.code;
+  ASSERT_TRUE(run_until([&] { return b->got("relay"); }));
+  EXPECT_EQ(
+      b->first("relay"),
+      (json{{"type", "relay"}, {"from", "a"}, {"kind", "offer"}, {"payload", {{"sdp", "v=0"}}}}));
+  Reply s = await([&](ReplyFn f) { stranger->client.relay("a", "offer", {}, f); });
+  EXPECT_EQ(s.code, "not_related");
+  Reply off = await([&](ReplyFn f) { a->client.relay("ghost", "offer", {}, f); });
+  EXPECT_EQ(off.code, "peer_offline");
+  run_for(50);
+  EXPECT_FALSE(a->got("relay"));
+}
+
+TEST_F(TrackerTest, CallAcceptedRelayOnlyAfterAccept) {
+  auto alice = peer("alice", "caller");
+  auto bob = peer("bob", "caller");
+  Reply inv = await([&](ReplyFn f) { alice->client.call_invite("bob", f); });
+  ASSERT_TRUE(inv.ok) << inv.code;
+  std::string cid = inv.body["call_id"];
+  ASSERT_TRUE(run_until([&] { return bob->got("call_incoming") && alice->got("call_ringing"); }));
+  EXPECT_EQ(bob->first("call_incoming")["from"], "alice");
+  EXPECT_EQ(bob->first("call_incoming")["call_id"], cid);
+
+  Reply early = await([&](ReplyFn f) { alice->client.relay("bob", "offer", {{"sdp", "1"}}, f); });
+  EXPECT_EQ(early.code, "not_related");
+  run_for(50);
+  EXPECT_FALSE(bob->got("relay"));
+
+  Reply acc = await([&](ReplyFn f) { bob->client.call_accept(cid, f); });
+  ASSERT_TRUE(acc.ok) << acc.code;
+  ASSERT_TRUE(run_until([&] { return alice->got("call_accepted"); }));
+  Reply late = await([&](ReplyFn f) { alice->client.relay("bob", "offer", {{"sdp", "2"}}, f); });
+  EXPECT_TRUE(late.ok);
+  ASSERT_TRUE(run_until([&] { return bob->got("relay"); }));
+  EXPECT_EQ(bob->first("relay")["payload"]["sdp"], "2");
+  Reply back = await([&](ReplyFn f) { bob->client.relay("alice", "answer", {{"sdp", "3"}}, f); });
+  EXPECT_TRUE(back.ok);
+
+  Reply hang = await([&](ReplyFn f) { alice->client.call_hangup(cid, f); });
+  EXPECT_TRUE(hang.ok);
+  ASSERT_TRUE(run_until([&] { return bob->got("call_ended"); }));
+  Reply after = await([&](ReplyFn f) { alice->client.relay("bob", "bye", {}, f); });
+  EXPECT_EQ(after.code, "not_related");
+}
+
+TEST_F(TrackerTest, CallDeclinedRefusedAndOffline) {
+  auto alice = peer("alice", "caller");
+  auto bob = peer("bob", "caller", json::array({"alice"}));
+  auto carol = peer("carol", "caller", "none");
+  Reply inv = await([&](ReplyFn f) { alice->client.call_invite("bob", f); });
+  ASSERT_TRUE(inv.ok);
+  ASSERT_TRUE(run_until([&] { return bob->got("call_incoming"); }));
+  Reply dec = await([&](ReplyFn f) { bob->client.call_decline(inv.body["call_id"], "busy", f); });
+  EXPECT_TRUE(dec.ok);
+  ASSERT_TRUE(run_until([&] { return alice->got("call_declined"); }));
+  EXPECT_EQ(alice->first("call_declined")["reason"], "busy");
+
+  EXPECT_EQ(await([&](ReplyFn f) { alice->client.call_invite("carol", f); }).code, "call_refused");
+  EXPECT_EQ(await([&](ReplyFn f) { carol->client.call_invite("bob", f); }).code, "call_refused");
+  EXPECT_EQ(await([&](ReplyFn f) { alice->client.call_invite("nobody", f); }).code, "peer_offline");
+
+  // Caller cancels a ringing call.
+  Reply inv2 = await([&](ReplyFn f) { alice->client.call_invite("bob", f); });
+  ASSERT_TRUE(inv2.ok);
+  EXPECT_TRUE(await([&](ReplyFn f) { alice->client.call_cancel(inv2.body["call_id"], f); }).ok);
+  ASSERT_TRUE(run_until([&] { return bob->got("call_cancelled"); }));
+  EXPECT_EQ(server->core().call_count(), 0u);
+}
+
+TEST_F(TrackerTest, CallNeverAnsweredTimesOut) {
+  auto alice = peer("alice", "caller");
+  auto bob = peer("bob", "caller");
+  Reply inv = await([&](ReplyFn f) { alice->client.call_invite("bob", f, 1000); });
+  ASSERT_TRUE(inv.ok);
+  EXPECT_TRUE(
+      run_until([&] { return alice->got("call_timeout") && bob->got("call_timeout"); }, 10000));
+  EXPECT_EQ(alice->first("call_timeout")["call_id"], inv.body["call_id"]);
+  EXPECT_EQ(await([&](ReplyFn f) { bob->client.call_accept(inv.body["call_id"], f); }).code,
+            "no_such_call");
+}
+
+TEST_F(TrackerTest, LeaveAndDisconnectRemoveEveryTrace) {
+  auto owner = peer("owner", "broadcaster");
+  auto a = peer("leaver-a");
+  auto b = peer("dropper-b");
+  auto c = peer("watcher-c");
+  create(*owner, "live");
+  for (auto* p : {a.get(), b.get(), c.get()})
+    ASSERT_TRUE(await([&](ReplyFn f) { p->client.join("live", "", f); }).ok);
+  c->client.report({{"leaver-a", "parent"}, {"dropper-b", "pull"}}, {{"lag_ms", 90}}, "live");
+  ASSERT_TRUE(await([&](ReplyFn f) { c->client.ping(f); }).ok);  // report processed
+  std::string overlay = http_get(server->http_url() + "/api/streams/live/overlay").second;
+  EXPECT_NE(overlay.find("leaver-a"), std::string::npos);
+  EXPECT_NE(overlay.find("\"lag_ms\":90"), std::string::npos);
+  EXPECT_NE(metrics().find("meshcast_peers_connected 4"), std::string::npos);
+
+  Reply l = await([&](ReplyFn f) { a->client.leave(f); });
+  EXPECT_TRUE(l.ok);
+  ASSERT_TRUE(run_until([&] { return a->client.state() == ClientState::kDisconnected; }));
+  ASSERT_TRUE(run_until([&] { return c->count("peer_left") == 1; }));
+  b->client.close();  // abrupt: no leave message
+  ASSERT_TRUE(run_until([&] { return c->count("peer_left") == 2; }));
+  ASSERT_TRUE(run_until([&] { return server->core().connection_count() == 2; }));
+
+  overlay = http_get(server->http_url() + "/api/streams/live/overlay").second;
+  EXPECT_EQ(overlay.find("leaver-a"), std::string::npos) << overlay;
+  EXPECT_EQ(overlay.find("dropper-b"), std::string::npos) << overlay;
+  std::string m = metrics();
+  EXPECT_NE(m.find("meshcast_peers_connected 2\n"), std::string::npos) << m;
+  EXPECT_NE(m.find("meshcast_connections 2\n"), std::string::npos) << m;
+  EXPECT_FALSE(server->core().has_peer("leaver-a"));
+  EXPECT_FALSE(server->core().has_peer("dropper-b"));
+
+  // The owner going away ends the stream for the rest.
+  owner->client.close();
+  ASSERT_TRUE(run_until([&] { return c->got("stream_ended"); }));
+  EXPECT_EQ(c->first("stream_ended")["reason"], "owner_left");
+  EXPECT_NE(metrics().find("meshcast_streams 0"), std::string::npos);
+  // The freed id can be registered again.
+  auto again = peer("leaver-a");
+  EXPECT_TRUE(server->core().has_peer("leaver-a"));
+}
+
+// Raw WebSocket for frames the typed client never sends.
+struct RawWs {
+  SoupWebsocketConnection* ws = nullptr;
+  std::vector<std::string> received;
+  bool closed = false;
+  explicit RawWs(const std::string& url) {
+    static SoupSession* session = soup_session_new();
+    SoupMessage* msg = soup_message_new("GET", url.c_str());
+    bool done = false;
+    struct Ctx {
+      RawWs* self;
+      bool* done;
+    } ctx{this, &done};
+    soup_session_websocket_connect_async(
+        session, msg, nullptr, nullptr, G_PRIORITY_DEFAULT, nullptr,
+        [](GObject* src, GAsyncResult* res, gpointer data) {
+          auto* c = static_cast<Ctx*>(data);
+          c->self->ws = soup_session_websocket_connect_finish(SOUP_SESSION(src), res, nullptr);
+          *c->done = true;
+        },
+        &ctx);
+    run_until([&] { return done; });
+    g_object_unref(msg);
+    if (!ws) return;
+    soup_websocket_connection_set_max_incoming_payload_size(ws, 0);
+    g_signal_connect(ws, "message",
+                     G_CALLBACK(+[](SoupWebsocketConnection*, gint, GBytes* b, gpointer d) {
+                       gsize n = 0;
+                       auto* p = static_cast<const char*>(g_bytes_get_data(b, &n));
+                       static_cast<RawWs*>(d)->received.emplace_back(p, n);
+                     }),
+                     this);
+    g_signal_connect(ws, "closed", G_CALLBACK(+[](SoupWebsocketConnection*, gpointer d) {
+                       static_cast<RawWs*>(d)->closed = true;
+                     }),
+                     this);
+  }
+  ~RawWs() {
+    if (!ws) return;
+    g_signal_handlers_disconnect_by_data(ws, this);
+    if (soup_websocket_connection_get_state(ws) == SOUP_WEBSOCKET_STATE_OPEN)
+      soup_websocket_connection_close(ws, 1000, nullptr);
+    g_object_unref(ws);
+  }
+  void send(const std::string& text) { soup_websocket_connection_send_text(ws, text.c_str()); }
+  json last() { return received.empty() ? json() : json::parse(received.back()); }
+};
+
+TEST_F(TrackerTest, MalformedOversizeAndFloodAreAnsweredAndServerSurvives) {
+  RawWs raw(server->ws_url());
+  ASSERT_NE(raw.ws, nullptr);
+  raw.send("this is not json");
+  ASSERT_TRUE(run_until([&] { return raw.received.size() == 1; }));
+  EXPECT_EQ(raw.last()["code"], "bad_json");
+  raw.send(R"({"type":"warp","id":"q1"})");
+  ASSERT_TRUE(run_until([&] { return raw.received.size() == 2; }));
+  EXPECT_EQ(raw.last()["code"], "unknown_type");
+  EXPECT_EQ(raw.last()["ref_id"], "q1");
+  raw.send(R"({"type":"stream_list","id":3})");
+  ASSERT_TRUE(run_until([&] { return raw.received.size() == 3; }));
+  EXPECT_EQ(raw.last()["code"], "not_registered");
+  // 80 KiB: over the 64 KiB protocol limit, answered with an error, connection kept.
+  raw.send(R"({"type":"ping","pad":")" + std::string(80 * 1024, 'x') + "\"}");
+  ASSERT_TRUE(run_until([&] { return raw.received.size() == 4; }));
+  EXPECT_EQ(raw.last()["code"], "too_large");
+  raw.send(R"({"type":"ping","id":4})");
+  ASSERT_TRUE(run_until([&] { return raw.received.size() == 5; }));
+  EXPECT_EQ(raw.last()["type"], "ping_ok");
+  // 1 MiB: beyond what the server reads at all; it closes the connection (1009).
+  raw.send(std::string(1024 * 1024, 'y'));
+  EXPECT_TRUE(run_until([&] { return raw.closed; }));
+
+  // The server still works for others.
+  auto p = peer("survivor");
+  EXPECT_EQ(http_get(server->http_url() + "/healthz").second, "ok\n");
+  std::string m = metrics();
+  EXPECT_NE(m.find("meshcast_errors_total{code=\"too_large\"} 1"), std::string::npos) << m;
+  EXPECT_NE(m.find("meshcast_errors_total{code=\"bad_json\"} 1"), std::string::npos) << m;
+}
+
+TEST_F(TrackerTest, RateLimitedPeerGetsErrors) {
+  server.reset();
+  TrackerServerOptions o;
+  o.core.max_rate = 20;
+  o.core.burst = 40;
+  start(o);
+  auto p = peer("flooder");
+  int limited = 0;
+  p->client.on("error", [&](const json& e) { limited += e["code"] == "rate_limited"; });
+  for (int i = 0; i < 200; ++i) p->client.send({{"type", "ping"}});
+  EXPECT_TRUE(run_until([&] { return limited >= 20; }));
+  run_for(1200);  // the bucket refills
+  Reply r = await([&](ReplyFn f) { p->client.ping(f); });
+  EXPECT_TRUE(r.ok) << r.code;
+  EXPECT_NE(metrics().find("meshcast_errors_total{code=\"rate_limited\"}"), std::string::npos);
+  auto q = peer("bystander");
+  EXPECT_TRUE(await([&](ReplyFn f) { q->client.ping(f); }).ok);
+}
+
+TEST_F(TrackerTest, ClientReconnectsWithBackoffThenFails) {
+  TrackerClientOptions o;
+  o.max_reconnect_attempts = 2;
+  o.initial_backoff_ms = 50;
+  Peer p(o);
+  std::string url = server->ws_url();
+  server.reset();  // nobody listens on that port any more
+  p.client.connect(url);
+  ASSERT_TRUE(run_until([&] { return p.client.state() == ClientState::kFailed; }, 10000));
+  int connecting = 0;
+  for (auto s : p.states) connecting += s == ClientState::kConnecting;
+  EXPECT_EQ(connecting, 3);  // first try + 2 retries
+  Reply r = await([&](ReplyFn f) { p.client.ping(f); });
+  EXPECT_EQ(r.code, "not_connected");
+}
+
+TEST_F(TrackerTest, ClientReconnectsAfterServerDrop) {
+  TrackerClientOptions o;
+  o.initial_backoff_ms = 50;
+  auto p = peer("phoenix", "viewer", json(), 0, o);
+  uint16_t port = server->port();
+  Reply pending;
+  bool done = false;
+  p->client.call_invite("nobody-yet", [&](const Reply& r) { pending = r, done = true; });
+  server.reset();  // drops the connection
+  TrackerServerOptions so;
+  so.port = port;
+  so.log_level = LogLevel::kError;
+  server = std::make_unique<TrackerServer>(so);
+  std::string err;
+  ASSERT_TRUE(server->start(&err)) << err;
+  ASSERT_TRUE(run_until([&] { return done; }));
+  ASSERT_TRUE(run_until([&] { return p->client.state() == ClientState::kConnected; }, 10000));
+  HelloParams hp;
+  hp.peer_id = "phoenix";
+  Reply r = await([&](ReplyFn f) { p->client.hello(hp, f); });
+  EXPECT_TRUE(r.ok) << r.code;
+}
+
+TEST_F(TrackerTest, SecureWebSocket) {
+  auto dir = std::filesystem::temp_directory_path() / ("meshcast-tls-" + std::to_string(getpid()));
+  std::filesystem::create_directories(dir);
+  std::string cert = (dir / "cert.pem").string(), key = (dir / "key.pem").string();
+  std::string cmd =
+      "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
+      "-days 1 -subj /CN=127.0.0.1 -keyout " +
+      key + " -out " + cert + " >/dev/null 2>&1";
+  ASSERT_EQ(std::system(cmd.c_str()), 0);
+  server.reset();
+  TrackerServerOptions o;
+  o.tls_cert_file = cert;
+  o.tls_key_file = key;
+  start(o);
+  EXPECT_EQ(server->ws_url().rfind("wss://", 0), 0u);
+  TrackerClientOptions co;
+  co.accept_invalid_certificates = true;  // self-signed test certificate
+  auto p = peer("tls-peer", "viewer", json(), 0, co);
+  EXPECT_TRUE(await([&](ReplyFn f) { p->client.ping(f); }).ok);
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
