@@ -260,8 +260,19 @@ bool BroadcastSource::start(std::string* error) {
   gst_object_unref(bus);
 
   if (gst_element_set_state(pipeline_, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE) {
+    // The reason (file not found, device busy...) is waiting on the bus.
+    std::string reason = "device busy or file unreadable?";
+    GstBus* b = gst_element_get_bus(pipeline_);
+    if (GstMessage* msg = gst_bus_pop_filtered(b, GST_MESSAGE_ERROR)) {
+      GError* e = nullptr;
+      gst_message_parse_error(msg, &e, nullptr);
+      if (e) reason = e->message;
+      g_clear_error(&e);
+      gst_message_unref(msg);
+    }
+    gst_object_unref(b);
     stop();
-    return fail("capture pipeline failed to start (device busy or file unreadable?)");
+    return fail("capture pipeline failed to start: " + reason);
   }
   return true;
 }

@@ -285,6 +285,70 @@ TEST_F(MediaBroadcast, SurvivesAMissingSegment) {
   expect_valid_file(file, st);
 }
 
+TEST_F(MediaBroadcast, BroadcastsFromAFilePacedLive) {
+  // The recording of the test broadcast becomes the input of a file broadcast.
+  const fs::path input = temp_file("input");
+  const auto recorded = replay(input, 0);
+  BroadcastConfig cfg;
+  cfg.video = *parse_source_spec("file:" + input.string());
+  cfg.audio = cfg.video;
+  cfg.width = 320;
+  cfg.height = 180;
+  BroadcastSource source(ctx_, cfg);
+  Segmenter segmenter(source.header());
+  uint64_t video = 0, audio = 0, keyframes = 0;
+  int64_t last_pts = 0;
+  size_t batches = 0;
+  bool eos = false;
+  std::string error_text;
+  source.on_frame([&](const MediaFrame& f) {
+    (f.kind == MediaFrame::Kind::Video ? video : audio)++;
+    keyframes += f.is_video_keyframe();
+    last_pts = std::max(last_pts, f.pts_us);
+    batches += segmenter.push(f).has_value();
+  });
+  source.on_eos([&] { eos = true; });
+  source.on_error([&](const std::string& e) { error_text = e; });
+  std::string error;
+  ASSERT_TRUE(source.start(&error)) << error;
+  const gint64 t0 = g_get_monotonic_time();
+  run_loop(ctx_, 15000, [&] { return eos || !error_text.empty(); });
+  const double wall_s = static_cast<double>(g_get_monotonic_time() - t0) / 1e6;
+  source.stop();
+  EXPECT_TRUE(error_text.empty()) << error_text;
+  EXPECT_TRUE(eos);
+  std::printf(
+      "file broadcast: %llu video (%llu key), %llu audio frames, last pts %.3f s, "
+      "%zu batches, wall %.2f s\n",
+      static_cast<unsigned long long>(video), static_cast<unsigned long long>(keyframes),
+      static_cast<unsigned long long>(audio), last_pts / 1e6, batches, wall_s);
+  // Re-encoded at 25 fps from a ~3 s file (frame counts within 20 %).
+  EXPECT_NEAR(static_cast<double>(video), static_cast<double>(recorded.video_frames),
+              0.2 * static_cast<double>(recorded.video_frames));
+  EXPECT_GT(audio, recorded.audio_frames / 2);
+  EXPECT_GE(keyframes, 3u);
+  EXPECT_NEAR(static_cast<double>(last_pts), static_cast<double>(recorded.media_duration_us),
+              0.15 * static_cast<double>(recorded.media_duration_us));
+  // Paced like a live source: it cannot finish much faster than the media lasts.
+  EXPECT_GT(wall_s, 0.8 * static_cast<double>(recorded.media_duration_us) / 1e6);
+}
+
+TEST_F(MediaBroadcast, MissingFileIsReported) {
+  BroadcastConfig cfg;
+  cfg.video = {SourceSpec::Type::File, "/nonexistent/meshcast.webm"};
+  cfg.audio = {SourceSpec::Type::None, {}};
+  BroadcastSource source(ctx_, cfg);
+  std::string error_text;
+  source.on_error([&](const std::string& e) { error_text = e; });
+  std::string error;
+  const bool started = source.start(&error);
+  if (started) run_loop(ctx_, 5000, [&] { return !error_text.empty(); });
+  source.stop();
+  EXPECT_TRUE(!started || !error_text.empty());
+  std::printf("missing file: start=%d error='%s' bus='%s'\n", started, error.c_str(),
+              error_text.c_str());
+}
+
 TEST_F(MediaBroadcast, NullOutputCountsFrames) {
   FramePlayer player(ctx_, {.output = {OutputSpec::Type::Null, {}}});
   EXPECT_EQ(player.output_type(), OutputSpec::Type::Null);
@@ -343,21 +407,25 @@ void measure_cpu(GMainContext* ctx, const char* pattern) {
   cfg.bitrate_kbps = 500;
   cfg.test_pattern = pattern;
   BroadcastSource source(ctx, cfg);
-  uint64_t bytes = 0;
-  source.on_frame([&](const MediaFrame& f) { bytes += f.data.size(); });
+  uint64_t bytes = 0, vframes = 0;
+  source.on_frame([&](const MediaFrame& f) {
+    bytes += f.data.size();
+    vframes += f.kind == MediaFrame::Kind::Video;
+  });
   ASSERT_TRUE(source.start());
   run_loop(ctx, 500);  // skip start-up
   const double cpu0 = cpu_seconds();
   const gint64 t0 = g_get_monotonic_time();
-  const uint64_t bytes0 = bytes;
+  const uint64_t bytes0 = bytes, vframes0 = vframes;
   run_loop(ctx, 5000);
   const double cpu = cpu_seconds() - cpu0;
   const double wall = static_cast<double>(g_get_monotonic_time() - t0) / 1e6;
   source.stop();
   std::printf(
       "encode CPU (pattern=%s) 640x360@25 VP8 + Opus 64 kbps, --bitrate 500: %.1f%% of "
-      "one core over %.1f s, %.0f kbit/s produced\n",
-      pattern, 100.0 * cpu / wall, wall, static_cast<double>(bytes - bytes0) * 8 / 1000 / wall);
+      "one core over %.1f s, %.0f kbit/s and %.1f video frames/s produced\n",
+      pattern, 100.0 * cpu / wall, wall, static_cast<double>(bytes - bytes0) * 8 / 1000 / wall,
+      static_cast<double>(vframes - vframes0) / wall);
   EXPECT_GT(bytes - bytes0, 0u);
 }
 
