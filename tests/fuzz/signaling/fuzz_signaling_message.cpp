@@ -1,0 +1,40 @@
+// libFuzzer target: message validation plus the tracker core's handling of whatever passes
+// validation (a registered peer in a stream, a second peer, a ringing call).
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+#include "signaling/message_validator.hpp"
+#include "signaling/tracker_core.hpp"
+
+using namespace meshcast::signaling;
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  std::string_view text(reinterpret_cast<const char*>(data), size);
+  ValidationResult r = validate_message(text);
+  if (!r.ok() && r.error.code.empty()) __builtin_trap();  // every rejection has a code
+
+  TrackerCore core;
+  CoreOutput out;
+  core.on_open(1, 0);
+  core.on_open(2, 0);
+  core.on_text(1, R"({"type":"hello","peer_id":"a","role":"broadcaster","upload_kbps":3000})", 0, out);
+  core.on_text(2, R"({"type":"hello","peer_id":"b","role":"viewer","accept_calls":["a"]})", 0, out);
+  core.on_text(1,
+               R"({"type":"stream_create","name":"s","public_key":")"
+               "0000000000000000000000000000000000000000000000000000000000000000"
+               R"(","private":true,"view_key":"12345678"})",
+               0, out);
+  core.on_text(2, R"({"type":"join","stream":"s","view_key":"12345678"})", 0, out);
+  core.on_text(1, R"({"type":"call_invite","to":"b","timeout_ms":100})", 0, out);
+  // The fuzzed frame from both sides, then timers and disconnects.
+  core.on_text(1, text, 1, out);
+  core.on_text(2, text, 2, out);
+  core.on_timer(1000, out);
+  core.on_close(2, 1001, out);
+  core.on_text(1, text, 1002, out);
+  core.on_close(1, 1003, out);
+  if (core.peer_count() != 0 || core.stream_count() != 0 || core.call_count() != 0)
+    __builtin_trap();  // no state may survive its peers
+  return 0;
+}
