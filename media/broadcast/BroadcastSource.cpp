@@ -237,8 +237,7 @@ bool BroadcastSource::start(std::string* error) {
   }
   pipeline_ = pipeline;
 
-  queue_ = std::make_unique<MainContextQueue<MediaFrame>>(context_,
-                                                          [this](MediaFrame& f) { deliver(f); });
+  queue_ = std::make_unique<MainContextQueue>(context_);
   GstAppSinkCallbacks callbacks{};
   callbacks.new_sample = [](GstAppSink* sink, gpointer self) {
     return on_new_sample(GST_ELEMENT(sink), self);
@@ -328,7 +327,7 @@ GstFlowReturn BroadcastSource::on_new_sample(GstElement* appsink, gpointer user_
     if (gst_buffer_map(buf, &map, GST_MAP_READ)) {
       f.data.assign(map.data, map.data + map.size);
       gst_buffer_unmap(buf, &map);
-      self->queue_->push(std::move(f));
+      self->queue_->post([self, frame = std::move(f)]() mutable { self->deliver(frame); });
     }
   }
   gst_sample_unref(sample);

@@ -5,8 +5,8 @@
 // Pipeline (one GStreamer pipeline, built from the config):
 //   video: <src> ! videoconvert ! videoscale ! videorate ! I420 WxH@fps ! vp8enc ! appsink
 //   audio: <src> ! audioconvert ! audioresample ! 48 kHz ! opusenc (20 ms) ! appsink
-// The appsinks' streaming threads push frames into a MainContextQueue; on_frame runs on
-// the main context. Timestamps are pipeline running time (0 = broadcast start).
+// The appsinks' streaming threads post frames through a MainContextQueue (media/common); on_frame
+// runs on the main context. Timestamps are pipeline running time (0 = broadcast start).
 
 #include <gst/gst.h>
 
@@ -18,8 +18,8 @@
 #include <string_view>
 #include <vector>
 
-#include "media/broadcast/MainContextQueue.hpp"
 #include "media/broadcast/MediaFrame.hpp"
+#include "media/common/main_context_queue.hpp"
 
 namespace meshcast::media {
 
@@ -108,7 +108,7 @@ class BroadcastSource {
   GstElement* pipeline_ = nullptr;
   GstElement* video_sink_ = nullptr;
   GSource* bus_watch_ = nullptr;
-  std::unique_ptr<MainContextQueue<MediaFrame>> queue_;
+  std::unique_ptr<MainContextQueue> queue_;
   Stats stats_;
   FrameCallback on_frame_;
   MessageCallback on_error_;
