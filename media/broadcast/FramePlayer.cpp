@@ -164,7 +164,9 @@ size_t FramePlayer::push_batch(const FrameBatch& batch) {
 
 void FramePlayer::mark_gap() {
   if (!started_) return;
-  ++stats_.gaps;
+  // One gap, however many times it is reported (missed-segment event, number jump, pts jump).
+  if (!gap_pending_) ++stats_.gaps;
+  gap_pending_ = true;
   if (header_->has_video()) video_waiting_ = true;
   std::fill(std::begin(discont_), std::end(discont_), true);
 }
@@ -230,7 +232,8 @@ bool FramePlayer::play(const StreamHeader& h, const MediaFrame& f) {
   // (the mesh should call mark_gap() for missing segments anyway).
   if (!h.has_audio()) threshold = std::max<int64_t>(threshold, 1'000'000);
   if (f.pts_us > input_end_us_ + threshold) {
-    ++stats_.gaps;
+    if (!gap_pending_) ++stats_.gaps;
+    gap_pending_ = true;
     if (collapse_gaps_) offset_us_ += f.pts_us - input_end_us_;
     if (h.has_video() && !f.is_video_keyframe()) video_waiting_ = true;
     std::fill(std::begin(discont_), std::end(discont_), true);
@@ -255,6 +258,7 @@ bool FramePlayer::play(const StreamHeader& h, const MediaFrame& f) {
   const bool discont = discont_[k];
   discont_[k] = false;
 
+  gap_pending_ = false;
   ++stats_.frames_played;
   ++(is_video ? stats_.video_frames : stats_.audio_frames);
   stats_.bytes += f.data.size();

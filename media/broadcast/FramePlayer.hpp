@@ -42,8 +42,8 @@ struct PlayerConfig {
   GapMode gap_mode = GapMode::Auto;  // Auto: Collapse for files, Keep for display/null
   // A timestamp jump larger than this (beyond the expected next frame) is a gap.
   int64_t gap_threshold_us = 150'000;
-  // Display only: extra playout delay so the sinks do not drop the first frames as late.
-  int64_t display_latency_us = 100'000;
+  // Display only: playout delay; absorbs segment arrival jitter before sinks drop frames as late.
+  int64_t display_latency_us = 200'000;
 };
 
 class FramePlayer {
@@ -120,6 +120,7 @@ class FramePlayer {
   int64_t last_out_us_[3] = {-1, -1, -1};
   bool discont_[3] = {false, false, false};
   bool counted_wait_ = false;
+  bool gap_pending_ = false;                   // a gap was counted and no frame has played since
   static constexpr size_t kMaxHeldAudio = 25;  // 500 ms of Opus before the first key frame
   std::deque<MediaFrame> held_audio_;          // keyframe_waits already counts the current wait
   Stats stats_;
