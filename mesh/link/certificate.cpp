@@ -6,8 +6,6 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
-#include <mutex>
-
 namespace meshcast::link {
 namespace {
 
@@ -93,13 +91,13 @@ std::shared_ptr<Certificate> Certificate::generate(std::string& error) {
 }
 
 std::shared_ptr<Certificate> Certificate::process_default() {
-  static std::once_flag once;
-  static std::shared_ptr<Certificate> cert;
-  std::call_once(once, [] {
+  // Deliberately never destroyed: OpenSSL's atexit cleanup may run before static
+  // destructors, and freeing an SSL_CTX after it would crash at exit.
+  static auto* cert = [] {
     std::string error;
-    cert = generate(error);
-  });
-  return cert;
+    return new std::shared_ptr<Certificate>(generate(error));
+  }();
+  return *cert;
 }
 
 Certificate::~Certificate() {

@@ -309,7 +309,13 @@ bool PeerLink::add_remote_candidate(const std::string& candidate, std::string& e
     error = std::string("link is ") + to_string(state_);
     return false;
   }
-  if (!parse_candidate(candidate, nullptr, error)) return false;
+  CandidateInfo info;
+  if (!parse_candidate(candidate, &info, error)) return false;
+  if (info.component != kComponent) {
+    error = "candidate for component " + std::to_string(info.component) +
+            " (only component 1 exists: RTP/RTCP mux)";
+    return false;
+  }
   std::string line = candidate.rfind("a=", 0) == 0 ? candidate.substr(2) : candidate;
   if (!remote_set_) {
     if (pending_remote_candidates_.size() >= kMaxRemoteCandidates) {

@@ -415,3 +415,57 @@ TEST_F(LinkTest, LinkMayBeDestroyedFromItsOwnCallbacks) {
       ctx_, [&] { return !pair_->offerer; }, 5000));
   pump(50);
 }
+
+TEST_F(LinkTest, RemoteInputIsValidated) {
+  make_pair(options());
+  std::string err;
+  PeerLink& a = *pair_->answerer;
+  EXPECT_FALSE(a.add_remote_candidate("candidate:1 1 UDP 1 999.1.1.1 9 typ host", err));
+  EXPECT_NE(err.find("numeric"), std::string::npos) << err;
+  EXPECT_FALSE(a.add_remote_candidate("garbage", err));
+  EXPECT_NE(err.find("candidate"), std::string::npos) << err;
+  EXPECT_FALSE(a.add_remote_candidate("candidate:1 2 UDP 1 127.0.0.1 9 typ host", err));
+  EXPECT_NE(err.find("component"), std::string::npos) << err;
+  // An answer may not say actpass.
+  SessionDescription answer = a.local_description();
+  answer.setup = DtlsSetup::kActpass;
+  ASSERT_TRUE(pair_->offerer->start(err)) << err;
+  EXPECT_FALSE(pair_->offerer->set_remote_description(answer, err));
+  EXPECT_NE(err.find("actpass"), std::string::npos) << err;
+  // A description built in memory is validated like a parsed one.
+  SessionDescription broken = a.local_description();
+  broken.fingerprint = "sha-256 nope";
+  EXPECT_FALSE(pair_->offerer->set_remote_description(broken, err));
+  EXPECT_NE(err.find("fingerprint"), std::string::npos) << err;
+}
+
+TEST_F(LinkTest, UnreachableCandidatesFailWithinTheConnectTimeout) {
+  // Two links that never learn each other's real candidates: each only hears of a
+  // port nobody listens on.
+  std::string err;
+  LinkConfig cfg;
+  cfg.connect_timeout_ms = 2000;
+  auto cert = Certificate::process_default();
+  auto off = PeerLink::create(ctx_, cfg, cert, Role::kOfferer, err);
+  auto ans = PeerLink::create(ctx_, cfg, cert, Role::kAnswerer, err);
+  ASSERT_TRUE(off && ans) << err;
+  std::string reason;
+  off->set_on_state([&](LinkState s, const std::string& r) {
+    if (s == LinkState::kFailed) reason = r;
+  });
+  ASSERT_TRUE(off->start(err)) << err;
+  SessionDescription offer = off->local_description();
+  offer.candidates = {"candidate:1 1 UDP 2015363327 127.0.0.1 9 typ host"};
+  offer.end_of_candidates = true;
+  ASSERT_TRUE(ans->set_remote_description(offer, err)) << err;
+  ASSERT_TRUE(ans->start(err)) << err;
+  SessionDescription answer = ans->local_description();
+  answer.candidates = {"candidate:1 1 UDP 2015363327 127.0.0.1 9 typ host"};
+  answer.end_of_candidates = true;
+  ASSERT_TRUE(off->set_remote_description(answer, err)) << err;
+  ASSERT_TRUE(run_context_until(
+      ctx_, [&] { return off->state() == LinkState::kFailed; }, 5000))
+      << to_string(off->state());
+  EXPECT_FALSE(reason.empty());
+  std::printf("unreachable peer: %s\n", reason.c_str());
+}
