@@ -150,7 +150,17 @@ bool FramePlayer::build_pipeline() {
   g_source_attach(bus_watch_, context_);
   gst_object_unref(bus);
   if (gst_element_set_state(pipeline_, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE) {
-    fail("player pipeline failed to start (cannot write " + to_string(output_) + "?)");
+    std::string reason = "cannot open output";
+    GstBus* b = gst_element_get_bus(pipeline_);
+    if (GstMessage* msg = gst_bus_pop_filtered(b, GST_MESSAGE_ERROR)) {
+      GError* e = nullptr;
+      gst_message_parse_error(msg, &e, nullptr);
+      if (e) reason = e->message;
+      g_clear_error(&e);
+      gst_message_unref(msg);
+    }
+    gst_object_unref(b);
+    fail("player: " + to_string(output_) + ": " + reason);
     return false;
   }
   return true;

@@ -349,6 +349,22 @@ TEST_F(MediaBroadcast, MissingFileIsReported) {
               error_text.c_str());
 }
 
+TEST_F(MediaBroadcast, UnwritableOutputIsReported) {
+  FramePlayer player(ctx_, {.output = {OutputSpec::Type::File, "/nonexistent/dir/out.webm"}});
+  std::string reported;
+  player.on_error([&](const std::string& e) { reported = e; });
+  auto batch = parse_frame_batch(payloads_[0]);
+  ASSERT_TRUE(batch.has_value());
+  player.push_batch(*batch);
+  run_loop(ctx_, 200);
+  std::string error;
+  EXPECT_FALSE(player.stop(&error));
+  EXPECT_TRUE(player.failed());
+  EXPECT_FALSE(error.empty());
+  EXPECT_EQ(reported, error);
+  std::printf("unwritable output: %s\n", error.c_str());
+}
+
 TEST_F(MediaBroadcast, NullOutputCountsFrames) {
   FramePlayer player(ctx_, {.output = {OutputSpec::Type::Null, {}}});
   EXPECT_EQ(player.output_type(), OutputSpec::Type::Null);
