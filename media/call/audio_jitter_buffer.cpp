@@ -51,11 +51,11 @@ int64_t AudioJitterBuffer::ts_to_us(int64_t ext) const {
 void AudioJitterBuffer::update_target() {
   d_min_ = *std::min_element(transit_.begin(), transit_.end());
   std::vector<int64_t> v(transit_.begin(), transit_.end());
-  const size_t k = (v.size() * 95) / 100;
+  const size_t k = (v.size() * static_cast<size_t>(cfg_.jitter_percentile)) / 100;
   std::nth_element(v.begin(), v.begin() + static_cast<long>(std::min(k, v.size() - 1)), v.end());
-  jitter_p95_us_ = v[std::min(k, v.size() - 1)] - d_min_;
+  jitter_pct_us_ = v[std::min(k, v.size() - 1)] - d_min_;
   const int64_t frame_us = ts_to_us(frame_);
-  target_us_ = std::clamp(frame_us + jitter_p95_us_ + cfg_.margin_us, cfg_.min_target_us,
+  target_us_ = std::clamp(frame_us + jitter_pct_us_ + cfg_.margin_us, cfg_.min_target_us,
                           cfg_.max_target_us);
 }
 
@@ -211,7 +211,7 @@ JitterBufferStats AudioJitterBuffer::stats() const {
   JitterBufferStats s = st_;
   s.target_us = target_us_;
   s.lag_us = lag_us_;
-  s.jitter_p95_us = jitter_p95_us_;
+  s.jitter_pct_us = jitter_pct_us_;
   return s;
 }
 

@@ -5,7 +5,7 @@
 //
 // Timing model: d = arrival - rtp_ts/rate is a packet's relative transit; d_min over a
 // sliding window is the fastest path. The frame with timestamp ts is due at
-// d_min + ts/rate + target, target = clamp(frame + p95(d - d_min) + margin). Because the
+// d_min + ts/rate + target, target = clamp(frame + p90(d - d_min) + margin). Because the
 // playout clock calls pop() once per frame, the actual playout lag L = now - d_min - ts/rate
 // stays constant except where pop() deliberately stretches (Expand: lag +1 frame) or drops a
 // frame (lag -1 frame) to follow the target.
@@ -43,7 +43,8 @@ struct JitterBufferConfig {
   int64_t max_target_us = 300'000;
   int64_t margin_us = 5'000;
   size_t window_packets = 100;      // ~2 s of 20 ms packets for d_min and the jitter percentile
-  int drop_streak = 50;             // pops in a row too late before dropping a frame (1 s)
+  int jitter_percentile = 90;       // isolated stalls above it are absorbed by Expand + drop
+  int drop_streak = 10;             // pops in a row too late before dropping a frame (200 ms)
   int expand_streak = 5;            // pops in a row too early before stretching
   int64_t idle_after_us = 500'000;  // no packets for this long: the stream is quiet
   size_t max_packets = 500;
@@ -62,8 +63,8 @@ struct JitterBufferStats {
   uint64_t frames_skipped = 0;  // missing frames skipped to catch up after stretching
   uint64_t resets = 0;
   int64_t target_us = 0;
-  int64_t lag_us = 0;  // last playout lag L (buffering delay incl. jitter)
-  int64_t jitter_p95_us = 0;
+  int64_t lag_us = 0;         // last playout lag L (buffering delay incl. jitter)
+  int64_t jitter_pct_us = 0;  // the configured percentile of d - d_min
 };
 
 class AudioJitterBuffer {
@@ -111,7 +112,7 @@ class AudioJitterBuffer {
   std::deque<int64_t> transit_;  // d = arrival - ts/rate, µs
   int64_t d_min_ = 0;
   int64_t target_us_;
-  int64_t jitter_p95_us_ = 0;
+  int64_t jitter_pct_us_ = 0;
   int64_t lag_us_ = 0;
   int high_streak_ = 0, low_streak_ = 0;
   JitterBufferStats st_;

@@ -148,7 +148,7 @@ void AudioReceiver::schedule_tick() {
   const int64_t wait_us = next_due_us_ - monotonic_us();
   const guint ms = wait_us <= 0 ? 0 : static_cast<guint>((wait_us + 999) / 1000);
   tick_ = g_timeout_source_new(ms);
-  g_source_set_priority(tick_, G_PRIORITY_HIGH);
+  g_source_set_priority(tick_, G_PRIORITY_DEFAULT);
   g_source_set_callback(tick_, &AudioReceiver::on_tick, this, nullptr);
   g_source_attach(tick_, queue_.context());
 }

@@ -25,7 +25,9 @@ void MainContextQueue::post(std::function<void()> fn) {
   if (state_->scheduled) return;  // one idle source drains everything queued so far
   state_->scheduled = true;
   GSource* src = g_idle_source_new();
-  g_source_set_priority(src, G_PRIORITY_HIGH_IDLE);
+  // Above the playout timers: after a stall, queued packets are handed over before the
+  // next frame is decided.
+  g_source_set_priority(src, G_PRIORITY_HIGH);
   g_source_set_callback(src, &MainContextQueue::dispatch, new std::shared_ptr<State>(state_),
                         [](gpointer p) { delete static_cast<std::shared_ptr<State>*>(p); });
   g_source_attach(src, context_);

@@ -42,8 +42,8 @@ CallResult run_call(const std::string& wav_path, int ms, double loss, uint32_t s
   EXPECT_TRUE(tx.start(&err)) << err;
   run_main_loop_for(ms);
   tx.stop();
-  // Let the receiver play what is still buffered (the jitter buffer holds ~30-60 ms).
-  run_main_loop_for(150);
+  // Stop the receiver at once: waiting would only add stretch frames after the stream ended
+  // (the last ~30-60 ms still buffered are not needed for the checks).
   rx.stop();
   EXPECT_EQ(gst_error, "");
   return CallResult{tx.stats(), rx.stats(), read_wav_file(wav_path)};
