@@ -294,11 +294,17 @@ void BroadcastSource::stop() {
   pipeline_ = nullptr;
 }
 
-void BroadcastSource::request_keyframe() {
-  if (!video_sink_) return;
+bool BroadcastSource::request_keyframe() {
+  if (!video_sink_) return false;
+  const int64_t now = g_get_monotonic_time();
+  if (last_forced_keyframe_us_ >= 0 &&
+      now - last_forced_keyframe_us_ < int64_t{config_.min_forced_keyframe_gap_ms} * 1000)
+    return false;
+  last_forced_keyframe_us_ = now;
   // An upstream force-key-unit event sent to the sink travels up to vp8enc.
   gst_element_send_event(video_sink_,
                          gst_video_event_new_upstream_force_key_unit(GST_CLOCK_TIME_NONE, TRUE, 0));
+  return true;
 }
 
 GstFlowReturn BroadcastSource::on_new_sample(GstElement* appsink, gpointer user_data) {

@@ -47,6 +47,7 @@ struct BroadcastConfig {
   // videotestsrc pattern for --video test: "ball" (moving, cheap) or e.g. "snow" (noise,
   // the encoder's worst case), "smpte".
   std::string test_pattern = "ball";
+  int min_forced_keyframe_gap_ms = 500;
 };
 
 class BroadcastSource {
@@ -81,8 +82,11 @@ class BroadcastSource {
   void stop();
   bool running() const { return pipeline_ != nullptr; }
 
-  // Asks the encoder for a VP8 key frame as soon as possible (e.g. a viewer joined).
-  void request_keyframe();
+  // Asks the encoder for a VP8 key frame as soon as possible (e.g. a viewer joined, so it
+  // need not wait for the next periodic one). Key frames cost several times a delta frame,
+  // so requests closer than min_forced_keyframe_gap_ms to the previous one are ignored
+  // (returns false): callers may call it on every join without blowing the bit rate.
+  bool request_keyframe();
 
   // Codec description of the frames this source produces (valid after construction).
   const StreamHeader& header() const { return header_; }
@@ -108,6 +112,7 @@ class BroadcastSource {
   GstElement* pipeline_ = nullptr;
   GstElement* video_sink_ = nullptr;
   GSource* bus_watch_ = nullptr;
+  int64_t last_forced_keyframe_us_ = -1;  // g_get_monotonic_time() of the last request
   std::unique_ptr<MainContextQueue> queue_;
   Stats stats_;
   FrameCallback on_frame_;

@@ -164,7 +164,8 @@ class MediaBroadcast : public ::testing::Test {
     ASSERT_TRUE(source.start(&error)) << error;
     std::printf("capture pipeline: %s\n", source.pipeline_description().c_str());
     run_loop(ctx_, 1300);
-    source.request_keyframe();  // an extra key frame mid-way (a viewer joined)
+    requested_ = source.request_keyframe();      // an extra key frame mid-way (a viewer joined)
+    rate_limited_ = !source.request_keyframe();  // a second join right after: no new one
     run_loop(ctx_, 1800);
     source.stop();
     keep(segmenter.flush());
@@ -227,6 +228,7 @@ class MediaBroadcast : public ::testing::Test {
   static inline std::vector<std::vector<uint8_t>> payloads_;
   static inline std::vector<std::string> errors_;
   static inline BroadcastSource::Stats stats_;
+  static inline bool requested_ = false, rate_limited_ = false;
   std::vector<fs::path> files_;
 };
 
@@ -237,8 +239,11 @@ TEST_F(MediaBroadcast, SourceProducesVp8AndOpus) {
   // ~3.1 s at 25 fps and 50 Opus packets/s; generous floors (shared 2-core machine).
   EXPECT_GT(stats_.video_frames, 40u);
   EXPECT_GT(stats_.audio_frames, 80u);
-  // Key frames at 0, 1 and 2 s plus the requested one.
+  // Key frames at 0, 1 and 2 s plus the requested one (the second request was ignored).
+  EXPECT_TRUE(requested_);
+  EXPECT_TRUE(rate_limited_);
   EXPECT_GE(stats_.keyframes, 4u);
+  EXPECT_LE(stats_.keyframes, 5u);
   std::printf(
       "source: %llu video frames (%llu key), %llu audio frames, %llu+%llu bytes, "
       "%zu segments\n",
