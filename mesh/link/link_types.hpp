@@ -74,7 +74,9 @@ struct LinkStats {
   uint64_t impaired_corrupted = 0;
   uint64_t impaired_duplicated = 0;
   uint64_t impaired_overflow = 0;  // delay queue full
-  double rtt_ms = -1;              // smoothed RTT from keepalive pings; -1 = unknown
+  int socket_rcvbuf_bytes = 0;     // SO_RCVBUF the kernel granted on the selected socket
+  int socket_sndbuf_bytes = 0;
+  double rtt_ms = -1;  // smoothed RTT from keepalive pings; -1 = unknown
   Cipher cipher = Cipher::kNone;
 };
 

@@ -418,6 +418,10 @@ void PeerLink::apply_socket_buffers() {
   int size = config_.socket_buffer_bytes;
   setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
   setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
+  socklen_t len = sizeof size;
+  if (getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, &len) == 0) stats_.socket_rcvbuf_bytes = size;
+  len = sizeof size;
+  if (getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, &len) == 0) stats_.socket_sndbuf_bytes = size;
   g_object_unref(s);
 }
 

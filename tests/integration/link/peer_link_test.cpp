@@ -469,3 +469,37 @@ TEST_F(LinkTest, UnreachableCandidatesFailWithinTheConnectTimeout) {
   EXPECT_FALSE(reason.empty());
   std::printf("unreachable peer: %s\n", reason.c_str());
 }
+
+TEST_F(LinkTest, SelectedSocketBuffersAreEnlarged) {
+  connect_pair(options());
+  // The kernel caps the request at net.core.rmem_max and reports twice the value.
+  long rmem_max = 0;
+  if (FILE* f = std::fopen("/proc/sys/net/core/rmem_max", "r")) {
+    if (std::fscanf(f, "%ld", &rmem_max) != 1) rmem_max = 0;
+    std::fclose(f);
+  }
+  long want = std::min<long>(4L << 20, rmem_max);
+  auto s = pair_->offerer->stats();
+  EXPECT_GE(s.socket_rcvbuf_bytes, want);
+  EXPECT_GT(s.socket_sndbuf_bytes, 0);
+  EXPECT_GE(pair_->answerer->stats().socket_rcvbuf_bytes, want);
+}
+
+TEST_F(LinkTest, HandshakeSurvivesHeavyDatagramLoss) {
+  // 30 % of DTLS (and later SRTP) datagrams lost each way: DTLS retransmission copes.
+  make_pair(options());
+  Impairment lossy;
+  lossy.drop = 0.3;
+  lossy.seed = 11;
+  pair_->offerer->set_impairment(lossy, Impairment{});
+  lossy.seed = 12;
+  pair_->answerer->set_impairment(lossy, Impairment{});
+  std::string err;
+  ASSERT_TRUE(pair_->connect(err)) << err;
+  ASSERT_TRUE(run_context_until(
+      ctx_, [&] { return pair_->both(LinkState::kConnected); }, 10000))
+      << to_string(pair_->offerer->state()) << " " << pair_->offerer->reason() << " / "
+      << to_string(pair_->answerer->state()) << " " << pair_->answerer->reason();
+  EXPECT_GT(pair_->offerer->stats().impaired_dropped + pair_->answerer->stats().impaired_dropped,
+            0u);
+}
