@@ -503,3 +503,19 @@ TEST_F(LinkTest, HandshakeSurvivesHeavyDatagramLoss) {
   EXPECT_GT(pair_->offerer->stats().impaired_dropped + pair_->answerer->stats().impaired_dropped,
             0u);
 }
+
+TEST_F(LinkTest, ConnectsOverIpv6Loopback) {
+  auto o = options();
+  o.offerer_config.local_addresses = {"::1"};
+  o.answerer_config.local_addresses = {"::1"};
+  connect_pair(std::move(o));
+  for (auto& c : pair_->answerer->local_description().candidates)
+    EXPECT_NE(c.find(" ::1 "), std::string::npos) << c;
+  std::vector<uint8_t> got;
+  pair_->answerer->set_on_rtp([&](const uint8_t* d, size_t n) { got.assign(d, d + n); });
+  auto p = make_rtp(7, 7, 300, 3);
+  ASSERT_TRUE(pair_->offerer->send_rtp(p.data(), p.size()).ok);
+  ASSERT_TRUE(run_context_until(
+      ctx_, [&] { return !got.empty(); }, 2000));
+  EXPECT_EQ(got, p);
+}
