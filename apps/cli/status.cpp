@@ -9,11 +9,16 @@ namespace meshcast::app {
 static LogLevel g_level = LogLevel::Warn;
 
 bool parse_log_level(const std::string& s, LogLevel* out) {
-  if (s == "error") *out = LogLevel::Error;
-  else if (s == "warn") *out = LogLevel::Warn;
-  else if (s == "info") *out = LogLevel::Info;
-  else if (s == "debug") *out = LogLevel::Debug;
-  else return false;
+  if (s == "error")
+    *out = LogLevel::Error;
+  else if (s == "warn")
+    *out = LogLevel::Warn;
+  else if (s == "info")
+    *out = LogLevel::Info;
+  else if (s == "debug")
+    *out = LogLevel::Debug;
+  else
+    return false;
   return true;
 }
 void set_log_level(LogLevel level) { g_level = level; }

@@ -3,9 +3,8 @@
 #pragma once
 #include <cstdio>
 #include <fstream>
-#include <string>
-
 #include <nlohmann/json.hpp>
+#include <string>
 
 namespace meshcast::app {
 

@@ -3,6 +3,7 @@
 #include "apps/command.hpp"
 #include "apps/session/session_common.hpp"
 #include "media/broadcast/FrameCodec.hpp"
+#include "media/common/gst_util.hpp"
 
 namespace meshcast::app {
 
@@ -48,15 +49,18 @@ void BroadcastSession::on_connected() {
   h.role = "broadcaster";
   h.upload_kbps = int64_t(opt_.bitrate_kbps) * opt_.source_copies;
   client_->hello(h, [this](const signaling::Reply& r) {
-    if (!r.ok) return fatal("tracker refused hello: " + r.message + " (" + r.code + ")", kExitFailure);
+    if (!r.ok)
+      return fatal("tracker refused hello: " + r.message + " (" + r.code + ")", kExitFailure);
     signaling::StreamParams sp;
     sp.name = opt_.stream;
     sp.public_key = to_hex(public_key_.data(), public_key_.size());
-    sp.codec = {{"video", opt_.media && opt_.media->video.type != media::SourceSpec::Type::None
-                              ? "VP8" : "none"},
-                {"audio", opt_.media && opt_.media->audio.type != media::SourceSpec::Type::None
-                              ? "opus" : (opt_.media ? "none" : "synthetic")},
-                {"segment_ms", opt_.segment_ms}};
+    sp.codec = {
+        {"video",
+         opt_.media && opt_.media->video.type != media::SourceSpec::Type::None ? "VP8" : "none"},
+        {"audio", opt_.media && opt_.media->audio.type != media::SourceSpec::Type::None
+                      ? "opus"
+                      : (opt_.media ? "none" : "synthetic")},
+        {"segment_ms", opt_.segment_ms}};
     sp.bitrate_kbps = opt_.bitrate_kbps;
     sp.is_private = opt_.is_private;
     sp.view_key = opt_.view_key;
@@ -88,6 +92,7 @@ void BroadcastSession::go_live() {
   peer_->start();
 
   if (opt_.media) {
+    media::ensure_gst_init();
     source_ = std::make_unique<media::BroadcastSource>(ctx_, *opt_.media);
     media::SegmenterConfig sc;
     sc.target_us = int64_t(opt_.segment_ms) * 1000;
@@ -97,7 +102,8 @@ void BroadcastSession::go_live() {
     source_->on_frame([this](const media::MediaFrame& f) {
       if (auto batch = segmenter_->push(f)) publish_batch(*batch);
     });
-    source_->on_error([this](const std::string& e) { fatal("capture failed: " + e, kExitFailure); });
+    source_->on_error(
+        [this](const std::string& e) { fatal("capture failed: " + e, kExitFailure); });
     std::string err;
     if (!source_->start(&err)) return fatal("cannot start capture: " + err, kExitFailure);
     for (auto& w : source_->warnings()) g_message("meshcast: %s", w.c_str());

@@ -43,7 +43,8 @@ class BroadcastSession {
  public:
   using FatalFn = std::function<void(const std::string& message, int exit_code)>;
 
-  BroadcastSession(GMainContext* ctx, BroadcastOptions opt, std::shared_ptr<link::Certificate> cert);
+  BroadcastSession(GMainContext* ctx, BroadcastOptions opt,
+                   std::shared_ptr<link::Certificate> cert);
   ~BroadcastSession();
 
   void start();

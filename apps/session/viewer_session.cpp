@@ -3,6 +3,7 @@
 #include "apps/command.hpp"
 #include "apps/session/session_common.hpp"
 #include "media/broadcast/FrameCodec.hpp"
+#include "media/common/gst_util.hpp"
 
 namespace meshcast::app {
 
@@ -45,7 +46,8 @@ void ViewerSession::on_connected() {
   h.role = "viewer";
   h.upload_kbps = opt_.max_upload_kbps;
   client_->hello(h, [this](const signaling::Reply& r) {
-    if (!r.ok) return fatal("tracker refused hello: " + r.message + " (" + r.code + ")", kExitFailure);
+    if (!r.ok)
+      return fatal("tracker refused hello: " + r.message + " (" + r.code + ")", kExitFailure);
     id_ = client_->peer_id();
     client_->join(opt_.stream, opt_.view_key, [this](const signaling::Reply& j) {
       if (!j.ok) {
@@ -78,8 +80,9 @@ void ViewerSession::on_joined(const nlohmann::json& reply) {
   verifier_ = std::make_unique<mesh::Ed25519Verifier>(std::move(*v));
 
   int64_t bitrate = reply.value("bitrate_kbps", int64_t(1000));
-  const auto& codec = reply.contains("codec") && reply["codec"].is_object() ? reply["codec"]
-                                                                             : nlohmann::json::object();
+  const auto& codec = reply.contains("codec") && reply["codec"].is_object()
+                          ? reply["codec"]
+                          : nlohmann::json::object();
   node::MeshPeerConfig pc;
   pc.self_id = id_;
   pc.core.is_source = false;
@@ -101,6 +104,7 @@ void ViewerSession::on_joined(const nlohmann::json& reply) {
     if (player_) player_->mark_gap();
   });
   if (opt_.player) {
+    media::ensure_gst_init();
     player_ = std::make_unique<media::FramePlayer>(ctx_, *opt_.player);
     player_->on_error([](const std::string& e) { g_warning("meshcast: player: %s", e.c_str()); });
   }
@@ -163,6 +167,19 @@ nlohmann::json ViewerSession::status_json() const {
   j["upload_kbps"] = st ? st->media_bytes_sent * 8 / 1e3 / elapsed : 0.0;
   j["download_kbps"] = st ? st->media_bytes_received * 8 / 1e3 / elapsed : 0.0;
   j["forged_rejected"] = st ? st->forged_rejected : 0;
+  if (st && log_level_debug_) {
+    j["debug"] = {{"requests_sent", st->requests_sent},
+                  {"segments_pushed", st->segments_pushed},
+                  {"segments_served", st->segments_served},
+                  {"media_bytes_received", st->media_bytes_received},
+                  {"control_bytes_received", st->control_bytes_received},
+                  {"dup_bytes", st->duplicate_bytes_received},
+                  {"stalls", st->stalls},
+                  {"playout_delay_ms", peer_->core().playout_delay() / 1000},
+                  {"next_play", peer_->core().next_play()},
+                  {"decode_errors", peer_->counters().decode_errors},
+                  {"send_failures", peer_->counters().send_failures}};
+  }
   return j;
 }
 

@@ -22,12 +22,12 @@ struct ViewerOptions {
   std::string tracker_url;
   std::string stream;
   std::string view_key;
-  std::string peer_id;            // empty = assigned by the tracker
-  int64_t max_upload_kbps = 0;    // 0 = 4x the stream bit rate
+  std::string peer_id;                        // empty = assigned by the tracker
+  int64_t max_upload_kbps = 0;                // 0 = 4x the stream bit rate
   std::optional<media::PlayerConfig> player;  // nullopt = do not decode (swarm viewers)
   link::LinkConfig link;
-  link::Impairment impairment;    // applied to every link (tests, swarm --loss)
-  bool tamper_relayed = false;    // test helper: a malicious relay that alters segments
+  link::Impairment impairment;  // applied to every link (tests, swarm --loss)
+  bool tamper_relayed = false;  // test helper: a malicious relay that alters segments
   signaling::TrackerClientOptions client;
 };
 
@@ -89,6 +89,7 @@ class ViewerSession {
   bool any_played_ = false;
   guint report_timer_ = 0;
   bool stopped_ = false;
+  bool log_level_debug_ = g_getenv("MESHCAST_DEBUG") != nullptr;
   FatalFn on_fatal_;
   std::function<void()> on_joined_;
 };

@@ -28,7 +28,7 @@ PeerId MeshPeer::hash_id(const std::string& id) {
 
 MeshPeer::MeshPeer(GMainContext* ctx, MeshPeerConfig config, PeerSignaling& signaling,
                    std::shared_ptr<link::Certificate> cert)
-    : ctx_(ctx),
+    : ctx_(ctx ? ctx : g_main_context_default()),
       cfg_(std::move(config)),
       sig_(signaling),
       cert_(std::move(cert)),
@@ -60,14 +60,19 @@ void MeshPeer::start() {
 
 void MeshPeer::stop() {
   if (stopped_) return;
-  for (auto& [pid, e] : links_) {
-    if (e.connected) send_message(pid, mesh::Bye{uint8_t(mesh::DisconnectReason::kLeaving)});
-    if (e.link) e.link->close();
-    sig_.send_relay(e.id, "bye", nlohmann::json::object());
-  }
-  stopped_ = true;
   std::vector<PeerId> ids;
-  for (auto& [pid, e] : links_) ids.push_back(pid);
+  for (auto& [pid, e] : links_) {
+    ids.push_back(pid);
+    if (e.connected) send_message(pid, mesh::Bye{uint8_t(mesh::DisconnectReason::kLeaving)});
+  }
+  // From here on, link callbacks (close() reports kClosed synchronously) are ignored.
+  stopped_ = true;
+  for (auto pid : ids) {
+    LinkEntry* e = entry(pid);
+    if (!e) continue;
+    sig_.send_relay(e->id, "bye", nlohmann::json::object());
+    if (e->link) e->link->close();
+  }
   for (auto pid : ids) drop_link(pid, false);
 }
 
@@ -148,7 +153,8 @@ MeshPeer::LinkEntry* MeshPeer::create_link(const std::string& id, bool offerer) 
   });
   e.link->set_on_gathering_done([this, pid] {
     LinkEntry* le = entry(pid);
-    if (le && le->description_sent) sig_.send_relay(le->id, "end-of-candidates", nlohmann::json::object());
+    if (le && le->description_sent)
+      sig_.send_relay(le->id, "end-of-candidates", nlohmann::json::object());
   });
   return &e;
 }
@@ -212,6 +218,7 @@ void MeshPeer::on_relay(const std::string& from, const std::string& kind,
     if (LinkEntry* e = entry(pid)) e->link->remote_candidates_done();
   } else if (kind == "bye") {
     if (entry(pid)) {
+      g_debug("meshcast: %s got bye from %s", cfg_.self_id.c_str(), from.c_str());
       drop_link(pid, false);
       drain();
     }
@@ -220,7 +227,7 @@ void MeshPeer::on_relay(const std::string& from, const std::string& kind,
 
 void MeshPeer::on_link_state(PeerId pid, link::LinkState st, const std::string& reason) {
   LinkEntry* e = entry(pid);
-  if (!e) return;
+  if (!e || stopped_) return;
   if (st == link::LinkState::kConnected) {
     e->connected = true;
     e->told_core = true;
@@ -319,14 +326,14 @@ void MeshPeer::send_message(PeerId to, const mesh::Message& m) {
     return;
   }
   uint32_t msg_id = e->next_msg_id++;
+  chunks_.clear();
   if (!mesh::Fragmenter::fragment(msg_id, encode_buf_, chunks_)) {
     ++counters_.send_failures;
     return;
   }
   uint32_t ts = mesh::is_media(m) ? std::get<mesh::SegmentMsg>(m).segment.header.number : 0;
-  size_t n = mesh::Fragmenter::chunk_count(encode_buf_.size());
-  for (size_t i = 0; i < n && i < chunks_.size(); ++i) {
-    auto pkt = e->rtp.wrap(chunks_[i], ts);
+  for (auto& chunk : chunks_) {
+    auto pkt = e->rtp.wrap(chunk, ts);
     if (!e->link->send_rtp(pkt.data(), pkt.size())) ++counters_.send_failures;
   }
 }
@@ -351,14 +358,18 @@ void MeshPeer::drain() {
         LinkEntry* e = create_link(name->second, true);
         std::string err;
         if (!e || !e->link->start(err)) {
-          if (e) drop_link(o.peer, false);
-          else core_.partner_left(o.peer, cfg_.clock());
+          if (e)
+            drop_link(o.peer, false);
+          else
+            core_.partner_left(o.peer, cfg_.clock());
           break;
         }
         send_description(*e, "offer");
         break;
       }
       case OutputKind::kDisconnect:
+        g_debug("meshcast: %s drops %s (reason %d)", cfg_.self_id.c_str(),
+                names_.count(o.peer) ? names_[o.peer].c_str() : "?", int(o.reason));
         drop_link(o.peer, true);
         break;
       case OutputKind::kSetTimer:

@@ -82,7 +82,8 @@ std::optional<std::span<const uint8_t>> unwrap_control(std::span<const uint8_t> 
     if (rtcp[8 + i] != uint8_t(kAppName[i]))
       return fail(error, "rtcp: APP name is not MESH"), std::nullopt;
   size_t n = (size_t(rtcp[12]) << 8) | rtcp[13];
-  if (kAppHeader + 2 + n > len) return fail(error, "rtcp: message longer than packet"), std::nullopt;
+  if (kAppHeader + 2 + n > len)
+    return fail(error, "rtcp: message longer than packet"), std::nullopt;
   return rtcp.subspan(kAppHeader + 2, n);
 }
 

@@ -1,0 +1,77 @@
+#include "apps/cli/loop.hpp"
+
+#include <glib-unix.h>
+
+#include <memory>
+#include <vector>
+
+namespace meshcast::app {
+
+namespace {
+// A timeout we hold a reference to, so destroying it later is always safe.
+GSource* add_timeout(unsigned ms, GSourceFunc fn, gpointer data) {
+  GSource* s = g_timeout_source_new(ms);
+  g_source_set_callback(s, fn, data, nullptr);
+  g_source_attach(s, nullptr);
+  return s;
+}
+void drop(GSource* s) {
+  g_source_destroy(s);
+  g_source_unref(s);
+}
+}  // namespace
+
+MainLoop::MainLoop() : loop_(g_main_loop_new(nullptr, FALSE)) {
+  auto on_signal = [](gpointer p) -> gboolean {
+    auto* self = static_cast<MainLoop*>(p);
+    self->interrupted_ = true;
+    self->quit();
+    return G_SOURCE_CONTINUE;
+  };
+  sigint_ = g_unix_signal_add(SIGINT, on_signal, this);
+  sigterm_ = g_unix_signal_add(SIGTERM, on_signal, this);
+}
+
+MainLoop::~MainLoop() {
+  for (GSource* t : timers_) drop(t);
+  g_source_remove(sigint_);
+  g_source_remove(sigterm_);
+  g_main_loop_unref(loop_);
+}
+
+bool MainLoop::run(double duration_s) {
+  GSource* t = nullptr;
+  if (duration_s > 0)
+    t = add_timeout(
+        static_cast<unsigned>(duration_s * 1000),
+        [](gpointer p) -> gboolean {
+          static_cast<MainLoop*>(p)->quit();
+          return G_SOURCE_REMOVE;
+        },
+        this);
+  if (!interrupted_) g_main_loop_run(loop_);
+  if (t) drop(t);
+  return interrupted_;
+}
+
+void MainLoop::quit() { g_main_loop_quit(loop_); }
+
+void MainLoop::every(unsigned ms, std::function<bool()> fn) {
+  fns_.push_back(std::make_unique<std::function<bool()>>(std::move(fn)));
+  timers_.push_back(add_timeout(
+      ms,
+      [](gpointer p) -> gboolean {
+        return (*static_cast<std::function<bool()>*>(p))() ? G_SOURCE_CONTINUE : G_SOURCE_REMOVE;
+      },
+      fns_.back().get()));
+}
+
+bool MainLoop::run_until(const std::function<bool()>& pred, unsigned timeout_ms) {
+  gint64 end = g_get_monotonic_time() + gint64(timeout_ms) * 1000;
+  while (!pred() && g_get_monotonic_time() < end && !interrupted_) {
+    if (!g_main_context_iteration(nullptr, FALSE)) g_usleep(1000);
+  }
+  return pred();
+}
+
+}  // namespace meshcast::app

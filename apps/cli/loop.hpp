@@ -1,0 +1,35 @@
+// The one GLib main loop of a command, with Ctrl-C / SIGTERM and an optional
+// duration that both end it cleanly.
+#pragma once
+#include <glib.h>
+
+#include <functional>
+#include <memory>
+#include <vector>
+
+namespace meshcast::app {
+
+class MainLoop {
+ public:
+  MainLoop();
+  ~MainLoop();
+  GMainContext* context() const { return g_main_loop_get_context(loop_); }
+  // Runs until quit(), a signal, or `duration_s` (0 = no limit). Returns true if a
+  // signal ended it.
+  bool run(double duration_s = 0);
+  void quit();
+  // Repeating callback every `ms` until the loop ends; return false to stop it.
+  void every(unsigned ms, std::function<bool()> fn);
+  // Runs the loop until pred() is true or timeout_ms passes; returns pred().
+  bool run_until(const std::function<bool()>& pred, unsigned timeout_ms);
+  bool interrupted() const { return interrupted_; }
+
+ private:
+  GMainLoop* loop_;
+  bool interrupted_ = false;
+  guint sigint_ = 0, sigterm_ = 0;
+  std::vector<GSource*> timers_;
+  std::vector<std::unique_ptr<std::function<bool()>>> fns_;
+};
+
+}  // namespace meshcast::app
