@@ -28,7 +28,9 @@ const char* kHelp =
     "  --bitrate KBPS         stream bit rate (default 1000)\n"
     "  --segment-ms MS        segment duration (default 200)\n"
     "  --rtt-ms A..B          per-pair RTT range from peer coordinates (default 20..200)\n"
-    "  --loss P               per-packet loss; a segment is lost if any packet is (default 0)\n"
+    "  --loss P               per-packet (1,100-byte chunk) loss (default 0)\n"
+    "  --no-nack              a lost chunk loses its whole segment (default: the link NACKs\n"
+    "                         lost media chunks, costing one RTT per round, 3 rounds max)\n"
     "  --churn-lifetime S     mean exponential viewer lifetime; departed viewers are replaced\n"
     "                         by new joiners (default 0 = no churn)\n"
     "  --upload-dist SPEC     fraction:multiple-of-stream-rate list (default 0.2:0.5,0.5:2,0.3:4)\n"
@@ -37,6 +39,11 @@ const char* kHelp =
     "  --source-copies N      broadcaster serves at most N stream copies (default 4)\n"
     "  --substreams K         push sub-streams (default 4)\n"
     "  --forgers N            viewers that alter every segment they relay (default 0)\n"
+    "  --node K=V,...         protocol knobs (ms for times): push_utilization, target_partners,\n"
+    "                         max_partners, tick_ms, bm_interval_ms, initial_buffer_ms,\n"
+    "                         stall_step_ms, pull_grace_ms, hop_estimate_ms, switch_gain_ms,\n"
+    "                         shrink_margin_ms, shrink_step_ms, shrink_period_ms,\n"
+    "                         request_timeout_ms, window\n"
     "  --seed N               RNG seed; same seed, same metrics (default 1)\n"
     "  --json FILE            write the metrics to FILE (always printed to stdout)\n"
     "  --progress             a line on stderr per 10 simulated seconds\n"
@@ -46,6 +53,58 @@ const char* kHelp =
     "  meshcast sim --peers 100000 --duration 120 --bitrate 1000 --segment-ms 200 \\\n"
     "      --rtt-ms 20..200 --loss 0.01 --churn-lifetime 200 --seed 1 --json out.json\n"
     "  meshcast sim --bench-crypto --bitrate 1000 --segment-ms 200\n";
+
+// --node key=value,...: protocol parameters of every node (times in ms).
+bool parse_node(const std::string& s, NodeConfig& n) {
+  std::stringstream ss(s);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    const auto e = item.find('=');
+    if (e == std::string::npos) return false;
+    const std::string k = item.substr(0, e);
+    double v = 0;
+    try {
+      v = std::stod(item.substr(e + 1));
+    } catch (...) {
+      return false;
+    }
+    if (v < 0) return false;
+    const TimeUs ms = TimeUs(v * 1000);
+    if (k == "push_utilization")
+      n.push_utilization = v;
+    else if (k == "target_partners")
+      n.target_partners = uint32_t(v);
+    else if (k == "max_partners")
+      n.max_partners = uint32_t(v);
+    else if (k == "tick_ms")
+      n.tick_us = ms;
+    else if (k == "bm_interval_ms")
+      n.bm_interval_us = ms;
+    else if (k == "initial_buffer_ms")
+      n.initial_buffer_us = ms;
+    else if (k == "stall_step_ms")
+      n.stall_step_us = ms;
+    else if (k == "pull_grace_ms")
+      n.pull_grace_us = ms;
+    else if (k == "hop_estimate_ms")
+      n.hop_estimate_us = ms;
+    else if (k == "switch_gain_ms")
+      n.switch_gain_us = ms;
+    else if (k == "shrink_margin_ms")
+      n.shrink_margin_us = ms;
+    else if (k == "shrink_step_ms")
+      n.shrink_step_us = ms;
+    else if (k == "shrink_period_ms")
+      n.shrink_period_us = ms;
+    else if (k == "request_timeout_ms")
+      n.request_timeout_us = ms;
+    else if (k == "window")
+      n.window = uint32_t(v);
+    else
+      return false;
+  }
+  return true;
+}
 
 bool parse_dist(const std::string& s, std::vector<std::pair<double, double>>& out) {
   out.clear();
@@ -107,10 +166,10 @@ nlohmann::json dist_json(const sim::Dist& d) {
 }
 
 int run(int argc, char** argv) {
-  app::Args args(
-      argc, argv, {"flash-crowd", "progress", "bench-crypto"},
-      {"peers", "duration", "bitrate", "segment-ms", "rtt-ms", "loss", "churn-lifetime",
-       "upload-dist", "join-spread", "source-copies", "substreams", "forgers", "seed", "json"});
+  app::Args args(argc, argv, {"flash-crowd", "progress", "bench-crypto", "no-nack"},
+                 {"peers", "duration", "bitrate", "segment-ms", "rtt-ms", "loss", "churn-lifetime",
+                  "upload-dist", "join-spread", "source-copies", "substreams", "forgers", "seed",
+                  "json", "node"});
   if (args.help()) {
     std::printf("%s", kHelp);
     return app::kExitOk;
@@ -128,6 +187,7 @@ int run(int argc, char** argv) {
   c.forgers = uint32_t(args.get_int("forgers", 0, 0, 1'000'000));
   c.seed = uint64_t(args.get_int("seed", 1, 0, 1L << 62));
   c.progress = args.has("progress");
+  c.nack = !args.has("no-nack");
   if (args.has("flash-crowd")) c.join_spread_s = 1;
   if (args.ok() && args.has("rtt-ms")) {
     const std::string r = args.get("rtt-ms");
@@ -149,6 +209,10 @@ int run(int argc, char** argv) {
   }
   if (args.ok() && args.has("upload-dist") && !parse_dist(args.get("upload-dist"), c.upload_dist)) {
     std::fprintf(stderr, "meshcast sim: --upload-dist must look like 0.2:0.5,0.5:2,0.3:4\n");
+    return app::kExitUsage;
+  }
+  if (args.ok() && args.has("node") && !parse_node(args.get("node"), c.node)) {
+    std::fprintf(stderr, "meshcast sim: bad --node list (see --help)\n");
     return app::kExitUsage;
   }
   if (!args.ok()) {
@@ -185,6 +249,8 @@ int run(int argc, char** argv) {
         {"viewers_joined", r.viewers_joined},
         {"viewers_never_started", r.viewers_never_started},
         {"departures", r.departures},
+        {"retransmitted_ratio", r.retransmitted_ratio},
+        {"nack", c.nack},
         {"segments_published", r.segments_published},
         {"played", r.played},
         {"missed", r.missed},

@@ -208,6 +208,17 @@ void Node::partner_connected(PeerId id, TimeUs now) {
                     connecting_.end());
   if (find(id) || id == cfg_.self) return;
   const bool banned = std::find(banned_.begin(), banned_.end(), id) != banned_.end();
+  if (!banned && partners_.size() >= cfg_.max_partners && !cfg_.is_source) {
+    // Full: make room by evicting a partner that neither pushes to us nor is pushed to by
+    // us and has had time to prove useful; newcomers need a foothold.
+    for (auto& q : partners_) {
+      if (q.parent_mask == 0 && q.child_mask == 0 && !q.is_source &&
+          now - q.connected_at > cfg_.evict_after_us) {
+        disconnect(q.id, DisconnectReason::kUseless, now);
+        break;
+      }
+    }
+  }
   if (banned || partners_.size() >= cfg_.max_partners) {
     // Full: point the newcomer at some of our partners before closing.
     Reject r;
@@ -227,7 +238,6 @@ void Node::partner_connected(PeerId id, TimeUs now) {
   p.id = id;
   p.connected_at = now;
   p.last_useful = now;
-  p.next_bm_at = now + cfg_.bm_interval_us;
   partners_.push_back(p);
   Hello h;
   h.stream_id = cfg_.stream_id;
@@ -489,13 +499,34 @@ void Node::store(Segment&& seg, TimeUs now) {
   }
 }
 
+TimeUs Node::parent_estimate(const Partner& q, uint32_t j) const {
+  const uint64_t up = std::max<uint64_t>(uint64_t(q.upload_kbps) * 1000, 1000);
+  const double seg_bytes = double(cfg_.stream_bps) * double(cfg_.segment_us) / 8e6;
+  const TimeUs per_copy = TimeUs(seg_bytes * 8e6 / double(up));
+  const double per_slot = double(cfg_.stream_bps) / cfg_.substreams;
+  const uint32_t slots = q.is_source ? cfg_.source_copies * cfg_.substreams
+                                     : uint32_t(double(up) * cfg_.push_utilization / per_slot);
+  const uint32_t used = slots > q.bm.spare_slots ? slots - q.bm.spare_slots : 0;
+  const TimeUs queue = per_copy * TimeUs(used / cfg_.substreams + 1);
+  const uint32_t d = q.bm.depth[j] >= kNoDepth - 1 ? 64 : q.bm.depth[j];
+  return TimeUs(d) * cfg_.hop_estimate_us + queue;
+}
+
 void Node::forward(const Slot& s, PeerId except, TimeUs now) {
+  // Children that upload fastest first: they carry the largest subtrees, so the segment
+  // spreads like a binomial tree instead of waiting behind leaves.
   const uint32_t j = s.number % cfg_.substreams;
-  for (auto& q : partners_) {
-    if (!(q.child_mask & bit(j)) || q.id == except) continue;
+  std::array<const Partner*, kMaxWindow> kids;
+  size_t nk = 0;
+  for (auto& q : partners_)
+    if ((q.child_mask & bit(j)) && q.id != except && nk < kids.size()) kids[nk++] = &q;
+  std::stable_sort(kids.begin(), kids.begin() + long(nk), [](const Partner* a, const Partner* b) {
+    return a->upload_kbps > b->upload_kbps;
+  });
+  for (size_t i = 0; i < nk; ++i) {
     bucket_.spend(now, s.seg.header.size);
     ++stats_.segments_pushed;
-    send(q.id, SegmentMsg{s.seg});
+    send(kids[i]->id, SegmentMsg{s.seg});
   }
 }
 
@@ -623,30 +654,33 @@ void Node::tick(TimeUs now) {
   if (startup_requested_ && now - startup_req_at_ > cfg_.request_timeout_us)
     startup_requested_ = false;
   manage_partners(now);
-  manage_parents(now);
+  // Parent upkeep (timeouts, better parents) once per second, or at once while a
+  // sub-stream has no parent.
+  bool orphan = false;
+  for (uint32_t j = 0; j < cfg_.substreams; ++j) orphan = orphan || parent_[j] == kNoPeer;
+  if (orphan || now >= next_parents_at_) {
+    next_parents_at_ = now + 1'000'000;
+    manage_parents(now);
+  }
   schedule_pulls(now);
   advance_playout(now);
   send_buffer_maps(now, false);
 }
 
 void Node::send_buffer_maps(TimeUs now, bool force_all) {
-  bool built = false;
-  BufferMap bm;
-  for (auto& p : partners_) {
-    if (!force_all && now < p.next_bm_at) continue;
-    if (!built) {
-      bm = buffer_map();
-      built = true;
-    }
-    p.next_bm_at = now + cfg_.bm_interval_us;
-    send(p.id, bm);
-  }
+  // One node-wide period (a new partner gets a map on connect): cheaper than per-partner
+  // timers and the same bytes.
+  if (!force_all && now < next_bm_at_) return;
+  next_bm_at_ = now + cfg_.bm_interval_us;
+  if (partners_.empty()) return;
+  const BufferMap bm = buffer_map();
+  for (auto& p : partners_) send(p.id, bm);
 }
 
 void Node::manage_partners(TimeUs now) {
   if (cfg_.is_source) return;
   const size_t want =
-      std::max<size_t>(cfg_.min_partners, cfg_.max_partners > 2 ? cfg_.max_partners - 2 : 1);
+      std::clamp<size_t>(cfg_.target_partners, cfg_.min_partners, cfg_.max_partners);
   while (partners_.size() + connecting_.size() < want && !candidates_.empty()) {
     const PeerId id = candidates_.back();
     candidates_.pop_back();
@@ -714,26 +748,29 @@ void Node::manage_parents(TimeUs now) {
       children_[j] = 0;
       depth_[j] = kNoDepth;
     }
-    // Best candidate: shallowest, then most spare slots, random tie-break.
+    // Best candidate: earliest expected arrival = depth x typical hop + the time the parent
+    // needs to upload our copy (its per-copy time x its children per sub-stream), which
+    // favours shallow, fast, lightly loaded parents.
     Partner* best = nullptr;
-    uint64_t best_score = ~0ull;
+    TimeUs best_est = kNever;
     for (auto& q : partners_) {
       if (!q.has_bm || !q.hello || now < q.refused_until || (q.child_mask & bit(j)) ||
-          q.bm.spare_slots == 0 || q.bm.depth[j] >= kNoDepth - 1 || q.id == parent_[j])
+          q.bm.spare_slots == 0 || q.bm.depth[j] >= kNoDepth - 1 || q.id == parent_[j] ||
+          q.bm.depth[j] >= depth_[j])
         continue;
-      const uint64_t score =
-          uint64_t(q.bm.depth[j]) << 24 | uint64_t(255 - q.bm.spare_slots) << 16 | (rng() & 0xFFFF);
-      if (score < best_score) {
-        best_score = score;
+      const TimeUs est = parent_estimate(q, j) + TimeUs(rng() % 1000);
+      if (est < best_est) {
+        best_est = est;
         best = &q;
       }
     }
     if (!best) continue;
-    const uint32_t d = best->bm.depth[j];
-    // Attach (strictly shallower than us), or switch if it saves at least two hops.
-    const bool attach = parent_[j] == kNoPeer && d < depth_[j];
-    const bool improve = parent_[j] != kNoPeer && d + 2 < depth_[j];
-    if (!attach && !improve) continue;
+    if (parent_[j] != kNoPeer) {
+      // Switch only for a clear gain (each switch costs a subscription round trip).
+      const Partner* cur = find(parent_[j]);
+      if (cur && cur->has_bm && best_est + cfg_.switch_gain_us >= parent_estimate(*cur, j))
+        continue;
+    }
     pending_sub_[j] = best->id;
     pending_sub_at_[j] = now;
     if (best->bm.spare_slots) --best->bm.spare_slots;
@@ -878,10 +915,13 @@ void Node::advance_playout(TimeUs now) {
     stalled_ = false;
   }
   if (playing_ && now >= shrink_at_) {
-    // Shrink slowly when every segment of the period arrived with a wide margin.
-    if (!stalled_in_period_ && min_slack_ != kNever && min_slack_ > cfg_.shrink_margin_us &&
-        delay_us_ - cfg_.shrink_step_us >= cfg_.initial_buffer_us)
-      delay_us_ -= cfg_.shrink_step_us;
+    // Shrink when every segment of the period arrived with room to spare: by the spare
+    // room beyond the margin, at most shrink_step per period (the media layer absorbs it by
+    // playing slightly faster).
+    if (!stalled_in_period_ && min_slack_ != kNever && min_slack_ > cfg_.shrink_margin_us) {
+      const TimeUs cut = std::min(cfg_.shrink_step_us, min_slack_ - cfg_.shrink_margin_us);
+      delay_us_ = std::max<TimeUs>(delay_us_ - cut, 0);
+    }
     min_slack_ = kNever;
     stalled_in_period_ = false;
     shrink_at_ = now + cfg_.shrink_period_us;

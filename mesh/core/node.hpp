@@ -69,7 +69,6 @@ class Node {
     TimeUs busy_until = 0;                 // refused our pulls: leave it alone until then
     uint32_t not_have_from = 0xFFFFFFFFu;  // said it lacks this number (until next map)
     TimeUs bm_at = 0;
-    TimeUs next_bm_at = 0;
     BufferMap bm;
     // Likely holds n: shown in its map, or newer than its map by no more than the time
     // since (it keeps receiving at stream rate). A wrong guess costs one Reject.
@@ -115,6 +114,7 @@ class Node {
   TimeUs created_est(uint32_t n) const;
   TimeUs deadline(uint32_t n) const { return created_est(n) + delay_us_; }
   uint32_t total_slots() const;
+  TimeUs parent_estimate(const Partner& q, uint32_t j) const;
   uint32_t children_total() const;
   uint64_t rng();
 
@@ -159,6 +159,8 @@ class Node {
   TimeUs startup_req_at_ = 0;
 
   TimeUs next_tick_ = 0;
+  TimeUs next_bm_at_ = 0;
+  TimeUs next_parents_at_ = 0;
   TimeUs timer_at_ = -1;
   TimeUs need_sent_at_ = -1;
   TimeUs now_ = 0;

@@ -16,26 +16,30 @@ struct NodeConfig {
   uint32_t substreams = 4;          // K: sub-stream of segment n is n % K
   uint32_t window = 64;             // segments kept (<= kMaxWindow)
 
-  uint32_t min_partners = 4;        // fewer: connect to candidates / ask for neighbours
-  uint32_t max_partners = 8;        // hard bound on the degree
-  uint64_t upload_bps = 2'000'000;  // upload budget (token bucket rate)
-  double push_utilization = 0.85;   // share of upload committed to push slots
-  uint32_t source_copies = 4;       // source: max subscribers per sub-stream
+  uint32_t min_partners = 4;          // fewer: connect to candidates / ask for neighbours
+  uint32_t target_partners = 6;       // connect to candidates until this many
+  uint32_t max_partners = 10;         // hard bound on the degree (incoming included)
+  TimeUs evict_after_us = 5'000'000;  // full: a newcomer may evict an idle partner this old
+  uint64_t upload_bps = 2'000'000;    // upload budget (token bucket rate)
+  double push_utilization = 0.85;     // share of upload committed to push slots
+  uint32_t source_copies = 4;         // source: max subscribers per sub-stream
 
-  TimeUs tick_us = 250'000;               // maintenance period (pull, partners)
+  TimeUs tick_us = 150'000;               // maintenance period (pull, partners)
   TimeUs bm_interval_us = 1'000'000;      // buffer map period per partner
   TimeUs request_timeout_us = 1'000'000;  // a pull not answered by then may be re-sent
   TimeUs pull_grace_us = 300'000;         // wait this long past the expected push before pulling
   TimeUs urgent_us = 1'000'000;           // closer than this to its deadline: deadline-first
   uint32_t max_requests_per_partner = 6;
 
-  TimeUs initial_buffer_us = 300'000;    // start-up buffer after the first segment
-  TimeUs stall_step_us = 200'000;        // playout delay growth on a stall
-  TimeUs max_delay_us = 8'000'000;       // never stall beyond this delay (skip instead)
-  TimeUs shrink_period_us = 10'000'000;  // every period without stall and with slack ...
-  TimeUs shrink_margin_us = 700'000;     // ... larger than this, shrink the delay ...
-  TimeUs shrink_step_us = 100'000;       // ... by this much
+  TimeUs initial_buffer_us = 500'000;   // start-up buffer after the first segment
+  TimeUs stall_step_us = 200'000;       // playout delay growth on a stall
+  TimeUs max_delay_us = 8'000'000;      // never stall beyond this delay (skip instead)
+  TimeUs shrink_period_us = 2'000'000;  // every period without stall and with slack ...
+  TimeUs shrink_margin_us = 300'000;    // ... larger than this, shrink the delay ...
+  TimeUs shrink_step_us = 100'000;      // ... by at most this much (<= 5 % speed-up)
 
+  TimeUs hop_estimate_us = 150'000;      // typical delay per push hop (parent choice)
+  TimeUs switch_gain_us = 250'000;       // switch parents only to gain at least this much
   TimeUs parent_timeout_us = 2'000'000;  // parent silent on its sub-stream: replace it
   TimeUs orphan_timeout_us = 3'000'000;  // no lower-depth parent found: drop subtree, reset
   TimeUs partner_idle_us = 10'000'000;   // partner delivered nothing: drop when full

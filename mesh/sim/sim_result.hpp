@@ -17,6 +17,7 @@ struct SimResult {
   double source_upload_copies = 0;
   double control_overhead = 0;
   double duplicate_ratio = 0;
+  double retransmitted_ratio = 0;  // chunk NACK resends / media bytes
   // Context.
   uint64_t events = 0;
   uint64_t viewers_joined = 0;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <memory>
 #include <queue>
 #include <vector>
@@ -146,7 +147,32 @@ class Simulator {
   SimResult r_;
   uint64_t ctrl_sent_ = 0, media_sent_ = 0, media_recv_ = 0, dup_recv_ = 0;
   uint64_t played_ = 0, missed_ = 0, stalls_ = 0;
+  uint64_t retransmitted_bytes_ = 0;
   std::vector<double> final_delays_;
+  bool dbg_ = getenv("MESHCAST_SIM_DEBUG") != nullptr;
+  double dbg_lag_[32] = {};
+  uint64_t dbg_n_[32] = {};
+  uint64_t dbg_miss_[10] = {};
+  int dbg_slow_ = 0;
+  PeerId trace_ =
+      getenv("MESHCAST_SIM_TRACE") ? PeerId(atoi(getenv("MESHCAST_SIM_TRACE"))) : kNoPeer;
+
+ public:
+  void dump_debug() {
+    if (!dbg_) return;
+    for (int i = 0; i < 10; ++i)
+      std::fprintf(stderr, "missed at age %d-%ds: %llu\n", 5 * i, 5 * i + 5,
+                   (unsigned long long)dbg_miss_[i]);
+    std::vector<float> v = startup_;
+    std::sort(v.begin(), v.end());
+    for (double q : {0.1, 0.5, 0.8, 0.9, 0.95, 0.99})
+      std::fprintf(stderr, "startup q%.2f = %.0f\n", q,
+                   v.empty() ? 0.0 : v[size_t(q * double(v.size() - 1))]);
+    for (int h = 0; h < 32; ++h)
+      if (dbg_n_[h])
+        std::fprintf(stderr, "hops %d: n=%llu mean arrival lag %.0f ms\n", h,
+                     (unsigned long long)dbg_n_[h], dbg_lag_[h] / double(dbg_n_[h]));
+  }
 };
 
 void Simulator::spawn_viewer(uint32_t slot, TimeUs now, bool forger) {
@@ -202,6 +228,9 @@ void Simulator::collect(const Peer& p) {
   stalls_ += s.stalls;
   if (s.first_play_at >= 0) {
     startup_.push_back(float(double(s.first_play_at - s.started_at) / 1000.0));
+    if (dbg_ && s.first_play_at - s.started_at > 2'500'000 && dbg_slow_++ < 8)
+      std::fprintf(stderr, "slow start: id %u joined %.3f first play %.3f\n", p.id,
+                   double(s.started_at) / 1e6, double(s.first_play_at) / 1e6);
     final_delays_.push_back(double(p.node->playout_delay()) / 1000.0);
   } else if (p.joined + 10'000'000 <= end_) {
     ++r_.viewers_never_started;
@@ -239,7 +268,8 @@ void Simulator::tracker_reply(Peer& p, TimeUs now) {
     if (id == p.id) continue;
     const Peer* q = alive_peer(id);
     if (!q) continue;
-    picks.emplace_back(q->node->spare_slots(), id);
+    // Peers already playing first (they have data to give), then by spare upload slots.
+    picks.emplace_back(q->node->spare_slots() + (q->node->playing() ? 1000u : 0u), id);
   }
   std::stable_sort(picks.begin(), picks.end(), [](auto& a, auto& b) { return a.first > b.first; });
   for (auto& [spare, id] : picks) {
@@ -256,6 +286,9 @@ void Simulator::drain(Peer& p, TimeUs now) {
   auto& out = p.node->outbox();
   for (size_t i = 0; i < out.size(); ++i) {
     Output& o = out[i];
+    if (p.id == trace_)
+      std::fprintf(stderr, "%.3f out kind %d peer %u msg %zu n %u\n", double(now) / 1e6,
+                   int(o.kind), o.peer, o.msg.index(), o.number);
     switch (o.kind) {
       case OutputKind::kSend: {
         Peer* dst = alive_peer(o.peer);
@@ -266,14 +299,25 @@ void Simulator::drain(Peer& p, TimeUs now) {
         const TimeUs start = std::max(now, p.up_free);
         p.up_free = start + TimeUs(double(bytes) * 8e6 / double(p.upload_bps));
         if (!dst) break;
-        // Lost if any of its packets is lost (no retransmission below the core).
+        TimeUs extra = 0;
         if (cfg_.loss > 0) {
           const double keep = std::pow(1.0 - cfg_.loss, double(chunks));
-          if (rng_.uniform() >= keep) break;
+          if (rng_.uniform() >= keep) {
+            if (!media || !cfg_.nack) break;  // control: one packet, recovered by timeouts
+            // Chunk NACK (the link's reassembler reports missing chunks): each round costs
+            // one RTT plus the resent chunk; the resent chunk may be lost again.
+            int rounds = 1;
+            while (rounds < 3 && rng_.uniform() < cfg_.loss) ++rounds;
+            if (rounds == 3 && rng_.uniform() < cfg_.loss) break;  // give up: segment lost
+            const TimeUs chunk_us = TimeUs(double(kMaxChunkBytes) * 8e6 / double(p.upload_bps));
+            extra = rounds * (2 * latency(p, *dst) + chunk_us);
+            p.up_free += rounds * chunk_us;
+            retransmitted_bytes_ += uint64_t(rounds) * kMaxChunkBytes;
+          }
         }
         if (media && p.forger) std::get<SegmentMsg>(o.msg).segment.signature[3] ^= 0x5A;
         const uint32_t mi = store_msg(std::move(o.msg));
-        push(p.up_free + latency(p, *dst), EvType::kDeliver, dst->id, p.id, mi);
+        push(p.up_free + latency(p, *dst) + extra, EvType::kDeliver, dst->id, p.id, mi);
         break;
       }
       case OutputKind::kConnect: {
@@ -301,6 +345,7 @@ void Simulator::drain(Peer& p, TimeUs now) {
         break;
       }
       case OutputKind::kMissed:
+        if (dbg_) ++dbg_miss_[std::min<TimeUs>(9, (now - p.joined) / 5'000'000)];
         break;
       case OutputKind::kReport: {
         Peer* bad = alive_peer(o.peer);
@@ -332,6 +377,16 @@ void Simulator::handle(const Ev& e) {
         if (auto* s = std::get_if<SegmentMsg>(&m);
             s && peers_[slot_of(e.b)].forger && !mac_.verify(s->segment) && !dst->forger)
           ++r_.forged_sent;
+        if (dbg_) {
+          if (auto* s = std::get_if<SegmentMsg>(&m);
+              s && !dst->node->has_segment(s->segment.header.number) && !dst->source) {
+            const int h = std::min(30, int(s->segment.header.hops) + 1);
+            dbg_lag_[h] += double(e.t - s->segment.header.created_us) / 1000.0;
+            dbg_n_[h]++;
+          }
+        }
+        if (dst->id == trace_)
+          std::fprintf(stderr, "%.3f in from %u msg %zu\n", double(e.t) / 1e6, e.b, m.index());
         dst->node->on_message(e.b, m, e.t);
         drain(*dst, e.t);
       }
@@ -497,6 +552,7 @@ SimResult Simulator::run() {
   r_.source_upload_copies =
       ss.published_bytes ? double(ss.media_bytes_sent) / double(ss.published_bytes) : 0;
   r_.control_overhead = media_sent_ ? double(ctrl_sent_) / double(media_sent_) : 0;
+  r_.retransmitted_ratio = media_sent_ ? double(retransmitted_bytes_) / double(media_sent_) : 0;
   r_.duplicate_ratio = media_recv_ ? double(dup_recv_) / double(media_recv_) : 0;
   r_.played = played_;
   r_.missed = missed_;
@@ -516,7 +572,9 @@ SimResult Simulator::run() {
 
 SimResult run_simulation(const SimConfig& cfg) {
   Simulator s(cfg);
-  return s.run();
+  SimResult r = s.run();
+  s.dump_debug();
+  return r;
 }
 
 }  // namespace meshcast::mesh::sim
