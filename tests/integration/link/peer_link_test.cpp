@@ -519,3 +519,25 @@ TEST_F(LinkTest, ConnectsOverIpv6Loopback) {
       ctx_, [&] { return !got.empty(); }, 2000));
   EXPECT_EQ(got, p);
 }
+
+TEST_F(LinkTest, UnreachableStunAndTurnServersDoNotBlockTheLink) {
+  // Settings are accepted and used; servers that never answer (closed loopback ports)
+  // only delay end-of-candidates, the host pair still connects.
+  auto o = options();
+  o.offerer_config.stun_host = "127.0.0.1";
+  o.offerer_config.stun_port = 9;
+  o.answerer_config.turn.host = "127.0.0.1";
+  o.answerer_config.turn.port = 9;
+  o.answerer_config.turn.username = "user";
+  o.answerer_config.turn.password = "pass";
+  connect_pair(std::move(o));
+  EXPECT_EQ(pair_->offerer->stats().cipher, Cipher::kAeadAes128Gcm);
+}
+
+TEST(LinkConfigDefaults, NoServersAndLoopbackOnly) {
+  LinkConfig c;
+  EXPECT_TRUE(c.stun_host.empty());
+  EXPECT_TRUE(c.turn.host.empty());
+  ASSERT_EQ(c.local_addresses.size(), 1u);
+  EXPECT_EQ(c.local_addresses[0], "127.0.0.1");
+}
