@@ -110,6 +110,15 @@ PlayoutDecision AudioJitterBuffer::play(std::map<int64_t, Packet>::iterator it) 
   d.samples = it->second.duration;
   d.payload = std::move(it->second.payload);
   frame_ = it->second.duration;
+  // A timestamp gap with contiguous sequence numbers was DTX, not a late packet: the frames
+  // stretched while waiting were comfort noise.
+  if (have_last_seq_ && it->second.seq == static_cast<uint16_t>(last_seq_ + 1) &&
+      it->first > last_end_ext_) {
+    st_.frames_expand -= expands_since_play_;
+    st_.frames_dtx += expands_since_play_;
+  }
+  expands_since_play_ = 0;
+  last_end_ext_ = it->first + it->second.duration;
   last_seq_ = it->second.seq;
   have_last_seq_ = true;
   next_ext_ = it->first + it->second.duration;
@@ -130,6 +139,7 @@ PlayoutDecision AudioJitterBuffer::conceal(PlayoutKind kind, uint32_t samples) {
       break;
     case PlayoutKind::Expand:
       ++st_.frames_expand;
+      ++expands_since_play_;
       break;
     case PlayoutKind::Dtx:
       ++st_.frames_dtx;

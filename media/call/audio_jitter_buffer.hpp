@@ -115,6 +115,8 @@ class AudioJitterBuffer {
   int64_t jitter_pct_us_ = 0;
   int64_t lag_us_ = 0;
   int high_streak_ = 0, low_streak_ = 0;
+  uint64_t expands_since_play_ = 0;  // reclassified as DTX if the gap turns out to be one
+  int64_t last_end_ext_ = 0;         // end timestamp of the last packet played
   JitterBufferStats st_;
 };
 

@@ -73,6 +73,8 @@ bool AudioSender::start(std::string* error) {
   opus_encoder_ctl(enc_, OPUS_SET_DTX(cfg_.dtx ? 1 : 0));
   opus_encoder_ctl(enc_, OPUS_SET_SIGNAL(OPUS_SIGNAL_VOICE));
   cur_loss_ = cur_bitrate_ = -1;  // applied on the first frame
+  pending_.clear();
+  after_dtx_ = true;
 
   // File sources are paced in real time by a syncing appsink; live sources by their clock.
   const std::string desc = src +

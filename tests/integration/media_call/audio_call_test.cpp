@@ -180,3 +180,28 @@ TEST(AudioCall, RtcpReportsCarryLossAndRtt) {
   tx.stop();
   rx.stop();
 }
+
+TEST(AudioCall, DtxStopsSendingDuringSilenceAndIsNotCountedAsLoss) {
+  AudioSenderConfig sc;
+  sc.source = "test:0";  // a 0 Hz sine: digital silence
+  sc.dtx = true;
+  AudioSender tx(sc);
+  AudioReceiver rx(AudioReceiverConfig{});
+  tx.on_rtp = [&](std::vector<uint8_t> p) { rx.push_rtp(p); };
+  std::string err;
+  ASSERT_TRUE(rx.start(&err)) << err;
+  ASSERT_TRUE(tx.start(&err)) << err;
+  run_main_loop_for(2000);
+  tx.stop();
+  rx.stop();
+  const auto s = tx.stats();
+  const auto r = rx.stats();
+  std::printf("[dtx] encoded=%llu sent=%llu dtx=%llu | rx dtx frames=%llu plc=%llu lost=%lld\n",
+              (unsigned long long)s.frames_encoded, (unsigned long long)s.packets_sent,
+              (unsigned long long)s.frames_dtx, (unsigned long long)r.jitter.frames_dtx,
+              (unsigned long long)r.jitter.frames_plc, (long long)r.reception.cumulative_lost);
+  EXPECT_GT(s.frames_dtx, s.frames_encoded / 2);  // most silent frames are not sent
+  EXPECT_GT(s.packets_sent, 0u);                  // but the encoder still refreshes noise
+  EXPECT_EQ(r.reception.cumulative_lost, 0);      // sequence numbers stay contiguous
+  EXPECT_EQ(r.jitter.frames_plc, 0u);
+}

@@ -217,6 +217,8 @@ TEST(AudioJitterBuffer, DtxGapIsNotCountedAsLoss) {
   auto st = s.jb.stats();
   EXPECT_EQ(st.frames_plc, 0u);
   EXPECT_EQ(st.frames_fec, 0u);
+  EXPECT_EQ(st.frames_expand, 0u);  // the stretch while waiting is reclassified as DTX
+  EXPECT_GE(st.frames_dtx, 5u);
   EXPECT_EQ(st.frames_normal, 20u);
 }
 
