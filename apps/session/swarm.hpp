@@ -1,0 +1,98 @@
+// A whole broadcast on loopback in one process: a tracker, a broadcaster and N viewers
+// with real links (ICE + DTLS-SRTP), churn (viewers vanish, new ones join) and loss
+// (the links' impairment hook). Used by `meshcast swarm`, `meshcast demo` and the
+// integration tests; everything runs on the one GLib loop.
+#pragma once
+#include <functional>
+#include <memory>
+#include <optional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "apps/session/broadcast_session.hpp"
+#include "apps/session/viewer_session.hpp"
+#include "signaling/tracker_server.hpp"
+
+namespace meshcast::app {
+
+struct SwarmOptions {
+  int viewers = 10;
+  double duration_s = 20;
+  int bitrate_kbps = 500;
+  int segment_ms = 200;
+  int source_copies = 4;
+  double churn_per_min = 0;  // viewers killed (and replaced) per minute, spread evenly
+  double loss = 0;           // per-packet drop probability on every viewer's links
+  double join_spread_s = 2;  // viewers join uniformly over this window
+  int max_upload_kbps = 0;   // per viewer; 0 = 4x bit rate
+  bool real_media = false;   // encode with GStreamer instead of a synthetic payload
+  std::string stream = "swarm";
+  std::string view_key;       // non-empty: a private stream
+  uint16_t tracker_port = 0;  // 0 = ephemeral
+  // Viewers with these indices (0-based) record to the given player config.
+  std::vector<std::pair<int, media::PlayerConfig>> recorders;
+  std::vector<int> tamperers;  // indices of malicious viewers (alter what they relay)
+  uint64_t seed = 1;
+};
+
+struct SwarmViewer {
+  int index = 0;
+  std::unique_ptr<ViewerSession> session;
+  bool alive = true;
+  bool malicious = false;
+  double joined_at_s = 0;  // relative to the swarm's start
+  double left_at_s = -1;
+};
+
+class Swarm {
+ public:
+  explicit Swarm(SwarmOptions opt);
+  ~Swarm();
+
+  // Starts the tracker and broadcaster; viewers join on their schedule once it is live.
+  bool start(std::string* error);
+  // Kill `fraction` of the live honest viewers at once (no goodbye), now.
+  int kill_fraction(double fraction);
+  void stop();
+
+  double elapsed_s() const;
+  signaling::TrackerServer* tracker() { return tracker_.get(); }
+  BroadcastSession* broadcaster() { return broadcaster_.get(); }
+  std::vector<SwarmViewer>& viewers() { return viewers_; }
+  // The summary JSON of `meshcast swarm`.
+  nlohmann::json summary() const;
+  // One line of live status.
+  std::string status_line() const;
+  std::string fatal_error() const { return fatal_; }
+  // Per-viewer time (ms) from a mass kill until it was back to its partner count.
+  const std::vector<double>& recovery_ms() const { return recovery_ms_; }
+
+ private:
+  void add_viewer(bool malicious, std::optional<media::PlayerConfig> player);
+  static gboolean on_tick(gpointer self);
+  void tick();
+
+  SwarmOptions opt_;
+  std::shared_ptr<link::Certificate> cert_;
+  std::unique_ptr<signaling::TrackerServer> tracker_;
+  std::unique_ptr<BroadcastSession> broadcaster_;
+  std::vector<SwarmViewer> viewers_;
+  std::vector<std::unique_ptr<ViewerSession>> graveyard_;  // killed, kept for their metrics
+  std::mt19937_64 rng_;
+  int64_t start_us_ = 0;
+  guint tick_source_ = 0;
+  int joined_ = 0;
+  double churn_credit_ = 0;
+  std::string fatal_;
+  // Recovery tracking after kill_fraction.
+  struct Watch {
+    int index;
+    size_t before;
+    int64_t since_us;
+  };
+  std::vector<Watch> recovering_;
+  std::vector<double> recovery_ms_;
+};
+
+}  // namespace meshcast::app
