@@ -1,0 +1,195 @@
+// A real broadcast on loopback: tracker, broadcaster and viewers in one process, every
+// hop ICE + DTLS-SRTP. Functional thresholds only (those the issue names); timings live
+// in docs/BENCHMARKS.md.
+#include <gst/gst.h>
+#include <gst/pbutils/pbutils.h>
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <filesystem>
+
+#include "apps/cli/loop.hpp"
+#include "apps/command.hpp"
+#include "apps/session/swarm.hpp"
+#include "media/common/gst_util.hpp"
+
+using namespace meshcast;
+using namespace meshcast::app;
+
+namespace {
+
+void run_for(double seconds) {
+  MainLoop loop;
+  loop.run(seconds);
+}
+
+struct FileInfo {
+  bool audio = false, video = false;
+  double duration_s = 0;
+};
+
+FileInfo inspect(const std::string& path) {
+  FileInfo fi;
+  GError* err = nullptr;
+  GstDiscoverer* d = gst_discoverer_new(10 * GST_SECOND, &err);
+  if (!d) return fi;
+  gchar* uri = gst_filename_to_uri(path.c_str(), nullptr);
+  GstDiscovererInfo* info = gst_discoverer_discover_uri(d, uri, &err);
+  g_free(uri);
+  if (info) {
+    fi.duration_s = double(gst_discoverer_info_get_duration(info)) / GST_SECOND;
+    GList* a = gst_discoverer_info_get_audio_streams(info);
+    GList* v = gst_discoverer_info_get_video_streams(info);
+    fi.audio = a != nullptr;
+    fi.video = v != nullptr;
+    gst_discoverer_stream_info_list_free(a);
+    gst_discoverer_stream_info_list_free(v);
+    g_object_unref(info);
+  }
+  if (err) g_error_free(err);
+  g_object_unref(d);
+  return fi;
+}
+
+double viewer_continuity(const ViewerSession& s) { return s.metrics().continuity(); }
+
+}  // namespace
+
+TEST(Swarm, TenViewersRealMediaAndRecording) {
+  media::ensure_gst_init();
+  std::string file = (std::filesystem::temp_directory_path() /
+                      ("meshcast_swarm_" + std::to_string(getpid()) + ".webm"))
+                         .string();
+  SwarmOptions o;
+  o.viewers = 10;
+  o.bitrate_kbps = 400;
+  o.real_media = true;
+  o.join_spread_s = 1;
+  media::PlayerConfig pc;
+  pc.output = *media::parse_output_spec(file);
+  o.recorders.push_back({3, pc});
+  Swarm swarm(o);
+  std::string err;
+  ASSERT_TRUE(swarm.start(&err)) << err;
+  run_for(20);
+  ASSERT_EQ(swarm.fatal_error(), "");
+  auto j = swarm.summary();
+  ASSERT_EQ(swarm.viewers().size(), 10u);
+  for (auto& v : swarm.viewers()) {
+    EXPECT_GT(v.session->metrics().played, 50u) << "viewer " << v.index;
+    EXPECT_GE(viewer_continuity(*v.session), 0.99) << "viewer " << v.index;
+  }
+  EXPECT_LE(j["source_upload_copies"].get<double>(), 4.0);
+  EXPECT_EQ(j["forged_played"].get<uint64_t>(), 0u);
+
+  auto& rec = *swarm.viewers()[3].session;
+  double recorded_s = rec.metrics().played * o.segment_ms / 1000.0;
+  ASSERT_TRUE(rec.finish_output(&err)) << err;
+  swarm.stop();
+  FileInfo fi = inspect(file);
+  EXPECT_TRUE(fi.audio);
+  EXPECT_TRUE(fi.video);
+  // Played segments cover the recorded media; the file starts at the first key frame.
+  EXPECT_GT(fi.duration_s, recorded_s * 0.8) << "recorded " << recorded_s << " s";
+  EXPECT_LT(fi.duration_s, recorded_s * 1.2) << "recorded " << recorded_s << " s";
+  std::filesystem::remove(file);
+}
+
+TEST(Swarm, SurvivesThirtyPercentKilledAtOnce) {
+  SwarmOptions o;
+  o.viewers = 20;
+  o.bitrate_kbps = 300;
+  o.join_spread_s = 1;
+  Swarm swarm(o);
+  std::string err;
+  ASSERT_TRUE(swarm.start(&err)) << err;
+  run_for(8);
+  int killed = swarm.kill_fraction(0.3);
+  EXPECT_EQ(killed, 6);
+  run_for(10);
+  ASSERT_EQ(swarm.fatal_error(), "");
+  int survivors = 0;
+  for (auto& v : swarm.viewers()) {
+    if (!v.alive) continue;
+    ++survivors;
+    EXPECT_GE(viewer_continuity(*v.session), 0.98) << "viewer " << v.index;
+    EXPECT_GT(v.session->metrics().played, 60u) << "viewer " << v.index;
+  }
+  EXPECT_EQ(survivors, 14);
+  // Everyone who lost a partner got back to its partner count, each within 2 s.
+  ASSERT_FALSE(swarm.recovery_ms().empty());
+  for (double ms : swarm.recovery_ms()) EXPECT_LE(ms, 2000);
+  swarm.stop();
+}
+
+TEST(Swarm, MaliciousRelayNeverGetsAForgedSegmentPlayed) {
+  SwarmOptions o;
+  o.viewers = 10;
+  o.bitrate_kbps = 300;
+  o.join_spread_s = 1;
+  o.tamperers = {1, 4};
+  Swarm swarm(o);
+  std::string err;
+  ASSERT_TRUE(swarm.start(&err)) << err;
+  run_for(15);
+  ASSERT_EQ(swarm.fatal_error(), "");
+  auto j = swarm.summary();
+  EXPECT_EQ(j["forged_played"].get<uint64_t>(), 0u);
+  uint64_t rejected = 0;
+  for (auto& v : swarm.viewers()) {
+    if (v.malicious) continue;
+    auto* peer = v.session->peer();
+    ASSERT_NE(peer, nullptr);
+    rejected += peer->stats().forged_rejected;
+    // Nobody keeps a forger as a partner...
+    for (auto& p : peer->partners()) EXPECT_TRUE(p.id != "v1" && p.id != "v4") << v.index;
+    // ...and the honest viewers still play.
+    EXPECT_GE(viewer_continuity(*v.session), 0.95) << "viewer " << v.index;
+  }
+  // The forgers did try (they relay to someone unless nobody ever picked them).
+  EXPECT_GT(rejected, 0u);
+  swarm.stop();
+}
+
+TEST(Swarm, PrivateStreamNeedsTheViewKey) {
+  SwarmOptions o;
+  o.viewers = 2;
+  o.bitrate_kbps = 200;
+  o.view_key = "s3cret-key";
+  o.join_spread_s = 0;
+  Swarm swarm(o);
+  std::string err;
+  ASSERT_TRUE(swarm.start(&err)) << err;
+  run_for(4);
+  ASSERT_EQ(swarm.fatal_error(), "");
+  for (auto& v : swarm.viewers()) EXPECT_GT(v.session->metrics().played, 5u);
+
+  auto attempt = [&](const std::string& key, std::string* msg, int* code) {
+    ViewerOptions vo;
+    vo.tracker_url = swarm.tracker()->ws_url();
+    vo.stream = o.stream;
+    vo.view_key = key;
+    ViewerSession s(nullptr, vo, link::Certificate::process_default());
+    *code = -1;
+    s.set_on_fatal([&](const std::string& m, int c) {
+      *msg = m;
+      *code = c;
+    });
+    s.start();
+    MainLoop loop;
+    loop.run_until([&] { return *code != -1 || s.metrics().played > 3; }, 8000);
+    uint64_t played = s.metrics().played;
+    s.stop(true);
+    return played;
+  };
+  std::string msg;
+  int code;
+  EXPECT_EQ(attempt("", &msg, &code), 0u);
+  EXPECT_EQ(code, kExitRefused);
+  EXPECT_NE(msg.find("private"), std::string::npos) << msg;
+  EXPECT_EQ(attempt("wrong", &msg, &code), 0u);
+  EXPECT_EQ(code, kExitRefused);
+  EXPECT_NE(msg.find("wrong"), std::string::npos) << msg;
+  EXPECT_GT(attempt("s3cret-key", &msg, &code), 3u);
+  swarm.stop();
+}
