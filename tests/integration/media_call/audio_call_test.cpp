@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdio>
+#include <cstring>
 #include <random>
 
 #include "loop_util.hpp"
@@ -49,6 +50,29 @@ CallResult run_call(const std::string& wav_path, int ms, double loss, uint32_t s
   return CallResult{tx.stats(), rx.stats(), read_wav_file(wav_path)};
 }
 
+// wavenc writes placeholder sizes first and the real ones at EOS: check the header agrees
+// with the file length (read_wav_file alone would also accept an unfinalized file).
+void expect_finalized_wav(const std::string& path) {
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  ASSERT_TRUE(f);
+  std::vector<uint8_t> b(1 << 22);
+  b.resize(std::fread(b.data(), 1, b.size(), f));
+  std::fclose(f);
+  ASSERT_GE(b.size(), 44u);
+  auto le32 = [&](size_t at) {
+    return uint32_t(b[at]) | uint32_t(b[at + 1]) << 8 | uint32_t(b[at + 2]) << 16 |
+           uint32_t(b[at + 3]) << 24;
+  };
+  EXPECT_EQ(le32(4), b.size() - 8) << "RIFF size not finalized";
+  for (size_t off = 12; off + 8 <= b.size(); off += 8 + le32(off + 4)) {
+    if (std::memcmp(&b[off], "data", 4) == 0) {
+      EXPECT_EQ(le32(off + 4), b.size() - off - 8) << "data size not finalized";
+      return;
+    }
+  }
+  ADD_FAILURE() << "no data chunk";
+}
+
 void print(const char* name, const CallResult& r) {
   const auto& j = r.rx.jitter;
   std::printf(
@@ -69,7 +93,8 @@ TEST(AudioCall, TestToneArrivesAs440HzAndIsAudible) {
   const std::string path = ::testing::TempDir() + "/meshcast_call_clean.wav";
   auto r = run_call(path, 3000, 0.0, 1);
   print("clean", r);
-  ASSERT_TRUE(r.wav) << "WAV not written or not finalized";
+  ASSERT_TRUE(r.wav) << "WAV not written";
+  expect_finalized_wav(path);
   EXPECT_EQ(r.wav->sample_rate, 48000u);
   const auto mono = r.wav->mono();
   EXPECT_GT(r.wav->duration_s(), 2.5);
