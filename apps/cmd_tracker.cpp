@@ -119,7 +119,7 @@ int run_tracker(int argc, char** argv) {
   GMainLoop* loop = g_main_loop_new(nullptr, FALSE);
   auto quit = +[](gpointer l) -> gboolean {
     g_main_loop_quit(static_cast<GMainLoop*>(l));
-    return G_SOURCE_REMOVE;
+    return G_SOURCE_CONTINUE;  // removed below, after the loop
   };
   guint s1 = g_unix_signal_add(SIGINT, quit, loop);
   guint s2 = g_unix_signal_add(SIGTERM, quit, loop);

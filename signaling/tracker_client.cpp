@@ -1,6 +1,7 @@
 #include "signaling/tracker_client.hpp"
 
 #include <algorithm>
+#include <set>
 
 namespace meshcast::signaling {
 
@@ -10,6 +11,16 @@ namespace {
 int64_t now_ms() { return g_get_monotonic_time() / 1000; }
 
 void unref_when_closed(SoupWebsocketConnection* ws, gpointer) { g_object_unref(ws); }
+}  // namespace
+
+// One process-wide timer expires requests of every client: thousands of clients in one process
+// (the load benchmark) must not mean thousands of timer sources on the main context.
+namespace {
+std::set<TrackerClient*>& clients_with_pending() {
+  static std::set<TrackerClient*> s;
+  return s;
+}
+guint g_tick_source = 0;
 }  // namespace
 
 struct TrackerClient::Guard {
@@ -53,8 +64,8 @@ TrackerClient::~TrackerClient() {
   guard_->self = nullptr;
   want_open_ = false;
   if (retry_timer_) g_source_remove(retry_timer_);
-  if (tick_timer_) g_source_remove(tick_timer_);
-  retry_timer_ = tick_timer_ = 0;
+  retry_timer_ = 0;
+  clients_with_pending().erase(this);
   drop_socket();
   pending_.clear();  // no callbacks from a destructor
   g_object_unref(session_);
@@ -76,8 +87,6 @@ void TrackerClient::set_state(ClientState s, const std::string& reason) {
 }
 
 // ---- connection ---------------------------------------------------------------------------
-
-static uint64_t g_attempt_seq = 0;
 
 void TrackerClient::connect(const std::string& url) {
   if (retry_timer_) g_source_remove(retry_timer_);
@@ -103,7 +112,7 @@ void TrackerClient::start_attempt() {
                      nullptr);
   }
   cancel_ = g_cancellable_new();
-  auto* ctx = new ConnectCtx{guard_, ++g_attempt_seq};
+  auto* ctx = new ConnectCtx{guard_, ++attempt_seq_};
   set_state(ClientState::kConnecting, "");
   soup_session_websocket_connect_async(session_, msg, nullptr, nullptr, G_PRIORITY_DEFAULT, cancel_,
                                        &TrackerClient::on_connect_done, ctx);
@@ -118,7 +127,7 @@ void TrackerClient::on_connect_done(GObject* src, GAsyncResult* res, gpointer da
   GError* e = nullptr;
   SoupWebsocketConnection* ws = soup_session_websocket_connect_finish(SOUP_SESSION(src), res, &e);
   TrackerClient* self = guard->self;
-  if (!self || !self->want_open_ || attempt != g_attempt_seq || self->ws_) {
+  if (!self || !self->want_open_ || attempt != self->attempt_seq_ || self->ws_) {
     // Stale attempt (client closed, destroyed or restarted meanwhile).
     if (ws) {
       soup_websocket_connection_close(ws, SOUP_WEBSOCKET_CLOSE_GOING_AWAY, nullptr);
@@ -270,25 +279,31 @@ void TrackerClient::dispatch(const std::string& text) {
   }
 }
 
-gboolean TrackerClient::on_tick(gpointer data) {
-  auto* self = static_cast<TrackerClient*>(data);
+gboolean TrackerClient::on_tick(gpointer) {
   int64_t now = now_ms();
-  std::vector<ReplyFn> expired;
-  for (auto it = self->pending_.begin(); it != self->pending_.end();) {
-    if (it->second.deadline_ms <= now) {
-      expired.push_back(std::move(it->second.done));
-      it = self->pending_.erase(it);
-    } else {
-      ++it;
+  auto clients = clients_with_pending();  // callbacks may add or remove clients
+  for (TrackerClient* self : clients) {
+    if (!clients_with_pending().count(self)) continue;  // destroyed meanwhile
+    std::vector<ReplyFn> expired;
+    for (auto it = self->pending_.begin(); it != self->pending_.end();) {
+      if (it->second.deadline_ms <= now) {
+        expired.push_back(std::move(it->second.done));
+        it = self->pending_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    if (self->pending_.empty()) clients_with_pending().erase(self);
+    for (auto& fn : expired) {
+      Reply r{false, "timeout", "no reply in time", json{{"type", "error"}, {"code", "timeout"}}};
+      if (fn) fn(r);
     }
   }
-  bool keep = !self->pending_.empty();
-  if (!keep) self->tick_timer_ = 0;
-  for (auto& fn : expired) {
-    Reply r{false, "timeout", "no reply in time", json{{"type", "error"}, {"code", "timeout"}}};
-    if (fn) fn(r);
+  if (clients_with_pending().empty()) {
+    g_tick_source = 0;
+    return G_SOURCE_REMOVE;
   }
-  return keep ? G_SOURCE_CONTINUE : G_SOURCE_REMOVE;
+  return G_SOURCE_CONTINUE;
 }
 
 bool TrackerClient::send(const json& msg) {
@@ -309,7 +324,8 @@ uint64_t TrackerClient::request(json msg, ReplyFn done) {
   msg["id"] = id;
   pending_[id] = Pending{std::move(done), now_ms() + opt_.request_timeout_ms};
   send(msg);
-  if (!tick_timer_) tick_timer_ = g_timeout_add(500, &TrackerClient::on_tick, this);
+  clients_with_pending().insert(this);
+  if (!g_tick_source) g_tick_source = g_timeout_add(250, &TrackerClient::on_tick, nullptr);
   return id;
 }
 

@@ -145,8 +145,8 @@ class TrackerClient {
   bool want_open_ = false;
   int attempts_ = 0;
   guint retry_timer_ = 0;
-  guint tick_timer_ = 0;
   uint64_t next_id_ = 1;
+  uint64_t attempt_seq_ = 0;  // a late connect result of an older attempt is dropped
   std::map<uint64_t, Pending> pending_;
   std::string peer_id_, token_;
   std::function<void(ClientState, const std::string&)> on_state_;

@@ -1,0 +1,359 @@
+// meshcast tracker-bench: N concurrent WebSocket clients against a tracker (by default a
+// separate `meshcast tracker` process, so its RSS is measured cleanly). Every client says
+// hello and joins one stream; then pairs exchange relay ping/pong for a few rounds.
+// Reports connect rate, relay round-trip percentiles and server memory per peer as JSON.
+#include <glib.h>
+#include <libsoup/soup.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <fstream>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "apps/cli/args.hpp"
+#include "apps/command.hpp"
+#include "signaling/tracker_client.hpp"
+
+using namespace meshcast;
+using nlohmann::json;
+using signaling::ClientState;
+using signaling::Reply;
+using signaling::TrackerClient;
+
+namespace {
+
+const char* kHelp = R"(Usage: meshcast tracker-bench [options]
+
+Load test for the tracker: N clients connect over WebSocket, say hello and join one stream
+(bounded concurrency while connecting), then half of them exchange relay ping/pong messages
+with a partner through the tracker. Prints one JSON object with the connect rate, relay
+round-trip p50/p95/p99 and the tracker's memory per peer (RSS delta / N).
+
+Options:
+  --clients N        number of clients (default 1000, max 20000)
+  --url URL          use a running tracker instead of starting one (no RSS figures unless
+                     --tracker-pid is given too)
+  --tracker-pid PID  process whose RSS to sample when --url is used
+  --concurrency N    connects in flight at once (default 256)
+  --rounds N         ping/pong round trips per pinging client (default 5)
+  --timeout-s N      give up after N seconds in total (default 120)
+  --help             this text
+
+Examples:
+  meshcast tracker-bench --clients 5000
+  meshcast tracker-bench --clients 200 --url ws://127.0.0.1:8700/ws --tracker-pid 1234
+)";
+
+int64_t now_us() { return g_get_monotonic_time(); }
+
+long rss_kb(pid_t pid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(f, line))
+    if (line.rfind("VmRSS:", 0) == 0) return std::strtol(line.c_str() + 6, nullptr, 10);
+  return -1;
+}
+
+void raise_fd_limit() {
+  rlimit rl{};
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+  }
+}
+
+double percentile(std::vector<double> v, double p) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  size_t i = static_cast<size_t>(p * static_cast<double>(v.size() - 1) + 0.5);
+  return v[std::min(i, v.size() - 1)];
+}
+
+struct Bench {
+  int n = 0, concurrency = 256, rounds = 5;
+  std::string url;
+  SoupSession* session = nullptr;
+  std::vector<std::unique_ptr<TrackerClient>> clients;
+  int next_to_start = 0, in_flight = 0, joined = 0, failed = 0;
+  int pingers = 0;
+  std::vector<double> rtt_ms;
+  std::vector<std::string> errors;  // first few, for the report
+  bool stream_ready = false;
+
+  static std::string id_of(int i) { return "bench-" + std::to_string(i); }
+
+  void note_error(const std::string& e) {
+    ++failed;
+    if (errors.size() < 5) errors.push_back(e);
+  }
+
+  void start_more() {
+    while (stream_ready && in_flight < concurrency && next_to_start < n)
+      start_client(next_to_start++);
+  }
+
+  void finished_one(bool ok) {
+    --in_flight;
+    if (ok) ++joined;
+    start_more();
+  }
+
+  void start_client(int i) {
+    ++in_flight;
+    signaling::TrackerClientOptions o;
+    o.max_reconnect_attempts = 0;
+    o.session = session;
+    o.keepalive_s = 0;
+    o.request_timeout_ms = 60000;
+    clients[i] = std::make_unique<TrackerClient>(o);
+    TrackerClient* c = clients[i].get();
+    c->on_state([this, c, i](ClientState s, const std::string& why) {
+      if (s == ClientState::kConnected) {
+        signaling::HelloParams h;
+        h.peer_id = id_of(i);
+        h.upload_kbps = 5000;
+        c->hello(h, [this, c, i](const Reply& r) {
+          if (!r.ok) return note_error("hello: " + r.code), finished_one(false);
+          c->join("bench", "", [this, i](const Reply& j) {
+            if (!j.ok) note_error("join: " + j.code);
+            finished_one(j.ok);
+            (void)i;
+          });
+        });
+      } else if (s == ClientState::kFailed || s == ClientState::kDisconnected) {
+        if (!c->peer_id().empty() || why.empty()) return;
+        note_error("connect: " + why);
+        finished_one(false);
+      }
+    });
+    // Echo pings back to their sender.
+    c->on("relay", [c](const json& m) {
+      if (m.value("kind", "") == "ping") c->relay(m["from"], "pong", m["payload"]);
+    });
+    c->connect(url);
+  }
+};
+
+int run_bench(int argc, char** argv) {
+  app::Args args(argc, argv, {},
+                 {"clients", "url", "tracker-pid", "concurrency", "rounds", "timeout-s"});
+  if (args.help()) {
+    std::fputs(kHelp, stdout);
+    return app::kExitOk;
+  }
+  Bench b;
+  b.n = static_cast<int>(args.get_int("clients", 1000, 2, 20000));
+  b.concurrency = static_cast<int>(args.get_int("concurrency", 256, 1, 4096));
+  b.rounds = static_cast<int>(args.get_int("rounds", 5, 0, 1000));
+  long timeout_s = args.get_int("timeout-s", 120, 1, 3600);
+  pid_t tracker_pid = static_cast<pid_t>(args.get_int("tracker-pid", 0, 0, 1 << 30));
+  b.url = args.get("url");
+  if (!args.ok()) {
+    std::fprintf(stderr, "meshcast tracker-bench: %s (see --help)\n", args.error().c_str());
+    return app::kExitUsage;
+  }
+  raise_fd_limit();
+  rlimit rl{};
+  getrlimit(RLIMIT_NOFILE, &rl);
+  if (rl.rlim_cur < static_cast<rlim_t>(b.n) + 64) {
+    std::fprintf(stderr, "meshcast tracker-bench: fd limit %llu too low for %d clients\n",
+                 static_cast<unsigned long long>(rl.rlim_cur), b.n);
+    return app::kExitUsage;
+  }
+
+  // Start our own tracker as a child process unless given a URL.
+  bool own_tracker = b.url.empty();
+  GPid child = 0;
+  if (own_tracker) {
+    gchar* exe = g_file_read_link("/proc/self/exe", nullptr);
+    const gchar* argv_child[] = {exe,       "tracker",    "--listen", "127.0.0.1:0",
+                                 "--quiet", "--max-rate", "100000",   nullptr};
+    gint out_fd = -1;
+    GError* e = nullptr;
+    if (!g_spawn_async_with_pipes(nullptr, const_cast<gchar**>(argv_child), nullptr,
+                                  G_SPAWN_DO_NOT_REAP_CHILD, nullptr, nullptr, &child, nullptr,
+                                  &out_fd, nullptr, &e)) {
+      std::fprintf(stderr, "meshcast tracker-bench: cannot start tracker: %s\n", e->message);
+      g_error_free(e);
+      g_free(exe);
+      return app::kExitFailure;
+    }
+    g_free(exe);
+    FILE* f = fdopen(out_fd, "r");
+    char line[512] = {0};
+    if (!f || !std::fgets(line, sizeof line, f)) {
+      std::fprintf(stderr, "meshcast tracker-bench: tracker did not start\n");
+      kill(child, SIGTERM);
+      return app::kExitFailure;
+    }
+    fclose(f);
+    std::string s = line;
+    auto p = s.find("ws://");
+    if (p == std::string::npos) {
+      std::fprintf(stderr, "meshcast tracker-bench: unexpected tracker output: %s", line);
+      kill(child, SIGTERM);
+      return app::kExitFailure;
+    }
+    b.url = s.substr(p);
+    while (!b.url.empty() && (b.url.back() == '\n' || b.url.back() == '\r')) b.url.pop_back();
+    tracker_pid = child;
+  }
+
+  b.session = soup_session_new_with_options("max-conns", 100000, "max-conns-per-host", 100000,
+                                            "timeout", 0u, "idle-timeout", 0u, nullptr);
+  b.clients.resize(b.n);
+  const int64_t deadline = now_us() + timeout_s * 1000000;
+  auto run_until = [&](const std::function<bool()>& pred) {
+    guint wake = g_timeout_add(
+        50, [](gpointer) -> gboolean { return G_SOURCE_CONTINUE; }, nullptr);
+    while (!pred() && now_us() < deadline) g_main_context_iteration(nullptr, TRUE);
+    g_source_remove(wake);
+    return pred();
+  };
+
+  // Let the tracker settle, then take the memory baseline.
+  long rss_before = tracker_pid ? rss_kb(tracker_pid) : -1;
+
+  // Client 0 is the broadcaster that owns the stream.
+  int64_t t0 = now_us();
+  {
+    signaling::TrackerClientOptions o;
+    o.max_reconnect_attempts = 0;
+    o.session = b.session;
+    o.keepalive_s = 0;
+    b.clients[0] = std::make_unique<TrackerClient>(o);
+    TrackerClient* c = b.clients[0].get();
+    c->on_state([&, c](ClientState s, const std::string& why) {
+      if (s == ClientState::kConnected) {
+        signaling::HelloParams h;
+        h.peer_id = Bench::id_of(0);
+        h.role = "broadcaster";
+        h.upload_kbps = 5000;
+        c->hello(h, [&, c](const Reply& r) {
+          if (!r.ok) return b.note_error("owner hello: " + r.code);
+          signaling::StreamParams sp;
+          sp.name = "bench";
+          sp.public_key = std::string(64, '0');
+          sp.bitrate_kbps = 500;
+          c->create_stream(sp, [&](const Reply& cr) {
+            if (!cr.ok) return b.note_error("create: " + cr.code);
+            b.stream_ready = true;
+            ++b.joined;
+            b.start_more();
+          });
+        });
+      } else if (s == ClientState::kFailed && !why.empty()) {
+        b.note_error("owner connect: " + why);
+      }
+    });
+    c->on("relay", [c](const json& m) {
+      if (m.value("kind", "") == "ping") c->relay(m["from"], "pong", m["payload"]);
+    });
+    b.next_to_start = 1;
+    c->connect(b.url);
+  }
+  bool all_joined = run_until([&] { return b.joined + b.failed >= b.n; });
+  double connect_s = static_cast<double>(now_us() - t0) / 1e6;
+  // Server-side memory once every client is in: sample after a short quiet period.
+  run_until([&, t = now_us()] { return now_us() - t > 300000; });
+  long rss_after = tracker_pid ? rss_kb(tracker_pid) : -1;
+
+  // Relay ping/pong: client i pings i+1 through the tracker, `rounds` times, one at a time.
+  // First one pair alone (latency with every client connected), then all pairs at once (load).
+  auto run_pings = [&](const std::vector<int>& pingers, int rounds, std::vector<double>& rtts) {
+    auto done = std::make_shared<int>(0);
+    int started = 0;
+    for (int i : pingers) {
+      if (!b.clients[i] || b.clients[i]->peer_id().empty() || !b.clients[i + 1] ||
+          b.clients[i + 1]->peer_id().empty())
+        continue;
+      ++started;
+      auto left = std::make_shared<int>(rounds);
+      TrackerClient* c = b.clients[i].get();
+      std::string partner = Bench::id_of(i + 1);
+      auto send_ping = std::make_shared<std::function<void()>>();
+      *send_ping = [done, c, partner, left] {
+        if (*left <= 0) {
+          ++*done;
+          return;
+        }
+        --*left;
+        c->relay(partner, "ping", {{"t", now_us()}});
+      };
+      c->on("relay", [&rtts, send_ping](const json& m) {
+        if (m.value("kind", "") != "pong") return;
+        rtts.push_back(static_cast<double>(now_us() - m["payload"]["t"].get<int64_t>()) / 1000.0);
+        (*send_ping)();
+      });
+      (*send_ping)();
+    }
+    b.pingers += started;
+    return run_until([&] { return *done >= started; });
+  };
+  std::vector<double> idle_rtt;
+  bool idle_done = run_pings({1}, std::max(b.rounds, 1) * 20, idle_rtt);
+  std::vector<int> all_pingers;
+  for (int i = 3; i + 1 < b.n; i += 2) all_pingers.push_back(i);
+  int64_t t1 = now_us();
+  bool relays_done = run_pings(all_pingers, b.rounds, b.rtt_ms) && idle_done;
+  double relay_s = static_cast<double>(now_us() - t1) / 1e6;
+
+  json report = {
+      {"clients", b.n},
+      {"joined", b.joined},
+      {"failed", b.failed},
+      {"complete", all_joined && relays_done && b.failed == 0},
+      {"connect_hello_join_seconds", connect_s},
+      {"clients_per_s", connect_s > 0 ? b.joined / connect_s : 0},
+      {"relay_one_pair",
+       {{"round_trips", idle_rtt.size()},
+        {"rtt_ms_p50", percentile(idle_rtt, 0.50)},
+        {"rtt_ms_p95", percentile(idle_rtt, 0.95)},
+        {"rtt_ms_max", percentile(idle_rtt, 1.0)}}},
+      {"relay_all_pairs",
+       {{"round_trips", b.rtt_ms.size()},
+        {"pingers", b.pingers - 1},
+        {"seconds", relay_s},
+        {"relays_per_s", relay_s > 0 ? 2.0 * static_cast<double>(b.rtt_ms.size()) / relay_s : 0},
+        {"rtt_ms_p50", percentile(b.rtt_ms, 0.50)},
+        {"rtt_ms_p95", percentile(b.rtt_ms, 0.95)},
+        {"rtt_ms_p99", percentile(b.rtt_ms, 0.99)},
+        {"rtt_ms_max", percentile(b.rtt_ms, 1.0)}}},
+      {"tracker_rss_kb_before", rss_before},
+      {"tracker_rss_kb_after", rss_after},
+      {"tracker_bytes_per_peer",
+       (rss_before > 0 && rss_after > 0 && b.joined > 0)
+           ? json(static_cast<double>(rss_after - rss_before) * 1024.0 / b.joined)
+           : json()},
+      {"bench_rss_kb", rss_kb(getpid())},
+      {"tracker", own_tracker ? "child process" : b.url},
+      {"errors", b.errors},
+  };
+
+  // Tear down: clients first (closing sockets), then the tracker.
+  for (auto& c : b.clients)
+    if (c) c->close();
+  run_until([&, t = now_us()] { return now_us() - t > 500000; });
+  b.clients.clear();
+  g_object_unref(b.session);
+  if (own_tracker && child > 0) {
+    kill(child, SIGTERM);
+    int st = 0;
+    waitpid(child, &st, 0);
+    g_spawn_close_pid(child);
+  }
+  std::printf("%s\n", report.dump(2).c_str());
+  return report["complete"].get<bool>() ? app::kExitOk : app::kExitFailure;
+}
+
+app::RegisterCommand reg("tracker-bench", "load-test the tracker with N WebSocket clients",
+                         run_bench);
+
+}  // namespace
