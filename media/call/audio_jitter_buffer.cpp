@@ -23,7 +23,7 @@ const char* to_string(PlayoutKind k) {
 }
 
 AudioJitterBuffer::AudioJitterBuffer(JitterBufferConfig cfg)
-    : cfg_(cfg), target_us_(cfg.min_target_us) {}
+    : cfg_(cfg), target_us_(std::max(cfg.min_target_us, 20'000 + cfg.fec_margin_us)) {}
 
 void AudioJitterBuffer::reset() {
   packets_.clear();
@@ -31,7 +31,7 @@ void AudioJitterBuffer::reset() {
   started_ = false;
   have_last_seq_ = false;
   high_streak_ = low_streak_ = 0;
-  target_us_ = cfg_.min_target_us;
+  target_us_ = std::max(cfg_.min_target_us, 20'000 + cfg_.fec_margin_us);
   ++st_.resets;
 }
 
@@ -55,8 +55,9 @@ void AudioJitterBuffer::update_target() {
   std::nth_element(v.begin(), v.begin() + static_cast<long>(std::min(k, v.size() - 1)), v.end());
   jitter_pct_us_ = v[std::min(k, v.size() - 1)] - d_min_;
   const int64_t frame_us = ts_to_us(frame_);
-  target_us_ = std::clamp(frame_us + jitter_pct_us_ + cfg_.margin_us, cfg_.min_target_us,
-                          cfg_.max_target_us);
+  const int64_t floor_us = std::max(cfg_.min_target_us, frame_us + cfg_.fec_margin_us);
+  target_us_ = std::min(std::max(frame_us + jitter_pct_us_ + cfg_.margin_us, floor_us),
+                        std::max(floor_us, cfg_.max_target_us));
 }
 
 void AudioJitterBuffer::insert(uint16_t seq, uint32_t ts, std::vector<uint8_t> payload,

@@ -39,7 +39,11 @@ struct PlayoutDecision {
 
 struct JitterBufferConfig {
   uint32_t clock_rate = 48000;
-  int64_t min_target_us = 30'000;  // >= one 20 ms frame + margin so the next packet (FEC) is in
+  // Lowest target: one frame + fec_margin_us, so the next packet (carrying FEC) is in hand when
+  // a frame is missing (30 ms for 20 ms frames, 20 ms for 10 ms frames); never below
+  // min_target_us.
+  int64_t fec_margin_us = 10'000;
+  int64_t min_target_us = 20'000;
   int64_t max_target_us = 300'000;
   int64_t margin_us = 5'000;
   size_t window_packets = 100;      // ~2 s of 20 ms packets for d_min and the jitter percentile

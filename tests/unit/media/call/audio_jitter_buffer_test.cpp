@@ -238,3 +238,14 @@ TEST(AudioJitterBuffer, TimestampJumpResetsTheBuffer) {
   s.run(v, kT0 + 20'000 * 19 + 40'000);
   EXPECT_EQ(s.jb.stats().resets, 1u);
 }
+
+TEST(AudioJitterBuffer, TenMillisecondFramesGetATwentyMillisecondFloor) {
+  AudioJitterBuffer jb;
+  for (int i = 0; i < 20; ++i)
+    jb.insert(static_cast<uint16_t>(i), 480u * i, {1}, 480, kT0 + 10'000ll * i);
+  EXPECT_EQ(jb.target_us(), 20'000);
+  EXPECT_EQ(*jb.first_playout_us(), kT0 + 20'000);
+  auto d = jb.pop(kT0 + 20'000);
+  EXPECT_EQ(d.kind, PlayoutKind::Normal);
+  EXPECT_EQ(d.samples, 480u);
+}
