@@ -532,6 +532,37 @@ TEST_F(TrackerTest, ClientReconnectsAfterServerDrop) {
   EXPECT_TRUE(r.ok) << r.code;
 }
 
+TEST_F(TrackerTest, ManyClientsConnectAtOnceAndGetSpreadNeighbours) {
+  auto owner = peer("owner", "broadcaster");
+  create(*owner, "live");
+  constexpr int kN = 40;
+  std::vector<std::unique_ptr<Peer>> peers;
+  int joined = 0;
+  for (int i = 0; i < kN; ++i) peers.push_back(std::make_unique<Peer>());
+  for (int i = 0; i < kN; ++i) {
+    Peer* p = peers[i].get();
+    p->client.on_state([this, p, i, &joined](ClientState s, const std::string&) {
+      if (s != ClientState::kConnected) return;
+      HelloParams h;
+      h.peer_id = "v" + std::to_string(i);
+      h.upload_kbps = 100000;  // viewers keep spare upload throughout
+      p->client.hello(h, [p, &joined](const Reply& r) {
+        if (r.ok)
+          p->client.join(
+              "live", "", [&joined](const Reply& j) { joined += j.ok; }, 4);
+      });
+    });
+    p->client.connect(server->ws_url());  // all connects in flight together
+  }
+  ASSERT_TRUE(run_until([&] { return joined == kN; }, 20000)) << joined;
+  // Once the audience is not tiny any more, late joiners are not pointed at the broadcaster.
+  Reply r = await([&](ReplyFn f) { peers.back()->client.neighbours("live", {}, f, 8); });
+  ASSERT_TRUE(r.ok);
+  EXPECT_EQ(r.body["neighbours"].size(), 8u);
+  for (auto& n : r.body["neighbours"]) EXPECT_NE(n["peer_id"], "owner");
+  EXPECT_NE(metrics().find("meshcast_peers_connected 41\n"), std::string::npos);
+}
+
 TEST_F(TrackerTest, SecureWebSocket) {
   auto dir = std::filesystem::temp_directory_path() / ("meshcast-tls-" + std::to_string(getpid()));
   std::filesystem::create_directories(dir);
