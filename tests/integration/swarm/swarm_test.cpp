@@ -1,6 +1,8 @@
 // A real broadcast on loopback: tracker, broadcaster and viewers in one process, every
 // hop ICE + DTLS-SRTP. Functional thresholds only (those the issue names); timings live
 // in docs/BENCHMARKS.md.
+#include "apps/session/swarm.hpp"
+
 #include <gst/gst.h>
 #include <gst/pbutils/pbutils.h>
 #include <gtest/gtest.h>
@@ -10,7 +12,6 @@
 
 #include "apps/cli/loop.hpp"
 #include "apps/command.hpp"
-#include "apps/session/swarm.hpp"
 #include "media/common/gst_util.hpp"
 
 using namespace meshcast;

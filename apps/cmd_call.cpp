@@ -1,0 +1,197 @@
+// meshcast call: ring someone (or wait for a call) and talk over a secure link.
+#include <unistd.h>
+
+#include <cstdio>
+#include <sstream>
+
+#include "apps/cli/args.hpp"
+#include "apps/cli/link_options.hpp"
+#include "apps/cli/loop.hpp"
+#include "apps/cli/status.hpp"
+#include "apps/command.hpp"
+#include "apps/session/call_session.hpp"
+
+namespace meshcast::app {
+namespace {
+
+const char* kHelp =
+    "Usage: meshcast call --id ME --to PEER [options]     (ring PEER)\n"
+    "       meshcast call --id ME --answer [options]      (wait and accept)\n"
+    "       meshcast call --id ME [options]               (wait and ask on the terminal)\n\n"
+    "A two-party call: the tracker carries the invitation (the callee must accept before\n"
+    "any offer reaches it), then one ICE + DTLS-SRTP link carries Opus audio both ways\n"
+    "(and VP8 video with --video). Hang up with Ctrl-C or --duration.\n\n"
+    "Options:\n"
+    "  --tracker URL          tracker WebSocket (default ws://127.0.0.1:8700/ws)\n"
+    "  --id ID                my id at the tracker (required)\n"
+    "  --to PEER              whom to call\n"
+    "  --answer               accept incoming calls without asking\n"
+    "  --accept-from A,B      accept only these callers (others are refused)\n"
+    "  --ring-timeout S       give up if not answered within S seconds (default 30)\n"
+    "  --audio-source SRC     device | test[:HZ] | ticks[:MS] | file:PATH.wav (default device)\n"
+    "  --audio-sink SINK      device | null | file:PATH.wav (default device)\n"
+    "  --frame-ms 10|20       Opus frame duration (default 20)\n"
+    "  --dtx                  Opus discontinuous transmission\n"
+    "  --video                add VP8 video\n"
+    "  --video-source SRC     device | test (default device)\n"
+    "  --video-sink SINK      device | null | file:PATH.webm (default device)\n"
+    "  --loss P               drop P of the link's packets each way (testing; 0..0.5)\n"
+    "  --duration S           hang up after S seconds of call\n"
+    "  --stats FILE.jsonl     one JSON status line per second\n"
+    "  --quiet                no live status line\n"
+    "  --log-level L          error | warn | info | debug (default warn)\n"
+    "%s\n"
+    "Examples:\n"
+    "  meshcast call --id bob --answer --accept-from alice\n"
+    "  meshcast call --id alice --to bob --audio-source test:440 --audio-sink file:alice.wav\n"
+    "\nExit codes: 0 call ended normally, 1 failure (incl. link lost mid-call), 2 usage,\n"
+    "3 declined or refused, 4 callee offline / tracker unreachable, 5 not answered in time,\n"
+    "130 interrupted before the call started.\n";
+
+std::vector<std::string> split_list(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream ss(s);
+  std::string item;
+  while (std::getline(ss, item, ','))
+    if (!item.empty()) out.push_back(item);
+  return out;
+}
+
+int run(int argc, char** argv) {
+  Args a(argc, argv, {"answer", "dtx", "video", "quiet"},
+         {"tracker", "id", "to", "accept-from", "ring-timeout", "audio-source", "audio-sink",
+          "frame-ms", "video-source", "video-sink", "loss", "duration", "stats", "log-level",
+          "local-address", "stun", "turn"});
+  if (a.help()) {
+    std::printf(kHelp, kLinkOptionsHelp);
+    return kExitOk;
+  }
+  CallOptions o;
+  o.tracker_url = a.get("tracker", "ws://127.0.0.1:8700/ws");
+  o.self_id = a.get("id");
+  o.to = a.get("to");
+  o.auto_answer = a.has("answer");
+  o.accept_from = split_list(a.get("accept-from"));
+  o.ring_timeout_ms = int(a.get_int("ring-timeout", 30, 1, 3600) * 1000);
+  o.audio_tx.source = a.get("audio-source", "device");
+  o.audio_tx.frame_ms = int(a.get_int("frame-ms", 20, 10, 20));
+  o.audio_tx.dtx = a.has("dtx");
+  o.audio_rx.sink = a.get("audio-sink", "device");
+  o.video = a.has("video");
+  o.video_tx.source = a.get("video-source", "device");
+  o.video_rx.sink = a.get("video-sink", "device");
+  double loss = a.get_double("loss", 0, 0, 0.5);
+  double duration = a.get_double("duration", 0, 0, 86400);
+  std::string err = a.ok() ? "" : a.error();
+  LogLevel lvl = LogLevel::Warn;
+  if (a.has("log-level") && !parse_log_level(a.get("log-level"), &lvl))
+    err = "--log-level must be error, warn, info or debug";
+  set_log_level(lvl);
+  if (err.empty() && o.self_id.empty()) err = "--id ME is required";
+  if (err.empty() && !o.to.empty() && (o.auto_answer || a.has("accept-from")))
+    err = "--to (calling) cannot be combined with --answer / --accept-from";
+  if (err.empty() && o.to == o.self_id && !o.to.empty()) err = "cannot call yourself";
+  if (err.empty() && o.audio_tx.frame_ms != 10 && o.audio_tx.frame_ms != 20)
+    err = "--frame-ms must be 10 or 20";
+  if (err.empty()) parse_link_options(a, &o.link, &err);
+  if (!err.empty()) {
+    std::fprintf(stderr, "meshcast call: %s (see --help)\n", err.c_str());
+    return kExitUsage;
+  }
+  if (loss > 0) {
+    o.impairment.drop = loss;
+    o.impairment.seed = std::hash<std::string>{}(o.self_id);
+  }
+  StatsWriter stats;
+  if (a.has("stats") && !stats.open(a.get("stats"), &err)) {
+    std::fprintf(stderr, "meshcast call: %s\n", err.c_str());
+    return kExitUsage;
+  }
+
+  MainLoop loop;
+  CallSession call(nullptr, o, link::Certificate::process_default());
+  int exit_code = kExitOk;
+  std::string end_message;
+  bool ended = false;
+  call.set_on_end([&](const std::string& msg, int code) {
+    end_message = msg;
+    exit_code = code;
+    ended = true;
+    loop.quit();
+  });
+  StatusLine status(a.has("quiet"));
+  // Asking on the terminal: one line from stdin, read on the main loop.
+  std::function<void(bool)> pending_decision;
+  GIOChannel* in = nullptr;
+  guint in_watch = 0;
+  call.set_on_ask([&](const std::string& from, std::function<void(bool)> decide) {
+    if (!isatty(STDIN_FILENO)) {
+      status.finish();
+      std::fprintf(stderr,
+                   "meshcast call: call from %s declined (no terminal to ask; use "
+                   "--answer or --accept-from)\n",
+                   from.c_str());
+      decide(false);
+      return;
+    }
+    status.finish();
+    std::fprintf(stderr, "Incoming call from %s. Accept? [y/N] ", from.c_str());
+    std::fflush(stderr);
+    pending_decision = std::move(decide);
+    if (!in) {
+      in = g_io_channel_unix_new(STDIN_FILENO);
+      in_watch = g_io_add_watch(
+          in, GIOCondition(G_IO_IN | G_IO_HUP),
+          [](GIOChannel* ch, GIOCondition, gpointer p) -> gboolean {
+            auto* fn = static_cast<std::function<void(bool)>*>(p);
+            gchar* line = nullptr;
+            g_io_channel_read_line(ch, &line, nullptr, nullptr, nullptr);
+            bool yes = line && (line[0] == 'y' || line[0] == 'Y');
+            g_free(line);
+            if (*fn) {
+              auto f = std::move(*fn);
+              *fn = nullptr;
+              f(yes);
+            }
+            return G_SOURCE_CONTINUE;
+          },
+          &pending_decision);
+    }
+  });
+  bool counting = false;
+  loop.every(1000, [&] {
+    if (call.phase() == CallPhase::kInCall) {
+      stats.write(call.stats_json());
+      if (duration > 0 && !counting) {
+        counting = true;
+        loop.every(unsigned(duration * 1000), [&] {
+          loop.quit();
+          return false;
+        });
+      }
+    }
+    status.update(call.status_line());
+    return true;
+  });
+  call.start();
+  bool interrupted = loop.run();
+  status.finish();
+  if (in_watch) g_source_remove(in_watch);
+  if (in) g_io_channel_unref(in);
+  if (!ended) {
+    bool in_call = call.phase() == CallPhase::kInCall;
+    call.hangup();
+    loop.run_until([] { return false; }, 300);  // let the hang-up reach the tracker
+    if (!a.has("quiet"))
+      std::fprintf(stderr, "meshcast call: %s\n", in_call ? "hung up" : "cancelled");
+    if (interrupted && !in_call) return kExitInterrupted;
+    return kExitOk;
+  }
+  std::fprintf(stderr, "meshcast call: %s\n", end_message.c_str());
+  return exit_code;
+}
+
+RegisterCommand reg("call", "call someone, or answer a call (Opus audio, optional VP8)", run);
+
+}  // namespace
+}  // namespace meshcast::app

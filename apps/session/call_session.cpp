@@ -1,0 +1,368 @@
+#include "apps/session/call_session.hpp"
+
+#include <algorithm>
+#include <cstdio>
+
+#include "apps/command.hpp"
+#include "media/common/rtcp.hpp"
+
+namespace meshcast::app {
+
+const char* to_string(CallPhase p) {
+  switch (p) {
+    case CallPhase::kConnecting:
+      return "connecting";
+    case CallPhase::kCalling:
+      return "calling";
+    case CallPhase::kRinging:
+      return "ringing";
+    case CallPhase::kWaiting:
+      return "waiting for a call";
+    case CallPhase::kLinking:
+      return "connecting media";
+    case CallPhase::kInCall:
+      return "in call";
+    case CallPhase::kEnded:
+      return "ended";
+  }
+  return "?";
+}
+
+CallSession::CallSession(GMainContext* ctx, CallOptions opt,
+                         std::shared_ptr<link::Certificate> cert)
+    : ctx_(ctx ? ctx : g_main_context_default()), opt_(std::move(opt)), cert_(std::move(cert)) {}
+
+CallSession::~CallSession() {
+  if (report_timer_) g_source_remove(report_timer_);
+  stop_media();
+  link_.reset();
+  client_.reset();
+}
+
+void CallSession::start() {
+  client_ = std::make_unique<signaling::TrackerClient>(opt_.client);
+  client_->on_state([this](signaling::ClientState s, const std::string& why) {
+    if (s == signaling::ClientState::kConnected && !registered_) on_connected();
+    if (s == signaling::ClientState::kFailed)
+      end("cannot reach the tracker at " + opt_.tracker_url + ": " + why, kExitUnreachable);
+  });
+  client_->on("call_incoming", [this](const nlohmann::json& m) { on_incoming(m); });
+  client_->on("call_ringing", [this](const nlohmann::json&) {
+    if (phase_ == CallPhase::kCalling) phase_ = CallPhase::kRinging;
+  });
+  client_->on("call_accepted", [this](const nlohmann::json& m) {
+    if (m.value("call_id", "") != call_id_) return;
+    phase_ = CallPhase::kLinking;
+    open_link(true);
+  });
+  client_->on("call_declined", [this](const nlohmann::json& m) {
+    if (m.value("call_id", "") != call_id_) return;
+    std::string why = m.value("reason", "");
+    end(peer_ + " declined the call" + (why.empty() ? "" : " (" + why + ")"), kExitRefused);
+  });
+  client_->on("call_timeout", [this](const nlohmann::json& m) {
+    if (m.value("call_id", "") != call_id_) return;
+    end(phase_ == CallPhase::kWaiting ? "the call from " + peer_ + " was not answered in time"
+                                      : peer_ + " did not answer",
+        kExitTimeout);
+  });
+  client_->on("call_cancelled", [this](const nlohmann::json& m) {
+    if (m.value("call_id", "") != call_id_) return;
+    end(peer_ + " cancelled the call", kExitOk);
+  });
+  client_->on("call_ended", [this](const nlohmann::json& m) {
+    if (m.value("call_id", "") != call_id_) return;
+    std::string why = m.value("reason", "hangup");
+    end(why == "peer_left" ? peer_ + " left (disconnected)" : peer_ + " hung up", kExitOk);
+  });
+  client_->on("relay", [this](const nlohmann::json& m) { on_relay(m); });
+  client_->connect(opt_.tracker_url);
+}
+
+void CallSession::on_connected() {
+  signaling::HelloParams h;
+  h.peer_id = opt_.self_id;
+  h.role = "caller";
+  if (!opt_.to.empty())
+    h.accept_calls = "none";  // a caller does not take calls meanwhile
+  else if (!opt_.accept_from.empty())
+    h.accept_calls = opt_.accept_from;
+  else
+    h.accept_calls = "all";
+  client_->hello(h, [this](const signaling::Reply& r) {
+    if (!r.ok) {
+      if (r.code == "duplicate_peer_id")
+        return end("the id '" + opt_.self_id + "' is already in use at the tracker", kExitRefused);
+      return end("tracker refused hello: " + r.message, kExitFailure);
+    }
+    registered_ = true;
+    if (opt_.to.empty()) {
+      phase_ = CallPhase::kWaiting;
+      return;
+    }
+    phase_ = CallPhase::kCalling;
+    peer_ = opt_.to;
+    client_->call_invite(
+        opt_.to,
+        [this](const signaling::Reply& c) {
+          if (c.ok) {
+            call_id_ = c.body.value("call_id", "");
+            return;
+          }
+          if (c.code == "peer_offline") return end(opt_.to + " is not online", kExitUnreachable);
+          if (c.code == "call_refused")
+            return end(opt_.to + " does not accept calls from " + opt_.self_id, kExitRefused);
+          end("cannot call " + opt_.to + ": " + c.message + " (" + c.code + ")", kExitFailure);
+        },
+        opt_.ring_timeout_ms);
+  });
+}
+
+void CallSession::on_incoming(const nlohmann::json& m) {
+  std::string from = m.value("from", ""), cid = m.value("call_id", "");
+  if (!call_id_.empty() || phase_ != CallPhase::kWaiting) {
+    client_->call_decline(cid, "busy", [](const signaling::Reply&) {});
+    return;
+  }
+  call_id_ = cid;
+  peer_ = from;
+  bool listed =
+      opt_.accept_from.empty() ||
+      std::find(opt_.accept_from.begin(), opt_.accept_from.end(), from) != opt_.accept_from.end();
+  if (!listed) return answer(false);
+  if (opt_.auto_answer) return answer(true);
+  if (on_ask_)
+    on_ask_(from, [this, cid](bool yes) {
+      if (call_id_ == cid && phase_ == CallPhase::kWaiting) answer(yes);
+    });
+  else
+    answer(false);
+}
+
+void CallSession::answer(bool accept) {
+  if (!accept) {
+    client_->call_decline(call_id_, "declined", [](const signaling::Reply&) {});
+    call_id_.clear();
+    peer_.clear();
+    return;
+  }
+  phase_ = CallPhase::kLinking;
+  client_->call_accept(call_id_, [this](const signaling::Reply& r) {
+    if (!r.ok) end("could not accept the call: " + r.message, kExitFailure);
+  });
+  // The caller offers once it hears of the acceptance; our link is made on its offer.
+}
+
+void CallSession::open_link(bool offerer) {
+  std::string err;
+  link_ = link::PeerLink::create(ctx_, opt_.link, cert_,
+                                 offerer ? link::Role::kOfferer : link::Role::kAnswerer, err);
+  if (!link_) return end("cannot create the media link: " + err, kExitFailure);
+  if (opt_.impairment.active()) link_->set_impairment(opt_.impairment, opt_.impairment);
+  link_->set_on_state([this](link::LinkState s, const std::string& why) { on_link_state(s, why); });
+  link_->set_on_rtp([this](const uint8_t* d, size_t n) { on_rtp(d, n); });
+  link_->set_on_rtcp([this](const uint8_t* d, size_t n) { on_rtcp(d, n); });
+  link_->set_on_local_candidate([this](const std::string& c) {
+    if (!description_sent_) return early_candidates_.push_back(c);
+    if (std::find(early_candidates_.begin(), early_candidates_.end(), c) == early_candidates_.end())
+      client_->relay(peer_, "candidate", {{"candidate", c}});
+  });
+  link_->set_on_gathering_done([this] {
+    if (description_sent_) client_->relay(peer_, "end-of-candidates", nlohmann::json::object());
+  });
+  if (offerer) {
+    if (!link_->start(err)) return end("cannot start ICE: " + err, kExitFailure);
+    auto d = link_->local_description();
+    early_candidates_ = d.candidates;
+    description_sent_ = true;
+    client_->relay(peer_, "offer", d.to_json());
+  }
+}
+
+void CallSession::on_relay(const nlohmann::json& m) {
+  if (m.value("from", "") != peer_ || phase_ == CallPhase::kEnded) return;
+  std::string kind = m.value("kind", "");
+  const nlohmann::json& payload = m.contains("payload") ? m["payload"] : nlohmann::json();
+  std::string err;
+  if (kind == "offer" && !link_ && phase_ == CallPhase::kLinking) {
+    auto d = link::SessionDescription::from_json(payload, err);
+    if (!d) return end("bad offer from " + peer_ + ": " + err, kExitFailure);
+    open_link(false);
+    if (!link_) return;
+    if (!link_->set_remote_description(*d, err) || !link_->start(err))
+      return end("cannot answer " + peer_ + ": " + err, kExitFailure);
+    auto local = link_->local_description();
+    early_candidates_ = local.candidates;
+    description_sent_ = true;
+    client_->relay(peer_, "answer", local.to_json());
+  } else if (kind == "answer" && link_) {
+    auto d = link::SessionDescription::from_json(payload, err);
+    if (!d || !link_->set_remote_description(*d, err))
+      return end("bad answer from " + peer_ + ": " + err, kExitFailure);
+  } else if (kind == "candidate" && link_ && payload.is_object() && payload.contains("candidate") &&
+             payload["candidate"].is_string()) {
+    link_->add_remote_candidate(payload["candidate"].get<std::string>(), err);
+  } else if (kind == "end-of-candidates" && link_) {
+    link_->remote_candidates_done();
+  }
+}
+
+void CallSession::on_link_state(link::LinkState st, const std::string& reason) {
+  if (st == link::LinkState::kConnected && phase_ == CallPhase::kLinking) {
+    phase_ = CallPhase::kInCall;
+    start_media();
+  } else if (st == link::LinkState::kFailed) {
+    end("the media link to " + peer_ + " failed: " + reason, kExitFailure);
+  } else if (st == link::LinkState::kClosed && phase_ == CallPhase::kInCall) {
+    end(peer_ + " hung up", kExitOk);
+  }
+}
+
+void CallSession::start_media() {
+  media_started_us_ = g_get_monotonic_time();
+  std::string err;
+  audio_tx_ = std::make_unique<media::AudioSender>(opt_.audio_tx, ctx_);
+  audio_tx_->on_rtp = [this](std::vector<uint8_t> p) {
+    if (link_) link_->send_rtp(p.data(), p.size());
+  };
+  audio_tx_->on_error = [this](const std::string& e) { end("audio capture: " + e, kExitFailure); };
+  audio_rx_ = std::make_unique<media::AudioReceiver>(opt_.audio_rx, ctx_);
+  audio_rx_->on_error = [this](const std::string& e) { end("audio playout: " + e, kExitFailure); };
+  if (!audio_rx_->start(&err)) return end("cannot start audio playout: " + err, kExitFailure);
+  if (!audio_tx_->start(&err)) return end("cannot start audio capture: " + err, kExitFailure);
+  if (opt_.video) {
+    video_tx_ = std::make_unique<media::VideoSender>(opt_.video_tx, ctx_);
+    video_tx_->on_rtp = [this](std::vector<uint8_t> p) {
+      if (link_) link_->send_rtp(p.data(), p.size());
+    };
+    video_rx_ = std::make_unique<media::VideoReceiver>(opt_.video_rx, ctx_);
+    video_rx_->on_rtcp_feedback = [this](std::vector<uint8_t> p) {
+      if (link_) link_->send_rtcp(p.data(), p.size());
+    };
+    if (!video_rx_->start(&err)) return end("cannot start video playout: " + err, kExitFailure);
+    if (!video_tx_->start(&err)) return end("cannot start video capture: " + err, kExitFailure);
+  }
+  report_timer_ = g_timeout_add(1000, &CallSession::on_report_tick, this);
+}
+
+void CallSession::on_rtp(const uint8_t* d, size_t n) {
+  if (n < 2) return;
+  uint8_t pt = d[1] & 0x7f;
+  if (audio_rx_ && pt == opt_.audio_rx.payload_type)
+    audio_rx_->push_rtp({d, n});
+  else if (video_rx_ && pt == opt_.video_rx.payload_type)
+    video_rx_->push_rtp({d, n});
+}
+
+void CallSession::on_rtcp(const uint8_t* d, size_t n) {
+  auto pkts = media::parse_rtcp({d, n});
+  if (!pkts) return;
+  for (auto& p : *pkts) {
+    if (auto* sr = std::get_if<media::SenderReport>(&p)) {
+      if (audio_rx_) audio_rx_->on_sender_report(*sr);
+    } else if (auto* rr = std::get_if<media::ReceiverReport>(&p)) {
+      for (auto& b : rr->reports) {
+        if (!audio_tx_ || b.ssrc != audio_tx_->ssrc()) continue;
+        if (auto rtt = audio_tx_->rtt_ms(b)) rtt_ms_ = *rtt;
+        // The peer's measured loss steers how much FEC our encoder spends.
+        loss_ewma_ = 0.7 * loss_ewma_ + 0.3 * (b.fraction_lost / 256.0);
+        audio_tx_->set_expected_loss(std::clamp(int(loss_ewma_ * 100 + 0.5), 0, 50));
+      }
+    }
+  }
+  if (video_tx_) video_tx_->handle_rtcp({d, n});  // NACK / PLI
+}
+
+void CallSession::send_reports() {
+  if (!link_ || !audio_tx_ || !audio_rx_) return;
+  auto sr = media::build_sr(audio_tx_->make_sender_report());
+  link_->send_rtcp(sr.data(), sr.size());
+  auto rr = media::build_rr(audio_rx_->make_receiver_report(audio_tx_->ssrc()));
+  link_->send_rtcp(rr.data(), rr.size());
+}
+
+gboolean CallSession::on_report_tick(gpointer p) {
+  static_cast<CallSession*>(p)->send_reports();
+  return G_SOURCE_CONTINUE;
+}
+
+nlohmann::json CallSession::stats_json() const {
+  nlohmann::json j;
+  j["t"] = g_get_real_time() / 1e6;
+  j["phase"] = to_string(phase_);
+  j["peer"] = peer_;
+  if (!audio_rx_ || !audio_tx_) return j;
+  auto rx = audio_rx_->stats();
+  auto tx = audio_tx_->stats();
+  double secs = std::max(1e-3, (g_get_monotonic_time() - media_started_us_) / 1e6);
+  double link_rtt = link_ ? link_->stats().rtt_ms : -1;
+  j["rtt_ms"] = rtt_ms_ >= 0 ? rtt_ms_ : link_rtt;
+  j["loss"] = rx.reception.total_loss_ratio;
+  j["jitter_ms"] = rx.reception.jitter_ms;
+  j["send_kbps"] = tx.bytes_sent * 8 / 1e3 / secs;
+  j["expected_loss_pct"] = tx.expected_loss_pct;
+  j["frames_normal"] = rx.jitter.frames_normal;
+  j["frames_fec"] = rx.jitter.frames_fec;
+  j["frames_concealed"] = rx.jitter.frames_plc + rx.jitter.frames_expand;
+  j["jitter_target_ms"] = rx.jitter.target_us / 1e3;
+  j["data_fraction"] = rx.data_fraction();
+  if (link_) {
+    auto ls = link_->stats();
+    j["srtp_auth_failures"] = ls.srtp_auth_failures;
+    j["replays_rejected"] = ls.replays_rejected;
+  }
+  if (video_rx_) j["video_frames_decoded"] = video_rx_->stats().frames_decoded;
+  return j;
+}
+
+std::string CallSession::status_line() const {
+  auto j = stats_json();
+  char buf[256];
+  if (!j.contains("rtt_ms")) {
+    std::snprintf(buf, sizeof buf, "call %s | %s", peer_.empty() ? "-" : peer_.c_str(),
+                  to_string(phase_));
+    return buf;
+  }
+  std::snprintf(buf, sizeof buf,
+                "call %s | rtt %.0f ms | loss %.1f%% | jitter %.1f ms | %.0f kbps | fec %llu | "
+                "concealed %llu",
+                peer_.c_str(), j["rtt_ms"].get<double>(), 100 * j["loss"].get<double>(),
+                j["jitter_ms"].get<double>(), j["send_kbps"].get<double>(),
+                (unsigned long long)j["frames_fec"].get<uint64_t>(),
+                (unsigned long long)j["frames_concealed"].get<uint64_t>());
+  return buf;
+}
+
+void CallSession::stop_media() {
+  if (report_timer_) g_source_remove(report_timer_);
+  report_timer_ = 0;
+  if (audio_tx_) audio_tx_->stop();
+  if (video_tx_) video_tx_->stop();
+  if (audio_rx_) audio_rx_->stop();
+  if (video_rx_) video_rx_->stop();
+}
+
+void CallSession::hangup() {
+  if (phase_ == CallPhase::kEnded) return;
+  if (!call_id_.empty() && client_) {
+    if (phase_ == CallPhase::kCalling || phase_ == CallPhase::kRinging)
+      client_->call_cancel(call_id_, [](const signaling::Reply&) {});
+    else
+      client_->call_hangup(call_id_, [](const signaling::Reply&) {});
+  }
+  phase_ = CallPhase::kEnded;
+  stop_media();
+  if (link_) link_->close();
+}
+
+void CallSession::end(const std::string& msg, int code) {
+  if (phase_ == CallPhase::kEnded) return;
+  // A failed link: tell the tracker so the other side hears it even if media is gone.
+  if (!call_id_.empty() && client_ && phase_ == CallPhase::kInCall)
+    client_->call_hangup(call_id_, [](const signaling::Reply&) {});
+  phase_ = CallPhase::kEnded;
+  stop_media();
+  if (on_end_) on_end_(msg, code);
+}
+
+}  // namespace meshcast::app

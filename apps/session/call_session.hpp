@@ -1,0 +1,104 @@
+// A two-party call: invitation through the tracker (the callee's offer only flows after
+// it accepts), one PeerLink (ICE + DTLS-SRTP), Opus both ways with FEC driven by the
+// measured loss, optional VP8 with NACK/PLI, RTCP SR/RR for RTT, loss and jitter.
+#pragma once
+#include <glib.h>
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "media/call/audio_receiver.hpp"
+#include "media/call/audio_sender.hpp"
+#include "media/call/video_receiver.hpp"
+#include "media/call/video_sender.hpp"
+#include "mesh/link/peer_link.hpp"
+#include "signaling/tracker_client.hpp"
+
+namespace meshcast::app {
+
+struct CallOptions {
+  std::string tracker_url;
+  std::string self_id;
+  std::string to;                        // caller: whom to ring; empty = wait for calls
+  bool auto_answer = false;              // callee: accept (from accept_from, if set)
+  std::vector<std::string> accept_from;  // callee allow-list; empty = anyone
+  int ring_timeout_ms = 30'000;
+  media::AudioSenderConfig audio_tx;
+  media::AudioReceiverConfig audio_rx;
+  bool video = false;
+  media::VideoSenderConfig video_tx;
+  media::VideoReceiverConfig video_rx;
+  link::LinkConfig link;
+  link::Impairment impairment;  // both directions of the call's link
+  signaling::TrackerClientOptions client;
+};
+
+enum class CallPhase { kConnecting, kCalling, kRinging, kWaiting, kLinking, kInCall, kEnded };
+const char* to_string(CallPhase p);
+
+class CallSession {
+ public:
+  // The call is over: a message for the user and the command's exit code.
+  using EndFn = std::function<void(const std::string& message, int exit_code)>;
+  // Callee without auto-answer: ask the user; call `decide(true/false)` later.
+  using AskFn = std::function<void(const std::string& from, std::function<void(bool)> decide)>;
+
+  CallSession(GMainContext* ctx, CallOptions opt, std::shared_ptr<link::Certificate> cert);
+  ~CallSession();
+
+  void start();
+  // Hang up (or cancel a ringing call); the other side is told.
+  void hangup();
+  void set_on_end(EndFn fn) { on_end_ = std::move(fn); }
+  void set_on_ask(AskFn fn) { on_ask_ = std::move(fn); }
+
+  CallPhase phase() const { return phase_; }
+  const std::string& peer_id() const { return peer_; }
+  nlohmann::json stats_json() const;
+  std::string status_line() const;
+  media::AudioReceiver* audio_receiver() { return audio_rx_.get(); }
+  link::PeerLink* peer_link() { return link_.get(); }
+  // Stops media (finalizes recordings). Idempotent.
+  void stop_media();
+
+ private:
+  void on_connected();
+  void on_incoming(const nlohmann::json& m);
+  void answer(bool accept);
+  void open_link(bool offerer);
+  void on_relay(const nlohmann::json& m);
+  void on_link_state(link::LinkState st, const std::string& reason);
+  void start_media();
+  void on_rtp(const uint8_t* d, size_t n);
+  void on_rtcp(const uint8_t* d, size_t n);
+  void send_reports();
+  void end(const std::string& msg, int code);
+  static gboolean on_report_tick(gpointer self);
+
+  GMainContext* ctx_;
+  CallOptions opt_;
+  std::shared_ptr<link::Certificate> cert_;
+  std::unique_ptr<signaling::TrackerClient> client_;
+  std::unique_ptr<link::PeerLink> link_;
+  std::unique_ptr<media::AudioSender> audio_tx_;
+  std::unique_ptr<media::AudioReceiver> audio_rx_;
+  std::unique_ptr<media::VideoSender> video_tx_;
+  std::unique_ptr<media::VideoReceiver> video_rx_;
+  CallPhase phase_ = CallPhase::kConnecting;
+  std::string call_id_;
+  std::string peer_;
+  bool registered_ = false;
+  bool description_sent_ = false;
+  std::vector<std::string> early_candidates_;
+  guint report_timer_ = 0;
+  int64_t media_started_us_ = 0;
+  double rtt_ms_ = -1;
+  double loss_ewma_ = 0;
+  EndFn on_end_;
+  AskFn on_ask_;
+};
+
+}  // namespace meshcast::app
