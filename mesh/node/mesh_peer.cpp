@@ -114,7 +114,7 @@ void MeshPeer::publish(mesh::Segment seg) {
 void MeshPeer::set_impairment(const link::Impairment& imp) {
   impairment_ = imp;
   for (auto& [pid, e] : links_)
-    if (e.link) e.link->set_impairment(imp, imp);
+    if (e.link) e.link->set_impairment(link::PeerLink::Direction::kReceive, imp);
 }
 
 MeshPeer::LinkEntry* MeshPeer::create_link(const std::string& id, bool offerer) {
@@ -135,7 +135,7 @@ MeshPeer::LinkEntry* MeshPeer::create_link(const std::string& id, bool offerer) 
   e.rtp.ssrc = ssrc_;
   e.link = std::move(l);
   ++counters_.links_opened;
-  if (impairment_.active()) e.link->set_impairment(impairment_, impairment_);
+  if (impairment_.active()) e.link->set_impairment(link::PeerLink::Direction::kReceive, impairment_);
   e.link->set_on_state(
       [this, pid](link::LinkState st, const std::string& why) { on_link_state(pid, st, why); });
   e.link->set_on_rtp([this, pid](const uint8_t* d, size_t n) { on_link_rtp(pid, d, n); });

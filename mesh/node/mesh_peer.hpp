@@ -81,7 +81,8 @@ class MeshPeer {
 
   void set_on_play(PlayFn fn) { on_play_ = std::move(fn); }
   void set_on_missed(std::function<void(uint32_t)> fn) { on_missed_ = std::move(fn); }
-  // Applied to every current and future link (both directions).
+  // Applied to what every current and future link receives, so a peer with loss P
+  // loses P of the packets sent to it, whoever sends them.
   void set_impairment(const link::Impairment& imp);
 
   const mesh::NodeStats& stats() const { return core_.stats(); }
