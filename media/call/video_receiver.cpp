@@ -173,6 +173,11 @@ gboolean VideoReceiver::on_timer(gpointer data) {
   return G_SOURCE_CONTINUE;
 }
 
+std::optional<ReportBlock> VideoReceiver::make_report_block() {
+  if (!have_ssrc_) return std::nullopt;
+  return rx_.make_report_block(remote_ssrc_);
+}
+
 VideoReceiverStats VideoReceiver::stats() const {
   VideoReceiverStats s = st_;
   s.frames_decoded = *frames_;

@@ -10,6 +10,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -18,6 +19,7 @@
 #include "media/common/main_context_queue.hpp"
 #include "media/common/nack_tracker.hpp"
 #include "media/common/receive_stats.hpp"
+#include "media/common/rtcp.hpp"
 
 namespace meshcast::media {
 
@@ -59,6 +61,10 @@ class VideoReceiver {
 
   VideoReceiverStats stats() const;
   uint32_t local_ssrc() const { return local_ssrc_; }
+  uint32_t remote_ssrc() const { return remote_ssrc_; }
+  // RFC 3550 report block about the video stream (closes the loss interval); nullopt before
+  // the first packet. Retransmissions count as received.
+  std::optional<ReportBlock> make_report_block();
 
  private:
   static gboolean on_timer(gpointer self);

@@ -69,6 +69,11 @@ VideoRun run_video(const std::string& sink, int ms, double loss, uint32_t seed) 
   run_main_loop_for(ms);
   tx.stop();
   run_main_loop_for(200);
+  auto block = rx.make_report_block();
+  EXPECT_TRUE(block);
+  if (block) {
+    EXPECT_EQ(block->ssrc, tx.ssrc());
+  }
   rx.stop();
   EXPECT_EQ(gst_error, "");
   VideoRun r{tx.stats(), rx.stats()};
