@@ -159,7 +159,8 @@ void CallSession::open_link(bool offerer) {
                                  offerer ? link::Role::kOfferer : link::Role::kAnswerer, err);
   if (!link_) return end("cannot create the media link: " + err, kExitFailure);
   // Each side impairs what it sends, so `loss` is the loss of each direction.
-  if (opt_.impairment.active()) link_->set_impairment(link::PeerLink::Direction::kSend, opt_.impairment);
+  if (opt_.impairment.active())
+    link_->set_impairment(link::PeerLink::Direction::kSend, opt_.impairment);
   link_->set_on_state([this](link::LinkState s, const std::string& why) { on_link_state(s, why); });
   link_->set_on_rtp([this](const uint8_t* d, size_t n) { on_rtp(d, n); });
   link_->set_on_rtcp([this](const uint8_t* d, size_t n) { on_rtcp(d, n); });

@@ -135,7 +135,8 @@ MeshPeer::LinkEntry* MeshPeer::create_link(const std::string& id, bool offerer) 
   e.rtp.ssrc = ssrc_;
   e.link = std::move(l);
   ++counters_.links_opened;
-  if (impairment_.active()) e.link->set_impairment(link::PeerLink::Direction::kReceive, impairment_);
+  if (impairment_.active())
+    e.link->set_impairment(link::PeerLink::Direction::kReceive, impairment_);
   e.link->set_on_state(
       [this, pid](link::LinkState st, const std::string& why) { on_link_state(pid, st, why); });
   e.link->set_on_rtp([this, pid](const uint8_t* d, size_t n) { on_link_rtp(pid, d, n); });
@@ -172,6 +173,10 @@ void MeshPeer::on_relay(const std::string& from, const std::string& kind,
   PeerId pid = pid_for(from);
   std::string err;
   if (kind == "offer") {
+    if (banned_.count(pid)) {
+      sig_.send_relay(from, "bye", {{"reason", "banned"}});
+      return;
+    }
     auto desc = link::SessionDescription::from_json(payload, err);
     if (!desc) {
       ++counters_.decode_errors;
@@ -383,6 +388,7 @@ void MeshPeer::drain() {
         break;
       case OutputKind::kReport: {
         ++counters_.forgers_reported;
+        banned_.insert(o.peer);
         auto name = names_.find(o.peer);
         if (name != names_.end()) sig_.report_forger(name->second);
         break;

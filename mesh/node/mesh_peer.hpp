@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "mesh/core/node.hpp"
@@ -90,6 +91,9 @@ class MeshPeer {
   const MeshPeerCounters& counters() const { return counters_; }
   std::vector<PartnerInfo> partners() const;
   const std::string& id() const { return cfg_.self_id; }
+  // Peers caught sending a forged segment: dropped, and their offers refused from then on.
+  bool is_banned(const std::string& id) const { return banned_.count(hash_id(id)) > 0; }
+  size_t banned_count() const { return banned_.size(); }
   // Bytes on the wire (SRTP/SRTCP incl. keepalives) summed over all links, live and closed.
   uint64_t wire_bytes_sent() const;
 
@@ -139,6 +143,7 @@ class MeshPeer {
   bool draining_ = false;
 
   std::unordered_map<mesh::PeerId, std::string> names_;
+  std::unordered_set<mesh::PeerId> banned_;  // sent a forged segment: never again
   std::map<mesh::PeerId, LinkEntry> links_;
   std::vector<std::unique_ptr<link::PeerLink>> retired_;  // destroyed from an idle source
   guint retire_source_ = 0;
