@@ -10,6 +10,14 @@ using nlohmann::json;
 namespace {
 int64_t now_ms() { return g_get_monotonic_time() / 1000; }
 
+// Lists longer than the protocol allows are cut rather than refused by the tracker: a few
+// more candidates to ignore beat no answer at all.
+constexpr std::size_t kMaxListEntries = 64;
+std::vector<std::string> capped(const std::vector<std::string>& v) {
+  if (v.size() <= kMaxListEntries) return v;
+  return std::vector<std::string>(v.begin(), v.begin() + kMaxListEntries);
+}
+
 void unref_when_closed(SoupWebsocketConnection* ws, gpointer) { g_object_unref(ws); }
 }  // namespace
 
@@ -373,7 +381,7 @@ void TrackerClient::join(const std::string& stream, const std::string& view_key,
   json m = {{"type", "join"}, {"stream", stream}};
   if (!view_key.empty()) m["view_key"] = view_key;
   if (max_neighbours > 0) m["max"] = max_neighbours;
-  if (!exclude.empty()) m["exclude"] = exclude;
+  if (!exclude.empty()) m["exclude"] = capped(exclude);
   request(std::move(m), std::move(done));
 }
 
@@ -381,7 +389,7 @@ void TrackerClient::neighbours(const std::string& stream, const std::vector<std:
                                ReplyFn done, int max_neighbours) {
   json m = {{"type", "neighbours"}, {"stream", stream}};
   if (max_neighbours > 0) m["max"] = max_neighbours;
-  if (!exclude.empty()) m["exclude"] = exclude;
+  if (!exclude.empty()) m["exclude"] = capped(exclude);
   request(std::move(m), std::move(done));
 }
 
@@ -422,7 +430,10 @@ void TrackerClient::call_hangup(const std::string& call_id, ReplyFn done) {
 void TrackerClient::report(const std::vector<Partner>& partners, const json& stats,
                            const std::string& stream) {
   json parts = json::array();
-  for (auto& p : partners) parts.push_back({{"id", p.id}, {"role", p.role}});
+  for (auto& p : partners) {
+    if (parts.size() >= kMaxListEntries) break;  // the tracker rejects longer lists
+    parts.push_back({{"id", p.id}, {"role", p.role}});
+  }
   json m = {{"type", "report"},
             {"partners", std::move(parts)},
             {"stats", stats.is_object() ? stats : json::object()}};

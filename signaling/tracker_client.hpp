@@ -11,6 +11,9 @@
 // Every request gets a numeric "id"; its ReplyFn runs exactly once: with the server's reply,
 // the server's error, or a local error (code "not_connected", "disconnected", "timeout").
 // A reconnect starts a new server session: send hello (and re-join) again on kConnected.
+// All callbacks run on the thread-default GLib main context; do not destroy the client from
+// inside one of its own callbacks (defer with g_idle_add). Lists longer than the protocol's
+// 64 entries (exclude, partners) are truncated by the client.
 #pragma once
 #include <libsoup/soup.h>
 

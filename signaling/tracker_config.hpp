@@ -13,6 +13,7 @@ struct TrackerConfig {
   int default_max_neighbours = 8;     // join/neighbours without "max"
   int broadcaster_until_viewers = 4;  // see NeighbourPolicy
   int64_t default_call_timeout_ms = 30'000;
+  int64_t hello_timeout_ms = 10'000;  // a connection that has not said hello by then is closed
   std::size_t max_peers = 100'000;
   std::size_t max_streams = 10'000;
   std::size_t max_streams_per_peer = 8;

@@ -64,7 +64,10 @@ void TrackerCore::on_open(ConnId conn, int64_t now_ms) {
   last_now_ms_ = now_ms;
   conns_.try_emplace(conn, Conn{TokenBucket(config_.max_rate, config_.burst, now_ms),
                                 TokenBucket(config_.error_rate, config_.error_burst, now_ms),
-                                {}});
+                                {},
+                                now_ms});
+  if (config_.hello_timeout_ms > 0)
+    hello_deadlines_.insert({now_ms + config_.hello_timeout_ms, conn});
 }
 
 void TrackerCore::on_binary(ConnId conn, int64_t now_ms, CoreOutput& out) {
@@ -106,12 +109,22 @@ void TrackerCore::on_close(ConnId conn, int64_t now_ms, CoreOutput& out) {
   auto it = conns_.find(conn);
   if (it == conns_.end()) return;
   std::string peer = it->second.peer_id;
+  hello_deadlines_.erase({it->second.opened_ms + config_.hello_timeout_ms, conn});
   conns_.erase(it);
   if (!peer.empty()) remove_peer(peer, out);
 }
 
 void TrackerCore::on_timer(int64_t now_ms, CoreOutput& out) {
   last_now_ms_ = now_ms;
+  while (!hello_deadlines_.empty() && hello_deadlines_.begin()->first <= now_ms) {
+    ConnId conn = hello_deadlines_.begin()->second;
+    hello_deadlines_.erase(hello_deadlines_.begin());
+    auto it = conns_.find(conn);
+    if (it == conns_.end() || !it->second.peer_id.empty()) continue;
+    // Unregistered sockets cost memory and a poll slot each: do not let them linger.
+    error(conn, err::kNotRegistered, "no hello in time; closing", nullptr, out, now_ms);
+    out.close.push_back(conn);
+  }
   while (!call_deadlines_.empty() && call_deadlines_.begin()->first <= now_ms) {
     std::string id = call_deadlines_.begin()->second;
     call_deadlines_.erase(call_deadlines_.begin());
@@ -127,8 +140,11 @@ void TrackerCore::on_timer(int64_t now_ms, CoreOutput& out) {
 }
 
 std::optional<int64_t> TrackerCore::next_deadline() const {
-  if (call_deadlines_.empty()) return std::nullopt;
-  return call_deadlines_.begin()->first;
+  std::optional<int64_t> d;
+  if (!call_deadlines_.empty()) d = call_deadlines_.begin()->first;
+  if (!hello_deadlines_.empty() && (!d || hello_deadlines_.begin()->first < *d))
+    d = hello_deadlines_.begin()->first;
+  return d;
 }
 
 void TrackerCore::dispatch(Conn& c, ConnId conn, const Request& req, int64_t now, CoreOutput& out) {
@@ -210,6 +226,7 @@ void TrackerCore::on_hello(Conn& c, ConnId conn, const Request& req, int64_t now
     }
   }
   c.peer_id = id;
+  hello_deadlines_.erase({c.opened_ms + config_.hello_timeout_ms, conn});
   json r = {{"peer_id", id},
             {"token", p.token},
             {"limits",

@@ -36,7 +36,7 @@ class TrackerCore {
   void on_binary(ConnId conn, int64_t now_ms, CoreOutput& out);
   // The connection is gone: every trace of its peer is removed and partners are told.
   void on_close(ConnId conn, int64_t now_ms, CoreOutput& out);
-  // Fires expired call invitations.
+  // Fires expired call invitations and closes connections that never said hello.
   void on_timer(int64_t now_ms, CoreOutput& out);
   std::optional<int64_t> next_deadline() const;
 
@@ -62,6 +62,7 @@ class TrackerCore {
     TokenBucket bucket;
     TokenBucket error_bucket;
     std::string peer_id;  // empty until hello
+    int64_t opened_ms = 0;
   };
   enum class AcceptCalls { kNone, kAll, kList };
   struct Peer {
@@ -131,6 +132,7 @@ class TrackerCore {
   std::map<std::string, Stream> streams_;
   std::unordered_map<std::string, Call> calls_;
   std::set<std::pair<int64_t, std::string>> call_deadlines_;
+  std::set<std::pair<int64_t, ConnId>> hello_deadlines_;
   int64_t last_now_ms_ = 0;
 };
 

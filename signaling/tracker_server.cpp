@@ -118,6 +118,7 @@ struct TrackerServer::Impl {
       g_free(s);
     }
     self->conns.emplace(c->id, std::move(c));
+    self->reschedule();  // the hello deadline
   }
 
   static void on_ws_message(SoupWebsocketConnection*, gint type, GBytes* bytes, gpointer data) {

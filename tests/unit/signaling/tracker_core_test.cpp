@@ -71,6 +71,22 @@ TEST(TrackerCore, HelloAssignsIdsAndRejectsDuplicates) {
   EXPECT_EQ(h.core.peer_count(), 2u);
 }
 
+TEST(TrackerCore, ConnectionWithoutHelloIsClosed) {
+  TrackerConfig cfg;
+  cfg.hello_timeout_ms = 5000;
+  CoreHarness h(cfg);
+  auto quiet = h.open(), talker = h.open();
+  h.hello(talker, "talker");
+  ASSERT_TRUE(h.core.next_deadline().has_value());
+  EXPECT_EQ(*h.core.next_deadline(), h.now + 5000);
+  CoreOutput out;
+  h.core.on_timer(h.now + 5000, out);
+  h.collect(out, 0);
+  EXPECT_EQ(h.closed, std::vector<ConnId>{quiet});
+  EXPECT_EQ(h.last(quiet)["code"], "not_registered");
+  EXPECT_FALSE(h.core.next_deadline().has_value());
+}
+
 TEST(TrackerCore, PrivateStreamNeedsViewKeyAndOnlyOwnerEnds) {
   CoreHarness h;
   auto o = h.open(), v = h.open(), x = h.open();
