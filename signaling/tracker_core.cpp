@@ -410,6 +410,8 @@ json TrackerCore::neighbours_for(const Peer& p, const Stream& s, const json& bod
   std::set<std::string, std::less<>> exclude;
   if (auto e = body.find("exclude"); e != body.end() && e->is_array())
     for (auto& x : *e) exclude.insert(x.get<std::string>());
+  // Partners the peer already reported are not "fresh" candidates.
+  for (auto& x : p.partners) exclude.insert(x.id);
   NeighbourPolicy pol;
   pol.max_neighbours = static_cast<int>(get_int(body, "max", config_.default_max_neighbours));
   pol.bitrate_kbps = s.bitrate_kbps;

@@ -15,6 +15,8 @@ namespace {
 int64_t now_ms() { return g_get_monotonic_time() / 1000; }
 }  // namespace
 
+static std::string host_port(const std::string& host, uint16_t port);
+
 struct TrackerServer::Impl {
   struct WsConn {
     Impl* impl;
@@ -250,9 +252,7 @@ struct TrackerServer::Impl {
     }
     g_object_unref(sock);  // the server keeps its own reference
     log(LogLevel::kInfo, "listening on %s",
-        (std::string(tls ? "wss" : "ws") + "://" + opt.host + ":" + std::to_string(bound_port) +
-         "/ws")
-            .c_str());
+        (std::string(tls ? "wss://" : "ws://") + host_port(opt.host, bound_port) + "/ws").c_str());
     return true;
   }
 };
@@ -262,13 +262,17 @@ TrackerServer::TrackerServer(TrackerServerOptions options)
 TrackerServer::~TrackerServer() = default;
 bool TrackerServer::start(std::string* error) { return impl_->start(error); }
 uint16_t TrackerServer::port() const { return impl_->bound_port; }
+static std::string host_port(const std::string& host, uint16_t port) {
+  bool v6 = host.find(':') != std::string::npos;  // IPv6 literals need brackets in URLs
+  return (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
+}
 std::string TrackerServer::ws_url() const {
-  return std::string(impl_->tls ? "wss://" : "ws://") + impl_->opt.host + ":" +
-         std::to_string(impl_->bound_port) + "/ws";
+  return std::string(impl_->tls ? "wss://" : "ws://") +
+         host_port(impl_->opt.host, impl_->bound_port) + "/ws";
 }
 std::string TrackerServer::http_url() const {
-  return std::string(impl_->tls ? "https://" : "http://") + impl_->opt.host + ":" +
-         std::to_string(impl_->bound_port);
+  return std::string(impl_->tls ? "https://" : "http://") +
+         host_port(impl_->opt.host, impl_->bound_port);
 }
 const TrackerCore& TrackerServer::core() const { return impl_->core; }
 

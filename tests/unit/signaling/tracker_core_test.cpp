@@ -272,6 +272,17 @@ TEST(TrackerCore, NeighboursRefreshExcludesAndSpreads) {
     EXPECT_NE(n["peer_id"], "v0");
     EXPECT_NE(n["peer_id"], "v11");
   }
+  // Partners a peer already reported are not offered again.
+  h.send(vs[0],
+         {{"type", "report"},
+          {"partners", {{{"id", "v1"}, {"role", "parent"}}, {{"id", "v2"}, {"role", "pull"}}}}});
+  auto fresh = h.send(vs[0], {{"type", "neighbours"}, {"stream", "s"}, {"max", 16}}).at(0);
+  ASSERT_EQ(fresh["type"], "neighbours_ok");
+  EXPECT_EQ(fresh["neighbours"].size(), 9u);  // 11 other viewers - 2 partners
+  for (auto& n : fresh["neighbours"]) {
+    EXPECT_NE(n["peer_id"], "v1");
+    EXPECT_NE(n["peer_id"], "v2");
+  }
   auto a = h.open();
   h.hello(a, "outsider");
   EXPECT_EQ(h.send(a, {{"type", "neighbours"}, {"stream", "s"}}).at(0)["code"], "not_member");
