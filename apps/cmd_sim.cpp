@@ -43,7 +43,7 @@ const char* kHelp =
     "                         max_partners, tick_ms, bm_interval_ms, initial_buffer_ms,\n"
     "                         stall_step_ms, pull_grace_ms, hop_estimate_ms, switch_gain_ms,\n"
     "                         shrink_margin_ms, shrink_step_ms, shrink_period_ms,\n"
-    "                         request_timeout_ms, window\n"
+    "                         request_timeout_ms, window, max_fanout_delay_ms\n"
     "  --seed N               RNG seed; same seed, same metrics (default 1)\n"
     "  --json FILE            write the metrics to FILE (always printed to stdout)\n"
     "  --progress             a line on stderr per 10 simulated seconds\n"
@@ -98,6 +98,8 @@ bool parse_node(const std::string& s, NodeConfig& n) {
       n.shrink_period_us = ms;
     else if (k == "request_timeout_ms")
       n.request_timeout_us = ms;
+    else if (k == "max_fanout_delay_ms")
+      n.max_fanout_delay_us = ms;
     else if (k == "window")
       n.window = uint32_t(v);
     else
@@ -255,6 +257,10 @@ int run(int argc, char** argv) {
         {"played", r.played},
         {"missed", r.missed},
         {"stalls", r.stalls},
+        {"warmup_s", r.warmup_s},
+        {"lag_ms_after_warmup", dist_json(r.lag_ms_steady)},
+        {"startup_ms_joined_after_warmup", dist_json(r.startup_ms_steady)},
+        {"min_viewer_continuity", r.min_viewer_continuity},
         {"source_max_subscribers_per_substream", r.source_max_subscribers},
         {"final_playout_delay_ms_p50", r.final_playout_delay_ms_p50},
         {"hops_reference_log2n_plus_1", int(std::ceil(std::log2(double(c.peers)))) + 1},

@@ -33,7 +33,7 @@ Node::Node(const NodeConfig& cfg) : cfg_(cfg) {
     // Starts empty and refills at copies x stream rate: pushes plus pulls never exceed
     // source_copies stream copies (plus one segment of slack).
     const uint64_t rate = cfg_.source_copies * cfg_.stream_bps / 8;
-    bucket_ = TokenBucket(rate, double(cfg_.segment_us) * 1e-6);
+    bucket_ = TokenBucket(rate, double(cfg_.segment_us) * 1e-6, /*start_full=*/false);
   } else {
     bucket_ = TokenBucket(cfg_.upload_bps / 8, 0.5);
   }
@@ -183,6 +183,9 @@ void Node::start(TimeUs now) {
   if (started_) return;
   started_ = true;
   stats_.started_at = now;
+  if (cfg_.is_source)
+    bucket_ = TokenBucket(cfg_.source_copies * cfg_.stream_bps / 8, double(cfg_.segment_us) * 1e-6,
+                          /*start_full=*/false, now);
   next_tick_ = now + cfg_.tick_us;
   shrink_at_ = now + cfg_.shrink_period_us;
   if (!cfg_.is_source) manage_partners(now);
@@ -334,6 +337,35 @@ void Node::handle(PeerId from, const Request& m, TimeUs now) {
   if (busy.mask) send(from, busy);
 }
 
+bool Node::preempt_slowest(Partner& newcomer, uint32_t j, int only_substream) {
+  Partner* slowest = nullptr;
+  uint32_t slow_j = 0;
+  for (auto& q : partners_) {
+    if (!q.child_mask || &q == &newcomer) continue;
+    for (uint32_t k = 0; k < cfg_.substreams; ++k) {
+      if (!(q.child_mask & bit(k)) || (only_substream >= 0 && k != uint32_t(only_substream)))
+        continue;
+      if (!slowest || q.upload_kbps < slowest->upload_kbps) {
+        slowest = &q;
+        slow_j = k;
+      }
+    }
+  }
+  if (!slowest || uint64_t(newcomer.upload_kbps) * 2 < uint64_t(slowest->upload_kbps) * 3)
+    return false;
+  Reject d;
+  d.kind = RejectKind::kSubscribe;
+  d.reason = RejectReason::kDropped;
+  d.substream = uint8_t(slow_j);
+  send(slowest->id, d);
+  slowest->child_mask &= uint16_t(~bit(slow_j));
+  --children_[slow_j];
+  newcomer.child_mask |= bit(j);
+  ++children_[j];
+  send(newcomer.id, SubscribeAck{uint8_t(j), depth_[j]});
+  return true;
+}
+
 void Node::handle(PeerId from, const Subscribe& m, TimeUs now) {
   (void)now;
   Partner* p = find(from);
@@ -352,6 +384,7 @@ void Node::handle(PeerId from, const Subscribe& m, TimeUs now) {
   }
   if (cfg_.is_source) {
     if (children_[j] >= cfg_.source_copies) {
+      if (preempt_slowest(*p, j, j)) return;
       // Copy cap reached: redirect to peers that already carry this sub-stream.
       r.reason = RejectReason::kBusy;
       for (auto& q : partners_)
@@ -368,7 +401,17 @@ void Node::handle(PeerId from, const Subscribe& m, TimeUs now) {
       send(from, r);
       return;
     }
-    if (spare_slots() == 0) {
+    // Bound the fan-out per sub-stream by time: the last child of a segment must not wait
+    // longer than max_fanout_delay behind its siblings (store-and-forward per copy).
+    const TimeUs per_copy = TimeUs(double(cfg_.stream_bps) * double(cfg_.segment_us) /
+                                   double(std::max<uint64_t>(cfg_.upload_bps, 1)));
+    const bool fanout_full =
+        children_[j] > 0 && TimeUs(children_[j] + 1) * per_copy > cfg_.max_fanout_delay_us;
+    // Full: a much faster uploader takes the place of our slowest child, so fast peers
+    // rise towards the source and slow ones sink to the leaves.
+    if ((spare_slots() == 0 || fanout_full) && preempt_slowest(*p, j, fanout_full ? int(j) : -1))
+      return;
+    if (spare_slots() == 0 || fanout_full) {
       r.reason = RejectReason::kBusy;
       send(from, r);
       return;
@@ -579,6 +622,7 @@ void Node::handle(PeerId from, const SegmentMsg& m, TimeUs now) {
   forward(s, from, now);
   if (!playing_) {
     playing_ = true;
+    play_start_ = now;
     next_play_ = n;
     delay_us_ = now + cfg_.initial_buffer_us - h.created_us;
     min_slack_ = kNever;
@@ -896,8 +940,8 @@ void Node::advance_playout(TimeUs now) {
     const uint32_t j = n % cfg_.substreams;
     bool may_come = parent_[j] != kNoPeer || (s && s->number == n && s->req_from != kNoPeer);
     for (auto& q : partners_) may_come = may_come || q.likely_has(n, now, cfg_.segment_us);
-    if (!(stalled_ && stalled_on_ == n) && may_come &&
-        delay_us_ + cfg_.stall_step_us <= cfg_.max_delay_us) {
+    if ((!(stalled_ && stalled_on_ == n) || now - play_start_ < cfg_.startup_phase_us) &&
+        may_come && delay_us_ + cfg_.stall_step_us <= cfg_.max_delay_us) {
       delay_us_ += cfg_.stall_step_us;
       ++stats_.stalls;
       stalled_ = true;

@@ -114,6 +114,7 @@ class Node {
   TimeUs created_est(uint32_t n) const;
   TimeUs deadline(uint32_t n) const { return created_est(n) + delay_us_; }
   uint32_t total_slots() const;
+  bool preempt_slowest(Partner& newcomer, uint32_t j, int only_substream);
   TimeUs parent_estimate(const Partner& q, uint32_t j) const;
   uint32_t children_total() const;
   uint64_t rng();
@@ -148,6 +149,7 @@ class Node {
   std::array<bool, kMaxSubstreams> newest_valid_{};
 
   bool playing_ = false;
+  TimeUs play_start_ = 0;
   uint32_t next_play_ = 0;
   TimeUs delay_us_ = 0;
   uint32_t stalled_on_ = 0;

@@ -32,12 +32,14 @@ struct NodeConfig {
   uint32_t max_requests_per_partner = 6;
 
   TimeUs initial_buffer_us = 500'000;   // start-up buffer after the first segment
+  TimeUs startup_phase_us = 2'000'000;  // first seconds of playout: stall, never skip
   TimeUs stall_step_us = 200'000;       // playout delay growth on a stall
   TimeUs max_delay_us = 8'000'000;      // never stall beyond this delay (skip instead)
   TimeUs shrink_period_us = 2'000'000;  // every period without stall and with slack ...
   TimeUs shrink_margin_us = 300'000;    // ... larger than this, shrink the delay ...
   TimeUs shrink_step_us = 100'000;      // ... by at most this much (<= 5 % speed-up)
 
+  TimeUs max_fanout_delay_us = 200'000;  // per sub-stream: children x per-copy time bound
   TimeUs hop_estimate_us = 150'000;      // typical delay per push hop (parent choice)
   TimeUs switch_gain_us = 250'000;       // switch parents only to gain at least this much
   TimeUs parent_timeout_us = 2'000'000;  // parent silent on its sub-stream: replace it

@@ -11,8 +11,11 @@ namespace meshcast::mesh {
 class TokenBucket {
  public:
   TokenBucket() = default;
-  TokenBucket(uint64_t bytes_per_s, double burst_s)
-      : rate_(double(bytes_per_s)), burst_(double(bytes_per_s) * burst_s), tokens_(burst_) {}
+  TokenBucket(uint64_t bytes_per_s, double burst_s, bool start_full = true, TimeUs now = 0)
+      : rate_(double(bytes_per_s)),
+        burst_(double(bytes_per_s) * burst_s),
+        tokens_(start_full ? burst_ : 0),
+        last_(now) {}
 
   void refill(TimeUs now) {
     if (now > last_) {

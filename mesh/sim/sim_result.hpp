@@ -13,7 +13,13 @@ struct SimResult {
   Dist startup_ms;
   Dist lag_ms;
   Dist hops;
+  // After the initial joins have settled (warm-up = join start + spread + 10 s): lag of
+  // segments played then, start-up of viewers who joined then (churn replacements).
+  double warmup_s = 0;
+  Dist lag_ms_steady;
+  Dist startup_ms_steady;
   double continuity = 0;
+  double min_viewer_continuity = 1;  // worst viewer (>= 50 segments due) over the run
   double source_upload_copies = 0;
   double control_overhead = 0;
   double duplicate_ratio = 0;

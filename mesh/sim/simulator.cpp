@@ -12,6 +12,7 @@
 #include "mesh/core/fragmenter.hpp"
 #include "mesh/core/node.hpp"
 #include "mesh/core/sim_mac.hpp"
+#include "mesh/sim/event_queue.hpp"
 
 namespace meshcast::mesh::sim {
 
@@ -48,17 +49,7 @@ enum class EvType : uint8_t {
   kProgress
 };
 
-struct Ev {
-  TimeUs t;
-  uint64_t seq;
-  uint32_t a;    // destination peer id (or slot for kJoin)
-  uint32_t b;    // source peer id
-  uint32_t msg;  // message slab index
-  EvType type;
-};
-struct EvLater {
-  bool operator()(const Ev& x, const Ev& y) const { return x.t != y.t ? x.t > y.t : x.seq > y.seq; }
-};
+using Ev = Event;
 
 struct Peer {
   std::unique_ptr<Node> node;
@@ -80,6 +71,8 @@ class Simulator {
     seg_bytes_ = uint32_t(cfg_.bitrate_kbps * 1000 / 8 * cfg_.segment_ms / 1000);
     end_ = TimeUs(cfg_.duration_s * 1e6);
     lag_hist_.assign(120'001, 0);
+    lag_steady_hist_.assign(120'001, 0);
+    warmup_ = TimeUs((cfg_.join_start_s + cfg_.join_spread_s + 10) * 1e6);
     hop_hist_.assign(256, 0);
   }
 
@@ -88,7 +81,7 @@ class Simulator {
  private:
   // --- events ---
   void push(TimeUs t, EvType type, uint32_t a, uint32_t b = 0, uint32_t msg = 0) {
-    q_.push(Ev{t, seq_++, a, b, msg, type});
+    q_.push(Ev{t, seq_++, a, b, msg, uint8_t(type)});
   }
   uint32_t slot_of(PeerId id) const { return id < id_slot_.size() ? id_slot_[id] : kNoSlot; }
   Peer* alive_peer(PeerId id) {
@@ -130,7 +123,7 @@ class Simulator {
   SimMac mac_;
   TimeUs seg_us_ = 0, end_ = 0;
   uint32_t seg_bytes_ = 0;
-  std::priority_queue<Ev, std::vector<Ev>, EvLater> q_;
+  EventQueue q_;
   uint64_t seq_ = 0;
   std::vector<Peer> peers_;          // slot 0 = source
   std::vector<uint32_t> id_slot_;    // peer id -> slot
@@ -142,7 +135,9 @@ class Simulator {
   uint32_t next_number_ = 0;
 
   // metrics
-  std::vector<uint64_t> lag_hist_, hop_hist_;
+  std::vector<uint64_t> lag_hist_, hop_hist_, lag_steady_hist_;
+  std::vector<float> startup_steady_;
+  TimeUs warmup_ = 0;
   std::vector<float> startup_;
   SimResult r_;
   uint64_t ctrl_sent_ = 0, media_sent_ = 0, media_recv_ = 0, dup_recv_ = 0;
@@ -154,12 +149,16 @@ class Simulator {
   uint64_t dbg_n_[32] = {};
   uint64_t dbg_miss_[10] = {};
   int dbg_slow_ = 0;
+  uint64_t dbg_pushed_ = 0, dbg_served_ = 0, dbg_req_ = 0;
   PeerId trace_ =
       getenv("MESHCAST_SIM_TRACE") ? PeerId(atoi(getenv("MESHCAST_SIM_TRACE"))) : kNoPeer;
 
  public:
   void dump_debug() {
     if (!dbg_) return;
+    std::fprintf(stderr, "pushed %llu served(pull) %llu requests %llu\n",
+                 (unsigned long long)dbg_pushed_, (unsigned long long)dbg_served_,
+                 (unsigned long long)dbg_req_);
     for (int i = 0; i < 10; ++i)
       std::fprintf(stderr, "missed at age %d-%ds: %llu\n", 5 * i, 5 * i + 5,
                    (unsigned long long)dbg_miss_[i]);
@@ -222,12 +221,19 @@ void Simulator::collect(const Peer& p) {
   media_sent_ += s.media_bytes_sent;
   media_recv_ += s.media_bytes_received;
   dup_recv_ += s.duplicate_bytes_received;
+  dbg_pushed_ += s.segments_pushed;
+  dbg_served_ += s.segments_served;
+  dbg_req_ += s.requests_sent;
   if (p.source) return;
+  if (s.played + s.missed >= 50)
+    r_.min_viewer_continuity =
+        std::min(r_.min_viewer_continuity, double(s.played) / double(s.played + s.missed));
   played_ += s.played;
   missed_ += s.missed;
   stalls_ += s.stalls;
   if (s.first_play_at >= 0) {
     startup_.push_back(float(double(s.first_play_at - s.started_at) / 1000.0));
+    if (s.started_at >= warmup_) startup_steady_.push_back(startup_.back());
     if (dbg_ && s.first_play_at - s.started_at > 2'500'000 && dbg_slow_++ < 8)
       std::fprintf(stderr, "slow start: id %u joined %.3f first play %.3f\n", p.id,
                    double(s.started_at) / 1e6, double(s.first_play_at) / 1e6);
@@ -340,7 +346,9 @@ void Simulator::drain(Peer& p, TimeUs now) {
         const auto& seg = std::get<SegmentMsg>(o.msg).segment;
         if (!mac_.verify(seg)) ++r_.forged_played;
         const TimeUs lag = o.at - seg.header.created_us;
-        lag_hist_[size_t(std::clamp<TimeUs>(lag / 1000, 0, TimeUs(lag_hist_.size() - 1)))]++;
+        const size_t lb = size_t(std::clamp<TimeUs>(lag / 1000, 0, TimeUs(lag_hist_.size() - 1)));
+        lag_hist_[lb]++;
+        if (o.at >= warmup_) lag_steady_hist_[lb]++;
         hop_hist_[seg.header.hops]++;
         break;
       }
@@ -369,7 +377,7 @@ void Simulator::drain(Peer& p, TimeUs now) {
 }
 
 void Simulator::handle(const Ev& e) {
-  switch (e.type) {
+  switch (EvType(e.type)) {
     case EvType::kDeliver: {
       Peer* dst = alive_peer(e.a);
       if (dst) {
@@ -561,6 +569,9 @@ SimResult Simulator::run() {
   r_.lag_ms = dist_from_hist(lag_hist_, 1.0);
   r_.hops = dist_from_hist(hop_hist_, 1.0);
   r_.startup_ms = dist_from_values(startup_);
+  r_.startup_ms_steady = dist_from_values(startup_steady_);
+  r_.lag_ms_steady = dist_from_hist(lag_steady_hist_, 1.0);
+  r_.warmup_s = double(warmup_) / 1e6;
   if (!final_delays_.empty()) {
     std::sort(final_delays_.begin(), final_delays_.end());
     r_.final_playout_delay_ms_p50 = final_delays_[(final_delays_.size() - 1) / 2];

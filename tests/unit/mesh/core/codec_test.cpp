@@ -1,0 +1,155 @@
+// Codec: round trip of every message type and strict rejection of malformed input.
+#include "mesh/core/codec.hpp"
+
+#include <gtest/gtest.h>
+
+#include <random>
+
+using namespace meshcast::mesh;
+
+namespace {
+
+std::vector<Message> samples() {
+  BufferMap bm;
+  bm.base = 1000;
+  bm.count = 70;
+  bm.spare_slots = 3;
+  bm.substreams = 4;
+  bm.depth = {0, 1, 2, kNoDepth};
+  bm.set(1000);
+  bm.set(1063);
+  bm.set(1069);
+  Reject rj;
+  rj.kind = RejectKind::kSubscribe;
+  rj.reason = RejectReason::kBusy;
+  rj.substream = 2;
+  rj.base = 7;
+  rj.mask = 0x81;
+  rj.redirect_count = 2;
+  rj.redirect = {11, 22, 0, 0};
+  Segment seg;
+  seg.header = {0x1122334455667788ull, 42, 123456789, 5, 3};
+  seg.signature.fill(0xEE);
+  seg.payload = std::make_shared<std::vector<uint8_t>>(std::vector<uint8_t>{1, 2, 3, 4, 5});
+  return {Hello{77, 2000, 4, 1}, bm, Request{99, 0x5}, Subscribe{3, 2}, SubscribeAck{3, 1},
+          Unsubscribe{1},        rj, SegmentMsg{seg},  Bye{5}};
+}
+
+bool same(const Message& a, const Message& b) { return encode(a) == encode(b); }
+
+}  // namespace
+
+TEST(Codec, RoundTripEveryType) {
+  for (const auto& m : samples()) {
+    const auto bytes = encode(m);
+    EXPECT_EQ(bytes.size(), encoded_size(m)) << "type " << m.index();
+    Message out;
+    ASSERT_EQ(decode(bytes, out), DecodeError::kOk) << "type " << m.index();
+    EXPECT_EQ(out.index(), m.index());
+    EXPECT_TRUE(same(m, out)) << "type " << m.index();
+  }
+}
+
+TEST(Codec, BufferMapBitsSurvive) {
+  const BufferMap bm = std::get<BufferMap>(samples()[1]);
+  Message out;
+  ASSERT_EQ(decode(encode(bm), out), DecodeError::kOk);
+  const auto& d = std::get<BufferMap>(out);
+  for (uint32_t n = 990; n < 1080; ++n) EXPECT_EQ(d.has(n), bm.has(n)) << n;
+  EXPECT_EQ(d.depth[3], kNoDepth);
+  EXPECT_EQ(encoded_size(bm), 1u + 4 + 2 + 1 + 1 + 4 + 9);  // 70 bits -> 9 bytes
+}
+
+TEST(Codec, SegmentWithoutPayloadEncodesZeros) {
+  Segment seg;
+  seg.header.size = 1000;
+  const auto bytes = encode(SegmentMsg{seg});
+  EXPECT_EQ(bytes.size(), encoded_size(SegmentMsg{seg}));
+  Message out;
+  ASSERT_EQ(decode(bytes, out), DecodeError::kOk);
+  EXPECT_EQ(std::get<SegmentMsg>(out).segment.payload->size(), 1000u);
+}
+
+TEST(Codec, EveryTruncationIsRejected) {
+  for (const auto& m : samples()) {
+    const auto bytes = encode(m);
+    for (size_t len = 0; len < bytes.size(); ++len) {
+      Message out;
+      const auto err = decode(std::span<const uint8_t>(bytes.data(), len), out);
+      EXPECT_NE(err, DecodeError::kOk) << "type " << m.index() << " len " << len;
+    }
+  }
+}
+
+TEST(Codec, TrailingBytesRejected) {
+  for (const auto& m : samples()) {
+    auto bytes = encode(m);
+    bytes.push_back(0);
+    Message out;
+    EXPECT_EQ(decode(bytes, out), DecodeError::kTrailingBytes) << "type " << m.index();
+  }
+}
+
+TEST(Codec, MalformedValuesRejected) {
+  Message out;
+  EXPECT_EQ(decode({}, out), DecodeError::kEmpty);
+  const std::vector<uint8_t> unknown{0x00}, unknown2{0xFF, 1, 2};
+  EXPECT_EQ(decode(unknown, out), DecodeError::kUnknownType);
+  EXPECT_EQ(decode(unknown2, out), DecodeError::kUnknownType);
+
+  // Buffer map longer than 256 bits.
+  auto bm = encode(samples()[1]);
+  bm[5] = 0x01;  // count high byte -> 256 + 70
+  EXPECT_EQ(decode(bm, out), DecodeError::kBadValue);
+  // Too many sub-streams.
+  bm = encode(samples()[1]);
+  bm[8] = 17;
+  EXPECT_NE(decode(bm, out), DecodeError::kOk);
+  // Non-canonical: a bit set beyond count.
+  bm = encode(samples()[1]);
+  bm.back() |= 0x80;  // bit 71 of a 70-bit map
+  EXPECT_EQ(decode(bm, out), DecodeError::kBadValue);
+  // Empty request mask.
+  EXPECT_EQ(decode(encode(Request{5, 0}), out), DecodeError::kBadValue);
+  // Sub-stream out of range.
+  EXPECT_EQ(decode(encode(Subscribe{16, 0}), out), DecodeError::kBadValue);
+  // Reject with bad kind / reason / too many redirects.
+  auto rj = encode(samples()[6]);
+  rj[1] = 9;
+  EXPECT_EQ(decode(rj, out), DecodeError::kBadValue);
+  rj = encode(samples()[6]);
+  rj[2] = 0;
+  EXPECT_EQ(decode(rj, out), DecodeError::kBadValue);
+  rj = encode(samples()[6]);
+  rj[12] = 5;
+  EXPECT_NE(decode(rj, out), DecodeError::kOk);
+  // Hello with K = 0.
+  EXPECT_EQ(decode(encode(Hello{1, 1, 0, 0}), out), DecodeError::kBadValue);
+}
+
+TEST(Codec, HugeSegmentSizeRejectedWithoutAllocation) {
+  Segment seg;
+  seg.header.size = 10;
+  auto bytes = encode(SegmentMsg{seg});
+  // Patch size field (offset 1 + 8 + 4 + 8) to 0xFFFFFFFF.
+  for (int i = 0; i < 4; ++i) bytes[21 + i] = 0xFF;
+  Message out;
+  EXPECT_EQ(decode(bytes, out), DecodeError::kTooLarge);
+  bytes[21] = 0;  // 16 MiB - still above kMaxPayload
+  EXPECT_EQ(decode(bytes, out), DecodeError::kTooLarge);
+}
+
+TEST(Codec, RandomGarbageNeverCrashes) {
+  std::mt19937 rng(7);
+  std::vector<uint8_t> buf;
+  for (int i = 0; i < 20000; ++i) {
+    buf.resize(rng() % 200);
+    for (auto& b : buf) b = uint8_t(rng());
+    if (!buf.empty()) buf[0] = uint8_t(1 + rng() % 9);
+    Message out;
+    const auto err = decode(buf, out);
+    if (err == DecodeError::kOk) {
+      EXPECT_EQ(encode(out), buf);  // canonical encoding
+    }
+  }
+}

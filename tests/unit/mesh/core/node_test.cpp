@@ -1,0 +1,507 @@
+// Node rules with fixed inputs: buffer maps, start-up, pull scheduling, push forwarding,
+// signature rejection, source copy cap, cycle avoidance, partner replacement, playout.
+#include "mesh/core/node.hpp"
+
+#include <gtest/gtest.h>
+
+#include "mesh/core/ed25519.hpp"
+#include "mesh/core/sim_mac.hpp"
+
+using namespace meshcast::mesh;
+
+namespace {
+
+constexpr uint64_t kStream = 5;
+constexpr TimeUs kSeg = 200'000;
+const SimMac kMac(99);
+
+NodeConfig viewer_cfg(PeerId self, uint32_t k = 2) {
+  NodeConfig c;
+  c.self = self;
+  c.stream_id = kStream;
+  c.segment_us = kSeg;
+  c.substreams = k;
+  c.stream_bps = 1'000'000;
+  c.upload_bps = 2'000'000;
+  c.verifier = &kMac;
+  return c;
+}
+
+Segment seg(uint32_t n, uint32_t size = 1000) {
+  Segment s;
+  s.header.stream_id = kStream;
+  s.header.number = n;
+  s.header.created_us = TimeUs(n) * kSeg;
+  s.header.size = size;
+  kMac.sign(s);
+  return s;
+}
+
+std::vector<Output> take(Node& n) {
+  std::vector<Output> o = std::move(n.outbox());
+  n.outbox().clear();
+  return o;
+}
+
+template <class T>
+std::vector<std::pair<PeerId, T>> sent(const std::vector<Output>& outs) {
+  std::vector<std::pair<PeerId, T>> r;
+  for (auto& o : outs)
+    if (o.kind == OutputKind::kSend)
+      if (auto* m = std::get_if<T>(&o.msg)) r.emplace_back(o.peer, *m);
+  return r;
+}
+
+size_t count(const std::vector<Output>& outs, OutputKind k) {
+  size_t c = 0;
+  for (auto& o : outs) c += o.kind == k;
+  return c;
+}
+
+BufferMap bm_with(std::initializer_list<uint32_t> have, uint8_t depth, uint8_t spare,
+                  uint32_t k = 2) {
+  BufferMap b;
+  b.substreams = uint8_t(k);
+  for (uint32_t j = 0; j < k; ++j) b.depth[j] = depth;
+  b.spare_slots = spare;
+  uint32_t lo = ~0u, hi = 0;
+  for (auto n : have) lo = std::min(lo, n), hi = std::max(hi, n);
+  if (have.size()) {
+    b.base = lo;
+    b.count = uint16_t(hi - lo + 1);
+    for (auto n : have) b.set(n);
+  }
+  return b;
+}
+
+// Connects partner `id` to `node` with a hello and a buffer map; returns the outputs.
+std::vector<Output> connect(Node& node, PeerId id, const BufferMap& bm, TimeUs now,
+                            uint32_t upload_kbps = 2000) {
+  node.partner_connected(id, now);
+  node.on_message(id, Hello{kStream, upload_kbps, uint8_t(node.config().substreams), 0}, now);
+  node.on_message(id, bm, now);
+  return take(node);
+}
+
+}  // namespace
+
+TEST(NodeBufferMap, ReflectsHeldSegmentsAndDepth) {
+  Node n(viewer_cfg(1));
+  n.start(0);
+  connect(n, 2, bm_with({}, 1, 4), 0);
+  n.on_message(2, SegmentMsg{seg(10)}, 2'100'000);
+  n.on_message(2, SegmentMsg{seg(12)}, 2'500'000);
+  const BufferMap b = n.buffer_map();
+  EXPECT_TRUE(b.has(10));
+  EXPECT_FALSE(b.has(11));
+  EXPECT_TRUE(b.has(12));
+  EXPECT_EQ(b.base + b.count - 1, 12u);
+  EXPECT_EQ(b.depth[0], kNoDepth);  // not attached to a push tree yet
+  EXPECT_EQ(b.spare_slots, n.spare_slots());
+}
+
+TEST(NodeStartup, HelloAndMapOnConnectThenNewestIsPulledAndPlayedAfterBuffer) {
+  Node n(viewer_cfg(1));
+  n.start(0);
+  n.partner_connected(2, 0);
+  auto out = take(n);
+  EXPECT_EQ(sent<Hello>(out).size(), 1u);
+  EXPECT_EQ(sent<BufferMap>(out).size(), 1u);
+  n.on_message(2, Hello{kStream, 2000, 2, 0}, 1000);
+  n.on_message(2, bm_with({20, 21, 22}, 1, 4), 1000);
+  out = take(n);
+  auto reqs = sent<Request>(out);
+  ASSERT_EQ(reqs.size(), 1u);
+  EXPECT_EQ(reqs[0].second.base, 22u);         // newest available
+  EXPECT_EQ(sent<Subscribe>(out).size(), 2u);  // one per sub-stream
+  const TimeUs now = 22 * kSeg + 300'000;
+  n.on_message(2, SegmentMsg{seg(22)}, now);
+  out = take(n);
+  ASSERT_EQ(count(out, OutputKind::kPlay), 1u);
+  for (auto& o : out) {
+    if (o.kind == OutputKind::kPlay) {
+      EXPECT_EQ(o.at, now + n.config().initial_buffer_us);
+    }
+  }
+  EXPECT_EQ(n.stats().first_play_at, now + n.config().initial_buffer_us);
+}
+
+TEST(NodeSignature, ForgedSegmentIsNeverPlayedOrRelayedAndSenderDropped) {
+  auto signer = Ed25519Signer::generate();
+  auto verifier = Ed25519Verifier::from_public(signer->public_key());
+  NodeConfig c = viewer_cfg(1, 1);
+  c.verifier = &*verifier;
+  Node n(c);
+  n.start(0);
+  connect(n, 2, bm_with({}, 0, 4, 1), 0);
+  connect(n, 3, bm_with({}, kNoDepth, 4, 1), 0);
+  // Peer 3 becomes our child on sub-stream 0 (we need a parent first: peer 2 acks).
+  n.on_message(2, SubscribeAck{0, 0}, 1000);
+  n.on_message(3, Subscribe{0, kNoDepth}, 1000);
+  take(n);
+  Segment good;
+  good.header = {kStream, 5, 5 * kSeg, 4, 1};  // as relayed by a child of the source
+  good.payload = std::make_shared<std::vector<uint8_t>>(std::vector<uint8_t>{1, 2, 3, 4});
+  signer->sign(good);
+  Segment forged = good;
+  forged.payload = std::make_shared<std::vector<uint8_t>>(std::vector<uint8_t>{6, 6, 6, 6});
+  n.on_message(2, SegmentMsg{forged}, 1'100'000);
+  auto out = take(n);
+  EXPECT_EQ(count(out, OutputKind::kPlay), 0u);
+  EXPECT_TRUE(sent<SegmentMsg>(out).empty());  // not relayed to the child
+  ASSERT_EQ(count(out, OutputKind::kReport), 1u);
+  bool dropped = false;
+  for (auto& o : out)
+    dropped |=
+        o.kind == OutputKind::kDisconnect && o.peer == 2 && o.reason == DisconnectReason::kForged;
+  EXPECT_TRUE(dropped);
+  EXPECT_FALSE(n.is_partner(2));
+  EXPECT_FALSE(n.has_segment(5));
+  // The forger cannot come back.
+  n.partner_connected(2, 1'200'000);
+  EXPECT_FALSE(n.is_partner(2));
+  // The genuine segment from another partner is accepted, played and pushed to the child.
+  connect(n, 4, bm_with({}, 0, 4, 1), 1'300'000);
+  n.on_message(4, SegmentMsg{good}, 1'400'000);
+  out = take(n);
+  EXPECT_EQ(count(out, OutputKind::kPlay), 1u);
+  auto pushed = sent<SegmentMsg>(out);
+  ASSERT_EQ(pushed.size(), 1u);
+  EXPECT_EQ(pushed[0].first, 3u);
+  EXPECT_EQ(pushed[0].second.segment.header.hops, 2);  // source -> 4 -> us = 2 hops
+  EXPECT_FALSE(verifier->verify(forged));
+}
+
+TEST(NodeSource, ServesAtMostCopiesPerSubstreamAndRedirects) {
+  NodeConfig c = viewer_cfg(0, 2);
+  c.is_source = true;
+  c.source_copies = 2;
+  c.max_partners = 16;
+  Node src(c);
+  src.start(0);
+  for (PeerId p = 1; p <= 3; ++p) {
+    src.partner_connected(p, 0);
+    src.on_message(p, Hello{kStream, 2000, 2, 0}, 0);
+    src.on_message(p, Subscribe{0, kNoDepth}, 0);
+  }
+  auto out = take(src);
+  auto acks = sent<SubscribeAck>(out);
+  auto rejects = sent<Reject>(out);
+  ASSERT_EQ(acks.size(), 2u);
+  ASSERT_EQ(rejects.size(), 1u);
+  EXPECT_EQ(rejects[0].first, 3u);
+  EXPECT_EQ(rejects[0].second.reason, RejectReason::kBusy);
+  EXPECT_EQ(rejects[0].second.redirect_count, 2);  // points at the two subscribers
+  EXPECT_EQ(src.children(0), 2u);
+  // Its buffer map tells others that sub-stream 0 is full.
+  EXPECT_EQ(src.buffer_map().depth[0], kNoDepth);
+  EXPECT_EQ(src.buffer_map().depth[1], 0);
+  // Publishing pushes exactly two copies of a sub-stream-0 segment, none of sub-stream 1.
+  src.publish_segment(seg(10), 10 * kSeg);
+  EXPECT_EQ(sent<SegmentMsg>(take(src)).size(), 2u);
+  src.publish_segment(seg(11), 11 * kSeg);
+  EXPECT_EQ(sent<SegmentMsg>(take(src)).size(), 0u);
+  // Pulls beyond the copy budget are refused: the budget (copies x stream rate since
+  // start) is spent by the pushes.
+  uint64_t served = 0;
+  for (int i = 0; i < 50; ++i) {
+    src.on_message(3, Request{11, 1}, 11 * kSeg);
+    served += sent<SegmentMsg>(take(src)).size();
+  }
+  const double budget = 2.0 * 1'000'000 / 8 * (11 * kSeg) / 1e6;  // bytes since start
+  EXPECT_LE(double(src.stats().media_bytes_sent), budget);
+  EXPECT_LT(served, 50u);
+}
+
+TEST(NodeCycles, ParentMustBeAttachedAndStrictlyShallower) {
+  Node n(viewer_cfg(1, 1));
+  n.start(0);
+  connect(n, 2, bm_with({}, 2, 4, 1), 0);
+  connect(n, 3, bm_with({}, kNoDepth, 0, 1), 0);
+  connect(n, 4, bm_with({}, kNoDepth, 0, 1), 0);
+  take(n);
+  // Not attached yet: refuses children.
+  n.on_message(3, Subscribe{0, kNoDepth}, 10);
+  auto rj = sent<Reject>(take(n));
+  ASSERT_EQ(rj.size(), 1u);
+  EXPECT_EQ(rj[0].second.reason, RejectReason::kDepth);
+  // Attach under 2 (depth 2) -> our depth 3.
+  n.on_message(2, SubscribeAck{0, 2}, 20);
+  EXPECT_EQ(n.parent(0), 2u);
+  EXPECT_EQ(n.depth(0), 3);
+  // A subscriber claiming depth 3 (same as ours) or 1 (shallower) is refused.
+  n.on_message(3, Subscribe{0, 3}, 30);
+  n.on_message(4, Subscribe{0, 1}, 30);
+  rj = sent<Reject>(take(n));
+  ASSERT_EQ(rj.size(), 2u);
+  EXPECT_EQ(rj[0].second.reason, RejectReason::kDepth);
+  EXPECT_EQ(rj[1].second.reason, RejectReason::kDepth);
+  // Our own parent can never become our child.
+  n.on_message(2, Subscribe{0, kNoDepth}, 40);
+  EXPECT_EQ(sent<Reject>(take(n)).size(), 1u);
+  // A deeper or fresh peer is accepted.
+  n.on_message(3, Subscribe{0, kNoDepth}, 50);
+  auto acks = sent<SubscribeAck>(take(n));
+  ASSERT_EQ(acks.size(), 1u);
+  EXPECT_EQ(acks[0].second.depth, 3);
+  EXPECT_EQ(n.children(0), 1u);
+}
+
+TEST(NodeCycles, NeverSubscribesToADeeperPartner) {
+  Node n(viewer_cfg(1, 1));
+  n.start(0);
+  connect(n, 2, bm_with({}, 1, 4, 1), 0);
+  n.on_message(2, SubscribeAck{0, 1}, 10);  // depth 2
+  take(n);
+  n.partner_left(2, 100);  // orphaned, keeps depth 2 as a bound
+  // Only deeper (or equal) partners around: no subscription.
+  connect(n, 3, bm_with({}, 2, 9, 1), 200);
+  connect(n, 4, bm_with({}, 5, 9, 1), 200);
+  n.on_timer(1'000'000);
+  EXPECT_TRUE(sent<Subscribe>(take(n)).empty());
+  // A shallower one appears: subscribe to it.
+  auto out = connect(n, 5, bm_with({}, 0, 9, 1), 1'100'000);
+  auto subs = sent<Subscribe>(out);
+  ASSERT_EQ(subs.size(), 1u);
+  EXPECT_EQ(subs[0].first, 5u);
+  EXPECT_EQ(subs[0].second.depth, 2);
+}
+
+TEST(NodeScheduling, PullsFromHolderAndNeverTwiceUntilTimeout) {
+  NodeConfig c = viewer_cfg(1, 1);
+  c.initial_buffer_us = 3'000'000;  // deadlines far enough to re-request
+  Node n(c);
+  n.start(0);
+  connect(n, 2, bm_with({10}, kNoDepth, 0, 1), 0);
+  n.on_message(2, SegmentMsg{seg(10)}, 2'000'000);  // playout starts at 10
+  take(n);
+  // Partner 3 holds 11 and 12; partner 4 holds only 12; 2 only 10 (fresh map).
+  n.on_message(2, bm_with({10}, kNoDepth, 0, 1), 2'190'000);
+  connect(n, 3, bm_with({10, 11, 12}, kNoDepth, 0, 1), 2'010'000);
+  connect(n, 4, bm_with({12}, kNoDepth, 0, 1), 2'010'000);
+  n.on_timer(2'200'000);
+  auto reqs = sent<Request>(take(n));
+  std::map<uint32_t, std::vector<PeerId>> by_n;
+  for (auto& [to, r] : reqs) by_n[r.base].push_back(to);
+  ASSERT_EQ(by_n[11].size(), 1u);
+  EXPECT_EQ(by_n[11][0], 3u);  // the only holder
+  ASSERT_EQ(by_n[12].size(), 1u);
+  // Pending requests are not repeated on the next tick ...
+  n.on_timer(2'400'000);
+  for (auto& [to, r] : sent<Request>(take(n))) {
+    EXPECT_NE(r.base, 11u);
+    EXPECT_NE(r.base, 12u);
+  }
+  // ... only after the timeout.
+  n.on_timer(2'200'000 + n.config().request_timeout_us + 200'000);
+  reqs = sent<Request>(take(n));
+  bool again11 = false;
+  for (auto& [to, r] : reqs) again11 |= r.base == 11;
+  EXPECT_TRUE(again11);
+}
+
+TEST(NodeScheduling, DeadlineFirstNearPlayoutRarestFirstNearEdge) {
+  NodeConfig c = viewer_cfg(1, 1);
+  c.max_requests_per_partner = 1;  // one request per partner per round: order matters
+  c.urgent_us = 1'000'000;
+  c.initial_buffer_us = 300'000;
+  Node n(c);
+  n.start(0);
+  connect(n, 2, bm_with({10}, kNoDepth, 0, 1), 0);
+  n.on_message(2, SegmentMsg{seg(10)}, 2'000'000);  // delay = 0.3 s
+  take(n);
+  // Partner 3 has 11 (urgent: deadline 2.5 s) and 20, 21; 21 is held by two partners.
+  n.on_message(2, bm_with({10}, kNoDepth, 0, 1), 2'040'000);
+  connect(n, 3, bm_with({11, 20, 21}, kNoDepth, 0, 1), 2'010'000);
+  connect(n, 4, bm_with({21}, kNoDepth, 0, 1), 2'010'000);
+  n.on_timer(2'050'000);
+  auto reqs = sent<Request>(take(n));
+  std::map<PeerId, uint32_t> first;
+  for (auto& [to, r] : reqs)
+    if (!first.count(to)) first[to] = r.base;
+  EXPECT_EQ(first[3], 11u);  // most urgent first
+  EXPECT_EQ(first[4], 21u);
+}
+
+TEST(NodeScheduling, RarestFirstWhenNothingUrgent) {
+  NodeConfig c = viewer_cfg(1, 1);
+  c.max_requests_per_partner = 1;
+  c.urgent_us = 1;  // nothing is urgent
+  Node n(c);
+  n.start(0);
+  connect(n, 2, bm_with({10}, kNoDepth, 0, 1), 0);
+  n.on_message(2, SegmentMsg{seg(10)}, 2'000'000);
+  take(n);
+  // 12 is held by one partner (rare), 11 by three.
+  n.on_message(2, bm_with({10}, kNoDepth, 0, 1), 2'040'000);
+  connect(n, 3, bm_with({11, 12}, kNoDepth, 0, 1), 2'010'000);
+  connect(n, 4, bm_with({11}, kNoDepth, 0, 1), 2'010'000);
+  connect(n, 5, bm_with({11}, kNoDepth, 0, 1), 2'010'000);
+  n.on_timer(2'050'000);
+  auto reqs = sent<Request>(take(n));
+  ASSERT_FALSE(reqs.empty());
+  uint32_t first_to_3 = 0;
+  for (auto& [to, r] : reqs)
+    if (to == 3 && !first_to_3) first_to_3 = r.base;
+  EXPECT_EQ(first_to_3, 12u);  // the rare one from its only holder
+}
+
+TEST(NodePush, ForwardsNewSegmentsToChildrenOfThatSubstreamOnly) {
+  Node n(viewer_cfg(1, 2));
+  n.start(0);
+  connect(n, 2, bm_with({}, 0, 8), 0);
+  connect(n, 3, bm_with({}, kNoDepth, 0), 0);
+  connect(n, 4, bm_with({}, kNoDepth, 0), 0);
+  n.on_message(2, SubscribeAck{0, 0}, 10);
+  n.on_message(2, SubscribeAck{1, 0}, 10);
+  n.on_message(3, Subscribe{0, kNoDepth}, 20);
+  n.on_message(4, Subscribe{1, kNoDepth}, 20);
+  take(n);
+  n.on_message(2, SegmentMsg{seg(10)}, 2'000'000);  // sub-stream 0
+  auto pushed = sent<SegmentMsg>(take(n));
+  ASSERT_EQ(pushed.size(), 1u);
+  EXPECT_EQ(pushed[0].first, 3u);
+  n.on_message(2, SegmentMsg{seg(11)}, 2'200'000);  // sub-stream 1
+  pushed = sent<SegmentMsg>(take(n));
+  ASSERT_EQ(pushed.size(), 1u);
+  EXPECT_EQ(pushed[0].first, 4u);
+  // A duplicate is counted, not forwarded again.
+  n.on_message(2, SegmentMsg{seg(11)}, 2'300'000);
+  EXPECT_TRUE(sent<SegmentMsg>(take(n)).empty());
+  EXPECT_EQ(n.stats().duplicate_bytes_received, 1000u);
+  // Unsubscribe stops the push.
+  n.on_message(4, Unsubscribe{1}, 2'350'000);
+  n.on_message(2, SegmentMsg{seg(13)}, 2'600'000);
+  EXPECT_TRUE(sent<SegmentMsg>(take(n)).empty());
+}
+
+TEST(NodePartners, ReplacesDepartedPartnerFromCandidatesOrAsksForMore) {
+  NodeConfig c = viewer_cfg(1, 1);
+  c.min_partners = 2;
+  c.target_partners = 2;
+  Node n(c);
+  n.start(0);
+  auto out = take(n);
+  EXPECT_EQ(count(out, OutputKind::kNeedNeighbours), 1u);
+  const std::vector<PeerId> cands{7, 8, 9};
+  n.add_candidates(cands, 100);
+  out = take(n);
+  EXPECT_EQ(count(out, OutputKind::kConnect), 2u);  // up to the target
+  n.partner_connected(9, 200);
+  n.partner_connected(8, 200);
+  take(n);
+  n.partner_left(9, 300);
+  out = take(n);
+  ASSERT_EQ(count(out, OutputKind::kConnect), 1u);
+  for (auto& o : out) {
+    if (o.kind == OutputKind::kConnect) {
+      EXPECT_EQ(o.peer, 7u);
+    }
+  }
+  n.partner_connected(7, 400);
+  n.partner_left(7, 500);
+  out = take(n);  // no candidates left: ask the tracker (rate limited)
+  n.on_timer(2'600'000);
+  out = take(n);
+  EXPECT_EQ(count(out, OutputKind::kNeedNeighbours), 1u);
+}
+
+TEST(NodePartners, DropsParentThatStopsDelivering) {
+  Node n(viewer_cfg(1, 1));
+  n.start(0);
+  connect(n, 2, bm_with({}, 1, 8, 1), 0);
+  connect(n, 3, bm_with({}, 1, 8, 1), 0);
+  n.on_message(2, SubscribeAck{0, 1}, 10);  // our depth: 2
+  take(n);
+  EXPECT_EQ(n.parent(0), 2u);
+  // Nothing arrives for longer than the parent timeout: unsubscribe, pick another.
+  n.on_timer(n.config().parent_timeout_us + 500'000);
+  auto out = take(n);
+  auto unsub = sent<Unsubscribe>(out);
+  ASSERT_EQ(unsub.size(), 1u);
+  EXPECT_EQ(unsub[0].first, 2u);
+  auto subs = sent<Subscribe>(out);
+  ASSERT_EQ(subs.size(), 1u);
+  EXPECT_EQ(subs[0].first, 3u);
+}
+
+TEST(NodePartners, FullNodeRedirectsNewcomer) {
+  NodeConfig c = viewer_cfg(1, 1);
+  c.max_partners = 2;
+  Node n(c);
+  n.start(0);
+  connect(n, 2, bm_with({}, 0, 8, 1), 0);
+  connect(n, 3, bm_with({}, 0, 8, 1), 0);
+  n.on_message(2, SubscribeAck{0, 0}, 1);      // 2 is our parent: not evictable
+  n.on_message(3, Subscribe{0, kNoDepth}, 1);  // 3 is our child: not evictable
+  take(n);
+  n.partner_connected(4, 100);
+  auto out = take(n);
+  EXPECT_FALSE(n.is_partner(4));
+  auto rj = sent<Reject>(out);
+  ASSERT_EQ(rj.size(), 1u);
+  EXPECT_EQ(rj[0].second.kind, RejectKind::kPartner);
+  EXPECT_EQ(rj[0].second.redirect_count, 2);
+}
+
+TEST(NodePlayout, StallsOnceThenSkipsAndShrinksWhenComfortable) {
+  NodeConfig c = viewer_cfg(1, 1);
+  c.initial_buffer_us = 400'000;
+  c.stall_step_us = 200'000;
+  c.startup_phase_us = 0;  // (during the start-up phase it would keep stalling)
+  Node n(c);
+  n.start(0);
+  connect(n, 2, bm_with({10, 11}, 0, 8, 1), 0);
+  n.on_message(2, SubscribeAck{0, 0}, 1);
+  n.on_message(2, SegmentMsg{seg(10)}, 2'000'000);  // delay = 2.4 s - 2.0 s... = 0.4 s
+  take(n);
+  const TimeUs d0 = n.playout_delay();
+  EXPECT_EQ(d0, 400'000);
+  // Segment 11 is due at 11*0.2 + 0.4 = 2.6 s and missing: stall (delay grows).
+  n.on_timer(2'600'000);
+  EXPECT_EQ(n.playout_delay(), d0 + 200'000);
+  EXPECT_EQ(n.stats().stalls, 1u);
+  // Still missing at the new deadline: skip it.
+  n.on_timer(2'800'000);
+  auto out = take(n);
+  EXPECT_EQ(count(out, OutputKind::kMissed), 1u);
+  EXPECT_EQ(n.stats().missed, 1u);
+  EXPECT_EQ(n.next_play(), 12u);
+  // Segments then arrive with a wide margin for a whole shrink period: delay shrinks.
+  TimeUs t = 2'800'000;
+  for (uint32_t k = 12; k < 40; ++k) {
+    t = TimeUs(k) * kSeg - 100'000;  // 100 ms after creation, 500 ms before deadline
+    n.on_message(2, SegmentMsg{seg(k)}, t);
+    n.on_timer(t + 1);
+  }
+  EXPECT_LT(n.playout_delay(), d0 + 200'000);
+  EXPECT_GE(n.stats().played, 28u);
+}
+
+TEST(NodeCodec, GarbageBytesDropThePartner) {
+  Node n(viewer_cfg(1, 1));
+  n.start(0);
+  connect(n, 2, bm_with({}, 0, 8, 1), 0);
+  const std::vector<uint8_t> junk{0x02, 0xFF};
+  n.on_bytes(2, junk, 10);
+  EXPECT_FALSE(n.is_partner(2));
+}
+
+TEST(NodePlayout, KeepsStallingDuringStartupPhase) {
+  NodeConfig c = viewer_cfg(1, 1);
+  c.initial_buffer_us = 400'000;
+  c.stall_step_us = 200'000;
+  c.startup_phase_us = 2'000'000;
+  Node n(c);
+  n.start(0);
+  connect(n, 2, bm_with({10, 11}, 0, 8, 1), 0);
+  n.on_message(2, SubscribeAck{0, 0}, 1);
+  n.on_message(2, SegmentMsg{seg(10)}, 2'000'000);
+  n.on_timer(2'600'000);
+  n.on_timer(2'800'000);
+  n.on_timer(3'000'000);
+  EXPECT_EQ(n.stats().stalls, 3u);
+  EXPECT_EQ(n.stats().missed, 0u);
+  n.on_message(2, SegmentMsg{seg(11)}, 3'100'000);
+  EXPECT_EQ(n.stats().played, 2u);
+}

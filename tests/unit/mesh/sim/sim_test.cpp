@@ -1,0 +1,75 @@
+// Small simulated swarms with fixed seeds: properties of the whole protocol.
+#include <gtest/gtest.h>
+
+#include "mesh/sim/simulator.hpp"
+
+using namespace meshcast::mesh::sim;
+
+namespace {
+SimConfig small(uint32_t peers, double duration) {
+  SimConfig c;
+  c.peers = peers;
+  c.duration_s = duration;
+  c.join_spread_s = 5;
+  c.rtt_min_ms = 20;
+  c.rtt_max_ms = 200;
+  c.seed = 11;
+  return c;
+}
+}  // namespace
+
+TEST(Sim, NoChurnNoLossEveryViewerPlaysAtLeast99Percent) {
+  SimConfig c = small(150, 60);
+  const SimResult r = run_simulation(c);
+  EXPECT_EQ(r.viewers_joined, 150u);
+  EXPECT_EQ(r.viewers_never_started, 0u);
+  EXPECT_EQ(r.startup_ms.count, 150u);
+  EXPECT_GE(r.continuity, 0.99);
+  EXPECT_GE(r.min_viewer_continuity, 0.99);
+  EXPECT_EQ(r.forged_played, 0u);
+  EXPECT_LT(r.control_overhead, 0.03);
+}
+
+TEST(Sim, BroadcasterNeverExceedsItsCopies) {
+  for (uint32_t copies : {2u, 4u}) {
+    SimConfig c = small(200, 40);
+    c.source_copies = copies;
+    c.loss = 0.01;
+    c.churn_lifetime_s = 60;
+    const SimResult r = run_simulation(c);
+    EXPECT_LE(r.source_max_subscribers, copies);
+    EXPECT_LE(r.source_upload_copies, double(copies));
+    EXPECT_GT(r.source_upload_copies, 0.5 * copies);  // it does serve
+  }
+}
+
+TEST(Sim, ForgersAreNeverPlayedAndGetDropped) {
+  SimConfig c = small(120, 40);
+  c.forgers = 6;
+  const SimResult r = run_simulation(c);
+  EXPECT_GT(r.forged_sent, 0u);    // forged segments did reach honest viewers ...
+  EXPECT_EQ(r.forged_played, 0u);  // ... and none was ever played
+  EXPECT_GT(r.forger_links_dropped, 0u);
+  EXPECT_GT(r.forger_reports, 0u);  // each detection is reported to the tracker
+  EXPECT_EQ(r.honest_reported, 0u);
+  EXPECT_GE(r.continuity, 0.97);
+}
+
+TEST(Sim, SameSeedSameMetrics) {
+  SimConfig c = small(100, 30);
+  c.loss = 0.01;
+  c.churn_lifetime_s = 30;
+  const SimResult a = run_simulation(c), b = run_simulation(c);
+  EXPECT_EQ(a.events, b.events);
+  EXPECT_EQ(a.played, b.played);
+  EXPECT_EQ(a.missed, b.missed);
+  EXPECT_EQ(a.lag_ms.p95, b.lag_ms.p95);
+  EXPECT_EQ(a.startup_ms.p95, b.startup_ms.p95);
+  EXPECT_EQ(a.hops.p50, b.hops.p50);
+  EXPECT_EQ(a.control_overhead, b.control_overhead);
+  EXPECT_EQ(a.duplicate_ratio, b.duplicate_ratio);
+  EXPECT_EQ(a.source_upload_copies, b.source_upload_copies);
+  c.seed = 12;
+  const SimResult d = run_simulation(c);
+  EXPECT_NE(a.events, d.events);
+}
