@@ -7,8 +7,8 @@ PKGS=(
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-tools
   gstreamer1.0-nice libnice-dev libsrtp2-dev libopus-dev libvpx-dev libssl-dev
   libsoup-3.0-dev nlohmann-json3-dev libgtest-dev googletest iproute2 procps
+  chromium python3-matplotlib
 )
-if [ "${MESHCAST_WITH_BROWSER:-0}" = 1 ]; then PKGS+=(chromium); fi
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

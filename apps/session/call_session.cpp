@@ -230,6 +230,7 @@ void CallSession::start_media() {
   audio_tx_->on_error = [this](const std::string& e) { end("audio capture: " + e, kExitFailure); };
   audio_rx_ = std::make_unique<media::AudioReceiver>(opt_.audio_rx, ctx_);
   audio_rx_->on_error = [this](const std::string& e) { end("audio playout: " + e, kExitFailure); };
+  if (on_media_created_) on_media_created_();
   if (!audio_rx_->start(&err)) return end("cannot start audio playout: " + err, kExitFailure);
   if (!audio_tx_->start(&err)) return end("cannot start audio capture: " + err, kExitFailure);
   if (opt_.video) {

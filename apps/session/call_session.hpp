@@ -54,12 +54,16 @@ class CallSession {
   void hangup();
   void set_on_end(EndFn fn) { on_end_ = std::move(fn); }
   void set_on_ask(AskFn fn) { on_ask_ = std::move(fn); }
+  // Called once the audio sender/receiver exist and before they start, so taps set on them
+  // (e.g. media::DelayProbe) are live from the first sample. Benchmarks only.
+  void set_on_media_created(std::function<void()> fn) { on_media_created_ = std::move(fn); }
 
   CallPhase phase() const { return phase_; }
   const std::string& peer_id() const { return peer_; }
   nlohmann::json stats_json() const;
   std::string status_line() const;
   media::AudioReceiver* audio_receiver() { return audio_rx_.get(); }
+  media::AudioSender* audio_sender() { return audio_tx_.get(); }
   link::PeerLink* peer_link() { return link_.get(); }
   // Stops media (finalizes recordings). Idempotent.
   void stop_media();
@@ -99,6 +103,7 @@ class CallSession {
   double loss_ewma_ = 0;
   EndFn on_end_;
   AskFn on_ask_;
+  std::function<void()> on_media_created_;
 };
 
 }  // namespace meshcast::app
