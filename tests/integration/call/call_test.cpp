@@ -177,3 +177,43 @@ TEST(Call, OfflineCalleeIsReported) {
   EXPECT_EQ(code, kExitUnreachable);
   EXPECT_NE(msg.find("not online"), std::string::npos) << msg;
 }
+
+TEST(Call, VideoFlowsAndIsRecorded) {
+  signaling::TrackerServerOptions to;
+  to.port = 0;
+  to.log_level = signaling::LogLevel::kError;
+  signaling::TrackerServer tracker(to);
+  std::string err;
+  ASSERT_TRUE(tracker.start(&err)) << err;
+  std::string webm = tmp("bob_video.webm");
+  CallOptions b;
+  b.tracker_url = tracker.ws_url();
+  b.self_id = "bob";
+  b.auto_answer = true;
+  b.audio_tx.source = "test:880";
+  b.audio_rx.sink = "null";
+  b.video = true;
+  b.video_tx.source = "test";
+  b.video_tx.width = 320;
+  b.video_tx.height = 240;
+  b.video_rx.sink = "file:" + webm;
+  CallSession bob(nullptr, b, link::Certificate::process_default());
+  bob.start();
+  MainLoop loop;
+  ASSERT_TRUE(loop.run_until([&] { return bob.phase() == CallPhase::kWaiting; }, 5000));
+  CallOptions a = b;
+  a.self_id = "alice";
+  a.to = "bob";
+  a.auto_answer = false;
+  a.video_rx.sink = "null";
+  CallSession alice(nullptr, a, link::Certificate::process_default());
+  alice.start();
+  ASSERT_TRUE(loop.run_until([&] { return bob.phase() == CallPhase::kInCall; }, 8000));
+  loop.run(4);
+  auto bs = bob.stats_json();
+  EXPECT_GT(bs["video_frames_decoded"].get<uint64_t>(), 30u);
+  alice.hangup();
+  bob.hangup();  // finalizes the WebM
+  EXPECT_GT(std::filesystem::file_size(webm), 10'000u);
+  std::filesystem::remove(webm);
+}
