@@ -2,7 +2,11 @@
 // TrackerClients in the same process, all on one GLib main loop.
 #include <gtest/gtest.h>
 #include <libsoup/soup.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <functional>
@@ -563,15 +567,38 @@ TEST_F(TrackerTest, ManyClientsConnectAtOnceAndGetSpreadNeighbours) {
   EXPECT_NE(metrics().find("meshcast_peers_connected 41\n"), std::string::npos);
 }
 
+// A throwaway self-signed P-256 certificate for 127.0.0.1 (no openssl CLI needed).
+bool write_self_signed_cert(const std::string& cert_path, const std::string& key_path) {
+  EVP_PKEY* pkey = EVP_EC_gen("P-256");
+  X509* x = X509_new();
+  bool ok = pkey && x;
+  if (ok) {
+    ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
+    X509_gmtime_adj(X509_getm_notBefore(x), -60);
+    X509_gmtime_adj(X509_getm_notAfter(x), 3600);
+    X509_set_pubkey(x, pkey);
+    X509_NAME* name = X509_get_subject_name(x);
+    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
+                               reinterpret_cast<const unsigned char*>("127.0.0.1"), -1, -1, 0);
+    X509_set_issuer_name(x, name);
+    ok = X509_sign(x, pkey, EVP_sha256()) > 0;
+  }
+  FILE* kf = ok ? std::fopen(key_path.c_str(), "w") : nullptr;
+  ok = kf && PEM_write_PrivateKey(kf, pkey, nullptr, nullptr, 0, nullptr, nullptr) == 1;
+  if (kf) std::fclose(kf);
+  FILE* cf = ok ? std::fopen(cert_path.c_str(), "w") : nullptr;
+  ok = cf && PEM_write_X509(cf, x) == 1;
+  if (cf) std::fclose(cf);
+  X509_free(x);
+  EVP_PKEY_free(pkey);
+  return ok;
+}
+
 TEST_F(TrackerTest, SecureWebSocket) {
   auto dir = std::filesystem::temp_directory_path() / ("meshcast-tls-" + std::to_string(getpid()));
   std::filesystem::create_directories(dir);
   std::string cert = (dir / "cert.pem").string(), key = (dir / "key.pem").string();
-  std::string cmd =
-      "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
-      "-days 1 -subj /CN=127.0.0.1 -keyout " +
-      key + " -out " + cert + " >/dev/null 2>&1";
-  ASSERT_EQ(std::system(cmd.c_str()), 0);
+  ASSERT_TRUE(write_self_signed_cert(cert, key));
   server.reset();
   TrackerServerOptions o;
   o.tls_cert_file = cert;
