@@ -243,6 +243,8 @@ int run(int argc, char** argv) {
       {"duplicate_ratio", r.duplicate_ratio},
       {"wall_time_s", wall},
       {"peak_rss_mb", double(ru.ru_maxrss) / 1024.0},
+      {"cpu_time_s", double(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+                         double(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6},
       {"context",
        {{"peers", c.peers},
         {"duration_s", c.duration_s},

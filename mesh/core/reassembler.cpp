@@ -9,6 +9,16 @@ Reassembler::Reassembler(size_t max_pending, size_t max_message_bytes)
     : max_pending_(std::max<size_t>(1, max_pending)),
       max_chunks_(std::min<size_t>(0xFFFF, Fragmenter::chunk_count(max_message_bytes))) {}
 
+std::vector<uint16_t> Reassembler::missing(uint32_t id) const {
+  std::vector<uint16_t> out;
+  for (auto& p : pending_) {
+    if (p.id != id) continue;
+    for (uint16_t i = 0; i < p.count; ++i)
+      if (!p.have[i]) out.push_back(i);
+  }
+  return out;
+}
+
 Reassembler::Result Reassembler::feed(std::span<const uint8_t> chunk, std::vector<uint8_t>& out) {
   if (chunk.size() < kChunkHeaderBytes || chunk.size() > kMaxChunkBytes) return Result::kMalformed;
   const uint32_t id =

@@ -19,6 +19,9 @@ class Reassembler {
   // On kComplete, `out` holds the whole message.
   Result feed(std::span<const uint8_t> chunk, std::vector<uint8_t>& out);
   size_t pending() const { return pending_.size(); }
+  // Chunk indices still missing for partial message `id` (empty if unknown or complete), so
+  // the link can NACK them instead of losing the whole segment.
+  std::vector<uint16_t> missing(uint32_t id) const;
   size_t evicted() const { return evicted_; }
 
  private:

@@ -93,3 +93,19 @@ TEST(Reassembler, MemoryIsBoundedByEvictingOldest) {
   }
   EXPECT_EQ(r.evicted(), 7u);
 }
+
+TEST(Reassembler, ReportsMissingChunksForNack) {
+  std::vector<std::vector<uint8_t>> chunks;
+  ASSERT_TRUE(Fragmenter::fragment(5, message(5000), chunks));  // 5 chunks
+  Reassembler r;
+  std::vector<uint8_t> out;
+  EXPECT_TRUE(r.missing(5).empty());
+  r.feed(chunks[0], out);
+  r.feed(chunks[2], out);
+  r.feed(chunks[4], out);
+  EXPECT_EQ(r.missing(5), (std::vector<uint16_t>{1, 3}));
+  r.feed(chunks[1], out);
+  ASSERT_EQ(r.feed(chunks[3], out), R::kComplete);  // the re-sent chunk completes it
+  EXPECT_EQ(out, message(5000));
+  EXPECT_TRUE(r.missing(5).empty());
+}
