@@ -12,8 +12,10 @@
 #include <algorithm>
 #include <cstdio>
 #include <fstream>
+#include <iterator>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -59,6 +61,22 @@ long rss_kb(pid_t pid) {
   while (std::getline(f, line))
     if (line.rfind("VmRSS:", 0) == 0) return std::strtol(line.c_str() + 6, nullptr, 10);
   return -1;
+}
+
+// utime + stime of a process, in seconds (-1 if unreadable).
+double cpu_seconds(pid_t pid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
+  std::string all((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  auto close = all.rfind(')');  // the command name may contain spaces
+  if (close == std::string::npos) return -1;
+  std::istringstream rest(all.substr(close + 2));
+  std::string field;
+  unsigned long long ut = 0, st = 0;
+  for (int i = 3; i <= 15 && rest >> field; ++i) {
+    if (i == 14) ut = std::strtoull(field.c_str(), nullptr, 10);
+    if (i == 15) st = std::strtoull(field.c_str(), nullptr, 10);
+  }
+  return static_cast<double>(ut + st) / static_cast<double>(sysconf(_SC_CLK_TCK));
 }
 
 void raise_fd_limit() {
@@ -221,6 +239,7 @@ int run_bench(int argc, char** argv) {
   // Let the tracker settle, then take the memory baseline.
   long rss_before = tracker_pid ? rss_kb(tracker_pid) : -1;
 
+  double cpu0 = tracker_pid ? cpu_seconds(tracker_pid) : -1;
   // Client 0 is the broadcaster that owns the stream.
   int64_t t0 = now_us();
   {
@@ -264,6 +283,7 @@ int run_bench(int argc, char** argv) {
   // Server-side memory once every client is in: sample after a short quiet period.
   run_until([&, t = now_us()] { return now_us() - t > 300000; });
   long rss_after = tracker_pid ? rss_kb(tracker_pid) : -1;
+  double cpu1 = tracker_pid ? cpu_seconds(tracker_pid) : -1;
 
   // Relay ping/pong: client i pings i+1 through the tracker, `rounds` times, one at a time.
   // First one pair alone (latency with every client connected), then all pairs at once (load).
@@ -304,6 +324,12 @@ int run_bench(int argc, char** argv) {
   int64_t t1 = now_us();
   bool relays_done = run_pings(all_pingers, b.rounds, b.rtt_ms) && idle_done;
   double relay_s = static_cast<double>(now_us() - t1) / 1e6;
+  double cpu2 = tracker_pid ? cpu_seconds(tracker_pid) : -1;
+  // Tracker CPU per relayed message over both relay phases (each round trip = 2 relays).
+  json cpu_per_relay_us = (cpu1 >= 0 && cpu2 >= 0 && !b.rtt_ms.empty())
+                              ? json((cpu2 - cpu1) * 1e6 /
+                                     (2.0 * static_cast<double>(b.rtt_ms.size() + idle_rtt.size())))
+                              : json();
 
   json report = {
       {"clients", b.n},
@@ -326,6 +352,8 @@ int run_bench(int argc, char** argv) {
         {"rtt_ms_p95", percentile(b.rtt_ms, 0.95)},
         {"rtt_ms_p99", percentile(b.rtt_ms, 0.99)},
         {"rtt_ms_max", percentile(b.rtt_ms, 1.0)}}},
+      {"tracker_cpu_s_connect_phase", cpu0 >= 0 ? json(cpu1 - cpu0) : json()},
+      {"tracker_cpu_us_per_relay", cpu_per_relay_us},
       {"tracker_rss_kb_before", rss_before},
       {"tracker_rss_kb_after", rss_after},
       {"tracker_bytes_per_peer",
