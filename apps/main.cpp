@@ -1,3 +1,5 @@
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
@@ -23,7 +25,18 @@ static void print_usage(FILE* out) {
   for (auto& c : cmds) std::fprintf(out, "  %-12s %s\n", c.name.c_str(), c.summary.c_str());
 }
 
+// Every peer link holds a UDP socket and every tracker client a TCP one: a swarm of a few
+// hundred in-process viewers needs far more than the usual 1,024 descriptors.
+static void raise_fd_limit() {
+  rlimit rl{};
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+  }
+}
+
 int main(int argc, char** argv) {
+  raise_fd_limit();
   if (argc < 2) {
     print_usage(stderr);
     return kExitUsage;

@@ -262,6 +262,26 @@ nlohmann::json Swarm::summary() const {
   j["cpu_s_per_viewer"] = cpu / n;
   j["rss_mb_per_viewer"] = rss / n;
   if (!recovery_ms_.empty()) j["partner_recovery_ms"] = dist(recovery_ms_);
+  if (g_getenv("MESHCAST_DEBUG")) {
+    for (auto& v : viewers_) {
+      if (!v.alive || v.session->metrics().played > 20) continue;
+      auto* p = const_cast<ViewerSession&>(*v.session).peer();
+      if (!p) continue;
+      nlohmann::json d;
+      d["id"] = v.session->id();
+      d["played"] = v.session->metrics().played;
+      d["core_partners"] = p->core().partner_count();
+      d["links_opened"] = p->counters().links_opened;
+      d["links_failed"] = p->counters().links_failed;
+      int connected = 0, pending = 0;
+      for (auto& pi : p->partners()) (pi.connected ? connected : pending)++;
+      d["connected"] = connected;
+      d["pending"] = pending;
+      d["requests"] = p->stats().requests_sent;
+      d["rx"] = p->stats().media_bytes_received;
+      j["debug_stuck"].push_back(d);
+    }
+  }
   return j;
 }
 
