@@ -14,6 +14,7 @@
 #include "apps/cli/status.hpp"
 #include "apps/command.hpp"
 #include "apps/session/call_session.hpp"
+#include "apps/session/webrtcbin_delay.hpp"
 #include "media/call/delay_meter.hpp"
 #include "signaling/tracker_server.hpp"
 
@@ -22,7 +23,7 @@ namespace {
 
 const char* kHelp =
     "Usage: meshcast call-bench [--seconds S] [--frame-ms 10|20] [--loss P] [--tick-ms MS]\n"
-    "                           [--warmup S] [--gst-reference] [--json FILE]\n\n"
+    "                           [--warmup S] [--webrtcbin] [--gst-reference] [--json FILE]\n\n"
     "Mouth-to-ear delay of a real call on this machine: starts a tracker on an ephemeral\n"
     "127.0.0.1 port and two call sessions in this process (alice calls bob, bob answers),\n"
     "connected by one ICE + DTLS-SRTP link over loopback. Alice's audio is a click every\n"
@@ -34,9 +35,14 @@ const char* kHelp =
     "  --seconds S       measured call time (default 30, 1..600)\n"
     "  --frame-ms 10|20  Opus frame duration on both sides (default 20)\n"
     "  --loss P          drop P of each side's sent packets (0..0.5, default 0)\n"
-    "  --tick-ms MS      click interval (default 500, 200..2000)\n"
+    "  --tick-ms MS      click interval (default 1000, 200..2000); a click is paired with\n"
+    "                    the latest one sent before it, so delays must stay below 0.9 x MS\n"
     "  --warmup S        clicks captured in the first S seconds of media are not counted\n"
     "                    (default 1)\n"
+    "  --webrtcbin       also measure GStreamer webrtcbin with default settings: two\n"
+    "                    webrtcbin in this process, SDP and ICE candidates handed over\n"
+    "                    directly, ICE on 127.0.0.1, DTLS-SRTP, opusenc defaults, same clicks\n"
+    "                    and taps, for S seconds\n"
     "  --gst-reference   also measure GStreamer's stock receive path (rtpjitterbuffer at\n"
     "                    webrtcbin's default latency 200 ms, no network) for S seconds\n"
     "  --json FILE       also write the JSON object to FILE\n\n"
@@ -63,7 +69,7 @@ std::vector<int64_t> since(const std::vector<int64_t>& v, int64_t t0) {
 }
 
 int run(int argc, char** argv) {
-  Args a(argc, argv, {"gst-reference"},
+  Args a(argc, argv, {"gst-reference", "webrtcbin"},
          {"seconds", "frame-ms", "loss", "tick-ms", "warmup", "json"});
   if (a.help()) {
     std::printf("%s", kHelp);
@@ -72,7 +78,7 @@ int run(int argc, char** argv) {
   const double seconds = a.get_double("seconds", 30, 1, 600);
   const int frame_ms = int(a.get_int("frame-ms", 20, 10, 20));
   const double loss = a.get_double("loss", 0, 0, 0.5);
-  const int tick_ms = int(a.get_int("tick-ms", 500, 200, 2000));
+  const int tick_ms = int(a.get_int("tick-ms", 1000, 200, 2000));
   const double warmup = a.get_double("warmup", 1, 0, 60);
   std::string err = a.ok() ? "" : a.error();
   if (err.empty() && frame_ms != 10 && frame_ms != 20) err = "--frame-ms must be 10 or 20";
@@ -180,6 +186,18 @@ int run(int argc, char** argv) {
   if (as.contains("rtt_ms")) j["rtt_ms"] = as["rtt_ms"];
   j["delays_ms"] = stats.delays_ms;
 
+  if (a.has("webrtcbin")) {
+    std::fprintf(stderr, "meshcast call-bench: GStreamer webrtcbin pair, %.0f s\n", seconds);
+    auto w = measure_webrtcbin_delay(seconds, tick_ms, warmup);
+    auto& wj = j["webrtcbin"];
+    wj = delay_json(w.stats);
+    wj["path"] =
+        "audiotestsrc ! opusenc ! rtpopuspay ! webrtcbin -> ICE+DTLS-SRTP 127.0.0.1 -> "
+        "webrtcbin (default latency 200) ! rtpopusdepay ! opusdec ! fakesink sync=true";
+    wj["first_media_ms"] = w.first_media_ms;
+    wj["error"] = w.error.empty() ? nlohmann::json(nullptr) : nlohmann::json(w.error);
+    wj["delays_ms"] = w.stats.delays_ms;
+  }
   if (a.has("gst-reference")) {
     std::fprintf(stderr, "meshcast call-bench: GStreamer rtpjitterbuffer reference, %.0f s\n",
                  seconds);
