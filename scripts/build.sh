@@ -5,9 +5,11 @@ cd "$(dirname "$0")/.."
 kind=${1:-release}; shift || true
 case "$kind" in
   release) dir=build/release; opts=(-DCMAKE_BUILD_TYPE=Release) ;;
-  asan)    dir=build/asan;    opts=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DMESHCAST_SANITIZE=ON) ;;
+  asan)    dir=build/asan;    opts=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DMESHCAST_SANITIZE=ON -DMESHCAST_UNIT_ONLY=ON) ;;
   *) echo "usage: $0 [release|asan]" >&2; exit 2 ;;
 esac
 gen=(); command -v ninja >/dev/null && gen=(-G Ninja)
-if [ ! -f "$dir/CMakeCache.txt" ]; then cmake -S . -B "$dir" "${gen[@]}" "${opts[@]}" "$@"; fi
+# Re-running configure is cheap and picks up changed options.
+if [ -f "$dir/CMakeCache.txt" ]; then gen=(); fi
+cmake -S . -B "$dir" "${gen[@]}" "${opts[@]}" "$@" >/dev/null
 cmake --build "$dir" -j "$(nproc)"
