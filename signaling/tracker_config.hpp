@@ -10,8 +10,9 @@ struct TrackerConfig {
   double burst = 400;      // bucket size
   double error_rate = 20;  // error replies per second per connection; the rest are dropped
   double error_burst = 50;
-  int default_max_neighbours = 8;     // join/neighbours without "max"
-  int broadcaster_until_viewers = 4;  // see NeighbourPolicy
+  int default_max_neighbours = 8;          // join/neighbours without "max"
+  int broadcaster_until_viewers = 4;       // see NeighbourPolicy
+  std::size_t neighbour_scan_limit = 512;  // members examined per join in large streams (0 = all)
   int64_t default_call_timeout_ms = 30'000;
   int64_t hello_timeout_ms = 10'000;  // a connection that has not said hello by then is closed
   std::size_t max_peers = 100'000;

@@ -397,15 +397,32 @@ void TrackerCore::end_stream(const std::string& name, const std::string& reason,
 
 // ---- join / neighbours --------------------------------------------------------------------
 
-json TrackerCore::neighbours_for(const Peer& p, const Stream& s, const json& body) {
+json TrackerCore::neighbours_for(const Peer& p, Stream& s, const json& body) {
   std::vector<NeighbourCandidate> cands;
-  cands.reserve(s.members.size());
-  for (auto& [m, _] : s.members) {
-    auto it = peers_.find(m);
-    if (it == peers_.end()) continue;
+  bool have_owner = false;
+  auto add = [&](const std::string& id) {
+    auto it = peers_.find(id);
+    if (it == peers_.end()) return;
     const Peer& q = it->second;
+    have_owner = have_owner || q.id == s.owner;
     cands.push_back(
         {q.id, q.id == s.owner, q.upload_kbps, q.reported_children + q.pending_children});
+  };
+  const std::size_t scan = config_.neighbour_scan_limit;
+  if (scan == 0 || s.members.size() <= scan) {
+    cands.reserve(s.members.size());
+    for (auto& [m, _] : s.members) add(m);
+  } else {
+    // Large audience: look at a window of `scan` members that rotates with every request, so
+    // a join costs O(scan) and successive joiners are spread over the whole audience.
+    cands.reserve(scan + 1);
+    auto it = s.members.upper_bound(s.scan_cursor);
+    for (std::size_t n = 0; n < scan; ++n, ++it) {
+      if (it == s.members.end()) it = s.members.begin();
+      add(it->first);
+      s.scan_cursor = it->first;
+    }
+    if (!have_owner) add(s.owner);
   }
   std::set<std::string, std::less<>> exclude;
   if (auto e = body.find("exclude"); e != body.end() && e->is_array())

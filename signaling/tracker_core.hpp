@@ -89,6 +89,7 @@ class TrackerCore {
     bool is_private = false;
     int64_t created_ms = 0;
     std::map<std::string, int64_t> members;  // peer id -> joined at
+    std::string scan_cursor;                 // last member looked at (large streams)
   };
   struct Call {
     std::string id, caller, callee;
@@ -118,7 +119,7 @@ class TrackerCore {
   bool is_owner(const Peer& p, const Stream& s, const nlohmann::json& body) const;
   bool may_view(const Peer& p, const Stream& s, const nlohmann::json& body) const;
   nlohmann::json describe(const Stream& s) const;
-  nlohmann::json neighbours_for(const Peer& p, const Stream& s, const nlohmann::json& body);
+  nlohmann::json neighbours_for(const Peer& p, Stream& s, const nlohmann::json& body);
   void send_to_peer(const std::string& peer_id, const nlohmann::json& msg, CoreOutput& out);
   void reply(ConnId conn, const Request& req, nlohmann::json body, CoreOutput& out);
   void error(ConnId conn, const char* code, std::string message, const Request* req,

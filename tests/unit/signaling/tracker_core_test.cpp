@@ -227,6 +227,32 @@ TEST(TrackerCore, DisconnectRemovesEveryTrace) {
   EXPECT_NE(h.core.metrics_text().find("meshcast_peers_connected 1\n"), std::string::npos);
 }
 
+TEST(TrackerCore, LargeStreamsScanARotatingWindow) {
+  TrackerConfig cfg;
+  cfg.neighbour_scan_limit = 10;
+  cfg.broadcaster_until_viewers = 0;
+  CoreHarness h(cfg);
+  auto o = h.open();
+  h.hello(o, "src", {{"upload_kbps", 100000}});
+  h.send(o, {{"type", "stream_create"}, {"name", "s"}, {"public_key", kKey}});
+  std::vector<ConnId> vs;
+  for (int i = 0; i < 30; ++i) {
+    vs.push_back(h.open());
+    h.hello(vs.back(), "v" + std::to_string(100 + i), {{"upload_kbps", 100000}});
+    ASSERT_EQ(h.send(vs.back(), {{"type", "join"}, {"stream", "s"}, {"max", 1}}).at(0)["type"],
+              "join_ok");
+  }
+  // Successive requests look at successive windows: together they cover the audience.
+  std::set<std::string> seen;
+  for (int r = 0; r < 4; ++r) {
+    auto n = h.send(vs[0], {{"type", "neighbours"}, {"stream", "s"}, {"max", 16}}).at(0);
+    ASSERT_EQ(n["type"], "neighbours_ok");
+    EXPECT_LE(n["neighbours"].size(), 10u);
+    for (auto& x : n["neighbours"]) seen.insert(x["peer_id"].get<std::string>());
+  }
+  EXPECT_EQ(seen.size(), 29u);  // every other viewer (not the requester, not the source)
+}
+
 TEST(TrackerCore, RateLimitAndOversize) {
   TrackerConfig cfg;
   cfg.max_rate = 10;
