@@ -221,7 +221,9 @@ void check_body(MsgType t, const json& o) {
         for (auto it = s->begin(); it != s->end(); ++it) {
           if (it.key().empty() || it.key().size() > limits::kMaxIdLen)
             reject(err::kTooLong, "'stats' key empty or too long");
-          if (!it.value().is_number()) reject(err::kBadField, "'stats' values must be numbers");
+          // null = "not known yet" (e.g. lag before the first segment played).
+          if (!it.value().is_number() && !it.value().is_null())
+            reject(err::kBadField, "'stats' values must be numbers (or null)");
         }
       }
       break;

@@ -137,6 +137,7 @@ TEST(MessageValidator, AcceptsWellFormedMessages) {
       R"({"type":"call_cancel","call_id":"c-1"})",
       R"({"type":"call_hangup","call_id":"c-1"})",
       R"({"type":"report","stream":"p","partners":[{"id":"a","role":"parent"},{"id":"b","role":"child"}],"stats":{"lag_ms":120,"continuity":0.99}})",
+      R"({"type":"report","stats":{"lag_ms":null,"upload_kbps":12}})",
       R"({"type":"leave"})",
       R"({"type":"ping","id":1,"extra":"ignored"})",
   };
