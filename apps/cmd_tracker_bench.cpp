@@ -315,7 +315,10 @@ int run_bench(int argc, char** argv) {
       (*send_ping)();
     }
     b.pingers += started;
-    return run_until([&] { return *done >= started; });
+    bool ok = run_until([&] { return *done >= started; });
+    for (int i : pingers)  // this phase's pong handlers must not outlive it
+      if (b.clients[i]) b.clients[i]->off("relay");
+    return ok;
   };
   std::vector<double> idle_rtt;
   bool idle_done = run_pings({1}, std::max(b.rounds, 1) * 20, idle_rtt);

@@ -89,6 +89,8 @@ void TrackerClient::on(const std::string& type, EventFn fn) {
   handlers_[type].push_back(std::move(fn));
 }
 
+void TrackerClient::off(const std::string& type) { handlers_.erase(type); }
+
 void TrackerClient::set_state(ClientState s, const std::string& reason) {
   state_ = s;
   if (on_state_) on_state_(s, reason);

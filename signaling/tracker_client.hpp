@@ -89,6 +89,7 @@ class TrackerClient {
   void on_message(std::function<void(const std::string& type, const nlohmann::json&)> fn);
   // Typed event callback for one message type (several may be registered).
   void on(const std::string& type, EventFn fn);
+  void off(const std::string& type);  // removes every callback registered for `type`
 
   // Generic request: adds "id" and completes `done` with the reply. Returns the id (0 if it
   // could not be sent, in which case `done` already ran with "not_connected").
