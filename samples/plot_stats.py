@@ -19,6 +19,8 @@ import os
 import sys
 
 DEFAULT_FIELDS = ["lag_ms", "continuity"]
+STYLES = ["-", "--", "-.", ":"]
+MARKERS = ["o", "s", "^", "d", "v", "x"]
 
 
 def fail(msg):
@@ -140,13 +142,15 @@ def main(argv=None):
                              figsize=(10, 2.6 * len(fields) + 0.8))
     for row, f in enumerate(fields):
         ax = axes[row][0]
-        for label, real_time, pf in series:
+        for i, (label, real_time, pf) in enumerate(series):
             if f not in pf:
                 continue
             xs = [x - t0 if real_time and t0 is not None else x for x, _ in pf[f]]
             ys = [y for _, y in pf[f]]
             xs, ys = split_at_gaps(xs, ys)
-            ax.plot(xs, ys, label=label, linewidth=1.3, marker=".", markersize=3)
+            # Viewers often overlap exactly: vary the dash and marker so each stays visible.
+            ax.plot(xs, ys, label=label, linewidth=1.4, linestyle=STYLES[i % len(STYLES)],
+                    marker=MARKERS[i % len(MARKERS)], markersize=3, alpha=0.85)
         ax.set_ylabel(f)
         ax.grid(True, alpha=0.3)
         if row == 0:
