@@ -26,6 +26,8 @@ Node::Node(const NodeConfig& cfg) : cfg_(cfg) {
   cfg_.window = std::clamp<uint32_t>(cfg_.window, 8, kMaxWindow);
   cfg_.max_partners = std::max<uint32_t>(cfg_.max_partners, 1);
   window_.resize(cfg_.window);
+  partners_.reserve(cfg_.max_partners);
+  pids_.reserve(cfg_.max_partners);
   parent_.fill(kNoPeer);
   pending_sub_.fill(kNoPeer);
   depth_.fill(cfg_.is_source ? 0 : kNoDepth);
@@ -51,14 +53,15 @@ uint64_t Node::rng() {
   return x * 0x2545F4914F6CDD1Dull;
 }
 
+// Scans the compact id array (one cache line) rather than the partner records.
 Node::Partner* Node::find(PeerId id) {
-  for (auto& p : partners_)
-    if (p.id == id) return &p;
+  for (size_t i = 0; i < pids_.size(); ++i)
+    if (pids_[i] == id) return &partners_[i];
   return nullptr;
 }
 const Node::Partner* Node::find(PeerId id) const {
-  for (auto& p : partners_)
-    if (p.id == id) return &p;
+  for (size_t i = 0; i < pids_.size(); ++i)
+    if (pids_[i] == id) return &partners_[i];
   return nullptr;
 }
 
@@ -130,7 +133,7 @@ void Node::send(PeerId to, Message m) {
   o.kind = OutputKind::kSend;
   o.peer = to;
   o.msg = std::move(m);
-  out_.push_back(std::move(o));
+  out_->push_back(std::move(o));
 }
 
 void Node::disconnect(PeerId id, DisconnectReason why, TimeUs now) {
@@ -138,7 +141,7 @@ void Node::disconnect(PeerId id, DisconnectReason why, TimeUs now) {
   o.kind = OutputKind::kDisconnect;
   o.peer = id;
   o.reason = why;
-  out_.push_back(std::move(o));
+  out_->push_back(std::move(o));
   ++stats_.partners_dropped;
   remove_partner(id, now);
 }
@@ -163,7 +166,9 @@ void Node::remove_partner(PeerId id, TimeUs now) {
       if (s.req_from == id) s.req_from = kNoPeer;
     }
   }
-  partners_.erase(partners_.begin() + (p - partners_.data()));
+  const auto idx = p - partners_.data();
+  partners_.erase(partners_.begin() + idx);
+  pids_.erase(pids_.begin() + idx);
 }
 
 void Node::maybe_timer() {
@@ -175,7 +180,7 @@ void Node::maybe_timer() {
     Output o;
     o.kind = OutputKind::kSetTimer;
     o.at = want;
-    out_.push_back(std::move(o));
+    out_->push_back(std::move(o));
   }
 }
 
@@ -234,7 +239,7 @@ void Node::partner_connected(PeerId id, TimeUs now) {
     o.kind = OutputKind::kDisconnect;
     o.peer = id;
     o.reason = banned ? DisconnectReason::kForged : DisconnectReason::kFull;
-    out_.push_back(std::move(o));
+    out_->push_back(std::move(o));
     return;
   }
   Partner p;
@@ -242,6 +247,7 @@ void Node::partner_connected(PeerId id, TimeUs now) {
   p.connected_at = now;
   p.last_useful = now;
   partners_.push_back(p);
+  pids_.push_back(id);
   Hello h;
   h.stream_id = cfg_.stream_id;
   h.upload_kbps = uint32_t(std::min<uint64_t>(cfg_.upload_bps / 1000, 0xFFFFFFFFu));
@@ -604,7 +610,7 @@ void Node::handle(PeerId from, const SegmentMsg& m, TimeUs now) {
     Output o;
     o.kind = OutputKind::kReport;
     o.peer = from;
-    out_.push_back(std::move(o));
+    out_->push_back(std::move(o));
     banned_.push_back(from);
     disconnect(from, DisconnectReason::kForged, now);
     manage_partners(now);
@@ -737,14 +743,14 @@ void Node::manage_partners(TimeUs now) {
     Output o;
     o.kind = OutputKind::kConnect;
     o.peer = id;
-    out_.push_back(std::move(o));
+    out_->push_back(std::move(o));
   }
   if (partners_.size() + connecting_.size() < cfg_.min_partners + 1 && candidates_.empty() &&
       (need_sent_at_ < 0 || now - need_sent_at_ >= 2'000'000)) {
     need_sent_at_ = now;
     Output o;
     o.kind = OutputKind::kNeedNeighbours;
-    out_.push_back(std::move(o));
+    out_->push_back(std::move(o));
   }
   // Full of partners: drop one that neither pushes to us, nor is pushed to by us, nor has
   // delivered anything for a while, to make room for a better one.
@@ -929,7 +935,7 @@ void Node::advance_playout(TimeUs now) {
       o.at = std::max(now, dl);
       o.msg = SegmentMsg{s->seg};
       if (stats_.first_play_at < 0) stats_.first_play_at = o.at;
-      out_.push_back(std::move(o));
+      out_->push_back(std::move(o));
       ++stats_.played;
       ++next_play_;
       stalled_ = false;
@@ -953,7 +959,7 @@ void Node::advance_playout(TimeUs now) {
     o.kind = OutputKind::kMissed;
     o.number = n;
     o.at = now;
-    out_.push_back(std::move(o));
+    out_->push_back(std::move(o));
     ++stats_.missed;
     ++next_play_;
     stalled_ = false;

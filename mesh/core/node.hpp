@@ -35,7 +35,10 @@ class Node {
   // Source only: a new signed segment.
   void publish_segment(Segment seg, TimeUs now);
 
-  std::vector<Output>& outbox() { return out_; }
+  std::vector<Output>& outbox() { return *out_; }
+  // Route outputs into a caller-owned vector (e.g. one shared by all simulated nodes, which
+  // stays in cache); nullptr restores the node's own outbox.
+  void use_outbox(std::vector<Output>* sink) { out_ = sink ? sink : &own_out_; }
   const NodeStats& stats() const { return stats_; }
   const NodeConfig& config() const { return cfg_; }
 
@@ -121,8 +124,10 @@ class Node {
 
   NodeConfig cfg_;
   NodeStats stats_;
-  std::vector<Output> out_;
+  std::vector<Output> own_out_;
+  std::vector<Output>* out_ = &own_out_;
   std::vector<Partner> partners_;
+  std::vector<PeerId> pids_;  // partners_[i].id, packed for find()
   std::vector<PeerId> candidates_;
   std::vector<std::pair<PeerId, TimeUs>> connecting_;
   std::vector<PeerId> banned_;  // forgers: never again

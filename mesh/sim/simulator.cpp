@@ -132,6 +132,7 @@ class Simulator {
   std::vector<Message> msgs_;
   std::vector<uint32_t> free_msgs_;
   std::vector<PeerId> scratch_ids_;
+  std::vector<Output> outbox_;  // shared by all nodes (drained after every input)
   uint32_t next_number_ = 0;
 
   // metrics
@@ -149,6 +150,7 @@ class Simulator {
   uint64_t dbg_n_[32] = {};
   uint64_t dbg_miss_[10] = {};
   int dbg_slow_ = 0;
+  uint64_t dbg_ev_[16] = {}, dbg_msg_[16] = {};
   uint64_t dbg_pushed_ = 0, dbg_served_ = 0, dbg_req_ = 0;
   PeerId trace_ =
       getenv("MESHCAST_SIM_TRACE") ? PeerId(atoi(getenv("MESHCAST_SIM_TRACE"))) : kNoPeer;
@@ -156,6 +158,9 @@ class Simulator {
  public:
   void dump_debug() {
     if (!dbg_) return;
+    for (int i = 0; i < 9; ++i)
+      std::fprintf(stderr, "ev type %d: %llu   msg type %d: %llu\n", i,
+                   (unsigned long long)dbg_ev_[i], i, (unsigned long long)dbg_msg_[i]);
     std::fprintf(stderr, "pushed %llu served(pull) %llu requests %llu\n",
                  (unsigned long long)dbg_pushed_, (unsigned long long)dbg_served_,
                  (unsigned long long)dbg_req_);
@@ -204,6 +209,7 @@ void Simulator::spawn_viewer(uint32_t slot, TimeUs now, bool forger) {
   nc.verifier = &mac_;
   nc.seed = cfg_.seed ^ (uint64_t(p.id) << 20);
   p.node = std::make_unique<Node>(nc);
+  p.node->use_outbox(&outbox_);
   alive_pos_[slot] = uint32_t(alive_ids_.size());
   alive_ids_.push_back(p.id);
   ++r_.viewers_joined;
@@ -377,6 +383,10 @@ void Simulator::drain(Peer& p, TimeUs now) {
 }
 
 void Simulator::handle(const Ev& e) {
+  if (dbg_) {
+    ++dbg_ev_[e.type];
+    if (EvType(e.type) == EvType::kDeliver) ++dbg_msg_[msgs_[e.msg].index()];
+  }
   switch (EvType(e.type)) {
     case EvType::kDeliver: {
       Peer* dst = alive_peer(e.a);
@@ -449,7 +459,12 @@ void Simulator::handle(const Ev& e) {
       drain(*b, e.t);
       if (accepted) {
         a->node->partner_connected(b->id, e.t);
-        if (!a->node->is_partner(b->id)) b->node->partner_left(a->id, e.t), drain(*b, e.t);
+        const bool a_refused = !a->node->is_partner(b->id);
+        drain(*a, e.t);
+        if (a_refused) {
+          b->node->partner_left(a->id, e.t);
+          drain(*b, e.t);
+        }
       } else {
         a->node->partner_left(b->id, e.t);
       }
@@ -534,6 +549,7 @@ SimResult Simulator::run() {
     nc.verifier = &mac_;
     nc.seed = cfg_.seed;
     s.node = std::make_unique<Node>(nc);
+    s.node->use_outbox(&outbox_);
     s.node->start(0);
     drain(s, 0);
   }
