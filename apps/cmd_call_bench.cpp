@@ -222,6 +222,13 @@ int run(int argc, char** argv) {
     std::fprintf(stderr, "meshcast call-bench: no click was matched\n");
     return kExitFailure;
   }
+  if (j.contains("webrtcbin") && j["webrtcbin"]["clicks_matched"].get<size_t>() == 0) {
+    std::fprintf(stderr, "meshcast call-bench: webrtcbin: no click was matched (%s)\n",
+                 j["webrtcbin"]["error"].is_string()
+                     ? j["webrtcbin"]["error"].get<std::string>().c_str()
+                     : "-");
+    return kExitFailure;
+  }
   return kExitOk;
 }
 
