@@ -159,6 +159,21 @@ int run(int argc, char** argv) {
   loop.run_until([&] { return end_code != -1; }, unsigned((warmup + seconds) * 1000));
   auto as = alice.stats_json(), bs = bob.stats_json();
   const std::string ended_early = end_code == -1 ? "" : end_msg;
+  nlohmann::json jb;  // bob's jitter buffer in full: where concealed frames come from
+  if (auto* rx = bob.audio_receiver()) {
+    auto st = rx->stats().jitter;
+    jb = {{"packets_received", st.packets_received},
+          {"packets_late", st.packets_late},
+          {"frames_normal", st.frames_normal},
+          {"frames_fec", st.frames_fec},
+          {"frames_plc", st.frames_plc},
+          {"frames_expand", st.frames_expand},
+          {"frames_dropped", st.frames_dropped},
+          {"frames_skipped", st.frames_skipped},
+          {"resets", st.resets},
+          {"target_ms", st.target_us / 1e3},
+          {"lag_ms", st.lag_us / 1e3}};
+  }
   alice.hangup();
   loop.run_until([&] { return end_code != -1; }, 1000);
   alice.stop_media();
@@ -183,6 +198,7 @@ int run(int argc, char** argv) {
   for (const char* k : {"loss", "jitter_ms", "frames_normal", "frames_fec", "frames_concealed",
                         "jitter_target_ms", "data_fraction", "srtp_auth_failures"})
     if (bs.contains(k)) j["bob_rx"][k] = bs[k];
+  j["bob_jitter_buffer"] = jb;
   if (as.contains("rtt_ms")) j["rtt_ms"] = as["rtt_ms"];
   j["delays_ms"] = stats.delays_ms;
 
