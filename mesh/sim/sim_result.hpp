@@ -27,7 +27,7 @@ struct SimResult {
   // Context.
   uint64_t events = 0;
   uint64_t viewers_joined = 0;
-  uint64_t viewers_never_started = 0;  // joined >= 10 s before the end but never played
+  uint64_t viewers_never_started = 0;  // watched >= 10 s (until leaving or the end), never played
   uint64_t departures = 0;
   uint64_t segments_published = 0;
   uint64_t played = 0;

@@ -114,7 +114,7 @@ class Simulator {
   void spawn_viewer(uint32_t slot, TimeUs now, bool forger);
   void leave(uint32_t slot, TimeUs now);
   void drain(Peer& p, TimeUs now);
-  void collect(const Peer& p);
+  void collect(const Peer& p, TimeUs now);
   void tracker_reply(Peer& p, TimeUs now);
   void handle(const Ev& e);
 
@@ -221,7 +221,7 @@ void Simulator::spawn_viewer(uint32_t slot, TimeUs now, bool forger) {
   }
 }
 
-void Simulator::collect(const Peer& p) {
+void Simulator::collect(const Peer& p, TimeUs now) {
   const NodeStats& s = p.node->stats();
   ctrl_sent_ += s.control_bytes_sent;
   media_sent_ += s.media_bytes_sent;
@@ -244,14 +244,17 @@ void Simulator::collect(const Peer& p) {
       std::fprintf(stderr, "slow start: id %u joined %.3f first play %.3f\n", p.id,
                    double(s.started_at) / 1e6, double(s.first_play_at) / 1e6);
     final_delays_.push_back(double(p.node->playout_delay()) / 1000.0);
-  } else if (p.joined + 10'000'000 <= end_) {
+  } else if (p.joined + 10'000'000 <= now) {  // watched >= 10 s without playing
     ++r_.viewers_never_started;
+    if (dbg_)
+      std::fprintf(stderr, "never started: id %u joined %.3f partners %zu forger %d\n", p.id,
+                   double(p.joined) / 1e6, p.node->partner_count(), int(p.forger));
   }
 }
 
 void Simulator::leave(uint32_t slot, TimeUs now) {
   Peer& p = peers_[slot];
-  collect(p);
+  collect(p, now);
   ++r_.departures;
   for (PeerId q : p.node->partner_ids()) {
     const Peer* qp = alive_peer(q);
@@ -571,7 +574,7 @@ SimResult Simulator::run() {
     handle(e);
   }
   for (auto& p : peers_)
-    if (p.alive) collect(p);
+    if (p.alive) collect(p, end_);
   const NodeStats& ss = peers_[0].node->stats();
   r_.source_upload_copies =
       ss.published_bytes ? double(ss.media_bytes_sent) / double(ss.published_bytes) : 0;
