@@ -45,7 +45,9 @@ const char* kHelp =
     "                    and taps, for S seconds\n"
     "  --gst-reference   also measure GStreamer's stock receive path (rtpjitterbuffer at\n"
     "                    webrtcbin's default latency 200 ms, no network) for S seconds\n"
-    "  --json FILE       also write the JSON object to FILE\n\n"
+    "  --json FILE       also write the JSON object to FILE\n"
+    "  --jb-window N     experiment: bob's jitter-buffer window (packets, default 100)\n"
+    "  --jb-percentile P experiment: bob's jitter-buffer jitter percentile (default 90)\n\n"
     "Examples:\n"
     "  meshcast call-bench --seconds 30\n"
     "  meshcast call-bench --seconds 30 --frame-ms 10 --loss 0.1 --json delay.json\n";
@@ -69,8 +71,9 @@ std::vector<int64_t> since(const std::vector<int64_t>& v, int64_t t0) {
 }
 
 int run(int argc, char** argv) {
-  Args a(argc, argv, {"gst-reference", "webrtcbin"},
-         {"seconds", "frame-ms", "loss", "tick-ms", "warmup", "json"});
+  Args a(
+      argc, argv, {"gst-reference", "webrtcbin"},
+      {"seconds", "frame-ms", "loss", "tick-ms", "warmup", "json", "jb-window", "jb-percentile"});
   if (a.help()) {
     std::printf("%s", kHelp);
     return kExitOk;
@@ -80,6 +83,9 @@ int run(int argc, char** argv) {
   const double loss = a.get_double("loss", 0, 0, 0.5);
   const int tick_ms = int(a.get_int("tick-ms", 1000, 200, 2000));
   const double warmup = a.get_double("warmup", 1, 0, 60);
+  media::JitterBufferConfig jbc;
+  jbc.window_packets = size_t(a.get_int("jb-window", long(jbc.window_packets), 10, 5000));
+  jbc.jitter_percentile = int(a.get_int("jb-percentile", jbc.jitter_percentile, 50, 100));
   std::string err = a.ok() ? "" : a.error();
   if (err.empty() && frame_ms != 10 && frame_ms != 20) err = "--frame-ms must be 10 or 20";
   if (!err.empty()) {
@@ -118,6 +124,7 @@ int run(int argc, char** argv) {
   b.audio_tx.source = "test:880";
   b.audio_tx.frame_ms = frame_ms;
   b.audio_rx.sink = "null";  // fakesink sync=true: its handoff is the "ear" moment
+  b.audio_rx.jitter = jbc;
   b.impairment.drop = loss;
   b.impairment.seed = 11;
   CallSession bob(nullptr, b, link::Certificate::process_default());
@@ -198,6 +205,8 @@ int run(int argc, char** argv) {
   for (const char* k : {"loss", "jitter_ms", "frames_normal", "frames_fec", "frames_concealed",
                         "jitter_target_ms", "data_fraction", "srtp_auth_failures"})
     if (bs.contains(k)) j["bob_rx"][k] = bs[k];
+  jb["window_packets"] = jbc.window_packets;
+  jb["jitter_percentile"] = jbc.jitter_percentile;
   j["bob_jitter_buffer"] = jb;
   if (as.contains("rtt_ms")) j["rtt_ms"] = as["rtt_ms"];
   j["delays_ms"] = stats.delays_ms;
