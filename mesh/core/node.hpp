@@ -46,9 +46,9 @@ class Node {
   size_t partner_count() const { return partners_.size(); }
   bool is_partner(PeerId id) const { return find(id) != nullptr; }
   std::vector<PeerId> partner_ids() const;
-  PeerId parent(uint32_t substream) const { return parent_[substream]; }
-  uint8_t depth(uint32_t substream) const { return depth_[substream]; }
-  uint32_t children(uint32_t substream) const { return children_[substream]; }
+  PeerId parent(uint32_t j) const { return j < kMaxSubstreams ? parent_[j] : kNoPeer; }
+  uint8_t depth(uint32_t j) const { return j < kMaxSubstreams ? depth_[j] : kNoDepth; }
+  uint32_t children(uint32_t j) const { return j < kMaxSubstreams ? children_[j] : 0; }
   uint32_t spare_slots() const;
   bool has_segment(uint32_t n) const;
   bool playing() const { return playing_; }
