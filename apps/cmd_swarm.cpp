@@ -31,16 +31,22 @@ const char* kHelp =
     "  --media              encode real VP8+Opus at the broadcaster (default: synthetic)\n"
     "  --malicious N        N viewers alter every segment they relay\n"
     "  --seed N             random seed (default 1)\n"
+    "  --workers N          run the viewers in N child processes (default: 1 per 40\n"
+    "                       viewers above 40; 0 = all in this process)\n"
+    "  --tracker-port N     tracker port on 127.0.0.1 (default: ephemeral); the dashboard\n"
+    "                       URL is printed on stderr at start\n"
     "  --json FILE          also write the result JSON to FILE\n"
     "  --quiet              no live status line\n\n"
     "Examples:\n"
     "  meshcast swarm --viewers 200 --duration 60 --bitrate 500\n"
-    "  meshcast swarm --viewers 200 --duration 60 --bitrate 500 --churn 20 --loss 0.03\n";
+    "  meshcast swarm --viewers 200 --duration 60 --bitrate 500 --churn 20 --loss 0.03\n"
+    "  meshcast swarm --viewers 12 --duration 300 --tracker-port 8090   # open "
+    "http://127.0.0.1:8090/\n";
 
 int run(int argc, char** argv) {
   Args a(argc, argv, {"quiet", "media"},
          {"viewers", "duration", "bitrate", "segment-ms", "copies", "churn", "kill-at", "loss",
-          "join-spread", "max-upload", "malicious", "seed", "json"});
+          "join-spread", "max-upload", "malicious", "seed", "json", "workers", "tracker-port"});
   if (a.help()) {
     std::printf("%s", kHelp);
     return kExitOk;
@@ -57,7 +63,10 @@ int run(int argc, char** argv) {
   o.max_upload_kbps = int(a.get_int("max-upload", 0, 0, 1'000'000));
   o.real_media = a.has("media");
   o.seed = uint64_t(a.get_int("seed", 1, 0, 1L << 40));
+  o.tracker_port = uint16_t(a.get_int("tracker-port", 0, 0, 65535));
   int malicious = int(a.get_int("malicious", 0, 0, 1000));
+  // One GLib loop per ~40 viewers: a loop polls all its sources on every wake-up.
+  o.workers = int(a.get_int("workers", o.viewers > 40 ? (o.viewers + 39) / 40 : 0, 0, 64));
   double kill_at = -1, kill_fraction = 0;
   std::string err = a.ok() ? "" : a.error();
   if (err.empty() && a.has("kill-at")) {
@@ -73,6 +82,13 @@ int run(int argc, char** argv) {
       err = "--kill-at must be SECONDS:FRACTION, e.g. 10:0.3";
   }
   if (err.empty() && malicious >= o.viewers) err = "--malicious must be below --viewers";
+  if (err.empty() && o.workers > 0 && malicious > 0)
+    err = "--malicious needs the viewers in this process (--workers 0)";
+  if (o.workers > 0 && kill_at >= 0) {  // the workers kill their own share
+    o.kill_at_s = kill_at;
+    o.kill_fraction = kill_fraction;
+    kill_at = -1;
+  }
   if (!err.empty()) {
     std::fprintf(stderr, "meshcast swarm: %s (see --help)\n", err.c_str());
     return kExitUsage;
@@ -85,6 +101,8 @@ int run(int argc, char** argv) {
     std::fprintf(stderr, "meshcast swarm: %s\n", err.c_str());
     return kExitFailure;
   }
+  std::fprintf(stderr, "meshcast swarm: dashboard at %s/?stream=%s\n",
+               swarm.tracker()->http_url().c_str(), o.stream.c_str());
   StatusLine status(a.has("quiet"));
   bool killed = false;
   loop.every(1000, [&] {
@@ -98,6 +116,7 @@ int run(int argc, char** argv) {
     return true;
   });
   bool interrupted = loop.run(o.duration_s);
+  if (o.workers > 0) loop.run_until([&] { return swarm.workers_done(); }, 15000);
   status.finish();
   if (!swarm.fatal_error().empty()) {
     std::fprintf(stderr, "meshcast swarm: %s\n", swarm.fatal_error().c_str());

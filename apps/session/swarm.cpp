@@ -1,6 +1,8 @@
 #include "apps/session/swarm.hpp"
 
+#include <signal.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -40,6 +42,12 @@ Swarm::Swarm(SwarmOptions opt) : opt_(std::move(opt)), rng_(opt_.seed) {}
 
 Swarm::~Swarm() {
   if (tick_source_) g_source_remove(tick_source_);
+  for (auto& w : workers_) {
+    if (w->child_watch) g_source_remove(w->child_watch);
+    if (w->pid) kill(w->pid, SIGKILL);
+    if (w->watch) g_source_remove(w->watch);
+    if (w->ch) g_io_channel_unref(w->ch);
+  }
   viewers_.clear();
   graveyard_.clear();
   broadcaster_.reset();
@@ -54,6 +62,11 @@ bool Swarm::start(std::string* error) {
   if (!cert_) {
     *error = "cannot create the DTLS certificate";
     return false;
+  }
+  if (!opt_.tracker_url.empty()) {  // worker: viewers only
+    joined_ = opt_.first_index;
+    tick_source_ = g_timeout_add(100, &Swarm::on_tick, this);
+    return true;
   }
   signaling::TrackerServerOptions to;
   to.port = opt_.tracker_port;
@@ -91,10 +104,13 @@ void Swarm::add_viewer(bool malicious, std::optional<media::PlayerConfig> player
   v.malicious = malicious;
   v.joined_at_s = elapsed_s();
   ViewerOptions vo;
-  vo.tracker_url = tracker_->ws_url();
+  vo.tracker_url = tracker_ ? tracker_->ws_url() : opt_.tracker_url;
   vo.stream = opt_.stream;
   vo.view_key = opt_.view_key;
-  vo.peer_id = "v" + std::to_string(v.index);
+  // Replacements (churn) get ids no other worker can pick.
+  vo.peer_id = v.index < opt_.first_index + opt_.viewers
+                   ? "v" + std::to_string(v.index)
+                   : "r" + std::to_string(opt_.first_index) + "-" + std::to_string(v.index);
   vo.max_upload_kbps = opt_.max_upload_kbps;
   vo.player = std::move(player);
   vo.tamper_relayed = malicious;
@@ -116,11 +132,22 @@ gboolean Swarm::on_tick(gpointer p) {
 }
 
 void Swarm::tick() {
-  if (!broadcaster_ || !broadcaster_->live()) return;
+  bool worker = !opt_.tracker_url.empty();
+  if (!worker && (!broadcaster_ || !broadcaster_->live())) return;
+  if (opt_.workers > 0 && !worker) {
+    if (!workers_spawned_) spawn_workers();
+    return;
+  }
   double t = elapsed_s();
+  if (opt_.kill_at_s >= 0 && !killed_ && t >= opt_.kill_at_s) {
+    killed_ = true;
+    kill_fraction(opt_.kill_fraction);
+  }
+  int target = opt_.first_index + opt_.viewers;
   // Initial joins, spread evenly over join_spread_s once the stream is live.
-  while (joined_ < opt_.viewers) {
-    double due = opt_.viewers <= 1 ? 0 : opt_.join_spread_s * joined_ / (opt_.viewers - 1);
+  while (joined_ < target) {
+    int k = joined_ - opt_.first_index;
+    double due = opt_.viewers <= 1 ? 0 : opt_.join_spread_s * k / (opt_.viewers - 1);
     if (!viewers_.empty() && t - viewers_.front().joined_at_s < due) break;
     int idx = joined_;
     std::optional<media::PlayerConfig> player;
@@ -130,7 +157,7 @@ void Swarm::tick() {
     add_viewer(bad, player);
   }
   // Churn: kill a random live honest viewer and let a new one join in its place.
-  if (opt_.churn_per_min > 0 && joined_ >= opt_.viewers) {
+  if (opt_.churn_per_min > 0 && joined_ >= target) {
     churn_credit_ += opt_.churn_per_min / 600.0;  // per 100 ms tick
     while (churn_credit_ >= 1) {
       churn_credit_ -= 1;
@@ -205,87 +232,275 @@ void Swarm::stop() {
   if (broadcaster_) broadcaster_->stop();
 }
 
-nlohmann::json Swarm::summary() const {
-  std::vector<double> startup, lag, hops;
-  uint64_t played = 0, missed = 0, forged = 0, dup = 0, media_rx = 0, ctrl_tx = 0, media_tx = 0,
-           forged_rejected = 0;
-  int playing = 0;
+nlohmann::json SwarmTally::to_json() const {
+  return {{"startup", startup},
+          {"lag", lag},
+          {"hops", hops},
+          {"recovery", recovery},
+          {"played", played},
+          {"missed", missed},
+          {"forged", forged},
+          {"dup", dup},
+          {"media_rx", media_rx},
+          {"ctrl_tx", ctrl_tx},
+          {"media_tx", media_tx},
+          {"forged_rejected", forged_rejected},
+          {"viewers_total", viewers_total},
+          {"playing", playing},
+          {"cpu_s", cpu_s},
+          {"rss_mb", rss_mb}};
+}
+
+SwarmTally SwarmTally::from_json(const nlohmann::json& j) {
+  SwarmTally t;
+  auto vec = [&](const char* k, std::vector<double>& v) {
+    if (j.contains(k) && j[k].is_array())
+      for (auto& x : j[k])
+        if (x.is_number()) v.push_back(x.get<double>());
+  };
+  vec("startup", t.startup);
+  vec("lag", t.lag);
+  vec("hops", t.hops);
+  vec("recovery", t.recovery);
+  auto u = [&](const char* k) { return j.value(k, uint64_t(0)); };
+  t.played = u("played");
+  t.missed = u("missed");
+  t.forged = u("forged");
+  t.dup = u("dup");
+  t.media_rx = u("media_rx");
+  t.ctrl_tx = u("ctrl_tx");
+  t.media_tx = u("media_tx");
+  t.forged_rejected = u("forged_rejected");
+  t.viewers_total = j.value("viewers_total", 0);
+  t.playing = j.value("playing", 0);
+  t.cpu_s = j.value("cpu_s", 0.0);
+  t.rss_mb = j.value("rss_mb", 0.0);
+  return t;
+}
+
+void SwarmTally::merge(const SwarmTally& o) {
+  startup.insert(startup.end(), o.startup.begin(), o.startup.end());
+  lag.insert(lag.end(), o.lag.begin(), o.lag.end());
+  hops.insert(hops.end(), o.hops.begin(), o.hops.end());
+  recovery.insert(recovery.end(), o.recovery.begin(), o.recovery.end());
+  played += o.played;
+  missed += o.missed;
+  forged += o.forged;
+  dup += o.dup;
+  media_rx += o.media_rx;
+  ctrl_tx += o.ctrl_tx;
+  media_tx += o.media_tx;
+  forged_rejected += o.forged_rejected;
+  viewers_total += o.viewers_total;
+  playing += o.playing;
+  cpu_s += o.cpu_s;
+  rss_mb += o.rss_mb;
+}
+
+SwarmTally Swarm::tally() const {
+  SwarmTally t;
   for (auto& v : viewers_) {
     const auto& m = v.session->metrics();
     if (m.first_play_us >= 0) {
-      startup.push_back(m.startup_ms());
-      ++playing;
+      t.startup.push_back(m.startup_ms());
+      ++t.playing;
     }
-    lag.insert(lag.end(), m.lag_ms.begin(), m.lag_ms.end());
-    hops.insert(hops.end(), m.hops.begin(), m.hops.end());
+    t.lag.insert(t.lag.end(), m.lag_ms.begin(), m.lag_ms.end());
+    t.hops.insert(t.hops.end(), m.hops.begin(), m.hops.end());
     if (!v.malicious) {
-      played += m.played;
-      missed += m.missed;
+      t.played += m.played;
+      t.missed += m.missed;
     }
-    forged += m.forged_played;
+    t.forged += m.forged_played;
     if (auto* p = const_cast<ViewerSession&>(*v.session).peer()) {
-      const auto& s = p->stats();
-      dup += s.duplicate_bytes_received;
-      media_rx += s.media_bytes_received;
-      ctrl_tx += s.control_bytes_sent;
-      media_tx += s.media_bytes_sent;
-      forged_rejected += s.forged_rejected;
+      const auto& st = p->stats();
+      t.dup += st.duplicate_bytes_received;
+      t.media_rx += st.media_bytes_received;
+      t.ctrl_tx += st.control_bytes_sent;
+      t.media_tx += st.media_bytes_sent;
+      t.forged_rejected += st.forged_rejected;
     }
+  }
+  t.recovery = recovery_ms_;
+  t.viewers_total = int(viewers_.size());
+  t.cpu_s = cpu_seconds();
+  t.rss_mb = peak_rss_mb();
+  return t;
+}
+
+nlohmann::json Swarm::summary() const {
+  SwarmTally t = tally();
+  if (opt_.workers > 0) {
+    // This process ran the tracker and broadcaster only; viewers are in the workers.
+    t.viewers_total = 0;
+    t.merge(worker_tally_);
   }
   double copies = broadcaster_ ? broadcaster_->upload_copies() : 0;
   if (broadcaster_ && const_cast<BroadcastSession&>(*broadcaster_).peer()) {
-    const auto& s = const_cast<BroadcastSession&>(*broadcaster_).peer()->stats();
-    ctrl_tx += s.control_bytes_sent;
-    media_tx += s.media_bytes_sent;
+    const auto& st = const_cast<BroadcastSession&>(*broadcaster_).peer()->stats();
+    t.ctrl_tx += st.control_bytes_sent;
+    t.media_tx += st.media_bytes_sent;
   }
-  double cpu = cpu_seconds(), rss = peak_rss_mb();
   int n = std::max(1, opt_.viewers);
   nlohmann::json j;
   j["viewers"] = opt_.viewers;
-  j["viewers_total"] = viewers_.size();
-  j["viewers_playing"] = playing;
+  j["viewers_total"] = t.viewers_total;
+  j["viewers_playing"] = t.playing;
+  j["workers"] = opt_.workers;
   j["duration_s"] = opt_.duration_s;
   j["bitrate_kbps"] = opt_.bitrate_kbps;
   j["churn_per_min"] = opt_.churn_per_min;
   j["loss"] = opt_.loss;
-  j["startup_ms"] = dist(startup);
-  j["lag_ms"] = dist(lag);
-  j["hops"] = dist(hops);
-  j["continuity"] = played + missed ? double(played) / double(played + missed) : 0.0;
+  j["startup_ms"] = dist(t.startup);
+  j["lag_ms"] = dist(t.lag);
+  j["hops"] = dist(t.hops);
+  j["continuity"] = t.played + t.missed ? double(t.played) / double(t.played + t.missed) : 0.0;
   j["source_upload_copies"] = copies;
-  j["control_overhead"] = media_tx ? double(ctrl_tx) / double(media_tx) : 0.0;
-  j["duplicate_ratio"] = media_rx ? double(dup) / double(media_rx) : 0.0;
-  j["forged_played"] = forged;
-  j["forged_rejected"] = forged_rejected;
-  j["peak_rss_mb"] = rss;
-  j["cpu_s"] = cpu;
-  j["cpu_s_per_viewer"] = cpu / n;
-  j["rss_mb_per_viewer"] = rss / n;
-  if (!recovery_ms_.empty()) j["partner_recovery_ms"] = dist(recovery_ms_);
+  j["control_overhead"] = t.media_tx ? double(t.ctrl_tx) / double(t.media_tx) : 0.0;
+  j["duplicate_ratio"] = t.media_rx ? double(t.dup) / double(t.media_rx) : 0.0;
+  j["forged_played"] = t.forged;
+  j["forged_rejected"] = t.forged_rejected;
+  j["peak_rss_mb"] = t.rss_mb;
+  j["cpu_s"] = t.cpu_s;
+  j["cpu_s_per_viewer"] = t.cpu_s / n;
+  j["rss_mb_per_viewer"] = t.rss_mb / n;
+  if (!t.recovery.empty()) j["partner_recovery_ms"] = dist(t.recovery);
   if (g_getenv("MESHCAST_DEBUG")) {
     for (auto& v : viewers_) {
       if (!v.alive || v.session->metrics().played > 20) continue;
       auto* p = const_cast<ViewerSession&>(*v.session).peer();
       if (!p) continue;
-      nlohmann::json d;
-      d["id"] = v.session->id();
-      d["played"] = v.session->metrics().played;
-      d["core_partners"] = p->core().partner_count();
-      d["links_opened"] = p->counters().links_opened;
-      d["links_failed"] = p->counters().links_failed;
       int connected = 0, pending = 0;
       for (auto& pi : p->partners()) (pi.connected ? connected : pending)++;
-      d["connected"] = connected;
-      d["pending"] = pending;
-      d["requests"] = p->stats().requests_sent;
-      d["rx"] = p->stats().media_bytes_received;
-      j["debug_stuck"].push_back(d);
+      j["debug_stuck"].push_back({{"id", v.session->id()},
+                                  {"played", v.session->metrics().played},
+                                  {"connected", connected},
+                                  {"pending", pending},
+                                  {"links_failed", p->counters().links_failed}});
     }
   }
   return j;
 }
 
+void Swarm::spawn_workers() {
+  workers_spawned_ = true;
+  std::string exe = opt_.worker_exe;
+  if (exe.empty()) {
+    char buf[4096];
+    ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
+    if (n <= 0) {
+      fatal_ = "cannot find the meshcast binary for the swarm workers";
+      return;
+    }
+    exe.assign(buf, size_t(n));
+  }
+  double remaining = std::max(1.0, opt_.duration_s - elapsed_s());
+  int w = opt_.workers;
+  for (int i = 0; i < w; ++i) {
+    int first = opt_.viewers * i / w, count = opt_.viewers * (i + 1) / w - first;
+    if (count <= 0) continue;
+    std::vector<std::string> args = {exe,
+                                     "swarm-worker",
+                                     "--tracker",
+                                     tracker_->ws_url(),
+                                     "--stream",
+                                     opt_.stream,
+                                     "--first",
+                                     std::to_string(first),
+                                     "--count",
+                                     std::to_string(count),
+                                     "--duration",
+                                     std::to_string(remaining),
+                                     "--join-spread",
+                                     std::to_string(opt_.join_spread_s),
+                                     "--seed",
+                                     std::to_string(opt_.seed + uint64_t(i))};
+    if (opt_.churn_per_min > 0)
+      args.insert(args.end(),
+                  {"--churn", std::to_string(opt_.churn_per_min * count / opt_.viewers)});
+    if (opt_.loss > 0) args.insert(args.end(), {"--loss", std::to_string(opt_.loss)});
+    if (opt_.max_upload_kbps > 0)
+      args.insert(args.end(), {"--max-upload", std::to_string(opt_.max_upload_kbps)});
+    if (!opt_.view_key.empty()) args.insert(args.end(), {"--view-key", opt_.view_key});
+    if (opt_.kill_at_s >= 0)
+      args.insert(args.end(),
+                  {"--kill-at", std::to_string(std::max(0.0, opt_.kill_at_s - elapsed_s())) + ":" +
+                                    std::to_string(opt_.kill_fraction)});
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    auto wk = std::make_unique<Worker>();
+    wk->owner = this;
+    gint out_fd = -1;
+    GError* err = nullptr;
+    if (!g_spawn_async_with_pipes(nullptr, argv.data(), nullptr, G_SPAWN_DO_NOT_REAP_CHILD, nullptr,
+                                  nullptr, &wk->pid, nullptr, &out_fd, nullptr, &err)) {
+      fatal_ = std::string("cannot start a swarm worker: ") + (err ? err->message : "?");
+      if (err) g_error_free(err);
+      return;
+    }
+    wk->ch = g_io_channel_unix_new(out_fd);
+    g_io_channel_set_close_on_unref(wk->ch, TRUE);
+    g_io_channel_set_encoding(wk->ch, nullptr, nullptr);
+    g_io_channel_set_flags(wk->ch, G_IO_FLAG_NONBLOCK, nullptr);
+    wk->watch = g_io_add_watch(
+        wk->ch, GIOCondition(G_IO_IN | G_IO_HUP | G_IO_ERR),
+        [](GIOChannel* ch, GIOCondition, gpointer p) -> gboolean {
+          auto* w = static_cast<Worker*>(p);
+          char buf[65536];
+          gsize got = 0;
+          GIOStatus st;
+          while ((st = g_io_channel_read_chars(ch, buf, sizeof buf, &got, nullptr)) ==
+                     G_IO_STATUS_NORMAL &&
+                 got > 0)
+            w->out.append(buf, got);
+          if (st == G_IO_STATUS_EOF || st == G_IO_STATUS_ERROR) {
+            w->watch = 0;
+            return G_SOURCE_REMOVE;
+          }
+          return G_SOURCE_CONTINUE;
+        },
+        wk.get());
+    wk->child_watch = g_child_watch_add(
+        wk->pid,
+        [](GPid pid, gint status, gpointer p) {
+          auto* w = static_cast<Worker*>(p);
+          g_spawn_close_pid(pid);
+          // Drain whatever is left on the pipe.
+          char buf[65536];
+          gsize got = 0;
+          while (w->ch &&
+                 g_io_channel_read_chars(w->ch, buf, sizeof buf, &got, nullptr) ==
+                     G_IO_STATUS_NORMAL &&
+                 got > 0)
+            w->out.append(buf, got);
+          Swarm* self = w->owner;
+          auto pos = w->out.rfind("\n{");
+          std::string line = pos == std::string::npos ? w->out : w->out.substr(pos + 1);
+          auto j = nlohmann::json::parse(line, nullptr, false);
+          if (j.is_object())
+            self->worker_tally_.merge(SwarmTally::from_json(j));
+          else if (self->fatal_.empty())
+            self->fatal_ =
+                "a swarm worker exited (status " + std::to_string(status) + ") without a result";
+          w->pid = 0;
+          w->child_watch = 0;
+          --self->workers_left_;
+        },
+        wk.get());
+    ++workers_left_;
+    workers_.push_back(std::move(wk));
+  }
+}
 std::string Swarm::status_line() const {
+  if (opt_.workers > 0) {
+    char wb[160];
+    std::snprintf(wb, sizeof wb,
+                  "swarm %.0fs | %d viewers in %d worker processes | source %.2f copies",
+                  elapsed_s(), opt_.viewers, workers_left_,
+                  broadcaster_ ? broadcaster_->upload_copies() : 0.0);
+    return wb;
+  }
   int alive = 0, playing = 0;
   uint64_t played = 0, missed = 0;
   std::vector<double> lags;

@@ -34,6 +34,29 @@ struct SwarmOptions {
   std::vector<std::pair<int, media::PlayerConfig>> recorders;
   std::vector<int> tamperers;  // indices of malicious viewers (alter what they relay)
   uint64_t seed = 1;
+  // One GLib loop polls every link's sources on each wake-up, so hundreds of viewers in
+  // one process spend their time in g_main_context_check. With workers > 0 the viewers
+  // run in that many `meshcast swarm-worker` child processes (tracker and broadcaster
+  // stay here), which also uses both cores.
+  int workers = 0;
+  std::string worker_exe;  // the meshcast binary (default /proc/self/exe)
+  double kill_at_s = -1;   // workers: kill kill_fraction of their viewers at this time
+  double kill_fraction = 0;
+  // Worker mode: join this tracker's stream; no tracker or broadcaster here.
+  std::string tracker_url;
+  int first_index = 0;
+};
+
+// Raw figures of a set of viewers, mergeable across worker processes.
+struct SwarmTally {
+  std::vector<double> startup, lag, hops, recovery;
+  uint64_t played = 0, missed = 0, forged = 0, dup = 0, media_rx = 0, ctrl_tx = 0, media_tx = 0,
+           forged_rejected = 0;
+  int viewers_total = 0, playing = 0;
+  double cpu_s = 0, rss_mb = 0;
+  nlohmann::json to_json() const;
+  static SwarmTally from_json(const nlohmann::json& j);
+  void merge(const SwarmTally& o);
 };
 
 struct SwarmViewer {
@@ -62,6 +85,10 @@ class Swarm {
   std::vector<SwarmViewer>& viewers() { return viewers_; }
   // The summary JSON of `meshcast swarm`.
   nlohmann::json summary() const;
+  // This process's viewers only (what a worker reports).
+  SwarmTally tally() const;
+  // Workers: true once every child has exited and its figures are merged.
+  bool workers_done() const { return workers_left_ == 0; }
   // One line of live status.
   std::string status_line() const;
   std::string fatal_error() const { return fatal_; }
@@ -70,6 +97,20 @@ class Swarm {
 
  private:
   void add_viewer(bool malicious, std::optional<media::PlayerConfig> player);
+  void spawn_workers();
+  struct Worker {
+    GPid pid = 0;
+    std::string out;
+    GIOChannel* ch = nullptr;
+    guint watch = 0;
+    guint child_watch = 0;
+    Swarm* owner = nullptr;
+  };
+  std::vector<std::unique_ptr<Worker>> workers_;
+  int workers_left_ = 0;
+  bool workers_spawned_ = false;
+  SwarmTally worker_tally_;
+  bool killed_ = false;
   static gboolean on_tick(gpointer self);
   void tick();
 
