@@ -14,6 +14,13 @@ using mesh::PeerId;
 namespace {
 // Control messages larger than this travel fragmented over RTP like segments.
 constexpr size_t kMaxControlInRtcp = kMaxWirePacket - 32;
+// Chunk repair: how much each link keeps for resending, and how the receiver asks.
+constexpr size_t kResendBufferBytes = 96 * 1024;
+constexpr int64_t kNackDelayUs = 30'000;  // chunks of a message leave back to back
+constexpr int64_t kNackRetryUs = 60'000;
+constexpr int kMaxNacks = 4;
+constexpr int64_t kGiveUpUs = 1'000'000;
+constexpr guint kNackTickMs = 20;
 }  // namespace
 
 PeerId MeshPeer::hash_id(const std::string& id) {
@@ -47,6 +54,7 @@ MeshPeer::~MeshPeer() {
     g_source_unref(timer_);
   }
   if (retire_source_) g_source_remove(retire_source_);
+  if (nack_timer_) g_source_remove(nack_timer_);
   links_.clear();
   retired_.clear();
 }
@@ -287,7 +295,18 @@ void MeshPeer::on_link_rtp(PeerId pid, const uint8_t* data, size_t len) {
     return;
   }
   using R = mesh::Reassembler::Result;
+  uint32_t msg_id = chunk->size() >= 4
+                        ? (uint32_t((*chunk)[0]) << 24) | (uint32_t((*chunk)[1]) << 16) |
+                              (uint32_t((*chunk)[2]) << 8) | (*chunk)[3]
+                        : 0;
   R r = e->reassembler.feed(*chunk, msg_buf_);
+  if (r == R::kIncomplete) {
+    int64_t now = g_get_monotonic_time();
+    e->partials.try_emplace(msg_id, LinkEntry::Partial{now, 0, 0});
+    arm_nack_timer();
+  } else {
+    e->partials.erase(msg_id);
+  }
   if (r == R::kComplete) {
     std::vector<uint8_t> msg;
     msg.swap(msg_buf_);
@@ -298,9 +317,13 @@ void MeshPeer::on_link_rtp(PeerId pid, const uint8_t* data, size_t len) {
 }
 
 void MeshPeer::on_link_rtcp(PeerId pid, const uint8_t* data, size_t len) {
-  if (!entry(pid)) return;
+  LinkEntry* e = entry(pid);
+  if (!e) return;
   auto msg = unwrap_control({data, len});
-  if (!msg) return;  // not ours (e.g. a future RTCP report): ignore
+  if (!msg) {
+    if (auto nack = unwrap_nack({data, len})) handle_nack(*e, *nack);
+    return;  // anything else is not ours: ignore
+  }
   std::vector<uint8_t> copy(msg->begin(), msg->end());
   deliver(pid, copy);
 }
@@ -340,6 +363,13 @@ void MeshPeer::send_message(PeerId to, const mesh::Message& m) {
   for (auto& chunk : chunks_) {
     auto pkt = e->rtp.wrap(chunk, ts);
     if (!e->link->send_rtp(pkt.data(), pkt.size())) ++counters_.send_failures;
+  }
+  size_t bytes = encode_buf_.size();
+  e->sent.push_back({msg_id, ts, chunks_, bytes});
+  e->sent_bytes += bytes;
+  while (e->sent_bytes > kResendBufferBytes && e->sent.size() > 1) {
+    e->sent_bytes -= e->sent.front().bytes;
+    e->sent.pop_front();
   }
 }
 
@@ -427,6 +457,57 @@ gboolean MeshPeer::on_timer_cb(gpointer p) {
   if (self->stopped_) return G_SOURCE_REMOVE;
   self->core_.on_timer(self->cfg_.clock());
   self->drain();
+  return G_SOURCE_REMOVE;
+}
+
+void MeshPeer::handle_nack(LinkEntry& e, const ChunkNack& nack) {
+  for (auto& m : e.sent) {
+    if (m.id != nack.msg_id) continue;
+    for (uint16_t i : nack.indices) {
+      if (i >= m.chunks.size()) continue;
+      // A fresh RTP sequence number: SRTP would drop a byte-identical packet as a replay.
+      auto pkt = e.rtp.wrap(m.chunks[i], m.ts);
+      if (e.link && e.link->send_rtp(pkt.data(), pkt.size())) ++counters_.chunks_resent;
+    }
+    return;
+  }
+}
+
+void MeshPeer::arm_nack_timer() {
+  if (nack_timer_ || stopped_) return;
+  nack_timer_ = g_timeout_add(kNackTickMs, &MeshPeer::on_nack_timer, this);
+}
+
+gboolean MeshPeer::on_nack_timer(gpointer p) {
+  auto* self = static_cast<MeshPeer*>(p);
+  int64_t now = g_get_monotonic_time();
+  bool any = false;
+  for (auto& [pid, e] : self->links_) {
+    for (auto it = e.partials.begin(); it != e.partials.end();) {
+      auto& part = it->second;
+      if (now - part.first_us > kGiveUpUs || part.nacks >= kMaxNacks) {
+        it = e.partials.erase(it);
+        continue;
+      }
+      int64_t since = part.nacks ? now - part.nacked_us : now - part.first_us;
+      if (since >= (part.nacks ? kNackRetryUs : kNackDelayUs) && e.link && e.connected) {
+        ChunkNack n{it->first, e.reassembler.missing(it->first)};
+        if (n.indices.empty()) {  // completed or evicted meanwhile
+          it = e.partials.erase(it);
+          continue;
+        }
+        auto pkt = wrap_nack(n, self->ssrc_);
+        e.link->send_rtcp(pkt.data(), pkt.size());
+        ++self->counters_.nacks_sent;
+        part.nacks++;
+        part.nacked_us = now;
+      }
+      any = true;
+      ++it;
+    }
+  }
+  if (any && !self->stopped_) return G_SOURCE_CONTINUE;
+  self->nack_timer_ = 0;
   return G_SOURCE_REMOVE;
 }
 

@@ -5,6 +5,7 @@
 #pragma once
 #include <glib.h>
 
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -56,6 +57,8 @@ struct MeshPeerCounters {
   uint64_t decode_errors = 0;  // malformed chunks / messages from partners
   uint64_t send_failures = 0;
   uint64_t forgers_reported = 0;
+  uint64_t nacks_sent = 0;     // chunk NACKs for partly received messages
+  uint64_t chunks_resent = 0;  // chunks sent again on a partner's NACK
 };
 
 class MeshPeer {
@@ -113,6 +116,22 @@ class MeshPeer {
     RtpWriter rtp;
     mesh::Reassembler reassembler;
     uint32_t next_msg_id = 1;
+    // Recently sent fragmented messages, kept briefly so lost chunks can be resent.
+    struct Sent {
+      uint32_t id;
+      uint32_t ts;
+      std::vector<std::vector<uint8_t>> chunks;
+      size_t bytes;
+    };
+    std::deque<Sent> sent;
+    size_t sent_bytes = 0;
+    // Partly received messages: when first seen, when last NACKed, how often.
+    struct Partial {
+      int64_t first_us;
+      int64_t nacked_us;
+      int nacks;
+    };
+    std::map<uint32_t, Partial> partials;
   };
 
   mesh::PeerId pid_for(const std::string& id);
@@ -128,6 +147,9 @@ class MeshPeer {
   void drain();
   void arm_timer(int64_t at_us);
   static gboolean on_timer_cb(gpointer self);
+  void arm_nack_timer();
+  static gboolean on_nack_timer(gpointer self);
+  void handle_nack(LinkEntry& e, const ChunkNack& nack);
   void retire(std::unique_ptr<link::PeerLink> link);
 
   GMainContext* ctx_;
@@ -148,6 +170,7 @@ class MeshPeer {
   std::vector<std::unique_ptr<link::PeerLink>> retired_;  // destroyed from an idle source
   guint retire_source_ = 0;
   GSource* timer_ = nullptr;
+  guint nack_timer_ = 0;
   int64_t timer_at_ = -1;
   MeshPeerCounters counters_;
   uint64_t closed_wire_bytes_ = 0;

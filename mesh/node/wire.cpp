@@ -1,5 +1,7 @@
 #include "mesh/node/wire.hpp"
 
+#include <algorithm>
+
 namespace meshcast::node {
 namespace {
 constexpr uint8_t kRtcpApp = 204;
@@ -85,6 +87,44 @@ std::optional<std::span<const uint8_t>> unwrap_control(std::span<const uint8_t> 
   if (kAppHeader + 2 + n > len)
     return fail(error, "rtcp: message longer than packet"), std::nullopt;
   return rtcp.subspan(kAppHeader + 2, n);
+}
+
+std::vector<uint8_t> wrap_nack(const ChunkNack& nack, uint32_t ssrc) {
+  size_t n = std::min(nack.indices.size(), kMaxNackIndices);
+  size_t body = 4 + 2 + 2 * n;
+  size_t total = kAppHeader + ((body + 3) & ~size_t(3));
+  std::vector<uint8_t> p;
+  p.reserve(total);
+  p.push_back(0x80);
+  p.push_back(kRtcpApp);
+  put16(p, uint16_t(total / 4 - 1));
+  put32(p, ssrc);
+  for (char c : {'M', 'N', 'A', 'K'}) p.push_back(uint8_t(c));
+  put32(p, nack.msg_id);
+  put16(p, uint16_t(n));
+  for (size_t i = 0; i < n; ++i) put16(p, nack.indices[i]);
+  p.resize(total, 0);
+  return p;
+}
+
+std::optional<ChunkNack> unwrap_nack(std::span<const uint8_t> rtcp, std::string* error) {
+  if (rtcp.size() < kAppHeader + 6) return fail(error, "nack: too short"), std::nullopt;
+  if ((rtcp[0] >> 6) != 2 || rtcp[1] != kRtcpApp)
+    return fail(error, "nack: not an RTCP APP packet"), std::nullopt;
+  size_t len = (size_t((size_t(rtcp[2]) << 8) | rtcp[3]) + 1) * 4;
+  if (len > rtcp.size()) return fail(error, "nack: length beyond packet"), std::nullopt;
+  if (rtcp[8] != 'M' || rtcp[9] != 'N' || rtcp[10] != 'A' || rtcp[11] != 'K')
+    return fail(error, "nack: APP name is not MNAK"), std::nullopt;
+  ChunkNack n;
+  n.msg_id = (uint32_t(rtcp[12]) << 24) | (uint32_t(rtcp[13]) << 16) | (uint32_t(rtcp[14]) << 8) |
+             rtcp[15];
+  size_t count = (size_t(rtcp[16]) << 8) | rtcp[17];
+  if (count > kMaxNackIndices) return fail(error, "nack: too many indices"), std::nullopt;
+  if (kAppHeader + 6 + 2 * count > len)
+    return fail(error, "nack: indices beyond packet"), std::nullopt;
+  for (size_t i = 0; i < count; ++i)
+    n.indices.push_back(uint16_t((rtcp[18 + 2 * i] << 8) | rtcp[19 + 2 * i]));
+  return n;
 }
 
 }  // namespace meshcast::node

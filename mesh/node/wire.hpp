@@ -32,4 +32,15 @@ std::vector<uint8_t> wrap_control(std::span<const uint8_t> msg, uint32_t ssrc);
 std::optional<std::span<const uint8_t>> unwrap_control(std::span<const uint8_t> rtcp,
                                                        std::string* error = nullptr);
 
+// Chunk NACK: "resend chunks `indices` of message `msg_id`", an RTCP APP packet named
+// "MNAK". Lets a receiver repair a segment that lost a few chunks instead of pulling it
+// whole (at 3 % packet loss a 12-chunk segment arrives intact only 69 % of the time).
+inline constexpr size_t kMaxNackIndices = 64;
+struct ChunkNack {
+  uint32_t msg_id = 0;
+  std::vector<uint16_t> indices;
+};
+std::vector<uint8_t> wrap_nack(const ChunkNack& nack, uint32_t ssrc);
+std::optional<ChunkNack> unwrap_nack(std::span<const uint8_t> rtcp, std::string* error = nullptr);
+
 }  // namespace meshcast::node

@@ -13,5 +13,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (auto m = meshcast::node::unwrap_control(in)) {
     if (m->data() < data || m->data() + m->size() > data + size) __builtin_trap();
   }
+  if (auto n = meshcast::node::unwrap_nack(in)) {
+    if (n->indices.size() > meshcast::node::kMaxNackIndices) __builtin_trap();
+  }
   return 0;
 }

@@ -83,3 +83,29 @@ TEST(Wire, MalformedControlIsRejected) {
   ver[0] = 0x00;
   EXPECT_FALSE(unwrap_control(ver));
 }
+
+TEST(Wire, NackRoundTripAndMalformed) {
+  ChunkNack n{0xdeadbeef, {0, 3, 7, 65535}};
+  auto p = wrap_nack(n, 9);
+  EXPECT_EQ(p.size() % 4, 0u);
+  auto got = unwrap_nack(p);
+  ASSERT_TRUE(got);
+  EXPECT_EQ(got->msg_id, n.msg_id);
+  EXPECT_EQ(got->indices, n.indices);
+  EXPECT_FALSE(unwrap_control(p));  // a NACK is not a mesh control message
+  auto ctrl = wrap_control(std::vector<uint8_t>{1, 2, 3, 4, 5, 6}, 1);
+  EXPECT_FALSE(unwrap_nack(ctrl));
+  auto cut = p;
+  cut.resize(14);
+  EXPECT_FALSE(unwrap_nack(cut));
+  auto many = p;
+  many[16] = 0x7f;  // count beyond the limit
+  EXPECT_FALSE(unwrap_nack(many));
+  auto beyond = p;
+  beyond[17] = 40;  // within the limit but past the packet
+  EXPECT_FALSE(unwrap_nack(beyond));
+  ChunkNack big{1, std::vector<uint16_t>(200, 1)};
+  auto capped = unwrap_nack(wrap_nack(big, 1));
+  ASSERT_TRUE(capped);
+  EXPECT_EQ(capped->indices.size(), kMaxNackIndices);
+}
