@@ -935,6 +935,11 @@ void Node::advance_playout(TimeUs now) {
       o.at = std::max(now, dl);
       o.msg = SegmentMsg{s->seg};
       if (stats_.first_play_at < 0) stats_.first_play_at = o.at;
+      const TimeUs lag = std::max<TimeUs>(0, o.at - s->seg.header.created_us);
+      stats_.lag_us_sum += uint64_t(lag);
+      stats_.lag_us_max = std::max(stats_.lag_us_max, lag);
+      stats_.hops_sum += s->seg.header.hops;
+      stats_.hops_max = std::max(stats_.hops_max, s->seg.header.hops);
       out_->push_back(std::move(o));
       ++stats_.played;
       ++next_play_;

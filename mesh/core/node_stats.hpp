@@ -10,6 +10,13 @@ struct NodeStats {
   TimeUs started_at = -1;
   TimeUs first_play_at = -1;  // presentation time of the first segment (startup_ms)
   uint64_t played = 0;
+  // Per played segment (lag = presentation - creation, hops = relays): sums and maxima, so a
+  // real peer can report means without keeping every value (the simulator histograms the
+  // kPlay outputs instead).
+  uint64_t lag_us_sum = 0;
+  TimeUs lag_us_max = 0;
+  uint64_t hops_sum = 0;
+  uint8_t hops_max = 0;
   uint64_t missed = 0;
   uint64_t stalls = 0;
   uint64_t media_bytes_sent = 0;

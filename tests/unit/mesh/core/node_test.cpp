@@ -124,6 +124,8 @@ TEST(NodeStartup, HelloAndMapOnConnectThenNewestIsPulledAndPlayedAfterBuffer) {
     }
   }
   EXPECT_EQ(n.stats().first_play_at, now + n.config().initial_buffer_us);
+  EXPECT_EQ(n.stats().lag_us_sum, uint64_t(now + n.config().initial_buffer_us - 22 * kSeg));
+  EXPECT_EQ(n.stats().hops_max, 1);  // sent with hops 0 (as by the source): one relay
 }
 
 TEST(NodeSignature, ForgedSegmentIsNeverPlayedOrRelayedAndSenderDropped) {
