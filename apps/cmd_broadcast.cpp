@@ -55,11 +55,7 @@ int run(int argc, char** argv) {
   o.is_private = a.has("private");
   o.view_key = a.get("view-key");
   double duration = a.get_double("duration", 0, 0, 86400 * 7);
-  std::string err;
-  LogLevel lvl = LogLevel::Warn;
-  if (a.has("log-level") && !parse_log_level(a.get("log-level"), &lvl))
-    err = "--log-level must be error, warn, info or debug";
-  set_log_level(lvl);
+  std::string err = apply_log_level_option(a.get("log-level"), a.has("log-level"));
   if (err.empty() && !a.ok()) err = a.error();
   if (err.empty() && o.stream.empty()) err = "--stream NAME is required";
   if (err.empty() && o.is_private && o.view_key.empty()) err = "--private needs --view-key KEY";

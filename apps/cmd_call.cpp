@@ -83,10 +83,7 @@ int run(int argc, char** argv) {
   double loss = a.get_double("loss", 0, 0, 0.5);
   double duration = a.get_double("duration", 0, 0, 86400);
   std::string err = a.ok() ? "" : a.error();
-  LogLevel lvl = LogLevel::Warn;
-  if (a.has("log-level") && !parse_log_level(a.get("log-level"), &lvl))
-    err = "--log-level must be error, warn, info or debug";
-  set_log_level(lvl);
+  if (err.empty()) err = apply_log_level_option(a.get("log-level"), a.has("log-level"));
   if (err.empty() && o.self_id.empty()) err = "--id ME is required";
   if (err.empty() && !o.to.empty() && (o.auto_answer || a.has("accept-from")))
     err = "--to (calling) cannot be combined with --answer / --accept-from";

@@ -50,11 +50,7 @@ int run(int argc, char** argv) {
   o.peer_id = a.get("id");
   o.max_upload_kbps = a.get_int("max-upload", 0, 0, 1'000'000);
   double duration = a.get_double("duration", 0, 0, 86400 * 7);
-  std::string err;
-  LogLevel lvl = LogLevel::Warn;
-  if (a.has("log-level") && !parse_log_level(a.get("log-level"), &lvl))
-    err = "--log-level must be error, warn, info or debug";
-  set_log_level(lvl);
+  std::string err = apply_log_level_option(a.get("log-level"), a.has("log-level"));
   if (err.empty() && !a.ok()) err = a.error();
   if (err.empty() && o.stream.empty()) err = "--stream NAME is required";
   if (err.empty()) parse_link_options(a, &o.link, &err);

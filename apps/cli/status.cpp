@@ -24,6 +24,14 @@ bool parse_log_level(const std::string& s, LogLevel* out) {
 void set_log_level(LogLevel level) { g_level = level; }
 LogLevel log_level() { return g_level; }
 
+std::string apply_log_level_option(const std::string& value, bool given) {
+  LogLevel lvl = LogLevel::Warn;
+  if (given && !parse_log_level(value, &lvl))
+    return "--log-level must be error, warn, info or debug";
+  set_log_level(lvl);
+  return "";
+}
+
 void log_msg(LogLevel level, const char* fmt, ...) {
   if (level > g_level) return;
   static const char* names[] = {"error", "warn", "info", "debug"};

@@ -14,6 +14,8 @@ enum class LogLevel { Error = 0, Warn = 1, Info = 2, Debug = 3 };
 bool parse_log_level(const std::string& s, LogLevel* out);
 void set_log_level(LogLevel level);
 LogLevel log_level();
+// Applies --log-level (default warn); returns a usage error message or "".
+std::string apply_log_level_option(const std::string& value, bool given);
 void log_msg(LogLevel level, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
 
 class StatusLine {

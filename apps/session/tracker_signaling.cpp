@@ -14,6 +14,17 @@ std::vector<std::string> neighbour_ids(const nlohmann::json& reply) {
   return ids;
 }
 
+void TrackerSignaling::attach_events() {
+  client_.on("relay", [this](const nlohmann::json& m) {
+    if (!peer_) return;
+    peer_->on_relay(m.value("from", ""), m.value("kind", ""),
+                    m.contains("payload") ? m["payload"] : nlohmann::json());
+  });
+  client_.on("peer_left", [this](const nlohmann::json& m) {
+    if (peer_) peer_->on_peer_left(m.value("peer_id", ""));
+  });
+}
+
 void TrackerSignaling::request_neighbours(const std::vector<std::string>& exclude) {
   // The core may ask on every tick while starved; one request per second is plenty.
   int64_t now = g_get_monotonic_time();

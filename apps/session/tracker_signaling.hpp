@@ -12,6 +12,8 @@ class TrackerSignaling final : public node::PeerSignaling {
   TrackerSignaling(signaling::TrackerClient& client, std::string stream)
       : client_(client), stream_(std::move(stream)) {}
   void set_peer(node::MeshPeer* peer) { peer_ = peer; }
+  // Routes the tracker's relay and peer_left events to the peer (once it is set).
+  void attach_events();
 
   void send_relay(const std::string& to, const std::string& kind,
                   const nlohmann::json& payload) override {

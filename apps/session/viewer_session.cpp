@@ -26,14 +26,7 @@ void ViewerSession::start() {
     if (s == signaling::ClientState::kFailed && !peer_)
       fatal("cannot reach the tracker at " + opt_.tracker_url + ": " + why, kExitUnreachable);
   });
-  client_->on("relay", [this](const nlohmann::json& m) {
-    if (!peer_) return;
-    peer_->on_relay(m.value("from", ""), m.value("kind", ""),
-                    m.contains("payload") ? m["payload"] : nlohmann::json());
-  });
-  client_->on("peer_left", [this](const nlohmann::json& m) {
-    if (peer_) peer_->on_peer_left(m.value("peer_id", ""));
-  });
+  signaling_->attach_events();
   client_->on("stream_ended", [this](const nlohmann::json&) {
     fatal("the broadcaster ended stream '" + opt_.stream + "'", kExitOk);
   });
