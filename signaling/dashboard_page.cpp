@@ -246,9 +246,11 @@ function renderGraph(ov) {
     const g = sv("g", {"class": "peer" + (isB ? " broadcaster" : "") + (age === null || age > 5000 ? " stale" : ""),
                        "data-peer-id": p.peer_id, "data-role": p.role, transform: "translate(" + at.x + "," + at.y + ")"});
     g.appendChild(sv("circle", {r: isB ? R + 4 : R, fill: colour(p)}));
-    g.appendChild(sv("text", {"class": "id", y: "4"}, p.peer_id.length > 10 ? p.peer_id.slice(0, 9) + "…" : p.peer_id));
+    const short = p.peer_id.length > 7 ? p.peer_id.slice(0, 6) + "…" : p.peer_id;
+    g.appendChild(sv("text", {"class": "id", y: "4"}, isB ? "\u25b6" : short));
     if (isB) {
-      g.appendChild(sv("text", {y: R + 18}, "broadcaster · " + (num(st.upload_kbps) === null ? "–" : st.upload_kbps.toFixed(0)) + " kbps up"));
+      g.appendChild(sv("text", {"class": "id", y: R + 18}, p.peer_id));
+      g.appendChild(sv("text", {y: R + 31}, "source · " + (num(st.upload_kbps) === null ? "–" : st.upload_kbps.toFixed(0)) + " kbps up"));
     } else {
       g.appendChild(sv("text", {y: R + 14}, "lag " + fmtLag(st.lag_ms)));
       g.appendChild(sv("text", {y: R + 27}, "cont " + fmtPct(st.played ? st.continuity : null)));
