@@ -18,7 +18,9 @@ int run(int argc, char** argv) {
     std::printf(
         "Usage: meshcast swarm-worker --tracker URL --stream NAME --first I --count N "
         "--duration S [...]\n\nInternal: runs viewers I..I+N-1 of a `meshcast swarm` and "
-        "prints their figures as JSON.\n");
+        "prints their figures as JSON.\n\nExample (what `meshcast swarm --workers 2` starts):\n"
+        "  meshcast swarm-worker --tracker ws://127.0.0.1:8700/ws --stream swarm --first 0 "
+        "--count 40 --duration 60\n");
     return kExitOk;
   }
   SwarmOptions o;

@@ -22,7 +22,7 @@ static void print_usage(FILE* out) {
                "meshcast - peer-to-peer calls and live broadcast\n\n"
                "Usage: meshcast <command> [options]   (meshcast <command> --help for details)\n\n"
                "Commands:\n");
-  for (auto& c : cmds) std::fprintf(out, "  %-12s %s\n", c.name.c_str(), c.summary.c_str());
+  for (auto& c : cmds) std::fprintf(out, "  %-14s %s\n", c.name.c_str(), c.summary.c_str());
 }
 
 // Every peer link holds a UDP socket and every tracker client a TCP one: a swarm of a few
