@@ -27,7 +27,9 @@ const char* kHelp =
     "  --bitrate KBPS     stream bit rate (default 500)\n"
     "  --port PORT        tracker port (default 8700; 0 = any free port)\n"
     "  --open             show the first viewer's video in a window (needs a display)\n"
-    "  --quiet            no live status\n\n"
+    "  --quiet            no live status\n"
+    "  --stats FILE.jsonl one JSON status line per second\n"
+    "  --log-level L      error | warn | info | debug (default warn)\n\n"
     "Examples:\n"
     "  meshcast demo\n"
     "  meshcast demo --viewers 12 --duration 60\n";
@@ -60,7 +62,8 @@ std::string table(Swarm& s, int bitrate) {
 }
 
 int run(int argc, char** argv) {
-  Args a(argc, argv, {"open", "quiet"}, {"viewers", "duration", "bitrate", "port"});
+  Args a(argc, argv, {"open", "quiet"},
+         {"viewers", "duration", "bitrate", "port", "stats", "log-level"});
   if (a.help()) {
     std::printf("%s", kHelp);
     return kExitOk;
@@ -74,8 +77,12 @@ int run(int argc, char** argv) {
   o.stream = "demo";
   bool tty = isatty(STDOUT_FILENO) && isatty(STDIN_FILENO);
   double duration = a.get_double("duration", tty ? 0 : 30, 0, 86400);
-  if (!a.ok()) {
-    std::fprintf(stderr, "meshcast demo: %s (see --help)\n", a.error().c_str());
+  std::string err = a.ok() ? "" : a.error();
+  if (err.empty()) err = apply_log_level_option(a.get("log-level"), a.has("log-level"));
+  StatsWriter stats;
+  if (err.empty() && a.has("stats")) stats.open(a.get("stats"), &err);
+  if (!err.empty()) {
+    std::fprintf(stderr, "meshcast demo: %s (see --help)\n", err.c_str());
     return kExitUsage;
   }
   media::ensure_gst_init();
@@ -92,7 +99,6 @@ int run(int argc, char** argv) {
   }
   MainLoop loop;
   Swarm swarm(o);
-  std::string err;
   if (!swarm.start(&err)) {
     std::fprintf(stderr, "meshcast demo: cannot start the tracker: %s%s\n", err.c_str(),
                  o.tracker_port ? " (is another tracker running? try --port 0)" : "");
@@ -113,6 +119,7 @@ int run(int argc, char** argv) {
       loop.quit();
       return false;
     }
+    stats.write(swarm.status_json());
     if (quiet) return true;
     if (tty) {
       std::string t = table(swarm, o.bitrate_kbps);

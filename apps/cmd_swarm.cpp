@@ -36,7 +36,9 @@ const char* kHelp =
     "  --tracker-port N     tracker port on 127.0.0.1 (default: ephemeral); the dashboard\n"
     "                       URL is printed on stderr at start\n"
     "  --json FILE          also write the result JSON to FILE\n"
-    "  --quiet              no live status line\n\n"
+    "  --quiet              no live status line\n"
+    "  --stats FILE.jsonl   one JSON status line per second\n"
+    "  --log-level L        error | warn | info | debug (default warn)\n\n"
     "Examples:\n"
     "  meshcast swarm --viewers 200 --duration 60 --bitrate 500\n"
     "  meshcast swarm --viewers 200 --duration 60 --bitrate 500 --churn 20 --loss 0.03\n"
@@ -46,7 +48,8 @@ const char* kHelp =
 int run(int argc, char** argv) {
   Args a(argc, argv, {"quiet", "media"},
          {"viewers", "duration", "bitrate", "segment-ms", "copies", "churn", "kill-at", "loss",
-          "join-spread", "max-upload", "malicious", "seed", "json", "workers", "tracker-port"});
+          "join-spread", "max-upload", "malicious", "seed", "json", "workers", "tracker-port",
+          "stats", "log-level"});
   if (a.help()) {
     std::printf("%s", kHelp);
     return kExitOk;
@@ -69,6 +72,9 @@ int run(int argc, char** argv) {
   o.workers = int(a.get_int("workers", o.viewers > 40 ? (o.viewers + 39) / 40 : 0, 0, 64));
   double kill_at = -1, kill_fraction = 0;
   std::string err = a.ok() ? "" : a.error();
+  if (err.empty()) err = apply_log_level_option(a.get("log-level"), a.has("log-level"));
+  StatsWriter stats;
+  if (err.empty() && a.has("stats")) stats.open(a.get("stats"), &err);
   if (err.empty() && a.has("kill-at")) {
     std::string v = a.get("kill-at");
     auto colon = v.find(':');
@@ -113,6 +119,7 @@ int run(int argc, char** argv) {
       log_msg(LogLevel::Info, "killed %d viewers", n);
     }
     status.update(swarm.status_line());
+    stats.write(swarm.status_json());
     return true;
   });
   bool interrupted = loop.run(o.duration_s);

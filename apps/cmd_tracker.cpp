@@ -7,6 +7,7 @@
 #include <string>
 
 #include "apps/cli/args.hpp"
+#include "apps/cli/status.hpp"
 #include "apps/command.hpp"
 #include "signaling/tracker_server.hpp"
 
@@ -30,7 +31,8 @@ Options:
                          spare upload (default 4)
   --call-timeout-ms N    default time a call invitation rings (default 30000)
   --log-level LEVEL      error | warn | info | debug (default info)
-  --quiet                same as --log-level error
+  --quiet                same as --log-level error, and no live status line
+  --stats FILE.jsonl     one JSON line per second: peers, connections, streams, calls
   --help                 this text
 
 Prints "listening on ws://HOST:PORT/ws" on stdout once bound. Ctrl-C (SIGINT/SIGTERM) stops it.
@@ -62,10 +64,12 @@ void raise_fd_limit() {
   }
 }
 
+std::string error_stats_;
+
 int run_tracker(int argc, char** argv) {
   app::Args args(argc, argv, {"quiet"},
                  {"listen", "tls-cert", "tls-key", "max-rate", "max-neighbours",
-                  "broadcaster-until", "call-timeout-ms", "log-level"});
+                  "broadcaster-until", "call-timeout-ms", "log-level", "stats"});
   if (args.help()) {
     std::fputs(kHelp, stdout);
     return app::kExitOk;
@@ -107,6 +111,11 @@ int run_tracker(int argc, char** argv) {
     std::fprintf(stderr, "meshcast tracker: --tls-cert and --tls-key go together\n");
     return app::kExitUsage;
   }
+  app::StatsWriter stats;
+  if (args.has("stats") && !stats.open(args.get("stats"), &error_stats_)) {
+    std::fprintf(stderr, "meshcast tracker: %s\n", error_stats_.c_str());
+    return app::kExitUsage;
+  }
   raise_fd_limit();
   signaling::TrackerServer server(opt);
   std::string error;
@@ -123,7 +132,38 @@ int run_tracker(int argc, char** argv) {
   };
   guint s1 = g_unix_signal_add(SIGINT, quit, loop);
   guint s2 = g_unix_signal_add(SIGTERM, quit, loop);
+  // Live status: every second on a terminal, every 10 s as plain lines otherwise.
+  app::StatusLine status(args.has("quiet"));
+  struct Tick {
+    signaling::TrackerServer* server;
+    app::StatusLine* status;
+    app::StatsWriter* stats;
+    int n = 0;
+  } tick{&server, &status, &stats};
+  guint t = g_timeout_add_seconds(
+      1,
+      [](gpointer p) -> gboolean {
+        auto* k = static_cast<Tick*>(p);
+        const auto& core = k->server->core();
+        nlohmann::json j = {{"t", g_get_real_time() / 1e6},
+                            {"peers", core.peer_count()},
+                            {"connections", core.connection_count()},
+                            {"streams", core.stream_count()},
+                            {"calls", core.call_count()}};
+        k->stats->write(j);
+        if (k->status->interactive() || ++k->n % 10 == 0) {
+          char line[160];
+          std::snprintf(
+              line, sizeof line, "tracker | peers %zu | connections %zu | streams %zu | calls %zu",
+              core.peer_count(), core.connection_count(), core.stream_count(), core.call_count());
+          k->status->update(line);
+        }
+        return G_SOURCE_CONTINUE;
+      },
+      &tick);
   g_main_loop_run(loop);
+  g_source_remove(t);
+  status.finish();
   g_source_remove(s1);
   g_source_remove(s2);
   g_main_loop_unref(loop);

@@ -492,6 +492,28 @@ void Swarm::spawn_workers() {
     workers_.push_back(std::move(wk));
   }
 }
+nlohmann::json Swarm::status_json() const {
+  int alive = 0, playing = 0;
+  uint64_t played = 0, missed = 0;
+  std::vector<double> lags;
+  for (auto& v : viewers_) {
+    if (!v.alive) continue;
+    ++alive;
+    const auto& m = v.session->metrics();
+    playing += m.played > 0;
+    played += m.played;
+    missed += m.missed;
+    if (!m.lag_ms.empty()) lags.push_back(m.lag_ms.back());
+  }
+  return {{"t", g_get_real_time() / 1e6},
+          {"elapsed_s", elapsed_s()},
+          {"viewers", opt_.workers > 0 ? opt_.viewers : alive},
+          {"playing", playing},
+          {"lag_ms", {{"p50", percentile(lags, 0.5)}, {"p95", percentile(lags, 0.95)}}},
+          {"continuity", played + missed ? double(played) / double(played + missed) : 0.0},
+          {"source_upload_copies", broadcaster_ ? broadcaster_->upload_copies() : 0.0}};
+}
+
 std::string Swarm::status_line() const {
   if (opt_.workers > 0) {
     char wb[160];

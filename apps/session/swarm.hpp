@@ -89,8 +89,9 @@ class Swarm {
   SwarmTally tally() const;
   // Workers: true once every child has exited and its figures are merged.
   bool workers_done() const { return workers_left_ == 0; }
-  // One line of live status.
+  // One line of live status, and the same as JSON (for --stats).
   std::string status_line() const;
+  nlohmann::json status_json() const;
   std::string fatal_error() const { return fatal_; }
   // Per-viewer time (ms) from a mass kill until it was back to its partner count.
   const std::vector<double>& recovery_ms() const { return recovery_ms_; }
