@@ -26,11 +26,11 @@ struct RegisterCommand {
 // Exit codes shared by every subcommand (documented in docs/operations.md).
 enum ExitCode : int {
   kExitOk = 0,
-  kExitFailure = 1,     // runtime failure (link failed, tracker lost, ...)
-  kExitUsage = 2,       // bad command line
-  kExitRefused = 3,     // permission refused (private stream without key, call declined)
-  kExitUnreachable = 4, // peer/tracker offline or not found
-  kExitTimeout = 5,     // no answer in time
+  kExitFailure = 1,      // runtime failure (link failed, tracker lost, ...)
+  kExitUsage = 2,        // bad command line
+  kExitRefused = 3,      // permission refused (private stream without key, call declined)
+  kExitUnreachable = 4,  // peer/tracker offline or not found
+  kExitTimeout = 5,      // no answer in time
   kExitInterrupted = 130,
 };
 

@@ -18,7 +18,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   CoreOutput out;
   core.on_open(1, 0);
   core.on_open(2, 0);
-  core.on_text(1, R"({"type":"hello","peer_id":"a","role":"broadcaster","upload_kbps":3000})", 0, out);
+  core.on_text(1, R"({"type":"hello","peer_id":"a","role":"broadcaster","upload_kbps":3000})", 0,
+               out);
   core.on_text(2, R"({"type":"hello","peer_id":"b","role":"viewer","accept_calls":["a"]})", 0, out);
   core.on_text(1,
                R"({"type":"stream_create","name":"s","public_key":")"

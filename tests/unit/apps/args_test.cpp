@@ -14,7 +14,8 @@ Args parse(std::vector<const char*> v, std::set<std::string> flags, std::set<std
 }  // namespace
 
 TEST(Args, ParsesFlagsAndOptions) {
-  auto a = parse({"--quiet", "--viewers", "5", "--out=x.webm", "pos"}, {"quiet"}, {"viewers", "out"});
+  auto a =
+      parse({"--quiet", "--viewers", "5", "--out=x.webm", "pos"}, {"quiet"}, {"viewers", "out"});
   ASSERT_TRUE(a.ok()) << a.error();
   EXPECT_TRUE(a.has("quiet"));
   EXPECT_EQ(a.get_int("viewers", 1, 1, 100), 5);
