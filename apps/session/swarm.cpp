@@ -523,25 +523,14 @@ std::string Swarm::status_line() const {
                   broadcaster_ ? broadcaster_->upload_copies() : 0.0);
     return wb;
   }
-  int alive = 0, playing = 0;
-  uint64_t played = 0, missed = 0;
-  std::vector<double> lags;
-  for (auto& v : viewers_) {
-    if (!v.alive) continue;
-    ++alive;
-    const auto& m = v.session->metrics();
-    playing += m.played > 0;
-    played += m.played;
-    missed += m.missed;
-    if (!m.lag_ms.empty()) lags.push_back(m.lag_ms.back());
-  }
+  auto j = status_json();
   char buf[256];
   std::snprintf(buf, sizeof buf,
                 "swarm %.0fs | viewers %d (playing %d) | lag p50 %.0f ms p95 %.0f ms | continuity "
                 "%.2f%% | source %.2f copies",
-                elapsed_s(), alive, playing, percentile(lags, 0.5), percentile(lags, 0.95),
-                played + missed ? 100.0 * played / (played + missed) : 0.0,
-                broadcaster_ ? broadcaster_->upload_copies() : 0.0);
+                elapsed_s(), j["viewers"].get<int>(), j["playing"].get<int>(),
+                j["lag_ms"]["p50"].get<double>(), j["lag_ms"]["p95"].get<double>(),
+                100 * j["continuity"].get<double>(), j["source_upload_copies"].get<double>());
   return buf;
 }
 

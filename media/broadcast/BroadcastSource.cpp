@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <sstream>
 
+#include "media/common/gst_util.hpp"
+
 namespace meshcast::media {
 
 namespace {
@@ -258,18 +260,8 @@ bool BroadcastSource::start(std::string* error) {
   g_source_attach(bus_watch_, context_);
   gst_object_unref(bus);
 
-  if (gst_element_set_state(pipeline_, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE) {
-    // The reason (file not found, device busy...) is waiting on the bus.
-    std::string reason = "device busy or file unreadable?";
-    GstBus* b = gst_element_get_bus(pipeline_);
-    if (GstMessage* msg = gst_bus_pop_filtered(b, GST_MESSAGE_ERROR)) {
-      GError* e = nullptr;
-      gst_message_parse_error(msg, &e, nullptr);
-      if (e) reason = e->message;
-      g_clear_error(&e);
-      gst_message_unref(msg);
-    }
-    gst_object_unref(b);
+  // The reason (file not found, device busy...) comes from the pipeline when it has one.
+  if (std::string reason = "device busy or file unreadable?"; !set_playing(pipeline_, &reason)) {
     stop();
     return fail("capture pipeline failed to start: " + reason);
   }

@@ -7,6 +7,7 @@
 #include <deque>
 
 #include "media/broadcast/FrameCodec.hpp"
+#include "media/common/gst_util.hpp"
 
 namespace meshcast::media {
 
@@ -149,17 +150,7 @@ bool FramePlayer::build_pipeline() {
   g_source_set_callback(bus_watch_, G_SOURCE_FUNC(&FramePlayer::on_bus_message), this, nullptr);
   g_source_attach(bus_watch_, context_);
   gst_object_unref(bus);
-  if (gst_element_set_state(pipeline_, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE) {
-    std::string reason = "cannot open output";
-    GstBus* b = gst_element_get_bus(pipeline_);
-    if (GstMessage* msg = gst_bus_pop_filtered(b, GST_MESSAGE_ERROR)) {
-      GError* e = nullptr;
-      gst_message_parse_error(msg, &e, nullptr);
-      if (e) reason = e->message;
-      g_clear_error(&e);
-      gst_message_unref(msg);
-    }
-    gst_object_unref(b);
+  if (std::string reason = "cannot open output"; !set_playing(pipeline_, &reason)) {
     fail("player: " + to_string(output_) + ": " + reason);
     return false;
   }

@@ -67,8 +67,8 @@ bool AudioReceiver::start(std::string* error) {
     if (on_error) on_error(e);
   };
   bus_.attach(pipeline_, queue_.context());
-  if (gst_element_set_state(pipeline_, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE) {
-    if (error) *error = "audio sink failed to start (" + cfg_.sink + ")";
+  if (std::string why = "device or file unavailable"; !set_playing(pipeline_, &why)) {
+    if (error) *error = "audio sink failed to start (" + cfg_.sink + "): " + why;
     running_ = true;
     stop();
     return false;

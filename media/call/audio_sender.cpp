@@ -101,8 +101,8 @@ bool AudioSender::start(std::string* error) {
   };
   bus_.attach(pipeline_, queue_.context());
   running_ = true;
-  if (gst_element_set_state(pipeline_, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE) {
-    if (error) *error = "audio source failed to start (" + cfg_.source + ")";
+  if (std::string why = "device or file unavailable"; !set_playing(pipeline_, &why)) {
+    if (error) *error = "audio source failed to start (" + cfg_.source + "): " + why;
     stop();
     return false;
   }

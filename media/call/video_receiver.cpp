@@ -87,8 +87,8 @@ bool VideoReceiver::start(std::string* error) {
   };
   bus_.attach(pipeline_, queue_.context());
   running_ = true;
-  if (gst_element_set_state(pipeline_, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE) {
-    if (error) *error = "video sink failed to start (" + cfg_.sink + ")";
+  if (std::string why = "device or file unavailable"; !set_playing(pipeline_, &why)) {
+    if (error) *error = "video sink failed to start (" + cfg_.sink + "): " + why;
     stop();
     return false;
   }

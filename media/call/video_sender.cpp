@@ -54,8 +54,8 @@ bool VideoSender::start(std::string* error) {
   };
   bus_.attach(pipeline_, queue_.context());
   running_ = true;
-  if (gst_element_set_state(pipeline_, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE) {
-    if (error) *error = "video source failed to start (" + cfg_.source + ")";
+  if (std::string why = "device or file unavailable"; !set_playing(pipeline_, &why)) {
+    if (error) *error = "video source failed to start (" + cfg_.source + "): " + why;
     stop();
     return false;
   }

@@ -73,6 +73,20 @@ gboolean BusWatch::on_message(GstBus*, GstMessage* msg, gpointer data) {
   return G_SOURCE_CONTINUE;
 }
 
+bool set_playing(GstElement* pipeline, std::string* reason) {
+  if (gst_element_set_state(pipeline, GST_STATE_PLAYING) != GST_STATE_CHANGE_FAILURE) return true;
+  GstBus* bus = gst_element_get_bus(pipeline);
+  if (GstMessage* msg = gst_bus_pop_filtered(bus, GST_MESSAGE_ERROR)) {
+    GError* e = nullptr;
+    gst_message_parse_error(msg, &e, nullptr);
+    if (e && reason) *reason = e->message;
+    g_clear_error(&e);
+    gst_message_unref(msg);
+  }
+  gst_object_unref(bus);
+  return false;
+}
+
 bool stop_pipeline_with_eos(GstElement* pipeline, GstElement* eos_into, int timeout_ms) {
   if (!pipeline) return true;
   bool ok = true;

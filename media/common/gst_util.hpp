@@ -43,6 +43,11 @@ class BusWatch {
 
 // Stops a pipeline after letting EOS reach the sinks (so muxers and wavenc finalize their
 // files). Blocks at most timeout_ms. Returns false if EOS did not arrive in time.
+// Sets the pipeline PLAYING. On failure returns false and, if the pipeline posted an error
+// (file not found, device busy, ...), puts its message in *reason; otherwise *reason keeps
+// the caller's fallback text.
+bool set_playing(GstElement* pipeline, std::string* reason);
+
 bool stop_pipeline_with_eos(GstElement* pipeline, GstElement* eos_into, int timeout_ms);
 
 }  // namespace meshcast::media
