@@ -21,22 +21,6 @@ bool element_exists(const char* factory) {
   return true;
 }
 
-// True when GStreamer's device monitor sees at least one device of that class
-// ("Video/Source", "Audio/Source"). autovideosrc would otherwise silently pick a fake source.
-bool device_available(const char* device_class) {
-  GstDeviceMonitor* monitor = gst_device_monitor_new();
-  gst_device_monitor_add_filter(monitor, device_class, nullptr);
-  bool found = false;
-  if (gst_device_monitor_start(monitor)) {
-    GList* devices = gst_device_monitor_get_devices(monitor);
-    found = devices != nullptr;
-    g_list_free_full(devices, gst_object_unref);
-    gst_device_monitor_stop(monitor);
-  }
-  gst_object_unref(monitor);
-  return found;
-}
-
 std::string file_uri(const std::string& path, std::string* error) {
   GError* err = nullptr;
   gchar* uri = gst_filename_to_uri(path.c_str(), &err);

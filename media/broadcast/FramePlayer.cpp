@@ -21,20 +21,6 @@ bool display_available() {
   return false;
 }
 
-bool audio_sink_available() {
-  GstDeviceMonitor* monitor = gst_device_monitor_new();
-  gst_device_monitor_add_filter(monitor, "Audio/Sink", nullptr);
-  bool found = false;
-  if (gst_device_monitor_start(monitor)) {
-    GList* devices = gst_device_monitor_get_devices(monitor);
-    found = devices != nullptr;
-    g_list_free_full(devices, gst_object_unref);
-    gst_device_monitor_stop(monitor);
-  }
-  gst_object_unref(monitor);
-  return found;
-}
-
 size_t kind_index(MediaFrame::Kind k) { return static_cast<size_t>(k); }
 
 }  // namespace
@@ -110,7 +96,7 @@ bool FramePlayer::build_pipeline() {
       d += std::string(
                "appsrc name=asrc format=time is-live=true ! queue ! opusdec ! "
                "audioconvert ! audioresample ! ") +
-           (audio_sink_available() ? "autoaudiosink " : "fakesink sync=true ");
+           (device_available("Audio/Sink") ? "autoaudiosink " : "fakesink sync=true ");
   }
   GError* err = nullptr;
   pipeline_ = gst_parse_launch_full(d.c_str(), nullptr, GST_PARSE_FLAG_FATAL_ERRORS, &err);

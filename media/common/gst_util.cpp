@@ -73,6 +73,20 @@ gboolean BusWatch::on_message(GstBus*, GstMessage* msg, gpointer data) {
   return G_SOURCE_CONTINUE;
 }
 
+bool device_available(const char* device_class) {
+  GstDeviceMonitor* monitor = gst_device_monitor_new();
+  gst_device_monitor_add_filter(monitor, device_class, nullptr);
+  bool found = false;
+  if (gst_device_monitor_start(monitor)) {
+    GList* devices = gst_device_monitor_get_devices(monitor);
+    found = devices != nullptr;
+    g_list_free_full(devices, gst_object_unref);
+    gst_device_monitor_stop(monitor);
+  }
+  gst_object_unref(monitor);
+  return found;
+}
+
 bool set_playing(GstElement* pipeline, std::string* reason) {
   if (gst_element_set_state(pipeline, GST_STATE_PLAYING) != GST_STATE_CHANGE_FAILURE) return true;
   GstBus* bus = gst_element_get_bus(pipeline);

@@ -43,6 +43,11 @@ class BusWatch {
 
 // Stops a pipeline after letting EOS reach the sinks (so muxers and wavenc finalize their
 // files). Blocks at most timeout_ms. Returns false if EOS did not arrive in time.
+// True when GStreamer's device monitor sees at least one device of that class
+// ("Video/Source", "Audio/Source", "Audio/Sink"). auto* elements would otherwise silently
+// pick a fake device.
+bool device_available(const char* device_class);
+
 // Sets the pipeline PLAYING. On failure returns false and, if the pipeline posted an error
 // (file not found, device busy, ...), puts its message in *reason; otherwise *reason keeps
 // the caller's fallback text.
