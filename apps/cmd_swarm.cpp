@@ -29,7 +29,7 @@ const char* kHelp =
     "  --join-spread S      initial viewers join over S seconds (default 2)\n"
     "  --max-upload KBPS    per-viewer upload budget (default 4x bit rate)\n"
     "  --media              encode real VP8+Opus at the broadcaster (default: synthetic)\n"
-    "  --malicious N        N viewers alter every segment they relay\n"
+    "  --malicious N        N viewers alter what they relay and push forged segments\n"
     "  --seed N             random seed (default 1)\n"
     "  --workers N          run the viewers in N child processes (default: 1 per 40\n"
     "                       viewers above 40; 0 = all in this process)\n"

@@ -39,7 +39,9 @@ struct MeshPeerConfig {
   link::LinkConfig link;
   // Microseconds on a clock the broadcaster shares (real time on one machine).
   std::function<int64_t()> clock = [] { return g_get_real_time(); };
-  // Test helper only: flip a payload byte of every segment relayed (a malicious relay).
+  // Test helper only: a malicious relay. It flips a payload byte of every segment it
+  // relays and, so that every partner meets the attack, pushes each partner an unasked
+  // forged copy of a segment far ahead of what it plays.
   bool tamper_relayed = false;
 };
 
@@ -145,6 +147,7 @@ class MeshPeer {
   void deliver(mesh::PeerId from, std::span<const uint8_t> msg);
   void send_message(mesh::PeerId to, const mesh::Message& m);
   void drain();
+  void spray_forgery(const mesh::SegmentMsg& played);
   void arm_timer(int64_t at_us);
   static gboolean on_timer_cb(gpointer self);
   void arm_nack_timer();
