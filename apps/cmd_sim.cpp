@@ -84,6 +84,10 @@ bool parse_node(const std::string& s, NodeConfig& n) {
       n.bm_interval_us = ms;
     else if (k == "initial_buffer_ms")
       n.initial_buffer_us = ms;
+    else if (k == "startup_widen_ms")
+      n.startup_widen_us = ms;
+    else if (k == "max_stalls_per_segment")
+      n.max_stalls_per_segment = uint32_t(v);
     else if (k == "stall_step_ms")
       n.stall_step_us = ms;
     else if (k == "pull_grace_ms")
@@ -274,6 +278,13 @@ int run(int argc, char** argv) {
         {"viewers_never_started", r.viewers_never_started},
         {"departures", r.departures},
         {"retransmitted_ratio", r.retransmitted_ratio},
+        {"arrival_ms", dist_json(r.arrival_ms)},
+        {"arrivals_pushed", r.arrivals_pushed},
+        {"media_send_ms",
+         {{"queue", r.send_queue_ms},
+          {"serialise", r.send_serialise_ms},
+          {"latency", r.send_latency_ms},
+          {"repair", r.send_repair_ms}}},
         {"nack", c.nack},
         {"segments_published", r.segments_published},
         {"played", r.played},

@@ -729,8 +729,16 @@ void Node::send_buffer_maps(TimeUs now, bool force_all) {
 
 void Node::manage_partners(TimeUs now) {
   if (cfg_.is_source) return;
+  // Not playing yet and no partner has anything to give (e.g. in a flash crowd, partners
+  // that joined with us): look wider, up to the hard bound, until someone has data.
+  bool starving = false;
+  if (!playing_ && now - stats_.started_at >= cfg_.startup_widen_us) {
+    starving = true;
+    for (auto& q : partners_) starving = starving && !(q.has_bm && q.bm.count > 0);
+  }
   const size_t want =
-      std::clamp<size_t>(cfg_.target_partners, cfg_.min_partners, cfg_.max_partners);
+      starving ? cfg_.max_partners
+               : std::clamp<size_t>(cfg_.target_partners, cfg_.min_partners, cfg_.max_partners);
   while (partners_.size() + connecting_.size() < want && !candidates_.empty()) {
     const PeerId id = candidates_.back();
     candidates_.pop_back();
@@ -745,8 +753,9 @@ void Node::manage_partners(TimeUs now) {
     o.peer = id;
     out_->push_back(std::move(o));
   }
-  if (partners_.size() + connecting_.size() < cfg_.min_partners + 1 && candidates_.empty() &&
-      (need_sent_at_ < 0 || now - need_sent_at_ >= 2'000'000)) {
+  const TimeUs ask_every = starving ? cfg_.startup_widen_us : 2'000'000;
+  if ((starving || partners_.size() + connecting_.size() < cfg_.min_partners + 1) &&
+      candidates_.empty() && (need_sent_at_ < 0 || now - need_sent_at_ >= ask_every)) {
     need_sent_at_ = now;
     Output o;
     o.kind = OutputKind::kNeedNeighbours;
@@ -951,12 +960,14 @@ void Node::advance_playout(TimeUs now) {
     const uint32_t j = n % cfg_.substreams;
     bool may_come = parent_[j] != kNoPeer || (s && s->number == n && s->req_from != kNoPeer);
     for (auto& q : partners_) may_come = may_come || q.likely_has(n, now, cfg_.segment_us);
-    if ((!(stalled_ && stalled_on_ == n) || now - play_start_ < cfg_.startup_phase_us) &&
+    const uint32_t stalls_here = stalled_ && stalled_on_ == n ? stalls_on_segment_ : 0;
+    if ((stalls_here < cfg_.max_stalls_per_segment || now - play_start_ < cfg_.startup_phase_us) &&
         may_come && delay_us_ + cfg_.stall_step_us <= cfg_.max_delay_us) {
       delay_us_ += cfg_.stall_step_us;
       ++stats_.stalls;
       stalled_ = true;
       stalled_on_ = n;
+      stalls_on_segment_ = stalls_here + 1;
       stalled_in_period_ = true;
       continue;
     }

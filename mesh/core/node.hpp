@@ -44,6 +44,7 @@ class Node {
 
   // Introspection (tests, simulator's tracker).
   size_t partner_count() const { return partners_.size(); }
+  bool has_partner_room() const { return partners_.size() < cfg_.max_partners; }
   bool is_partner(PeerId id) const { return find(id) != nullptr; }
   std::vector<PeerId> partner_ids() const;
   PeerId parent(uint32_t j) const { return j < kMaxSubstreams ? parent_[j] : kNoPeer; }
@@ -158,6 +159,7 @@ class Node {
   uint32_t next_play_ = 0;
   TimeUs delay_us_ = 0;
   uint32_t stalled_on_ = 0;
+  uint32_t stalls_on_segment_ = 0;
   bool stalled_ = false;
   TimeUs min_slack_ = 0;
   TimeUs shrink_at_ = 0;

@@ -18,7 +18,7 @@ struct NodeConfig {
 
   uint32_t min_partners = 4;          // fewer: connect to candidates / ask for neighbours
   uint32_t target_partners = 6;       // connect to candidates until this many
-  uint32_t max_partners = 10;         // hard bound on the degree (incoming included)
+  uint32_t max_partners = 16;         // hard bound on the degree (incoming included)
   TimeUs evict_after_us = 5'000'000;  // full: a newcomer may evict an idle partner this old
   uint64_t upload_bps = 2'000'000;    // upload budget (token bucket rate)
   double push_utilization = 0.85;     // share of upload committed to push slots
@@ -31,9 +31,11 @@ struct NodeConfig {
   TimeUs urgent_us = 1'000'000;           // closer than this to its deadline: deadline-first
   uint32_t max_requests_per_partner = 6;
 
-  TimeUs initial_buffer_us = 500'000;   // start-up buffer after the first segment
+  TimeUs initial_buffer_us = 300'000;   // start-up buffer after the first segment
+  TimeUs startup_widen_us = 700'000;    // not playing by then, no partner has data: look wider
   TimeUs startup_phase_us = 2'000'000;  // first seconds of playout: stall, never skip
   TimeUs stall_step_us = 200'000;       // playout delay growth on a stall
+  uint32_t max_stalls_per_segment = 2;  // a segment still coming may stall playout this often
   TimeUs max_delay_us = 8'000'000;      // never stall beyond this delay (skip instead)
   TimeUs shrink_period_us = 2'000'000;  // every period without stall and with slack ...
   TimeUs shrink_margin_us = 300'000;    // ... larger than this, shrink the delay ...

@@ -40,6 +40,13 @@ struct SimResult {
   uint64_t honest_reported = 0;         // reports naming an honest peer (must be 0)
   uint64_t source_max_subscribers = 0;  // per sub-stream, max over the run
   double final_playout_delay_ms_p50 = 0;
+  // Anatomy of the lag: segment creation -> first complete receipt at a viewer (lag minus
+  // this is playout slack), the share of those receipts pushed by the sub-stream parent,
+  // and the mean time of one media send by part (upload queue, serialisation at the
+  // sender's upload rate, propagation, chunk repair after loss).
+  Dist arrival_ms;
+  double arrivals_pushed = 0;
+  double send_queue_ms = 0, send_serialise_ms = 0, send_latency_ms = 0, send_repair_ms = 0;
 };
 
 }  // namespace meshcast::mesh::sim

@@ -72,6 +72,7 @@ class Simulator {
     end_ = TimeUs(cfg_.duration_s * 1e6);
     lag_hist_.assign(120'001, 0);
     lag_steady_hist_.assign(120'001, 0);
+    arrival_hist_.assign(120'001, 0);
     warmup_ = TimeUs((cfg_.join_start_s + cfg_.join_spread_s + 10) * 1e6);
     hop_hist_.assign(256, 0);
   }
@@ -137,6 +138,10 @@ class Simulator {
 
   // metrics
   std::vector<uint64_t> lag_hist_, hop_hist_, lag_steady_hist_;
+  std::vector<uint64_t> arrival_hist_;  // creation -> first complete receipt, per viewer
+  uint64_t arrivals_pushed_ = 0;
+  uint64_t media_sends_ = 0;
+  double send_queue_us_ = 0, send_serialise_us_ = 0, send_latency_us_ = 0, send_repair_us_ = 0;
   std::vector<float> startup_steady_;
   TimeUs warmup_ = 0;
   std::vector<float> startup_;
@@ -234,6 +239,10 @@ void Simulator::collect(const Peer& p, TimeUs now) {
   if (s.played + s.missed >= 50)
     r_.min_viewer_continuity =
         std::min(r_.min_viewer_continuity, double(s.played) / double(s.played + s.missed));
+  if (dbg_ && s.played + s.missed >= 50 && double(s.played) < 0.99 * double(s.played + s.missed))
+    std::fprintf(stderr, "poor viewer: id %u joined %.3f played %llu missed %llu stalls %llu\n",
+                 p.id, double(p.joined) / 1e6, (unsigned long long)s.played,
+                 (unsigned long long)s.missed, (unsigned long long)s.stalls);
   played_ += s.played;
   missed_ += s.missed;
   stalls_ += s.stalls;
@@ -283,8 +292,11 @@ void Simulator::tracker_reply(Peer& p, TimeUs now) {
     if (id == p.id) continue;
     const Peer* q = alive_peer(id);
     if (!q) continue;
-    // Peers already playing first (they have data to give), then by spare upload slots.
-    picks.emplace_back(q->node->spare_slots() + (q->node->playing() ? 1000u : 0u), id);
+    // Peers already playing (they have data to give), then by spare upload slots.
+    // A full peer would only redirect, so peers with room for a partner come first.
+    const bool room = q->node->has_partner_room();
+    picks.emplace_back(q->node->spare_slots() + (q->node->playing() ? (room ? 3000u : 1000u) : 0u),
+                       id);
   }
   std::stable_sort(picks.begin(), picks.end(), [](auto& a, auto& b) { return a.first > b.first; });
   for (auto& [spare, id] : picks) {
@@ -331,6 +343,13 @@ void Simulator::drain(Peer& p, TimeUs now) {
           }
         }
         if (media && p.forger) std::get<SegmentMsg>(o.msg).segment.signature[3] ^= 0x5A;
+        if (media) {  // where a hop's time goes (DESIGN: lag = hops x per-hop + playout)
+          ++media_sends_;
+          send_queue_us_ += double(start - now);
+          send_serialise_us_ += double(p.up_free - start);
+          send_latency_us_ += double(latency(p, *dst));
+          send_repair_us_ += double(extra);
+        }
         const uint32_t mi = store_msg(std::move(o.msg));
         push(p.up_free + latency(p, *dst) + extra, EvType::kDeliver, dst->id, p.id, mi);
         break;
@@ -398,6 +417,14 @@ void Simulator::handle(const Ev& e) {
         if (auto* s = std::get_if<SegmentMsg>(&m);
             s && peers_[slot_of(e.b)].forger && !mac_.verify(s->segment) && !dst->forger)
           ++r_.forged_sent;
+        if (auto* s = std::get_if<SegmentMsg>(&m);
+            s && !dst->source && !dst->node->has_segment(s->segment.header.number)) {
+          const TimeUs age = e.t - s->segment.header.created_us;
+          arrival_hist_[size_t(
+              std::clamp<TimeUs>(age / 1000, 0, TimeUs(arrival_hist_.size() - 1)))]++;
+          if (dst->node->parent(s->segment.header.number % cfg_.node.substreams) == e.b)
+            ++arrivals_pushed_;
+        }
         if (dbg_) {
           if (auto* s = std::get_if<SegmentMsg>(&m);
               s && !dst->node->has_segment(s->segment.header.number) && !dst->source) {
@@ -590,6 +617,16 @@ SimResult Simulator::run() {
   r_.startup_ms = dist_from_values(startup_);
   r_.startup_ms_steady = dist_from_values(startup_steady_);
   r_.lag_ms_steady = dist_from_hist(lag_steady_hist_, 1.0);
+  r_.arrival_ms = dist_from_hist(arrival_hist_, 1.0);
+  r_.arrivals_pushed =
+      r_.arrival_ms.count ? double(arrivals_pushed_) / double(r_.arrival_ms.count) : 0;
+  if (media_sends_) {
+    const double n = double(media_sends_) * 1000.0;
+    r_.send_queue_ms = send_queue_us_ / n;
+    r_.send_serialise_ms = send_serialise_us_ / n;
+    r_.send_latency_ms = send_latency_us_ / n;
+    r_.send_repair_ms = send_repair_us_ / n;
+  }
   r_.warmup_s = double(warmup_) / 1e6;
   if (!final_delays_.empty()) {
     std::sort(final_delays_.begin(), final_delays_.end());

@@ -408,6 +408,39 @@ TEST(NodePartners, ReplacesDepartedPartnerFromCandidatesOrAsksForMore) {
   EXPECT_EQ(count(out, OutputKind::kNeedNeighbours), 1u);
 }
 
+TEST(NodePartners, StarvingAtStartLooksBeyondTheTargetUntilSomeoneHasData) {
+  NodeConfig c = viewer_cfg(1, 1);
+  c.min_partners = 2;
+  c.target_partners = 2;
+  c.max_partners = 6;
+  c.startup_widen_us = 700'000;
+  Node n(c);
+  n.start(0);
+  const std::vector<PeerId> cands{7, 8, 9, 10, 11, 12};
+  n.add_candidates(cands, 10);
+  auto out = take(n);
+  EXPECT_EQ(count(out, OutputKind::kConnect), 2u);   // 12 and 11: the target
+  connect(n, 12, bm_with({}, kNoDepth, 0, 1), 100);  // partners that joined with us: no data
+  connect(n, 11, bm_with({}, kNoDepth, 0, 1), 100);
+  n.on_timer(600'000);  // before the widening time: the target is enough
+  out = take(n);
+  EXPECT_EQ(count(out, OutputKind::kConnect), 0u);
+  EXPECT_EQ(count(out, OutputKind::kNeedNeighbours), 0u);
+  n.on_timer(750'000);  // nothing to play, nobody has data: up to max_partners, ask for more
+  out = take(n);
+  EXPECT_EQ(count(out, OutputKind::kConnect), 4u);
+  EXPECT_EQ(count(out, OutputKind::kNeedNeighbours), 1u);
+  for (PeerId id : {10u, 9u, 8u}) n.partner_connected(id, 800'000);
+  take(n);
+  // A partner shows data: back to the normal target, no more widening.
+  n.on_message(10, bm_with({5}, 0, 4, 1), 900'000);
+  n.add_candidates(std::vector<PeerId>{20, 21}, 900'000);
+  n.on_timer(1'600'000);
+  out = take(n);
+  EXPECT_EQ(count(out, OutputKind::kConnect), 0u);  // 5 partners >= target 2
+  EXPECT_EQ(count(out, OutputKind::kNeedNeighbours), 0u);
+}
+
 TEST(NodePartners, DropsParentThatStopsDelivering) {
   Node n(viewer_cfg(1, 1));
   n.start(0);
@@ -446,38 +479,49 @@ TEST(NodePartners, FullNodeRedirectsNewcomer) {
   EXPECT_EQ(rj[0].second.redirect_count, 2);
 }
 
-TEST(NodePlayout, StallsOnceThenSkipsAndShrinksWhenComfortable) {
-  NodeConfig c = viewer_cfg(1, 1);
-  c.initial_buffer_us = 400'000;
-  c.stall_step_us = 200'000;
-  c.startup_phase_us = 0;  // (during the start-up phase it would keep stalling)
-  Node n(c);
-  n.start(0);
-  connect(n, 2, bm_with({10, 11}, 0, 8, 1), 0);
-  n.on_message(2, SubscribeAck{0, 0}, 1);
-  n.on_message(2, SegmentMsg{seg(10)}, 2'000'000);  // delay = 2.4 s - 2.0 s... = 0.4 s
-  take(n);
-  const TimeUs d0 = n.playout_delay();
-  EXPECT_EQ(d0, 400'000);
-  // Segment 11 is due at 11*0.2 + 0.4 = 2.6 s and missing: stall (delay grows).
-  n.on_timer(2'600'000);
-  EXPECT_EQ(n.playout_delay(), d0 + 200'000);
-  EXPECT_EQ(n.stats().stalls, 1u);
-  // Still missing at the new deadline: skip it.
-  n.on_timer(2'800'000);
-  auto out = take(n);
-  EXPECT_EQ(count(out, OutputKind::kMissed), 1u);
-  EXPECT_EQ(n.stats().missed, 1u);
-  EXPECT_EQ(n.next_play(), 12u);
-  // Segments then arrive with a wide margin for a whole shrink period: delay shrinks.
-  TimeUs t = 2'800'000;
-  for (uint32_t k = 12; k < 40; ++k) {
-    t = TimeUs(k) * kSeg - 100'000;  // 100 ms after creation, 500 ms before deadline
-    n.on_message(2, SegmentMsg{seg(k)}, t);
-    n.on_timer(t + 1);
+TEST(NodePlayout, StallsUpToItsLimitThenSkipsAndShrinksWhenComfortable) {
+  for (uint32_t limit : {1u, 2u}) {
+    SCOPED_TRACE(limit);
+    NodeConfig c = viewer_cfg(1, 1);
+    c.initial_buffer_us = 400'000;
+    c.stall_step_us = 200'000;
+    c.max_stalls_per_segment = limit;
+    c.startup_phase_us = 0;  // (during the start-up phase it would keep stalling)
+    Node n(c);
+    n.start(0);
+    connect(n, 2, bm_with({10, 11}, 0, 8, 1), 0);
+    n.on_message(2, SubscribeAck{0, 0}, 1);
+    n.on_message(2, SegmentMsg{seg(10)}, 2'000'000);  // delay = 2.4 s - 2.0 s... = 0.4 s
+    take(n);
+    const TimeUs d0 = n.playout_delay();
+    EXPECT_EQ(d0, 400'000);
+    // Segment 11 is due at 11*0.2 + 0.4 = 2.6 s and missing (but may come): stall as often
+    // as allowed, the delay growing each time.
+    TimeUs due = 2'600'000;
+    for (uint32_t k = 1; k <= limit; ++k) {
+      n.on_timer(due);
+      EXPECT_EQ(n.playout_delay(), d0 + TimeUs(k) * 200'000);
+      EXPECT_EQ(n.stats().stalls, k);
+      EXPECT_EQ(n.stats().missed, 0u);
+      due += 200'000;
+    }
+    // Still missing at the last deadline: skip it.
+    n.on_timer(due);
+    auto out = take(n);
+    EXPECT_EQ(count(out, OutputKind::kMissed), 1u);
+    EXPECT_EQ(n.stats().missed, 1u);
+    EXPECT_EQ(n.stats().stalls, limit);
+    EXPECT_EQ(n.next_play(), 12u);
+    // Segments then arrive with a wide margin for whole shrink periods: delay shrinks.
+    const TimeUs grown = n.playout_delay();
+    for (uint32_t k = 12; k < 60; ++k) {
+      const TimeUs t = TimeUs(k) * kSeg - 100'000;  // 100 ms after creation
+      n.on_message(2, SegmentMsg{seg(k)}, t);
+      n.on_timer(t + 1);
+    }
+    EXPECT_LT(n.playout_delay(), grown);
+    EXPECT_GE(n.stats().played, 40u);
   }
-  EXPECT_LT(n.playout_delay(), d0 + 200'000);
-  EXPECT_GE(n.stats().played, 28u);
 }
 
 TEST(NodeCodec, GarbageBytesDropThePartner) {
