@@ -45,7 +45,8 @@ const char* kHelp =
     "                         max_partners, tick_ms, bm_interval_ms, initial_buffer_ms,\n"
     "                         stall_step_ms, pull_grace_ms, hop_estimate_ms, switch_gain_ms,\n"
     "                         shrink_margin_ms, shrink_step_ms, shrink_period_ms,\n"
-    "                         request_timeout_ms, window, max_fanout_delay_ms\n"
+    "                         request_timeout_ms, window, max_fanout_delay_ms,\n"
+    "                         startup_widen_ms, startup_phase_ms, max_stalls_per_segment\n"
     "  --seed N               RNG seed; same seed, same metrics (default 1)\n"
     "  --json FILE            write the metrics to FILE (always printed to stdout)\n"
     "  --progress             a line on stderr per 10 simulated seconds\n"
@@ -86,6 +87,8 @@ bool parse_node(const std::string& s, NodeConfig& n) {
       n.initial_buffer_us = ms;
     else if (k == "startup_widen_ms")
       n.startup_widen_us = ms;
+    else if (k == "startup_phase_ms")
+      n.startup_phase_us = ms;
     else if (k == "max_stalls_per_segment")
       n.max_stalls_per_segment = uint32_t(v);
     else if (k == "stall_step_ms")
