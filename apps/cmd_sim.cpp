@@ -87,6 +87,8 @@ bool parse_node(const std::string& s, NodeConfig& n) {
       n.initial_buffer_us = ms;
     else if (k == "startup_widen_ms")
       n.startup_widen_us = ms;
+    else if (k == "deadline_pull_ms")
+      n.deadline_pull_us = ms;
     else if (k == "startup_phase_ms")
       n.startup_phase_us = ms;
     else if (k == "max_stalls_per_segment")
@@ -292,6 +294,7 @@ int run(int argc, char** argv) {
         {"segments_published", r.segments_published},
         {"played", r.played},
         {"missed", r.missed},
+        {"missed_unavailable", r.missed_unavailable},
         {"stalls", r.stalls},
         {"warmup_s", r.warmup_s},
         {"lag_ms_after_warmup", dist_json(r.lag_ms_steady)},

@@ -239,6 +239,8 @@ nlohmann::json SwarmTally::to_json() const {
           {"recovery", recovery},
           {"played", played},
           {"missed", missed},
+          {"missed_unavailable", missed_unavailable},
+          {"stalls", stalls},
           {"forged", forged},
           {"dup", dup},
           {"media_rx", media_rx},
@@ -265,6 +267,8 @@ SwarmTally SwarmTally::from_json(const nlohmann::json& j) {
   auto u = [&](const char* k) { return j.value(k, uint64_t(0)); };
   t.played = u("played");
   t.missed = u("missed");
+  t.missed_unavailable = u("missed_unavailable");
+  t.stalls = u("stalls");
   t.forged = u("forged");
   t.dup = u("dup");
   t.media_rx = u("media_rx");
@@ -285,6 +289,8 @@ void SwarmTally::merge(const SwarmTally& o) {
   recovery.insert(recovery.end(), o.recovery.begin(), o.recovery.end());
   played += o.played;
   missed += o.missed;
+  missed_unavailable += o.missed_unavailable;
+  stalls += o.stalls;
   forged += o.forged;
   dup += o.dup;
   media_rx += o.media_rx;
@@ -319,6 +325,10 @@ SwarmTally Swarm::tally() const {
       t.ctrl_tx += st.control_bytes_sent;
       t.media_tx += st.media_bytes_sent;
       t.forged_rejected += st.forged_rejected;
+      if (!v.malicious) {
+        t.missed_unavailable += st.missed_unavailable;
+        t.stalls += st.stalls;
+      }
     }
   }
   t.recovery = recovery_ms_;
@@ -355,6 +365,11 @@ nlohmann::json Swarm::summary() const {
   j["lag_ms"] = dist(t.lag);
   j["hops"] = dist(t.hops);
   j["continuity"] = t.played + t.missed ? double(t.played) / double(t.played + t.missed) : 0.0;
+  // Skipped segments nobody could send (no parent, request or holder) vs. ones that came
+  // too late, and playout stalls: where continuity is lost.
+  j["missed"] = t.missed;
+  j["missed_unavailable"] = t.missed_unavailable;
+  j["stalls"] = t.stalls;
   j["source_upload_copies"] = copies;
   j["control_overhead"] = t.media_tx ? double(t.ctrl_tx) / double(t.media_tx) : 0.0;
   j["duplicate_ratio"] = t.media_rx ? double(t.dup) / double(t.media_rx) : 0.0;

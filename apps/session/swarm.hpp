@@ -51,7 +51,7 @@ struct SwarmOptions {
 struct SwarmTally {
   std::vector<double> startup, lag, hops, recovery;
   uint64_t played = 0, missed = 0, forged = 0, dup = 0, media_rx = 0, ctrl_tx = 0, media_tx = 0,
-           forged_rejected = 0;
+           forged_rejected = 0, missed_unavailable = 0, stalls = 0;
   int viewers_total = 0, playing = 0;
   double cpu_s = 0, rss_mb = 0;
   nlohmann::json to_json() const;

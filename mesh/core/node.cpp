@@ -884,8 +884,11 @@ void Node::schedule_pulls(TimeUs now) {
     const TimeUs dl = deadline(n);
     if (dl <= now) continue;
     const uint32_t j = n % cfg_.substreams;
+    // Pull when the push is late, or whatever the push was expected to do, when the deadline
+    // is too close to wait for it (a short playout delay leaves no room for the grace).
     const bool overdue = parent_[j] == kNoPeer || (newest_valid_[j] && newest_sub_[j] > n) ||
-                         now > created_est(n) + push_lag_[j] + cfg_.pull_grace_us;
+                         now > created_est(n) + push_lag_[j] + cfg_.pull_grace_us ||
+                         dl - now < cfg_.deadline_pull_us;
     if (!overdue) continue;
     uint32_t holders = 0;
     for (auto& q : partners_)
@@ -977,6 +980,7 @@ void Node::advance_playout(TimeUs now) {
     o.at = now;
     out_->push_back(std::move(o));
     ++stats_.missed;
+    if (!may_come) ++stats_.missed_unavailable;
     ++next_play_;
     stalled_ = false;
   }

@@ -28,6 +28,7 @@ struct NodeConfig {
   TimeUs bm_interval_us = 1'000'000;      // buffer map period per partner
   TimeUs request_timeout_us = 1'000'000;  // a pull not answered by then may be re-sent
   TimeUs pull_grace_us = 300'000;         // wait this long past the expected push before pulling
+  TimeUs deadline_pull_us = 300'000;      // ... but pull anyway this close to the deadline
   TimeUs urgent_us = 1'000'000;           // closer than this to its deadline: deadline-first
   uint32_t max_requests_per_partner = 6;
 

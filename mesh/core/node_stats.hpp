@@ -18,6 +18,7 @@ struct NodeStats {
   uint64_t hops_sum = 0;
   uint8_t hops_max = 0;
   uint64_t missed = 0;
+  uint64_t missed_unavailable = 0;  // of missed: no parent, request or holder could send it
   uint64_t stalls = 0;
   uint64_t media_bytes_sent = 0;
   uint64_t control_bytes_sent = 0;

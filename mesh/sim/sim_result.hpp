@@ -32,6 +32,7 @@ struct SimResult {
   uint64_t segments_published = 0;
   uint64_t played = 0;
   uint64_t missed = 0;
+  uint64_t missed_unavailable = 0;  // of missed: nobody could send it any more
   uint64_t stalls = 0;
   uint64_t forged_played = 0;           // must be 0
   uint64_t forged_sent = 0;             // forged segments that reached an honest viewer

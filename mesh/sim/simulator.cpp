@@ -147,7 +147,7 @@ class Simulator {
   std::vector<float> startup_;
   SimResult r_;
   uint64_t ctrl_sent_ = 0, media_sent_ = 0, media_recv_ = 0, dup_recv_ = 0;
-  uint64_t played_ = 0, missed_ = 0, stalls_ = 0;
+  uint64_t played_ = 0, missed_ = 0, stalls_ = 0, missed_unavailable_ = 0;
   uint64_t retransmitted_bytes_ = 0;
   std::vector<double> final_delays_;
   bool dbg_ = getenv("MESHCAST_SIM_DEBUG") != nullptr;
@@ -245,6 +245,7 @@ void Simulator::collect(const Peer& p, TimeUs now) {
                  (unsigned long long)s.missed, (unsigned long long)s.stalls);
   played_ += s.played;
   missed_ += s.missed;
+  missed_unavailable_ += s.missed_unavailable;
   stalls_ += s.stalls;
   if (s.first_play_at >= 0) {
     startup_.push_back(float(double(s.first_play_at - s.started_at) / 1000.0));
@@ -610,6 +611,7 @@ SimResult Simulator::run() {
   r_.duplicate_ratio = media_recv_ ? double(dup_recv_) / double(media_recv_) : 0;
   r_.played = played_;
   r_.missed = missed_;
+  r_.missed_unavailable = missed_unavailable_;
   r_.stalls = stalls_;
   r_.continuity = played_ + missed_ ? double(played_) / double(played_ + missed_) : 0;
   r_.lag_ms = dist_from_hist(lag_hist_, 1.0);

@@ -348,6 +348,29 @@ TEST(NodeScheduling, RarestFirstWhenNothingUrgent) {
   EXPECT_EQ(first_to_3, 12u);  // the rare one from its only holder
 }
 
+TEST(NodeScheduling, PullsAPushedSegmentAnywayWhenItsDeadlineIsClose) {
+  for (TimeUs lead : {TimeUs(0), TimeUs(300'000)}) {
+    SCOPED_TRACE(lead);
+    NodeConfig c = viewer_cfg(1, 1);
+    c.initial_buffer_us = 400'000;
+    c.pull_grace_us = 300'000;
+    c.deadline_pull_us = lead;
+    Node n(c);
+    n.start(0);
+    connect(n, 2, bm_with({}, 0, 4, 1), 0);
+    n.on_message(2, SubscribeAck{0, 0}, 1);           // 2 pushes the only sub-stream
+    n.on_message(2, SegmentMsg{seg(10)}, 2'000'000);  // pushed at once: delay 0.4 s
+    connect(n, 3, bm_with({10, 11}, kNoDepth, 0, 1), 2'010'000);
+    take(n);
+    // 11 (created 2.2 s, due 2.6 s) has not been pushed by 2.35 s: the push is not overdue
+    // yet (2.2 s + 0.3 s grace), but waiting for it would leave no time to pull.
+    n.on_timer(2'350'000);
+    bool pulled11 = false;
+    for (auto& [to, r] : sent<Request>(take(n))) pulled11 |= r.base == 11;
+    EXPECT_EQ(pulled11, lead > 0);
+  }
+}
+
 TEST(NodePush, ForwardsNewSegmentsToChildrenOfThatSubstreamOnly) {
   Node n(viewer_cfg(1, 2));
   n.start(0);
