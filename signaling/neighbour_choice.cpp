@@ -36,7 +36,7 @@ std::vector<std::string> choose_neighbours(std::string_view requester,
   const int64_t bitrate = std::max<int64_t>(policy.bitrate_kbps, 1);
 
   struct Ranked {
-    int group;  // 0 broadcaster (tiny audience), 1 viewer with spare, 2 viewer without
+    int group;  // 0 broadcaster (tiny audience), 1/2 viewer with spare, playing or not, 3 without
     int children;
     int64_t spare;
     uint64_t tie;
@@ -55,12 +55,13 @@ std::vector<std::string> choose_neighbours(std::string_view requester,
     }
     bool has_spare = spare >= bitrate;
     viewers_with_spare += has_spare ? 1 : 0;
-    ranked.push_back({has_spare ? 1 : 2, c.children, spare, pair_hash(requester, c.peer_id), &c});
+    const int group = !has_spare ? 3 : c.playing ? 1 : 2;
+    ranked.push_back({group, c.children, spare, pair_hash(requester, c.peer_id), &c});
   }
   if (broadcaster && viewers_with_spare < policy.broadcaster_until_viewers) {
     // First while it has spare upload; a saturated broadcaster only after viewers with spare.
     int64_t spare = spare_kbps(*broadcaster, bitrate);
-    ranked.push_back({spare >= bitrate ? 0 : 2, broadcaster->children, spare, 0, broadcaster});
+    ranked.push_back({spare >= bitrate ? 0 : 3, broadcaster->children, spare, 0, broadcaster});
   }
 
   auto less = [](const Ranked& a, const Ranked& b) {

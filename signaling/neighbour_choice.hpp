@@ -14,6 +14,7 @@ struct NeighbourCandidate {
   bool is_broadcaster = false;
   int64_t upload_kbps = 0;  // declared in hello
   int children = 0;         // reported children + suggestions handed out since the last report
+  bool playing = false;     // its latest report counts played segments: it has data to give
 };
 
 struct NeighbourPolicy {
@@ -30,7 +31,8 @@ int64_t spare_kbps(const NeighbourCandidate& c, int64_t bitrate_kbps);
 // Picks up to policy.max_neighbours peer ids for `requester`, never the requester itself nor
 // anything in `exclude`. Order: the broadcaster first while the audience is tiny (and it has
 // spare upload; a saturated one goes after viewers with spare), then viewers
-// that can take another child (fewest children, then most spare upload), then viewers without
+// that can take another child, those already playing first (in a crowd of joiners only they
+// have data to give), then fewest children, then most spare upload, then viewers without
 // spare upload (still useful for pull repair). Ties are broken by a hash of (requester,
 // candidate) so that equal peers are spread across different requesters, deterministically.
 std::vector<std::string> choose_neighbours(std::string_view requester,

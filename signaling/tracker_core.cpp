@@ -405,8 +405,11 @@ json TrackerCore::neighbours_for(const Peer& p, Stream& s, const json& body) {
     if (it == peers_.end()) return;
     const Peer& q = it->second;
     have_owner = have_owner || q.id == s.owner;
+    const auto played = q.stats.find("played");
+    const bool playing =
+        played != q.stats.end() && played->is_number() && played->get<double>() > 0;
     cands.push_back(
-        {q.id, q.id == s.owner, q.upload_kbps, q.reported_children + q.pending_children});
+        {q.id, q.id == s.owner, q.upload_kbps, q.reported_children + q.pending_children, playing});
   };
   const std::size_t scan = config_.neighbour_scan_limit;
   if (scan == 0 || s.members.size() <= scan) {

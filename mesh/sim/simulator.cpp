@@ -130,6 +130,10 @@ class Simulator {
   std::vector<uint32_t> id_slot_;    // peer id -> slot
   std::vector<PeerId> alive_ids_;    // viewers, for the tracker
   std::vector<uint32_t> alive_pos_;  // slot -> index in alive_ids_
+  // Viewers that have played (the tracker learns it from their reports): joiners in a crowd
+  // need partners that already have data, and uniform samples rarely find the few early on.
+  std::vector<PeerId> playing_ids_;
+  std::vector<uint32_t> playing_pos_;  // slot -> index in playing_ids_, or kNoSlot
   std::vector<Message> msgs_;
   std::vector<uint32_t> free_msgs_;
   std::vector<PeerId> scratch_ids_;
@@ -271,6 +275,13 @@ void Simulator::leave(uint32_t slot, TimeUs now) {
     if (qp) push(now + TimeUs(cfg_.detect_s * 1e6), EvType::kPartnerLeft, q, p.id);
   }
   // Remove from the tracker.
+  if (const uint32_t pp = playing_pos_[slot]; pp != kNoSlot) {
+    const PeerId lastp = playing_ids_.back();
+    playing_ids_[pp] = lastp;
+    playing_pos_[id_slot_[lastp]] = pp;
+    playing_ids_.pop_back();
+    playing_pos_[slot] = kNoSlot;
+  }
   const uint32_t pos = alive_pos_[slot];
   const PeerId last = alive_ids_.back();
   alive_ids_[pos] = last;
@@ -289,7 +300,10 @@ void Simulator::tracker_reply(Peer& p, TimeUs now) {
   const size_t n = alive_ids_.size();
   std::vector<std::pair<uint32_t, PeerId>> picks;
   for (uint32_t i = 0; i < 2 * cfg_.tracker_candidates && n > 1; ++i) {
-    const PeerId id = alive_ids_[rng_.next() % n];
+    // Half the samples among viewers known to play, half among all (keeps the mesh random).
+    const bool from_playing = (i & 1) && !playing_ids_.empty();
+    const PeerId id = from_playing ? playing_ids_[rng_.next() % playing_ids_.size()]
+                                   : alive_ids_[rng_.next() % n];
     if (id == p.id) continue;
     const Peer* q = alive_peer(id);
     if (!q) continue;
@@ -372,6 +386,10 @@ void Simulator::drain(Peer& p, TimeUs now) {
         push(o.at, EvType::kTimer, p.id);
         break;
       case OutputKind::kPlay: {
+        if (const uint32_t sl = slot_of(p.id); !p.source && playing_pos_[sl] == kNoSlot) {
+          playing_pos_[sl] = uint32_t(playing_ids_.size());
+          playing_ids_.push_back(p.id);
+        }
         const auto& seg = std::get<SegmentMsg>(o.msg).segment;
         if (!mac_.verify(seg)) ++r_.forged_played;
         const TimeUs lag = o.at - seg.header.created_us;
@@ -559,6 +577,7 @@ SimResult Simulator::run() {
   const uint32_t total_slots = cfg_.peers + 1;
   peers_.resize(total_slots);
   alive_pos_.assign(total_slots, 0);
+  playing_pos_.assign(total_slots, kNoSlot);
   // Source in slot 0 at the centre.
   {
     Peer& s = peers_[0];

@@ -43,6 +43,22 @@ TEST(NeighbourChoice, SpareUploadAndFewChildrenFirst) {
   EXPECT_EQ(out, (std::vector<std::string>{"idle", "one", "busy", "full"}));
 }
 
+TEST(NeighbourChoice, AmongPeersWithSpareThosePlayingComeFirst) {
+  NeighbourPolicy pol;
+  pol.broadcaster_until_viewers = 0;
+  // A crowd of joiners: fresh peers have the fewest children but nothing to give yet.
+  std::vector<NeighbourCandidate> c = {
+      {"fresh1", false, 4000, 0, false},
+      {"fresh2", false, 4000, 0, false},
+      {"plays", false, 3000, 2, true},
+      {"full", false, 1000, 1, true},  // no spare: last
+  };
+  auto out = choose_neighbours("me", c, {}, pol);
+  ASSERT_EQ(out.size(), 4u);
+  EXPECT_EQ(out[0], "plays");
+  EXPECT_EQ(out[3], "full");
+}
+
 TEST(NeighbourChoice, EqualChildrenPreferMoreSpare) {
   NeighbourPolicy pol;
   pol.broadcaster_until_viewers = 0;
