@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
@@ -57,64 +58,60 @@ const char* kHelp =
     "      --rtt-ms 20..200 --loss 0.01 --churn-lifetime 200 --seed 1 --json out.json\n"
     "  meshcast sim --bench-crypto --bitrate 1000 --segment-ms 200\n";
 
-// --node key=value,...: protocol parameters of every node (times in ms).
+// --node key=value,...: protocol parameters of every node (times in ms), one line a knob.
+using Knob = void (*)(NodeConfig&, double);
+#define MS_KNOB(name, field)                                          \
+  {                                                                   \
+    name, [](NodeConfig& n, double v) { n.field = TimeUs(v * 1000); } \
+  }
+#define N_KNOB(name, field, type)                            \
+  {                                                          \
+    name, [](NodeConfig& n, double v) { n.field = type(v); } \
+  }
+const std::map<std::string, Knob>& node_knobs() {
+  static const std::map<std::string, Knob> knobs = {
+      N_KNOB("push_utilization", push_utilization, double),
+      N_KNOB("target_partners", target_partners, uint32_t),
+      N_KNOB("max_partners", max_partners, uint32_t),
+      N_KNOB("max_stalls_per_segment", max_stalls_per_segment, uint32_t),
+      N_KNOB("window", window, uint32_t),
+      MS_KNOB("tick_ms", tick_us),
+      MS_KNOB("bm_interval_ms", bm_interval_us),
+      MS_KNOB("initial_buffer_ms", initial_buffer_us),
+      MS_KNOB("startup_widen_ms", startup_widen_us),
+      MS_KNOB("startup_phase_ms", startup_phase_us),
+      MS_KNOB("deadline_pull_ms", deadline_pull_us),
+      MS_KNOB("stall_step_ms", stall_step_us),
+      MS_KNOB("pull_grace_ms", pull_grace_us),
+      MS_KNOB("hop_estimate_ms", hop_estimate_us),
+      MS_KNOB("switch_gain_ms", switch_gain_us),
+      MS_KNOB("shrink_margin_ms", shrink_margin_us),
+      MS_KNOB("shrink_step_ms", shrink_step_us),
+      MS_KNOB("shrink_period_ms", shrink_period_us),
+      MS_KNOB("request_timeout_ms", request_timeout_us),
+      MS_KNOB("max_fanout_delay_ms", max_fanout_delay_us),
+  };
+  return knobs;
+}
+#undef MS_KNOB
+#undef N_KNOB
+
 bool parse_node(const std::string& s, NodeConfig& n) {
   std::stringstream ss(s);
   std::string item;
   while (std::getline(ss, item, ',')) {
     const auto e = item.find('=');
     if (e == std::string::npos) return false;
-    const std::string k = item.substr(0, e);
+    const auto knob = node_knobs().find(item.substr(0, e));
+    if (knob == node_knobs().end()) return false;
     double v = 0;
     try {
       v = std::stod(item.substr(e + 1));
     } catch (...) {
       return false;
     }
-    if (v < 0) return false;
-    const TimeUs ms = TimeUs(v * 1000);
-    if (k == "push_utilization")
-      n.push_utilization = v;
-    else if (k == "target_partners")
-      n.target_partners = uint32_t(v);
-    else if (k == "max_partners")
-      n.max_partners = uint32_t(v);
-    else if (k == "tick_ms")
-      n.tick_us = ms;
-    else if (k == "bm_interval_ms")
-      n.bm_interval_us = ms;
-    else if (k == "initial_buffer_ms")
-      n.initial_buffer_us = ms;
-    else if (k == "startup_widen_ms")
-      n.startup_widen_us = ms;
-    else if (k == "deadline_pull_ms")
-      n.deadline_pull_us = ms;
-    else if (k == "startup_phase_ms")
-      n.startup_phase_us = ms;
-    else if (k == "max_stalls_per_segment")
-      n.max_stalls_per_segment = uint32_t(v);
-    else if (k == "stall_step_ms")
-      n.stall_step_us = ms;
-    else if (k == "pull_grace_ms")
-      n.pull_grace_us = ms;
-    else if (k == "hop_estimate_ms")
-      n.hop_estimate_us = ms;
-    else if (k == "switch_gain_ms")
-      n.switch_gain_us = ms;
-    else if (k == "shrink_margin_ms")
-      n.shrink_margin_us = ms;
-    else if (k == "shrink_step_ms")
-      n.shrink_step_us = ms;
-    else if (k == "shrink_period_ms")
-      n.shrink_period_us = ms;
-    else if (k == "request_timeout_ms")
-      n.request_timeout_us = ms;
-    else if (k == "max_fanout_delay_ms")
-      n.max_fanout_delay_us = ms;
-    else if (k == "window")
-      n.window = uint32_t(v);
-    else
-      return false;
+    if (!(v >= 0) || v > 1e9) return false;
+    knob->second(n, v);
   }
   return true;
 }
