@@ -405,11 +405,8 @@ json TrackerCore::neighbours_for(const Peer& p, Stream& s, const json& body) {
     if (it == peers_.end()) return;
     const Peer& q = it->second;
     have_owner = have_owner || q.id == s.owner;
-    const auto played = q.stats.find("played");
-    const bool playing =
-        played != q.stats.end() && played->is_number() && played->get<double>() > 0;
-    cands.push_back(
-        {q.id, q.id == s.owner, q.upload_kbps, q.reported_children + q.pending_children, playing});
+    cands.push_back({q.id, q.id == s.owner, q.upload_kbps, q.reported_children + q.pending_children,
+                     q.playing});
   };
   const std::size_t scan = config_.neighbour_scan_limit;
   if (scan == 0 || s.members.size() <= scan) {
@@ -640,7 +637,11 @@ void TrackerCore::on_report(Peer& p, const Request& req, int64_t now, CoreOutput
     }
     set_partners(p, std::move(parts));
   }
-  if (auto it = b.find("stats"); it != b.end() && it->is_object()) p.stats = *it;
+  if (auto it = b.find("stats"); it != b.end() && it->is_object()) {
+    p.stats = *it;
+    const auto played = p.stats.find("played");
+    p.playing = played != p.stats.end() && played->is_number() && played->get<double>() > 0;
+  }
   p.report_ms = now;
   p.pending_children = 0;
   if (!req.id.is_null()) reply(p.conn, req, json::object(), out);

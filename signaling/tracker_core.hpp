@@ -81,6 +81,7 @@ class TrackerCore {
     int64_t report_ms = -1;
     int reported_children = 0;
     int pending_children = 0;  // suggestions handed out since the last report
+    bool playing = false;      // latest report counts played segments (neighbour choice)
   };
   struct Stream {
     std::string name, owner, public_key, view_key, secret;

@@ -227,6 +227,33 @@ TEST(TrackerCore, DisconnectRemovesEveryTrace) {
   EXPECT_NE(h.core.metrics_text().find("meshcast_peers_connected 1\n"), std::string::npos);
 }
 
+TEST(TrackerCore, ViewersThatReportPlayingAreSuggestedFirst) {
+  TrackerConfig cfg;
+  cfg.broadcaster_until_viewers = 0;
+  CoreHarness h(cfg);
+  auto o = h.open();
+  h.hello(o, "src", {{"upload_kbps", 100000}});
+  h.send(o, {{"type", "stream_create"}, {"name", "s"}, {"public_key", kKey}});
+  std::vector<ConnId> vs;
+  for (const char* id : {"fresh", "plays", "new"}) {
+    vs.push_back(h.open());
+    h.hello(vs.back(), id, {{"upload_kbps", 4000}});
+    ASSERT_EQ(h.send(vs.back(), {{"type", "join"}, {"stream", "s"}}).at(0)["type"], "join_ok");
+  }
+  auto first = [&] {
+    auto n = h.send(vs[2], {{"type", "neighbours"}, {"stream", "s"}, {"max", 1}}).at(0);
+    return n["neighbours"].at(0)["peer_id"].get<std::string>();
+  };
+  // "plays" reports played segments; "fresh" has fewer children but nothing to give yet.
+  h.send(vs[1], {{"type", "report"}, {"stats", {{"played", 12}}}});
+  h.send(vs[0], {{"type", "report"}, {"stats", {{"played", 0}}}});
+  EXPECT_EQ(first(), "plays");
+  // A report without played segments takes the preference back.
+  h.send(vs[1], {{"type", "report"}, {"stats", {{"played", 0}}}});
+  h.send(vs[0], {{"type", "report"}, {"stats", {{"played", 3}}}});
+  EXPECT_EQ(first(), "fresh");
+}
+
 TEST(TrackerCore, LargeStreamsScanARotatingWindow) {
   TrackerConfig cfg;
   cfg.neighbour_scan_limit = 10;
