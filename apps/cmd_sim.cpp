@@ -42,12 +42,8 @@ const char* kHelp =
     "  --source-copies N      broadcaster serves at most N stream copies (default 4)\n"
     "  --substreams K         push sub-streams (default 4)\n"
     "  --forgers N            viewers that alter every segment they relay (default 0)\n"
-    "  --node K=V,...         protocol knobs (ms for times): push_utilization, target_partners,\n"
-    "                         max_partners, tick_ms, bm_interval_ms, initial_buffer_ms,\n"
-    "                         stall_step_ms, pull_grace_ms, hop_estimate_ms, switch_gain_ms,\n"
-    "                         shrink_margin_ms, shrink_step_ms, shrink_period_ms,\n"
-    "                         request_timeout_ms, window, max_fanout_delay_ms,\n"
-    "                         startup_widen_ms, startup_phase_ms, max_stalls_per_segment\n"
+    "  --node K=V,...         protocol knobs (ms for times), K one of:\n"
+    "%s"
     "  --seed N               RNG seed; same seed, same metrics (default 1)\n"
     "  --json FILE            write the metrics to FILE (always printed to stdout)\n"
     "  --progress             a line on stderr per 10 simulated seconds\n"
@@ -96,24 +92,41 @@ const std::map<std::string, Knob>& node_knobs() {
 #undef MS_KNOB
 #undef N_KNOB
 
-bool parse_node(const std::string& s, NodeConfig& n) {
+// The knob names for --help, wrapped under the option's description column.
+std::string knob_list() {
+  std::string out, line;
+  for (auto& [name, fn] : node_knobs()) {
+    if (!line.empty() && line.size() + name.size() + 2 > 64) {
+      out += "                         " + line + ",\n";
+      line.clear();
+    }
+    line += (line.empty() ? "" : ", ") + name;
+  }
+  return out + "                         " + line + "\n";
+}
+
+// Returns "" on success, else what is wrong with the list.
+std::string parse_node(const std::string& s, NodeConfig& n) {
   std::stringstream ss(s);
   std::string item;
   while (std::getline(ss, item, ',')) {
     const auto e = item.find('=');
-    if (e == std::string::npos) return false;
-    const auto knob = node_knobs().find(item.substr(0, e));
-    if (knob == node_knobs().end()) return false;
-    double v = 0;
+    if (e == std::string::npos) return "'" + item + "' is not KEY=VALUE";
+    const std::string key = item.substr(0, e), text = item.substr(e + 1);
+    const auto knob = node_knobs().find(key);
+    if (knob == node_knobs().end()) return "unknown knob '" + key + "'";
+    double v = -1;
+    size_t used = 0;
     try {
-      v = std::stod(item.substr(e + 1));
+      v = std::stod(text, &used);
     } catch (...) {
-      return false;
+      used = 0;
     }
-    if (!(v >= 0) || v > 1e9) return false;
+    if (used == 0 || used != text.size() || !(v >= 0) || v > 1e9)
+      return key + " wants a number from 0 to 1e9, not '" + text + "'";
     knob->second(n, v);
   }
-  return true;
+  return "";
 }
 
 bool parse_dist(const std::string& s, std::vector<std::pair<double, double>>& out) {
@@ -198,7 +211,7 @@ int run(int argc, char** argv) {
                   "upload-dist", "join-spread", "source-copies", "substreams", "forgers", "seed",
                   "json", "node"});
   if (args.help()) {
-    std::printf("%s", kHelp);
+    std::printf(kHelp, knob_list().c_str());
     return app::kExitOk;
   }
   sim::SimConfig c;
@@ -238,9 +251,11 @@ int run(int argc, char** argv) {
     std::fprintf(stderr, "meshcast sim: --upload-dist must look like 0.2:0.5,0.5:2,0.3:4\n");
     return app::kExitUsage;
   }
-  if (args.ok() && args.has("node") && !parse_node(args.get("node"), c.node)) {
-    std::fprintf(stderr, "meshcast sim: bad --node list (see --help)\n");
-    return app::kExitUsage;
+  if (args.ok() && args.has("node")) {
+    if (std::string err = parse_node(args.get("node"), c.node); !err.empty()) {
+      std::fprintf(stderr, "meshcast sim: --node: %s (see meshcast sim --help)\n", err.c_str());
+      return app::kExitUsage;
+    }
   }
   if (!args.ok()) {
     std::fprintf(stderr, "meshcast sim: %s\n(see meshcast sim --help)\n", args.error().c_str());
