@@ -24,6 +24,7 @@ bool Node::Partner::likely_has(uint32_t n, TimeUs now, TimeUs seg_us) const {
 Node::Node(const NodeConfig& cfg) : cfg_(cfg) {
   cfg_.substreams = std::clamp<uint32_t>(cfg_.substreams, 1, kMaxSubstreams);
   cfg_.window = std::clamp<uint32_t>(cfg_.window, 8, kMaxWindow);
+  cfg_.tick_us = std::max<TimeUs>(cfg_.tick_us, 1'000);  // 0 would never advance the tick
   cfg_.max_partners = std::max<uint32_t>(cfg_.max_partners, 1);
   window_.resize(cfg_.window);
   partners_.reserve(cfg_.max_partners);

@@ -547,6 +547,15 @@ TEST(NodePlayout, StallsUpToItsLimitThenSkipsAndShrinksWhenComfortable) {
   }
 }
 
+TEST(NodeConfigBounds, ZeroTickStillAdvances) {
+  NodeConfig c = viewer_cfg(1, 1);
+  c.tick_us = 0;
+  Node n(c);
+  n.start(0);
+  n.on_timer(1'000'000);  // must return (a zero tick used to loop for ever)
+  EXPECT_GE(n.config().tick_us, 1'000);
+}
+
 TEST(NodeCodec, GarbageBytesDropThePartner) {
   Node n(viewer_cfg(1, 1));
   n.start(0);
