@@ -37,6 +37,29 @@ class Rng {
   uint64_t s_;
 };
 
+// Peer ids with O(1) insert, remove (swap with the last) and uniform sampling; `pos` maps a
+// peer's slot to its index. The simulated tracker keeps its lists in these.
+struct IdSet {
+  std::vector<PeerId> ids;
+  std::vector<uint32_t> pos;  // slot -> index in ids, or kNoSlot
+  void reset(size_t slots) { pos.assign(slots, kNoSlot); }
+  bool contains(uint32_t slot) const { return pos[slot] != kNoSlot; }
+  void insert(uint32_t slot, PeerId id) {
+    pos[slot] = uint32_t(ids.size());
+    ids.push_back(id);
+  }
+  // slot_of: the slot of any id in the set.
+  template <class SlotOf>
+  void erase(uint32_t slot, SlotOf slot_of) {
+    const uint32_t i = pos[slot];
+    if (i == kNoSlot) return;
+    ids[i] = ids.back();
+    pos[slot_of(ids[i])] = i;
+    ids.pop_back();
+    pos[slot] = kNoSlot;
+  }
+};
+
 enum class EvType : uint8_t {
   kDeliver,
   kTimer,
@@ -126,14 +149,12 @@ class Simulator {
   uint32_t seg_bytes_ = 0;
   EventQueue q_;
   uint64_t seq_ = 0;
-  std::vector<Peer> peers_;          // slot 0 = source
-  std::vector<uint32_t> id_slot_;    // peer id -> slot
-  std::vector<PeerId> alive_ids_;    // viewers, for the tracker
-  std::vector<uint32_t> alive_pos_;  // slot -> index in alive_ids_
+  std::vector<Peer> peers_;        // slot 0 = source
+  std::vector<uint32_t> id_slot_;  // peer id -> slot
+  IdSet alive_;                    // viewers, for the tracker
   // Viewers that have played (the tracker learns it from their reports): joiners in a crowd
   // need partners that already have data, and uniform samples rarely find the few early on.
-  std::vector<PeerId> playing_ids_;
-  std::vector<uint32_t> playing_pos_;  // slot -> index in playing_ids_, or kNoSlot
+  IdSet playing_;
   std::vector<Message> msgs_;
   std::vector<uint32_t> free_msgs_;
   std::vector<PeerId> scratch_ids_;
@@ -219,8 +240,7 @@ void Simulator::spawn_viewer(uint32_t slot, TimeUs now, bool forger) {
   nc.seed = cfg_.seed ^ (uint64_t(p.id) << 20);
   p.node = std::make_unique<Node>(nc);
   p.node->use_outbox(&outbox_);
-  alive_pos_[slot] = uint32_t(alive_ids_.size());
-  alive_ids_.push_back(p.id);
+  alive_.insert(slot, p.id);
   ++r_.viewers_joined;
   p.node->start(now);
   drain(p, now);
@@ -275,18 +295,9 @@ void Simulator::leave(uint32_t slot, TimeUs now) {
     if (qp) push(now + TimeUs(cfg_.detect_s * 1e6), EvType::kPartnerLeft, q, p.id);
   }
   // Remove from the tracker.
-  if (const uint32_t pp = playing_pos_[slot]; pp != kNoSlot) {
-    const PeerId lastp = playing_ids_.back();
-    playing_ids_[pp] = lastp;
-    playing_pos_[id_slot_[lastp]] = pp;
-    playing_ids_.pop_back();
-    playing_pos_[slot] = kNoSlot;
-  }
-  const uint32_t pos = alive_pos_[slot];
-  const PeerId last = alive_ids_.back();
-  alive_ids_[pos] = last;
-  alive_pos_[id_slot_[last]] = pos;
-  alive_ids_.pop_back();
+  auto slot_of_id = [this](PeerId id) { return id_slot_[id]; };
+  playing_.erase(slot, slot_of_id);
+  alive_.erase(slot, slot_of_id);
   p.alive = false;
   p.node.reset();
   spawn_viewer(slot, now, false);  // keep N constant
@@ -297,13 +308,13 @@ void Simulator::tracker_reply(Peer& p, TimeUs now) {
   scratch_ids_.clear();
   Peer& src = peers_[0];
   if (src.node->spare_slots() > 0) scratch_ids_.push_back(src.id);
-  const size_t n = alive_ids_.size();
+  const size_t n = alive_.ids.size();
   std::vector<std::pair<uint32_t, PeerId>> picks;
   for (uint32_t i = 0; i < 2 * cfg_.tracker_candidates && n > 1; ++i) {
     // Half the samples among viewers known to play, half among all (keeps the mesh random).
-    const bool from_playing = (i & 1) && !playing_ids_.empty();
-    const PeerId id = from_playing ? playing_ids_[rng_.next() % playing_ids_.size()]
-                                   : alive_ids_[rng_.next() % n];
+    const bool from_playing = (i & 1) && !playing_.ids.empty();
+    const PeerId id = from_playing ? playing_.ids[rng_.next() % playing_.ids.size()]
+                                   : alive_.ids[rng_.next() % n];
     if (id == p.id) continue;
     const Peer* q = alive_peer(id);
     if (!q) continue;
@@ -386,10 +397,8 @@ void Simulator::drain(Peer& p, TimeUs now) {
         push(o.at, EvType::kTimer, p.id);
         break;
       case OutputKind::kPlay: {
-        if (const uint32_t sl = slot_of(p.id); !p.source && playing_pos_[sl] == kNoSlot) {
-          playing_pos_[sl] = uint32_t(playing_ids_.size());
-          playing_ids_.push_back(p.id);
-        }
+        if (const uint32_t sl = slot_of(p.id); !p.source && !playing_.contains(sl))
+          playing_.insert(sl, p.id);
         const auto& seg = std::get<SegmentMsg>(o.msg).segment;
         if (!mac_.verify(seg)) ++r_.forged_played;
         const TimeUs lag = o.at - seg.header.created_us;
@@ -443,12 +452,9 @@ void Simulator::handle(const Ev& e) {
               std::clamp<TimeUs>(age / 1000, 0, TimeUs(arrival_hist_.size() - 1)))]++;
           if (dst->node->parent(s->segment.header.number % cfg_.node.substreams) == e.b)
             ++arrivals_pushed_;
-        }
-        if (dbg_) {
-          if (auto* s = std::get_if<SegmentMsg>(&m);
-              s && !dst->node->has_segment(s->segment.header.number) && !dst->source) {
+          if (dbg_) {
             const int h = std::min(30, int(s->segment.header.hops) + 1);
-            dbg_lag_[h] += double(e.t - s->segment.header.created_us) / 1000.0;
+            dbg_lag_[h] += double(age) / 1000.0;
             dbg_n_[h]++;
           }
         }
@@ -576,8 +582,8 @@ Dist dist_from_values(std::vector<float> v) {
 SimResult Simulator::run() {
   const uint32_t total_slots = cfg_.peers + 1;
   peers_.resize(total_slots);
-  alive_pos_.assign(total_slots, 0);
-  playing_pos_.assign(total_slots, kNoSlot);
+  alive_.reset(total_slots);
+  playing_.reset(total_slots);
   // Source in slot 0 at the centre.
   {
     Peer& s = peers_[0];
