@@ -69,6 +69,9 @@ struct CallPair {
     });
     alice->start();
   }
+  bool both_in_call() const {
+    return alice->phase() == CallPhase::kInCall && bob->phase() == CallPhase::kInCall;
+  }
   ~CallPair() {
     alice.reset();
     bob.reset();
@@ -93,11 +96,7 @@ TEST(Call, TonesFlowBothWays) {
   CallPair p;
   p.start(0);
   MainLoop loop;
-  ASSERT_TRUE(loop.run_until(
-      [&] {
-        return p.alice->phase() == CallPhase::kInCall && p.bob->phase() == CallPhase::kInCall;
-      },
-      8000))
+  ASSERT_TRUE(loop.run_until([&] { return p.both_in_call(); }, 8000))
       << p.alice_end << " / " << p.bob_end;
   loop.run(6);
   auto as = p.alice->stats_json(), bs = p.bob->stats_json();
@@ -118,11 +117,7 @@ TEST(Call, AudioSurvivesTenPercentLoss) {
   CallPair p;
   p.start(0.10);
   MainLoop loop;
-  ASSERT_TRUE(loop.run_until(
-      [&] {
-        return p.alice->phase() == CallPhase::kInCall && p.bob->phase() == CallPhase::kInCall;
-      },
-      10000))
+  ASSERT_TRUE(loop.run_until([&] { return p.both_in_call(); }, 10000))
       << p.alice_end << " / " << p.bob_end;
   loop.run(8);
   for (auto* s : {p.alice.get(), p.bob.get()}) {
