@@ -1,9 +1,18 @@
 #include "apps/cli/args.hpp"
 
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 
 namespace meshcast::app {
+namespace {
+// "0.5", not std::to_string's "0.500000", in messages users read.
+std::string shortest(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", v);
+  return buf;
+}
+}  // namespace
 
 Args::Args(int argc, char** argv, std::set<std::string> flags, std::set<std::string> options) {
   flags.insert("help");
@@ -71,8 +80,8 @@ double Args::get_double(const std::string& name, double def, double min, double 
   double v = std::strtod(s.c_str(), &end);
   if (s.empty() || *end != '\0' || errno != 0 || !(v >= min && v <= max)) {
     if (error_.empty())
-      error_ = "--" + name + " must be a number in [" + std::to_string(min) + ", " +
-               std::to_string(max) + "], got '" + s + "'";
+      error_ = "--" + name + " must be a number in [" + shortest(min) + ", " + shortest(max) +
+               "], got '" + s + "'";
     return def;
   }
   return v;

@@ -35,8 +35,9 @@ TEST(Args, RangeChecksNumbers) {
   EXPECT_EQ(a.get_int("n", 7, 1, 100), 7);
   EXPECT_FALSE(a.ok());
   auto b = parse({"--p", "0.5x"}, {}, {"p"});
-  EXPECT_EQ(b.get_double("p", 0.1, 0, 1), 0.1);
+  EXPECT_EQ(b.get_double("p", 0.1, 0, 0.5), 0.1);
   EXPECT_FALSE(b.ok());
+  EXPECT_EQ(b.error(), "--p must be a number in [0, 0.5], got '0.5x'");
   auto c = parse({"--p", "0.25"}, {}, {"p"});
   EXPECT_DOUBLE_EQ(c.get_double("p", 0.1, 0, 1), 0.25);
   EXPECT_TRUE(c.ok());
