@@ -34,6 +34,8 @@ const char* kHelp =
     "  --loss P               per-packet (1,100-byte chunk) loss (default 0)\n"
     "  --no-nack              a lost chunk loses its whole segment (default: the link NACKs\n"
     "                         lost media chunks, costing one RTT per round, 3 rounds max)\n"
+    "  --cut-through          what-if: relays start a pushed copy on its first chunk (real\n"
+    "                         peers store and forward whole segments; default off)\n"
     "  --churn-lifetime S     mean exponential viewer lifetime; departed viewers are replaced\n"
     "                         by new joiners (default 0 = no churn)\n"
     "  --upload-dist SPEC     fraction:multiple-of-stream-rate list (default 0.2:0.5,0.5:2,0.3:4)\n"
@@ -86,6 +88,9 @@ const std::map<std::string, Knob>& node_knobs() {
       MS_KNOB("shrink_period_ms", shrink_period_us),
       MS_KNOB("request_timeout_ms", request_timeout_us),
       MS_KNOB("max_fanout_delay_ms", max_fanout_delay_us),
+      MS_KNOB("parent_timeout_ms", parent_timeout_us),
+      MS_KNOB("orphan_timeout_ms", orphan_timeout_us),
+      MS_KNOB("refuse_backoff_ms", refuse_backoff_us),
   };
   return knobs;
 }
@@ -206,7 +211,7 @@ void reexec_with_huge_pages(int argc, char** argv) {
 }
 
 int run(int argc, char** argv) {
-  app::Args args(argc, argv, {"flash-crowd", "progress", "bench-crypto", "no-nack"},
+  app::Args args(argc, argv, {"flash-crowd", "progress", "bench-crypto", "no-nack", "cut-through"},
                  {"peers", "duration", "bitrate", "segment-ms", "rtt-ms", "loss", "churn-lifetime",
                   "upload-dist", "join-spread", "source-copies", "substreams", "forgers", "seed",
                   "json", "node"});
@@ -228,6 +233,7 @@ int run(int argc, char** argv) {
   c.seed = uint64_t(args.get_int("seed", 1, 0, 1L << 62));
   c.progress = args.has("progress");
   c.nack = !args.has("no-nack");
+  c.cut_through = args.has("cut-through");
   if (args.has("flash-crowd")) c.join_spread_s = 1;
   if (args.ok() && args.has("rtt-ms")) {
     const std::string r = args.get("rtt-ms");
@@ -303,6 +309,9 @@ int run(int argc, char** argv) {
           {"latency", r.send_latency_ms},
           {"repair", r.send_repair_ms}}},
         {"nack", c.nack},
+        {"cut_through", c.cut_through},
+        {"parents_lost", r.parents_lost},
+        {"subtree_releases", r.subtree_releases},
         {"segments_published", r.segments_published},
         {"played", r.played},
         {"missed", r.missed},

@@ -154,10 +154,7 @@ void Node::remove_partner(PeerId id, TimeUs now) {
   Partner* p = find(id);
   if (!p) return;
   for (uint32_t j = 0; j < cfg_.substreams; ++j) {
-    if (parent_[j] == id) {
-      parent_[j] = kNoPeer;
-      orphan_since_[j] = now;
-    }
+    if (parent_[j] == id) orphan(j, now);
     if (pending_sub_[j] == id) pending_sub_[j] = kNoPeer;
     if (p->child_mask & bit(j)) --children_[j];
   }
@@ -170,6 +167,12 @@ void Node::remove_partner(PeerId id, TimeUs now) {
   const auto idx = p - partners_.data();
   partners_.erase(partners_.begin() + idx);
   pids_.erase(pids_.begin() + idx);
+}
+
+void Node::orphan(uint32_t j, TimeUs now) {
+  parent_[j] = kNoPeer;
+  orphan_since_[j] = now;
+  ++stats_.parents_lost;
 }
 
 void Node::maybe_timer() {
@@ -475,9 +478,8 @@ void Node::handle(PeerId from, const Reject& m, TimeUs now) {
       if (pending_sub_[j] == from) pending_sub_[j] = kNoPeer;
       p->refused_until = now + cfg_.refuse_backoff_us;
       if (m.reason == RejectReason::kDropped && parent_[j] == from) {
-        parent_[j] = kNoPeer;
         p->parent_mask &= uint16_t(~bit(j));
-        orphan_since_[j] = now;
+        orphan(j, now);
       }
       if (!cfg_.is_source) manage_parents(now);
       break;
@@ -789,12 +791,35 @@ void Node::manage_parents(TimeUs now) {
         q->refused_until = now + cfg_.refuse_backoff_us;
         send(q->id, Unsubscribe{uint8_t(j)});
       }
-      parent_[j] = kNoPeer;
-      orphan_since_[j] = now;
+      orphan(j, now);
     }
-    if (parent_[j] == kNoPeer && depth_[j] != kNoDepth &&
-        now - orphan_since_[j] > cfg_.orphan_timeout_us) {
-      // No shallower parent found: release our subtree so we may attach anywhere.
+    // Best candidate: earliest expected arrival = depth x typical hop + the time the parent
+    // needs to upload our copy (its per-copy time x its children per sub-stream), which
+    // favours shallow, fast, lightly loaded parents. Only strictly shallower ones (no cycle).
+    auto best_parent = [&](TimeUs& best_est) {
+      Partner* best = nullptr;
+      best_est = kNever;
+      for (auto& q : partners_) {
+        if (!q.has_bm || !q.hello || now < q.refused_until || (q.child_mask & bit(j)) ||
+            q.bm.spare_slots == 0 || q.bm.depth[j] >= kNoDepth - 1 || q.id == parent_[j] ||
+            q.bm.depth[j] >= depth_[j])
+          continue;
+        const TimeUs est = parent_estimate(q, j) + TimeUs(rng() % 1000);
+        if (est < best_est) {
+          best_est = est;
+          best = &q;
+        }
+      }
+      return best;
+    };
+    TimeUs best_est = kNever;
+    Partner* best = best_parent(best_est);
+    if (!best && parent_[j] == kNoPeer && depth_[j] != kNoDepth &&
+        now - orphan_since_[j] >= cfg_.orphan_timeout_us) {
+      // Orphaned and no partner is shallower: release our subtree (its members re-home in
+      // parallel, each among its own partners) so we may attach at any depth. Waiting
+      // for a shallower parent to turn up cost more under churn (docs/mesh.md).
+      if (children_[j] > 0) ++stats_.subtree_releases;
       for (auto& q : partners_) {
         if (q.child_mask & bit(j)) {
           Reject r;
@@ -807,22 +832,7 @@ void Node::manage_parents(TimeUs now) {
       }
       children_[j] = 0;
       depth_[j] = kNoDepth;
-    }
-    // Best candidate: earliest expected arrival = depth x typical hop + the time the parent
-    // needs to upload our copy (its per-copy time x its children per sub-stream), which
-    // favours shallow, fast, lightly loaded parents.
-    Partner* best = nullptr;
-    TimeUs best_est = kNever;
-    for (auto& q : partners_) {
-      if (!q.has_bm || !q.hello || now < q.refused_until || (q.child_mask & bit(j)) ||
-          q.bm.spare_slots == 0 || q.bm.depth[j] >= kNoDepth - 1 || q.id == parent_[j] ||
-          q.bm.depth[j] >= depth_[j])
-        continue;
-      const TimeUs est = parent_estimate(q, j) + TimeUs(rng() % 1000);
-      if (est < best_est) {
-        best_est = est;
-        best = &q;
-      }
+      best = best_parent(best_est);
     }
     if (!best) continue;
     if (parent_[j] != kNoPeer) {

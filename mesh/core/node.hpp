@@ -98,6 +98,7 @@ class Node {
   void store(Segment&& seg, TimeUs now);
   void forward(const Slot& s, PeerId except, TimeUs now);
   void maybe_timer();
+  void orphan(uint32_t j, TimeUs now);
 
   void handle(PeerId from, const Hello& m, TimeUs now);
   void handle(PeerId from, const BufferMap& m, TimeUs now);

@@ -46,7 +46,7 @@ struct NodeConfig {
   TimeUs hop_estimate_us = 150'000;      // typical delay per push hop (parent choice)
   TimeUs switch_gain_us = 250'000;       // switch parents only to gain at least this much
   TimeUs parent_timeout_us = 2'000'000;  // parent silent on its sub-stream: replace it
-  TimeUs orphan_timeout_us = 3'000'000;  // no lower-depth parent found: drop subtree, reset
+  TimeUs orphan_timeout_us = 300'000;    // no shallower parent by then: release the subtree
   TimeUs partner_idle_us = 10'000'000;   // partner delivered nothing: drop when full
   TimeUs connect_timeout_us = 4'000'000;
   TimeUs refuse_backoff_us = 2'000'000;  // after a refusal, don't ask that partner again

@@ -32,6 +32,9 @@ struct NodeStats {
   uint64_t partners_dropped = 0;
   uint64_t published = 0;  // source
   uint64_t published_bytes = 0;
+  // Push tree upkeep (per sub-stream events).
+  uint64_t parents_lost = 0;      // parent left, dropped us, or went silent
+  uint64_t subtree_releases = 0;  // orphaned too long: children told to find others
 };
 
 }  // namespace meshcast::mesh

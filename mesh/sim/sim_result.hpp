@@ -41,6 +41,9 @@ struct SimResult {
   uint64_t honest_reported = 0;         // reports naming an honest peer (must be 0)
   uint64_t source_max_subscribers = 0;  // per sub-stream, max over the run
   double final_playout_delay_ms_p50 = 0;
+  // Push tree upkeep, summed over viewers and sub-streams.
+  uint64_t parents_lost = 0;      // a parent left, dropped us or went silent
+  uint64_t subtree_releases = 0;  // an orphan told its children to find other parents
   // Anatomy of the lag: segment creation -> first complete receipt at a viewer (lag minus
   // this is playout slack), the share of those receipts pushed by the sub-stream parent,
   // and the mean time of one media send by part (upload queue, serialisation at the

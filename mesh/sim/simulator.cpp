@@ -1,6 +1,7 @@
 #include "mesh/sim/simulator.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -85,6 +86,9 @@ struct Peer {
   TimeUs up_free = 0;  // upload link busy until
   TimeUs timer_at = -1;
   TimeUs joined = 0;
+  // --cut-through: when the first chunk of segment n arrived (ring of 64, tagged n + 1).
+  std::array<uint32_t, 64> head_num{};
+  std::array<TimeUs, 64> head_at{};
 };
 
 class Simulator {
@@ -157,6 +161,7 @@ class Simulator {
   IdSet playing_;
   std::vector<Message> msgs_;
   std::vector<uint32_t> free_msgs_;
+  std::vector<TimeUs> msg_head_;  // per message slot: first chunk's arrival at the receiver
   std::vector<PeerId> scratch_ids_;
   std::vector<Output> outbox_;  // shared by all nodes (drained after every input)
   uint32_t next_number_ = 0;
@@ -180,6 +185,7 @@ class Simulator {
   uint64_t dbg_n_[32] = {};
   uint64_t dbg_miss_[10] = {};
   int dbg_slow_ = 0;
+  std::vector<float> dbg_arr_[4];
   uint64_t dbg_ev_[16] = {}, dbg_msg_[16] = {};
   uint64_t dbg_pushed_ = 0, dbg_served_ = 0, dbg_req_ = 0;
   PeerId trace_ =
@@ -202,6 +208,14 @@ class Simulator {
     for (double q : {0.1, 0.5, 0.8, 0.9, 0.95, 0.99})
       std::fprintf(stderr, "startup q%.2f = %.0f\n", q,
                    v.empty() ? 0.0 : v[size_t(q * double(v.size() - 1))]);
+    for (int c = 0; c < 4; ++c) {
+      auto v = dbg_arr_[c];
+      std::sort(v.begin(), v.end());
+      if (!v.empty())
+        std::fprintf(stderr, "arrivals %s %s: n=%zu p50 %.0f p95 %.0f\n",
+                     c & 1 ? "pulled" : "pushed", c & 2 ? "young" : "old", v.size(),
+                     v[v.size() / 2], v[v.size() * 95 / 100]);
+    }
     for (int h = 0; h < 32; ++h)
       if (dbg_n_[h])
         std::fprintf(stderr, "hops %d: n=%llu mean arrival lag %.0f ms\n", h,
@@ -259,6 +273,8 @@ void Simulator::collect(const Peer& p, TimeUs now) {
   dbg_pushed_ += s.segments_pushed;
   dbg_served_ += s.segments_served;
   dbg_req_ += s.requests_sent;
+  r_.parents_lost += s.parents_lost;
+  r_.subtree_releases += s.subtree_releases;
   if (p.source) return;
   if (s.played + s.missed >= 50)
     r_.min_viewer_continuity =
@@ -349,8 +365,21 @@ void Simulator::drain(Peer& p, TimeUs now) {
         const bool media = is_media(o.msg);
         size_t chunks = Fragmenter::chunk_count(bytes);
         bytes += chunks * kChunkHeaderBytes;
-        const TimeUs start = std::max(now, p.up_free);
-        p.up_free = start + TimeUs(double(bytes) * 8e6 / double(p.upload_bps));
+        // The upload is one FIFO. With --cut-through a relay starts a copy of a segment it
+        // is still receiving once the first chunk is in (it cannot finish before the last
+        // is): a what-if for chunk-by-chunk verified relaying; real peers store and forward.
+        const TimeUs chunk_us = TimeUs(double(kMaxChunkBytes) * 8e6 / double(p.upload_bps));
+        TimeUs start = std::max(now, p.up_free), not_before = 0;
+        if (cfg_.cut_through && media) {
+          const uint32_t n = std::get<SegmentMsg>(o.msg).segment.header.number;
+          if (p.head_num[n % 64] == n + 1 && p.head_at[n % 64] < now) {
+            start = std::max(p.head_at[n % 64], p.up_free);
+            not_before = now + chunk_us;
+          }
+        }
+        p.up_free =
+            std::max(start + TimeUs(double(bytes) * 8e6 / double(p.upload_bps)), not_before);
+        TimeUs done_at = p.up_free;
         if (!dst) break;
         TimeUs extra = 0;
         if (cfg_.loss > 0) {
@@ -362,9 +391,9 @@ void Simulator::drain(Peer& p, TimeUs now) {
             int rounds = 1;
             while (rounds < 3 && rng_.uniform() < cfg_.loss) ++rounds;
             if (rounds == 3 && rng_.uniform() < cfg_.loss) break;  // give up: segment lost
-            const TimeUs chunk_us = TimeUs(double(kMaxChunkBytes) * 8e6 / double(p.upload_bps));
             extra = rounds * (2 * latency(p, *dst) + chunk_us);
             p.up_free += rounds * chunk_us;
+            done_at += rounds * chunk_us;
             retransmitted_bytes_ += uint64_t(rounds) * kMaxChunkBytes;
           }
         }
@@ -372,12 +401,16 @@ void Simulator::drain(Peer& p, TimeUs now) {
         if (media) {  // where a hop's time goes (DESIGN: lag = hops x per-hop + playout)
           ++media_sends_;
           send_queue_us_ += double(start - now);
-          send_serialise_us_ += double(p.up_free - start);
+          send_serialise_us_ += double(done_at - start);
           send_latency_us_ += double(latency(p, *dst));
           send_repair_us_ += double(extra);
         }
         const uint32_t mi = store_msg(std::move(o.msg));
-        push(p.up_free + latency(p, *dst) + extra, EvType::kDeliver, dst->id, p.id, mi);
+        if (cfg_.cut_through) {
+          if (msg_head_.size() <= mi) msg_head_.resize(mi + 1);
+          msg_head_[mi] = start + chunk_us + latency(p, *dst);
+        }
+        push(done_at + latency(p, *dst) + extra, EvType::kDeliver, dst->id, p.id, mi);
         break;
       }
       case OutputKind::kConnect: {
@@ -448,10 +481,20 @@ void Simulator::handle(const Ev& e) {
         if (auto* s = std::get_if<SegmentMsg>(&m);
             s && !dst->source && !dst->node->has_segment(s->segment.header.number)) {
           const TimeUs age = e.t - s->segment.header.created_us;
+          if (cfg_.cut_through) {
+            const uint32_t n = s->segment.header.number;
+            dst->head_num[n % 64] = n + 1;
+            dst->head_at[n % 64] = msg_head_[e.msg];
+          }
           arrival_hist_[size_t(
               std::clamp<TimeUs>(age / 1000, 0, TimeUs(arrival_hist_.size() - 1)))]++;
-          if (dst->node->parent(s->segment.header.number % cfg_.node.substreams) == e.b)
-            ++arrivals_pushed_;
+          const bool pushed =
+              dst->node->parent(s->segment.header.number % cfg_.node.substreams) == e.b;
+          if (pushed) ++arrivals_pushed_;
+          if (dbg_) {
+            const int cls = (pushed ? 0 : 1) + ((e.t - dst->joined) < 10'000'000 ? 2 : 0);
+            dbg_arr_[cls].push_back(float(age / 1000));
+          }
           if (dbg_) {
             const int h = std::min(30, int(s->segment.header.hops) + 1);
             dbg_lag_[h] += double(age) / 1000.0;

@@ -249,24 +249,63 @@ TEST(NodeCycles, ParentMustBeAttachedAndStrictlyShallower) {
   EXPECT_EQ(n.children(0), 1u);
 }
 
-TEST(NodeCycles, NeverSubscribesToADeeperPartner) {
-  Node n(viewer_cfg(1, 1));
+// An orphan that relays to children keeps its depth as a bound (a deeper parent could be
+// its own descendant) until orphan_timeout; a shallower partner is taken at once.
+TEST(NodeCycles, OrphanWithChildrenTakesOnlyAShallowerParentBeforeTheTimeout) {
+  NodeConfig c = viewer_cfg(1, 1);
+  c.orphan_timeout_us = 2'000'000;
+  Node n(c);
   n.start(0);
   connect(n, 2, bm_with({}, 1, 4, 1), 0);
   n.on_message(2, SubscribeAck{0, 1}, 10);  // depth 2
+  connect(n, 9, bm_with({}, kNoDepth, 4, 1), 20);
+  n.on_message(9, Subscribe{0, kNoDepth}, 30);  // a child at depth 3
+  ASSERT_EQ(n.children(0), 1u);
   take(n);
-  n.partner_left(2, 100);  // orphaned, keeps depth 2 as a bound
-  // Only deeper (or equal) partners around: no subscription.
-  connect(n, 3, bm_with({}, 2, 9, 1), 200);
-  connect(n, 4, bm_with({}, 5, 9, 1), 200);
+  n.partner_left(2, 100);
+  connect(n, 3, bm_with({}, 2, 9, 1), 200);  // same depth: may not take it
+  connect(n, 4, bm_with({}, 5, 9, 1), 200);  // deeper: may be our descendant
   n.on_timer(1'000'000);
-  EXPECT_TRUE(sent<Subscribe>(take(n)).empty());
-  // A shallower one appears: subscribe to it.
-  auto out = connect(n, 5, bm_with({}, 0, 9, 1), 1'100'000);
+  auto out = take(n);
+  EXPECT_TRUE(sent<Subscribe>(out).empty());
+  EXPECT_TRUE(sent<Reject>(out).empty());  // the child is kept
+  out = connect(n, 5, bm_with({}, 0, 9, 1), 1'100'000);
   auto subs = sent<Subscribe>(out);
   ASSERT_EQ(subs.size(), 1u);
   EXPECT_EQ(subs[0].first, 5u);
   EXPECT_EQ(subs[0].second.depth, 2);
+  EXPECT_EQ(n.children(0), 1u);
+}
+
+// Past orphan_timeout with no shallower partner, the orphan releases its subtree (each
+// member re-homes among its own partners) and may then attach at any depth.
+TEST(NodeCycles, OrphanWithoutShallowerPartnerReleasesSubtreeThenAttachesAnywhere) {
+  NodeConfig c = viewer_cfg(1, 1);
+  c.orphan_timeout_us = 300'000;
+  Node n(c);
+  n.start(0);
+  connect(n, 2, bm_with({}, 1, 4, 1), 0);
+  n.on_message(2, SubscribeAck{0, 1}, 10);  // depth 2
+  connect(n, 9, bm_with({}, kNoDepth, 4, 1), 20);
+  n.on_message(9, Subscribe{0, kNoDepth}, 30);
+  take(n);
+  n.partner_left(2, 100);
+  connect(n, 4, bm_with({}, 5, 9, 1), 150);
+  n.on_timer(300'000);  // orphaned for 200 ms: still waiting
+  EXPECT_EQ(n.children(0), 1u);
+  EXPECT_TRUE(sent<Subscribe>(take(n)).empty());
+  n.on_timer(450'000);
+  auto out = take(n);
+  auto rj = sent<Reject>(out);
+  ASSERT_EQ(rj.size(), 1u);
+  EXPECT_EQ(rj[0].first, 9u);
+  EXPECT_EQ(rj[0].second.reason, RejectReason::kDropped);
+  EXPECT_EQ(n.children(0), 0u);
+  auto subs = sent<Subscribe>(out);
+  ASSERT_EQ(subs.size(), 1u);
+  EXPECT_EQ(subs[0].first, 4u);
+  EXPECT_EQ(subs[0].second.depth, kNoDepth);
+  EXPECT_EQ(n.stats().subtree_releases, 1u);
 }
 
 TEST(NodeScheduling, PullsFromHolderAndNeverTwiceUntilTimeout) {

@@ -73,3 +73,28 @@ TEST(Sim, SameSeedSameMetrics) {
   const SimResult d = run_simulation(c);
   EXPECT_NE(a.events, d.events);
 }
+
+// The what-if transport model: a relay that starts each pushed copy on the first chunk
+// cuts the time a segment waits in relays' uploads, with the same protocol decisions.
+TEST(Sim, CutThroughModelShortensTheUploadQueue) {
+  SimConfig c = small(150, 30);
+  const SimResult sf = run_simulation(c);
+  c.cut_through = true;
+  const SimResult ct = run_simulation(c);
+  EXPECT_GT(sf.send_queue_ms, 0.0);
+  EXPECT_LT(ct.send_queue_ms, sf.send_queue_ms);
+  EXPECT_LT(ct.arrival_ms.p50, sf.arrival_ms.p50);
+  EXPECT_GE(ct.continuity, 0.99);
+}
+
+// Churn orphans sub-trees: each loss of a parent is counted, and orphans that find no
+// shallower partner release their children rather than wait (docs/mesh.md).
+TEST(Sim, ChurnOrphansAreCountedAndReHomed) {
+  SimConfig c = small(200, 40);
+  c.churn_lifetime_s = 30;
+  const SimResult r = run_simulation(c);
+  EXPECT_GT(r.departures, 0u);
+  EXPECT_GT(r.parents_lost, r.departures);  // a departed relay orphans several children
+  EXPECT_GE(r.continuity, 0.98);
+  EXPECT_EQ(r.viewers_never_started, 0u);
+}
