@@ -669,6 +669,27 @@ SimResult Simulator::run() {
     ++r_.events;
     handle(e);
   }
+  if (dbg_) {
+    // Tree shape at the end: per depth, viewers by upload class and their mean children.
+    uint64_t cnt[20][3] = {}, kids[20][3] = {};
+    for (auto& p : peers_) {
+      if (!p.alive || p.source) continue;
+      const int cls = p.upload_bps < cfg_.bitrate_kbps * 1000       ? 0
+                      : p.upload_bps < 3 * cfg_.bitrate_kbps * 1000 ? 1
+                                                                    : 2;
+      for (uint32_t j = 0; j < cfg_.node.substreams; ++j) {
+        const int d = std::min<int>(19, p.node->depth(j));
+        cnt[d][cls]++;
+        kids[d][cls] += p.node->children(j);
+      }
+    }
+    for (int d = 0; d < 20; ++d)
+      std::fprintf(stderr, "depth %2d: slow %6llu (%.2f kids) mid %6llu (%.2f) fast %6llu (%.2f)\n",
+                   d, (unsigned long long)cnt[d][0],
+                   cnt[d][0] ? double(kids[d][0]) / cnt[d][0] : 0.0, (unsigned long long)cnt[d][1],
+                   cnt[d][1] ? double(kids[d][1]) / cnt[d][1] : 0.0, (unsigned long long)cnt[d][2],
+                   cnt[d][2] ? double(kids[d][2]) / cnt[d][2] : 0.0);
+  }
   for (auto& p : peers_)
     if (p.alive) collect(p, end_);
   const NodeStats& ss = peers_[0].node->stats();
