@@ -120,7 +120,12 @@ void ViewerSession::on_play(const mesh::Segment& seg, int64_t play_at_us) {
   // The core only plays verified segments; re-check here so the metric is independent.
   if (verifier_ && !verifier_->verify(seg)) ++metrics_.forged_played;
   ++metrics_.played;
-  if (metrics_.first_play_us < 0) metrics_.first_play_us = play_at_us;
+  if (metrics_.first_play_us < 0) {
+    metrics_.first_play_us = play_at_us;
+    // Tell the tracker at once: it sends joiners to viewers that play, and in a crowd
+    // waiting for the next periodic report slows how fast the swarm can take newcomers.
+    on_report_tick(this);
+  }
   metrics_.lag_ms.push_back((play_at_us - seg.header.created_us) / 1e3);
   metrics_.hops.push_back(seg.header.hops);
   if (player_) {

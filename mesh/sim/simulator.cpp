@@ -185,7 +185,8 @@ class Simulator {
   uint64_t dbg_n_[32] = {};
   uint64_t dbg_miss_[10] = {};
   int dbg_slow_ = 0;
-  std::vector<float> dbg_arr_[4];
+  std::vector<float> dbg_arr_[8];
+  std::vector<float> dbg_start_by_join_[16];
   uint64_t dbg_ev_[16] = {}, dbg_msg_[16] = {};
   uint64_t dbg_pushed_ = 0, dbg_served_ = 0, dbg_req_ = 0;
   PeerId trace_ =
@@ -208,13 +209,22 @@ class Simulator {
     for (double q : {0.1, 0.5, 0.8, 0.9, 0.95, 0.99})
       std::fprintf(stderr, "startup q%.2f = %.0f\n", q,
                    v.empty() ? 0.0 : v[size_t(q * double(v.size() - 1))]);
-    for (int c = 0; c < 4; ++c) {
+    for (int t = 0; t < 16; ++t) {
+      auto v = dbg_start_by_join_[t];
+      std::sort(v.begin(), v.end());
+      if (!v.empty())
+        std::fprintf(stderr, "start-up of viewers joining at %d%s s: n=%zu p50 %.0f p95 %.0f\n", t,
+                     t == 15 ? "+" : "", v.size(), v[v.size() / 2], v[v.size() * 95 / 100]);
+    }
+    for (int c = 0; c < 8; ++c) {
       auto v = dbg_arr_[c];
       std::sort(v.begin(), v.end());
       if (!v.empty())
-        std::fprintf(stderr, "arrivals %s %s: n=%zu p50 %.0f p95 %.0f\n",
-                     c & 1 ? "pulled" : "pushed", c & 2 ? "young" : "old", v.size(),
-                     v[v.size() / 2], v[v.size() * 95 / 100]);
+        std::fprintf(stderr, "arrivals %s, viewer %s, %s: n=%zu p50 %.0f p95 %.0f\n",
+                     c & 1 ? "pulled" : "pushed",
+                     c & 2 ? "joined < 10 s ago" : "joined >= 10 s ago",
+                     c & 4 ? "joined after warm-up" : "initial crowd", v.size(), v[v.size() / 2],
+                     v[v.size() * 95 / 100]);
     }
     for (int h = 0; h < 32; ++h)
       if (dbg_n_[h])
@@ -290,6 +300,9 @@ void Simulator::collect(const Peer& p, TimeUs now) {
   if (s.first_play_at >= 0) {
     startup_.push_back(float(double(s.first_play_at - s.started_at) / 1000.0));
     if (s.started_at >= warmup_) startup_steady_.push_back(startup_.back());
+    if (dbg_)
+      dbg_start_by_join_[std::min<size_t>(15, size_t(s.started_at / 1'000'000))].push_back(
+          startup_.back());
     if (dbg_ && s.first_play_at - s.started_at > 2'500'000 && dbg_slow_++ < 8)
       std::fprintf(stderr, "slow start: id %u joined %.3f first play %.3f\n", p.id,
                    double(s.started_at) / 1e6, double(s.first_play_at) / 1e6);
@@ -492,7 +505,8 @@ void Simulator::handle(const Ev& e) {
               dst->node->parent(s->segment.header.number % cfg_.node.substreams) == e.b;
           if (pushed) ++arrivals_pushed_;
           if (dbg_) {
-            const int cls = (pushed ? 0 : 1) + ((e.t - dst->joined) < 10'000'000 ? 2 : 0);
+            const int cls = (pushed ? 0 : 1) + ((e.t - dst->joined) < 10'000'000 ? 2 : 0) +
+                            (dst->joined >= warmup_ ? 4 : 0);
             dbg_arr_[cls].push_back(float(age / 1000));
           }
           if (dbg_) {
