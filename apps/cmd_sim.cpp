@@ -34,8 +34,8 @@ const char* kHelp =
     "  --loss P               per-packet (1,100-byte chunk) loss (default 0)\n"
     "  --no-nack              a lost chunk loses its whole segment (default: the link NACKs\n"
     "                         lost media chunks, costing one RTT per round, 3 rounds max)\n"
-    "  --cut-through          what-if: relays start a pushed copy on its first chunk (real\n"
-    "                         peers store and forward whole segments; default off)\n"
+    "  --store-and-forward    relays send a segment on only once all of it is in (default:\n"
+    "                         to the first child piece by piece while it arrives, as real peers)\n"
     "  --churn-lifetime S     mean exponential viewer lifetime; departed viewers are replaced\n"
     "                         by new joiners (default 0 = no churn)\n"
     "  --upload-dist SPEC     fraction:multiple-of-stream-rate list (default 0.2:0.5,0.5:2,0.3:4)\n"
@@ -211,7 +211,8 @@ void reexec_with_huge_pages(int argc, char** argv) {
 }
 
 int run(int argc, char** argv) {
-  app::Args args(argc, argv, {"flash-crowd", "progress", "bench-crypto", "no-nack", "cut-through"},
+  app::Args args(argc, argv,
+                 {"flash-crowd", "progress", "bench-crypto", "no-nack", "store-and-forward"},
                  {"peers", "duration", "bitrate", "segment-ms", "rtt-ms", "loss", "churn-lifetime",
                   "upload-dist", "join-spread", "source-copies", "substreams", "forgers", "seed",
                   "json", "node"});
@@ -233,7 +234,7 @@ int run(int argc, char** argv) {
   c.seed = uint64_t(args.get_int("seed", 1, 0, 1L << 62));
   c.progress = args.has("progress");
   c.nack = !args.has("no-nack");
-  c.cut_through = args.has("cut-through");
+  c.cut_through = !args.has("store-and-forward");
   if (args.has("flash-crowd")) c.join_spread_s = 1;
   if (args.ok() && args.has("rtt-ms")) {
     const std::string r = args.get("rtt-ms");

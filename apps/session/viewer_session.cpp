@@ -185,7 +185,8 @@ nlohmann::json ViewerSession::status_json() const {
                   {"playout_delay_ms", peer_->core().playout_delay() / 1000},
                   {"next_play", peer_->core().next_play()},
                   {"decode_errors", peer_->counters().decode_errors},
-                  {"send_failures", peer_->counters().send_failures}};
+                  {"send_failures", peer_->counters().send_failures},
+                  {"cut_through_segments", peer_->counters().cut_through_segments}};
   }
   return j;
 }

@@ -1,5 +1,6 @@
 #include "mesh/core/codec.hpp"
 
+#include <algorithm>
 #include <type_traits>
 
 namespace meshcast::mesh {
@@ -60,7 +61,10 @@ size_t body_size(const Subscribe&) { return 2; }
 size_t body_size(const SubscribeAck&) { return 2; }
 size_t body_size(const Unsubscribe&) { return 1; }
 size_t body_size(const Reject& r) { return 1 + 1 + 1 + 4 + 4 + 1 + 4 * size_t(r.redirect_count); }
-size_t body_size(const SegmentMsg& s) { return kSegHeaderBytes + s.segment.header.size; }
+size_t body_size(const SegmentMsg& s) {
+  return kSegHeaderBytes + 2 + sizeof(Digest) * piece_count(s.segment.header.size) +
+         s.segment.header.size;
+}
 size_t body_size(const Bye&) { return 1; }
 
 template <class T>
@@ -122,6 +126,17 @@ void put(Writer& w, const SegmentMsg& m) {
   w.u8(h.hops);
   w.out.insert(w.out.end(), m.segment.signature.begin(), m.segment.signature.end());
   auto p = m.segment.payload_bytes();
+  // Piece digests (for relays that pass pieces on as they arrive). Without a payload the
+  // message carries zeros, and the digests are those of zeros.
+  static const std::vector<uint8_t> zeros(kPieceBytes, 0);
+  const size_t pieces = piece_count(h.size);
+  w.u16(uint16_t(pieces));
+  for (size_t k = 0; k < pieces; ++k) {
+    const size_t len = std::min(kPieceBytes, size_t(h.size) - k * kPieceBytes);
+    const Digest d = p.size() == h.size ? sha256(p.subspan(k * kPieceBytes, len))
+                                        : sha256(std::span(zeros).first(len));
+    w.out.insert(w.out.end(), d.begin(), d.end());
+  }
   if (p.size() == h.size) {
     w.out.insert(w.out.end(), p.begin(), p.end());
   } else {
@@ -203,9 +218,23 @@ bool get(Reader& r, SegmentMsg& m, DecodeError& err) {
     err = DecodeError::kTooLarge;
     return false;
   }
+  // The digests let cut-through relays check pieces early; they must match the payload
+  // (one encoding per segment; the signature check recomputes them anyway).
+  const uint16_t pieces = r.u16();
+  if (!r.ok || pieces != piece_count(h.size) || !r.need(size_t(pieces) * sizeof(Digest)))
+    return false;
+  const size_t digests_at = r.pos;
+  r.pos += size_t(pieces) * sizeof(Digest);
   if (!r.need(h.size)) return false;
-  m.segment.payload = std::make_shared<const std::vector<uint8_t>>(
-      r.in.begin() + long(r.pos), r.in.begin() + long(r.pos + h.size));
+  const std::span<const uint8_t> payload = r.in.subspan(r.pos, h.size);
+  const auto digests = piece_digests(payload);
+  if (!std::equal(reinterpret_cast<const uint8_t*>(digests.data()),
+                  reinterpret_cast<const uint8_t*>(digests.data() + digests.size()),
+                  r.in.begin() + long(digests_at))) {
+    err = DecodeError::kBadValue;
+    return false;
+  }
+  m.segment.payload = std::make_shared<const std::vector<uint8_t>>(payload.begin(), payload.end());
   r.pos += h.size;
   return true;
 }

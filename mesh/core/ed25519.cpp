@@ -26,7 +26,7 @@ PublicKey Ed25519Signer::public_key() const {
 }
 
 void Ed25519Signer::sign(Segment& s) const {
-  const auto msg = signing_input(s.header, sha256(s.payload_bytes()));
+  const auto msg = signing_input(s.header, digest_list_hash(piece_digests(s.payload_bytes())));
   s.signature.fill(0);
   EVP_MD_CTX* ctx = EVP_MD_CTX_new();
   if (!ctx) return;
@@ -43,14 +43,18 @@ std::optional<Ed25519Verifier> Ed25519Verifier::from_public(const PublicKey& raw
 }
 
 bool Ed25519Verifier::verify(const Segment& s) const {
-  // The signature covers the payload hash, so a payload of the wrong length fails too.
+  // The signature covers the piece digests, so a payload of the wrong length fails too.
   if (s.payload_bytes().size() != s.header.size) return false;
-  const auto msg = signing_input(s.header, sha256(s.payload_bytes()));
+  return verify_head(s.header, s.signature, digest_list_hash(piece_digests(s.payload_bytes())));
+}
+
+bool Ed25519Verifier::verify_head(const SegmentHeader& h, const Signature& sig,
+                                  const Digest& list_hash) const {
+  const auto msg = signing_input(h, list_hash);
   EVP_MD_CTX* ctx = EVP_MD_CTX_new();
   if (!ctx) return false;
-  bool ok =
-      EVP_DigestVerifyInit(ctx, nullptr, nullptr, nullptr, key_.get()) == 1 &&
-      EVP_DigestVerify(ctx, s.signature.data(), s.signature.size(), msg.data(), msg.size()) == 1;
+  bool ok = EVP_DigestVerifyInit(ctx, nullptr, nullptr, nullptr, key_.get()) == 1 &&
+            EVP_DigestVerify(ctx, sig.data(), sig.size(), msg.data(), msg.size()) == 1;
   EVP_MD_CTX_free(ctx);
   return ok;
 }

@@ -35,6 +35,8 @@ class Ed25519Verifier final : public SegmentVerifier {
  public:
   static std::optional<Ed25519Verifier> from_public(const PublicKey& raw);
   bool verify(const Segment& s) const override;
+  bool verify_head(const SegmentHeader& h, const Signature& sig,
+                   const Digest& list_hash) const override;
 
  private:
   explicit Ed25519Verifier(PkeyPtr k) : key_(std::move(k)) {}

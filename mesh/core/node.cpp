@@ -332,12 +332,16 @@ void Node::handle(PeerId from, const Request& m, TimeUs now) {
     if (!((m.mask >> i) & 1u)) continue;
     const uint32_t n = m.base + i;
     if (n < m.base) break;  // wrapped
-    const Slot* s = slot_for(n);
+    Slot* s = slot_for(n);
     if (!s || s->state != kHave || s->number != n) {
       not_have.mask |= 1u << i;
-    } else if (!bucket_.can_spend(now, s->seg.header.size)) {
+    } else if (!bucket_.can_spend(now, s->seg.header.size) ||
+               (cfg_.is_source && s->copies >= cfg_.source_copies)) {
+      // The source never sends a segment more than source_copies times, pushes included
+      // (the byte budget alone let a pull through when segments ran larger than the rate).
       busy.mask |= 1u << i;
     } else {
+      ++s->copies;
       bucket_.spend(now, s->seg.header.size);
       ++stats_.segments_served;
       send(from, SegmentMsg{s->seg});
@@ -536,6 +540,7 @@ void Node::store(Segment&& seg, TimeUs now) {
   }
   s.state = kHave;
   s.arrived = now;
+  s.copies = 0;
   s.seg = std::move(seg);
   if (s.seg.header.hops < 255) ++s.seg.header.hops;
   if (cfg_.is_source) s.seg.header.hops = 0;
@@ -564,7 +569,7 @@ TimeUs Node::parent_estimate(const Partner& q, uint32_t j) const {
   return TimeUs(d) * cfg_.hop_estimate_us + queue;
 }
 
-void Node::forward(const Slot& s, PeerId except, TimeUs now) {
+void Node::forward(Slot& s, PeerId except, TimeUs now) {
   // Children that upload fastest first: they carry the largest subtrees, so the segment
   // spreads like a binomial tree instead of waiting behind leaves.
   const uint32_t j = s.number % cfg_.substreams;
@@ -575,11 +580,24 @@ void Node::forward(const Slot& s, PeerId except, TimeUs now) {
   std::stable_sort(kids.begin(), kids.begin() + long(nk), [](const Partner* a, const Partner* b) {
     return a->upload_kbps > b->upload_kbps;
   });
+  s.copies = uint16_t(std::min<size_t>(s.copies + nk, 0xFFFF));
   for (size_t i = 0; i < nk; ++i) {
     bucket_.spend(now, s.seg.header.size);
     ++stats_.segments_pushed;
     send(kids[i]->id, SegmentMsg{s.seg});
   }
+}
+
+PeerId Node::cut_through_child(const SegmentHeader& h, PeerId from) const {
+  if (cfg_.is_source || h.stream_id != cfg_.stream_id || !find(from) || has_segment(h.number) ||
+      (have_any_ && (h.number < win_lo_ || (playing_ && h.number < next_play_))))
+    return kNoPeer;
+  const uint32_t j = h.number % cfg_.substreams;
+  const Partner* first = nullptr;
+  for (auto& q : partners_)  // forward()'s order: fastest first, ties by partner order
+    if ((q.child_mask & bit(j)) && q.id != from && (!first || q.upload_kbps > first->upload_kbps))
+      first = &q;
+  return first ? first->id : kNoPeer;
 }
 
 void Node::handle(PeerId from, const SegmentMsg& m, TimeUs now) {
@@ -627,7 +645,7 @@ void Node::handle(PeerId from, const SegmentMsg& m, TimeUs now) {
   if (!playing_) startup_requested_ = false;
   Segment seg = m.segment;
   store(std::move(seg), now);
-  const Slot& s = window_[n % cfg_.window];
+  Slot& s = window_[n % cfg_.window];
   forward(s, from, now);
   if (!playing_) {
     playing_ = true;

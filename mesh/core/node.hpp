@@ -34,6 +34,11 @@ class Node {
   void add_candidates(std::span<const PeerId> ids, TimeUs now);
   // Source only: a new signed segment.
   void publish_segment(Segment seg, TimeUs now);
+  // Cut-through: the child that would be pushed segment `h` first (the fastest child of its
+  // sub-stream other than `from`), so the shell can pass the segment's verified chunks on
+  // while it still arrives; kNoPeer if the segment is not wanted (held, too old) or has no
+  // such child. The push that follows the whole segment to that child is the shell's to skip.
+  PeerId cut_through_child(const SegmentHeader& h, PeerId from) const;
 
   std::vector<Output>& outbox() { return *out_; }
   // Route outputs into a caller-owned vector (e.g. one shared by all simulated nodes, which
@@ -85,6 +90,7 @@ class Node {
     PeerId req_from = kNoPeer;
     TimeUs req_deadline = 0;
     TimeUs arrived = 0;
+    uint16_t copies = 0;  // source: copies sent (pushed and pulled), at most source_copies
     Segment seg;
   };
 
@@ -96,7 +102,7 @@ class Node {
   Slot* slot_for(uint32_t n);
   const Slot* slot_for(uint32_t n) const;
   void store(Segment&& seg, TimeUs now);
-  void forward(const Slot& s, PeerId except, TimeUs now);
+  void forward(Slot& s, PeerId except, TimeUs now);
   void maybe_timer();
   void orphan(uint32_t j, TimeUs now);
 

@@ -33,9 +33,20 @@ struct Segment {
   }
 };
 
+// The payload is signed through a list of piece digests (SHA-256 of each kPieceBytes
+// slice, the last one shorter), so a relay can check each piece as it arrives and pass it on
+// before the whole segment is in (cut-through); verifying a whole segment recomputes them.
+inline constexpr size_t kPieceBytes = 4096;
+inline size_t piece_count(size_t payload_bytes) {
+  return (payload_bytes + kPieceBytes - 1) / kPieceBytes;
+}
+std::vector<Digest> piece_digests(std::span<const uint8_t> payload);
+// SHA-256 over the concatenated piece digests.
+Digest digest_list_hash(std::span<const Digest> pieces);
+
 // The bytes the broadcaster signs: stream id (8, BE) | number (4, BE) | created (8, BE) |
-// SHA-256(payload) (32). Size is implied by the payload hash.
-std::array<uint8_t, 52> signing_input(const SegmentHeader& h, const Digest& payload_sha256);
+// digest_list_hash (32). Size is implied by the piece digests.
+std::array<uint8_t, 52> signing_input(const SegmentHeader& h, const Digest& list_hash);
 Digest sha256(std::span<const uint8_t> data);
 
 }  // namespace meshcast::mesh

@@ -10,6 +10,10 @@ class SegmentVerifier {
  public:
   virtual ~SegmentVerifier() = default;
   virtual bool verify(const Segment& s) const = 0;
+  // The signature over a header and the hash of its piece digest list (a relay checks this
+  // on a segment's first chunk, then each piece against its digest).
+  virtual bool verify_head(const SegmentHeader& h, const Signature& sig,
+                           const Digest& list_hash) const = 0;
 };
 
 class SegmentSigner {

@@ -2,6 +2,8 @@
 
 #include <openssl/rand.h>
 
+#include <algorithm>
+
 #include "mesh/core/codec.hpp"
 #include "mesh/core/fragmenter.hpp"
 
@@ -299,6 +301,9 @@ void MeshPeer::on_link_rtp(PeerId pid, const uint8_t* data, size_t len) {
                         ? (uint32_t((*chunk)[0]) << 24) | (uint32_t((*chunk)[1]) << 16) |
                               (uint32_t((*chunk)[2]) << 8) | (*chunk)[3]
                         : 0;
+  // Before reassembly, so every chunk is passed on before the core sees the whole segment.
+  if (cfg_.cut_through && !cfg_.tamper_relayed && cfg_.core.verifier && !stopped_)
+    cut_through(*e, msg_id, *chunk);
   R r = e->reassembler.feed(*chunk, msg_buf_);
   if (r == R::kIncomplete) {
     int64_t now = g_get_monotonic_time();
@@ -314,6 +319,56 @@ void MeshPeer::on_link_rtp(PeerId pid, const uint8_t* data, size_t len) {
   } else if (r == R::kMalformed || r == R::kTooLarge) {
     ++counters_.decode_errors;
   }
+}
+
+void MeshPeer::cut_through(LinkEntry& e, uint32_t msg_id, std::span<const uint8_t> chunk) {
+  auto it = e.cut.try_emplace(msg_id, *cfg_.core.verifier).first;
+  while (e.cut.size() > 4) {  // bounded like the reassembler: the oldest goes
+    const bool self = e.cut.begin() == it;
+    e.cut.erase(e.cut.begin());
+    if (self) return;
+  }
+  auto& c = it->second;
+  c.relay.feed(chunk);
+  if (c.relay.state() != mesh::ChunkRelay::State::kRelaying) return;
+  const uint32_t number = c.relay.header().number;
+  if (!c.asked) {
+    c.asked = true;
+    if (!cut_sent_.count(number)) c.to = core_.cut_through_child(c.relay.header(), e.pid);
+    LinkEntry* out = entry(c.to);
+    if (!out || !out->connected || !out->link) {
+      c.to = mesh::kNoPeer;
+    } else {
+      c.out_id = out->next_msg_id++;
+      out->sent.push_back({c.out_id, number, {}, 0});
+      cut_sent_[number] = c.to;
+      while (cut_sent_.size() > 256) cut_sent_.erase(cut_sent_.begin());
+      ++counters_.cut_through_segments;
+    }
+  }
+  const auto ready = c.relay.take_ready();
+  LinkEntry* out = entry(c.to);
+  if (!out || !out->connected || !out->link) return;
+  auto sent = std::find_if(out->sent.begin(), out->sent.end(),
+                           [&](const LinkEntry::Sent& m) { return m.id == c.out_id; });
+  for (uint16_t i : ready) {
+    std::vector<uint8_t> ch(c.relay.chunk(i).begin(), c.relay.chunk(i).end());
+    for (int b = 0; b < 4; ++b) ch[size_t(b)] = uint8_t(c.out_id >> (24 - 8 * b));
+    if (i == 0) {  // one more hop, as the core counts when it stores a segment
+      uint8_t& hops = ch[mesh::kChunkHeaderBytes + mesh::ChunkRelay::kHopsOffset];
+      if (hops < 255) ++hops;
+    }
+    auto pkt = out->rtp.wrap(ch, number);
+    if (!out->link->send_rtp(pkt.data(), pkt.size())) ++counters_.send_failures;
+    ++counters_.cut_through_chunks;
+    if (sent != out->sent.end()) {  // kept for NACKed resends
+      sent->bytes += ch.size();
+      out->sent_bytes += ch.size();
+      if (sent->chunks.size() <= i) sent->chunks.resize(i + 1);
+      sent->chunks[i] = std::move(ch);
+    }
+  }
+  if (c.relay.all_taken()) e.cut.erase(it);
 }
 
 void MeshPeer::on_link_rtcp(PeerId pid, const uint8_t* data, size_t len) {
@@ -390,9 +445,15 @@ void MeshPeer::drain() {
   for (size_t i = 0; i < box.size(); ++i) {
     Output o = std::move(box[i]);
     switch (o.kind) {
-      case OutputKind::kSend:
+      case OutputKind::kSend: {
+        if (mesh::is_media(o.msg)) {
+          // Already passed on chunk by chunk while it arrived.
+          auto c = cut_sent_.find(std::get<mesh::SegmentMsg>(o.msg).segment.header.number);
+          if (c != cut_sent_.end() && c->second == o.peer) break;
+        }
         send_message(o.peer, o.msg);
         break;
+      }
       case OutputKind::kConnect: {
         if (stopped_ || entry(o.peer)) break;
         auto name = names_.find(o.peer);
@@ -475,7 +536,7 @@ void MeshPeer::handle_nack(LinkEntry& e, const ChunkNack& nack) {
   for (auto& m : e.sent) {
     if (m.id != nack.msg_id) continue;
     for (uint16_t i : nack.indices) {
-      if (i >= m.chunks.size()) continue;
+      if (i >= m.chunks.size() || m.chunks[i].empty()) continue;  // (cut-through: not yet in)
       // A fresh RTP sequence number: SRTP would drop a byte-identical packet as a replay.
       auto pkt = e.rtp.wrap(m.chunks[i], m.ts);
       if (e.link && e.link->send_rtp(pkt.data(), pkt.size())) ++counters_.chunks_resent;

@@ -15,6 +15,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "mesh/core/chunk_relay.hpp"
 #include "mesh/core/node.hpp"
 #include "mesh/core/reassembler.hpp"
 #include "mesh/link/peer_link.hpp"
@@ -43,6 +44,9 @@ struct MeshPeerConfig {
   // relays and, so that every partner meets the attack, pushes each partner an unasked
   // forged copy of a segment far ahead of what it plays.
   bool tamper_relayed = false;
+  // Pass a segment's verified chunks on to its first child while it still arrives
+  // (mesh::ChunkRelay); other children get it whole. Off: store and forward.
+  bool cut_through = true;
 };
 
 struct PartnerInfo {
@@ -59,8 +63,10 @@ struct MeshPeerCounters {
   uint64_t decode_errors = 0;  // malformed chunks / messages from partners
   uint64_t send_failures = 0;
   uint64_t forgers_reported = 0;
-  uint64_t nacks_sent = 0;     // chunk NACKs for partly received messages
-  uint64_t chunks_resent = 0;  // chunks sent again on a partner's NACK
+  uint64_t nacks_sent = 0;            // chunk NACKs for partly received messages
+  uint64_t chunks_resent = 0;         // chunks sent again on a partner's NACK
+  uint64_t cut_through_segments = 0;  // segments passed on chunk by chunk while arriving
+  uint64_t cut_through_chunks = 0;
 };
 
 class MeshPeer {
@@ -134,6 +140,15 @@ class MeshPeer {
       int nacks;
     };
     std::map<uint32_t, Partial> partials;
+    // Incoming segment messages being passed on while they arrive (by message id).
+    struct CutThrough {
+      explicit CutThrough(const mesh::SegmentVerifier& v) : relay(v) {}
+      mesh::ChunkRelay relay;
+      bool asked = false;               // the core was asked for a child
+      mesh::PeerId to = mesh::kNoPeer;  // the child being fed
+      uint32_t out_id = 0;              // message id on the child's link
+    };
+    std::map<uint32_t, CutThrough> cut;
   };
 
   mesh::PeerId pid_for(const std::string& id);
@@ -153,6 +168,7 @@ class MeshPeer {
   void arm_nack_timer();
   static gboolean on_nack_timer(gpointer self);
   void handle_nack(LinkEntry& e, const ChunkNack& nack);
+  void cut_through(LinkEntry& e, uint32_t msg_id, std::span<const uint8_t> chunk);
   void retire(std::unique_ptr<link::PeerLink> link);
 
   GMainContext* ctx_;
@@ -180,6 +196,8 @@ class MeshPeer {
   uint32_t ssrc_;
   std::vector<uint8_t> encode_buf_, msg_buf_;
   std::vector<std::vector<uint8_t>> chunks_;
+  // Segment number -> the child it was passed to chunk by chunk (its whole push is skipped).
+  std::map<uint32_t, mesh::PeerId> cut_sent_;
 };
 
 }  // namespace meshcast::node

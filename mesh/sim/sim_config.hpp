@@ -17,8 +17,8 @@ struct SimConfig {
   uint32_t rtt_max_ms = 200;
   double loss = 0.0;  // per packet (1,100-byte chunk); a segment is lost if any is
   bool nack = true;
-  bool cut_through = false;  // what-if transport model (see Simulator::drain)             // lost
-                             // media chunks are re-sent after a NACK (one RTT per round)
+  bool cut_through = true;      // relays pass a segment on while it arrives (as real peers)
+                                // media chunks are re-sent after a NACK (one RTT per round)
   double churn_lifetime_s = 0;  // mean exponential viewer lifetime; 0 = no churn
   double join_spread_s = 10;    // initial viewers join uniformly over this interval
   double join_start_s = 1;      // first join (the source has published a few segments)

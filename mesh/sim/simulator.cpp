@@ -9,6 +9,7 @@
 #include <queue>
 #include <vector>
 
+#include "mesh/core/chunk_relay.hpp"
 #include "mesh/core/codec.hpp"
 #include "mesh/core/fragmenter.hpp"
 #include "mesh/core/node.hpp"
@@ -86,9 +87,11 @@ struct Peer {
   TimeUs up_free = 0;  // upload link busy until
   TimeUs timer_at = -1;
   TimeUs joined = 0;
-  // --cut-through: when the first chunk of segment n arrived (ring of 64, tagged n + 1).
+  // Cut-through: for segment n (ring of 64, tagged n + 1), when its first piece had arrived
+  // (the relay may start passing it on) and when the whole segment had.
   std::array<uint32_t, 64> head_num{};
   std::array<TimeUs, 64> head_at{};
+  std::array<TimeUs, 64> done_at{};
 };
 
 class Simulator {
@@ -161,7 +164,7 @@ class Simulator {
   IdSet playing_;
   std::vector<Message> msgs_;
   std::vector<uint32_t> free_msgs_;
-  std::vector<TimeUs> msg_head_;  // per message slot: first chunk's arrival at the receiver
+  std::vector<TimeUs> msg_head_;  // per message slot: first piece's arrival at the receiver
   std::vector<PeerId> scratch_ids_;
   std::vector<Output> outbox_;  // shared by all nodes (drained after every input)
   uint32_t next_number_ = 0;
@@ -186,6 +189,7 @@ class Simulator {
   uint64_t dbg_miss_[10] = {};
   int dbg_slow_ = 0;
   std::vector<float> dbg_arr_[8];
+  std::vector<float> dbg_lag_by_group_[2];
   std::vector<float> dbg_start_by_join_[16];
   uint64_t dbg_ev_[16] = {}, dbg_msg_[16] = {};
   uint64_t dbg_pushed_ = 0, dbg_served_ = 0, dbg_req_ = 0;
@@ -215,6 +219,14 @@ class Simulator {
       if (!v.empty())
         std::fprintf(stderr, "start-up of viewers joining at %d%s s: n=%zu p50 %.0f p95 %.0f\n", t,
                      t == 15 ? "+" : "", v.size(), v[v.size() / 2], v[v.size() * 95 / 100]);
+    }
+    for (int g = 0; g < 2; ++g) {
+      auto v = dbg_lag_by_group_[g];
+      std::sort(v.begin(), v.end());
+      if (!v.empty())
+        std::fprintf(stderr, "lag after warm-up, viewers of the %s: n=%zu p50 %.0f p95 %.0f\n",
+                     g ? "later joins" : "initial crowd", v.size(), v[v.size() / 2],
+                     v[v.size() * 95 / 100]);
     }
     for (int c = 0; c < 8; ++c) {
       auto v = dbg_arr_[c];
@@ -378,14 +390,15 @@ void Simulator::drain(Peer& p, TimeUs now) {
         const bool media = is_media(o.msg);
         size_t chunks = Fragmenter::chunk_count(bytes);
         bytes += chunks * kChunkHeaderBytes;
-        // The upload is one FIFO. With --cut-through a relay starts a copy of a segment it
-        // is still receiving once the first chunk is in (it cannot finish before the last
-        // is): a what-if for chunk-by-chunk verified relaying; real peers store and forward.
+        // The upload is one FIFO. A relay passes a segment it is receiving on to its first
+        // child piece by piece (mesh::ChunkRelay in real peers): that copy may start once the
+        // first piece is in, and cannot finish before one chunk after the last one is. Later
+        // copies queue behind it, so they start after the whole segment is in.
         const TimeUs chunk_us = TimeUs(double(kMaxChunkBytes) * 8e6 / double(p.upload_bps));
         TimeUs start = std::max(now, p.up_free), not_before = 0;
         if (cfg_.cut_through && media) {
           const uint32_t n = std::get<SegmentMsg>(o.msg).segment.header.number;
-          if (p.head_num[n % 64] == n + 1 && p.head_at[n % 64] < now) {
+          if (p.head_num[n % 64] == n + 1 && p.done_at[n % 64] == now && p.head_at[n % 64] < now) {
             start = std::max(p.head_at[n % 64], p.up_free);
             not_before = now + chunk_us;
           }
@@ -418,10 +431,18 @@ void Simulator::drain(Peer& p, TimeUs now) {
           send_latency_us_ += double(latency(p, *dst));
           send_repair_us_ += double(extra);
         }
+        // First piece in at the receiver: the prefix (header, signature, digests) + a piece.
+        const size_t first_piece =
+            media ? std::min(bytes,
+                             ChunkRelay::kFixedPrefix + kPieceBytes +
+                                 sizeof(Digest) *
+                                     piece_count(std::get<SegmentMsg>(o.msg).segment.header.size))
+                  : bytes;
         const uint32_t mi = store_msg(std::move(o.msg));
-        if (cfg_.cut_through) {
+        if (cfg_.cut_through && media) {
           if (msg_head_.size() <= mi) msg_head_.resize(mi + 1);
-          msg_head_[mi] = start + chunk_us + latency(p, *dst);
+          msg_head_[mi] =
+              start + TimeUs(double(first_piece) * 8e6 / double(p.upload_bps)) + latency(p, *dst);
         }
         push(done_at + latency(p, *dst) + extra, EvType::kDeliver, dst->id, p.id, mi);
         break;
@@ -451,6 +472,8 @@ void Simulator::drain(Peer& p, TimeUs now) {
         const size_t lb = size_t(std::clamp<TimeUs>(lag / 1000, 0, TimeUs(lag_hist_.size() - 1)));
         lag_hist_[lb]++;
         if (o.at >= warmup_) lag_steady_hist_[lb]++;
+        if (dbg_ && o.at >= warmup_)
+          dbg_lag_by_group_[p.joined >= warmup_ ? 1 : 0].push_back(float(lag / 1000));
         hop_hist_[seg.header.hops]++;
         break;
       }
@@ -498,6 +521,7 @@ void Simulator::handle(const Ev& e) {
             const uint32_t n = s->segment.header.number;
             dst->head_num[n % 64] = n + 1;
             dst->head_at[n % 64] = msg_head_[e.msg];
+            dst->done_at[n % 64] = e.t;
           }
           arrival_hist_[size_t(
               std::clamp<TimeUs>(age / 1000, 0, TimeUs(arrival_hist_.size() - 1)))]++;

@@ -125,6 +125,37 @@ TEST(Codec, MalformedValuesRejected) {
   EXPECT_NE(decode(rj, out), DecodeError::kOk);
   // Hello with K = 0.
   EXPECT_EQ(decode(encode(Hello{1, 1, 0, 0}), out), DecodeError::kBadValue);
+  // Segment whose piece count does not match its size (bytes 90-91).
+  auto seg = encode(samples()[7]);
+  ASSERT_EQ(seg[90], 0);
+  ASSERT_EQ(seg[91], 1);  // 5 bytes: one piece
+  seg[91] = 2;
+  EXPECT_NE(decode(seg, out), DecodeError::kOk);
+  seg[91] = 0;
+  EXPECT_NE(decode(seg, out), DecodeError::kOk);
+}
+
+TEST(Codec, SegmentCarriesItsPieceDigests) {
+  Segment seg;
+  seg.header = {1, 2, 3, 9000, 0};
+  auto p = std::make_shared<std::vector<uint8_t>>(9000, uint8_t(0xAB));
+  seg.payload = p;
+  const auto bytes = encode(SegmentMsg{seg});
+  const auto digests = piece_digests(*p);
+  ASSERT_EQ(digests.size(), 3u);
+  ASSERT_EQ(bytes.size(), 1 + 25 + 64 + 2 + 3 * 32 + 9000u);
+  for (size_t k = 0; k < 3; ++k)
+    EXPECT_TRUE(
+        std::equal(digests[k].begin(), digests[k].end(), bytes.begin() + 92 + 32 * long(k)));
+  Message out;
+  EXPECT_EQ(decode(bytes, out), DecodeError::kOk);
+  // Digests that do not match the payload: rejected (a relay checked pieces against them).
+  auto bad = bytes;
+  bad[92 + 40] ^= 1;
+  EXPECT_EQ(decode(bad, out), DecodeError::kBadValue);
+  bad = bytes;
+  bad.back() ^= 1;  // or a payload that does not match its digests
+  EXPECT_EQ(decode(bad, out), DecodeError::kBadValue);
 }
 
 TEST(Codec, HugeSegmentSizeRejectedWithoutAllocation) {
