@@ -33,8 +33,8 @@ Node::Node(const NodeConfig& cfg) : cfg_(cfg) {
   pending_sub_.fill(kNoPeer);
   depth_.fill(cfg_.is_source ? 0 : kNoDepth);
   if (cfg_.is_source) {
-    // Starts empty and refills at copies x stream rate: pushes plus pulls never exceed
-    // source_copies stream copies (plus one segment of slack).
+    // Starts empty and refills at copies x stream rate, so pulls come on top of pushes only
+    // while some sub-stream has fewer subscribers; handle(Request) also caps the total.
     const uint64_t rate = cfg_.source_copies * cfg_.stream_bps / 8;
     bucket_ = TokenBucket(rate, double(cfg_.segment_us) * 1e-6, /*start_full=*/false);
   } else {
@@ -332,16 +332,17 @@ void Node::handle(PeerId from, const Request& m, TimeUs now) {
     if (!((m.mask >> i) & 1u)) continue;
     const uint32_t n = m.base + i;
     if (n < m.base) break;  // wrapped
-    Slot* s = slot_for(n);
+    const Slot* s = slot_for(n);
     if (!s || s->state != kHave || s->number != n) {
       not_have.mask |= 1u << i;
     } else if (!bucket_.can_spend(now, s->seg.header.size) ||
-               (cfg_.is_source && s->copies >= cfg_.source_copies)) {
-      // The source never sends a segment more than source_copies times, pushes included
-      // (the byte budget alone let a pull through when segments ran larger than the rate).
+               (cfg_.is_source && stats_.media_bytes_sent + s->seg.header.size >
+                                      cfg_.source_copies * stats_.published_bytes)) {
+      // The source never sends more than source_copies times what it published, pushes
+      // included (the rate budget alone let a pull through when segments ran larger than
+      // the nominal rate). Pulls may use the share of a sub-stream with fewer subscribers.
       busy.mask |= 1u << i;
     } else {
-      ++s->copies;
       bucket_.spend(now, s->seg.header.size);
       ++stats_.segments_served;
       send(from, SegmentMsg{s->seg});
@@ -540,7 +541,6 @@ void Node::store(Segment&& seg, TimeUs now) {
   }
   s.state = kHave;
   s.arrived = now;
-  s.copies = 0;
   s.seg = std::move(seg);
   if (s.seg.header.hops < 255) ++s.seg.header.hops;
   if (cfg_.is_source) s.seg.header.hops = 0;
@@ -580,7 +580,6 @@ void Node::forward(Slot& s, PeerId except, TimeUs now) {
   std::stable_sort(kids.begin(), kids.begin() + long(nk), [](const Partner* a, const Partner* b) {
     return a->upload_kbps > b->upload_kbps;
   });
-  s.copies = uint16_t(std::min<size_t>(s.copies + nk, 0xFFFF));
   for (size_t i = 0; i < nk; ++i) {
     bucket_.spend(now, s.seg.header.size);
     ++stats_.segments_pushed;

@@ -90,7 +90,6 @@ class Node {
     PeerId req_from = kNoPeer;
     TimeUs req_deadline = 0;
     TimeUs arrived = 0;
-    uint16_t copies = 0;  // source: copies sent (pushed and pulled), at most source_copies
     Segment seg;
   };
 
