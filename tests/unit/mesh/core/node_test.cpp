@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <memory>
+
 #include "mesh/core/ed25519.hpp"
 #include "mesh/core/sim_mac.hpp"
 
@@ -257,18 +259,29 @@ TEST(NodeCycles, ParentMustBeAttachedAndStrictlyShallower) {
 
 // An orphan that relays to children keeps its depth as a bound (a deeper parent could be
 // its own descendant) until orphan_timeout; a shallower partner is taken at once.
-TEST(NodeCycles, OrphanWithChildrenTakesOnlyAShallowerParentBeforeTheTimeout) {
+namespace {
+// A node at depth 2 (parent 2) with one child (9) on sub-stream 0, orphaned at t = 100 us.
+// (On the heap: a Node's outbox pointer refers to itself, so it must not be copied.)
+std::unique_ptr<Node> orphan_with_child(TimeUs orphan_timeout_us) {
   NodeConfig c = viewer_cfg(1, 1);
-  c.orphan_timeout_us = 2'000'000;
-  Node n(c);
+  c.orphan_timeout_us = orphan_timeout_us;
+  auto node = std::make_unique<Node>(c);
+  Node& n = *node;
   n.start(0);
   connect(n, 2, bm_with({}, 1, 4, 1), 0);
   n.on_message(2, SubscribeAck{0, 1}, 10);  // depth 2
   connect(n, 9, bm_with({}, kNoDepth, 4, 1), 20);
   n.on_message(9, Subscribe{0, kNoDepth}, 30);  // a child at depth 3
-  ASSERT_EQ(n.children(0), 1u);
+  EXPECT_EQ(n.children(0), 1u);
   take(n);
   n.partner_left(2, 100);
+  return node;
+}
+}  // namespace
+
+TEST(NodeCycles, OrphanWithChildrenTakesOnlyAShallowerParentBeforeTheTimeout) {
+  auto node = orphan_with_child(2'000'000);
+  Node& n = *node;
   connect(n, 3, bm_with({}, 2, 9, 1), 200);  // same depth: may not take it
   connect(n, 4, bm_with({}, 5, 9, 1), 200);  // deeper: may be our descendant
   n.on_timer(1'000'000);
@@ -286,16 +299,8 @@ TEST(NodeCycles, OrphanWithChildrenTakesOnlyAShallowerParentBeforeTheTimeout) {
 // Past orphan_timeout with no shallower partner, the orphan releases its subtree (each
 // member re-homes among its own partners) and may then attach at any depth.
 TEST(NodeCycles, OrphanWithoutShallowerPartnerReleasesSubtreeThenAttachesAnywhere) {
-  NodeConfig c = viewer_cfg(1, 1);
-  c.orphan_timeout_us = 300'000;
-  Node n(c);
-  n.start(0);
-  connect(n, 2, bm_with({}, 1, 4, 1), 0);
-  n.on_message(2, SubscribeAck{0, 1}, 10);  // depth 2
-  connect(n, 9, bm_with({}, kNoDepth, 4, 1), 20);
-  n.on_message(9, Subscribe{0, kNoDepth}, 30);
-  take(n);
-  n.partner_left(2, 100);
+  auto node = orphan_with_child(300'000);
+  Node& n = *node;
   connect(n, 4, bm_with({}, 5, 9, 1), 150);
   n.on_timer(300'000);  // orphaned for 200 ms: still waiting
   EXPECT_EQ(n.children(0), 1u);
