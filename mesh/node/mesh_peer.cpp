@@ -311,6 +311,7 @@ void MeshPeer::on_link_rtp(PeerId pid, const uint8_t* data, size_t len) {
     arm_nack_timer();
   } else {
     e->partials.erase(msg_id);
+    if (r != R::kDuplicate) e->cut.erase(msg_id);  // the message is done with
   }
   if (r == R::kComplete) {
     std::vector<uint8_t> msg;
@@ -322,37 +323,47 @@ void MeshPeer::on_link_rtp(PeerId pid, const uint8_t* data, size_t len) {
 }
 
 void MeshPeer::cut_through(LinkEntry& e, uint32_t msg_id, std::span<const uint8_t> chunk) {
-  auto it = e.cut.try_emplace(msg_id, *cfg_.core.verifier).first;
+  auto [it, fresh] = e.cut.try_emplace(msg_id);
+  if (fresh) it->second.relay.emplace(*cfg_.core.verifier);
   while (e.cut.size() > 4) {  // bounded like the reassembler: the oldest goes
     const bool self = e.cut.begin() == it;
     e.cut.erase(e.cut.begin());
     if (self) return;
   }
   auto& c = it->second;
-  c.relay.feed(chunk);
-  if (c.relay.state() != mesh::ChunkRelay::State::kRelaying) return;
-  const uint32_t number = c.relay.header().number;
+  if (!c.relay) return;  // done with, or nobody to pass it to
+  c.relay->feed(chunk);
+  if (c.relay->state() == mesh::ChunkRelay::State::kRejected) {
+    c.relay.reset();  // not a segment, or forged: the core will judge the whole message
+    return;
+  }
+  if (c.relay->state() != mesh::ChunkRelay::State::kRelaying) return;
+  const uint32_t number = c.relay->header().number;
   if (!c.asked) {
     c.asked = true;
-    if (!cut_sent_.count(number)) c.to = core_.cut_through_child(c.relay.header(), e.pid);
+    if (!cut_sent_.count(number)) c.to = core_.cut_through_child(c.relay->header(), e.pid);
     LinkEntry* out = entry(c.to);
     if (!out || !out->connected || !out->link) {
-      c.to = mesh::kNoPeer;
+      c.relay.reset();
+      return;
     } else {
       c.out_id = out->next_msg_id++;
       out->sent.push_back({c.out_id, number, {}, 0});
-      cut_sent_[number] = c.to;
+      cut_sent_[number] = {c.to, false};
       while (cut_sent_.size() > 256) cut_sent_.erase(cut_sent_.begin());
       ++counters_.cut_through_segments;
     }
   }
-  const auto ready = c.relay.take_ready();
+  const auto ready = c.relay->take_ready();
   LinkEntry* out = entry(c.to);
-  if (!out || !out->connected || !out->link) return;
+  if (!out || !out->connected || !out->link) {
+    c.relay.reset();
+    return;
+  }
   auto sent = std::find_if(out->sent.begin(), out->sent.end(),
                            [&](const LinkEntry::Sent& m) { return m.id == c.out_id; });
   for (uint16_t i : ready) {
-    std::vector<uint8_t> ch(c.relay.chunk(i).begin(), c.relay.chunk(i).end());
+    std::vector<uint8_t> ch(c.relay->chunk(i).begin(), c.relay->chunk(i).end());
     for (int b = 0; b < 4; ++b) ch[size_t(b)] = uint8_t(c.out_id >> (24 - 8 * b));
     if (i == 0) {  // one more hop, as the core counts when it stores a segment
       uint8_t& hops = ch[mesh::kChunkHeaderBytes + mesh::ChunkRelay::kHopsOffset];
@@ -368,7 +379,10 @@ void MeshPeer::cut_through(LinkEntry& e, uint32_t msg_id, std::span<const uint8_
       sent->chunks[i] = std::move(ch);
     }
   }
-  if (c.relay.all_taken()) e.cut.erase(it);
+  if (c.relay->all_taken()) {
+    cut_sent_[number].complete = true;
+    c.relay.reset();
+  }
 }
 
 void MeshPeer::on_link_rtcp(PeerId pid, const uint8_t* data, size_t len) {
@@ -449,7 +463,7 @@ void MeshPeer::drain() {
         if (mesh::is_media(o.msg)) {
           // Already passed on chunk by chunk while it arrived.
           auto c = cut_sent_.find(std::get<mesh::SegmentMsg>(o.msg).segment.header.number);
-          if (c != cut_sent_.end() && c->second == o.peer) break;
+          if (c != cut_sent_.end() && c->second.to == o.peer && c->second.complete) break;
         }
         send_message(o.peer, o.msg);
         break;

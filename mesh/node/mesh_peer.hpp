@@ -10,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -142,11 +143,10 @@ class MeshPeer {
     std::map<uint32_t, Partial> partials;
     // Incoming segment messages being passed on while they arrive (by message id).
     struct CutThrough {
-      explicit CutThrough(const mesh::SegmentVerifier& v) : relay(v) {}
-      mesh::ChunkRelay relay;
-      bool asked = false;               // the core was asked for a child
-      mesh::PeerId to = mesh::kNoPeer;  // the child being fed
-      uint32_t out_id = 0;              // message id on the child's link
+      std::optional<mesh::ChunkRelay> relay;  // freed once it has nothing more to pass on
+      bool asked = false;                     // the core was asked for a child
+      mesh::PeerId to = mesh::kNoPeer;        // the child being fed
+      uint32_t out_id = 0;                    // message id on the child's link
     };
     std::map<uint32_t, CutThrough> cut;
   };
@@ -196,8 +196,13 @@ class MeshPeer {
   uint32_t ssrc_;
   std::vector<uint8_t> encode_buf_, msg_buf_;
   std::vector<std::vector<uint8_t>> chunks_;
-  // Segment number -> the child it was passed to chunk by chunk (its whole push is skipped).
-  std::map<uint32_t, mesh::PeerId> cut_sent_;
+  // Segment number -> the child it is passed to chunk by chunk; once every chunk went, the
+  // core's push of the whole segment to that child is skipped.
+  struct CutSent {
+    mesh::PeerId to = mesh::kNoPeer;
+    bool complete = false;
+  };
+  std::map<uint32_t, CutSent> cut_sent_;
 };
 
 }  // namespace meshcast::node
