@@ -42,6 +42,13 @@ class CoreHarness {
     if (!extra.contains("role")) extra["role"] = "viewer";
     return send(conn, extra).at(0);
   }
+  // A broadcaster "src" with ample upload and its public stream "s"; returns its connection.
+  ConnId open_stream() {
+    const ConnId o = open();
+    hello(o, "src", {{"upload_kbps", 100000}});
+    send(o, {{"type", "stream_create"}, {"name", "s"}, {"public_key", kKey}});
+    return o;
+  }
   bool received(ConnId conn, const std::string& type) {
     for (auto& j : inbox[conn])
       if (j["type"] == type) return true;
@@ -231,9 +238,7 @@ TEST(TrackerCore, ViewersThatReportPlayingAreSuggestedFirst) {
   TrackerConfig cfg;
   cfg.broadcaster_until_viewers = 0;
   CoreHarness h(cfg);
-  auto o = h.open();
-  h.hello(o, "src", {{"upload_kbps", 100000}});
-  h.send(o, {{"type", "stream_create"}, {"name", "s"}, {"public_key", kKey}});
+  h.open_stream();
   std::vector<ConnId> vs;
   for (const char* id : {"fresh", "plays", "new"}) {
     vs.push_back(h.open());
@@ -259,9 +264,7 @@ TEST(TrackerCore, LargeStreamsScanARotatingWindow) {
   cfg.neighbour_scan_limit = 10;
   cfg.broadcaster_until_viewers = 0;
   CoreHarness h(cfg);
-  auto o = h.open();
-  h.hello(o, "src", {{"upload_kbps", 100000}});
-  h.send(o, {{"type", "stream_create"}, {"name", "s"}, {"public_key", kKey}});
+  h.open_stream();
   std::vector<ConnId> vs;
   for (int i = 0; i < 30; ++i) {
     vs.push_back(h.open());
