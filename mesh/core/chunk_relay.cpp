@@ -2,21 +2,13 @@
 
 #include <algorithm>
 
+#include "mesh/core/codec.hpp"
 #include "mesh/core/fragmenter.hpp"
-#include "mesh/core/messages.hpp"
 
 namespace meshcast::mesh {
 
 namespace {
-constexpr uint8_t kSegmentType = 8;  // MsgType::kSegment
-const size_t kMaxChunks = Fragmenter::chunk_count(
-    ChunkRelay::kFixedPrefix + sizeof(Digest) * piece_count(kMaxPayload) + kMaxPayload);
-
-uint64_t be(std::span<const uint8_t> b) {
-  uint64_t v = 0;
-  for (uint8_t x : b) v = v << 8 | x;
-  return v;
-}
+const size_t kMaxChunks = Fragmenter::chunk_count(segment_head_bytes(kMaxPayload) + kMaxPayload);
 }  // namespace
 
 void ChunkRelay::feed(std::span<const uint8_t> chunk) {
@@ -75,26 +67,21 @@ void ChunkRelay::copy_bytes(size_t from, size_t to, std::vector<uint8_t>& out) c
 }
 
 void ChunkRelay::try_head() {
-  if (!have_bytes(0, kFixedPrefix)) return;
-  copy_bytes(0, kFixedPrefix, scratch_);
-  const std::span<const uint8_t> p(scratch_);
+  if (!have_bytes(0, kSegmentPrefixBytes)) return;
+  copy_bytes(0, kSegmentPrefixBytes, scratch_);
   SegmentHeader h;
-  h.stream_id = be(p.subspan(1, 8));
-  h.number = uint32_t(be(p.subspan(9, 4)));
-  h.created_us = TimeUs(be(p.subspan(13, 8)));
-  h.size = uint32_t(be(p.subspan(21, 4)));
-  h.hops = p[kHopsOffset];
-  const size_t pieces = size_t(be(p.subspan(kFixedPrefix - 2, 2)));
-  const size_t prefix = kFixedPrefix + pieces * sizeof(Digest);
-  if (p[0] != kSegmentType || h.size > kMaxPayload || pieces != piece_count(h.size) ||
-      Fragmenter::chunk_count(prefix + h.size) != count_ || (total_ && total_ != prefix + h.size)) {
+  Signature sig;
+  if (decode_segment_prefix(scratch_, h, sig) != DecodeError::kOk) {
+    state_ = State::kRejected;
+    return;
+  }
+  const size_t prefix = segment_head_bytes(h.size), pieces = piece_count(h.size);
+  if (Fragmenter::chunk_count(prefix + h.size) != count_ || (total_ && total_ != prefix + h.size)) {
     state_ = State::kRejected;
     return;
   }
   if (!have_bytes(0, prefix)) return;
-  Signature sig;
-  std::copy(p.begin() + 26, p.begin() + 26 + 64, sig.begin());
-  copy_bytes(kFixedPrefix, prefix, scratch_);
+  copy_bytes(kSegmentPrefixBytes, prefix, scratch_);
   std::vector<Digest> digests(pieces);
   for (size_t k = 0; k < pieces; ++k)
     std::copy(scratch_.begin() + long(k * sizeof(Digest)),

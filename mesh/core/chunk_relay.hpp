@@ -34,10 +34,6 @@ class ChunkRelay {
   std::span<const uint8_t> chunk(uint16_t index) const { return chunks_[index]; }
   bool all_taken() const { return count_ > 0 && next_ready_ == count_; }
 
-  // Message bytes before the payload: type, header, signature, piece count, digests.
-  static constexpr size_t kFixedPrefix = 1 + 8 + 4 + 8 + 4 + 1 + 64 + 2;
-  static constexpr size_t kHopsOffset = 1 + 8 + 4 + 8 + 4;  // not signed: relays bump it
-
  private:
   bool have_bytes(size_t from, size_t to) const;
   void copy_bytes(size_t from, size_t to, std::vector<uint8_t>& out) const;

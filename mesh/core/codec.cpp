@@ -7,8 +7,6 @@ namespace meshcast::mesh {
 
 namespace {
 
-constexpr size_t kSegHeaderBytes = 8 + 4 + 8 + 4 + 1 + 64;
-
 struct Writer {
   std::vector<uint8_t>& out;
   void u8(uint8_t v) { out.push_back(v); }
@@ -62,8 +60,7 @@ size_t body_size(const SubscribeAck&) { return 2; }
 size_t body_size(const Unsubscribe&) { return 1; }
 size_t body_size(const Reject& r) { return 1 + 1 + 1 + 4 + 4 + 1 + 4 * size_t(r.redirect_count); }
 size_t body_size(const SegmentMsg& s) {
-  return kSegHeaderBytes + 2 + sizeof(Digest) * piece_count(s.segment.header.size) +
-         s.segment.header.size;
+  return segment_head_bytes(s.segment.header.size) - 1 + s.segment.header.size;
 }
 size_t body_size(const Bye&) { return 1; }
 
@@ -204,27 +201,32 @@ bool get(Reader& r, Reject& m) {
   for (uint32_t i = 0; i < m.redirect_count; ++i) m.redirect[i] = r.u32();
   return r.ok;
 }
-bool get(Reader& r, SegmentMsg& m, DecodeError& err) {
-  auto& h = m.segment.header;
+// The segment prefix after the type byte: header, signature, piece count.
+bool get_segment_prefix(Reader& r, SegmentHeader& h, Signature& sig, DecodeError& err) {
   h.stream_id = r.u64();
   h.number = r.u32();
   h.created_us = TimeUs(r.u64());
   h.size = r.u32();
   h.hops = r.u8();
   if (!r.need(64)) return false;
-  for (auto& b : m.segment.signature) b = r.u8();
+  for (auto& b : sig) b = r.u8();
   if (!r.ok) return false;
   if (h.size > kMaxPayload) {
     err = DecodeError::kTooLarge;
     return false;
   }
+  const uint16_t pieces = r.u16();
+  return r.ok && pieces == piece_count(h.size);
+}
+bool get(Reader& r, SegmentMsg& m, DecodeError& err) {
+  auto& h = m.segment.header;
+  if (!get_segment_prefix(r, h, m.segment.signature, err)) return false;
   // The digests let cut-through relays check pieces early; they must match the payload
   // (one encoding per segment; the signature check recomputes them anyway).
-  const uint16_t pieces = r.u16();
-  if (!r.ok || pieces != piece_count(h.size) || !r.need(size_t(pieces) * sizeof(Digest)))
-    return false;
+  const size_t pieces = piece_count(h.size);
+  if (!r.need(pieces * sizeof(Digest))) return false;
   const size_t digests_at = r.pos;
-  r.pos += size_t(pieces) * sizeof(Digest);
+  r.pos += pieces * sizeof(Digest);
   if (!r.need(h.size)) return false;
   const std::span<const uint8_t> payload = r.in.subspan(r.pos, h.size);
   const auto digests = piece_digests(payload);
@@ -333,6 +335,15 @@ DecodeError decode(std::span<const uint8_t> in, Message& out) {
   if (!ok) return err;
   if (r.left() != 0) return DecodeError::kTrailingBytes;
   return DecodeError::kOk;
+}
+
+DecodeError decode_segment_prefix(std::span<const uint8_t> prefix, SegmentHeader& h,
+                                  Signature& sig) {
+  if (prefix.size() < kSegmentPrefixBytes) return DecodeError::kTruncated;
+  if (MsgType(prefix[0]) != MsgType::kSegment) return DecodeError::kUnknownType;
+  Reader r{prefix.subspan(1, kSegmentPrefixBytes - 1)};
+  DecodeError err = DecodeError::kBadValue;
+  return get_segment_prefix(r, h, sig, err) ? DecodeError::kOk : err;
 }
 
 }  // namespace meshcast::mesh

@@ -29,4 +29,18 @@ std::vector<uint8_t> encode(const Message& m);
 // Decodes exactly one message occupying all of `in`.
 DecodeError decode(std::span<const uint8_t> in, Message& out);
 
+// An encoded segment message starts with a fixed prefix (type, header, signature, piece
+// count), then the piece digests, then the payload. A cut-through relay reads the prefix
+// before the rest has arrived.
+inline constexpr size_t kSegmentPrefixBytes = 1 + 8 + 4 + 8 + 4 + 1 + 64 + 2;
+inline constexpr size_t kSegmentHopsOffset = 1 + 8 + 4 + 8 + 4;  // not signed: relays bump it
+// Bytes before the payload of a segment of `payload_size` bytes.
+inline size_t segment_head_bytes(size_t payload_size) {
+  return kSegmentPrefixBytes + sizeof(Digest) * piece_count(payload_size);
+}
+// Parses the first kSegmentPrefixBytes of an encoded segment message with the checks
+// decode() applies to them (type, size bound, piece count).
+DecodeError decode_segment_prefix(std::span<const uint8_t> prefix, SegmentHeader& h,
+                                  Signature& sig);
+
 }  // namespace meshcast::mesh

@@ -569,7 +569,7 @@ TimeUs Node::parent_estimate(const Partner& q, uint32_t j) const {
   return TimeUs(d) * cfg_.hop_estimate_us + queue;
 }
 
-void Node::forward(Slot& s, PeerId except, TimeUs now) {
+void Node::forward(const Slot& s, PeerId except, TimeUs now) {
   // Children that upload fastest first: they carry the largest subtrees, so the segment
   // spreads like a binomial tree instead of waiting behind leaves.
   const uint32_t j = s.number % cfg_.substreams;
@@ -644,7 +644,7 @@ void Node::handle(PeerId from, const SegmentMsg& m, TimeUs now) {
   if (!playing_) startup_requested_ = false;
   Segment seg = m.segment;
   store(std::move(seg), now);
-  Slot& s = window_[n % cfg_.window];
+  const Slot& s = window_[n % cfg_.window];
   forward(s, from, now);
   if (!playing_) {
     playing_ = true;

@@ -101,7 +101,7 @@ class Node {
   Slot* slot_for(uint32_t n);
   const Slot* slot_for(uint32_t n) const;
   void store(Segment&& seg, TimeUs now);
-  void forward(Slot& s, PeerId except, TimeUs now);
+  void forward(const Slot& s, PeerId except, TimeUs now);
   void maybe_timer();
   void orphan(uint32_t j, TimeUs now);
 

@@ -366,7 +366,7 @@ void MeshPeer::cut_through(LinkEntry& e, uint32_t msg_id, std::span<const uint8_
     std::vector<uint8_t> ch(c.relay->chunk(i).begin(), c.relay->chunk(i).end());
     for (int b = 0; b < 4; ++b) ch[size_t(b)] = uint8_t(c.out_id >> (24 - 8 * b));
     if (i == 0) {  // one more hop, as the core counts when it stores a segment
-      uint8_t& hops = ch[mesh::kChunkHeaderBytes + mesh::ChunkRelay::kHopsOffset];
+      uint8_t& hops = ch[mesh::kChunkHeaderBytes + mesh::kSegmentHopsOffset];
       if (hops < 255) ++hops;
     }
     auto pkt = out->rtp.wrap(ch, number);

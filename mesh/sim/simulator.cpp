@@ -9,7 +9,6 @@
 #include <queue>
 #include <vector>
 
-#include "mesh/core/chunk_relay.hpp"
 #include "mesh/core/codec.hpp"
 #include "mesh/core/fragmenter.hpp"
 #include "mesh/core/node.hpp"
@@ -431,18 +430,15 @@ void Simulator::drain(Peer& p, TimeUs now) {
           send_latency_us_ += double(latency(p, *dst));
           send_repair_us_ += double(extra);
         }
-        // First piece in at the receiver: the prefix (header, signature, digests) + a piece.
-        const size_t first_piece =
-            media ? std::min(bytes,
-                             ChunkRelay::kFixedPrefix + kPieceBytes +
-                                 sizeof(Digest) *
-                                     piece_count(std::get<SegmentMsg>(o.msg).segment.header.size))
-                  : bytes;
         const uint32_t mi = store_msg(std::move(o.msg));
         if (cfg_.cut_through && media) {
+          // When the receiver has the first piece (and all before it) and may pass it on.
+          const size_t first = std::min(
+              bytes, segment_head_bytes(std::get<SegmentMsg>(msgs_[mi]).segment.header.size) +
+                         kPieceBytes);
           if (msg_head_.size() <= mi) msg_head_.resize(mi + 1);
           msg_head_[mi] =
-              start + TimeUs(double(first_piece) * 8e6 / double(p.upload_bps)) + latency(p, *dst);
+              start + TimeUs(double(first) * 8e6 / double(p.upload_bps)) + latency(p, *dst);
         }
         push(done_at + latency(p, *dst) + extra, EvType::kDeliver, dst->id, p.id, mi);
         break;
@@ -532,8 +528,6 @@ void Simulator::handle(const Ev& e) {
             const int cls = (pushed ? 0 : 1) + ((e.t - dst->joined) < 10'000'000 ? 2 : 0) +
                             (dst->joined >= warmup_ ? 4 : 0);
             dbg_arr_[cls].push_back(float(age / 1000));
-          }
-          if (dbg_) {
             const int h = std::min(30, int(s->segment.header.hops) + 1);
             dbg_lag_[h] += double(age) / 1000.0;
             dbg_n_[h]++;

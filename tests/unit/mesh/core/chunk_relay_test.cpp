@@ -112,7 +112,7 @@ TEST(ChunkRelay, ForgedHeadRelaysNothing) {
 TEST(ChunkRelay, HopsByteIsNotSignedSoRelaysMayBumpIt) {
   Fixture f;
   auto chunks = f.chunks();
-  chunks[0][kChunkHeaderBytes + ChunkRelay::kHopsOffset] = 9;
+  chunks[0][kChunkHeaderBytes + kSegmentHopsOffset] = 9;
   ChunkRelay r(f.verifier);
   for (auto& c : chunks) r.feed(c);
   EXPECT_EQ(r.state(), ChunkRelay::State::kRelaying);
@@ -138,7 +138,7 @@ TEST(ChunkRelay, MalformedChunksReject) {
   EXPECT_EQ(bad([](auto& c) { c.back().push_back(0); }), S::kRejected);        // longer than signed
   EXPECT_EQ(bad([](auto& c) { c[0].resize(4); }), S::kRejected);               // no chunk header
   // Piece count that does not match the size.
-  EXPECT_EQ(bad([](auto& c) { c[0][kChunkHeaderBytes + ChunkRelay::kFixedPrefix - 1] = 8; }),
+  EXPECT_EQ(bad([](auto& c) { c[0][kChunkHeaderBytes + kSegmentPrefixBytes - 1] = 8; }),
             S::kRejected);
   // A repeated chunk (NACK resend) is harmless.
   EXPECT_EQ(bad([](auto& c) { c.insert(c.begin() + 5, c[4]); }), S::kRelaying);
