@@ -84,6 +84,9 @@ void ViewerSession::on_joined(const nlohmann::json& reply) {
   pc.core.segment_us = std::clamp<int64_t>(codec.value("segment_ms", 200), 50, 2000) * 1000;
   int64_t up = opt_.max_upload_kbps > 0 ? opt_.max_upload_kbps : 4 * bitrate;
   pc.core.upload_bps = uint64_t(up) * 1000;
+  // A stated uplink is paced to, so its queue builds where pushes can overtake pull answers
+  // (the simulator's uplink model); the default budget is only a share to offer.
+  if (opt_.max_upload_kbps > 0) pc.pace_bps = uint64_t(opt_.max_upload_kbps) * 1000;
   pc.core.verifier = verifier_.get();
   // Real links repair a lost chunk within a round trip (chunk NACK), so a viewer can start
   // with less buffer than the simulator's WAN default. Smaller stall steps and faster
@@ -190,7 +193,9 @@ nlohmann::json ViewerSession::status_json() const {
                   {"next_play", peer_->core().next_play()},
                   {"decode_errors", peer_->counters().decode_errors},
                   {"send_failures", peer_->counters().send_failures},
-                  {"cut_through_segments", peer_->counters().cut_through_segments}};
+                  {"cut_through_segments", peer_->counters().cut_through_segments},
+                  {"paced_max_queued_bytes", peer_->counters().paced_max_queued_bytes},
+                  {"pull_answers_refused", peer_->counters().pull_answers_refused}};
   }
   return j;
 }

@@ -124,7 +124,7 @@ BufferMap Node::buffer_map() const {
   return bm;
 }
 
-void Node::send(PeerId to, Message m) {
+void Node::send(PeerId to, Message m, bool bulk) {
   const size_t sz = encoded_size(m);
   if (is_media(m))
     stats_.media_bytes_sent += std::get<SegmentMsg>(m).segment.header.size;
@@ -133,6 +133,7 @@ void Node::send(PeerId to, Message m) {
   Output o;
   o.kind = OutputKind::kSend;
   o.peer = to;
+  o.bulk = bulk;
   o.msg = std::move(m);
   out_->push_back(std::move(o));
 }
@@ -345,7 +346,7 @@ void Node::handle(PeerId from, const Request& m, TimeUs now) {
     } else {
       bucket_.spend(now, s->seg.header.size);
       ++stats_.segments_served;
-      send(from, SegmentMsg{s->seg});
+      send(from, SegmentMsg{s->seg}, true);
     }
   }
   if (not_have.mask) send(from, not_have);

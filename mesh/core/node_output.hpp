@@ -33,6 +33,10 @@ struct Output {
   PeerId peer = kNoPeer;
   uint32_t number = 0;
   TimeUs at = 0;
+  // kSend: may wait behind the rest (a pull answer). Pushes to children and control go
+  // first: a relay's queue then holds up only the segment a puller asked for, not the
+  // live edge of a whole subtree.
+  bool bulk = false;
   Message msg;
 };
 

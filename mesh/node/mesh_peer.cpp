@@ -18,7 +18,9 @@ namespace {
 constexpr size_t kMaxControlInRtcp = kMaxWirePacket - 32;
 // Chunk repair: how much each link keeps for resending, and how the receiver asks.
 constexpr size_t kResendBufferBytes = 96 * 1024;
-constexpr int64_t kNackDelayUs = 30'000;  // chunks of a message leave back to back
+// A message's chunks leave back to back, or paced (MeshPeerConfig::pace_bps) at a steady
+// pace: a partial message whose chunks stopped coming for this long has lost some.
+constexpr int64_t kNackDelayUs = 30'000;
 constexpr int64_t kNackRetryUs = 60'000;
 constexpr int kMaxNacks = 4;
 constexpr int64_t kGiveUpUs = 1'000'000;
@@ -47,6 +49,7 @@ MeshPeer::MeshPeer(GMainContext* ctx, MeshPeerConfig config, PeerSignaling& sign
       }()) {
   if (RAND_bytes(reinterpret_cast<unsigned char*>(&ssrc_), sizeof ssrc_) != 1) ssrc_ = 0x4d455348;
   names_[cfg_.core.self] = cfg_.self_id;
+  pacer_ = UploadPacer(cfg_.pace_bps);
 }
 
 MeshPeer::~MeshPeer() {
@@ -57,6 +60,10 @@ MeshPeer::~MeshPeer() {
   }
   if (retire_source_) g_source_remove(retire_source_);
   if (nack_timer_) g_source_remove(nack_timer_);
+  if (pace_timer_) {
+    g_source_destroy(pace_timer_);
+    g_source_unref(pace_timer_);
+  }
   links_.clear();
   retired_.clear();
 }
@@ -75,6 +82,11 @@ void MeshPeer::stop() {
     ids.push_back(pid);
     if (e.connected) send_message(pid, mesh::Bye{uint8_t(mesh::DisconnectReason::kLeaving)});
   }
+  paced_out_.clear();
+  pacer_.release_all(paced_out_);  // goodbyes (and anything queued) go before the links close
+  for (auto& p : paced_out_)
+    if (LinkEntry* e = entry(p.peer); e && e->connected && e->link) send_now(*e, p);
+  paced_out_.clear();
   // From here on, link callbacks (close() reports kClosed synchronously) are ignored.
   stopped_ = true;
   for (auto pid : ids) {
@@ -307,7 +319,7 @@ void MeshPeer::on_link_rtp(PeerId pid, const uint8_t* data, size_t len) {
   R r = e->reassembler.feed(*chunk, msg_buf_);
   if (r == R::kIncomplete) {
     int64_t now = g_get_monotonic_time();
-    e->partials.try_emplace(msg_id, LinkEntry::Partial{now, 0, 0});
+    e->partials.try_emplace(msg_id, LinkEntry::Partial{now, 0, 0}).first->second.last_us = now;
     arm_nack_timer();
   } else {
     e->partials.erase(msg_id);
@@ -369,8 +381,7 @@ void MeshPeer::cut_through(LinkEntry& e, uint32_t msg_id, std::span<const uint8_
       uint8_t& hops = ch[mesh::kChunkHeaderBytes + mesh::kSegmentHopsOffset];
       if (hops < 255) ++hops;
     }
-    auto pkt = out->rtp.wrap(ch, number);
-    if (!out->link->send_rtp(pkt.data(), pkt.size())) ++counters_.send_failures;
+    transmit(*out, UploadPacer::Kind::kRtp, number, ch, UploadPacer::Lane::kUrgent);
     ++counters_.cut_through_chunks;
     if (sent != out->sent.end()) {  // kept for NACKed resends
       sent->bytes += ch.size();
@@ -403,7 +414,7 @@ void MeshPeer::deliver(PeerId from, std::span<const uint8_t> msg) {
   drain();
 }
 
-void MeshPeer::send_message(PeerId to, const mesh::Message& m) {
+void MeshPeer::send_message(PeerId to, const mesh::Message& m, bool bulk) {
   LinkEntry* e = entry(to);
   if (!e || !e->connected || !e->link) return;
   encode_buf_.clear();
@@ -418,8 +429,8 @@ void MeshPeer::send_message(PeerId to, const mesh::Message& m) {
     mesh::encode(m, encode_buf_);
   }
   if (!mesh::is_media(m) && encode_buf_.size() <= kMaxControlInRtcp) {
-    auto pkt = wrap_control(encode_buf_, ssrc_);
-    if (!e->link->send_rtcp(pkt.data(), pkt.size())) ++counters_.send_failures;
+    transmit(*e, UploadPacer::Kind::kRtcp, 0, wrap_control(encode_buf_, ssrc_),
+             UploadPacer::Lane::kUrgent);
     return;
   }
   uint32_t msg_id = e->next_msg_id++;
@@ -429,10 +440,8 @@ void MeshPeer::send_message(PeerId to, const mesh::Message& m) {
     return;
   }
   uint32_t ts = mesh::is_media(m) ? std::get<mesh::SegmentMsg>(m).segment.header.number : 0;
-  for (auto& chunk : chunks_) {
-    auto pkt = e->rtp.wrap(chunk, ts);
-    if (!e->link->send_rtp(pkt.data(), pkt.size())) ++counters_.send_failures;
-  }
+  const auto lane = bulk ? UploadPacer::Lane::kBulk : UploadPacer::Lane::kUrgent;
+  for (auto& chunk : chunks_) transmit(*e, UploadPacer::Kind::kRtp, ts, chunk, lane);
   size_t bytes = encode_buf_.size();
   e->sent.push_back({msg_id, ts, chunks_, bytes});
   e->sent_bytes += bytes;
@@ -465,7 +474,7 @@ void MeshPeer::drain() {
           auto c = cut_sent_.find(std::get<mesh::SegmentMsg>(o.msg).segment.header.number);
           if (c != cut_sent_.end() && c->second.to == o.peer && c->second.complete) break;
         }
-        send_message(o.peer, o.msg);
+        send_message(o.peer, o.msg, o.bulk);
         break;
       }
       case OutputKind::kConnect: {
@@ -521,6 +530,55 @@ void MeshPeer::drain() {
   draining_ = false;
 }
 
+void MeshPeer::send_now(LinkEntry& e, const UploadPacer::Packet& p) {
+  bool ok;
+  if (p.kind == UploadPacer::Kind::kRtp) {
+    auto pkt = e.rtp.wrap(p.bytes, p.ts);
+    ok = bool(e.link->send_rtp(pkt.data(), pkt.size()));
+  } else {
+    ok = bool(e.link->send_rtcp(p.bytes.data(), p.bytes.size()));
+  }
+  if (!ok) ++counters_.send_failures;
+}
+
+void MeshPeer::transmit(LinkEntry& e, UploadPacer::Kind kind, uint32_t ts,
+                        std::vector<uint8_t> bytes, UploadPacer::Lane lane) {
+  UploadPacer::Packet p{e.pid, kind, ts, std::move(bytes)};
+  if (!pacer_.pacing()) {
+    if (e.link) send_now(e, p);
+    return;
+  }
+  if (!pacer_.enqueue(lane, std::move(p), g_get_monotonic_time())) {
+    ++counters_.pull_answers_refused;
+    return;
+  }
+  counters_.paced_max_queued_bytes = pacer_.counters().max_queued_bytes;
+  flush_paced();
+}
+
+void MeshPeer::flush_paced() {
+  paced_out_.clear();
+  const int64_t now = g_get_monotonic_time();
+  pacer_.release(now, paced_out_);
+  // A link that closed meanwhile takes nothing.
+  for (auto& p : paced_out_)
+    if (LinkEntry* e = entry(p.peer); e && e->connected && e->link) send_now(*e, p);
+  paced_out_.clear();
+  const int64_t next = pacer_.next_release_us();
+  if (next < 0 || pace_timer_ || stopped_) return;
+  pace_timer_ = g_timeout_source_new(guint(std::max<int64_t>(1, (next - now + 999) / 1000)));
+  g_source_set_callback(pace_timer_, &MeshPeer::on_pace_timer, this, nullptr);
+  g_source_attach(pace_timer_, ctx_);
+}
+
+gboolean MeshPeer::on_pace_timer(gpointer p) {
+  auto* self = static_cast<MeshPeer*>(p);
+  g_source_unref(self->pace_timer_);
+  self->pace_timer_ = nullptr;
+  self->flush_paced();
+  return G_SOURCE_REMOVE;
+}
+
 void MeshPeer::arm_timer(int64_t at_us) {
   if (stopped_) return;
   if (timer_) {
@@ -551,9 +609,10 @@ void MeshPeer::handle_nack(LinkEntry& e, const ChunkNack& nack) {
     if (m.id != nack.msg_id) continue;
     for (uint16_t i : nack.indices) {
       if (i >= m.chunks.size() || m.chunks[i].empty()) continue;  // (cut-through: not yet in)
-      // A fresh RTP sequence number: SRTP would drop a byte-identical packet as a replay.
-      auto pkt = e.rtp.wrap(m.chunks[i], m.ts);
-      if (e.link && e.link->send_rtp(pkt.data(), pkt.size())) ++counters_.chunks_resent;
+      // A fresh RTP sequence number (given as it leaves): SRTP would drop a byte-identical
+      // packet as a replay.
+      transmit(e, UploadPacer::Kind::kRtp, m.ts, m.chunks[i], UploadPacer::Lane::kUrgent);
+      ++counters_.chunks_resent;
     }
     return;
   }
@@ -571,19 +630,20 @@ gboolean MeshPeer::on_nack_timer(gpointer p) {
   for (auto& [pid, e] : self->links_) {
     for (auto it = e.partials.begin(); it != e.partials.end();) {
       auto& part = it->second;
-      if (now - part.first_us > kGiveUpUs || part.nacks >= kMaxNacks) {
+      if (now - part.last_us > kGiveUpUs || part.nacks >= kMaxNacks) {
         it = e.partials.erase(it);
         continue;
       }
-      int64_t since = part.nacks ? now - part.nacked_us : now - part.first_us;
+      int64_t since =
+          part.nacks ? now - std::max(part.nacked_us, part.last_us) : now - part.last_us;
       if (since >= (part.nacks ? kNackRetryUs : kNackDelayUs) && e.link && e.connected) {
         ChunkNack n{it->first, e.reassembler.missing(it->first)};
         if (n.indices.empty()) {  // completed or evicted meanwhile
           it = e.partials.erase(it);
           continue;
         }
-        auto pkt = wrap_nack(n, self->ssrc_);
-        e.link->send_rtcp(pkt.data(), pkt.size());
+        self->transmit(e, UploadPacer::Kind::kRtcp, 0, wrap_nack(n, self->ssrc_),
+                       UploadPacer::Lane::kUrgent);
         ++self->counters_.nacks_sent;
         part.nacks++;
         part.nacked_us = now;

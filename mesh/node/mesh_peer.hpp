@@ -20,6 +20,7 @@
 #include "mesh/core/node.hpp"
 #include "mesh/core/reassembler.hpp"
 #include "mesh/link/peer_link.hpp"
+#include "mesh/node/upload_pacer.hpp"
 #include "mesh/node/wire.hpp"
 
 namespace meshcast::node {
@@ -48,6 +49,9 @@ struct MeshPeerConfig {
   // Pass a segment's verified chunks on to its first child while it still arrives
   // (mesh::ChunkRelay); other children get it whole. Off: store and forward.
   bool cut_through = true;
+  // Upload capacity to pace sends to (0: send at once). Set it to the uplink's rate so the
+  // queue builds here, where pushes to children and control overtake pull answers.
+  uint64_t pace_bps = 0;
 };
 
 struct PartnerInfo {
@@ -68,6 +72,8 @@ struct MeshPeerCounters {
   uint64_t chunks_resent = 0;         // chunks sent again on a partner's NACK
   uint64_t cut_through_segments = 0;  // segments passed on chunk by chunk while arriving
   uint64_t cut_through_chunks = 0;
+  uint64_t pull_answers_refused = 0;  // pacing: bulk lane full (the puller asks elsewhere)
+  uint64_t paced_max_queued_bytes = 0;
 };
 
 class MeshPeer {
@@ -134,9 +140,9 @@ class MeshPeer {
     };
     std::deque<Sent> sent;
     size_t sent_bytes = 0;
-    // Partly received messages: when first seen, when last NACKed, how often.
+    // Partly received messages: when a chunk last came, when last NACKed, how often.
     struct Partial {
-      int64_t first_us;
+      int64_t last_us;
       int64_t nacked_us;
       int nacks;
     };
@@ -160,7 +166,13 @@ class MeshPeer {
   void on_link_rtcp(mesh::PeerId pid, const uint8_t* data, size_t len);
   void drop_link(mesh::PeerId pid, bool tell_peer);
   void deliver(mesh::PeerId from, std::span<const uint8_t> msg);
-  void send_message(mesh::PeerId to, const mesh::Message& m);
+  void send_message(mesh::PeerId to, const mesh::Message& m, bool bulk = false);
+  // Every packet leaves through here: at once, or through the pacer when pacing.
+  void transmit(LinkEntry& e, UploadPacer::Kind kind, uint32_t ts, std::vector<uint8_t> bytes,
+                UploadPacer::Lane lane);
+  void send_now(LinkEntry& e, const UploadPacer::Packet& p);
+  void flush_paced();
+  static gboolean on_pace_timer(gpointer self);
   void drain();
   void spray_forgery(const mesh::SegmentMsg& played);
   void arm_timer(int64_t at_us);
@@ -190,6 +202,9 @@ class MeshPeer {
   guint retire_source_ = 0;
   GSource* timer_ = nullptr;
   guint nack_timer_ = 0;
+  UploadPacer pacer_;
+  GSource* pace_timer_ = nullptr;
+  std::vector<UploadPacer::Packet> paced_out_;
   int64_t timer_at_ = -1;
   MeshPeerCounters counters_;
   uint64_t closed_wire_bytes_ = 0;

@@ -83,7 +83,8 @@ struct Peer {
   bool source = false;
   float x = 0, y = 0;
   uint64_t upload_bps = 0;
-  TimeUs up_free = 0;  // upload link busy until
+  TimeUs up_free = 0;     // upload link busy until
+  TimeUs up_free_hi = 0;  // ... for pushes to children and control (served first)
   TimeUs timer_at = -1;
   TimeUs joined = 0;
   // Cut-through: for segment n (ring of 64, tagged n + 1), when its first piece had arrived
@@ -91,6 +92,8 @@ struct Peer {
   std::array<uint32_t, 64> head_num{};
   std::array<TimeUs, 64> head_at{};
   std::array<TimeUs, 64> done_at{};
+  std::array<uint32_t, 8> sub_n{};  // debug: arrivals per sub-stream after warm-up
+  std::array<double, 8> sub_sum{};
 };
 
 class Simulator {
@@ -188,6 +191,7 @@ class Simulator {
   uint64_t dbg_miss_[10] = {};
   int dbg_slow_ = 0;
   std::vector<float> dbg_arr_[8];
+  std::vector<float> dbg_slack_, dbg_spread_;
   std::vector<float> dbg_lag_by_group_[2];
   std::vector<float> dbg_start_by_join_[16];
   uint64_t dbg_ev_[16] = {}, dbg_msg_[16] = {};
@@ -226,6 +230,15 @@ class Simulator {
         std::fprintf(stderr, "lag after warm-up, viewers of the %s: n=%zu p50 %.0f p95 %.0f\n",
                      g ? "later joins" : "initial crowd", v.size(), v[v.size() / 2],
                      v[v.size() * 95 / 100]);
+    }
+    for (auto* vv : {&dbg_slack_, &dbg_spread_}) {
+      auto v = *vv;
+      std::sort(v.begin(), v.end());
+      if (!v.empty())
+        std::fprintf(stderr, "%s: n=%zu p10 %.0f p50 %.0f p90 %.0f\n",
+                     vv == &dbg_slack_ ? "slack (play - arrival) after warm-up"
+                                       : "viewer's sub-stream mean arrival spread",
+                     v.size(), v[v.size() / 10], v[v.size() / 2], v[v.size() * 9 / 10]);
     }
     for (int c = 0; c < 8; ++c) {
       auto v = dbg_arr_[c];
@@ -318,6 +331,15 @@ void Simulator::collect(const Peer& p, TimeUs now) {
       std::fprintf(stderr, "slow start: id %u joined %.3f first play %.3f\n", p.id,
                    double(s.started_at) / 1e6, double(s.first_play_at) / 1e6);
     final_delays_.push_back(double(p.node->playout_delay()) / 1000.0);
+    if (dbg_ && p.sub_n[0] > 20) {
+      double lo = 1e9, hi = 0;
+      for (uint32_t j = 0; j < cfg_.node.substreams && j < 8; ++j) {
+        if (!p.sub_n[j]) continue;
+        lo = std::min(lo, p.sub_sum[j] / p.sub_n[j]);
+        hi = std::max(hi, p.sub_sum[j] / p.sub_n[j]);
+      }
+      dbg_spread_.push_back(float(hi - lo));
+    }
   } else if (p.joined + 10'000'000 <= now) {  // watched >= 10 s without playing
     ++r_.viewers_never_started;
     if (dbg_)
@@ -389,22 +411,27 @@ void Simulator::drain(Peer& p, TimeUs now) {
         const bool media = is_media(o.msg);
         size_t chunks = Fragmenter::chunk_count(bytes);
         bytes += chunks * kChunkHeaderBytes;
-        // The upload is one FIFO. A relay passes a segment it is receiving on to its first
-        // child piece by piece (mesh::ChunkRelay in real peers): that copy may start once the
-        // first piece is in, and cannot finish before one chunk after the last one is. Later
-        // copies queue behind it, so they start after the whole segment is in.
+        // The upload has two lanes: bulk sends (pull answers) use only what pushes and control
+        // leave (a fluid approximation of a strict-priority pacer: a bulk send already on its
+        // way is not delayed further by a later push).
+        // A relay passes a segment it is receiving on to its first child piece by piece
+        // (mesh::ChunkRelay in real peers): that copy may start once the first piece is in,
+        // and cannot finish before one chunk after the last one is. Later copies queue behind
+        // it, so they start after the whole segment is in.
         const TimeUs chunk_us = TimeUs(double(kMaxChunkBytes) * 8e6 / double(p.upload_bps));
-        TimeUs start = std::max(now, p.up_free), not_before = 0;
-        if (cfg_.cut_through && media) {
+        TimeUs& lane = o.bulk ? p.up_free : p.up_free_hi;
+        TimeUs start = std::max(now, lane), not_before = 0;
+        if (cfg_.cut_through && media && !o.bulk) {
           const uint32_t n = std::get<SegmentMsg>(o.msg).segment.header.number;
           if (p.head_num[n % 64] == n + 1 && p.done_at[n % 64] == now && p.head_at[n % 64] < now) {
-            start = std::max(p.head_at[n % 64], p.up_free);
+            start = std::max(p.head_at[n % 64], lane);
             not_before = now + chunk_us;
           }
         }
-        p.up_free =
-            std::max(start + TimeUs(double(bytes) * 8e6 / double(p.upload_bps)), not_before);
-        TimeUs done_at = p.up_free;
+        const TimeUs busy = TimeUs(double(bytes) * 8e6 / double(p.upload_bps));
+        lane = std::max(start + busy, not_before);
+        TimeUs done_at = lane;
+        if (!o.bulk) p.up_free = std::max(p.up_free, now) + busy;
         if (!dst) break;
         TimeUs extra = 0;
         if (cfg_.loss > 0) {
@@ -417,7 +444,8 @@ void Simulator::drain(Peer& p, TimeUs now) {
             while (rounds < 3 && rng_.uniform() < cfg_.loss) ++rounds;
             if (rounds == 3 && rng_.uniform() < cfg_.loss) break;  // give up: segment lost
             extra = rounds * (2 * latency(p, *dst) + chunk_us);
-            p.up_free += rounds * chunk_us;
+            lane += rounds * chunk_us;
+            if (!o.bulk) p.up_free += rounds * chunk_us;
             done_at += rounds * chunk_us;
             retransmitted_bytes_ += uint64_t(rounds) * kMaxChunkBytes;
           }
@@ -471,6 +499,13 @@ void Simulator::drain(Peer& p, TimeUs now) {
         if (dbg_ && o.at >= warmup_)
           dbg_lag_by_group_[p.joined >= warmup_ ? 1 : 0].push_back(float(lag / 1000));
         hop_hist_[seg.header.hops]++;
+        if (dbg_ && o.at >= warmup_ && p.head_num[o.number % 64] == o.number + 1) {
+          const TimeUs arr = p.done_at[o.number % 64] - seg.header.created_us;
+          dbg_slack_.push_back(float((o.at - p.done_at[o.number % 64]) / 1000));
+          const uint32_t j = o.number % cfg_.node.substreams;
+          if (p.sub_n[j & 7]++ == 0) p.sub_sum[j & 7] = 0;
+          p.sub_sum[j & 7] += double(arr) / 1000.0;
+        }
         break;
       }
       case OutputKind::kMissed:

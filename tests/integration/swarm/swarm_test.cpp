@@ -132,6 +132,34 @@ TEST(Swarm, SurvivesThirtyPercentKilledAtOnce) {
   swarm.stop();
 }
 
+TEST(Swarm, PacedUplinksKeepEveryViewerPlaying) {
+  // Each viewer's sends are paced to a 3x uplink (pushes and control before pull answers).
+  SwarmOptions o;
+  o.viewers = 10;
+  o.bitrate_kbps = 300;
+  o.max_upload_kbps = 900;
+  o.join_spread_s = 1;
+  Swarm swarm(o);
+  std::string err;
+  ASSERT_TRUE(swarm.start(&err)) << err;
+  run_for(15);
+  ASSERT_EQ(swarm.fatal_error(), "");
+  uint64_t max_queued = 0;
+  for (auto& v : swarm.viewers()) {
+    EXPECT_GE(viewer_continuity(*v.session), 0.98) << "viewer " << v.index;
+    EXPECT_GT(v.session->metrics().played, 40u) << "viewer " << v.index;
+    auto* peer = v.session->peer();
+    ASSERT_NE(peer, nullptr);
+    max_queued = std::max(max_queued, peer->counters().paced_max_queued_bytes);
+    // What left went at no more than the uplink rate (plus the pacer's 16 kB burst).
+    const double sent_bits = 8.0 * double(peer->stats().media_bytes_sent);
+    EXPECT_LE(sent_bits, 900e3 * 16 + 8.0 * 16 * 1024) << "viewer " << v.index;
+  }
+  // Relays pushing a segment to their children queue it: the pacer did hold packets.
+  EXPECT_GT(max_queued, 0u);
+  swarm.stop();
+}
+
 TEST(Swarm, MaliciousRelayNeverGetsAForgedSegmentPlayed) {
   SwarmOptions o;
   o.viewers = 10;

@@ -450,6 +450,35 @@ TEST(NodePush, ForwardsNewSegmentsToChildrenOfThatSubstreamOnly) {
   EXPECT_TRUE(sent<SegmentMsg>(take(n)).empty());
 }
 
+TEST(NodePush, PushesAndControlGoFirstPullAnswersAreBulk) {
+  Node n(viewer_cfg(1, 2));
+  n.start(0);
+  connect(n, 2, bm_with({}, 0, 8), 0);
+  connect(n, 3, bm_with({}, kNoDepth, 0), 0);
+  n.on_message(2, SubscribeAck{0, 0}, 10);
+  n.on_message(3, Subscribe{0, kNoDepth}, 20);
+  take(n);
+  n.on_message(2, SegmentMsg{seg(10)}, 2'000'000);
+  auto out = take(n);
+  size_t pushes = 0;
+  for (auto& o : out)
+    if (o.kind == OutputKind::kSend) {
+      EXPECT_FALSE(o.bulk);  // the push to child 3, and any control
+      pushes += is_media(o.msg);
+    }
+  EXPECT_EQ(pushes, 1u);
+  n.on_message(2, SegmentMsg{seg(11)}, 2'200'000);  // sub-stream 1: nobody subscribed
+  take(n);
+  n.on_message(3, Request{11, 1}, 2'300'000);
+  out = take(n);
+  ASSERT_EQ(sent<SegmentMsg>(out).size(), 1u);
+  for (auto& o : out) {
+    if (o.kind == OutputKind::kSend && is_media(o.msg)) {
+      EXPECT_TRUE(o.bulk);
+    }
+  }
+}
+
 TEST(NodePartners, ReplacesDepartedPartnerFromCandidatesOrAsksForMore) {
   NodeConfig c = viewer_cfg(1, 1);
   c.min_partners = 2;

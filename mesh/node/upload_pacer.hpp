@@ -1,0 +1,61 @@
+// Paces a peer's sends to its upload capacity, urgent lane first (sans-IO: the caller
+// gives the time and arms its own timer). A relay's uplink is where a hop's delay queues
+// up; holding that queue here, rather than in the modem, lets pushes to children and
+// control overtake pull answers, which only the puller waits for.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <vector>
+
+namespace meshcast::node {
+
+class UploadPacer {
+ public:
+  enum class Lane : uint8_t { kUrgent, kBulk };
+  enum class Kind : uint8_t { kRtp, kRtcp };
+  struct Packet {
+    uint32_t peer = 0;
+    Kind kind = Kind::kRtp;
+    uint32_t ts = 0;  // RTP timestamp (the caller numbers packets when they leave)
+    std::vector<uint8_t> bytes;
+  };
+  struct Counters {
+    uint64_t sent_bytes = 0;
+    uint64_t dropped = 0;  // bulk packets refused because the bulk lane was full
+    uint64_t max_queued_bytes = 0;
+  };
+
+  // rate_bps 0: no pacing, packets leave at once (urgent ones first within a batch).
+  // burst_bytes: what may leave back to back after an idle period.
+  // max_bulk_bytes: bulk lane bound (a full lane refuses bulk packets; the puller re-asks).
+  explicit UploadPacer(uint64_t rate_bps = 0, size_t burst_bytes = 16 * 1024,
+                       size_t max_bulk_bytes = 512 * 1024);
+
+  // Queues a packet; false if it was refused (bulk lane full).
+  bool enqueue(Lane lane, Packet p, int64_t now_us);
+  // Moves the packets allowed by now_us to `out`, urgent lane first.
+  void release(int64_t now_us, std::vector<Packet>& out);
+  // Everything queued, whatever the rate (shutting down: a goodbye must not wait).
+  void release_all(std::vector<Packet>& out);
+  // When the next queued packet may leave; -1 when nothing is queued.
+  int64_t next_release_us() const;
+  size_t queued_bytes() const { return urgent_bytes_ + bulk_bytes_; }
+  bool pacing() const { return rate_bps_ > 0; }
+  const Counters& counters() const { return counters_; }
+
+ private:
+  void refill(int64_t now_us);
+  std::deque<Packet>* head_lane();
+
+  uint64_t rate_bps_;
+  double burst_;
+  size_t max_bulk_;
+  double tokens_;  // bytes that may leave now (may go negative by one packet)
+  int64_t last_us_ = -1;
+  std::deque<Packet> urgent_, bulk_;
+  size_t urgent_bytes_ = 0, bulk_bytes_ = 0;
+  Counters counters_;
+};
+
+}  // namespace meshcast::node
