@@ -124,7 +124,7 @@ BufferMap Node::buffer_map() const {
   return bm;
 }
 
-void Node::send(PeerId to, Message m, bool bulk) {
+void Node::send(PeerId to, Message m, uint8_t priority) {
   const size_t sz = encoded_size(m);
   if (is_media(m))
     stats_.media_bytes_sent += std::get<SegmentMsg>(m).segment.header.size;
@@ -133,7 +133,7 @@ void Node::send(PeerId to, Message m, bool bulk) {
   Output o;
   o.kind = OutputKind::kSend;
   o.peer = to;
-  o.bulk = bulk;
+  o.priority = priority;
   o.msg = std::move(m);
   out_->push_back(std::move(o));
 }
@@ -346,7 +346,7 @@ void Node::handle(PeerId from, const Request& m, TimeUs now) {
     } else {
       bucket_.spend(now, s->seg.header.size);
       ++stats_.segments_served;
-      send(from, SegmentMsg{s->seg}, true);
+      send(from, SegmentMsg{s->seg}, kBulkPriority);
     }
   }
   if (not_have.mask) send(from, not_have);
@@ -584,7 +584,7 @@ void Node::forward(const Slot& s, PeerId except, TimeUs now) {
   for (size_t i = 0; i < nk; ++i) {
     bucket_.spend(now, s.seg.header.size);
     ++stats_.segments_pushed;
-    send(kids[i]->id, SegmentMsg{s.seg});
+    send(kids[i]->id, SegmentMsg{s.seg}, push_priority(cfg_.is_source ? 0 : depth_[j]));
   }
 }
 

@@ -95,7 +95,7 @@ class Node {
 
   Partner* find(PeerId id);
   const Partner* find(PeerId id) const;
-  void send(PeerId to, Message m, bool bulk = false);
+  void send(PeerId to, Message m, uint8_t priority = 0);
   void disconnect(PeerId id, DisconnectReason why, TimeUs now);
   void remove_partner(PeerId id, TimeUs now);
   Slot* slot_for(uint32_t n);

@@ -27,16 +27,23 @@ enum class DisconnectReason : uint8_t {
   kLeaving = 5,
 };
 
+constexpr uint8_t kPriorityLevels = 16;
+constexpr uint8_t kBulkPriority = kPriorityLevels - 1;
+// Uplink priority of a push by a node at `depth` in its sub-stream.
+inline uint8_t push_priority(uint8_t depth) {
+  return uint8_t(1 + (depth < kBulkPriority - 2 ? depth : kBulkPriority - 2));
+}
+
 struct Output {
   OutputKind kind = OutputKind::kSend;
   DisconnectReason reason = DisconnectReason::kNone;
   PeerId peer = kNoPeer;
   uint32_t number = 0;
   TimeUs at = 0;
-  // kSend: may wait behind the rest (a pull answer). Pushes to children and control go
-  // first: a relay's queue then holds up only the segment a puller asked for, not the
-  // live edge of a whole subtree.
-  bool bulk = false;
+  // kSend: uplink priority, 0 first. Control, then pushes by the sender's depth in that
+  // sub-stream (a shallow copy feeds a large subtree), then pull answers (kBulkPriority),
+  // which only the puller waits for.
+  uint8_t priority = 0;
   Message msg;
 };
 

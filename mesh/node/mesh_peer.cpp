@@ -381,7 +381,8 @@ void MeshPeer::cut_through(LinkEntry& e, uint32_t msg_id, std::span<const uint8_
       uint8_t& hops = ch[mesh::kChunkHeaderBytes + mesh::kSegmentHopsOffset];
       if (hops < 255) ++hops;
     }
-    transmit(*out, UploadPacer::Kind::kRtp, number, ch, UploadPacer::Lane::kUrgent);
+    transmit(*out, UploadPacer::Kind::kRtp, number, ch,
+             mesh::push_priority(core_.depth(number % core_.config().substreams)));
     ++counters_.cut_through_chunks;
     if (sent != out->sent.end()) {  // kept for NACKed resends
       sent->bytes += ch.size();
@@ -414,7 +415,7 @@ void MeshPeer::deliver(PeerId from, std::span<const uint8_t> msg) {
   drain();
 }
 
-void MeshPeer::send_message(PeerId to, const mesh::Message& m, bool bulk) {
+void MeshPeer::send_message(PeerId to, const mesh::Message& m, uint8_t priority) {
   LinkEntry* e = entry(to);
   if (!e || !e->connected || !e->link) return;
   encode_buf_.clear();
@@ -429,8 +430,7 @@ void MeshPeer::send_message(PeerId to, const mesh::Message& m, bool bulk) {
     mesh::encode(m, encode_buf_);
   }
   if (!mesh::is_media(m) && encode_buf_.size() <= kMaxControlInRtcp) {
-    transmit(*e, UploadPacer::Kind::kRtcp, 0, wrap_control(encode_buf_, ssrc_),
-             UploadPacer::Lane::kUrgent);
+    transmit(*e, UploadPacer::Kind::kRtcp, 0, wrap_control(encode_buf_, ssrc_), priority);
     return;
   }
   uint32_t msg_id = e->next_msg_id++;
@@ -440,8 +440,7 @@ void MeshPeer::send_message(PeerId to, const mesh::Message& m, bool bulk) {
     return;
   }
   uint32_t ts = mesh::is_media(m) ? std::get<mesh::SegmentMsg>(m).segment.header.number : 0;
-  const auto lane = bulk ? UploadPacer::Lane::kBulk : UploadPacer::Lane::kUrgent;
-  for (auto& chunk : chunks_) transmit(*e, UploadPacer::Kind::kRtp, ts, chunk, lane);
+  for (auto& chunk : chunks_) transmit(*e, UploadPacer::Kind::kRtp, ts, chunk, priority);
   size_t bytes = encode_buf_.size();
   e->sent.push_back({msg_id, ts, chunks_, bytes});
   e->sent_bytes += bytes;
@@ -474,7 +473,7 @@ void MeshPeer::drain() {
           auto c = cut_sent_.find(std::get<mesh::SegmentMsg>(o.msg).segment.header.number);
           if (c != cut_sent_.end() && c->second.to == o.peer && c->second.complete) break;
         }
-        send_message(o.peer, o.msg, o.bulk);
+        send_message(o.peer, o.msg, o.priority);
         break;
       }
       case OutputKind::kConnect: {
@@ -542,13 +541,13 @@ void MeshPeer::send_now(LinkEntry& e, const UploadPacer::Packet& p) {
 }
 
 void MeshPeer::transmit(LinkEntry& e, UploadPacer::Kind kind, uint32_t ts,
-                        std::vector<uint8_t> bytes, UploadPacer::Lane lane) {
+                        std::vector<uint8_t> bytes, uint8_t priority) {
   UploadPacer::Packet p{e.pid, kind, ts, std::move(bytes)};
   if (!pacer_.pacing()) {
     if (e.link) send_now(e, p);
     return;
   }
-  if (!pacer_.enqueue(lane, std::move(p), g_get_monotonic_time())) {
+  if (!pacer_.enqueue(priority, std::move(p), g_get_monotonic_time())) {
     ++counters_.pull_answers_refused;
     return;
   }
@@ -611,7 +610,7 @@ void MeshPeer::handle_nack(LinkEntry& e, const ChunkNack& nack) {
       if (i >= m.chunks.size() || m.chunks[i].empty()) continue;  // (cut-through: not yet in)
       // A fresh RTP sequence number (given as it leaves): SRTP would drop a byte-identical
       // packet as a replay.
-      transmit(e, UploadPacer::Kind::kRtp, m.ts, m.chunks[i], UploadPacer::Lane::kUrgent);
+      transmit(e, UploadPacer::Kind::kRtp, m.ts, m.chunks[i], 0);
       ++counters_.chunks_resent;
     }
     return;
@@ -642,8 +641,7 @@ gboolean MeshPeer::on_nack_timer(gpointer p) {
           it = e.partials.erase(it);
           continue;
         }
-        self->transmit(e, UploadPacer::Kind::kRtcp, 0, wrap_nack(n, self->ssrc_),
-                       UploadPacer::Lane::kUrgent);
+        self->transmit(e, UploadPacer::Kind::kRtcp, 0, wrap_nack(n, self->ssrc_), 0);
         ++self->counters_.nacks_sent;
         part.nacks++;
         part.nacked_us = now;

@@ -72,7 +72,7 @@ struct MeshPeerCounters {
   uint64_t chunks_resent = 0;         // chunks sent again on a partner's NACK
   uint64_t cut_through_segments = 0;  // segments passed on chunk by chunk while arriving
   uint64_t cut_through_chunks = 0;
-  uint64_t pull_answers_refused = 0;  // pacing: bulk lane full (the puller asks elsewhere)
+  uint64_t pull_answers_refused = 0;  // pacing: bulk level full (the puller asks again)
   uint64_t paced_max_queued_bytes = 0;
 };
 
@@ -166,10 +166,10 @@ class MeshPeer {
   void on_link_rtcp(mesh::PeerId pid, const uint8_t* data, size_t len);
   void drop_link(mesh::PeerId pid, bool tell_peer);
   void deliver(mesh::PeerId from, std::span<const uint8_t> msg);
-  void send_message(mesh::PeerId to, const mesh::Message& m, bool bulk = false);
+  void send_message(mesh::PeerId to, const mesh::Message& m, uint8_t priority = 0);
   // Every packet leaves through here: at once, or through the pacer when pacing.
   void transmit(LinkEntry& e, UploadPacer::Kind kind, uint32_t ts, std::vector<uint8_t> bytes,
-                UploadPacer::Lane lane);
+                uint8_t priority);
   void send_now(LinkEntry& e, const UploadPacer::Packet& p);
   void flush_paced();
   static gboolean on_pace_timer(gpointer self);

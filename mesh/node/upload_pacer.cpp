@@ -17,55 +17,56 @@ void UploadPacer::refill(int64_t now_us) {
   if (now_us > last_us_) last_us_ = now_us;
 }
 
-bool UploadPacer::enqueue(Lane lane, Packet p, int64_t now_us) {
+bool UploadPacer::enqueue(uint8_t priority, Packet p, int64_t now_us) {
   refill(now_us);
+  const uint8_t level = std::min(priority, kBulkLevel);
   const size_t n = p.bytes.size();
-  if (lane == Lane::kBulk) {
+  if (level == kBulkLevel) {
     if (bulk_bytes_ + n > max_bulk_) {
       ++counters_.dropped;
       return false;
     }
     bulk_bytes_ += n;
-    bulk_.push_back(std::move(p));
-  } else {
-    urgent_bytes_ += n;
-    urgent_.push_back(std::move(p));
   }
-  counters_.max_queued_bytes = std::max<uint64_t>(counters_.max_queued_bytes, queued_bytes());
+  queued_bytes_ += n;
+  levels_[level].push_back(std::move(p));
+  counters_.max_queued_bytes = std::max<uint64_t>(counters_.max_queued_bytes, queued_bytes_);
   return true;
 }
 
-std::deque<UploadPacer::Packet>* UploadPacer::head_lane() {
-  if (!urgent_.empty()) return &urgent_;
-  if (!bulk_.empty()) return &bulk_;
+std::deque<UploadPacer::Packet>* UploadPacer::head_level() {
+  for (auto& l : levels_)
+    if (!l.empty()) return &l;
   return nullptr;
+}
+
+void UploadPacer::pop(std::deque<Packet>& level, std::vector<Packet>& out) {
+  const size_t n = level.front().bytes.size();
+  queued_bytes_ -= n;
+  if (&level == &levels_[kBulkLevel]) bulk_bytes_ -= n;
+  counters_.sent_bytes += n;
+  out.push_back(std::move(level.front()));
+  level.pop_front();
 }
 
 void UploadPacer::release(int64_t now_us, std::vector<Packet>& out) {
   refill(now_us);
   // A packet leaves while tokens are positive; the debt it leaves is paid before the next.
-  while (auto* lane = head_lane()) {
+  while (auto* level = head_level()) {
     if (rate_bps_ > 0 && tokens_ <= 0) break;
-    Packet p = std::move(lane->front());
-    lane->pop_front();
-    (lane == &urgent_ ? urgent_bytes_ : bulk_bytes_) -= p.bytes.size();
-    if (rate_bps_ > 0) tokens_ -= double(p.bytes.size());
-    counters_.sent_bytes += p.bytes.size();
-    out.push_back(std::move(p));
+    if (rate_bps_ > 0) tokens_ -= double(level->front().bytes.size());
+    pop(*level, out);
   }
 }
 
 void UploadPacer::release_all(std::vector<Packet>& out) {
-  while (auto* lane = head_lane()) {
-    counters_.sent_bytes += lane->front().bytes.size();
-    out.push_back(std::move(lane->front()));
-    lane->pop_front();
-  }
-  urgent_bytes_ = bulk_bytes_ = 0;
+  while (auto* level = head_level()) pop(*level, out);
 }
 
 int64_t UploadPacer::next_release_us() const {
-  if (urgent_.empty() && bulk_.empty()) return -1;
+  if (queued_bytes_ == 0 &&
+      std::all_of(levels_.begin(), levels_.end(), [](auto& l) { return l.empty(); }))
+    return -1;
   if (rate_bps_ == 0 || tokens_ > 0) return last_us_;
   // Time until the debt is paid and one byte more is available.
   const double wait_us = (1.0 - tokens_) * 8e6 / double(rate_bps_);

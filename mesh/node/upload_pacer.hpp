@@ -1,8 +1,10 @@
-// Paces a peer's sends to its upload capacity, urgent lane first (sans-IO: the caller
+// Paces a peer's sends to its upload capacity, most urgent first (sans-IO: the caller
 // gives the time and arms its own timer). A relay's uplink is where a hop's delay queues
-// up; holding that queue here, rather than in the modem, lets pushes to children and
-// control overtake pull answers, which only the puller waits for.
+// up; holding that queue here, rather than in the modem, lets control and the pushes that
+// feed large subtrees overtake the rest, and pull answers (which only the puller waits
+// for) go last.
 #pragma once
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
@@ -12,7 +14,8 @@ namespace meshcast::node {
 
 class UploadPacer {
  public:
-  enum class Lane : uint8_t { kUrgent, kBulk };
+  static constexpr uint8_t kLevels = 16;              // priority 0 leaves first
+  static constexpr uint8_t kBulkLevel = kLevels - 1;  // bounded; the others are not
   enum class Kind : uint8_t { kRtp, kRtcp };
   struct Packet {
     uint32_t peer = 0;
@@ -22,39 +25,40 @@ class UploadPacer {
   };
   struct Counters {
     uint64_t sent_bytes = 0;
-    uint64_t dropped = 0;  // bulk packets refused because the bulk lane was full
+    uint64_t dropped = 0;  // bulk packets refused because the bulk level was full
     uint64_t max_queued_bytes = 0;
   };
 
-  // rate_bps 0: no pacing, packets leave at once (urgent ones first within a batch).
+  // rate_bps 0: no pacing, packets leave at once (most urgent first within a batch).
   // burst_bytes: what may leave back to back after an idle period.
-  // max_bulk_bytes: bulk lane bound (a full lane refuses bulk packets; the puller re-asks).
+  // max_bulk_bytes: bound of kBulkLevel (a full level refuses; the puller asks again).
   explicit UploadPacer(uint64_t rate_bps = 0, size_t burst_bytes = 16 * 1024,
                        size_t max_bulk_bytes = 512 * 1024);
 
-  // Queues a packet; false if it was refused (bulk lane full).
-  bool enqueue(Lane lane, Packet p, int64_t now_us);
-  // Moves the packets allowed by now_us to `out`, urgent lane first.
+  // Queues a packet at `priority` (above kBulkLevel counts as bulk); false if refused.
+  bool enqueue(uint8_t priority, Packet p, int64_t now_us);
+  // Moves the packets allowed by now_us to `out`, most urgent first.
   void release(int64_t now_us, std::vector<Packet>& out);
   // Everything queued, whatever the rate (shutting down: a goodbye must not wait).
   void release_all(std::vector<Packet>& out);
   // When the next queued packet may leave; -1 when nothing is queued.
   int64_t next_release_us() const;
-  size_t queued_bytes() const { return urgent_bytes_ + bulk_bytes_; }
+  size_t queued_bytes() const { return queued_bytes_; }
   bool pacing() const { return rate_bps_ > 0; }
   const Counters& counters() const { return counters_; }
 
  private:
   void refill(int64_t now_us);
-  std::deque<Packet>* head_lane();
+  std::deque<Packet>* head_level();
+  void pop(std::deque<Packet>& level, std::vector<Packet>& out);
 
   uint64_t rate_bps_;
   double burst_;
   size_t max_bulk_;
   double tokens_;  // bytes that may leave now (may go negative by one packet)
   int64_t last_us_ = -1;
-  std::deque<Packet> urgent_, bulk_;
-  size_t urgent_bytes_ = 0, bulk_bytes_ = 0;
+  std::array<std::deque<Packet>, kLevels> levels_;
+  size_t queued_bytes_ = 0, bulk_bytes_ = 0;
   Counters counters_;
 };
 

@@ -83,8 +83,8 @@ struct Peer {
   bool source = false;
   float x = 0, y = 0;
   uint64_t upload_bps = 0;
-  TimeUs up_free = 0;     // upload link busy until
-  TimeUs up_free_hi = 0;  // ... for pushes to children and control (served first)
+  // Upload link: up_free[l] = when the work of priority levels <= l (0 first) is done.
+  std::array<TimeUs, kPriorityLevels> up_free{};
   TimeUs timer_at = -1;
   TimeUs joined = 0;
   // Cut-through: for segment n (ring of 64, tagged n + 1), when its first piece had arrived
@@ -411,17 +411,18 @@ void Simulator::drain(Peer& p, TimeUs now) {
         const bool media = is_media(o.msg);
         size_t chunks = Fragmenter::chunk_count(bytes);
         bytes += chunks * kChunkHeaderBytes;
-        // The upload has two lanes: bulk sends (pull answers) use only what pushes and control
-        // leave (a fluid approximation of a strict-priority pacer: a bulk send already on its
-        // way is not delayed further by a later push).
+        // The upload serves priority levels (Output::priority, 0 first): a fluid approximation
+        // of a strict-priority pacer (node::UploadPacer), where a send already on its way is
+        // not delayed further by a more urgent one queued later.
         // A relay passes a segment it is receiving on to its first child piece by piece
         // (mesh::ChunkRelay in real peers): that copy may start once the first piece is in,
         // and cannot finish before one chunk after the last one is. Later copies queue behind
         // it, so they start after the whole segment is in.
         const TimeUs chunk_us = TimeUs(double(kMaxChunkBytes) * 8e6 / double(p.upload_bps));
-        TimeUs& lane = o.bulk ? p.up_free : p.up_free_hi;
+        const size_t level = std::min<size_t>(o.priority, p.up_free.size() - 1);
+        TimeUs& lane = p.up_free[level];
         TimeUs start = std::max(now, lane), not_before = 0;
-        if (cfg_.cut_through && media && !o.bulk) {
+        if (cfg_.cut_through && media && o.priority != kBulkPriority) {
           const uint32_t n = std::get<SegmentMsg>(o.msg).segment.header.number;
           if (p.head_num[n % 64] == n + 1 && p.done_at[n % 64] == now && p.head_at[n % 64] < now) {
             start = std::max(p.head_at[n % 64], lane);
@@ -431,7 +432,8 @@ void Simulator::drain(Peer& p, TimeUs now) {
         const TimeUs busy = TimeUs(double(bytes) * 8e6 / double(p.upload_bps));
         lane = std::max(start + busy, not_before);
         TimeUs done_at = lane;
-        if (!o.bulk) p.up_free = std::max(p.up_free, now) + busy;
+        for (size_t l = level + 1; l < p.up_free.size(); ++l)
+          p.up_free[l] = std::max(p.up_free[l], now) + busy;
         if (!dst) break;
         TimeUs extra = 0;
         if (cfg_.loss > 0) {
@@ -445,7 +447,7 @@ void Simulator::drain(Peer& p, TimeUs now) {
             if (rounds == 3 && rng_.uniform() < cfg_.loss) break;  // give up: segment lost
             extra = rounds * (2 * latency(p, *dst) + chunk_us);
             lane += rounds * chunk_us;
-            if (!o.bulk) p.up_free += rounds * chunk_us;
+            for (size_t l = level + 1; l < p.up_free.size(); ++l) p.up_free[l] += rounds * chunk_us;
             done_at += rounds * chunk_us;
             retransmitted_bytes_ += uint64_t(rounds) * kMaxChunkBytes;
           }

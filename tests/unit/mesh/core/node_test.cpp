@@ -450,7 +450,7 @@ TEST(NodePush, ForwardsNewSegmentsToChildrenOfThatSubstreamOnly) {
   EXPECT_TRUE(sent<SegmentMsg>(take(n)).empty());
 }
 
-TEST(NodePush, PushesAndControlGoFirstPullAnswersAreBulk) {
+TEST(NodePush, ControlThenPushesByDepthThenPullAnswers) {
   Node n(viewer_cfg(1, 2));
   n.start(0);
   connect(n, 2, bm_with({}, 0, 8), 0);
@@ -463,7 +463,8 @@ TEST(NodePush, PushesAndControlGoFirstPullAnswersAreBulk) {
   size_t pushes = 0;
   for (auto& o : out)
     if (o.kind == OutputKind::kSend) {
-      EXPECT_FALSE(o.bulk);  // the push to child 3, and any control
+      // Control first; the push to child 3 by a node at depth 1 next.
+      EXPECT_EQ(o.priority, is_media(o.msg) ? push_priority(1) : 0);
       pushes += is_media(o.msg);
     }
   EXPECT_EQ(pushes, 1u);
@@ -474,7 +475,7 @@ TEST(NodePush, PushesAndControlGoFirstPullAnswersAreBulk) {
   ASSERT_EQ(sent<SegmentMsg>(out).size(), 1u);
   for (auto& o : out) {
     if (o.kind == OutputKind::kSend && is_media(o.msg)) {
-      EXPECT_TRUE(o.bulk);
+      EXPECT_EQ(o.priority, kBulkPriority);
     }
   }
 }
