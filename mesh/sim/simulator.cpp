@@ -191,7 +191,7 @@ class Simulator {
   uint64_t dbg_miss_[10] = {};
   int dbg_slow_ = 0;
   std::vector<float> dbg_arr_[8];
-  std::vector<float> dbg_slack_, dbg_spread_;
+  std::vector<float> dbg_slack_, dbg_spread_, dbg_excess_;
   std::vector<float> dbg_lag_by_group_[2];
   std::vector<float> dbg_start_by_join_[16];
   uint64_t dbg_ev_[16] = {}, dbg_msg_[16] = {};
@@ -231,13 +231,14 @@ class Simulator {
                      g ? "later joins" : "initial crowd", v.size(), v[v.size() / 2],
                      v[v.size() * 95 / 100]);
     }
-    for (auto* vv : {&dbg_slack_, &dbg_spread_}) {
+    for (auto* vv : {&dbg_slack_, &dbg_spread_, &dbg_excess_}) {
       auto v = *vv;
       std::sort(v.begin(), v.end());
       if (!v.empty())
         std::fprintf(stderr, "%s: n=%zu p10 %.0f p50 %.0f p90 %.0f\n",
-                     vv == &dbg_slack_ ? "slack (play - arrival) after warm-up"
-                                       : "viewer's sub-stream mean arrival spread",
+                     vv == &dbg_slack_    ? "slack (play - arrival) after warm-up"
+                     : vv == &dbg_spread_ ? "viewer's sub-stream mean arrival spread"
+                                          : "viewer's final delay - slowest sub-stream's mean",
                      v.size(), v[v.size() / 10], v[v.size() / 2], v[v.size() * 9 / 10]);
     }
     for (int c = 0; c < 8; ++c) {
@@ -339,6 +340,7 @@ void Simulator::collect(const Peer& p, TimeUs now) {
         hi = std::max(hi, p.sub_sum[j] / p.sub_n[j]);
       }
       dbg_spread_.push_back(float(hi - lo));
+      dbg_excess_.push_back(float(double(p.node->playout_delay()) / 1000.0 - hi));
     }
   } else if (p.joined + 10'000'000 <= now) {  // watched >= 10 s without playing
     ++r_.viewers_never_started;
