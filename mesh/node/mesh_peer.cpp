@@ -18,8 +18,9 @@ namespace {
 constexpr size_t kMaxControlInRtcp = kMaxWirePacket - 32;
 // Chunk repair: how much each link keeps for resending, and how the receiver asks.
 constexpr size_t kResendBufferBytes = 96 * 1024;
-// A message's chunks leave back to back, or paced (MeshPeerConfig::pace_bps) at a steady
-// pace: a partial message whose chunks stopped coming for this long has lost some.
+// A message's chunks come in order, back to back or paced (MeshPeerConfig::pace_bps) or
+// trickling (cut-through): missing chunks are NACKed once the chunks stopped coming for this
+// long, or, for a gap before chunks that did come, this long after the gap showed.
 constexpr int64_t kNackDelayUs = 30'000;
 constexpr int64_t kNackRetryUs = 60'000;
 constexpr int kMaxNacks = 4;
@@ -318,8 +319,12 @@ void MeshPeer::on_link_rtp(PeerId pid, const uint8_t* data, size_t len) {
     cut_through(*e, msg_id, *chunk);
   R r = e->reassembler.feed(*chunk, msg_buf_);
   if (r == R::kIncomplete) {
-    int64_t now = g_get_monotonic_time();
-    e->partials.try_emplace(msg_id, LinkEntry::Partial{now, 0, 0}).first->second.last_us = now;
+    const int64_t now = g_get_monotonic_time();
+    auto& part = e->partials[msg_id];
+    part.last_us = now;
+    const uint32_t index = (uint32_t((*chunk)[4]) << 8) | (*chunk)[5];  // size checked by feed
+    if (index > part.next_index && part.gap_us < 0) part.gap_us = now;
+    part.next_index = std::max(part.next_index, index + 1);
     arm_nack_timer();
   } else {
     e->partials.erase(msg_id);
@@ -633,10 +638,21 @@ gboolean MeshPeer::on_nack_timer(gpointer p) {
         it = e.partials.erase(it);
         continue;
       }
-      int64_t since =
-          part.nacks ? now - std::max(part.nacked_us, part.last_us) : now - part.last_us;
-      if (since >= (part.nacks ? kNackRetryUs : kNackDelayUs) && e.link && e.connected) {
+      const bool stopped = now - part.last_us >= kNackDelayUs;
+      const bool gap = part.gap_us >= 0 && now - part.gap_us >= kNackDelayUs;
+      const bool due =
+          part.nacks ? now - part.nacked_us >= kNackRetryUs && (stopped || gap) : stopped || gap;
+      if (due && e.link && e.connected) {
         ChunkNack n{it->first, e.reassembler.missing(it->first)};
+        if (!stopped) {  // still coming: only what a later chunk overtook
+          std::erase_if(n.indices, [&](uint16_t i) { return i >= part.next_index; });
+          if (n.indices.empty()) {  // the gap was filled
+            part.gap_us = -1;
+            any = true;
+            ++it;
+            continue;
+          }
+        }
         if (n.indices.empty()) {  // completed or evicted meanwhile
           it = e.partials.erase(it);
           continue;

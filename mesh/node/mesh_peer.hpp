@@ -140,11 +140,14 @@ class MeshPeer {
     };
     std::deque<Sent> sent;
     size_t sent_bytes = 0;
-    // Partly received messages: when a chunk last came, when last NACKed, how often.
+    // Partly received messages: when a chunk last came, when last NACKed, how often; the
+    // next chunk index in order, and since when one before it is missing (-1: no gap).
     struct Partial {
-      int64_t last_us;
-      int64_t nacked_us;
-      int nacks;
+      int64_t last_us = 0;
+      int64_t nacked_us = 0;
+      int nacks = 0;
+      uint32_t next_index = 0;
+      int64_t gap_us = -1;
     };
     std::map<uint32_t, Partial> partials;
     // Incoming segment messages being passed on while they arrive (by message id).
