@@ -26,6 +26,21 @@ constexpr int64_t kNackRetryUs = 60'000;
 constexpr int kMaxNacks = 4;
 constexpr int64_t kGiveUpUs = 1'000'000;
 constexpr guint kNackTickMs = 20;
+
+// A one-shot timeout on ctx that the owner keeps (and unrefs) until it fired or was dropped.
+GSource* add_timeout(GMainContext* ctx, int64_t ms, GSourceFunc fn, gpointer data) {
+  GSource* s = g_timeout_source_new(guint(std::clamp<int64_t>(ms, 0, 60'000)));
+  g_source_set_callback(s, fn, data, nullptr);
+  g_source_attach(s, ctx);
+  return s;
+}
+
+void drop_timeout(GSource*& s) {
+  if (!s) return;
+  g_source_destroy(s);
+  g_source_unref(s);
+  s = nullptr;
+}
 }  // namespace
 
 PeerId MeshPeer::hash_id(const std::string& id) {
@@ -55,16 +70,10 @@ MeshPeer::MeshPeer(GMainContext* ctx, MeshPeerConfig config, PeerSignaling& sign
 
 MeshPeer::~MeshPeer() {
   stopped_ = true;
-  if (timer_) {
-    g_source_destroy(timer_);
-    g_source_unref(timer_);
-  }
+  drop_timeout(timer_);
   if (retire_source_) g_source_remove(retire_source_);
   if (nack_timer_) g_source_remove(nack_timer_);
-  if (pace_timer_) {
-    g_source_destroy(pace_timer_);
-    g_source_unref(pace_timer_);
-  }
+  drop_timeout(pace_timer_);
   links_.clear();
   retired_.clear();
 }
@@ -570,9 +579,8 @@ void MeshPeer::flush_paced() {
   paced_out_.clear();
   const int64_t next = pacer_.next_release_us();
   if (next < 0 || pace_timer_ || stopped_) return;
-  pace_timer_ = g_timeout_source_new(guint(std::max<int64_t>(1, (next - now + 999) / 1000)));
-  g_source_set_callback(pace_timer_, &MeshPeer::on_pace_timer, this, nullptr);
-  g_source_attach(pace_timer_, ctx_);
+  pace_timer_ = add_timeout(ctx_, std::max<int64_t>(1, (next - now + 999) / 1000),
+                            &MeshPeer::on_pace_timer, this);
 }
 
 gboolean MeshPeer::on_pace_timer(gpointer p) {
@@ -585,16 +593,9 @@ gboolean MeshPeer::on_pace_timer(gpointer p) {
 
 void MeshPeer::arm_timer(int64_t at_us) {
   if (stopped_) return;
-  if (timer_) {
-    g_source_destroy(timer_);
-    g_source_unref(timer_);
-    timer_ = nullptr;
-  }
-  int64_t delay_ms = std::max<int64_t>(0, (at_us - cfg_.clock() + 999) / 1000);
+  drop_timeout(timer_);
   timer_at_ = at_us;
-  timer_ = g_timeout_source_new(static_cast<guint>(std::min<int64_t>(delay_ms, 60'000)));
-  g_source_set_callback(timer_, &MeshPeer::on_timer_cb, this, nullptr);
-  g_source_attach(timer_, ctx_);
+  timer_ = add_timeout(ctx_, (at_us - cfg_.clock() + 999) / 1000, &MeshPeer::on_timer_cb, this);
 }
 
 gboolean MeshPeer::on_timer_cb(gpointer p) {
