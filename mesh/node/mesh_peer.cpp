@@ -94,9 +94,7 @@ void MeshPeer::stop() {
   }
   paced_out_.clear();
   pacer_.release_all(paced_out_);  // goodbyes (and anything queued) go before the links close
-  for (auto& p : paced_out_)
-    if (LinkEntry* e = entry(p.peer); e && e->connected && e->link) send_now(*e, p);
-  paced_out_.clear();
+  send_released();
   // From here on, link callbacks (close() reports kClosed synchronously) are ignored.
   stopped_ = true;
   for (auto pid : ids) {
@@ -543,40 +541,44 @@ void MeshPeer::drain() {
   draining_ = false;
 }
 
-void MeshPeer::send_now(LinkEntry& e, const UploadPacer::Packet& p) {
+bool MeshPeer::send_now(LinkEntry& e, UploadPacer::Kind kind, uint32_t ts,
+                        std::span<const uint8_t> bytes) {
   bool ok;
-  if (p.kind == UploadPacer::Kind::kRtp) {
-    auto pkt = e.rtp.wrap(p.bytes, p.ts);
+  if (kind == UploadPacer::Kind::kRtp) {
+    auto pkt = e.rtp.wrap(bytes, ts);
     ok = bool(e.link->send_rtp(pkt.data(), pkt.size()));
   } else {
-    ok = bool(e.link->send_rtcp(p.bytes.data(), p.bytes.size()));
+    ok = bool(e.link->send_rtcp(bytes.data(), bytes.size()));
   }
   if (!ok) ++counters_.send_failures;
+  return ok;
 }
 
-void MeshPeer::transmit(LinkEntry& e, UploadPacer::Kind kind, uint32_t ts,
-                        std::vector<uint8_t> bytes, uint8_t priority) {
-  UploadPacer::Packet p{e.pid, kind, ts, std::move(bytes)};
-  if (!pacer_.pacing()) {
-    if (e.link) send_now(e, p);
-    return;
-  }
+bool MeshPeer::transmit(LinkEntry& e, UploadPacer::Kind kind, uint32_t ts,
+                        std::span<const uint8_t> bytes, uint8_t priority) {
+  if (!pacer_.pacing()) return e.link && send_now(e, kind, ts, bytes);
+  UploadPacer::Packet p{e.pid, kind, ts, {bytes.begin(), bytes.end()}};
   if (!pacer_.enqueue(priority, std::move(p), g_get_monotonic_time())) {
     ++counters_.pull_answers_refused;
-    return;
+    return false;
   }
   counters_.paced_max_queued_bytes = pacer_.counters().max_queued_bytes;
   flush_paced();
+  return true;
+}
+
+void MeshPeer::send_released() {
+  for (auto& p : paced_out_)
+    if (LinkEntry* e = entry(p.peer); e && e->connected && e->link)
+      send_now(*e, p.kind, p.ts, p.bytes);
+  paced_out_.clear();
 }
 
 void MeshPeer::flush_paced() {
   paced_out_.clear();
   const int64_t now = g_get_monotonic_time();
   pacer_.release(now, paced_out_);
-  // A link that closed meanwhile takes nothing.
-  for (auto& p : paced_out_)
-    if (LinkEntry* e = entry(p.peer); e && e->connected && e->link) send_now(*e, p);
-  paced_out_.clear();
+  send_released();
   const int64_t next = pacer_.next_release_us();
   if (next < 0 || pace_timer_ || stopped_) return;
   pace_timer_ = add_timeout(ctx_, std::max<int64_t>(1, (next - now + 999) / 1000),
@@ -616,8 +618,7 @@ void MeshPeer::handle_nack(LinkEntry& e, const ChunkNack& nack) {
       if (i >= m.chunks.size() || m.chunks[i].empty()) continue;  // (cut-through: not yet in)
       // A fresh RTP sequence number (given as it leaves): SRTP would drop a byte-identical
       // packet as a replay.
-      transmit(e, UploadPacer::Kind::kRtp, m.ts, m.chunks[i], 0);
-      ++counters_.chunks_resent;
+      if (transmit(e, UploadPacer::Kind::kRtp, m.ts, m.chunks[i], 0)) ++counters_.chunks_resent;
     }
     return;
   }

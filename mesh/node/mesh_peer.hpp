@@ -11,6 +11,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <span>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -171,9 +172,12 @@ class MeshPeer {
   void deliver(mesh::PeerId from, std::span<const uint8_t> msg);
   void send_message(mesh::PeerId to, const mesh::Message& m, uint8_t priority = 0);
   // Every packet leaves through here: at once, or through the pacer when pacing.
-  void transmit(LinkEntry& e, UploadPacer::Kind kind, uint32_t ts, std::vector<uint8_t> bytes,
+  // False if nothing left or was queued (no link, or the pacer's bulk level was full).
+  bool transmit(LinkEntry& e, UploadPacer::Kind kind, uint32_t ts, std::span<const uint8_t> bytes,
                 uint8_t priority);
-  void send_now(LinkEntry& e, const UploadPacer::Packet& p);
+  bool send_now(LinkEntry& e, UploadPacer::Kind kind, uint32_t ts, std::span<const uint8_t> bytes);
+  // Sends what the pacer released into paced_out_ (links closed meanwhile take nothing).
+  void send_released();
   void flush_paced();
   static gboolean on_pace_timer(gpointer self);
   void drain();

@@ -64,9 +64,7 @@ void UploadPacer::release_all(std::vector<Packet>& out) {
 }
 
 int64_t UploadPacer::next_release_us() const {
-  if (queued_bytes_ == 0 &&
-      std::all_of(levels_.begin(), levels_.end(), [](auto& l) { return l.empty(); }))
-    return -1;
+  if (std::all_of(levels_.begin(), levels_.end(), [](auto& l) { return l.empty(); })) return -1;
   if (rate_bps_ == 0 || tokens_ > 0) return last_us_;
   // Time until the debt is paid and one byte more is available.
   const double wait_us = (1.0 - tokens_) * 8e6 / double(rate_bps_);
