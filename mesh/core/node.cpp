@@ -27,6 +27,7 @@ Node::Node(const NodeConfig& cfg) : cfg_(cfg) {
   cfg_.tick_us = std::max<TimeUs>(cfg_.tick_us, 1'000);  // 0 would never advance the tick
   cfg_.max_partners = std::max<uint32_t>(cfg_.max_partners, 1);
   window_.resize(cfg_.window);
+  segs_.resize(cfg_.window);
   partners_.reserve(cfg_.max_partners);
   pids_.reserve(cfg_.max_partners);
   parent_.fill(kNoPeer);
@@ -82,8 +83,16 @@ const Node::Slot* Node::slot_for(uint32_t n) const {
 }
 
 bool Node::has_segment(uint32_t n) const {
-  const Slot* s = slot_for(n);
-  return s && s->state == kHave && s->number == n;
+  if (n < win_lo_ || n - win_lo_ >= cfg_.window) return false;
+  const uint32_t i = n % cfg_.window;
+  return (have_bits_[i >> 6] >> (i & 63)) & 1u;
+}
+
+void Node::set_have(uint32_t i, bool have) {
+  if (have)
+    have_bits_[i >> 6] |= uint64_t(1) << (i & 63);
+  else
+    have_bits_[i >> 6] &= ~(uint64_t(1) << (i & 63));
 }
 
 uint32_t Node::total_slots() const {
@@ -102,7 +111,9 @@ uint32_t Node::spare_slots() const {
 }
 
 TimeUs Node::created_est(uint32_t n) const {
-  return ref_created_ + (TimeUs(n) - TimeUs(ref_num_)) * cfg_.segment_us;
+  // The K stripes of a segment share its creation time.
+  const uint32_t k = cfg_.substreams;
+  return ref_created_ + (TimeUs(n / k) - TimeUs(ref_num_ / k)) * cfg_.segment_us;
 }
 
 BufferMap Node::buffer_map() const {
@@ -336,17 +347,17 @@ void Node::handle(PeerId from, const Request& m, TimeUs now) {
     const Slot* s = slot_for(n);
     if (!s || s->state != kHave || s->number != n) {
       not_have.mask |= 1u << i;
-    } else if (!bucket_.can_spend(now, s->seg.header.size) ||
-               (cfg_.is_source && stats_.media_bytes_sent + s->seg.header.size >
+    } else if (!bucket_.can_spend(now, seg_of(*s).header.size) ||
+               (cfg_.is_source && stats_.media_bytes_sent + seg_of(*s).header.size >
                                       cfg_.source_copies * stats_.published_bytes)) {
       // The source never sends more than source_copies times what it published, pushes
       // included (the rate budget alone let a pull through when segments ran larger than
       // the nominal rate). Pulls may use the share of a sub-stream with fewer subscribers.
       busy.mask |= 1u << i;
     } else {
-      bucket_.spend(now, s->seg.header.size);
+      bucket_.spend(now, seg_of(*s).header.size);
       ++stats_.segments_served;
-      send(from, SegmentMsg{s->seg}, kBulkPriority);
+      send(from, SegmentMsg{seg_of(*s)}, kBulkPriority);
     }
   }
   if (not_have.mask) send(from, not_have);
@@ -420,6 +431,7 @@ void Node::handle(PeerId from, const Subscribe& m, TimeUs now) {
     // Bound the fan-out per sub-stream by time: the last child of a segment must not wait
     // longer than max_fanout_delay behind its siblings (store-and-forward per copy).
     const TimeUs per_copy = TimeUs(double(cfg_.stream_bps) * double(cfg_.segment_us) /
+                                   double(cfg_.substreams) /
                                    double(std::max<uint64_t>(cfg_.upload_bps, 1)));
     const bool fanout_full =
         children_[j] > 0 && TimeUs(children_[j] + 1) * per_copy > cfg_.max_fanout_delay_us;
@@ -511,12 +523,22 @@ void Node::handle(PeerId from, const Reject& m, TimeUs now) {
   }
 }
 
+bool Node::too_old(uint32_t n) const {
+  if (!have_any_) return false;
+  if (playing_) return n < win_lo_ || n < next_play_;
+  // Before playout starts, any segment that still fits in the window below the newest.
+  const uint32_t first = n - n % cfg_.substreams;
+  return first < win_lo_ && highest_ - first >= cfg_.window;
+}
+
 void Node::store(Segment&& seg, TimeUs now) {
   const uint32_t n = seg.header.number;
   if (!have_any_) {
-    win_lo_ = n;
+    win_lo_ = n - n % cfg_.substreams;  // its segment's other stripes are still welcome
     highest_ = n;
     have_any_ = true;
+  } else if (n < win_lo_) {
+    win_lo_ = n - n % cfg_.substreams;  // not playing yet: an older segment may start playout
   }
   if (n - win_lo_ >= cfg_.window) {
     const uint32_t new_lo = n - cfg_.window + 1;
@@ -527,7 +549,8 @@ void Node::store(Segment&& seg, TimeUs now) {
         s.req_from = kNoPeer;
       }
       s.state = kEmpty;
-      s.seg.payload.reset();
+      set_have(k % cfg_.window, false);
+      seg_of(s).payload.reset();
     }
     win_lo_ = new_lo;
   }
@@ -541,14 +564,15 @@ void Node::store(Segment&& seg, TimeUs now) {
     s.req_from = kNoPeer;
   }
   s.state = kHave;
+  set_have(n % cfg_.window, true);
   s.arrived = now;
-  s.seg = std::move(seg);
-  if (s.seg.header.hops < 255) ++s.seg.header.hops;
-  if (cfg_.is_source) s.seg.header.hops = 0;
+  seg_of(s) = std::move(seg);
+  if (seg_of(s).header.hops < 255) ++seg_of(s).header.hops;
+  if (cfg_.is_source) seg_of(s).header.hops = 0;
   highest_ = std::max(highest_, n);
   if (n >= ref_num_ || ref_created_ == 0) {
     ref_num_ = n;
-    ref_created_ = s.seg.header.created_us;
+    ref_created_ = seg_of(s).header.created_us;
   }
   const uint32_t j = n % cfg_.substreams;
   if (!newest_valid_[j] || n > newest_sub_[j]) {
@@ -559,8 +583,9 @@ void Node::store(Segment&& seg, TimeUs now) {
 
 TimeUs Node::parent_estimate(const Partner& q, uint32_t j) const {
   const uint64_t up = std::max<uint64_t>(uint64_t(q.upload_kbps) * 1000, 1000);
-  const double seg_bytes = double(cfg_.stream_bps) * double(cfg_.segment_us) / 8e6;
-  const TimeUs per_copy = TimeUs(seg_bytes * 8e6 / double(up));
+  const double stripe_bytes =
+      double(cfg_.stream_bps) * double(cfg_.segment_us) / 8e6 / cfg_.substreams;
+  const TimeUs per_copy = TimeUs(stripe_bytes * 8e6 / double(up));
   const double per_slot = double(cfg_.stream_bps) / cfg_.substreams;
   const uint32_t slots = q.is_source ? cfg_.source_copies * cfg_.substreams
                                      : uint32_t(double(up) * cfg_.push_utilization / per_slot);
@@ -582,15 +607,15 @@ void Node::forward(const Slot& s, PeerId except, TimeUs now) {
     return a->upload_kbps > b->upload_kbps;
   });
   for (size_t i = 0; i < nk; ++i) {
-    bucket_.spend(now, s.seg.header.size);
+    bucket_.spend(now, seg_of(s).header.size);
     ++stats_.segments_pushed;
-    send(kids[i]->id, SegmentMsg{s.seg}, push_priority(cfg_.is_source ? 0 : depth_[j]));
+    send(kids[i]->id, SegmentMsg{seg_of(s)}, push_priority(cfg_.is_source ? 0 : depth_[j]));
   }
 }
 
 PeerId Node::cut_through_child(const SegmentHeader& h, PeerId from) const {
   if (cfg_.is_source || h.stream_id != cfg_.stream_id || !find(from) || has_segment(h.number) ||
-      (have_any_ && (h.number < win_lo_ || (playing_ && h.number < next_play_))))
+      too_old(h.number))
     return kNoPeer;
   const uint32_t j = h.number % cfg_.substreams;
   const Partner* first = nullptr;
@@ -616,8 +641,8 @@ void Node::handle(PeerId from, const SegmentMsg& m, TimeUs now) {
   const uint32_t j = n % cfg_.substreams;
   const bool from_parent = parent_[j] == from;
   if (from_parent) last_push_[j] = now;
-  const bool too_old = have_any_ && (n < win_lo_ || (playing_ && n < next_play_));
-  if (too_old || has_segment(n)) {
+  const bool old = too_old(n);
+  if (old || has_segment(n)) {
     stats_.duplicate_bytes_received += h.size;
     if (Slot* s = slot_for(n); s && s->number == n && s->req_from == from) {
       s->req_from = kNoPeer;
@@ -642,15 +667,17 @@ void Node::handle(PeerId from, const SegmentMsg& m, TimeUs now) {
     push_lag_[j] = push_lag_[j] == 0 ? lag : (push_lag_[j] * 7 + lag) / 8;
   }
   p->last_useful = now;
-  if (!playing_) startup_requested_ = false;
   Segment seg = m.segment;
   store(std::move(seg), now);
   const Slot& s = window_[n % cfg_.window];
   forward(s, from, now);
   if (!playing_) {
+    // The playout clock starts with the first whole segment (all K stripes in).
+    const uint32_t first = n - n % cfg_.substreams;
+    if (!segment_complete(first)) return;
     playing_ = true;
     play_start_ = now;
-    next_play_ = n;
+    next_play_ = first;
     delay_us_ = now + cfg_.initial_buffer_us - h.created_us;
     min_slack_ = kNever;
     shrink_at_ = now + cfg_.shrink_period_us;
@@ -712,7 +739,9 @@ void Node::tick(TimeUs now) {
     return;
   }
   // Expire pull requests that were not answered in time so they can be re-sent elsewhere.
-  if (have_any_) {
+  const bool any_out =
+      std::any_of(partners_.begin(), partners_.end(), [](auto& q) { return q.outstanding; });
+  if (have_any_ && any_out) {
     const uint32_t lo = playing_ ? std::max(next_play_, win_lo_) : win_lo_;
     for (uint32_t n = lo; n - win_lo_ < cfg_.window && n <= highest_ + cfg_.window; ++n) {
       Slot& s = window_[n % cfg_.window];
@@ -870,24 +899,36 @@ void Node::schedule_pulls(TimeUs now) {
   if (cfg_.is_source) return;
   if (!playing_) {
     if (startup_requested_) return;
-    // Start-up: fetch the newest segment any partner holds, then push/pull continue from it.
+    // Start-up: fetch the newest segment any partner holds whole (all K stripes), then
+    // push/pull continue from it.
+    const uint32_t k = cfg_.substreams;
     Partner* best = nullptr;
     uint32_t best_n = 0;
     for (auto& q : partners_) {
       if (!q.has_bm || q.bm.count == 0 || now < q.busy_until) continue;
-      uint32_t top = q.bm.base + q.bm.count - 1;
-      while (top > q.bm.base && !q.bm.has(top)) --top;
-      if (!q.bm.has(top) || top >= q.not_have_from) continue;
-      if (!best || top > best_n || (top == best_n && best->is_source && !q.is_source)) {
+      const uint32_t top = q.bm.base + q.bm.count - 1;
+      uint32_t first = top - top % k;
+      auto whole = [&](uint32_t f) {
+        for (uint32_t j = 0; j < k; ++j)
+          if (!q.bm.has(f + j) || f + j >= q.not_have_from) return false;
+        return true;
+      };
+      while (first >= k && first + k > q.bm.base && !whole(first)) first -= k;
+      if (!whole(first)) continue;
+      if (!best || first > best_n || (first == best_n && best->is_source && !q.is_source)) {
         best = &q;
-        best_n = top;
+        best_n = first;
       }
     }
     if (!best) return;
+    uint32_t mask = 0;  // the stripes of that segment we lack
+    for (uint32_t j = 0; j < k; ++j)
+      if (!has_segment(best_n + j)) mask |= 1u << j;
+    if (!mask) return;
     startup_requested_ = true;
     startup_req_at_ = now;
     ++stats_.requests_sent;
-    send(best->id, Request{best_n, 1});
+    send(best->id, Request{best_n, mask});
     return;
   }
   struct Cand {
@@ -902,7 +943,7 @@ void Node::schedule_pulls(TimeUs now) {
   for (auto& q : partners_) {
     if (!q.has_bm || q.bm.count == 0) continue;
     const uint32_t top = q.bm.base + q.bm.count - 1;
-    const uint32_t est = top + uint32_t(std::max<TimeUs>(0, now - q.bm_at) / cfg_.segment_us);
+    const uint32_t est = top + uint32_t(std::max<TimeUs>(0, now - q.bm_at) / unit_us());
     hi = std::max(hi, est);
   }
   const uint32_t lo = std::max(next_play_, win_lo_);
@@ -921,7 +962,7 @@ void Node::schedule_pulls(TimeUs now) {
     if (!overdue) continue;
     uint32_t holders = 0;
     for (auto& q : partners_)
-      if (q.likely_has(n, now, cfg_.segment_us)) ++holders;
+      if (q.likely_has(n, now, unit_us())) ++holders;
     if (holders == 0) continue;
     cands[nc++] = Cand{n, dl - now < cfg_.urgent_us, uint8_t(std::min<uint32_t>(holders, 255)), dl};
   }
@@ -938,7 +979,7 @@ void Node::schedule_pulls(TimeUs now) {
     Partner* best = nullptr;
     uint64_t best_score = ~0ull;
     for (auto& q : partners_) {
-      if (!q.likely_has(n, now, cfg_.segment_us) ||
+      if (!q.likely_has(n, now, unit_us()) ||
           q.outstanding >= cfg_.max_requests_per_partner || now < q.busy_until)
         continue;
       const uint64_t score = uint64_t(q.is_source) << 40 | uint64_t(q.outstanding) << 24 |
@@ -953,7 +994,8 @@ void Node::schedule_pulls(TimeUs now) {
     if (s.number != n) {
       s.number = n;
       s.state = kEmpty;
-      s.seg.payload.reset();
+      set_have(n % cfg_.window, false);
+      seg_of(s).payload.reset();
     }
     s.req_from = best->id;
     s.req_deadline = now + cfg_.request_timeout_us;
@@ -963,54 +1005,74 @@ void Node::schedule_pulls(TimeUs now) {
   }
 }
 
+bool Node::segment_complete(uint32_t first) const {
+  for (uint32_t j = 0; j < cfg_.substreams; ++j)
+    if (!has_segment(first + j)) return false;
+  return true;
+}
+
 void Node::advance_playout(TimeUs now) {
+  // Plays whole segments: the K stripes of segment first / K together, or none of them.
+  const uint32_t k = cfg_.substreams;
   while (playing_) {
-    const uint32_t n = next_play_;
-    const Slot* s = slot_for(n);
-    if (s && s->state == kHave && s->number == n) {
-      const TimeUs dl = s->seg.header.created_us + delay_us_;
-      min_slack_ = std::min(min_slack_, dl - s->arrived);
-      Output o;
-      o.kind = OutputKind::kPlay;
-      o.number = n;
-      o.at = std::max(now, dl);
-      o.msg = SegmentMsg{s->seg};
-      if (stats_.first_play_at < 0) stats_.first_play_at = o.at;
-      const TimeUs lag = std::max<TimeUs>(0, o.at - s->seg.header.created_us);
+    const uint32_t first = next_play_;
+    if (segment_complete(first)) {
+      const Slot& s0 = *slot_for(first);
+      const TimeUs dl = seg_of(s0).header.created_us + delay_us_;
+      const TimeUs at = std::max(now, dl);
+      uint8_t hops = 0;
+      for (uint32_t j = 0; j < k; ++j) {
+        const Slot& s = *slot_for(first + j);
+        min_slack_ = std::min(min_slack_, dl - s.arrived);
+        hops = std::max(hops, seg_of(s).header.hops);
+        Output o;
+        o.kind = OutputKind::kPlay;
+        o.number = first + j;
+        o.at = at;
+        o.msg = SegmentMsg{seg_of(s)};
+        out_->push_back(std::move(o));
+      }
+      if (stats_.first_play_at < 0) stats_.first_play_at = at;
+      const TimeUs lag = std::max<TimeUs>(0, at - seg_of(s0).header.created_us);
       stats_.lag_us_sum += uint64_t(lag);
       stats_.lag_us_max = std::max(stats_.lag_us_max, lag);
-      stats_.hops_sum += s->seg.header.hops;
-      stats_.hops_max = std::max(stats_.hops_max, s->seg.header.hops);
-      out_->push_back(std::move(o));
+      stats_.hops_sum += hops;
+      stats_.hops_max = std::max(stats_.hops_max, hops);
       ++stats_.played;
-      ++next_play_;
+      next_play_ += k;
       stalled_ = false;
       continue;
     }
-    if (now < deadline(n)) break;
-    // Missing at its deadline: stall once (grow the delay) if it may still come, else skip.
-    const uint32_t j = n % cfg_.substreams;
-    bool may_come = parent_[j] != kNoPeer || (s && s->number == n && s->req_from != kNoPeer);
-    for (auto& q : partners_) may_come = may_come || q.likely_has(n, now, cfg_.segment_us);
-    const uint32_t stalls_here = stalled_ && stalled_on_ == n ? stalls_on_segment_ : 0;
+    if (now < deadline(first)) break;
+    // Incomplete at its deadline: stall (grow the delay) if every missing stripe may still
+    // come, else skip the segment.
+    bool may_come = true;
+    for (uint32_t u = first; u < first + k && may_come; ++u) {
+      if (has_segment(u)) continue;
+      const Slot* s = slot_for(u);
+      bool c = parent_[u % k] != kNoPeer || (s && s->number == u && s->req_from != kNoPeer);
+      for (auto& q : partners_) c = c || q.likely_has(u, now, unit_us());
+      may_come = c;
+    }
+    const uint32_t stalls_here = stalled_ && stalled_on_ == first ? stalls_on_segment_ : 0;
     if ((stalls_here < cfg_.max_stalls_per_segment || now - play_start_ < cfg_.startup_phase_us) &&
         may_come && delay_us_ + cfg_.stall_step_us <= cfg_.max_delay_us) {
       delay_us_ += cfg_.stall_step_us;
       ++stats_.stalls;
       stalled_ = true;
-      stalled_on_ = n;
+      stalled_on_ = first;
       stalls_on_segment_ = stalls_here + 1;
       stalled_in_period_ = true;
       continue;
     }
     Output o;
     o.kind = OutputKind::kMissed;
-    o.number = n;
+    o.number = first;
     o.at = now;
     out_->push_back(std::move(o));
     ++stats_.missed;
     if (!may_come) ++stats_.missed_unavailable;
-    ++next_play_;
+    next_play_ += k;
     stalled_ = false;
   }
   if (playing_ && now >= shrink_at_) {

@@ -7,6 +7,7 @@
 // parents that forward new segments at once; gaps are pulled from partners whose buffer map
 // shows the segment, deadline-first when close to playout, rarest-first otherwise.
 #pragma once
+#include <algorithm>
 #include <array>
 #include <span>
 #include <vector>
@@ -90,8 +91,10 @@ class Node {
     PeerId req_from = kNoPeer;
     TimeUs req_deadline = 0;
     TimeUs arrived = 0;
-    Segment seg;
   };
+  // The segment held in a slot: kept apart so that window scans touch only the small slots.
+  Segment& seg_of(const Slot& s) { return segs_[size_t(&s - window_.data())]; }
+  const Segment& seg_of(const Slot& s) const { return segs_[size_t(&s - window_.data())]; }
 
   Partner* find(PeerId id);
   const Partner* find(PeerId id) const;
@@ -123,6 +126,11 @@ class Node {
   void advance_playout(TimeUs now);
   TimeUs created_est(uint32_t n) const;
   TimeUs deadline(uint32_t n) const { return created_est(n) + delay_us_; }
+  // Mean time between unit numbers (K stripes per segment).
+  TimeUs unit_us() const { return std::max<TimeUs>(1, cfg_.segment_us / cfg_.substreams); }
+  bool segment_complete(uint32_t first) const;
+  bool too_old(uint32_t n) const;  // below the window or the playout point
+  void set_have(uint32_t slot_index, bool have);
   uint32_t total_slots() const;
   bool preempt_slowest(Partner& newcomer, uint32_t j, int only_substream);
   TimeUs parent_estimate(const Partner& q, uint32_t j) const;
@@ -139,6 +147,9 @@ class Node {
   std::vector<std::pair<PeerId, TimeUs>> connecting_;
   std::vector<PeerId> banned_;  // forgers: never again
   std::vector<Slot> window_;
+  std::vector<Segment> segs_;  // parallel to window_
+  // Bit i <=> window_[i] holds a segment (kHave): has_segment() without touching slots.
+  std::array<uint64_t, kMaxWindow / 64> have_bits_{};
   TokenBucket bucket_;
   uint64_t rng_state_;
 

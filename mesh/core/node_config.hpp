@@ -13,8 +13,8 @@ struct NodeConfig {
   uint64_t stream_id = 0;
   uint64_t stream_bps = 1'000'000;  // media bit rate (to turn upload into push slots)
   TimeUs segment_us = 200'000;      // broadcaster's segment duration
-  uint32_t substreams = 4;          // K: sub-stream of segment n is n % K
-  uint32_t window = 64;             // segments kept (<= kMaxWindow)
+  uint32_t substreams = 4;          // K stripes per segment, one push tree each (stripes.hpp)
+  uint32_t window = 256;            // units (stripes) kept (<= kMaxWindow): 64 segments at K=4
 
   uint32_t min_partners = 4;          // fewer: connect to candidates / ask for neighbours
   uint32_t target_partners = 6;       // connect to candidates until this many

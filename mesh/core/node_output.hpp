@@ -12,8 +12,10 @@ enum class OutputKind : uint8_t {
   kConnect,         // open a link to `peer`
   kDisconnect,      // close the link to `peer` for `reason`
   kSetTimer,        // call on_timer() at `at` (replaces any earlier request)
-  kPlay,            // present segment `msg` (SegmentMsg) at time `at` (>= now)
-  kMissed,          // segment `number` skipped (not there at its deadline)
+  kPlay,    // present stripe `msg` (SegmentMsg, unit `number`) at `at` (>= now); a segment's
+            // K stripes come as K consecutive kPlay outputs, never some of them
+  kMissed,  // the segment whose first stripe is unit `number` was skipped (incomplete at its
+            // deadline)
   kReport,          // `peer` sent a forged segment: tell the tracker
   kNeedNeighbours,  // candidate list exhausted: ask the tracker for more peers
 };

@@ -13,6 +13,7 @@
 #include "mesh/core/fragmenter.hpp"
 #include "mesh/core/node.hpp"
 #include "mesh/core/sim_mac.hpp"
+#include "mesh/core/stripes.hpp"
 #include "mesh/sim/event_queue.hpp"
 
 namespace meshcast::mesh::sim {
@@ -328,7 +329,7 @@ void Simulator::collect(const Peer& p, TimeUs now) {
     if (dbg_)
       dbg_start_by_join_[std::min<size_t>(15, size_t(s.started_at / 1'000'000))].push_back(
           startup_.back());
-    if (dbg_ && s.first_play_at - s.started_at > 2'500'000 && dbg_slow_++ < 8)
+    if (dbg_ && s.first_play_at - s.started_at > 1'200'000 && s.started_at > 20'000'000 && dbg_slow_++ < 8)
       std::fprintf(stderr, "slow start: id %u joined %.3f first play %.3f\n", p.id,
                    double(s.started_at) / 1e6, double(s.first_play_at) / 1e6);
     final_delays_.push_back(double(p.node->playout_delay()) / 1000.0);
@@ -573,7 +574,10 @@ void Simulator::handle(const Ev& e) {
           }
         }
         if (dst->id == trace_)
-          std::fprintf(stderr, "%.3f in from %u msg %zu\n", double(e.t) / 1e6, e.b, m.index());
+          std::fprintf(stderr, "%.3f in from %u msg %zu n %u\n", double(e.t) / 1e6, e.b, m.index(),
+                       is_media(m) ? std::get<SegmentMsg>(m).segment.header.number
+                                   : std::holds_alternative<Request>(m) ? std::get<Request>(m).base
+                                                                        : 0u);
         dst->node->on_message(e.b, m, e.t);
         drain(*dst, e.t);
       }
@@ -596,8 +600,10 @@ void Simulator::handle(const Ev& e) {
       seg.header.number = next_number_++;
       seg.header.created_us = e.t;
       seg.header.size = seg_bytes_;
-      mac_.sign(seg);
-      src.node->publish_segment(std::move(seg), e.t);
+      for (Segment& stripe : split_stripes(seg, cfg_.node.substreams)) {
+        mac_.sign(stripe);
+        src.node->publish_segment(std::move(stripe), e.t);
+      }
       ++r_.segments_published;
       for (uint32_t j = 0; j < cfg_.node.substreams; ++j)
         r_.source_max_subscribers =
