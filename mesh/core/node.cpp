@@ -913,7 +913,9 @@ void Node::schedule_pulls(TimeUs now) {
           if (!q.bm.has(f + j) || f + j >= q.not_have_from) return false;
         return true;
       };
-      while (first >= k && first + k > q.bm.base && !whole(first)) first -= k;
+      // Only the newest few segments: an older one would start playout far behind.
+      for (int back = 0; back < 4 && first >= k && first + k > q.bm.base && !whole(first); ++back)
+        first -= k;
       if (!whole(first)) continue;
       if (!best || first > best_n || (first == best_n && best->is_source && !q.is_source)) {
         best = &q;

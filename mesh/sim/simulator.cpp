@@ -100,6 +100,7 @@ struct Peer {
 class Simulator {
  public:
   explicit Simulator(const SimConfig& c) : cfg_(c), rng_(c.seed), mac_(c.seed * 7919 + 17) {
+    cfg_.node.substreams = std::clamp<uint32_t>(cfg_.node.substreams, 1, kMaxSubstreams);
     seg_us_ = TimeUs(cfg_.segment_ms) * 1000;
     seg_bytes_ = uint32_t(cfg_.bitrate_kbps * 1000 / 8 * cfg_.segment_ms / 1000);
     end_ = TimeUs(cfg_.duration_s * 1e6);
@@ -498,6 +499,10 @@ void Simulator::drain(Peer& p, TimeUs now) {
         const auto& seg = std::get<SegmentMsg>(o.msg).segment;
         if (!mac_.verify(seg)) ++r_.forged_played;
         const TimeUs lag = o.at - seg.header.created_us;
+        if (dbg_ && lag > 8'000'000 && dbg_slow_++ < 12)
+          std::fprintf(stderr, "late play: id %u joined %.3f n %u at %.3f lag %.3f delay %.3f\n", p.id,
+                       double(p.joined) / 1e6, o.number, double(o.at) / 1e6, double(lag) / 1e6,
+                       double(p.node->playout_delay()) / 1e6);
         const size_t lb = size_t(std::clamp<TimeUs>(lag / 1000, 0, TimeUs(lag_hist_.size() - 1)));
         lag_hist_[lb]++;
         if (o.at >= warmup_) lag_steady_hist_[lb]++;
