@@ -148,10 +148,9 @@ void BroadcastSession::publish_payload(std::shared_ptr<std::vector<uint8_t>> pay
   seg.header.created_us = g_get_real_time();
   seg.header.size = uint32_t(payload->size());
   seg.payload = std::move(payload);
-  signer_->sign(seg);
   ++counters_.segments;
   counters_.payload_bytes += seg.header.size;
-  peer_->publish(std::move(seg));
+  peer_->publish(seg, *signer_);
 }
 
 double BroadcastSession::upload_copies() const {

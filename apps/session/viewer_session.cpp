@@ -107,7 +107,8 @@ void ViewerSession::on_joined(const nlohmann::json& reply) {
   peer_ = std::make_unique<node::MeshPeer>(ctx_, pc, *signaling_, cert_);
   signaling_->set_peer(peer_.get());
   if (opt_.impairment.active()) peer_->set_impairment(opt_.impairment);
-  peer_->set_on_play([this](const mesh::Segment& s, int64_t at) { on_play(s, at); });
+  peer_->set_on_play([this](const mesh::Segment& s, std::span<const mesh::Segment> stripes,
+                            int64_t at) { on_play(s, stripes, at); });
   peer_->set_on_missed([this](uint32_t) {
     ++metrics_.missed;
     if (player_) player_->mark_gap();
@@ -123,9 +124,14 @@ void ViewerSession::on_joined(const nlohmann::json& reply) {
   if (on_joined_) on_joined_();
 }
 
-void ViewerSession::on_play(const mesh::Segment& seg, int64_t play_at_us) {
-  // The core only plays verified segments; re-check here so the metric is independent.
-  if (verifier_ && !verifier_->verify(seg)) ++metrics_.forged_played;
+void ViewerSession::on_play(const mesh::Segment& seg, std::span<const mesh::Segment> stripes,
+                            int64_t play_at_us) {
+  // The core only plays verified stripes; re-check here so the metric is independent.
+  for (const mesh::Segment& s : stripes)
+    if (verifier_ && !verifier_->verify(s)) {
+      ++metrics_.forged_played;
+      break;
+    }
   ++metrics_.played;
   if (metrics_.first_play_us < 0) {
     metrics_.first_play_us = play_at_us;

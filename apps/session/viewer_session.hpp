@@ -72,7 +72,8 @@ class ViewerSession {
   void on_connected();
   void on_joined(const nlohmann::json& reply);
   void fatal(const std::string& msg, int code);
-  void on_play(const mesh::Segment& seg, int64_t play_at_us);
+  void on_play(const mesh::Segment& seg, std::span<const mesh::Segment> stripes,
+               int64_t play_at_us);
   static gboolean on_report_tick(gpointer self);
 
   GMainContext* ctx_;

@@ -430,9 +430,9 @@ void Node::handle(PeerId from, const Subscribe& m, TimeUs now) {
     }
     // Bound the fan-out per sub-stream by time: the last child of a segment must not wait
     // longer than max_fanout_delay behind its siblings (store-and-forward per copy).
-    const TimeUs per_copy = TimeUs(double(cfg_.stream_bps) * double(cfg_.segment_us) /
-                                   double(cfg_.substreams) /
-                                   double(std::max<uint64_t>(cfg_.upload_bps, 1)));
+    const TimeUs per_copy =
+        TimeUs(double(cfg_.stream_bps) * double(cfg_.segment_us) / double(cfg_.substreams) /
+               double(std::max<uint64_t>(cfg_.upload_bps, 1)));
     const bool fanout_full =
         children_[j] > 0 && TimeUs(children_[j] + 1) * per_copy > cfg_.max_fanout_delay_us;
     // Full: a much faster uploader takes the place of our slowest child, so fast peers
@@ -981,8 +981,8 @@ void Node::schedule_pulls(TimeUs now) {
     Partner* best = nullptr;
     uint64_t best_score = ~0ull;
     for (auto& q : partners_) {
-      if (!q.likely_has(n, now, unit_us()) ||
-          q.outstanding >= cfg_.max_requests_per_partner || now < q.busy_until)
+      if (!q.likely_has(n, now, unit_us()) || q.outstanding >= cfg_.max_requests_per_partner ||
+          now < q.busy_until)
         continue;
       const uint64_t score = uint64_t(q.is_source) << 40 | uint64_t(q.outstanding) << 24 |
                              uint64_t(255 - q.bm.spare_slots) << 16 | (rng() & 0xFFFF);

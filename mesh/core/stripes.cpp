@@ -17,8 +17,8 @@ std::vector<Segment> split_stripes(const Segment& seg, uint32_t k) {
     if (seg.payload) {
       const auto& p = *seg.payload;
       const size_t a = std::min<size_t>(from, p.size()), b = std::min<size_t>(to, p.size());
-      u.payload = std::make_shared<const std::vector<uint8_t>>(p.begin() + long(a),
-                                                               p.begin() + long(b));
+      u.payload =
+          std::make_shared<const std::vector<uint8_t>>(p.begin() + long(a), p.begin() + long(b));
     }
   }
   return out;

@@ -6,6 +6,7 @@
 
 #include "mesh/core/codec.hpp"
 #include "mesh/core/fragmenter.hpp"
+#include "mesh/core/stripes.hpp"
 
 namespace meshcast::node {
 
@@ -135,9 +136,12 @@ void MeshPeer::on_peer_left(const std::string& id) {
   drain();
 }
 
-void MeshPeer::publish(mesh::Segment seg) {
+void MeshPeer::publish(const mesh::Segment& seg, const mesh::SegmentSigner& signer) {
   if (stopped_) return;
-  core_.publish_segment(std::move(seg), cfg_.clock());
+  for (mesh::Segment& stripe : mesh::split_stripes(seg, core_.config().substreams)) {
+    signer.sign(stripe);
+    core_.publish_segment(std::move(stripe), cfg_.clock());
+  }
   drain();
 }
 
@@ -515,12 +519,21 @@ void MeshPeer::drain() {
       case OutputKind::kSetTimer:
         arm_timer(o.at);
         break;
-      case OutputKind::kPlay:
+      case OutputKind::kPlay: {
         if (cfg_.tamper_relayed) spray_forgery(std::get<mesh::SegmentMsg>(o.msg));
-        if (on_play_) on_play_(std::get<mesh::SegmentMsg>(o.msg).segment, o.at);
+        // The core hands over a segment's K stripes one after another: join them at the last.
+        const uint32_t k = core_.config().substreams;
+        if (mesh::stripe_of_unit(o.number, k) == 0) playing_stripes_.clear();
+        playing_stripes_.push_back(std::get<mesh::SegmentMsg>(o.msg).segment);
+        if (mesh::stripe_of_unit(o.number, k) + 1 < k) break;
+        auto seg = mesh::join_stripes(playing_stripes_, k);
+        if (seg && on_play_) on_play_(*seg, playing_stripes_, o.at);
+        if (!seg) g_warning("meshcast: segment %u: stripes do not fit", o.number / k);
+        playing_stripes_.clear();
         break;
+      }
       case OutputKind::kMissed:
-        if (on_missed_) on_missed_(o.number);
+        if (on_missed_) on_missed_(mesh::segment_of_unit(o.number, core_.config().substreams));
         break;
       case OutputKind::kReport: {
         ++counters_.forgers_reported;

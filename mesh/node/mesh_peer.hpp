@@ -79,7 +79,9 @@ struct MeshPeerCounters {
 
 class MeshPeer {
  public:
-  using PlayFn = std::function<void(const mesh::Segment& seg, int64_t play_at_us)>;
+  // A whole segment (joined from its stripes) and the signed stripes it came in.
+  using PlayFn = std::function<void(const mesh::Segment& seg,
+                                    std::span<const mesh::Segment> stripes, int64_t play_at_us)>;
 
   MeshPeer(GMainContext* ctx, MeshPeerConfig config, PeerSignaling& signaling,
            std::shared_ptr<link::Certificate> cert);
@@ -96,10 +98,11 @@ class MeshPeer {
   void add_neighbours(const std::vector<std::string>& ids);
   void on_peer_left(const std::string& id);
 
-  // Source only: a signed segment enters the mesh.
-  void publish(mesh::Segment seg);
+  // Source only: a segment enters the mesh as K stripes, each signed by `signer`.
+  void publish(const mesh::Segment& seg, const mesh::SegmentSigner& signer);
 
   void set_on_play(PlayFn fn) { on_play_ = std::move(fn); }
+  // Segment number skipped (incomplete at its deadline).
   void set_on_missed(std::function<void(uint32_t)> fn) { on_missed_ = std::move(fn); }
   // Applied to what every current and future link receives, so a peer with loss P
   // loses P of the packets sent to it, whoever sends them.
@@ -196,6 +199,7 @@ class MeshPeer {
   std::shared_ptr<link::Certificate> cert_;
   mesh::Node core_;
   PlayFn on_play_;
+  std::vector<mesh::Segment> playing_stripes_;  // of the segment being handed to on_play_
   std::function<void(uint32_t)> on_missed_;
   link::Impairment impairment_;
   bool started_ = false;

@@ -330,7 +330,8 @@ void Simulator::collect(const Peer& p, TimeUs now) {
     if (dbg_)
       dbg_start_by_join_[std::min<size_t>(15, size_t(s.started_at / 1'000'000))].push_back(
           startup_.back());
-    if (dbg_ && s.first_play_at - s.started_at > 1'200'000 && s.started_at > 20'000'000 && dbg_slow_++ < 8)
+    if (dbg_ && s.first_play_at - s.started_at > 1'200'000 && s.started_at > 20'000'000 &&
+        dbg_slow_++ < 8)
       std::fprintf(stderr, "slow start: id %u joined %.3f first play %.3f\n", p.id,
                    double(s.started_at) / 1e6, double(s.first_play_at) / 1e6);
     final_delays_.push_back(double(p.node->playout_delay()) / 1000.0);
@@ -500,9 +501,9 @@ void Simulator::drain(Peer& p, TimeUs now) {
         if (!mac_.verify(seg)) ++r_.forged_played;
         const TimeUs lag = o.at - seg.header.created_us;
         if (dbg_ && lag > 8'000'000 && dbg_slow_++ < 12)
-          std::fprintf(stderr, "late play: id %u joined %.3f n %u at %.3f lag %.3f delay %.3f\n", p.id,
-                       double(p.joined) / 1e6, o.number, double(o.at) / 1e6, double(lag) / 1e6,
-                       double(p.node->playout_delay()) / 1e6);
+          std::fprintf(stderr, "late play: id %u joined %.3f n %u at %.3f lag %.3f delay %.3f\n",
+                       p.id, double(p.joined) / 1e6, o.number, double(o.at) / 1e6,
+                       double(lag) / 1e6, double(p.node->playout_delay()) / 1e6);
         const size_t lb = size_t(std::clamp<TimeUs>(lag / 1000, 0, TimeUs(lag_hist_.size() - 1)));
         lag_hist_[lb]++;
         if (o.at >= warmup_) lag_steady_hist_[lb]++;
@@ -581,8 +582,8 @@ void Simulator::handle(const Ev& e) {
         if (dst->id == trace_)
           std::fprintf(stderr, "%.3f in from %u msg %zu n %u\n", double(e.t) / 1e6, e.b, m.index(),
                        is_media(m) ? std::get<SegmentMsg>(m).segment.header.number
-                                   : std::holds_alternative<Request>(m) ? std::get<Request>(m).base
-                                                                        : 0u);
+                       : std::holds_alternative<Request>(m) ? std::get<Request>(m).base
+                                                            : 0u);
         dst->node->on_message(e.b, m, e.t);
         drain(*dst, e.t);
       }

@@ -29,11 +29,12 @@ NodeConfig viewer_cfg(PeerId self, uint32_t k = 2) {
   return c;
 }
 
-Segment seg(uint32_t n, uint32_t size = 1000) {
+// Unit n (stripe n % k of segment n / k; the stripes of a segment share its creation time).
+Segment seg(uint32_t n, uint32_t size = 1000, uint32_t k = 1) {
   Segment s;
   s.header.stream_id = kStream;
   s.header.number = n;
-  s.header.created_us = TimeUs(n) * kSeg;
+  s.header.created_us = TimeUs(n / k) * kSeg;
   s.header.size = size;
   kMac.sign(s);
   return s;
@@ -102,31 +103,41 @@ TEST(NodeBufferMap, ReflectsHeldSegmentsAndDepth) {
   EXPECT_EQ(b.spare_slots, n.spare_slots());
 }
 
-TEST(NodeStartup, HelloAndMapOnConnectThenNewestIsPulledAndPlayedAfterBuffer) {
-  Node n(viewer_cfg(1));
+TEST(NodeStartup, HelloAndMapOnConnectThenNewestWholeSegmentIsPulledAndPlayedAfterBuffer) {
+  Node n(viewer_cfg(1));  // K = 2 stripes: units 2s and 2s+1 make segment s
   n.start(0);
   n.partner_connected(2, 0);
   auto out = take(n);
   EXPECT_EQ(sent<Hello>(out).size(), 1u);
   EXPECT_EQ(sent<BufferMap>(out).size(), 1u);
   n.on_message(2, Hello{kStream, 2000, 2, 0}, 1000);
+  // Segment 11 is only half there (unit 23 missing): the newest whole one is segment 10.
   n.on_message(2, bm_with({20, 21, 22}, 1, 4), 1000);
   out = take(n);
   auto reqs = sent<Request>(out);
   ASSERT_EQ(reqs.size(), 1u);
-  EXPECT_EQ(reqs[0].second.base, 22u);         // newest available
+  EXPECT_EQ(reqs[0].second.base, 20u);
+  EXPECT_EQ(reqs[0].second.mask, 3u);          // both stripes in one request
   EXPECT_EQ(sent<Subscribe>(out).size(), 2u);  // one per sub-stream
-  const TimeUs now = 22 * kSeg + 300'000;
-  n.on_message(2, SegmentMsg{seg(22)}, now);
+  const TimeUs now = 10 * kSeg + 300'000;
+  n.on_message(2, SegmentMsg{seg(21, 1000, 2)}, now);
   out = take(n);
-  ASSERT_EQ(count(out, OutputKind::kPlay), 1u);
+  EXPECT_EQ(count(out, OutputKind::kPlay), 0u);  // half a segment does not play
+  EXPECT_FALSE(n.playing());
+  n.on_message(2, SegmentMsg{seg(20, 1000, 2)}, now);
+  out = take(n);
+  ASSERT_EQ(count(out, OutputKind::kPlay), 2u);  // the two stripes, in order
+  std::vector<uint32_t> played;
   for (auto& o : out) {
     if (o.kind == OutputKind::kPlay) {
       EXPECT_EQ(o.at, now + n.config().initial_buffer_us);
+      played.push_back(o.number);
     }
   }
+  EXPECT_EQ(played, (std::vector<uint32_t>{20, 21}));
+  EXPECT_EQ(n.stats().played, 1u);  // one segment
   EXPECT_EQ(n.stats().first_play_at, now + n.config().initial_buffer_us);
-  EXPECT_EQ(n.stats().lag_us_sum, uint64_t(now + n.config().initial_buffer_us - 22 * kSeg));
+  EXPECT_EQ(n.stats().lag_us_sum, uint64_t(now + n.config().initial_buffer_us - 10 * kSeg));
   EXPECT_EQ(n.stats().hops_max, 1);  // sent with hops 0 (as by the source): one relay
 }
 
@@ -662,4 +673,37 @@ TEST(NodePlayout, KeepsStallingDuringStartupPhase) {
   EXPECT_EQ(n.stats().missed, 0u);
   n.on_message(2, SegmentMsg{seg(11)}, 3'100'000);
   EXPECT_EQ(n.stats().played, 2u);
+}
+
+TEST(NodePlayout, SegmentPlaysOnlyWithAllItsStripesElseIsSkippedWhole) {
+  NodeConfig c = viewer_cfg(1, 2);
+  c.initial_buffer_us = 400'000;
+  c.startup_phase_us = 0;
+  Node n(c);
+  n.start(0);
+  connect(n, 2, bm_with({20, 21}, 0, 8, 2), 0);
+  n.on_message(2, SubscribeAck{0, 0}, 1);  // a parent for stripe 0 only
+  n.on_message(2, SegmentMsg{seg(20, 1000, 2)}, 2'000'000);
+  n.on_message(2, SegmentMsg{seg(21, 1000, 2)}, 2'000'000);  // segment 10 due at 2.4 s
+  EXPECT_EQ(count(take(n), OutputKind::kPlay), 2u);
+  // Segment 11 (units 22, 23) is due at 2.6 s: stripe 0 comes, stripe 1 has no parent and
+  // the only partner says it lacks it, so nothing can bring it.
+  n.on_message(2, SegmentMsg{seg(22, 1000, 2)}, 2'100'000);
+  Reject lacks;
+  lacks.kind = RejectKind::kRequest;
+  lacks.reason = RejectReason::kNotHave;
+  lacks.base = 23;
+  lacks.mask = 1;
+  n.on_message(2, lacks, 2'100'000);
+  take(n);
+  n.on_timer(2'600'000);
+  auto out = take(n);
+  EXPECT_EQ(count(out, OutputKind::kPlay), 0u);  // half a segment is not played
+  ASSERT_EQ(count(out, OutputKind::kMissed), 1u);
+  for (auto& o : out)
+    if (o.kind == OutputKind::kMissed) EXPECT_EQ(o.number, 22u);  // its first stripe
+  EXPECT_EQ(n.stats().missed, 1u);
+  EXPECT_EQ(n.stats().missed_unavailable, 1u);
+  EXPECT_EQ(n.next_play(), 24u);
+  EXPECT_EQ(n.stats().played, 1u);
 }
