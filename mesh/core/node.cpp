@@ -1,6 +1,7 @@
 #include "mesh/core/node.hpp"
 
 #include <algorithm>
+#include <bit>
 #include <limits>
 
 #include "mesh/core/codec.hpp"
@@ -23,7 +24,10 @@ bool Node::Partner::likely_has(uint32_t n, TimeUs now, TimeUs seg_us) const {
 
 Node::Node(const NodeConfig& cfg) : cfg_(cfg) {
   cfg_.substreams = std::clamp<uint32_t>(cfg_.substreams, 1, kMaxSubstreams);
-  cfg_.window = std::clamp<uint32_t>(cfg_.window, 8, kMaxWindow);
+  // A power of two, so a slot is a mask away (this runs per message in the simulator).
+  cfg_.window = std::bit_ceil(std::clamp<uint32_t>(cfg_.window, 8, kMaxWindow));
+  win_mask_ = cfg_.window - 1;
+  kk_ = cfg_.substreams;
   cfg_.tick_us = std::max<TimeUs>(cfg_.tick_us, 1'000);  // 0 would never advance the tick
   cfg_.max_partners = std::max<uint32_t>(cfg_.max_partners, 1);
   window_.resize(cfg_.window);
@@ -75,16 +79,16 @@ std::vector<PeerId> Node::partner_ids() const {
 
 Node::Slot* Node::slot_for(uint32_t n) {
   if (n < win_lo_ || n - win_lo_ >= cfg_.window) return nullptr;
-  return &window_[n % cfg_.window];
+  return &window_[n & win_mask_];
 }
 const Node::Slot* Node::slot_for(uint32_t n) const {
   if (n < win_lo_ || n - win_lo_ >= cfg_.window) return nullptr;
-  return &window_[n % cfg_.window];
+  return &window_[n & win_mask_];
 }
 
 bool Node::has_segment(uint32_t n) const {
   if (n < win_lo_ || n - win_lo_ >= cfg_.window) return false;
-  const uint32_t i = n % cfg_.window;
+  const uint32_t i = n & win_mask_;
   return (have_bits_[i >> 6] >> (i & 63)) & 1u;
 }
 
@@ -172,7 +176,7 @@ void Node::remove_partner(PeerId id, TimeUs now) {
   }
   if (have_any_ && p->outstanding > 0) {
     for (uint32_t n = win_lo_; n <= highest_ + cfg_.window && n - win_lo_ < cfg_.window; ++n) {
-      Slot& s = window_[n % cfg_.window];
+      Slot& s = window_[n & win_mask_];
       if (s.req_from == id) s.req_from = kNoPeer;
     }
   }
@@ -527,34 +531,34 @@ bool Node::too_old(uint32_t n) const {
   if (!have_any_) return false;
   if (playing_) return n < win_lo_ || n < next_play_;
   // Before playout starts, any segment that still fits in the window below the newest.
-  const uint32_t first = n - n % cfg_.substreams;
+  const uint32_t first = n - n % kk_;
   return first < win_lo_ && highest_ - first >= cfg_.window;
 }
 
 void Node::store(Segment&& seg, TimeUs now) {
   const uint32_t n = seg.header.number;
   if (!have_any_) {
-    win_lo_ = n - n % cfg_.substreams;  // its segment's other stripes are still welcome
+    win_lo_ = n - n % kk_;  // its segment's other stripes are still welcome
     highest_ = n;
     have_any_ = true;
   } else if (n < win_lo_) {
-    win_lo_ = n - n % cfg_.substreams;  // not playing yet: an older segment may start playout
+    win_lo_ = n - n % kk_;  // not playing yet: an older segment may start playout
   }
   if (n - win_lo_ >= cfg_.window) {
     const uint32_t new_lo = n - cfg_.window + 1;
     for (uint32_t k = win_lo_; k < new_lo && k - win_lo_ < cfg_.window; ++k) {
-      Slot& s = window_[k % cfg_.window];
+      Slot& s = window_[k & win_mask_];
       if (s.req_from != kNoPeer) {
         if (Partner* q = find(s.req_from); q && q->outstanding) --q->outstanding;
         s.req_from = kNoPeer;
       }
       s.state = kEmpty;
-      set_have(k % cfg_.window, false);
+      set_have(k & win_mask_, false);
       seg_of(s).payload.reset();
     }
     win_lo_ = new_lo;
   }
-  Slot& s = window_[n % cfg_.window];
+  Slot& s = window_[n & win_mask_];
   if (s.number != n) {
     s.req_from = kNoPeer;
     s.number = n;
@@ -564,7 +568,7 @@ void Node::store(Segment&& seg, TimeUs now) {
     s.req_from = kNoPeer;
   }
   s.state = kHave;
-  set_have(n % cfg_.window, true);
+  set_have(n & win_mask_, true);
   s.arrived = now;
   seg_of(s) = std::move(seg);
   if (seg_of(s).header.hops < 255) ++seg_of(s).header.hops;
@@ -574,7 +578,7 @@ void Node::store(Segment&& seg, TimeUs now) {
     ref_num_ = n;
     ref_created_ = seg_of(s).header.created_us;
   }
-  const uint32_t j = n % cfg_.substreams;
+  const uint32_t j = n % kk_;
   if (!newest_valid_[j] || n > newest_sub_[j]) {
     newest_sub_[j] = n;
     newest_valid_[j] = true;
@@ -598,7 +602,7 @@ TimeUs Node::parent_estimate(const Partner& q, uint32_t j) const {
 void Node::forward(const Slot& s, PeerId except, TimeUs now) {
   // Children that upload fastest first: they carry the largest subtrees, so the segment
   // spreads like a binomial tree instead of waiting behind leaves.
-  const uint32_t j = s.number % cfg_.substreams;
+  const uint32_t j = s.number % kk_;
   std::array<const Partner*, kMaxWindow> kids;
   size_t nk = 0;
   for (auto& q : partners_)
@@ -617,7 +621,7 @@ PeerId Node::cut_through_child(const SegmentHeader& h, PeerId from) const {
   if (cfg_.is_source || h.stream_id != cfg_.stream_id || !find(from) || has_segment(h.number) ||
       too_old(h.number))
     return kNoPeer;
-  const uint32_t j = h.number % cfg_.substreams;
+  const uint32_t j = h.number % kk_;
   const Partner* first = nullptr;
   for (auto& q : partners_)  // forward()'s order: fastest first, ties by partner order
     if ((q.child_mask & bit(j)) && q.id != from && (!first || q.upload_kbps > first->upload_kbps))
@@ -638,7 +642,7 @@ void Node::handle(PeerId from, const SegmentMsg& m, TimeUs now) {
     return;
   }
   const uint32_t n = h.number;
-  const uint32_t j = n % cfg_.substreams;
+  const uint32_t j = n % kk_;
   const bool from_parent = parent_[j] == from;
   if (from_parent) last_push_[j] = now;
   const bool old = too_old(n);
@@ -669,11 +673,11 @@ void Node::handle(PeerId from, const SegmentMsg& m, TimeUs now) {
   p->last_useful = now;
   Segment seg = m.segment;
   store(std::move(seg), now);
-  const Slot& s = window_[n % cfg_.window];
+  const Slot& s = window_[n & win_mask_];
   forward(s, from, now);
   if (!playing_) {
     // The playout clock starts with the first whole segment (all K stripes in).
-    const uint32_t first = n - n % cfg_.substreams;
+    const uint32_t first = n - n % kk_;
     if (!segment_complete(first)) return;
     playing_ = true;
     play_start_ = now;
@@ -699,7 +703,7 @@ void Node::publish_segment(Segment seg, TimeUs now) {
   const uint32_t n = seg.header.number;
   if (have_any_ && n <= highest_ && has_segment(n)) return;
   store(std::move(seg), now);
-  forward(window_[n % cfg_.window], kNoPeer, now);
+  forward(window_[n & win_mask_], kNoPeer, now);
   maybe_timer();
 }
 
@@ -744,7 +748,7 @@ void Node::tick(TimeUs now) {
   if (have_any_ && any_out) {
     const uint32_t lo = playing_ ? std::max(next_play_, win_lo_) : win_lo_;
     for (uint32_t n = lo; n - win_lo_ < cfg_.window && n <= highest_ + cfg_.window; ++n) {
-      Slot& s = window_[n % cfg_.window];
+      Slot& s = window_[n & win_mask_];
       if (s.req_from != kNoPeer && s.req_deadline <= now) {
         if (Partner* q = find(s.req_from); q && q->outstanding) --q->outstanding;
         s.req_from = kNoPeer;
@@ -951,11 +955,11 @@ void Node::schedule_pulls(TimeUs now) {
   const uint32_t lo = std::max(next_play_, win_lo_);
   hi = std::min(hi, win_lo_ + cfg_.window - 1);
   for (uint32_t n = lo; n <= hi && n >= lo; ++n) {
-    const Slot& s = window_[n % cfg_.window];
+    const Slot& s = window_[n & win_mask_];
     if (s.number == n && (s.state == kHave || s.req_from != kNoPeer)) continue;
     const TimeUs dl = deadline(n);
     if (dl <= now) continue;
-    const uint32_t j = n % cfg_.substreams;
+    const uint32_t j = n % kk_;
     // Pull when the push is late, or whatever the push was expected to do, when the deadline
     // is too close to wait for it (a short playout delay leaves no room for the grace).
     const bool overdue = parent_[j] == kNoPeer || (newest_valid_[j] && newest_sub_[j] > n) ||
@@ -992,11 +996,11 @@ void Node::schedule_pulls(TimeUs now) {
       }
     }
     if (!best) continue;
-    Slot& s = window_[n % cfg_.window];
+    Slot& s = window_[n & win_mask_];
     if (s.number != n) {
       s.number = n;
       s.state = kEmpty;
-      set_have(n % cfg_.window, false);
+      set_have(n & win_mask_, false);
       seg_of(s).payload.reset();
     }
     s.req_from = best->id;

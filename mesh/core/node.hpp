@@ -148,6 +148,18 @@ class Node {
   std::vector<PeerId> banned_;  // forgers: never again
   std::vector<Slot> window_;
   std::vector<Segment> segs_;  // parallel to window_
+  uint32_t win_mask_ = 0;      // window - 1
+  // K as a divisor the compiler can see is small (n % K runs per message).
+  struct SmallDivisor {
+    uint32_t k = 1;
+    friend uint32_t operator%(uint32_t n, SmallDivisor d) {
+      return (d.k & (d.k - 1)) == 0 ? n & (d.k - 1) : n % d.k;
+    }
+    SmallDivisor& operator=(uint32_t v) {
+      k = v;
+      return *this;
+    }
+  } kk_;
   // Bit i <=> window_[i] holds a segment (kHave): has_segment() without touching slots.
   std::array<uint64_t, kMaxWindow / 64> have_bits_{};
   TokenBucket bucket_;
