@@ -77,6 +77,7 @@ const std::map<std::string, Knob>& node_knobs() {
       MS_KNOB("bm_interval_ms", bm_interval_us),
       MS_KNOB("initial_buffer_ms", initial_buffer_us),
       MS_KNOB("startup_widen_ms", startup_widen_us),
+      MS_KNOB("startup_retry_ms", startup_retry_us),
       MS_KNOB("startup_phase_ms", startup_phase_us),
       MS_KNOB("deadline_pull_ms", deadline_pull_us),
       MS_KNOB("stall_step_ms", stall_step_us),

@@ -14,7 +14,7 @@ struct NeighbourCandidate {
   bool is_broadcaster = false;
   int64_t upload_kbps = 0;  // declared in hello
   int children = 0;         // reported children + suggestions handed out since the last report
-  bool playing = false;     // its latest report counts played segments: it has data to give
+  bool playing = false;     // its latest report counts played segments or has_data: data to give
 };
 
 struct NeighbourPolicy {

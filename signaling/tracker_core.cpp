@@ -640,7 +640,9 @@ void TrackerCore::on_report(Peer& p, const Request& req, int64_t now, CoreOutput
   if (auto it = b.find("stats"); it != b.end() && it->is_object()) {
     p.stats = *it;
     const auto played = p.stats.find("played");
-    p.playing = played != p.stats.end() && played->is_number() && played->get<double>() > 0;
+    const auto has_data = p.stats.find("has_data");
+    p.playing = (played != p.stats.end() && played->is_number() && played->get<double>() > 0) ||
+                (has_data != p.stats.end() && has_data->is_boolean() && has_data->get<bool>());
   }
   p.report_ms = now;
   p.pending_children = 0;

@@ -109,6 +109,9 @@ void ViewerSession::on_joined(const nlohmann::json& reply) {
   if (opt_.impairment.active()) peer_->set_impairment(opt_.impairment);
   peer_->set_on_play([this](const mesh::Segment& s, std::span<const mesh::Segment> stripes,
                             int64_t at) { on_play(s, stripes, at); });
+  // Tell the tracker at once: it sends joiners to viewers with data, and in a crowd waiting
+  // for the next periodic report slows how fast the swarm can take newcomers.
+  peer_->set_on_first_data([this] { on_report_tick(this); });
   peer_->set_on_missed([this](uint32_t) {
     ++metrics_.missed;
     if (player_) player_->mark_gap();
@@ -133,12 +136,7 @@ void ViewerSession::on_play(const mesh::Segment& seg, std::span<const mesh::Segm
       break;
     }
   ++metrics_.played;
-  if (metrics_.first_play_us < 0) {
-    metrics_.first_play_us = play_at_us;
-    // Tell the tracker at once: it sends joiners to viewers that play, and in a crowd
-    // waiting for the next periodic report slows how fast the swarm can take newcomers.
-    on_report_tick(this);
-  }
+  if (metrics_.first_play_us < 0) metrics_.first_play_us = play_at_us;
   metrics_.lag_ms.push_back((play_at_us - seg.header.created_us) / 1e3);
   metrics_.hops.push_back(seg.header.hops);
   if (player_) {
@@ -163,11 +161,10 @@ gboolean ViewerSession::on_report_tick(gpointer p) {
     parts.push_back({pi.id, pi.parent_mask ? "parent" : (pi.child ? "child" : "pull")});
   }
   auto s = self->status_json();
-  nlohmann::json stats = {{"lag_ms", s["lag_ms"]},
-                          {"continuity", s["continuity"]},
-                          {"played", s["played"]},
-                          {"upload_kbps", s["upload_kbps"]},
-                          {"forged_rejected", s["forged_rejected"]}};
+  nlohmann::json stats = {
+      {"lag_ms", s["lag_ms"]},           {"continuity", s["continuity"]},
+      {"played", s["played"]},           {"has_data", self->peer_->holds_data()},
+      {"upload_kbps", s["upload_kbps"]}, {"forged_rejected", s["forged_rejected"]}};
   self->client_->report(parts, stats, self->opt_.stream);
   return G_SOURCE_CONTINUE;
 }

@@ -755,7 +755,9 @@ void Node::tick(TimeUs now) {
       }
     }
   }
-  if (startup_requested_ && now - startup_req_at_ > cfg_.request_timeout_us)
+  // Start-up pulls are retried sooner than others: until one segment is whole nothing plays,
+  // and the missing stripes may meanwhile be elsewhere (or on their way by push).
+  if (startup_requested_ && now - startup_req_at_ > cfg_.startup_retry_us)
     startup_requested_ = false;
   manage_partners(now);
   // Parent upkeep (timeouts, better parents) once per second, or at once while a
@@ -903,38 +905,48 @@ void Node::schedule_pulls(TimeUs now) {
   if (cfg_.is_source) return;
   if (!playing_) {
     if (startup_requested_) return;
-    // Start-up: fetch the newest segment any partner holds whole (all K stripes), then
+    // Start-up: fetch the newest segment whose every stripe some partner holds, each stripe
+    // from its own holder (in parallel, and no one partner has to hold it whole); then
     // push/pull continue from it.
     const uint32_t k = cfg_.substreams;
-    Partner* best = nullptr;
-    uint32_t best_n = 0;
-    for (auto& q : partners_) {
-      if (!q.has_bm || q.bm.count == 0 || now < q.busy_until) continue;
-      const uint32_t top = q.bm.base + q.bm.count - 1;
-      uint32_t first = top - top % k;
-      auto whole = [&](uint32_t f) {
-        for (uint32_t j = 0; j < k; ++j)
-          if (!q.bm.has(f + j) || f + j >= q.not_have_from) return false;
-        return true;
-      };
-      // Only the newest few segments: an older one would start playout far behind.
-      for (int back = 0; back < 4 && first >= k && first + k > q.bm.base && !whole(first); ++back)
-        first -= k;
-      if (!whole(first)) continue;
-      if (!best || first > best_n || (first == best_n && best->is_source && !q.is_source)) {
-        best = &q;
-        best_n = first;
+    auto holder = [&](uint32_t n) {
+      Partner* best = nullptr;
+      uint64_t best_score = ~0ull;
+      for (auto& q : partners_) {
+        if (!q.has_bm || now < q.busy_until || !q.bm.has(n) || n >= q.not_have_from) continue;
+        const uint64_t score = uint64_t(q.is_source) << 40 | (rng() & 0xFFFF);
+        if (score < best_score) {
+          best_score = score;
+          best = &q;
+        }
       }
+      return best;
+    };
+    uint32_t top = 0;
+    bool any = false;
+    for (auto& q : partners_)
+      if (q.has_bm && q.bm.count > 0 && now >= q.busy_until) {
+        top = std::max(top, q.bm.base + q.bm.count - 1);
+        any = true;
+      }
+    if (!any) return;
+    // Only the newest few segments: an older one would start playout far behind.
+    uint32_t first = top - top % k;
+    auto available = [&](uint32_t f) {
+      for (uint32_t j = 0; j < k; ++j)
+        if (!has_segment(f + j) && !holder(f + j)) return false;
+      return true;
+    };
+    for (int back = 0; back < 4 && first >= k && !available(first); ++back) first -= k;
+    if (!available(first)) return;
+    for (uint32_t j = 0; j < k; ++j) {
+      if (has_segment(first + j)) continue;
+      Partner* q = holder(first + j);
+      ++stats_.requests_sent;
+      send(q->id, Request{first + j, 1});
     }
-    if (!best) return;
-    uint32_t mask = 0;  // the stripes of that segment we lack
-    for (uint32_t j = 0; j < k; ++j)
-      if (!has_segment(best_n + j)) mask |= 1u << j;
-    if (!mask) return;
     startup_requested_ = true;
     startup_req_at_ = now;
-    ++stats_.requests_sent;
-    send(best->id, Request{best_n, mask});
     return;
   }
   struct Cand {

@@ -59,6 +59,8 @@ class Node {
   uint32_t spare_slots() const;
   bool has_segment(uint32_t n) const;
   bool playing() const { return playing_; }
+  // Holds a verified stripe (can serve others; a joiner's first whole segment may still wait).
+  bool holds_data() const { return have_any_; }
   uint32_t next_play() const { return next_play_; }
   TimeUs playout_delay() const { return delay_us_; }
   BufferMap buffer_map() const;

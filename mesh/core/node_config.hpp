@@ -33,6 +33,7 @@ struct NodeConfig {
   uint32_t max_requests_per_partner = 6;
 
   TimeUs initial_buffer_us = 200'000;   // start-up buffer after the first segment
+  TimeUs startup_retry_us = 300'000;    // start-up stripes still missing: ask again
   TimeUs startup_widen_us = 700'000;    // not playing by then, no partner has data: look wider
   TimeUs startup_phase_us = 2'000'000;  // first seconds of playout: stall, never skip
   TimeUs stall_step_us = 200'000;       // playout delay growth on a stall

@@ -552,6 +552,10 @@ void MeshPeer::drain() {
   }
   box.clear();
   draining_ = false;
+  if (!had_data_ && core_.holds_data()) {
+    had_data_ = true;
+    if (on_first_data_) on_first_data_();
+  }
 }
 
 bool MeshPeer::send_now(LinkEntry& e, UploadPacer::Kind kind, uint32_t ts,

@@ -102,6 +102,9 @@ class MeshPeer {
   void publish(const mesh::Segment& seg, const mesh::SegmentSigner& signer);
 
   void set_on_play(PlayFn fn) { on_play_ = std::move(fn); }
+  // Once, when the first verified stripe is in (the tracker sends joiners to peers with data).
+  void set_on_first_data(std::function<void()> fn) { on_first_data_ = std::move(fn); }
+  bool holds_data() const { return core_.holds_data(); }
   // Segment number skipped (incomplete at its deadline).
   void set_on_missed(std::function<void(uint32_t)> fn) { on_missed_ = std::move(fn); }
   // Applied to what every current and future link receives, so a peer with loss P
@@ -201,6 +204,8 @@ class MeshPeer {
   PlayFn on_play_;
   std::vector<mesh::Segment> playing_stripes_;  // of the segment being handed to on_play_
   std::function<void(uint32_t)> on_missed_;
+  std::function<void()> on_first_data_;
+  bool had_data_ = false;
   link::Impairment impairment_;
   bool started_ = false;
   bool stopped_ = false;

@@ -163,9 +163,9 @@ class Simulator {
   std::vector<Peer> peers_;        // slot 0 = source
   std::vector<uint32_t> id_slot_;  // peer id -> slot
   IdSet alive_;                    // viewers, for the tracker
-  // Viewers that have played (the tracker learns it from their reports): joiners in a crowd
+  // Viewers that hold data (the tracker learns it from their reports): joiners in a crowd
   // need partners that already have data, and uniform samples rarely find the few early on.
-  IdSet playing_;
+  IdSet with_data_;
   std::vector<Message> msgs_;
   std::vector<uint32_t> free_msgs_;
   std::vector<TimeUs> msg_head_;  // per message slot: first piece's arrival at the receiver
@@ -330,7 +330,7 @@ void Simulator::collect(const Peer& p, TimeUs now) {
     if (dbg_)
       dbg_start_by_join_[std::min<size_t>(15, size_t(s.started_at / 1'000'000))].push_back(
           startup_.back());
-    if (dbg_ && s.first_play_at - s.started_at > 1'200'000 && s.started_at > 20'000'000 &&
+    if (dbg_ && s.first_play_at - s.started_at > 2'000'000 && s.started_at < 2'000'000 &&
         dbg_slow_++ < 8)
       std::fprintf(stderr, "slow start: id %u joined %.3f first play %.3f\n", p.id,
                    double(s.started_at) / 1e6, double(s.first_play_at) / 1e6);
@@ -363,7 +363,7 @@ void Simulator::leave(uint32_t slot, TimeUs now) {
   }
   // Remove from the tracker.
   auto slot_of_id = [this](PeerId id) { return id_slot_[id]; };
-  playing_.erase(slot, slot_of_id);
+  with_data_.erase(slot, slot_of_id);
   alive_.erase(slot, slot_of_id);
   p.alive = false;
   p.node.reset();
@@ -378,18 +378,19 @@ void Simulator::tracker_reply(Peer& p, TimeUs now) {
   const size_t n = alive_.ids.size();
   std::vector<std::pair<uint32_t, PeerId>> picks;
   for (uint32_t i = 0; i < 2 * cfg_.tracker_candidates && n > 1; ++i) {
-    // Half the samples among viewers known to play, half among all (keeps the mesh random).
-    const bool from_playing = (i & 1) && !playing_.ids.empty();
-    const PeerId id = from_playing ? playing_.ids[rng_.next() % playing_.ids.size()]
-                                   : alive_.ids[rng_.next() % n];
+    // Half the samples among viewers known to hold data, half among all (keeps the mesh
+    // random).
+    const bool from_data = (i & 1) && !with_data_.ids.empty();
+    const PeerId id = from_data ? with_data_.ids[rng_.next() % with_data_.ids.size()]
+                                : alive_.ids[rng_.next() % n];
     if (id == p.id) continue;
     const Peer* q = alive_peer(id);
     if (!q) continue;
-    // Peers already playing (they have data to give), then by spare upload slots.
+    // Peers with data to give first, then by spare upload slots.
     // A full peer would only redirect, so peers with room for a partner come first.
     const bool room = q->node->has_partner_room();
-    picks.emplace_back(q->node->spare_slots() + (q->node->playing() ? (room ? 3000u : 1000u) : 0u),
-                       id);
+    picks.emplace_back(
+        q->node->spare_slots() + (q->node->holds_data() ? (room ? 3000u : 1000u) : 0u), id);
   }
   std::stable_sort(picks.begin(), picks.end(), [](auto& a, auto& b) { return a.first > b.first; });
   for (auto& [spare, id] : picks) {
@@ -495,8 +496,6 @@ void Simulator::drain(Peer& p, TimeUs now) {
         push(o.at, EvType::kTimer, p.id);
         break;
       case OutputKind::kPlay: {
-        if (const uint32_t sl = slot_of(p.id); !p.source && !playing_.contains(sl))
-          playing_.insert(sl, p.id);
         const auto& seg = std::get<SegmentMsg>(o.msg).segment;
         if (!mac_.verify(seg)) ++r_.forged_played;
         const TimeUs lag = o.at - seg.header.created_us;
@@ -585,6 +584,10 @@ void Simulator::handle(const Ev& e) {
                        : std::holds_alternative<Request>(m) ? std::get<Request>(m).base
                                                             : 0u);
         dst->node->on_message(e.b, m, e.t);
+        // The tracker learns at once that a viewer holds data (real viewers report it then).
+        if (const uint32_t sl = slot_of(dst->id);
+            !dst->source && !with_data_.contains(sl) && dst->node->holds_data())
+          with_data_.insert(sl, dst->id);
         drain(*dst, e.t);
       }
       free_msg(e.msg);
@@ -709,7 +712,7 @@ SimResult Simulator::run() {
   const uint32_t total_slots = cfg_.peers + 1;
   peers_.resize(total_slots);
   alive_.reset(total_slots);
-  playing_.reset(total_slots);
+  with_data_.reset(total_slots);
   // Source in slot 0 at the centre.
   {
     Peer& s = peers_[0];

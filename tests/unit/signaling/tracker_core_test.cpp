@@ -257,6 +257,12 @@ TEST(TrackerCore, ViewersThatReportPlayingAreSuggestedFirst) {
   h.send(vs[1], {{"type", "report"}, {"stats", {{"played", 0}}}});
   h.send(vs[0], {{"type", "report"}, {"stats", {{"played", 3}}}});
   EXPECT_EQ(first(), "fresh");
+  // Holding data counts before anything played (a joiner's first stripes), not a non-bool.
+  h.send(vs[0], {{"type", "report"}, {"stats", {{"played", 0}}}});
+  h.send(vs[1], {{"type", "report"}, {"stats", {{"played", 0}, {"has_data", "yes"}}}});
+  EXPECT_NE(first(), "plays");
+  h.send(vs[1], {{"type", "report"}, {"stats", {{"played", 0}, {"has_data", true}}}});
+  EXPECT_EQ(first(), "plays");
 }
 
 TEST(TrackerCore, LargeStreamsScanARotatingWindow) {

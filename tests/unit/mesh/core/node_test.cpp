@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
 #include <memory>
 
 #include "mesh/core/ed25519.hpp"
@@ -115,9 +116,10 @@ TEST(NodeStartup, HelloAndMapOnConnectThenNewestWholeSegmentIsPulledAndPlayedAft
   n.on_message(2, bm_with({20, 21, 22}, 1, 4), 1000);
   out = take(n);
   auto reqs = sent<Request>(out);
-  ASSERT_EQ(reqs.size(), 1u);
+  ASSERT_EQ(reqs.size(), 2u);  // each stripe from a holder of it (here the only partner)
   EXPECT_EQ(reqs[0].second.base, 20u);
-  EXPECT_EQ(reqs[0].second.mask, 3u);          // both stripes in one request
+  EXPECT_EQ(reqs[1].second.base, 21u);
+  EXPECT_EQ(reqs[0].second.mask, 1u);
   EXPECT_EQ(sent<Subscribe>(out).size(), 2u);  // one per sub-stream
   const TimeUs now = 10 * kSeg + 300'000;
   n.on_message(2, SegmentMsg{seg(21, 1000, 2)}, now);
@@ -706,4 +708,19 @@ TEST(NodePlayout, SegmentPlaysOnlyWithAllItsStripesElseIsSkippedWhole) {
   EXPECT_EQ(n.stats().missed_unavailable, 1u);
   EXPECT_EQ(n.next_play(), 24u);
   EXPECT_EQ(n.stats().played, 1u);
+}
+
+TEST(NodeStartup, EachStripeOfTheFirstSegmentIsPulledFromAPartnerThatHoldsIt) {
+  Node n(viewer_cfg(1));  // K = 2
+  n.start(0);
+  connect(n, 2, bm_with({20, 22}, 1, 4), 1000);  // stripe 0 of segments 10 and 11
+  auto out = connect(n, 3, bm_with({}, 1, 4), 1000);
+  EXPECT_TRUE(sent<Request>(out).empty());  // nobody holds stripe 1 of either: wait
+  n.on_message(3, bm_with({21}, 1, 4), 2000);
+  auto reqs = sent<Request>(take(n));
+  ASSERT_EQ(reqs.size(), 2u);
+  std::map<uint32_t, PeerId> from;
+  for (auto& [peer, r] : reqs) from[r.base] = peer;
+  EXPECT_EQ(from[20], 2u);
+  EXPECT_EQ(from[21], 3u);
 }
