@@ -46,6 +46,9 @@ class EventQueue {
     while (heap_.empty()) advance();
     return heap_.front();
   }
+  // The i-th element of the current bucket's heap (0 = top; 1, 2 = the likely next ones),
+  // or nullptr: for prefetching only.
+  const Event* peek(size_t i) const { return i < heap_.size() ? &heap_[i] : nullptr; }
   void pop() {
     top();
     std::pop_heap(heap_.begin(), heap_.end(), Later{});

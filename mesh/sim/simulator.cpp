@@ -405,6 +405,8 @@ void Simulator::tracker_reply(Peer& p, TimeUs now) {
 
 void Simulator::drain(Peer& p, TimeUs now) {
   auto& out = p.node->outbox();
+  for (const Output& o : out)  // the receivers are cold: fetch them all before the loop
+    if (const uint32_t sl = slot_of(o.peer); sl != kNoSlot) __builtin_prefetch(&peers_[sl]);
   for (size_t i = 0; i < out.size(); ++i) {
     Output& o = out[i];
     if (p.id == trace_)
@@ -753,6 +755,21 @@ SimResult Simulator::run() {
     if (e.t > end_) break;
     q_.pop();
     ++r_.events;
+    if (!q_.empty()) {
+      // The next events' peers, nodes and messages are cold (random among 100k peers): fetch
+      // them while this one is handled. The top's peer was fetched one event ago (as a child
+      // of the heap's top), so its node pointer is at hand.
+      q_.top();
+      for (size_t i = 0; i < 3; ++i) {
+        const Ev* next = q_.peek(i);
+        if (!next) break;
+        const uint32_t sl = slot_of(next->a);
+        if (sl == kNoSlot) continue;
+        if (i == 0 && peers_[sl].node) peers_[sl].node->prefetch();
+        __builtin_prefetch(&peers_[sl]);
+        if (EvType(next->type) == EvType::kDeliver) __builtin_prefetch(&msgs_[next->msg]);
+      }
+    }
     handle(e);
   }
   if (dbg_) {
