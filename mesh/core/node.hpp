@@ -3,9 +3,11 @@
 // publish_segment (source). Outputs accumulate in outbox(); the driver executes and clears
 // them. No clock, no sockets, no hidden randomness (seeded RNG from the config).
 //
-// Delivery is hybrid push-pull: each viewer subscribes to the K sub-streams (n % K) from
-// parents that forward new segments at once; gaps are pulled from partners whose buffer map
-// shows the segment, deadline-first when close to playout, rarest-first otherwise.
+// Delivery is hybrid push-pull on units, the K signed stripes of each segment (stripes.hpp):
+// each viewer subscribes to the K sub-streams (unit n % K) from parents that forward new
+// units at once; gaps are pulled from partners whose buffer map shows the unit,
+// deadline-first when close to playout, rarest-first otherwise. A segment plays when all its
+// K units are in.
 #pragma once
 #include <algorithm>
 #include <array>

@@ -24,7 +24,7 @@ struct NodeConfig {
   double push_utilization = 0.85;     // share of upload committed to push slots
   uint32_t source_copies = 4;         // source: max subscribers per sub-stream
 
-  TimeUs tick_us = 150'000;               // maintenance period (pull, partners)
+  TimeUs tick_us = 200'000;               // maintenance period (pull, partners): a segment
   TimeUs bm_interval_us = 1'000'000;      // buffer map period per partner
   TimeUs request_timeout_us = 1'000'000;  // a pull not answered by then may be re-sent
   TimeUs pull_grace_us = 300'000;         // wait this long past the expected push before pulling

@@ -167,6 +167,7 @@ class Simulator {
   // need partners that already have data, and uniform samples rarely find the few early on.
   IdSet with_data_;
   std::vector<Message> msgs_;
+  std::vector<double> keep_;
   std::vector<uint32_t> free_msgs_;
   std::vector<TimeUs> msg_head_;  // per message slot: first piece's arrival at the receiver
   std::vector<PeerId> scratch_ids_;
@@ -445,7 +446,11 @@ void Simulator::drain(Peer& p, TimeUs now) {
         if (!dst) break;
         TimeUs extra = 0;
         if (cfg_.loss > 0) {
-          const double keep = std::pow(1.0 - cfg_.loss, double(chunks));
+          if (chunks >= keep_.size()) {  // P(no chunk lost), per chunk count
+            for (size_t c = keep_.size(); c <= chunks; ++c)
+              keep_.push_back(std::pow(1.0 - cfg_.loss, double(c)));
+          }
+          const double keep = keep_[chunks];
           if (rng_.uniform() >= keep) {
             if (!media || !cfg_.nack) break;  // control: one packet, recovered by timeouts
             // Chunk NACK (the link's reassembler reports missing chunks): each round costs

@@ -542,11 +542,11 @@ TEST(NodePartners, StarvingAtStartLooksBeyondTheTargetUntilSomeoneHasData) {
   out = take(n);
   EXPECT_EQ(count(out, OutputKind::kConnect), 0u);
   EXPECT_EQ(count(out, OutputKind::kNeedNeighbours), 0u);
-  n.on_timer(750'000);  // nothing to play, nobody has data: up to max_partners, ask for more
-  out = take(n);
+  n.on_timer(800'000);  // (first tick after 700 ms) nothing to play, nobody has data: up
+  out = take(n);        // to max_partners, ask for more
   EXPECT_EQ(count(out, OutputKind::kConnect), 4u);
   EXPECT_EQ(count(out, OutputKind::kNeedNeighbours), 1u);
-  for (PeerId id : {10u, 9u, 8u}) n.partner_connected(id, 800'000);
+  for (PeerId id : {10u, 9u, 8u}) n.partner_connected(id, 850'000);
   take(n);
   // A partner shows data: back to the normal target, no more widening.
   n.on_message(10, bm_with({5}, 0, 4, 1), 900'000);
