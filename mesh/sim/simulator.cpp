@@ -331,8 +331,7 @@ void Simulator::collect(const Peer& p, TimeUs now) {
     if (dbg_)
       dbg_start_by_join_[std::min<size_t>(15, size_t(s.started_at / 1'000'000))].push_back(
           startup_.back());
-    if (dbg_ && s.first_play_at - s.started_at > 2'000'000 && s.started_at < 2'000'000 &&
-        dbg_slow_++ < 8)
+    if (dbg_ && s.first_play_at - s.started_at > 2'000'000 && dbg_slow_++ < 8)
       std::fprintf(stderr, "slow start: id %u joined %.3f first play %.3f\n", p.id,
                    double(s.started_at) / 1e6, double(s.first_play_at) / 1e6);
     final_delays_.push_back(double(p.node->playout_delay()) / 1000.0);
