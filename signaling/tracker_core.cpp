@@ -642,7 +642,7 @@ void TrackerCore::on_report(Peer& p, const Request& req, int64_t now, CoreOutput
     const auto played = p.stats.find("played");
     const auto has_data = p.stats.find("has_data");
     p.playing = (played != p.stats.end() && played->is_number() && played->get<double>() > 0) ||
-                (has_data != p.stats.end() && has_data->is_boolean() && has_data->get<bool>());
+                (has_data != p.stats.end() && has_data->is_number() && has_data->get<double>() > 0);
   }
   p.report_ms = now;
   p.pending_children = 0;

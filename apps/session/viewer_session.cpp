@@ -161,9 +161,10 @@ gboolean ViewerSession::on_report_tick(gpointer p) {
     parts.push_back({pi.id, pi.parent_mask ? "parent" : (pi.child ? "child" : "pull")});
   }
   auto s = self->status_json();
+  // Stats values are numbers (the tracker's validator refuses anything else).
   nlohmann::json stats = {
       {"lag_ms", s["lag_ms"]},           {"continuity", s["continuity"]},
-      {"played", s["played"]},           {"has_data", self->peer_->holds_data()},
+      {"played", s["played"]},           {"has_data", self->peer_->holds_data() ? 1 : 0},
       {"upload_kbps", s["upload_kbps"]}, {"forged_rejected", s["forged_rejected"]}};
   self->client_->report(parts, stats, self->opt_.stream);
   return G_SOURCE_CONTINUE;

@@ -257,11 +257,11 @@ TEST(TrackerCore, ViewersThatReportPlayingAreSuggestedFirst) {
   h.send(vs[1], {{"type", "report"}, {"stats", {{"played", 0}}}});
   h.send(vs[0], {{"type", "report"}, {"stats", {{"played", 3}}}});
   EXPECT_EQ(first(), "fresh");
-  // Holding data counts before anything played (a joiner's first stripes), not a non-bool.
+  // Holding data counts before anything played (a joiner's first stripes).
   h.send(vs[0], {{"type", "report"}, {"stats", {{"played", 0}}}});
-  h.send(vs[1], {{"type", "report"}, {"stats", {{"played", 0}, {"has_data", "yes"}}}});
+  h.send(vs[1], {{"type", "report"}, {"stats", {{"played", 0}, {"has_data", 0}}}});
   EXPECT_NE(first(), "plays");
-  h.send(vs[1], {{"type", "report"}, {"stats", {{"played", 0}, {"has_data", true}}}});
+  h.send(vs[1], {{"type", "report"}, {"stats", {{"played", 0}, {"has_data", 1}}}});
   EXPECT_EQ(first(), "plays");
 }
 
