@@ -57,6 +57,14 @@ class Node {
     __builtin_prefetch(&win_lo_);
     __builtin_prefetch(&have_bits_);
   }
+  // The state a delivery of segment n touches (after prefetch() has brought the node in).
+  void prefetch_segment(uint32_t n) const {
+    if (window_.empty()) return;
+    __builtin_prefetch(window_.data() + (n & win_mask_));
+    __builtin_prefetch(segs_.data() + (n & win_mask_));
+    __builtin_prefetch(pids_.data());
+    __builtin_prefetch(partners_.data());
+  }
 
   // Introspection (tests, simulator's tracker).
   size_t partner_count() const { return partners_.size(); }

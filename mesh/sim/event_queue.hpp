@@ -1,6 +1,8 @@
 // Calendar queue for the simulator: 1 ms buckets in a ring (plus a heap for events beyond
-// the ring), and a small binary heap for the current bucket. Pops in exact (time, seq)
-// order, so runs are deterministic; much more cache-friendly than one big heap.
+// the ring). A bucket is sorted once when it becomes current and then read in order; events
+// pushed into the current bucket after that go to a small heap merged on the fly. Pops in
+// exact (time, seq) order, so runs are deterministic. Reading a sorted bucket also tells the
+// simulator the next events exactly, so it can fetch their (cold) peers and nodes ahead.
 #pragma once
 #include <algorithm>
 #include <cstdint>
@@ -30,8 +32,8 @@ class EventQueue {
     ++size_;
     const TimeUs b = e.t / kBucketUs;
     if (b <= cur_) {
-      heap_.push_back(e);
-      std::push_heap(heap_.begin(), heap_.end(), Later{});
+      late_.push_back(e);
+      std::push_heap(late_.begin(), late_.end(), Later{});
     } else if (b - cur_ < TimeUs(kBuckets)) {
       ring_[size_t(b) % kBuckets].push_back(e);
     } else {
@@ -43,17 +45,22 @@ class EventQueue {
   size_t size() const { return size_; }
   // Earliest event; call only when !empty().
   const Event& top() {
-    while (heap_.empty()) advance();
-    return heap_.front();
+    while (pos_ == sorted_.size() && late_.empty()) advance();
+    return from_late() ? late_.front() : sorted_[pos_];
   }
-  // The i-th element of the current bucket's heap (0 = top; 1, 2 = the likely next ones),
-  // or nullptr: for prefetching only.
-  const Event* peek(size_t i) const { return i < heap_.size() ? &heap_[i] : nullptr; }
   void pop() {
-    top();
-    std::pop_heap(heap_.begin(), heap_.end(), Later{});
-    heap_.pop_back();
+    if (top(), from_late()) {
+      std::pop_heap(late_.begin(), late_.end(), Later{});
+      late_.pop_back();
+    } else {
+      ++pos_;
+    }
     --size_;
+  }
+  // An event likely to come i pops after the top (exact unless events are pushed into the
+  // current bucket meanwhile), or nullptr: for prefetching only.
+  const Event* peek(size_t i) const {
+    return pos_ + i < sorted_.size() ? &sorted_[pos_ + i] : nullptr;
   }
 
  private:
@@ -62,21 +69,28 @@ class EventQueue {
       return x.t != y.t ? x.t > y.t : x.seq > y.seq;
     }
   };
+  bool from_late() const {
+    return !late_.empty() && (pos_ == sorted_.size() || Later{}(sorted_[pos_], late_.front()));
+  }
   void advance() {
     ++cur_;
     auto& bucket = ring_[size_t(cur_) % kBuckets];
-    heap_.swap(bucket);  // heap_ was empty: take the bucket's storage, no copy
-    bucket.clear();
+    sorted_.clear();
+    sorted_.swap(bucket);  // hand the spent storage back to the ring: no allocation
+    pos_ = 0;
     while (!far_.empty() && far_.front().t / kBucketUs <= cur_) {
-      heap_.push_back(far_.front());
+      sorted_.push_back(far_.front());
       std::pop_heap(far_.begin(), far_.end(), Later{});
       far_.pop_back();
     }
-    std::make_heap(heap_.begin(), heap_.end(), Later{});
+    std::sort(sorted_.begin(), sorted_.end(),
+              [](const Event& x, const Event& y) { return Later{}(y, x); });
   }
 
   std::vector<std::vector<Event>> ring_;
-  std::vector<Event> heap_;
+  std::vector<Event> sorted_;  // the current bucket, ascending; sorted_[pos_] is next
+  size_t pos_ = 0;
+  std::vector<Event> late_;  // heap: pushed into the current bucket after it was sorted
   std::vector<Event> far_;
   TimeUs cur_ = 0;  // current bucket index
   size_t size_ = 0;

@@ -22,6 +22,9 @@ namespace {
 
 constexpr uint64_t kStreamId = 0x6d657368ull;  // "mesh"
 constexpr uint32_t kNoSlot = 0xFFFFFFFFu;
+// Prefetch distances (events ahead of the one being handled): peer and message, then the
+// node object, then the node's window slot for the segment delivered.
+constexpr size_t kFetchPeer = 8, kFetchNode = 4, kFetchSlot = 2;
 
 class Rng {
  public:
@@ -558,8 +561,9 @@ void Simulator::handle(const Ev& e) {
       Peer* dst = alive_peer(e.a);
       if (dst) {
         Message& m = msgs_[e.msg];
-        if (auto* s = std::get_if<SegmentMsg>(&m);
-            s && peers_[slot_of(e.b)].forger && !mac_.verify(s->segment) && !dst->forger)
+        if (auto* s = std::get_if<SegmentMsg>(&m); s && cfg_.forgers > 0 &&
+                                                   peers_[slot_of(e.b)].forger &&
+                                                   !mac_.verify(s->segment) && !dst->forger)
           ++r_.forged_sent;
         if (auto* s = std::get_if<SegmentMsg>(&m);
             s && !dst->source && !dst->node->has_segment(s->segment.header.number)) {
@@ -761,18 +765,20 @@ SimResult Simulator::run() {
     ++r_.events;
     if (!q_.empty()) {
       // The next events' peers, nodes and messages are cold (random among 100k peers): fetch
-      // them while this one is handled. The top's peer was fetched one event ago (as a child
-      // of the heap's top), so its node pointer is at hand.
+      // them ahead in stages, each stage reading what the previous one fetched.
       q_.top();
-      for (size_t i = 0; i < 3; ++i) {
-        const Ev* next = q_.peek(i);
-        if (!next) break;
-        const uint32_t sl = slot_of(next->a);
-        if (sl == kNoSlot) continue;
-        if (i == 0 && peers_[sl].node) peers_[sl].node->prefetch();
-        __builtin_prefetch(&peers_[sl]);
-        if (EvType(next->type) == EvType::kDeliver) __builtin_prefetch(&msgs_[next->msg]);
+      if (const Ev* far = q_.peek(kFetchPeer)) {
+        if (const uint32_t sl = slot_of(far->a); sl != kNoSlot) __builtin_prefetch(&peers_[sl]);
+        if (EvType(far->type) == EvType::kDeliver) __builtin_prefetch(&msgs_[far->msg]);
       }
+      if (const Ev* mid = q_.peek(kFetchNode))
+        if (const uint32_t sl = slot_of(mid->a); sl != kNoSlot && peers_[sl].node)
+          peers_[sl].node->prefetch();
+      if (const Ev* near = q_.peek(kFetchSlot); near && EvType(near->type) == EvType::kDeliver)
+        if (const uint32_t sl = slot_of(near->a); sl != kNoSlot && peers_[sl].node) {
+          if (const auto* s = std::get_if<SegmentMsg>(&msgs_[near->msg]))
+            peers_[sl].node->prefetch_segment(s->segment.header.number);
+        }
     }
     handle(e);
   }

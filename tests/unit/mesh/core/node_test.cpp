@@ -702,8 +702,11 @@ TEST(NodePlayout, SegmentPlaysOnlyWithAllItsStripesElseIsSkippedWhole) {
   auto out = take(n);
   EXPECT_EQ(count(out, OutputKind::kPlay), 0u);  // half a segment is not played
   ASSERT_EQ(count(out, OutputKind::kMissed), 1u);
-  for (auto& o : out)
-    if (o.kind == OutputKind::kMissed) EXPECT_EQ(o.number, 22u);  // its first stripe
+  for (auto& o : out) {
+    if (o.kind == OutputKind::kMissed) {
+      EXPECT_EQ(o.number, 22u);  // its first stripe
+    }
+  }
   EXPECT_EQ(n.stats().missed, 1u);
   EXPECT_EQ(n.stats().missed_unavailable, 1u);
   EXPECT_EQ(n.next_play(), 24u);
