@@ -32,7 +32,7 @@ struct NodeConfig {
   TimeUs urgent_us = 1'000'000;           // closer than this to its deadline: deadline-first
   uint32_t max_requests_per_partner = 6;
 
-  TimeUs initial_buffer_us = 200'000;   // start-up buffer after the first segment
+  TimeUs initial_buffer_us = 100'000;   // start-up buffer after the first segment
   TimeUs startup_retry_us = 300'000;    // start-up stripes still missing: ask again
   TimeUs startup_widen_us = 700'000;    // not playing by then, no partner has data: look wider
   TimeUs startup_phase_us = 2'000'000;  // first seconds of playout: stall, never skip
