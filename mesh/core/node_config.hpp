@@ -36,12 +36,12 @@ struct NodeConfig {
   TimeUs startup_retry_us = 300'000;    // start-up stripes still missing: ask again
   TimeUs startup_widen_us = 700'000;    // not playing by then, no partner has data: look wider
   TimeUs startup_phase_us = 2'000'000;  // first seconds of playout: stall, never skip
-  TimeUs stall_step_us = 200'000;       // playout delay growth on a stall
-  uint32_t max_stalls_per_segment = 2;  // a segment still coming may stall playout this often
+  TimeUs stall_step_us = 50'000;        // playout delay growth on a stall
+  uint32_t max_stalls_per_segment = 8;  // a segment still coming may stall playout this often
   TimeUs max_delay_us = 8'000'000;      // never stall beyond this delay (skip instead)
-  TimeUs shrink_period_us = 2'000'000;  // every period without stall and with slack ...
+  TimeUs shrink_period_us = 1'000'000;  // every period without stall and with slack ...
   TimeUs shrink_margin_us = 300'000;    // ... larger than this, shrink the delay ...
-  TimeUs shrink_step_us = 100'000;      // ... by at most this much (<= 5 % speed-up)
+  TimeUs shrink_step_us = 100'000;      // ... by at most this much (<= 10 % speed-up)
 
   TimeUs max_fanout_delay_us = 200'000;  // per sub-stream: children x per-copy time bound
   TimeUs hop_estimate_us = 150'000;      // typical delay per push hop (parent choice)
