@@ -22,9 +22,9 @@ namespace {
 
 constexpr uint64_t kStreamId = 0x6d657368ull;  // "mesh"
 constexpr uint32_t kNoSlot = 0xFFFFFFFFu;
-// Prefetch distances (events ahead of the one being handled): peer and message, then the
-// node object, then the node's window slot for the segment delivered.
-constexpr size_t kFetchPeer = 8, kFetchNode = 4, kFetchSlot = 2;
+// Prefetch distances (events ahead of the one being handled): the peer id's entry, the peer
+// and message, then the node object, then the node's window slot for the segment delivered.
+constexpr size_t kFetchId = 16, kFetchPeer = 8, kFetchNode = 4, kFetchSlot = 2;
 
 class Rng {
  public:
@@ -79,6 +79,14 @@ enum class EvType : uint8_t {
 
 using Ev = Event;
 
+// Per peer id (ids are never reused): where its Peer lives and what senders need of it.
+struct IdInfo {
+  uint32_t slot = kNoSlot;
+  float x = 0, y = 0;
+  bool alive = false;
+  bool forger = false;
+};
+
 struct Peer {
   std::unique_ptr<Node> node;
   PeerId id = kNoPeer;
@@ -93,9 +101,12 @@ struct Peer {
   TimeUs joined = 0;
   // Cut-through: for segment n (ring of 64, tagged n + 1), when its first piece had arrived
   // (the relay may start passing it on) and when the whole segment had.
-  std::array<uint32_t, 64> head_num{};
-  std::array<TimeUs, 64> head_at{};
-  std::array<TimeUs, 64> done_at{};
+  struct Arrival {
+    uint32_t num = 0;  // n + 1, 0 = none
+    TimeUs head_at = 0;
+    TimeUs done_at = 0;
+  };
+  std::array<Arrival, 64> arr{};    // one cache line per look-up, not three
   std::array<uint32_t, 8> sub_n{};  // debug: arrivals per sub-stream after warm-up
   std::array<double, 8> sub_sum{};
 };
@@ -121,10 +132,14 @@ class Simulator {
   void push(TimeUs t, EvType type, uint32_t a, uint32_t b = 0, uint32_t msg = 0) {
     q_.push(Ev{t, seq_++, a, b, msg, uint8_t(type)});
   }
-  uint32_t slot_of(PeerId id) const { return id < id_slot_.size() ? id_slot_[id] : kNoSlot; }
+  uint32_t slot_of(PeerId id) const { return id < ids_.size() ? ids_[id].slot : kNoSlot; }
+  // What a sender needs of a receiver, without touching the receiver's (cold, large) Peer.
+  const IdInfo* alive_info(PeerId id) const {
+    return id < ids_.size() && ids_[id].alive ? &ids_[id] : nullptr;
+  }
   Peer* alive_peer(PeerId id) {
-    const uint32_t s = slot_of(id);
-    return s != kNoSlot && peers_[s].alive && peers_[s].id == id ? &peers_[s] : nullptr;
+    const IdInfo* i = alive_info(id);
+    return i ? &peers_[i->slot] : nullptr;
   }
   uint32_t store_msg(Message&& m) {
     if (!free_msgs_.empty()) {
@@ -142,7 +157,8 @@ class Simulator {
   }
 
   // --- network model ---
-  TimeUs latency(const Peer& a, const Peer& b) const {
+  template <class A, class B>
+  TimeUs latency(const A& a, const B& b) const {
     const double dx = a.x - b.x, dy = a.y - b.y;
     const double d = std::sqrt(dx * dx + dy * dy) / std::sqrt(2.0);
     const double rtt_ms = cfg_.rtt_min_ms + (cfg_.rtt_max_ms - cfg_.rtt_min_ms) * d;
@@ -163,9 +179,9 @@ class Simulator {
   uint32_t seg_bytes_ = 0;
   EventQueue q_;
   uint64_t seq_ = 0;
-  std::vector<Peer> peers_;        // slot 0 = source
-  std::vector<uint32_t> id_slot_;  // peer id -> slot
-  IdSet alive_;                    // viewers, for the tracker
+  std::vector<Peer> peers_;  // slot 0 = source
+  std::vector<IdInfo> ids_;  // peer id -> slot, position, alive
+  IdSet alive_;              // viewers, for the tracker
   // Viewers that hold data (the tracker learns it from their reports): joiners in a crowd
   // need partners that already have data, and uniform samples rarely find the few early on.
   IdSet with_data_;
@@ -267,12 +283,12 @@ class Simulator {
 void Simulator::spawn_viewer(uint32_t slot, TimeUs now, bool forger) {
   Peer& p = peers_[slot];
   p = Peer();
-  p.id = PeerId(id_slot_.size());
-  id_slot_.push_back(slot);
+  p.id = PeerId(ids_.size());
   p.alive = true;
   p.forger = forger;
   p.x = float(rng_.uniform());
   p.y = float(rng_.uniform());
+  ids_.push_back(IdInfo{slot, p.x, p.y, true, forger});
   double u = rng_.uniform(), mult = cfg_.upload_dist.back().second;
   for (auto& [frac, m] : cfg_.upload_dist) {
     if (u < frac) {
@@ -361,14 +377,14 @@ void Simulator::leave(uint32_t slot, TimeUs now) {
   collect(p, now);
   ++r_.departures;
   for (PeerId q : p.node->partner_ids()) {
-    const Peer* qp = alive_peer(q);
-    if (qp) push(now + TimeUs(cfg_.detect_s * 1e6), EvType::kPartnerLeft, q, p.id);
+    if (alive_info(q)) push(now + TimeUs(cfg_.detect_s * 1e6), EvType::kPartnerLeft, q, p.id);
   }
   // Remove from the tracker.
-  auto slot_of_id = [this](PeerId id) { return id_slot_[id]; };
+  auto slot_of_id = [this](PeerId id) { return ids_[id].slot; };
   with_data_.erase(slot, slot_of_id);
   alive_.erase(slot, slot_of_id);
   p.alive = false;
+  ids_[p.id].alive = false;
   p.node.reset();
   spawn_viewer(slot, now, false);  // keep N constant
 }
@@ -409,7 +425,7 @@ void Simulator::tracker_reply(Peer& p, TimeUs now) {
 void Simulator::drain(Peer& p, TimeUs now) {
   auto& out = p.node->outbox();
   for (const Output& o : out)  // the receivers are cold: fetch them all before the loop
-    if (const uint32_t sl = slot_of(o.peer); sl != kNoSlot) __builtin_prefetch(&peers_[sl]);
+    if (o.peer < ids_.size()) __builtin_prefetch(&ids_[o.peer]);
   for (size_t i = 0; i < out.size(); ++i) {
     Output& o = out[i];
     if (p.id == trace_)
@@ -417,7 +433,7 @@ void Simulator::drain(Peer& p, TimeUs now) {
                    int(o.kind), o.peer, o.msg.index(), o.number);
     switch (o.kind) {
       case OutputKind::kSend: {
-        Peer* dst = alive_peer(o.peer);
+        const IdInfo* dst = alive_info(o.peer);
         size_t bytes = encoded_size(o.msg);
         const bool media = is_media(o.msg);
         size_t chunks = Fragmenter::chunk_count(bytes);
@@ -435,8 +451,9 @@ void Simulator::drain(Peer& p, TimeUs now) {
         TimeUs start = std::max(now, lane), not_before = 0;
         if (cfg_.cut_through && media && o.priority != kBulkPriority) {
           const uint32_t n = std::get<SegmentMsg>(o.msg).segment.header.number;
-          if (p.head_num[n % 64] == n + 1 && p.done_at[n % 64] == now && p.head_at[n % 64] < now) {
-            start = std::max(p.head_at[n % 64], lane);
+          if (p.arr[n % 64].num == n + 1 && p.arr[n % 64].done_at == now &&
+              p.arr[n % 64].head_at < now) {
+            start = std::max(p.arr[n % 64].head_at, lane);
             not_before = now + chunk_us;
           }
         }
@@ -485,18 +502,18 @@ void Simulator::drain(Peer& p, TimeUs now) {
           msg_head_[mi] =
               start + TimeUs(double(first) * 8e6 / double(p.upload_bps)) + latency(p, *dst);
         }
-        push(done_at + latency(p, *dst) + extra, EvType::kDeliver, dst->id, p.id, mi);
+        push(done_at + latency(p, *dst) + extra, EvType::kDeliver, o.peer, p.id, mi);
         break;
       }
       case OutputKind::kConnect: {
-        Peer* dst = alive_peer(o.peer);
+        const IdInfo* dst = alive_info(o.peer);
         const TimeUs d = dst ? 3 * latency(p, *dst) : 3 * TimeUs(cfg_.rtt_max_ms) * 500;
         push(now + d, EvType::kConnected, o.peer, p.id);
         break;
       }
       case OutputKind::kDisconnect: {
-        Peer* dst = alive_peer(o.peer);
-        if (dst) push(now + latency(p, *dst), EvType::kPartnerLeft, dst->id, p.id);
+        const IdInfo* dst = alive_info(o.peer);
+        if (dst) push(now + latency(p, *dst), EvType::kPartnerLeft, o.peer, p.id);
         if (dst && dst->forger && o.reason == DisconnectReason::kForged) ++r_.forger_links_dropped;
         break;
       }
@@ -518,12 +535,12 @@ void Simulator::drain(Peer& p, TimeUs now) {
         if (dbg_ && o.at >= warmup_)
           dbg_lag_by_group_[p.joined >= warmup_ ? 1 : 0].push_back(float(lag / 1000));
         hop_hist_[seg.header.hops]++;
-        if (dbg_ && o.at >= warmup_ && p.head_num[o.number % 64] == o.number + 1) {
-          const TimeUs arr = p.done_at[o.number % 64] - seg.header.created_us;
-          dbg_slack_.push_back(float((o.at - p.done_at[o.number % 64]) / 1000));
+        if (dbg_ && o.at >= warmup_ && p.arr[o.number % 64].num == o.number + 1) {
+          const TimeUs arrival = p.arr[o.number % 64].done_at - seg.header.created_us;
+          dbg_slack_.push_back(float((o.at - p.arr[o.number % 64].done_at) / 1000));
           const uint32_t j = o.number % cfg_.node.substreams;
           if (p.sub_n[j & 7]++ == 0) p.sub_sum[j & 7] = 0;
-          p.sub_sum[j & 7] += double(arr) / 1000.0;
+          p.sub_sum[j & 7] += double(arrival) / 1000.0;
         }
         break;
       }
@@ -561,18 +578,17 @@ void Simulator::handle(const Ev& e) {
       Peer* dst = alive_peer(e.a);
       if (dst) {
         Message& m = msgs_[e.msg];
-        if (auto* s = std::get_if<SegmentMsg>(&m); s && cfg_.forgers > 0 &&
-                                                   peers_[slot_of(e.b)].forger &&
-                                                   !mac_.verify(s->segment) && !dst->forger)
+        if (auto* s = std::get_if<SegmentMsg>(&m);
+            s && cfg_.forgers > 0 && ids_[e.b].forger && !mac_.verify(s->segment) && !dst->forger)
           ++r_.forged_sent;
         if (auto* s = std::get_if<SegmentMsg>(&m);
             s && !dst->source && !dst->node->has_segment(s->segment.header.number)) {
           const TimeUs age = e.t - s->segment.header.created_us;
           if (cfg_.cut_through) {
             const uint32_t n = s->segment.header.number;
-            dst->head_num[n % 64] = n + 1;
-            dst->head_at[n % 64] = msg_head_[e.msg];
-            dst->done_at[n % 64] = e.t;
+            dst->arr[n % 64].num = n + 1;
+            dst->arr[n % 64].head_at = msg_head_[e.msg];
+            dst->arr[n % 64].done_at = e.t;
           }
           arrival_hist_[size_t(
               std::clamp<TimeUs>(age / 1000, 0, TimeUs(arrival_hist_.size() - 1)))]++;
@@ -727,10 +743,10 @@ SimResult Simulator::run() {
   {
     Peer& s = peers_[0];
     s.id = 0;
-    id_slot_.push_back(0);
     s.alive = true;
     s.source = true;
     s.x = s.y = 0.5f;
+    ids_.push_back(IdInfo{0, s.x, s.y, true, false});
     s.upload_bps = uint64_t(cfg_.source_upload_x * double(cfg_.bitrate_kbps) * 1000.0);
     NodeConfig nc = cfg_.node;
     nc.self = 0;
@@ -767,6 +783,8 @@ SimResult Simulator::run() {
       // The next events' peers, nodes and messages are cold (random among 100k peers): fetch
       // them ahead in stages, each stage reading what the previous one fetched.
       q_.top();
+      if (const Ev* id = q_.peek(kFetchId); id && id->a < ids_.size())
+        __builtin_prefetch(&ids_[id->a]);
       if (const Ev* far = q_.peek(kFetchPeer)) {
         if (const uint32_t sl = slot_of(far->a); sl != kNoSlot) __builtin_prefetch(&peers_[sl]);
         if (EvType(far->type) == EvType::kDeliver) __builtin_prefetch(&msgs_[far->msg]);
