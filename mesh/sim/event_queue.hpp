@@ -49,7 +49,8 @@ class EventQueue {
     return from_late() ? late_.front() : sorted_[pos_];
   }
   void pop() {
-    if (top(), from_late()) {
+    top();  // loads the next bucket if the current one is spent
+    if (from_late()) {
       std::pop_heap(late_.begin(), late_.end(), Later{});
       late_.pop_back();
     } else {

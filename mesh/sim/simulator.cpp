@@ -87,13 +87,12 @@ struct IdInfo {
   bool forger = false;
 };
 
+// A slot's current peer (null node: the slot's viewer has not joined yet). Its id's position,
+// liveness and forger flag are in its IdInfo.
 struct Peer {
   std::unique_ptr<Node> node;
   PeerId id = kNoPeer;
-  bool alive = false;
-  bool forger = false;
   bool source = false;
-  float x = 0, y = 0;
   uint64_t upload_bps = 0;
   // Upload link: up_free[l] = when the work of priority levels <= l (0 first) is done.
   std::array<TimeUs, kPriorityLevels> up_free{};
@@ -157,8 +156,7 @@ class Simulator {
   }
 
   // --- network model ---
-  template <class A, class B>
-  TimeUs latency(const A& a, const B& b) const {
+  TimeUs latency(const IdInfo& a, const IdInfo& b) const {
     const double dx = a.x - b.x, dy = a.y - b.y;
     const double d = std::sqrt(dx * dx + dy * dy) / std::sqrt(2.0);
     const double rtt_ms = cfg_.rtt_min_ms + (cfg_.rtt_max_ms - cfg_.rtt_min_ms) * d;
@@ -284,11 +282,9 @@ void Simulator::spawn_viewer(uint32_t slot, TimeUs now, bool forger) {
   Peer& p = peers_[slot];
   p = Peer();
   p.id = PeerId(ids_.size());
-  p.alive = true;
-  p.forger = forger;
-  p.x = float(rng_.uniform());
-  p.y = float(rng_.uniform());
-  ids_.push_back(IdInfo{slot, p.x, p.y, true, forger});
+  const float x = float(rng_.uniform());
+  const float y = float(rng_.uniform());
+  ids_.push_back(IdInfo{slot, x, y, true, forger});
   double u = rng_.uniform(), mult = cfg_.upload_dist.back().second;
   for (auto& [frac, m] : cfg_.upload_dist) {
     if (u < frac) {
@@ -368,7 +364,7 @@ void Simulator::collect(const Peer& p, TimeUs now) {
     ++r_.viewers_never_started;
     if (dbg_)
       std::fprintf(stderr, "never started: id %u joined %.3f partners %zu forger %d\n", p.id,
-                   double(p.joined) / 1e6, p.node->partner_count(), int(p.forger));
+                   double(p.joined) / 1e6, p.node->partner_count(), int(ids_[p.id].forger));
   }
 }
 
@@ -383,7 +379,6 @@ void Simulator::leave(uint32_t slot, TimeUs now) {
   auto slot_of_id = [this](PeerId id) { return ids_[id].slot; };
   with_data_.erase(slot, slot_of_id);
   alive_.erase(slot, slot_of_id);
-  p.alive = false;
   ids_[p.id].alive = false;
   p.node.reset();
   spawn_viewer(slot, now, false);  // keep N constant
@@ -424,7 +419,8 @@ void Simulator::tracker_reply(Peer& p, TimeUs now) {
 
 void Simulator::drain(Peer& p, TimeUs now) {
   auto& out = p.node->outbox();
-  for (const Output& o : out)  // the receivers are cold: fetch them all before the loop
+  const IdInfo& self = ids_[p.id];  // ids_ does not grow while a node's outputs are drained
+  for (const Output& o : out)       // the receivers are cold: fetch them all before the loop
     if (o.peer < ids_.size()) __builtin_prefetch(&ids_[o.peer]);
   for (size_t i = 0; i < out.size(); ++i) {
     Output& o = out[i];
@@ -477,19 +473,19 @@ void Simulator::drain(Peer& p, TimeUs now) {
             int rounds = 1;
             while (rounds < 3 && rng_.uniform() < cfg_.loss) ++rounds;
             if (rounds == 3 && rng_.uniform() < cfg_.loss) break;  // give up: segment lost
-            extra = rounds * (2 * latency(p, *dst) + chunk_us);
+            extra = rounds * (2 * latency(self, *dst) + chunk_us);
             lane += rounds * chunk_us;
             for (size_t l = level + 1; l < p.up_free.size(); ++l) p.up_free[l] += rounds * chunk_us;
             done_at += rounds * chunk_us;
             retransmitted_bytes_ += uint64_t(rounds) * kMaxChunkBytes;
           }
         }
-        if (media && p.forger) std::get<SegmentMsg>(o.msg).segment.signature[3] ^= 0x5A;
+        if (media && self.forger) std::get<SegmentMsg>(o.msg).segment.signature[3] ^= 0x5A;
         if (media) {  // where a hop's time goes (DESIGN: lag = hops x per-hop + playout)
           ++media_sends_;
           send_queue_us_ += double(start - now);
           send_serialise_us_ += double(done_at - start);
-          send_latency_us_ += double(latency(p, *dst));
+          send_latency_us_ += double(latency(self, *dst));
           send_repair_us_ += double(extra);
         }
         const uint32_t mi = store_msg(std::move(o.msg));
@@ -500,20 +496,20 @@ void Simulator::drain(Peer& p, TimeUs now) {
                          kPieceBytes);
           if (msg_head_.size() <= mi) msg_head_.resize(mi + 1);
           msg_head_[mi] =
-              start + TimeUs(double(first) * 8e6 / double(p.upload_bps)) + latency(p, *dst);
+              start + TimeUs(double(first) * 8e6 / double(p.upload_bps)) + latency(self, *dst);
         }
-        push(done_at + latency(p, *dst) + extra, EvType::kDeliver, o.peer, p.id, mi);
+        push(done_at + latency(self, *dst) + extra, EvType::kDeliver, o.peer, p.id, mi);
         break;
       }
       case OutputKind::kConnect: {
         const IdInfo* dst = alive_info(o.peer);
-        const TimeUs d = dst ? 3 * latency(p, *dst) : 3 * TimeUs(cfg_.rtt_max_ms) * 500;
+        const TimeUs d = dst ? 3 * latency(self, *dst) : 3 * TimeUs(cfg_.rtt_max_ms) * 500;
         push(now + d, EvType::kConnected, o.peer, p.id);
         break;
       }
       case OutputKind::kDisconnect: {
         const IdInfo* dst = alive_info(o.peer);
-        if (dst) push(now + latency(p, *dst), EvType::kPartnerLeft, o.peer, p.id);
+        if (dst) push(now + latency(self, *dst), EvType::kPartnerLeft, o.peer, p.id);
         if (dst && dst->forger && o.reason == DisconnectReason::kForged) ++r_.forger_links_dropped;
         break;
       }
@@ -548,7 +544,7 @@ void Simulator::drain(Peer& p, TimeUs now) {
         if (dbg_) ++dbg_miss_[std::min<TimeUs>(9, (now - p.joined) / 5'000'000)];
         break;
       case OutputKind::kReport: {
-        Peer* bad = alive_peer(o.peer);
+        const IdInfo* bad = alive_info(o.peer);
         if (bad && bad->forger)
           ++r_.forger_reports;
         else if (bad)
@@ -578,8 +574,8 @@ void Simulator::handle(const Ev& e) {
       Peer* dst = alive_peer(e.a);
       if (dst) {
         Message& m = msgs_[e.msg];
-        if (auto* s = std::get_if<SegmentMsg>(&m);
-            s && cfg_.forgers > 0 && ids_[e.b].forger && !mac_.verify(s->segment) && !dst->forger)
+        if (auto* s = std::get_if<SegmentMsg>(&m); s && cfg_.forgers > 0 && ids_[e.b].forger &&
+                                                   !mac_.verify(s->segment) && !ids_[e.a].forger)
           ++r_.forged_sent;
         if (auto* s = std::get_if<SegmentMsg>(&m);
             s && !dst->source && !dst->node->has_segment(s->segment.header.number)) {
@@ -743,10 +739,8 @@ SimResult Simulator::run() {
   {
     Peer& s = peers_[0];
     s.id = 0;
-    s.alive = true;
     s.source = true;
-    s.x = s.y = 0.5f;
-    ids_.push_back(IdInfo{0, s.x, s.y, true, false});
+    ids_.push_back(IdInfo{0, 0.5f, 0.5f, true, false});
     s.upload_bps = uint64_t(cfg_.source_upload_x * double(cfg_.bitrate_kbps) * 1000.0);
     NodeConfig nc = cfg_.node;
     nc.self = 0;
@@ -804,7 +798,7 @@ SimResult Simulator::run() {
     // Tree shape at the end: per depth, viewers by upload class and their mean children.
     uint64_t cnt[20][3] = {}, kids[20][3] = {};
     for (auto& p : peers_) {
-      if (!p.alive || p.source) continue;
+      if (!p.node || p.source) continue;
       const int cls = p.upload_bps < cfg_.bitrate_kbps * 1000       ? 0
                       : p.upload_bps < 3 * cfg_.bitrate_kbps * 1000 ? 1
                                                                     : 2;
@@ -822,7 +816,7 @@ SimResult Simulator::run() {
                    cnt[d][2] ? double(kids[d][2]) / cnt[d][2] : 0.0);
   }
   for (auto& p : peers_)
-    if (p.alive) collect(p, end_);
+    if (p.node) collect(p, end_);
   const NodeStats& ss = peers_[0].node->stats();
   r_.source_upload_copies =
       ss.published_bytes ? double(ss.media_bytes_sent) / double(ss.published_bytes) : 0;
