@@ -49,6 +49,9 @@ const char* kHelp =
     "  --seed N               RNG seed; same seed, same metrics (default 1)\n"
     "  --json FILE            write the metrics to FILE (always printed to stdout)\n"
     "  --progress             a line on stderr per 10 simulated seconds\n"
+    "  --partitions N         peers split into N partitions run in parallel windows; results\n"
+    "                         depend on N, not on the threads (default 2)\n"
+    "  --threads N            threads running the partitions (default: one per core)\n"
     "  --bench-crypto         measure Ed25519 sign/verify + SHA-256 per segment and exit\n\n"
     "Examples:\n"
     "  meshcast sim --peers 1000 --duration 60 --seed 1\n"
@@ -216,7 +219,7 @@ int run(int argc, char** argv) {
                  {"flash-crowd", "progress", "bench-crypto", "no-nack", "store-and-forward"},
                  {"peers", "duration", "bitrate", "segment-ms", "rtt-ms", "loss", "churn-lifetime",
                   "upload-dist", "join-spread", "source-copies", "substreams", "forgers", "seed",
-                  "json", "node"});
+                  "json", "node", "partitions", "threads"});
   if (args.help()) {
     std::printf(kHelp, knob_list().c_str());
     return app::kExitOk;
@@ -234,6 +237,8 @@ int run(int argc, char** argv) {
   c.forgers = uint32_t(args.get_int("forgers", 0, 0, 1'000'000));
   c.seed = uint64_t(args.get_int("seed", 1, 0, 1L << 62));
   c.progress = args.has("progress");
+  c.partitions = uint32_t(args.get_int("partitions", 2, 1, 64));
+  c.threads = uint32_t(args.get_int("threads", 0, 0, 64));
   c.nack = !args.has("no-nack");
   c.cut_through = !args.has("store-and-forward");
   if (args.has("flash-crowd")) c.join_spread_s = 1;
@@ -299,6 +304,8 @@ int run(int argc, char** argv) {
         {"duration_s", c.duration_s},
         {"seed", c.seed},
         {"events", r.events},
+        {"partitions", r.partitions},
+        {"threads", r.threads},
         {"viewers_joined", r.viewers_joined},
         {"viewers_never_started", r.viewers_never_started},
         {"departures", r.departures},

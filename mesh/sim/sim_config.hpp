@@ -32,6 +32,11 @@ struct SimConfig {
   uint64_t seed = 1;
   NodeConfig node;        // template for protocol parameters
   bool progress = false;  // print a line per 10 simulated seconds to stderr
+  // Peers are split into this many partitions that advance in lock-step windows one minimum
+  // link latency long (conservative parallel simulation); results depend on the seed and
+  // the partitions, never on the threads running them. 1 if the minimum RTT is 0.
+  uint32_t partitions = 2;
+  uint32_t threads = 0;  // 0: one per core, at most one per partition
 };
 
 }  // namespace meshcast::mesh::sim

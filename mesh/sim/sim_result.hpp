@@ -26,6 +26,7 @@ struct SimResult {
   double retransmitted_ratio = 0;  // chunk NACK resends / media bytes
   // Context.
   uint64_t events = 0;
+  uint32_t partitions = 1, threads = 1;  // as run
   uint64_t viewers_joined = 0;
   uint64_t viewers_never_started = 0;  // watched >= 10 s (until leaving or the end), never played
   uint64_t departures = 0;

@@ -2,11 +2,14 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <limits>
 #include <memory>
 #include <queue>
+#include <thread>
 #include <vector>
 
 #include "mesh/core/codec.hpp"
@@ -22,6 +25,7 @@ namespace {
 
 constexpr uint64_t kStreamId = 0x6d657368ull;  // "mesh"
 constexpr uint32_t kNoSlot = 0xFFFFFFFFu;
+constexpr TimeUs kNever = std::numeric_limits<TimeUs>::max();
 // Prefetch distances (events ahead of the one being handled): the peer id's entry, the peer
 // and message, then the node object, then the node's window slot for the segment delivered.
 constexpr size_t kFetchId = 16, kFetchPeer = 8, kFetchNode = 4, kFetchSlot = 2;
@@ -65,21 +69,30 @@ struct IdSet {
   }
 };
 
+// Partition events touch one peer (its partition's); global events (tracker, joins,
+// departures, progress) may touch any and run alone, between windows.
 enum class EvType : uint8_t {
   kDeliver,
   kTimer,
   kPublish,
-  kJoin,
-  kLeave,
-  kConnected,
+  kJoin,       // global; a = slot
+  kLeave,      // global
+  kConnected,  // at the target a: initiator b asks to connect
   kPartnerLeft,
-  kCandidates,
-  kProgress
+  kCandidates,     // global
+  kProgress,       // global
+  kConnectResult,  // at the initiator a: target b accepted (msg != 0) or not
 };
+
+bool is_global(EvType t) {
+  return t == EvType::kJoin || t == EvType::kLeave || t == EvType::kCandidates ||
+         t == EvType::kProgress;
+}
 
 using Ev = Event;
 
 // Per peer id (ids are never reused): where its Peer lives and what senders need of it.
+// Written only between windows, so every partition may read any entry.
 struct IdInfo {
   uint32_t slot = kNoSlot;
   float x = 0, y = 0;
@@ -88,11 +101,13 @@ struct IdInfo {
 };
 
 // A slot's current peer (null node: the slot's viewer has not joined yet). Its id's position,
-// liveness and forger flag are in its IdInfo.
-struct Peer {
+// liveness and forger flag are in its IdInfo. Aligned so that neighbouring slots, which
+// belong to different partitions (threads), never share a cache line.
+struct alignas(64) Peer {
   std::unique_ptr<Node> node;
   PeerId id = kNoPeer;
   bool source = false;
+  bool data_reported = false;  // the tracker was told it holds data
   uint64_t upload_bps = 0;
   // Upload link: up_free[l] = when the work of priority levels <= l (0 first) is done.
   std::array<TimeUs, kPriorityLevels> up_free{};
@@ -110,6 +125,92 @@ struct Peer {
   std::array<double, 8> sub_sum{};
 };
 
+// What one partition measures (summed over partitions at the end).
+struct Metrics {
+  std::vector<uint64_t> lag_hist, hop_hist, lag_steady_hist;
+  std::vector<uint64_t> arrival_hist;  // creation -> first complete receipt, per viewer
+  uint64_t arrivals_pushed = 0;
+  uint64_t media_sends = 0;
+  double send_queue_us = 0, send_serialise_us = 0, send_latency_us = 0, send_repair_us = 0;
+  std::vector<float> startup, startup_steady;
+  std::vector<double> final_delays;
+  uint64_t ctrl_sent = 0, media_sent = 0, media_recv = 0, dup_recv = 0;
+  uint64_t played = 0, missed = 0, stalls = 0, missed_unavailable = 0;
+  uint64_t retransmitted_bytes = 0;
+  uint64_t pushed = 0, served = 0, requests = 0;  // debug output
+  SimResult r;  // event and forgery counters, tree upkeep, extremes
+
+  Metrics() {
+    lag_hist.assign(120'001, 0);
+    lag_steady_hist.assign(120'001, 0);
+    arrival_hist.assign(120'001, 0);
+    hop_hist.assign(256, 0);
+  }
+  void add(const Metrics& o) {
+    auto sum = [](std::vector<uint64_t>& a, const std::vector<uint64_t>& b) {
+      for (size_t i = 0; i < a.size(); ++i) a[i] += b[i];
+    };
+    sum(lag_hist, o.lag_hist);
+    sum(hop_hist, o.hop_hist);
+    sum(lag_steady_hist, o.lag_steady_hist);
+    sum(arrival_hist, o.arrival_hist);
+    arrivals_pushed += o.arrivals_pushed;
+    media_sends += o.media_sends;
+    send_queue_us += o.send_queue_us;
+    send_serialise_us += o.send_serialise_us;
+    send_latency_us += o.send_latency_us;
+    send_repair_us += o.send_repair_us;
+    startup.insert(startup.end(), o.startup.begin(), o.startup.end());
+    startup_steady.insert(startup_steady.end(), o.startup_steady.begin(), o.startup_steady.end());
+    final_delays.insert(final_delays.end(), o.final_delays.begin(), o.final_delays.end());
+    ctrl_sent += o.ctrl_sent, media_sent += o.media_sent, media_recv += o.media_recv;
+    dup_recv += o.dup_recv, played += o.played, missed += o.missed, stalls += o.stalls;
+    missed_unavailable += o.missed_unavailable;
+    retransmitted_bytes += o.retransmitted_bytes;
+    pushed += o.pushed, served += o.served, requests += o.requests;
+    r.events += o.r.events;
+    r.viewers_never_started += o.r.viewers_never_started;
+    r.forged_played += o.r.forged_played;
+    r.forged_sent += o.r.forged_sent;
+    r.forger_reports += o.r.forger_reports;
+    r.forger_links_dropped += o.r.forger_links_dropped;
+    r.honest_reported += o.r.honest_reported;
+    r.parents_lost += o.r.parents_lost;
+    r.subtree_releases += o.r.subtree_releases;
+    r.segments_published += o.r.segments_published;
+    r.source_max_subscribers = std::max(r.source_max_subscribers, o.r.source_max_subscribers);
+    r.min_viewer_continuity = std::min(r.min_viewer_continuity, o.r.min_viewer_continuity);
+  }
+};
+
+// An event for another partition, posted during a window and queued there before the next
+// one (its time is at least one window ahead: the minimum link latency).
+struct Mail {
+  TimeUs t = 0;
+  uint32_t a = 0, b = 0, flag = 0;
+  EvType type = EvType::kDeliver;
+  TimeUs head = 0;  // kDeliver: first piece's arrival (cut-through)
+  Message msg;      // kDeliver only
+};
+
+// The peers of slots s with s % partitions == index, their events, message pool and
+// metrics. Only the thread running the partition touches it during a window.
+struct alignas(64) Partition {
+  uint32_t index = 0;
+  EventQueue q;
+  uint64_t seq = 0;
+  std::vector<Message> msgs;
+  std::vector<uint32_t> free_msgs;
+  std::vector<TimeUs> msg_head;  // per message slot: first piece's arrival at the receiver
+  std::vector<Output> outbox;    // shared by the partition's nodes (drained after every input)
+  Rng rng{0};                    // link loss
+  std::vector<double> keep;      // P(no chunk lost) by chunk count
+  Metrics m;
+  std::vector<Ev> to_global;                           // global events posted during the window
+  std::vector<PeerId> now_with_data;                   // viewers the tracker should learn hold data
+  std::array<std::vector<std::vector<Mail>>, 2> mail;  // [window parity][target partition]
+};
+
 class Simulator {
  public:
   explicit Simulator(const SimConfig& c) : cfg_(c), rng_(c.seed), mac_(c.seed * 7919 + 17) {
@@ -117,21 +218,82 @@ class Simulator {
     seg_us_ = TimeUs(cfg_.segment_ms) * 1000;
     seg_bytes_ = uint32_t(cfg_.bitrate_kbps * 1000 / 8 * cfg_.segment_ms / 1000);
     end_ = TimeUs(cfg_.duration_s * 1e6);
-    lag_hist_.assign(120'001, 0);
-    lag_steady_hist_.assign(120'001, 0);
-    arrival_hist_.assign(120'001, 0);
     warmup_ = TimeUs((cfg_.join_start_s + cfg_.join_spread_s + 10) * 1e6);
-    hop_hist_.assign(256, 0);
+    // Windows: every event one partition posts to another is at least one minimum link
+    // latency ahead, so partitions may run that far alone (conservative parallel DES).
+    const TimeUs lookahead = TimeUs(cfg_.rtt_min_ms) * 500;
+    parts_n_ = std::clamp<uint32_t>(cfg_.partitions, 1, 64);
+    if (lookahead <= 0) parts_n_ = 1;
+    tracker_rtt_ = std::max<TimeUs>(1000, TimeUs(cfg_.rtt_min_ms + cfg_.rtt_max_ms) * 500);
+    window_ = parts_n_ > 1 ? std::min(lookahead, tracker_rtt_) : tracker_rtt_;
+    const uint32_t cores = std::max(1u, std::thread::hardware_concurrency());
+    threads_ = std::min(parts_n_, cfg_.threads ? cfg_.threads : cores);
+    if (dbg_ || trace_ != kNoPeer) threads_ = 1;  // debug state is not per partition
   }
 
   SimResult run();
+  uint32_t partitions() const { return parts_n_; }
+  uint32_t threads() const { return threads_; }
 
  private:
   // --- events ---
-  void push(TimeUs t, EvType type, uint32_t a, uint32_t b = 0, uint32_t msg = 0) {
-    q_.push(Ev{t, seq_++, a, b, msg, uint8_t(type)});
+  static void push_local(Partition& w, TimeUs t, EvType type, uint32_t a, uint32_t b = 0,
+                         uint32_t msg = 0) {
+    w.q.push(Ev{t, w.seq++, a, b, msg, uint8_t(type)});
   }
+  void push_global(Ev e) {
+    e.seq = gseq_++;
+    global_.push_back(e);
+    std::push_heap(global_.begin(), global_.end(), Later{});
+  }
+  struct Later {
+    bool operator()(const Ev& x, const Ev& y) const {
+      return x.t != y.t ? x.t > y.t : x.seq > y.seq;
+    }
+  };
   uint32_t slot_of(PeerId id) const { return id < ids_.size() ? ids_[id].slot : kNoSlot; }
+  Partition& part_of_slot(uint32_t slot) { return parts_[slot % parts_n_]; }
+  uint32_t part_index(PeerId id) const {
+    const uint32_t s = slot_of(id);
+    return s == kNoSlot ? 0 : s % parts_n_;
+  }
+  // An event without a message, from a handler running in partition w.
+  void post(Partition& w, TimeUs t, EvType type, uint32_t a, uint32_t b = 0, uint32_t flag = 0) {
+    if (is_global(type)) {
+      if (serial_)
+        push_global(Ev{t, 0, a, b, flag, uint8_t(type)});
+      else
+        w.to_global.push_back(Ev{t, 0, a, b, flag, uint8_t(type)});
+      return;
+    }
+    const uint32_t target = part_index(a);
+    if (serial_ || target == w.index)
+      push_local(parts_[target], t, type, a, b, flag);
+    else
+      w.mail[parity_][target].push_back(Mail{t, a, b, flag, type, 0, Message{}});
+  }
+  // Message m from peer `from` reaches peer `to` at t (first piece at `head`).
+  void post_message(Partition& w, TimeUs t, PeerId to, PeerId from, Message&& m, TimeUs head) {
+    const uint32_t target = part_index(to);
+    if (serial_ || target == w.index) {
+      Partition& tp = parts_[target];
+      push_local(tp, t, EvType::kDeliver, to, from, store_msg(tp, std::move(m), head));
+    } else {
+      w.mail[parity_][target].push_back(Mail{t, to, from, 0, EvType::kDeliver, head, std::move(m)});
+    }
+  }
+  // Queue what other partitions posted to w in the previous window.
+  void take_mail(Partition& w, uint32_t parity) {
+    for (Partition& s : parts_) {
+      auto& box = s.mail[parity][w.index];
+      for (Mail& x : box) {
+        const uint32_t mi =
+            x.type == EvType::kDeliver ? store_msg(w, std::move(x.msg), x.head) : x.flag;
+        push_local(w, x.t, x.type, x.a, x.b, mi);
+      }
+      box.clear();
+    }
+  }
   // What a sender needs of a receiver, without touching the receiver's (cold, large) Peer.
   const IdInfo* alive_info(PeerId id) const {
     return id < ids_.size() && ids_[id].alive ? &ids_[id] : nullptr;
@@ -140,19 +302,23 @@ class Simulator {
     const IdInfo* i = alive_info(id);
     return i ? &peers_[i->slot] : nullptr;
   }
-  uint32_t store_msg(Message&& m) {
-    if (!free_msgs_.empty()) {
-      const uint32_t i = free_msgs_.back();
-      free_msgs_.pop_back();
-      msgs_[i] = std::move(m);
-      return i;
+  static uint32_t store_msg(Partition& w, Message&& m, TimeUs head) {
+    uint32_t i;
+    if (!w.free_msgs.empty()) {
+      i = w.free_msgs.back();
+      w.free_msgs.pop_back();
+      w.msgs[i] = std::move(m);
+    } else {
+      w.msgs.push_back(std::move(m));
+      i = uint32_t(w.msgs.size() - 1);
+      w.msg_head.resize(w.msgs.size());
     }
-    msgs_.push_back(std::move(m));
-    return uint32_t(msgs_.size() - 1);
+    w.msg_head[i] = head;
+    return i;
   }
-  void free_msg(uint32_t i) {
-    if (auto* s = std::get_if<SegmentMsg>(&msgs_[i])) s->segment.payload.reset();
-    free_msgs_.push_back(i);
+  static void free_msg(Partition& w, uint32_t i) {
+    if (auto* s = std::get_if<SegmentMsg>(&w.msgs[i])) s->segment.payload.reset();
+    w.free_msgs.push_back(i);
   }
 
   // --- network model ---
@@ -165,46 +331,47 @@ class Simulator {
 
   void spawn_viewer(uint32_t slot, TimeUs now, bool forger);
   void leave(uint32_t slot, TimeUs now);
-  void drain(Peer& p, TimeUs now);
-  void collect(const Peer& p, TimeUs now);
+  void drain(Partition& w, Peer& p, TimeUs now);
+  void collect(const Peer& p, Metrics& m, TimeUs now);
   void tracker_reply(Peer& p, TimeUs now);
-  void handle(const Ev& e);
+  void handle(Partition& w, const Ev& e);
+  void handle_global(const Ev& e);
+  void run_window(Partition& w, TimeUs until, uint32_t parity);
+  void run_parallel(TimeUs until);
+  void worker(uint32_t t);
+  void end_window();
 
   SimConfig cfg_;
-  Rng rng_;
+  Rng rng_;  // joins, lifetimes, tracker samples (global events only)
   SimMac mac_;
   TimeUs seg_us_ = 0, end_ = 0;
   uint32_t seg_bytes_ = 0;
-  EventQueue q_;
-  uint64_t seq_ = 0;
+  uint32_t parts_n_ = 1, threads_ = 1;
+  TimeUs window_ = 0, tracker_rtt_ = 0;
+  std::vector<Partition> parts_;
+  std::vector<Ev> global_;  // heap of global events
+  uint64_t gseq_ = 0;
+  bool serial_ = true;   // between windows (global events, set-up): post straight to queues
+  uint32_t parity_ = 0;  // of the current window (mail boxes)
+  // Window hand-off to worker threads.
+  std::vector<std::thread> workers_;
+  std::atomic<uint64_t> go_{0};
+  std::atomic<uint32_t> done_{0};
+  TimeUs until_ = 0;
+  bool stop_ = false;
+
   std::vector<Peer> peers_;  // slot 0 = source
   std::vector<IdInfo> ids_;  // peer id -> slot, position, alive
   IdSet alive_;              // viewers, for the tracker
   // Viewers that hold data (the tracker learns it from their reports): joiners in a crowd
   // need partners that already have data, and uniform samples rarely find the few early on.
   IdSet with_data_;
-  std::vector<Message> msgs_;
-  std::vector<double> keep_;
-  std::vector<uint32_t> free_msgs_;
-  std::vector<TimeUs> msg_head_;  // per message slot: first piece's arrival at the receiver
   std::vector<PeerId> scratch_ids_;
-  std::vector<Output> outbox_;  // shared by all nodes (drained after every input)
-  uint32_t next_number_ = 0;
-
-  // metrics
-  std::vector<uint64_t> lag_hist_, hop_hist_, lag_steady_hist_;
-  std::vector<uint64_t> arrival_hist_;  // creation -> first complete receipt, per viewer
-  uint64_t arrivals_pushed_ = 0;
-  uint64_t media_sends_ = 0;
-  double send_queue_us_ = 0, send_serialise_us_ = 0, send_latency_us_ = 0, send_repair_us_ = 0;
-  std::vector<float> startup_steady_;
+  uint32_t next_number_ = 0;  // source's (partition 0) next segment
   TimeUs warmup_ = 0;
-  std::vector<float> startup_;
-  SimResult r_;
-  uint64_t ctrl_sent_ = 0, media_sent_ = 0, media_recv_ = 0, dup_recv_ = 0;
-  uint64_t played_ = 0, missed_ = 0, stalls_ = 0, missed_unavailable_ = 0;
-  uint64_t retransmitted_bytes_ = 0;
-  std::vector<double> final_delays_;
+  SimResult r_;    // counters of global events
+  Metrics total_;  // partitions' metrics, summed at the end
+
   bool dbg_ = getenv("MESHCAST_SIM_DEBUG") != nullptr;
   double dbg_lag_[32] = {};
   uint64_t dbg_n_[32] = {};
@@ -215,23 +382,22 @@ class Simulator {
   std::vector<float> dbg_lag_by_group_[2];
   std::vector<float> dbg_start_by_join_[16];
   uint64_t dbg_ev_[16] = {}, dbg_msg_[16] = {};
-  uint64_t dbg_pushed_ = 0, dbg_served_ = 0, dbg_req_ = 0;
   PeerId trace_ =
       getenv("MESHCAST_SIM_TRACE") ? PeerId(atoi(getenv("MESHCAST_SIM_TRACE"))) : kNoPeer;
 
  public:
   void dump_debug() {
     if (!dbg_) return;
-    for (int i = 0; i < 9; ++i)
+    for (int i = 0; i < 10; ++i)
       std::fprintf(stderr, "ev type %d: %llu   msg type %d: %llu\n", i,
                    (unsigned long long)dbg_ev_[i], i, (unsigned long long)dbg_msg_[i]);
     std::fprintf(stderr, "pushed %llu served(pull) %llu requests %llu\n",
-                 (unsigned long long)dbg_pushed_, (unsigned long long)dbg_served_,
-                 (unsigned long long)dbg_req_);
+                 (unsigned long long)total_.pushed, (unsigned long long)total_.served,
+                 (unsigned long long)total_.requests);
     for (int i = 0; i < 10; ++i)
       std::fprintf(stderr, "missed at age %d-%ds: %llu\n", 5 * i, 5 * i + 5,
                    (unsigned long long)dbg_miss_[i]);
-    std::vector<float> v = startup_;
+    std::vector<float> v = total_.startup;
     std::sort(v.begin(), v.end());
     for (double q : {0.1, 0.5, 0.8, 0.9, 0.95, 0.99})
       std::fprintf(stderr, "startup q%.2f = %.0f\n", q,
@@ -280,6 +446,7 @@ class Simulator {
 
 void Simulator::spawn_viewer(uint32_t slot, TimeUs now, bool forger) {
   Peer& p = peers_[slot];
+  Partition& w = part_of_slot(slot);
   p = Peer();
   p.id = PeerId(ids_.size());
   const float x = float(rng_.uniform());
@@ -306,50 +473,50 @@ void Simulator::spawn_viewer(uint32_t slot, TimeUs now, bool forger) {
   nc.verifier = &mac_;
   nc.seed = cfg_.seed ^ (uint64_t(p.id) << 20);
   p.node = std::make_unique<Node>(nc);
-  p.node->use_outbox(&outbox_);
+  p.node->use_outbox(&w.outbox);
   alive_.insert(slot, p.id);
   ++r_.viewers_joined;
   p.node->start(now);
-  drain(p, now);
+  drain(w, p, now);
   if (cfg_.churn_lifetime_s > 0 && !forger) {
     const TimeUs life = TimeUs(rng_.exponential(cfg_.churn_lifetime_s) * 1e6);
-    if (now + life < end_) push(now + life, EvType::kLeave, p.id);
+    if (now + life < end_) push_global(Ev{now + life, 0, p.id, 0, 0, uint8_t(EvType::kLeave)});
   }
 }
 
-void Simulator::collect(const Peer& p, TimeUs now) {
+void Simulator::collect(const Peer& p, Metrics& m, TimeUs now) {
   const NodeStats& s = p.node->stats();
-  ctrl_sent_ += s.control_bytes_sent;
-  media_sent_ += s.media_bytes_sent;
-  media_recv_ += s.media_bytes_received;
-  dup_recv_ += s.duplicate_bytes_received;
-  dbg_pushed_ += s.segments_pushed;
-  dbg_served_ += s.segments_served;
-  dbg_req_ += s.requests_sent;
-  r_.parents_lost += s.parents_lost;
-  r_.subtree_releases += s.subtree_releases;
+  m.ctrl_sent += s.control_bytes_sent;
+  m.media_sent += s.media_bytes_sent;
+  m.media_recv += s.media_bytes_received;
+  m.dup_recv += s.duplicate_bytes_received;
+  m.pushed += s.segments_pushed;
+  m.served += s.segments_served;
+  m.requests += s.requests_sent;
+  m.r.parents_lost += s.parents_lost;
+  m.r.subtree_releases += s.subtree_releases;
   if (p.source) return;
   if (s.played + s.missed >= 50)
-    r_.min_viewer_continuity =
-        std::min(r_.min_viewer_continuity, double(s.played) / double(s.played + s.missed));
+    m.r.min_viewer_continuity =
+        std::min(m.r.min_viewer_continuity, double(s.played) / double(s.played + s.missed));
   if (dbg_ && s.played + s.missed >= 50 && double(s.played) < 0.99 * double(s.played + s.missed))
     std::fprintf(stderr, "poor viewer: id %u joined %.3f played %llu missed %llu stalls %llu\n",
                  p.id, double(p.joined) / 1e6, (unsigned long long)s.played,
                  (unsigned long long)s.missed, (unsigned long long)s.stalls);
-  played_ += s.played;
-  missed_ += s.missed;
-  missed_unavailable_ += s.missed_unavailable;
-  stalls_ += s.stalls;
+  m.played += s.played;
+  m.missed += s.missed;
+  m.missed_unavailable += s.missed_unavailable;
+  m.stalls += s.stalls;
   if (s.first_play_at >= 0) {
-    startup_.push_back(float(double(s.first_play_at - s.started_at) / 1000.0));
-    if (s.started_at >= warmup_) startup_steady_.push_back(startup_.back());
+    m.startup.push_back(float(double(s.first_play_at - s.started_at) / 1000.0));
+    if (s.started_at >= warmup_) m.startup_steady.push_back(m.startup.back());
     if (dbg_)
       dbg_start_by_join_[std::min<size_t>(15, size_t(s.started_at / 1'000'000))].push_back(
-          startup_.back());
+          m.startup.back());
     if (dbg_ && s.first_play_at - s.started_at > 2'000'000 && dbg_slow_++ < 8)
       std::fprintf(stderr, "slow start: id %u joined %.3f first play %.3f\n", p.id,
                    double(s.started_at) / 1e6, double(s.first_play_at) / 1e6);
-    final_delays_.push_back(double(p.node->playout_delay()) / 1000.0);
+    m.final_delays.push_back(double(p.node->playout_delay()) / 1000.0);
     if (dbg_ && p.sub_n[0] > 20) {
       double lo = 1e9, hi = 0;
       for (uint32_t j = 0; j < cfg_.node.substreams && j < 8; ++j) {
@@ -361,7 +528,7 @@ void Simulator::collect(const Peer& p, TimeUs now) {
       dbg_excess_.push_back(float(double(p.node->playout_delay()) / 1000.0 - hi));
     }
   } else if (p.joined + 10'000'000 <= now) {  // watched >= 10 s without playing
-    ++r_.viewers_never_started;
+    ++m.r.viewers_never_started;
     if (dbg_)
       std::fprintf(stderr, "never started: id %u joined %.3f partners %zu forger %d\n", p.id,
                    double(p.joined) / 1e6, p.node->partner_count(), int(ids_[p.id].forger));
@@ -370,10 +537,11 @@ void Simulator::collect(const Peer& p, TimeUs now) {
 
 void Simulator::leave(uint32_t slot, TimeUs now) {
   Peer& p = peers_[slot];
-  collect(p, now);
+  Partition& w = part_of_slot(slot);
+  collect(p, w.m, now);
   ++r_.departures;
   for (PeerId q : p.node->partner_ids()) {
-    if (alive_info(q)) push(now + TimeUs(cfg_.detect_s * 1e6), EvType::kPartnerLeft, q, p.id);
+    if (alive_info(q)) post(w, now + TimeUs(cfg_.detect_s * 1e6), EvType::kPartnerLeft, q, p.id);
   }
   // Remove from the tracker.
   auto slot_of_id = [this](PeerId id) { return ids_[id].slot; };
@@ -417,7 +585,7 @@ void Simulator::tracker_reply(Peer& p, TimeUs now) {
   p.node->add_candidates(scratch_ids_, now);
 }
 
-void Simulator::drain(Peer& p, TimeUs now) {
+void Simulator::drain(Partition& w, Peer& p, TimeUs now) {
   auto& out = p.node->outbox();
   const IdInfo& self = ids_[p.id];  // ids_ does not grow while a node's outputs are drained
   for (const Output& o : out)       // the receivers are cold: fetch them all before the loop
@@ -461,76 +629,80 @@ void Simulator::drain(Peer& p, TimeUs now) {
         if (!dst) break;
         TimeUs extra = 0;
         if (cfg_.loss > 0) {
-          if (chunks >= keep_.size()) {  // P(no chunk lost), per chunk count
-            for (size_t c = keep_.size(); c <= chunks; ++c)
-              keep_.push_back(std::pow(1.0 - cfg_.loss, double(c)));
+          if (chunks >= w.keep.size()) {  // P(no chunk lost), per chunk count
+            for (size_t c = w.keep.size(); c <= chunks; ++c)
+              w.keep.push_back(std::pow(1.0 - cfg_.loss, double(c)));
           }
-          const double keep = keep_[chunks];
-          if (rng_.uniform() >= keep) {
+          const double keep = w.keep[chunks];
+          if (w.rng.uniform() >= keep) {
             if (!media || !cfg_.nack) break;  // control: one packet, recovered by timeouts
             // Chunk NACK (the link's reassembler reports missing chunks): each round costs
             // one RTT plus the resent chunk; the resent chunk may be lost again.
             int rounds = 1;
-            while (rounds < 3 && rng_.uniform() < cfg_.loss) ++rounds;
-            if (rounds == 3 && rng_.uniform() < cfg_.loss) break;  // give up: segment lost
+            while (rounds < 3 && w.rng.uniform() < cfg_.loss) ++rounds;
+            if (rounds == 3 && w.rng.uniform() < cfg_.loss) break;  // give up: segment lost
             extra = rounds * (2 * latency(self, *dst) + chunk_us);
             lane += rounds * chunk_us;
             for (size_t l = level + 1; l < p.up_free.size(); ++l) p.up_free[l] += rounds * chunk_us;
             done_at += rounds * chunk_us;
-            retransmitted_bytes_ += uint64_t(rounds) * kMaxChunkBytes;
+            w.m.retransmitted_bytes += uint64_t(rounds) * kMaxChunkBytes;
           }
         }
         if (media && self.forger) std::get<SegmentMsg>(o.msg).segment.signature[3] ^= 0x5A;
         if (media) {  // where a hop's time goes (DESIGN: lag = hops x per-hop + playout)
-          ++media_sends_;
-          send_queue_us_ += double(start - now);
-          send_serialise_us_ += double(done_at - start);
-          send_latency_us_ += double(latency(self, *dst));
-          send_repair_us_ += double(extra);
+          ++w.m.media_sends;
+          w.m.send_queue_us += double(start - now);
+          w.m.send_serialise_us += double(done_at - start);
+          w.m.send_latency_us += double(latency(self, *dst));
+          w.m.send_repair_us += double(extra);
         }
-        const uint32_t mi = store_msg(std::move(o.msg));
+        const TimeUs lat = latency(self, *dst);
+        TimeUs head = 0;
         if (cfg_.cut_through && media) {
           // When the receiver has the first piece (and all before it) and may pass it on.
-          const size_t first = std::min(
-              bytes, segment_head_bytes(std::get<SegmentMsg>(msgs_[mi]).segment.header.size) +
-                         kPieceBytes);
-          if (msg_head_.size() <= mi) msg_head_.resize(mi + 1);
-          msg_head_[mi] =
-              start + TimeUs(double(first) * 8e6 / double(p.upload_bps)) + latency(self, *dst);
+          const size_t first =
+              std::min(bytes, segment_head_bytes(std::get<SegmentMsg>(o.msg).segment.header.size) +
+                                  kPieceBytes);
+          head = start + TimeUs(double(first) * 8e6 / double(p.upload_bps)) + lat;
         }
-        push(done_at + latency(self, *dst) + extra, EvType::kDeliver, o.peer, p.id, mi);
+        post_message(w, done_at + lat + extra, o.peer, p.id, std::move(o.msg), head);
         break;
       }
       case OutputKind::kConnect: {
-        const IdInfo* dst = alive_info(o.peer);
-        const TimeUs d = dst ? 3 * latency(self, *dst) : 3 * TimeUs(cfg_.rtt_max_ms) * 500;
-        push(now + d, EvType::kConnected, o.peer, p.id);
+        // Link set-up takes 3 one-way latencies (ICE + DTLS): the target decides after 2,
+        // the initiator learns the answer one later.
+        if (const IdInfo* dst = alive_info(o.peer))
+          post(w, now + 2 * latency(self, *dst), EvType::kConnected, o.peer, p.id);
+        else
+          post(w, now + 3 * TimeUs(cfg_.rtt_max_ms) * 500, EvType::kConnectResult, p.id, o.peer);
         break;
       }
       case OutputKind::kDisconnect: {
         const IdInfo* dst = alive_info(o.peer);
-        if (dst) push(now + latency(self, *dst), EvType::kPartnerLeft, o.peer, p.id);
-        if (dst && dst->forger && o.reason == DisconnectReason::kForged) ++r_.forger_links_dropped;
+        if (dst) post(w, now + latency(self, *dst), EvType::kPartnerLeft, o.peer, p.id);
+        if (dst && dst->forger && o.reason == DisconnectReason::kForged)
+          ++w.m.r.forger_links_dropped;
         break;
       }
       case OutputKind::kSetTimer:
         p.timer_at = o.at;
-        push(o.at, EvType::kTimer, p.id);
+        push_local(w, o.at, EvType::kTimer, p.id);
         break;
       case OutputKind::kPlay: {
         const auto& seg = std::get<SegmentMsg>(o.msg).segment;
-        if (!mac_.verify(seg)) ++r_.forged_played;
+        if (!mac_.verify(seg)) ++w.m.r.forged_played;
         const TimeUs lag = o.at - seg.header.created_us;
         if (dbg_ && lag > 8'000'000 && dbg_slow_++ < 12)
           std::fprintf(stderr, "late play: id %u joined %.3f n %u at %.3f lag %.3f delay %.3f\n",
                        p.id, double(p.joined) / 1e6, o.number, double(o.at) / 1e6,
                        double(lag) / 1e6, double(p.node->playout_delay()) / 1e6);
-        const size_t lb = size_t(std::clamp<TimeUs>(lag / 1000, 0, TimeUs(lag_hist_.size() - 1)));
-        lag_hist_[lb]++;
-        if (o.at >= warmup_) lag_steady_hist_[lb]++;
+        const size_t lb =
+            size_t(std::clamp<TimeUs>(lag / 1000, 0, TimeUs(w.m.lag_hist.size() - 1)));
+        w.m.lag_hist[lb]++;
+        if (o.at >= warmup_) w.m.lag_steady_hist[lb]++;
         if (dbg_ && o.at >= warmup_)
           dbg_lag_by_group_[p.joined >= warmup_ ? 1 : 0].push_back(float(lag / 1000));
-        hop_hist_[seg.header.hops]++;
+        w.m.hop_hist[seg.header.hops]++;
         if (dbg_ && o.at >= warmup_ && p.arr[o.number % 64].num == o.number + 1) {
           const TimeUs arrival = p.arr[o.number % 64].done_at - seg.header.created_us;
           dbg_slack_.push_back(float((o.at - p.arr[o.number % 64].done_at) / 1000));
@@ -546,17 +718,14 @@ void Simulator::drain(Peer& p, TimeUs now) {
       case OutputKind::kReport: {
         const IdInfo* bad = alive_info(o.peer);
         if (bad && bad->forger)
-          ++r_.forger_reports;
+          ++w.m.r.forger_reports;
         else if (bad)
-          ++r_.honest_reported;
+          ++w.m.r.honest_reported;
         break;
       }
       case OutputKind::kNeedNeighbours: {
-        const Peer& tr = peers_[0];
-        (void)tr;
         // Tracker round trip: modelled as one RTT at the middle of the range.
-        const TimeUs rtt = TimeUs(cfg_.rtt_min_ms + cfg_.rtt_max_ms) * 500;
-        push(now + rtt, EvType::kCandidates, p.id);
+        post(w, now + tracker_rtt_, EvType::kCandidates, p.id);
         break;
       }
     }
@@ -564,33 +733,33 @@ void Simulator::drain(Peer& p, TimeUs now) {
   out.clear();
 }
 
-void Simulator::handle(const Ev& e) {
+void Simulator::handle(Partition& w, const Ev& e) {
   if (dbg_) {
     ++dbg_ev_[e.type];
-    if (EvType(e.type) == EvType::kDeliver) ++dbg_msg_[msgs_[e.msg].index()];
+    if (EvType(e.type) == EvType::kDeliver) ++dbg_msg_[w.msgs[e.msg].index()];
   }
   switch (EvType(e.type)) {
     case EvType::kDeliver: {
       Peer* dst = alive_peer(e.a);
       if (dst) {
-        Message& m = msgs_[e.msg];
+        Message& m = w.msgs[e.msg];
         if (auto* s = std::get_if<SegmentMsg>(&m); s && cfg_.forgers > 0 && ids_[e.b].forger &&
                                                    !mac_.verify(s->segment) && !ids_[e.a].forger)
-          ++r_.forged_sent;
+          ++w.m.r.forged_sent;
         if (auto* s = std::get_if<SegmentMsg>(&m);
             s && !dst->source && !dst->node->has_segment(s->segment.header.number)) {
           const TimeUs age = e.t - s->segment.header.created_us;
           if (cfg_.cut_through) {
             const uint32_t n = s->segment.header.number;
             dst->arr[n % 64].num = n + 1;
-            dst->arr[n % 64].head_at = msg_head_[e.msg];
+            dst->arr[n % 64].head_at = w.msg_head[e.msg];
             dst->arr[n % 64].done_at = e.t;
           }
-          arrival_hist_[size_t(
-              std::clamp<TimeUs>(age / 1000, 0, TimeUs(arrival_hist_.size() - 1)))]++;
+          w.m.arrival_hist[size_t(
+              std::clamp<TimeUs>(age / 1000, 0, TimeUs(w.m.arrival_hist.size() - 1)))]++;
           const bool pushed =
               dst->node->parent(s->segment.header.number % cfg_.node.substreams) == e.b;
-          if (pushed) ++arrivals_pushed_;
+          if (pushed) ++w.m.arrivals_pushed;
           if (dbg_) {
             const int cls = (pushed ? 0 : 1) + ((e.t - dst->joined) < 10'000'000 ? 2 : 0) +
                             (dst->joined >= warmup_ ? 4 : 0);
@@ -606,13 +775,15 @@ void Simulator::handle(const Ev& e) {
                        : std::holds_alternative<Request>(m) ? std::get<Request>(m).base
                                                             : 0u);
         dst->node->on_message(e.b, m, e.t);
-        // The tracker learns at once that a viewer holds data (real viewers report it then).
-        if (const uint32_t sl = slot_of(dst->id);
-            !dst->source && !with_data_.contains(sl) && dst->node->holds_data())
-          with_data_.insert(sl, dst->id);
-        drain(*dst, e.t);
+        // The tracker learns that a viewer holds data (real viewers report it then) once the
+        // window ends.
+        if (!dst->source && !dst->data_reported && dst->node->holds_data()) {
+          dst->data_reported = true;
+          w.now_with_data.push_back(dst->id);
+        }
+        drain(w, *dst, e.t);
       }
-      free_msg(e.msg);
+      free_msg(w, e.msg);
       break;
     }
     case EvType::kTimer: {
@@ -620,12 +791,12 @@ void Simulator::handle(const Ev& e) {
       if (p && p->timer_at == e.t) {
         p->timer_at = -1;
         p->node->on_timer(e.t);
-        drain(*p, e.t);
+        drain(w, *p, e.t);
       }
       break;
     }
     case EvType::kPublish: {
-      Peer& src = peers_[0];
+      Peer& src = peers_[0];  // slot 0: partition 0
       Segment seg;
       seg.header.stream_id = kStreamId;
       seg.header.number = next_number_++;
@@ -635,14 +806,66 @@ void Simulator::handle(const Ev& e) {
         mac_.sign(stripe);
         src.node->publish_segment(std::move(stripe), e.t);
       }
-      ++r_.segments_published;
+      ++w.m.r.segments_published;
       for (uint32_t j = 0; j < cfg_.node.substreams; ++j)
-        r_.source_max_subscribers =
-            std::max<uint64_t>(r_.source_max_subscribers, src.node->children(j));
-      drain(src, e.t);
-      if (e.t + seg_us_ <= end_) push(e.t + seg_us_, EvType::kPublish, 0);
+        w.m.r.source_max_subscribers =
+            std::max<uint64_t>(w.m.r.source_max_subscribers, src.node->children(j));
+      drain(w, src, e.t);
+      if (e.t + seg_us_ <= end_) push_local(w, e.t + seg_us_, EvType::kPublish, 0);
       break;
     }
+    case EvType::kConnected: {  // at the target a; b initiated
+      const IdInfo* initiator = alive_info(e.b);
+      Peer* target = alive_peer(e.a);
+      if (!initiator) break;  // gone: nobody to answer
+      const TimeUs back = e.t + latency(ids_[e.a], *initiator);
+      if (!target) {
+        post(w, back, EvType::kConnectResult, e.b, e.a, 0);
+        break;
+      }
+      target->node->partner_connected(e.b, e.t);
+      const bool accepted = target->node->is_partner(e.b);
+      // Posted before the target's first messages to the initiator (same arrival time,
+      // earlier in order), so that they find the link up.
+      post(w, back, EvType::kConnectResult, e.b, e.a, accepted ? 1 : 0);
+      drain(w, *target, e.t);
+      break;
+    }
+    case EvType::kConnectResult: {  // at the initiator a; target b answered
+      Peer* a = alive_peer(e.a);
+      const IdInfo* target = alive_info(e.b);
+      if (!a) {  // left meanwhile: an accepting target must learn it
+        if (e.msg && target)
+          post(w, e.t + latency(ids_[e.a], *target), EvType::kPartnerLeft, e.b, e.a);
+        break;
+      }
+      if (!e.msg || !target) {
+        a->node->partner_left(e.b, e.t);
+        drain(w, *a, e.t);
+        break;
+      }
+      a->node->partner_connected(e.b, e.t);
+      const bool refused = !a->node->is_partner(e.b);
+      drain(w, *a, e.t);
+      if (refused) post(w, e.t + latency(ids_[e.a], *target), EvType::kPartnerLeft, e.b, e.a);
+      break;
+    }
+    case EvType::kPartnerLeft: {
+      Peer* p = alive_peer(e.a);
+      if (p) {
+        p->node->partner_left(e.b, e.t);
+        drain(w, *p, e.t);
+      }
+      break;
+    }
+    default:
+      break;  // global events never reach a partition
+  }
+}
+
+void Simulator::handle_global(const Ev& e) {
+  if (dbg_) ++dbg_ev_[e.type];
+  switch (EvType(e.type)) {
     case EvType::kJoin:
       spawn_viewer(e.a, e.t, e.b != 0);
       break;
@@ -651,55 +874,120 @@ void Simulator::handle(const Ev& e) {
       if (alive_peer(e.a)) leave(s, e.t);
       break;
     }
-    case EvType::kConnected: {
-      Peer* a = alive_peer(e.b);  // initiator
-      Peer* b = alive_peer(e.a);
-      if (!a) break;
-      if (!b) {
-        a->node->partner_left(e.a, e.t);
-        drain(*a, e.t);
-        break;
-      }
-      b->node->partner_connected(a->id, e.t);
-      const bool accepted = b->node->is_partner(a->id);
-      drain(*b, e.t);
-      if (accepted) {
-        a->node->partner_connected(b->id, e.t);
-        const bool a_refused = !a->node->is_partner(b->id);
-        drain(*a, e.t);
-        if (a_refused) {
-          b->node->partner_left(a->id, e.t);
-          drain(*b, e.t);
-        }
-      } else {
-        a->node->partner_left(b->id, e.t);
-      }
-      drain(*a, e.t);
-      break;
-    }
-    case EvType::kPartnerLeft: {
-      Peer* p = alive_peer(e.a);
-      if (p) {
-        p->node->partner_left(e.b, e.t);
-        drain(*p, e.t);
-      }
-      break;
-    }
     case EvType::kCandidates: {
       Peer* p = alive_peer(e.a);
       if (p) {
         tracker_reply(*p, e.t);
-        drain(*p, e.t);
+        drain(part_of_slot(slot_of(e.a)), *p, e.t);
       }
       break;
     }
     case EvType::kProgress: {
+      size_t queued = global_.size(), msgs = 0;
+      uint64_t events = r_.events;
+      for (const Partition& w : parts_) {
+        queued += w.q.size();
+        msgs += w.msgs.size();
+        events += w.m.r.events;
+      }
       std::fprintf(stderr, "sim: t=%.0fs events=%llu queue=%zu msgs=%zu\n", double(e.t) / 1e6,
-                   (unsigned long long)r_.events, q_.size(), msgs_.size());
-      if (e.t + 10'000'000 <= end_) push(e.t + 10'000'000, EvType::kProgress, 0);
+                   (unsigned long long)events, queued, msgs);
+      if (e.t + 10'000'000 <= end_)
+        push_global(Ev{e.t + 10'000'000, 0, 0, 0, 0, uint8_t(EvType::kProgress)});
       break;
     }
+    default:
+      break;
   }
+}
+
+void Simulator::run_window(Partition& w, TimeUs until, uint32_t parity) {
+  take_mail(w, parity ^ 1u);
+  EventQueue& q = w.q;
+  while (!q.empty()) {
+    const Ev e = q.top();
+    if (e.t >= until) break;
+    q.pop();
+    ++w.m.r.events;
+    if (!q.empty()) {
+      // The next events' peers, nodes and messages are cold (random among 100k peers): fetch
+      // them ahead in stages, each stage reading what the previous one fetched.
+      q.top();
+      if (const Ev* id = q.peek(kFetchId); id && id->a < ids_.size())
+        __builtin_prefetch(&ids_[id->a]);
+      if (const Ev* far = q.peek(kFetchPeer)) {
+        if (const uint32_t sl = slot_of(far->a); sl != kNoSlot) __builtin_prefetch(&peers_[sl]);
+        if (EvType(far->type) == EvType::kDeliver) __builtin_prefetch(&w.msgs[far->msg]);
+      }
+      if (const Ev* mid = q.peek(kFetchNode))
+        if (const uint32_t sl = slot_of(mid->a); sl != kNoSlot && peers_[sl].node)
+          peers_[sl].node->prefetch();
+      if (const Ev* near = q.peek(kFetchSlot); near && EvType(near->type) == EvType::kDeliver)
+        if (const uint32_t sl = slot_of(near->a); sl != kNoSlot && peers_[sl].node) {
+          if (const auto* s = std::get_if<SegmentMsg>(&w.msgs[near->msg]))
+            peers_[sl].node->prefetch_segment(s->segment.header.number);
+        }
+    }
+    handle(w, e);
+  }
+}
+
+// Waits until `a` differs from `old`: spins first (windows are short), then sleeps.
+template <class T>
+T wait_change(const std::atomic<T>& a, T old) {
+  for (int i = 0; i < 20000; ++i) {
+    const T v = a.load(std::memory_order_acquire);
+    if (v != old) return v;
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+  }
+  for (;;) {
+    a.wait(old, std::memory_order_acquire);
+    const T v = a.load(std::memory_order_acquire);
+    if (v != old) return v;
+  }
+}
+
+void Simulator::worker(uint32_t t) {
+  uint64_t seen = 0;
+  for (;;) {
+    seen = wait_change(go_, seen);
+    if (stop_) return;
+    for (uint32_t i = t; i < parts_n_; i += threads_) run_window(parts_[i], until_, parity_);
+    done_.fetch_add(1, std::memory_order_acq_rel);
+    done_.notify_one();
+  }
+}
+
+// One window: every partition handles its events before `until`, in parallel.
+void Simulator::run_parallel(TimeUs until) {
+  serial_ = false;
+  until_ = until;
+  if (threads_ > 1) {
+    go_.fetch_add(1, std::memory_order_release);
+    go_.notify_all();
+  }
+  for (uint32_t i = 0; i < parts_n_; i += threads_) run_window(parts_[i], until, parity_);
+  if (threads_ > 1) {
+    uint32_t d = done_.load(std::memory_order_acquire);
+    while (d != threads_ - 1) d = wait_change(done_, d);
+    done_.store(0, std::memory_order_relaxed);
+  }
+  serial_ = true;
+}
+
+// Between windows: what partitions posted for the tracker and the global queue.
+void Simulator::end_window() {
+  for (Partition& w : parts_) {
+    for (const Ev& e : w.to_global) push_global(e);
+    w.to_global.clear();
+    for (PeerId id : w.now_with_data)
+      if (alive_info(id) && !with_data_.contains(ids_[id].slot))
+        with_data_.insert(ids_[id].slot, id);
+    w.now_with_data.clear();
+  }
+  parity_ ^= 1u;
 }
 
 Dist dist_from_hist(const std::vector<uint64_t>& h, double scale) {
@@ -735,6 +1023,13 @@ SimResult Simulator::run() {
   peers_.resize(total_slots);
   alive_.reset(total_slots);
   with_data_.reset(total_slots);
+  parts_ = std::vector<Partition>(parts_n_);
+  for (uint32_t i = 0; i < parts_n_; ++i) {
+    Partition& w = parts_[i];
+    w.index = i;
+    w.rng = Rng(cfg_.seed * 0x5851F42D4C957F2Dull + 0x14057B7EF767814Full + i);
+    for (auto& by_target : w.mail) by_target.resize(parts_n_);
+  }
   // Source in slot 0 at the centre.
   {
     Peer& s = peers_[0];
@@ -754,9 +1049,9 @@ SimResult Simulator::run() {
     nc.verifier = &mac_;
     nc.seed = cfg_.seed;
     s.node = std::make_unique<Node>(nc);
-    s.node->use_outbox(&outbox_);
+    s.node->use_outbox(&parts_[0].outbox);
     s.node->start(0);
-    drain(s, 0);
+    drain(parts_[0], s, 0);
   }
   // Forgers: evenly spread over the join order.
   for (uint32_t i = 1; i <= cfg_.peers; ++i) {
@@ -764,36 +1059,32 @@ SimResult Simulator::run() {
     const bool forger = cfg_.forgers > 0 &&
                         (i % std::max<uint32_t>(1, cfg_.peers / cfg_.forgers)) == 0 &&
                         i / std::max<uint32_t>(1, cfg_.peers / cfg_.forgers) <= cfg_.forgers;
-    push(t, EvType::kJoin, i, forger ? 1 : 0);
+    push_global(Ev{t, 0, i, forger ? 1u : 0u, 0, uint8_t(EvType::kJoin)});
   }
-  push(seg_us_, EvType::kPublish, 0);
-  if (cfg_.progress) push(10'000'000, EvType::kProgress, 0);
-  while (!q_.empty()) {
-    const Ev e = q_.top();
-    if (e.t > end_) break;
-    q_.pop();
-    ++r_.events;
-    if (!q_.empty()) {
-      // The next events' peers, nodes and messages are cold (random among 100k peers): fetch
-      // them ahead in stages, each stage reading what the previous one fetched.
-      q_.top();
-      if (const Ev* id = q_.peek(kFetchId); id && id->a < ids_.size())
-        __builtin_prefetch(&ids_[id->a]);
-      if (const Ev* far = q_.peek(kFetchPeer)) {
-        if (const uint32_t sl = slot_of(far->a); sl != kNoSlot) __builtin_prefetch(&peers_[sl]);
-        if (EvType(far->type) == EvType::kDeliver) __builtin_prefetch(&msgs_[far->msg]);
-      }
-      if (const Ev* mid = q_.peek(kFetchNode))
-        if (const uint32_t sl = slot_of(mid->a); sl != kNoSlot && peers_[sl].node)
-          peers_[sl].node->prefetch();
-      if (const Ev* near = q_.peek(kFetchSlot); near && EvType(near->type) == EvType::kDeliver)
-        if (const uint32_t sl = slot_of(near->a); sl != kNoSlot && peers_[sl].node) {
-          if (const auto* s = std::get_if<SegmentMsg>(&msgs_[near->msg]))
-            peers_[sl].node->prefetch_segment(s->segment.header.number);
-        }
+  push_local(parts_[0], seg_us_, EvType::kPublish, 0);
+  if (cfg_.progress) push_global(Ev{10'000'000, 0, 0, 0, 0, uint8_t(EvType::kProgress)});
+  for (uint32_t t = 1; t < threads_; ++t) workers_.emplace_back(&Simulator::worker, this, t);
+  // Windows up to the next global event and at most one lookahead long; global events run
+  // alone between windows, at their exact time (before partition events of that time).
+  for (TimeUs now = 0;;) {
+    while (!global_.empty() && global_.front().t <= now && global_.front().t <= end_) {
+      std::pop_heap(global_.begin(), global_.end(), Later{});
+      const Ev e = global_.back();
+      global_.pop_back();
+      ++r_.events;
+      handle_global(e);
     }
-    handle(e);
+    if (now > end_) break;
+    TimeUs until = std::min(end_ + 1, now + window_);
+    if (!global_.empty()) until = std::min(until, global_.front().t);
+    run_parallel(until);
+    end_window();
+    now = until;
   }
+  stop_ = true;
+  go_.fetch_add(1, std::memory_order_release);
+  go_.notify_all();
+  for (auto& t : workers_) t.join();
   if (dbg_) {
     // Tree shape at the end: per depth, viewers by upload class and their mean children.
     uint64_t cnt[20][3] = {}, kids[20][3] = {};
@@ -815,39 +1106,48 @@ SimResult Simulator::run() {
                    cnt[d][1] ? double(kids[d][1]) / cnt[d][1] : 0.0, (unsigned long long)cnt[d][2],
                    cnt[d][2] ? double(kids[d][2]) / cnt[d][2] : 0.0);
   }
-  for (auto& p : peers_)
-    if (p.node) collect(p, end_);
+  for (uint32_t i = 0; i < total_slots; ++i)
+    if (peers_[i].node) collect(peers_[i], part_of_slot(i).m, end_);
+  Metrics& m = parts_[0].m;
+  for (uint32_t i = 1; i < parts_n_; ++i) m.add(parts_[i].m);
+  const uint64_t joined = r_.viewers_joined, departures = r_.departures;
+  const uint64_t events = r_.events + m.r.events;
+  r_ = m.r;
+  r_.viewers_joined = joined;
+  r_.departures = departures;
+  r_.events = events;
   const NodeStats& ss = peers_[0].node->stats();
   r_.source_upload_copies =
       ss.published_bytes ? double(ss.media_bytes_sent) / double(ss.published_bytes) : 0;
-  r_.control_overhead = media_sent_ ? double(ctrl_sent_) / double(media_sent_) : 0;
-  r_.retransmitted_ratio = media_sent_ ? double(retransmitted_bytes_) / double(media_sent_) : 0;
-  r_.duplicate_ratio = media_recv_ ? double(dup_recv_) / double(media_recv_) : 0;
-  r_.played = played_;
-  r_.missed = missed_;
-  r_.missed_unavailable = missed_unavailable_;
-  r_.stalls = stalls_;
-  r_.continuity = played_ + missed_ ? double(played_) / double(played_ + missed_) : 0;
-  r_.lag_ms = dist_from_hist(lag_hist_, 1.0);
-  r_.hops = dist_from_hist(hop_hist_, 1.0);
-  r_.startup_ms = dist_from_values(startup_);
-  r_.startup_ms_steady = dist_from_values(startup_steady_);
-  r_.lag_ms_steady = dist_from_hist(lag_steady_hist_, 1.0);
-  r_.arrival_ms = dist_from_hist(arrival_hist_, 1.0);
+  r_.control_overhead = m.media_sent ? double(m.ctrl_sent) / double(m.media_sent) : 0;
+  r_.retransmitted_ratio = m.media_sent ? double(m.retransmitted_bytes) / double(m.media_sent) : 0;
+  r_.duplicate_ratio = m.media_recv ? double(m.dup_recv) / double(m.media_recv) : 0;
+  r_.played = m.played;
+  r_.missed = m.missed;
+  r_.missed_unavailable = m.missed_unavailable;
+  r_.stalls = m.stalls;
+  r_.continuity = m.played + m.missed ? double(m.played) / double(m.played + m.missed) : 0;
+  r_.lag_ms = dist_from_hist(m.lag_hist, 1.0);
+  r_.hops = dist_from_hist(m.hop_hist, 1.0);
+  r_.startup_ms = dist_from_values(m.startup);
+  r_.startup_ms_steady = dist_from_values(m.startup_steady);
+  r_.lag_ms_steady = dist_from_hist(m.lag_steady_hist, 1.0);
+  r_.arrival_ms = dist_from_hist(m.arrival_hist, 1.0);
   r_.arrivals_pushed =
-      r_.arrival_ms.count ? double(arrivals_pushed_) / double(r_.arrival_ms.count) : 0;
-  if (media_sends_) {
-    const double n = double(media_sends_) * 1000.0;
-    r_.send_queue_ms = send_queue_us_ / n;
-    r_.send_serialise_ms = send_serialise_us_ / n;
-    r_.send_latency_ms = send_latency_us_ / n;
-    r_.send_repair_ms = send_repair_us_ / n;
+      r_.arrival_ms.count ? double(m.arrivals_pushed) / double(r_.arrival_ms.count) : 0;
+  if (m.media_sends) {
+    const double n = double(m.media_sends) * 1000.0;
+    r_.send_queue_ms = m.send_queue_us / n;
+    r_.send_serialise_ms = m.send_serialise_us / n;
+    r_.send_latency_ms = m.send_latency_us / n;
+    r_.send_repair_ms = m.send_repair_us / n;
   }
   r_.warmup_s = double(warmup_) / 1e6;
-  if (!final_delays_.empty()) {
-    std::sort(final_delays_.begin(), final_delays_.end());
-    r_.final_playout_delay_ms_p50 = final_delays_[(final_delays_.size() - 1) / 2];
+  if (!m.final_delays.empty()) {
+    std::sort(m.final_delays.begin(), m.final_delays.end());
+    r_.final_playout_delay_ms_p50 = m.final_delays[(m.final_delays.size() - 1) / 2];
   }
+  total_ = std::move(m);
   return r_;
 }
 
@@ -856,6 +1156,8 @@ SimResult Simulator::run() {
 SimResult run_simulation(const SimConfig& cfg) {
   Simulator s(cfg);
   SimResult r = s.run();
+  r.partitions = s.partitions();
+  r.threads = s.threads();
   s.dump_debug();
   return r;
 }

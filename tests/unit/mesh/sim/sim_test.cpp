@@ -98,3 +98,51 @@ TEST(Sim, ChurnOrphansAreCountedAndReHomed) {
   EXPECT_GE(r.continuity, 0.98);
   EXPECT_EQ(r.viewers_never_started, 0u);
 }
+
+// Partitions advance in lock-step windows and exchange events only between windows, so the
+// threads that run them cannot change a single figure.
+TEST(Sim, ThreadsDoNotChangeTheResults) {
+  SimConfig c = small(200, 30);
+  c.loss = 0.01;
+  c.churn_lifetime_s = 30;
+  c.forgers = 2;
+  c.partitions = 3;
+  c.threads = 1;
+  const SimResult one = run_simulation(c);
+  c.threads = 2;
+  const SimResult two = run_simulation(c);
+  EXPECT_EQ(one.threads, 1u);
+  EXPECT_EQ(two.threads, 2u);
+  EXPECT_EQ(one.partitions, 3u);
+  EXPECT_EQ(one.events, two.events);
+  EXPECT_EQ(one.played, two.played);
+  EXPECT_EQ(one.missed, two.missed);
+  EXPECT_EQ(one.stalls, two.stalls);
+  EXPECT_EQ(one.departures, two.departures);
+  EXPECT_EQ(one.forged_sent, two.forged_sent);
+  EXPECT_EQ(one.lag_ms.p95, two.lag_ms.p95);
+  EXPECT_EQ(one.startup_ms.p95, two.startup_ms.p95);
+  EXPECT_EQ(one.control_overhead, two.control_overhead);
+  EXPECT_EQ(one.duplicate_ratio, two.duplicate_ratio);
+  EXPECT_EQ(one.send_queue_ms, two.send_queue_ms);
+}
+
+// The partition count is part of the model (it orders simultaneous events), not of its
+// properties; with a zero minimum RTT there is no lookahead and one partition runs.
+TEST(Sim, AnyPartitionCountKeepsTheProperties) {
+  for (uint32_t parts : {1u, 4u}) {
+    SimConfig c = small(150, 40);
+    c.partitions = parts;
+    const SimResult r = run_simulation(c);
+    EXPECT_EQ(r.partitions, parts);
+    EXPECT_EQ(r.viewers_never_started, 0u);
+    EXPECT_GE(r.continuity, 0.99);
+    EXPECT_LE(r.source_max_subscribers, c.source_copies);
+  }
+  SimConfig c = small(50, 10);
+  c.rtt_min_ms = 0;
+  c.partitions = 4;
+  const SimResult r = run_simulation(c);
+  EXPECT_EQ(r.partitions, 1u);
+  EXPECT_GT(r.played, 0u);
+}
