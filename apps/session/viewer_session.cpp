@@ -97,6 +97,8 @@ void ViewerSession::on_joined(const nlohmann::json& reply) {
   pc.core.stall_step_us = 200'000;
   pc.core.max_stalls_per_segment = 2;
   pc.core.shrink_period_us = 2'000'000;
+  pc.core.shrink_margin_us = 300'000;
+  pc.core.shrink_step_us = 100'000;
   // The core's 16-partner bound is for WAN flash crowds (simulator). Here every link is real
   // work in this process's GLib loop; 200 loopback viewers on 2 cores kept continuity
   // 99.3-99.5 % under churn + 3 % loss with 10, 98.5-99.1 % with 16 (docs/BENCHMARKS.md).

@@ -40,8 +40,8 @@ struct NodeConfig {
   uint32_t max_stalls_per_segment = 8;  // a segment still coming may stall playout this often
   TimeUs max_delay_us = 8'000'000;      // never stall beyond this delay (skip instead)
   TimeUs shrink_period_us = 1'000'000;  // every period without stall and with slack ...
-  TimeUs shrink_margin_us = 300'000;    // ... larger than this, shrink the delay ...
-  TimeUs shrink_step_us = 100'000;      // ... by at most this much (<= 10 % speed-up)
+  TimeUs shrink_margin_us = 200'000;    // ... larger than this, shrink the delay ...
+  TimeUs shrink_step_us = 150'000;      // ... by at most this much (<= 15 % speed-up)
 
   TimeUs max_fanout_delay_us = 200'000;  // per sub-stream: children x per-copy time bound
   TimeUs hop_estimate_us = 150'000;      // typical delay per push hop (parent choice)
