@@ -8,7 +8,6 @@
 #include <cstdlib>
 #include <limits>
 #include <memory>
-#include <queue>
 #include <thread>
 #include <vector>
 
