@@ -87,6 +87,8 @@ const std::map<std::string, Knob>& node_knobs() {
       MS_KNOB("pull_grace_ms", pull_grace_us),
       MS_KNOB("hop_estimate_ms", hop_estimate_us),
       MS_KNOB("switch_gain_ms", switch_gain_us),
+      MS_KNOB("balance_spread_ms", balance_spread_us),
+      MS_KNOB("balance_gain_ms", balance_gain_us),
       MS_KNOB("shrink_margin_ms", shrink_margin_us),
       MS_KNOB("shrink_step_ms", shrink_step_us),
       MS_KNOB("shrink_period_ms", shrink_period_us),

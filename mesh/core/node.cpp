@@ -832,6 +832,22 @@ void Node::manage_partners(TimeUs now) {
 
 void Node::manage_parents(TimeUs now) {
   if (cfg_.is_source) return;
+  // A segment plays when its last stripe is in, so the slowest tree sets our delay: let
+  // that one sub-stream switch for a smaller gain. Measured push lags compare across
+  // sub-streams whatever the offset between our clock and the broadcaster's.
+  uint32_t slowest = kMaxSubstreams;
+  if (cfg_.balance_spread_us > 0) {
+    TimeUs lo = kNever, hi = 0;
+    for (uint32_t j = 0; j < cfg_.substreams; ++j) {
+      if (parent_[j] == kNoPeer || push_lag_[j] == 0) continue;
+      lo = std::min(lo, push_lag_[j]);
+      if (push_lag_[j] > hi) {
+        hi = push_lag_[j];
+        slowest = j;
+      }
+    }
+    if (slowest == kMaxSubstreams || hi - lo < cfg_.balance_spread_us) slowest = kMaxSubstreams;
+  }
   for (uint32_t j = 0; j < cfg_.substreams; ++j) {
     if (pending_sub_[j] != kNoPeer) {
       if (now - pending_sub_at_[j] <= cfg_.request_timeout_us) continue;
@@ -891,8 +907,8 @@ void Node::manage_parents(TimeUs now) {
     if (parent_[j] != kNoPeer) {
       // Switch only for a clear gain (each switch costs a subscription round trip).
       const Partner* cur = find(parent_[j]);
-      if (cur && cur->has_bm && best_est + cfg_.switch_gain_us >= parent_estimate(*cur, j))
-        continue;
+      const TimeUs gain = j == slowest ? cfg_.balance_gain_us : cfg_.switch_gain_us;
+      if (cur && cur->has_bm && best_est + gain >= parent_estimate(*cur, j)) continue;
     }
     pending_sub_[j] = best->id;
     pending_sub_at_[j] = now;

@@ -46,6 +46,8 @@ struct NodeConfig {
   TimeUs max_fanout_delay_us = 200'000;  // per sub-stream: children x per-copy time bound
   TimeUs hop_estimate_us = 150'000;      // typical delay per push hop (parent choice)
   TimeUs switch_gain_us = 250'000;       // switch parents only to gain at least this much
+  TimeUs balance_spread_us = 100'000;    // slowest sub-stream this much behind the fastest
+  TimeUs balance_gain_us = 0;            // ... switches for any gain (0 spread: rule off)
   TimeUs parent_timeout_us = 2'000'000;  // parent silent on its sub-stream: replace it
   TimeUs orphan_timeout_us = 300'000;    // no shallower parent by then: release the subtree
   TimeUs partner_idle_us = 10'000'000;   // partner delivered nothing: drop when full

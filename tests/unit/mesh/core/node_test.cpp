@@ -576,6 +576,49 @@ TEST(NodePartners, DropsParentThatStopsDelivering) {
   EXPECT_EQ(subs[0].first, 3u);
 }
 
+// A segment plays when its last stripe is in, so the sub-stream whose pushes arrive last
+// sets the delay: it alone switches to a parent one hop shallower (150 ms estimated gain,
+// below the 250 ms any other switch needs).
+TEST(NodeParents, SlowestSubStreamSwitchesForASmallerGain) {
+  for (bool balance : {false, true}) {
+    SCOPED_TRACE(balance);
+    NodeConfig c = viewer_cfg(1, 2);
+    c.balance_spread_us = balance ? 150'000 : 0;
+    c.balance_gain_us = 100'000;
+    Node n(c);
+    n.start(0);
+    BufferMap a = bm_with({}, 0, 8);
+    a.depth[1] = kNoDepth;
+    BufferMap b = bm_with({}, 2, 8);
+    b.depth[0] = kNoDepth;
+    connect(n, 2, a, 0);  // the only candidate for sub-stream 0
+    connect(n, 3, b, 0);  // ... and for sub-stream 1
+    n.on_message(2, SubscribeAck{0, 0}, 10);
+    n.on_message(3, SubscribeAck{1, 2}, 10);
+    ASSERT_EQ(n.parent(0), 2u);
+    ASSERT_EQ(n.parent(1), 3u);
+    // Sub-stream 0 arrives 100 ms after creation, sub-stream 1 400 ms.
+    for (uint32_t s = 0; s < 10; ++s) {
+      n.on_message(2, SegmentMsg{seg(2 * s, 1000, 2)}, TimeUs(s) * kSeg + 100'000);
+      n.on_message(3, SegmentMsg{seg(2 * s + 1, 1000, 2)}, TimeUs(s) * kSeg + 400'000);
+    }
+    take(n);
+    BufferMap cbm = bm_with({}, kNoDepth, 8);
+    cbm.depth[1] = 1;  // one hop shallower than our parent on sub-stream 1
+    connect(n, 4, cbm, 2'500'000);
+    n.on_timer(2'600'000);
+    auto subs = sent<Subscribe>(take(n));
+    if (!balance) {
+      EXPECT_TRUE(subs.empty());
+      continue;
+    }
+    ASSERT_EQ(subs.size(), 1u);
+    EXPECT_EQ(subs[0].first, 4u);
+    EXPECT_EQ(subs[0].second.substream, 1);
+    EXPECT_EQ(subs[0].second.depth, 3);
+  }
+}
+
 TEST(NodePartners, FullNodeRedirectsNewcomer) {
   NodeConfig c = viewer_cfg(1, 1);
   c.max_partners = 2;
