@@ -830,24 +830,27 @@ void Node::manage_partners(TimeUs now) {
   }
 }
 
+uint32_t Node::lagging_substream() const {
+  // A segment plays when its last stripe is in, so the slowest tree sets our delay.
+  // Measured push lags compare across sub-streams whatever the offset between our clock
+  // and the broadcaster's.
+  if (cfg_.balance_spread_us <= 0) return kMaxSubstreams;
+  uint32_t slowest = kMaxSubstreams;
+  TimeUs lo = kNever, hi = 0;
+  for (uint32_t j = 0; j < cfg_.substreams; ++j) {
+    if (parent_[j] == kNoPeer || push_lag_[j] == 0) continue;
+    lo = std::min(lo, push_lag_[j]);
+    if (push_lag_[j] > hi) {
+      hi = push_lag_[j];
+      slowest = j;
+    }
+  }
+  return hi - lo >= cfg_.balance_spread_us ? slowest : kMaxSubstreams;
+}
+
 void Node::manage_parents(TimeUs now) {
   if (cfg_.is_source) return;
-  // A segment plays when its last stripe is in, so the slowest tree sets our delay: let
-  // that one sub-stream switch for a smaller gain. Measured push lags compare across
-  // sub-streams whatever the offset between our clock and the broadcaster's.
-  uint32_t slowest = kMaxSubstreams;
-  if (cfg_.balance_spread_us > 0) {
-    TimeUs lo = kNever, hi = 0;
-    for (uint32_t j = 0; j < cfg_.substreams; ++j) {
-      if (parent_[j] == kNoPeer || push_lag_[j] == 0) continue;
-      lo = std::min(lo, push_lag_[j]);
-      if (push_lag_[j] > hi) {
-        hi = push_lag_[j];
-        slowest = j;
-      }
-    }
-    if (slowest == kMaxSubstreams || hi - lo < cfg_.balance_spread_us) slowest = kMaxSubstreams;
-  }
+  const uint32_t slowest = lagging_substream();  // may switch for a smaller gain
   for (uint32_t j = 0; j < cfg_.substreams; ++j) {
     if (pending_sub_[j] != kNoPeer) {
       if (now - pending_sub_at_[j] <= cfg_.request_timeout_us) continue;

@@ -142,6 +142,9 @@ class Node {
   void send_buffer_maps(TimeUs now, bool force_all);
   void schedule_pulls(TimeUs now);
   void manage_parents(TimeUs now);
+  // The sub-stream whose pushes arrive balance_spread or more behind the fastest one's, or
+  // kMaxSubstreams.
+  uint32_t lagging_substream() const;
   void manage_partners(TimeUs now);
   void advance_playout(TimeUs now);
   TimeUs created_est(uint32_t n) const;
