@@ -12,6 +12,7 @@
 #include <string>
 
 #include "apps/cli/args.hpp"
+#include "apps/cli/stats.hpp"
 #include "apps/command.hpp"
 #include "mesh/core/ed25519.hpp"
 #include "mesh/sim/simulator.hpp"
@@ -287,8 +288,6 @@ int run(int argc, char** argv) {
   const auto t0 = std::chrono::steady_clock::now();
   const sim::SimResult r = sim::run_simulation(c);
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  struct rusage ru {};
-  getrusage(RUSAGE_SELF, &ru);
   nlohmann::json j = {
       {"startup_ms", dist_json(r.startup_ms)},
       {"lag_ms", dist_json(r.lag_ms)},
@@ -298,9 +297,8 @@ int run(int argc, char** argv) {
       {"control_overhead", r.control_overhead},
       {"duplicate_ratio", r.duplicate_ratio},
       {"wall_time_s", wall},
-      {"peak_rss_mb", double(ru.ru_maxrss) / 1024.0},
-      {"cpu_time_s", double(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
-                         double(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6},
+      {"peak_rss_mb", app::peak_rss_mb()},
+      {"cpu_time_s", app::cpu_seconds()},
       {"context",
        {{"peers", c.peers},
         {"duration_s", c.duration_s},

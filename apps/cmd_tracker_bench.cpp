@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "apps/cli/args.hpp"
+#include "apps/cli/stats.hpp"
 #include "apps/command.hpp"
 #include "signaling/tracker_client.hpp"
 
@@ -30,6 +31,8 @@ using signaling::Reply;
 using signaling::TrackerClient;
 
 namespace {
+using meshcast::app::percentile;
+using meshcast::app::sample_process;
 
 const char* kHelp = R"(Usage: meshcast tracker-bench [options]
 
@@ -56,27 +59,13 @@ Examples:
 int64_t now_us() { return g_get_monotonic_time(); }
 
 long rss_kb(pid_t pid) {
-  std::ifstream f("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(f, line))
-    if (line.rfind("VmRSS:", 0) == 0) return std::strtol(line.c_str() + 6, nullptr, 10);
-  return -1;
+  auto s = sample_process(pid);
+  return s ? long(s->rss_kb) : -1;
 }
 
-// utime + stime of a process, in seconds (-1 if unreadable).
 double cpu_seconds(pid_t pid) {
-  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
-  std::string all((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-  auto close = all.rfind(')');  // the command name may contain spaces
-  if (close == std::string::npos) return -1;
-  std::istringstream rest(all.substr(close + 2));
-  std::string field;
-  unsigned long long ut = 0, st = 0;
-  for (int i = 3; i <= 15 && rest >> field; ++i) {
-    if (i == 14) ut = std::strtoull(field.c_str(), nullptr, 10);
-    if (i == 15) st = std::strtoull(field.c_str(), nullptr, 10);
-  }
-  return static_cast<double>(ut + st) / static_cast<double>(sysconf(_SC_CLK_TCK));
+  auto s = sample_process(pid);
+  return s ? s->cpu_ms / 1000.0 : -1;
 }
 
 void raise_fd_limit() {
@@ -85,13 +74,6 @@ void raise_fd_limit() {
     rl.rlim_cur = rl.rlim_max;
     setrlimit(RLIMIT_NOFILE, &rl);
   }
-}
-
-double percentile(std::vector<double> v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  size_t i = static_cast<size_t>(p * static_cast<double>(v.size() - 1) + 0.5);
-  return v[std::min(i, v.size() - 1)];
 }
 
 struct Bench {

@@ -111,7 +111,7 @@ int run(int argc, char** argv) {
                  "watched %s: played %llu, missed %llu, continuity %.2f%%, start-up %.0f ms, "
                  "lag p50 %.0f ms\n",
                  o.stream.c_str(), (unsigned long long)m.played, (unsigned long long)m.missed,
-                 100 * m.continuity(), m.startup_ms(), percentile(m.lag_ms, 0.5));
+                 100 * m.continuity(), m.startup_ms(), percentile(m.lag_ms.values(), 0.5));
   return exit_code;
 }
 

@@ -43,12 +43,4 @@ bool from_hex(const std::string& hex, size_t expect, std::vector<uint8_t>* out) 
   return true;
 }
 
-double percentile(std::vector<double> v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  size_t rank = static_cast<size_t>(std::ceil(p * v.size()));
-  if (rank == 0) rank = 1;
-  return v[std::min(rank, v.size()) - 1];
-}
-
 }  // namespace meshcast::app

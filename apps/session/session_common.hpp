@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "apps/cli/stats.hpp"  // percentile
 #include "mesh/core/ed25519.hpp"
 
 namespace meshcast::app {
@@ -15,8 +16,5 @@ uint64_t stream_id_for(const std::string& name);
 std::string to_hex(const uint8_t* data, size_t n);
 // Strict: even length, [0-9a-fA-F] only, exactly `expect` bytes.
 bool from_hex(const std::string& hex, size_t expect, std::vector<uint8_t>* out);
-
-// p in [0,1] of a sample set (nearest rank); 0 for an empty set.
-double percentile(std::vector<double> v, double p);
 
 }  // namespace meshcast::app

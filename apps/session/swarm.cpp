@@ -14,19 +14,6 @@
 namespace meshcast::app {
 
 namespace {
-double peak_rss_mb() {
-  std::ifstream f("/proc/self/status");
-  std::string line;
-  while (std::getline(f, line))
-    if (line.rfind("VmHWM:", 0) == 0) return std::stod(line.substr(6)) / 1024.0;
-  return 0;
-}
-double cpu_seconds() {
-  rusage ru{};
-  getrusage(RUSAGE_SELF, &ru);
-  return ru.ru_utime.tv_sec + ru.ru_stime.tv_sec +
-         (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
-}
 nlohmann::json dist(const std::vector<double>& v) {
   return {{"p50", percentile(v, 0.5)}, {"p95", percentile(v, 0.95)}, {"n", v.size()}};
 }
@@ -311,8 +298,8 @@ SwarmTally Swarm::tally() const {
       t.startup.push_back(m.startup_ms());
       ++t.playing;
     }
-    t.lag.insert(t.lag.end(), m.lag_ms.begin(), m.lag_ms.end());
-    t.hops.insert(t.hops.end(), m.hops.begin(), m.hops.end());
+    t.lag.insert(t.lag.end(), m.lag_ms.values().begin(), m.lag_ms.values().end());
+    t.hops.insert(t.hops.end(), m.hops.values().begin(), m.hops.values().end());
     if (!v.malicious) {
       t.played += m.played;
       t.missed += m.missed;

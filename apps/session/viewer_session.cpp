@@ -143,8 +143,8 @@ void ViewerSession::on_play(const mesh::Segment& seg, std::span<const mesh::Segm
     }
   ++metrics_.played;
   if (metrics_.first_play_us < 0) metrics_.first_play_us = play_at_us;
-  metrics_.lag_ms.push_back((play_at_us - seg.header.created_us) / 1e3);
-  metrics_.hops.push_back(seg.header.hops);
+  metrics_.lag_ms.push((play_at_us - seg.header.created_us) / 1e3);
+  metrics_.hops.push(seg.header.hops);
   if (player_) {
     if (any_played_ && seg.header.number != last_played_ + 1) player_->mark_gap();
     media::FrameCodecError err;

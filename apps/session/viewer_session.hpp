@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "apps/cli/stats.hpp"
 #include "apps/session/tracker_signaling.hpp"
 #include "media/broadcast/FramePlayer.hpp"
 #include "mesh/core/ed25519.hpp"
@@ -37,8 +38,8 @@ struct ViewerMetrics {
   uint64_t played = 0;
   uint64_t missed = 0;
   uint64_t forged_played = 0;  // segments played whose signature does not verify (must stay 0)
-  std::vector<double> lag_ms;  // one sample per played segment
-  std::vector<double> hops;
+  SampleSet lag_ms;            // one sample per played segment (thinned evenly on long runs)
+  SampleSet hops;
   double startup_ms() const { return first_play_us < 0 ? -1 : (first_play_us - started_us) / 1e3; }
   double continuity() const {
     return played + missed == 0 ? 0 : double(played) / double(played + missed);

@@ -71,6 +71,7 @@ class Node {
   bool has_partner_room() const { return partners_.size() < cfg_.max_partners; }
   bool is_partner(PeerId id) const { return find(id) != nullptr; }
   std::vector<PeerId> partner_ids() const;
+  const std::vector<PeerId>& candidate_ids() const { return candidates_; }
   PeerId parent(uint32_t j) const { return j < kMaxSubstreams ? parent_[j] : kNoPeer; }
   uint8_t depth(uint32_t j) const { return j < kMaxSubstreams ? depth_[j] : kNoDepth; }
   uint32_t children(uint32_t j) const { return j < kMaxSubstreams ? children_[j] : 0; }

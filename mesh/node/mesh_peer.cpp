@@ -17,8 +17,7 @@ using mesh::PeerId;
 namespace {
 // Control messages larger than this travel fragmented over RTP like segments.
 constexpr size_t kMaxControlInRtcp = kMaxWirePacket - 32;
-// Chunk repair: how much each link keeps for resending, and how the receiver asks.
-constexpr size_t kResendBufferBytes = 96 * 1024;
+// Chunk repair: how the receiver asks (what the sender keeps is ResendHistory's bound).
 // A message's chunks come in order, back to back or paced (MeshPeerConfig::pace_bps) or
 // trickling (cut-through): missing chunks are NACKed once the chunks stopped coming for this
 // long, or, for a gap before chunks that did come, this long after the gap showed.
@@ -109,8 +108,31 @@ void MeshPeer::stop() {
 
 PeerId MeshPeer::pid_for(const std::string& id) {
   PeerId pid = hash_id(id);
-  names_.emplace(pid, id);
+  remember_name(pid, id);
   return pid;
+}
+
+void MeshPeer::remember_name(PeerId pid, const std::string& id) {
+  if (names_.size() >= kMaxNames && !names_.count(pid)) {
+    // Forget names nobody refers to any more: not self, a link, or the core's partners and
+    // candidates. Ids heard once (relays from strangers, churned neighbours) go.
+    std::unordered_set<PeerId> keep{cfg_.core.self};
+    for (auto& [p, e] : links_) keep.insert(p);
+    for (PeerId p : core_.partner_ids()) keep.insert(p);
+    for (PeerId p : core_.candidate_ids()) keep.insert(p);
+    std::erase_if(names_, [&](const auto& kv) { return !keep.count(kv.first); });
+    if (names_.size() >= kMaxNames) return;  // all in use: the stranger stays nameless
+  }
+  names_.emplace(pid, id);
+}
+
+void MeshPeer::ban(PeerId pid) {
+  if (!banned_.insert(pid).second) return;
+  banned_order_.push_back(pid);
+  while (banned_order_.size() > kMaxBanned) {
+    banned_.erase(banned_order_.front());
+    banned_order_.pop_front();
+  }
 }
 
 MeshPeer::LinkEntry* MeshPeer::entry(PeerId pid) {
@@ -332,6 +354,10 @@ void MeshPeer::on_link_rtp(PeerId pid, const uint8_t* data, size_t len) {
   if (r == R::kIncomplete) {
     const int64_t now = g_get_monotonic_time();
     auto& part = e->partials[msg_id];
+    // Only messages the reassembler still holds can be repaired: the oldest go first (ids
+    // grow), so a partner sending many message ids cannot grow this map.
+    while (e->partials.size() > kMaxPartials) e->partials.erase(e->partials.begin());
+    if (!e->partials.count(msg_id)) return;
     part.last_us = now;
     const uint32_t index = (uint32_t((*chunk)[4]) << 8) | (*chunk)[5];  // size checked by feed
     if (index > part.next_index && part.gap_us < 0) part.gap_us = now;
@@ -353,7 +379,7 @@ void MeshPeer::on_link_rtp(PeerId pid, const uint8_t* data, size_t len) {
 void MeshPeer::cut_through(LinkEntry& e, uint32_t msg_id, std::span<const uint8_t> chunk) {
   auto [it, fresh] = e.cut.try_emplace(msg_id);
   if (fresh) it->second.relay.emplace(*cfg_.core.verifier);
-  while (e.cut.size() > 4) {  // bounded like the reassembler: the oldest goes
+  while (e.cut.size() > kMaxCutThrough) {  // bounded like the reassembler: the oldest goes
     const bool self = e.cut.begin() == it;
     e.cut.erase(e.cut.begin());
     if (self) return;
@@ -376,9 +402,9 @@ void MeshPeer::cut_through(LinkEntry& e, uint32_t msg_id, std::span<const uint8_
       return;
     } else {
       c.out_id = out->next_msg_id++;
-      out->sent.push_back({c.out_id, number, {}, 0});
+      out->resend.begin(c.out_id, number, g_get_monotonic_time());
       cut_sent_[number] = {c.to, false};
-      while (cut_sent_.size() > 256) cut_sent_.erase(cut_sent_.begin());
+      while (cut_sent_.size() > kMaxCutSent) cut_sent_.erase(cut_sent_.begin());
       ++counters_.cut_through_segments;
     }
   }
@@ -388,8 +414,7 @@ void MeshPeer::cut_through(LinkEntry& e, uint32_t msg_id, std::span<const uint8_
     c.relay.reset();
     return;
   }
-  auto sent = std::find_if(out->sent.begin(), out->sent.end(),
-                           [&](const LinkEntry::Sent& m) { return m.id == c.out_id; });
+  const int64_t now = g_get_monotonic_time();
   for (uint16_t i : ready) {
     std::vector<uint8_t> ch(c.relay->chunk(i).begin(), c.relay->chunk(i).end());
     for (int b = 0; b < 4; ++b) ch[size_t(b)] = uint8_t(c.out_id >> (24 - 8 * b));
@@ -400,12 +425,7 @@ void MeshPeer::cut_through(LinkEntry& e, uint32_t msg_id, std::span<const uint8_
     transmit(*out, UploadPacer::Kind::kRtp, number, ch,
              mesh::push_priority(core_.depth(number % core_.config().substreams)));
     ++counters_.cut_through_chunks;
-    if (sent != out->sent.end()) {  // kept for NACKed resends
-      sent->bytes += ch.size();
-      out->sent_bytes += ch.size();
-      if (sent->chunks.size() <= i) sent->chunks.resize(i + 1);
-      sent->chunks[i] = std::move(ch);
-    }
+    out->resend.add_chunk(c.out_id, i, ch, now);
   }
   if (c.relay->all_taken()) {
     cut_sent_[number].complete = true;
@@ -457,13 +477,7 @@ void MeshPeer::send_message(PeerId to, const mesh::Message& m, uint8_t priority)
   }
   uint32_t ts = mesh::is_media(m) ? std::get<mesh::SegmentMsg>(m).segment.header.number : 0;
   for (auto& chunk : chunks_) transmit(*e, UploadPacer::Kind::kRtp, ts, chunk, priority);
-  size_t bytes = encode_buf_.size();
-  e->sent.push_back({msg_id, ts, chunks_, bytes});
-  e->sent_bytes += bytes;
-  while (e->sent_bytes > kResendBufferBytes && e->sent.size() > 1) {
-    e->sent_bytes -= e->sent.front().bytes;
-    e->sent.pop_front();
-  }
+  e->resend.add_message(msg_id, ts, chunks_, g_get_monotonic_time());
 }
 
 void MeshPeer::spray_forgery(const mesh::SegmentMsg& played) {
@@ -537,7 +551,7 @@ void MeshPeer::drain() {
         break;
       case OutputKind::kReport: {
         ++counters_.forgers_reported;
-        banned_.insert(o.peer);
+        ban(o.peer);
         auto name = names_.find(o.peer);
         if (name != names_.end()) sig_.report_forger(name->second);
         break;
@@ -580,6 +594,7 @@ bool MeshPeer::transmit(LinkEntry& e, UploadPacer::Kind kind, uint32_t ts,
     return false;
   }
   counters_.paced_max_queued_bytes = pacer_.counters().max_queued_bytes;
+  counters_.paced_evicted = pacer_.counters().evicted;
   flush_paced();
   return true;
 }
@@ -629,15 +644,13 @@ gboolean MeshPeer::on_timer_cb(gpointer p) {
 }
 
 void MeshPeer::handle_nack(LinkEntry& e, const ChunkNack& nack) {
-  for (auto& m : e.sent) {
-    if (m.id != nack.msg_id) continue;
-    for (uint16_t i : nack.indices) {
-      if (i >= m.chunks.size() || m.chunks[i].empty()) continue;  // (cut-through: not yet in)
-      // A fresh RTP sequence number (given as it leaves): SRTP would drop a byte-identical
-      // packet as a replay.
-      if (transmit(e, UploadPacer::Kind::kRtp, m.ts, m.chunks[i], 0)) ++counters_.chunks_resent;
-    }
-    return;
+  const uint32_t ts = e.resend.ts(nack.msg_id);
+  for (uint16_t i : nack.indices) {
+    const auto* chunk = e.resend.chunk(nack.msg_id, i);
+    if (!chunk) continue;  // unknown, evicted, or (cut-through) not yet in
+    // A fresh RTP sequence number (given as it leaves): SRTP would drop a byte-identical
+    // packet as a replay.
+    if (transmit(e, UploadPacer::Kind::kRtp, ts, *chunk, 0)) ++counters_.chunks_resent;
   }
 }
 
@@ -703,6 +716,22 @@ std::vector<PartnerInfo> MeshPeer::partners() const {
     out.push_back(std::move(p));
   }
   return out;
+}
+
+MeshPeerBuffers MeshPeer::buffers() const {
+  MeshPeerBuffers b;
+  b.links = links_.size();
+  for (auto& [pid, e] : links_) {
+    b.resend_bytes_max = std::max(b.resend_bytes_max, e.resend.bytes());
+    b.resend_bytes_total += e.resend.bytes();
+    b.partials += e.partials.size();
+    b.cut_through += e.cut.size();
+  }
+  b.cut_sent = cut_sent_.size();
+  b.names = names_.size();
+  b.banned = banned_.size();
+  b.paced_bytes = pacer_.queued_bytes();
+  return b;
 }
 
 uint64_t MeshPeer::wire_bytes_sent() const {

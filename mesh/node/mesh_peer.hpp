@@ -21,6 +21,7 @@
 #include "mesh/core/node.hpp"
 #include "mesh/core/reassembler.hpp"
 #include "mesh/link/peer_link.hpp"
+#include "mesh/node/resend_history.hpp"
 #include "mesh/node/upload_pacer.hpp"
 #include "mesh/node/wire.hpp"
 
@@ -63,6 +64,19 @@ struct PartnerInfo {
   double rtt_ms = -1;
 };
 
+// What a peer's buffers hold now; each has one bound, owned where it is filled.
+struct MeshPeerBuffers {
+  size_t links = 0;
+  size_t resend_bytes_max = 0;    // the fullest link's resend history
+  size_t resend_bytes_total = 0;  // summed over links
+  size_t partials = 0;            // partly received messages being tracked for NACKs
+  size_t cut_through = 0;         // incoming messages being relayed chunk by chunk
+  size_t cut_sent = 0;            // segment numbers remembered as passed on by cut-through
+  size_t names = 0;               // peer ids known by name
+  size_t banned = 0;
+  size_t paced_bytes = 0;  // queued in the upload pacer
+};
+
 struct MeshPeerCounters {
   uint64_t links_opened = 0;
   uint64_t links_failed = 0;
@@ -75,6 +89,7 @@ struct MeshPeerCounters {
   uint64_t cut_through_chunks = 0;
   uint64_t pull_answers_refused = 0;  // pacing: bulk level full (the puller asks again)
   uint64_t paced_max_queued_bytes = 0;
+  uint64_t paced_evicted = 0;  // queued packets dropped by the pacer's bounds (age, bytes)
 };
 
 class MeshPeer {
@@ -119,6 +134,13 @@ class MeshPeer {
   // Peers caught sending a forged segment: dropped, and their offers refused from then on.
   bool is_banned(const std::string& id) const { return banned_.count(hash_id(id)) > 0; }
   size_t banned_count() const { return banned_.size(); }
+  MeshPeerBuffers buffers() const;
+  // Bounds of the buffers a MeshPeer owns (the resend history and pacer own theirs).
+  static constexpr size_t kMaxPartials = 16;   // per link
+  static constexpr size_t kMaxCutThrough = 4;  // per link
+  static constexpr size_t kMaxCutSent = 256;
+  static constexpr size_t kMaxNames = 4096;
+  static constexpr size_t kMaxBanned = 4096;
   // Bytes on the wire (SRTP/SRTCP incl. keepalives) summed over all links, live and closed.
   uint64_t wire_bytes_sent() const;
 
@@ -138,15 +160,7 @@ class MeshPeer {
     RtpWriter rtp;
     mesh::Reassembler reassembler;
     uint32_t next_msg_id = 1;
-    // Recently sent fragmented messages, kept briefly so lost chunks can be resent.
-    struct Sent {
-      uint32_t id;
-      uint32_t ts;
-      std::vector<std::vector<uint8_t>> chunks;
-      size_t bytes;
-    };
-    std::deque<Sent> sent;
-    size_t sent_bytes = 0;
+    ResendHistory resend;  // for chunks the partner NACKs
     // Partly received messages: when a chunk last came, when last NACKed, how often; the
     // next chunk index in order, and since when one before it is missing (-1: no gap).
     struct Partial {
@@ -212,7 +226,11 @@ class MeshPeer {
   bool draining_ = false;
 
   std::unordered_map<mesh::PeerId, std::string> names_;
+  void remember_name(mesh::PeerId pid, const std::string& id);
+  void ban(mesh::PeerId pid);
+
   std::unordered_set<mesh::PeerId> banned_;  // sent a forged segment: never again
+  std::deque<mesh::PeerId> banned_order_;    // oldest ban first, forgotten beyond kMaxBanned
   std::map<mesh::PeerId, LinkEntry> links_;
   std::vector<std::unique_ptr<link::PeerLink>> retired_;  // destroyed from an idle source
   guint retire_source_ = 0;

@@ -5,10 +5,13 @@
 
 namespace meshcast::node {
 
-UploadPacer::UploadPacer(uint64_t rate_bps, size_t burst_bytes, size_t max_bulk_bytes)
+UploadPacer::UploadPacer(uint64_t rate_bps, size_t burst_bytes, size_t max_bulk_bytes,
+                         size_t max_queued_bytes, int64_t max_age_us)
     : rate_bps_(rate_bps),
       burst_(double(std::max<size_t>(burst_bytes, 1))),
       max_bulk_(max_bulk_bytes),
+      max_queued_(max_queued_bytes),
+      max_age_us_(max_age_us),
       tokens_(burst_) {}
 
 void UploadPacer::refill(int64_t now_us) {
@@ -26,12 +29,49 @@ bool UploadPacer::enqueue(uint8_t priority, Packet p, int64_t now_us) {
       ++counters_.dropped;
       return false;
     }
-    bulk_bytes_ += n;
   }
+  if (!make_room(level, n)) {
+    ++counters_.dropped;
+    return false;
+  }
+  if (level == kBulkLevel) bulk_bytes_ += n;
   queued_bytes_ += n;
+  p.queued_us = now_us;
   levels_[level].push_back(std::move(p));
   counters_.max_queued_bytes = std::max<uint64_t>(counters_.max_queued_bytes, queued_bytes_);
   return true;
+}
+
+bool UploadPacer::make_room(uint8_t level, size_t n) {
+  while (queued_bytes_ + n > max_queued_) {
+    int victim = -1;  // the least urgent non-empty level, not more urgent than the newcomer
+    for (int l = kBulkLevel; l >= int(level); --l)
+      if (!levels_[size_t(l)].empty()) {
+        victim = l;
+        break;
+      }
+    if (victim < 0) return false;
+    auto& q = levels_[size_t(victim)];
+    const size_t m = q.front().bytes.size();
+    queued_bytes_ -= m;
+    if (victim == kBulkLevel) bulk_bytes_ -= m;
+    q.pop_front();
+    ++counters_.evicted;
+  }
+  return true;
+}
+
+void UploadPacer::expire(int64_t now_us) {
+  for (size_t l = 0; l < kLevels; ++l) {
+    auto& q = levels_[l];
+    while (!q.empty() && now_us - q.front().queued_us > max_age_us_) {
+      const size_t m = q.front().bytes.size();
+      queued_bytes_ -= m;
+      if (l == kBulkLevel) bulk_bytes_ -= m;
+      q.pop_front();
+      ++counters_.evicted;
+    }
+  }
 }
 
 std::deque<UploadPacer::Packet>* UploadPacer::head_level() {
@@ -51,6 +91,7 @@ void UploadPacer::pop(std::deque<Packet>& level, std::vector<Packet>& out) {
 
 void UploadPacer::release(int64_t now_us, std::vector<Packet>& out) {
   refill(now_us);
+  expire(now_us);
   // A packet leaves while tokens are positive; the debt it leaves is paid before the next.
   while (auto* level = head_level()) {
     if (rate_bps_ > 0 && tokens_ <= 0) break;

@@ -22,18 +22,25 @@ class UploadPacer {
     Kind kind = Kind::kRtp;
     uint32_t ts = 0;  // RTP timestamp (the caller numbers packets when they leave)
     std::vector<uint8_t> bytes;
+    int64_t queued_us = 0;  // set by enqueue
   };
   struct Counters {
     uint64_t sent_bytes = 0;
     uint64_t dropped = 0;  // bulk packets refused because the bulk level was full
+    uint64_t evicted = 0;  // queued packets dropped: too old, or pushed out by more urgent ones
     uint64_t max_queued_bytes = 0;
   };
 
   // rate_bps 0: no pacing, packets leave at once (most urgent first within a batch).
   // burst_bytes: what may leave back to back after an idle period.
   // max_bulk_bytes: bound of kBulkLevel (a full level refuses; the puller asks again).
+  // max_queued_bytes: bound of everything queued; when a packet would pass it, the oldest
+  // packet of the least urgent level at or below its priority goes (or it is refused).
+  // max_age_us: a packet queued longer is dropped instead of sent (live media that late is
+  // past its deadline, and the queue would only keep growing on an uplink slower than asked).
   explicit UploadPacer(uint64_t rate_bps = 0, size_t burst_bytes = 16 * 1024,
-                       size_t max_bulk_bytes = 512 * 1024);
+                       size_t max_bulk_bytes = 512 * 1024, size_t max_queued_bytes = 4 << 20,
+                       int64_t max_age_us = 2'000'000);
 
   // Queues a packet at `priority` (above kBulkLevel counts as bulk); false if refused.
   bool enqueue(uint8_t priority, Packet p, int64_t now_us);
@@ -52,9 +59,14 @@ class UploadPacer {
   std::deque<Packet>* head_level();
   void pop(std::deque<Packet>& level, std::vector<Packet>& out);
 
+  bool make_room(uint8_t level, size_t n);
+  void expire(int64_t now_us);
+
   uint64_t rate_bps_;
   double burst_;
   size_t max_bulk_;
+  size_t max_queued_;
+  int64_t max_age_us_;
   double tokens_;  // bytes that may leave now (may go negative by one packet)
   int64_t last_us_ = -1;
   std::array<std::deque<Packet>, kLevels> levels_;

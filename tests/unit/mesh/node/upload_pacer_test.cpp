@@ -111,3 +111,45 @@ TEST(UploadPacer, TimeGoingBackwardsDoesNotMintTokens) {
   p.release(2001, out);
   EXPECT_EQ(out.size(), 2u);
 }
+
+TEST(UploadPacer, EverythingQueuedStaysWithinItsByteBound) {
+  // An uplink far slower than what is pushed through it: urgent packets keep coming, the
+  // queue holds at most its bound and the oldest least urgent packets make room.
+  UploadPacer p(8'000, 2000, 10'000, 50'000, 1'000'000'000);
+  int64_t now = 0;
+  for (int i = 0; i < 2000; ++i) {
+    p.enqueue(uint8_t(i % 3), pkt(uint32_t(i), 1000), now);
+    EXPECT_LE(p.queued_bytes(), 50'000u);
+    now += 100;
+  }
+  // What did not fit was pushed out (older, less or equally urgent) or refused.
+  EXPECT_GT(p.counters().evicted + p.counters().dropped, 1900u);
+  // The survivors are the most urgent ones: level 0 keeps its newest packets.
+  std::vector<UploadPacer::Packet> out;
+  p.release_all(out);
+  ASSERT_FALSE(out.empty());
+  EXPECT_EQ(out.front().peer % 3, 0u);
+}
+
+TEST(UploadPacer, AMoreUrgentPacketIsRefusedOnlyWhenNothingLessUrgentIsQueued) {
+  UploadPacer p(8'000, 1000, 10'000, 3'000, 1'000'000'000);
+  std::vector<UploadPacer::Packet> out;
+  p.release(0, out);
+  EXPECT_TRUE(p.enqueue(kUrgent, pkt(1, 1000), 0));
+  EXPECT_TRUE(p.enqueue(kUrgent, pkt(2, 1000), 0));
+  EXPECT_TRUE(p.enqueue(kUrgent, pkt(3, 1000), 0));
+  EXPECT_TRUE(p.enqueue(kUrgent, pkt(4, 1000), 0));  // pushes out the oldest urgent one
+  EXPECT_FALSE(p.enqueue(kBulk, pkt(5, 1000), 0));   // bulk never pushes out urgent
+  EXPECT_LE(p.queued_bytes(), 3'000u);
+}
+
+TEST(UploadPacer, PacketsQueuedTooLongAreDroppedNotSent) {
+  // 8 kbit/s = 1 byte per ms; 20 packets of 1,000 bytes need 20 s, the age bound is 2 s.
+  UploadPacer p(8'000, 1000, 1 << 20, 1 << 20, 2'000'000);
+  for (int i = 0; i < 20; ++i) p.enqueue(kUrgent, pkt(uint32_t(i), 1000), 0);
+  std::vector<UploadPacer::Packet> out;
+  for (int64_t t = 0; t <= 30'000'000 && p.queued_bytes() > 0; t += 10'000) p.release(t, out);
+  EXPECT_EQ(p.queued_bytes(), 0u);
+  EXPECT_LE(out.size(), 4u);  // what left within 2 s (plus the burst)
+  EXPECT_EQ(out.size() + p.counters().evicted, 20u);
+}
