@@ -6,6 +6,7 @@
 #include "apps/cli/loop.hpp"
 #include "apps/cli/status.hpp"
 #include "apps/command.hpp"
+#include "apps/session/process_swarm.hpp"
 #include "apps/session/swarm.hpp"
 
 namespace meshcast::app {
@@ -40,20 +41,86 @@ const char* kHelp =
     "  --quiet              no live status line\n"
     "  --stats FILE.jsonl   one JSON status line per second\n"
     "  --log-level L        error | warn | info | debug (default warn)\n\n"
+    "Soak mode (long runs; memory and CPU of every process):\n"
+    "  --sample-rss S       run every participant as its own process (`meshcast tracker`,\n"
+    "                       `broadcast`, one `watch --out null` per viewer), sample each\n"
+    "                       one's RSS and CPU every S seconds, and report per process the\n"
+    "                       growth and slope after warm-up (KB/s, CPU ms/s), with\n"
+    "                       continuity and lag over time. Takes --viewers, --duration,\n"
+    "                       --bitrate, --segment-ms, --copies, --churn, --join-spread,\n"
+    "                       --max-upload, --media, --seed, --json, --quiet\n"
+    "  --warmup S           growth is measured from S s after each process started (30)\n"
+    "  --stats-dir DIR      keep every process's --stats file in DIR (default: a temp dir,\n"
+    "                       removed)\n\n"
     "Examples:\n"
     "  meshcast swarm --viewers 200 --duration 60 --bitrate 500\n"
     "  meshcast swarm --viewers 200 --duration 60 --bitrate 500 --churn 20 --loss 0.03\n"
     "  meshcast swarm --viewers 12 --duration 300 --tracker-port 8090   # open "
-    "http://127.0.0.1:8090/\n";
+    "http://127.0.0.1:8090/\n"
+    "  meshcast swarm --viewers 50 --duration 1800 --bitrate 1500 --churn 5 --sample-rss 10 "
+    "--json soak.json\n";
+
+int run_processes(Args& a) {
+  ProcessSwarmOptions o;
+  o.viewers = int(a.get_int("viewers", 10, 1, 500));
+  o.duration_s = a.get_double("duration", 20, 1, 86400);
+  o.bitrate_kbps = int(a.get_int("bitrate", 500, 16, 10000));
+  o.segment_ms = int(a.get_int("segment-ms", 200, 50, 1000));
+  o.source_copies = int(a.get_int("copies", 4, 1, 16));
+  o.churn_per_min = a.get_double("churn", 0, 0, 600);
+  o.join_spread_s = a.get_double("join-spread", 2, 0, 600);
+  o.max_upload_kbps = int(a.get_int("max-upload", 0, 0, 1'000'000));
+  o.real_media = a.has("media");
+  o.seed = uint64_t(a.get_int("seed", 1, 0, 1L << 40));
+  o.sample_s = a.get_double("sample-rss", 5, 0.5, 3600);
+  o.warmup_s = a.get_double("warmup", 30, 0, 86400);
+  o.stats_dir = a.get("stats-dir");
+  std::string err = a.ok() ? "" : a.error();
+  for (const char* only_in_process :
+       {"loss", "malicious", "kill-at", "workers", "tracker-port", "stats", "log-level"})
+    if (err.empty() && a.has(only_in_process))
+      err = std::string("--") + only_in_process + " does not go with --sample-rss";
+  if (!err.empty()) {
+    std::fprintf(stderr, "meshcast swarm: %s (see --help)\n", err.c_str());
+    return kExitUsage;
+  }
+  ProcessSwarm swarm(o);
+  if (!a.has("quiet"))
+    std::fprintf(stderr, "meshcast swarm: %d viewer processes for %.0f s, sampling every %.1f s\n",
+                 o.viewers, o.duration_s, o.sample_s);
+  const bool ok = swarm.run(&err);
+  auto j = swarm.report();
+  std::printf("%s\n", j.dump().c_str());
+  if (a.has("json")) {
+    std::ofstream f(a.get("json"));
+    f << j.dump(2) << "\n";
+    if (!f) {
+      std::fprintf(stderr, "meshcast swarm: cannot write %s\n", a.get("json").c_str());
+      return kExitFailure;
+    }
+  }
+  if (!ok) {
+    std::fprintf(stderr, "meshcast swarm: %s\n", err.c_str());
+    return kExitFailure;
+  }
+  return swarm.interrupted() ? kExitInterrupted : kExitOk;
+}
 
 int run(int argc, char** argv) {
-  Args a(argc, argv, {"quiet", "media"},
-         {"viewers", "duration", "bitrate", "segment-ms", "copies", "churn", "kill-at", "loss",
-          "join-spread", "max-upload", "malicious", "seed", "json", "workers", "tracker-port",
-          "stats", "log-level"});
+  Args a(
+      argc, argv, {"quiet", "media"},
+      {"viewers",      "duration",    "bitrate",    "segment-ms", "copies", "churn",    "kill-at",
+       "loss",         "join-spread", "max-upload", "malicious",  "seed",   "json",     "workers",
+       "tracker-port", "stats",       "log-level",  "sample-rss", "warmup", "stats-dir"});
   if (a.help()) {
     std::printf("%s", kHelp);
     return kExitOk;
+  }
+  if (a.has("sample-rss")) return run_processes(a);
+  if (a.has("warmup") || a.has("stats-dir")) {
+    std::fprintf(stderr,
+                 "meshcast swarm: --warmup and --stats-dir need --sample-rss (see --help)\n");
+    return kExitUsage;
   }
   SwarmOptions o;
   o.viewers = int(a.get_int("viewers", 10, 1, 2000));

@@ -160,6 +160,39 @@ TEST(Swarm, PacedUplinksKeepEveryViewerPlaying) {
   swarm.stop();
 }
 
+TEST(Swarm, RelayingViewersKeepTheirBuffersWithinTheirBounds) {
+  // Viewers that relay (most by cut-through) at 1 Mbit/s for 20 s pass on megabytes; what
+  // each keeps for resends, repairs and relaying stays within the bounds, whatever path
+  // filled it.
+  SwarmOptions o;
+  o.viewers = 8;
+  o.bitrate_kbps = 1000;
+  o.join_spread_s = 1;
+  Swarm swarm(o);
+  std::string err;
+  ASSERT_TRUE(swarm.start(&err)) << err;
+  run_for(20);
+  ASSERT_EQ(swarm.fatal_error(), "");
+  uint64_t most_cut_through = 0;
+  for (auto& v : swarm.viewers()) {
+    auto* peer = v.session->peer();
+    ASSERT_NE(peer, nullptr);
+    EXPECT_GT(v.session->metrics().played, 40u) << "viewer " << v.index;
+    const auto b = peer->buffers();
+    // A lone message may exceed the byte bound; a stripe here is ~7 kB.
+    EXPECT_LE(b.resend_bytes_max, node::ResendHistory::kDefaultMaxBytes) << "viewer " << v.index;
+    EXPECT_LE(b.resend_bytes_total, b.links * node::ResendHistory::kDefaultMaxBytes);
+    EXPECT_LE(b.partials, b.links * node::MeshPeer::kMaxPartials);
+    EXPECT_LE(b.cut_through, b.links * node::MeshPeer::kMaxCutThrough);
+    EXPECT_LE(b.cut_sent, node::MeshPeer::kMaxCutSent);
+    EXPECT_LE(b.names, node::MeshPeer::kMaxNames);
+    most_cut_through = std::max(most_cut_through, peer->counters().cut_through_chunks);
+  }
+  // Some viewer relayed by cut-through far more than one history's bound (~1.2 kB a chunk).
+  EXPECT_GT(most_cut_through * 1000, 4 * node::ResendHistory::kDefaultMaxBytes);
+  swarm.stop();
+}
+
 TEST(Swarm, MaliciousRelayNeverGetsAForgedSegmentPlayed) {
   SwarmOptions o;
   o.viewers = 10;
