@@ -662,6 +662,7 @@ void Node::handle(PeerId from, const SegmentMsg& m, TimeUs now) {
     o.peer = from;
     out_->push_back(std::move(o));
     banned_.push_back(from);
+    if (banned_.size() > kMaxBanned) banned_.erase(banned_.begin());  // the oldest ban goes
     disconnect(from, DisconnectReason::kForged, now);
     manage_partners(now);
     return;

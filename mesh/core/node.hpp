@@ -169,7 +169,8 @@ class Node {
   std::vector<PeerId> pids_;  // partners_[i].id, packed for find()
   std::vector<PeerId> candidates_;
   std::vector<std::pair<PeerId, TimeUs>> connecting_;
-  std::vector<PeerId> banned_;  // forgers: never again
+  static constexpr size_t kMaxBanned = 1024;
+  std::vector<PeerId> banned_;  // forgers: never again (up to kMaxBanned of them)
   std::vector<Slot> window_;
   std::vector<Segment> segs_;  // parallel to window_
   uint32_t win_mask_ = 0;      // window - 1

@@ -14,9 +14,15 @@ std::vector<uint16_t> Reassembler::missing(uint32_t id) const {
   for (auto& p : pending_) {
     if (p.id != id) continue;
     for (uint16_t i = 0; i < p.count; ++i)
-      if (!p.have[i]) out.push_back(i);
+      if (p.slot[i] == kMissing) out.push_back(i);
   }
   return out;
+}
+
+size_t Reassembler::held_bytes() const {
+  size_t n = 0;
+  for (auto& p : pending_) n += p.data.capacity() + p.slot.capacity() * sizeof(uint16_t);
+  return n;
 }
 
 Reassembler::Result Reassembler::feed(std::span<const uint8_t> chunk, std::vector<uint8_t>& out) {
@@ -49,8 +55,7 @@ Reassembler::Result Reassembler::feed(std::span<const uint8_t> chunk, std::vecto
     Partial p;
     p.id = id;
     p.count = count;
-    p.have.assign(count, 0);
-    p.data.resize(size_t(count) * kChunkDataBytes);
+    p.slot.assign(count, kMissing);
     pending_.push_back(std::move(p));
     it = pending_.end() - 1;
   }
@@ -59,14 +64,21 @@ Reassembler::Result Reassembler::feed(std::span<const uint8_t> chunk, std::vecto
     pending_.erase(it);
     return Result::kMalformed;
   }
-  if (p.have[index]) return Result::kDuplicate;
-  p.have[index] = 1;
-  ++p.received;
-  std::memcpy(p.data.data() + size_t(index) * kChunkDataBytes, data.data(), data.size());
+  if (p.slot[index] != kMissing) return Result::kDuplicate;
+  p.slot[index] = p.received++;
+  // Grows with what arrived (doubling, as vectors do, so in-order arrival is amortised O(1)).
+  const size_t at = p.data.size();
+  p.data.resize(at + kChunkDataBytes);
+  std::memcpy(p.data.data() + at, data.data(), data.size());
   if (last) p.last_len = data.size();
   if (p.received < p.count) return Result::kIncomplete;
   const size_t total = size_t(p.count - 1) * kChunkDataBytes + p.last_len;
-  out.assign(p.data.begin(), p.data.begin() + long(total));
+  out.resize(total);
+  for (uint16_t i = 0; i < p.count; ++i) {
+    const size_t len = i + 1 == p.count ? p.last_len : kChunkDataBytes;
+    std::memcpy(out.data() + size_t(i) * kChunkDataBytes,
+                p.data.data() + size_t(p.slot[i]) * kChunkDataBytes, len);
+  }
   pending_.erase(it);
   return Result::kComplete;
 }

@@ -43,28 +43,25 @@ void drop_timeout(GSource*& s) {
 }
 }  // namespace
 
-PeerId MeshPeer::hash_id(const std::string& id) {
-  uint32_t h = 2166136261u;  // FNV-1a: stable across processes and machines
-  for (unsigned char c : id) {
-    h ^= c;
-    h *= 16777619u;
-  }
-  if (h == mesh::kNoPeer) h = 1;
-  return h;
-}
-
 MeshPeer::MeshPeer(GMainContext* ctx, MeshPeerConfig config, PeerSignaling& signaling,
                    std::shared_ptr<link::Certificate> cert)
     : ctx_(ctx ? ctx : g_main_context_default()),
       cfg_(std::move(config)),
       sig_(signaling),
       cert_(std::move(cert)),
+      ids_(kMaxNames),
       core_([&] {
-        cfg_.core.self = hash_id(cfg_.self_id);
+        cfg_.core.self = *ids_.id_for(cfg_.self_id);
+        // Local ids are alike in every process: the name keeps peers' random choices apart.
+        cfg_.core.seed ^= uint64_t(PeerIds::wire_hash(cfg_.self_id)) << 17;
         return cfg_.core;
       }()) {
   if (RAND_bytes(reinterpret_cast<unsigned char*>(&ssrc_), sizeof ssrc_) != 1) ssrc_ = 0x4d455348;
-  names_[cfg_.core.self] = cfg_.self_id;
+  ids_.set_in_use([this](PeerId pid) {
+    if (pid == cfg_.core.self || links_.count(pid) || core_.is_partner(pid)) return true;
+    auto& c = core_.candidate_ids();
+    return std::find(c.begin(), c.end(), pid) != c.end();
+  });
   pacer_ = UploadPacer(cfg_.pace_bps);
 }
 
@@ -106,29 +103,14 @@ void MeshPeer::stop() {
   for (auto pid : ids) drop_link(pid, false);
 }
 
-PeerId MeshPeer::pid_for(const std::string& id) {
-  PeerId pid = hash_id(id);
-  remember_name(pid, id);
-  return pid;
-}
+PeerId MeshPeer::pid_for(const std::string& id) { return ids_.id_for(id).value_or(mesh::kNoPeer); }
 
-void MeshPeer::remember_name(PeerId pid, const std::string& id) {
-  if (names_.size() >= kMaxNames && !names_.count(pid)) {
-    // Forget names nobody refers to any more: not self, a link, or the core's partners and
-    // candidates. Ids heard once (relays from strangers, churned neighbours) go.
-    std::unordered_set<PeerId> keep{cfg_.core.self};
-    for (auto& [p, e] : links_) keep.insert(p);
-    for (PeerId p : core_.partner_ids()) keep.insert(p);
-    for (PeerId p : core_.candidate_ids()) keep.insert(p);
-    std::erase_if(names_, [&](const auto& kv) { return !keep.count(kv.first); });
-    if (names_.size() >= kMaxNames) return;  // all in use: the stranger stays nameless
-  }
-  names_.emplace(pid, id);
-}
+const std::string* MeshPeer::name_of(PeerId pid) const { return ids_.name_of(pid); }
 
 void MeshPeer::ban(PeerId pid) {
-  if (!banned_.insert(pid).second) return;
-  banned_order_.push_back(pid);
+  const std::string* name = name_of(pid);
+  if (!name || !banned_.insert(*name).second) return;
+  banned_order_.push_back(*name);
   while (banned_order_.size() > kMaxBanned) {
     banned_.erase(banned_order_.front());
     banned_order_.pop_front();
@@ -144,17 +126,17 @@ void MeshPeer::add_neighbours(const std::vector<std::string>& ids) {
   if (stopped_) return;
   std::vector<PeerId> pids;
   for (auto& id : ids) {
-    if (id == cfg_.self_id) continue;
-    pids.push_back(pid_for(id));
+    if (id == cfg_.self_id || banned_.count(id)) continue;
+    if (PeerId pid = pid_for(id); pid != mesh::kNoPeer) pids.push_back(pid);
   }
   core_.add_candidates(pids, cfg_.clock());
   drain();
 }
 
 void MeshPeer::on_peer_left(const std::string& id) {
-  PeerId pid = hash_id(id);
-  if (!entry(pid)) return;
-  drop_link(pid, false);
+  auto pid = ids_.find(id);
+  if (!pid || !entry(*pid)) return;
+  drop_link(*pid, false);
   drain();
 }
 
@@ -175,6 +157,7 @@ void MeshPeer::set_impairment(const link::Impairment& imp) {
 
 MeshPeer::LinkEntry* MeshPeer::create_link(const std::string& id, bool offerer) {
   PeerId pid = pid_for(id);
+  if (pid == mesh::kNoPeer) return nullptr;
   std::string err;
   auto l = link::PeerLink::create(ctx_, cfg_.link, cert_,
                                   offerer ? link::Role::kOfferer : link::Role::kAnswerer, err);
@@ -226,13 +209,18 @@ void MeshPeer::send_description(LinkEntry& e, const char* kind) {
 void MeshPeer::on_relay(const std::string& from, const std::string& kind,
                         const nlohmann::json& payload) {
   if (stopped_ || from == cfg_.self_id) return;
+  if (kind != "offer" && !ids_.find(from)) return;  // only an offer opens a conversation
+  if (kind == "offer" && banned_.count(from)) {
+    sig_.send_relay(from, "bye", {{"reason", "banned"}});
+    return;
+  }
   PeerId pid = pid_for(from);
+  if (pid == mesh::kNoPeer) {
+    if (kind == "offer") sig_.send_relay(from, "bye", {{"reason", "busy"}});
+    return;
+  }
   std::string err;
   if (kind == "offer") {
-    if (banned_.count(pid)) {
-      sig_.send_relay(from, "bye", {{"reason", "banned"}});
-      return;
-    }
     auto desc = link::SessionDescription::from_json(payload, err);
     if (!desc) {
       ++counters_.decode_errors;
@@ -246,6 +234,14 @@ void MeshPeer::on_relay(const std::string& from, const std::string& kind,
     }
     if (links_.size() >= cfg_.core.max_partners + 4) {
       sig_.send_relay(from, "bye", {{"reason", "full"}});
+      return;
+    }
+    // Each answered offer holds an ICE agent until it connects or times out: offers that
+    // never complete may hold only a few, so honest offers still get answered.
+    size_t unanswered = 0;
+    for (auto& [p, l] : links_) unanswered += !l.offerer && !l.connected;
+    if (unanswered >= kMaxPendingAnswers) {
+      sig_.send_relay(from, "bye", {{"reason", "busy"}});
       return;
     }
     LinkEntry* e = create_link(from, false);
@@ -447,8 +443,35 @@ void MeshPeer::on_link_rtcp(PeerId pid, const uint8_t* data, size_t len) {
 
 void MeshPeer::deliver(PeerId from, std::span<const uint8_t> msg) {
   if (stopped_) return;
+  std::vector<uint8_t> rewritten;
+  if (redirects_from_wire(msg, rewritten)) msg = rewritten;
   core_.on_bytes(from, msg, cfg_.clock());
   drain();
+}
+
+void MeshPeer::redirects_to_wire(mesh::Message& m) const {
+  auto* r = std::get_if<mesh::Reject>(&m);
+  if (!r) return;
+  uint8_t n = 0;
+  for (uint8_t i = 0; i < r->redirect_count && i < r->redirect.size(); ++i)
+    if (auto w = ids_.wire_id(r->redirect[i])) r->redirect[n++] = *w;
+  r->redirect_count = n;
+}
+
+bool MeshPeer::redirects_from_wire(std::span<const uint8_t> msg,
+                                   std::vector<uint8_t>& rewritten) const {
+  if (msg.empty() || msg[0] != uint8_t(mesh::MsgType::kReject)) return false;
+  mesh::Message m;
+  if (mesh::decode(msg, m) != mesh::DecodeError::kOk) return false;  // the core counts it
+  auto& r = std::get<mesh::Reject>(m);
+  if (r.redirect_count == 0) return false;
+  uint8_t n = 0;
+  for (uint8_t i = 0; i < r.redirect_count && i < r.redirect.size(); ++i)
+    if (auto local = ids_.from_wire(r.redirect[i]); local && *local != cfg_.core.self)
+      r.redirect[n++] = *local;
+  r.redirect_count = n;
+  mesh::encode(m, rewritten);
+  return true;
 }
 
 void MeshPeer::send_message(PeerId to, const mesh::Message& m, uint8_t priority) {
@@ -462,6 +485,10 @@ void MeshPeer::send_message(PeerId to, const mesh::Message& m, uint8_t priority)
     if (!copy->empty()) (*copy)[copy->size() / 2] ^= 0x5a;
     bad.segment.payload = std::move(copy);
     mesh::encode(mesh::Message(std::move(bad)), encode_buf_);
+  } else if (std::holds_alternative<mesh::Reject>(m)) {
+    mesh::Message wire = m;
+    redirects_to_wire(wire);
+    mesh::encode(wire, encode_buf_);
   } else {
     mesh::encode(m, encode_buf_);
   }
@@ -508,12 +535,12 @@ void MeshPeer::drain() {
       }
       case OutputKind::kConnect: {
         if (stopped_ || entry(o.peer)) break;
-        auto name = names_.find(o.peer);
-        if (name == names_.end()) {
+        const std::string* name = name_of(o.peer);
+        if (!name) {
           core_.partner_left(o.peer, cfg_.clock());  // unknown id (e.g. a stale redirect)
           break;
         }
-        LinkEntry* e = create_link(name->second, true);
+        LinkEntry* e = create_link(*name, true);
         std::string err;
         if (!e || !e->link->start(err)) {
           if (e)
@@ -527,7 +554,7 @@ void MeshPeer::drain() {
       }
       case OutputKind::kDisconnect:
         g_debug("meshcast: %s drops %s (reason %d)", cfg_.self_id.c_str(),
-                names_.count(o.peer) ? names_[o.peer].c_str() : "?", int(o.reason));
+                name_of(o.peer) ? name_of(o.peer)->c_str() : "?", int(o.reason));
         drop_link(o.peer, true);
         break;
       case OutputKind::kSetTimer:
@@ -552,8 +579,7 @@ void MeshPeer::drain() {
       case OutputKind::kReport: {
         ++counters_.forgers_reported;
         ban(o.peer);
-        auto name = names_.find(o.peer);
-        if (name != names_.end()) sig_.report_forger(name->second);
+        if (const std::string* name = name_of(o.peer)) sig_.report_forger(*name);
         break;
       }
       case OutputKind::kNeedNeighbours: {
@@ -728,7 +754,7 @@ MeshPeerBuffers MeshPeer::buffers() const {
     b.cut_through += e.cut.size();
   }
   b.cut_sent = cut_sent_.size();
-  b.names = names_.size();
+  b.names = ids_.size();
   b.banned = banned_.size();
   b.paced_bytes = pacer_.queued_bytes();
   return b;

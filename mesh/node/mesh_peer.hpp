@@ -21,6 +21,7 @@
 #include "mesh/core/node.hpp"
 #include "mesh/core/reassembler.hpp"
 #include "mesh/link/peer_link.hpp"
+#include "mesh/node/peer_ids.hpp"
 #include "mesh/node/resend_history.hpp"
 #include "mesh/node/upload_pacer.hpp"
 #include "mesh/node/wire.hpp"
@@ -132,7 +133,7 @@ class MeshPeer {
   std::vector<PartnerInfo> partners() const;
   const std::string& id() const { return cfg_.self_id; }
   // Peers caught sending a forged segment: dropped, and their offers refused from then on.
-  bool is_banned(const std::string& id) const { return banned_.count(hash_id(id)) > 0; }
+  bool is_banned(const std::string& id) const { return banned_.count(id) > 0; }
   size_t banned_count() const { return banned_.size(); }
   MeshPeerBuffers buffers() const;
   // Bounds of the buffers a MeshPeer owns (the resend history and pacer own theirs).
@@ -141,11 +142,9 @@ class MeshPeer {
   static constexpr size_t kMaxCutSent = 256;
   static constexpr size_t kMaxNames = 4096;
   static constexpr size_t kMaxBanned = 4096;
+  static constexpr size_t kMaxPendingAnswers = 8;  // answered offers not yet connected
   // Bytes on the wire (SRTP/SRTCP incl. keepalives) summed over all links, live and closed.
   uint64_t wire_bytes_sent() const;
-
-  // Stable numeric id for a tracker id (same on every peer, so redirects carry over).
-  static mesh::PeerId hash_id(const std::string& id);
 
  private:
   struct LinkEntry {
@@ -181,7 +180,12 @@ class MeshPeer {
     std::map<uint32_t, CutThrough> cut;
   };
 
+  // The core's id for a name (kNoPeer if the name table is full of names in use).
   mesh::PeerId pid_for(const std::string& id);
+  const std::string* name_of(mesh::PeerId pid) const;
+  // Redirects carry peers as hashes of their names: translated at this boundary.
+  void redirects_to_wire(mesh::Message& m) const;
+  bool redirects_from_wire(std::span<const uint8_t> msg, std::vector<uint8_t>& rewritten) const;
   LinkEntry* entry(mesh::PeerId pid);
   LinkEntry* create_link(const std::string& id, bool offerer);
   void send_description(LinkEntry& e, const char* kind);
@@ -214,6 +218,7 @@ class MeshPeer {
   MeshPeerConfig cfg_;
   PeerSignaling& sig_;
   std::shared_ptr<link::Certificate> cert_;
+  PeerIds ids_;  // before core_: the core is built with our own id
   mesh::Node core_;
   PlayFn on_play_;
   std::vector<mesh::Segment> playing_stripes_;  // of the segment being handed to on_play_
@@ -225,12 +230,10 @@ class MeshPeer {
   bool stopped_ = false;
   bool draining_ = false;
 
-  std::unordered_map<mesh::PeerId, std::string> names_;
-  void remember_name(mesh::PeerId pid, const std::string& id);
   void ban(mesh::PeerId pid);
 
-  std::unordered_set<mesh::PeerId> banned_;  // sent a forged segment: never again
-  std::deque<mesh::PeerId> banned_order_;    // oldest ban first, forgotten beyond kMaxBanned
+  std::unordered_set<std::string> banned_;  // sent a forged segment: never again
+  std::deque<std::string> banned_order_;    // oldest ban first, forgotten beyond kMaxBanned
   std::map<mesh::PeerId, LinkEntry> links_;
   std::vector<std::unique_ptr<link::PeerLink>> retired_;  // destroyed from an idle source
   guint retire_source_ = 0;

@@ -109,3 +109,35 @@ TEST(Reassembler, ReportsMissingChunksForNack) {
   EXPECT_EQ(out, message(5000));
   EXPECT_TRUE(r.missing(5).empty());
 }
+
+TEST(Reassembler, AChunkClaimingAHugeMessageCostsAboutOneChunk) {
+  // The attacker: first (or last) chunks of four messages that each announce ~1 MiB. The
+  // receiver holds what arrived, not what was announced.
+  Reassembler r;
+  std::vector<uint8_t> out;
+  const uint16_t count = 900;  // 900 x 1,092 bytes: just under the 1 MiB message bound
+  for (uint32_t id = 1; id <= 4; ++id) {
+    std::vector<uint8_t> chunk(kMaxChunkBytes, 0xab);
+    const uint16_t index = id % 2 ? 0 : count - 2;  // in order, or far ahead
+    chunk[0] = 0, chunk[1] = 0, chunk[2] = 0, chunk[3] = uint8_t(id);
+    chunk[4] = uint8_t(index >> 8), chunk[5] = uint8_t(index);
+    chunk[6] = uint8_t(count >> 8), chunk[7] = uint8_t(count);
+    ASSERT_EQ(r.feed(chunk, out), R::kIncomplete);
+  }
+  EXPECT_EQ(r.pending(), 4u);
+  // Each partial: its chunk (1,092 bytes) and 2 bytes per announced chunk.
+  EXPECT_LT(r.held_bytes(), 4u * (kChunkDataBytes + 2 * count + 64));
+  EXPECT_EQ(r.missing(2).size(), count - 1u);
+}
+
+TEST(Reassembler, OutOfOrderChunksStillJoinInOrder) {
+  const auto msg = message(5 * kChunkDataBytes + 17);
+  std::vector<std::vector<uint8_t>> chunks;
+  ASSERT_TRUE(Fragmenter::fragment(4, msg, chunks));
+  std::reverse(chunks.begin(), chunks.end());
+  Reassembler r;
+  std::vector<uint8_t> out;
+  for (size_t i = 0; i + 1 < chunks.size(); ++i) ASSERT_EQ(r.feed(chunks[i], out), R::kIncomplete);
+  ASSERT_EQ(r.feed(chunks.back(), out), R::kComplete);
+  EXPECT_EQ(out, msg);
+}

@@ -1,0 +1,159 @@
+// MeshPeer over real loopback links, driven by a signaling stub, attacked as a stranger would.
+#include "mesh/node/mesh_peer.hpp"
+
+#include <gtest/gtest.h>
+
+#include <functional>
+#include <map>
+#include <tuple>
+
+#include "mesh/link/certificate.hpp"
+
+using namespace meshcast;
+
+namespace {
+
+struct RecordingSignaling : node::PeerSignaling {
+  std::vector<std::tuple<std::string, std::string, nlohmann::json>> sent;
+  void send_relay(const std::string& to, const std::string& kind,
+                  const nlohmann::json& payload) override {
+    sent.emplace_back(to, kind, payload);
+  }
+  void request_neighbours(const std::vector<std::string>&) override {}
+  void report_forger(const std::string&) override {}
+  size_t count(const std::string& kind, const std::string& reason = "") const {
+    size_t n = 0;
+    for (auto& [to, k, p] : sent)
+      n += k == kind && (reason.empty() || p.value("reason", "") == reason);
+    return n;
+  }
+};
+
+void spin(int ms) {
+  const int64_t end = g_get_monotonic_time() + ms * 1000;
+  while (g_get_monotonic_time() < end) g_main_context_iteration(nullptr, FALSE);
+}
+
+// Routes relays between in-process peers, as the tracker would; anyone may inject.
+struct Router {
+  std::map<std::string, node::MeshPeer*> peers;
+  struct Port : node::PeerSignaling {
+    Router* r = nullptr;
+    std::string self;
+    void send_relay(const std::string& to, const std::string& kind,
+                    const nlohmann::json& payload) override {
+      // Delivered from the loop, as over a socket (never re-entrantly).
+      auto* job = new std::tuple<Router*, std::string, std::string, std::string, nlohmann::json>(
+          r, to, self, kind, payload);
+      g_idle_add(
+          [](gpointer p) -> gboolean {
+            std::unique_ptr<
+                std::tuple<Router*, std::string, std::string, std::string, nlohmann::json>>
+                j(static_cast<
+                    std::tuple<Router*, std::string, std::string, std::string, nlohmann::json>*>(
+                    p));
+            auto& [router, to, from, kind, payload] = *j;
+            auto it = router->peers.find(to);
+            if (it != router->peers.end()) it->second->on_relay(from, kind, payload);
+            return G_SOURCE_REMOVE;
+          },
+          job);
+    }
+    void request_neighbours(const std::vector<std::string>&) override {}
+    void report_forger(const std::string&) override {}
+  };
+};
+
+bool spin_until(const std::function<bool()>& pred, int ms) {
+  const int64_t end = g_get_monotonic_time() + ms * 1000;
+  while (!pred() && g_get_monotonic_time() < end) g_main_context_iteration(nullptr, FALSE);
+  return pred();
+}
+
+bool connected_to(const node::MeshPeer& p, const std::string& id) {
+  for (auto& pi : p.partners())
+    if (pi.id == id && pi.connected) return true;
+  return false;
+}
+
+}  // namespace
+
+TEST(MeshPeerAttack, AnIdWithTheSameHashCannotSpeakForAnother) {
+  // "Im_bnC" and "broadcaster-demo" share their 32-bit FNV-1a hash. The impostor's relay
+  // "bye" must not cut the viewer's link to the real one, and its own offer gets its own
+  // link, not the other's.
+  auto cert = link::Certificate::process_default();
+  Router router;
+  Router::Port pa, pb, pm;
+  pa.r = pb.r = pm.r = &router;
+  pa.self = "viewer-a";
+  pb.self = "broadcaster-demo";
+  pm.self = "Im_bnC";
+  node::MeshPeerConfig ca, cb, cm;
+  ca.self_id = pa.self;
+  cb.self_id = pb.self;
+  cm.self_id = pm.self;
+  node::MeshPeer a(nullptr, ca, pa, cert), b(nullptr, cb, pb, cert), m(nullptr, cm, pm, cert);
+  router.peers = {{pa.self, &a}, {pb.self, &b}, {pm.self, &m}};
+  a.start();
+  b.start();
+  m.start();
+  a.add_neighbours({"broadcaster-demo"});
+  ASSERT_TRUE(spin_until([&] { return connected_to(a, "broadcaster-demo"); }, 5000));
+  // The impostor says goodbye in the other's name... as itself: the tracker stamps `from`.
+  a.on_relay("Im_bnC", "bye", nlohmann::json::object());
+  a.on_relay("Im_bnC", "candidate", {{"candidate", "garbage"}});
+  spin_until([] { return false; }, 300);
+  EXPECT_TRUE(connected_to(a, "broadcaster-demo"));
+  // It offers a link: that is a second partner, not a replacement.
+  m.add_neighbours({"viewer-a"});
+  ASSERT_TRUE(spin_until([&] { return connected_to(a, "Im_bnC"); }, 5000));
+  EXPECT_TRUE(connected_to(a, "broadcaster-demo"));
+  EXPECT_EQ(a.partners().size(), 2u);
+  a.stop();
+  b.stop();
+  m.stop();
+}
+
+TEST(MeshPeerAttack, OffersThatNeverCompleteHoldOnlyAFewAgents) {
+  // 40 strangers each send a valid offer and then nothing (no candidates answered, no
+  // DTLS): the victim answers only a few and refuses the rest as busy.
+  auto cert = link::Certificate::process_default();
+  RecordingSignaling sig;
+  node::MeshPeerConfig cfg;
+  cfg.self_id = "victim";
+  node::MeshPeer victim(nullptr, cfg, sig, cert);
+  victim.start();
+  std::vector<std::unique_ptr<link::PeerLink>> attackers;
+  for (int i = 0; i < 40; ++i) {
+    std::string err;
+    auto l =
+        link::PeerLink::create(g_main_context_default(), cfg.link, cert, link::Role::kOfferer, err);
+    ASSERT_TRUE(l) << err;
+    ASSERT_TRUE(l->start(err)) << err;
+    victim.on_relay("stranger-" + std::to_string(i), "offer", l->local_description().to_json());
+    attackers.push_back(std::move(l));
+  }
+  spin(200);
+  EXPECT_LE(victim.buffers().links, node::MeshPeer::kMaxPendingAnswers);
+  EXPECT_EQ(sig.count("answer"), node::MeshPeer::kMaxPendingAnswers);
+  EXPECT_EQ(sig.count("bye", "busy"), 40 - node::MeshPeer::kMaxPendingAnswers);
+  victim.stop();
+}
+
+TEST(MeshPeerAttack, GarbageRelaysAreCountedNotFatal) {
+  auto cert = link::Certificate::process_default();
+  RecordingSignaling sig;
+  node::MeshPeerConfig cfg;
+  cfg.self_id = "victim";
+  node::MeshPeer victim(nullptr, cfg, sig, cert);
+  victim.start();
+  victim.on_relay("x", "offer", nlohmann::json::array({1, 2}));
+  victim.on_relay("x", "offer", {{"ufrag", std::string(100000, 'a')}});
+  victim.on_relay("y", "answer", nlohmann::json(5));
+  victim.on_relay("y", "candidate", {{"candidate", 7}});
+  victim.on_relay("z", "no-such-kind", nlohmann::json::object());
+  EXPECT_EQ(victim.counters().decode_errors, 2u);
+  EXPECT_EQ(victim.buffers().links, 0u);
+  victim.stop();
+}
