@@ -191,7 +191,7 @@ void ProcessSwarm::start_viewer() {
 void ProcessSwarm::sample_all() {
   const double t = now_s();
   for (auto& p : procs_) {
-    if (p->ended_s >= 0) continue;
+    if (p->ended_s >= 0 || t - p->started_s < 1) continue;  // still starting (exec, libs)
     if (auto s = sample_process(p->pid)) p->samples.push_back({t, s->rss_kb, s->cpu_ms});
   }
 }
