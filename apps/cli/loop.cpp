@@ -49,12 +49,19 @@ bool MainLoop::run(double duration_s) {
           return G_SOURCE_REMOVE;
         },
         this);
-  if (!interrupted_) g_main_loop_run(loop_);
+  // A quit asked for before the loop ran (a fatal error during start-up) ends it at once.
+  if (!interrupted_ && !quit_pending_) g_main_loop_run(loop_);
+  quit_pending_ = false;
   if (t) drop(t);
   return interrupted_;
 }
 
-void MainLoop::quit() { g_main_loop_quit(loop_); }
+void MainLoop::quit() {
+  if (g_main_loop_is_running(loop_))
+    g_main_loop_quit(loop_);
+  else
+    quit_pending_ = true;
+}
 
 void MainLoop::every(unsigned ms, std::function<bool()> fn) {
   fns_.push_back(std::make_unique<std::function<bool()>>(std::move(fn)));

@@ -14,8 +14,8 @@ class MainLoop {
   MainLoop();
   ~MainLoop();
   GMainContext* context() const { return g_main_loop_get_context(loop_); }
-  // Runs until quit(), a signal, or `duration_s` (0 = no limit). Returns true if a
-  // signal ended it.
+  // Runs until quit(), a signal, or `duration_s` (0 = no limit); returns at once if quit()
+  // was called while it was not running. Returns true if a signal ended it.
   bool run(double duration_s = 0);
   void quit();
   // Repeating callback every `ms` until the loop ends; return false to stop it.
@@ -27,6 +27,7 @@ class MainLoop {
  private:
   GMainLoop* loop_;
   bool interrupted_ = false;
+  bool quit_pending_ = false;
   guint sigint_ = 0, sigterm_ = 0;
   std::vector<GSource*> timers_;
   std::vector<std::unique_ptr<std::function<bool()>>> fns_;

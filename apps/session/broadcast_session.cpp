@@ -1,5 +1,6 @@
 #include "apps/session/broadcast_session.hpp"
 
+#include "apps/cli/tracker_url.hpp"
 #include "apps/command.hpp"
 #include "apps/session/session_common.hpp"
 #include "media/broadcast/FrameCodec.hpp"
@@ -33,7 +34,10 @@ void BroadcastSession::start() {
       fatal("lost the tracker at " + opt_.tracker_url + ": " + why, kExitUnreachable);
   });
   signaling_->attach_events();
-  client_->connect(opt_.tracker_url);
+  std::string url_error;
+  auto url = normalise_tracker_url(opt_.tracker_url, &url_error);
+  if (!url) return fatal(url_error, kExitUsage);
+  client_->connect(*url);
 }
 
 void BroadcastSession::on_connected() {
@@ -43,7 +47,8 @@ void BroadcastSession::on_connected() {
   h.upload_kbps = int64_t(opt_.bitrate_kbps) * opt_.source_copies;
   client_->hello(h, [this](const signaling::Reply& r) {
     if (!r.ok)
-      return fatal("tracker refused hello: " + r.message + " (" + r.code + ")", kExitFailure);
+      return fatal("tracker refused hello: " + r.message + " (" + r.code + ")",
+                   r.code == "duplicate_peer_id" ? kExitRefused : kExitFailure);
     signaling::StreamParams sp;
     sp.name = opt_.stream;
     sp.public_key = to_hex(public_key_.data(), public_key_.size());

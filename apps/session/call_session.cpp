@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "apps/cli/tracker_url.hpp"
 #include "apps/command.hpp"
 #include "media/common/rtcp.hpp"
 
@@ -76,7 +77,10 @@ void CallSession::start() {
     end(why == "peer_left" ? peer_ + " left (disconnected)" : peer_ + " hung up", kExitOk);
   });
   client_->on("relay", [this](const nlohmann::json& m) { on_relay(m); });
-  client_->connect(opt_.tracker_url);
+  std::string url_error;
+  auto url = normalise_tracker_url(opt_.tracker_url, &url_error);
+  if (!url) return end(url_error, kExitUsage);
+  client_->connect(*url);
 }
 
 void CallSession::on_connected() {

@@ -1,5 +1,6 @@
 #include "apps/session/viewer_session.hpp"
 
+#include "apps/cli/tracker_url.hpp"
 #include "apps/command.hpp"
 #include "apps/session/session_common.hpp"
 #include "media/broadcast/FrameCodec.hpp"
@@ -30,7 +31,10 @@ void ViewerSession::start() {
   client_->on("stream_ended", [this](const nlohmann::json&) {
     fatal("the broadcaster ended stream '" + opt_.stream + "'", kExitOk);
   });
-  client_->connect(opt_.tracker_url);
+  std::string url_error;
+  auto url = normalise_tracker_url(opt_.tracker_url, &url_error);
+  if (!url) return fatal(url_error, kExitUsage);
+  client_->connect(*url);
 }
 
 void ViewerSession::on_connected() {
@@ -40,7 +44,8 @@ void ViewerSession::on_connected() {
   h.upload_kbps = opt_.max_upload_kbps;
   client_->hello(h, [this](const signaling::Reply& r) {
     if (!r.ok)
-      return fatal("tracker refused hello: " + r.message + " (" + r.code + ")", kExitFailure);
+      return fatal("tracker refused hello: " + r.message + " (" + r.code + ")",
+                   r.code == "duplicate_peer_id" ? kExitRefused : kExitFailure);
     id_ = client_->peer_id();
     client_->join(opt_.stream, opt_.view_key, [this](const signaling::Reply& j) {
       if (!j.ok) {
