@@ -83,6 +83,7 @@ void ViewerSession::on_joined(const nlohmann::json& reply) {
                           : nlohmann::json::object();
   node::MeshPeerConfig pc;
   pc.self_id = id_;
+  if (reply.contains("owner") && reply["owner"].is_string()) pc.source_id = reply["owner"];
   pc.core.is_source = false;
   pc.core.stream_id = stream_id_for(opt_.stream);
   pc.core.stream_bps = uint64_t(std::max<int64_t>(bitrate, 8)) * 1000;

@@ -72,6 +72,15 @@ class Node {
   bool is_partner(PeerId id) const { return find(id) != nullptr; }
   std::vector<PeerId> partner_ids() const;
   const std::vector<PeerId>& candidate_ids() const { return candidates_; }
+  // What a partner's Hello said (as the caller let it through); false / 0 if not a partner.
+  bool partner_is_source(PeerId id) const {
+    auto* p = find(id);
+    return p && p->is_source;
+  }
+  uint32_t partner_upload_kbps(PeerId id) const {
+    auto* p = find(id);
+    return p ? p->upload_kbps : 0;
+  }
   PeerId parent(uint32_t j) const { return j < kMaxSubstreams ? parent_[j] : kNoPeer; }
   uint8_t depth(uint32_t j) const { return j < kMaxSubstreams ? depth_[j] : kNoDepth; }
   uint32_t children(uint32_t j) const { return j < kMaxSubstreams ? children_[j] : 0; }

@@ -444,9 +444,33 @@ void MeshPeer::on_link_rtcp(PeerId pid, const uint8_t* data, size_t len) {
 void MeshPeer::deliver(PeerId from, std::span<const uint8_t> msg) {
   if (stopped_) return;
   std::vector<uint8_t> rewritten;
-  if (redirects_from_wire(msg, rewritten)) msg = rewritten;
+  if (redirects_from_wire(msg, rewritten) || doubt_hello(from, msg, rewritten)) msg = rewritten;
   core_.on_bytes(from, msg, cfg_.clock());
   drain();
+}
+
+bool MeshPeer::doubt_hello(PeerId from, std::span<const uint8_t> msg,
+                           std::vector<uint8_t>& rewritten) const {
+  if (msg.empty() || msg[0] != uint8_t(mesh::MsgType::kHello)) return false;
+  mesh::Message m;
+  if (mesh::decode(msg, m) != mesh::DecodeError::kOk) return false;  // the core counts it
+  auto& h = std::get<mesh::Hello>(m);
+  bool changed = false;
+  // Only the stream's owner is its source, whatever a partner says of itself.
+  const std::string* name = name_of(from);
+  if (h.is_source && (!name || *name != cfg_.source_id)) {
+    h.is_source = 0;
+    changed = true;
+  }
+  // Declared upload decides who keeps push slots: none is believed above the most an
+  // honest viewer declares by default.
+  const uint64_t cap_kbps = cfg_.core.stream_bps * kBelievedUploadRatio / 1000;
+  if (cap_kbps > 0 && h.upload_kbps > cap_kbps && !h.is_source) {
+    h.upload_kbps = uint32_t(cap_kbps);
+    changed = true;
+  }
+  if (changed) mesh::encode(m, rewritten);
+  return changed;
 }
 
 void MeshPeer::redirects_to_wire(mesh::Message& m) const {

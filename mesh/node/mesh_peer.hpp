@@ -41,6 +41,9 @@ class PeerSignaling {
 
 struct MeshPeerConfig {
   std::string self_id;
+  // The stream owner's id (the tracker's join answer): the only partner believed to be the
+  // source. Empty: nobody is (the source itself, or a test without one).
+  std::string source_id;
   mesh::NodeConfig core;  // core.self is set from self_id
   link::LinkConfig link;
   // Microseconds on a clock the broadcaster shares (real time on one machine).
@@ -129,6 +132,8 @@ class MeshPeer {
 
   const mesh::NodeStats& stats() const { return core_.stats(); }
   const mesh::Node& core() const { return core_; }
+  // The core's id for a partner's name (tests, introspection).
+  std::optional<mesh::PeerId> core_id(const std::string& name) const { return ids_.find(name); }
   const MeshPeerCounters& counters() const { return counters_; }
   std::vector<PartnerInfo> partners() const;
   const std::string& id() const { return cfg_.self_id; }
@@ -142,7 +147,8 @@ class MeshPeer {
   static constexpr size_t kMaxCutSent = 256;
   static constexpr size_t kMaxNames = 4096;
   static constexpr size_t kMaxBanned = 4096;
-  static constexpr size_t kMaxPendingAnswers = 8;  // answered offers not yet connected
+  static constexpr size_t kMaxPendingAnswers = 8;      // answered offers not yet connected
+  static constexpr uint64_t kBelievedUploadRatio = 4;  // = a viewer's default upload budget
   // Bytes on the wire (SRTP/SRTCP incl. keepalives) summed over all links, live and closed.
   uint64_t wire_bytes_sent() const;
 
@@ -186,6 +192,10 @@ class MeshPeer {
   // Redirects carry peers as hashes of their names: translated at this boundary.
   void redirects_to_wire(mesh::Message& m) const;
   bool redirects_from_wire(std::span<const uint8_t> msg, std::vector<uint8_t>& rewritten) const;
+  // A partner's Hello as far as it is believed: is_source only from source_id, upload
+  // clamped to kBelievedUploadRatio x the stream rate.
+  bool doubt_hello(mesh::PeerId from, std::span<const uint8_t> msg,
+                   std::vector<uint8_t>& rewritten) const;
   LinkEntry* entry(mesh::PeerId pid);
   LinkEntry* create_link(const std::string& id, bool offerer);
   void send_description(LinkEntry& e, const char* kind);

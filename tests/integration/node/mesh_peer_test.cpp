@@ -115,6 +115,48 @@ TEST(MeshPeerAttack, AnIdWithTheSameHashCannotSpeakForAnother) {
   m.stop();
 }
 
+TEST(MeshPeerAttack, OnlyTheOwnerIsBelievedToBeTheSourceAndUploadClaimsAreCapped) {
+  // A liar says "I am the source" and declares 4 Tbit/s of upload; the real broadcaster says
+  // it is the source. The viewer believes the owner only, and no upload above 4x the stream.
+  auto cert = link::Certificate::process_default();
+  Router router;
+  Router::Port pv, pb, pl;
+  pv.r = pb.r = pl.r = &router;
+  pv.self = "viewer";
+  pb.self = "broadcaster-live";
+  pl.self = "liar";
+  node::MeshPeerConfig cv, cb, cl;
+  cv.self_id = pv.self;
+  cv.source_id = "broadcaster-live";
+  cv.core.stream_bps = 500'000;
+  cb.self_id = pb.self;
+  cb.core.is_source = true;
+  cl.self_id = pl.self;
+  cl.core.is_source = true;
+  cl.core.upload_bps = 4'000'000'000'000ull;
+  node::MeshPeer v(nullptr, cv, pv, cert), b(nullptr, cb, pb, cert), l(nullptr, cl, pl, cert);
+  router.peers = {{pv.self, &v}, {pb.self, &b}, {pl.self, &l}};
+  v.start();
+  b.start();
+  l.start();
+  v.add_neighbours({"broadcaster-live", "liar"});
+  ASSERT_TRUE(spin_until(
+      [&] {
+        auto bi = v.core_id("broadcaster-live"), li = v.core_id("liar");
+        return bi && li && v.core().is_partner(*bi) && v.core().is_partner(*li) &&
+               v.core().partner_upload_kbps(*li) > 0;  // its Hello is in
+      },
+      5000));
+  spin_until([] { return false; }, 300);  // and the broadcaster's
+  const auto bi = *v.core_id("broadcaster-live"), li = *v.core_id("liar");
+  EXPECT_TRUE(v.core().partner_is_source(bi));
+  EXPECT_FALSE(v.core().partner_is_source(li));
+  EXPECT_LE(v.core().partner_upload_kbps(li), 4u * 500u);
+  v.stop();
+  b.stop();
+  l.stop();
+}
+
 TEST(MeshPeerAttack, OffersThatNeverCompleteHoldOnlyAFewAgents) {
   // 40 strangers each send a valid offer and then nothing (no candidates answered, no
   // DTLS): the victim answers only a few and refuses the rest as busy.
