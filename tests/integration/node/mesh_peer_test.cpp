@@ -5,6 +5,7 @@
 
 #include <functional>
 #include <map>
+#include <set>
 #include <tuple>
 
 #include "mesh/link/certificate.hpp"
@@ -34,30 +35,42 @@ void spin(int ms) {
   while (g_get_monotonic_time() < end) g_main_context_iteration(nullptr, FALSE);
 }
 
-// Routes relays between in-process peers, as the tracker would; anyone may inject.
+// Routes relays between in-process peers, as the tracker would; anyone may inject. Relays
+// are delivered from the loop, as over a socket (never re-entrantly); what is still in
+// flight when the router goes is dropped with it.
 struct Router {
+  struct Job {
+    Router* r;
+    guint source = 0;
+    std::string to, from, kind;
+    nlohmann::json payload;
+  };
   std::map<std::string, node::MeshPeer*> peers;
+  std::set<Job*> in_flight;
+  ~Router() {
+    for (Job* j : std::set<Job*>(in_flight)) g_source_remove(j->source);
+  }
   struct Port : node::PeerSignaling {
     Router* r = nullptr;
     std::string self;
     void send_relay(const std::string& to, const std::string& kind,
                     const nlohmann::json& payload) override {
-      // Delivered from the loop, as over a socket (never re-entrantly).
-      auto* job = new std::tuple<Router*, std::string, std::string, std::string, nlohmann::json>(
-          r, to, self, kind, payload);
-      g_idle_add(
+      auto* job = new Job{r, 0, to, self, kind, payload};
+      job->source = g_idle_add_full(
+          G_PRIORITY_DEFAULT_IDLE,
           [](gpointer p) -> gboolean {
-            std::unique_ptr<
-                std::tuple<Router*, std::string, std::string, std::string, nlohmann::json>>
-                j(static_cast<
-                    std::tuple<Router*, std::string, std::string, std::string, nlohmann::json>*>(
-                    p));
-            auto& [router, to, from, kind, payload] = *j;
-            auto it = router->peers.find(to);
-            if (it != router->peers.end()) it->second->on_relay(from, kind, payload);
+            auto* j = static_cast<Job*>(p);
+            auto it = j->r->peers.find(j->to);
+            if (it != j->r->peers.end()) it->second->on_relay(j->from, j->kind, j->payload);
             return G_SOURCE_REMOVE;
           },
-          job);
+          job,
+          [](gpointer p) {
+            auto* j = static_cast<Job*>(p);
+            j->r->in_flight.erase(j);
+            delete j;
+          });
+      r->in_flight.insert(job);
     }
     void request_neighbours(const std::vector<std::string>&) override {}
     void report_forger(const std::string&) override {}
@@ -113,6 +126,7 @@ TEST(MeshPeerAttack, AnIdWithTheSameHashCannotSpeakForAnother) {
   a.stop();
   b.stop();
   m.stop();
+  router.peers.clear();
 }
 
 TEST(MeshPeerAttack, OnlyTheOwnerIsBelievedToBeTheSourceAndUploadClaimsAreCapped) {
@@ -155,6 +169,7 @@ TEST(MeshPeerAttack, OnlyTheOwnerIsBelievedToBeTheSourceAndUploadClaimsAreCapped
   v.stop();
   b.stop();
   l.stop();
+  router.peers.clear();
 }
 
 TEST(MeshPeerAttack, OffersThatNeverCompleteHoldOnlyAFewAgents) {
