@@ -9,6 +9,7 @@
 #include "apps/command.hpp"
 #include "apps/session/session_common.hpp"
 #include "apps/session/swarm.hpp"
+#include "media/broadcast/FramePlayer.hpp"
 #include "media/common/gst_util.hpp"
 
 namespace meshcast::app {
@@ -87,13 +88,19 @@ int run(int argc, char** argv) {
   }
   media::ensure_gst_init();
   if (a.has("open")) {
-    if (!g_getenv("DISPLAY") && !g_getenv("WAYLAND_DISPLAY")) {
+    // The same window sinks as watch (never a framebuffer sink); without a display the
+    // demo runs headless, as documented.
+    std::string why;
+    media::PlayerConfig pc;
+    pc.video_sink = media::choose_video_sink(&why);
+    if (pc.video_sink.empty()) {
       std::fprintf(stderr,
-                   "meshcast demo: --open needs a display (DISPLAY is not set); "
-                   "running headless\n");
+                   "meshcast demo: --open: cannot open a video window: %s; running "
+                   "headless\n",
+                   why.c_str());
     } else {
-      media::PlayerConfig pc;
       pc.output = *media::parse_output_spec("display");
+      pc.title = "meshcast: " + o.stream;
       o.recorders.push_back({0, pc});
     }
   }
