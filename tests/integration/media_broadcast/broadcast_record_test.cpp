@@ -424,7 +424,10 @@ TEST_F(MediaBroadcast, DeviceFallsBackToTestWithWarning) {
 
 // Not a timing assert: prints the CPU share for docs/media-broadcast.md.
 void measure_cpu(GMainContext* ctx, const char* pattern) {
-  BroadcastConfig cfg;  // defaults: 640x360 @ 25 fps, 1 encoder thread
+  BroadcastConfig cfg;  // 640x360 @ 25 fps (the figures in docs), 1 encoder thread
+  cfg.width = 640;
+  cfg.height = 360;
+  cfg.fps = 25;
   cfg.bitrate_kbps = 500;
   cfg.test_pattern = pattern;
   BroadcastSource source(ctx, cfg);

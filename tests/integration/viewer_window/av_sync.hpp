@@ -24,6 +24,7 @@ struct AvSyncResult {
   std::string video_sink;
   size_t flashes = 0, beeps = 0;
   std::vector<double> offsets_ms;  // beep onset - flash onset, per paired mark (+ = audio late)
+  std::vector<int64_t> flash_us, beep_us;  // running times of every mark
 };
 
 inline AvSyncResult measure_av_sync(int seconds, int width, int height, int fps, int bitrate_kbps) {
@@ -74,6 +75,8 @@ inline AvSyncResult measure_av_sync(int seconds, int width, int height, int fps,
     player.stop();
     r.flashes = v.size();
     r.beeps = a.size();
+    r.flash_us = v;
+    r.beep_us = a;
     // Pair each flash with the nearest beep within half a mark period.
     for (int64_t fv : v) {
       int64_t best = -1, best_d = 500'000;

@@ -35,5 +35,12 @@ int main(int argc, char** argv) {
       r.offsets_ms.size(), percentile(r.offsets_ms, 0.5), percentile(r.offsets_ms, 0.95),
       percentile(r.offsets_ms, 0.0), percentile(r.offsets_ms, 1.0), percentile(abs_ms, 0.5),
       percentile(abs_ms, 0.95));
+  if (std::getenv("AV_SYNC_VERBOSE")) {
+    std::printf("flashes (ms):");
+    for (auto t : r.flash_us) std::printf(" %.1f", double(t) / 1000.0);
+    std::printf("\nbeeps (ms):");
+    for (auto t : r.beep_us) std::printf(" %.1f", double(t) / 1000.0);
+    std::printf("\n");
+  }
   return r.offsets_ms.empty() ? 1 : 0;
 }
