@@ -69,9 +69,13 @@ inline AvSyncResult measure_av_sync(int seconds, int width, int height, int fps,
     }
     if (player.failed() && r.error.empty()) r.error = player.error();
     r.video_sink = player.video_sink();
+    // The first second of playout is left out: the start key frame is the flash at the origin,
+    // and an Opus decoder starting mid-stream makes a short burst that looks like an onset.
+    constexpr int64_t kWarmupUs = 1'000'000;
     std::vector<int64_t> v, a;
     for (const auto& m : player.av_marks())
-      (m.kind == media::MediaFrame::Kind::Video ? v : a).push_back(m.running_time_us);
+      if (m.running_time_us >= kWarmupUs)
+        (m.kind == media::MediaFrame::Kind::Video ? v : a).push_back(m.running_time_us);
     player.stop();
     r.flashes = v.size();
     r.beeps = a.size();
