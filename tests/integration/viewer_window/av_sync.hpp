@@ -70,7 +70,8 @@ inline AvSyncResult measure_av_sync(int seconds, int width, int height, int fps,
     if (player.failed() && r.error.empty()) r.error = player.error();
     r.video_sink = player.video_sink();
     // The first second of playout is left out: the start key frame is the flash at the origin,
-    // and an Opus decoder starting mid-stream makes a short burst that looks like an onset.
+    // and the first audio can start with a loud transient (off the beep grid; most likely the
+    // Opus decoder starting mid-stream) that looks like an onset.
     constexpr int64_t kWarmupUs = 1'000'000;
     std::vector<int64_t> v, a;
     for (const auto& m : player.av_marks())
