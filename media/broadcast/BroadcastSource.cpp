@@ -214,6 +214,13 @@ void BroadcastSource::resolve_video_format() {
   if (config_.width <= 0 || config_.height <= 0) {
     config_.width = own ? own->width : kTestPatternWidth;
     config_.height = own ? own->height : kTestPatternHeight;
+    // A source larger than the encoder's limit is scaled down keeping its aspect ratio.
+    if (config_.width > kMaxVideoDimension || config_.height > kMaxVideoDimension) {
+      const double f = std::min(double(kMaxVideoDimension) / config_.width,
+                                double(kMaxVideoDimension) / config_.height);
+      config_.width = std::max(16, static_cast<int>(config_.width * f));
+      config_.height = std::max(16, static_cast<int>(config_.height * f));
+    }
   }
   if (config_.fps <= 0) config_.fps = own && own->fps > 0 ? own->fps : kTestPatternFps;
 }
