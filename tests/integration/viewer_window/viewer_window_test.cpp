@@ -228,6 +228,25 @@ TEST_F(ViewerWindow, ClosingTheWindowEndsWatchWithExitZero) {
   EXPECT_EQ(*st, 0) << watch.err();
 }
 
+// demo --open takes the same window path (it crashed the same way before).
+TEST_F(ViewerWindow, DemoOpenShowsTheFirstViewerInAWindow) {
+  Xvfb x;
+  ASSERT_TRUE(x.start(dir_)) << x.log();
+  Process demo;
+  ASSERT_TRUE(demo.start(
+      {kBin, "demo", "--open", "--port", "0", "--viewers", "2", "--duration", "10", "--quiet"},
+      dir_ / "demo", {{"DISPLAY", x.display()}}, {"WAYLAND_DISPLAY"}));
+  std::optional<Rect> win;
+  for (int i = 0; i < 150 && !(win && win->w > 1) && demo.running(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    win = find_window(x.display(), "meshcast: demo", dir_);
+  }
+  ASSERT_TRUE(win && win->w > 1) << "no window titled 'meshcast: demo'\n" << demo.err();
+  auto st = demo.wait(30000);
+  ASSERT_TRUE(st) << "demo did not stop at --duration";
+  EXPECT_EQ(*st, 0) << demo.err();
+}
+
 TEST_F(ViewerWindow, WithoutADisplayWatchSaysSoAndExitsSix) {
   const std::string url = "ws://127.0.0.1:" + std::to_string(free_port()) + "/ws";
   {
