@@ -1,5 +1,7 @@
 // meshcast broadcast: capture, encode, sign and feed a stream into the mesh.
 #include <cstdio>
+#include <optional>
+#include <tuple>
 
 #include "apps/cli/args.hpp"
 #include "apps/cli/link_options.hpp"
@@ -21,8 +23,14 @@ const char* kHelp =
     "  --id ID              peer id at the tracker (default broadcaster-NAME)\n"
     "  --video SRC          test | device | file:PATH | none (default test)\n"
     "  --audio SRC          test | device | file:PATH | none (default test)\n"
+    "  --video-size WxH     encoded picture size, 16..4096 each (default: the file's or\n"
+    "                       device's own size; 1280x720 for the test pattern)\n"
+    "  --fps N              encoded frame rate, 1..120 (default: the source's own rate;\n"
+    "                       30 for the test pattern); key frames stay 1 s apart\n"
+    "  --av-marks           test pattern + tone only: a white frame and a 100 ms beep at the\n"
+    "                       same instant every second (A/V sync measurement)\n"
     "  --synthetic          send a synthetic payload at the bit rate instead of encoding\n"
-    "  --bitrate KBPS       total media bit rate (default 800)\n"
+    "  --bitrate KBPS       total media bit rate, audio included (default 800)\n"
     "  --segment-ms MS      segment duration (default 200)\n"
     "  --copies N           most stream copies the broadcaster uploads (default 4)\n"
     "  --private            only viewers with the view key may join\n"
@@ -34,13 +42,15 @@ const char* kHelp =
     "%s\n"
     "Examples:\n"
     "  meshcast broadcast --stream demo\n"
+    "  meshcast broadcast --stream film --video file:film.mp4 --audio file:film.mp4 \\\n"
+    "      --video-size 1280x720 --fps 30 --bitrate 1500\n"
     "  meshcast broadcast --stream team --private --view-key s3cret --bitrate 500\n"
     "\nExit codes: 0 ok, 1 failure, 2 usage, 3 refused (name taken), 4 tracker unreachable.\n";
 
 int run(int argc, char** argv) {
-  Args a(argc, argv, {"private", "quiet", "synthetic"},
-         {"tracker", "stream", "id", "video", "audio", "bitrate", "segment-ms", "copies",
-          "view-key", "duration", "stats", "log-level", "local-address", "stun", "turn"});
+  Args a(argc, argv, {"private", "quiet", "synthetic", "av-marks"},
+         {"tracker", "stream", "id", "video", "audio", "video-size", "fps", "bitrate", "segment-ms",
+          "copies", "view-key", "duration", "stats", "log-level", "local-address", "stun", "turn"});
   if (a.help()) {
     std::printf(kHelp, kLinkOptionsHelp);
     return kExitOk;
@@ -61,6 +71,18 @@ int run(int argc, char** argv) {
   if (err.empty() && o.is_private && o.view_key.empty()) err = "--private needs --view-key KEY";
   if (err.empty() && !o.is_private && !o.view_key.empty()) err = "--view-key needs --private";
   if (err.empty()) parse_link_options(a, &o.link, &err);
+  std::optional<std::pair<int, int>> size;
+  if (err.empty() && a.has("video-size")) {
+    size = media::parse_video_size(a.get("video-size"));
+    if (!size)
+      err = "--video-size must be WxH with W and H in [16, " +
+            std::to_string(media::kMaxVideoDimension) + "], got '" + a.get("video-size") + "'";
+  }
+  const int fps = int(a.get_int("fps", 0, 1, media::kMaxFps));
+  if (err.empty() && !a.ok()) err = a.error();
+  if (err.empty() && a.has("synthetic") &&
+      (a.has("video-size") || a.has("fps") || a.has("av-marks")))
+    err = "--synthetic sends no video: --video-size, --fps and --av-marks do not apply";
   if (err.empty() && !a.has("synthetic")) {
     media::BroadcastConfig mc;
     auto v = media::parse_source_spec(a.get("video", "test"));
@@ -75,6 +97,14 @@ int run(int argc, char** argv) {
       mc.video = *v;
       mc.audio = *au;
       mc.bitrate_kbps = o.bitrate_kbps;
+      if (size) std::tie(mc.width, mc.height) = *size;
+      mc.fps = fps;  // 0 = the source's own
+      mc.av_marks = a.has("av-marks");
+      if (mc.av_marks &&
+          (v->type != media::SourceSpec::Type::Test || au->type != media::SourceSpec::Type::Test))
+        err = "--av-marks needs --video test and --audio test";
+      else if (v->type == media::SourceSpec::Type::None && (size || fps))
+        err = "--video none: --video-size and --fps do not apply";
       o.media = mc;
     }
   }

@@ -9,6 +9,7 @@
 #include "apps/command.hpp"
 #include "apps/session/session_common.hpp"
 #include "apps/session/swarm.hpp"
+#include "media/broadcast/FramePlayer.hpp"
 #include "media/common/gst_util.hpp"
 
 namespace meshcast::app {
@@ -26,7 +27,9 @@ const char* kHelp =
     "                     otherwise)\n"
     "  --bitrate KBPS     stream bit rate (default 500)\n"
     "  --port PORT        tracker port (default 8700; 0 = any free port)\n"
-    "  --open             show the first viewer's video in a window (needs a display)\n"
+    "  --open             show the first viewer's video and sound in a window titled\n"
+    "                     'meshcast: demo' (needs a display; without one the demo\n"
+    "                     says so and runs headless)\n"
     "  --quiet            no live status\n"
     "  --stats FILE.jsonl one JSON status line per second\n"
     "  --log-level L      error | warn | info | debug (default warn)\n\n"
@@ -87,13 +90,19 @@ int run(int argc, char** argv) {
   }
   media::ensure_gst_init();
   if (a.has("open")) {
-    if (!g_getenv("DISPLAY") && !g_getenv("WAYLAND_DISPLAY")) {
+    // The same window sinks as watch (never a framebuffer sink); without a display the
+    // demo runs headless, as documented.
+    std::string why;
+    media::PlayerConfig pc;
+    pc.video_sink = media::choose_video_sink(&why);
+    if (pc.video_sink.empty()) {
       std::fprintf(stderr,
-                   "meshcast demo: --open needs a display (DISPLAY is not set); "
-                   "running headless\n");
+                   "meshcast demo: --open: cannot open a video window: %s; running "
+                   "headless\n",
+                   why.c_str());
     } else {
-      media::PlayerConfig pc;
       pc.output = *media::parse_output_spec("display");
+      pc.title = "meshcast: " + o.stream;
       o.recorders.push_back({0, pc});
     }
   }

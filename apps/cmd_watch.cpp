@@ -22,7 +22,11 @@ const char* kHelp =
     "  --stream NAME        stream to watch (required)\n"
     "  --view-key KEY       key of a private stream\n"
     "  --id ID              peer id at the tracker (default: assigned)\n"
-    "  --out OUT            auto | null | FILE.webm (default auto: window if a display exists)\n"
+    "  --out OUT            auto | display | null | FILE.webm (default auto). auto and\n"
+    "                       display open a window (OpenGL, XVideo or X11 sink) titled with\n"
+    "                       the stream name and play the sound; with no usable display they\n"
+    "                       stop at once with exit code 6 (use --out null or a file there).\n"
+    "                       Closing the window ends watch (exit 0)\n"
     "  --max-upload KBPS    uplink for relaying: budget, and sends are paced to it (pushes\n"
     "                       and control before pull answers); default 4x the stream rate,\n"
     "                       unpaced\n"
@@ -34,8 +38,9 @@ const char* kHelp =
     "Examples:\n"
     "  meshcast watch --stream demo\n"
     "  meshcast watch --stream team --view-key s3cret --out team.webm --duration 30\n"
-    "\nExit codes: 0 ok, 1 failure, 2 usage, 3 refused (private stream, wrong/missing key),\n"
-    "4 tracker unreachable or no such stream.\n";
+    "\nExit codes: 0 ok (also: window closed), 1 failure, 2 usage, 3 refused (private\n"
+    "stream, wrong/missing key), 4 tracker unreachable or no such stream, 6 no display for\n"
+    "--out auto|display.\n";
 
 int run(int argc, char** argv) {
   Args a(argc, argv, {"quiet"},
@@ -57,13 +62,29 @@ int run(int argc, char** argv) {
   if (err.empty() && o.stream.empty()) err = "--stream NAME is required";
   if (err.empty()) parse_link_options(a, &o.link, &err);
   auto out = media::parse_output_spec(a.get("out", "auto"));
-  if (err.empty() && !out) err = "--out must be auto, null or a FILE.webm path";
+  if (err.empty() && !out) err = "--out must be auto, display, null or a FILE.webm path";
   if (!err.empty()) {
     std::fprintf(stderr, "meshcast watch: %s (see --help)\n", err.c_str());
     return kExitUsage;
   }
   media::PlayerConfig pc;
   pc.output = *out;
+  if (out->type == media::OutputSpec::Type::Auto || out->type == media::OutputSpec::Type::Display) {
+    // Decided before joining: a window that cannot open is said at once, not after the
+    // first segment (and a framebuffer sink is never tried).
+    std::string why;
+    pc.video_sink = media::choose_video_sink(&why);
+    if (pc.video_sink.empty()) {
+      std::fprintf(stderr,
+                   "meshcast watch: cannot open a video window: %s.\n"
+                   "Use --out null (relay and count only) or --out FILE.webm (record).\n",
+                   why.c_str());
+      return kExitNoDisplay;
+    }
+    pc.output.type = media::OutputSpec::Type::Display;
+    pc.title = "meshcast: " + o.stream;
+    log_msg(LogLevel::Info, "window: %s", pc.video_sink.c_str());
+  }
   o.player = pc;
   StatsWriter stats;
   if (a.has("stats") && !stats.open(a.get("stats"), &err)) {
@@ -77,6 +98,10 @@ int run(int argc, char** argv) {
   session.set_on_fatal([&](const std::string& msg, int code) {
     std::fprintf(stderr, "\nmeshcast watch: %s\n", msg.c_str());
     exit_code = code;
+    loop.quit();
+  });
+  session.set_on_window_closed([&] {
+    log_msg(LogLevel::Info, "window closed");
     loop.quit();
   });
   StatusLine status(a.has("quiet"));

@@ -31,6 +31,7 @@ enum ExitCode : int {
   kExitRefused = 3,      // permission refused (private stream without key, call declined)
   kExitUnreachable = 4,  // peer/tracker offline or not found
   kExitTimeout = 5,      // no answer in time
+  kExitNoDisplay = 6,    // a window was asked for (watch --out auto|display) and none can open
   kExitInterrupted = 130,
 };
 

@@ -32,3 +32,7 @@ if(MESHCAST_TESTS)
     message(FATAL_ERROR "Missing dependency GoogleTest: apt-get install libgtest-dev googletest (or run scripts/install-deps.sh)")
   endif()
 endif()
+
+# Optional: the viewer names glimagesink's X11 window after the stream (libX11 +
+# gstreamer-gl, both from libgstreamer-plugins-base1.0-dev / libx11-dev).
+pkg_check_modules(GSTGLX QUIET IMPORTED_TARGET GLOBAL gstreamer-gl-1.0 x11)

@@ -1,11 +1,17 @@
 #!/usr/bin/env bash
 # Installs every Debian package meshcast needs to build, test and run. Idempotent.
+# The viewer's window needs gstreamer1.0-gl / gstreamer1.0-x (without them GStreamer's
+# autovideosink falls back to a framebuffer sink, which crashes under X) and sound needs the
+# PulseAudio / PipeWire / ALSA sinks; the window tests run under xvfb and read window names
+# with x11-utils (xwininfo).
 set -euo pipefail
 PKGS=(
   build-essential cmake pkg-config ninja-build clang clang-format libclang-rt-14-dev
   libglib2.0-dev libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstreamer-plugins-bad1.0-dev
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-tools
-  gstreamer1.0-nice libnice-dev libsrtp2-dev libopus-dev libvpx-dev libssl-dev
+  gstreamer1.0-nice libnice-dev
+  gstreamer1.0-x gstreamer1.0-gl gstreamer1.0-pulseaudio gstreamer1.0-pipewire gstreamer1.0-alsa
+  libx11-dev xvfb x11-utils libsrtp2-dev libopus-dev libvpx-dev libssl-dev
   libsoup-3.0-dev nlohmann-json3-dev libgtest-dev googletest iproute2 procps
   chromium python3-matplotlib
 )

@@ -59,6 +59,8 @@ class ViewerSession {
   void stop(bool graceful);
   void set_on_fatal(FatalFn fn) { on_fatal_ = std::move(fn); }
   void set_on_joined(std::function<void()> fn) { on_joined_ = std::move(fn); }
+  // Display output: the viewer closed the window.
+  void set_on_window_closed(std::function<void()> fn) { on_window_closed_ = std::move(fn); }
 
   const ViewerMetrics& metrics() const { return metrics_; }
   const std::string& id() const { return id_; }
@@ -94,6 +96,7 @@ class ViewerSession {
   bool log_level_debug_ = g_getenv("MESHCAST_DEBUG") != nullptr;
   FatalFn on_fatal_;
   std::function<void()> on_joined_;
+  std::function<void()> on_window_closed_;
 };
 
 }  // namespace meshcast::app

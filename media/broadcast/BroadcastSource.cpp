@@ -1,6 +1,7 @@
 #include "media/broadcast/BroadcastSource.hpp"
 
 #include <gst/app/gstappsink.h>
+#include <gst/pbutils/pbutils.h>
 #include <gst/video/video.h>
 
 #include <algorithm>
@@ -44,7 +45,105 @@ std::string quoted(const std::string& s) {
   return out + "\"";
 }
 
+int64_t pad_running_time_ns(GstPad* pad, GstBuffer* buf) {
+  if (!GST_BUFFER_PTS_IS_VALID(buf)) return -1;
+  GstEvent* ev = gst_pad_get_sticky_event(pad, GST_EVENT_SEGMENT, 0);
+  if (!ev) return -1;
+  const GstSegment* seg = nullptr;
+  gst_event_parse_segment(ev, &seg);
+  guint64 rt = gst_segment_to_running_time(seg, GST_FORMAT_TIME, GST_BUFFER_PTS(buf));
+  gst_event_unref(ev);
+  return GST_CLOCK_TIME_IS_VALID(rt) ? static_cast<int64_t>(rt) : -1;
+}
+
+int fps_from_fraction(int num, int den) {
+  if (num <= 0 || den <= 0) return 0;  // variable rate
+  return std::clamp(static_cast<int>((static_cast<int64_t>(num) + den / 2) / den), 1, kMaxFps);
+}
+
+// A capture device's preferred format: its caps fixated towards 1280x720 @ 30.
+std::optional<VideoFormat> probe_device_video() {
+  GstDeviceMonitor* mon = gst_device_monitor_new();
+  gst_device_monitor_add_filter(mon, "Video/Source", nullptr);
+  std::optional<VideoFormat> out;
+  if (gst_device_monitor_start(mon)) {
+    GList* devices = gst_device_monitor_get_devices(mon);
+    if (devices) {
+      if (GstCaps* caps = gst_device_get_caps(GST_DEVICE(devices->data))) {
+        if (!gst_caps_is_empty(caps) && !gst_caps_is_any(caps)) {
+          GstStructure* st = gst_structure_copy(gst_caps_get_structure(caps, 0));
+          gst_structure_fixate_field_nearest_int(st, "width", kTestPatternWidth);
+          gst_structure_fixate_field_nearest_int(st, "height", kTestPatternHeight);
+          gst_structure_fixate_field_nearest_fraction(st, "framerate", kTestPatternFps, 1);
+          VideoFormat f;
+          int n = 0, d = 1;
+          gst_structure_get_int(st, "width", &f.width);
+          gst_structure_get_int(st, "height", &f.height);
+          if (gst_structure_get_fraction(st, "framerate", &n, &d)) f.fps = fps_from_fraction(n, d);
+          gst_structure_free(st);
+          if (f.width > 0 && f.height > 0) out = f;
+        }
+        gst_caps_unref(caps);
+      }
+      g_list_free_full(devices, gst_object_unref);
+    }
+    gst_device_monitor_stop(mon);
+  }
+  gst_object_unref(mon);
+  return out;
+}
+
 }  // namespace
+
+std::optional<std::pair<int, int>> parse_video_size(std::string_view text) {
+  const size_t x = text.find('x');
+  if (x == std::string_view::npos) return std::nullopt;
+  auto number = [](std::string_view t) -> int {
+    if (t.empty() || t.size() > 5) return -1;
+    int v = 0;
+    for (char c : t) {
+      if (c < '0' || c > '9') return -1;
+      v = v * 10 + (c - '0');
+    }
+    return v;
+  };
+  const int w = number(text.substr(0, x)), h = number(text.substr(x + 1));
+  if (w < 16 || h < 16 || w > kMaxVideoDimension || h > kMaxVideoDimension) return std::nullopt;
+  return std::pair{w, h};
+}
+
+std::optional<VideoFormat> probe_file_video(const std::string& path, int timeout_ms) {
+  std::string uri_error;
+  const std::string uri = file_uri(path, &uri_error);
+  if (uri.empty()) return std::nullopt;
+  GError* err = nullptr;
+  GstDiscoverer* disc =
+      gst_discoverer_new(static_cast<GstClockTime>(timeout_ms) * GST_MSECOND, &err);
+  if (!disc) {
+    g_clear_error(&err);
+    return std::nullopt;
+  }
+  std::optional<VideoFormat> out;
+  GstDiscovererInfo* info = gst_discoverer_discover_uri(disc, uri.c_str(), &err);
+  g_clear_error(&err);
+  if (info) {
+    GList* streams = gst_discoverer_info_get_video_streams(info);
+    if (streams) {
+      auto* vi = GST_DISCOVERER_VIDEO_INFO(streams->data);
+      VideoFormat f;
+      f.width = static_cast<int>(gst_discoverer_video_info_get_width(vi));
+      f.height = static_cast<int>(gst_discoverer_video_info_get_height(vi));
+      f.fps =
+          fps_from_fraction(static_cast<int>(gst_discoverer_video_info_get_framerate_num(vi)),
+                            static_cast<int>(gst_discoverer_video_info_get_framerate_denom(vi)));
+      if (f.width > 0 && f.height > 0) out = f;
+    }
+    gst_discoverer_stream_info_list_free(streams);
+    g_object_unref(info);
+  }
+  g_object_unref(disc);
+  return out;
+}
 
 std::optional<SourceSpec> parse_source_spec(std::string_view text) {
   if (text == "none") return SourceSpec{SourceSpec::Type::None, {}};
@@ -71,9 +170,10 @@ std::string to_string(const SourceSpec& spec) {
 
 BroadcastSource::BroadcastSource(GMainContext* context, BroadcastConfig config)
     : context_(context), config_(std::move(config)) {
-  config_.width = std::clamp(config_.width, 16, 4096);
-  config_.height = std::clamp(config_.height, 16, 4096);
-  config_.fps = std::clamp(config_.fps, 1, 120);
+  if (config_.video.type != SourceSpec::Type::None) resolve_video_format();
+  config_.width = std::clamp(config_.width, 16, kMaxVideoDimension);
+  config_.height = std::clamp(config_.height, 16, kMaxVideoDimension);
+  config_.fps = std::clamp(config_.fps, 1, kMaxFps);
   config_.audio_channels = std::clamp(config_.audio_channels, 1, 2);
   config_.audio_bitrate_kbps = std::clamp(config_.audio_bitrate_kbps, 6, 510);
   config_.keyframe_interval_ms = std::clamp(config_.keyframe_interval_ms, 40, 60'000);
@@ -100,6 +200,31 @@ BroadcastSource::BroadcastSource(GMainContext* context, BroadcastConfig config)
 
 BroadcastSource::~BroadcastSource() { stop(); }
 
+// Fills what the config leaves at 0 from the source (file, device) or the test-pattern
+// default. A source that cannot be probed gets the test-pattern default (a missing file then
+// fails in start() with the pipeline's own message).
+void BroadcastSource::resolve_video_format() {
+  if (config_.width > 0 && config_.height > 0 && config_.fps > 0) return;
+  std::optional<VideoFormat> own;
+  if (config_.video.type == SourceSpec::Type::File) {
+    own = probe_file_video(config_.video.path);
+  } else if (config_.video.type == SourceSpec::Type::Device) {
+    if (device_available("Video/Source")) own = probe_device_video();
+  }
+  if (config_.width <= 0 || config_.height <= 0) {
+    config_.width = own ? own->width : kTestPatternWidth;
+    config_.height = own ? own->height : kTestPatternHeight;
+    // A source larger than the encoder's limit is scaled down keeping its aspect ratio.
+    if (config_.width > kMaxVideoDimension || config_.height > kMaxVideoDimension) {
+      const double f = std::min(double(kMaxVideoDimension) / config_.width,
+                                double(kMaxVideoDimension) / config_.height);
+      config_.width = std::max(16, static_cast<int>(config_.width * f));
+      config_.height = std::max(16, static_cast<int>(config_.height * f));
+    }
+  }
+  if (config_.fps <= 0) config_.fps = own && own->fps > 0 ? own->fps : kTestPatternFps;
+}
+
 std::string BroadcastSource::video_branch(const SourceSpec& in) {
   SourceSpec spec = in;
   if (spec.type == SourceSpec::Type::Device && !device_available("Video/Source")) {
@@ -110,10 +235,13 @@ std::string BroadcastSource::video_branch(const SourceSpec& in) {
   std::ostringstream d;
   switch (spec.type) {
     case SourceSpec::Type::Test:
-      d << "videotestsrc is-live=true pattern=" << config_.test_pattern << " ! ";
-      if (element_exists("timeoverlay"))
-        d << "video/x-raw,width=" << config_.width << ",height=" << config_.height
-          << " ! timeoverlay font-desc=\"Sans 24\" ! ";
+      d << "videotestsrc name=vtest is-live=true pattern=" << config_.test_pattern << " ! ";
+      if (config_.av_marks)  // the flash is drawn into I420 frames of the final size
+        d << "video/x-raw,format=I420,width=" << config_.width << ",height=" << config_.height
+          << ",framerate=" << config_.fps << "/1,pixel-aspect-ratio=1/1 ! ";
+      else if (element_exists("timeoverlay"))
+        d << "video/x-raw,width=" << config_.width << ",height=" << config_.height << " ! ";
+      if (element_exists("timeoverlay")) d << "timeoverlay font-desc=\"Sans 24\" ! ";
       break;
     case SourceSpec::Type::Device:
       d << "autovideosrc ! ";
@@ -157,7 +285,12 @@ std::string BroadcastSource::audio_branch(const SourceSpec& in) {
   switch (spec.type) {
     case SourceSpec::Type::Test:
       // 960 samples = 20 ms per buffer, one Opus frame each.
-      d << "audiotestsrc is-live=true wave=sine freq=440 volume=0.3 samplesperbuffer=960 ! ";
+      if (config_.av_marks)  // 1 kHz, gated to 100 ms beeps by on_test_audio
+        d << "audiotestsrc name=atest is-live=true wave=sine freq=1000 volume=0.5 "
+             "samplesperbuffer=960 ! audio/x-raw,format=S16LE,rate="
+          << kAudioRate << " ! ";
+      else
+        d << "audiotestsrc is-live=true wave=sine freq=440 volume=0.3 samplesperbuffer=960 ! ";
       break;
     case SourceSpec::Type::Device:
       d << "autoaudiosrc ! ";
@@ -222,6 +355,7 @@ bool BroadcastSource::start(std::string* error) {
     return fail("cannot build capture pipeline: " + msg);
   }
   pipeline_ = pipeline;
+  if (config_.av_marks) add_av_mark_probes();
 
   queue_ = std::make_unique<MainContextQueue>(context_);
   GstAppSinkCallbacks callbacks{};
@@ -281,6 +415,85 @@ bool BroadcastSource::request_keyframe() {
   gst_element_send_event(video_sink_,
                          gst_video_event_new_upstream_force_key_unit(GST_CLOCK_TIME_NONE, TRUE, 0));
   return true;
+}
+
+void BroadcastSource::add_av_mark_probes() {
+  marks_origin_ns_ = -1;
+  for (auto [name, cb] : {std::pair{"vtest", &BroadcastSource::on_test_video},
+                          std::pair{"atest", &BroadcastSource::on_test_audio}}) {
+    GstElement* e = gst_bin_get_by_name(GST_BIN(pipeline_), name);
+    if (!e) continue;
+    GstPad* pad = gst_element_get_static_pad(e, "src");
+    gst_pad_add_probe(pad, GST_PAD_PROBE_TYPE_BUFFER, cb, this, nullptr);
+    gst_object_unref(pad);
+    gst_object_unref(e);
+  }
+}
+
+// The mark grid: whole seconds after the first test video frame (its running time is the
+// origin). The test source stamps frame n at origin + n / fps exactly, so a frame starts on
+// every grid instant; the beep starts on the same instant, to the sample.
+GstPadProbeReturn BroadcastSource::on_test_video(GstPad* pad, GstPadProbeInfo* info, gpointer p) {
+  auto* self = static_cast<BroadcastSource*>(p);
+  GstBuffer* buf = GST_PAD_PROBE_INFO_BUFFER(info);
+  const int64_t rt = buf ? pad_running_time_ns(pad, buf) : -1;
+  if (rt < 0) return GST_PAD_PROBE_OK;
+  int64_t origin = self->marks_origin_ns_.load();
+  if (origin < 0) {
+    self->marks_origin_ns_ = rt;
+    origin = rt;
+  }
+  const int64_t half_frame = 500'000'000LL / self->config_.fps;
+  const int64_t phase = (rt - origin + half_frame) % 1'000'000'000LL;
+  if (phase >= 2 * half_frame) return GST_PAD_PROBE_OK;
+  buf = gst_buffer_make_writable(buf);
+  GST_PAD_PROBE_INFO_DATA(info) = buf;
+  GstCaps* caps = gst_pad_get_current_caps(pad);
+  GstVideoInfo vi;
+  if (caps && gst_video_info_from_caps(&vi, caps)) {
+    GstVideoFrame frame;
+    if (gst_video_frame_map(&frame, &vi, buf, GST_MAP_WRITE)) {
+      for (guint plane = 0; plane < GST_VIDEO_FRAME_N_PLANES(&frame); ++plane) {
+        const int rows = GST_VIDEO_FRAME_COMP_HEIGHT(&frame, plane);
+        const int stride = GST_VIDEO_FRAME_PLANE_STRIDE(&frame, plane);
+        auto* data = static_cast<uint8_t*>(GST_VIDEO_FRAME_PLANE_DATA(&frame, plane));
+        std::fill(data, data + static_cast<size_t>(rows) * stride, plane == 0 ? 255 : 128);
+      }
+      gst_video_frame_unmap(&frame);
+    }
+  }
+  if (caps) gst_caps_unref(caps);
+  return GST_PAD_PROBE_OK;
+}
+
+GstPadProbeReturn BroadcastSource::on_test_audio(GstPad* pad, GstPadProbeInfo* info, gpointer p) {
+  auto* self = static_cast<BroadcastSource*>(p);
+  GstBuffer* buf = GST_PAD_PROBE_INFO_BUFFER(info);
+  const int64_t rt = buf ? pad_running_time_ns(pad, buf) : -1;
+  if (rt < 0) return GST_PAD_PROBE_OK;
+  const int64_t origin = self->marks_origin_ns_.load();
+  buf = gst_buffer_make_writable(buf);
+  GST_PAD_PROBE_INFO_DATA(info) = buf;
+  GstMapInfo map;
+  if (!gst_buffer_map(buf, &map, GST_MAP_READWRITE)) return GST_PAD_PROBE_OK;
+  // audiotestsrc's default is mono; the caps above fix S16LE at 48 kHz.
+  GstCaps* caps = gst_pad_get_current_caps(pad);
+  int channels = 1;
+  if (caps) {
+    gst_structure_get_int(gst_caps_get_structure(caps, 0), "channels", &channels);
+    gst_caps_unref(caps);
+  }
+  channels = std::max(channels, 1);
+  auto* pcm = reinterpret_cast<int16_t*>(map.data);
+  const size_t frames = map.size / (sizeof(int16_t) * static_cast<size_t>(channels));
+  for (size_t i = 0; i < frames; ++i) {
+    const int64_t t = rt + static_cast<int64_t>(i) * 1'000'000'000LL / kAudioRate - origin;
+    const bool on = origin >= 0 && t >= 0 && t % 1'000'000'000LL < 100'000'000LL;
+    if (!on)
+      for (int c = 0; c < channels; ++c) pcm[i * static_cast<size_t>(channels) + c] = 0;
+  }
+  gst_buffer_unmap(buf, &map);
+  return GST_PAD_PROBE_OK;
 }
 
 GstFlowReturn BroadcastSource::on_new_sample(GstElement* appsink, gpointer user_data) {

@@ -10,12 +10,14 @@
 
 #include <gst/gst.h>
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "media/broadcast/MediaFrame.hpp"
@@ -35,9 +37,11 @@ std::string to_string(const SourceSpec& spec);
 struct BroadcastConfig {
   SourceSpec video{SourceSpec::Type::Test, {}};
   SourceSpec audio{SourceSpec::Type::Test, {}};
-  int width = 640;
-  int height = 360;
-  int fps = 25;
+  // 0 = the source's own: a file's or a device's size / frame rate; for the test pattern
+  // kTestPatternWidth x kTestPatternHeight @ kTestPatternFps. Either may be set alone.
+  int width = 0;
+  int height = 0;
+  int fps = 0;
   int bitrate_kbps = 800;  // total; video gets this minus the audio bitrate
   int audio_bitrate_kbps = 64;
   int audio_channels = 2;  // 1 or 2
@@ -48,7 +52,26 @@ struct BroadcastConfig {
   // the encoder's worst case), "smpte".
   std::string test_pattern = "ball";
   int min_forced_keyframe_gap_ms = 500;
+  // Test sources only: a white video frame and a 1 kHz beep (100 ms) at the same instant
+  // once a second, for A/V sync measurement (FramePlayer's detect_av_marks).
+  bool av_marks = false;
 };
+
+inline constexpr int kTestPatternWidth = 1280;
+inline constexpr int kTestPatternHeight = 720;
+inline constexpr int kTestPatternFps = 30;
+inline constexpr int kMaxVideoDimension = 4096;
+inline constexpr int kMaxFps = 120;
+
+// "WxH" with 16 <= W, H <= kMaxVideoDimension (digits only, no sign or spaces).
+std::optional<std::pair<int, int>> parse_video_size(std::string_view text);
+
+// A media file's video size and frame rate (rounded), from GstDiscoverer; nullopt if it has
+// no video or cannot be read. Blocks up to timeout_ms. Needs gst_init.
+struct VideoFormat {
+  int width = 0, height = 0, fps = 0;
+};
+std::optional<VideoFormat> probe_file_video(const std::string& path, int timeout_ms = 5000);
 
 class BroadcastSource {
  public:
@@ -99,6 +122,10 @@ class BroadcastSource {
  private:
   std::string video_branch(const SourceSpec& spec);
   std::string audio_branch(const SourceSpec& spec);
+  void resolve_video_format();
+  void add_av_mark_probes();
+  static GstPadProbeReturn on_test_video(GstPad* pad, GstPadProbeInfo* info, gpointer self);
+  static GstPadProbeReturn on_test_audio(GstPad* pad, GstPadProbeInfo* info, gpointer self);
   void deliver(MediaFrame& frame);
   static GstFlowReturn on_new_sample(GstElement* appsink, gpointer self);
   static gboolean on_bus_message(GstBus* bus, GstMessage* msg, gpointer self);
@@ -112,7 +139,9 @@ class BroadcastSource {
   GstElement* pipeline_ = nullptr;
   GstElement* video_sink_ = nullptr;
   GSource* bus_watch_ = nullptr;
-  int64_t last_forced_keyframe_us_ = -1;  // g_get_monotonic_time() of the last request
+  int64_t last_forced_keyframe_us_ = -1;
+  std::atomic<int64_t> marks_origin_ns_{-1};  // running time of the first test video frame  //
+                                              // g_get_monotonic_time() of the last request
   std::unique_ptr<MainContextQueue> queue_;
   Stats stats_;
   FrameCallback on_frame_;

@@ -1,12 +1,14 @@
 #include "media/broadcast/FramePlayer.hpp"
 
 #include <gst/app/gstappsrc.h>
+#include <gst/video/video.h>
 
 #include <algorithm>
 #include <cstdlib>
 #include <deque>
 
 #include "media/broadcast/FrameCodec.hpp"
+#include "media/broadcast/WindowTitle.hpp"
 #include "media/common/gst_util.hpp"
 
 namespace meshcast::media {
@@ -23,7 +25,50 @@ bool display_available() {
 
 size_t kind_index(MediaFrame::Kind k) { return static_cast<size_t>(k); }
 
+// Running time (us) of a buffer on a pad, from the pad's sticky segment; -1 if unknown.
+int64_t buffer_running_time_us(GstPad* pad, GstBuffer* buf) {
+  if (!GST_BUFFER_PTS_IS_VALID(buf)) return -1;
+  GstEvent* ev = gst_pad_get_sticky_event(pad, GST_EVENT_SEGMENT, 0);
+  if (!ev) return -1;
+  const GstSegment* seg = nullptr;
+  gst_event_parse_segment(ev, &seg);
+  guint64 rt = gst_segment_to_running_time(seg, GST_FORMAT_TIME, GST_BUFFER_PTS(buf));
+  gst_event_unref(ev);
+  return GST_CLOCK_TIME_IS_VALID(rt) ? static_cast<int64_t>(rt / 1000) : -1;
+}
+
+bool has_property(GstElement* e, const char* name) {
+  return g_object_class_find_property(G_OBJECT_GET_CLASS(e), name) != nullptr;
+}
+
 }  // namespace
+
+std::string choose_video_sink(std::string* why) {
+  auto say = [&](std::string text) {
+    if (why) *why = std::move(text);
+    return std::string();
+  };
+  if (!display_available()) return say("no display: neither DISPLAY nor WAYLAND_DISPLAY is set");
+  ensure_gst_init();
+  std::string tried;
+  for (const char* name : kWindowVideoSinks) {
+    GstElement* sink = gst_element_factory_make(name, nullptr);
+    if (!sink) continue;  // not installed
+    tried += tried.empty() ? name : std::string(", ") + name;
+    // The X sinks open the display (and check XVideo ports) on NULL -> READY.
+    const bool ok = gst_element_set_state(sink, GST_STATE_READY) == GST_STATE_CHANGE_SUCCESS;
+    gst_element_set_state(sink, GST_STATE_NULL);
+    gst_object_unref(sink);
+    if (ok) return name;
+  }
+  const char* d = std::getenv("DISPLAY");
+  std::string where = d && *d ? std::string("display ") + d : "the Wayland display";
+  if (tried.empty())
+    return say(
+        "no window video sink installed (glimagesink, xvimagesink or ximagesink: "
+        "install gstreamer1.0-gl or gstreamer1.0-x)");
+  return say("cannot open a window on " + where + " (tried " + tried + ")");
+}
 
 std::optional<OutputSpec> parse_output_spec(std::string_view text) {
   if (text == "auto") return OutputSpec{OutputSpec::Type::Auto, {}};
@@ -49,8 +94,10 @@ std::string to_string(const OutputSpec& spec) {
 
 FramePlayer::FramePlayer(GMainContext* context, PlayerConfig config)
     : context_(context), config_(std::move(config)), output_(config_.output) {
-  if (output_.type == OutputSpec::Type::Auto)
-    output_.type = display_available() ? OutputSpec::Type::Display : OutputSpec::Type::Null;
+  if (output_.type == OutputSpec::Type::Auto) {
+    if (config_.video_sink.empty()) config_.video_sink = choose_video_sink();
+    output_.type = config_.video_sink.empty() ? OutputSpec::Type::Null : OutputSpec::Type::Display;
+  }
   switch (config_.gap_mode) {
     case PlayerConfig::GapMode::Collapse:
       collapse_gaps_ = true;
@@ -88,13 +135,31 @@ bool FramePlayer::build_pipeline() {
     if (h.has_video()) d += "appsrc name=vsrc format=time ! queue ! mux.video_0 ";
     if (h.has_audio()) d += "appsrc name=asrc format=time ! queue ! mux.audio_0 ";
   } else {
-    if (h.has_video())
-      d += "appsrc name=vsrc format=time is-live=true ! queue ! vp8dec ! videoconvert ! "
-           "autovideosink ";
+    if (h.has_video()) {
+      std::string sink = config_.video_sink;
+      if (sink.empty()) {
+        std::string why;
+        sink = choose_video_sink(&why);
+        if (sink.empty()) {
+          fail("player: " + why);
+          return false;
+        }
+      }
+      // Only a known window sink (never a framebuffer sink through autovideosink).
+      if (std::find_if(std::begin(kWindowVideoSinks), std::end(kWindowVideoSinks),
+                       [&](const char* n) { return sink == n; }) == std::end(kWindowVideoSinks)) {
+        fail("player: unsupported video sink " + sink);
+        return false;
+      }
+      video_sink_name_ = sink;
+      d +=
+          "appsrc name=vsrc format=time is-live=true ! queue ! vp8dec name=vdec ! videoconvert ! " +
+          sink + " name=vout ";
+    }
     // A machine with a screen but no sound card still shows the video.
     if (h.has_audio())
       d += std::string(
-               "appsrc name=asrc format=time is-live=true ! queue ! opusdec ! "
+               "appsrc name=asrc format=time is-live=true ! queue ! opusdec name=adec ! "
                "audioconvert ! audioresample ! ") +
            (device_available("Audio/Sink") ? "autoaudiosink " : "fakesink sync=true ");
   }
@@ -111,6 +176,7 @@ bool FramePlayer::build_pipeline() {
     gst_object_unref(fsink);
   }
   const bool live = output_.type == OutputSpec::Type::Display;
+  if (live) add_display_probes();
   auto setup_src = [&](const char* name, GstCaps* caps) -> GstElement* {
     GstElement* src = gst_bin_get_by_name(GST_BIN(pipeline_), name);
     gst_app_src_set_caps(GST_APP_SRC(src), caps);
@@ -257,7 +323,7 @@ bool FramePlayer::play(const StreamHeader& h, const MediaFrame& f) {
 
 void FramePlayer::push_to_output(const MediaFrame& f, int64_t out_pts_us, bool discont) {
   GstElement* src = f.kind == MediaFrame::Kind::Video ? video_src_ : audio_src_;
-  if (!src) return;  // null output
+  if (!src || window_closed_) return;  // null output, or the viewer closed the window
   GstBuffer* buf = gst_buffer_new_memdup(f.data.data(), f.data.size());
   GST_BUFFER_PTS(buf) = static_cast<GstClockTime>(out_pts_us) * 1000;
   GST_BUFFER_DTS(buf) = GST_BUFFER_PTS(buf);
@@ -276,7 +342,7 @@ bool FramePlayer::stop(std::string* error, int timeout_ms) {
       bool eos_sent = false;
       for (GstElement* src : {video_src_, audio_src_})
         if (src) eos_sent |= gst_app_src_end_of_stream(GST_APP_SRC(src)) == GST_FLOW_OK;
-      if (eos_sent && error_.empty()) {
+      if (eos_sent && error_.empty() && !window_closed_) {
         // Wait for the muxer to write its index/cues and the sink to see EOS: only then
         // is the file complete. Bounded so a stuck sink cannot hang the caller.
         GstBus* bus = gst_element_get_bus(pipeline_);
@@ -302,7 +368,7 @@ bool FramePlayer::stop(std::string* error, int timeout_ms) {
         g_source_unref(bus_watch_);
         bus_watch_ = nullptr;
       }
-      for (GstElement** src : {&video_src_, &audio_src_})
+      for (GstElement** src : {&video_src_, &audio_src_, &video_sink_})
         if (*src) {
           gst_object_unref(*src);
           *src = nullptr;
@@ -320,10 +386,143 @@ gboolean FramePlayer::on_bus_message(GstBus*, GstMessage* msg, gpointer user_dat
   if (GST_MESSAGE_TYPE(msg) == GST_MESSAGE_ERROR) {
     GError* err = nullptr;
     gst_message_parse_error(msg, &err, nullptr);
-    self->fail(std::string("player: ") + (err ? err->message : "error"));
+    // glimagesink, xvimagesink and ximagesink report a closed window as RESOURCE/NOT_FOUND
+    // ("Output window was closed"): the viewer's choice, not a failure.
+    const bool from_window =
+        self->video_sink_ && GST_MESSAGE_SRC(msg) &&
+        (GST_MESSAGE_SRC(msg) == GST_OBJECT(self->video_sink_) ||
+         gst_object_has_as_ancestor(GST_MESSAGE_SRC(msg), GST_OBJECT(self->video_sink_)));
+    if (from_window && err &&
+        g_error_matches(err, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_NOT_FOUND)) {
+      if (!self->window_closed_) {
+        self->window_closed_ = true;
+        if (self->on_window_closed_) self->on_window_closed_();
+      }
+    } else if (!self->window_closed_) {
+      self->fail(std::string("player: ") + (err ? err->message : "error"));
+    }
     g_clear_error(&err);
   }
   return G_SOURCE_CONTINUE;
+}
+
+void FramePlayer::add_display_probes() {
+  video_sink_ = gst_bin_get_by_name(GST_BIN(pipeline_), "vout");
+  if (video_sink_) {
+    if (has_property(video_sink_, "force-aspect-ratio"))
+      g_object_set(video_sink_, "force-aspect-ratio", TRUE, nullptr);
+    if (has_property(video_sink_, "handle-events"))
+      g_object_set(video_sink_, "handle-events", TRUE, nullptr);
+  }
+  for (auto [name, cb] : {std::pair{"vdec", &FramePlayer::on_video_decoded},
+                          std::pair{"adec", &FramePlayer::on_audio_decoded}}) {
+    GstElement* e = gst_bin_get_by_name(GST_BIN(pipeline_), name);
+    if (!e) continue;
+    GstPad* pad = gst_element_get_static_pad(e, "src");
+    gst_pad_add_probe(pad, GST_PAD_PROBE_TYPE_BUFFER, cb, this, nullptr);
+    gst_object_unref(pad);
+    gst_object_unref(e);
+  }
+}
+
+std::vector<AvMark> FramePlayer::av_marks() const {
+  std::lock_guard<std::mutex> lock(marks_mutex_);
+  return marks_;
+}
+
+// Streaming thread of vp8dec's source pad: the window title (a tag event ahead of the first
+// picture; the X and GL sinks name their window after GST_TAG_TITLE) and flash detection.
+GstPadProbeReturn FramePlayer::on_video_decoded(GstPad* pad, GstPadProbeInfo* info, gpointer p) {
+  auto* self = static_cast<FramePlayer*>(p);
+  GstBuffer* buf = GST_PAD_PROBE_INFO_BUFFER(info);
+  if (!self->title_sent_) {
+    self->title_sent_ = true;
+    if (!self->config_.title.empty()) {
+      GstTagList* tags = gst_tag_list_new(GST_TAG_TITLE, self->config_.title.c_str(), nullptr);
+      gst_pad_push_event(pad, gst_event_new_tag(tags));
+    }
+  }
+  // glimagesink ignores the tag: name its X11 window directly once it exists.
+  if (!self->config_.title.empty() && self->video_sink_name_ == "glimagesink" &&
+      !self->gl_title_set_ && self->gl_title_attempts_ < 300) {
+    ++self->gl_title_attempts_;
+    self->gl_title_set_ = set_gl_window_title(self->video_sink_, self->config_.title);
+  }
+  if (!self->config_.detect_av_marks || !buf) return GST_PAD_PROBE_OK;
+  GstCaps* caps = gst_pad_get_current_caps(pad);
+  GstVideoInfo vi;
+  const bool have_info = caps && gst_video_info_from_caps(&vi, caps);
+  if (caps) gst_caps_unref(caps);
+  if (!have_info || !GST_VIDEO_INFO_IS_YUV(&vi)) return GST_PAD_PROBE_OK;
+  GstVideoFrame frame;
+  if (!gst_video_frame_map(&frame, &vi, buf, GST_MAP_READ)) return GST_PAD_PROBE_OK;
+  // Mean luma over a sparse grid: a flash frame is white, the pattern mostly dark.
+  const auto* y = static_cast<const uint8_t*>(GST_VIDEO_FRAME_PLANE_DATA(&frame, 0));
+  const int stride = GST_VIDEO_FRAME_PLANE_STRIDE(&frame, 0);
+  const int pstride = GST_VIDEO_FRAME_COMP_PSTRIDE(&frame, 0);
+  const int w = GST_VIDEO_FRAME_WIDTH(&frame), h = GST_VIDEO_FRAME_HEIGHT(&frame);
+  uint64_t sum = 0, n = 0;
+  for (int r = 0; r < h; r += 4)
+    for (int c = 0; c < w; c += 4) {
+      sum += y[static_cast<size_t>(r) * stride + static_cast<size_t>(c) * pstride];
+      ++n;
+    }
+  gst_video_frame_unmap(&frame);
+  const double mean = n ? double(sum) / double(n) : 0;
+  const bool bright = mean > 200;
+  if (bright && !self->flash_on_) {
+    const int64_t rt = buffer_running_time_us(pad, buf);
+    if (rt >= 0) {
+      std::lock_guard<std::mutex> lock(self->marks_mutex_);
+      self->marks_.push_back({MediaFrame::Kind::Video, rt});
+    }
+  }
+  if (mean < 160) self->flash_on_ = false;
+  if (bright) self->flash_on_ = true;
+  return GST_PAD_PROBE_OK;
+}
+
+// Streaming thread of opusdec's source pad: tone onsets (first loud sample after >= 100 ms
+// of quiet), timed to the sample.
+GstPadProbeReturn FramePlayer::on_audio_decoded(GstPad* pad, GstPadProbeInfo* info, gpointer p) {
+  auto* self = static_cast<FramePlayer*>(p);
+  GstBuffer* buf = GST_PAD_PROBE_INFO_BUFFER(info);
+  if (!self->config_.detect_av_marks || !buf) return GST_PAD_PROBE_OK;
+  GstCaps* caps = gst_pad_get_current_caps(pad);
+  if (!caps) return GST_PAD_PROBE_OK;
+  const GstStructure* st = gst_caps_get_structure(caps, 0);
+  int rate = 0, channels = 0;
+  const char* format = gst_structure_get_string(st, "format");
+  const bool s16 = format && std::string_view(format) == "S16LE" &&
+                   gst_structure_get_int(st, "rate", &rate) &&
+                   gst_structure_get_int(st, "channels", &channels) && rate > 0 && channels > 0;
+  gst_caps_unref(caps);
+  if (!s16) return GST_PAD_PROBE_OK;
+  GstMapInfo map;
+  if (!gst_buffer_map(buf, &map, GST_MAP_READ)) return GST_PAD_PROBE_OK;
+  const auto* pcm = reinterpret_cast<const int16_t*>(map.data);
+  const size_t frames = map.size / (sizeof(int16_t) * static_cast<size_t>(channels));
+  const int64_t quiet_needed = rate / 10;
+  for (size_t i = 0; i < frames; ++i) {
+    int peak = 0;
+    for (int c = 0; c < channels; ++c)
+      peak = std::max(peak, std::abs(int{pcm[i * static_cast<size_t>(channels) + c]}));
+    if (peak < 3000) {
+      ++self->audio_quiet_samples_;
+      continue;
+    }
+    if (self->audio_quiet_samples_ >= quiet_needed) {
+      const int64_t rt = buffer_running_time_us(pad, buf);
+      if (rt >= 0) {
+        std::lock_guard<std::mutex> lock(self->marks_mutex_);
+        self->marks_.push_back(
+            {MediaFrame::Kind::Audio, rt + static_cast<int64_t>(i) * 1'000'000 / rate});
+      }
+    }
+    self->audio_quiet_samples_ = 0;
+  }
+  gst_buffer_unmap(buf, &map);
+  return GST_PAD_PROBE_OK;
 }
 
 }  // namespace meshcast::media

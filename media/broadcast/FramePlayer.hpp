@@ -3,8 +3,9 @@
 // a WebM file, a window + speakers, or nowhere (counted only).
 //
 //   file:    appsrc video/x-vp8 ! queue ! webmmux ! filesink   (+ appsrc audio/x-opus ! queue !)
-//   display: appsrc ! queue ! vp8dec ! videoconvert ! autovideosink
+//   display: appsrc ! queue ! vp8dec ! videoconvert ! <window sink>
 //            appsrc ! queue ! opusdec ! audioconvert ! audioresample ! autoaudiosink
+//            (window sink: the first of kWindowVideoSinks that opens the display)
 //   null:    no pipeline
 //
 // Timeline: video is dropped until the first key frame (audio before it too, so the output
@@ -19,9 +20,11 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "media/broadcast/MediaFrame.hpp"
 
@@ -36,6 +39,24 @@ struct OutputSpec {
 std::optional<OutputSpec> parse_output_spec(std::string_view text);
 std::string to_string(const OutputSpec& spec);
 
+// Video sinks the window may use, best first: OpenGL, XVideo, plain X11. Framebuffer sinks
+// (dfbvideosink, fbdevsink, kmssink) are never used: autovideosink falls back to
+// dfbvideosink when the X sinks are not installed, and it crashes under X.
+inline constexpr const char* kWindowVideoSinks[] = {"glimagesink", "xvimagesink", "ximagesink"};
+// The first of kWindowVideoSinks that is installed and opens the display (reaches READY),
+// or "" with the reason in *why (no display set, display cannot be opened, none installed).
+// Calls gst_init if needed.
+std::string choose_video_sink(std::string* why = nullptr);
+
+// A/V marks (test pattern with --av-marks): a white video frame and the onset of a tone,
+// detected where the decoded buffers enter the sinks. running_time_us is the buffer's
+// running time; both sinks present at running time + the same pipeline latency, so the
+// difference of two marks is the A/V offset the viewer sees and hears.
+struct AvMark {
+  MediaFrame::Kind kind = MediaFrame::Kind::Video;
+  int64_t running_time_us = 0;
+};
+
 struct PlayerConfig {
   OutputSpec output;
   enum class GapMode { Auto, Collapse, Keep };
@@ -44,6 +65,12 @@ struct PlayerConfig {
   int64_t gap_threshold_us = 150'000;
   // Display only: playout delay; absorbs segment arrival jitter before sinks drop frames as late.
   int64_t display_latency_us = 200'000;
+  // Display only: window title (e.g. the stream name); empty = the sink's default.
+  std::string title{};
+  // Display only: one of kWindowVideoSinks; empty = choose_video_sink().
+  std::string video_sink{};
+  // Display only: detect A/V marks (flash frames, tone onsets) at the sinks; see av_marks().
+  bool detect_av_marks = false;
 };
 
 class FramePlayer {
@@ -71,6 +98,9 @@ class FramePlayer {
 
   void on_error(MessageCallback cb) { on_error_ = std::move(cb); }
   void on_play(PlayCallback cb) { on_play_ = std::move(cb); }
+  // Display only: the user closed the window. Not an error: further frames are dropped
+  // quietly and stop() succeeds. Runs on the main context.
+  void on_window_closed(std::function<void()> cb) { on_window_closed_ = std::move(cb); }
 
   // The first frame fixes the stream header (and builds the pipeline); frames from a batch
   // with a different header are dropped. Returns false if the frame was dropped.
@@ -88,6 +118,11 @@ class FramePlayer {
   OutputSpec::Type output_type() const { return output_.type; }
   bool failed() const { return !error_.empty(); }
   const std::string& error() const { return error_; }
+  bool window_closed() const { return window_closed_; }
+  // Display: the video sink in use (after the first frame), else "".
+  const std::string& video_sink() const { return video_sink_name_; }
+  // Marks detected so far (PlayerConfig::detect_av_marks), in detection order.
+  std::vector<AvMark> av_marks() const;
 
  private:
   bool build_pipeline();
@@ -95,6 +130,9 @@ class FramePlayer {
   bool play(const StreamHeader& h, const MediaFrame& f);  // after the start key frame
   void push_to_output(const MediaFrame& f, int64_t out_pts_us, bool discont);
   static gboolean on_bus_message(GstBus* bus, GstMessage* msg, gpointer self);
+  void add_display_probes();
+  static GstPadProbeReturn on_video_decoded(GstPad* pad, GstPadProbeInfo* info, gpointer self);
+  static GstPadProbeReturn on_audio_decoded(GstPad* pad, GstPadProbeInfo* info, gpointer self);
 
   GMainContext* context_;
   PlayerConfig config_;
@@ -105,6 +143,18 @@ class FramePlayer {
   GstElement* pipeline_ = nullptr;
   GstElement* video_src_ = nullptr;
   GstElement* audio_src_ = nullptr;
+  GstElement* video_sink_ = nullptr;
+  std::string video_sink_name_;
+  bool window_closed_ = false;
+  std::function<void()> on_window_closed_;
+  // A/V mark detection (streaming threads).
+  mutable std::mutex marks_mutex_;
+  std::vector<AvMark> marks_;
+  bool title_sent_ = false;          // video thread only
+  bool gl_title_set_ = false;        // video thread only
+  int gl_title_attempts_ = 0;        // video thread only
+  bool flash_on_ = false;            // video thread only
+  int64_t audio_quiet_samples_ = 0;  // audio thread only
   GSource* bus_watch_ = nullptr;
   bool stopped_ = false;
   std::string error_;

@@ -3,6 +3,7 @@
 #include <gst/app/gstappsrc.h>
 #include <gst/video/video.h>
 
+#include "media/broadcast/FramePlayer.hpp"
 #include "media/common/rtcp.hpp"
 #include "media/common/rtp.hpp"
 
@@ -24,7 +25,15 @@ bool VideoReceiver::start(std::string* error) {
   if (running_) return true;
   std::string display, file;
   if (cfg_.sink == "device") {
-    display = "autovideosink sync=true";
+    // A known window sink, never autovideosink (it may pick a framebuffer sink that
+    // crashes under X): the same choice as the broadcast viewer.
+    std::string why;
+    const std::string sink = choose_video_sink(&why);
+    if (sink.empty()) {
+      if (error) *error = "cannot open a video window: " + why;
+      return false;
+    }
+    display = sink + " sync=true force-aspect-ratio=true";
   } else if (cfg_.sink == "null") {
     display = "fakesink sync=true";
   } else if (cfg_.sink.rfind("file:", 0) == 0) {
