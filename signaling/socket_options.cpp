@@ -17,6 +17,11 @@ bool set_tcp_keepalive(int fd, int idle_s, int interval_s, int count) {
   return ok;
 }
 
+void set_abortive_close(int fd) {
+  linger l{1, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+}
+
 std::optional<uint64_t> tcp_bytes_acked(int fd) {
   tcp_info ti{};
   socklen_t len = sizeof ti;

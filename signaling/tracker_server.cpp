@@ -40,6 +40,7 @@ struct TrackerServer::Impl {
     std::string address;   // remote IP
     bool counted = false;  // within the caps (refused sockets are not)
     bool ws = false;       // upgraded: the WebSocket bounds apply from now on
+    bool dead = false;     // refused or timed out: shut down, waiting for libsoup to let go
     int64_t header_deadline = 0;
   };
 
@@ -166,7 +167,12 @@ struct TrackerServer::Impl {
     // `c` may be gone once libsoup runs its close: touch only copies after this point.
     GSocket* sock = c.sock;
     SoupWebsocketConnection* ws = c.ws;
-    if (sock) g_socket_shutdown(sock, TRUE, TRUE, nullptr);
+    if (sock) {
+      // The peer is not reading (or gone): what is queued for it is dropped with a reset,
+      // not kept in our kernel until it reads.
+      set_abortive_close(g_socket_get_fd(sock));
+      g_socket_shutdown(sock, TRUE, TRUE, nullptr);
+    }
     if (soup_websocket_connection_get_state(ws) == SOUP_WEBSOCKET_STATE_OPEN)
       soup_websocket_connection_close(ws, code, text);
   }
@@ -228,6 +234,7 @@ struct TrackerServer::Impl {
                                       : "too many connections from this address",
                     self->open_sockets);
         }
+        s.dead = true;
         self->socks.emplace(sock, std::move(s));
         self->refuse_socket(sock, refused[0] == 't'
                                       ? "503 Service Unavailable: too many connections"
@@ -243,7 +250,7 @@ struct TrackerServer::Impl {
       it = self->socks.emplace(sock, std::move(s)).first;
     }
     Sock& s = it->second;
-    if (!s.counted || s.ws || self->opt.header_timeout_ms <= 0) return;
+    if (!s.counted || s.ws || s.dead || self->opt.header_timeout_ms <= 0) return;
     self->clear_header_deadline(s, sock);
     s.header_deadline = now + self->opt.header_timeout_ms;
     self->header_deadlines.insert({s.header_deadline, sock});
@@ -255,7 +262,7 @@ struct TrackerServer::Impl {
     auto* self = static_cast<Impl*>(data);
     GSocket* sock = soup_server_message_get_socket(msg);
     auto it = sock ? self->socks.find(sock) : self->socks.end();
-    if (it == self->socks.end() || !it->second.counted || it->second.ws ||
+    if (it == self->socks.end() || !it->second.counted || it->second.ws || it->second.dead ||
         self->opt.header_timeout_ms <= 0)
       return;
     self->clear_header_deadline(it->second, sock);
@@ -273,10 +280,15 @@ struct TrackerServer::Impl {
   // The socket is being finalised: the connection is over, whoever closed it.
   static void on_socket_gone(gpointer data, GObject* where) {
     auto* self = static_cast<Impl*>(data);
-    auto* sock = reinterpret_cast<GSocket*>(where);
-    auto it = self->socks.find(sock);
-    if (it == self->socks.end()) return;
+    self->forget(reinterpret_cast<GSocket*>(where));
+  }
+
+  // The connection is over: its slot in the caps is free again.
+  void forget(GSocket* sock) {
+    auto it = socks.find(sock);
+    if (it == socks.end()) return;
     Sock& s = it->second;
+    auto* self = this;
     self->clear_header_deadline(s, sock);
     if (s.counted) {
       --self->open_sockets;
@@ -289,12 +301,22 @@ struct TrackerServer::Impl {
   static gboolean on_sweep(gpointer data) {
     auto* self = static_cast<Impl*>(data);
     const int64_t now = now_ms();
+    // libsoup closes a finished connection's socket but may keep the GSocket object alive a
+    // while longer: a closed socket no longer counts, whether or not it has been finalised.
+    std::vector<GSocket*> closed;
+    for (auto& [sock, s] : self->socks)
+      if (g_socket_is_closed(sock)) closed.push_back(sock);
+    for (GSocket* sock : closed) {
+      g_object_weak_unref(G_OBJECT(sock), &Impl::on_socket_gone, self);
+      self->forget(sock);
+    }
     while (!self->header_deadlines.empty() && self->header_deadlines.begin()->first <= now) {
       GSocket* sock = self->header_deadlines.begin()->second;
       self->header_deadlines.erase(self->header_deadlines.begin());
       auto it = self->socks.find(sock);
-      if (it == self->socks.end()) continue;
+      if (it == self->socks.end() || it->second.dead) continue;
       it->second.header_deadline = 0;
+      it->second.dead = true;
       self->core.metrics().count_close("header_timeout");
       self->log(LogLevel::kDebug,
                 "closing a connection from %s: no complete request head in %lld ms",
