@@ -16,6 +16,7 @@
 #include <iterator>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -66,7 +67,8 @@ Attack modes (a tracker child process is always started; its RSS is sampled ever
   tracker closed, and whether an honest client could connect, say hello and list streams
   at the end. --streams N (56), --conns N (10), --requests N (100), --half-open N (200),
   --idle N (200), --silent N (200), --tracker-args "ARGS" (extra tracker options),
-  --tracker-exe PATH (run the tracker of another meshcast build, e.g. to compare versions).
+  --tracker-exe PATH (run the tracker of another meshcast build, e.g. to compare versions),
+  --repeat N (1: run the attack N times against the same tracker, RSS after each round).
 
 Examples:
   meshcast tracker-bench --clients 5000
@@ -271,6 +273,7 @@ int run_attack(app::Args& args) {
   const long idle = args.get_int("idle", 200, 0, 20000);
   const long silent = args.get_int("silent", 200, 0, 20000);
   const long hold_s = args.get_int("hold-s", mode == "idle" ? 70 : 5, 1, 3600);
+  const long repeat = args.get_int("repeat", 1, 1, 100);
   std::vector<std::string> extra;
   {
     std::istringstream in(args.get("tracker-args"));
@@ -336,7 +339,8 @@ int run_attack(app::Args& args) {
   report["streams"] = created;
   report["tracker_rss_kb_before"] = before ? before->rss_kb : -1;
 
-  // The attack.
+  // The attack, `repeat` times against the same tracker (each round's sockets are closed
+  // before the next): memory that is not given back grows round after round.
   struct Sock {
     int fd;
     std::string kind;
@@ -344,63 +348,76 @@ int run_attack(app::Args& args) {
   std::vector<Sock> socks;
   int setup_failed = 0;
   const int64_t t_attack = now_us();
-  if (mode == "amplification") {
-    const std::string list = signaling::raw::text_frame(R"({"type":"stream_list"})");
-    std::string burst;
-    for (long i = 0; i < requests; ++i) burst += list;
-    for (long i = 0; i < conns; ++i) {
-      int fd = signaling::raw::connect_loopback(port, 4096);
-      bool ok = fd >= 0 && signaling::raw::handshake(fd, port) &&
-                signaling::raw::send_all(
-                    fd, signaling::raw::text_frame(R"({"type":"hello","role":"viewer"})"));
-      ok = ok && signaling::raw::read_text(fd).has_value();
-      ok = ok && signaling::raw::send_all(fd, burst, 5000);
-      if (!ok) ++setup_failed;
-      if (fd >= 0) socks.push_back({fd, "amplification"});
-      rss.sample();
+  std::optional<app::ProcSample> after;
+  json open = json::object(), total = json::object(), rounds = json::array();
+  for (long round = 0; round < repeat; ++round) {
+    if (round > 0) {
+      for (auto& s : socks) ::close(s.fd);
+      socks.clear();
+      pump_until([] { return false; }, 500);
     }
-  } else {
-    const std::string half = "GET /ws HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(port) +
-                             "\r\nUpgrade: websocket\r\n";
-    for (long i = 0; i < half_open; ++i) {
-      int fd = signaling::raw::connect_loopback(port);
-      if (fd < 0 || !signaling::raw::send_all(fd, half)) ++setup_failed;
-      if (fd >= 0) socks.push_back({fd, "half_open"});
+    if (mode == "amplification") {
+      const std::string list = signaling::raw::text_frame(R"({"type":"stream_list"})");
+      std::string burst;
+      for (long i = 0; i < requests; ++i) burst += list;
+      for (long i = 0; i < conns; ++i) {
+        int fd = signaling::raw::connect_loopback(port, 4096);
+        bool ok = fd >= 0 && signaling::raw::handshake(fd, port) &&
+                  signaling::raw::send_all(
+                      fd, signaling::raw::text_frame(R"({"type":"hello","role":"viewer"})"));
+        ok = ok && signaling::raw::read_text(fd).has_value();
+        ok = ok && signaling::raw::send_all(fd, burst, 5000);
+        if (!ok) ++setup_failed;
+        if (fd >= 0) socks.push_back({fd, "amplification"});
+        rss.sample();
+      }
+    } else {
+      const std::string half = "GET /ws HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(port) +
+                               "\r\nUpgrade: websocket\r\n";
+      for (long i = 0; i < half_open; ++i) {
+        int fd = signaling::raw::connect_loopback(port);
+        if (fd < 0 || !signaling::raw::send_all(fd, half)) ++setup_failed;
+        if (fd >= 0) socks.push_back({fd, "half_open"});
+      }
+      for (long i = 0; i < idle; ++i) {
+        int fd = signaling::raw::connect_loopback(port);
+        if (fd < 0)
+          ++setup_failed;
+        else
+          socks.push_back({fd, "idle"});
+      }
+      for (long i = 0; i < silent; ++i) {
+        int fd = signaling::raw::connect_loopback(port, 4096);
+        bool ok = fd >= 0 && signaling::raw::handshake(fd, port) &&
+                  signaling::raw::send_all(
+                      fd, signaling::raw::text_frame(R"({"type":"hello","role":"viewer"})")) &&
+                  signaling::raw::read_text(fd).has_value();
+        if (!ok) ++setup_failed;
+        if (fd >= 0) socks.push_back({fd, "silent"});
+      }
     }
-    for (long i = 0; i < idle; ++i) {
-      int fd = signaling::raw::connect_loopback(port);
-      if (fd < 0)
-        ++setup_failed;
-      else
-        socks.push_back({fd, "idle"});
+    // Hold, sampling the tracker's memory.
+    guint sampler = g_timeout_add(
+        100,
+        [](gpointer p) -> gboolean {
+          static_cast<RssWatch*>(p)->sample();
+          return G_SOURCE_CONTINUE;
+        },
+        &rss);
+    pump_until([] { return false; }, hold_s * 1000);
+    g_source_remove(sampler);
+    rss.sample();
+    after = sample_process(child);
+    open = json::object();
+    total = json::object();
+    for (auto& s : socks) {
+      total[s.kind] = total.value(s.kind, 0) + 1;
+      open[s.kind] = open.value(s.kind, 0) + (signaling::raw::closed_by_peer(s.fd) ? 0 : 1);
     }
-    for (long i = 0; i < silent; ++i) {
-      int fd = signaling::raw::connect_loopback(port, 4096);
-      bool ok = fd >= 0 && signaling::raw::handshake(fd, port) &&
-                signaling::raw::send_all(
-                    fd, signaling::raw::text_frame(R"({"type":"hello","role":"viewer"})")) &&
-                signaling::raw::read_text(fd).has_value();
-      if (!ok) ++setup_failed;
-      if (fd >= 0) socks.push_back({fd, "silent"});
-    }
+    rounds.push_back(
+        {{"still_open_after_hold", open}, {"tracker_rss_kb_after", after ? after->rss_kb : -1}});
   }
-  // Hold, sampling the tracker's memory.
-  guint sampler = g_timeout_add(
-      100,
-      [](gpointer p) -> gboolean {
-        static_cast<RssWatch*>(p)->sample();
-        return G_SOURCE_CONTINUE;
-      },
-      &rss);
-  pump_until([] { return false; }, hold_s * 1000);
-  g_source_remove(sampler);
-  rss.sample();
-  auto after = sample_process(child);
-  json open = json::object(), total = json::object();
-  for (auto& s : socks) {
-    total[s.kind] = total.value(s.kind, 0) + 1;
-    open[s.kind] = open.value(s.kind, 0) + (signaling::raw::closed_by_peer(s.fd) ? 0 : 1);
-  }
+
   double honest_ms = 0;
   bool honest = honest_client_works(url, session, &honest_ms);
   report["sockets"] = total;
@@ -415,6 +432,7 @@ int run_attack(app::Args& args) {
   report["honest_client_ok"] = honest;
   report["honest_client_ms"] = honest_ms;
   report["errors"] = errors;
+  if (repeat > 1) report["rounds"] = rounds;
   for (auto& s : socks) ::close(s.fd);
   for (auto& o : owners) o->close();
   pump_until([] { return false; }, 200);
@@ -429,7 +447,7 @@ int run_bench(int argc, char** argv) {
   app::Args args(argc, argv, {},
                  {"clients", "url", "tracker-pid", "concurrency", "rounds", "timeout-s", "attack",
                   "streams", "conns", "requests", "half-open", "idle", "silent", "hold-s",
-                  "tracker-args", "tracker-exe"});
+                  "tracker-args", "tracker-exe", "repeat"});
   if (args.help()) {
     std::fputs(kHelp, stdout);
     return app::kExitOk;

@@ -215,6 +215,12 @@ struct TrackerServer::Impl {
         loopback = g_inet_address_get_is_loopback(ia);
       }
       g_object_weak_ref(G_OBJECT(sock), &Impl::on_socket_gone, self);
+      // libsoup before 3.4 keeps one reference to every accepted socket for ever (fixed
+      // upstream in 3.4.0, "soup-listener: Plug a leak"): each connection an attacker opens
+      // would leave its GSocket behind. The connection holds its own reference now (2 in
+      // all), so the leaked one is dropped; the socket then ends with its connection.
+      if (!soup_check_version(3, 4, 0) && g_atomic_int_get(&G_OBJECT(sock)->ref_count) == 2)
+        g_object_unref(sock);
       const auto& o = self->opt;
       const char* refused = nullptr;
       auto pa = self->per_address.find(s.address);
