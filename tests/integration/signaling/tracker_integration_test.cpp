@@ -896,4 +896,31 @@ TEST_F(TrackerTest, HttpStreamListIsPaginated) {
   EXPECT_EQ(http_get(server->http_url() + "/api/streams?after=a%2Fb").first, 400);
 }
 
+TEST_F(TrackerTest, StalledTlsHandshakeIsClosedByTheHeaderTimeout) {
+  auto dir = std::filesystem::temp_directory_path() / ("meshcast-tls2-" + std::to_string(getpid()));
+  std::filesystem::create_directories(dir);
+  struct Cleanup {
+    std::filesystem::path d;
+    ~Cleanup() { std::filesystem::remove_all(d); }
+  } cleanup{dir};
+  std::string cert = (dir / "cert.pem").string(), key = (dir / "key.pem").string();
+  ASSERT_TRUE(write_self_signed_cert(cert, key));
+  server.reset();
+  TrackerServerOptions o;
+  o.tls_cert_file = cert;
+  o.tls_key_file = key;
+  o.header_timeout_ms = 1000;
+  start(o);
+  Fds stalled;
+  for (int i = 0; i < 5; ++i)  // TCP connects, then not one byte of ClientHello
+    ASSERT_GE(stalled.add(raw::connect_loopback(server->port(), 0, 5000, pump_once)), 0);
+  ASSERT_TRUE(run_until([&] { return server->tcp_connections() == 5; }));
+  EXPECT_TRUE(run_until([&] { return stalled.closed_by_server() == 5; }, 15000));
+  EXPECT_TRUE(run_until([&] { return server->tcp_connections() == 0; }));
+  TrackerClientOptions co;
+  co.accept_invalid_certificates = true;
+  auto p = peer("tls-peer", "viewer", json(), 0, co);
+  EXPECT_TRUE(await([&](ReplyFn f) { p->client.ping(f); }).ok);
+}
+
 }  // namespace
