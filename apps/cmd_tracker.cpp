@@ -33,7 +33,8 @@ Options:
 
 Bounds (what one client can make the tracker hold; 0 turns a bound off):
   --max-conns N          open TCP connections in total, HTTP and WebSocket (default 50000);
-                         the fd limit is raised to the hard limit, keep N below it
+                         the fd limit is raised to the hard limit, and N is lowered to
+                         that limit minus 64 if above it
   --max-conns-per-address N
                          open connections from one IP address (default 256). Loopback
                          clients (127.0.0.0/8, ::1: a local swarm, or a reverse proxy that

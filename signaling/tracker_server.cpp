@@ -1,6 +1,7 @@
 #include "signaling/tracker_server.hpp"
 
 #include <libsoup/soup.h>
+#include <sys/resource.h>
 
 #include <algorithm>
 #include <cstdarg>
@@ -555,6 +556,19 @@ struct TrackerServer::Impl {
       g_object_unref(local);
     }
     g_object_unref(sock);  // the server keeps its own reference
+    // Running out of descriptors is worse than refusing: libsoup's listener stops accepting
+    // for good when accept() fails. Keep the total cap below the fd limit, with room for
+    // the process's other descriptors.
+    rlimit rl{};
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
+      const auto lim = static_cast<std::size_t>(rl.rlim_cur);
+      const std::size_t room = lim > 256 ? lim - 64 : lim / 2;
+      if (opt.max_connections == 0 || opt.max_connections > room) {
+        log(LogLevel::kInfo, "connection cap %zu lowered to %zu: the fd limit is %zu",
+            opt.max_connections, room, lim);
+        opt.max_connections = room;
+      }
+    }
     int64_t tick = 1000;
     for (int64_t t : {opt.header_timeout_ms, opt.ws_idle_timeout_ms})
       if (t > 0) tick = std::min(tick, std::max<int64_t>(50, t / 8));
