@@ -98,7 +98,7 @@ int run_tracker(int argc, char** argv) {
       {"listen", "tls-cert", "tls-key", "max-rate", "max-neighbours", "broadcaster-until",
        "call-timeout-ms", "log-level", "stats", "max-conns", "max-conns-per-address",
        "header-timeout-ms", "hello-timeout-ms", "ping-interval-s", "idle-timeout-ms",
-       "max-unsent-kb", "reply-bytes-per-token", "tcp-keepalive-s"});
+       "max-unsent-kb", "reply-bytes-per-token", "tcp-keepalive-s", "max-http-inflight-mb"});
   if (args.help()) {
     std::fputs(kHelp, stdout);
     return app::kExitOk;

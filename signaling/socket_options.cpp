@@ -1,7 +1,9 @@
 #include "signaling/socket_options.hpp"
 
+#include <linux/sockios.h>
 #include <linux/tcp.h>
 #include <netinet/in.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 
 #include <cstddef>
@@ -20,6 +22,11 @@ bool set_tcp_keepalive(int fd, int idle_s, int interval_s, int count) {
 void set_abortive_close(int fd) {
   linger l{1, 0};
   ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+}
+
+int unsent_in_kernel(int fd) {
+  int n = 0;
+  return ::ioctl(fd, SIOCOUTQ, &n) == 0 ? n : 0;
 }
 
 std::optional<uint64_t> tcp_bytes_acked(int fd) {

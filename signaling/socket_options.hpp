@@ -13,6 +13,8 @@ bool set_tcp_keepalive(int fd, int idle_s, int interval_s, int count);
 // SO_LINGER {on, 0}: closing the socket resets the connection and frees whatever is still
 // queued for the peer at once, instead of keeping it (orphaned) until the peer reads it.
 void set_abortive_close(int fd);
+// Bytes in the socket's send queue not yet acknowledged by the peer (SIOCOUTQ); 0 on error.
+int unsent_in_kernel(int fd);
 // tcpi_bytes_acked of TCP_INFO (Linux >= 4.1); nullopt when unavailable.
 std::optional<uint64_t> tcp_bytes_acked(int fd);
 

@@ -38,10 +38,12 @@ struct TrackerServer::Impl {
   };
   // One accepted TCP connection, from the first request-started to the socket's end.
   struct Sock {
-    std::string address;   // remote IP
-    bool counted = false;  // within the caps (refused sockets are not)
-    bool ws = false;       // upgraded: the WebSocket bounds apply from now on
-    bool dead = false;     // refused or timed out: shut down, waiting for libsoup to let go
+    std::string address;      // remote IP
+    bool counted = false;     // within the caps (refused sockets are not)
+    bool ws = false;          // upgraded: the WebSocket bounds apply from now on
+    bool dead = false;        // refused or timed out: shut down, waiting for libsoup to let go
+    bool responding = false;  // a response is being written: the deadline is for it
+    int64_t shut_ms = 0;      // when the server shut it down (dead sockets)
     int64_t header_deadline = 0;
   };
 
@@ -242,6 +244,7 @@ struct TrackerServer::Impl {
                     self->open_sockets);
         }
         s.dead = true;
+        s.shut_ms = now;
         self->socks.emplace(sock, std::move(s));
         self->refuse_socket(sock, refused[0] == 't'
                                       ? "503 Service Unavailable: too many connections"
@@ -269,6 +272,7 @@ struct TrackerServer::Impl {
     auto* self = static_cast<Impl*>(data);
     GSocket* sock = soup_server_message_get_socket(msg);
     auto it = sock ? self->socks.find(sock) : self->socks.end();
+    if (it != self->socks.end()) it->second.responding = false;
     if (it == self->socks.end() || !it->second.counted || it->second.ws || it->second.dead ||
         self->opt.header_timeout_ms <= 0)
       return;
@@ -277,11 +281,19 @@ struct TrackerServer::Impl {
     self->header_deadlines.insert({it->second.header_deadline, sock});
   }
 
+  // The request is in; its response must be taken by the client within the same timeout
+  // (a client that never reads would otherwise hold the response in our memory).
   static void on_request_read(SoupServer*, SoupServerMessage* msg, gpointer data) {
     auto* self = static_cast<Impl*>(data);
     GSocket* sock = soup_server_message_get_socket(msg);
     auto it = sock ? self->socks.find(sock) : self->socks.end();
-    if (it != self->socks.end()) self->clear_header_deadline(it->second, sock);
+    if (it == self->socks.end()) return;
+    Sock& s = it->second;
+    self->clear_header_deadline(s, sock);
+    if (!s.counted || s.dead || self->opt.header_timeout_ms <= 0) return;
+    s.responding = true;
+    s.header_deadline = now_ms() + self->opt.header_timeout_ms;
+    self->header_deadlines.insert({s.header_deadline, sock});
   }
 
   // The socket is being finalised: the connection is over, whoever closed it.
@@ -311,8 +323,16 @@ struct TrackerServer::Impl {
     // libsoup closes a finished connection's socket but may keep the GSocket object alive a
     // while longer: a closed socket no longer counts, whether or not it has been finalised.
     std::vector<GSocket*> closed;
-    for (auto& [sock, s] : self->socks)
-      if (g_socket_is_closed(sock)) closed.push_back(sock);
+    for (auto& [sock, s] : self->socks) {
+      if (g_socket_is_closed(sock)) {
+        closed.push_back(sock);
+      } else if (s.dead && !s.ws && s.shut_ms && now - s.shut_ms > 2000) {
+        // libsoup 3.2 reads the EOF of a shut-down keep-alive connection (waiting for its
+        // next request) but never closes the socket: the descriptor would stay for ever.
+        g_socket_close(sock, nullptr);
+        closed.push_back(sock);
+      }
+    }
     for (GSocket* sock : closed) {
       g_object_weak_unref(G_OBJECT(sock), &Impl::on_socket_gone, self);
       self->forget(sock);
@@ -324,10 +344,27 @@ struct TrackerServer::Impl {
       if (it == self->socks.end() || it->second.dead) continue;
       it->second.header_deadline = 0;
       it->second.dead = true;
+      it->second.shut_ms = now;
+      if (it->second.responding) {
+        // The client does not take its response: drop it (and what the kernel queued).
+        self->core.metrics().count_close("response_timeout");
+        self->log(LogLevel::kDebug, "closing a connection from %s: response not read in %lld ms",
+                  it->second.address.c_str(), static_cast<long long>(self->opt.header_timeout_ms));
+        set_abortive_close(g_socket_get_fd(sock));
+        g_socket_shutdown(sock, TRUE, TRUE, nullptr);
+        continue;
+      }
       self->core.metrics().count_close("header_timeout");
       self->log(LogLevel::kDebug,
                 "closing a connection from %s: no complete request head in %lld ms",
                 it->second.address.c_str(), static_cast<long long>(self->opt.header_timeout_ms));
+      // An earlier response still unread in our kernel: the client is not reading, so the
+      // connection is reset and that output freed rather than kept until it reads.
+      if (unsent_in_kernel(g_socket_get_fd(sock)) > 0) {
+        set_abortive_close(g_socket_get_fd(sock));
+        g_socket_shutdown(sock, TRUE, TRUE, nullptr);
+        continue;
+      }
       self->refuse_socket(sock, "408 Request Timeout");
     }
     const int64_t idle = self->opt.ws_idle_timeout_ms;

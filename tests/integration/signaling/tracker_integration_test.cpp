@@ -923,4 +923,47 @@ TEST_F(TrackerTest, StalledTlsHandshakeIsClosedByTheHeaderTimeout) {
   EXPECT_TRUE(await([&](ReplyFn f) { p->client.ping(f); }).ok);
 }
 
+TEST_F(TrackerTest, ClientThatNeverReadsItsHttpResponseIsReset) {
+  server.reset();
+  TrackerServerOptions o;
+  o.header_timeout_ms = 1000;  // also the time a client has to take its response
+  start(o);
+  // 104 streams with ~1.9 KB descriptions: one page of 100 is ~200 KB.
+  std::vector<std::unique_ptr<Peer>> owners;
+  for (int i = 0; i < 13; ++i) {
+    owners.push_back(peer("owner" + std::to_string(i), "broadcaster"));
+    for (int k = 0; k < 8; ++k) {
+      Reply r = await([&](ReplyFn f) {
+        owners.back()->client.create_stream(
+            {.name = "s" + std::to_string(i * 8 + k),
+             .public_key = kKey,
+             .codec = {{"video", "vp8"}, {"note", std::string(1800, 'x')}},
+             .bitrate_kbps = 1000,
+             .is_private = false,
+             .view_key = ""},
+            f);
+      });
+      ASSERT_TRUE(r.ok) << r.code;
+    }
+  }
+  const uint16_t port = server->port();
+  const std::string get = "GET /api/streams?limit=100 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+  Fds fds;
+  // 5 clients ask for a big page and read nothing: the responses wait in the tracker's
+  // socket buffers. A graceful close would put its FIN behind them and keep them there; the
+  // tracker resets these connections instead, so the clients see the connection gone.
+  for (int i = 0; i < 5; ++i) {
+    int fd = fds.add(raw::connect_loopback(port, 4096, 5000, pump_once));
+    ASSERT_GE(fd, 0);
+    ASSERT_TRUE(raw::send_all(fd, get, 5000, pump_once));
+  }
+  EXPECT_TRUE(run_until([&] { return fds.closed_by_server() == 5; }, 15000))
+      << fds.closed_by_server() << " of 5\n"
+      << metrics();
+  auto page = http_get(server->http_url() + "/api/streams?limit=100");
+  ASSERT_EQ(page.first, 200);
+  EXPECT_EQ(json::parse(page.second)["streams"].size(), 100u);
+  EXPECT_TRUE(run_until([&] { return server->tcp_connections() <= 14; }));  // owners + http_get
+}
+
 }  // namespace
