@@ -30,6 +30,31 @@ Options:
   --broadcaster-until N  offer the broadcaster as a neighbour while fewer than N viewers have
                          spare upload (default 4)
   --call-timeout-ms N    default time a call invitation rings (default 30000)
+
+Bounds (what one client can make the tracker hold; 0 turns a bound off):
+  --max-conns N          open TCP connections in total, HTTP and WebSocket (default 50000);
+                         the fd limit is raised to the hard limit, and N is lowered to
+                         that limit minus 64 if above it
+  --max-conns-per-address N
+                         open connections from one IP address (default 256). Loopback
+                         clients (127.0.0.0/8, ::1: a local swarm, or a reverse proxy that
+                         must enforce its own per-client limit) are exempt unless
+                         --cap-loopback is given
+  --cap-loopback         apply --max-conns-per-address to loopback clients too
+  --header-timeout-ms N  a connection must deliver a complete HTTP request head (TLS
+                         handshake included; again after each keep-alive response) within
+                         N ms, or it gets 408 and is closed (default 10000)
+  --hello-timeout-ms N   a WebSocket that has not said hello after N ms is closed (default 10000)
+  --ping-interval-s N    WebSocket ping to every peer every N s (default 20)
+  --idle-timeout-ms N    a WebSocket from which nothing arrived (no message, no pong) for
+                         N ms is closed (default 60000; must exceed the ping interval)
+  --max-unsent-kb N      a peer that leaves more than N KiB of our output unread is closed
+                         (default 1024)
+  --reply-bytes-per-token N
+                         rate-limit cost: a request costs one more token per N bytes of
+                         output it causes beyond the first N (default 1024)
+  --tcp-keepalive-s N    TCP keepalive: first probe after N s of silence, then every 10 s,
+                         3 unanswered probes drop the connection (default 60)
   --log-level LEVEL      error | warn | info | debug (default info)
   --quiet                same as --log-level error, and no live status line
   --stats FILE.jsonl     one JSON line per second: peers, connections, streams, calls
@@ -41,6 +66,7 @@ Examples:
   meshcast tracker
   meshcast tracker --listen 127.0.0.1:0 --quiet
   meshcast tracker --listen 127.0.0.1:8443 --tls-cert cert.pem --tls-key key.pem
+  meshcast tracker --listen 0.0.0.0:8700 --max-conns-per-address 64 --max-unsent-kb 512
   curl http://127.0.0.1:8700/metrics
 )";
 
@@ -67,9 +93,12 @@ void raise_fd_limit() {
 std::string error_stats_;
 
 int run_tracker(int argc, char** argv) {
-  app::Args args(argc, argv, {"quiet"},
-                 {"listen", "tls-cert", "tls-key", "max-rate", "max-neighbours",
-                  "broadcaster-until", "call-timeout-ms", "log-level", "stats"});
+  app::Args args(
+      argc, argv, {"quiet", "cap-loopback"},
+      {"listen", "tls-cert", "tls-key", "max-rate", "max-neighbours", "broadcaster-until",
+       "call-timeout-ms", "log-level", "stats", "max-conns", "max-conns-per-address",
+       "header-timeout-ms", "hello-timeout-ms", "ping-interval-s", "idle-timeout-ms",
+       "max-unsent-kb", "reply-bytes-per-token", "tcp-keepalive-s", "max-http-inflight-mb"});
   if (args.help()) {
     std::fputs(kHelp, stdout);
     return app::kExitOk;
@@ -90,6 +119,19 @@ int run_tracker(int argc, char** argv) {
   opt.core.broadcaster_until_viewers =
       static_cast<int>(args.get_int("broadcaster-until", 4, 0, 1000));
   opt.core.default_call_timeout_ms = args.get_int("call-timeout-ms", 30000, 100, 300000);
+  opt.max_connections = static_cast<std::size_t>(args.get_int("max-conns", 50000, 0, 10'000'000));
+  opt.max_connections_per_address =
+      static_cast<std::size_t>(args.get_int("max-conns-per-address", 256, 0, 10'000'000));
+  opt.cap_loopback = args.has("cap-loopback");
+  opt.header_timeout_ms = args.get_int("header-timeout-ms", 10000, 0, 3'600'000);
+  opt.core.hello_timeout_ms = args.get_int("hello-timeout-ms", 10000, 0, 3'600'000);
+  opt.ws_ping_interval_s = static_cast<unsigned>(args.get_int("ping-interval-s", 20, 0, 3600));
+  opt.ws_idle_timeout_ms = args.get_int("idle-timeout-ms", 60000, 0, 86'400'000);
+  opt.max_unsent_bytes =
+      static_cast<std::size_t>(args.get_int("max-unsent-kb", 1024, 0, 16 * 1024 * 1024)) * 1024;
+  opt.core.reply_bytes_per_token =
+      static_cast<std::size_t>(args.get_int("reply-bytes-per-token", 1024, 0, 1 << 30));
+  opt.tcp_keepalive_s = static_cast<unsigned>(args.get_int("tcp-keepalive-s", 60, 0, 86400));
   std::string level = args.has("quiet") ? "error" : args.get("log-level", "info");
   if (level == "error")
     opt.log_level = signaling::LogLevel::kError;
@@ -105,6 +147,14 @@ int run_tracker(int argc, char** argv) {
   }
   if (!args.ok()) {
     std::fprintf(stderr, "meshcast tracker: %s (see --help)\n", args.error().c_str());
+    return app::kExitUsage;
+  }
+  if (opt.ws_idle_timeout_ms > 0 && opt.ws_ping_interval_s > 0 &&
+      opt.ws_idle_timeout_ms <= int64_t(opt.ws_ping_interval_s) * 1000) {
+    std::fprintf(stderr,
+                 "meshcast tracker: --idle-timeout-ms (%lld) must exceed --ping-interval-s "
+                 "(%u s): honest peers only speak when pinged\n",
+                 static_cast<long long>(opt.ws_idle_timeout_ms), opt.ws_ping_interval_s);
     return app::kExitUsage;
   }
   if (opt.tls_cert_file.empty() != opt.tls_key_file.empty()) {

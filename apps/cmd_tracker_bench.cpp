@@ -12,9 +12,11 @@
 #include <algorithm>
 #include <cstdio>
 #include <fstream>
+#include <functional>
 #include <iterator>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -22,6 +24,7 @@
 #include "apps/cli/args.hpp"
 #include "apps/cli/stats.hpp"
 #include "apps/command.hpp"
+#include "signaling/raw_ws.hpp"
 #include "signaling/tracker_client.hpp"
 
 using namespace meshcast;
@@ -51,9 +54,27 @@ Options:
   --timeout-s N      give up after N seconds in total (default 120)
   --help             this text
 
+Attack modes (a tracker child process is always started; its RSS is sampled every 100 ms):
+  --attack amplification
+                     owners create --streams streams (each with a ~1.8 KB codec object);
+                     then --conns raw WebSocket connections (receive buffer 4 KB) say hello
+                     and send --requests stream_list requests each without reading a byte,
+                     and hold for --hold-s seconds (default 5)
+  --attack idle      --half-open sockets send half an HTTP request, --idle sockets send
+                     nothing, --silent sockets upgrade to WebSocket, say hello and then never
+                     read (so never answer a ping); held for --hold-s seconds (default 70)
+  Both report the tracker's RSS before, peak and after, how many attacking sockets the
+  tracker closed, and whether an honest client could connect, say hello and list streams
+  at the end. --streams N (56), --conns N (10), --requests N (100), --half-open N (200),
+  --idle N (200), --silent N (200), --tracker-args "ARGS" (extra tracker options),
+  --tracker-exe PATH (run the tracker of another meshcast build, e.g. to compare versions),
+  --repeat N (1: run the attack N times against the same tracker, RSS after each round).
+
 Examples:
   meshcast tracker-bench --clients 5000
   meshcast tracker-bench --clients 200 --url ws://127.0.0.1:8700/ws --tracker-pid 1234
+  meshcast tracker-bench --attack amplification
+  meshcast tracker-bench --attack idle --hold-s 30
 )";
 
 int64_t now_us() { return g_get_monotonic_time(); }
@@ -141,13 +162,297 @@ struct Bench {
   }
 };
 
+// Starts `meshcast tracker --listen 127.0.0.1:0 --quiet EXTRA...` and reads its URL.
+bool spawn_tracker(const std::vector<std::string>& extra, GPid* child, std::string* url,
+                   const std::string& tracker_exe = "") {
+  gchar* exe = g_file_read_link("/proc/self/exe", nullptr);
+  std::vector<std::string> args = {tracker_exe.empty() ? (exe ? exe : "meshcast") : tracker_exe,
+                                   "tracker", "--listen", "127.0.0.1:0", "--quiet"};
+  g_free(exe);
+  args.insert(args.end(), extra.begin(), extra.end());
+  std::vector<gchar*> argv_child;
+  for (auto& a : args) argv_child.push_back(a.data());
+  argv_child.push_back(nullptr);
+  gint out_fd = -1;
+  GError* e = nullptr;
+  if (!g_spawn_async_with_pipes(nullptr, argv_child.data(), nullptr, G_SPAWN_DO_NOT_REAP_CHILD,
+                                nullptr, nullptr, child, nullptr, &out_fd, nullptr, &e)) {
+    std::fprintf(stderr, "meshcast tracker-bench: cannot start tracker: %s\n", e->message);
+    g_error_free(e);
+    return false;
+  }
+  FILE* f = fdopen(out_fd, "r");
+  char line[512] = {0};
+  if (!f || !std::fgets(line, sizeof line, f)) {
+    std::fprintf(stderr, "meshcast tracker-bench: tracker did not start\n");
+    if (f) fclose(f);
+    kill(*child, SIGTERM);
+    return false;
+  }
+  fclose(f);
+  std::string s = line;
+  auto p = s.find("ws://");
+  if (p == std::string::npos) {
+    std::fprintf(stderr, "meshcast tracker-bench: unexpected tracker output: %s", line);
+    kill(*child, SIGTERM);
+    return false;
+  }
+  *url = s.substr(p);
+  while (!url->empty() && (url->back() == '\n' || url->back() == '\r')) url->pop_back();
+  return true;
+}
+
+void stop_tracker(GPid child) {
+  if (child <= 0) return;
+  kill(child, SIGTERM);
+  int st = 0;
+  waitpid(child, &st, 0);
+  g_spawn_close_pid(child);
+}
+
+uint16_t port_of(const std::string& url) {
+  auto colon = url.rfind(':');
+  return colon == std::string::npos ? 0 : uint16_t(std::atoi(url.c_str() + colon + 1));
+}
+
+// Runs the default main context until `pred` holds or `ms` pass.
+bool pump_until(const std::function<bool()>& pred, int64_t ms) {
+  guint wake = g_timeout_add(
+      20, [](gpointer) -> gboolean { return G_SOURCE_CONTINUE; }, nullptr);
+  const int64_t end = now_us() + ms * 1000;
+  while (!pred() && now_us() < end) g_main_context_iteration(nullptr, TRUE);
+  g_source_remove(wake);
+  return pred();
+}
+
+// One honest client: connect, hello, list streams. True when all three worked.
+bool honest_client_works(const std::string& url, SoupSession* session, double* ms) {
+  signaling::TrackerClientOptions o;
+  o.max_reconnect_attempts = 0;
+  o.session = session;
+  o.request_timeout_ms = 10000;
+  TrackerClient c(o);
+  int stage = 0;  // 1 connected, 2 hello ok, 3 list ok, -1 failed
+  const int64_t t0 = now_us();
+  c.on_state([&](ClientState s, const std::string&) {
+    if (s == ClientState::kConnected && stage == 0) {
+      stage = 1;
+      signaling::HelloParams h;
+      h.peer_id = "honest-" + std::to_string(now_us());
+      c.hello(h, [&](const Reply& r) {
+        if (!r.ok) return void(stage = -1);
+        stage = 2;
+        c.list_streams([&](const Reply& l) { stage = l.ok ? 3 : -1; });
+      });
+    } else if (s == ClientState::kFailed || s == ClientState::kDisconnected) {
+      if (stage < 3) stage = -1;
+    }
+  });
+  c.connect(url);
+  pump_until([&] { return stage == 3 || stage == -1; }, 15000);
+  *ms = double(now_us() - t0) / 1000.0;
+  bool ok = stage == 3;
+  c.close();
+  return ok;
+}
+
+struct RssWatch {
+  pid_t pid;
+  double peak_kb = 0;
+  void sample() {
+    if (auto s = sample_process(pid)) peak_kb = std::max(peak_kb, s->rss_kb);
+  }
+};
+
+int run_attack(app::Args& args) {
+  const std::string mode = args.get("attack");
+  const long streams = args.get_int("streams", 56, 0, 10000);
+  const long conns = args.get_int("conns", 10, 1, 10000);
+  const long requests = args.get_int("requests", 100, 1, 100000);
+  const long half_open = args.get_int("half-open", 200, 0, 20000);
+  const long idle = args.get_int("idle", 200, 0, 20000);
+  const long silent = args.get_int("silent", 200, 0, 20000);
+  const long hold_s = args.get_int("hold-s", mode == "idle" ? 70 : 5, 1, 3600);
+  const long repeat = args.get_int("repeat", 1, 1, 100);
+  std::vector<std::string> extra;
+  {
+    std::istringstream in(args.get("tracker-args"));
+    for (std::string w; in >> w;) extra.push_back(w);
+  }
+  if (!args.ok()) {
+    std::fprintf(stderr, "meshcast tracker-bench: %s (see --help)\n", args.error().c_str());
+    return app::kExitUsage;
+  }
+  if (mode != "amplification" && mode != "idle") {
+    std::fprintf(stderr, "meshcast tracker-bench: --attack is amplification|idle\n");
+    return app::kExitUsage;
+  }
+  raise_fd_limit();
+  GPid child = 0;
+  std::string url;
+  if (!spawn_tracker(extra, &child, &url, args.get("tracker-exe"))) return app::kExitFailure;
+  const uint16_t port = port_of(url);
+  SoupSession* session = soup_session_new_with_options(
+      "max-conns", 10000, "max-conns-per-host", 10000, "timeout", 0u, "idle-timeout", 0u, nullptr);
+  RssWatch rss{child};
+  std::vector<std::unique_ptr<TrackerClient>> owners;
+  std::vector<std::string> errors;
+  json report = {{"attack", mode}, {"tracker_args", args.get("tracker-args")}};
+
+  // Streams to list (amplification only): 8 per owner, the per-peer cap.
+  int created = 0;
+  if (mode == "amplification") {
+    const std::string pad(1800, 'x');
+    for (long o = 0; o * 8 < streams; ++o) {
+      signaling::TrackerClientOptions co;
+      co.max_reconnect_attempts = 0;
+      co.session = session;
+      owners.push_back(std::make_unique<TrackerClient>(co));
+      TrackerClient* c = owners.back().get();
+      c->on_state([&, c, o](ClientState s, const std::string&) {
+        if (s != ClientState::kConnected) return;
+        signaling::HelloParams h;
+        h.peer_id = "owner-" + std::to_string(o);
+        h.role = "broadcaster";
+        c->hello(h, [&, c, o](const Reply& r) {
+          if (!r.ok) return errors.push_back("owner hello: " + r.code);
+          for (long k = o * 8; k < std::min(streams, (o + 1) * 8); ++k) {
+            signaling::StreamParams sp;
+            sp.name = "stream-" + std::to_string(k);
+            sp.public_key = std::string(64, '0');
+            sp.codec = {{"video", "vp8"}, {"audio", "opus"}, {"note", pad}};
+            c->create_stream(sp, [&](const Reply& cr) {
+              if (cr.ok)
+                ++created;
+              else
+                errors.push_back("create: " + cr.code);
+            });
+          }
+        });
+      });
+      c->connect(url);
+    }
+    pump_until([&] { return created >= streams; }, 20000);
+  }
+  pump_until([] { return false; }, 500);
+  auto before = sample_process(child);
+  report["streams"] = created;
+  report["tracker_rss_kb_before"] = before ? before->rss_kb : -1;
+
+  // The attack, `repeat` times against the same tracker (each round's sockets are closed
+  // before the next): memory that is not given back grows round after round.
+  struct Sock {
+    int fd;
+    std::string kind;
+  };
+  std::vector<Sock> socks;
+  int setup_failed = 0;
+  const int64_t t_attack = now_us();
+  std::optional<app::ProcSample> after;
+  json open = json::object(), total = json::object(), rounds = json::array();
+  for (long round = 0; round < repeat; ++round) {
+    if (round > 0) {
+      for (auto& s : socks) ::close(s.fd);
+      socks.clear();
+      pump_until([] { return false; }, 500);
+    }
+    if (mode == "amplification") {
+      const std::string list = signaling::raw::text_frame(R"({"type":"stream_list"})");
+      std::string burst;
+      for (long i = 0; i < requests; ++i) burst += list;
+      for (long i = 0; i < conns; ++i) {
+        int fd = signaling::raw::connect_loopback(port, 4096);
+        bool ok = fd >= 0 && signaling::raw::handshake(fd, port) &&
+                  signaling::raw::send_all(
+                      fd, signaling::raw::text_frame(R"({"type":"hello","role":"viewer"})"));
+        ok = ok && signaling::raw::read_text(fd).has_value();
+        ok = ok && signaling::raw::send_all(fd, burst, 5000);
+        if (!ok) ++setup_failed;
+        if (fd >= 0) socks.push_back({fd, "amplification"});
+        rss.sample();
+      }
+    } else {
+      const std::string half = "GET /ws HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(port) +
+                               "\r\nUpgrade: websocket\r\n";
+      for (long i = 0; i < half_open; ++i) {
+        int fd = signaling::raw::connect_loopback(port);
+        if (fd < 0 || !signaling::raw::send_all(fd, half)) ++setup_failed;
+        if (fd >= 0) socks.push_back({fd, "half_open"});
+      }
+      for (long i = 0; i < idle; ++i) {
+        int fd = signaling::raw::connect_loopback(port);
+        if (fd < 0)
+          ++setup_failed;
+        else
+          socks.push_back({fd, "idle"});
+      }
+      for (long i = 0; i < silent; ++i) {
+        int fd = signaling::raw::connect_loopback(port, 4096);
+        bool ok = fd >= 0 && signaling::raw::handshake(fd, port) &&
+                  signaling::raw::send_all(
+                      fd, signaling::raw::text_frame(R"({"type":"hello","role":"viewer"})")) &&
+                  signaling::raw::read_text(fd).has_value();
+        if (!ok) ++setup_failed;
+        if (fd >= 0) socks.push_back({fd, "silent"});
+      }
+    }
+    // Hold, sampling the tracker's memory.
+    guint sampler = g_timeout_add(
+        100,
+        [](gpointer p) -> gboolean {
+          static_cast<RssWatch*>(p)->sample();
+          return G_SOURCE_CONTINUE;
+        },
+        &rss);
+    pump_until([] { return false; }, hold_s * 1000);
+    g_source_remove(sampler);
+    rss.sample();
+    after = sample_process(child);
+    open = json::object();
+    total = json::object();
+    for (auto& s : socks) {
+      total[s.kind] = total.value(s.kind, 0) + 1;
+      open[s.kind] = open.value(s.kind, 0) + (signaling::raw::closed_by_peer(s.fd) ? 0 : 1);
+    }
+    rounds.push_back(
+        {{"still_open_after_hold", open}, {"tracker_rss_kb_after", after ? after->rss_kb : -1}});
+  }
+
+  double honest_ms = 0;
+  bool honest = honest_client_works(url, session, &honest_ms);
+  report["sockets"] = total;
+  report["still_open_after_hold"] = open;
+  report["setup_failed"] = setup_failed;
+  report["hold_s"] = hold_s;
+  report["attack_seconds"] = double(now_us() - t_attack) / 1e6;
+  report["tracker_rss_kb_peak"] = rss.peak_kb;
+  report["tracker_rss_kb_after"] = after ? after->rss_kb : -1;
+  report["tracker_rss_growth_kb"] =
+      (before && after) ? json(std::max(rss.peak_kb, after->rss_kb) - before->rss_kb) : json();
+  report["honest_client_ok"] = honest;
+  report["honest_client_ms"] = honest_ms;
+  report["errors"] = errors;
+  if (repeat > 1) report["rounds"] = rounds;
+  for (auto& s : socks) ::close(s.fd);
+  for (auto& o : owners) o->close();
+  pump_until([] { return false; }, 200);
+  owners.clear();
+  g_object_unref(session);
+  stop_tracker(child);
+  std::printf("%s\n", report.dump(2).c_str());
+  return honest ? app::kExitOk : app::kExitFailure;
+}
+
 int run_bench(int argc, char** argv) {
   app::Args args(argc, argv, {},
-                 {"clients", "url", "tracker-pid", "concurrency", "rounds", "timeout-s"});
+                 {"clients", "url", "tracker-pid", "concurrency", "rounds", "timeout-s", "attack",
+                  "streams", "conns", "requests", "half-open", "idle", "silent", "hold-s",
+                  "tracker-args", "tracker-exe", "repeat"});
   if (args.help()) {
     std::fputs(kHelp, stdout);
     return app::kExitOk;
   }
+  if (args.has("attack")) return run_attack(args);
   Bench b;
   b.n = static_cast<int>(args.get_int("clients", 1000, 2, 20000));
   b.concurrency = static_cast<int>(args.get_int("concurrency", 256, 1, 4096));
@@ -172,37 +477,7 @@ int run_bench(int argc, char** argv) {
   bool own_tracker = b.url.empty();
   GPid child = 0;
   if (own_tracker) {
-    gchar* exe = g_file_read_link("/proc/self/exe", nullptr);
-    const gchar* argv_child[] = {exe,       "tracker",    "--listen", "127.0.0.1:0",
-                                 "--quiet", "--max-rate", "100000",   nullptr};
-    gint out_fd = -1;
-    GError* e = nullptr;
-    if (!g_spawn_async_with_pipes(nullptr, const_cast<gchar**>(argv_child), nullptr,
-                                  G_SPAWN_DO_NOT_REAP_CHILD, nullptr, nullptr, &child, nullptr,
-                                  &out_fd, nullptr, &e)) {
-      std::fprintf(stderr, "meshcast tracker-bench: cannot start tracker: %s\n", e->message);
-      g_error_free(e);
-      g_free(exe);
-      return app::kExitFailure;
-    }
-    g_free(exe);
-    FILE* f = fdopen(out_fd, "r");
-    char line[512] = {0};
-    if (!f || !std::fgets(line, sizeof line, f)) {
-      std::fprintf(stderr, "meshcast tracker-bench: tracker did not start\n");
-      kill(child, SIGTERM);
-      return app::kExitFailure;
-    }
-    fclose(f);
-    std::string s = line;
-    auto p = s.find("ws://");
-    if (p == std::string::npos) {
-      std::fprintf(stderr, "meshcast tracker-bench: unexpected tracker output: %s", line);
-      kill(child, SIGTERM);
-      return app::kExitFailure;
-    }
-    b.url = s.substr(p);
-    while (!b.url.empty() && (b.url.back() == '\n' || b.url.back() == '\r')) b.url.pop_back();
+    if (!spawn_tracker({"--max-rate", "100000"}, &child, &b.url)) return app::kExitFailure;
     tracker_pid = child;
   }
 
@@ -356,12 +631,7 @@ int run_bench(int argc, char** argv) {
   run_until([&, t = now_us()] { return now_us() - t > 500000; });
   b.clients.clear();
   g_object_unref(b.session);
-  if (own_tracker && child > 0) {
-    kill(child, SIGTERM);
-    int st = 0;
-    waitpid(child, &st, 0);
-    g_spawn_close_pid(child);
-  }
+  if (own_tracker) stop_tracker(child);
   std::printf("%s\n", report.dump(2).c_str());
   return report["complete"].get<bool>() ? app::kExitOk : app::kExitFailure;
 }

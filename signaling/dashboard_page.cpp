@@ -319,11 +319,10 @@ async function refresh() {
     document.getElementById("title").textContent = selected ? "Overlay of “" + selected + "”" : "Overlay";
     if (selected) {
       const o = await fetch(q("/api/streams/" + encodeURIComponent(selected) + "/overlay"), {cache: "no-store"});
-      if (o.status === 404) { showMessage("no such stream: " + selected); }
+      if (o.status === 404) { showMessage("no such stream (or private: open this page with ?stream=NAME&key=VIEW_KEY)"); }
       else {
         const ov = await o.json();
-        if (!ov.peers) { showMessage("private stream: open this page with ?stream=NAME&key=VIEW_KEY"); }
-        else { showMessage(""); const links = renderGraph(ov); renderPeers(ov, links); renderSummary(ov, links); }
+        showMessage(""); const links = renderGraph(ov); renderPeers(ov, links); renderSummary(ov, links);
       }
     }
     conn.textContent = "updated " + new Date().toLocaleTimeString();

@@ -149,6 +149,9 @@ void check_body(MsgType t, const json& o) {
       break;
     }
     case MsgType::kStreamList:
+      name_field(o, "after", false);
+      int_field(o, "limit", false, 1, limits::kMaxListPage);
+      break;
     case MsgType::kLeave:
     case MsgType::kPing:
       break;

@@ -17,4 +17,12 @@ bool TokenBucket::take(int64_t now_ms) {
   return true;
 }
 
+void TokenBucket::charge(double cost, int64_t now_ms) {
+  if (now_ms > last_ms_) {
+    tokens_ = std::min(burst_, tokens_ + rate_ * static_cast<double>(now_ms - last_ms_) / 1000.0);
+    last_ms_ = now_ms;
+  }
+  if (cost > 0) tokens_ = std::max(-burst_, tokens_ - cost);
+}
+
 }  // namespace meshcast::signaling

@@ -10,6 +10,9 @@ class TokenBucket {
   TokenBucket(double rate_per_s, double burst, int64_t now_ms);
   // Takes one token if available.
   bool take(int64_t now_ms);
+  // Takes `cost` tokens after the fact (the cost of a reply is known only once it is built):
+  // the balance may go below zero, down to -burst, and refills at the normal rate.
+  void charge(double cost, int64_t now_ms);
   double tokens() const { return tokens_; }
 
  private:

@@ -356,8 +356,11 @@ void TrackerClient::create_stream(const StreamParams& p, ReplyFn done) {
   request(std::move(m), std::move(done));
 }
 
-void TrackerClient::list_streams(ReplyFn done) {
-  request({{"type", "stream_list"}}, std::move(done));
+void TrackerClient::list_streams(ReplyFn done, const std::string& after, int limit) {
+  json m = {{"type", "stream_list"}};
+  if (!after.empty()) m["after"] = after;
+  if (limit > 0) m["limit"] = limit;
+  request(std::move(m), std::move(done));
 }
 
 void TrackerClient::describe_stream(const std::string& name, const std::string& view_key,

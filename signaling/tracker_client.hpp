@@ -99,7 +99,8 @@ class TrackerClient {
 
   void hello(const HelloParams& p, ReplyFn done);
   void create_stream(const StreamParams& p, ReplyFn done);  // reply: name, secret
-  void list_streams(ReplyFn done);
+  // One page (reply: streams, next when more follow); pass `next` as `after` for the next.
+  void list_streams(ReplyFn done, const std::string& after = "", int limit = 0);
   void describe_stream(const std::string& name, const std::string& view_key, ReplyFn done);
   void update_stream(const std::string& name, const nlohmann::json& changes, ReplyFn done);
   void end_stream(const std::string& name, ReplyFn done);

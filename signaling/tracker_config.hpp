@@ -19,6 +19,10 @@ struct TrackerConfig {
   std::size_t max_streams = 10'000;
   std::size_t max_streams_per_peer = 8;
   std::size_t max_calls_per_peer = 8;
+  // Cost accounting: a request whose replies to the requester exceed this many bytes costs
+  // one more token per such many bytes (a stream_list page of big descriptions is dearer than
+  // a ping). 0 = every request costs one token.
+  std::size_t reply_bytes_per_token = 1024;
 };
 
 }  // namespace meshcast::signaling

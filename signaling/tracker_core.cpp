@@ -101,7 +101,20 @@ void TrackerCore::on_text(ConnId conn, std::string_view text, int64_t now_ms, Co
     return;
   }
   metrics_.count_message(msg_type_name(v.request->type));
+  const std::size_t first = out.send.size();
   dispatch(c, conn, *v.request, now_ms, out);
+  // Cost accounting: the request paid one token; everything it made us send (its reply, the
+  // events and relays it caused) beyond reply_bytes_per_token costs one token per that many
+  // bytes more. A 32-byte request can no longer buy 100 KB of output at the price of a ping.
+  if (const std::size_t per = config_.reply_bytes_per_token; per > 0) {
+    std::size_t bytes = 0;
+    for (std::size_t i = first; i < out.send.size(); ++i) bytes += out.send[i].second.size();
+    if (bytes > per) {
+      if (auto again = conns_.find(conn); again != conns_.end())
+        again->second.bucket.charge(static_cast<double>(bytes - per) / static_cast<double>(per),
+                                    now_ms);
+    }
+  }
 }
 
 void TrackerCore::on_close(ConnId conn, int64_t now_ms, CoreOutput& out) {
@@ -324,14 +337,26 @@ void TrackerCore::on_stream_create(Peer& p, const Request& req, int64_t now, Cor
 }
 
 void TrackerCore::on_stream_list(Peer& p, const Request& req, CoreOutput& out) {
+  const std::string after = get_str(req.body, "after");
+  const auto limit = static_cast<std::size_t>(
+      get_int(req.body, "limit", static_cast<int64_t>(limits::kDefaultListPage)));
   json list = json::array();
-  for (auto& [name, s] : streams_) {
-    if (s.is_private && s.owner != p.id)
-      list.push_back({{"name", name}, {"private", true}});
-    else
-      list.push_back(describe(s));
+  std::string last;
+  bool more = false;
+  for (auto it = streams_.upper_bound(after); it != streams_.end(); ++it) {
+    // Private streams are listed only to their members (the owner is one): to everyone else
+    // they do not exist, not even by name.
+    if (it->second.is_private && !p.streams.count(it->first)) continue;
+    if (list.size() >= limit) {
+      more = true;
+      break;
+    }
+    list.push_back(describe(it->second));
+    last = it->first;
   }
-  reply(p.conn, req, {{"streams", std::move(list)}}, out);
+  json r = {{"streams", std::move(list)}};
+  if (more) r["next"] = last;
+  reply(p.conn, req, std::move(r), out);
 }
 
 void TrackerCore::on_stream_describe(Peer& p, const Request& req, CoreOutput& out) {
@@ -358,14 +383,35 @@ void TrackerCore::on_stream_update(Peer& p, const Request& req, CoreOutput& out)
   if (priv && key.empty())
     return error(p.conn, err::kMissingField, "a private stream needs 'view_key'", &req, out,
                  last_now_ms_);
+  // A new view key (or a public stream made private) is a rotation: the members joined with
+  // a key that no longer opens the stream and none of them has shown the new one, so all of
+  // them (but the owner and the peer making the change) are removed and must join again.
+  const bool rotated = priv && (!s.is_private || key != s.view_key);
   if (auto c = b.find("codec"); c != b.end() && c->is_object()) s.codec = *c;
   s.bitrate_kbps = get_int(b, "bitrate_kbps", s.bitrate_kbps);
   s.is_private = priv;
   s.view_key = priv ? key : "";
+  std::size_t revoked = rotated ? revoke_members(s, p.id, "view_key_changed", out) : 0;
   json ev = {{"type", "stream_updated"}, {"name", s.name}, {"stream", describe(s)}};
   for (auto& [m, _] : s.members)
     if (m != p.id) send_to_peer(m, ev, out);
-  reply(p.conn, req, {{"stream", describe(s)}}, out);
+  reply(p.conn, req, {{"stream", describe(s)}, {"revoked", revoked}}, out);
+}
+
+std::size_t TrackerCore::revoke_members(Stream& s, const std::string& keep,
+                                        const std::string& reason, CoreOutput& out) {
+  std::vector<std::string> gone;
+  for (auto& [m, _] : s.members)
+    if (m != s.owner && m != keep) gone.push_back(m);
+  const json ev = {{"type", "stream_access_revoked"}, {"name", s.name}, {"reason", reason}};
+  for (auto& m : gone) {
+    s.members.erase(m);
+    auto it = peers_.find(m);
+    if (it == peers_.end()) continue;
+    it->second.streams.erase(s.name);
+    send_to_peer(m, ev, out);
+  }
+  return gone.size();
 }
 
 void TrackerCore::on_stream_end(Peer& p, const Request& req, CoreOutput& out) {
@@ -655,26 +701,43 @@ std::string TrackerCore::metrics_text() const {
   return metrics_.render(peers_.size(), conns_.size(), streams_.size(), calls_.size());
 }
 
-json TrackerCore::api_streams(std::string_view key) const {
+json TrackerCore::api_streams(std::string_view key, std::string_view after,
+                              std::size_t limit) const {
   json list = json::array();
-  for (auto& [name, s] : streams_) {
-    bool unlocked = !s.is_private || (!key.empty() && constant_time_equal(key, s.view_key));
-    if (unlocked)
-      list.push_back(describe(s));
-    else
-      list.push_back({{"name", name}, {"private", true}});
+  std::string last;
+  bool more = false;
+  for (auto it = streams_.upper_bound(std::string(after)); it != streams_.end(); ++it) {
+    const Stream& s = it->second;
+    // A private stream is listed only to a caller holding its view key.
+    if (s.is_private && (key.empty() || !constant_time_equal(key, s.view_key))) continue;
+    if (list.size() >= limit) {
+      more = true;
+      break;
+    }
+    list.push_back(describe(s));
+    last = it->first;
   }
-  return {{"streams", std::move(list)}};
+  json r = {{"streams", std::move(list)}};
+  if (more) r["next"] = last;
+  return r;
 }
 
-std::optional<json> TrackerCore::api_overlay(std::string_view name, std::string_view key) const {
+std::optional<json> TrackerCore::api_overlay(std::string_view name, std::string_view key,
+                                             std::string_view after, std::size_t limit) const {
   auto it = streams_.find(std::string(name));
   if (it == streams_.end()) return std::nullopt;
   const Stream& s = it->second;
-  if (s.is_private && (key.empty() || !constant_time_equal(key, s.view_key)))
-    return json{{"name", s.name}, {"private", true}};
+  if (s.is_private && (key.empty() || !constant_time_equal(key, s.view_key))) return std::nullopt;
   json peers = json::array();
-  for (auto& [m, joined] : s.members) {
+  std::string last;
+  bool more = false;
+  for (auto mi = s.members.upper_bound(std::string(after)); mi != s.members.end(); ++mi) {
+    if (peers.size() >= limit) {
+      more = true;
+      break;
+    }
+    const auto& [m, joined] = *mi;
+    last = m;
     auto p = peers_.find(m);
     if (p == peers_.end()) continue;
     const Peer& q = p->second;
@@ -692,6 +755,7 @@ std::optional<json> TrackerCore::api_overlay(std::string_view name, std::string_
   }
   json r = describe(s);
   r["peers"] = std::move(peers);
+  if (more) r["next"] = last;
   return r;
 }
 

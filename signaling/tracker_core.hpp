@@ -47,11 +47,18 @@ class TrackerCore {
   std::size_t call_count() const { return calls_.size(); }
   bool has_peer(std::string_view id) const { return peers_.count(std::string(id)) > 0; }
   const TrackerMetrics& metrics() const { return metrics_; }
+  TrackerMetrics& metrics() { return metrics_; }
   std::string metrics_text() const;
-  // GET /api/streams; `key` unlocks private streams whose view key matches.
-  nlohmann::json api_streams(std::string_view key) const;
-  // GET /api/streams/NAME/overlay; nullopt when there is no such stream.
-  std::optional<nlohmann::json> api_overlay(std::string_view name, std::string_view key) const;
+  // GET /api/streams: one page of at most `limit` streams with names after `after`, plus
+  // "next" when more follow. Private streams appear only when `key` is their view key.
+  nlohmann::json api_streams(std::string_view key, std::string_view after = {},
+                             std::size_t limit = 50) const;
+  // GET /api/streams/NAME/overlay: one page of peers (ids after `after`); nullopt when there
+  // is no such stream *or* it is private and `key` is not its view key (the same answer, so
+  // outsiders cannot tell a private stream from none).
+  std::optional<nlohmann::json> api_overlay(std::string_view name, std::string_view key,
+                                            std::string_view after = {},
+                                            std::size_t limit = 500) const;
 
  private:
   struct Partner {
@@ -112,6 +119,9 @@ class TrackerCore {
   void on_report(Peer& p, const Request& req, int64_t now, CoreOutput& out);
 
   void remove_peer(const std::string& id, CoreOutput& out);
+  // Removes every member except the owner (view key rotated: nobody has proved the new key).
+  std::size_t revoke_members(Stream& s, const std::string& keep, const std::string& reason,
+                             CoreOutput& out);
   void end_stream(const std::string& name, const std::string& reason, CoreOutput& out,
                   const std::string& ender);
   void end_call(const std::string& call_id);

@@ -14,6 +14,11 @@ uint64_t TrackerMetrics::errors(const std::string& code) const {
   return it == errors_.end() ? 0 : it->second;
 }
 
+uint64_t TrackerMetrics::closes(const std::string& reason) const {
+  auto it = closes_.find(reason);
+  return it == closes_.end() ? 0 : it->second;
+}
+
 std::string TrackerMetrics::render(std::size_t peers_connected, std::size_t connections,
                                    std::size_t streams, std::size_t calls) const {
   // Label values are message types / error codes from fixed lists, never peer input.
@@ -34,6 +39,11 @@ std::string TrackerMetrics::render(std::size_t peers_connected, std::size_t conn
   o << "# HELP meshcast_errors_total Error replies, by code.\n"
        "# TYPE meshcast_errors_total counter\n";
   for (auto& [c, n] : errors_) o << "meshcast_errors_total{code=\"" << c << "\"} " << n << "\n";
+  o << "# HELP meshcast_connections_closed_total Connections closed or refused by a server "
+       "bound, by reason.\n"
+       "# TYPE meshcast_connections_closed_total counter\n";
+  for (auto& [r, n] : closes_)
+    o << "meshcast_connections_closed_total{reason=\"" << r << "\"} " << n << "\n";
   return o.str();
 }
 

@@ -10,6 +10,9 @@ class TrackerMetrics {
  public:
   void count_message(const std::string& type) { ++messages_[type]; }
   void count_error(const std::string& code) { ++errors_[code]; }
+  // A connection the server closed or refused for a bound (reason from a fixed list).
+  void count_close(const std::string& reason) { ++closes_[reason]; }
+  uint64_t closes(const std::string& reason) const;
   uint64_t messages(const std::string& type) const;
   uint64_t errors(const std::string& code) const;
 
@@ -20,6 +23,7 @@ class TrackerMetrics {
  private:
   std::map<std::string, uint64_t> messages_;
   std::map<std::string, uint64_t> errors_;
+  std::map<std::string, uint64_t> closes_;
 };
 
 }  // namespace meshcast::signaling

@@ -1,13 +1,20 @@
 #include "signaling/tracker_server.hpp"
 
 #include <libsoup/soup.h>
+#include <sys/resource.h>
 
+#include <algorithm>
 #include <cstdarg>
 #include <cstdio>
+#include <cstdlib>
+#include <set>
 #include <unordered_map>
+#include <utility>
 
 #include "signaling/dashboard_page.hpp"
 #include "signaling/message_validator.hpp"
+#include "signaling/protocol_limits.hpp"
+#include "signaling/socket_options.hpp"
 
 namespace meshcast::signaling {
 
@@ -22,6 +29,22 @@ struct TrackerServer::Impl {
     Impl* impl;
     ConnId id;
     SoupWebsocketConnection* ws;
+    GSocket* sock = nullptr;     // the TCP socket under it (for the unsent-bytes bound)
+    int64_t last_rx_ms = 0;      // last frame or pong from the peer
+    uint64_t written = 0;        // frame bytes handed to libsoup
+    uint64_t acked_at_open = 0;  // tcpi_bytes_acked when the WebSocket opened
+    uint64_t acked = 0;          // acknowledged since then (refreshed when needed)
+    bool closing = false;        // closed by a bound: send nothing more
+  };
+  // One accepted TCP connection, from the first request-started to the socket's end.
+  struct Sock {
+    std::string address;      // remote IP
+    bool counted = false;     // within the caps (refused sockets are not)
+    bool ws = false;          // upgraded: the WebSocket bounds apply from now on
+    bool dead = false;        // refused or timed out: shut down, waiting for libsoup to let go
+    bool responding = false;  // a response is being written: the deadline is for it
+    int64_t shut_ms = 0;      // when the server shut it down (dead sockets)
+    int64_t header_deadline = 0;
   };
 
   TrackerServerOptions opt;
@@ -33,11 +56,23 @@ struct TrackerServer::Impl {
   std::unordered_map<ConnId, std::unique_ptr<WsConn>> conns;
   guint timer = 0;
   int64_t timer_at = 0;
+  // Connection bounds.
+  std::unordered_map<GSocket*, Sock> socks;
+  std::unordered_map<std::string, std::size_t> per_address;
+  std::size_t open_sockets = 0;
+  std::set<std::pair<int64_t, GSocket*>> header_deadlines;
+  guint sweep = 0;
+  int64_t last_idle_scan_ms = 0;
+  int64_t last_refusal_log_ms = -1'000'000;
 
   explicit Impl(TrackerServerOptions o) : opt(std::move(o)), core(opt.core) {}
 
   ~Impl() {
     if (timer) g_source_remove(timer);
+    if (sweep) g_source_remove(sweep);
+    if (server) g_signal_handlers_disconnect_by_data(server, this);
+    for (auto& [s, info] : socks) g_object_weak_unref(G_OBJECT(s), &Impl::on_socket_gone, this);
+    socks.clear();
     for (auto& [id, c] : conns) {
       g_signal_handlers_disconnect_by_data(c->ws, c.get());
       if (soup_websocket_connection_get_state(c->ws) == SOUP_WEBSOCKET_STATE_OPEN)
@@ -65,14 +100,18 @@ struct TrackerServer::Impl {
   void flush(CoreOutput& out) {
     for (auto& [id, text] : out.send) {
       auto it = conns.find(id);
-      if (it == conns.end()) continue;
-      if (soup_websocket_connection_get_state(it->second->ws) == SOUP_WEBSOCKET_STATE_OPEN)
+      if (it == conns.end() || it->second->closing) continue;
+      if (soup_websocket_connection_get_state(it->second->ws) == SOUP_WEBSOCKET_STATE_OPEN) {
         soup_websocket_connection_send_text(it->second->ws, text.c_str());
+        account_output(*it->second, text.size());
+      }
     }
     for (ConnId id : out.close) {
       auto it = conns.find(id);
-      if (it != conns.end() &&
-          soup_websocket_connection_get_state(it->second->ws) == SOUP_WEBSOCKET_STATE_OPEN)
+      if (it == conns.end() || it->second->closing) continue;
+      // A close handshake: libsoup drops the connection itself if the peer does not answer.
+      it->second->closing = true;
+      if (soup_websocket_connection_get_state(it->second->ws) == SOUP_WEBSOCKET_STATE_OPEN)
         soup_websocket_connection_close(it->second->ws, SOUP_WEBSOCKET_CLOSE_NORMAL, "bye");
     }
     reschedule();
@@ -101,13 +140,273 @@ struct TrackerServer::Impl {
     return G_SOURCE_REMOVE;
   }
 
+  // ---- bounds --------------------------------------------------------------------------
+
+  // A server-side frame: 2-byte head, plus 2 or 8 bytes of length above 125 / 65535 bytes.
+  static uint64_t frame_bytes(std::size_t n) { return n + (n < 126 ? 2 : n < 65536 ? 4 : 10); }
+
+  // Whatever the peer has not acknowledged is held by us (libsoup's queue or our kernel's
+  // send buffer). tcpi_bytes_acked is only read when the cheap upper bound is over the cap.
+  void account_output(WsConn& c, std::size_t text_bytes) {
+    c.written += frame_bytes(text_bytes);
+    if (opt.max_unsent_bytes == 0 || !c.sock) return;
+    auto unsent = [&] { return c.written > c.acked ? c.written - c.acked : 0; };
+    if (unsent() <= opt.max_unsent_bytes) return;
+    if (auto a = tcp_bytes_acked(g_socket_get_fd(c.sock)))
+      c.acked = *a > c.acked_at_open ? *a - c.acked_at_open : 0;
+    if (unsent() <= opt.max_unsent_bytes) return;
+    log(LogLevel::kInfo, "conn %llu: %llu bytes unread by the peer (cap %zu): closing",
+        static_cast<unsigned long long>(c.id), static_cast<unsigned long long>(unsent()),
+        opt.max_unsent_bytes);
+    close_ws(c, "unsent_cap", 1008, "too much unread output");
+  }
+
+  // Closes at once: a close handshake would wait behind the very data the peer is not
+  // reading (or for a peer that is gone). libsoup sees the shutdown and emits "closed".
+  void close_ws(WsConn& c, const char* reason, gushort code, const char* text) {
+    if (c.closing) return;
+    c.closing = true;
+    core.metrics().count_close(reason);
+    // `c` may be gone once libsoup runs its close: touch only copies after this point.
+    GSocket* sock = c.sock;
+    SoupWebsocketConnection* ws = c.ws;
+    if (sock) {
+      // The peer is not reading (or gone): what is queued for it is dropped with a reset,
+      // not kept in our kernel until it reads.
+      set_abortive_close(g_socket_get_fd(sock));
+      g_socket_shutdown(sock, TRUE, TRUE, nullptr);
+    }
+    if (soup_websocket_connection_get_state(ws) == SOUP_WEBSOCKET_STATE_OPEN)
+      soup_websocket_connection_close(ws, code, text);
+  }
+
+  // Plain-text HTTP status line on a socket libsoup is not writing to, then shutdown.
+  void refuse_socket(GSocket* sock, const char* status_line) {
+    if (!tls) {
+      std::string r = std::string("HTTP/1.1 ") + status_line +
+                      "\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: " +
+                      std::to_string(std::string(status_line).size() + 1) + "\r\n\r\n" +
+                      status_line + "\n";
+      g_socket_send(sock, r.data(), r.size(), nullptr, nullptr);
+    }
+    g_socket_shutdown(sock, TRUE, TRUE, nullptr);
+  }
+
+  void clear_header_deadline(Sock& s, GSocket* sock) {
+    if (s.header_deadline) header_deadlines.erase({s.header_deadline, sock});
+    s.header_deadline = 0;
+  }
+
+  // Every new TCP connection starts a request at once (before a byte is read), and every
+  // further request on a keep-alive connection starts another: the place for the caps and
+  // the header timeout.
+  static void on_request_started(SoupServer*, SoupServerMessage* msg, gpointer data) {
+    auto* self = static_cast<Impl*>(data);
+    GSocket* sock = soup_server_message_get_socket(msg);
+    if (!sock) return;
+    const int64_t now = now_ms();
+    auto it = self->socks.find(sock);
+    if (it == self->socks.end()) {
+      Sock s;
+      bool loopback = false;
+      GSocketAddress* ra = soup_server_message_get_remote_address(msg);
+      if (ra && G_IS_INET_SOCKET_ADDRESS(ra)) {
+        GInetAddress* ia = g_inet_socket_address_get_address(G_INET_SOCKET_ADDRESS(ra));
+        gchar* str = g_inet_address_to_string(ia);
+        s.address = str ? str : "";
+        g_free(str);
+        loopback = g_inet_address_get_is_loopback(ia);
+      }
+      g_object_weak_ref(G_OBJECT(sock), &Impl::on_socket_gone, self);
+      // libsoup before 3.4 keeps one reference to every accepted socket for ever (fixed
+      // upstream in 3.4.0, "soup-listener: Plug a leak"): each connection an attacker opens
+      // would leave its GSocket behind. The connection holds its own reference now (2 in
+      // all), so the leaked one is dropped; the socket then ends with its connection.
+      if (!soup_check_version(3, 4, 0) && g_atomic_int_get(&G_OBJECT(sock)->ref_count) == 2)
+        g_object_unref(sock);
+      const auto& o = self->opt;
+      const char* refused = nullptr;
+      auto pa = self->per_address.find(s.address);
+      const std::size_t from_here = pa == self->per_address.end() ? 0 : pa->second;
+      if (o.max_connections && self->open_sockets >= o.max_connections)
+        refused = "total_cap";
+      else if (o.max_connections_per_address && (!loopback || o.cap_loopback) &&
+               from_here >= o.max_connections_per_address)
+        refused = "per_address_cap";
+      if (refused) {
+        self->core.metrics().count_close(refused);
+        if (now - self->last_refusal_log_ms >= 1000) {  // at most one line a second
+          self->last_refusal_log_ms = now;
+          self->log(LogLevel::kWarn, "refusing a connection from %s: %s (%zu open in total)",
+                    s.address.c_str(),
+                    refused[0] == 't' ? "too many connections in total"
+                                      : "too many connections from this address",
+                    self->open_sockets);
+        }
+        s.dead = true;
+        s.shut_ms = now;
+        self->socks.emplace(sock, std::move(s));
+        self->refuse_socket(sock, refused[0] == 't'
+                                      ? "503 Service Unavailable: too many connections"
+                                      : "503 Service Unavailable: too many connections from "
+                                        "your address");
+        return;
+      }
+      s.counted = true;
+      ++self->open_sockets;
+      ++self->per_address[s.address];
+      if (o.tcp_keepalive_s > 0)
+        set_tcp_keepalive(g_socket_get_fd(sock), static_cast<int>(o.tcp_keepalive_s), 10, 3);
+      it = self->socks.emplace(sock, std::move(s)).first;
+    }
+    Sock& s = it->second;
+    if (!s.counted || s.ws || s.dead || self->opt.header_timeout_ms <= 0) return;
+    self->clear_header_deadline(s, sock);
+    s.header_deadline = now + self->opt.header_timeout_ms;
+    self->header_deadlines.insert({s.header_deadline, sock});
+  }
+
+  // A response is out and the connection stays open (HTTP keep-alive): the next request head
+  // must start within the header timeout too, or the idle connection is closed.
+  static void on_request_done(SoupServer*, SoupServerMessage* msg, gpointer data) {
+    auto* self = static_cast<Impl*>(data);
+    GSocket* sock = soup_server_message_get_socket(msg);
+    auto it = sock ? self->socks.find(sock) : self->socks.end();
+    if (it != self->socks.end()) it->second.responding = false;
+    if (it == self->socks.end() || !it->second.counted || it->second.ws || it->second.dead ||
+        self->opt.header_timeout_ms <= 0)
+      return;
+    self->clear_header_deadline(it->second, sock);
+    it->second.header_deadline = now_ms() + self->opt.header_timeout_ms;
+    self->header_deadlines.insert({it->second.header_deadline, sock});
+  }
+
+  // The request is in; its response must be taken by the client within the same timeout
+  // (a client that never reads would otherwise hold the response in our memory).
+  static void on_request_read(SoupServer*, SoupServerMessage* msg, gpointer data) {
+    auto* self = static_cast<Impl*>(data);
+    GSocket* sock = soup_server_message_get_socket(msg);
+    auto it = sock ? self->socks.find(sock) : self->socks.end();
+    if (it == self->socks.end()) return;
+    Sock& s = it->second;
+    self->clear_header_deadline(s, sock);
+    if (!s.counted || s.dead || self->opt.header_timeout_ms <= 0) return;
+    s.responding = true;
+    s.header_deadline = now_ms() + self->opt.header_timeout_ms;
+    self->header_deadlines.insert({s.header_deadline, sock});
+  }
+
+  // The socket is being finalised: the connection is over, whoever closed it.
+  static void on_socket_gone(gpointer data, GObject* where) {
+    auto* self = static_cast<Impl*>(data);
+    self->forget(reinterpret_cast<GSocket*>(where));
+  }
+
+  // The connection is over: its slot in the caps is free again.
+  void forget(GSocket* sock) {
+    auto it = socks.find(sock);
+    if (it == socks.end()) return;
+    Sock& s = it->second;
+    auto* self = this;
+    self->clear_header_deadline(s, sock);
+    if (s.counted) {
+      --self->open_sockets;
+      auto pa = self->per_address.find(s.address);
+      if (pa != self->per_address.end() && --pa->second == 0) self->per_address.erase(pa);
+    }
+    self->socks.erase(it);
+  }
+
+  static gboolean on_sweep(gpointer data) {
+    auto* self = static_cast<Impl*>(data);
+    const int64_t now = now_ms();
+    // libsoup closes a finished connection's socket but may keep the GSocket object alive a
+    // while longer: a closed socket no longer counts, whether or not it has been finalised.
+    std::vector<GSocket*> closed;
+    for (auto& [sock, s] : self->socks) {
+      if (g_socket_is_closed(sock)) {
+        closed.push_back(sock);
+      } else if (s.dead && !s.ws && s.shut_ms && now - s.shut_ms > 2000) {
+        // libsoup 3.2 reads the EOF of a shut-down keep-alive connection (waiting for its
+        // next request) but never closes the socket: the descriptor would stay for ever.
+        g_socket_close(sock, nullptr);
+        closed.push_back(sock);
+      }
+    }
+    for (GSocket* sock : closed) {
+      g_object_weak_unref(G_OBJECT(sock), &Impl::on_socket_gone, self);
+      self->forget(sock);
+    }
+    while (!self->header_deadlines.empty() && self->header_deadlines.begin()->first <= now) {
+      GSocket* sock = self->header_deadlines.begin()->second;
+      self->header_deadlines.erase(self->header_deadlines.begin());
+      auto it = self->socks.find(sock);
+      if (it == self->socks.end() || it->second.dead) continue;
+      it->second.header_deadline = 0;
+      it->second.dead = true;
+      it->second.shut_ms = now;
+      if (it->second.responding) {
+        // The client does not take its response: drop it (and what the kernel queued).
+        self->core.metrics().count_close("response_timeout");
+        self->log(LogLevel::kDebug, "closing a connection from %s: response not read in %lld ms",
+                  it->second.address.c_str(), static_cast<long long>(self->opt.header_timeout_ms));
+        set_abortive_close(g_socket_get_fd(sock));
+        g_socket_shutdown(sock, TRUE, TRUE, nullptr);
+        continue;
+      }
+      self->core.metrics().count_close("header_timeout");
+      self->log(LogLevel::kDebug,
+                "closing a connection from %s: no complete request head in %lld ms",
+                it->second.address.c_str(), static_cast<long long>(self->opt.header_timeout_ms));
+      // An earlier response still unread in our kernel: the client is not reading, so the
+      // connection is reset and that output freed rather than kept until it reads.
+      if (unsent_in_kernel(g_socket_get_fd(sock)) > 0) {
+        set_abortive_close(g_socket_get_fd(sock));
+        g_socket_shutdown(sock, TRUE, TRUE, nullptr);
+        continue;
+      }
+      self->refuse_socket(sock, "408 Request Timeout");
+    }
+    const int64_t idle = self->opt.ws_idle_timeout_ms;
+    if (idle > 0 && now - self->last_idle_scan_ms >= std::max<int64_t>(100, idle / 8)) {
+      self->last_idle_scan_ms = now;
+      std::vector<WsConn*> stale;
+      for (auto& [id, c] : self->conns)
+        if (!c->closing && now - c->last_rx_ms > idle) stale.push_back(c.get());
+      for (WsConn* c : stale) {
+        self->log(LogLevel::kDebug, "conn %llu: nothing received for %lld ms: closing",
+                  static_cast<unsigned long long>(c->id),
+                  static_cast<long long>(now - c->last_rx_ms));
+        self->close_ws(*c, "idle", SOUP_WEBSOCKET_CLOSE_GOING_AWAY, "idle");
+      }
+    }
+    return G_SOURCE_CONTINUE;
+  }
+
+  std::size_t from_address(const std::string& a) const {
+    auto it = per_address.find(a);
+    return it == per_address.end() ? 0 : it->second;
+  }
+
   // ---- WebSocket ----
   static void on_ws(SoupServer*, SoupServerMessage* msg, const char*, SoupWebsocketConnection* ws,
                     gpointer data) {
     auto* self = static_cast<Impl*>(data);
     auto c = std::make_unique<WsConn>(WsConn{self, self->next_id++, ws});
     g_object_ref(ws);
+    c->last_rx_ms = now_ms();
+    c->sock = soup_server_message_get_socket(msg);
+    if (c->sock) {
+      if (auto s = self->socks.find(c->sock); s != self->socks.end()) {
+        s->second.ws = true;
+        self->clear_header_deadline(s->second, c->sock);
+      }
+      c->acked_at_open = tcp_bytes_acked(g_socket_get_fd(c->sock)).value_or(0);
+    }
     soup_websocket_connection_set_max_incoming_payload_size(ws, self->opt.max_incoming_bytes);
+    if (self->opt.ws_ping_interval_s > 0)
+      soup_websocket_connection_set_keepalive_interval(ws, self->opt.ws_ping_interval_s);
+    g_signal_connect(ws, "pong", G_CALLBACK(&Impl::on_ws_pong), c.get());
     g_signal_connect(ws, "message", G_CALLBACK(&Impl::on_ws_message), c.get());
     g_signal_connect(ws, "closed", G_CALLBACK(&Impl::on_ws_closed), c.get());
     g_signal_connect(ws, "error", G_CALLBACK(&Impl::on_ws_error), c.get());
@@ -123,8 +422,14 @@ struct TrackerServer::Impl {
     self->reschedule();  // the hello deadline
   }
 
+  static void on_ws_pong(SoupWebsocketConnection*, GBytes*, gpointer data) {
+    static_cast<WsConn*>(data)->last_rx_ms = now_ms();
+  }
+
   static void on_ws_message(SoupWebsocketConnection*, gint type, GBytes* bytes, gpointer data) {
     auto* c = static_cast<WsConn*>(data);
+    c->last_rx_ms = now_ms();
+    if (c->closing) return;  // closed by a bound: whatever is still in flight is ignored
     CoreOutput out;
     if (type == SOUP_WEBSOCKET_DATA_TEXT) {
       gsize len = 0;
@@ -182,18 +487,51 @@ struct TrackerServer::Impl {
     if (p == "/") return respond(msg, 200, "text/html; charset=utf-8", dashboard_html());
     if (p == "/healthz") return respond(msg, 200, "text/plain", "ok\n");
     if (p == "/metrics")
-      return respond(msg, 200, "text/plain; version=0.0.4", self->core.metrics_text());
-    if (p == "/api/streams" || p == "/api/streams/")
-      return respond(msg, 200, kJson, self->core.api_streams(key).dump());
+      return respond(msg, 200, "text/plain; version=0.0.4",
+                     self->core.metrics_text() +
+                         "# HELP meshcast_tcp_connections Open TCP connections (HTTP and "
+                         "WebSocket).\n# TYPE meshcast_tcp_connections gauge\n"
+                         "meshcast_tcp_connections " +
+                         std::to_string(self->open_sockets) + "\n");
+    // Pages: ?after=NAME (the "next" of the previous page) and ?limit=N.
+    auto param = [&](const char* name) -> std::string {
+      const char* v = query ? static_cast<const char*>(g_hash_table_lookup(query, name)) : nullptr;
+      return v ? v : "";
+    };
+    const std::string after = param("after");
+    if (!after.empty() && !is_valid_name(after))
+      return respond(msg, 400, kJson, R"({"error":"'after' must be a stream name or peer id"})");
+    auto limit_of = [&](long long def, long long max) -> long long {
+      std::string v = param("limit");
+      if (v.empty()) return def;
+      char* end = nullptr;
+      long long n = std::strtoll(v.c_str(), &end, 10);
+      return (end && *end == '\0' && n >= 1 && n <= max) ? n : -1;
+    };
+    if (p == "/api/streams" || p == "/api/streams/") {
+      long long limit = limit_of(limits::kDefaultListPage, limits::kMaxListPage);
+      if (limit < 0)
+        return respond(
+            msg, 400, kJson,
+            R"({"error":"'limit' must be 1-)" + std::to_string(limits::kMaxListPage) + "\"}");
+      return respond(msg, 200, kJson,
+                     self->core.api_streams(key, after, static_cast<std::size_t>(limit)).dump());
+    }
     const std::string prefix = "/api/streams/", suffix = "/overlay";
     if (p.size() > prefix.size() + suffix.size() && p.rfind(prefix, 0) == 0 &&
         p.compare(p.size() - suffix.size(), suffix.size(), suffix) == 0) {
       std::string name = p.substr(prefix.size(), p.size() - prefix.size() - suffix.size());
+      long long limit = limit_of(limits::kDefaultOverlayPage, limits::kMaxOverlayPage);
+      if (limit < 0)
+        return respond(
+            msg, 400, kJson,
+            R"({"error":"'limit' must be 1-)" + std::to_string(limits::kMaxOverlayPage) + "\"}");
       if (is_valid_name(name)) {
-        if (auto j = self->core.api_overlay(name, key))
+        if (auto j = self->core.api_overlay(name, key, after, static_cast<std::size_t>(limit)))
           return respond(msg, 200, kJson,
                          j->dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
       }
+      // The same answer for a private stream without its key: existence is not disclosed.
       return respond(msg, 404, kJson, R"({"error":"no such stream"})");
     }
     respond(msg, 404, "text/plain", "not found\n");
@@ -221,6 +559,10 @@ struct TrackerServer::Impl {
       tls = true;
     }
     soup_server_add_websocket_handler(server, "/ws", nullptr, nullptr, &Impl::on_ws, this, nullptr);
+    g_signal_connect(server, "request-started", G_CALLBACK(&Impl::on_request_started), this);
+    g_signal_connect(server, "request-read", G_CALLBACK(&Impl::on_request_read), this);
+    g_signal_connect(server, "request-finished", G_CALLBACK(&Impl::on_request_done), this);
+    g_signal_connect(server, "request-aborted", G_CALLBACK(&Impl::on_request_done), this);
     soup_server_add_handler(server, nullptr, &Impl::on_http, this, nullptr);
 
     std::string host = opt.host == "localhost" ? "127.0.0.1" : opt.host;
@@ -251,6 +593,23 @@ struct TrackerServer::Impl {
       g_object_unref(local);
     }
     g_object_unref(sock);  // the server keeps its own reference
+    // Running out of descriptors is worse than refusing: libsoup's listener stops accepting
+    // for good when accept() fails. Keep the total cap below the fd limit, with room for
+    // the process's other descriptors.
+    rlimit rl{};
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
+      const auto lim = static_cast<std::size_t>(rl.rlim_cur);
+      const std::size_t room = lim > 256 ? lim - 64 : lim / 2;
+      if (opt.max_connections == 0 || opt.max_connections > room) {
+        log(LogLevel::kInfo, "connection cap %zu lowered to %zu: the fd limit is %zu",
+            opt.max_connections, room, lim);
+        opt.max_connections = room;
+      }
+    }
+    int64_t tick = 1000;
+    for (int64_t t : {opt.header_timeout_ms, opt.ws_idle_timeout_ms})
+      if (t > 0) tick = std::min(tick, std::max<int64_t>(50, t / 8));
+    sweep = g_timeout_add(static_cast<guint>(tick), &Impl::on_sweep, this);
     log(LogLevel::kInfo, "listening on %s",
         (std::string(tls ? "wss://" : "ws://") + host_port(opt.host, bound_port) + "/ws").c_str());
     return true;
@@ -275,5 +634,9 @@ std::string TrackerServer::http_url() const {
          host_port(impl_->opt.host, impl_->bound_port);
 }
 const TrackerCore& TrackerServer::core() const { return impl_->core; }
+std::size_t TrackerServer::tcp_connections() const { return impl_->open_sockets; }
+std::size_t TrackerServer::tcp_connections_from(const std::string& address) const {
+  return impl_->from_address(address);
+}
 
 }  // namespace meshcast::signaling

@@ -31,6 +31,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   // The fuzzed frame from both sides, then timers and disconnects.
   core.on_text(1, text, 1, out);
   core.on_text(2, text, 2, out);
+  // The HTTP views with the frame as key and page cursor (the server validates `after`; the
+  // core must not depend on it).
+  (void)core.api_streams(text, text, 3);
+  (void)core.api_overlay("s", text, text, 2);
+  (void)core.api_overlay(text, "12345678", {}, 1);
   core.on_timer(1000, out);
   core.on_close(2, 1001, out);
   core.on_text(1, text, 1002, out);

@@ -5,6 +5,8 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -12,6 +14,8 @@
 #include <functional>
 #include <memory>
 
+#include "apps/cli/stats.hpp"
+#include "signaling/raw_ws.hpp"
 #include "signaling/tracker_client.hpp"
 #include "signaling/tracker_server.hpp"
 
@@ -228,18 +232,23 @@ TEST_F(TrackerTest, PrivateStreamNeedsKey) {
   Reply rel = await([&](ReplyFn f) { viewer->client.relay("owner", "offer", {{"sdp", "x"}}, f); });
   EXPECT_EQ(rel.code, "not_related");
 
+  // Outsiders cannot tell a private stream from none: not listed, and the overlay answers
+  // exactly as for an unknown name.
   auto api = json::parse(http_get(server->http_url() + "/api/streams").second);
-  EXPECT_EQ(api["streams"][0], (json{{"name", "secret-show"}, {"private", true}}));
-  auto overlay =
-      json::parse(http_get(server->http_url() + "/api/streams/secret-show/overlay").second);
-  EXPECT_EQ(overlay, (json{{"name", "secret-show"}, {"private", true}}));
+  EXPECT_TRUE(api["streams"].empty()) << api;
+  auto hidden = http_get(server->http_url() + "/api/streams/secret-show/overlay");
+  auto none = http_get(server->http_url() + "/api/streams/no-such-show/overlay");
+  EXPECT_EQ(hidden.first, 404);
+  EXPECT_EQ(hidden, none);
+  EXPECT_EQ(http_get(server->http_url() + "/api/streams/secret-show/overlay?key=wrong-key-1"),
+            none);
 
   Reply ok = await([&](ReplyFn f) { viewer->client.join("secret-show", "open-sesame-42", f); });
   ASSERT_TRUE(ok.ok) << ok.code;
   EXPECT_EQ(ok.body["neighbours"][0]["peer_id"], "owner");
   api = json::parse(http_get(server->http_url() + "/api/streams?key=open-sesame-42").second);
   EXPECT_EQ(api["streams"][0]["owner"], "owner");
-  overlay = json::parse(
+  auto overlay = json::parse(
       http_get(server->http_url() + "/api/streams/secret-show/overlay?key=open-sesame-42").second);
   EXPECT_EQ(overlay["peers"].size(), 2u);
 }
@@ -610,6 +619,351 @@ TEST_F(TrackerTest, SecureWebSocket) {
   auto p = peer("tls-peer", "viewer", json(), 0, co);
   EXPECT_TRUE(await([&](ReplyFn f) { p->client.ping(f); }).ok);
   std::filesystem::remove_all(dir);
+}
+
+// ---- attackers: unread replies, idle sockets, connection floods, a rotated key ----------
+//
+// Raw TCP sockets on 127.0.0.1 behave as an attacker would; honest TrackerClients share the
+// tracker. Timeouts are configured short so nothing waits long; deadlines in run_until are
+// generous limits, never pass/fail thresholds.
+
+namespace raw = meshcast::signaling::raw;
+
+void pump_once() { g_main_context_iteration(nullptr, FALSE); }
+
+double rss_mb() {
+  auto s = meshcast::app::sample_process(getpid());
+  return s ? s->rss_kb / 1024.0 : 0;
+}
+
+// Closes raw sockets when the test ends, whatever happens.
+struct Fds {
+  std::vector<int> fds;
+  ~Fds() {
+    for (int fd : fds)
+      if (fd >= 0) ::close(fd);
+  }
+  int add(int fd) {
+    fds.push_back(fd);
+    return fd;
+  }
+  int closed_by_server() const {
+    int n = 0;
+    for (int fd : fds) n += fd >= 0 && raw::closed_by_peer(fd);
+    return n;
+  }
+};
+
+// An attacker connection that said hello and then reads nothing at all.
+int registered_raw(uint16_t port, int rcvbuf = 4096) {
+  int fd = raw::connect_loopback(port, rcvbuf, 5000, pump_once);
+  if (fd < 0) return -1;
+  bool ok =
+      raw::handshake(fd, port, 5000, pump_once) &&
+      raw::send_all(fd, raw::text_frame(R"({"type":"hello","role":"viewer"})"), 5000, pump_once) &&
+      raw::read_text(fd, 5000, pump_once).has_value();
+  if (!ok) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+TEST_F(TrackerTest, AttackerWhoNeverReadsRepliesIsClosedAndMemoryStaysBounded) {
+  server.reset();
+  TrackerServerOptions o;
+  o.max_unsent_bytes = 256 * 1024;
+  start(o);
+  // 56 streams with ~1.8 KB codecs: one stream_list page is ~100 KB for a 22-byte request.
+  std::vector<std::unique_ptr<Peer>> owners;
+  for (int i = 0; i < 7; ++i) {
+    owners.push_back(peer("owner" + std::to_string(i), "broadcaster"));
+    for (int k = 0; k < 8; ++k) {
+      Reply r = await([&](ReplyFn f) {
+        owners.back()->client.create_stream(
+            {.name = "s" + std::to_string(i * 8 + k),
+             .public_key = kKey,
+             .codec = {{"video", "vp8"}, {"note", std::string(1800, 'x')}},
+             .bitrate_kbps = 1000,
+             .is_private = false,
+             .view_key = ""},
+            f);
+      });
+      ASSERT_TRUE(r.ok) << r.code;
+    }
+  }
+  auto honest = peer("honest");
+  const double rss_before = rss_mb();
+  // 10 connections x 100 stream_list requests, none of the replies read (the old tracker
+  // queued all of them: ~100 MB).
+  const uint16_t port = server->port();
+  std::string burst;
+  for (int i = 0; i < 100; ++i) burst += raw::text_frame(R"({"type":"stream_list"})");
+  Fds attackers;
+  for (int c = 0; c < 10; ++c) {
+    int fd = attackers.add(registered_raw(port));
+    ASSERT_GE(fd, 0);
+    raw::send_all(fd, burst, 5000, pump_once);  // may fail once the tracker has closed it
+  }
+  ASSERT_TRUE(run_until([&] { return attackers.closed_by_server() == 10; }, 20000))
+      << attackers.closed_by_server() << " of 10 closed";
+  const double growth = rss_mb() - rss_before;
+  EXPECT_LT(growth, 32.0) << "MB";  // bounded: ~10 x (cap + kernel buffers), not ~100 MB
+  const std::string m = metrics();
+  EXPECT_NE(m.find("meshcast_connections_closed_total{reason=\"unsent_cap\"}"), std::string::npos)
+      << m;
+  // Honest peers are unaffected: the list (paged) and ping still work.
+  Reply list = await([&](ReplyFn f) { honest->client.list_streams(f); });
+  ASSERT_TRUE(list.ok) << list.code;
+  EXPECT_EQ(list.body["streams"].size(), 50u);
+  EXPECT_EQ(list.body["next"], "s53");  // names sort as strings: s0 s1 s10 ... s53 s54 ...
+  EXPECT_TRUE(await([&](ReplyFn f) { honest->client.ping(f); }).ok);
+  auto late = peer("late-comer");
+  EXPECT_TRUE(await([&](ReplyFn f) { late->client.ping(f); }).ok);
+}
+
+TEST_F(TrackerTest, IdleSocketsHalfSentRequestsAndSilentPeersAreClosed) {
+  server.reset();
+  TrackerServerOptions o;
+  o.header_timeout_ms = 1000;
+  o.core.hello_timeout_ms = 1000;
+  o.ws_ping_interval_s = 1;
+  o.ws_idle_timeout_ms = 2500;
+  start(o);
+  auto honest = peer("honest");  // answers pings (libsoup does), so it stays
+  const double rss_before = rss_mb();
+  const std::size_t base = server->tcp_connections();
+  const uint16_t port = server->port();
+  Fds idle, half, no_hello, silent;
+  const std::string half_request =
+      "GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n";  // no blank line
+  for (int i = 0; i < 20; ++i) {
+    ASSERT_GE(idle.add(raw::connect_loopback(port, 0, 5000, pump_once)), 0);
+    int h = half.add(raw::connect_loopback(port, 0, 5000, pump_once));
+    ASSERT_GE(h, 0);
+    ASSERT_TRUE(raw::send_all(h, half_request, 5000, pump_once));
+    int n = no_hello.add(raw::connect_loopback(port, 0, 5000, pump_once));
+    ASSERT_GE(n, 0);
+    ASSERT_TRUE(raw::handshake(n, port, 5000, pump_once));
+    ASSERT_GE(silent.add(registered_raw(port)), 0);  // hello, then deaf: never a pong
+  }
+  EXPECT_TRUE(run_until([&] { return server->tcp_connections() >= base + 80; }));
+  EXPECT_TRUE(run_until(
+      [&] {
+        return idle.closed_by_server() == 20 && half.closed_by_server() == 20 &&
+               no_hello.closed_by_server() == 20 && silent.closed_by_server() == 20;
+      },
+      20000))
+      << "closed: idle " << idle.closed_by_server() << ", half-sent " << half.closed_by_server()
+      << ", no hello " << no_hello.closed_by_server() << ", silent " << silent.closed_by_server();
+  // The tracker forgot them all; the honest peer is still there and served.
+  EXPECT_TRUE(run_until([&] { return server->tcp_connections() <= base; }));
+  EXPECT_EQ(server->core().connection_count(), 1u);
+  EXPECT_EQ(server->core().peer_count(), 1u);
+  EXPECT_EQ(honest->client.state(), ClientState::kConnected);
+  EXPECT_TRUE(await([&](ReplyFn f) { honest->client.ping(f); }).ok);
+  EXPECT_LT(rss_mb() - rss_before, 16.0) << "MB";
+  const std::string m = metrics();
+  EXPECT_NE(m.find("meshcast_connections_closed_total{reason=\"header_timeout\"} 40"),
+            std::string::npos)
+      << m;
+  EXPECT_NE(m.find("meshcast_connections_closed_total{reason=\"idle\"} 20"), std::string::npos)
+      << m;
+  EXPECT_NE(m.find("meshcast_errors_total{code=\"not_registered\"} 20"), std::string::npos) << m;
+}
+
+TEST_F(TrackerTest, ConnectionCapsRefuseTheFloodNotOthers) {
+  server.reset();
+  TrackerServerOptions o;
+  o.max_connections_per_address = 5;
+  o.cap_loopback = true;  // 127.0.0.2 plays the attacker, 127.0.0.1 the honest peers
+  start(o);
+  const uint16_t port = server->port();
+  Fds flood;
+  for (int i = 0; i < 5; ++i)
+    ASSERT_GE(flood.add(raw::connect_loopback(port, 0, 5000, pump_once, "127.0.0.2")), 0);
+  ASSERT_TRUE(run_until([&] { return server->tcp_connections_from("127.0.0.2") == 5; }));
+  Fds refused;
+  for (int i = 0; i < 5; ++i)
+    ASSERT_GE(refused.add(raw::connect_loopback(port, 0, 5000, pump_once, "127.0.0.2")), 0);
+  EXPECT_TRUE(run_until([&] { return refused.closed_by_server() == 5; }));
+  EXPECT_EQ(flood.closed_by_server(), 0);
+  EXPECT_EQ(server->tcp_connections_from("127.0.0.2"), 5u);
+  // The refusal says why.
+  std::string answer(256, '\0');
+  ssize_t n = ::recv(refused.fds[0], answer.data(), answer.size(), 0);
+  ASSERT_GT(n, 0);
+  answer.resize(static_cast<std::size_t>(n));
+  EXPECT_NE(answer.find("503"), std::string::npos) << answer;
+  EXPECT_NE(answer.find("too many connections from your address"), std::string::npos) << answer;
+  // Another address is served.
+  auto p = peer("honest");
+  EXPECT_TRUE(await([&](ReplyFn f) { p->client.ping(f); }).ok);
+  EXPECT_NE(metrics().find("meshcast_connections_closed_total{reason=\"per_address_cap\"} 5"),
+            std::string::npos);
+  // Closing attacker sockets frees their slots.
+  ::close(flood.fds[0]);
+  flood.fds[0] = -1;
+  ASSERT_TRUE(run_until([&] { return server->tcp_connections_from("127.0.0.2") == 4; }));
+  int again = flood.add(raw::connect_loopback(port, 0, 5000, pump_once, "127.0.0.2"));
+  ASSERT_GE(again, 0);
+  EXPECT_TRUE(run_until([&] { return server->tcp_connections_from("127.0.0.2") == 5; }));
+  EXPECT_FALSE(raw::closed_by_peer(again));
+
+  // The total cap.
+  server.reset();
+  TrackerServerOptions t;
+  t.max_connections = 3;
+  start(t);
+  Fds all;
+  for (int i = 0; i < 3; ++i)
+    ASSERT_GE(all.add(raw::connect_loopback(server->port(), 0, 5000, pump_once)), 0);
+  ASSERT_TRUE(run_until([&] { return server->tcp_connections() == 3; }));
+  int extra = all.add(raw::connect_loopback(server->port(), 0, 5000, pump_once));
+  ASSERT_GE(extra, 0);
+  EXPECT_TRUE(run_until([&] { return raw::closed_by_peer(extra); }));
+  EXPECT_EQ(server->tcp_connections(), 3u);
+}
+
+TEST_F(TrackerTest, DefaultCapsAllowALoopbackSwarmOf200) {
+  auto owner = peer("owner", "broadcaster");
+  create(*owner, "live");
+  constexpr int kN = 200;
+  std::vector<std::unique_ptr<Peer>> peers;
+  int joined = 0;
+  for (int i = 0; i < kN; ++i) peers.push_back(std::make_unique<Peer>());
+  for (int i = 0; i < kN; ++i) {
+    Peer* p = peers[i].get();
+    p->client.on_state([p, i, &joined](ClientState s, const std::string&) {
+      if (s != ClientState::kConnected) return;
+      HelloParams h;
+      h.peer_id = "v" + std::to_string(i);
+      p->client.hello(h, [p, &joined](const Reply& r) {
+        if (r.ok) p->client.join("live", "", [&joined](const Reply& j) { joined += j.ok; });
+      });
+    });
+    p->client.connect(server->ws_url());
+  }
+  ASSERT_TRUE(run_until([&] { return joined == kN; }, 60000)) << joined;
+  EXPECT_GE(server->tcp_connections_from("127.0.0.1"), 201u);
+}
+
+TEST_F(TrackerTest, RotatedViewKeyRemovesMembersOverTheWire) {
+  auto owner = peer("owner", "broadcaster");
+  auto keeper = peer("keeper");
+  auto ex = peer("ex-member");
+  create(*owner, "club", true, "first-key-1");
+  ASSERT_TRUE(await([&](ReplyFn f) { keeper->client.join("club", "first-key-1", f); }).ok);
+  ASSERT_TRUE(await([&](ReplyFn f) { ex->client.join("club", "first-key-1", f); }).ok);
+  Reply up = await([&](ReplyFn f) {
+    owner->client.update_stream("club", {{"view_key", "second-key-2"}}, f);
+  });
+  ASSERT_TRUE(up.ok) << up.code;
+  EXPECT_EQ(up.body["revoked"], 2);
+  ASSERT_TRUE(run_until([&] { return ex->got("stream_access_revoked"); }));
+  ASSERT_TRUE(run_until([&] { return keeper->got("stream_access_revoked"); }));
+  EXPECT_EQ(ex->first("stream_access_revoked")["reason"], "view_key_changed");
+  // The one who got the new key out of band joins again; the other is out for good.
+  ASSERT_TRUE(await([&](ReplyFn f) { keeper->client.join("club", "second-key-2", f); }).ok);
+  EXPECT_EQ(await([&](ReplyFn f) { ex->client.neighbours("club", {}, f); }).code, "not_member");
+  EXPECT_EQ(await([&](ReplyFn f) { ex->client.join("club", "first-key-1", f); }).code,
+            "access_denied");
+  EXPECT_EQ(await([&](ReplyFn f) {
+              ex->client.relay("owner", "offer", {{"sdp", "x"}}, f);
+            }).code,
+            "not_related");
+  EXPECT_TRUE(await([&](ReplyFn f) {
+                keeper->client.relay("owner", "offer", {{"sdp", "x"}}, f);
+              }).ok);
+  auto overlay = http_get(server->http_url() + "/api/streams/club/overlay?key=second-key-2");
+  ASSERT_EQ(overlay.first, 200);
+  EXPECT_EQ(json::parse(overlay.second)["peers"].size(), 2u);  // owner + keeper
+  EXPECT_EQ(http_get(server->http_url() + "/api/streams/club/overlay?key=first-key-1").first, 404);
+}
+
+TEST_F(TrackerTest, HttpStreamListIsPaginated) {
+  auto owner = peer("owner", "broadcaster");
+  for (int i = 0; i < 5; ++i) create(*owner, "st" + std::to_string(i));
+  auto page = json::parse(http_get(server->http_url() + "/api/streams?limit=2").second);
+  ASSERT_EQ(page["streams"].size(), 2u);
+  EXPECT_EQ(page["next"], "st1");
+  page = json::parse(http_get(server->http_url() + "/api/streams?limit=2&after=st3").second);
+  ASSERT_EQ(page["streams"].size(), 1u);
+  EXPECT_EQ(page["streams"][0]["name"], "st4");
+  EXPECT_FALSE(page.contains("next"));
+  EXPECT_EQ(http_get(server->http_url() + "/api/streams?limit=0").first, 400);
+  EXPECT_EQ(http_get(server->http_url() + "/api/streams?limit=abc").first, 400);
+  EXPECT_EQ(http_get(server->http_url() + "/api/streams?after=a%2Fb").first, 400);
+}
+
+TEST_F(TrackerTest, StalledTlsHandshakeIsClosedByTheHeaderTimeout) {
+  auto dir = std::filesystem::temp_directory_path() / ("meshcast-tls2-" + std::to_string(getpid()));
+  std::filesystem::create_directories(dir);
+  struct Cleanup {
+    std::filesystem::path d;
+    ~Cleanup() { std::filesystem::remove_all(d); }
+  } cleanup{dir};
+  std::string cert = (dir / "cert.pem").string(), key = (dir / "key.pem").string();
+  ASSERT_TRUE(write_self_signed_cert(cert, key));
+  server.reset();
+  TrackerServerOptions o;
+  o.tls_cert_file = cert;
+  o.tls_key_file = key;
+  o.header_timeout_ms = 1000;
+  start(o);
+  Fds stalled;
+  for (int i = 0; i < 5; ++i)  // TCP connects, then not one byte of ClientHello
+    ASSERT_GE(stalled.add(raw::connect_loopback(server->port(), 0, 5000, pump_once)), 0);
+  ASSERT_TRUE(run_until([&] { return server->tcp_connections() == 5; }));
+  EXPECT_TRUE(run_until([&] { return stalled.closed_by_server() == 5; }, 15000));
+  EXPECT_TRUE(run_until([&] { return server->tcp_connections() == 0; }));
+  TrackerClientOptions co;
+  co.accept_invalid_certificates = true;
+  auto p = peer("tls-peer", "viewer", json(), 0, co);
+  EXPECT_TRUE(await([&](ReplyFn f) { p->client.ping(f); }).ok);
+}
+
+TEST_F(TrackerTest, ClientThatNeverReadsItsHttpResponseIsReset) {
+  server.reset();
+  TrackerServerOptions o;
+  o.header_timeout_ms = 1000;  // also the time a client has to take its response
+  start(o);
+  // 104 streams with ~1.9 KB descriptions: one page of 100 is ~200 KB.
+  std::vector<std::unique_ptr<Peer>> owners;
+  for (int i = 0; i < 13; ++i) {
+    owners.push_back(peer("owner" + std::to_string(i), "broadcaster"));
+    for (int k = 0; k < 8; ++k) {
+      Reply r = await([&](ReplyFn f) {
+        owners.back()->client.create_stream(
+            {.name = "s" + std::to_string(i * 8 + k),
+             .public_key = kKey,
+             .codec = {{"video", "vp8"}, {"note", std::string(1800, 'x')}},
+             .bitrate_kbps = 1000,
+             .is_private = false,
+             .view_key = ""},
+            f);
+      });
+      ASSERT_TRUE(r.ok) << r.code;
+    }
+  }
+  const uint16_t port = server->port();
+  const std::string get = "GET /api/streams?limit=100 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+  Fds fds;
+  // 5 clients ask for a big page and read nothing: the responses wait in the tracker's
+  // socket buffers. A graceful close would put its FIN behind them and keep them there; the
+  // tracker resets these connections instead, so the clients see the connection gone.
+  for (int i = 0; i < 5; ++i) {
+    int fd = fds.add(raw::connect_loopback(port, 4096, 5000, pump_once));
+    ASSERT_GE(fd, 0);
+    ASSERT_TRUE(raw::send_all(fd, get, 5000, pump_once));
+  }
+  EXPECT_TRUE(run_until([&] { return fds.closed_by_server() == 5; }, 15000))
+      << fds.closed_by_server() << " of 5\n"
+      << metrics();
+  auto page = http_get(server->http_url() + "/api/streams?limit=100");
+  ASSERT_EQ(page.first, 200);
+  EXPECT_EQ(json::parse(page.second)["streams"].size(), 100u);
+  EXPECT_TRUE(run_until([&] { return server->tcp_connections() <= 14; }));  // owners + http_get
 }
 
 }  // namespace

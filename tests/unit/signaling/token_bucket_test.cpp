@@ -33,3 +33,15 @@ TEST(RandomToken, HexAndUnique) {
   EXPECT_FALSE(constant_time_equal(a, b));
   EXPECT_FALSE(constant_time_equal("abc", "abcd"));
 }
+
+TEST(TokenBucket, ChargeGoesIntoDebtBoundedByBurstAndRefills) {
+  TokenBucket b(10, 20, 0);
+  EXPECT_TRUE(b.take(0));
+  b.charge(100, 0);  // far more than the bucket holds: debt capped at -burst
+  EXPECT_DOUBLE_EQ(b.tokens(), -20);
+  EXPECT_FALSE(b.take(0));
+  EXPECT_FALSE(b.take(2000));  // 20 tokens refilled: back to 0, still not 1
+  EXPECT_TRUE(b.take(2100));
+  b.charge(-5, 2100);  // negative costs are ignored
+  EXPECT_FALSE(b.take(2100));
+}

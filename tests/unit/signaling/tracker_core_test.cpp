@@ -118,9 +118,12 @@ TEST(TrackerCore, PrivateStreamNeedsViewKeyAndOnlyOwnerEnds) {
   EXPECT_EQ(joined["public_key"], kKey);
   ASSERT_EQ(joined["neighbours"].size(), 1u);
   EXPECT_EQ(joined["neighbours"][0]["peer_id"], "owner");
-  // stream_list hides private details from non-owners.
+  // stream_list does not show private streams to non-members at all; members see them.
   auto list = h.send(x, {{"type", "stream_list"}}).at(0);
-  EXPECT_EQ(list["streams"][0], (json{{"name", "s"}, {"private", true}}));
+  EXPECT_TRUE(list["streams"].empty()) << list;
+  auto member_list = h.send(v, {{"type", "stream_list"}}).at(0);
+  ASSERT_EQ(member_list["streams"].size(), 1u);
+  EXPECT_EQ(member_list["streams"][0]["name"], "s");
   EXPECT_EQ(h.send(x, {{"type", "stream_end"}, {"name", "s"}}).at(0)["code"], "not_owner");
   EXPECT_EQ(h.send(x, {{"type", "stream_end"}, {"name", "s"}, {"secret", "nope"}}).at(0)["code"],
             "not_owner");
@@ -351,3 +354,242 @@ TEST(TrackerCore, NeighboursRefreshExcludesAndSpreads) {
 }
 
 }  // namespace
+
+// ---- issue: trust nothing a peer says (bounded tracker, private streams) ----------------
+
+namespace {
+
+// An owner per 8 streams (the per-peer cap) creating `n` streams "s000".."s(n-1)", each
+// with a codec object of about `pad` bytes so that descriptions are large.
+void create_streams(CoreHarness& h, int n, std::size_t pad = 0) {
+  for (int i = 0; i < n; ++i) {
+    if (i % 8 == 0) h.hello(h.open(), "owner" + std::to_string(i / 8));
+    const ConnId owner = h.next - 1;
+    char name[16];
+    std::snprintf(name, sizeof name, "s%03d", i);
+    auto r = h.send(owner, {{"type", "stream_create"},
+                            {"name", name},
+                            {"public_key", kKey},
+                            {"codec", {{"video", "vp8"}, {"note", std::string(pad, 'x')}}}});
+    ASSERT_EQ(r.at(0)["type"], "stream_create_ok") << r.at(0);
+  }
+}
+
+}  // namespace
+
+TEST(TrackerCore, StreamListIsPaginated) {
+  CoreHarness h;
+  create_streams(h, 120);
+  auto v = h.open();
+  h.hello(v, "lister");
+  std::vector<std::string> seen;
+  json req = {{"type", "stream_list"}, {"limit", 50}};
+  for (int page = 0; page < 10; ++page) {
+    auto r = h.send(v, req).at(0);
+    ASSERT_EQ(r["type"], "stream_list_ok") << r;
+    EXPECT_LE(r["streams"].size(), 50u);
+    for (auto& s : r["streams"]) seen.push_back(s["name"]);
+    if (!r.contains("next")) break;
+    req["after"] = r["next"];
+  }
+  ASSERT_EQ(seen.size(), 120u);  // every stream exactly once, in name order
+  for (std::size_t i = 0; i < seen.size(); ++i) {
+    char name[16];
+    std::snprintf(name, sizeof name, "s%03zu", i);
+    EXPECT_EQ(seen[i], name);
+  }
+  // Without "limit" a page holds 50 streams.
+  EXPECT_EQ(h.send(v, {{"type", "stream_list"}}).at(0)["streams"].size(), 50u);
+  // Out-of-range and malformed page parameters are rejected with a clear code.
+  EXPECT_EQ(h.send(v, {{"type", "stream_list"}, {"limit", 0}}).at(0)["code"], "bad_field");
+  EXPECT_EQ(h.send(v, {{"type", "stream_list"}, {"limit", 101}}).at(0)["code"], "bad_field");
+  EXPECT_EQ(h.send(v, {{"type", "stream_list"}, {"after", "bad name!"}}).at(0)["code"],
+            "bad_field");
+  EXPECT_EQ(h.send(v, {{"type", "stream_list"}, {"after", 7}}).at(0)["code"], "bad_field");
+  // The HTTP view pages the same way.
+  auto api = h.core.api_streams("", "s049", 100);
+  EXPECT_EQ(api["streams"].size(), 70u);
+  EXPECT_EQ(api["streams"][0]["name"], "s050");
+  EXPECT_FALSE(api.contains("next"));
+  EXPECT_EQ(h.core.api_streams("", "", 10)["next"], "s009");
+}
+
+TEST(TrackerCore, AttackerPaysForBigRepliesAndHonestPeersKeepWorking) {
+  // 56 streams with ~1.8 KB codecs: a page of 50 is ~100 KB for a 22-byte request.
+  TrackerConfig cfg;
+  cfg.max_rate = 200;
+  cfg.burst = 400;
+  CoreHarness h(cfg);
+  create_streams(h, 56, 1800);
+  auto attacker = h.open();
+  h.hello(attacker, "attacker");
+  auto honest = h.open();
+  h.hello(honest, "honest");
+  std::size_t bytes = 0;
+  int answered = 0, limited = 0;
+  for (int i = 0; i < 1000; ++i) {  // all at one instant: no refill
+    CoreOutput out;
+    h.core.on_text(attacker, R"({"type":"stream_list"})", h.now, out);
+    for (auto& [to, text] : out.send) {
+      if (to != attacker) continue;
+      bytes += text.size();
+      answered += text.find("stream_list_ok") != std::string::npos;
+      limited += text.find("rate_limited") != std::string::npos;
+    }
+  }
+  // Without cost accounting 400 lists (the burst) would be answered: ~40 MB. Each list now
+  // costs ~100 tokens, so the burst buys a handful.
+  EXPECT_LE(answered, 5);
+  EXPECT_GE(answered, 1);
+  EXPECT_LT(bytes, 1'000'000u);
+  EXPECT_GT(limited, 0);
+  // An honest peer on its own connection is unaffected.
+  auto r = h.send(honest, {{"type", "stream_list"}, {"limit", 5}}).at(0);
+  EXPECT_EQ(r["type"], "stream_list_ok");
+  EXPECT_EQ(h.send(honest, {{"type", "ping"}}).at(0)["type"], "ping_ok");
+  // The attacker's debt is paid back at the normal rate, then it is served again.
+  h.now += 5000;
+  EXPECT_EQ(h.send(attacker, {{"type", "stream_list"}, {"limit", 1}}).at(0)["type"],
+            "stream_list_ok");
+}
+
+TEST(TrackerCore, CostAccountingOffChargesOneTokenPerRequest) {
+  TrackerConfig cfg;
+  cfg.burst = 20;
+  cfg.reply_bytes_per_token = 0;
+  CoreHarness h(cfg);
+  create_streams(h, 8, 1800);
+  auto v = h.open();
+  h.hello(v, "v");  // 1 token
+  int ok = 0;
+  for (int i = 0; i < 30; ++i)
+    ok += h.send(v, {{"type", "stream_list"}}).at(0)["type"] == "stream_list_ok";
+  EXPECT_EQ(ok, 19);
+}
+
+TEST(TrackerCore, PrivateStreamsAreNotListedToOutsiders) {
+  CoreHarness h;
+  auto o = h.open();
+  h.hello(o, "owner", {{"role", "broadcaster"}});
+  h.send(o, {{"type", "stream_create"}, {"name", "open"}, {"public_key", kKey}});
+  h.send(o, {{"type", "stream_create"},
+             {"name", "hidden"},
+             {"public_key", kKey},
+             {"private", true},
+             {"view_key", "sesame-open"}});
+  auto x = h.open();
+  h.hello(x, "outsider");
+  auto list = h.send(x, {{"type", "stream_list"}}).at(0);
+  ASSERT_EQ(list["streams"].size(), 1u);
+  EXPECT_EQ(list["streams"][0]["name"], "open");
+  EXPECT_EQ(h.send(o, {{"type", "stream_list"}}).at(0)["streams"].size(), 2u);  // owner
+  // HTTP: only with the key; the overlay answers "none" for both unknown and locked.
+  EXPECT_EQ(h.core.api_streams("")["streams"].size(), 1u);
+  EXPECT_EQ(h.core.api_streams("sesame-open")["streams"].size(), 2u);
+  EXPECT_FALSE(h.core.api_overlay("hidden", "").has_value());
+  EXPECT_FALSE(h.core.api_overlay("hidden", "wrong-key-x").has_value());
+  EXPECT_FALSE(h.core.api_overlay("nope", "").has_value());
+  ASSERT_TRUE(h.core.api_overlay("hidden", "sesame-open").has_value());
+}
+
+TEST(TrackerCore, OverlayIsPaginated) {
+  CoreHarness h;
+  auto o = h.open_stream();
+  (void)o;
+  for (int i = 0; i < 30; ++i) {
+    auto v = h.open();
+    char id[16];
+    std::snprintf(id, sizeof id, "v%02d", i);
+    h.hello(v, id);
+    ASSERT_EQ(h.send(v, {{"type", "join"}, {"stream", "s"}}).at(0)["type"], "join_ok");
+  }
+  auto page = h.core.api_overlay("s", "", "", 10);
+  ASSERT_TRUE(page);
+  EXPECT_EQ((*page)["peers"].size(), 10u);
+  EXPECT_EQ((*page)["viewers"], 30);
+  std::size_t total = (*page)["peers"].size();
+  while (page->contains("next")) {
+    page = h.core.api_overlay("s", "", (*page)["next"].get<std::string>(), 10);
+    ASSERT_TRUE(page);
+    total += (*page)["peers"].size();
+  }
+  EXPECT_EQ(total, 31u);  // 30 viewers + the broadcaster
+}
+
+TEST(TrackerCore, RotatedViewKeyRemovesMembersWithoutTheNewKey) {
+  CoreHarness h;
+  auto o = h.open();
+  h.hello(o, "owner", {{"role", "broadcaster"}});
+  std::string secret = h.send(o, {{"type", "stream_create"},
+                                  {"name", "s"},
+                                  {"public_key", kKey},
+                                  {"private", true},
+                                  {"view_key", "old-key-123"}})
+                           .at(0)["secret"];
+  auto a = h.open(), b = h.open();
+  h.hello(a, "alice");
+  h.hello(b, "bob");
+  ASSERT_EQ(
+      h.send(a, {{"type", "join"}, {"stream", "s"}, {"view_key", "old-key-123"}}).at(0)["type"],
+      "join_ok");
+  ASSERT_EQ(
+      h.send(b, {{"type", "join"}, {"stream", "s"}, {"view_key", "old-key-123"}}).at(0)["type"],
+      "join_ok");
+  ASSERT_EQ(
+      h.send(a, {{"type", "relay"}, {"to", "bob"}, {"kind", "offer"}, {"id", 1}}).at(0)["type"],
+      "relay_ok");
+  // The owner rotates the key.
+  auto up = h.send(o, {{"type", "stream_update"}, {"name", "s"}, {"view_key", "new-key-456"}});
+  ASSERT_EQ(up.at(0)["type"], "stream_update_ok") << up.at(0);
+  EXPECT_EQ(up.at(0)["revoked"], 2);
+  EXPECT_EQ(h.last(a)["type"], "stream_access_revoked");
+  EXPECT_EQ(h.last(a)["name"], "s");
+  EXPECT_EQ(h.last(a)["reason"], "view_key_changed");
+  EXPECT_EQ(h.last(b)["type"], "stream_access_revoked");
+  // Every request that needs membership now fails for them.
+  EXPECT_EQ(h.send(a, {{"type", "neighbours"}, {"stream", "s"}}).at(0)["code"], "not_member");
+  EXPECT_EQ(h.send(a, {{"type", "relay"}, {"to", "bob"}, {"kind", "offer"}}).at(0)["code"],
+            "not_related");
+  EXPECT_EQ(h.send(a, {{"type", "relay"}, {"to", "owner"}, {"kind", "offer"}}).at(0)["code"],
+            "not_related");
+  EXPECT_EQ(
+      h.send(b, {{"type", "join"}, {"stream", "s"}, {"view_key", "old-key-123"}}).at(0)["code"],
+      "access_denied");
+  EXPECT_EQ(h.send(b, {{"type", "stream_list"}}).at(0)["streams"].size(), 0u);
+  EXPECT_EQ(h.core.api_overlay("s", "new-key-456")->at("peers").size(), 1u);  // owner only
+  // A holder of the new key joins again and is back in the peer set.
+  auto j = h.send(a, {{"type", "join"}, {"stream", "s"}, {"view_key", "new-key-456"}}).at(0);
+  ASSERT_EQ(j["type"], "join_ok");
+  EXPECT_EQ(j["neighbours"][0]["peer_id"], "owner");
+  EXPECT_EQ(h.send(a, {{"type", "neighbours"}, {"stream", "s"}}).at(0)["type"], "neighbours_ok");
+  // An update that keeps the key (bitrate only) removes nobody.
+  auto keep = h.send(o, {{"type", "stream_update"}, {"name", "s"}, {"bitrate_kbps", 900}});
+  EXPECT_EQ(keep.at(0)["revoked"], 0);
+  EXPECT_EQ(h.last(a)["type"], "stream_updated");
+  // A secret holder rotating keeps itself in; a public stream made private revokes too.
+  auto c = h.open();
+  h.hello(c, "carol");
+  ASSERT_EQ(
+      h.send(c, {{"type", "join"}, {"stream", "s"}, {"view_key", "new-key-456"}}).at(0)["type"],
+      "join_ok");
+  auto by_secret = h.send(c, {{"type", "stream_update"},
+                              {"name", "s"},
+                              {"secret", secret},
+                              {"view_key", "third-key-789"}});
+  EXPECT_EQ(by_secret.at(0)["revoked"], 1);  // alice; carol made the change
+  EXPECT_EQ(h.send(c, {{"type", "neighbours"}, {"stream", "s"}}).at(0)["type"], "neighbours_ok");
+}
+
+TEST(TrackerCore, PublicStreamMadePrivateRevokesViewers) {
+  CoreHarness h;
+  auto o = h.open_stream();
+  auto v = h.open();
+  h.hello(v, "viewer");
+  ASSERT_EQ(h.send(v, {{"type", "join"}, {"stream", "s"}}).at(0)["type"], "join_ok");
+  auto up = h.send(
+      o,
+      {{"type", "stream_update"}, {"name", "s"}, {"private", true}, {"view_key", "now-secret-1"}});
+  EXPECT_EQ(up.at(0)["revoked"], 1);
+  EXPECT_TRUE(h.received(v, "stream_access_revoked"));
+  EXPECT_EQ(h.send(v, {{"type", "neighbours"}, {"stream", "s"}}).at(0)["code"], "not_member");
+}
