@@ -394,7 +394,7 @@ TEST(TrackerCore, StreamListIsPaginated) {
   }
   ASSERT_EQ(seen.size(), 120u);  // every stream exactly once, in name order
   for (std::size_t i = 0; i < seen.size(); ++i) {
-    char name[16];
+    char name[32];
     std::snprintf(name, sizeof name, "s%03zu", i);
     EXPECT_EQ(seen[i], name);
   }
