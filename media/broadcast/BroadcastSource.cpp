@@ -45,17 +45,6 @@ std::string quoted(const std::string& s) {
   return out + "\"";
 }
 
-int64_t pad_running_time_ns(GstPad* pad, GstBuffer* buf) {
-  if (!GST_BUFFER_PTS_IS_VALID(buf)) return -1;
-  GstEvent* ev = gst_pad_get_sticky_event(pad, GST_EVENT_SEGMENT, 0);
-  if (!ev) return -1;
-  const GstSegment* seg = nullptr;
-  gst_event_parse_segment(ev, &seg);
-  guint64 rt = gst_segment_to_running_time(seg, GST_FORMAT_TIME, GST_BUFFER_PTS(buf));
-  gst_event_unref(ev);
-  return GST_CLOCK_TIME_IS_VALID(rt) ? static_cast<int64_t>(rt) : -1;
-}
-
 int fps_from_fraction(int num, int den) {
   if (num <= 0 || den <= 0) return 0;  // variable rate
   return std::clamp(static_cast<int>((static_cast<int64_t>(num) + den / 2) / den), 1, kMaxFps);
@@ -436,7 +425,7 @@ void BroadcastSource::add_av_mark_probes() {
 GstPadProbeReturn BroadcastSource::on_test_video(GstPad* pad, GstPadProbeInfo* info, gpointer p) {
   auto* self = static_cast<BroadcastSource*>(p);
   GstBuffer* buf = GST_PAD_PROBE_INFO_BUFFER(info);
-  const int64_t rt = buf ? pad_running_time_ns(pad, buf) : -1;
+  const int64_t rt = buf ? buffer_running_time_ns(pad, buf) : -1;
   if (rt < 0) return GST_PAD_PROBE_OK;
   int64_t origin = self->marks_origin_ns_.load();
   if (origin < 0) {
@@ -469,7 +458,7 @@ GstPadProbeReturn BroadcastSource::on_test_video(GstPad* pad, GstPadProbeInfo* i
 GstPadProbeReturn BroadcastSource::on_test_audio(GstPad* pad, GstPadProbeInfo* info, gpointer p) {
   auto* self = static_cast<BroadcastSource*>(p);
   GstBuffer* buf = GST_PAD_PROBE_INFO_BUFFER(info);
-  const int64_t rt = buf ? pad_running_time_ns(pad, buf) : -1;
+  const int64_t rt = buf ? buffer_running_time_ns(pad, buf) : -1;
   if (rt < 0) return GST_PAD_PROBE_OK;
   const int64_t origin = self->marks_origin_ns_.load();
   buf = gst_buffer_make_writable(buf);

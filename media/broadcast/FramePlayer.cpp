@@ -25,18 +25,6 @@ bool display_available() {
 
 size_t kind_index(MediaFrame::Kind k) { return static_cast<size_t>(k); }
 
-// Running time (us) of a buffer on a pad, from the pad's sticky segment; -1 if unknown.
-int64_t buffer_running_time_us(GstPad* pad, GstBuffer* buf) {
-  if (!GST_BUFFER_PTS_IS_VALID(buf)) return -1;
-  GstEvent* ev = gst_pad_get_sticky_event(pad, GST_EVENT_SEGMENT, 0);
-  if (!ev) return -1;
-  const GstSegment* seg = nullptr;
-  gst_event_parse_segment(ev, &seg);
-  guint64 rt = gst_segment_to_running_time(seg, GST_FORMAT_TIME, GST_BUFFER_PTS(buf));
-  gst_event_unref(ev);
-  return GST_CLOCK_TIME_IS_VALID(rt) ? static_cast<int64_t>(rt / 1000) : -1;
-}
-
 bool has_property(GstElement* e, const char* name) {
   return g_object_class_find_property(G_OBJECT_GET_CLASS(e), name) != nullptr;
 }
@@ -471,10 +459,11 @@ GstPadProbeReturn FramePlayer::on_video_decoded(GstPad* pad, GstPadProbeInfo* in
   const double mean = n ? double(sum) / double(n) : 0;
   const bool bright = mean > 200;
   if (bright && !self->flash_on_) {
-    const int64_t rt = buffer_running_time_us(pad, buf);
+    const int64_t ns = buffer_running_time_ns(pad, buf);
+    const int64_t rt = ns < 0 ? -1 : ns / 1000;
     if (rt >= 0) {
       std::lock_guard<std::mutex> lock(self->marks_mutex_);
-      self->marks_.push_back({MediaFrame::Kind::Video, rt});
+      if (self->marks_.size() < kMaxAvMarks) self->marks_.push_back({MediaFrame::Kind::Video, rt});
     }
   }
   if (mean < 160) self->flash_on_ = false;
@@ -512,11 +501,13 @@ GstPadProbeReturn FramePlayer::on_audio_decoded(GstPad* pad, GstPadProbeInfo* in
       continue;
     }
     if (self->audio_quiet_samples_ >= quiet_needed) {
-      const int64_t rt = buffer_running_time_us(pad, buf);
+      const int64_t ns = buffer_running_time_ns(pad, buf);
+      const int64_t rt = ns < 0 ? -1 : ns / 1000;
       if (rt >= 0) {
         std::lock_guard<std::mutex> lock(self->marks_mutex_);
-        self->marks_.push_back(
-            {MediaFrame::Kind::Audio, rt + static_cast<int64_t>(i) * 1'000'000 / rate});
+        if (self->marks_.size() < kMaxAvMarks)
+          self->marks_.push_back(
+              {MediaFrame::Kind::Audio, rt + static_cast<int64_t>(i) * 1'000'000 / rate});
       }
     }
     self->audio_quiet_samples_ = 0;

@@ -149,7 +149,8 @@ class FramePlayer {
   std::function<void()> on_window_closed_;
   // A/V mark detection (streaming threads).
   mutable std::mutex marks_mutex_;
-  std::vector<AvMark> marks_;
+  std::vector<AvMark> marks_;  // at most kMaxAvMarks (hours of one mark a second)
+  static constexpr size_t kMaxAvMarks = 1 << 16;
   bool title_sent_ = false;          // video thread only
   bool gl_title_set_ = false;        // video thread only
   int gl_title_attempts_ = 0;        // video thread only

@@ -17,6 +17,17 @@ int64_t running_time_to_monotonic_us(GstElement* pipeline, GstClockTime running_
   return static_cast<int64_t>((gst_element_get_base_time(pipeline) + running_time) / 1000);
 }
 
+int64_t buffer_running_time_ns(GstPad* pad, GstBuffer* buf) {
+  if (!GST_BUFFER_PTS_IS_VALID(buf)) return -1;
+  GstEvent* ev = gst_pad_get_sticky_event(pad, GST_EVENT_SEGMENT, 0);
+  if (!ev) return -1;
+  const GstSegment* seg = nullptr;
+  gst_event_parse_segment(ev, &seg);
+  guint64 rt = gst_segment_to_running_time(seg, GST_FORMAT_TIME, GST_BUFFER_PTS(buf));
+  gst_event_unref(ev);
+  return GST_CLOCK_TIME_IS_VALID(rt) ? static_cast<int64_t>(rt) : -1;
+}
+
 GstElement* make_pipeline(const std::string& description, std::string* error) {
   ensure_gst_init();
   GError* err = nullptr;

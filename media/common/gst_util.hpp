@@ -19,6 +19,9 @@ int64_t monotonic_us();
 // Absolute monotonic time (µs) of a buffer timestamp in a pipeline that uses the system clock.
 int64_t running_time_to_monotonic_us(GstElement* pipeline, GstClockTime running_time);
 
+// Running time (ns) of a buffer on a pad, from the pad's sticky segment; -1 if unknown.
+int64_t buffer_running_time_ns(GstPad* pad, GstBuffer* buf);
+
 // Builds a pipeline from a gst-launch description, forces the system (monotonic) clock so
 // all our pipelines share one time base. Returns nullptr and fills error on failure.
 GstElement* make_pipeline(const std::string& description, std::string* error);
