@@ -60,18 +60,24 @@ const char* kHelp =
     "  meshcast swarm --viewers 50 --duration 1800 --bitrate 1500 --churn 5 --sample-rss 10 "
     "--json soak.json\n";
 
-int run_processes(Args& a) {
-  ProcessSwarmOptions o;
-  o.viewers = int(a.get_int("viewers", 10, 1, 500));
+// The options both swarm kinds take (SwarmOptions and ProcessSwarmOptions name them alike).
+template <class Options>
+void parse_common(Args& a, Options& o, long max_viewers) {
+  o.viewers = int(a.get_int("viewers", 10, 1, max_viewers));
   o.duration_s = a.get_double("duration", 20, 1, 86400);
   o.bitrate_kbps = int(a.get_int("bitrate", 500, 16, 10000));
   o.segment_ms = int(a.get_int("segment-ms", 200, 50, 1000));
   o.source_copies = int(a.get_int("copies", 4, 1, 16));
-  o.churn_per_min = a.get_double("churn", 0, 0, 600);
+  o.churn_per_min = a.get_double("churn", 0, 0, 10000);
   o.join_spread_s = a.get_double("join-spread", 2, 0, 600);
   o.max_upload_kbps = int(a.get_int("max-upload", 0, 0, 1'000'000));
   o.real_media = a.has("media");
   o.seed = uint64_t(a.get_int("seed", 1, 0, 1L << 40));
+}
+
+int run_processes(Args& a) {
+  ProcessSwarmOptions o;
+  parse_common(a, o, 500);  // one process per viewer
   o.sample_s = a.get_double("sample-rss", 5, 0.5, 3600);
   o.warmup_s = a.get_double("warmup", 30, 0, 86400);
   o.stats_dir = a.get("stats-dir");
@@ -123,17 +129,8 @@ int run(int argc, char** argv) {
     return kExitUsage;
   }
   SwarmOptions o;
-  o.viewers = int(a.get_int("viewers", 10, 1, 2000));
-  o.duration_s = a.get_double("duration", 20, 1, 3600);
-  o.bitrate_kbps = int(a.get_int("bitrate", 500, 16, 10000));
-  o.segment_ms = int(a.get_int("segment-ms", 200, 50, 1000));
-  o.source_copies = int(a.get_int("copies", 4, 1, 16));
-  o.churn_per_min = a.get_double("churn", 0, 0, 10000);
+  parse_common(a, o, 2000);
   o.loss = a.get_double("loss", 0, 0, 0.5);
-  o.join_spread_s = a.get_double("join-spread", 2, 0, 600);
-  o.max_upload_kbps = int(a.get_int("max-upload", 0, 0, 1'000'000));
-  o.real_media = a.has("media");
-  o.seed = uint64_t(a.get_int("seed", 1, 0, 1L << 40));
   o.tracker_port = uint16_t(a.get_int("tracker-port", 0, 0, 65535));
   int malicious = int(a.get_int("malicious", 0, 0, 1000));
   // One GLib loop per ~40 viewers: a loop polls all its sources on every wake-up.
