@@ -1,5 +1,8 @@
 // meshcast watch: join a stream, relay it to partners, play or record it.
+#include <unistd.h>
+
 #include <cstdio>
+#include <filesystem>
 
 #include "apps/cli/args.hpp"
 #include "apps/cli/link_options.hpp"
@@ -63,6 +66,15 @@ int run(int argc, char** argv) {
   if (err.empty()) parse_link_options(a, &o.link, &err);
   auto out = media::parse_output_spec(a.get("out", "auto"));
   if (err.empty() && !out) err = "--out must be auto, display, null or a FILE.webm path";
+  if (err.empty() && out->type == media::OutputSpec::Type::File) {
+    // Say so now, not when the recording is finalised at the end of the run.
+    const auto dir = std::filesystem::absolute(out->path).parent_path();
+    std::error_code ec;
+    if (!std::filesystem::is_directory(dir, ec))
+      err = "--out: the folder " + dir.string() + " does not exist";
+    else if (access(dir.c_str(), W_OK) != 0)
+      err = "--out: cannot write into " + dir.string();
+  }
   if (!err.empty()) {
     std::fprintf(stderr, "meshcast watch: %s (see --help)\n", err.c_str());
     return kExitUsage;

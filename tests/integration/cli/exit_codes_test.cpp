@@ -100,6 +100,10 @@ TEST_F(ExitCodes, BadCommandLineIs2) {
   EXPECT_EQ(r.code, 2);
   EXPECT_NE(r.err.find("bad tracker URL"), std::string::npos) << r.err;
   EXPECT_EQ(run({"broadcast", "--tracker", "ftp://x", "--stream", "s", "--synthetic"}).code, 2);
+  // A recording into a folder that does not exist fails at once, not after the run.
+  r = run({"watch", "--tracker", url_, "--stream", "s", "--out", "/nonexistent-dir/x.webm"}, 10);
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("does not exist"), std::string::npos) << r.err;
 }
 
 TEST_F(ExitCodes, NoSuchStreamIs4AndAUrlWithoutPathWorks) {
