@@ -178,6 +178,16 @@ gboolean BroadcastSession::on_report_tick(gpointer p) {
   return G_SOURCE_CONTINUE;
 }
 
+void BroadcastSession::rotate_view_key(const std::string& key,
+                                       std::function<void(const std::string&)> done) {
+  if (!client_ || key.empty()) return done("not connected, or an empty key");
+  client_->update_stream(opt_.stream, {{"private", true}, {"view_key", key}},
+                         [this, key, done](const signaling::Reply& r) {
+                           if (r.ok) opt_.view_key = key;
+                           done(r.ok ? "" : r.message + " (" + r.code + ")");
+                         });
+}
+
 nlohmann::json BroadcastSession::status_json() const {
   double elapsed = std::max(1.0, (g_get_real_time() - started_us_) / 1e6);
   nlohmann::json j;

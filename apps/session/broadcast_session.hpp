@@ -51,6 +51,9 @@ class BroadcastSession {
   void stop();
   void set_on_fatal(FatalFn fn) { on_fatal_ = std::move(fn); }
   void set_on_live(std::function<void()> fn) { on_live_ = std::move(fn); }
+  // Makes the stream private with a new view key: the tracker removes every member who has
+  // not shown it (they get `stream_access_revoked`). done(error): empty on success.
+  void rotate_view_key(const std::string& key, std::function<void(const std::string&)> done);
 
   bool live() const { return peer_ != nullptr; }
   node::MeshPeer* peer() { return peer_.get(); }

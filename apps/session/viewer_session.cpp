@@ -31,6 +31,13 @@ void ViewerSession::start() {
   client_->on("stream_ended", [this](const nlohmann::json&) {
     fatal("the broadcaster ended stream '" + opt_.stream + "'", kExitOk);
   });
+  client_->on("stream_access_revoked", [this](const nlohmann::json&) {
+    // Out of the stream at the tracker: its media must stop reaching us too.
+    if (peer_) peer_->stop();
+    fatal("access to stream '" + opt_.stream +
+              "' was revoked (the view key changed): join again with the new key",
+          kExitRefused);
+  });
   std::string url_error;
   auto url = normalise_tracker_url(opt_.tracker_url, &url_error);
   if (!url) return fatal(url_error, kExitUsage);

@@ -269,5 +269,39 @@ TEST(Swarm, PrivateStreamNeedsTheViewKey) {
   EXPECT_EQ(code, kExitRefused);
   EXPECT_NE(msg.find("wrong"), std::string::npos) << msg;
   EXPECT_GT(attempt("s3cret-key", &msg, &code), 3u);
+
+  // The owner rotates the key: a viewer holding only the old one is told, drops its links and
+  // stops playing; joining with the old key is refused, with the new one it plays.
+  {
+    ViewerOptions vo;
+    vo.tracker_url = swarm.tracker()->ws_url();
+    vo.stream = o.stream;
+    vo.view_key = "s3cret-key";
+    ViewerSession s(nullptr, vo, link::Certificate::process_default());
+    std::string why;
+    int revoked = -1;
+    s.set_on_fatal([&](const std::string& m, int c) {
+      why = m;
+      revoked = c;
+    });
+    s.start();
+    MainLoop loop;
+    ASSERT_TRUE(loop.run_until([&] { return s.metrics().played > 3; }, 8000));
+    std::string rotate_error = "pending";
+    swarm.broadcaster()->rotate_view_key("new-key-2026",
+                                         [&](const std::string& e) { rotate_error = e; });
+    ASSERT_TRUE(loop.run_until([&] { return revoked != -1; }, 5000)) << "rotate: " << rotate_error;
+    EXPECT_EQ(rotate_error, "");
+    EXPECT_EQ(revoked, kExitRefused);
+    EXPECT_NE(why.find("revoked"), std::string::npos) << why;
+    const uint64_t played = s.metrics().played;
+    loop.run_until([] { return false; }, 1500);
+    EXPECT_LE(s.metrics().played, played + 1);  // at most what was already due
+    for (auto& p : s.peer()->partners()) EXPECT_FALSE(p.connected) << p.id;
+    s.stop(true);
+  }
+  EXPECT_EQ(attempt("s3cret-key", &msg, &code), 0u);
+  EXPECT_EQ(code, kExitRefused);
+  EXPECT_GT(attempt("new-key-2026", &msg, &code), 3u);
   swarm.stop();
 }
