@@ -60,6 +60,17 @@ const char* kHelp =
     "  meshcast swarm --viewers 50 --duration 1800 --bitrate 1500 --churn 5 --sample-rss 10 "
     "--json soak.json\n";
 
+// The result on stdout, and in --json FILE if given; false if the file could not be written.
+bool print_result(Args& a, const nlohmann::json& j) {
+  std::printf("%s\n", j.dump().c_str());
+  if (!a.has("json")) return true;
+  std::ofstream f(a.get("json"));
+  f << j.dump(2) << "\n";
+  if (f) return true;
+  std::fprintf(stderr, "meshcast swarm: cannot write %s\n", a.get("json").c_str());
+  return false;
+}
+
 // The options both swarm kinds take (SwarmOptions and ProcessSwarmOptions name them alike).
 template <class Options>
 void parse_common(Args& a, Options& o, long max_viewers) {
@@ -96,15 +107,7 @@ int run_processes(Args& a) {
                  o.viewers, o.duration_s, o.sample_s);
   const bool ok = swarm.run(&err);
   auto j = swarm.report();
-  std::printf("%s\n", j.dump().c_str());
-  if (a.has("json")) {
-    std::ofstream f(a.get("json"));
-    f << j.dump(2) << "\n";
-    if (!f) {
-      std::fprintf(stderr, "meshcast swarm: cannot write %s\n", a.get("json").c_str());
-      return kExitFailure;
-    }
-  }
+  if (!print_result(a, j)) return kExitFailure;
   if (!ok) {
     std::fprintf(stderr, "meshcast swarm: %s\n", err.c_str());
     return kExitFailure;
@@ -197,15 +200,7 @@ int run(int argc, char** argv) {
   auto j = swarm.summary();
   swarm.stop();
   loop.run_until([] { return false; }, 300);
-  std::printf("%s\n", j.dump().c_str());
-  if (a.has("json")) {
-    std::ofstream f(a.get("json"));
-    f << j.dump(2) << "\n";
-    if (!f) {
-      std::fprintf(stderr, "meshcast swarm: cannot write %s\n", a.get("json").c_str());
-      return kExitFailure;
-    }
-  }
+  if (!print_result(a, j)) return kExitFailure;
   return interrupted ? kExitInterrupted : kExitOk;
 }
 

@@ -408,15 +408,8 @@ bool BroadcastSource::request_keyframe() {
 
 void BroadcastSource::add_av_mark_probes() {
   marks_origin_ns_ = -1;
-  for (auto [name, cb] : {std::pair{"vtest", &BroadcastSource::on_test_video},
-                          std::pair{"atest", &BroadcastSource::on_test_audio}}) {
-    GstElement* e = gst_bin_get_by_name(GST_BIN(pipeline_), name);
-    if (!e) continue;
-    GstPad* pad = gst_element_get_static_pad(e, "src");
-    gst_pad_add_probe(pad, GST_PAD_PROBE_TYPE_BUFFER, cb, this, nullptr);
-    gst_object_unref(pad);
-    gst_object_unref(e);
-  }
+  add_src_buffer_probe(pipeline_, "vtest", &BroadcastSource::on_test_video, this);
+  add_src_buffer_probe(pipeline_, "atest", &BroadcastSource::on_test_audio, this);
 }
 
 // The mark grid: whole seconds after the first test video frame (its running time is the

@@ -402,15 +402,8 @@ void FramePlayer::add_display_probes() {
     if (has_property(video_sink_, "handle-events"))
       g_object_set(video_sink_, "handle-events", TRUE, nullptr);
   }
-  for (auto [name, cb] : {std::pair{"vdec", &FramePlayer::on_video_decoded},
-                          std::pair{"adec", &FramePlayer::on_audio_decoded}}) {
-    GstElement* e = gst_bin_get_by_name(GST_BIN(pipeline_), name);
-    if (!e) continue;
-    GstPad* pad = gst_element_get_static_pad(e, "src");
-    gst_pad_add_probe(pad, GST_PAD_PROBE_TYPE_BUFFER, cb, this, nullptr);
-    gst_object_unref(pad);
-    gst_object_unref(e);
-  }
+  add_src_buffer_probe(pipeline_, "vdec", &FramePlayer::on_video_decoded, this);
+  add_src_buffer_probe(pipeline_, "adec", &FramePlayer::on_audio_decoded, this);
 }
 
 std::vector<AvMark> FramePlayer::av_marks() const {

@@ -28,6 +28,18 @@ int64_t buffer_running_time_ns(GstPad* pad, GstBuffer* buf) {
   return GST_CLOCK_TIME_IS_VALID(rt) ? static_cast<int64_t>(rt) : -1;
 }
 
+void add_src_buffer_probe(GstElement* pipeline, const char* name, GstPadProbeCallback cb,
+                          gpointer data) {
+  GstElement* e = gst_bin_get_by_name(GST_BIN(pipeline), name);
+  if (!e) return;
+  GstPad* pad = gst_element_get_static_pad(e, "src");
+  if (pad) {
+    gst_pad_add_probe(pad, GST_PAD_PROBE_TYPE_BUFFER, cb, data, nullptr);
+    gst_object_unref(pad);
+  }
+  gst_object_unref(e);
+}
+
 GstElement* make_pipeline(const std::string& description, std::string* error) {
   ensure_gst_init();
   GError* err = nullptr;

@@ -22,6 +22,10 @@ int64_t running_time_to_monotonic_us(GstElement* pipeline, GstClockTime running_
 // Running time (ns) of a buffer on a pad, from the pad's sticky segment; -1 if unknown.
 int64_t buffer_running_time_ns(GstPad* pad, GstBuffer* buf);
 
+// Adds a buffer probe on the src pad of the element named `name` in `pipeline` (if any).
+void add_src_buffer_probe(GstElement* pipeline, const char* name, GstPadProbeCallback cb,
+                          gpointer data);
+
 // Builds a pipeline from a gst-launch description, forces the system (monotonic) clock so
 // all our pipelines share one time base. Returns nullptr and fills error on failure.
 GstElement* make_pipeline(const std::string& description, std::string* error);
