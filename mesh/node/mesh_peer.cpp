@@ -444,17 +444,27 @@ void MeshPeer::on_link_rtcp(PeerId pid, const uint8_t* data, size_t len) {
 void MeshPeer::deliver(PeerId from, std::span<const uint8_t> msg) {
   if (stopped_) return;
   std::vector<uint8_t> rewritten;
-  if (redirects_from_wire(msg, rewritten) || doubt_hello(from, msg, rewritten)) msg = rewritten;
+  if (believed(from, msg, rewritten)) msg = rewritten;
   core_.on_bytes(from, msg, cfg_.clock());
   drain();
 }
 
-bool MeshPeer::doubt_hello(PeerId from, std::span<const uint8_t> msg,
-                           std::vector<uint8_t>& rewritten) const {
-  if (msg.empty() || msg[0] != uint8_t(mesh::MsgType::kHello)) return false;
+bool MeshPeer::believed(PeerId from, std::span<const uint8_t> msg,
+                        std::vector<uint8_t>& rewritten) const {
+  // Only two message types carry what needs translating or doubting: decode only those.
+  if (msg.empty() ||
+      (msg[0] != uint8_t(mesh::MsgType::kReject) && msg[0] != uint8_t(mesh::MsgType::kHello)))
+    return false;
   mesh::Message m;
   if (mesh::decode(msg, m) != mesh::DecodeError::kOk) return false;  // the core counts it
-  auto& h = std::get<mesh::Hello>(m);
+  bool changed = false;
+  if (auto* r = std::get_if<mesh::Reject>(&m)) changed = redirects_from_wire(*r);
+  if (auto* h = std::get_if<mesh::Hello>(&m)) changed = doubt_hello(from, *h);
+  if (changed) mesh::encode(m, rewritten);
+  return changed;
+}
+
+bool MeshPeer::doubt_hello(PeerId from, mesh::Hello& h) const {
   bool changed = false;
   // Only the stream's owner is its source, whatever a partner says of itself.
   const std::string* name = name_of(from);
@@ -469,7 +479,6 @@ bool MeshPeer::doubt_hello(PeerId from, std::span<const uint8_t> msg,
     h.upload_kbps = uint32_t(cap_kbps);
     changed = true;
   }
-  if (changed) mesh::encode(m, rewritten);
   return changed;
 }
 
@@ -482,19 +491,13 @@ void MeshPeer::redirects_to_wire(mesh::Message& m) const {
   r->redirect_count = n;
 }
 
-bool MeshPeer::redirects_from_wire(std::span<const uint8_t> msg,
-                                   std::vector<uint8_t>& rewritten) const {
-  if (msg.empty() || msg[0] != uint8_t(mesh::MsgType::kReject)) return false;
-  mesh::Message m;
-  if (mesh::decode(msg, m) != mesh::DecodeError::kOk) return false;  // the core counts it
-  auto& r = std::get<mesh::Reject>(m);
+bool MeshPeer::redirects_from_wire(mesh::Reject& r) const {
   if (r.redirect_count == 0) return false;
   uint8_t n = 0;
   for (uint8_t i = 0; i < r.redirect_count && i < r.redirect.size(); ++i)
     if (auto local = ids_.from_wire(r.redirect[i]); local && *local != cfg_.core.self)
       r.redirect[n++] = *local;
   r.redirect_count = n;
-  mesh::encode(m, rewritten);
   return true;
 }
 

@@ -51,24 +51,16 @@ bool UploadPacer::make_room(uint8_t level, size_t n) {
         break;
       }
     if (victim < 0) return false;
-    auto& q = levels_[size_t(victim)];
-    const size_t m = q.front().bytes.size();
-    queued_bytes_ -= m;
-    if (victim == kBulkLevel) bulk_bytes_ -= m;
-    q.pop_front();
+    take_front(levels_[size_t(victim)]);
     ++counters_.evicted;
   }
   return true;
 }
 
 void UploadPacer::expire(int64_t now_us) {
-  for (size_t l = 0; l < kLevels; ++l) {
-    auto& q = levels_[l];
+  for (auto& q : levels_) {
     while (!q.empty() && now_us - q.front().queued_us > max_age_us_) {
-      const size_t m = q.front().bytes.size();
-      queued_bytes_ -= m;
-      if (l == kBulkLevel) bulk_bytes_ -= m;
-      q.pop_front();
+      take_front(q);
       ++counters_.evicted;
     }
   }
@@ -80,13 +72,17 @@ std::deque<UploadPacer::Packet>* UploadPacer::head_level() {
   return nullptr;
 }
 
-void UploadPacer::pop(std::deque<Packet>& level, std::vector<Packet>& out) {
-  const size_t n = level.front().bytes.size();
-  queued_bytes_ -= n;
-  if (&level == &levels_[kBulkLevel]) bulk_bytes_ -= n;
-  counters_.sent_bytes += n;
-  out.push_back(std::move(level.front()));
+UploadPacer::Packet UploadPacer::take_front(std::deque<Packet>& level) {
+  Packet p = std::move(level.front());
   level.pop_front();
+  queued_bytes_ -= p.bytes.size();
+  if (&level == &levels_[kBulkLevel]) bulk_bytes_ -= p.bytes.size();
+  return p;
+}
+
+void UploadPacer::pop(std::deque<Packet>& level, std::vector<Packet>& out) {
+  out.push_back(take_front(level));
+  counters_.sent_bytes += out.back().bytes.size();
 }
 
 void UploadPacer::release(int64_t now_us, std::vector<Packet>& out) {

@@ -57,6 +57,8 @@ class UploadPacer {
  private:
   void refill(int64_t now_us);
   std::deque<Packet>* head_level();
+  // Removes a level's oldest packet, keeping the queued byte counts right.
+  Packet take_front(std::deque<Packet>& level);
   void pop(std::deque<Packet>& level, std::vector<Packet>& out);
 
   bool make_room(uint8_t level, size_t n);
