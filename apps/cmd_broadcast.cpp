@@ -7,6 +7,7 @@
 #include "apps/cli/link_options.hpp"
 #include "apps/cli/loop.hpp"
 #include "apps/cli/status.hpp"
+#include "apps/cli/tracker_url.hpp"
 #include "apps/command.hpp"
 #include "apps/session/broadcast_session.hpp"
 
@@ -56,7 +57,6 @@ int run(int argc, char** argv) {
     return kExitOk;
   }
   BroadcastOptions o;
-  o.tracker_url = a.get("tracker", "ws://127.0.0.1:8700/ws");
   o.stream = a.get("stream");
   o.peer_id = a.get("id", "broadcaster-" + o.stream);
   o.bitrate_kbps = int(a.get_int("bitrate", 800, 32, 20000));
@@ -71,6 +71,7 @@ int run(int argc, char** argv) {
   if (err.empty() && o.is_private && o.view_key.empty()) err = "--private needs --view-key KEY";
   if (err.empty() && !o.is_private && !o.view_key.empty()) err = "--view-key needs --private";
   if (err.empty()) parse_link_options(a, &o.link, &err);
+  parse_tracker_option(a, &o.tracker_url, &err);
   std::optional<std::pair<int, int>> size;
   if (err.empty() && a.has("video-size")) {
     size = media::parse_video_size(a.get("video-size"));

@@ -8,6 +8,7 @@
 #include "apps/cli/link_options.hpp"
 #include "apps/cli/loop.hpp"
 #include "apps/cli/status.hpp"
+#include "apps/cli/tracker_url.hpp"
 #include "apps/command.hpp"
 #include "apps/session/call_session.hpp"
 
@@ -67,7 +68,6 @@ int run(int argc, char** argv) {
     return kExitOk;
   }
   CallOptions o;
-  o.tracker_url = a.get("tracker", "ws://127.0.0.1:8700/ws");
   o.self_id = a.get("id");
   o.to = a.get("to");
   o.auto_answer = a.has("answer");
@@ -91,6 +91,7 @@ int run(int argc, char** argv) {
   if (err.empty() && o.audio_tx.frame_ms != 10 && o.audio_tx.frame_ms != 20)
     err = "--frame-ms must be 10 or 20";
   if (err.empty()) parse_link_options(a, &o.link, &err);
+  parse_tracker_option(a, &o.tracker_url, &err);
   if (!err.empty()) {
     std::fprintf(stderr, "meshcast call: %s (see --help)\n", err.c_str());
     return kExitUsage;

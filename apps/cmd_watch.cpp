@@ -8,6 +8,7 @@
 #include "apps/cli/link_options.hpp"
 #include "apps/cli/loop.hpp"
 #include "apps/cli/status.hpp"
+#include "apps/cli/tracker_url.hpp"
 #include "apps/command.hpp"
 #include "apps/session/session_common.hpp"
 #include "apps/session/viewer_session.hpp"
@@ -54,7 +55,6 @@ int run(int argc, char** argv) {
     return kExitOk;
   }
   ViewerOptions o;
-  o.tracker_url = a.get("tracker", "ws://127.0.0.1:8700/ws");
   o.stream = a.get("stream");
   o.view_key = a.get("view-key");
   o.peer_id = a.get("id");
@@ -64,6 +64,7 @@ int run(int argc, char** argv) {
   if (err.empty() && !a.ok()) err = a.error();
   if (err.empty() && o.stream.empty()) err = "--stream NAME is required";
   if (err.empty()) parse_link_options(a, &o.link, &err);
+  parse_tracker_option(a, &o.tracker_url, &err);
   auto out = media::parse_output_spec(a.get("out", "auto"));
   if (err.empty() && !out) err = "--out must be auto, display, null or a FILE.webm path";
   if (err.empty() && out->type == media::OutputSpec::Type::File) {

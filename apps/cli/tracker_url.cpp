@@ -1,5 +1,7 @@
 #include "apps/cli/tracker_url.hpp"
 
+#include "apps/cli/args.hpp"
+
 namespace meshcast::app {
 
 std::optional<std::string> normalise_tracker_url(const std::string& in, std::string* error) {
@@ -27,6 +29,16 @@ std::optional<std::string> normalise_tracker_url(const std::string& in, std::str
   if (host.front() == '[' && host.find(']') == std::string::npos) return fail("unclosed [");
   if (path.empty() || path == "/") path = "/ws";
   return scheme + "://" + host + path;
+}
+
+void parse_tracker_option(const Args& a, std::string* url, std::string* error) {
+  if (!error->empty()) return;
+  std::string why;
+  auto u = normalise_tracker_url(a.get("tracker", "ws://127.0.0.1:8700/ws"), &why);
+  if (u)
+    *url = *u;
+  else
+    *error = why;
 }
 
 }  // namespace meshcast::app

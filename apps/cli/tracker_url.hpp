@@ -11,4 +11,9 @@ namespace meshcast::app {
 // control characters.
 std::optional<std::string> normalise_tracker_url(const std::string& url, std::string* error);
 
+class Args;
+// --tracker (default ws://127.0.0.1:8700/ws), normalised into *url; a malformed one sets
+// *error (a usage error), unless *error is already set.
+void parse_tracker_option(const Args& a, std::string* url, std::string* error);
+
 }  // namespace meshcast::app

@@ -1,6 +1,5 @@
 #include "apps/session/broadcast_session.hpp"
 
-#include "apps/cli/tracker_url.hpp"
 #include "apps/command.hpp"
 #include "apps/session/session_common.hpp"
 #include "media/broadcast/FrameCodec.hpp"
@@ -34,10 +33,7 @@ void BroadcastSession::start() {
       fatal("lost the tracker at " + opt_.tracker_url + ": " + why, kExitUnreachable);
   });
   signaling_->attach_events();
-  std::string url_error;
-  auto url = normalise_tracker_url(opt_.tracker_url, &url_error);
-  if (!url) return fatal(url_error, kExitUsage);
-  client_->connect(*url);
+  client_->connect(opt_.tracker_url);
 }
 
 void BroadcastSession::on_connected() {

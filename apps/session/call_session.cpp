@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cstdio>
 
-#include "apps/cli/tracker_url.hpp"
 #include "apps/command.hpp"
 #include "media/common/rtcp.hpp"
 
@@ -77,10 +76,7 @@ void CallSession::start() {
     end(why == "peer_left" ? peer_ + " left (disconnected)" : peer_ + " hung up", kExitOk);
   });
   client_->on("relay", [this](const nlohmann::json& m) { on_relay(m); });
-  std::string url_error;
-  auto url = normalise_tracker_url(opt_.tracker_url, &url_error);
-  if (!url) return end(url_error, kExitUsage);
-  client_->connect(*url);
+  client_->connect(opt_.tracker_url);
 }
 
 void CallSession::on_connected() {

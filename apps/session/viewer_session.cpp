@@ -1,6 +1,5 @@
 #include "apps/session/viewer_session.hpp"
 
-#include "apps/cli/tracker_url.hpp"
 #include "apps/command.hpp"
 #include "apps/session/session_common.hpp"
 #include "media/broadcast/FrameCodec.hpp"
@@ -38,10 +37,7 @@ void ViewerSession::start() {
               "' was revoked (the view key changed): join again with the new key",
           kExitRefused);
   });
-  std::string url_error;
-  auto url = normalise_tracker_url(opt_.tracker_url, &url_error);
-  if (!url) return fatal(url_error, kExitUsage);
-  client_->connect(*url);
+  client_->connect(opt_.tracker_url);
 }
 
 void ViewerSession::on_connected() {
