@@ -123,8 +123,11 @@ ProcessSwarm::Proc* ProcessSwarm::spawn(const std::string& role, const std::stri
 }
 
 bool ProcessSwarm::wait_for(const std::function<bool()>& pred, double timeout_s) {
+  // Unlike MainLoop::run_until this also waits after Ctrl-C: children get their SIGTERM's
+  // grace period. Between events it sleeps (pred may read a file) instead of spinning.
   const int64_t end = g_get_monotonic_time() + int64_t(timeout_s * 1e6);
-  while (!pred() && g_get_monotonic_time() < end) g_main_context_iteration(nullptr, FALSE);
+  while (!pred() && g_get_monotonic_time() < end)
+    if (!g_main_context_iteration(nullptr, FALSE)) g_usleep(20'000);
   return pred();
 }
 
