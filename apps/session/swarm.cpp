@@ -1,12 +1,10 @@
 #include "apps/session/swarm.hpp"
 
 #include <signal.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
-#include <fstream>
 #include <set>
 
 #include "apps/session/session_common.hpp"

@@ -1,95 +1,67 @@
 // The exit codes of docs/operations.md, one real `meshcast` process per code, against a
-// tracker process on an ephemeral 127.0.0.1 port.
-#include <glib.h>
+// tracker process on a free 127.0.0.1 port.
 #include <gtest/gtest.h>
-#include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <string>
 #include <vector>
 
+#include "tests/integration/common/test_processes.hpp"
+
 namespace {
+
+using meshcast::testing::Process;
+namespace fs = std::filesystem;
 
 struct Result {
   int code = -1;
   std::string err;
 };
 
-// Runs meshcast with `args` (bounded by `timeout_s` through coreutils' timeout).
-Result run(std::vector<std::string> args, int timeout_s = 30) {
-  args.insert(args.begin(), {"timeout", "-s", "KILL", std::to_string(timeout_s), MESHCAST_EXE});
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  Result r;
-  gchar* err = nullptr;
-  gint status = 0;
-  GError* e = nullptr;
-  if (!g_spawn_sync(nullptr, argv.data(), nullptr, G_SPAWN_SEARCH_PATH, nullptr, nullptr, nullptr,
-                    &err, &status, &e)) {
-    r.err = e ? e->message : "spawn failed";
-    if (e) g_error_free(e);
-    return r;
-  }
-  r.err = err ? err : "";
-  g_free(err);
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  return r;
-}
-
 class ExitCodes : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string exe = MESHCAST_EXE;
-    std::vector<char*> argv = {exe.data(),
-                               const_cast<char*>("tracker"),
-                               const_cast<char*>("--listen"),
-                               const_cast<char*>("127.0.0.1:0"),
-                               const_cast<char*>("--quiet"),
-                               nullptr};
-    gint out = -1;
-    ASSERT_TRUE(g_spawn_async_with_pipes(nullptr, argv.data(), nullptr, G_SPAWN_DEFAULT, nullptr,
-                                         nullptr, &pid_, nullptr, &out, nullptr, nullptr));
-    std::string text;
-    char buf[256];
-    while (text.find('\n') == std::string::npos) {
-      ssize_t n = read(out, buf, sizeof buf);
-      if (n <= 0) break;
-      text.append(buf, size_t(n));
-    }
-    out_ = out;
-    const auto at = text.find("ws://");
-    ASSERT_NE(at, std::string::npos) << text;
-    url_ = text.substr(at, text.find_first_of(" \n", at) - at);
+    dir_ = fs::temp_directory_path() / ("meshcast-exit-codes-" + std::to_string(getpid()));
+    fs::create_directories(dir_);
+    const std::string port = std::to_string(meshcast::testing::free_port());
+    ASSERT_TRUE(tracker_.start(
+        {MESHCAST_EXE, "tracker", "--listen", "127.0.0.1:" + port, "--quiet"}, dir_ / "tracker"));
+    for (int i = 0; i < 500 && tracker_.out().find("listening on") == std::string::npos; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    ASSERT_NE(tracker_.out().find("listening on"), std::string::npos) << tracker_.err();
+    url_ = "ws://127.0.0.1:" + port + "/ws";
   }
   void TearDown() override {
-    for (GPid p : children_) kill(p, SIGKILL);
-    if (pid_ > 0) {
-      kill(pid_, SIGKILL);
-      waitpid(pid_, nullptr, 0);
-    }
-    if (out_ >= 0) close(out_);
+    background_.clear();  // each stops its process group
+    tracker_.stop();
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
   }
-  // A broadcaster in the background for `seconds`.
+  // Runs meshcast with `args` to completion (killed after timeout_s).
+  Result run(std::vector<std::string> args, int timeout_s = 30) {
+    args.insert(args.begin(), MESHCAST_EXE);
+    Process p;
+    Result r;
+    if (!p.start(args, dir_ / ("run-" + std::to_string(++runs_)))) return r;
+    auto st = p.wait(timeout_s * 1000);
+    if (!st) p.stop();
+    r.code = st ? *st : -1;
+    r.err = p.err();
+    return r;
+  }
+  // A broadcaster in the background for `seconds`, registered when this returns.
   void broadcast(const std::string& stream, const std::string& id, int seconds) {
-    std::string exe = MESHCAST_EXE, dur = std::to_string(seconds);
-    std::vector<std::string> args = {exe,           "broadcast", "--tracker",  url_,
-                                     "--stream",    stream,      "--id",       id,
-                                     "--synthetic", "--quiet",   "--duration", dur};
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    GPid pid = 0;
-    ASSERT_TRUE(g_spawn_async(nullptr, argv.data(), nullptr, G_SPAWN_STDERR_TO_DEV_NULL, nullptr,
-                              nullptr, &pid, nullptr));
-    children_.push_back(pid);
-    g_usleep(1'500'000);  // registered (the tracker answers in milliseconds)
+    background_.push_back(std::make_unique<Process>());
+    ASSERT_TRUE(background_.back()->start(
+        {MESHCAST_EXE, "broadcast", "--tracker", url_, "--stream", stream, "--id", id,
+         "--synthetic", "--quiet", "--duration", std::to_string(seconds)},
+        dir_ / ("broadcast-" + id)));
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // the tracker answers in ms
   }
-  GPid pid_ = 0;
-  int out_ = -1;
+  fs::path dir_;
+  Process tracker_;
+  std::vector<std::unique_ptr<Process>> background_;
   std::string url_;
-  std::vector<GPid> children_;
+  int runs_ = 0;
 };
 
 }  // namespace

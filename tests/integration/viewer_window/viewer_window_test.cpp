@@ -14,7 +14,7 @@
 
 #include "media/common/gst_util.hpp"
 #include "tests/integration/viewer_window/av_sync.hpp"
-#include "tests/integration/viewer_window/test_processes.hpp"
+#include "tests/integration/common/test_processes.hpp"
 #include "tests/integration/viewer_window/x11_close.hpp"
 
 using namespace meshcast;

@@ -1,4 +1,4 @@
-// Helpers for tests that run the meshcast binary and an X server: child processes in their
+// Helpers for tests that run the meshcast binary (and an X server): child processes in their
 // own process group (always stopped by the destructor, also when a test fails), a free
 // loopback port, a private Xvfb, and screen grabs through GStreamer's ximagesrc.
 #pragma once
