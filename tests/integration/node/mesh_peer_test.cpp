@@ -5,6 +5,7 @@
 
 #include <functional>
 #include <map>
+#include <memory>
 #include <set>
 #include <tuple>
 
@@ -30,26 +31,51 @@ struct RecordingSignaling : node::PeerSignaling {
   }
 };
 
-void spin(int ms) {
+bool spin_until(const std::function<bool()>& pred, int ms) {
   const int64_t end = g_get_monotonic_time() + ms * 1000;
-  while (g_get_monotonic_time() < end) g_main_context_iteration(nullptr, FALSE);
+  while (!pred() && g_get_monotonic_time() < end) g_main_context_iteration(nullptr, FALSE);
+  return pred();
 }
 
-// Routes relays between in-process peers, as the tracker would; anyone may inject. Relays
-// are delivered from the loop, as over a socket (never re-entrantly); what is still in
-// flight when the router goes is dropped with it.
-struct Router {
+void spin(int ms) {
+  spin_until([] { return false; }, ms);
+}
+
+node::MeshPeerConfig config(const std::string& id) {
+  node::MeshPeerConfig c;
+  c.self_id = id;
+  return c;
+}
+
+// In-process peers whose relays it routes, as the tracker would; anyone may inject. Relays
+// are delivered from the loop, as over a socket (never re-entrantly); when the router goes,
+// its peers stop and what is still in flight is dropped.
+class Router {
+ public:
+  ~Router() {
+    for (auto& [id, m] : members_) m->peer->stop();
+    for (Job* j : std::set<Job*>(in_flight_)) g_source_remove(j->source);
+  }
+  // A started peer with this configuration.
+  node::MeshPeer& add(const node::MeshPeerConfig& cfg) {
+    auto m = std::make_unique<Member>();
+    m->port.r = this;
+    m->port.self = cfg.self_id;
+    m->peer = std::make_unique<node::MeshPeer>(nullptr, cfg, m->port,
+                                               link::Certificate::process_default());
+    m->peer->start();
+    node::MeshPeer& p = *m->peer;
+    members_[cfg.self_id] = std::move(m);
+    return p;
+  }
+
+ private:
   struct Job {
     Router* r;
     guint source = 0;
     std::string to, from, kind;
     nlohmann::json payload;
   };
-  std::map<std::string, node::MeshPeer*> peers;
-  std::set<Job*> in_flight;
-  ~Router() {
-    for (Job* j : std::set<Job*>(in_flight)) g_source_remove(j->source);
-  }
   struct Port : node::PeerSignaling {
     Router* r = nullptr;
     std::string self;
@@ -60,28 +86,29 @@ struct Router {
           G_PRIORITY_DEFAULT_IDLE,
           [](gpointer p) -> gboolean {
             auto* j = static_cast<Job*>(p);
-            auto it = j->r->peers.find(j->to);
-            if (it != j->r->peers.end()) it->second->on_relay(j->from, j->kind, j->payload);
+            auto it = j->r->members_.find(j->to);
+            if (it != j->r->members_.end())
+              it->second->peer->on_relay(j->from, j->kind, j->payload);
             return G_SOURCE_REMOVE;
           },
           job,
           [](gpointer p) {
             auto* j = static_cast<Job*>(p);
-            j->r->in_flight.erase(j);
+            j->r->in_flight_.erase(j);
             delete j;
           });
-      r->in_flight.insert(job);
+      r->in_flight_.insert(job);
     }
     void request_neighbours(const std::vector<std::string>&) override {}
     void report_forger(const std::string&) override {}
   };
+  struct Member {
+    Port port;
+    std::unique_ptr<node::MeshPeer> peer;
+  };
+  std::map<std::string, std::unique_ptr<Member>> members_;
+  std::set<Job*> in_flight_;
 };
-
-bool spin_until(const std::function<bool()>& pred, int ms) {
-  const int64_t end = g_get_monotonic_time() + ms * 1000;
-  while (!pred() && g_get_monotonic_time() < end) g_main_context_iteration(nullptr, FALSE);
-  return pred();
-}
 
 bool connected_to(const node::MeshPeer& p, const std::string& id) {
   for (auto& pi : p.partners())
@@ -95,64 +122,37 @@ TEST(MeshPeerAttack, AnIdWithTheSameHashCannotSpeakForAnother) {
   // "Im_bnC" and "broadcaster-demo" share their 32-bit FNV-1a hash. The impostor's relay
   // "bye" must not cut the viewer's link to the real one, and its own offer gets its own
   // link, not the other's.
-  auto cert = link::Certificate::process_default();
   Router router;
-  Router::Port pa, pb, pm;
-  pa.r = pb.r = pm.r = &router;
-  pa.self = "viewer-a";
-  pb.self = "broadcaster-demo";
-  pm.self = "Im_bnC";
-  node::MeshPeerConfig ca, cb, cm;
-  ca.self_id = pa.self;
-  cb.self_id = pb.self;
-  cm.self_id = pm.self;
-  node::MeshPeer a(nullptr, ca, pa, cert), b(nullptr, cb, pb, cert), m(nullptr, cm, pm, cert);
-  router.peers = {{pa.self, &a}, {pb.self, &b}, {pm.self, &m}};
-  a.start();
-  b.start();
-  m.start();
+  node::MeshPeer& a = router.add(config("viewer-a"));
+  router.add(config("broadcaster-demo"));
+  node::MeshPeer& m = router.add(config("Im_bnC"));
   a.add_neighbours({"broadcaster-demo"});
   ASSERT_TRUE(spin_until([&] { return connected_to(a, "broadcaster-demo"); }, 5000));
   // The impostor says goodbye in the other's name... as itself: the tracker stamps `from`.
   a.on_relay("Im_bnC", "bye", nlohmann::json::object());
   a.on_relay("Im_bnC", "candidate", {{"candidate", "garbage"}});
-  spin_until([] { return false; }, 300);
+  spin(300);
   EXPECT_TRUE(connected_to(a, "broadcaster-demo"));
   // It offers a link: that is a second partner, not a replacement.
   m.add_neighbours({"viewer-a"});
   ASSERT_TRUE(spin_until([&] { return connected_to(a, "Im_bnC"); }, 5000));
   EXPECT_TRUE(connected_to(a, "broadcaster-demo"));
   EXPECT_EQ(a.partners().size(), 2u);
-  a.stop();
-  b.stop();
-  m.stop();
-  router.peers.clear();
 }
 
 TEST(MeshPeerAttack, OnlyTheOwnerIsBelievedToBeTheSourceAndUploadClaimsAreCapped) {
   // A liar says "I am the source" and declares 4 Tbit/s of upload; the real broadcaster says
   // it is the source. The viewer believes the owner only, and no upload above 4x the stream.
-  auto cert = link::Certificate::process_default();
   Router router;
-  Router::Port pv, pb, pl;
-  pv.r = pb.r = pl.r = &router;
-  pv.self = "viewer";
-  pb.self = "broadcaster-live";
-  pl.self = "liar";
-  node::MeshPeerConfig cv, cb, cl;
-  cv.self_id = pv.self;
+  node::MeshPeerConfig cv = config("viewer"), cb = config("broadcaster-live"), cl = config("liar");
   cv.source_id = "broadcaster-live";
   cv.core.stream_bps = 500'000;
-  cb.self_id = pb.self;
   cb.core.is_source = true;
-  cl.self_id = pl.self;
   cl.core.is_source = true;
   cl.core.upload_bps = 4'000'000'000'000ull;
-  node::MeshPeer v(nullptr, cv, pv, cert), b(nullptr, cb, pb, cert), l(nullptr, cl, pl, cert);
-  router.peers = {{pv.self, &v}, {pb.self, &b}, {pl.self, &l}};
-  v.start();
-  b.start();
-  l.start();
+  node::MeshPeer& v = router.add(cv);
+  router.add(cb);
+  router.add(cl);
   v.add_neighbours({"broadcaster-live", "liar"});
   ASSERT_TRUE(spin_until(
       [&] {
@@ -161,15 +161,11 @@ TEST(MeshPeerAttack, OnlyTheOwnerIsBelievedToBeTheSourceAndUploadClaimsAreCapped
                v.core().partner_upload_kbps(*li) > 0;  // its Hello is in
       },
       5000));
-  spin_until([] { return false; }, 300);  // and the broadcaster's
+  spin(300);  // and the broadcaster's
   const auto bi = *v.core_id("broadcaster-live"), li = *v.core_id("liar");
   EXPECT_TRUE(v.core().partner_is_source(bi));
   EXPECT_FALSE(v.core().partner_is_source(li));
   EXPECT_LE(v.core().partner_upload_kbps(li), 4u * 500u);
-  v.stop();
-  b.stop();
-  l.stop();
-  router.peers.clear();
 }
 
 TEST(MeshPeerAttack, OffersThatNeverCompleteHoldOnlyAFewAgents) {
