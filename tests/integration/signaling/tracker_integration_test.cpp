@@ -163,6 +163,27 @@ class TrackerTest : public ::testing::Test {
     return r.body.value("secret", "");
   }
 
+  // `n` broadcasters into `owners`, with 8 public streams each whose ~1.8 KB codec makes
+  // every listing big for a small request.
+  void add_large_streams(int n, std::vector<std::unique_ptr<Peer>>& owners) {
+    for (int i = 0; i < n; ++i) {
+      owners.push_back(peer("owner" + std::to_string(i), "broadcaster"));
+      for (int k = 0; k < 8; ++k) {
+        Reply r = await([&](ReplyFn f) {
+          owners.back()->client.create_stream(
+              {.name = "s" + std::to_string(i * 8 + k),
+               .public_key = kKey,
+               .codec = {{"video", "vp8"}, {"note", std::string(1800, 'x')}},
+               .bitrate_kbps = 1000,
+               .is_private = false,
+               .view_key = ""},
+              f);
+        });
+        ASSERT_TRUE(r.ok) << r.code;
+      }
+    }
+  }
+
   std::string metrics() { return http_get(server->http_url() + "/metrics").second; }
 
   std::unique_ptr<TrackerServer> server;
@@ -676,22 +697,7 @@ TEST_F(TrackerTest, AttackerWhoNeverReadsRepliesIsClosedAndMemoryStaysBounded) {
   start(o);
   // 56 streams with ~1.8 KB codecs: one stream_list page is ~100 KB for a 22-byte request.
   std::vector<std::unique_ptr<Peer>> owners;
-  for (int i = 0; i < 7; ++i) {
-    owners.push_back(peer("owner" + std::to_string(i), "broadcaster"));
-    for (int k = 0; k < 8; ++k) {
-      Reply r = await([&](ReplyFn f) {
-        owners.back()->client.create_stream(
-            {.name = "s" + std::to_string(i * 8 + k),
-             .public_key = kKey,
-             .codec = {{"video", "vp8"}, {"note", std::string(1800, 'x')}},
-             .bitrate_kbps = 1000,
-             .is_private = false,
-             .view_key = ""},
-            f);
-      });
-      ASSERT_TRUE(r.ok) << r.code;
-    }
-  }
+  ASSERT_NO_FATAL_FAILURE(add_large_streams(7, owners));
   auto honest = peer("honest");
   const double rss_before = rss_mb();
   // 10 connections x 100 stream_list requests, none of the replies read (the old tracker
@@ -930,22 +936,7 @@ TEST_F(TrackerTest, ClientThatNeverReadsItsHttpResponseIsReset) {
   start(o);
   // 104 streams with ~1.9 KB descriptions: one page of 100 is ~200 KB.
   std::vector<std::unique_ptr<Peer>> owners;
-  for (int i = 0; i < 13; ++i) {
-    owners.push_back(peer("owner" + std::to_string(i), "broadcaster"));
-    for (int k = 0; k < 8; ++k) {
-      Reply r = await([&](ReplyFn f) {
-        owners.back()->client.create_stream(
-            {.name = "s" + std::to_string(i * 8 + k),
-             .public_key = kKey,
-             .codec = {{"video", "vp8"}, {"note", std::string(1800, 'x')}},
-             .bitrate_kbps = 1000,
-             .is_private = false,
-             .view_key = ""},
-            f);
-      });
-      ASSERT_TRUE(r.ok) << r.code;
-    }
-  }
+  ASSERT_NO_FATAL_FAILURE(add_large_streams(13, owners));
   const uint16_t port = server->port();
   const std::string get = "GET /api/streams?limit=100 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
   Fds fds;
