@@ -197,6 +197,14 @@ struct TrackerServer::Impl {
     s.header_deadline = 0;
   }
 
+  // The next thing the client owes (a request head, or taking a response) is due within the
+  // header timeout from now.
+  void arm_header_deadline(Sock& s, GSocket* sock) {
+    clear_header_deadline(s, sock);
+    s.header_deadline = now_ms() + opt.header_timeout_ms;
+    header_deadlines.insert({s.header_deadline, sock});
+  }
+
   // Every new TCP connection starts a request at once (before a byte is read), and every
   // further request on a keep-alive connection starts another: the place for the caps and
   // the header timeout.
@@ -261,9 +269,7 @@ struct TrackerServer::Impl {
     }
     Sock& s = it->second;
     if (!s.counted || s.ws || s.dead || self->opt.header_timeout_ms <= 0) return;
-    self->clear_header_deadline(s, sock);
-    s.header_deadline = now + self->opt.header_timeout_ms;
-    self->header_deadlines.insert({s.header_deadline, sock});
+    self->arm_header_deadline(s, sock);
   }
 
   // A response is out and the connection stays open (HTTP keep-alive): the next request head
@@ -276,9 +282,7 @@ struct TrackerServer::Impl {
     if (it == self->socks.end() || !it->second.counted || it->second.ws || it->second.dead ||
         self->opt.header_timeout_ms <= 0)
       return;
-    self->clear_header_deadline(it->second, sock);
-    it->second.header_deadline = now_ms() + self->opt.header_timeout_ms;
-    self->header_deadlines.insert({it->second.header_deadline, sock});
+    self->arm_header_deadline(it->second, sock);
   }
 
   // The request is in; its response must be taken by the client within the same timeout
@@ -292,8 +296,7 @@ struct TrackerServer::Impl {
     self->clear_header_deadline(s, sock);
     if (!s.counted || s.dead || self->opt.header_timeout_ms <= 0) return;
     s.responding = true;
-    s.header_deadline = now_ms() + self->opt.header_timeout_ms;
-    self->header_deadlines.insert({s.header_deadline, sock});
+    self->arm_header_deadline(s, sock);
   }
 
   // The socket is being finalised: the connection is over, whoever closed it.
