@@ -143,7 +143,10 @@ int run(int argc, char** argv) {
         o.stream.c_str(), session.live() ? "live" : "connecting",
         (unsigned long long)s["segments"].get<uint64_t>(), s["bitrate_kbps"].get<double>(),
         s["upload_copies"].get<double>(), int(s["partners"].get<size_t>()));
-    status.update(line);
+    std::string text = line;
+    if (int r = s["tracker_retries"].get<int>(); r > 0)
+      text += " | tracker lost, retry " + std::to_string(r);
+    status.update(text);
     return true;
   });
   session.start();

@@ -45,6 +45,8 @@ Bounds (what one client can make the tracker hold; 0 turns a bound off):
                          handshake included; again after each keep-alive response) within
                          N ms, or it gets 408 and is closed (default 10000)
   --hello-timeout-ms N   a WebSocket that has not said hello after N ms is closed (default 10000)
+  --resume-grace-ms N    a peer whose connection drops keeps its id, streams and calls for N ms,
+                         so it can resume with its session token (default 30000; 0 = never)
   --ping-interval-s N    WebSocket ping to every peer every N s (default 20)
   --idle-timeout-ms N    a WebSocket from which nothing arrived (no message, no pong) for
                          N ms is closed (default 60000; must exceed the ping interval)
@@ -93,12 +95,27 @@ void raise_fd_limit() {
 std::string error_stats_;
 
 int run_tracker(int argc, char** argv) {
-  app::Args args(
-      argc, argv, {"quiet", "cap-loopback"},
-      {"listen", "tls-cert", "tls-key", "max-rate", "max-neighbours", "broadcaster-until",
-       "call-timeout-ms", "log-level", "stats", "max-conns", "max-conns-per-address",
-       "header-timeout-ms", "hello-timeout-ms", "ping-interval-s", "idle-timeout-ms",
-       "max-unsent-kb", "reply-bytes-per-token", "tcp-keepalive-s", "max-http-inflight-mb"});
+  app::Args args(argc, argv, {"quiet", "cap-loopback"},
+                 {"listen",
+                  "tls-cert",
+                  "tls-key",
+                  "max-rate",
+                  "max-neighbours",
+                  "broadcaster-until",
+                  "call-timeout-ms",
+                  "log-level",
+                  "stats",
+                  "max-conns",
+                  "max-conns-per-address",
+                  "header-timeout-ms",
+                  "hello-timeout-ms",
+                  "resume-grace-ms",
+                  "ping-interval-s",
+                  "idle-timeout-ms",
+                  "max-unsent-kb",
+                  "reply-bytes-per-token",
+                  "tcp-keepalive-s",
+                  "max-http-inflight-mb"});
   if (args.help()) {
     std::fputs(kHelp, stdout);
     return app::kExitOk;
@@ -125,6 +142,7 @@ int run_tracker(int argc, char** argv) {
   opt.cap_loopback = args.has("cap-loopback");
   opt.header_timeout_ms = args.get_int("header-timeout-ms", 10000, 0, 3'600'000);
   opt.core.hello_timeout_ms = args.get_int("hello-timeout-ms", 10000, 0, 3'600'000);
+  opt.core.resume_grace_ms = args.get_int("resume-grace-ms", 30000, 0, 3'600'000);
   opt.ws_ping_interval_s = static_cast<unsigned>(args.get_int("ping-interval-s", 20, 0, 3600));
   opt.ws_idle_timeout_ms = args.get_int("idle-timeout-ms", 60000, 0, 86'400'000);
   opt.max_unsent_bytes =

@@ -130,7 +130,10 @@ int run(int argc, char** argv) {
                   session.joined() ? (m.played ? "playing" : "buffering") : "joining",
                   (unsigned long long)m.played, s["lag_ms"].get<double>(), 100 * m.continuity(),
                   int(s["partners"].get<size_t>()), s["upload_kbps"].get<double>());
-    status.update(line);
+    std::string text = line;
+    if (int r = s["tracker_retries"].get<int>(); r > 0)
+      text += " | tracker lost, retry " + std::to_string(r);
+    status.update(text);
     return true;
   });
   session.start();

@@ -124,6 +124,8 @@ void check_body(MsgType t, const json& o) {
       if (r != "viewer" && r != "broadcaster" && r != "caller")
         reject(err::kBadField, "'role' must be viewer, broadcaster or caller");
       int_field(o, "upload_kbps", false, 0, limits::kMaxUploadKbps);
+      if (str(o, "resume", false, 1, limits::kMaxKeyLen) && !o.contains("peer_id"))
+        reject(err::kMissingField, "'resume' needs the session's 'peer_id'");
       if (const json* a = field(o, "accept_calls", false)) {
         if (a->is_string()) {
           auto& s = a->get_ref<const std::string&>();
@@ -142,6 +144,7 @@ void check_body(MsgType t, const json& o) {
         reject(err::kBadField, "'public_key' must be 32 bytes as hex or base64");
       codec_field(o, false);
       int_field(o, "bitrate_kbps", false, 1, limits::kMaxBitrateKbps);
+      str(o, "secret", false, 1, limits::kMaxKeyLen);
       bool_field(o, "private");
       bool priv = o.contains("private") && o["private"].is_boolean() && o["private"].get<bool>();
       const json* vk = str(o, "view_key", priv, limits::kMinViewKeyLen, limits::kMaxKeyLen);

@@ -20,6 +20,7 @@ inline constexpr const char* kRateLimited = "rate_limited";
 inline constexpr const char* kNotRegistered = "not_registered";  // request before hello
 inline constexpr const char* kAlreadyRegistered = "already_registered";
 inline constexpr const char* kDuplicatePeerId = "duplicate_peer_id";
+inline constexpr const char* kBadResume = "bad_resume";  // resume token wrong or for another id
 inline constexpr const char* kLimitReached = "limit_reached";  // server-wide caps
 // Streams.
 inline constexpr const char* kStreamExists = "stream_exists";

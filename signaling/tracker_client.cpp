@@ -200,7 +200,7 @@ void TrackerClient::handle_drop(const std::string& reason) {
     set_state(ClientState::kDisconnected, reason);
     return;
   }
-  if (attempts_ >= opt_.max_reconnect_attempts) {
+  if (opt_.max_reconnect_attempts >= 0 && attempts_ >= opt_.max_reconnect_attempts) {
     want_open_ = false;
     set_state(ClientState::kFailed,
               reason + " (gave up after " + std::to_string(attempts_) + " reconnect attempts)");
@@ -272,9 +272,13 @@ void TrackerClient::dispatch(const std::string& text) {
       if (!r.ok) {
         r.code = j.value("code", "");
         r.message = j.value("message", "");
+        if (r.code == "bad_resume") resume_token_.clear();  // the next hello starts afresh
       } else if (type == "hello_ok") {
         peer_id_ = j.value("peer_id", "");
         token_ = j.value("token", "");
+        resumed_ = j.value("resumed", false);
+        resume_id_ = peer_id_;
+        resume_token_ = token_;
       }
       r.body = std::move(j);
       if (done) done(r);
@@ -343,7 +347,12 @@ uint64_t TrackerClient::request(json msg, ReplyFn done) {
 
 void TrackerClient::hello(const HelloParams& p, ReplyFn done) {
   json m = {{"type", "hello"}, {"role", p.role}, {"upload_kbps", p.upload_kbps}};
-  if (!p.peer_id.empty()) m["peer_id"] = p.peer_id;
+  std::string id = p.peer_id;
+  if (!resume_token_.empty() && (id.empty() || id == resume_id_)) {
+    id = resume_id_;
+    m["resume"] = resume_token_;
+  }
+  if (!id.empty()) m["peer_id"] = id;
   if (!p.accept_calls.is_null()) m["accept_calls"] = p.accept_calls;
   request(std::move(m), std::move(done));
 }
@@ -353,6 +362,7 @@ void TrackerClient::create_stream(const StreamParams& p, ReplyFn done) {
             {"public_key", p.public_key},     {"codec", p.codec},
             {"bitrate_kbps", p.bitrate_kbps}, {"private", p.is_private}};
   if (p.is_private) m["view_key"] = p.view_key;
+  if (!p.secret.empty()) m["secret"] = p.secret;
   request(std::move(m), std::move(done));
 }
 

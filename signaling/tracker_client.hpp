@@ -10,7 +10,9 @@
 //
 // Every request gets a numeric "id"; its ReplyFn runs exactly once: with the server's reply,
 // the server's error, or a local error (code "not_connected", "disconnected", "timeout").
-// A reconnect starts a new server session: send hello (and re-join) again on kConnected.
+// A reconnect needs a hello again on kConnected: hello() then asks the tracker to resume the
+// earlier session (its id and token); if the tracker no longer knows it (resumed() is false)
+// the caller re-creates or re-joins its streams.
 // All callbacks run on the thread-default GLib main context; do not destroy the client from
 // inside one of its own callbacks (defer with g_idle_add). Lists longer than the protocol's
 // 64 entries (exclude, partners) are truncated by the client.
@@ -41,7 +43,8 @@ using ReplyFn = std::function<void(const Reply&)>;
 using EventFn = std::function<void(const nlohmann::json& msg)>;
 
 struct TrackerClientOptions {
-  int max_reconnect_attempts = 5;     // after a drop or failed connect; 0 = never reconnect
+  // After a drop or failed connect; 0 = never reconnect, -1 = for ever (capped backoff).
+  int max_reconnect_attempts = 5;
   unsigned initial_backoff_ms = 250;  // doubles per attempt, +-25 % jitter
   unsigned max_backoff_ms = 8000;
   unsigned request_timeout_ms = 10000;
@@ -64,6 +67,7 @@ struct StreamParams {
   int64_t bitrate_kbps = 1000;
   bool is_private = false;
   std::string view_key;  // required when is_private
+  std::string secret{};  // the owner secret of an earlier create: re-claims the stream if it exists
 };
 
 struct Partner {
@@ -83,6 +87,11 @@ class TrackerClient {
   ClientState state() const { return state_; }
   const std::string& peer_id() const { return peer_id_; }  // set by a successful hello
   const std::string& token() const { return token_; }
+  // The last hello resumed an earlier session (id, streams, calls kept by the tracker).
+  bool resumed() const { return resumed_; }
+  // Reconnect attempts since the connection was lost (0 while connected).
+  int reconnect_attempts() const { return attempts_; }
+  void set_max_reconnect_attempts(int n) { opt_.max_reconnect_attempts = n; }
 
   void on_state(std::function<void(ClientState, const std::string& reason)> fn);
   // Every server-initiated message (not a reply), e.g. relay, call_incoming, peer_left.
@@ -154,6 +163,8 @@ class TrackerClient {
   uint64_t attempt_seq_ = 0;  // a late connect result of an older attempt is dropped
   std::map<uint64_t, Pending> pending_;
   std::string peer_id_, token_;
+  std::string resume_id_, resume_token_;  // survive a drop, so the next hello can resume
+  bool resumed_ = false;
   std::function<void(ClientState, const std::string&)> on_state_;
   std::function<void(const std::string&, const nlohmann::json&)> on_message_;
   std::map<std::string, std::vector<EventFn>> handlers_;

@@ -15,6 +15,9 @@ struct TrackerConfig {
   std::size_t neighbour_scan_limit = 512;  // members examined per join in large streams (0 = all)
   int64_t default_call_timeout_ms = 30'000;
   int64_t hello_timeout_ms = 10'000;  // a connection that has not said hello by then is closed
+  // A peer whose connection drops keeps its id, streams, memberships and calls this long, so
+  // a reconnect with its session token resumes it (0 = forget at once).
+  int64_t resume_grace_ms = 30'000;
   std::size_t max_peers = 100'000;
   std::size_t max_streams = 10'000;
   std::size_t max_streams_per_peer = 8;

@@ -54,8 +54,13 @@ void TrackerCore::error(ConnId conn, const char* code, std::string message, cons
 }
 
 void TrackerCore::send_to_peer(const std::string& peer_id, const json& msg, CoreOutput& out) {
-  auto it = peers_.find(peer_id);
-  if (it != peers_.end()) out.send.emplace_back(it->second.conn, dump(msg));
+  // A detached peer misses events while away; on resume it asks again for what it needs.
+  if (Peer* p = online_peer(peer_id)) out.send.emplace_back(p->conn, dump(msg));
+}
+
+TrackerCore::Peer* TrackerCore::online_peer(const std::string& id) {
+  auto it = peers_.find(id);
+  return it != peers_.end() && it->second.online() ? &it->second : nullptr;
 }
 
 // ---- connection events ------------------------------------------------------------------
@@ -124,7 +129,17 @@ void TrackerCore::on_close(ConnId conn, int64_t now_ms, CoreOutput& out) {
   std::string peer = it->second.peer_id;
   hello_deadlines_.erase({it->second.opened_ms + config_.hello_timeout_ms, conn});
   conns_.erase(it);
-  if (!peer.empty()) remove_peer(peer, out);
+  if (peer.empty()) return;
+  if (config_.resume_grace_ms > 0)
+    detach_peer(peers_.at(peer), now_ms);
+  else
+    remove_peer(peer, out);
+}
+
+void TrackerCore::detach_peer(Peer& p, int64_t now) {
+  p.detached_until_ms = now + config_.resume_grace_ms;
+  p.conn = 0;
+  detach_deadlines_.insert({p.detached_until_ms, p.id});
 }
 
 void TrackerCore::on_timer(int64_t now_ms, CoreOutput& out) {
@@ -137,6 +152,11 @@ void TrackerCore::on_timer(int64_t now_ms, CoreOutput& out) {
     // Unregistered sockets cost memory and a poll slot each: do not let them linger.
     error(conn, err::kNotRegistered, "no hello in time; closing", nullptr, out, now_ms);
     out.close.push_back(conn);
+  }
+  while (!detach_deadlines_.empty() && detach_deadlines_.begin()->first <= now_ms) {
+    std::string id = detach_deadlines_.begin()->second;
+    detach_deadlines_.erase(detach_deadlines_.begin());
+    remove_peer(id, out);  // grace over: its streams end, its calls and partners are told
   }
   while (!call_deadlines_.empty() && call_deadlines_.begin()->first <= now_ms) {
     std::string id = call_deadlines_.begin()->second;
@@ -157,6 +177,8 @@ std::optional<int64_t> TrackerCore::next_deadline() const {
   if (!call_deadlines_.empty()) d = call_deadlines_.begin()->first;
   if (!hello_deadlines_.empty() && (!d || hello_deadlines_.begin()->first < *d))
     d = hello_deadlines_.begin()->first;
+  if (!detach_deadlines_.empty() && (!d || detach_deadlines_.begin()->first < *d))
+    d = detach_deadlines_.begin()->first;
   return d;
 }
 
@@ -208,6 +230,13 @@ void TrackerCore::dispatch(Conn& c, ConnId conn, const Request& req, int64_t now
 
 // ---- session ----------------------------------------------------------------------------
 
+json TrackerCore::hello_limits() const {
+  return {{"max_frame_bytes", limits::kMaxFrameBytes},
+          {"max_payload_bytes", limits::kMaxRelayPayloadBytes},
+          {"max_rate", config_.max_rate},
+          {"burst", config_.burst}};
+}
+
 void TrackerCore::on_hello(Conn& c, ConnId conn, const Request& req, int64_t now, CoreOutput& out) {
   const json& b = req.body;
   if (!c.peer_id.empty())
@@ -215,6 +244,9 @@ void TrackerCore::on_hello(Conn& c, ConnId conn, const Request& req, int64_t now
                  out, now);
   if (peers_.size() >= config_.max_peers)
     return error(conn, err::kLimitReached, "tracker is full", &req, out, now);
+  if (b.contains("resume")) {
+    if (resume_peer(c, conn, req, now, out)) return;
+  }
   std::string id = get_str(b, "peer_id");
   if (!id.empty()) {
     if (peers_.count(id))
@@ -240,15 +272,50 @@ void TrackerCore::on_hello(Conn& c, ConnId conn, const Request& req, int64_t now
   }
   c.peer_id = id;
   hello_deadlines_.erase({c.opened_ms + config_.hello_timeout_ms, conn});
-  json r = {{"peer_id", id},
-            {"token", p.token},
-            {"limits",
-             {{"max_frame_bytes", limits::kMaxFrameBytes},
-              {"max_payload_bytes", limits::kMaxRelayPayloadBytes},
-              {"max_rate", config_.max_rate},
-              {"burst", config_.burst}}}};
+  json r = {{"peer_id", id}, {"token", p.token}, {"limits", hello_limits()}};
+  if (b.contains("resume")) r["resumed"] = false;  // unknown session: a fresh start
   peers_.emplace(id, std::move(p));
   reply(conn, req, std::move(r), out);
+}
+
+// hello {peer_id, resume: token}: the peer gets its id back with everything it had (streams,
+// memberships, calls, partners) if the token is the one we issued to that id. An unknown id
+// (grace over, or the tracker restarted) falls through to a fresh hello ("resumed": false);
+// a known id with a wrong token is refused, so a token is the only way into a live session.
+bool TrackerCore::resume_peer(Conn& c, ConnId conn, const Request& req, int64_t now,
+                              CoreOutput& out) {
+  const json& b = req.body;
+  auto it = peers_.find(get_str(b, "peer_id"));
+  if (it == peers_.end()) return false;
+  Peer& p = it->second;
+  if (!constant_time_equal(get_str(b, "resume"), p.token)) {
+    error(conn, err::kBadResume, "session token does not match '" + p.id + "'", &req, out, now);
+    return true;
+  }
+  if (p.online()) {
+    // The old connection is half-open (the client saw the drop first): it is replaced.
+    if (auto old = conns_.find(p.conn); old != conns_.end()) old->second.peer_id.clear();
+    out.close.push_back(p.conn);
+  } else {
+    detach_deadlines_.erase({p.detached_until_ms, p.id});
+    p.detached_until_ms = -1;
+  }
+  p.conn = conn;
+  p.token = random_token(16);
+  p.role = get_str(b, "role", p.role);
+  p.upload_kbps = get_int(b, "upload_kbps", p.upload_kbps);
+  c.peer_id = p.id;
+  hello_deadlines_.erase({c.opened_ms + config_.hello_timeout_ms, conn});
+  json streams = json::array();
+  for (auto& s : p.streams) streams.push_back(s);
+  reply(conn, req,
+        {{"peer_id", p.id},
+         {"token", p.token},
+         {"resumed", true},
+         {"streams", std::move(streams)},
+         {"limits", hello_limits()}},
+        out);
+  return true;
 }
 
 void TrackerCore::remove_peer(const std::string& id, CoreOutput& out) {
@@ -282,7 +349,11 @@ void TrackerCore::remove_peer(const std::string& id, CoreOutput& out) {
         std::count_if(parts.begin(), parts.end(), [](auto& x) { return x.role == "child"; }));
     send_to_peer(other_id, {{"type", "peer_left"}, {"peer_id", id}}, out);
   }
-  if (auto c = conns_.find(it->second.conn); c != conns_.end()) c->second.peer_id.clear();
+  if (it->second.online()) {
+    if (auto c = conns_.find(it->second.conn); c != conns_.end()) c->second.peer_id.clear();
+  } else {
+    detach_deadlines_.erase({it->second.detached_until_ms, id});
+  }
   peers_.erase(it);
 }
 
@@ -314,8 +385,13 @@ bool TrackerCore::may_view(const Peer& p, const Stream& s, const json& body) con
 void TrackerCore::on_stream_create(Peer& p, const Request& req, int64_t now, CoreOutput& out) {
   const json& b = req.body;
   std::string name = get_str(b, "name");
-  if (streams_.count(name))
-    return error(p.conn, err::kStreamExists, "stream '" + name + "' exists", &req, out, now);
+  if (auto ex = streams_.find(name); ex != streams_.end()) {
+    // Only the owner secret re-claims a stream (an owner back in a new session or process).
+    const std::string secret = get_str(b, "secret");
+    if (secret.empty() || !constant_time_equal(secret, ex->second.secret))
+      return error(p.conn, err::kStreamExists, "stream '" + name + "' exists", &req, out, now);
+    return reclaim_stream(p, ex->second, req, now, out);
+  }
   if (streams_.size() >= config_.max_streams || p.owned.size() >= config_.max_streams_per_peer)
     return error(p.conn, err::kLimitReached, "too many streams", &req, out, now);
   Stream s;
@@ -334,6 +410,25 @@ void TrackerCore::on_stream_create(Peer& p, const Request& req, int64_t now, Cor
   p.owned.insert(name);
   p.streams.insert(name);
   reply(p.conn, req, {{"name", name}, {"secret", secret}}, out);
+}
+
+void TrackerCore::reclaim_stream(Peer& p, Stream& s, const Request& req, int64_t now,
+                                 CoreOutput& out) {
+  const json& b = req.body;
+  if (s.owner != p.id) {
+    if (auto old = peers_.find(s.owner); old != peers_.end()) old->second.owned.erase(s.name);
+    s.owner = p.id;
+  }
+  s.members.try_emplace(p.id, now);
+  p.owned.insert(s.name);
+  p.streams.insert(s.name);
+  s.public_key = get_str(b, "public_key", s.public_key);
+  if (auto c = b.find("codec"); c != b.end() && c->is_object()) s.codec = *c;
+  s.bitrate_kbps = get_int(b, "bitrate_kbps", s.bitrate_kbps);
+  json ev = {{"type", "stream_updated"}, {"name", s.name}, {"stream", describe(s)}};
+  for (auto& [m, _] : s.members)
+    if (m != p.id) send_to_peer(m, ev, out);
+  reply(p.conn, req, {{"name", s.name}, {"secret", s.secret}, {"reclaimed", true}}, out);
 }
 
 void TrackerCore::on_stream_list(Peer& p, const Request& req, CoreOutput& out) {
@@ -448,7 +543,7 @@ json TrackerCore::neighbours_for(const Peer& p, Stream& s, const json& body) {
   bool have_owner = false;
   auto add = [&](const std::string& id) {
     auto it = peers_.find(id);
-    if (it == peers_.end()) return;
+    if (it == peers_.end() || !it->second.online()) return;  // no relay reaches it now
     const Peer& q = it->second;
     have_owner = have_owner || q.id == s.owner;
     cands.push_back({q.id, q.id == s.owner, q.upload_kbps, q.reported_children + q.pending_children,
@@ -541,7 +636,7 @@ void TrackerCore::on_relay(Peer& p, const Request& req, CoreOutput& out) {
   if (to == p.id)
     return error(p.conn, err::kBadField, "cannot relay to yourself", &req, out, last_now_ms_);
   auto it = peers_.find(to);
-  if (it == peers_.end())
+  if (it == peers_.end() || !it->second.online())
     return error(p.conn, err::kPeerOffline, "peer '" + to + "' is not connected", &req, out,
                  last_now_ms_);
   if (!related(p, it->second))
@@ -572,7 +667,7 @@ void TrackerCore::on_call_invite(Peer& p, const Request& req, int64_t now, CoreO
   std::string to = get_str(b, "to");
   if (to == p.id) return error(p.conn, err::kBadField, "cannot call yourself", &req, out, now);
   auto it = peers_.find(to);
-  if (it == peers_.end())
+  if (it == peers_.end() || !it->second.online())
     return error(p.conn, err::kPeerOffline, "peer '" + to + "' is not connected", &req, out, now);
   Peer& callee = it->second;
   bool allowed = callee.accept == AcceptCalls::kAll ||
@@ -698,7 +793,8 @@ void TrackerCore::on_report(Peer& p, const Request& req, int64_t now, CoreOutput
 // ---- HTTP views -------------------------------------------------------------------------
 
 std::string TrackerCore::metrics_text() const {
-  return metrics_.render(peers_.size(), conns_.size(), streams_.size(), calls_.size());
+  return metrics_.render(peers_.size() - detach_deadlines_.size(), detach_deadlines_.size(),
+                         conns_.size(), streams_.size(), calls_.size());
 }
 
 json TrackerCore::api_streams(std::string_view key, std::string_view after,

@@ -46,6 +46,8 @@ class TrackerCore {
   std::size_t stream_count() const { return streams_.size(); }
   std::size_t call_count() const { return calls_.size(); }
   bool has_peer(std::string_view id) const { return peers_.count(std::string(id)) > 0; }
+  // Peers whose connection dropped and who may still resume (within resume_grace_ms).
+  std::size_t detached_count() const { return detach_deadlines_.size(); }
   const TrackerMetrics& metrics() const { return metrics_; }
   TrackerMetrics& metrics() { return metrics_; }
   std::string metrics_text() const;
@@ -87,8 +89,10 @@ class TrackerCore {
     nlohmann::json stats = nlohmann::json::object();
     int64_t report_ms = -1;
     int reported_children = 0;
-    int pending_children = 0;  // suggestions handed out since the last report
-    bool playing = false;      // latest report counts played segments (neighbour choice)
+    int pending_children = 0;        // suggestions handed out since the last report
+    bool playing = false;            // latest report counts played segments (neighbour choice)
+    int64_t detached_until_ms = -1;  // >= 0: connection lost, resumable until then
+    bool online() const { return detached_until_ms < 0; }
   };
   struct Stream {
     std::string name, owner, public_key, view_key, secret;
@@ -108,6 +112,7 @@ class TrackerCore {
   void dispatch(Conn& c, ConnId conn, const Request& req, int64_t now, CoreOutput& out);
   void on_hello(Conn& c, ConnId conn, const Request& req, int64_t now, CoreOutput& out);
   void on_stream_create(Peer& p, const Request& req, int64_t now, CoreOutput& out);
+  void reclaim_stream(Peer& p, Stream& s, const Request& req, int64_t now, CoreOutput& out);
   void on_stream_list(Peer& p, const Request& req, CoreOutput& out);
   void on_stream_describe(Peer& p, const Request& req, CoreOutput& out);
   void on_stream_update(Peer& p, const Request& req, CoreOutput& out);
@@ -119,6 +124,13 @@ class TrackerCore {
   void on_report(Peer& p, const Request& req, int64_t now, CoreOutput& out);
 
   void remove_peer(const std::string& id, CoreOutput& out);
+  // The connection is gone but the peer may come back with its token: keep everything, route
+  // nothing to it, forget it at the deadline.
+  void detach_peer(Peer& p, int64_t now);
+  nlohmann::json hello_limits() const;
+  bool resume_peer(Conn& c, ConnId conn, const Request& req, int64_t now, CoreOutput& out);
+  // The peer with this id if it is connected now (not detached).
+  Peer* online_peer(const std::string& id);
   // Removes every member except the owner (view key rotated: nobody has proved the new key).
   std::size_t revoke_members(Stream& s, const std::string& keep, const std::string& reason,
                              CoreOutput& out);
@@ -145,6 +157,7 @@ class TrackerCore {
   std::unordered_map<std::string, Call> calls_;
   std::set<std::pair<int64_t, std::string>> call_deadlines_;
   std::set<std::pair<int64_t, ConnId>> hello_deadlines_;
+  std::set<std::pair<int64_t, std::string>> detach_deadlines_;
   int64_t last_now_ms_ = 0;
 };
 

@@ -19,13 +19,18 @@ uint64_t TrackerMetrics::closes(const std::string& reason) const {
   return it == closes_.end() ? 0 : it->second;
 }
 
-std::string TrackerMetrics::render(std::size_t peers_connected, std::size_t connections,
-                                   std::size_t streams, std::size_t calls) const {
+std::string TrackerMetrics::render(std::size_t peers_connected, std::size_t peers_detached,
+                                   std::size_t connections, std::size_t streams,
+                                   std::size_t calls) const {
   // Label values are message types / error codes from fixed lists, never peer input.
   std::ostringstream o;
   o << "# HELP meshcast_peers_connected Peers registered with hello.\n"
        "# TYPE meshcast_peers_connected gauge\n"
     << "meshcast_peers_connected " << peers_connected << "\n"
+    << "# HELP meshcast_peers_detached Peers whose connection dropped, resumable for the grace "
+       "period.\n"
+       "# TYPE meshcast_peers_detached gauge\n"
+    << "meshcast_peers_detached " << peers_detached << "\n"
     << "# HELP meshcast_connections Open WebSocket connections.\n"
        "# TYPE meshcast_connections gauge\n"
     << "meshcast_connections " << connections << "\n"

@@ -17,8 +17,8 @@ class TrackerMetrics {
   uint64_t errors(const std::string& code) const;
 
   // Renders counters plus the current gauges.
-  std::string render(std::size_t peers_connected, std::size_t connections, std::size_t streams,
-                     std::size_t calls) const;
+  std::string render(std::size_t peers_connected, std::size_t peers_detached,
+                     std::size_t connections, std::size_t streams, std::size_t calls) const;
 
  private:
   std::map<std::string, uint64_t> messages_;

@@ -1,5 +1,6 @@
 #include "apps/session/broadcast_session.hpp"
 
+#include "apps/cli/status.hpp"
 #include "apps/command.hpp"
 #include "apps/session/session_common.hpp"
 #include "media/broadcast/FrameCodec.hpp"
@@ -29,8 +30,13 @@ void BroadcastSession::start() {
   signaling_ = std::make_unique<TrackerSignaling>(*client_, opt_.stream);
   client_->on_state([this](signaling::ClientState s, const std::string& why) {
     if (s == signaling::ClientState::kConnected) on_connected();
+    if (s == signaling::ClientState::kDisconnected && peer_)
+      log_msg(LogLevel::Warn,
+              "lost the tracker (%s): the stream goes on over the mesh links; "
+              "reconnecting",
+              why.c_str());
     if (s == signaling::ClientState::kFailed)
-      fatal("lost the tracker at " + opt_.tracker_url + ": " + why, kExitUnreachable);
+      fatal("cannot reach the tracker at " + opt_.tracker_url + ": " + why, kExitUnreachable);
   });
   signaling_->attach_events();
   client_->connect(opt_.tracker_url);
@@ -45,8 +51,13 @@ void BroadcastSession::on_connected() {
     if (!r.ok)
       return fatal("tracker refused hello: " + r.message + " (" + r.code + ")",
                    r.code == "duplicate_peer_id" ? kExitRefused : kExitFailure);
+    if (peer_ && client_->resumed()) {
+      log_msg(LogLevel::Info, "tracker session resumed: stream '%s' kept", opt_.stream.c_str());
+      return;
+    }
     signaling::StreamParams sp;
     sp.name = opt_.stream;
+    sp.secret = secret_;  // back after a tracker restart or a lost session: re-claim
     sp.public_key = to_hex(public_key_.data(), public_key_.size());
     sp.codec = {
         {"video",
@@ -59,13 +70,20 @@ void BroadcastSession::on_connected() {
     sp.is_private = opt_.is_private;
     sp.view_key = opt_.view_key;
     client_->create_stream(sp, [this](const signaling::Reply& c) {
+      if (c.ok) secret_ = c.body.value("secret", secret_);
       if (!c.ok) {
         if (c.code == "stream_exists")
           return fatal("a stream named '" + opt_.stream + "' already exists on this tracker",
                        kExitRefused);
         return fatal("cannot create the stream: " + c.message + " (" + c.code + ")", kExitFailure);
       }
-      if (!peer_) go_live();
+      if (peer_) {
+        log_msg(LogLevel::Info, "stream '%s' registered again at the tracker", opt_.stream.c_str());
+        return;
+      }
+      go_live();
+      // Live: a lost tracker no longer ends the broadcast, the mesh links carry it.
+      client_->set_max_reconnect_attempts(-1);
     });
   });
 }
@@ -193,6 +211,7 @@ nlohmann::json BroadcastSession::status_json() const {
   j["upload_kbps"] = peer_ ? peer_->stats().media_bytes_sent * 8 / 1e3 / elapsed : 0.0;
   j["bitrate_kbps"] = counters_.payload_bytes * 8 / 1e3 / elapsed;
   j["partners"] = peer_ ? peer_->partners().size() : 0;
+  j["tracker_retries"] = client_ ? client_->reconnect_attempts() : 0;
   return j;
 }
 

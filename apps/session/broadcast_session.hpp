@@ -79,6 +79,7 @@ class BroadcastSession {
   std::unique_ptr<TrackerSignaling> signaling_;
   std::optional<mesh::Ed25519Signer> signer_;
   mesh::PublicKey public_key_{};
+  std::string secret_;  // the tracker's owner secret: re-claims the stream after a lost session
   std::unique_ptr<node::MeshPeer> peer_;
   std::unique_ptr<media::BroadcastSource> source_;
   std::unique_ptr<media::Segmenter> segmenter_;

@@ -1,5 +1,6 @@
 #include "apps/session/viewer_session.hpp"
 
+#include "apps/cli/status.hpp"
 #include "apps/command.hpp"
 #include "apps/session/session_common.hpp"
 #include "media/broadcast/FrameCodec.hpp"
@@ -13,6 +14,7 @@ ViewerSession::ViewerSession(GMainContext* ctx, ViewerOptions opt,
 
 ViewerSession::~ViewerSession() {
   if (report_timer_) g_source_remove(report_timer_);
+  if (rejoin_timer_) g_source_remove(rejoin_timer_);
   peer_.reset();
   client_.reset();
 }
@@ -23,6 +25,11 @@ void ViewerSession::start() {
   signaling_ = std::make_unique<TrackerSignaling>(*client_, opt_.stream);
   client_->on_state([this](signaling::ClientState s, const std::string& why) {
     if (s == signaling::ClientState::kConnected) on_connected();
+    if (s == signaling::ClientState::kDisconnected && peer_)
+      log_msg(LogLevel::Warn,
+              "lost the tracker (%s): playing on over the mesh links; "
+              "reconnecting",
+              why.c_str());
     if (s == signaling::ClientState::kFailed && !peer_)
       fatal("cannot reach the tracker at " + opt_.tracker_url + ": " + why, kExitUnreachable);
   });
@@ -50,24 +57,46 @@ void ViewerSession::on_connected() {
       return fatal("tracker refused hello: " + r.message + " (" + r.code + ")",
                    r.code == "duplicate_peer_id" ? kExitRefused : kExitFailure);
     id_ = client_->peer_id();
-    client_->join(opt_.stream, opt_.view_key, [this](const signaling::Reply& j) {
-      if (!j.ok) {
-        if (j.code == "access_denied")
-          return fatal("stream '" + opt_.stream + "' is private: " +
-                           (opt_.view_key.empty() ? "a view key is needed (--view-key)"
-                                                  : "the view key is wrong"),
-                       kExitRefused);
-        if (j.code == "no_such_stream")
-          return fatal("no stream named '" + opt_.stream + "' on this tracker", kExitUnreachable);
-        return fatal("join refused: " + j.message + " (" + j.code + ")", kExitFailure);
-      }
-      if (peer_) {  // tracker reconnect: we are back in the stream
-        peer_->add_neighbours(neighbour_ids(j.body));
-        return;
-      }
-      on_joined(j.body);
-    });
+    if (peer_ && client_->resumed()) return;  // the tracker kept our membership
+    join();
   });
+}
+
+void ViewerSession::join() {
+  client_->join(opt_.stream, opt_.view_key, [this](const signaling::Reply& j) {
+    if (!j.ok && peer_ && j.code == "no_such_stream" && rejoin_attempts_ < kMaxRejoinAttempts) {
+      // The tracker came back without the stream (it restarted): the broadcaster registers
+      // it again once it reconnects, meanwhile the mesh links carry the media.
+      ++rejoin_attempts_;
+      rejoin_timer_ = g_timeout_add(kRejoinIntervalMs, &ViewerSession::on_rejoin_timer, this);
+      return;
+    }
+    if (!j.ok) {
+      if (j.code == "access_denied")
+        return fatal("stream '" + opt_.stream + "' is private: " +
+                         (opt_.view_key.empty() ? "a view key is needed (--view-key)"
+                                                : "the view key is wrong"),
+                     kExitRefused);
+      if (j.code == "no_such_stream")
+        return fatal("no stream named '" + opt_.stream + "' on this tracker", kExitUnreachable);
+      return fatal("join refused: " + j.message + " (" + j.code + ")", kExitFailure);
+    }
+    rejoin_attempts_ = 0;
+    if (peer_) {  // tracker reconnect: we are back in the stream
+      peer_->add_neighbours(neighbour_ids(j.body));
+      return;
+    }
+    on_joined(j.body);
+    // Playing: a lost tracker no longer ends the viewer, the mesh links carry the stream.
+    client_->set_max_reconnect_attempts(-1);
+  });
+}
+
+gboolean ViewerSession::on_rejoin_timer(gpointer p) {
+  auto* self = static_cast<ViewerSession*>(p);
+  self->rejoin_timer_ = 0;
+  if (!self->stopped_ && self->client_->state() == signaling::ClientState::kConnected) self->join();
+  return G_SOURCE_REMOVE;
 }
 
 void ViewerSession::on_joined(const nlohmann::json& reply) {
@@ -203,6 +232,7 @@ nlohmann::json ViewerSession::status_json() const {
   j["upload_kbps"] = st ? st->media_bytes_sent * 8 / 1e3 / elapsed : 0.0;
   j["download_kbps"] = st ? st->media_bytes_received * 8 / 1e3 / elapsed : 0.0;
   j["forged_rejected"] = st ? st->forged_rejected : 0;
+  j["tracker_retries"] = client_ ? client_->reconnect_attempts() : 0;
   if (st && log_level_debug_) {
     j["debug"] = {{"requests_sent", st->requests_sent},
                   {"segments_pushed", st->segments_pushed},
@@ -232,6 +262,8 @@ void ViewerSession::stop(bool graceful) {
   stopped_ = true;
   if (report_timer_) g_source_remove(report_timer_);
   report_timer_ = 0;
+  if (rejoin_timer_) g_source_remove(rejoin_timer_);
+  rejoin_timer_ = 0;
   if (graceful) {
     if (peer_) peer_->stop();
     if (client_) client_->leave([](const signaling::Reply&) {});

@@ -73,11 +73,16 @@ class ViewerSession {
 
  private:
   void on_connected();
+  void join();
   void on_joined(const nlohmann::json& reply);
   void fatal(const std::string& msg, int code);
   void on_play(const mesh::Segment& seg, std::span<const mesh::Segment> stripes,
                int64_t play_at_us);
   static gboolean on_report_tick(gpointer self);
+  static gboolean on_rejoin_timer(gpointer self);
+  // A restarted tracker learns the stream again from its broadcaster: wait this long for it.
+  static constexpr int kMaxRejoinAttempts = 60;
+  static constexpr unsigned kRejoinIntervalMs = 1000;
 
   GMainContext* ctx_;
   ViewerOptions opt_;
@@ -92,6 +97,8 @@ class ViewerSession {
   uint32_t last_played_ = 0;
   bool any_played_ = false;
   guint report_timer_ = 0;
+  guint rejoin_timer_ = 0;
+  int rejoin_attempts_ = 0;
   bool stopped_ = false;
   bool log_level_debug_ = g_getenv("MESHCAST_DEBUG") != nullptr;
   FatalFn on_fatal_;

@@ -200,7 +200,7 @@ TEST(TrackerCore, CallPolicyDeclineAndTimeout) {
   EXPECT_FALSE(h.core.next_deadline().has_value());
 }
 
-TEST(TrackerCore, DisconnectRemovesEveryTrace) {
+TEST(TrackerCore, DisconnectRemovesEveryTraceAfterTheResumeGrace) {
   CoreHarness h;
   auto o = h.open(), v = h.open(), w = h.open();
   h.hello(o, "owner", {{"upload_kbps", 4000}});
@@ -219,6 +219,17 @@ TEST(TrackerCore, DisconnectRemovesEveryTrace) {
 
   CoreOutput out;
   h.core.on_close(v, h.now, out);
+  h.collect(out, 0);
+  // Within the grace "v" may still resume: nothing is torn down, nobody is told yet.
+  EXPECT_TRUE(h.core.has_peer("v"));
+  EXPECT_FALSE(h.received(w, "peer_left"));
+  EXPECT_EQ(h.core.call_count(), 1u);
+  EXPECT_NE(h.core.metrics_text().find("meshcast_peers_detached 1\n"), std::string::npos);
+  ASSERT_TRUE(h.core.next_deadline());
+  EXPECT_EQ(*h.core.next_deadline(), h.now + TrackerConfig{}.resume_grace_ms);
+  h.now += TrackerConfig{}.resume_grace_ms;
+  out = {};
+  h.core.on_timer(h.now, out);
   h.collect(out, 0);
   EXPECT_FALSE(h.core.has_peer("v"));
   EXPECT_EQ(h.last(w), (json{{"type", "peer_left"}, {"peer_id", "v"}}));
@@ -592,4 +603,170 @@ TEST(TrackerCore, PublicStreamMadePrivateRevokesViewers) {
   EXPECT_EQ(up.at(0)["revoked"], 1);
   EXPECT_TRUE(h.received(v, "stream_access_revoked"));
   EXPECT_EQ(h.send(v, {{"type", "neighbours"}, {"stream", "s"}}).at(0)["code"], "not_member");
+}
+
+// ---- session resume -------------------------------------------------------------------------
+
+namespace {
+json resume_hello(CoreHarness& h, ConnId c, const std::string& id, const std::string& token) {
+  return h.hello(c, id, {{"resume", token}});
+}
+void drop(CoreHarness& h, ConnId c) {
+  CoreOutput out;
+  h.core.on_close(c, h.now, out);
+  h.collect(out, 0);
+}
+}  // namespace
+
+TEST(TrackerCore, ResumeWithTheTokenKeepsStreamsMembersAndCalls) {
+  CoreHarness h;
+  const ConnId o = h.open(), v = h.open();
+  const std::string token = h.hello(o, "src", {{"upload_kbps", 100000}})["token"];
+  h.send(o, {{"type", "stream_create"}, {"name", "s"}, {"public_key", kKey}});
+  h.hello(v, "v");
+  h.send(v, {{"type", "join"}, {"stream", "s"}});
+  drop(h, o);
+  h.now += 5000;
+
+  // Away: relays to it fail, newcomers are not sent to it, its viewers are not told.
+  EXPECT_EQ(
+      h.send(v, {{"type", "relay"}, {"id", 1}, {"to", "src"}, {"kind", "offer"}}).at(0)["code"],
+      "peer_offline");
+  const ConnId n = h.open();
+  h.hello(n, "n");
+  auto j = h.send(n, {{"type", "join"}, {"stream", "s"}}).at(0);
+  EXPECT_EQ(j["type"], "join_ok");
+  EXPECT_EQ(j["neighbours"].dump().find("\"src\""), std::string::npos) << j.dump();
+  EXPECT_FALSE(h.received(v, "stream_ended"));
+  EXPECT_EQ(h.core.stream_count(), 1u);
+
+  const ConnId o2 = h.open();
+  auto r = resume_hello(h, o2, "src", token);
+  ASSERT_EQ(r["type"], "hello_ok") << r.dump();
+  EXPECT_EQ(r["resumed"], true);
+  EXPECT_EQ(r["streams"], json::array({"s"}));
+  EXPECT_NE(r["token"], token);  // a token is good for one resume
+  EXPECT_EQ(h.core.detached_count(), 0u);
+  // Back: relays reach it on the new connection, it still owns the stream.
+  h.send(v, {{"type", "relay"}, {"id", 2}, {"to", "src"}, {"kind", "offer"}});
+  EXPECT_EQ(h.last(o2)["type"], "relay");
+  EXPECT_EQ(h.send(o2, {{"type", "stream_end"}, {"name", "s"}}).at(0)["type"], "stream_end_ok");
+  EXPECT_TRUE(h.received(v, "stream_ended"));
+}
+
+TEST(TrackerCore, AnotherClientCannotResumeOrTakeADetachedId) {
+  CoreHarness h;
+  const ConnId o = h.open();
+  const std::string token = h.hello(o, "bob")["token"];
+  drop(h, o);
+  const ConnId m = h.open();
+  EXPECT_EQ(resume_hello(h, m, "bob", std::string(32, '0'))["code"], "bad_resume");
+  EXPECT_EQ(h.hello(m, "bob")["code"], "duplicate_peer_id");
+  // A token for another id does not open this one.
+  const ConnId a = h.open();
+  const std::string alice_token = h.hello(a, "alice")["token"];
+  EXPECT_EQ(resume_hello(h, m, "bob", alice_token)["code"], "bad_resume");
+  // The owner's token does; the used token is then worthless.
+  const ConnId o2 = h.open();
+  EXPECT_EQ(resume_hello(h, o2, "bob", token)["resumed"], true);
+  drop(h, o2);
+  EXPECT_EQ(resume_hello(h, m, "bob", token)["code"], "bad_resume");
+  // resume without the id it belongs to is malformed.
+  EXPECT_EQ(h.send(m, {{"type", "hello"}, {"role", "viewer"}, {"resume", token}}).at(0)["code"],
+            "missing_field");
+}
+
+TEST(TrackerCore, ResumeReplacesAHalfOpenConnection) {
+  CoreHarness h;
+  const ConnId o = h.open(), v = h.open();
+  const std::string token = h.hello(o, "src")["token"];
+  h.send(o, {{"type", "stream_create"}, {"name", "s"}, {"public_key", kKey}});
+  h.hello(v, "v");
+  h.send(v, {{"type", "join"}, {"stream", "s"}});
+  // The client saw its socket die before the tracker did, and comes back at once.
+  const ConnId o2 = h.open();
+  EXPECT_EQ(resume_hello(h, o2, "src", token)["resumed"], true);
+  EXPECT_EQ(h.closed, std::vector<ConnId>{o});
+  drop(h, o);  // the old socket's close must not detach or remove the resumed peer
+  EXPECT_EQ(h.core.detached_count(), 0u);
+  EXPECT_EQ(h.core.stream_count(), 1u);
+  h.send(v, {{"type", "relay"}, {"id", 3}, {"to", "src"}, {"kind", "offer"}});
+  EXPECT_EQ(h.last(o2)["type"], "relay");
+}
+
+TEST(TrackerCore, AfterTheGraceStreamsEndAndAResumeStartsAFreshSession) {
+  CoreHarness h;
+  const ConnId o = h.open(), v = h.open();
+  const std::string token = h.hello(o, "src")["token"];
+  h.send(o, {{"type", "stream_create"}, {"name", "s"}, {"public_key", kKey}});
+  h.hello(v, "v");
+  h.send(v, {{"type", "join"}, {"stream", "s"}});
+  drop(h, o);
+  h.now += TrackerConfig{}.resume_grace_ms;
+  CoreOutput out;
+  h.core.on_timer(h.now, out);
+  h.collect(out, 0);
+  EXPECT_TRUE(h.received(v, "stream_ended"));
+  EXPECT_FALSE(h.core.has_peer("src"));
+  // A tracker that forgot the session (grace over, or restarted) answers with a fresh one.
+  const ConnId o2 = h.open();
+  auto r = resume_hello(h, o2, "src", token);
+  EXPECT_EQ(r["type"], "hello_ok");
+  EXPECT_EQ(r["resumed"], false);
+  EXPECT_EQ(r["peer_id"], "src");
+}
+
+TEST(TrackerCore, OnlyTheOwnerSecretReclaimsAStream) {
+  CoreHarness h;
+  const ConnId o = h.open(), v = h.open();
+  h.hello(o, "src");
+  const std::string secret =
+      h.send(o, {{"type", "stream_create"}, {"name", "s"}, {"public_key", kKey}}).at(0)["secret"];
+  h.hello(v, "v");
+  h.send(v, {{"type", "join"}, {"stream", "s"}});
+  drop(h, o);  // the owner's process restarted: no token, but it kept the secret
+  const ConnId m = h.open(), o2 = h.open();
+  h.hello(m, "mallory");
+  EXPECT_EQ(
+      h.send(m, {{"type", "stream_create"}, {"name", "s"}, {"public_key", kKey}}).at(0)["code"],
+      "stream_exists");
+  EXPECT_EQ(h.send(m, {{"type", "stream_create"},
+                       {"name", "s"},
+                       {"public_key", kKey},
+                       {"secret", std::string(32, 'f')}})
+                .at(0)["code"],
+            "stream_exists");
+  h.hello(o2, "src-2");
+  auto r =
+      h.send(o2,
+             {{"type", "stream_create"}, {"name", "s"}, {"public_key", kKey}, {"secret", secret}})
+          .at(0);
+  ASSERT_EQ(r["type"], "stream_create_ok") << r.dump();
+  EXPECT_EQ(r["reclaimed"], true);
+  EXPECT_EQ(r["secret"], secret);
+  // The members stayed; the new session owns the stream, and the old one's expiry leaves it be.
+  EXPECT_TRUE(h.received(v, "stream_updated"));
+  h.now += TrackerConfig{}.resume_grace_ms;
+  CoreOutput out;
+  h.core.on_timer(h.now, out);
+  h.collect(out, 0);
+  EXPECT_FALSE(h.core.has_peer("src"));
+  EXPECT_EQ(h.core.stream_count(), 1u);
+  EXPECT_FALSE(h.received(v, "stream_ended"));
+  EXPECT_EQ(h.send(o2, {{"type", "stream_end"}, {"name", "s"}}).at(0)["type"], "stream_end_ok");
+}
+
+TEST(TrackerCore, ZeroGraceForgetsAtOnce) {
+  TrackerConfig cfg;
+  cfg.resume_grace_ms = 0;
+  CoreHarness h(cfg);
+  const ConnId o = h.open(), v = h.open();
+  const std::string token = h.hello(o, "src")["token"];
+  h.send(o, {{"type", "stream_create"}, {"name", "s"}, {"public_key", kKey}});
+  h.hello(v, "v");
+  h.send(v, {{"type", "join"}, {"stream", "s"}});
+  drop(h, o);
+  EXPECT_FALSE(h.core.has_peer("src"));
+  EXPECT_TRUE(h.received(v, "stream_ended"));
+  EXPECT_EQ(resume_hello(h, h.open(), "src", token)["resumed"], false);
 }
