@@ -423,9 +423,20 @@ TEST_F(TrackerTest, LeaveAndDisconnectRemoveEveryTrace) {
   ASSERT_TRUE(run_until([&] { return c->got("stream_ended"); }));
   EXPECT_EQ(c->first("stream_ended")["reason"], "owner_left");
   EXPECT_NE(metrics().find("meshcast_streams 0"), std::string::npos);
-  // The freed id can be registered again.
-  auto again = peer("leaver-a");
+  // The freed id can be registered again, by its key; another key cannot take it.
+  TrackerClientOptions same;
+  same.identity = a->client.identity();
+  auto again = peer("leaver-a", "viewer", json(), 4000, same);
   EXPECT_TRUE(server->core().has_peer("leaver-a"));
+  again->client.close();
+  ASSERT_TRUE(run_until([&] { return !server->core().has_peer("leaver-a"); }));
+  Peer squatter;
+  squatter.client.connect(server->ws_url());
+  ASSERT_TRUE(run_until([&] { return squatter.client.state() == ClientState::kConnected; }));
+  HelloParams h;
+  h.peer_id = "leaver-a";
+  Reply r = await([&](ReplyFn f) { squatter.client.hello(h, f); });
+  EXPECT_EQ(r.code, "id_taken") << r.message;
 }
 
 // Raw WebSocket for frames the typed client never sends.
