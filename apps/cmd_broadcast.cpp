@@ -4,6 +4,7 @@
 #include <tuple>
 
 #include "apps/cli/args.hpp"
+#include "apps/cli/identity_option.hpp"
 #include "apps/cli/link_options.hpp"
 #include "apps/cli/loop.hpp"
 #include "apps/cli/status.hpp"
@@ -40,20 +41,22 @@ const char* kHelp =
     "  --stats FILE.jsonl   one JSON status line per second\n"
     "  --quiet              no live status line\n"
     "  --log-level L        error | warn | info | debug (default warn)\n"
-    "%s\n"
+    "%s%s\n"
     "Examples:\n"
     "  meshcast broadcast --stream demo\n"
     "  meshcast broadcast --stream film --video file:film.mp4 --audio file:film.mp4 \\\n"
     "      --video-size 1280x720 --fps 30 --bitrate 1500\n"
     "  meshcast broadcast --stream team --private --view-key s3cret --bitrate 500\n"
-    "\nExit codes: 0 ok, 1 failure, 2 usage, 3 refused (name taken), 4 tracker unreachable.\n";
+    "\nExit codes: 0 ok, 1 failure, 2 usage (also: unusable identity key file), 3 refused\n"
+    "(name taken, or bound to another identity key), 4 tracker unreachable.\n";
 
 int run(int argc, char** argv) {
   Args a(argc, argv, {"private", "quiet", "synthetic", "av-marks"},
-         {"tracker", "stream", "id", "video", "audio", "video-size", "fps", "bitrate", "segment-ms",
-          "copies", "view-key", "duration", "stats", "log-level", "local-address", "stun", "turn"});
+         {"tracker", "stream", "id", "identity", "video", "audio", "video-size", "fps", "bitrate",
+          "segment-ms", "copies", "view-key", "duration", "stats", "log-level", "local-address",
+          "stun", "turn"});
   if (a.help()) {
-    std::printf(kHelp, kLinkOptionsHelp);
+    std::printf(kHelp, kIdentityOptionsHelp, kLinkOptionsHelp);
     return kExitOk;
   }
   BroadcastOptions o;
@@ -115,6 +118,12 @@ int run(int argc, char** argv) {
   }
   StatsWriter stats;
   if (a.has("stats") && !stats.open(a.get("stats"), &err)) {
+    std::fprintf(stderr, "meshcast broadcast: %s\n", err.c_str());
+    return kExitUsage;
+  }
+
+  o.client.identity = load_identity_option(a, "broadcast", a.has("quiet"), &err);
+  if (!o.client.identity) {
     std::fprintf(stderr, "meshcast broadcast: %s\n", err.c_str());
     return kExitUsage;
   }

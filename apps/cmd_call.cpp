@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "apps/cli/args.hpp"
+#include "apps/cli/identity_option.hpp"
 #include "apps/cli/link_options.hpp"
 #include "apps/cli/loop.hpp"
 #include "apps/cli/status.hpp"
@@ -41,13 +42,20 @@ const char* kHelp =
     "  --stats FILE.jsonl     one JSON status line per second\n"
     "  --quiet                no live status line\n"
     "  --log-level L          error | warn | info | debug (default warn)\n"
+    "%s"
+    "  --known-peers FILE     identity keys of peers called before (default known_peers\n"
+    "                         next to the identity key). The first call to an id pins its\n"
+    "                         key (its fingerprint is printed); a later call to that id\n"
+    "                         with another key is refused (exit 7)\n"
     "%s\n"
     "Examples:\n"
     "  meshcast call --id bob --answer --accept-from alice\n"
     "  meshcast call --id alice --to bob --audio-source test:440 --audio-sink file:alice.wav\n"
-    "\nExit codes: 0 call ended normally, 1 failure (incl. link lost mid-call), 2 usage,\n"
-    "3 declined or refused, 4 callee offline / tracker unreachable, 5 not answered in time,\n"
-    "130 interrupted before the call started.\n";
+    "\nExit codes: 0 call ended normally, 1 failure (incl. link lost mid-call), 2 usage (also:\n"
+    "unusable identity key file), 3 declined or refused (also: my id is bound to another\n"
+    "key), 4 callee offline / tracker unreachable, 5 not answered in time, 7 the peer's\n"
+    "identity key is not the pinned one (or not proven), 130 interrupted before the call\n"
+    "started.\n";
 
 std::vector<std::string> split_list(const std::string& s) {
   std::vector<std::string> out;
@@ -62,9 +70,9 @@ int run(int argc, char** argv) {
   Args a(argc, argv, {"answer", "dtx", "video", "quiet"},
          {"tracker", "id", "to", "accept-from", "ring-timeout", "audio-source", "audio-sink",
           "frame-ms", "video-source", "video-sink", "loss", "duration", "stats", "log-level",
-          "local-address", "stun", "turn"});
+          "identity", "known-peers", "local-address", "stun", "turn"});
   if (a.help()) {
-    std::printf(kHelp, kLinkOptionsHelp);
+    std::printf(kHelp, kIdentityOptionsHelp, kLinkOptionsHelp);
     return kExitOk;
   }
   CallOptions o;
@@ -102,6 +110,17 @@ int run(int argc, char** argv) {
   }
   StatsWriter stats;
   if (a.has("stats") && !stats.open(a.get("stats"), &err)) {
+    std::fprintf(stderr, "meshcast call: %s\n", err.c_str());
+    return kExitUsage;
+  }
+
+  o.client.identity = load_identity_option(a, "call", a.has("quiet"), &err);
+  if (!o.client.identity) {
+    std::fprintf(stderr, "meshcast call: %s\n", err.c_str());
+    return kExitUsage;
+  }
+  o.known_peers = load_known_peers_option(a, &err);
+  if (!o.known_peers) {
     std::fprintf(stderr, "meshcast call: %s\n", err.c_str());
     return kExitUsage;
   }

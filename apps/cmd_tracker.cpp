@@ -30,6 +30,13 @@ Options:
   --broadcaster-until N  offer the broadcaster as a neighbour while fewer than N viewers have
                          spare upload (default 4)
   --call-timeout-ms N    default time a call invitation rings (default 30000)
+  --identity-db FILE     SQLite file of peer id -> identity key bindings (created if
+                         missing). A hello that proves a key binds its peer id to it for
+                         good: later hellos for that id must prove the same key. Without
+                         this option the bindings are kept in memory and forgotten when
+                         the tracker stops
+  --max-identities N     most ids bound to keys (default 1000000, 0 = no limit); beyond it
+                         a new id shown with a key is refused (limit_reached)
 
 Bounds (what one client can make the tracker hold; 0 turns a bound off):
   --max-conns N          open TCP connections in total, HTTP and WebSocket (default 50000);
@@ -67,6 +74,7 @@ Prints "listening on ws://HOST:PORT/ws" on stdout once bound. Ctrl-C (SIGINT/SIG
 Examples:
   meshcast tracker
   meshcast tracker --listen 127.0.0.1:0 --quiet
+  meshcast tracker --identity-db /var/lib/meshcast/identities.db
   meshcast tracker --listen 127.0.0.1:8443 --tls-cert cert.pem --tls-key key.pem
   meshcast tracker --listen 0.0.0.0:8700 --max-conns-per-address 64 --max-unsent-kb 512
   curl http://127.0.0.1:8700/metrics
@@ -115,7 +123,9 @@ int run_tracker(int argc, char** argv) {
                   "max-unsent-kb",
                   "reply-bytes-per-token",
                   "tcp-keepalive-s",
-                  "max-http-inflight-mb"});
+                  "max-http-inflight-mb",
+                  "identity-db",
+                  "max-identities"});
   if (args.help()) {
     std::fputs(kHelp, stdout);
     return app::kExitOk;
@@ -150,6 +160,9 @@ int run_tracker(int argc, char** argv) {
   opt.core.reply_bytes_per_token =
       static_cast<std::size_t>(args.get_int("reply-bytes-per-token", 1024, 0, 1 << 30));
   opt.tcp_keepalive_s = static_cast<unsigned>(args.get_int("tcp-keepalive-s", 60, 0, 86400));
+  opt.identity_db = args.get("identity-db");
+  opt.core.max_identities =
+      static_cast<std::size_t>(args.get_int("max-identities", 1'000'000, 0, 1'000'000'000));
   std::string level = args.has("quiet") ? "error" : args.get("log-level", "info");
   if (level == "error")
     opt.log_level = signaling::LogLevel::kError;

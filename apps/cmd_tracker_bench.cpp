@@ -365,7 +365,9 @@ int run_attack(app::Args& args) {
         bool ok = fd >= 0 && signaling::raw::handshake(fd, port) &&
                   signaling::raw::send_all(
                       fd, signaling::raw::text_frame(R"({"type":"hello","role":"viewer"})"));
-        ok = ok && signaling::raw::read_text(fd).has_value();
+        // The welcome, then hello_ok.
+        ok = ok && signaling::raw::read_text(fd).has_value() &&
+             signaling::raw::read_text(fd).has_value();
         ok = ok && signaling::raw::send_all(fd, burst, 5000);
         if (!ok) ++setup_failed;
         if (fd >= 0) socks.push_back({fd, "amplification"});
@@ -391,7 +393,8 @@ int run_attack(app::Args& args) {
         bool ok = fd >= 0 && signaling::raw::handshake(fd, port) &&
                   signaling::raw::send_all(
                       fd, signaling::raw::text_frame(R"({"type":"hello","role":"viewer"})")) &&
-                  signaling::raw::read_text(fd).has_value();
+                  signaling::raw::read_text(fd).has_value() &&  // welcome
+                  signaling::raw::read_text(fd).has_value();    // hello_ok
         if (!ok) ++setup_failed;
         if (fd >= 0) socks.push_back({fd, "silent"});
       }

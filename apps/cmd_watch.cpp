@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include "apps/cli/args.hpp"
+#include "apps/cli/identity_option.hpp"
 #include "apps/cli/link_options.hpp"
 #include "apps/cli/loop.hpp"
 #include "apps/cli/status.hpp"
@@ -38,7 +39,7 @@ const char* kHelp =
     "  --stats FILE.jsonl   one JSON status line per second\n"
     "  --quiet              no live status line\n"
     "  --log-level L        error | warn | info | debug (default warn)\n"
-    "%s\n"
+    "%s%s\n"
     "Examples:\n"
     "  meshcast watch --stream demo\n"
     "  meshcast watch --stream team --view-key s3cret --out team.webm --duration 30\n"
@@ -48,10 +49,10 @@ const char* kHelp =
 
 int run(int argc, char** argv) {
   Args a(argc, argv, {"quiet"},
-         {"tracker", "stream", "view-key", "id", "out", "max-upload", "duration", "stats",
-          "log-level", "local-address", "stun", "turn"});
+         {"tracker", "stream", "view-key", "id", "identity", "out", "max-upload", "duration",
+          "stats", "log-level", "local-address", "stun", "turn"});
   if (a.help()) {
-    std::printf(kHelp, kLinkOptionsHelp);
+    std::printf(kHelp, kIdentityOptionsHelp, kLinkOptionsHelp);
     return kExitOk;
   }
   ViewerOptions o;
@@ -101,6 +102,12 @@ int run(int argc, char** argv) {
   o.player = pc;
   StatsWriter stats;
   if (a.has("stats") && !stats.open(a.get("stats"), &err)) {
+    std::fprintf(stderr, "meshcast watch: %s\n", err.c_str());
+    return kExitUsage;
+  }
+
+  o.client.identity = load_identity_option(a, "watch", a.has("quiet"), &err);
+  if (!o.client.identity) {
     std::fprintf(stderr, "meshcast watch: %s\n", err.c_str());
     return kExitUsage;
   }

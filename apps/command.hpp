@@ -32,6 +32,7 @@ enum ExitCode : int {
   kExitUnreachable = 4,  // peer/tracker offline or not found
   kExitTimeout = 5,      // no answer in time
   kExitNoDisplay = 6,    // a window was asked for (watch --out auto|display) and none can open
+  kExitIdentity = 7,     // a peer's identity key differs from the pinned one, or is not proven
   kExitInterrupted = 130,
 };
 

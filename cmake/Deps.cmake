@@ -20,6 +20,7 @@ meshcast_require_pkg(SOUP     "libsoup-3.0"                  libsoup-3.0-dev)
 meshcast_require_pkg(GST      "gstreamer-1.0>=1.22;gstreamer-app-1.0;gstreamer-audio-1.0;gstreamer-video-1.0;gstreamer-rtp-1.0;gstreamer-pbutils-1.0" "libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev")
 meshcast_require_pkg(OPUS     "opus"                         libopus-dev)
 meshcast_require_pkg(VPX      "vpx"                          libvpx-dev)
+meshcast_require_pkg(SQLITE   "sqlite3"                      libsqlite3-dev)
 
 find_package(nlohmann_json 3.10 QUIET)
 if(NOT nlohmann_json_FOUND)

@@ -3,6 +3,7 @@
 #include <array>
 #include <utility>
 
+#include "signaling/identity_key.hpp"
 #include "signaling/protocol_limits.hpp"
 
 namespace meshcast::signaling {
@@ -113,6 +114,17 @@ void codec_field(const json& o, bool required) {
     reject(err::kTooLarge, "'codec' larger than " + std::to_string(limits::kMaxCodecBytes));
 }
 
+// hello's proof of identity: both fields or neither; base64 of exactly 32 and 64 bytes.
+void identity_fields(const json& o) {
+  const json* key = str(o, "identity_key", false, 1, kIdentityKeyB64Len);
+  const json* sig = str(o, "identity_sig", key != nullptr, 1, kIdentitySigB64Len);
+  if (sig && !key) reject(err::kMissingField, "missing field 'identity_key'");
+  if (key && !decode_identity_key(key->get_ref<const std::string&>()))
+    reject(err::kBadField, "'identity_key' must be 32 bytes in base64");
+  if (sig && !base64_decode(sig->get_ref<const std::string&>(), 64))
+    reject(err::kBadField, "'identity_sig' must be 64 bytes in base64");
+}
+
 void call_id(const json& o) { str(o, "call_id", true, 1, limits::kMaxIdLen); }
 
 void check_body(MsgType t, const json& o) {
@@ -135,6 +147,7 @@ void check_body(MsgType t, const json& o) {
           name_list(o, "accept_calls");
         }
       }
+      identity_fields(o);
       break;
     }
     case MsgType::kStreamCreate: {

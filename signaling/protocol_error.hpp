@@ -22,6 +22,10 @@ inline constexpr const char* kAlreadyRegistered = "already_registered";
 inline constexpr const char* kDuplicatePeerId = "duplicate_peer_id";
 inline constexpr const char* kBadResume = "bad_resume";  // resume token wrong or for another id
 inline constexpr const char* kLimitReached = "limit_reached";  // server-wide caps
+// The id is bound to an identity key other than the hello's (or the hello shows none).
+inline constexpr const char* kIdTaken = "id_taken";
+// identity_sig does not verify (wrong key, another nonce or peer id).
+inline constexpr const char* kBadIdentity = "bad_identity";
 // Streams.
 inline constexpr const char* kStreamExists = "stream_exists";
 inline constexpr const char* kNoSuchStream = "no_such_stream";

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <set>
 
+#include "signaling/identity_proof.hpp"
+
 namespace meshcast::signaling {
 
 using nlohmann::json;
@@ -57,7 +59,10 @@ const char* client_state_name(ClientState s) {
 }
 
 TrackerClient::TrackerClient(TrackerClientOptions options)
-    : opt_(options), guard_(std::make_shared<Guard>(Guard{this})) {
+    : opt_(options), guard_(std::make_shared<Guard>(Guard{this})), identity_(opt_.identity) {
+  if (!identity_) {
+    if (auto k = IdentityKey::generate()) identity_ = std::make_shared<const IdentityKey>(*k);
+  }
   if (opt_.session) {
     session_ = SOUP_SESSION(g_object_ref(opt_.session));
   } else {
@@ -162,6 +167,8 @@ void TrackerClient::on_connect_done(GObject* src, GAsyncResult* res, gpointer da
 }
 
 void TrackerClient::drop_socket() {
+  nonce_.clear();
+  deferred_hello_.reset();
   if (cancel_) {
     g_cancellable_cancel(cancel_);
     g_object_unref(cancel_);
@@ -257,6 +264,7 @@ void TrackerClient::dispatch(const std::string& text) {
   json j = json::parse(text, nullptr, false);
   if (j.is_discarded() || !j.is_object() || !j.contains("type") || !j["type"].is_string()) return;
   std::string type = j["type"].get<std::string>();
+  if (type == "welcome") on_welcome(j);
   const json* rid = nullptr;
   if (type == "error" && j.contains("ref_id"))
     rid = &j["ref_id"];
@@ -347,14 +355,46 @@ uint64_t TrackerClient::request(json msg, ReplyFn done) {
 
 void TrackerClient::hello(const HelloParams& p, ReplyFn done) {
   json m = {{"type", "hello"}, {"role", p.role}, {"upload_kbps", p.upload_kbps}};
-  std::string id = p.peer_id;
-  if (!resume_token_.empty() && (id.empty() || id == resume_id_)) {
-    id = resume_id_;
+  std::string peer = p.peer_id;
+  if (!resume_token_.empty() && (peer.empty() || peer == resume_id_)) {
+    peer = resume_id_;
     m["resume"] = resume_token_;
   }
-  if (!id.empty()) m["peer_id"] = id;
+  if (!peer.empty()) m["peer_id"] = peer;
   if (!p.accept_calls.is_null()) m["accept_calls"] = p.accept_calls;
-  request(std::move(m), std::move(done));
+  if (!identity_ || !nonce_.empty() || state_ != ClientState::kConnected || !ws_) {
+    if (identity_ && !nonce_.empty()) sign_hello(m);
+    request(std::move(m), std::move(done));
+    return;
+  }
+  // The welcome (and its nonce) is still on its way: the hello waits for it, under the
+  // usual request timeout.
+  const uint64_t id = next_id_++;
+  pending_[id] = Pending{std::move(done), now_ms() + opt_.request_timeout_ms};
+  clients_with_pending().insert(this);
+  if (!g_tick_source) g_tick_source = g_timeout_add(250, &TrackerClient::on_tick, nullptr);
+  deferred_hello_.emplace(id, std::move(m));
+}
+
+void TrackerClient::sign_hello(json& m) const {
+  const std::string peer = m.contains("peer_id") ? m["peer_id"].get<std::string>() : "";
+  m["identity_key"] = identity_->public_key_b64();
+  m["identity_sig"] = identity_->sign_b64(hello_proof_message(nonce_, peer));
+}
+
+void TrackerClient::on_welcome(const json& m) {
+  auto n = m.find("nonce");
+  if (n == m.end() || !n->is_string() || n->get_ref<const std::string&>().empty() ||
+      n->get_ref<const std::string&>().size() > 128)
+    return;
+  nonce_ = n->get<std::string>();
+  if (!deferred_hello_) return;
+  auto [id, msg] = std::move(*deferred_hello_);
+  deferred_hello_.reset();
+  if (!pending_.count(id)) return;  // timed out meanwhile
+  msg["id"] = id;
+  sign_hello(msg);
+  send(msg);
 }
 
 void TrackerClient::create_stream(const StreamParams& p, ReplyFn done) {

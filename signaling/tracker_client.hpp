@@ -28,6 +28,8 @@
 #include <string>
 #include <vector>
 
+#include "signaling/identity_key.hpp"
+
 namespace meshcast::signaling {
 
 enum class ClientState { kDisconnected, kConnecting, kConnected, kFailed };
@@ -51,6 +53,10 @@ struct TrackerClientOptions {
   unsigned keepalive_s = 20;                 // WebSocket ping interval; 0 = off
   bool accept_invalid_certificates = false;  // wss with a self-signed test certificate
   SoupSession* session = nullptr;  // optional shared session (many clients in one process)
+  // The key that proves our peer id (hello signs the tracker's welcome nonce with it).
+  // nullptr = a fresh in-memory key for this client (tests, swarms): its names stay bound
+  // to a key nobody keeps, so only this client object can use them again at that tracker.
+  std::shared_ptr<const IdentityKey> identity;
 };
 
 struct HelloParams {
@@ -92,6 +98,7 @@ class TrackerClient {
   // Reconnect attempts since the connection was lost (0 while connected).
   int reconnect_attempts() const { return attempts_; }
   void set_max_reconnect_attempts(int n) { opt_.max_reconnect_attempts = n; }
+  const std::shared_ptr<const IdentityKey>& identity() const { return identity_; }
 
   void on_state(std::function<void(ClientState, const std::string& reason)> fn);
   // Every server-initiated message (not a reply), e.g. relay, call_incoming, peer_left.
@@ -148,6 +155,8 @@ class TrackerClient {
   void drop_socket();
   void fail_pending(const std::string& code, const std::string& message);
   void dispatch(const std::string& text);
+  void on_welcome(const nlohmann::json& m);
+  void sign_hello(nlohmann::json& m) const;
 
   TrackerClientOptions opt_;
   SoupSession* session_ = nullptr;
@@ -165,6 +174,10 @@ class TrackerClient {
   std::string peer_id_, token_;
   std::string resume_id_, resume_token_;  // survive a drop, so the next hello can resume
   bool resumed_ = false;
+  std::shared_ptr<const IdentityKey> identity_;
+  std::string nonce_;  // from this connection's welcome
+  // A hello asked for before the welcome arrived: sent (signed) when it does.
+  std::optional<std::pair<uint64_t, nlohmann::json>> deferred_hello_;
   std::function<void(ClientState, const std::string&)> on_state_;
   std::function<void(const std::string&, const nlohmann::json&)> on_message_;
   std::map<std::string, std::vector<EventFn>> handlers_;

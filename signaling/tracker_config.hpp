@@ -22,6 +22,9 @@ struct TrackerConfig {
   std::size_t max_streams = 10'000;
   std::size_t max_streams_per_peer = 8;
   std::size_t max_calls_per_peer = 8;
+  // Names bound to identity keys (each costs a row of ~150 bytes, kept for good): beyond
+  // this, a new name shown with a key is refused (limit_reached). 0 = unbounded.
+  std::size_t max_identities = 1'000'000;
   // Cost accounting: a request whose replies to the requester exceed this many bytes costs
   // one more token per such many bytes (a stream_list page of big descriptions is dearer than
   // a ping). 0 = every request costs one token.

@@ -1,7 +1,9 @@
 #include "signaling/tracker_core.hpp"
 
 #include <algorithm>
+#include <stdexcept>
 
+#include "signaling/identity_proof.hpp"
 #include "signaling/neighbour_choice.hpp"
 #include "signaling/protocol_error.hpp"
 #include "signaling/protocol_limits.hpp"
@@ -27,7 +29,11 @@ int64_t get_int(const json& body, const char* name, int64_t def) {
 
 }  // namespace
 
-TrackerCore::TrackerCore(TrackerConfig config) : config_(config) {}
+TrackerCore::TrackerCore(TrackerConfig config, std::unique_ptr<IdentityStore> identities)
+    : config_(config), identities_(std::move(identities)) {
+  if (!identities_) identities_ = IdentityStore::open("", config_.max_identities, nullptr);
+  if (!identities_) throw std::runtime_error("cannot open an in-memory SQLite database");
+}
 
 // ---- plumbing -------------------------------------------------------------------------
 
@@ -65,12 +71,15 @@ TrackerCore::Peer* TrackerCore::online_peer(const std::string& id) {
 
 // ---- connection events ------------------------------------------------------------------
 
-void TrackerCore::on_open(ConnId conn, int64_t now_ms) {
+void TrackerCore::on_open(ConnId conn, int64_t now_ms, CoreOutput& out) {
   last_now_ms_ = now_ms;
-  conns_.try_emplace(conn, Conn{TokenBucket(config_.max_rate, config_.burst, now_ms),
-                                TokenBucket(config_.error_rate, config_.error_burst, now_ms),
-                                {},
-                                now_ms});
+  auto [it, fresh] =
+      conns_.try_emplace(conn, Conn{TokenBucket(config_.max_rate, config_.burst, now_ms),
+                                    TokenBucket(config_.error_rate, config_.error_burst, now_ms),
+                                    {},
+                                    now_ms,
+                                    random_token(16)});
+  if (fresh) out.send.emplace_back(conn, dump({{"type", "welcome"}, {"nonce", it->second.nonce}}));
   if (config_.hello_timeout_ms > 0)
     hello_deadlines_.insert({now_ms + config_.hello_timeout_ms, conn});
 }
@@ -248,13 +257,16 @@ void TrackerCore::on_hello(Conn& c, ConnId conn, const Request& req, int64_t now
     if (resume_peer(c, conn, req, now, out)) return;
   }
   std::string id = get_str(b, "peer_id");
-  if (!id.empty()) {
+  const bool requested = !id.empty();
+  if (requested) {
     if (peers_.count(id))
       return error(conn, err::kDuplicatePeerId, "peer id '" + id + "' is taken", &req, out, now);
   } else {
     do id = "p-" + random_token(6);
     while (peers_.count(id));
   }
+  if (auto refused = admit_identity(*identities_, c.nonce, id, requested, b))
+    return error(conn, refused->code, std::move(refused->message), &req, out, now);
   Peer p;
   p.conn = conn;
   p.id = id;

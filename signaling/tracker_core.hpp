@@ -4,6 +4,7 @@
 #pragma once
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
@@ -13,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include "signaling/identity_store.hpp"
 #include "signaling/message_validator.hpp"
 #include "signaling/token_bucket.hpp"
 #include "signaling/tracker_config.hpp"
@@ -29,9 +31,12 @@ struct CoreOutput {
 
 class TrackerCore {
  public:
-  explicit TrackerCore(TrackerConfig config = {});
+  // `identities`: the name -> key bindings; nullptr = a fresh in-memory store.
+  explicit TrackerCore(TrackerConfig config = {},
+                       std::unique_ptr<IdentityStore> identities = nullptr);
 
-  void on_open(ConnId conn, int64_t now_ms);
+  // A new WebSocket: answers with the welcome carrying the nonce its hello must sign.
+  void on_open(ConnId conn, int64_t now_ms, CoreOutput& out);
   void on_text(ConnId conn, std::string_view text, int64_t now_ms, CoreOutput& out);
   void on_binary(ConnId conn, int64_t now_ms, CoreOutput& out);
   // The connection is gone: every trace of its peer is removed and partners are told.
@@ -72,6 +77,7 @@ class TrackerCore {
     TokenBucket error_bucket;
     std::string peer_id;  // empty until hello
     int64_t opened_ms = 0;
+    std::string nonce;  // sent in welcome; the hello's identity_sig covers it
   };
   enum class AcceptCalls { kNone, kAll, kList };
   struct Peer {
@@ -159,6 +165,7 @@ class TrackerCore {
   std::set<std::pair<int64_t, ConnId>> hello_deadlines_;
   std::set<std::pair<int64_t, std::string>> detach_deadlines_;
   int64_t last_now_ms_ = 0;
+  std::unique_ptr<IdentityStore> identities_;
 };
 
 }  // namespace meshcast::signaling

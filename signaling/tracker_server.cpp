@@ -48,6 +48,7 @@ struct TrackerServer::Impl {
   };
 
   TrackerServerOptions opt;
+  std::string store_error;  // the identity database could not be opened: start() fails
   TrackerCore core;
   SoupServer* server = nullptr;
   uint16_t bound_port = 0;
@@ -65,7 +66,10 @@ struct TrackerServer::Impl {
   int64_t last_idle_scan_ms = 0;
   int64_t last_refusal_log_ms = -1'000'000;
 
-  explicit Impl(TrackerServerOptions o) : opt(std::move(o)), core(opt.core) {}
+  explicit Impl(TrackerServerOptions o)
+      : opt(std::move(o)),
+        core(opt.core,
+             IdentityStore::open(opt.identity_db, opt.core.max_identities, &store_error)) {}
 
   ~Impl() {
     if (timer) g_source_remove(timer);
@@ -413,7 +417,8 @@ struct TrackerServer::Impl {
     g_signal_connect(ws, "message", G_CALLBACK(&Impl::on_ws_message), c.get());
     g_signal_connect(ws, "closed", G_CALLBACK(&Impl::on_ws_closed), c.get());
     g_signal_connect(ws, "error", G_CALLBACK(&Impl::on_ws_error), c.get());
-    self->core.on_open(c->id, now_ms());
+    CoreOutput welcome;
+    self->core.on_open(c->id, now_ms(), welcome);
     if (self->opt.log_level >= LogLevel::kDebug) {
       GSocketAddress* remote = soup_server_message_get_remote_address(msg);
       gchar* s = remote ? g_socket_connectable_to_string(G_SOCKET_CONNECTABLE(remote)) : nullptr;
@@ -422,7 +427,7 @@ struct TrackerServer::Impl {
       g_free(s);
     }
     self->conns.emplace(c->id, std::move(c));
-    self->reschedule();  // the hello deadline
+    self->flush(welcome);  // also schedules the hello deadline
   }
 
   static void on_ws_pong(SoupWebsocketConnection*, GBytes*, gpointer data) {
@@ -545,6 +550,7 @@ struct TrackerServer::Impl {
       if (error) *error = why;
       return false;
     };
+    if (!store_error.empty()) return fail(store_error);
     server = soup_server_new("server-header", "meshcast-tracker", nullptr);
     if (!opt.tls_cert_file.empty() || !opt.tls_key_file.empty()) {
       if (opt.tls_cert_file.empty() || opt.tls_key_file.empty())

@@ -20,6 +20,9 @@ struct TrackerServerOptions {
   std::string tls_cert_file;  // both set = wss/https
   std::string tls_key_file;
   TrackerConfig core;
+  // SQLite file of name -> identity key bindings (created if missing); empty = in memory, so
+  // the bindings last only as long as the process.
+  std::string identity_db;
   LogLevel log_level = LogLevel::kInfo;
   // Frames above kMaxFrameBytes but below this get an error reply; above it libsoup closes the
   // connection with 1009 (message too big).

@@ -49,8 +49,9 @@ void BroadcastSession::on_connected() {
   h.upload_kbps = int64_t(opt_.bitrate_kbps) * opt_.source_copies;
   client_->hello(h, [this](const signaling::Reply& r) {
     if (!r.ok)
-      return fatal("tracker refused hello: " + r.message + " (" + r.code + ")",
-                   r.code == "duplicate_peer_id" ? kExitRefused : kExitFailure);
+      return fatal(
+          "tracker refused hello: " + r.message + " (" + r.code + ")",
+          r.code == "duplicate_peer_id" || r.code == "id_taken" ? kExitRefused : kExitFailure);
     if (peer_ && client_->resumed()) {
       log_msg(LogLevel::Info, "tracker session resumed: stream '%s' kept", opt_.stream.c_str());
       return;

@@ -5,6 +5,7 @@
 
 #include "apps/command.hpp"
 #include "media/common/rtcp.hpp"
+#include "signaling/identity_proof.hpp"
 
 namespace meshcast::app {
 
@@ -30,7 +31,16 @@ const char* to_string(CallPhase p) {
 
 CallSession::CallSession(GMainContext* ctx, CallOptions opt,
                          std::shared_ptr<link::Certificate> cert)
-    : ctx_(ctx ? ctx : g_main_context_default()), opt_(std::move(opt)), cert_(std::move(cert)) {}
+    : ctx_(ctx ? ctx : g_main_context_default()), opt_(std::move(opt)), cert_(std::move(cert)) {
+  // One key proves our id to the tracker and signs our fingerprint to the peer.
+  if (!opt_.client.identity) {
+    if (auto k = signaling::IdentityKey::generate())
+      opt_.client.identity = std::make_shared<const signaling::IdentityKey>(*k);
+  }
+  if (!opt_.known_peers)
+    opt_.known_peers =
+        std::make_shared<signaling::KnownPeers>(*signaling::KnownPeers::load("", nullptr));
+}
 
 CallSession::~CallSession() {
   if (report_timer_) g_source_remove(report_timer_);
@@ -93,6 +103,10 @@ void CallSession::on_connected() {
     if (!r.ok) {
       if (r.code == "duplicate_peer_id")
         return end("the id '" + opt_.self_id + "' is already in use at the tracker", kExitRefused);
+      if (r.code == "id_taken")
+        return end("the id '" + opt_.self_id +
+                       "' belongs to another identity key at the tracker (" + r.message + ")",
+                   kExitRefused);
       return end("tracker refused hello: " + r.message, kExitFailure);
     }
     registered_ = true;
@@ -177,8 +191,65 @@ void CallSession::open_link(bool offerer) {
     auto d = link_->local_description();
     early_candidates_ = d.candidates;
     description_sent_ = true;
-    client_->relay(peer_, "offer", d.to_json());
+    client_->relay(peer_, "offer", signed_description(d));
   }
+}
+
+nlohmann::json CallSession::signed_description(const link::SessionDescription& d) const {
+  nlohmann::json j = d.to_json();
+  const auto& key = *opt_.client.identity;
+  j["identity"] = {{"key", key.public_key_b64()},
+                   {"sig", key.sign_b64(signaling::call_proof_message(call_id_, client_->peer_id(),
+                                                                      peer_, d.fingerprint))}};
+  return j;
+}
+
+bool CallSession::check_peer_identity(const nlohmann::json& payload,
+                                      const link::SessionDescription& d) {
+  std::string key, sig;
+  if (auto id = payload.find("identity"); id != payload.end() && id->is_object()) {
+    if (auto k = id->find("key"); k != id->end() && k->is_string()) key = *k;
+    if (auto s = id->find("sig"); s != id->end() && s->is_string()) sig = *s;
+  }
+  auto refuse = [&](const std::string& why) {
+    if (!call_id_.empty()) client_->call_hangup(call_id_, [](const signaling::Reply&) {});
+    end(why, kExitIdentity);
+    return false;
+  };
+  // The signature covers the very fingerprint the link will demand of the peer's DTLS
+  // certificate: whoever completes the handshake holds the key's blessing.
+  if (key.empty() ||
+      !signaling::verify_identity_signature(
+          key, signaling::call_proof_message(call_id_, peer_, client_->peer_id(), d.fingerprint),
+          sig))
+    return refuse("refused the call: " + peer_ +
+                  " did not sign its media link's fingerprint with an identity key");
+  auto& known = *opt_.known_peers;
+  const auto pub = signaling::decode_identity_key(key);
+  const std::string fp = pub ? signaling::identity_fingerprint(*pub) : "?";
+  const std::string where = known.path().empty() ? "memory" : known.path();
+  switch (known.check(peer_, key)) {
+    case signaling::KnownPeers::Check::kMatch:
+      return true;
+    case signaling::KnownPeers::Check::kNew: {
+      std::string err;
+      std::string note = "new peer '" + peer_ + "': identity key " + fp + ", pinned in " + where;
+      if (!known.pin(peer_, key, &err)) note += " (not saved: " + err + ")";
+      if (on_notice_)
+        on_notice_(note);
+      else
+        std::fprintf(stderr, "meshcast call: %s\n", note.c_str());
+      return true;
+    }
+    case signaling::KnownPeers::Check::kChanged:
+      break;
+  }
+  auto pinned = known.key_of(peer_);
+  auto old = pinned ? signaling::decode_identity_key(*pinned) : std::nullopt;
+  return refuse("refused the call: the identity key of '" + peer_ + "' has changed (pinned " +
+                (old ? signaling::identity_fingerprint(*old) : "?") + ", now " + fp +
+                "). Someone, possibly the tracker, may be impersonating " + peer_ + ". If " +
+                peer_ + " really has a new key, remove its line from " + where + ".");
 }
 
 void CallSession::on_relay(const nlohmann::json& m) {
@@ -189,6 +260,7 @@ void CallSession::on_relay(const nlohmann::json& m) {
   if (kind == "offer" && !link_ && phase_ == CallPhase::kLinking) {
     auto d = link::SessionDescription::from_json(payload, err);
     if (!d) return end("bad offer from " + peer_ + ": " + err, kExitFailure);
+    if (!check_peer_identity(payload, *d)) return;
     open_link(false);
     if (!link_) return;
     if (!link_->set_remote_description(*d, err) || !link_->start(err))
@@ -196,10 +268,12 @@ void CallSession::on_relay(const nlohmann::json& m) {
     auto local = link_->local_description();
     early_candidates_ = local.candidates;
     description_sent_ = true;
-    client_->relay(peer_, "answer", local.to_json());
+    client_->relay(peer_, "answer", signed_description(local));
   } else if (kind == "answer" && link_) {
     auto d = link::SessionDescription::from_json(payload, err);
-    if (!d || !link_->set_remote_description(*d, err))
+    if (!d) return end("bad answer from " + peer_ + ": " + err, kExitFailure);
+    if (!check_peer_identity(payload, *d)) return;
+    if (!link_->set_remote_description(*d, err))
       return end("bad answer from " + peer_ + ": " + err, kExitFailure);
   } else if (kind == "candidate" && link_ && payload.is_object() && payload.contains("candidate") &&
              payload["candidate"].is_string()) {

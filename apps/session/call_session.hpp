@@ -15,6 +15,7 @@
 #include "media/call/video_receiver.hpp"
 #include "media/call/video_sender.hpp"
 #include "mesh/link/peer_link.hpp"
+#include "signaling/known_peers.hpp"
 #include "signaling/tracker_client.hpp"
 
 namespace meshcast::app {
@@ -32,8 +33,11 @@ struct CallOptions {
   media::VideoSenderConfig video_tx;
   media::VideoReceiverConfig video_rx;
   link::LinkConfig link;
-  link::Impairment impairment;  // both directions of the call's link
-  signaling::TrackerClientOptions client;
+  link::Impairment impairment;             // both directions of the call's link
+  signaling::TrackerClientOptions client;  // client.identity also signs our DTLS fingerprint
+  // Identity keys of peers called before (trust on first use); nullptr = pins kept in memory
+  // for this session only.
+  std::shared_ptr<signaling::KnownPeers> known_peers;
 };
 
 enum class CallPhase { kConnecting, kCalling, kRinging, kWaiting, kLinking, kInCall, kEnded };
@@ -54,6 +58,9 @@ class CallSession {
   void hangup();
   void set_on_end(EndFn fn) { on_end_ = std::move(fn); }
   void set_on_ask(AskFn fn) { on_ask_ = std::move(fn); }
+  // Messages for the user that do not end the call (a new peer's key was pinned). Default:
+  // printed on stderr.
+  void set_on_notice(std::function<void(const std::string&)> fn) { on_notice_ = std::move(fn); }
   // Called once the audio sender/receiver exist and before they start, so taps set on them
   // (e.g. media::DelayProbe) are live from the first sample. Benchmarks only.
   void set_on_media_created(std::function<void()> fn) { on_media_created_ = std::move(fn); }
@@ -74,6 +81,11 @@ class CallSession {
   void answer(bool accept);
   void open_link(bool offerer);
   void on_relay(const nlohmann::json& m);
+  // Our description for the peer, with our DTLS fingerprint signed by our identity key.
+  nlohmann::json signed_description(const link::SessionDescription& d) const;
+  // The peer's proof: its key signed the fingerprint `d` carries, and the key is the one
+  // pinned for its id (or is pinned now). False = the call was refused and ended.
+  bool check_peer_identity(const nlohmann::json& payload, const link::SessionDescription& d);
   void on_link_state(link::LinkState st, const std::string& reason);
   void start_media();
   void on_rtp(const uint8_t* d, size_t n);
@@ -104,6 +116,7 @@ class CallSession {
   EndFn on_end_;
   AskFn on_ask_;
   std::function<void()> on_media_created_;
+  std::function<void(const std::string&)> on_notice_;
 };
 
 }  // namespace meshcast::app

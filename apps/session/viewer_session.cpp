@@ -54,8 +54,9 @@ void ViewerSession::on_connected() {
   h.upload_kbps = opt_.max_upload_kbps;
   client_->hello(h, [this](const signaling::Reply& r) {
     if (!r.ok)
-      return fatal("tracker refused hello: " + r.message + " (" + r.code + ")",
-                   r.code == "duplicate_peer_id" ? kExitRefused : kExitFailure);
+      return fatal(
+          "tracker refused hello: " + r.message + " (" + r.code + ")",
+          r.code == "duplicate_peer_id" || r.code == "id_taken" ? kExitRefused : kExitFailure);
     id_ = client_->peer_id();
     if (peer_ && client_->resumed()) return;  // the tracker kept our membership
     join();

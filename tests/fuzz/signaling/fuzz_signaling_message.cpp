@@ -4,6 +4,8 @@
 #include <cstdint>
 #include <string_view>
 
+#include "signaling/identity_key.hpp"
+#include "signaling/identity_proof.hpp"
 #include "signaling/message_validator.hpp"
 #include "signaling/tracker_core.hpp"
 
@@ -16,10 +18,20 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   TrackerCore core;
   CoreOutput out;
-  core.on_open(1, 0);
-  core.on_open(2, 0);
-  core.on_text(1, R"({"type":"hello","peer_id":"a","role":"broadcaster","upload_kbps":3000})", 0,
-               out);
+  core.on_open(1, 0, out);
+  core.on_open(2, 0, out);
+  core.on_open(3, 0, out);
+  // "a" proves a key, so the name is bound: the fuzzed frame from connection 3 meets a bound
+  // name, an unbound one or an assigned id.
+  static const auto key = IdentityKey::generate();
+  const std::string nonce = nlohmann::json::parse(out.send[0].second)["nonce"];
+  nlohmann::json hello_a = {{"type", "hello"},
+                            {"peer_id", "a"},
+                            {"role", "broadcaster"},
+                            {"upload_kbps", 3000},
+                            {"identity_key", key->public_key_b64()},
+                            {"identity_sig", key->sign_b64(hello_proof_message(nonce, "a"))}};
+  core.on_text(1, hello_a.dump(), 0, out);
   core.on_text(2, R"({"type":"hello","peer_id":"b","role":"viewer","accept_calls":["a"]})", 0, out);
   core.on_text(1,
                R"({"type":"stream_create","name":"s","public_key":")"
@@ -31,6 +43,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   // The fuzzed frame from both sides, then timers and disconnects.
   core.on_text(1, text, 1, out);
   core.on_text(2, text, 2, out);
+  core.on_text(3, text, 2, out);
   // The HTTP views with the frame as key and page cursor (the server validates `after`; the
   // core must not depend on it).
   (void)core.api_streams(text, text, 3);

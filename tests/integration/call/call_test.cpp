@@ -9,6 +9,8 @@
 #include "apps/command.hpp"
 #include "apps/session/call_session.hpp"
 #include "media/common/audio_analysis.hpp"
+#include "signaling/identity_key.hpp"
+#include "signaling/known_peers.hpp"
 #include "signaling/tracker_server.hpp"
 
 using namespace meshcast;
@@ -22,12 +24,29 @@ std::string tmp(const std::string& name) {
       .string();
 }
 
+std::shared_ptr<const signaling::IdentityKey> fresh_key() {
+  return std::make_shared<const signaling::IdentityKey>(*signaling::IdentityKey::generate());
+}
+std::shared_ptr<signaling::KnownPeers> no_pins() {
+  return std::make_shared<signaling::KnownPeers>(*signaling::KnownPeers::load("", nullptr));
+}
+
+signaling::TrackerServerOptions tracker_options() {
+  signaling::TrackerServerOptions to;
+  to.port = 0;
+  to.log_level = signaling::LogLevel::kError;
+  return to;
+}
+
 struct CallPair {
   std::unique_ptr<signaling::TrackerServer> tracker;
   std::unique_ptr<CallSession> alice, bob;
   std::string alice_wav = tmp("alice.wav"), bob_wav = tmp("bob.wav");
   std::string alice_end, bob_end;
   int alice_code = -1, bob_code = -1;
+  // Each side's identity key and pins (in memory: nothing is written to the user's files).
+  std::shared_ptr<const signaling::IdentityKey> alice_key = fresh_key(), bob_key = fresh_key();
+  std::shared_ptr<signaling::KnownPeers> alice_known = no_pins(), bob_known = no_pins();
 
   void start(double loss, const std::string& bob_source = "test:880", bool bob_answers = true) {
     signaling::TrackerServerOptions to;
@@ -45,6 +64,8 @@ struct CallPair {
     b.audio_rx.sink = "file:" + bob_wav;
     b.impairment.drop = loss;
     b.impairment.seed = 11;
+    b.client.identity = bob_key;
+    b.known_peers = bob_known;
     bob = std::make_unique<CallSession>(nullptr, b, link::Certificate::process_default());
     bob->set_on_end([this](const std::string& m, int c) {
       bob_end = m;
@@ -61,6 +82,8 @@ struct CallPair {
     a.audio_tx.source = "test:440";
     a.audio_rx.sink = "file:" + alice_wav;
     a.impairment.seed = 12;
+    a.client.identity = alice_key;
+    a.known_peers = alice_known;
     a.ring_timeout_ms = 3000;
     alice = std::make_unique<CallSession>(nullptr, a, link::Certificate::process_default());
     alice->set_on_end([this](const std::string& m, int c) {
@@ -108,6 +131,11 @@ TEST(Call, TonesFlowBothWays) {
   p.bob->stop_media();
   expect_tone(p.alice_wav, 880, 6);  // alice hears bob
   expect_tone(p.bob_wav, 440, 6);    // bob hears alice
+  // Both fresh identities were pinned on first use (trust on first use).
+  EXPECT_EQ(p.alice_known->check("bob", p.bob_key->public_key_b64()),
+            signaling::KnownPeers::Check::kMatch);
+  EXPECT_EQ(p.bob_known->check("alice", p.alice_key->public_key_b64()),
+            signaling::KnownPeers::Check::kMatch);
   EXPECT_EQ(as["srtp_auth_failures"].get<uint64_t>(), 0u);
   // No loss on this link: nearly every frame is real data (a loaded machine may stall playout).
   EXPECT_GE(bs["data_fraction"].get<double>(), 0.95);
@@ -212,4 +240,128 @@ TEST(Call, VideoFlowsAndIsRecorded) {
   bob.hangup();  // finalizes the WebM
   EXPECT_GT(std::filesystem::file_size(webm), 10'000u);
   std::filesystem::remove(webm);
+}
+
+// ---- identities, written as the impostor ------------------------------------------------------
+
+namespace {
+
+// A call session with a given key and pins; `end_code` / `end_msg` are set when it ends.
+struct Side {
+  std::unique_ptr<CallSession> s;
+  int end_code = -1;
+  std::string end_msg;
+  bool was_in_call = false;
+  void start(const std::string& url, const std::string& me, const std::string& to,
+             std::shared_ptr<const signaling::IdentityKey> key,
+             std::shared_ptr<signaling::KnownPeers> known) {
+    CallOptions o;
+    o.tracker_url = url;
+    o.self_id = me;
+    o.to = to;
+    o.auto_answer = to.empty();
+    o.ring_timeout_ms = 3000;
+    o.audio_tx.source = "test:440";
+    o.audio_rx.sink = "null";
+    o.client.identity = std::move(key);
+    o.known_peers = std::move(known);
+    s = std::make_unique<CallSession>(nullptr, o, link::Certificate::process_default());
+    s->set_on_end([this](const std::string& m, int c) {
+      end_msg = m;
+      end_code = c;
+    });
+    s->set_on_notice([](const std::string&) {});
+    s->start();
+  }
+  bool in_call() {
+    was_in_call = was_in_call || (s && s->phase() == CallPhase::kInCall);
+    return was_in_call;
+  }
+};
+
+}  // namespace
+
+TEST(CallIdentity, ASquatterCannotTakeAnIdAndReceiveItsCalls) {
+  signaling::TrackerServer tracker(tracker_options());
+  std::string err;
+  ASSERT_TRUE(tracker.start(&err)) << err;
+  MainLoop loop;
+  // bob registers once (his name is now bound to his key) and leaves.
+  {
+    Side bob;
+    bob.start(tracker.ws_url(), "bob", "", fresh_key(), no_pins());
+    ASSERT_TRUE(loop.run_until([&] { return bob.s->phase() == CallPhase::kWaiting; }, 5000));
+  }
+  ASSERT_TRUE(loop.run_until([&] { return !tracker.core().has_peer("bob"); }, 5000));
+  // mallory, with a key of her own, says hello as "bob": refused.
+  Side mallory;
+  mallory.start(tracker.ws_url(), "bob", "", fresh_key(), no_pins());
+  ASSERT_TRUE(loop.run_until([&] { return mallory.end_code != -1; }, 5000));
+  EXPECT_EQ(mallory.end_code, kExitRefused);
+  EXPECT_NE(mallory.end_msg.find("another identity key"), std::string::npos) << mallory.end_msg;
+  // alice's call finds no "bob": it never reaches the squatter.
+  Side alice;
+  alice.start(tracker.ws_url(), "alice", "bob", fresh_key(), no_pins());
+  ASSERT_TRUE(loop.run_until([&] { return alice.end_code != -1; }, 5000));
+  EXPECT_EQ(alice.end_code, kExitUnreachable) << alice.end_msg;
+  EXPECT_NE(mallory.s->phase(), CallPhase::kLinking);
+  EXPECT_TRUE(mallory.s->peer_id().empty());  // no call_incoming ever reached her
+}
+
+TEST(CallIdentity, ALyingTrackerCannotPutAnImpostorInACallWithAPinnedPeer) {
+  const auto alice_key = fresh_key(), bob_key = fresh_key(), mallory_key = fresh_key();
+  auto alice_known = no_pins();
+  MainLoop loop;
+  // First, the real bob on an honest tracker: alice pins his key on their first call.
+  {
+    signaling::TrackerServer honest(tracker_options());
+    std::string err;
+    ASSERT_TRUE(honest.start(&err)) << err;
+    Side bob, alice;
+    bob.start(honest.ws_url(), "bob", "", bob_key, no_pins());
+    ASSERT_TRUE(loop.run_until([&] { return bob.s->phase() == CallPhase::kWaiting; }, 5000));
+    alice.start(honest.ws_url(), "alice", "bob", alice_key, alice_known);
+    ASSERT_TRUE(loop.run_until([&] { return alice.in_call() && bob.in_call(); }, 8000))
+        << alice.end_msg << " / " << bob.end_msg;
+    alice.s->hangup();
+    ASSERT_TRUE(loop.run_until([&] { return bob.end_code != -1; }, 5000));
+  }
+  ASSERT_EQ(alice_known->check("bob", bob_key->public_key_b64()),
+            signaling::KnownPeers::Check::kMatch);
+  // Then a tracker with a fresh identity database (or one that lies) lets mallory be "bob".
+  signaling::TrackerServer liar(tracker_options());
+  std::string err;
+  ASSERT_TRUE(liar.start(&err)) << err;
+  Side mallory, alice;
+  mallory.start(liar.ws_url(), "bob", "", mallory_key, no_pins());
+  ASSERT_TRUE(loop.run_until([&] { return mallory.s->phase() == CallPhase::kWaiting; }, 5000))
+      << mallory.end_msg;
+  alice.start(liar.ws_url(), "alice", "bob", alice_key, alice_known);
+  ASSERT_TRUE(loop.run_until([&] { return alice.end_code != -1 || alice.in_call(); }, 8000));
+  EXPECT_EQ(alice.end_code, kExitIdentity) << alice.end_msg;
+  EXPECT_NE(alice.end_msg.find("has changed"), std::string::npos) << alice.end_msg;
+  EXPECT_NE(alice.end_msg.find(mallory_key->fingerprint()), std::string::npos) << alice.end_msg;
+  // No media: give a link that might still form time to do so, then look.
+  loop.run_until([&] { return alice.in_call() || mallory.in_call(); }, 2000);
+  EXPECT_FALSE(alice.was_in_call);
+  EXPECT_FALSE(mallory.was_in_call);
+  EXPECT_EQ(alice.s->audio_receiver(), nullptr);
+  EXPECT_EQ(mallory.s->audio_receiver(), nullptr);
+  // The pin is unchanged: the real bob is still the one alice trusts.
+  EXPECT_EQ(alice_known->check("bob", bob_key->public_key_b64()),
+            signaling::KnownPeers::Check::kMatch);
+
+  // The other direction: mallory, as "alice", calls bob, who has alice pinned.
+  signaling::TrackerServer liar2(tracker_options());
+  ASSERT_TRUE(liar2.start(&err)) << err;
+  auto bob_known = no_pins();
+  ASSERT_TRUE(bob_known->pin("alice", alice_key->public_key_b64(), &err));
+  Side bob, fake_alice;
+  bob.start(liar2.ws_url(), "bob", "", bob_key, bob_known);
+  ASSERT_TRUE(loop.run_until([&] { return bob.s->phase() == CallPhase::kWaiting; }, 5000));
+  fake_alice.start(liar2.ws_url(), "alice", "bob", mallory_key, no_pins());
+  ASSERT_TRUE(loop.run_until([&] { return bob.end_code != -1 || bob.in_call(); }, 8000));
+  EXPECT_EQ(bob.end_code, kExitIdentity) << bob.end_msg;
+  EXPECT_FALSE(bob.was_in_call);
+  EXPECT_EQ(bob.s->peer_link(), nullptr);  // refused before any link was made
 }

@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <cstring>
@@ -61,6 +62,16 @@ class Process {
       if (!drop) env.push_back(kv);
     }
     for (const auto& [k, v] : env_set) env.push_back(k + "=" + v);
+    // meshcast keeps its identity key under XDG_CONFIG_HOME: a test's processes use one
+    // next to their logs, never the developer's own.
+    if (!env_set.count("XDG_CONFIG_HOME")) {
+      env.erase(std::remove_if(
+                    env.begin(), env.end(),
+                    [](const std::string& kv) { return kv.rfind("XDG_CONFIG_HOME=", 0) == 0; }),
+                env.end());
+      env.push_back("XDG_CONFIG_HOME=" + fs::absolute(log_prefix).parent_path().string() +
+                    "/config");
+    }
     std::vector<char*> argv, envp;
     for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
     argv.push_back(nullptr);

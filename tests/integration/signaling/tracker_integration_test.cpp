@@ -427,15 +427,27 @@ TEST_F(TrackerTest, LeaveAndDisconnectRemoveEveryTrace) {
   ASSERT_TRUE(run_until([&] { return c->got("stream_ended"); }));
   EXPECT_EQ(c->first("stream_ended")["reason"], "owner_left");
   EXPECT_NE(metrics().find("meshcast_streams 0"), std::string::npos);
-  // The freed id can be registered again.
-  auto again = peer("leaver-a");
+  // The freed id can be registered again, by its key; another key cannot take it.
+  TrackerClientOptions same;
+  same.identity = a->client.identity();
+  auto again = peer("leaver-a", "viewer", json(), 4000, same);
   EXPECT_TRUE(server->core().has_peer("leaver-a"));
+  again->client.close();
+  ASSERT_TRUE(run_until([&] { return !server->core().has_peer("leaver-a"); }));
+  Peer squatter;
+  squatter.client.connect(server->ws_url());
+  ASSERT_TRUE(run_until([&] { return squatter.client.state() == ClientState::kConnected; }));
+  HelloParams h;
+  h.peer_id = "leaver-a";
+  Reply r = await([&](ReplyFn f) { squatter.client.hello(h, f); });
+  EXPECT_EQ(r.code, "id_taken") << r.message;
 }
 
 // Raw WebSocket for frames the typed client never sends.
 struct RawWs {
   SoupWebsocketConnection* ws = nullptr;
   std::vector<std::string> received;
+  std::string nonce;
   bool closed = false;
   explicit RawWs(const std::string& url) {
     static SoupSession* session = soup_session_new();
@@ -449,25 +461,34 @@ struct RawWs {
         session, msg, nullptr, nullptr, G_PRIORITY_DEFAULT, nullptr,
         [](GObject* src, GAsyncResult* res, gpointer data) {
           auto* c = static_cast<Ctx*>(data);
-          c->self->ws = soup_session_websocket_connect_finish(SOUP_SESSION(src), res, nullptr);
+          auto* ws = soup_session_websocket_connect_finish(SOUP_SESSION(src), res, nullptr);
+          c->self->ws = ws;
           *c->done = true;
+          if (!ws) return;
+          // Listen at once: the tracker's welcome may already be on its way.
+          soup_websocket_connection_set_max_incoming_payload_size(ws, 0);
+          g_signal_connect(ws, "message",
+                           G_CALLBACK(+[](SoupWebsocketConnection*, gint, GBytes* b, gpointer d) {
+                             gsize n = 0;
+                             auto* p = static_cast<const char*>(g_bytes_get_data(b, &n));
+                             static_cast<RawWs*>(d)->received.emplace_back(p, n);
+                           }),
+                           c->self);
+          g_signal_connect(ws, "closed", G_CALLBACK(+[](SoupWebsocketConnection*, gpointer d) {
+                             static_cast<RawWs*>(d)->closed = true;
+                           }),
+                           c->self);
         },
         &ctx);
     run_until([&] { return done; });
     g_object_unref(msg);
     if (!ws) return;
-    soup_websocket_connection_set_max_incoming_payload_size(ws, 0);
-    g_signal_connect(ws, "message",
-                     G_CALLBACK(+[](SoupWebsocketConnection*, gint, GBytes* b, gpointer d) {
-                       gsize n = 0;
-                       auto* p = static_cast<const char*>(g_bytes_get_data(b, &n));
-                       static_cast<RawWs*>(d)->received.emplace_back(p, n);
-                     }),
-                     this);
-    g_signal_connect(ws, "closed", G_CALLBACK(+[](SoupWebsocketConnection*, gpointer d) {
-                       static_cast<RawWs*>(d)->closed = true;
-                     }),
-                     this);
+    // The first frame is the welcome with this connection's nonce; tests count what follows.
+    run_until([&] { return !received.empty(); });
+    if (!received.empty() && json::parse(received.front())["type"] == "welcome") {
+      nonce = json::parse(received.front())["nonce"];
+      received.erase(received.begin());
+    }
   }
   ~RawWs() {
     if (!ws) return;
@@ -686,7 +707,8 @@ int registered_raw(uint16_t port, int rcvbuf = 4096) {
   bool ok =
       raw::handshake(fd, port, 5000, pump_once) &&
       raw::send_all(fd, raw::text_frame(R"({"type":"hello","role":"viewer"})"), 5000, pump_once) &&
-      raw::read_text(fd, 5000, pump_once).has_value();
+      raw::read_text(fd, 5000, pump_once).has_value() &&  // welcome
+      raw::read_text(fd, 5000, pump_once).has_value();    // hello_ok
   if (!ok) {
     ::close(fd);
     return -1;

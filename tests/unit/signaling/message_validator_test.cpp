@@ -10,6 +10,9 @@ namespace {
 
 const std::string kHexKey(64, 'a');
 const std::string kB64Key = "11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=";
+// Identity proof fields: the shape only (the signature is checked by the core).
+const std::string kIdKey = kB64Key;
+const std::string kIdSig = std::string(86, 'A') + "==";
 
 struct Bad {
   std::string text;
@@ -44,6 +47,34 @@ TEST(MessageValidator, RejectsMalformedMessages) {
       {R"({"type":"hello","role":"viewer","accept_calls":[1,2]})", "bad_field"},
       {R"({"type":"hello","role":"viewer","id":{"a":1}})", "bad_field"},
       {R"({"type":"hello","role":"viewer","id":")" + std::string(65, 'i') + "\"}", "bad_field"},
+      // Identity proof: both fields or neither, canonical base64 of 32 / 64 bytes.
+      {R"({"type":"hello","role":"viewer","identity_key":")" + kIdKey + "\"}", "missing_field"},
+      {R"({"type":"hello","role":"viewer","identity_sig":")" + kIdSig + "\"}", "missing_field"},
+      {R"({"type":"hello","role":"viewer","identity_key":5,"identity_sig":")" + kIdSig + "\"}",
+       "bad_field"},
+      {R"({"type":"hello","role":"viewer","identity_key":")" + kIdKey + R"(","identity_sig":[]})",
+       "bad_field"},
+      {R"({"type":"hello","role":"viewer","identity_key":")" + kIdKey + "A" +
+           R"(","identity_sig":")" + kIdSig + "\"}",
+       "too_long"},
+      {R"({"type":"hello","role":"viewer","identity_key":")" + kIdSig + R"(","identity_sig":")" +
+           kIdSig + "\"}",
+       "too_long"},
+      {R"({"type":"hello","role":"viewer","identity_key":")" + std::string(43, 'A') +
+           R"(","identity_sig":")" + kIdSig + "\"}",
+       "bad_field"},  // 43 symbols without its '='
+      {R"({"type":"hello","role":"viewer","identity_key":")" + std::string(43, '*') +
+           R"(=","identity_sig":")" + kIdSig + "\"}",
+       "bad_field"},
+      {R"({"type":"hello","role":"viewer","identity_key":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAB=","identity_sig":")" +
+           kIdSig + "\"}",
+       "bad_field"},  // non-zero padding bits: not the canonical spelling
+      {R"({"type":"hello","role":"viewer","identity_key":")" + kIdKey + R"(","identity_sig":")" +
+           kIdSig.substr(0, 86) + "\"}",
+       "bad_field"},
+      {R"({"type":"hello","role":"viewer","identity_key":")" + kIdKey + R"(","identity_sig":")" +
+           std::string(88, 'A') + "\"}",
+       "bad_field"},  // 88 symbols but no padding: 66 bytes
       {R"({"type":"stream_create","public_key":")" + kHexKey + "\"}", "missing_field"},
       {R"({"type":"stream_list","limit":0})", "bad_field"},
       {R"({"type":"stream_list","limit":101})", "bad_field"},
@@ -129,6 +160,8 @@ TEST(MessageValidator, AcceptsWellFormedMessages) {
       R"({"type":"hello","role":"viewer"})",
       R"({"type":"hello","role":"caller","peer_id":"alice","upload_kbps":5000,"accept_calls":["bob","carol"],"id":"x1"})",
       R"({"type":"hello","role":"broadcaster","accept_calls":"none"})",
+      R"({"type":"hello","role":"caller","peer_id":"bob","identity_key":")" + kIdKey +
+          R"(","identity_sig":")" + kIdSig + "\"}",
       R"({"type":"stream_create","name":"live.1","public_key":")" + kHexKey +
           R"(","codec":{"video":"vp8"},"bitrate_kbps":1500})",
       R"({"type":"stream_create","name":"p","public_key":")" + kB64Key +

@@ -2,6 +2,12 @@
 #include "signaling/tracker_core.hpp"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "signaling/identity_key.hpp"
+#include "signaling/identity_proof.hpp"
 
 using namespace meshcast::signaling;
 using nlohmann::json;
@@ -12,10 +18,19 @@ const std::string kKey(64, 'b');
 
 class CoreHarness {
  public:
-  explicit CoreHarness(TrackerConfig cfg = {}) : core(cfg) {}
+  explicit CoreHarness(TrackerConfig cfg = {}, std::unique_ptr<IdentityStore> ids = nullptr)
+      : core(cfg, std::move(ids)) {}
+  // Opens a connection; its welcome (the nonce to sign) is kept in `nonce`, not the inbox.
   ConnId open() {
     ConnId id = next++;
-    core.on_open(id, now);
+    CoreOutput out;
+    core.on_open(id, now, out);
+    EXPECT_EQ(out.send.size(), 1u);
+    if (!out.send.empty()) {
+      json w = json::parse(out.send[0].second);
+      EXPECT_EQ(w["type"], "welcome");
+      nonce[id] = w["nonce"].get<std::string>();
+    }
     return id;
   }
   // Sends one frame; returns every frame the core produced for `conn`.
@@ -42,6 +57,23 @@ class CoreHarness {
     if (!extra.contains("role")) extra["role"] = "viewer";
     return send(conn, extra).at(0);
   }
+  // hello proving `key` over this connection's nonce (or `nonce_of`'s: a replay).
+  json hello_as(ConnId conn, const std::string& id, const IdentityKey& key, ConnId nonce_of = 0,
+                const std::string& signed_id = "") {
+    const std::string& n = nonce[nonce_of ? nonce_of : conn];
+    return send(conn, {{"type", "hello"},
+                       {"peer_id", id},
+                       {"role", "caller"},
+                       {"identity_key", key.public_key_b64()},
+                       {"identity_sig",
+                        key.sign_b64(hello_proof_message(n, signed_id.empty() ? id : signed_id))}})
+        .at(0);
+  }
+  void close(ConnId conn) {
+    CoreOutput out;
+    core.on_close(conn, now, out);
+    collect(out, 0);
+  }
   // A broadcaster "src" with ample upload and its public stream "s"; returns its connection.
   ConnId open_stream() {
     const ConnId o = open();
@@ -59,6 +91,7 @@ class CoreHarness {
   ConnId next = 1;
   int64_t now = 1000;
   std::map<ConnId, std::vector<json>> inbox;
+  std::map<ConnId, std::string> nonce;
   std::vector<ConnId> closed;
 };
 
@@ -769,4 +802,107 @@ TEST(TrackerCore, ZeroGraceForgetsAtOnce) {
   EXPECT_FALSE(h.core.has_peer("src"));
   EXPECT_TRUE(h.received(v, "stream_ended"));
   EXPECT_EQ(resume_hello(h, h.open(), "src", token)["resumed"], false);
+}
+
+// ---- identities: written as the squatter ----------------------------------------------------
+
+TEST(TrackerCore, ABoundIdCannotBeSquattedEvenAfterItsOwnerLeft) {
+  CoreHarness h;
+  const auto bob = *IdentityKey::generate(), mallory = *IdentityKey::generate();
+  auto b = h.open();
+  ASSERT_EQ(h.hello_as(b, "bob", bob)["type"], "hello_ok");
+  h.close(b);
+  ASSERT_FALSE(h.core.has_peer("bob"));
+  // Mallory's own key, correctly signed: the name is bob's.
+  auto m = h.open();
+  EXPECT_EQ(h.hello_as(m, "bob", mallory)["code"], "id_taken");
+  // No key at all (a raw client): refused as well.
+  EXPECT_EQ(h.hello(m, "bob")["code"], "id_taken");
+  EXPECT_FALSE(h.core.has_peer("bob"));
+  // Mallory may still use a name of her own; bob gets his back with his key.
+  EXPECT_EQ(h.hello_as(m, "mallory", mallory)["type"], "hello_ok");
+  auto b2 = h.open();
+  EXPECT_EQ(h.hello_as(b2, "bob", bob)["type"], "hello_ok");
+  // A squatter never receives bob's calls: alice's invitation reaches bob's connection.
+  auto a = h.open();
+  ASSERT_EQ(h.hello(a, "alice")["type"], "hello_ok");
+  h.send(a, {{"type", "call_invite"}, {"to", "bob"}});
+  EXPECT_TRUE(h.received(b2, "call_incoming"));
+  EXPECT_FALSE(h.received(m, "call_incoming"));
+}
+
+TEST(TrackerCore, ForgedAndReplayedProofsAreRefused) {
+  CoreHarness h;
+  const auto bob = *IdentityKey::generate(), mallory = *IdentityKey::generate();
+  auto seen = h.open(), m = h.open();
+  // A hello bob signed on another connection (recorded and replayed here).
+  EXPECT_EQ(h.hello_as(m, "bob", bob, /*nonce_of=*/seen)["code"], "bad_identity");
+  // bob's key with mallory's signature.
+  json forged = {{"type", "hello"},
+                 {"peer_id", "bob"},
+                 {"role", "caller"},
+                 {"identity_key", bob.public_key_b64()},
+                 {"identity_sig", mallory.sign_b64(hello_proof_message(h.nonce[m], "bob"))}};
+  EXPECT_EQ(h.send(m, forged).at(0)["code"], "bad_identity");
+  // A signature for another id ("bobby") shown for "bob".
+  EXPECT_EQ(h.hello_as(m, "bob", bob, 0, "bobby")["code"], "bad_identity");
+  // Refusals bound nothing: bob claims his name afterwards, and then it is his.
+  EXPECT_FALSE(h.core.has_peer("bob"));
+  EXPECT_EQ(h.hello_as(seen, "bob", bob)["type"], "hello_ok");
+  h.close(seen);
+  EXPECT_EQ(h.hello_as(m, "bob", mallory)["code"], "id_taken");
+}
+
+TEST(TrackerCore, KeylessHelloKeepsWorkingForUnboundNamesAndAssignedIds) {
+  TrackerConfig cfg;
+  cfg.max_identities = 1;
+  CoreHarness h(cfg);
+  const auto k = *IdentityKey::generate(), other = *IdentityKey::generate();
+  auto a = h.open(), b = h.open(), c = h.open(), d = h.open();
+  EXPECT_EQ(h.hello(a, "tool")["type"], "hello_ok");  // raw tools: nothing bound
+  h.close(a);
+  auto a2 = h.open();
+  EXPECT_EQ(h.hello_as(a2, "tool", k)["type"], "hello_ok");  // first key shown binds it
+  // An assigned id signs "" and binds nothing.
+  json assigned = {{"type", "hello"},
+                   {"role", "viewer"},
+                   {"identity_key", other.public_key_b64()},
+                   {"identity_sig", other.sign_b64(hello_proof_message(h.nonce[b], ""))}};
+  EXPECT_EQ(h.send(b, assigned).at(0)["type"], "hello_ok");
+  // The store holds one binding at most: a second name with a key is refused, not dropped.
+  EXPECT_EQ(h.hello_as(c, "second", other)["code"], "limit_reached");
+  EXPECT_EQ(h.hello(d, "second")["type"], "hello_ok");
+}
+
+TEST(TrackerCore, BindingsSurviveARestartWithTheSameDatabase) {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / ("meshcast-ids-" + std::to_string(getpid()));
+  fs::create_directories(dir);
+  const std::string db = (dir / "identities.db").string();
+  const auto bob = *IdentityKey::generate(), mallory = *IdentityKey::generate();
+  {
+    std::string err;
+    CoreHarness h({}, IdentityStore::open(db, 100, &err));
+    ASSERT_TRUE(err.empty()) << err;
+    auto b = h.open();
+    ASSERT_EQ(h.hello_as(b, "bob", bob)["type"], "hello_ok");
+  }
+  {
+    std::string err;
+    auto store = IdentityStore::open(db, 100, &err);
+    ASSERT_TRUE(store) << err;
+    EXPECT_EQ(store->size(), 1u);
+    CoreHarness h({}, std::move(store));
+    auto m = h.open(), b = h.open();
+    EXPECT_EQ(h.hello_as(m, "bob", mallory)["code"], "id_taken");
+    EXPECT_EQ(h.hello(m, "bob")["code"], "id_taken");
+    EXPECT_EQ(h.hello_as(b, "bob", bob)["type"], "hello_ok");
+  }
+  // A fresh in-memory store (no database) knows nothing of it: what a restarted tracker
+  // without --identity-db would do.
+  CoreHarness fresh;
+  auto m = fresh.open();
+  EXPECT_EQ(fresh.hello_as(m, "bob", mallory)["type"], "hello_ok");
+  std::error_code ec;
+  fs::remove_all(dir, ec);
 }

@@ -1,0 +1,28 @@
+// --identity FILE / --known-peers FILE for the commands that talk to a tracker.
+#pragma once
+#include <memory>
+#include <string>
+
+#include "apps/cli/args.hpp"
+#include "signaling/identity_key.hpp"
+#include "signaling/known_peers.hpp"
+
+namespace meshcast::app {
+
+inline constexpr const char* kIdentityOptionsHelp =
+    "  --identity FILE        my identity key (Ed25519, PEM; default\n"
+    "                         $XDG_CONFIG_HOME/meshcast/identity.key, else\n"
+    "                         ~/.config/meshcast/identity.key; created 0600 on first use;\n"
+    "                         refused if group or others can read it). The tracker binds my\n"
+    "                         --id to it: nobody else can take that id. `meshcast id` prints\n"
+    "                         its fingerprint.\n";
+
+// Loads (or creates) the key named by --identity or the default path. nullptr + *error when
+// it cannot be used. `command` prefixes the "new key" notice, printed unless `quiet`.
+std::shared_ptr<const signaling::IdentityKey> load_identity_option(const Args& a,
+                                                                   const char* command, bool quiet,
+                                                                   std::string* error);
+// --known-peers FILE, or the default next to the key.
+std::shared_ptr<signaling::KnownPeers> load_known_peers_option(const Args& a, std::string* error);
+
+}  // namespace meshcast::app

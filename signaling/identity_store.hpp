@@ -1,0 +1,41 @@
+// Name -> identity key bindings of the tracker, in SQLite: a file (`meshcast tracker
+// --identity-db FILE`) survives restarts; without one the database lives in memory and the
+// bindings last as long as the process. A name, once bound, belongs to its key for good.
+#pragma once
+#include <cstddef>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+struct sqlite3;
+struct sqlite3_stmt;
+
+namespace meshcast::signaling {
+
+class IdentityStore {
+ public:
+  // `path` empty = in memory. nullptr with *error when the file cannot be opened or created.
+  // `max_bindings` bounds what clients can make the tracker keep (0 = unbounded).
+  static std::unique_ptr<IdentityStore> open(const std::string& path, std::size_t max_bindings,
+                                             std::string* error);
+  ~IdentityStore();
+  IdentityStore(const IdentityStore&) = delete;
+  IdentityStore& operator=(const IdentityStore&) = delete;
+
+  // The base64 key bound to `name`, if any.
+  std::optional<std::string> key_of(std::string_view name);
+  enum class Bind { kBound, kFull, kError };
+  Bind bind(std::string_view name, std::string_view key_b64);
+  std::size_t size() const { return count_; }
+
+ private:
+  IdentityStore() = default;
+  sqlite3* db_ = nullptr;
+  sqlite3_stmt* select_ = nullptr;
+  sqlite3_stmt* insert_ = nullptr;
+  std::size_t max_ = 0;
+  std::size_t count_ = 0;
+};
+
+}  // namespace meshcast::signaling
