@@ -806,8 +806,15 @@ TEST(TrackerCore, ZeroGraceForgetsAtOnce) {
 
 // ---- identities: written as the squatter ----------------------------------------------------
 
+// These tests look at ids whose session is over: no resume grace, a closed peer is gone.
+static TrackerConfig no_grace() {
+  TrackerConfig cfg;
+  cfg.resume_grace_ms = 0;
+  return cfg;
+}
+
 TEST(TrackerCore, ABoundIdCannotBeSquattedEvenAfterItsOwnerLeft) {
-  CoreHarness h;
+  CoreHarness h(no_grace());
   const auto bob = *IdentityKey::generate(), mallory = *IdentityKey::generate();
   auto b = h.open();
   ASSERT_EQ(h.hello_as(b, "bob", bob)["type"], "hello_ok");
@@ -832,7 +839,7 @@ TEST(TrackerCore, ABoundIdCannotBeSquattedEvenAfterItsOwnerLeft) {
 }
 
 TEST(TrackerCore, ForgedAndReplayedProofsAreRefused) {
-  CoreHarness h;
+  CoreHarness h(no_grace());
   const auto bob = *IdentityKey::generate(), mallory = *IdentityKey::generate();
   auto seen = h.open(), m = h.open();
   // A hello bob signed on another connection (recorded and replayed here).
@@ -854,7 +861,7 @@ TEST(TrackerCore, ForgedAndReplayedProofsAreRefused) {
 }
 
 TEST(TrackerCore, KeylessHelloKeepsWorkingForUnboundNamesAndAssignedIds) {
-  TrackerConfig cfg;
+  TrackerConfig cfg = no_grace();
   cfg.max_identities = 1;
   CoreHarness h(cfg);
   const auto k = *IdentityKey::generate(), other = *IdentityKey::generate();
