@@ -198,12 +198,16 @@ int run(int argc, char** argv) {
   if (!ended) {
     bool in_call = call.phase() == CallPhase::kInCall;
     call.hangup();
-    loop.run_until([] { return false; }, 300);  // let the hang-up reach the tracker
+    call.leave_tracker();
+    loop.run_until([] { return false; }, 300);  // let the hang-up and leave reach the tracker
     if (!a.has("quiet"))
       std::fprintf(stderr, "meshcast call: %s\n", in_call ? "hung up" : "cancelled");
     if (interrupted && !in_call) return kExitInterrupted;
     return kExitOk;
   }
+  // Leaving (rather than just closing) frees our id at once instead of after the resume grace.
+  call.leave_tracker();
+  loop.run_until([] { return false; }, 200);
   std::fprintf(stderr, "meshcast call: %s\n", end_message.c_str());
   return exit_code;
 }

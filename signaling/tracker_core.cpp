@@ -259,8 +259,16 @@ void TrackerCore::on_hello(Conn& c, ConnId conn, const Request& req, int64_t now
   std::string id = get_str(b, "peer_id");
   const bool requested = !id.empty();
   if (requested) {
-    if (peers_.count(id))
-      return error(conn, err::kDuplicatePeerId, "peer id '" + id + "' is taken", &req, out, now);
+    if (auto held = peers_.find(id); held != peers_.end()) {
+      // A detached session of a key-bound id is ended by a hello proving that key: the same
+      // user, back without its token (a restarted process). Anyone else waits for the grace.
+      const bool takeover = !held->second.online() && b.contains("identity_key") &&
+                            identities_->key_of(id) &&
+                            !admit_identity(*identities_, c.nonce, id, true, b);
+      if (!takeover)
+        return error(conn, err::kDuplicatePeerId, "peer id '" + id + "' is taken", &req, out, now);
+      remove_peer(id, out);
+    }
   } else {
     do id = "p-" + random_token(6);
     while (peers_.count(id));

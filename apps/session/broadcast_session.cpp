@@ -230,8 +230,11 @@ void BroadcastSession::stop() {
   report_timer_ = 0;
   if (source_) source_->stop();
   if (peer_) peer_->stop();
-  if (client_ && client_->state() == signaling::ClientState::kConnected)
+  if (client_ && client_->state() == signaling::ClientState::kConnected) {
     client_->end_stream(opt_.stream, [](const signaling::Reply&) {});
+    // Leaving frees our id at once instead of after the resume grace.
+    client_->leave([](const signaling::Reply&) {});
+  }
 }
 
 }  // namespace meshcast::app

@@ -419,6 +419,11 @@ void CallSession::stop_media() {
   if (video_rx_) video_rx_->stop();
 }
 
+void CallSession::leave_tracker() {
+  if (client_ && client_->state() == signaling::ClientState::kConnected)
+    client_->leave([](const signaling::Reply&) {});
+}
+
 void CallSession::hangup() {
   if (phase_ == CallPhase::kEnded) return;
   if (!call_id_.empty() && client_) {

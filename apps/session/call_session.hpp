@@ -56,6 +56,8 @@ class CallSession {
   void start();
   // Hang up (or cancel a ringing call); the other side is told.
   void hangup();
+  // Ends the tracker session (leave): the id is free at once, not after the resume grace.
+  void leave_tracker();
   void set_on_end(EndFn fn) { on_end_ = std::move(fn); }
   void set_on_ask(AskFn fn) { on_ask_ = std::move(fn); }
   // Messages for the user that do not end the call (a new peer's key was pinned). Default:

@@ -282,7 +282,9 @@ struct Side {
 }  // namespace
 
 TEST(CallIdentity, ASquatterCannotTakeAnIdAndReceiveItsCalls) {
-  signaling::TrackerServer tracker(tracker_options());
+  auto options = tracker_options();
+  options.core.resume_grace_ms = 0;  // bob's session is over when his connection closes
+  signaling::TrackerServer tracker(options);
   std::string err;
   ASSERT_TRUE(tracker.start(&err)) << err;
   MainLoop loop;

@@ -913,3 +913,25 @@ TEST(TrackerCore, BindingsSurviveARestartWithTheSameDatabase) {
   std::error_code ec;
   fs::remove_all(dir, ec);
 }
+
+TEST(TrackerCore, TheKeyHolderTakesOverItsDetachedSessionOthersWait) {
+  CoreHarness h;  // default grace: "bob" stays detached after his connection drops
+  const auto bob = *IdentityKey::generate(), mallory = *IdentityKey::generate();
+  auto b = h.open(), v = h.open();
+  ASSERT_EQ(h.hello_as(b, "bob", bob)["type"], "hello_ok");
+  h.send(b, {{"type", "stream_create"}, {"name", "s"}, {"public_key", kKey}});
+  h.hello(v, "v");
+  h.send(v, {{"type", "join"}, {"stream", "s"}});
+  h.close(b);  // bob's process died: no leave, no token in the new one
+  ASSERT_TRUE(h.core.has_peer("bob"));
+  auto m = h.open();
+  EXPECT_EQ(h.hello_as(m, "bob", mallory)["code"], "duplicate_peer_id");
+  EXPECT_EQ(h.hello(m, "bob")["code"], "duplicate_peer_id");
+  EXPECT_FALSE(h.received(v, "stream_ended"));
+  // bob again, proving his key: the old session ends (its stream with it) and he is back.
+  auto b2 = h.open();
+  EXPECT_EQ(h.hello_as(b2, "bob", bob)["type"], "hello_ok");
+  EXPECT_TRUE(h.received(v, "stream_ended"));
+  EXPECT_EQ(h.core.detached_count(), 0u);
+  EXPECT_EQ(h.core.stream_count(), 0u);
+}
