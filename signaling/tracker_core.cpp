@@ -140,15 +140,19 @@ void TrackerCore::on_close(ConnId conn, int64_t now_ms, CoreOutput& out) {
   conns_.erase(it);
   if (peer.empty()) return;
   if (config_.resume_grace_ms > 0)
-    detach_peer(peers_.at(peer), now_ms);
+    detach_peer(peers_.at(peer), now_ms, out);
   else
     remove_peer(peer, out);
 }
 
-void TrackerCore::detach_peer(Peer& p, int64_t now) {
+void TrackerCore::detach_peer(Peer& p, int64_t now, CoreOutput& out) {
   p.detached_until_ms = now + config_.resume_grace_ms;
   p.conn = 0;
   detach_deadlines_.insert({p.detached_until_ms, p.id});
+  // Its partners hear at once that its tracker connection ended (usually a dead process):
+  // a hint they check against their link to it, which a mere tracker blip leaves alive.
+  const json ev = {{"type", "peer_left"}, {"peer_id", p.id}, {"reason", "disconnected"}};
+  for (auto& other : p.listed_by) send_to_peer(other, ev, out);
 }
 
 void TrackerCore::on_timer(int64_t now_ms, CoreOutput& out) {

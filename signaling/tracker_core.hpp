@@ -132,7 +132,7 @@ class TrackerCore {
   void remove_peer(const std::string& id, CoreOutput& out);
   // The connection is gone but the peer may come back with its token: keep everything, route
   // nothing to it, forget it at the deadline.
-  void detach_peer(Peer& p, int64_t now);
+  void detach_peer(Peer& p, int64_t now, CoreOutput& out);
   nlohmann::json hello_limits() const;
   bool resume_peer(Conn& c, ConnId conn, const Request& req, int64_t now, CoreOutput& out);
   // The peer with this id if it is connected now (not detached).

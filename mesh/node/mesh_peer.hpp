@@ -161,6 +161,7 @@ class MeshPeer {
     bool description_sent = false;
     bool connected = false;
     bool told_core = false;
+    int64_t last_rx_us = -1;  // the partner's last packet on this link (cfg_.clock())
     std::vector<std::string> early_candidates;  // gathered before the description went out
     RtpWriter rtp;
     mesh::Reassembler reassembler;
@@ -250,6 +251,12 @@ class MeshPeer {
   guint retire_source_ = 0;
   GSource* timer_ = nullptr;
   guint nack_timer_ = 0;
+  // Partners the tracker says left (their tracker connection ended), with when it said so:
+  // checked against the link before anything is dropped.
+  std::map<mesh::PeerId, int64_t> suspects_;
+  guint suspect_timer_ = 0;
+  static gboolean on_suspect_timer(gpointer self);
+  void check_suspects();
   UploadPacer pacer_;
   GSource* pace_timer_ = nullptr;
   std::vector<UploadPacer::Packet> paced_out_;

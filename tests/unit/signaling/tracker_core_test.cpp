@@ -253,9 +253,9 @@ TEST(TrackerCore, DisconnectRemovesEveryTraceAfterTheResumeGrace) {
   CoreOutput out;
   h.core.on_close(v, h.now, out);
   h.collect(out, 0);
-  // Within the grace "v" may still resume: nothing is torn down, nobody is told yet.
+  // Within the grace "v" may still resume: nothing is torn down; its partners get a hint.
   EXPECT_TRUE(h.core.has_peer("v"));
-  EXPECT_FALSE(h.received(w, "peer_left"));
+  EXPECT_EQ(h.last(w), (json{{"type", "peer_left"}, {"peer_id", "v"}, {"reason", "disconnected"}}));
   EXPECT_EQ(h.core.call_count(), 1u);
   EXPECT_NE(h.core.metrics_text().find("meshcast_peers_detached 1\n"), std::string::npos);
   ASSERT_TRUE(h.core.next_deadline());
