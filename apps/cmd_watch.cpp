@@ -144,7 +144,7 @@ int run(int argc, char** argv) {
     return true;
   });
   session.start();
-  loop.run(duration);
+  const bool interrupted = loop.run(duration);
   status.finish();
   session.stop(true);
   std::string perr;
@@ -154,6 +154,13 @@ int run(int argc, char** argv) {
   }
   loop.run_until([] { return false; }, 200);
   const auto& m = session.metrics();
+  if (exit_code == kExitOk && m.played == 0) {
+    // Ending "fine" without a single segment would hide a broken network from scripts.
+    exit_code = interrupted ? kExitInterrupted : kExitNoMedia;
+    if (!interrupted)
+      std::fprintf(stderr, "meshcast watch: nothing played from '%s' in %.0f s\n", o.stream.c_str(),
+                   duration);
+  }
   if (!a.has("quiet"))
     std::fprintf(stderr,
                  "watched %s: played %llu, missed %llu, continuity %.2f%%, start-up %.0f ms, "

@@ -33,6 +33,7 @@ enum ExitCode : int {
   kExitTimeout = 5,      // no answer in time
   kExitNoDisplay = 6,    // a window was asked for (watch --out auto|display) and none can open
   kExitIdentity = 7,     // a peer's identity key differs from the pinned one, or is not proven
+  kExitNoMedia = 8,      // ended without media: a watch that played nothing, a call never connected
   kExitInterrupted = 130,
 };
 

@@ -83,6 +83,10 @@ void CallSession::start() {
   client_->on("call_ended", [this](const nlohmann::json& m) {
     if (m.value("call_id", "") != call_id_) return;
     std::string why = m.value("reason", "hangup");
+    if (phase_ != CallPhase::kInCall)  // accepted, but the link never connected
+      return end(peer_ + (why == "peer_left" ? " left" : " hung up") +
+                     " before the call connected: no media flowed",
+                 kExitNoMedia);
     end(why == "peer_left" ? peer_ + " left (disconnected)" : peer_ + " hung up", kExitOk);
   });
   client_->on("relay", [this](const nlohmann::json& m) { on_relay(m); });

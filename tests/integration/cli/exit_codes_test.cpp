@@ -108,3 +108,37 @@ TEST_F(ExitCodes, AWatchThatRanItsDurationIs0) {
                   "--duration", "3"});
   EXPECT_EQ(r.code, 0) << r.err;
 }
+
+// A watch that never played: the stream exists but its broadcaster is frozen (SIGSTOP), so no
+// link ever connects. Ending with 0 would hide that from scripts.
+TEST_F(ExitCodes, AWatchThatPlayedNothingIs8) {
+  broadcast("frozen", "broadcaster-frozen", 30);
+  ASSERT_EQ(::kill(-background_.back()->pid(), SIGSTOP), 0);
+  Result r = run({"watch", "--tracker", url_, "--stream", "frozen", "--out", "null", "--quiet",
+                  "--duration", "4"});
+  ::kill(-background_.back()->pid(), SIGCONT);
+  EXPECT_EQ(r.code, 8) << r.err;
+  EXPECT_NE(r.err.find("nothing played"), std::string::npos) << r.err;
+}
+
+// A call whose link can never connect (one side gathers only 127.0.0.1, the other only ::1):
+// neither side may report success.
+TEST_F(ExitCodes, ACallThatNeverConnectedIsNotASuccess) {
+  background_.push_back(std::make_unique<Process>());
+  Process& bob = *background_.back();
+  ASSERT_TRUE(bob.start({MESHCAST_EXE, "call", "--tracker", url_, "--id", "bob-v6", "--answer",
+                         "--local-address", "::1", "--audio-source", "test", "--audio-sink", "null",
+                         "--quiet", "--known-peers", (dir_ / "bob-known").string()},
+                        dir_ / "bob"));
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  Result alice =
+      run({"call", "--tracker", url_, "--id", "alice-v4", "--to", "bob-v6", "--local-address",
+           "127.0.0.1", "--audio-source", "test", "--audio-sink", "null", "--quiet", "--duration",
+           "5", "--known-peers", (dir_ / "alice-known").string()},
+          60);
+  EXPECT_NE(alice.code, 0) << alice.err;
+  EXPECT_NE(alice.code, -1) << "alice did not finish: " << alice.err;
+  auto st = bob.wait(20'000);
+  ASSERT_TRUE(st) << "bob still running: " << bob.err();
+  EXPECT_NE(*st, 0) << bob.err();
+}
