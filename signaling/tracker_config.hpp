@@ -1,11 +1,20 @@
 // Tunables of the tracker core (command-line options map onto these).
 #pragma once
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 
 namespace meshcast::signaling {
 
 struct TrackerConfig {
+  // The tracker's wall clock (us), sent in ping replies: peers measure their offset to it, so
+  // lag is computed on one clock although the machines' clocks differ.
+  std::function<int64_t()> wall_clock_us = [] {
+    return std::chrono::duration_cast<std::chrono::microseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+  };
   double max_rate = 200;   // messages per second per connection (token bucket rate)
   double burst = 400;      // bucket size
   double error_rate = 20;  // error replies per second per connection; the rest are dropped

@@ -197,7 +197,8 @@ std::optional<int64_t> TrackerCore::next_deadline() const {
 
 void TrackerCore::dispatch(Conn& c, ConnId conn, const Request& req, int64_t now, CoreOutput& out) {
   if (req.type == MsgType::kHello) return on_hello(c, conn, req, now, out);
-  if (req.type == MsgType::kPing) return reply(conn, req, {{"now_ms", now}}, out);
+  if (req.type == MsgType::kPing)
+    return reply(conn, req, {{"now_ms", now}, {"wall_us", config_.wall_clock_us()}}, out);
   if (c.peer_id.empty()) {
     return error(conn, err::kNotRegistered, "send hello first", &req, out, now);
   }

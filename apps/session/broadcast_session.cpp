@@ -18,6 +18,7 @@ BroadcastSession::~BroadcastSession() {
   if (source_) source_->stop();
   source_.reset();
   peer_.reset();
+  clock_.reset();
   client_.reset();
 }
 
@@ -27,10 +28,11 @@ void BroadcastSession::start() {
   if (!signer_) return fatal("cannot generate the stream's Ed25519 key", kExitFailure);
   public_key_ = signer_->public_key();
   client_ = std::make_unique<signaling::TrackerClient>(opt_.client);
+  clock_ = std::make_unique<TrackerClock>(*client_);
   signaling_ = std::make_unique<TrackerSignaling>(*client_, opt_.stream);
   client_->on_state([this](signaling::ClientState s, const std::string& why) {
     if (s == signaling::ClientState::kConnected) on_connected();
-    if (s == signaling::ClientState::kDisconnected && peer_)
+    if (s == signaling::ClientState::kDisconnected && peer_ && !stopped_)
       log_msg(LogLevel::Warn,
               "lost the tracker (%s): the stream goes on over the mesh links; "
               "reconnecting",
@@ -82,9 +84,13 @@ void BroadcastSession::on_connected() {
         log_msg(LogLevel::Info, "stream '%s' registered again at the tracker", opt_.stream.c_str());
         return;
       }
-      go_live();
-      // Live: a lost tracker no longer ends the broadcast, the mesh links carry it.
-      client_->set_max_reconnect_attempts(-1);
+      // Segments are stamped on the tracker's clock: measure our offset to it first.
+      clock_->start([this] {
+        if (peer_ || stopped_) return;
+        go_live();
+        // Live: a lost tracker no longer ends the broadcast, the mesh links carry it.
+        client_->set_max_reconnect_attempts(-1);
+      });
     });
   });
 }
@@ -92,6 +98,7 @@ void BroadcastSession::on_connected() {
 void BroadcastSession::go_live() {
   node::MeshPeerConfig pc;
   pc.self_id = client_->peer_id();
+  pc.clock = [this] { return clock_->now_us(); };
   pc.core.is_source = true;
   pc.core.stream_id = stream_id_for(opt_.stream);
   pc.core.stream_bps = uint64_t(opt_.bitrate_kbps) * 1000;
@@ -165,7 +172,7 @@ void BroadcastSession::publish_payload(std::shared_ptr<std::vector<uint8_t>> pay
   mesh::Segment seg;
   seg.header.stream_id = stream_id_for(opt_.stream);
   seg.header.number = next_number_++;
-  seg.header.created_us = g_get_real_time();
+  seg.header.created_us = clock_->now_us();
   seg.header.size = uint32_t(payload->size());
   seg.payload = std::move(payload);
   ++counters_.segments;
@@ -213,6 +220,7 @@ nlohmann::json BroadcastSession::status_json() const {
   j["bitrate_kbps"] = counters_.payload_bytes * 8 / 1e3 / elapsed;
   j["partners"] = peer_ ? peer_->partners().size() : 0;
   j["tracker_retries"] = client_ ? client_->reconnect_attempts() : 0;
+  j["clock_offset_ms"] = clock_ ? clock_->offset_us() / 1e3 : 0.0;
   return j;
 }
 

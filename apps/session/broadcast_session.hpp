@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 
+#include "apps/session/tracker_clock.hpp"
 #include "apps/session/tracker_signaling.hpp"
 #include "media/broadcast/BroadcastSource.hpp"
 #include "media/broadcast/Segmenter.hpp"
@@ -76,6 +77,7 @@ class BroadcastSession {
   BroadcastOptions opt_;
   std::shared_ptr<link::Certificate> cert_;
   std::unique_ptr<signaling::TrackerClient> client_;
+  std::unique_ptr<TrackerClock> clock_;
   std::unique_ptr<TrackerSignaling> signaling_;
   std::optional<mesh::Ed25519Signer> signer_;
   mesh::PublicKey public_key_{};

@@ -16,16 +16,18 @@ ViewerSession::~ViewerSession() {
   if (report_timer_) g_source_remove(report_timer_);
   if (rejoin_timer_) g_source_remove(rejoin_timer_);
   peer_.reset();
+  clock_.reset();
   client_.reset();
 }
 
 void ViewerSession::start() {
   metrics_.started_us = g_get_real_time();
   client_ = std::make_unique<signaling::TrackerClient>(opt_.client);
+  clock_ = std::make_unique<TrackerClock>(*client_);
   signaling_ = std::make_unique<TrackerSignaling>(*client_, opt_.stream);
   client_->on_state([this](signaling::ClientState s, const std::string& why) {
     if (s == signaling::ClientState::kConnected) on_connected();
-    if (s == signaling::ClientState::kDisconnected && peer_)
+    if (s == signaling::ClientState::kDisconnected && peer_ && !stopped_)
       log_msg(LogLevel::Warn,
               "lost the tracker (%s): playing on over the mesh links; "
               "reconnecting",
@@ -59,7 +61,9 @@ void ViewerSession::on_connected() {
           r.code == "duplicate_peer_id" || r.code == "id_taken" ? kExitRefused : kExitFailure);
     id_ = client_->peer_id();
     if (peer_ && client_->resumed()) return;  // the tracker kept our membership
-    join();
+    if (peer_) return join();
+    // Lag is judged on the tracker's clock: measure our offset to it before the first segment.
+    clock_->start([this] { join(); });
   });
 }
 
@@ -116,6 +120,7 @@ void ViewerSession::on_joined(const nlohmann::json& reply) {
                           : nlohmann::json::object();
   node::MeshPeerConfig pc;
   pc.self_id = id_;
+  pc.clock = [this] { return clock_->now_us(); };
   if (reply.contains("owner") && reply["owner"].is_string()) pc.source_id = reply["owner"];
   pc.core.is_source = false;
   pc.core.stream_id = stream_id_for(opt_.stream);
@@ -184,7 +189,9 @@ void ViewerSession::on_play(const mesh::Segment& seg, std::span<const mesh::Segm
       break;
     }
   ++metrics_.played;
-  if (metrics_.first_play_us < 0) metrics_.first_play_us = play_at_us;
+  // play_at_us is on the tracker's clock, start-up is measured on ours.
+  if (metrics_.first_play_us < 0)
+    metrics_.first_play_us = play_at_us - (clock_->now_us() - g_get_real_time());
   metrics_.lag_ms.push((play_at_us - seg.header.created_us) / 1e3);
   metrics_.hops.push(seg.header.hops);
   if (player_) {
@@ -234,6 +241,7 @@ nlohmann::json ViewerSession::status_json() const {
   j["download_kbps"] = st ? st->media_bytes_received * 8 / 1e3 / elapsed : 0.0;
   j["forged_rejected"] = st ? st->forged_rejected : 0;
   j["tracker_retries"] = client_ ? client_->reconnect_attempts() : 0;
+  j["clock_offset_ms"] = clock_ ? clock_->offset_us() / 1e3 : 0.0;
   if (st && log_level_debug_) {
     j["debug"] = {{"requests_sent", st->requests_sent},
                   {"segments_pushed", st->segments_pushed},

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "apps/cli/stats.hpp"
+#include "apps/session/tracker_clock.hpp"
 #include "apps/session/tracker_signaling.hpp"
 #include "media/broadcast/FramePlayer.hpp"
 #include "mesh/core/ed25519.hpp"
@@ -88,6 +89,7 @@ class ViewerSession {
   ViewerOptions opt_;
   std::shared_ptr<link::Certificate> cert_;
   std::unique_ptr<signaling::TrackerClient> client_;
+  std::unique_ptr<TrackerClock> clock_;
   std::unique_ptr<TrackerSignaling> signaling_;
   std::unique_ptr<mesh::Ed25519Verifier> verifier_;
   std::unique_ptr<node::MeshPeer> peer_;
