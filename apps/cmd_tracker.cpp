@@ -4,6 +4,7 @@
 #include <sys/resource.h>
 
 #include <cstdio>
+#include <fstream>
 #include <string>
 
 #include "apps/cli/args.hpp"
@@ -37,6 +38,12 @@ Options:
                          the tracker stops
   --max-identities N     most ids bound to keys (default 1000000, 0 = no limit); beyond it
                          a new id shown with a key is refused (limit_reached)
+  --turn-uris LIST       TURN servers to hand to every peer in hello_ok, comma-separated
+                         (turn:HOST:PORT[?transport=udp|tcp], turns:HOST:PORT), with
+                         time-limited credentials made from --turn-secret-file (coturn's
+                         use-auth-secret scheme; the TURN server has the same secret)
+  --turn-secret-file F   file holding the shared secret (first line; keep it 0600)
+  --turn-ttl-s N         lifetime of handed-out TURN credentials (default 43200)
 
 Bounds (what one client can make the tracker hold; 0 turns a bound off):
   --max-conns N          open TCP connections in total, HTTP and WebSocket (default 50000);
@@ -125,7 +132,10 @@ int run_tracker(int argc, char** argv) {
                   "tcp-keepalive-s",
                   "max-http-inflight-mb",
                   "identity-db",
-                  "max-identities"});
+                  "max-identities",
+                  "turn-uris",
+                  "turn-secret-file",
+                  "turn-ttl-s"});
   if (args.help()) {
     std::fputs(kHelp, stdout);
     return app::kExitOk;
@@ -163,6 +173,32 @@ int run_tracker(int argc, char** argv) {
   opt.identity_db = args.get("identity-db");
   opt.core.max_identities =
       static_cast<std::size_t>(args.get_int("max-identities", 1'000'000, 0, 1'000'000'000));
+  if (args.has("turn-uris") != args.has("turn-secret-file")) {
+    std::fprintf(stderr, "meshcast tracker: --turn-uris and --turn-secret-file go together\n");
+    return app::kExitUsage;
+  }
+  if (args.has("turn-uris")) {
+    std::string list = args.get("turn-uris");
+    for (std::size_t at = 0; at <= list.size();) {
+      std::size_t comma = std::min(list.find(',', at), list.size());
+      std::string uri = list.substr(at, comma - at);
+      if (uri.rfind("turn:", 0) != 0 && uri.rfind("turns:", 0) != 0) {
+        std::fprintf(stderr, "meshcast tracker: --turn-uris: '%s' is not a turn: or turns: URI\n",
+                     uri.c_str());
+        return app::kExitUsage;
+      }
+      opt.core.turn_uris.push_back(uri);
+      at = comma + 1;
+    }
+    std::ifstream in(args.get("turn-secret-file"));
+    std::getline(in, opt.core.turn_secret);
+    if (!in && opt.core.turn_secret.empty()) {
+      std::fprintf(stderr, "meshcast tracker: cannot read a secret from --turn-secret-file %s\n",
+                   args.get("turn-secret-file").c_str());
+      return app::kExitUsage;
+    }
+    opt.core.turn_ttl_s = args.get_int("turn-ttl-s", 43200, 60, 7 * 86400);
+  }
   std::string level = args.has("quiet") ? "error" : args.get("log-level", "info");
   if (level == "error")
     opt.log_level = signaling::LogLevel::kError;

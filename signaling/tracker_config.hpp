@@ -4,6 +4,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <string>
+#include <vector>
 
 namespace meshcast::signaling {
 
@@ -27,6 +29,11 @@ struct TrackerConfig {
   // A peer whose connection drops keeps its id, streams, memberships and calls this long, so
   // a reconnect with its session token resumes it (0 = forget at once).
   int64_t resume_grace_ms = 30'000;
+  // TURN servers handed to every peer in hello_ok with credentials made from turn_secret
+  // (coturn's use-auth-secret), valid turn_ttl_s. Empty: none handed out.
+  std::vector<std::string> turn_uris;  // turn:HOST:PORT[?transport=udp|tcp], turns:HOST:PORT
+  std::string turn_secret;
+  int64_t turn_ttl_s = 12 * 3600;
   std::size_t max_peers = 100'000;
   std::size_t max_streams = 10'000;
   std::size_t max_streams_per_peer = 8;

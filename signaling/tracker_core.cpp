@@ -8,6 +8,7 @@
 #include "signaling/protocol_error.hpp"
 #include "signaling/protocol_limits.hpp"
 #include "signaling/random_token.hpp"
+#include "signaling/turn_credentials.hpp"
 
 namespace meshcast::signaling {
 
@@ -244,6 +245,20 @@ void TrackerCore::dispatch(Conn& c, ConnId conn, const Request& req, int64_t now
 
 // ---- session ----------------------------------------------------------------------------
 
+// TURN credentials for this peer only (its id is in the username), so a relay's use is
+// attributable and a leaked pair expires.
+json TrackerCore::ice_servers_for(const std::string& peer_id) const {
+  json list = json::array();
+  if (config_.turn_uris.empty() || config_.turn_secret.empty()) return list;
+  const TurnCredential c = make_turn_credential(
+      config_.turn_secret, peer_id, config_.wall_clock_us() / 1'000'000, config_.turn_ttl_s);
+  list.push_back({{"urls", config_.turn_uris},
+                  {"username", c.username},
+                  {"credential", c.password},
+                  {"expires_s", c.expires_s}});
+  return list;
+}
+
 json TrackerCore::hello_limits() const {
   return {{"max_frame_bytes", limits::kMaxFrameBytes},
           {"max_payload_bytes", limits::kMaxRelayPayloadBytes},
@@ -298,6 +313,7 @@ void TrackerCore::on_hello(Conn& c, ConnId conn, const Request& req, int64_t now
   c.peer_id = id;
   hello_deadlines_.erase({c.opened_ms + config_.hello_timeout_ms, conn});
   json r = {{"peer_id", id}, {"token", p.token}, {"limits", hello_limits()}};
+  if (auto ice = ice_servers_for(id); !ice.empty()) r["ice_servers"] = std::move(ice);
   if (b.contains("resume")) r["resumed"] = false;  // unknown session: a fresh start
   peers_.emplace(id, std::move(p));
   reply(conn, req, std::move(r), out);
@@ -333,13 +349,13 @@ bool TrackerCore::resume_peer(Conn& c, ConnId conn, const Request& req, int64_t 
   hello_deadlines_.erase({c.opened_ms + config_.hello_timeout_ms, conn});
   json streams = json::array();
   for (auto& s : p.streams) streams.push_back(s);
-  reply(conn, req,
-        {{"peer_id", p.id},
-         {"token", p.token},
-         {"resumed", true},
-         {"streams", std::move(streams)},
-         {"limits", hello_limits()}},
-        out);
+  json r = {{"peer_id", p.id},
+            {"token", p.token},
+            {"resumed", true},
+            {"streams", std::move(streams)},
+            {"limits", hello_limits()}};
+  if (auto ice = ice_servers_for(p.id); !ice.empty()) r["ice_servers"] = std::move(ice);
+  reply(conn, req, std::move(r), out);
   return true;
 }
 

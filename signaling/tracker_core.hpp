@@ -134,6 +134,7 @@ class TrackerCore {
   // nothing to it, forget it at the deadline.
   void detach_peer(Peer& p, int64_t now, CoreOutput& out);
   nlohmann::json hello_limits() const;
+  nlohmann::json ice_servers_for(const std::string& peer_id) const;
   bool resume_peer(Conn& c, ConnId conn, const Request& req, int64_t now, CoreOutput& out);
   // The peer with this id if it is connected now (not detached).
   Peer* online_peer(const std::string& id);

@@ -935,3 +935,25 @@ TEST(TrackerCore, TheKeyHolderTakesOverItsDetachedSessionOthersWait) {
   EXPECT_EQ(h.core.detached_count(), 0u);
   EXPECT_EQ(h.core.stream_count(), 0u);
 }
+
+TEST(TrackerCore, HelloHandsOutTimeLimitedTurnCredentials) {
+  TrackerConfig cfg;
+  cfg.turn_uris = {"turn:203.0.113.5:3478?transport=udp", "turn:203.0.113.5:3478?transport=tcp"};
+  cfg.turn_secret = "s3cr3t";
+  cfg.turn_ttl_s = 3600;
+  cfg.wall_clock_us = [] { return int64_t(1'700'000'000) * 1'000'000; };
+  CoreHarness h(cfg);
+  auto r = h.hello(h.open(), "alice");
+  ASSERT_EQ(r["type"], "hello_ok");
+  ASSERT_EQ(r["ice_servers"].size(), 1u);
+  const json& s = r["ice_servers"][0];
+  EXPECT_EQ(s["urls"].size(), 2u);
+  EXPECT_EQ(s["username"], "1700003600:alice");
+  // coturn's check: base64(HMAC-SHA1(secret, username)); this value is what
+  // `printf 1700003600:alice | openssl dgst -sha1 -hmac s3cr3t -binary | base64` prints.
+  EXPECT_EQ(s["credential"], "mN1PHBuEWsiXFQck8yiVDVXfuas=");
+  EXPECT_EQ(s["expires_s"], 1700003600);
+  // Without a secret nothing is handed out.
+  CoreHarness plain;
+  EXPECT_FALSE(plain.hello(plain.open(), "bob").contains("ice_servers"));
+}
