@@ -2,11 +2,11 @@
 # Builds the libFuzzer targets (build/fuzz, clang), replays every seed and saved crash input,
 # then fuzzes each target for N seconds from a temporary copy of its seeds (the repository is
 # not modified). Fails on any crash, leak, timeout or out-of-memory and says where the input
-# that caused it was saved. Usage: scripts/fuzz.sh [seconds per target, default 45] [name regex]
+# that caused it was saved. Usage: scripts/fuzz.sh [seconds per target, default 50] [name regex]
 # FUZZ_JOBS (default 2) targets run at a time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-secs=${1:-45}
+secs=${1:-50}
 only=${2:-.}
 jobs=${FUZZ_JOBS:-2}
 build=build/fuzz
