@@ -45,7 +45,7 @@ while IFS=$'\t' read -r name bin corpus regressions dict; do
   names+=("$name")
   while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do wait -n || true; done
   echo "fuzzing $name"
-  run_one "$name" "$bin" "$corpus" "$regressions" "$dict" &
+  run_one "$name" "$bin" "$corpus" "$regressions" "$dict" </dev/null &
 done <"$manifest"
 wait
 if [ ${#names[@]} -eq 0 ]; then echo "no fuzz target matches '$only'" >&2; exit 2; fi
