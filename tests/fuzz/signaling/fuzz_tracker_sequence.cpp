@@ -42,14 +42,16 @@ void replace_all(std::string& s, std::string_view from, const std::string& to) {
     s.replace(at, from.size(), to);
 }
 
-// The latest value of `"field":"..."` in a frame the tracker sent.
+// The latest value of `"field":"..."` in a frame the tracker sent. At most 64 characters (ids
+// and secrets are shorter): a relayed payload can carry the same field name, and a long value
+// substituted for every placeholder would make an input slow rather than interesting.
 void remember(const std::string& frame, std::string_view field, std::string& into) {
   const std::string key = "\"" + std::string(field) + "\":\"";
   const std::size_t at = frame.find(key);
   if (at == std::string::npos) return;
   const std::size_t start = at + key.size();
   const std::size_t end = frame.find('"', start);
-  if (end != std::string::npos) into = frame.substr(start, end - start);
+  if (end != std::string::npos && end - start <= 64) into = frame.substr(start, end - start);
 }
 
 class Harness {
