@@ -1,16 +1,23 @@
 #!/usr/bin/env bash
 # Installs dependencies, builds, and runs every test. Unit tests run under
-# AddressSanitizer + UBSan; integration tests run on the release build (real
-# GStreamer/libnice/network timing under ASan would only measure ASan).
+# AddressSanitizer + UBSan with leak detection; then every libFuzzer target (clang) replays its
+# seeds and saved crash inputs and fuzzes for FUZZ_SECONDS (default 50) each; integration tests
+# run on the release build (real GStreamer/libnice/network timing under ASan would only
+# measure ASan).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 bash scripts/build.sh asan
 bash scripts/build.sh release
-export ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+# LeakSanitizer stops the process's threads with ptrace at exit: it needs ptrace rights (root
+# has them; a container without CAP_SYS_PTRACE makes it fail with "LeakSanitizer has
+# encountered a fatal error").
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 export G_DEBUG=fatal-criticals GST_DEBUG_NO_COLOR=1
 jobs=$(nproc)
-echo "== unit tests (asan+ubsan) =="
+echo "== unit tests (asan+ubsan, leak detection on) =="
 ctest --test-dir build/asan -L unit --output-on-failure -j "$jobs" --no-tests=error
+echo "== fuzz stage (clang libFuzzer, build/fuzz): replay, then ${FUZZ_SECONDS:-50}s per target =="
+bash scripts/fuzz.sh "${FUZZ_SECONDS:-50}"
 echo "== integration tests (release) =="
 ctest --test-dir build/release -L integration --output-on-failure -j 1 --no-tests=ignore
