@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs dependencies, builds, and runs every test. Unit tests run under
 # AddressSanitizer + UBSan with leak detection; then every libFuzzer target (clang) replays its
-# seeds and saved crash inputs and fuzzes for FUZZ_SECONDS (default 50) each; integration tests
+# seeds and saved crash inputs and fuzzes for FUZZ_SECONDS (default 30) each; integration tests
 # run on the release build (real GStreamer/libnice/network timing under ASan would only
 # measure ASan).
 set -euo pipefail
@@ -17,7 +17,7 @@ export G_DEBUG=fatal-criticals GST_DEBUG_NO_COLOR=1
 jobs=$(nproc)
 echo "== unit tests (asan+ubsan, leak detection on) =="
 ctest --test-dir build/asan -L unit --output-on-failure -j "$jobs" --no-tests=error
-echo "== fuzz stage (clang libFuzzer, build/fuzz): replay, then ${FUZZ_SECONDS:-50}s per target =="
-bash scripts/fuzz.sh "${FUZZ_SECONDS:-50}"
+echo "== fuzz stage (clang libFuzzer, build/fuzz): replay, then ${FUZZ_SECONDS:-30}s per target =="
+bash scripts/fuzz.sh "${FUZZ_SECONDS:-30}"
 echo "== integration tests (release) =="
 ctest --test-dir build/release -L integration --output-on-failure -j 1 --no-tests=ignore

@@ -109,6 +109,11 @@ class Harness {
       close(s, out);
       deliver(out);  // before the next close: these frames go to connections still open
     }
+    // Closed peers stay resumable for the grace; after it nothing of them may be left.
+    CoreOutput out;
+    now_ += TrackerConfig{}.resume_grace_ms + 1;
+    core_.on_timer(now_, out);
+    deliver(out);
     check(core_.connection_count() == 0 && core_.peer_count() == 0);
     check(core_.stream_count() == 0 && core_.call_count() == 0);
     check(!core_.next_deadline().has_value());  // no timer left for a gone connection or call
@@ -118,7 +123,9 @@ class Harness {
   void open(std::size_t slot) {
     conn_[slot] = next_conn_++;  // the server never reuses a connection id
     open_.insert(conn_[slot]);
-    core_.on_open(conn_[slot], now_);
+    CoreOutput out;
+    core_.on_open(conn_[slot], now_, out);  // the welcome (identity nonce)
+    deliver(out);
   }
 
   void close(std::size_t slot, CoreOutput& out) {
@@ -151,7 +158,9 @@ class Harness {
 
   void invariants() const {
     check(core_.connection_count() == open_.size());
-    check(core_.peer_count() <= core_.connection_count());
+    // Every peer is on an open connection or detached (resumable) within the grace.
+    check(core_.detached_count() <= core_.peer_count());
+    check(core_.peer_count() - core_.detached_count() <= core_.connection_count());
     // Each stream has a live owner and each call two live peers, within the per-peer caps.
     const TrackerConfig c;
     check(core_.stream_count() <= core_.peer_count() * c.max_streams_per_peer);
