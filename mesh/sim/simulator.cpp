@@ -24,7 +24,6 @@ namespace {
 
 constexpr uint64_t kStreamId = 0x6d657368ull;  // "mesh"
 constexpr uint32_t kNoSlot = 0xFFFFFFFFu;
-constexpr TimeUs kNever = std::numeric_limits<TimeUs>::max();
 // Prefetch distances (events ahead of the one being handled): the peer id's entry, the peer
 // and message, then the node object, then the node's window slot for the segment delivered.
 constexpr size_t kFetchId = 16, kFetchPeer = 8, kFetchNode = 4, kFetchSlot = 2;

@@ -53,6 +53,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   core.on_close(2, 1001, out);
   core.on_text(1, text, 1002, out);
   core.on_close(1, 1003, out);
+  core.on_close(3, 1003, out);
+  // Closed peers stay resumable for the grace; after it nothing of them may be left.
+  core.on_timer(1003 + TrackerConfig{}.resume_grace_ms, out);
   if (core.peer_count() != 0 || core.stream_count() != 0 || core.call_count() != 0)
     __builtin_trap();  // no state may survive its peers
   return 0;
