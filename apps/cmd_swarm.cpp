@@ -123,10 +123,9 @@ int run_processes(Args& a) {
 int run(int argc, char** argv) {
   Args a(
       argc, argv, {"quiet", "media"},
-      {"viewers",      "duration",    "bitrate",    "segment-ms", "copies", "churn",    "kill-at",
-       "loss",         "join-spread", "max-upload", "malicious",  "seed",   "json",     "workers",
-       "sybils",
-       "tracker-port", "stats",       "log-level",  "sample-rss", "warmup", "stats-dir"});
+      {"viewers", "duration",     "bitrate",    "segment-ms", "copies",     "churn",  "kill-at",
+       "loss",    "join-spread",  "max-upload", "malicious",  "seed",       "json",   "workers",
+       "sybils",  "tracker-port", "stats",      "log-level",  "sample-rss", "warmup", "stats-dir"});
   if (a.help()) {
     std::printf("%s", kHelp);
     return kExitOk;

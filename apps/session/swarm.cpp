@@ -390,12 +390,12 @@ nlohmann::json Swarm::summary() const {
   if (!t.recovery.empty()) j["partner_recovery_ms"] = dist(t.recovery);
   if (t.sybils > 0) {
     // continuity and lag_ms above are the honest viewers'; the sybils' own are here.
-    j["sybils"] = {{"count", t.sybils},
-                   {"continuity", t.sybil_played + t.sybil_missed
-                                      ? double(t.sybil_played) /
-                                            double(t.sybil_played + t.sybil_missed)
-                                      : 0.0},
-                   {"lag_ms", dist(t.sybil_lag)}};
+    j["sybils"] = {
+        {"count", t.sybils},
+        {"continuity", t.sybil_played + t.sybil_missed
+                           ? double(t.sybil_played) / double(t.sybil_played + t.sybil_missed)
+                           : 0.0},
+        {"lag_ms", dist(t.sybil_lag)}};
   }
   if (g_getenv("MESHCAST_DEBUG")) {
     for (auto& v : viewers_) {

@@ -96,7 +96,7 @@ void ViewerSession::on_joined(const nlohmann::json& reply) {
   pc.core.stream_id = stream_id_for(opt_.stream);
   pc.core.stream_bps = uint64_t(std::max<int64_t>(bitrate, 8)) * 1000;
   pc.core.segment_us = std::clamp<int64_t>(codec.value("segment_ms", 200), 50, 2000) * 1000;
-  int64_t up = opt_.sybil               ? kSybilUploadKbps
+  int64_t up = opt_.sybil                 ? kSybilUploadKbps
                : opt_.max_upload_kbps > 0 ? opt_.max_upload_kbps
                                           : 4 * bitrate;
   pc.core.upload_bps = uint64_t(up) * 1000;

@@ -235,13 +235,14 @@ TEST(Swarm, MaliciousRelayNeverGetsAForgedSegmentPlayed) {
 TEST(Swarm, SybilsThatNeverForwardDoNotStarveHonestViewers) {
   SwarmOptions o;
   o.viewers = 20;
+  o.duration_s = 40;
   o.bitrate_kbps = 500;
   o.join_spread_s = 4;
   o.sybils = {0, 1, 2, 3};
   Swarm swarm(o);
   std::string err;
   ASSERT_TRUE(swarm.start(&err)) << err;
-  run_for(40);
+  run_for(o.duration_s);
   ASSERT_EQ(swarm.fatal_error(), "");
   auto j = swarm.summary();
   std::printf("sybil swarm: %s\n", j.dump().c_str());
