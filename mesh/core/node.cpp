@@ -371,16 +371,18 @@ void Node::handle(PeerId from, const Request& m, TimeUs now) {
   if (busy.mask) send(from, busy);
 }
 
-bool Node::is_idle_child(const Partner& q) const {
-  if (!cfg_.is_source || !q.child_mask || !q.has_bm || q.is_source ||
-      now_ - q.child_since < cfg_.idle_child_grace_us)
-    return false;
+bool Node::forwards_to_nobody(const Partner& q) const {
+  if (!cfg_.is_source || !q.child_mask || !q.has_bm || q.is_source) return false;
   // Its own buffer map says how many push slots it has left; with every slot its (capped)
   // upload buys still free, it passes what we send it to nobody.
   const double per_slot = double(cfg_.stream_bps) / cfg_.substreams;
   const uint32_t slots =
       uint32_t(std::min(255.0, double(q.upload_kbps) * 1000.0 * cfg_.push_utilization / per_slot));
   return slots > 0 && q.bm.spare_slots >= slots;
+}
+
+bool Node::is_idle_child(const Partner& q) const {
+  return forwards_to_nobody(q) && now_ - q.child_since >= cfg_.idle_child_grace_us;
 }
 
 bool Node::idle_replaceable(uint32_t j) const {
@@ -794,10 +796,17 @@ void Node::tick(TimeUs now) {
                      [&](auto& c) { return now - c.second > cfg_.connect_timeout_us; }),
       connecting_.end());
   if (cfg_.is_source) {
-    // The source keeps only its subscribers; others are sent on to them.
+    // The source keeps only its subscribers; others are sent on to them. Not while a child
+    // forwards to nobody: its slot is about to go to one of those others.
+    const bool slot_coming = std::any_of(partners_.begin(), partners_.end(),
+                                         [&](const Partner& q) { return forwards_to_nobody(q); });
+    uint16_t replaceable = 0;
+    for (uint32_t j = 0; j < cfg_.substreams; ++j)
+      if (idle_replaceable(j)) replaceable |= bit(j);
     for (size_t i = 0; i < partners_.size(); ++i) {
       Partner& q = partners_[i];
-      if (q.child_mask == 0 && now - q.connected_at > 3 * cfg_.tick_us + 2'000'000) {
+      if (q.child_mask == 0 && !slot_coming &&
+          now - q.connected_at > 3 * cfg_.tick_us + 2'000'000) {
         Reject r;
         r.kind = RejectKind::kPartner;
         r.reason = RejectReason::kFull;
@@ -809,7 +818,9 @@ void Node::tick(TimeUs now) {
         break;
       }
     }
-    send_buffer_maps(now, false);
+    // A slot that became free for a newcomer is told at once, not at the next map.
+    send_buffer_maps(now, replaceable != replaceable_shown_ && replaceable != 0);
+    replaceable_shown_ = replaceable;
     return;
   }
   // Expire pull requests that were not answered in time so they can be re-sent elsewhere.
@@ -822,11 +833,9 @@ void Node::tick(TimeUs now) {
       if (s.req_from != kNoPeer && s.req_deadline <= now) {
         if (Partner* q = find(s.req_from)) {
           if (q->outstanding) --q->outstanding;
-          // Neither the segment nor a refusal came: leave it alone for a growing while (a
-          // partner that shows data in its map and never sends it).
+          // Neither the segment nor a refusal came: it is asked after partners that answer
+          // (a partner that shows data in its map and never sends it sinks to the last).
           q->pull_strikes = uint8_t(std::min<uint32_t>(q->pull_strikes + 1u, cfg_.max_strikes));
-          q->busy_until = std::max(q->busy_until,
-                                   now + ((cfg_.refuse_backoff_us / 4) << (q->pull_strikes - 1)));
         }
         s.req_from = kNoPeer;
       }
@@ -940,7 +949,7 @@ void Node::manage_parents(TimeUs now) {
       if (Partner* q = find(parent_[j])) {
         q->parent_mask &= uint16_t(~bit(j));
         q->parent_strikes = uint8_t(std::min<uint32_t>(q->parent_strikes + 1u, cfg_.max_strikes));
-        q->refused_until = now + (cfg_.refuse_backoff_us << q->parent_strikes);
+        q->refused_until = now + (cfg_.refuse_backoff_us << (q->parent_strikes - 1));
         send(q->id, Unsubscribe{uint8_t(j)});
       }
       orphan(j, now);
@@ -956,7 +965,12 @@ void Node::manage_parents(TimeUs now) {
             q.bm.spare_slots == 0 || q.bm.depth[j] >= kNoDepth - 1 || q.id == parent_[j] ||
             q.bm.depth[j] >= depth_[j])
           continue;
-        const TimeUs est = parent_estimate(q, j) + TimeUs(rng() % 1000);
+        // A partner that went silent as our parent again and again ranks as if it were that
+        // much further away per repeated failure (one failure happens to honest parents):
+        // what it did counts, not what its buffer map promises.
+        const TimeUs repeated = q.parent_strikes > 1 ? q.parent_strikes - 1 : 0;
+        const TimeUs est =
+            parent_estimate(q, j) + repeated * cfg_.parent_timeout_us + TimeUs(rng() % 1000);
         if (est < best_est) {
           best_est = est;
           best = &q;
@@ -1099,7 +1113,8 @@ void Node::schedule_pulls(TimeUs now) {
       if (!q.likely_has(n, now, unit_us()) || q.outstanding >= cfg_.max_requests_per_partner ||
           now < q.busy_until)
         continue;
-      const uint64_t score = uint64_t(q.is_source) << 40 | uint64_t(q.outstanding) << 24 |
+      const uint64_t score = uint64_t(q.is_source) << 40 | uint64_t(q.pull_strikes) << 32 |
+                             uint64_t(q.outstanding) << 24 |
                              uint64_t(255 - q.bm.spare_slots) << 16 | (rng() & 0xFFFF);
       if (score < best_score) {
         best_score = score;

@@ -174,6 +174,7 @@ class Node {
   Partner* idle_child(int only_substream, uint32_t* substream);
   bool idle_replaceable(uint32_t j) const;
   bool is_idle_child(const Partner& q) const;
+  bool forwards_to_nobody(const Partner& q) const;  // by its own map, grace or not
   void accept_child(Partner& q, uint32_t j);
   TimeUs parent_estimate(const Partner& q, uint32_t j) const;
   uint32_t children_total() const;
@@ -192,6 +193,7 @@ class Node {
   static constexpr size_t kMaxIdleReplaced = 64;
   std::vector<std::pair<PeerId, TimeUs>> idle_replaced_;  // source: id, not again before
   std::array<TimeUs, kMaxSubstreams> idle_replaced_at_{};
+  uint16_t replaceable_shown_ = 0;  // sub-streams our last maps showed a replaceable slot on
   std::vector<Slot> window_;
   std::vector<Segment> segs_;  // parallel to window_
   uint32_t win_mask_ = 0;      // window - 1

@@ -60,9 +60,10 @@ struct NodeConfig {
   TimeUs partner_idle_us = 10'000'000;   // partner delivered nothing: drop when full
   TimeUs connect_timeout_us = 4'000'000;
   TimeUs refuse_backoff_us = 2'000'000;  // after a refusal, don't ask that partner again
-  // A parent that went silent, or a partner that let pulls time out, is avoided for a
-  // back-off that doubles with each such failure in a row, up to 2^max_strikes times.
-  uint32_t max_strikes = 5;
+  // A parent that went silent is asked again after refuse_backoff, doubled with each such
+  // failure in a row (up to 2^(max_strikes-1) times); a partner that let pulls time out is
+  // asked after those that answer, until one of its segments arrives.
+  uint32_t max_strikes = 6;
 
   const SegmentVerifier* verifier = nullptr;  // required for viewers
   uint64_t seed = 1;
