@@ -32,6 +32,10 @@ const char* kHelp =
     "                       and control before pull answers); default 4x bit rate, unpaced\n"
     "  --media              encode real VP8+Opus at the broadcaster (default: synthetic)\n"
     "  --malicious N        N viewers alter what they relay and push forged segments\n"
+    "  --sybils N           the first N viewers are sybils: they declare 10 Gbit/s upload,\n"
+    "                       report played segments and many children, accept partners and\n"
+    "                       subscriptions and never forward a byte. continuity and lag_ms\n"
+    "                       are then the honest viewers'; \"sybils\" holds the sybils' own\n"
     "  --seed N             random seed (default 1)\n"
     "  --workers N          run the viewers in N child processes (default: 1 per 40\n"
     "                       viewers above 40; 0 = all in this process)\n"
@@ -55,6 +59,7 @@ const char* kHelp =
     "Examples:\n"
     "  meshcast swarm --viewers 200 --duration 60 --bitrate 500\n"
     "  meshcast swarm --viewers 200 --duration 60 --bitrate 500 --churn 20 --loss 0.03\n"
+    "  meshcast swarm --viewers 20 --sybils 4 --duration 40 --workers 0\n"
     "  meshcast swarm --viewers 12 --duration 300 --tracker-port 8090   # open "
     "http://127.0.0.1:8090/\n"
     "  meshcast swarm --viewers 50 --duration 1800 --bitrate 1500 --churn 5 --sample-rss 10 "
@@ -94,7 +99,7 @@ int run_processes(Args& a) {
   o.stats_dir = a.get("stats-dir");
   std::string err = a.ok() ? "" : a.error();
   for (const char* only_in_process :
-       {"loss", "malicious", "kill-at", "workers", "tracker-port", "stats", "log-level"})
+       {"loss", "malicious", "sybils", "kill-at", "workers", "tracker-port", "stats", "log-level"})
     if (err.empty() && a.has(only_in_process))
       err = std::string("--") + only_in_process + " does not go with --sample-rss";
   if (!err.empty()) {
@@ -118,9 +123,9 @@ int run_processes(Args& a) {
 int run(int argc, char** argv) {
   Args a(
       argc, argv, {"quiet", "media"},
-      {"viewers",      "duration",    "bitrate",    "segment-ms", "copies", "churn",    "kill-at",
-       "loss",         "join-spread", "max-upload", "malicious",  "seed",   "json",     "workers",
-       "tracker-port", "stats",       "log-level",  "sample-rss", "warmup", "stats-dir"});
+      {"viewers", "duration",     "bitrate",    "segment-ms", "copies",     "churn",  "kill-at",
+       "loss",    "join-spread",  "max-upload", "malicious",  "seed",       "json",   "workers",
+       "sybils",  "tracker-port", "stats",      "log-level",  "sample-rss", "warmup", "stats-dir"});
   if (a.help()) {
     std::printf("%s", kHelp);
     return kExitOk;
@@ -136,6 +141,7 @@ int run(int argc, char** argv) {
   o.loss = a.get_double("loss", 0, 0, 0.5);
   o.tracker_port = uint16_t(a.get_int("tracker-port", 0, 0, 65535));
   int malicious = int(a.get_int("malicious", 0, 0, 1000));
+  int sybils = int(a.get_int("sybils", 0, 0, 1000));
   // One GLib loop per ~40 viewers: a loop polls all its sources on every wake-up.
   o.workers = int(a.get_int("workers", o.viewers > 40 ? (o.viewers + 39) / 40 : 0, 0, 64));
   double kill_at = -1, kill_fraction = 0;
@@ -158,6 +164,10 @@ int run(int argc, char** argv) {
   if (err.empty() && malicious >= o.viewers) err = "--malicious must be below --viewers";
   if (err.empty() && o.workers > 0 && malicious > 0)
     err = "--malicious needs the viewers in this process (--workers 0)";
+  if (err.empty() && sybils + malicious >= o.viewers)
+    err = "--sybils plus --malicious must be below --viewers";
+  if (err.empty() && o.workers > 0 && sybils > 0)
+    err = "--sybils needs the viewers in this process (--workers 0)";
   if (o.workers > 0 && kill_at >= 0) {  // the workers kill their own share
     o.kill_at_s = kill_at;
     o.kill_fraction = kill_fraction;
@@ -167,7 +177,10 @@ int run(int argc, char** argv) {
     std::fprintf(stderr, "meshcast swarm: %s (see --help)\n", err.c_str());
     return kExitUsage;
   }
-  for (int i = 0; i < malicious; ++i) o.tamperers.push_back(1 + i * o.viewers / malicious);
+  // Sybils join first: the strongest position, holding whatever slots come first.
+  for (int i = 0; i < sybils; ++i) o.sybils.push_back(i);
+  for (int i = 0; i < malicious; ++i)
+    o.tamperers.push_back(sybils + (sybils ? 0 : 1) + i * (o.viewers - sybils) / malicious);
 
   MainLoop loop;
   Swarm swarm(o);

@@ -28,8 +28,13 @@ Options:
   --tls-key FILE         PEM private key for --tls-cert
   --max-rate N           messages per second per peer (default 200; burst = 2 N)
   --max-neighbours N     neighbours per join reply when the peer does not ask (default 8, max 16)
-  --broadcaster-until N  offer the broadcaster as a neighbour while fewer than N viewers have
-                         spare upload (default 4)
+  --broadcaster-until N  offer the broadcaster as a neighbour while fewer than N trusted
+                         viewers have spare upload (default 4)
+  --max-neighbours-per-group N
+                         peers from one IPv4 /24 (IPv6 /48) in one neighbour list (default
+                         2; 0 = no limit). Loopback is exempt unless --cap-loopback is given
+  --trust-after-ms N     a viewer whose upload at least 2 other peers confirmed becomes
+                         trusted after N ms in the stream (default 30000)
   --call-timeout-ms N    default time a call invitation rings (default 30000)
   --identity-db FILE     SQLite file of peer id -> identity key bindings (created if
                          missing). A hello that proves a key binds its peer id to it for
@@ -54,7 +59,8 @@ Bounds (what one client can make the tracker hold; 0 turns a bound off):
                          clients (127.0.0.0/8, ::1: a local swarm, or a reverse proxy that
                          must enforce its own per-client limit) are exempt unless
                          --cap-loopback is given
-  --cap-loopback         apply --max-conns-per-address to loopback clients too
+  --cap-loopback         apply --max-conns-per-address to loopback clients too, and count
+                         them as one address group in neighbour lists
   --header-timeout-ms N  a connection must deliver a complete HTTP request head (TLS
                          handshake included; again after each keep-alive response) within
                          N ms, or it gets 408 and is closed (default 10000)
@@ -135,7 +141,9 @@ int run_tracker(int argc, char** argv) {
                   "max-identities",
                   "turn-uris",
                   "turn-secret-file",
-                  "turn-ttl-s"});
+                  "turn-ttl-s",
+                  "max-neighbours-per-group",
+                  "trust-after-ms"});
   if (args.help()) {
     std::fputs(kHelp, stdout);
     return app::kExitOk;
@@ -160,6 +168,10 @@ int run_tracker(int argc, char** argv) {
   opt.max_connections_per_address =
       static_cast<std::size_t>(args.get_int("max-conns-per-address", 256, 0, 10'000'000));
   opt.cap_loopback = args.has("cap-loopback");
+  opt.core.group_loopback = opt.cap_loopback;
+  opt.core.max_neighbours_per_group =
+      static_cast<int>(args.get_int("max-neighbours-per-group", 2, 0, 16));
+  opt.core.trust_after_ms = args.get_int("trust-after-ms", 30000, 0, 86'400'000);
   opt.header_timeout_ms = args.get_int("header-timeout-ms", 10000, 0, 3'600'000);
   opt.core.hello_timeout_ms = args.get_int("hello-timeout-ms", 10000, 0, 3'600'000);
   opt.core.resume_grace_ms = args.get_int("resume-grace-ms", 30000, 0, 3'600'000);

@@ -232,6 +232,9 @@ void check_body(MsgType t, const json& o) {
           auto& r = role->get_ref<const std::string&>();
           if (r != "parent" && r != "child" && r != "pull")
             reject(err::kBadField, "partner 'role' must be parent, child or pull");
+          // Media bytes received from that partner since the previous report: what confirms
+          // the partner's upload to the tracker.
+          int_field(e, "rx_bytes", false, 0, limits::kMaxReportRxBytes);
         }
       }
       if (const json* s = field(o, "stats", false)) {

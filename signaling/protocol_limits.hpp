@@ -21,6 +21,9 @@ inline constexpr std::size_t kMaxStatsKeys = 32;
 inline constexpr int kMaxNeighbours = 16;
 inline constexpr long long kMaxUploadKbps = 10'000'000;
 inline constexpr long long kMaxBitrateKbps = 1'000'000;
+// A report's bytes received from one partner since the previous report (1 TiB: far above any
+// real interval; the tracker caps what a reporter can vouch for anyway).
+inline constexpr long long kMaxReportRxBytes = 1LL << 40;
 inline constexpr long long kMinCallTimeoutMs = 100;
 inline constexpr long long kMaxCallTimeoutMs = 300'000;
 }  // namespace meshcast::signaling::limits

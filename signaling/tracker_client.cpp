@@ -487,7 +487,9 @@ void TrackerClient::report(const std::vector<Partner>& partners, const json& sta
   json parts = json::array();
   for (auto& p : partners) {
     if (parts.size() >= kMaxListEntries) break;  // the tracker rejects longer lists
-    parts.push_back({{"id", p.id}, {"role", p.role}});
+    json e = {{"id", p.id}, {"role", p.role}};
+    if (p.rx_bytes >= 0) e["rx_bytes"] = p.rx_bytes;
+    parts.push_back(std::move(e));
   }
   json m = {{"type", "report"},
             {"partners", std::move(parts)},

@@ -78,7 +78,8 @@ struct StreamParams {
 
 struct Partner {
   std::string id;
-  std::string role;  // parent | child | pull
+  std::string role;       // parent | child | pull
+  int64_t rx_bytes = -1;  // media bytes received from it since the last report (-1: not sent)
 };
 
 class TrackerClient {

@@ -24,6 +24,14 @@ struct TrackerConfig {
   int default_max_neighbours = 8;          // join/neighbours without "max"
   int broadcaster_until_viewers = 4;       // see NeighbourPolicy
   std::size_t neighbour_scan_limit = 512;  // members examined per join in large streams (0 = all)
+  // Peers of one address group (IPv4 /24, IPv6 /48) in one neighbour list (0 = no limit).
+  int max_neighbours_per_group = 2;
+  // Loopback clients form one address group (like --cap-loopback for connections). Off by
+  // default: a local swarm or a reverse proxy puts every client on 127.0.0.1.
+  bool group_loopback = false;
+  // A viewer becomes trusted (always eligible for a list's trusted place) after this long in
+  // the stream with upload confirmed by at least 2 other peers' reports.
+  int64_t trust_after_ms = 30'000;
   int64_t default_call_timeout_ms = 30'000;
   int64_t hello_timeout_ms = 10'000;  // a connection that has not said hello by then is closed
   // A peer whose connection drops keeps its id, streams, memberships and calls this long, so

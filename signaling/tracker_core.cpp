@@ -72,14 +72,16 @@ TrackerCore::Peer* TrackerCore::online_peer(const std::string& id) {
 
 // ---- connection events ------------------------------------------------------------------
 
-void TrackerCore::on_open(ConnId conn, int64_t now_ms, CoreOutput& out) {
+void TrackerCore::on_open(ConnId conn, int64_t now_ms, CoreOutput& out,
+                          std::string_view remote_ip) {
   last_now_ms_ = now_ms;
   auto [it, fresh] =
       conns_.try_emplace(conn, Conn{TokenBucket(config_.max_rate, config_.burst, now_ms),
                                     TokenBucket(config_.error_rate, config_.error_burst, now_ms),
                                     {},
                                     now_ms,
-                                    random_token(16)});
+                                    random_token(16),
+                                    address_group(remote_ip, config_.group_loopback)});
   if (fresh) out.send.emplace_back(conn, dump({{"type", "welcome"}, {"nonce", it->second.nonce}}));
   if (config_.hello_timeout_ms > 0)
     hello_deadlines_.insert({now_ms + config_.hello_timeout_ms, conn});
@@ -579,6 +581,20 @@ void TrackerCore::end_stream(const std::string& name, const std::string& reason,
 
 // ---- join / neighbours --------------------------------------------------------------------
 
+const std::string& TrackerCore::group_of(const Peer& p) const {
+  static const std::string kNone;
+  auto c = conns_.find(p.conn);
+  return c == conns_.end() ? kNone : c->second.group;
+}
+
+bool TrackerCore::trusted(const Peer& q, const Stream& s, int64_t joined_ms) const {
+  if (q.id == s.owner) return true;
+  // Long in the stream and confirmed by two others: a liar needs accomplices outside its
+  // address group who keep vouching for it, and each vouches for at most 2 stream copies.
+  return last_now_ms_ - joined_ms >= config_.trust_after_ms && q.confirmers >= 2 &&
+         q.confirmed_kbps * 4 >= s.bitrate_kbps;
+}
+
 json TrackerCore::neighbours_for(const Peer& p, Stream& s, const json& body) {
   std::vector<NeighbourCandidate> cands;
   bool have_owner = false;
@@ -587,8 +603,16 @@ json TrackerCore::neighbours_for(const Peer& p, Stream& s, const json& body) {
     if (it == peers_.end() || !it->second.online()) return;  // no relay reaches it now
     const Peer& q = it->second;
     have_owner = have_owner || q.id == s.owner;
-    cands.push_back({q.id, q.id == s.owner, q.upload_kbps, q.reported_children + q.pending_children,
-                     q.playing});
+    auto joined = s.members.find(id);
+    NeighbourCandidate c;
+    c.peer_id = q.id;
+    c.is_broadcaster = q.id == s.owner;
+    c.upload_kbps = q.upload_kbps;
+    c.children = q.reported_children + q.pending_children;
+    c.confirmed_kbps = q.confirmed_kbps;
+    c.trusted = trusted(q, s, joined == s.members.end() ? last_now_ms_ : joined->second);
+    c.group = group_of(q);
+    cands.push_back(c);
   };
   const std::size_t scan = config_.neighbour_scan_limit;
   if (scan == 0 || s.members.size() <= scan) {
@@ -615,6 +639,7 @@ json TrackerCore::neighbours_for(const Peer& p, Stream& s, const json& body) {
   pol.max_neighbours = static_cast<int>(get_int(body, "max", config_.default_max_neighbours));
   pol.bitrate_kbps = s.bitrate_kbps;
   pol.broadcaster_until_viewers = config_.broadcaster_until_viewers;
+  pol.max_per_group = config_.max_neighbours_per_group;
   json list = json::array();
   for (auto& id : choose_neighbours(p.id, cands, exclude, pol)) {
     Peer& q = peers_.at(id);
@@ -798,10 +823,22 @@ void TrackerCore::on_call_answer(Peer& p, const Request& req, CoreOutput& out) {
 void TrackerCore::set_partners(Peer& p, std::vector<Partner> partners) {
   for (auto& old : p.partners) {
     auto o = peers_.find(old.id);
-    if (o != peers_.end()) o->second.listed_by.erase(p.id);
+    if (o == peers_.end()) continue;
+    o->second.listed_by.erase(p.id);
+    if (old.rx_kbps > 0) {  // this reporter's confirmation is withdrawn
+      o->second.confirmed_kbps -= old.rx_kbps;
+      --o->second.confirmers;
+    }
   }
   p.partners = std::move(partners);
-  for (auto& n : p.partners) peers_.at(n.id).listed_by.insert(p.id);
+  for (auto& n : p.partners) {
+    Peer& q = peers_.at(n.id);
+    q.listed_by.insert(p.id);
+    if (n.rx_kbps > 0) {
+      q.confirmed_kbps += n.rx_kbps;
+      ++q.confirmers;
+    }
+  }
   p.reported_children = static_cast<int>(std::count_if(p.partners.begin(), p.partners.end(),
                                                        [](auto& x) { return x.role == "child"; }));
 }
@@ -809,23 +846,41 @@ void TrackerCore::set_partners(Peer& p, std::vector<Partner> partners) {
 void TrackerCore::on_report(Peer& p, const Request& req, int64_t now, CoreOutput& out) {
   const json& b = req.body;
   if (auto it = b.find("partners"); it != b.end() && it->is_array()) {
+    // A reporter vouches for at most what one viewer can take in: two copies of the stream
+    // (of the stream it names, else the largest it is a member of), spread over its partners.
+    int64_t bitrate = 0;
+    const std::string stream = get_str(b, "stream");
+    for (auto& name : p.streams)
+      if (auto st = streams_.find(name); st != streams_.end() && (stream.empty() || name == stream))
+        bitrate = std::max(bitrate, st->second.bitrate_kbps);
+    // Bytes since the previous report; a first report covers the time since hello. At least
+    // a second, so an early report cannot turn a few bytes into a high rate.
+    const int64_t interval_ms =
+        std::max<int64_t>(1000, now - (p.report_ms >= 0 ? p.report_ms : p.since_ms));
+    const std::string& own_group = group_of(p);
     std::vector<Partner> parts;
     std::set<std::string> seen;
+    int64_t total_kbps = 0;
     for (auto& e : *it) {
       std::string id = e["id"].get<std::string>();
       // Unknown (already gone) peers are dropped: we never hold state of a closed peer.
       if (id == p.id || !peers_.count(id) || !seen.insert(id).second) continue;
-      parts.push_back({id, e["role"].get<std::string>()});
+      int64_t rx_kbps = 0;
+      const auto rx = e.find("rx_bytes");
+      // Peers of one address group do not confirm each other (one host, many ids).
+      const std::string& g = group_of(peers_.at(id));
+      if (bitrate > 0 && rx != e.end() && rx->is_number_integer() &&
+          (own_group.empty() || g != own_group))
+        rx_kbps = rx->get<int64_t>() * 8 / interval_ms;  // bits per ms = kbit/s
+      total_kbps += rx_kbps;
+      parts.push_back({id, e["role"].get<std::string>(), rx_kbps});
     }
+    if (const int64_t cap = 2 * bitrate; total_kbps > cap)
+      for (auto& x : parts) x.rx_kbps = x.rx_kbps * cap / total_kbps;
     set_partners(p, std::move(parts));
   }
-  if (auto it = b.find("stats"); it != b.end() && it->is_object()) {
-    p.stats = *it;
-    const auto played = p.stats.find("played");
-    const auto has_data = p.stats.find("has_data");
-    p.playing = (played != p.stats.end() && played->is_number() && played->get<double>() > 0) ||
-                (has_data != p.stats.end() && has_data->is_number() && has_data->get<double>() > 0);
-  }
+  // Stats are the peer's own claims: shown by the overlay API, never used to rank it.
+  if (auto it = b.find("stats"); it != b.end() && it->is_object()) p.stats = *it;
   p.report_ms = now;
   p.pending_children = 0;
   if (!req.id.is_null()) reply(p.conn, req, json::object(), out);
@@ -885,6 +940,7 @@ std::optional<json> TrackerCore::api_overlay(std::string_view name, std::string_
          {"role", q.id == s.owner ? "broadcaster" : "viewer"},
          {"upload_kbps", q.upload_kbps},
          {"children", q.reported_children},
+         {"confirmed_kbps", q.confirmed_kbps},
          {"partners", std::move(partners)},
          {"stats", q.stats},
          {"joined_ms", joined},

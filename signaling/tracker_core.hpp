@@ -36,7 +36,9 @@ class TrackerCore {
                        std::unique_ptr<IdentityStore> identities = nullptr);
 
   // A new WebSocket: answers with the welcome carrying the nonce its hello must sign.
-  void on_open(ConnId conn, int64_t now_ms, CoreOutput& out);
+  // `remote_ip`: the client's address as text (empty if unknown), for the per-address-group
+  // limit in neighbour lists.
+  void on_open(ConnId conn, int64_t now_ms, CoreOutput& out, std::string_view remote_ip = {});
   void on_text(ConnId conn, std::string_view text, int64_t now_ms, CoreOutput& out);
   void on_binary(ConnId conn, int64_t now_ms, CoreOutput& out);
   // The connection is gone: every trace of its peer is removed and partners are told.
@@ -70,7 +72,8 @@ class TrackerCore {
  private:
   struct Partner {
     std::string id;
-    std::string role;  // parent | child | pull
+    std::string role;     // parent | child | pull
+    int64_t rx_kbps = 0;  // what the reporter received from it (capped, see on_report)
   };
   struct Conn {
     TokenBucket bucket;
@@ -78,6 +81,7 @@ class TrackerCore {
     std::string peer_id;  // empty until hello
     int64_t opened_ms = 0;
     std::string nonce;  // sent in welcome; the hello's identity_sig covers it
+    std::string group;  // address group of the client (address_group())
   };
   enum class AcceptCalls { kNone, kAll, kList };
   struct Peer {
@@ -95,8 +99,11 @@ class TrackerCore {
     nlohmann::json stats = nlohmann::json::object();
     int64_t report_ms = -1;
     int reported_children = 0;
-    int pending_children = 0;        // suggestions handed out since the last report
-    bool playing = false;            // latest report counts played segments (neighbour choice)
+    int pending_children = 0;  // suggestions handed out since the last report
+    // Upload confirmed by others: the sum of rx_kbps over the latest reports that name this
+    // peer, from reporters outside its address group, and how many such reporters.
+    int64_t confirmed_kbps = 0;
+    int confirmers = 0;
     int64_t detached_until_ms = -1;  // >= 0: connection lost, resumable until then
     bool online() const { return detached_until_ms < 0; }
   };
@@ -145,6 +152,8 @@ class TrackerCore {
                   const std::string& ender);
   void end_call(const std::string& call_id);
   void set_partners(Peer& p, std::vector<Partner> partners);
+  const std::string& group_of(const Peer& p) const;
+  bool trusted(const Peer& q, const Stream& s, int64_t joined_ms) const;
   bool related(const Peer& a, const Peer& b) const;
   bool is_owner(const Peer& p, const Stream& s, const nlohmann::json& body) const;
   bool may_view(const Peer& p, const Stream& s, const nlohmann::json& body) const;

@@ -403,10 +403,12 @@ struct TrackerServer::Impl {
     g_object_ref(ws);
     c->last_rx_ms = now_ms();
     c->sock = soup_server_message_get_socket(msg);
+    std::string remote_ip;
     if (c->sock) {
       if (auto s = self->socks.find(c->sock); s != self->socks.end()) {
         s->second.ws = true;
         self->clear_header_deadline(s->second, c->sock);
+        remote_ip = s->second.address;
       }
       c->acked_at_open = tcp_bytes_acked(g_socket_get_fd(c->sock)).value_or(0);
     }
@@ -418,7 +420,7 @@ struct TrackerServer::Impl {
     g_signal_connect(ws, "closed", G_CALLBACK(&Impl::on_ws_closed), c.get());
     g_signal_connect(ws, "error", G_CALLBACK(&Impl::on_ws_error), c.get());
     CoreOutput welcome;
-    self->core.on_open(c->id, now_ms(), welcome);
+    self->core.on_open(c->id, now_ms(), welcome, remote_ip);
     if (self->opt.log_level >= LogLevel::kDebug) {
       GSocketAddress* remote = soup_server_message_get_remote_address(msg);
       gchar* s = remote ? g_socket_connectable_to_string(G_SOCKET_CONNECTABLE(remote)) : nullptr;

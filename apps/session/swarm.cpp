@@ -83,10 +83,11 @@ bool Swarm::start(std::string* error) {
   return true;
 }
 
-void Swarm::add_viewer(bool malicious, std::optional<media::PlayerConfig> player) {
+void Swarm::add_viewer(bool malicious, bool sybil, std::optional<media::PlayerConfig> player) {
   SwarmViewer v;
   v.index = joined_++;
   v.malicious = malicious;
+  v.sybil = sybil;
   v.joined_at_s = elapsed_s();
   ViewerOptions vo;
   vo.tracker_url = tracker_ ? tracker_->ws_url() : opt_.tracker_url;
@@ -99,6 +100,7 @@ void Swarm::add_viewer(bool malicious, std::optional<media::PlayerConfig> player
   vo.max_upload_kbps = opt_.max_upload_kbps;
   vo.player = std::move(player);
   vo.tamper_relayed = malicious;
+  vo.sybil = sybil;
   if (opt_.loss > 0) {
     vo.impairment.drop = opt_.loss;
     vo.impairment.seed = opt_.seed * 1000003 + v.index;
@@ -139,7 +141,8 @@ void Swarm::tick() {
     for (auto& [i, pc] : opt_.recorders)
       if (i == idx) player = pc;
     bool bad = std::find(opt_.tamperers.begin(), opt_.tamperers.end(), idx) != opt_.tamperers.end();
-    add_viewer(bad, player);
+    bool sybil = std::find(opt_.sybils.begin(), opt_.sybils.end(), idx) != opt_.sybils.end();
+    add_viewer(bad, sybil, player);
   }
   // Churn: kill a random live honest viewer and let a new one join in its place.
   if (opt_.churn_per_min > 0 && joined_ >= target) {
@@ -148,14 +151,15 @@ void Swarm::tick() {
       churn_credit_ -= 1;
       std::vector<size_t> live;
       for (size_t i = 0; i < viewers_.size(); ++i)
-        if (viewers_[i].alive && !viewers_[i].malicious && viewers_[i].session->metrics().played)
+        if (viewers_[i].alive && !viewers_[i].malicious && !viewers_[i].sybil &&
+            viewers_[i].session->metrics().played)
           live.push_back(i);
       if (live.empty()) break;
       auto& v = viewers_[live[rng_() % live.size()]];
       v.session->stop(false);
       v.alive = false;
       v.left_at_s = t;
-      add_viewer(false, std::nullopt);
+      add_viewer(false, false, std::nullopt);
     }
   }
   // Recovery after a mass kill: back to the partner count it had.
@@ -178,7 +182,7 @@ void Swarm::tick() {
 int Swarm::kill_fraction(double fraction) {
   std::vector<size_t> live;
   for (size_t i = 0; i < viewers_.size(); ++i) {
-    if (!viewers_[i].alive || viewers_[i].malicious) continue;
+    if (!viewers_[i].alive || viewers_[i].malicious || viewers_[i].sybil) continue;
     bool recorder = false;
     for (auto& [ri, pc] : opt_.recorders) recorder |= ri == viewers_[i].index;
     if (!recorder) live.push_back(i);
@@ -220,6 +224,10 @@ void Swarm::stop() {
 nlohmann::json SwarmTally::to_json() const {
   return {{"startup", startup},
           {"lag", lag},
+          {"sybil_lag", sybil_lag},
+          {"sybil_played", sybil_played},
+          {"sybil_missed", sybil_missed},
+          {"sybils", sybils},
           {"hops", hops},
           {"recovery", recovery},
           {"played", played},
@@ -247,6 +255,10 @@ SwarmTally SwarmTally::from_json(const nlohmann::json& j) {
   };
   vec("startup", t.startup);
   vec("lag", t.lag);
+  vec("sybil_lag", t.sybil_lag);
+  t.sybil_played = j.value("sybil_played", uint64_t(0));
+  t.sybil_missed = j.value("sybil_missed", uint64_t(0));
+  t.sybils = j.value("sybils", 0);
   vec("hops", t.hops);
   vec("recovery", t.recovery);
   auto u = [&](const char* k) { return j.value(k, uint64_t(0)); };
@@ -270,6 +282,10 @@ SwarmTally SwarmTally::from_json(const nlohmann::json& j) {
 void SwarmTally::merge(const SwarmTally& o) {
   startup.insert(startup.end(), o.startup.begin(), o.startup.end());
   lag.insert(lag.end(), o.lag.begin(), o.lag.end());
+  sybil_lag.insert(sybil_lag.end(), o.sybil_lag.begin(), o.sybil_lag.end());
+  sybil_played += o.sybil_played;
+  sybil_missed += o.sybil_missed;
+  sybils += o.sybils;
   hops.insert(hops.end(), o.hops.begin(), o.hops.end());
   recovery.insert(recovery.end(), o.recovery.begin(), o.recovery.end());
   played += o.played;
@@ -296,9 +312,16 @@ SwarmTally Swarm::tally() const {
       t.startup.push_back(m.startup_ms());
       ++t.playing;
     }
-    t.lag.insert(t.lag.end(), m.lag_ms.values().begin(), m.lag_ms.values().end());
-    t.hops.insert(t.hops.end(), m.hops.values().begin(), m.hops.values().end());
-    if (!v.malicious) {
+    if (v.sybil) {
+      ++t.sybils;
+      t.sybil_lag.insert(t.sybil_lag.end(), m.lag_ms.values().begin(), m.lag_ms.values().end());
+      t.sybil_played += m.played;
+      t.sybil_missed += m.missed;
+    } else {
+      t.lag.insert(t.lag.end(), m.lag_ms.values().begin(), m.lag_ms.values().end());
+      t.hops.insert(t.hops.end(), m.hops.values().begin(), m.hops.values().end());
+    }
+    if (!v.malicious && !v.sybil) {
       t.played += m.played;
       t.missed += m.missed;
     }
@@ -310,7 +333,7 @@ SwarmTally Swarm::tally() const {
       t.ctrl_tx += st.control_bytes_sent;
       t.media_tx += st.media_bytes_sent;
       t.forged_rejected += st.forged_rejected;
-      if (!v.malicious) {
+      if (!v.malicious && !v.sybil) {
         t.missed_unavailable += st.missed_unavailable;
         t.stalls += st.stalls;
       }
@@ -365,6 +388,15 @@ nlohmann::json Swarm::summary() const {
   j["cpu_s_per_viewer"] = t.cpu_s / n;
   j["rss_mb_per_viewer"] = t.rss_mb / n;
   if (!t.recovery.empty()) j["partner_recovery_ms"] = dist(t.recovery);
+  if (t.sybils > 0) {
+    // continuity and lag_ms above are the honest viewers'; the sybils' own are here.
+    j["sybils"] = {
+        {"count", t.sybils},
+        {"continuity", t.sybil_played + t.sybil_missed
+                           ? double(t.sybil_played) / double(t.sybil_played + t.sybil_missed)
+                           : 0.0},
+        {"lag_ms", dist(t.sybil_lag)}};
+  }
   if (g_getenv("MESHCAST_DEBUG")) {
     for (auto& v : viewers_) {
       if (!v.alive || v.session->metrics().played > 20) continue;
@@ -501,6 +533,7 @@ nlohmann::json Swarm::status_json() const {
     ++alive;
     const auto& m = v.session->metrics();
     playing += m.played > 0;
+    if (v.sybil) continue;  // the live figures are the honest viewers'
     played += m.played;
     missed += m.missed;
     if (!m.lag_ms.empty()) lags.push_back(m.lag_ms.back());

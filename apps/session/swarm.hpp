@@ -33,6 +33,7 @@ struct SwarmOptions {
   // Viewers with these indices (0-based) record to the given player config.
   std::vector<std::pair<int, media::PlayerConfig>> recorders;
   std::vector<int> tamperers;  // indices of malicious viewers (alter what they relay)
+  std::vector<int> sybils;     // indices of sybils (declare 10 Gbit/s, never forward)
   uint64_t seed = 1;
   // One GLib loop polls every link's sources on each wake-up, so hundreds of viewers in
   // one process spend their time in g_main_context_check. With workers > 0 the viewers
@@ -50,6 +51,10 @@ struct SwarmOptions {
 // Raw figures of a set of viewers, mergeable across worker processes.
 struct SwarmTally {
   std::vector<double> startup, lag, hops, recovery;
+  // Sybils' own figures, apart from the honest viewers' (lag above is honest viewers only).
+  std::vector<double> sybil_lag;
+  uint64_t sybil_played = 0, sybil_missed = 0;
+  int sybils = 0;
   uint64_t played = 0, missed = 0, forged = 0, dup = 0, media_rx = 0, ctrl_tx = 0, media_tx = 0,
            forged_rejected = 0, missed_unavailable = 0, stalls = 0;
   int viewers_total = 0, playing = 0;
@@ -64,6 +69,7 @@ struct SwarmViewer {
   std::unique_ptr<ViewerSession> session;
   bool alive = true;
   bool malicious = false;
+  bool sybil = false;
   double joined_at_s = 0;  // relative to the swarm's start
   double left_at_s = -1;
 };
@@ -97,7 +103,7 @@ class Swarm {
   const std::vector<double>& recovery_ms() const { return recovery_ms_; }
 
  private:
-  void add_viewer(bool malicious, std::optional<media::PlayerConfig> player);
+  void add_viewer(bool malicious, bool sybil, std::optional<media::PlayerConfig> player);
   void spawn_workers();
   struct Worker {
     GPid pid = 0;

@@ -8,6 +8,11 @@
 
 namespace meshcast::app {
 
+namespace {
+// What a sybil declares: the protocol's maximum, 10 Gbit/s.
+constexpr int64_t kSybilUploadKbps = 10'000'000;
+}  // namespace
+
 ViewerSession::ViewerSession(GMainContext* ctx, ViewerOptions opt,
                              std::shared_ptr<link::Certificate> cert)
     : ctx_(ctx), opt_(std::move(opt)), cert_(std::move(cert)) {}
@@ -53,7 +58,7 @@ void ViewerSession::on_connected() {
   signaling::HelloParams h;
   h.peer_id = id_.empty() ? opt_.peer_id : id_;
   h.role = "viewer";
-  h.upload_kbps = opt_.max_upload_kbps;
+  h.upload_kbps = opt_.sybil ? kSybilUploadKbps : opt_.max_upload_kbps;
   client_->hello(h, [this](const signaling::Reply& r) {
     if (!r.ok)
       return fatal(
@@ -126,7 +131,9 @@ void ViewerSession::on_joined(const nlohmann::json& reply) {
   pc.core.stream_id = stream_id_for(opt_.stream);
   pc.core.stream_bps = uint64_t(std::max<int64_t>(bitrate, 8)) * 1000;
   pc.core.segment_us = std::clamp<int64_t>(codec.value("segment_ms", 200), 50, 2000) * 1000;
-  int64_t up = opt_.max_upload_kbps > 0 ? opt_.max_upload_kbps : 4 * bitrate;
+  int64_t up = opt_.sybil                 ? kSybilUploadKbps
+               : opt_.max_upload_kbps > 0 ? opt_.max_upload_kbps
+                                          : 4 * bitrate;
   pc.core.upload_bps = uint64_t(up) * 1000;
   // A stated uplink is paced to, so its queue builds where pushes can overtake pull answers
   // (the simulator's uplink model); the default budget is only a share to offer.
@@ -154,6 +161,7 @@ void ViewerSession::on_joined(const nlohmann::json& reply) {
   pc.core.seed = std::hash<std::string>{}(id_);
   pc.link = opt_.link;
   pc.tamper_relayed = opt_.tamper_relayed;
+  pc.sybil = opt_.sybil;
   peer_ = std::make_unique<node::MeshPeer>(ctx_, pc, *signaling_, cert_);
   signaling_->set_peer(peer_.get());
   if (opt_.impairment.active()) peer_->set_impairment(opt_.impairment);
@@ -211,11 +219,25 @@ gboolean ViewerSession::on_report_tick(gpointer p) {
   auto* self = static_cast<ViewerSession*>(p);
   if (!self->peer_ || !self->client_) return G_SOURCE_CONTINUE;
   std::vector<signaling::Partner> parts;
+  std::map<std::string, uint64_t> rx_now;
   for (auto& pi : self->peer_->partners()) {
     if (!pi.connected) continue;
-    parts.push_back({pi.id, pi.parent_mask ? "parent" : (pi.child ? "child" : "pull")});
+    // What this partner delivered since the last report: the tracker's evidence that the
+    // partner uploads (its own declaration is not believed).
+    auto last = self->rx_reported_.find(pi.id);
+    const uint64_t before = last == self->rx_reported_.end() ? 0 : last->second;
+    rx_now[pi.id] = pi.media_bytes_received;
+    const int64_t rx = int64_t(pi.media_bytes_received >= before ? pi.media_bytes_received - before
+                                                                 : pi.media_bytes_received);
+    const char* role = self->opt_.sybil ? "child"  // claims to carry many
+                       : pi.parent_mask ? "parent"
+                       : pi.child       ? "child"
+                                        : "pull";
+    parts.push_back({pi.id, role, rx});
   }
+  self->rx_reported_ = std::move(rx_now);
   auto s = self->status_json();
+  if (self->opt_.sybil) s["played"] = s["played"].get<uint64_t>() + 1000;
   // Stats values are numbers (the tracker's validator refuses anything else).
   nlohmann::json stats = {
       {"lag_ms", s["lag_ms"]},           {"continuity", s["continuity"]},

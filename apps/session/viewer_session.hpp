@@ -5,6 +5,7 @@
 #include <glib.h>
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -30,6 +31,9 @@ struct ViewerOptions {
   link::LinkConfig link;
   link::Impairment impairment;  // applied to every link (tests, swarm --loss)
   bool tamper_relayed = false;  // test helper: a malicious relay that alters segments
+  // Test helper: a sybil. Declares 10 Gbit/s, reports played segments and many children,
+  // accepts partners and subscriptions and never forwards a byte.
+  bool sybil = false;
   signaling::TrackerClientOptions client;
 };
 
@@ -101,6 +105,8 @@ class ViewerSession {
   guint report_timer_ = 0;
   guint rejoin_timer_ = 0;
   int rejoin_attempts_ = 0;
+  // Media bytes received per partner at the last report: reports carry the difference.
+  std::map<std::string, uint64_t> rx_reported_;
   bool stopped_ = false;
   bool log_level_debug_ = g_getenv("MESHCAST_DEBUG") != nullptr;
   FatalFn on_fatal_;

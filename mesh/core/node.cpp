@@ -125,11 +125,14 @@ BufferMap Node::buffer_map() const {
   bm.substreams = uint8_t(cfg_.substreams);
   for (uint32_t j = 0; j < cfg_.substreams; ++j) {
     if (cfg_.is_source)
-      bm.depth[j] = children_[j] >= cfg_.source_copies ? kNoDepth : 0;
+      bm.depth[j] = children_[j] >= cfg_.source_copies && !idle_replaceable(j) ? kNoDepth : 0;
     else
       bm.depth[j] = parent_[j] == kNoPeer ? kNoDepth : depth_[j];
   }
   bm.spare_slots = uint8_t(spare_slots());
+  if (cfg_.is_source && bm.spare_slots == 0)
+    for (uint32_t j = 0; j < cfg_.substreams; ++j)
+      if (idle_replaceable(j)) bm.spare_slots = 1;  // a slot a newcomer can take
   if (!have_any_) return bm;
   const uint32_t span = std::min<uint32_t>(cfg_.window, kMaxBufferMapBits);
   bm.base = std::max(win_lo_, highest_ + 1 >= span ? highest_ + 1 - span : 0);
@@ -368,7 +371,73 @@ void Node::handle(PeerId from, const Request& m, TimeUs now) {
   if (busy.mask) send(from, busy);
 }
 
+bool Node::forwards_to_nobody(const Partner& q) const {
+  if (!cfg_.is_source || !q.child_mask || !q.has_bm || q.is_source) return false;
+  // Its own buffer map says how many push slots it has left; with every slot its (capped)
+  // upload buys still free, it passes what we send it to nobody.
+  const double per_slot = double(cfg_.stream_bps) / cfg_.substreams;
+  const uint32_t slots =
+      uint32_t(std::min(255.0, double(q.upload_kbps) * 1000.0 * cfg_.push_utilization / per_slot));
+  return slots > 0 && q.bm.spare_slots >= slots;
+}
+
+bool Node::is_idle_child(const Partner& q) const {
+  return forwards_to_nobody(q) && now_ - q.child_since >= cfg_.idle_child_grace_us;
+}
+
+bool Node::idle_replaceable(uint32_t j) const {
+  if (!cfg_.is_source || now_ - idle_replaced_at_[j] < cfg_.idle_replace_interval_us) return false;
+  for (auto& q : partners_)
+    if ((q.child_mask & bit(j)) && is_idle_child(q)) return true;
+  return false;
+}
+
+Node::Partner* Node::idle_child(int only_substream, uint32_t* substream) {
+  Partner* best = nullptr;
+  for (auto& q : partners_) {
+    if (!is_idle_child(q)) continue;
+    for (uint32_t k = 0; k < cfg_.substreams; ++k) {
+      if (!(q.child_mask & bit(k)) || (only_substream >= 0 && k != uint32_t(only_substream)) ||
+          now_ - idle_replaced_at_[k] < cfg_.idle_replace_interval_us)
+        continue;
+      // The longest-standing idle child goes first.
+      if (!best || q.child_since < best->child_since) {
+        best = &q;
+        *substream = k;
+      }
+    }
+  }
+  return best;
+}
+
+void Node::accept_child(Partner& q, uint32_t j) {
+  if (!q.child_mask) q.child_since = now_;
+  q.child_mask |= bit(j);
+  ++children_[j];
+  send(q.id, SubscribeAck{uint8_t(j), depth_[j]});
+}
+
 bool Node::preempt_slowest(Partner& newcomer, uint32_t j, int only_substream) {
+  if (cfg_.is_source && !is_idle_child(newcomer)) {
+    // What we measured first: a child that forwards to nobody gives up its slot to anyone
+    // (declared upload would let a liar keep it).
+    uint32_t k = 0;
+    if (Partner* idle = idle_child(only_substream, &k)) {
+      Reject d;
+      d.kind = RejectKind::kSubscribe;
+      d.reason = RejectReason::kDropped;
+      d.substream = uint8_t(k);
+      send(idle->id, d);
+      idle->child_mask &= uint16_t(~bit(k));
+      --children_[k];
+      idle_replaced_at_[k] = now_;
+      idle_replaced_.emplace_back(idle->id, now_ + cfg_.idle_replaced_hold_us);
+      if (idle_replaced_.size() > kMaxIdleReplaced) idle_replaced_.erase(idle_replaced_.begin());
+      ++stats_.idle_children_replaced;
+      accept_child(newcomer, j);
+      return true;
+    }
+  }
   Partner* slowest = nullptr;
   uint32_t slow_j = 0;
   for (auto& q : partners_) {
@@ -391,14 +460,11 @@ bool Node::preempt_slowest(Partner& newcomer, uint32_t j, int only_substream) {
   send(slowest->id, d);
   slowest->child_mask &= uint16_t(~bit(slow_j));
   --children_[slow_j];
-  newcomer.child_mask |= bit(j);
-  ++children_[j];
-  send(newcomer.id, SubscribeAck{uint8_t(j), depth_[j]});
+  accept_child(newcomer, j);
   return true;
 }
 
 void Node::handle(PeerId from, const Subscribe& m, TimeUs now) {
-  (void)now;
   Partner* p = find(from);
   const uint32_t j = m.substream;
   Reject r;
@@ -414,8 +480,13 @@ void Node::handle(PeerId from, const Subscribe& m, TimeUs now) {
     return;
   }
   if (cfg_.is_source) {
-    if (children_[j] >= cfg_.source_copies) {
-      if (preempt_slowest(*p, j, j)) return;
+    // A child replaced for forwarding to nobody is not taken back for a while (it would only
+    // take the slot of the next newcomer).
+    std::erase_if(idle_replaced_, [&](auto& e) { return e.second <= now; });
+    const bool replaced = std::any_of(idle_replaced_.begin(), idle_replaced_.end(),
+                                      [&](auto& e) { return e.first == from; });
+    if (children_[j] >= cfg_.source_copies || replaced) {
+      if (!replaced && preempt_slowest(*p, j, j)) return;
       // Copy cap reached: redirect to peers that already carry this sub-stream.
       r.reason = RejectReason::kBusy;
       for (auto& q : partners_)
@@ -449,9 +520,7 @@ void Node::handle(PeerId from, const Subscribe& m, TimeUs now) {
       return;
     }
   }
-  p->child_mask |= bit(j);
-  ++children_[j];
-  send(from, SubscribeAck{uint8_t(j), depth_[j]});
+  accept_child(*p, j);
 }
 
 void Node::handle(PeerId from, const SubscribeAck& m, TimeUs now) {
@@ -670,7 +739,9 @@ void Node::handle(PeerId from, const SegmentMsg& m, TimeUs now) {
   if (from_parent) {
     const TimeUs lag = now - h.created_us;
     push_lag_[j] = push_lag_[j] == 0 ? lag : (push_lag_[j] * 7 + lag) / 8;
+    p->parent_strikes = 0;
   }
+  p->pull_strikes = 0;
   p->last_useful = now;
   Segment seg = m.segment;
   store(std::move(seg), now);
@@ -725,10 +796,17 @@ void Node::tick(TimeUs now) {
                      [&](auto& c) { return now - c.second > cfg_.connect_timeout_us; }),
       connecting_.end());
   if (cfg_.is_source) {
-    // The source keeps only its subscribers; others are sent on to them.
+    // The source keeps only its subscribers; others are sent on to them. Not while a child
+    // forwards to nobody: its slot is about to go to one of those others.
+    const bool slot_coming = std::any_of(partners_.begin(), partners_.end(),
+                                         [&](const Partner& q) { return forwards_to_nobody(q); });
+    uint16_t replaceable = 0;
+    for (uint32_t j = 0; j < cfg_.substreams; ++j)
+      if (idle_replaceable(j)) replaceable |= bit(j);
     for (size_t i = 0; i < partners_.size(); ++i) {
       Partner& q = partners_[i];
-      if (q.child_mask == 0 && now - q.connected_at > 3 * cfg_.tick_us + 2'000'000) {
+      if (q.child_mask == 0 && !slot_coming &&
+          now - q.connected_at > 3 * cfg_.tick_us + 2'000'000) {
         Reject r;
         r.kind = RejectKind::kPartner;
         r.reason = RejectReason::kFull;
@@ -740,7 +818,9 @@ void Node::tick(TimeUs now) {
         break;
       }
     }
-    send_buffer_maps(now, false);
+    // A slot that became free for a newcomer is told at once, not at the next map.
+    send_buffer_maps(now, replaceable != replaceable_shown_ && replaceable != 0);
+    replaceable_shown_ = replaceable;
     return;
   }
   // Expire pull requests that were not answered in time so they can be re-sent elsewhere.
@@ -751,7 +831,12 @@ void Node::tick(TimeUs now) {
     for (uint32_t n = lo; n - win_lo_ < cfg_.window && n <= highest_ + cfg_.window; ++n) {
       Slot& s = window_[n & win_mask_];
       if (s.req_from != kNoPeer && s.req_deadline <= now) {
-        if (Partner* q = find(s.req_from); q && q->outstanding) --q->outstanding;
+        if (Partner* q = find(s.req_from)) {
+          if (q->outstanding) --q->outstanding;
+          // Neither the segment nor a refusal came: it is asked after partners that answer
+          // (a partner that shows data in its map and never sends it sinks to the last).
+          q->pull_strikes = uint8_t(std::min<uint32_t>(q->pull_strikes + 1u, cfg_.max_strikes));
+        }
         s.req_from = kNoPeer;
       }
     }
@@ -858,10 +943,13 @@ void Node::manage_parents(TimeUs now) {
       pending_sub_[j] = kNoPeer;
     }
     if (parent_[j] != kNoPeer && now - last_push_[j] > cfg_.parent_timeout_us) {
-      // Parent stopped delivering this sub-stream: leave it and look for another.
+      // Parent stopped delivering this sub-stream: leave it and look for another. One that
+      // keeps doing so (or never started: a peer that takes children and forwards nothing)
+      // is asked again after a back-off that doubles each time.
       if (Partner* q = find(parent_[j])) {
         q->parent_mask &= uint16_t(~bit(j));
-        q->refused_until = now + cfg_.refuse_backoff_us;
+        q->parent_strikes = uint8_t(std::min<uint32_t>(q->parent_strikes + 1u, cfg_.max_strikes));
+        q->refused_until = now + (cfg_.refuse_backoff_us << (q->parent_strikes - 1));
         send(q->id, Unsubscribe{uint8_t(j)});
       }
       orphan(j, now);
@@ -877,7 +965,12 @@ void Node::manage_parents(TimeUs now) {
             q.bm.spare_slots == 0 || q.bm.depth[j] >= kNoDepth - 1 || q.id == parent_[j] ||
             q.bm.depth[j] >= depth_[j])
           continue;
-        const TimeUs est = parent_estimate(q, j) + TimeUs(rng() % 1000);
+        // A partner that went silent as our parent again and again ranks as if it were that
+        // much further away per repeated failure (one failure happens to honest parents):
+        // what it did counts, not what its buffer map promises.
+        const TimeUs repeated = q.parent_strikes > 1 ? q.parent_strikes - 1 : 0;
+        const TimeUs est =
+            parent_estimate(q, j) + repeated * cfg_.parent_timeout_us + TimeUs(rng() % 1000);
         if (est < best_est) {
           best_est = est;
           best = &q;
@@ -1020,7 +1113,8 @@ void Node::schedule_pulls(TimeUs now) {
       if (!q.likely_has(n, now, unit_us()) || q.outstanding >= cfg_.max_requests_per_partner ||
           now < q.busy_until)
         continue;
-      const uint64_t score = uint64_t(q.is_source) << 40 | uint64_t(q.outstanding) << 24 |
+      const uint64_t score = uint64_t(q.is_source) << 40 | uint64_t(q.pull_strikes) << 32 |
+                             uint64_t(q.outstanding) << 24 |
                              uint64_t(255 - q.bm.spare_slots) << 16 | (rng() & 0xFFFF);
       if (score < best_score) {
         best_score = score;

@@ -103,7 +103,10 @@ class Node {
     uint16_t child_mask = 0;   // sub-streams it receives pushed from us
     uint16_t parent_mask = 0;  // sub-streams we receive pushed from it
     uint32_t upload_kbps = 0;
+    uint8_t parent_strikes = 0;  // times in a row it went silent as our parent
+    uint8_t pull_strikes = 0;    // pulls in a row it let time out
     TimeUs connected_at = 0;
+    TimeUs child_since = 0;                // when it last became our child (child_mask from 0)
     TimeUs last_useful = 0;                // last new segment from it
     TimeUs refused_until = 0;              // subscription back-off
     TimeUs busy_until = 0;                 // refused our pulls: leave it alone until then
@@ -166,6 +169,13 @@ class Node {
   void set_have(uint32_t slot_index, bool have);
   uint32_t total_slots() const;
   bool preempt_slowest(Partner& newcomer, uint32_t j, int only_substream);
+  // Source: a child of `only_substream` (any if < 0) that forwards to nobody after the grace
+  // time, by its own buffer map (measured evidence beats its declared upload), or nullptr.
+  Partner* idle_child(int only_substream, uint32_t* substream);
+  bool idle_replaceable(uint32_t j) const;
+  bool is_idle_child(const Partner& q) const;
+  bool forwards_to_nobody(const Partner& q) const;  // by its own map, grace or not
+  void accept_child(Partner& q, uint32_t j);
   TimeUs parent_estimate(const Partner& q, uint32_t j) const;
   uint32_t children_total() const;
   uint64_t rng();
@@ -180,6 +190,10 @@ class Node {
   std::vector<std::pair<PeerId, TimeUs>> connecting_;
   static constexpr size_t kMaxBanned = 1024;
   std::vector<PeerId> banned_;  // forgers: never again (up to kMaxBanned of them)
+  static constexpr size_t kMaxIdleReplaced = 64;
+  std::vector<std::pair<PeerId, TimeUs>> idle_replaced_;  // source: id, not again before
+  std::array<TimeUs, kMaxSubstreams> idle_replaced_at_{};
+  uint16_t replaceable_shown_ = 0;  // sub-streams our last maps showed a replaceable slot on
   std::vector<Slot> window_;
   std::vector<Segment> segs_;  // parallel to window_
   uint32_t win_mask_ = 0;      // window - 1

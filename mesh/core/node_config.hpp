@@ -23,6 +23,13 @@ struct NodeConfig {
   uint64_t upload_bps = 2'000'000;    // upload budget (token bucket rate)
   double push_utilization = 0.85;     // share of upload committed to push slots
   uint32_t source_copies = 4;         // source: max subscribers per sub-stream
+  // Source: a child that has been one this long and whose buffer map still shows every push
+  // slot free (it forwards to nobody) may be replaced by a newcomer, whatever it declared;
+  // at most one such replacement per sub-stream per interval, and a replaced child is not
+  // taken back for the hold time.
+  TimeUs idle_child_grace_us = 4'000'000;
+  TimeUs idle_replace_interval_us = 2'000'000;
+  TimeUs idle_replaced_hold_us = 30'000'000;
 
   TimeUs tick_us = 200'000;               // maintenance period (pull, partners): a segment
   TimeUs bm_interval_us = 1'000'000;      // buffer map period per partner
@@ -53,6 +60,10 @@ struct NodeConfig {
   TimeUs partner_idle_us = 10'000'000;   // partner delivered nothing: drop when full
   TimeUs connect_timeout_us = 4'000'000;
   TimeUs refuse_backoff_us = 2'000'000;  // after a refusal, don't ask that partner again
+  // A parent that went silent is asked again after refuse_backoff, doubled with each such
+  // failure in a row (up to 2^(max_strikes-1) times); a partner that let pulls time out is
+  // asked after those that answer, until one of its segments arrives.
+  uint32_t max_strikes = 6;
 
   const SegmentVerifier* verifier = nullptr;  // required for viewers
   uint64_t seed = 1;

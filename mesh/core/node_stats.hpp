@@ -7,6 +7,7 @@
 namespace meshcast::mesh {
 
 struct NodeStats {
+  uint64_t idle_children_replaced = 0;  // source: children forwarding to nobody, replaced
   TimeUs started_at = -1;
   TimeUs first_play_at = -1;  // presentation time of the first segment (startup_ms)
   uint64_t played = 0;

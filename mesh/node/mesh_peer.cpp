@@ -387,7 +387,7 @@ void MeshPeer::on_link_rtp(PeerId pid, const uint8_t* data, size_t len) {
                               (uint32_t((*chunk)[2]) << 8) | (*chunk)[3]
                         : 0;
   // Before reassembly, so every chunk is passed on before the core sees the whole segment.
-  if (cfg_.cut_through && !cfg_.tamper_relayed && cfg_.core.verifier && !stopped_)
+  if (cfg_.cut_through && !cfg_.tamper_relayed && !cfg_.sybil && cfg_.core.verifier && !stopped_)
     cut_through(*e, msg_id, *chunk);
   R r = e->reassembler.feed(*chunk, msg_buf_);
   if (r == R::kIncomplete) {
@@ -487,6 +487,8 @@ void MeshPeer::on_link_rtcp(PeerId pid, const uint8_t* data, size_t len) {
 
 void MeshPeer::deliver(PeerId from, std::span<const uint8_t> msg) {
   if (stopped_) return;
+  if (!msg.empty() && msg[0] == uint8_t(mesh::MsgType::kSegment))
+    if (LinkEntry* e = entry(from)) e->media_rx += msg.size();
   std::vector<uint8_t> rewritten;
   if (believed(from, msg, rewritten)) msg = rewritten;
   core_.on_bytes(from, msg, cfg_.clock());
@@ -548,6 +550,7 @@ bool MeshPeer::redirects_from_wire(mesh::Reject& r) const {
 void MeshPeer::send_message(PeerId to, const mesh::Message& m, uint8_t priority) {
   LinkEntry* e = entry(to);
   if (!e || !e->connected || !e->link) return;
+  if (cfg_.sybil && mesh::is_media(m)) return;
   encode_buf_.clear();
   if (cfg_.tamper_relayed && mesh::is_media(m)) {
     mesh::SegmentMsg bad = std::get<mesh::SegmentMsg>(m);
@@ -810,6 +813,7 @@ std::vector<PartnerInfo> MeshPeer::partners() const {
       if (core_.parent(s) == pid) p.parent_mask |= uint16_t(1u << s);
     p.child = false;  // TODO(core): expose child_mask per partner
     if (e.link) p.rtt_ms = e.link->stats().rtt_ms;
+    p.media_bytes_received = e.media_rx;
     out.push_back(std::move(p));
   }
   return out;

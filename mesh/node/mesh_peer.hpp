@@ -52,6 +52,9 @@ struct MeshPeerConfig {
   // relays and, so that every partner meets the attack, pushes each partner an unasked
   // forged copy of a segment far ahead of what it plays.
   bool tamper_relayed = false;
+  // Test helper only: a sybil. It accepts partners and subscriptions like anyone, keeps
+  // receiving, and never sends a segment (no push, no pull answer).
+  bool sybil = false;
   // Pass a segment's verified chunks on to its first child while it still arrives
   // (mesh::ChunkRelay); other children get it whole. Off: store and forward.
   bool cut_through = true;
@@ -66,6 +69,7 @@ struct PartnerInfo {
   uint16_t parent_mask = 0;  // sub-streams this partner pushes to us
   bool child = false;        // we push at least one sub-stream to it
   double rtt_ms = -1;
+  uint64_t media_bytes_received = 0;  // segment messages from this partner, since linked
 };
 
 // What a peer's buffers hold now; each has one bound, owned where it is filled.
@@ -156,6 +160,7 @@ class MeshPeer {
   struct LinkEntry {
     std::string id;
     mesh::PeerId pid = mesh::kNoPeer;
+    uint64_t media_rx = 0;  // bytes of segment messages received (reported to the tracker)
     std::unique_ptr<link::PeerLink> link;
     bool offerer = false;
     bool description_sent = false;

@@ -229,6 +229,35 @@ TEST(Swarm, MaliciousRelayNeverGetsAForgedSegmentPlayed) {
   swarm.stop();
 }
 
+// Issue 17, "measure, don't believe": a fifth of the audience are sybils that join first,
+// declare 10 Gbit/s, report played segments and many children, accept every partner and
+// subscription and never forward a byte. The honest viewers must not notice.
+TEST(Swarm, SybilsThatNeverForwardDoNotStarveHonestViewers) {
+  SwarmOptions o;
+  o.viewers = 20;
+  o.duration_s = 40;
+  o.bitrate_kbps = 500;
+  o.join_spread_s = 4;
+  o.sybils = {0, 1, 2, 3};
+  Swarm swarm(o);
+  std::string err;
+  ASSERT_TRUE(swarm.start(&err)) << err;
+  run_for(o.duration_s);
+  ASSERT_EQ(swarm.fatal_error(), "");
+  auto j = swarm.summary();
+  std::printf("sybil swarm: %s\n", j.dump().c_str());
+  ASSERT_TRUE(j.contains("sybils"));
+  EXPECT_EQ(j["sybils"]["count"].get<int>(), 4);
+  for (auto& v : swarm.viewers()) {
+    ASSERT_NE(v.session->peer(), nullptr) << "viewer " << v.index;
+    if (v.sybil) continue;
+    EXPECT_GT(v.session->metrics().played, 0u) << "viewer " << v.index;
+  }
+  // Honest viewers, all segments they were due while in the swarm.
+  EXPECT_GE(j["continuity"].get<double>(), 0.99) << j.dump();
+  swarm.stop();
+}
+
 TEST(Swarm, PrivateStreamNeedsTheViewKey) {
   SwarmOptions o;
   o.viewers = 2;

@@ -8,6 +8,7 @@
 
 #include "signaling/identity_key.hpp"
 #include "signaling/identity_proof.hpp"
+#include "signaling/neighbour_choice.hpp"
 
 using namespace meshcast::signaling;
 using nlohmann::json;
@@ -21,10 +22,10 @@ class CoreHarness {
   explicit CoreHarness(TrackerConfig cfg = {}, std::unique_ptr<IdentityStore> ids = nullptr)
       : core(cfg, std::move(ids)) {}
   // Opens a connection; its welcome (the nonce to sign) is kept in `nonce`, not the inbox.
-  ConnId open() {
+  ConnId open(const std::string& ip = "") {
     ConnId id = next++;
     CoreOutput out;
-    core.on_open(id, now, out);
+    core.on_open(id, now, out, ip);
     EXPECT_EQ(out.send.size(), 1u);
     if (!out.send.empty()) {
       json w = json::parse(out.send[0].second);
@@ -281,7 +282,7 @@ TEST(TrackerCore, DisconnectRemovesEveryTraceAfterTheResumeGrace) {
   EXPECT_NE(h.core.metrics_text().find("meshcast_peers_connected 1\n"), std::string::npos);
 }
 
-TEST(TrackerCore, ViewersThatReportPlayingAreSuggestedFirst) {
+TEST(TrackerCore, AClaimToPlayRanksNothingConfirmedUploadDoes) {
   TrackerConfig cfg;
   cfg.broadcaster_until_viewers = 0;
   CoreHarness h(cfg);
@@ -292,24 +293,23 @@ TEST(TrackerCore, ViewersThatReportPlayingAreSuggestedFirst) {
     h.hello(vs.back(), id, {{"upload_kbps", 4000}});
     ASSERT_EQ(h.send(vs.back(), {{"type", "join"}, {"stream", "s"}}).at(0)["type"], "join_ok");
   }
-  auto first = [&] {
-    auto n = h.send(vs[2], {{"type", "neighbours"}, {"stream", "s"}, {"max", 1}}).at(0);
-    return n["neighbours"].at(0)["peer_id"].get<std::string>();
+  // The list's first place is the trusted broadcaster; the second is the best viewer.
+  auto second = [&] {
+    auto n = h.send(vs[2], {{"type", "neighbours"}, {"stream", "s"}, {"max", 2}}).at(0);
+    return n["neighbours"].at(1)["peer_id"].get<std::string>();
   };
-  // "plays" reports played segments; "fresh" has fewer children but nothing to give yet.
-  h.send(vs[1], {{"type", "report"}, {"stats", {{"played", 12}}}});
-  h.send(vs[0], {{"type", "report"}, {"stats", {{"played", 0}}}});
-  EXPECT_EQ(first(), "plays");
-  // A report without played segments takes the preference back.
-  h.send(vs[1], {{"type", "report"}, {"stats", {{"played", 0}}}});
-  h.send(vs[0], {{"type", "report"}, {"stats", {{"played", 3}}}});
-  EXPECT_EQ(first(), "fresh");
-  // Holding data counts before anything played (a joiner's first stripes).
-  h.send(vs[0], {{"type", "report"}, {"stats", {{"played", 0}}}});
-  h.send(vs[1], {{"type", "report"}, {"stats", {{"played", 0}, {"has_data", 0}}}});
-  EXPECT_NE(first(), "plays");
-  h.send(vs[1], {{"type", "report"}, {"stats", {{"played", 0}, {"has_data", 1}}}});
-  EXPECT_EQ(first(), "plays");
+  // "plays" claims thousands of played segments: no rank for that.
+  h.send(vs[1], {{"type", "report"}, {"stats", {{"played", 5000}, {"has_data", 1}}}});
+  std::set<std::string> seen;
+  for (int i = 0; i < 4; ++i) seen.insert(second());
+  EXPECT_EQ(seen.size(), 2u);  // both are tried in turn, neither preferred
+  // "new" reports bytes received from "fresh": fresh is a confirmed relay and comes first.
+  h.now += 1000;
+  h.send(vs[2], {{"type", "report"},
+                 {"partners", {{{"id", "fresh"}, {"role", "parent"}, {"rx_bytes", 100000}}}}});
+  h.send(vs[0], {{"type", "report"}});  // its suggestions so far are taken: no load
+  auto n = h.send(vs[1], {{"type", "neighbours"}, {"stream", "s"}, {"max", 2}}).at(0);
+  EXPECT_EQ(n["neighbours"].at(1)["peer_id"], "fresh");
 }
 
 TEST(TrackerCore, LargeStreamsScanARotatingWindow) {
@@ -330,10 +330,11 @@ TEST(TrackerCore, LargeStreamsScanARotatingWindow) {
   for (int r = 0; r < 4; ++r) {
     auto n = h.send(vs[0], {{"type", "neighbours"}, {"stream", "s"}, {"max", 16}}).at(0);
     ASSERT_EQ(n["type"], "neighbours_ok");
-    EXPECT_LE(n["neighbours"].size(), 10u);
-    for (auto& x : n["neighbours"]) seen.insert(x["peer_id"].get<std::string>());
+    EXPECT_LE(n["neighbours"].size(), 11u);  // the window, and the owner as the trusted place
+    for (auto& x : n["neighbours"])
+      if (x["peer_id"] != "src") seen.insert(x["peer_id"].get<std::string>());
   }
-  EXPECT_EQ(seen.size(), 29u);  // every other viewer (not the requester, not the source)
+  EXPECT_EQ(seen.size(), 29u);  // every other viewer (not the requester)
 }
 
 TEST(TrackerCore, RateLimitAndOversize) {
@@ -370,24 +371,27 @@ TEST(TrackerCore, NeighboursRefreshExcludesAndSpreads) {
     ASSERT_EQ(r["type"], "join_ok");
     EXPECT_LE(r["neighbours"].size(), 4u);
   }
-  // With a dozen viewers holding spare upload, late joiners are not sent to the source.
+  // However many viewers declare spare upload, none is trusted yet: the owner keeps the
+  // trusted place in every list.
   auto late =
       h.send(vs.back(),
              {{"type", "neighbours"}, {"stream", "s"}, {"max", 16}, {"exclude", {"v0", "v1"}}})
           .at(0);
   ASSERT_EQ(late["type"], "neighbours_ok");
+  int owners = 0;
   for (auto& n : late["neighbours"]) {
-    EXPECT_NE(n["peer_id"], "src");
+    owners += n["peer_id"] == "src";
     EXPECT_NE(n["peer_id"], "v0");
     EXPECT_NE(n["peer_id"], "v11");
   }
+  EXPECT_EQ(owners, 1);
   // Partners a peer already reported are not offered again.
   h.send(vs[0],
          {{"type", "report"},
           {"partners", {{{"id", "v1"}, {"role", "parent"}}, {{"id", "v2"}, {"role", "pull"}}}}});
   auto fresh = h.send(vs[0], {{"type", "neighbours"}, {"stream", "s"}, {"max", 16}}).at(0);
   ASSERT_EQ(fresh["type"], "neighbours_ok");
-  EXPECT_EQ(fresh["neighbours"].size(), 9u);  // 11 other viewers - 2 partners
+  EXPECT_EQ(fresh["neighbours"].size(), 10u);  // 11 other viewers - 2 partners, + the owner
   for (auto& n : fresh["neighbours"]) {
     EXPECT_NE(n["peer_id"], "v1");
     EXPECT_NE(n["peer_id"], "v2");
@@ -956,4 +960,237 @@ TEST(TrackerCore, HelloHandsOutTimeLimitedTurnCredentials) {
   // Without a secret nothing is handed out.
   CoreHarness plain;
   EXPECT_FALSE(plain.hello(plain.open(), "bob").contains("ice_servers"));
+}
+
+// ---- issue 17: measure, don't believe (neighbour choice under a sybil crowd) -------------
+
+namespace {
+
+// A stream "s" at 500 kbit/s owned by "src" (room for 4 copies).
+ConnId open_measured_stream(CoreHarness& h, const std::string& ip = "198.51.100.1") {
+  const ConnId o = h.open(ip);
+  h.hello(o, "src", {{"upload_kbps", 2000}, {"role", "broadcaster"}});
+  h.send(o,
+         {{"type", "stream_create"}, {"name", "s"}, {"public_key", kKey}, {"bitrate_kbps", 500}});
+  return o;
+}
+
+ConnId join_viewer(CoreHarness& h, const std::string& id, const std::string& ip,
+                   json hello = json::object()) {
+  const ConnId c = h.open(ip);
+  h.hello(c, id, std::move(hello));
+  EXPECT_EQ(h.send(c, {{"type", "join"}, {"stream", "s"}, {"max", 1}}).at(0)["type"], "join_ok");
+  return c;
+}
+
+// 16 sybils from one /24 that declare 10 Gbit/s, claim to play and to have no children.
+std::vector<ConnId> sybil_crowd(CoreHarness& h, int n = 16) {
+  std::vector<ConnId> out;
+  for (int i = 0; i < n; ++i) {
+    out.push_back(join_viewer(h, "sybil" + std::to_string(i), "203.0.113." + std::to_string(10 + i),
+                              {{"upload_kbps", 10'000'000}}));
+    h.send(out.back(), {{"type", "report"}, {"stream", "s"}, {"stats", {{"played", 500}}}});
+  }
+  return out;
+}
+
+std::vector<std::string> ids_of(const json& reply) {
+  std::vector<std::string> ids;
+  for (auto& n : reply["neighbours"]) ids.push_back(n["peer_id"].get<std::string>());
+  return ids;
+}
+
+bool is_sybil(const std::string& id) { return id.rfind("sybil", 0) == 0; }
+
+}  // namespace
+
+TEST(TrackerCore, SybilCrowdDeclaringTenGbitDoesNotTakeEverySlot) {
+  CoreHarness h;
+  open_measured_stream(h);
+  // Four honest relays whose upload their partners confirmed (each received 62.5 KB = one
+  // stream second from it), on their own addresses; the reporters are honest viewers too.
+  std::vector<ConnId> honest;
+  for (int i = 0; i < 6; ++i)
+    honest.push_back(join_viewer(h, "h" + std::to_string(i), "192.0." + std::to_string(i) + ".1"));
+  auto sybils = sybil_crowd(h);
+  h.now += 1000;
+  for (int i = 0; i < 4; ++i)
+    h.send(honest[size_t(i + 1) % 6],
+           {{"type", "report"},
+            {"stream", "s"},
+            {"partners",
+             {{{"id", "h" + std::to_string(i)}, {"role", "parent"}, {"rx_bytes", 62'500}}}}});
+  // Suggestions handed out while the crowd joined are taken: nobody is loaded.
+  for (auto c : honest) h.send(c, {{"type", "report"}, {"stream", "s"}});
+  // Newcomers: every list holds the owner and the confirmed relays rank above every sybil.
+  for (int n = 0; n < 12; ++n) {
+    const ConnId c = h.open("100.64." + std::to_string(n) + ".1");
+    h.hello(c, "new" + std::to_string(n));
+    auto r = h.send(c, {{"type", "join"}, {"stream", "s"}, {"max", 8}}).at(0);
+    ASSERT_EQ(r["type"], "join_ok");
+    auto ids = ids_of(r);
+    ASSERT_EQ(ids.size(), 8u);
+    EXPECT_EQ(std::count(ids.begin(), ids.end(), "src"), 1) << r.dump();
+    const auto sybil_count = std::count_if(ids.begin(), ids.end(), is_sybil);
+    EXPECT_LT(sybil_count, 8) << r.dump();
+    // One /24 holds all 16 sybils: at most 2 of them per list.
+    EXPECT_LE(sybil_count, 2) << r.dump();
+    if (n == 0) {
+      // The first newcomer: owner, then the 4 confirmed relays, before any sybil.
+      for (int i = 0; i < 4; ++i) {
+        auto at = std::find(ids.begin(), ids.end(), "h" + std::to_string(i));
+        ASSERT_NE(at, ids.end()) << r.dump();
+        auto first_sybil = std::find_if(ids.begin(), ids.end(), is_sybil);
+        EXPECT_LT(at, first_sybil) << r.dump();
+      }
+    }
+  }
+}
+
+TEST(TrackerCore, SybilsOnManyAddressesStillLeaveRoomForTheOwnerAndHonestPeers) {
+  // The same crowd, each sybil on its own /24: the group limit does not bind; the clamp on
+  // unconfirmed upload does.
+  CoreHarness h;
+  open_measured_stream(h);
+  for (int i = 0; i < 4; ++i)
+    join_viewer(h, "h" + std::to_string(i), "192.0." + std::to_string(i) + ".9");
+  for (int i = 0; i < 16; ++i) {
+    auto c = join_viewer(h, "sybil" + std::to_string(i), "10." + std::to_string(i) + ".0.1",
+                         {{"upload_kbps", 10'000'000}});
+    h.send(c, {{"type", "report"}, {"stream", "s"}, {"stats", {{"played", 500}}}});
+  }
+  int honest_slots = 0, sybil_slots = 0;
+  for (int n = 0; n < 20; ++n) {
+    const ConnId c = h.open("100.64." + std::to_string(n) + ".1");
+    h.hello(c, "new" + std::to_string(n));
+    auto ids = ids_of(h.send(c, {{"type", "join"}, {"stream", "s"}, {"max", 8}}).at(0));
+    EXPECT_EQ(std::count(ids.begin(), ids.end(), "src"), 1);
+    for (auto& id : ids) (is_sybil(id) ? sybil_slots : honest_slots) += id != "src";
+  }
+  // Declared 10 Gbit/s buys a sybil no more than an honest viewer's share: 16 of 20 viewers
+  // (plus the earlier newcomers) are sybils, and they got no more than their head count.
+  EXPECT_GT(honest_slots, 0);
+  EXPECT_LE(sybil_slots, 7 * 20 * 16 / 20);
+}
+
+TEST(TrackerCore, OwnerOrATrustedPeerIsInEveryNewcomersList) {
+  TrackerConfig cfg;
+  cfg.broadcaster_until_viewers = 1;
+  cfg.trust_after_ms = 30'000;
+  CoreHarness h(cfg);
+  open_measured_stream(h);
+  auto a = join_viewer(h, "a", "192.0.2.1");
+  auto b = join_viewer(h, "b", "192.0.3.1");
+  auto c = join_viewer(h, "c", "192.0.4.1");
+  sybil_crowd(h);
+  // Before anyone is trusted: the owner is in every list, however many sybils there are.
+  for (int n = 0; n < 10; ++n) {
+    const ConnId x = h.open("100.64." + std::to_string(n) + ".1");
+    h.hello(x, "early" + std::to_string(n));
+    auto ids = ids_of(h.send(x, {{"type", "join"}, {"stream", "s"}, {"max", 4}}).at(0));
+    EXPECT_EQ(std::count(ids.begin(), ids.end(), "src"), 1);
+  }
+  // "a" stays 30 s and two others confirm its upload: it is trusted, and with one trusted
+  // viewer able to take a child the owner is no longer offered (broadcaster_until 1).
+  h.now += 31'000;
+  for (auto r : {b, c})
+    h.send(r, {{"type", "report"},
+               {"stream", "s"},
+               {"partners", {{{"id", "a"}, {"role", "parent"}, {"rx_bytes", 1'000'000}}}}});
+  h.send(a, {{"type", "report"}, {"stream", "s"}});  // no suggestions pending
+  for (int n = 0; n < 10; ++n) {
+    const ConnId x = h.open("100.65." + std::to_string(n) + ".1");
+    h.hello(x, "late" + std::to_string(n));
+    auto ids = ids_of(h.send(x, {{"type", "join"}, {"stream", "s"}, {"max", 4}}).at(0));
+    const bool has_trusted =
+        std::count(ids.begin(), ids.end(), "src") + std::count(ids.begin(), ids.end(), "a") > 0;
+    EXPECT_TRUE(has_trusted) << n;
+    if (n == 0) {  // "a" has spare: it is the trusted place, and the owner is not offered
+      EXPECT_EQ(ids.at(0), "a");
+      EXPECT_EQ(std::count(ids.begin(), ids.end(), "src"), 0);
+    }
+  }
+  // Sybils confirming each other do not make one trusted early: they joined just now... and
+  // a reporter vouches for at most 2 stream copies, however many bytes it claims.
+  h.send(h.next - 1,
+         {{"type", "report"},
+          {"stream", "s"},
+          {"partners", {{{"id", "sybil0"}, {"role", "parent"}, {"rx_bytes", 1LL << 40}}}}});
+  auto ov = h.core.api_overlay("s", "", "sybil0", 1);
+  ASSERT_TRUE(ov.has_value());
+  (void)ov;
+  auto all = h.core.api_overlay("s", "", "", 2000);
+  for (auto& p : (*all)["peers"])
+    if (p["peer_id"] == "sybil0") {
+      EXPECT_LE(p["confirmed_kbps"].get<int64_t>(), 1000);
+    }
+}
+
+TEST(TrackerCore, AtMostTwoPeersPerAddressGroupLoopbackOnlyWhenAsked) {
+  for (bool grouped : {false, true}) {
+    TrackerConfig cfg;
+    cfg.group_loopback = grouped;
+    CoreHarness h(cfg);
+    open_measured_stream(h);
+    for (int i = 0; i < 10; ++i) join_viewer(h, "loop" + std::to_string(i), "127.0.0.1");
+    for (int i = 0; i < 10; ++i)
+      join_viewer(h, "net" + std::to_string(i), "10.9.8." + std::to_string(i));
+    for (int i = 0; i < 3; ++i)
+      join_viewer(h, "v6-" + std::to_string(i), "2001:db8:1::" + std::to_string(i + 1));
+    const ConnId x = h.open("192.0.2.77");
+    h.hello(x, "newcomer");
+    auto ids = ids_of(h.send(x, {{"type", "join"}, {"stream", "s"}, {"max", 16}}).at(0));
+    auto count = [&](const char* prefix) {
+      return std::count_if(ids.begin(), ids.end(),
+                           [&](const std::string& id) { return id.rfind(prefix, 0) == 0; });
+    };
+    EXPECT_EQ(count("net"), 2) << grouped;  // one /24
+    EXPECT_EQ(count("v6-"), 2) << grouped;  // one /48
+    if (grouped)
+      EXPECT_EQ(count("loop"), 2);
+    else
+      EXPECT_GE(count("loop"), 10 - 0);  // exempt: a local swarm keeps working
+  }
+  EXPECT_EQ(address_group("10.9.8.7", false), "10.9.8");
+  EXPECT_EQ(address_group("::ffff:10.9.8.7", false), "10.9.8");
+  EXPECT_EQ(address_group("127.0.0.9", false), "");
+  EXPECT_EQ(address_group("::1", true), "127/8");
+  EXPECT_EQ(address_group("not an address", true), "");
+}
+
+TEST(TrackerCore, ConfirmedRelaysRaiseAPeersStanding) {
+  TrackerConfig cfg;
+  cfg.group_loopback = true;
+  CoreHarness h(cfg);
+  open_measured_stream(h);
+  auto a = join_viewer(h, "a", "192.0.2.1");
+  auto liar = join_viewer(h, "liar", "192.0.3.1", {{"upload_kbps", 10'000'000}});
+  h.send(liar, {{"type", "report"}, {"stream", "s"}, {"stats", {{"played", 9999}}}});
+  auto same_host = join_viewer(h, "b", "192.0.2.2");  // a's /24
+  auto other = join_viewer(h, "c", "192.0.4.1");
+  auto second = [&](const std::string& who) {
+    const ConnId x = h.open("100.64.0." + std::to_string(h.next));
+    h.hello(x, who);
+    auto ids = ids_of(h.send(x, {{"type", "join"}, {"stream", "s"}, {"max", 3}}).at(0));
+    EXPECT_EQ(ids.at(0), "src");
+    // Reset the suggestion counts, so each probe sees the same load.
+    for (auto c : {a, liar, same_host, other}) h.send(c, {{"type", "report"}, {"stream", "s"}});
+    return ids.at(1);
+  };
+  h.now += 1000;
+  // A peer of a's own /24 saying it received from a does not count.
+  h.send(same_host, {{"type", "report"},
+                     {"stream", "s"},
+                     {"partners", {{{"id", "a"}, {"role", "parent"}, {"rx_bytes", 60'000}}}}});
+  EXPECT_NE(second("probe1"), "a");
+  // A peer elsewhere confirming it does: "a" now ranks above the 10 Gbit/s liar that claims
+  // to play.
+  h.send(other, {{"type", "report"},
+                 {"stream", "s"},
+                 {"partners", {{{"id", "a"}, {"role", "parent"}, {"rx_bytes", 60'000}}}}});
+  EXPECT_EQ(second("probe2"), "a");
+  EXPECT_EQ(second("probe3"), "a");
+  // The confirmation goes with the reporter's next report that no longer names a.
+  h.send(other, {{"type", "report"}, {"stream", "s"}, {"partners", json::array()}});
+  EXPECT_NE(second("probe4"), "a");
 }

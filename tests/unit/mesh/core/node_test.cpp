@@ -770,3 +770,89 @@ TEST(NodeStartup, EachStripeOfTheFirstSegmentIsPulledFromAPartnerThatHoldsIt) {
   EXPECT_EQ(from[20], 2u);
   EXPECT_EQ(from[21], 3u);
 }
+
+// Issue 17, "measure, don't believe": the source keeps children that forward and replaces
+// those that pass nothing on, whatever upload they declared.
+TEST(NodeSource, ChildrenThatForwardToNobodyArePreemptedWhateverTheyDeclare) {
+  NodeConfig c = viewer_cfg(0, 2);  // 1 Mbit/s in 2 sub-streams: 500 kbit/s a slot
+  c.is_source = true;
+  c.source_copies = 2;
+  c.max_partners = 16;
+  Node src(c);
+  src.start(0);
+  // The sybil declares 100 Mbit/s (170 slots), the honest child 2 Mbit/s (3 slots).
+  const PeerId sybil = 1, honest = 2, newcomer = 3, early = 4;
+  connect(src, sybil, bm_with({}, kNoDepth, 170), 0, 100'000);
+  connect(src, honest, bm_with({}, kNoDepth, 3), 0, 2000);
+  src.on_message(sybil, Subscribe{0, kNoDepth}, 0);
+  src.on_message(honest, Subscribe{0, kNoDepth}, 0);
+  ASSERT_EQ(sent<SubscribeAck>(take(src)).size(), 2u);
+  // Their buffer maps a second later: the honest child took a child of its own (2 slots
+  // left), the sybil forwards to nobody (every slot free).
+  src.on_message(honest, bm_with({}, 1, 2), 1'000'000);
+  src.on_message(sybil, bm_with({}, 1, 170), 1'000'000);
+  // Within the grace time nobody is replaced, and sub-stream 0 shows full.
+  connect(src, early, bm_with({}, kNoDepth, 3), 1'000'000, 2000);
+  src.on_message(early, Subscribe{0, kNoDepth}, 1'000'000);
+  auto out = take(src);
+  ASSERT_EQ(sent<Reject>(out).size(), 1u);
+  EXPECT_EQ(sent<Reject>(out)[0].second.reason, RejectReason::kBusy);
+  EXPECT_EQ(src.buffer_map().depth[0], kNoDepth);
+  // After it: sub-stream 0 shows a slot again, and a newcomer declaring far less than the
+  // sybil takes the sybil's place; the honest (slower-declaring) child keeps its own.
+  src.on_message(honest, bm_with({}, 1, 2), 5'000'000);
+  src.on_message(sybil, bm_with({}, 1, 170), 5'000'000);
+  EXPECT_EQ(src.buffer_map().depth[0], 0);
+  EXPECT_GE(src.buffer_map().spare_slots, 1);
+  connect(src, newcomer, bm_with({}, kNoDepth, 3), 5'000'000, 2000);
+  src.on_message(newcomer, Subscribe{0, kNoDepth}, 5'000'000);
+  out = take(src);
+  auto rejects = sent<Reject>(out);
+  ASSERT_EQ(rejects.size(), 1u);
+  EXPECT_EQ(rejects[0].first, sybil);
+  EXPECT_EQ(rejects[0].second.reason, RejectReason::kDropped);
+  ASSERT_EQ(sent<SubscribeAck>(out).size(), 1u);
+  EXPECT_EQ(sent<SubscribeAck>(out)[0].first, newcomer);
+  EXPECT_EQ(src.children(0), 2u);
+  EXPECT_EQ(src.stats().idle_children_replaced, 1u);
+  // Publishing now pushes to the honest child and the newcomer only.
+  src.publish_segment(seg(10), 5'100'000);
+  auto pushes = sent<SegmentMsg>(take(src));
+  ASSERT_EQ(pushes.size(), 2u);
+  for (auto& [to, m] : pushes) EXPECT_NE(to, sybil);
+  // The replaced sybil cannot take a slot back by subscribing again.
+  src.on_message(sybil, Subscribe{0, kNoDepth}, 8'000'000);
+  out = take(src);
+  EXPECT_TRUE(sent<SubscribeAck>(out).empty());
+  EXPECT_EQ(src.children(0), 2u);
+}
+
+// A parent that takes us as its child and never forwards is left, and asked again only
+// after a back-off that doubles each time it fails again.
+TEST(NodeParents, ParentThatNeverForwardsIsLeftWithAGrowingBackOff) {
+  NodeConfig c = viewer_cfg(1, 1);
+  c.parent_timeout_us = 1'000'000;
+  c.refuse_backoff_us = 1'000'000;
+  Node n(c);
+  n.start(0);
+  const PeerId sybil = 2;
+  auto out = connect(n, sybil, bm_with({0}, 0, 100, 1), 0);
+  std::vector<TimeUs> subscribed_at;
+  for (TimeUs t = 0; t <= 40'000'000; t += 100'000) {
+    if (t > 0) {
+      n.on_message(sybil, bm_with({0}, 0, 100, 1), t);  // keeps looking like a perfect parent
+      n.on_timer(t);
+      out = take(n);
+    }
+    for (auto& [to, s] : sent<Subscribe>(out)) {
+      subscribed_at.push_back(t);
+      n.on_message(sybil, SubscribeAck{s.substream, 0}, t);  // accepts, never pushes
+    }
+  }
+  ASSERT_GE(subscribed_at.size(), 3u);
+  // Gaps between attempts grow: 1 s silence + 2 s, then + 4 s, then + 8 s...
+  for (size_t i = 2; i < subscribed_at.size(); ++i)
+    EXPECT_GT(subscribed_at[i] - subscribed_at[i - 1], subscribed_at[i - 1] - subscribed_at[i - 2])
+        << i;
+  EXPECT_LE(subscribed_at.size(), 6u);  // 40 s: 2+4+8+16 s of back-off plus the waits
+}
