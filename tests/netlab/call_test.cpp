@@ -1,0 +1,228 @@
+// Calls across real NATs in the lab: each side runs `meshcast call` inside its own network
+// namespace, behind a router of some kind, with the lab's tracker, STUN and TURN (coturn)
+// on the "internet". Each test asserts that tones went both ways and which route ICE chose.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "media/common/audio_analysis.hpp"
+#include "tests/netlab/net_lab.hpp"
+
+using meshcast::netlab::LabHost;
+using meshcast::netlab::NetLab;
+using meshcast::netlab::RouterKind;
+using meshcast::testing::Process;
+using nlohmann::json;
+
+namespace {
+
+constexpr int kCallSeconds = 5;
+
+struct Side {
+  int code = -1;
+  json route;  // the "route" object of the last --stats line
+  std::string wav, stderr_text;
+};
+
+struct CallResult {
+  Side alice, bob;
+};
+
+json last_route(const std::string& stats_path) {
+  std::ifstream in(stats_path);
+  json route;
+  for (std::string line; std::getline(in, line);) {
+    auto j = json::parse(line, nullptr, false);
+    if (j.is_object() && j.contains("route")) route = j["route"];
+  }
+  return route;
+}
+
+void expect_tone(const std::string& wav, double hz) {
+  auto w = meshcast::media::read_wav_file(wav);
+  ASSERT_TRUE(w) << wav;
+  auto mono = w->mono();
+  double seconds = double(mono.size()) / w->sample_rate;
+  EXPECT_NEAR(meshcast::media::dominant_frequency(mono, w->sample_rate), hz, hz * 0.03) << wav;
+  // Audible for most of the call (playout starts a little after the link).
+  EXPECT_GE(meshcast::media::audible_fraction(mono, w->sample_rate) * seconds, 0.7 * kCallSeconds)
+      << wav;
+}
+
+class NetlabCall : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string why;
+    if (!NetLab::available(&why)) GTEST_SKIP() << "no network namespaces here: " << why;
+    lab_ = std::make_unique<NetLab>(MESHCAST_EXE);
+    std::string err;
+    ASSERT_TRUE(lab_->start(&err)) << err;
+  }
+  void TearDown() override { lab_.reset(); }
+
+  const LabHost* host(const std::string& name, RouterKind kind) {
+    std::string err;
+    const LabHost* h = lab_->add_host(name, kind, &err);
+    EXPECT_TRUE(h) << err;
+    return h;
+  }
+
+  std::vector<std::string> common_args(const LabHost& h, const std::string& id,
+                                       const std::vector<std::string>& turn) {
+    std::vector<std::string> a = {MESHCAST_EXE,
+                                  "call",
+                                  "--id",
+                                  id,
+                                  "--tracker",
+                                  lab_->tracker_url(),
+                                  "--local-address",
+                                  h.address,
+                                  "--stun",
+                                  lab_->stun_uri(),
+                                  "--quiet",
+                                  "--stats",
+                                  (lab_->dir() / id / "stats.jsonl").string(),
+                                  "--audio-sink",
+                                  "file:" + (lab_->dir() / id / "heard.wav").string()};
+    for (const auto& t : turn) {
+      a.push_back("--turn");
+      a.push_back(t);
+    }
+    return a;
+  }
+
+  // alice (on `a`) calls bob (on `b`) for kCallSeconds; both processes always stopped.
+  CallResult call(const LabHost& a, const LabHost& b, const std::vector<std::string>& turn_a,
+                  const std::vector<std::string>& turn_b) {
+    CallResult r;
+    Process alice, bob;
+    auto bob_args = common_args(b, "bob", turn_b);
+    bob_args.insert(bob_args.end(),
+                    {"--answer", "--accept-from", "alice", "--audio-source", "test:880"});
+    EXPECT_TRUE(lab_->spawn(bob, b.ns, bob_args, "bob/call"));
+    EXPECT_TRUE(lab_->wait_for_tracker_peers(1, 15000)) << bob.err();
+    auto alice_args = common_args(a, "alice", turn_a);
+    alice_args.insert(alice_args.end(), {"--to", "bob", "--duration", std::to_string(kCallSeconds),
+                                         "--ring-timeout", "10", "--audio-source", "test:440"});
+    EXPECT_TRUE(lab_->spawn(alice, a.ns, alice_args, "alice/call"));
+    auto ac = alice.wait(60000);
+    auto bc = bob.wait(15000);
+    alice.stop();
+    bob.stop();
+    r.alice.code = ac.value_or(-1);
+    r.bob.code = bc.value_or(-1);
+    for (auto* s : {&r.alice, &r.bob}) {
+      const std::string id = s == &r.alice ? "alice" : "bob";
+      s->route = last_route((lab_->dir() / id / "stats.jsonl").string());
+      s->wav = (lab_->dir() / id / "heard.wav").string();
+      s->stderr_text = (s == &r.alice ? alice : bob).err();
+    }
+    return r;
+  }
+
+  // Exit codes, tones both ways, and a route reported on both sides.
+  void expect_good_call(const CallResult& r) {
+    EXPECT_EQ(r.alice.code, 0) << "alice: " << r.alice.stderr_text << "\n" << lab_->coturn().log();
+    EXPECT_EQ(r.bob.code, 0) << "bob: " << r.bob.stderr_text;
+    ASSERT_TRUE(r.alice.route.is_object()) << r.alice.stderr_text;
+    ASSERT_TRUE(r.bob.route.is_object()) << r.bob.stderr_text;
+    expect_tone(r.alice.wav, 880);  // alice hears bob
+    expect_tone(r.bob.wav, 440);    // bob hears alice
+    std::printf("alice route: %s\nbob route:   %s\n", r.alice.route.dump().c_str(),
+                r.bob.route.dump().c_str());
+  }
+
+  static std::string ip_of(const json& route, const char* field) {
+    std::string a = route.value(field, "");
+    return a.substr(0, a.rfind(':'));
+  }
+
+  std::unique_ptr<NetLab> lab_;
+};
+
+}  // namespace
+
+// Control: two public hosts, nothing in between; the host candidates connect directly.
+TEST_F(NetlabCall, PublicToPublicIsDirectHostToHost) {
+  auto* a = host("a", RouterKind::kPublic);
+  auto* b = host("b", RouterKind::kPublic);
+  ASSERT_TRUE(a && b);
+  auto r = call(*a, *b, {lab_->turn_udp_uri()}, {lab_->turn_udp_uri()});
+  expect_good_call(r);
+  for (const auto* s : {&r.alice, &r.bob}) {
+    EXPECT_EQ(s->route.value("kind", ""), "direct");
+    EXPECT_EQ(s->route.value("local", ""), "host");
+    EXPECT_EQ(s->route.value("remote", ""), "host");
+    EXPECT_EQ(s->route.value("transport", ""), "udp");
+  }
+  EXPECT_EQ(ip_of(r.alice.route, "remote_address"), b->address);
+  EXPECT_EQ(ip_of(r.bob.route, "remote_address"), a->address);
+}
+
+// Two cone NATs: STUN finds each side's mapped address and the peers reach each other
+// there, directly (the TURN server is offered but not used).
+TEST_F(NetlabCall, FullConeToPortRestrictedConeIsDirectThroughTheMappedAddresses) {
+  auto* a = host("a", RouterKind::kFullCone);
+  auto* b = host("b", RouterKind::kPortRestricted);
+  ASSERT_TRUE(a && b);
+  auto r = call(*a, *b, {lab_->turn_udp_uri()}, {lab_->turn_udp_uri()});
+  expect_good_call(r);
+  for (const auto* s : {&r.alice, &r.bob}) {
+    EXPECT_EQ(s->route.value("kind", ""), "direct");
+    for (const char* side : {"local", "remote"}) {
+      std::string type = s->route.value(side, "");
+      EXPECT_TRUE(type == "srflx" || type == "prflx") << side << ": " << type;
+    }
+  }
+  EXPECT_EQ(ip_of(r.alice.route, "local_address"), a->wan_address);
+  EXPECT_EQ(ip_of(r.bob.route, "local_address"), b->wan_address);
+  // Each side sends to the other's router, not to a private address or the relay.
+  EXPECT_EQ(ip_of(r.alice.route, "remote_address"), b->wan_address);
+  EXPECT_EQ(ip_of(r.bob.route, "remote_address"), a->wan_address);
+}
+
+// Two symmetric NATs: a mapping made for the STUN server is useless to the peer, so media
+// must go through TURN over UDP.
+TEST_F(NetlabCall, SymmetricToSymmetricGoesThroughTurnOverUdp) {
+  auto* a = host("a", RouterKind::kSymmetric);
+  auto* b = host("b", RouterKind::kSymmetric);
+  ASSERT_TRUE(a && b);
+  auto r = call(*a, *b, {lab_->turn_udp_uri()}, {lab_->turn_udp_uri()});
+  expect_good_call(r);
+  int relays = 0;
+  for (const auto* s : {&r.alice, &r.bob}) {
+    EXPECT_EQ(s->route.value("kind", ""), "relayed");
+    if (s->route.value("local", "") == "relay") {
+      ++relays;
+      EXPECT_EQ(s->route.value("relay_transport", ""), "udp");
+      EXPECT_EQ(ip_of(s->route, "local_address"), NetLab::kServerAddress);
+    }
+  }
+  EXPECT_GE(relays, 1);
+}
+
+// A symmetric NAT against a port-restricted cone: the cone only accepts replies from where
+// it sent, the symmetric side changes its port per destination; TURN carries the call.
+TEST_F(NetlabCall, SymmetricToPortRestrictedConeIsRelayed) {
+  auto* a = host("a", RouterKind::kSymmetric);
+  auto* b = host("b", RouterKind::kPortRestricted);
+  ASSERT_TRUE(a && b);
+  auto r = call(*a, *b, {lab_->turn_udp_uri()}, {lab_->turn_udp_uri()});
+  expect_good_call(r);
+  for (const auto* s : {&r.alice, &r.bob}) EXPECT_EQ(s->route.value("kind", ""), "relayed");
+}
+
+// A network that lets no UDP out: its host offers TURN over UDP and over TCP; only the TCP
+// allocation succeeds and carries the call to a cone-NAT peer.
+TEST_F(NetlabCall, UdpBlockedToConeGoesThroughTurnOverTcp) {
+  auto* a = host("a", RouterKind::kUdpBlocked);
+  auto* b = host("b", RouterKind::kFullCone);
+  ASSERT_TRUE(a && b);
+  auto r = call(*a, *b, {lab_->turn_udp_uri(), lab_->turn_tcp_uri()}, {lab_->turn_udp_uri()});
+  expect_good_call(r);
+  EXPECT_EQ(r.alice.route.value("kind", ""), "relayed");
+  EXPECT_EQ(r.alice.route.value("local", ""), "relay");
+  EXPECT_EQ(r.alice.route.value("relay_transport", ""), "tcp");
+  EXPECT_EQ(r.bob.route.value("kind", ""), "relayed");
+}
