@@ -3,6 +3,8 @@
 #include <netdb.h>
 #include <sys/socket.h>
 
+#include <cstdio>
+
 #include "apps/cli/ice_server_uri.hpp"
 
 namespace meshcast::app {
@@ -108,6 +110,11 @@ bool parse_link_options(const Args& args, link::LinkConfig* cfg, std::string* er
     s.username = u->username;
     s.password = u->password;
     s.transport = u->transport;
+    if (s.transport == link::RelayTransport::kTls)
+      std::fprintf(stderr,
+                   "meshcast: note: libnice speaks TURN to a turns: server over plain TCP (no "
+                   "TLS layer); the server must accept that on its TLS port (coturn does). "
+                   "Media stays DTLS-SRTP encrypted end to end.\n");
     cfg->turn_servers.push_back(std::move(s));
   }
   return true;

@@ -16,8 +16,8 @@ inline const char* kLinkOptionsHelp =
     "  --turn URI             TURN relay (none by default; repeatable, up to 8):\n"
     "                           turn:USER:PASS@HOST[:PORT]                 over UDP (3478)\n"
     "                           turn:USER:PASS@HOST[:PORT]?transport=tcp   over TCP (3478)\n"
-    "                           turns:USER:PASS@HOST[:PORT]                TLS port (5349;\n"
-    "                             libnice sends TURN there without a TLS layer: see docs)\n"
+    "                           turns:USER:PASS@HOST[:PORT]                TLS port (5349);\n"
+    "                             libnice sends plain TCP there, no TLS (see docs)\n"
     "                           USER:PASS@HOST:PORT                        over UDP\n"
     "                         HOST may be a name (resolved once at start) or an IP\n"
     "                         ([v6]:PORT)\n";

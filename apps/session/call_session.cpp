@@ -379,6 +379,7 @@ nlohmann::json route_json(const link::LinkRoute& r) {
   if (!r.relay_transport.empty()) {
     j["relay_transport"] = r.relay_transport;
     j["relay_server"] = r.relay_server;
+    j["relay_scheme"] = r.relay_scheme;
   }
   return j;
 }

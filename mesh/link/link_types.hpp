@@ -47,8 +47,11 @@ struct LinkRoute {
   std::string local_type, remote_type;
   std::string local_address, remote_address;  // "IP:PORT" ("[IP]:PORT" for IPv6)
   std::string transport;                      // transport of the pair ("udp")
-  // Our side is a relay candidate: how we reach that TURN server and its address.
-  std::string relay_transport, relay_server;
+  // Our side is a relay candidate: how we reach that TURN server (what goes on the wire:
+  // "udp" or "tcp"), its address, and the scheme it was configured with ("turn" / "turns").
+  // libnice (RFC 5245 mode) speaks TURN to a turns: server over plain TCP, without TLS, so
+  // a turns: relay reports transport "tcp".
+  std::string relay_transport, relay_server, relay_scheme;
   // Media goes through a TURN server (ours or the peer's).
   bool relayed() const { return local_type == "relay" || remote_type == "relay"; }
   const char* kind() const { return !selected ? "none" : relayed() ? "relayed" : "direct"; }

@@ -856,11 +856,18 @@ LinkRoute PeerLink::route() const {
       nice_address_set_port(&a, t.port);
       return nice_address_equal(&a, &server) != FALSE;
     };
+    const TurnServer* match = nullptr;
     if (index < servers.size() && same_address(servers[index])) {
-      r.relay_transport = to_string(servers[index].transport);
+      match = &servers[index];
     } else {
       auto it = std::find_if(servers.begin(), servers.end(), same_address);
-      r.relay_transport = it == servers.end() ? "?" : to_string(it->transport);
+      if (it != servers.end()) match = &*it;
+    }
+    if (match) {
+      r.relay_scheme = match->transport == RelayTransport::kTls ? "turns" : "turn";
+      r.relay_transport = match->transport == RelayTransport::kUdp ? "udp" : "tcp";
+    } else {
+      r.relay_transport = "?";
     }
   }
   return r;

@@ -5,6 +5,8 @@
 
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <sstream>
+#include <thread>
 
 #include "media/common/audio_analysis.hpp"
 #include "tests/netlab/net_lab.hpp"
@@ -225,4 +227,35 @@ TEST_F(NetlabCall, UdpBlockedToConeGoesThroughTurnOverTcp) {
   EXPECT_EQ(r.alice.route.value("local", ""), "relay");
   EXPECT_EQ(r.alice.route.value("relay_transport", ""), "tcp");
   EXPECT_EQ(r.bob.route.value("kind", ""), "relayed");
+}
+
+// turns: on the same blocked network. libnice (RFC 5245 mode) opens a TCP connection to the
+// TLS port but speaks TURN there without a TLS layer; coturn accepts plain TURN on any of
+// its listeners, so the call connects. The route says what went on the wire (tcp) and the
+// server's log confirms the session was not TLS.
+TEST_F(NetlabCall, TurnsUriReachesTheTlsPortOverPlainTcp) {
+  auto* a = host("a", RouterKind::kUdpBlocked);
+  auto* b = host("b", RouterKind::kFullCone);
+  ASSERT_TRUE(a && b);
+  auto r = call(*a, *b, {lab_->turn_tls_uri()}, {lab_->turn_udp_uri()});
+  expect_good_call(r);
+  EXPECT_EQ(r.alice.route.value("local", ""), "relay");
+  EXPECT_EQ(r.alice.route.value("relay_scheme", ""), "turns");
+  EXPECT_EQ(r.alice.route.value("relay_transport", ""), "tcp");
+  EXPECT_EQ(r.alice.route.value("relay_server", ""), std::string(NetLab::kServerAddress) + ":5349");
+  // coturn logs how each session on its TLS port ended: "TLS/TCP connection closed" for a
+  // real TLS client, "TCP connection closed" for alice's (she has hung up by now).
+  const std::string local = std::string("local ") + NetLab::kServerAddress + ":5349";
+  std::string closed;
+  for (int i = 0; i < 50 && closed.empty(); ++i) {
+    std::istringstream log(lab_->coturn().log());
+    for (std::string line; std::getline(log, line);)
+      if (line.find("closed (2nd stage)") != std::string::npos &&
+          line.find(local) != std::string::npos)
+        closed = line;
+    if (closed.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_FALSE(closed.empty()) << lab_->coturn().log();
+  EXPECT_NE(closed.find("reason: TCP connection closed"), std::string::npos) << closed;
+  EXPECT_EQ(closed.find("TLS"), std::string::npos) << closed;
 }

@@ -44,7 +44,7 @@ bool CoturnProcess::start(const Spawn& spawn, std::string* error) {
     << "userdb=" << (dir_ / "turndb").string() << "\n"
     << "pidfile=" << (dir_ / "turnserver.pid").string() << "\n"
     << "log-file=" << (dir_ / "turnserver.log").string() << "\n"
-    << "simple-log\n";
+    << "simple-log\nverbose\n";
   c.close();
   if (!spawn(proc_, {"turnserver", "-c", config_.string(), "--no-stdout-log"})) {
     *error = "cannot start turnserver";

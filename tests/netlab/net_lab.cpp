@@ -176,6 +176,18 @@ void NetLab::sweep_stale() {
     stale.push_back(name);
   }
   closedir(d);
+  // Their log directories too.
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(fs::temp_directory_path(), ec)) {
+    std::string name = e.path().filename().string();
+    const std::string dir_prefix = "meshcast_netlab_";
+    if (name.rfind(dir_prefix, 0) != 0) continue;
+    std::string pid =
+        name.substr(dir_prefix.size(), name.find('_', dir_prefix.size()) - dir_prefix.size());
+    if (pid.empty() || pid.find_first_not_of("0123456789") != std::string::npos) continue;
+    pid_t p = static_cast<pid_t>(std::stol(pid));
+    if (p != getpid() && kill(p, 0) != 0 && errno == ESRCH) fs::remove_all(e.path(), ec);
+  }
   for (const auto& ns : stale) {
     std::string pids;
     run({"ip", "netns", "pids", ns}, nullptr, &pids);
