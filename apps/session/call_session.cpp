@@ -173,6 +173,7 @@ void CallSession::answer(bool accept) {
 
 void CallSession::open_link(bool offerer) {
   std::string err;
+  link_opened_us_ = g_get_monotonic_time();
   link_ = link::PeerLink::create(ctx_, opt_.link, cert_,
                                  offerer ? link::Role::kOfferer : link::Role::kAnswerer, err);
   if (!link_) return end("cannot create the media link: " + err, kExitFailure);
@@ -289,6 +290,7 @@ void CallSession::on_relay(const nlohmann::json& m) {
 
 void CallSession::on_link_state(link::LinkState st, const std::string& reason) {
   if (st == link::LinkState::kConnected && phase_ == CallPhase::kLinking) {
+    link_setup_ms_ = (g_get_monotonic_time() - link_opened_us_) / 1e3;
     phase_ = CallPhase::kInCall;
     start_media();
   } else if (st == link::LinkState::kFailed) {
@@ -400,6 +402,7 @@ nlohmann::json CallSession::stats_json() const {
   j["phase"] = to_string(phase_);
   j["peer"] = peer_;
   if (link_) j["route"] = route_json(link_->route());
+  if (link_setup_ms_ >= 0) j["link_setup_ms"] = link_setup_ms_;
   if (!audio_rx_ || !audio_tx_) return j;
   auto rx = audio_rx_->stats();
   auto tx = audio_tx_->stats();

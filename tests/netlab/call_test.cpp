@@ -8,6 +8,7 @@
 #include <sstream>
 #include <thread>
 
+#include "apps/cli/stats.hpp"
 #include "media/common/audio_analysis.hpp"
 #include "tests/netlab/net_lab.hpp"
 
@@ -16,6 +17,7 @@ using meshcast::netlab::NetLab;
 using meshcast::netlab::RouterKind;
 using meshcast::testing::Process;
 using nlohmann::json;
+namespace fs = std::filesystem;
 
 namespace {
 
@@ -24,6 +26,7 @@ constexpr int kCallSeconds = 5;
 struct Side {
   int code = -1;
   json route;  // the "route" object of the last --stats line
+  double link_setup_ms = -1;
   std::string wav, stderr_text;
 };
 
@@ -31,14 +34,15 @@ struct CallResult {
   Side alice, bob;
 };
 
-json last_route(const std::string& stats_path) {
+// The last --stats line that has `field`.
+json last_stats(const std::string& stats_path, const char* field) {
   std::ifstream in(stats_path);
-  json route;
+  json value;
   for (std::string line; std::getline(in, line);) {
     auto j = json::parse(line, nullptr, false);
-    if (j.is_object() && j.contains("route")) route = j["route"];
+    if (j.is_object() && j.contains(field)) value = j[field];
   }
-  return route;
+  return value;
 }
 
 void expect_tone(const std::string& wav, double hz) {
@@ -96,7 +100,7 @@ class NetlabCall : public ::testing::Test {
 
   // alice (on `a`) calls bob (on `b`) for kCallSeconds; both processes always stopped.
   CallResult call(const LabHost& a, const LabHost& b, const std::vector<std::string>& turn_a,
-                  const std::vector<std::string>& turn_b) {
+                  const std::vector<std::string>& turn_b, int seconds = kCallSeconds) {
     CallResult r;
     Process alice, bob;
     auto bob_args = common_args(b, "bob", turn_b);
@@ -105,7 +109,7 @@ class NetlabCall : public ::testing::Test {
     EXPECT_TRUE(lab_->spawn(bob, b.ns, bob_args, "bob/call"));
     EXPECT_TRUE(lab_->wait_for_tracker_peers(1, 15000)) << bob.err();
     auto alice_args = common_args(a, "alice", turn_a);
-    alice_args.insert(alice_args.end(), {"--to", "bob", "--duration", std::to_string(kCallSeconds),
+    alice_args.insert(alice_args.end(), {"--to", "bob", "--duration", std::to_string(seconds),
                                          "--ring-timeout", "10", "--audio-source", "test:440"});
     EXPECT_TRUE(lab_->spawn(alice, a.ns, alice_args, "alice/call"));
     auto ac = alice.wait(60000);
@@ -116,7 +120,11 @@ class NetlabCall : public ::testing::Test {
     r.bob.code = bc.value_or(-1);
     for (auto* s : {&r.alice, &r.bob}) {
       const std::string id = s == &r.alice ? "alice" : "bob";
-      s->route = last_route((lab_->dir() / id / "stats.jsonl").string());
+      const std::string stats = (lab_->dir() / id / "stats.jsonl").string();
+      s->route = last_stats(stats, "route");
+      auto setup = last_stats(stats, "link_setup_ms");
+      if (setup.is_number()) s->link_setup_ms = setup.get<double>();
+      fs::remove(stats);
       s->wav = (lab_->dir() / id / "heard.wav").string();
       s->stderr_text = (s == &r.alice ? alice : bob).err();
     }
@@ -258,4 +266,41 @@ TEST_F(NetlabCall, TurnsUriReachesTheTlsPortOverPlainTcp) {
   ASSERT_FALSE(closed.empty()) << lab_->coturn().log();
   EXPECT_NE(closed.find("reason: TCP connection closed"), std::string::npos) << closed;
   EXPECT_EQ(closed.find("TLS"), std::string::npos) << closed;
+}
+
+// Not a pass/fail test: how long the link takes to set up (offer -> ICE + DTLS connected, the
+// caller's link_setup_ms) per router pair, over MESHCAST_NETLAB_CALLS calls (default 10).
+// Run with --gtest_also_run_disabled_tests --gtest_filter='*SetupTimes*'.
+TEST_F(NetlabCall, DISABLED_SetupTimesPerRouterPair) {
+  const char* env = std::getenv("MESHCAST_NETLAB_CALLS");
+  const int calls = env ? std::max(1, std::atoi(env)) : 10;
+  struct Pair {
+    RouterKind a, b;
+    bool a_tcp;
+  };
+  const std::vector<Pair> pairs = {{RouterKind::kPublic, RouterKind::kPublic, false},
+                                   {RouterKind::kFullCone, RouterKind::kPortRestricted, false},
+                                   {RouterKind::kSymmetric, RouterKind::kSymmetric, false},
+                                   {RouterKind::kSymmetric, RouterKind::kPortRestricted, false},
+                                   {RouterKind::kUdpBlocked, RouterKind::kFullCone, true}};
+  int n = 0;
+  for (const auto& p : pairs) {
+    ++n;
+    auto* a = host("a" + std::to_string(n), p.a);
+    auto* b = host("b" + std::to_string(n), p.b);
+    ASSERT_TRUE(a && b);
+    std::vector<std::string> turn_a = {lab_->turn_udp_uri()};
+    if (p.a_tcp) turn_a.push_back(lab_->turn_tcp_uri());
+    std::vector<double> setup;
+    std::string kinds;
+    for (int i = 0; i < calls; ++i) {
+      auto r = call(*a, *b, turn_a, {lab_->turn_udp_uri()}, 1);
+      EXPECT_EQ(r.alice.code, 0) << r.alice.stderr_text;
+      if (r.alice.link_setup_ms >= 0) setup.push_back(r.alice.link_setup_ms);
+      kinds = r.alice.route.value("kind", "?");
+    }
+    std::printf("SETUP %s <-> %s: %zu/%d calls, route %s, link setup p50 %.0f ms p95 %.0f ms\n",
+                to_string(p.a), to_string(p.b), setup.size(), calls, kinds.c_str(),
+                meshcast::app::percentile(setup, 0.5), meshcast::app::percentile(setup, 0.95));
+  }
 }

@@ -356,6 +356,9 @@ std::string NetLab::turn_tls_uri() const {
 }
 
 bool NetLab::wait_for_tracker_peers(int n, int timeout_ms) {
+  // Only lines written from now on count: an earlier line may describe an earlier call.
+  const double since =
+      std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
   const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
   while (std::chrono::steady_clock::now() < until) {
     std::ifstream in(dir_ / "tracker_stats.jsonl");
@@ -363,7 +366,7 @@ bool NetLab::wait_for_tracker_peers(int n, int timeout_ms) {
     while (std::getline(in, line))
       if (!line.empty()) last = line;
     auto j = nlohmann::json::parse(last, nullptr, false);
-    if (j.is_object() && j.value("peers", 0) >= n) return true;
+    if (j.is_object() && j.value("t", 0.0) > since && j.value("peers", 0) >= n) return true;
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   return false;

@@ -73,7 +73,8 @@ class NetLab {
   std::string turn_udp_uri() const;
   std::string turn_tcp_uri() const;
   std::string turn_tls_uri() const;
-  // The tracker's latest --stats line has at least n peers (waits up to timeout_ms).
+  // A --stats line of the tracker written after this call has at least n peers (waits up
+  // to timeout_ms; the tracker writes one a second).
   bool wait_for_tracker_peers(int n, int timeout_ms);
 
   const fs::path& dir() const { return dir_; }
