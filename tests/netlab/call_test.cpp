@@ -304,3 +304,61 @@ TEST_F(NetlabCall, DISABLED_SetupTimesPerRouterPair) {
                 meshcast::app::percentile(setup, 0.5), meshcast::app::percentile(setup, 0.95));
   }
 }
+
+// A broadcast from behind a symmetric NAT to four viewers behind every other kind of router
+// (one lets no UDP out and has TURN over TCP). The mesh links between all of them need STUN
+// or TURN; every viewer must play at least 99 % of what it should have.
+TEST_F(NetlabCall, BroadcastFromSymmetricNatReachesViewersBehindMixedNats) {
+  constexpr int kWatchSeconds = 15;
+  auto* bc_host = host("bc", RouterKind::kSymmetric);
+  const std::vector<RouterKind> kinds = {RouterKind::kFullCone, RouterKind::kPortRestricted,
+                                         RouterKind::kSymmetric, RouterKind::kUdpBlocked};
+  std::vector<const LabHost*> viewers;
+  for (size_t i = 0; i < kinds.size(); ++i)
+    viewers.push_back(host("v" + std::to_string(i), kinds[i]));
+  ASSERT_TRUE(bc_host);
+  for (auto* v : viewers) ASSERT_TRUE(v);
+  auto servers = [&](const LabHost& h) {
+    std::vector<std::string> a = {
+        "--tracker", lab_->tracker_url(), "--local-address", h.address,
+        "--stun",    lab_->stun_uri(),    "--turn",          lab_->turn_udp_uri()};
+    if (h.kind == RouterKind::kUdpBlocked) a.insert(a.end(), {"--turn", lab_->turn_tcp_uri()});
+    return a;
+  };
+  Process bc;
+  auto bc_args = servers(*bc_host);
+  bc_args.insert(bc_args.begin(), {MESHCAST_EXE, "broadcast"});
+  bc_args.insert(bc_args.end(),
+                 {"--stream", "live", "--id", "bc", "--synthetic", "--bitrate", "300", "--quiet",
+                  "--duration", std::to_string(kWatchSeconds + 15)});
+  ASSERT_TRUE(lab_->spawn(bc, bc_host->ns, bc_args, "bc/broadcast"));
+  ASSERT_TRUE(lab_->wait_for_tracker_peers(1, 15000)) << bc.err();
+  std::vector<std::unique_ptr<Process>> procs;
+  for (size_t i = 0; i < viewers.size(); ++i) {
+    const std::string id = "v" + std::to_string(i);
+    auto args = servers(*viewers[i]);
+    args.insert(args.begin(), {MESHCAST_EXE, "watch"});
+    args.insert(args.end(), {"--stream", "live", "--id", id, "--out", "null", "--quiet",
+                             "--duration", std::to_string(kWatchSeconds), "--stats",
+                             (lab_->dir() / id / "watch.jsonl").string()});
+    procs.push_back(std::make_unique<Process>());
+    ASSERT_TRUE(lab_->spawn(*procs.back(), viewers[i]->ns, args, id + "/watch"));
+  }
+  for (size_t i = 0; i < viewers.size(); ++i) {
+    const std::string id = "v" + std::to_string(i);
+    auto st = procs[i]->wait(60'000);
+    ASSERT_TRUE(st) << id << " did not finish";
+    EXPECT_EQ(*st, 0) << id << " (" << to_string(kinds[i]) << "): " << procs[i]->err();
+    std::ifstream in(lab_->dir() / id / "watch.jsonl");
+    json last;
+    for (std::string line; std::getline(in, line);) {
+      auto j = json::parse(line, nullptr, false);
+      if (j.is_object()) last = j;
+    }
+    ASSERT_TRUE(last.is_object()) << id << ": no stats";
+    std::printf("%s (%s): %s\n", id.c_str(), to_string(kinds[i]), last.dump().c_str());
+    EXPECT_GT(last.value("played", 0), 0) << id;
+    EXPECT_GE(last.value("continuity", 0.0), 0.99) << id << " (" << to_string(kinds[i]) << ")";
+  }
+  bc.stop();
+}
