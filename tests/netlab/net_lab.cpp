@@ -1,6 +1,7 @@
 #include "tests/netlab/net_lab.hpp"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/mount.h>
 #include <unistd.h>
@@ -30,9 +31,41 @@ Registry g_registry;
 int g_labs = 0;
 struct sigaction g_old_int, g_old_term;
 
+// True when `pid` is still our (unreaped) child. A registered pid that was reaped may have
+// been reused by an unrelated process, which must not be killed. open/read/close only:
+// async-signal-safe.
+bool is_our_child(pid_t pid) {
+  char path[64] = "/proc/";
+  char digits[16];
+  int n = 0;
+  for (pid_t p = pid; p > 0 && n < 15; p /= 10) digits[n++] = char('0' + p % 10);
+  size_t at = 6;
+  while (n > 0 && at < sizeof path - 8) path[at++] = digits[--n];
+  const char* tail = "/stat";
+  for (int i = 0; tail[i]; ++i) path[at++] = tail[i];
+  path[at] = '\0';
+  int fd = open(path, O_RDONLY);
+  if (fd < 0) return false;
+  char buf[512];
+  ssize_t len = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (len <= 0) return false;
+  buf[len] = '\0';
+  // "pid (comm) state ppid ...": comm may hold spaces and parentheses; the last ')' ends it.
+  char* close_paren = nullptr;
+  for (char* c = buf; *c; ++c)
+    if (*c == ')') close_paren = c;
+  if (!close_paren || close_paren[1] != ' ' || !close_paren[2] || close_paren[3] != ' ')
+    return false;
+  long ppid = 0;
+  for (char* c = close_paren + 4; *c >= '0' && *c <= '9'; ++c) ppid = ppid * 10 + (*c - '0');
+  return ppid == getpid();
+}
+
 void on_signal(int sig) {
   for (int i = 0; i < g_registry.processes; ++i)
-    if (g_registry.pids[i] > 0) kill(-g_registry.pids[i], SIGKILL);
+    if (g_registry.pids[i] > 0 && is_our_child(g_registry.pids[i]))
+      kill(-g_registry.pids[i], SIGKILL);
   // What `ip netns del` does: the namespace goes away with its last process and mount.
   for (int i = 0; i < g_registry.namespaces; ++i) {
     umount2(g_registry.paths[i], MNT_DETACH);
@@ -301,7 +334,7 @@ const LabHost* NetLab::add_host(const std::string& name, RouterKind kind, std::s
         !run({"ip", "-n", h->ns, "addr", "add", h->address + "/24", "dev", "eth0"}, error) ||
         !run({"ip", "-n", h->ns, "link", "set", "eth0", "up"}, error) ||
         !run({"ip", "-n", h->ns, "route", "add", "default", "via", lan + ".1"}, error) ||
-        !configure_router(*h, index, error))
+        !configure_router(*h, error))
       return nullptr;
   }
   hosts_.push_back(std::move(h));
@@ -312,8 +345,7 @@ const LabHost* NetLab::add_host(const std::string& name, RouterKind kind, std::s
 // from outside (so a peer's early punch cannot claim a conntrack entry on the WAN address
 // that our own outgoing flow then clashes with), forwarding outside -> inside only for
 // established flows (and, for full cone, any UDP to a mapped port).
-bool NetLab::configure_router(const LabHost& h, int index, std::string* error) {
-  (void)index;
+bool NetLab::configure_router(const LabHost& h, std::string* error) {
   std::ostringstream r;
   r << "*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n"
     << ":POSTROUTING ACCEPT [0:0]\n";

@@ -88,7 +88,7 @@ class NetLab {
  private:
   bool make_namespace(const std::string& ns, std::string* error);
   bool attach_to_internet(const std::string& ns, const std::string& address, std::string* error);
-  bool configure_router(const LabHost& h, int index, std::string* error);
+  bool configure_router(const LabHost& h, std::string* error);
   void sweep_stale();
   void teardown();
 
