@@ -21,3 +21,24 @@ echo "== fuzz stage (clang libFuzzer, build/fuzz): replay, then ${FUZZ_SECONDS:-
 bash scripts/fuzz.sh "${FUZZ_SECONDS:-30}"
 echo "== integration tests (release) =="
 ctest --test-dir build/release -L integration --output-on-failure -j 1 --no-tests=ignore
+# The NAT lab needs root and network namespaces (ip netns, veth, iptables in a namespace).
+# It never touches the machine's own interfaces; see docs/netlab.md.
+echo "== netlab tests (release, network namespaces) =="
+netlab_skip=""
+if [ "$(id -u)" -ne 0 ]; then
+  netlab_skip="not root"
+else
+  probe="mcnlprobe$$"
+  if ip netns add "$probe" 2>/dev/null; then
+    ip netns exec "$probe" iptables -t nat -L >/dev/null 2>&1 || netlab_skip="iptables does not work in a network namespace"
+    ip netns del "$probe" 2>/dev/null || true
+  else
+    netlab_skip="cannot create a network namespace (ip netns add failed)"
+  fi
+  command -v turnserver >/dev/null || netlab_skip="${netlab_skip:-coturn (turnserver) is not installed}"
+fi
+if [ -n "$netlab_skip" ]; then
+  echo "SKIPPING the netlab tests: $netlab_skip"
+else
+  ctest --test-dir build/release -L netlab --output-on-failure -j 1 --no-tests=error
+fi

@@ -45,6 +45,7 @@ Args::Args(int argc, char** argv, std::set<std::string> flags, std::set<std::str
         value = argv[++i];
       }
       values_[name] = value;
+      all_values_[name].push_back(value);
     } else {
       error_ = "unknown option --" + name;
       return;
@@ -55,6 +56,11 @@ Args::Args(int argc, char** argv, std::set<std::string> flags, std::set<std::str
 std::string Args::get(const std::string& name, const std::string& def) const {
   auto it = values_.find(name);
   return it == values_.end() ? def : it->second;
+}
+
+std::vector<std::string> Args::get_all(const std::string& name) const {
+  auto it = all_values_.find(name);
+  return it == all_values_.end() ? std::vector<std::string>{} : it->second;
 }
 
 long Args::get_int(const std::string& name, long def, long min, long max) {

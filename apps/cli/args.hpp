@@ -21,6 +21,8 @@ class Args {
 
   bool has(const std::string& name) const { return values_.count(name) > 0; }
   std::string get(const std::string& name, const std::string& def = "") const;
+  // Every value of an option given several times, in command-line order (get() = the last).
+  std::vector<std::string> get_all(const std::string& name) const;
   // Numeric getters record a usage error on bad input instead of throwing.
   long get_int(const std::string& name, long def, long min, long max);
   double get_double(const std::string& name, double def, double min, double max);
@@ -28,6 +30,7 @@ class Args {
 
  private:
   std::map<std::string, std::string> values_;
+  std::map<std::string, std::vector<std::string>> all_values_;
   std::vector<std::string> positional_;
   std::string error_;
 };

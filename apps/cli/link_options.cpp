@@ -1,30 +1,48 @@
 #include "apps/cli/link_options.hpp"
 
-#include <gio/gio.h>
+#include <netdb.h>
+#include <sys/socket.h>
+
+#include <cstdio>
+
+#include "apps/cli/ice_server_uri.hpp"
 
 namespace meshcast::app {
 namespace {
+
 bool valid_ip(const std::string& s) {
-  GInetAddress* a = g_inet_address_new_from_string(s.c_str());
-  if (!a) return false;
-  g_object_unref(a);
+  addrinfo hints{}, *res = nullptr;
+  hints.ai_flags = AI_NUMERICHOST;
+  if (getaddrinfo(s.c_str(), nullptr, &hints, &res) != 0) return false;
+  freeaddrinfo(res);
   return true;
 }
-bool host_port(const std::string& s, std::string* host, uint16_t* port) {
-  auto colon = s.rfind(':');
-  if (colon == std::string::npos || colon == 0) return false;
-  *host = s.substr(0, colon);
-  if (host->size() > 2 && host->front() == '[' && host->back() == ']')
-    *host = host->substr(1, host->size() - 2);
-  std::string p = s.substr(colon + 1);
-  if (p.empty() || p.size() > 5 || p.find_first_not_of("0123456789") != std::string::npos)
-    return false;
-  long v = std::stol(p);
-  if (v < 1 || v > 65535) return false;
-  *port = uint16_t(v);
-  return valid_ip(*host);
-}
+
+// libnice can ask one STUN server per agent; more are accepted on the command line so
+// scripts can list alternatives, and the first one is used.
+constexpr size_t kMaxStunServers = 8;
+
 }  // namespace
+
+bool resolve_host_once(const std::string& host, std::string* numeric, std::string* error) {
+  addrinfo hints{}, *res = nullptr;
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_DGRAM;
+  int rc = getaddrinfo(host.c_str(), nullptr, &hints, &res);
+  if (rc != 0 || !res) {
+    *error = "cannot resolve '" + host + "': " + gai_strerror(rc);
+    return false;
+  }
+  char buf[NI_MAXHOST];
+  rc = getnameinfo(res->ai_addr, res->ai_addrlen, buf, sizeof buf, nullptr, 0, NI_NUMERICHOST);
+  freeaddrinfo(res);
+  if (rc != 0) {
+    *error = "cannot resolve '" + host + "': " + gai_strerror(rc);
+    return false;
+  }
+  *numeric = buf;
+  return true;
+}
 
 bool parse_link_options(const Args& args, link::LinkConfig* cfg, std::string* error) {
   if (args.has("local-address")) {
@@ -46,21 +64,58 @@ bool parse_link_options(const Args& args, link::LinkConfig* cfg, std::string* er
       }
     }
   }
-  if (args.has("stun") && !host_port(args.get("stun"), &cfg->stun_host, &cfg->stun_port)) {
-    *error = "--stun must be NUMERIC_IP:PORT, got '" + args.get("stun") + "'";
+  auto stuns = args.get_all("stun");
+  if (stuns.size() > kMaxStunServers) {
+    *error = "at most " + std::to_string(kMaxStunServers) + " --stun servers";
     return false;
   }
-  if (args.has("turn")) {
-    std::string v = args.get("turn");
-    auto at = v.rfind('@');
-    auto colon = v.find(':');
-    if (at == std::string::npos || colon == std::string::npos || colon > at ||
-        !host_port(v.substr(at + 1), &cfg->turn.host, &cfg->turn.port)) {
-      *error = "--turn must be USER:PASS@NUMERIC_IP:PORT";
+  for (size_t i = 0; i < stuns.size(); ++i) {
+    std::string why;
+    auto u = parse_stun_uri(stuns[i], &why);
+    if (!u) {
+      *error = "--stun '" + stuns[i] + "': " + why;
       return false;
     }
-    cfg->turn.username = v.substr(0, colon);
-    cfg->turn.password = v.substr(colon + 1, at - colon - 1);
+    std::string ip = u->host;
+    if (!u->host_is_ip && !resolve_host_once(u->host, &ip, &why)) {
+      *error = "--stun: " + why;
+      return false;
+    }
+    if (i == 0) {
+      cfg->stun_host = ip;
+      cfg->stun_port = u->port;
+    }
+  }
+  auto turns = args.get_all("turn");
+  if (turns.size() > link::kMaxTurnServers) {
+    *error = "at most " + std::to_string(link::kMaxTurnServers) + " --turn servers";
+    return false;
+  }
+  cfg->turn_servers.clear();
+  for (const auto& t : turns) {
+    std::string why;
+    auto u = parse_turn_uri(t, &why);
+    if (!u) {
+      // The text may hold a password: name the problem, not the value.
+      *error = "--turn: " + why;
+      return false;
+    }
+    link::TurnServer s;
+    s.host = u->host;
+    if (!u->host_is_ip && !resolve_host_once(u->host, &s.host, &why)) {
+      *error = "--turn: " + why;
+      return false;
+    }
+    s.port = u->port;
+    s.username = u->username;
+    s.password = u->password;
+    s.transport = u->transport;
+    if (s.transport == link::RelayTransport::kTls)
+      std::fprintf(stderr,
+                   "meshcast: note: libnice speaks TURN to a turns: server over plain TCP (no "
+                   "TLS layer); the server must accept that on its TLS port (coturn does). "
+                   "Media stays DTLS-SRTP encrypted end to end.\n");
+    cfg->turn_servers.push_back(std::move(s));
   }
   return true;
 }

@@ -11,12 +11,23 @@ namespace meshcast::app {
 inline const char* kLinkOptionsHelp =
     "  --local-address LIST   addresses ICE gathers on, comma-separated, or 'all'\n"
     "                         (default 127.0.0.1: loopback only)\n"
-    "  --stun HOST:PORT       STUN server (numeric IP; none by default)\n"
-    "  --turn USER:PASS@HOST:PORT  TURN relay over UDP (none by default)\n";
+    "  --stun URI             STUN server: stun:HOST[:PORT] or HOST:PORT (none by default;\n"
+    "                         repeatable, libnice asks the first)\n"
+    "  --turn URI             TURN relay (none by default; repeatable, up to 8):\n"
+    "                           turn:USER:PASS@HOST[:PORT]                 over UDP (3478)\n"
+    "                           turn:USER:PASS@HOST[:PORT]?transport=tcp   over TCP (3478)\n"
+    "                           turns:USER:PASS@HOST[:PORT]                TLS port (5349);\n"
+    "                             libnice sends plain TCP there, no TLS (see docs)\n"
+    "                           USER:PASS@HOST:PORT                        over UDP\n"
+    "                         HOST may be a name (resolved once at start) or an IP\n"
+    "                         ([v6]:PORT)\n";
 
 inline const std::set<std::string> kLinkOptionNames = {"local-address", "stun", "turn"};
 
-// Fills `cfg`; false with a message on a malformed value.
+// Resolves `host` (a name or an IP) to one numeric address; false with a message.
+bool resolve_host_once(const std::string& host, std::string* numeric, std::string* error);
+
+// Fills `cfg` (names resolved here, once); false with a message on a malformed value.
 bool parse_link_options(const Args& args, link::LinkConfig* cfg, std::string* error);
 
 }  // namespace meshcast::app

@@ -173,6 +173,7 @@ void CallSession::answer(bool accept) {
 
 void CallSession::open_link(bool offerer) {
   std::string err;
+  link_opened_us_ = g_get_monotonic_time();
   link_ = link::PeerLink::create(ctx_, opt_.link, cert_,
                                  offerer ? link::Role::kOfferer : link::Role::kAnswerer, err);
   if (!link_) return end("cannot create the media link: " + err, kExitFailure);
@@ -289,6 +290,7 @@ void CallSession::on_relay(const nlohmann::json& m) {
 
 void CallSession::on_link_state(link::LinkState st, const std::string& reason) {
   if (st == link::LinkState::kConnected && phase_ == CallPhase::kLinking) {
+    link_setup_ms_ = (g_get_monotonic_time() - link_opened_us_) / 1e3;
     phase_ = CallPhase::kInCall;
     start_media();
   } else if (st == link::LinkState::kFailed) {
@@ -367,11 +369,40 @@ gboolean CallSession::on_report_tick(gpointer p) {
   return G_SOURCE_CONTINUE;
 }
 
+namespace {
+nlohmann::json route_json(const link::LinkRoute& r) {
+  nlohmann::json j = {{"kind", r.kind()}};
+  if (!r.selected) return j;
+  j["local"] = r.local_type;
+  j["remote"] = r.remote_type;
+  j["local_address"] = r.local_address;
+  j["remote_address"] = r.remote_address;
+  j["transport"] = r.transport;
+  if (!r.relay_transport.empty()) {
+    j["relay_transport"] = r.relay_transport;
+    j["relay_server"] = r.relay_server;
+    j["relay_scheme"] = r.relay_scheme;
+  }
+  return j;
+}
+
+// "direct host/srflx udp", "relayed relay(tcp)/srflx udp": what the user needs to know about
+// the path in one short phrase.
+std::string route_text(const link::LinkRoute& r) {
+  if (!r.selected) return "no route yet";
+  std::string local = r.local_type;
+  if (!r.relay_transport.empty()) local += "(" + r.relay_transport + ")";
+  return std::string(r.kind()) + " " + local + "/" + r.remote_type + " " + r.transport;
+}
+}  // namespace
+
 nlohmann::json CallSession::stats_json() const {
   nlohmann::json j;
   j["t"] = g_get_real_time() / 1e6;
   j["phase"] = to_string(phase_);
   j["peer"] = peer_;
+  if (link_) j["route"] = route_json(link_->route());
+  if (link_setup_ms_ >= 0) j["link_setup_ms"] = link_setup_ms_;
   if (!audio_rx_ || !audio_tx_) return j;
   auto rx = audio_rx_->stats();
   auto tx = audio_tx_->stats();
@@ -398,18 +429,19 @@ nlohmann::json CallSession::stats_json() const {
 
 std::string CallSession::status_line() const {
   auto j = stats_json();
-  char buf[256];
+  char buf[384];
   if (!j.contains("rtt_ms")) {
     std::snprintf(buf, sizeof buf, "call %s | %s", peer_.empty() ? "-" : peer_.c_str(),
                   to_string(phase_));
     return buf;
   }
+  std::string route = link_ ? route_text(link_->route()) : "no route yet";
   std::snprintf(buf, sizeof buf,
-                "call %s | rtt %.0f ms | loss %.1f%% | jitter %.1f ms | %.0f kbps | fec %llu | "
-                "concealed %llu",
-                peer_.c_str(), j["rtt_ms"].get<double>(), 100 * j["loss"].get<double>(),
-                j["jitter_ms"].get<double>(), j["send_kbps"].get<double>(),
-                (unsigned long long)j["frames_fec"].get<uint64_t>(),
+                "call %s | %s | rtt %.0f ms | loss %.1f%% | jitter %.1f ms | %.0f kbps | "
+                "fec %llu | concealed %llu",
+                peer_.c_str(), route.c_str(), j["rtt_ms"].get<double>(),
+                100 * j["loss"].get<double>(), j["jitter_ms"].get<double>(),
+                j["send_kbps"].get<double>(), (unsigned long long)j["frames_fec"].get<uint64_t>(),
                 (unsigned long long)j["frames_concealed"].get<uint64_t>());
   return buf;
 }

@@ -113,6 +113,8 @@ class CallSession {
   std::vector<std::string> early_candidates_;
   guint report_timer_ = 0;
   int64_t media_started_us_ = 0;
+  int64_t link_opened_us_ = 0;  // the link was created (offer made or received)
+  double link_setup_ms_ = -1;   // created -> connected (ICE + DTLS)
   double rtt_ms_ = -1;
   double loss_ewma_ = 0;
   EndFn on_end_;

@@ -23,12 +23,38 @@ const char* to_string(Cipher c);
 // Which SRTP profiles this side offers. kAuto = GCM preferred, CM accepted.
 enum class CipherPreference { kAuto, kGcmOnly, kCmOnly };
 
-// A TURN relay (UDP). Off unless host is set.
+// How a TURN client reaches its server (RFC 7065 `transport=` / `turns:`). The relayed
+// leg from the server to the peer is UDP in every case.
+enum class RelayTransport { kUdp, kTcp, kTls };
+const char* to_string(RelayTransport t);
+
+// A TURN relay with long-term credentials.
 struct TurnServer {
-  std::string host;  // numeric IP address
+  std::string host;  // numeric IP address (names are resolved before, once)
   uint16_t port = 3478;
   std::string username;
   std::string password;
+  RelayTransport transport = RelayTransport::kUdp;
+};
+
+// libnice allows at most this many TURN servers per component.
+constexpr size_t kMaxTurnServers = 8;
+
+// The candidate pair ICE selected, as libnice reports it.
+struct LinkRoute {
+  bool selected = false;  // false until a pair is selected
+  // host | srflx | prflx | relay, for our side and the peer's.
+  std::string local_type, remote_type;
+  std::string local_address, remote_address;  // "IP:PORT" ("[IP]:PORT" for IPv6)
+  std::string transport;                      // transport of the pair ("udp")
+  // Our side is a relay candidate: how we reach that TURN server (what goes on the wire:
+  // "udp" or "tcp"), its address, and the scheme it was configured with ("turn" / "turns").
+  // libnice (RFC 5245 mode) speaks TURN to a turns: server over plain TCP, without TLS, so
+  // a turns: relay reports transport "tcp".
+  std::string relay_transport, relay_server, relay_scheme;
+  // Media goes through a TURN server (ours or the peer's).
+  bool relayed() const { return local_type == "relay" || remote_type == "relay"; }
+  const char* kind() const { return !selected ? "none" : relayed() ? "relayed" : "direct"; }
 };
 
 struct LinkConfig {
@@ -37,7 +63,8 @@ struct LinkConfig {
   std::vector<std::string> local_addresses{"127.0.0.1"};
   std::string stun_host;  // numeric IP; empty = no STUN (no public default, ever)
   uint16_t stun_port = 3478;
-  TurnServer turn;  // empty host = no TURN
+  // TURN servers, each gathered (at most kMaxTurnServers); empty = no TURN.
+  std::vector<TurnServer> turn_servers;
   CipherPreference cipher = CipherPreference::kAuto;
   // Largest plain RTP/RTCP packet send_rtp/send_rtcp accept.
   size_t max_packet_size = 1400;

@@ -25,7 +25,52 @@ constexpr size_t kKeepaliveLen = 20;
 
 int64_t now_us() { return g_get_monotonic_time(); }
 
+NiceRelayType nice_relay_type(RelayTransport t) {
+  switch (t) {
+    case RelayTransport::kTcp:
+      return NICE_RELAY_TYPE_TURN_TCP;
+    case RelayTransport::kTls:
+      return NICE_RELAY_TYPE_TURN_TLS;
+    case RelayTransport::kUdp:
+      break;
+  }
+  return NICE_RELAY_TYPE_TURN_UDP;
+}
+
+const char* candidate_type_name(NiceCandidateType t) {
+  switch (t) {
+    case NICE_CANDIDATE_TYPE_HOST:
+      return "host";
+    case NICE_CANDIDATE_TYPE_SERVER_REFLEXIVE:
+      return "srflx";
+    case NICE_CANDIDATE_TYPE_PEER_REFLEXIVE:
+      return "prflx";
+    case NICE_CANDIDATE_TYPE_RELAYED:
+      return "relay";
+  }
+  return "?";
+}
+
+std::string address_text(const NiceAddress& a) {
+  char ip[NICE_ADDRESS_STRING_LEN] = {0};
+  nice_address_to_string(&a, ip);
+  std::string host = nice_address_ip_version(&a) == 6 ? "[" + std::string(ip) + "]" : ip;
+  return host + ":" + std::to_string(nice_address_get_port(&a));
+}
+
 }  // namespace
+
+const char* to_string(RelayTransport t) {
+  switch (t) {
+    case RelayTransport::kUdp:
+      return "udp";
+    case RelayTransport::kTcp:
+      return "tcp";
+    case RelayTransport::kTls:
+      return "tls";
+  }
+  return "?";
+}
 
 const char* to_string(LinkState s) {
   switch (s) {
@@ -108,12 +153,19 @@ bool PeerLink::init(std::string& error) {
     error = "nice_agent_add_stream failed";
     return false;
   }
-  if (!config_.turn.host.empty() &&
-      !nice_agent_set_relay_info(agent_, stream_id_, kComponent, config_.turn.host.c_str(),
-                                 config_.turn.port, config_.turn.username.c_str(),
-                                 config_.turn.password.c_str(), NICE_RELAY_TYPE_TURN_UDP)) {
-    error = "bad TURN server settings";
+  if (config_.turn_servers.size() > kMaxTurnServers) {
+    error = "more than " + std::to_string(kMaxTurnServers) + " TURN servers";
     return false;
+  }
+  // libnice numbers the servers in this order (the relay candidate's local preference);
+  // route() maps a selected relay candidate back to its entry that way.
+  for (const auto& t : config_.turn_servers) {
+    if (!nice_agent_set_relay_info(agent_, stream_id_, kComponent, t.host.c_str(), t.port,
+                                   t.username.c_str(), t.password.c_str(),
+                                   nice_relay_type(t.transport))) {
+      error = "bad TURN server settings for " + t.host + ":" + std::to_string(t.port);
+      return false;
+    }
   }
   g_signal_connect(agent_, "new-candidate-full", G_CALLBACK(on_nice_candidate), this);
   g_signal_connect(agent_, "candidate-gathering-done", G_CALLBACK(on_nice_gathering_done), this);
@@ -774,6 +826,52 @@ gboolean PeerLink::on_recv_impair_timer(gpointer self) {
 }
 
 // ---------------------------------------------------------------- misc
+
+LinkRoute PeerLink::route() const {
+  LinkRoute r;
+  NiceCandidate *local = nullptr, *remote = nullptr;
+  if (!agent_ || !nice_agent_get_selected_pair(agent_, stream_id_, kComponent, &local, &remote) ||
+      !local || !remote)
+    return r;
+  r.selected = true;
+  r.local_type = candidate_type_name(local->type);
+  r.remote_type = candidate_type_name(remote->type);
+  r.local_address = address_text(local->addr);
+  r.remote_address = address_text(remote->addr);
+  r.transport = nice_candidate_transport_to_string(remote->transport);
+  if (local->type == NICE_CANDIDATE_TYPE_RELAYED) {
+    NiceAddress server;
+    nice_address_init(&server);
+    nice_candidate_relay_address(local, &server);
+    r.relay_server = address_text(server);
+    // libnice gives each TURN server a unique local preference: its position in the list
+    // we set (priority bits 14-16, i.e. local preference bits 6-8). libnice has no other
+    // public way to tell how the relay is reached; the address must agree.
+    size_t index = (local->priority >> 14) & 0x7;
+    const auto& servers = config_.turn_servers;
+    auto same_address = [&](const TurnServer& t) {
+      NiceAddress a;
+      nice_address_init(&a);
+      if (!nice_address_set_from_string(&a, t.host.c_str())) return false;
+      nice_address_set_port(&a, t.port);
+      return nice_address_equal(&a, &server) != FALSE;
+    };
+    const TurnServer* match = nullptr;
+    if (index < servers.size() && same_address(servers[index])) {
+      match = &servers[index];
+    } else {
+      auto it = std::find_if(servers.begin(), servers.end(), same_address);
+      if (it != servers.end()) match = &*it;
+    }
+    if (match) {
+      r.relay_scheme = match->transport == RelayTransport::kTls ? "turns" : "turn";
+      r.relay_transport = match->transport == RelayTransport::kUdp ? "udp" : "tcp";
+    } else {
+      r.relay_transport = "?";
+    }
+  }
+  return r;
+}
 
 LinkStats PeerLink::stats() const {
   LinkStats s = stats_;

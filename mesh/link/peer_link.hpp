@@ -94,6 +94,8 @@ class PeerLink {
   void set_impairment(const Impairment& send, const Impairment& receive);
 
   LinkStats stats() const;
+  // The candidate pair ICE selected (read from libnice each time; it can change).
+  LinkRoute route() const;
   LinkState state() const { return state_; }
   // Why the link failed or closed ("" otherwise).
   const std::string& reason() const { return reason_; }

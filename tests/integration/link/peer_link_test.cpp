@@ -526,18 +526,29 @@ TEST_F(LinkTest, UnreachableStunAndTurnServersDoNotBlockTheLink) {
   auto o = options();
   o.offerer_config.stun_host = "127.0.0.1";
   o.offerer_config.stun_port = 9;
-  o.answerer_config.turn.host = "127.0.0.1";
-  o.answerer_config.turn.port = 9;
-  o.answerer_config.turn.username = "user";
-  o.answerer_config.turn.password = "pass";
+  TurnServer udp{"127.0.0.1", 9, "user", "pass", RelayTransport::kUdp};
+  TurnServer tcp{"127.0.0.1", 9, "user", "pass", RelayTransport::kTcp};
+  TurnServer tls{"127.0.0.1", 9, "user", "pass", RelayTransport::kTls};
+  o.answerer_config.turn_servers = {udp, tcp, tls};
   connect_pair(std::move(o));
   EXPECT_EQ(pair_->offerer->stats().cipher, Cipher::kAeadAes128Gcm);
+  // The route is the host pair on loopback, read from libnice's selected pair.
+  for (auto* l : {pair_->offerer.get(), pair_->answerer.get()}) {
+    auto r = l->route();
+    EXPECT_TRUE(r.selected);
+    EXPECT_STREQ(r.kind(), "direct");
+    EXPECT_EQ(r.local_type, "host");
+    EXPECT_EQ(r.remote_type, "host");
+    EXPECT_EQ(r.transport, "udp");
+    EXPECT_EQ(r.local_address.rfind("127.0.0.1:", 0), 0u) << r.local_address;
+    EXPECT_TRUE(r.relay_transport.empty());
+  }
 }
 
 TEST(LinkConfigDefaults, NoServersAndLoopbackOnly) {
   LinkConfig c;
   EXPECT_TRUE(c.stun_host.empty());
-  EXPECT_TRUE(c.turn.host.empty());
+  EXPECT_TRUE(c.turn_servers.empty());
   ASSERT_EQ(c.local_addresses.size(), 1u);
   EXPECT_EQ(c.local_addresses[0], "127.0.0.1");
 }

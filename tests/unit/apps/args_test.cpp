@@ -47,3 +47,12 @@ TEST(Args, HelpIsAlwaysAFlag) {
   EXPECT_TRUE(parse({"-h"}, {}, {}).help());
   EXPECT_TRUE(parse({"--help"}, {}, {}).help());
 }
+
+TEST(Args, KeepsEveryValueOfARepeatedOption) {
+  auto a = parse({"--turn", "a", "--stun=b", "--turn=c"}, {}, {"turn", "stun"});
+  ASSERT_TRUE(a.ok()) << a.error();
+  EXPECT_EQ(a.get("turn"), "c");  // get() keeps meaning "the last one"
+  EXPECT_EQ(a.get_all("turn"), (std::vector<std::string>{"a", "c"}));
+  EXPECT_EQ(a.get_all("stun"), (std::vector<std::string>{"b"}));
+  EXPECT_TRUE(a.get_all("none").empty());
+}

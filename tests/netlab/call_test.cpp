@@ -1,0 +1,364 @@
+// Calls across real NATs in the lab: each side runs `meshcast call` inside its own network
+// namespace, behind a router of some kind, with the lab's tracker, STUN and TURN (coturn)
+// on the "internet". Each test asserts that tones went both ways and which route ICE chose.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <thread>
+
+#include "apps/cli/stats.hpp"
+#include "media/common/audio_analysis.hpp"
+#include "tests/netlab/net_lab.hpp"
+
+using meshcast::netlab::LabHost;
+using meshcast::netlab::NetLab;
+using meshcast::netlab::RouterKind;
+using meshcast::testing::Process;
+using nlohmann::json;
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr int kCallSeconds = 5;
+
+struct Side {
+  int code = -1;
+  json route;  // the "route" object of the last --stats line
+  double link_setup_ms = -1;
+  std::string wav, stderr_text;
+};
+
+struct CallResult {
+  Side alice, bob;
+};
+
+// The last --stats line that has `field`.
+json last_stats(const std::string& stats_path, const char* field) {
+  std::ifstream in(stats_path);
+  json value;
+  for (std::string line; std::getline(in, line);) {
+    auto j = json::parse(line, nullptr, false);
+    if (j.is_object() && j.contains(field)) value = j[field];
+  }
+  return value;
+}
+
+void expect_tone(const std::string& wav, double hz) {
+  auto w = meshcast::media::read_wav_file(wav);
+  ASSERT_TRUE(w) << wav;
+  auto mono = w->mono();
+  double seconds = double(mono.size()) / w->sample_rate;
+  EXPECT_NEAR(meshcast::media::dominant_frequency(mono, w->sample_rate), hz, hz * 0.03) << wav;
+  // Audible for most of the call (playout starts a little after the link).
+  EXPECT_GE(meshcast::media::audible_fraction(mono, w->sample_rate) * seconds, 0.7 * kCallSeconds)
+      << wav;
+}
+
+class NetlabCall : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string why;
+    if (!NetLab::available(&why)) GTEST_SKIP() << "no network namespaces here: " << why;
+    lab_ = std::make_unique<NetLab>(MESHCAST_EXE);
+    std::string err;
+    ASSERT_TRUE(lab_->start(&err)) << err;
+  }
+  void TearDown() override { lab_.reset(); }
+
+  const LabHost* host(const std::string& name, RouterKind kind) {
+    std::string err;
+    const LabHost* h = lab_->add_host(name, kind, &err);
+    EXPECT_TRUE(h) << err;
+    return h;
+  }
+
+  std::vector<std::string> common_args(const LabHost& h, const std::string& id,
+                                       const std::vector<std::string>& turn) {
+    std::vector<std::string> a = {MESHCAST_EXE,
+                                  "call",
+                                  "--id",
+                                  id,
+                                  "--tracker",
+                                  lab_->tracker_url(),
+                                  "--local-address",
+                                  h.address,
+                                  "--stun",
+                                  lab_->stun_uri(),
+                                  "--quiet",
+                                  "--stats",
+                                  (lab_->dir() / id / "stats.jsonl").string(),
+                                  "--audio-sink",
+                                  "file:" + (lab_->dir() / id / "heard.wav").string()};
+    for (const auto& t : turn) {
+      a.push_back("--turn");
+      a.push_back(t);
+    }
+    return a;
+  }
+
+  // alice (on `a`) calls bob (on `b`) for kCallSeconds; both processes always stopped.
+  CallResult call(const LabHost& a, const LabHost& b, const std::vector<std::string>& turn_a,
+                  const std::vector<std::string>& turn_b, int seconds = kCallSeconds) {
+    CallResult r;
+    Process alice, bob;
+    auto bob_args = common_args(b, "bob", turn_b);
+    bob_args.insert(bob_args.end(),
+                    {"--answer", "--accept-from", "alice", "--audio-source", "test:880"});
+    EXPECT_TRUE(lab_->spawn(bob, b.ns, bob_args, "bob/call"));
+    EXPECT_TRUE(lab_->wait_for_tracker_peers(1, 15000)) << bob.err();
+    auto alice_args = common_args(a, "alice", turn_a);
+    alice_args.insert(alice_args.end(), {"--to", "bob", "--duration", std::to_string(seconds),
+                                         "--ring-timeout", "10", "--audio-source", "test:440"});
+    EXPECT_TRUE(lab_->spawn(alice, a.ns, alice_args, "alice/call"));
+    auto ac = alice.wait(60000);
+    auto bc = bob.wait(15000);
+    alice.stop();
+    bob.stop();
+    r.alice.code = ac.value_or(-1);
+    r.bob.code = bc.value_or(-1);
+    for (auto* s : {&r.alice, &r.bob}) {
+      const std::string id = s == &r.alice ? "alice" : "bob";
+      const std::string stats = (lab_->dir() / id / "stats.jsonl").string();
+      s->route = last_stats(stats, "route");
+      auto setup = last_stats(stats, "link_setup_ms");
+      if (setup.is_number()) s->link_setup_ms = setup.get<double>();
+      fs::remove(stats);
+      s->wav = (lab_->dir() / id / "heard.wav").string();
+      s->stderr_text = (s == &r.alice ? alice : bob).err();
+    }
+    return r;
+  }
+
+  // Exit codes, tones both ways, and a route reported on both sides.
+  void expect_good_call(const CallResult& r) {
+    EXPECT_EQ(r.alice.code, 0) << "alice: " << r.alice.stderr_text << "\n" << lab_->coturn().log();
+    EXPECT_EQ(r.bob.code, 0) << "bob: " << r.bob.stderr_text;
+    ASSERT_TRUE(r.alice.route.is_object()) << r.alice.stderr_text;
+    ASSERT_TRUE(r.bob.route.is_object()) << r.bob.stderr_text;
+    expect_tone(r.alice.wav, 880);  // alice hears bob
+    expect_tone(r.bob.wav, 440);    // bob hears alice
+    std::printf("alice route: %s\nbob route:   %s\n", r.alice.route.dump().c_str(),
+                r.bob.route.dump().c_str());
+  }
+
+  static std::string ip_of(const json& route, const char* field) {
+    std::string a = route.value(field, "");
+    return a.substr(0, a.rfind(':'));
+  }
+
+  std::unique_ptr<NetLab> lab_;
+};
+
+}  // namespace
+
+// Control: two public hosts, nothing in between; the host candidates connect directly.
+TEST_F(NetlabCall, PublicToPublicIsDirectHostToHost) {
+  auto* a = host("a", RouterKind::kPublic);
+  auto* b = host("b", RouterKind::kPublic);
+  ASSERT_TRUE(a && b);
+  auto r = call(*a, *b, {lab_->turn_udp_uri()}, {lab_->turn_udp_uri()});
+  expect_good_call(r);
+  for (const auto* s : {&r.alice, &r.bob}) {
+    EXPECT_EQ(s->route.value("kind", ""), "direct");
+    EXPECT_EQ(s->route.value("local", ""), "host");
+    EXPECT_EQ(s->route.value("remote", ""), "host");
+    EXPECT_EQ(s->route.value("transport", ""), "udp");
+  }
+  EXPECT_EQ(ip_of(r.alice.route, "remote_address"), b->address);
+  EXPECT_EQ(ip_of(r.bob.route, "remote_address"), a->address);
+}
+
+// Two cone NATs: STUN finds each side's mapped address and the peers reach each other
+// there, directly (the TURN server is offered but not used).
+TEST_F(NetlabCall, FullConeToPortRestrictedConeIsDirectThroughTheMappedAddresses) {
+  auto* a = host("a", RouterKind::kFullCone);
+  auto* b = host("b", RouterKind::kPortRestricted);
+  ASSERT_TRUE(a && b);
+  auto r = call(*a, *b, {lab_->turn_udp_uri()}, {lab_->turn_udp_uri()});
+  expect_good_call(r);
+  for (const auto* s : {&r.alice, &r.bob}) {
+    EXPECT_EQ(s->route.value("kind", ""), "direct");
+    for (const char* side : {"local", "remote"}) {
+      std::string type = s->route.value(side, "");
+      EXPECT_TRUE(type == "srflx" || type == "prflx") << side << ": " << type;
+    }
+  }
+  EXPECT_EQ(ip_of(r.alice.route, "local_address"), a->wan_address);
+  EXPECT_EQ(ip_of(r.bob.route, "local_address"), b->wan_address);
+  // Each side sends to the other's router, not to a private address or the relay.
+  EXPECT_EQ(ip_of(r.alice.route, "remote_address"), b->wan_address);
+  EXPECT_EQ(ip_of(r.bob.route, "remote_address"), a->wan_address);
+}
+
+// Two symmetric NATs: a mapping made for the STUN server is useless to the peer, so media
+// must go through TURN over UDP.
+TEST_F(NetlabCall, SymmetricToSymmetricGoesThroughTurnOverUdp) {
+  auto* a = host("a", RouterKind::kSymmetric);
+  auto* b = host("b", RouterKind::kSymmetric);
+  ASSERT_TRUE(a && b);
+  auto r = call(*a, *b, {lab_->turn_udp_uri()}, {lab_->turn_udp_uri()});
+  expect_good_call(r);
+  int relays = 0;
+  for (const auto* s : {&r.alice, &r.bob}) {
+    EXPECT_EQ(s->route.value("kind", ""), "relayed");
+    if (s->route.value("local", "") == "relay") {
+      ++relays;
+      EXPECT_EQ(s->route.value("relay_transport", ""), "udp");
+      EXPECT_EQ(ip_of(s->route, "local_address"), NetLab::kServerAddress);
+    }
+  }
+  EXPECT_GE(relays, 1);
+}
+
+// A symmetric NAT against a port-restricted cone: the cone only accepts replies from where
+// it sent, the symmetric side changes its port per destination; TURN carries the call.
+TEST_F(NetlabCall, SymmetricToPortRestrictedConeIsRelayed) {
+  auto* a = host("a", RouterKind::kSymmetric);
+  auto* b = host("b", RouterKind::kPortRestricted);
+  ASSERT_TRUE(a && b);
+  auto r = call(*a, *b, {lab_->turn_udp_uri()}, {lab_->turn_udp_uri()});
+  expect_good_call(r);
+  for (const auto* s : {&r.alice, &r.bob}) EXPECT_EQ(s->route.value("kind", ""), "relayed");
+}
+
+// A network that lets no UDP out: its host offers TURN over UDP and over TCP; only the TCP
+// allocation succeeds and carries the call to a cone-NAT peer.
+TEST_F(NetlabCall, UdpBlockedToConeGoesThroughTurnOverTcp) {
+  auto* a = host("a", RouterKind::kUdpBlocked);
+  auto* b = host("b", RouterKind::kFullCone);
+  ASSERT_TRUE(a && b);
+  auto r = call(*a, *b, {lab_->turn_udp_uri(), lab_->turn_tcp_uri()}, {lab_->turn_udp_uri()});
+  expect_good_call(r);
+  EXPECT_EQ(r.alice.route.value("kind", ""), "relayed");
+  EXPECT_EQ(r.alice.route.value("local", ""), "relay");
+  EXPECT_EQ(r.alice.route.value("relay_transport", ""), "tcp");
+  EXPECT_EQ(r.bob.route.value("kind", ""), "relayed");
+}
+
+// turns: on the same blocked network. libnice (RFC 5245 mode) opens a TCP connection to the
+// TLS port but speaks TURN there without a TLS layer; coturn accepts plain TURN on any of
+// its listeners, so the call connects. The route says what went on the wire (tcp) and the
+// server's log confirms the session was not TLS.
+TEST_F(NetlabCall, TurnsUriReachesTheTlsPortOverPlainTcp) {
+  auto* a = host("a", RouterKind::kUdpBlocked);
+  auto* b = host("b", RouterKind::kFullCone);
+  ASSERT_TRUE(a && b);
+  auto r = call(*a, *b, {lab_->turn_tls_uri()}, {lab_->turn_udp_uri()});
+  expect_good_call(r);
+  EXPECT_EQ(r.alice.route.value("local", ""), "relay");
+  EXPECT_EQ(r.alice.route.value("relay_scheme", ""), "turns");
+  EXPECT_EQ(r.alice.route.value("relay_transport", ""), "tcp");
+  EXPECT_EQ(r.alice.route.value("relay_server", ""), std::string(NetLab::kServerAddress) + ":5349");
+  // coturn logs how each session on its TLS port ended: "TLS/TCP connection closed" for a
+  // real TLS client, "TCP connection closed" for alice's (she has hung up by now).
+  const std::string local = std::string("local ") + NetLab::kServerAddress + ":5349";
+  std::string closed;
+  for (int i = 0; i < 50 && closed.empty(); ++i) {
+    std::istringstream log(lab_->coturn().log());
+    for (std::string line; std::getline(log, line);)
+      if (line.find("closed (2nd stage)") != std::string::npos &&
+          line.find(local) != std::string::npos)
+        closed = line;
+    if (closed.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_FALSE(closed.empty()) << lab_->coturn().log();
+  EXPECT_NE(closed.find("reason: TCP connection closed"), std::string::npos) << closed;
+  EXPECT_EQ(closed.find("TLS"), std::string::npos) << closed;
+}
+
+// Not a pass/fail test: how long the link takes to set up (offer -> ICE + DTLS connected, the
+// caller's link_setup_ms) per router pair, over MESHCAST_NETLAB_CALLS calls (default 10).
+// Run with --gtest_also_run_disabled_tests --gtest_filter='*SetupTimes*'.
+TEST_F(NetlabCall, DISABLED_SetupTimesPerRouterPair) {
+  const char* env = std::getenv("MESHCAST_NETLAB_CALLS");
+  const int calls = env ? std::max(1, std::atoi(env)) : 10;
+  struct Pair {
+    RouterKind a, b;
+    bool a_tcp;
+  };
+  const std::vector<Pair> pairs = {{RouterKind::kPublic, RouterKind::kPublic, false},
+                                   {RouterKind::kFullCone, RouterKind::kPortRestricted, false},
+                                   {RouterKind::kSymmetric, RouterKind::kSymmetric, false},
+                                   {RouterKind::kSymmetric, RouterKind::kPortRestricted, false},
+                                   {RouterKind::kUdpBlocked, RouterKind::kFullCone, true}};
+  int n = 0;
+  for (const auto& p : pairs) {
+    ++n;
+    auto* a = host("a" + std::to_string(n), p.a);
+    auto* b = host("b" + std::to_string(n), p.b);
+    ASSERT_TRUE(a && b);
+    std::vector<std::string> turn_a = {lab_->turn_udp_uri()};
+    if (p.a_tcp) turn_a.push_back(lab_->turn_tcp_uri());
+    std::vector<double> setup;
+    std::string kinds;
+    for (int i = 0; i < calls; ++i) {
+      auto r = call(*a, *b, turn_a, {lab_->turn_udp_uri()}, 1);
+      EXPECT_EQ(r.alice.code, 0) << r.alice.stderr_text;
+      if (r.alice.link_setup_ms >= 0) setup.push_back(r.alice.link_setup_ms);
+      kinds = r.alice.route.value("kind", "?");
+    }
+    std::printf("SETUP %s <-> %s: %zu/%d calls, route %s, link setup p50 %.0f ms p95 %.0f ms\n",
+                to_string(p.a), to_string(p.b), setup.size(), calls, kinds.c_str(),
+                meshcast::app::percentile(setup, 0.5), meshcast::app::percentile(setup, 0.95));
+  }
+}
+
+// A broadcast from behind a symmetric NAT to four viewers behind every other kind of router
+// (one lets no UDP out and has TURN over TCP). The mesh links between all of them need STUN
+// or TURN; every viewer must play at least 99 % of what it should have.
+TEST_F(NetlabCall, BroadcastFromSymmetricNatReachesViewersBehindMixedNats) {
+  constexpr int kWatchSeconds = 15;
+  auto* bc_host = host("bc", RouterKind::kSymmetric);
+  const std::vector<RouterKind> kinds = {RouterKind::kFullCone, RouterKind::kPortRestricted,
+                                         RouterKind::kSymmetric, RouterKind::kUdpBlocked};
+  std::vector<const LabHost*> viewers;
+  for (size_t i = 0; i < kinds.size(); ++i)
+    viewers.push_back(host("v" + std::to_string(i), kinds[i]));
+  ASSERT_TRUE(bc_host);
+  for (auto* v : viewers) ASSERT_TRUE(v);
+  auto servers = [&](const LabHost& h) {
+    std::vector<std::string> a = {
+        "--tracker", lab_->tracker_url(), "--local-address", h.address,
+        "--stun",    lab_->stun_uri(),    "--turn",          lab_->turn_udp_uri()};
+    if (h.kind == RouterKind::kUdpBlocked) a.insert(a.end(), {"--turn", lab_->turn_tcp_uri()});
+    return a;
+  };
+  Process bc;
+  auto bc_args = servers(*bc_host);
+  bc_args.insert(bc_args.begin(), {MESHCAST_EXE, "broadcast"});
+  bc_args.insert(bc_args.end(),
+                 {"--stream", "live", "--id", "bc", "--synthetic", "--bitrate", "300", "--quiet",
+                  "--duration", std::to_string(kWatchSeconds + 15)});
+  ASSERT_TRUE(lab_->spawn(bc, bc_host->ns, bc_args, "bc/broadcast"));
+  ASSERT_TRUE(lab_->wait_for_tracker_peers(1, 15000)) << bc.err();
+  std::vector<std::unique_ptr<Process>> procs;
+  for (size_t i = 0; i < viewers.size(); ++i) {
+    const std::string id = "v" + std::to_string(i);
+    auto args = servers(*viewers[i]);
+    args.insert(args.begin(), {MESHCAST_EXE, "watch"});
+    args.insert(args.end(), {"--stream", "live", "--id", id, "--out", "null", "--quiet",
+                             "--duration", std::to_string(kWatchSeconds), "--stats",
+                             (lab_->dir() / id / "watch.jsonl").string()});
+    procs.push_back(std::make_unique<Process>());
+    ASSERT_TRUE(lab_->spawn(*procs.back(), viewers[i]->ns, args, id + "/watch"));
+  }
+  for (size_t i = 0; i < viewers.size(); ++i) {
+    const std::string id = "v" + std::to_string(i);
+    auto st = procs[i]->wait(60'000);
+    ASSERT_TRUE(st) << id << " did not finish";
+    EXPECT_EQ(*st, 0) << id << " (" << to_string(kinds[i]) << "): " << procs[i]->err();
+    std::ifstream in(lab_->dir() / id / "watch.jsonl");
+    json last;
+    for (std::string line; std::getline(in, line);) {
+      auto j = json::parse(line, nullptr, false);
+      if (j.is_object()) last = j;
+    }
+    ASSERT_TRUE(last.is_object()) << id << ": no stats";
+    std::printf("%s (%s): %s\n", id.c_str(), to_string(kinds[i]), last.dump().c_str());
+    EXPECT_GT(last.value("played", 0), 0) << id;
+    EXPECT_GE(last.value("continuity", 0.0), 0.99) << id << " (" << to_string(kinds[i]) << ")";
+  }
+  bc.stop();
+}

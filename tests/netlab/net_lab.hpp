@@ -1,0 +1,105 @@
+// A NAT lab in Linux network namespaces: an "internet" namespace (documentation ranges,
+// a blackhole default route like the real internet has for unrouted addresses) holding
+// the tracker and coturn, and hosts either on it directly or behind a router namespace
+// that does NAT and a home router's firewall. Nothing is attached to the machine's own
+// interfaces or routes; every interface is created inside the lab's namespaces.
+//
+// Names are PREFIX<pid>-<node>, so runs in parallel do not collide and the namespaces of a
+// killed run (dead pid) are swept by the next one. Everything is removed by the destructor,
+// and by a SIGINT/SIGTERM handler (processes killed, namespaces unmounted) while a lab
+// exists.
+#pragma once
+#include <sys/types.h>
+
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "tests/integration/common/test_processes.hpp"
+#include "tests/netlab/coturn_process.hpp"
+
+namespace meshcast::netlab {
+
+namespace fs = std::filesystem;
+
+enum class RouterKind {
+  kPublic,          // no router: a public address on the internet
+  kFullCone,        // NAT, port kept, any outside host may send to a mapped port
+  kPortRestricted,  // NAT, port kept, only replies from the address:port we sent to
+  kSymmetric,       // NAT with a random port per destination (MASQUERADE --random-fully)
+  kUdpBlocked,      // NAT, and only TCP leaves the network
+};
+const char* to_string(RouterKind k);
+
+struct LabHost {
+  std::string name;
+  RouterKind kind;
+  std::string ns;           // the host's namespace
+  std::string address;      // its own address (private behind a router)
+  std::string router_ns;    // empty for kPublic
+  std::string wan_address;  // the router's public address (= address for kPublic)
+};
+
+class NetLab {
+ public:
+  // Public side of the lab: the servers' address and the routers' gateway.
+  static constexpr const char* kServerAddress = "198.51.100.1";
+  static constexpr const char* kGateway = "203.0.113.1";
+  static constexpr const char* kTurnUser = "lab";
+  static constexpr const char* kTurnPassword = "lab-secret";
+
+  // Root, `ip netns` and iptables work here; otherwise false and why.
+  static bool available(std::string* why);
+
+  // `meshcast` is the binary the lab runs (tracker) and hosts run.
+  NetLab(std::string meshcast, std::string prefix = "mcnl");
+  ~NetLab();
+  NetLab(const NetLab&) = delete;
+  NetLab& operator=(const NetLab&) = delete;
+
+  // Sweeps stale namespaces, builds the internet namespace, starts tracker and coturn.
+  bool start(std::string* error);
+  // A host behind a router of `kind` (public: on the internet itself).
+  const LabHost* add_host(const std::string& name, RouterKind kind, std::string* error);
+
+  // Starts `args` inside `ns` (ip netns exec) as `proc`; logs go to dir()/log_name.*.
+  // The process is killed by the signal handler too.
+  bool spawn(testing::Process& proc, const std::string& ns, const std::vector<std::string>& args,
+             const std::string& log_name);
+
+  std::string tracker_url() const;
+  std::string stun_uri() const;
+  std::string turn_udp_uri() const;
+  std::string turn_tcp_uri() const;
+  std::string turn_tls_uri() const;
+  // A --stats line of the tracker written after this call has at least n peers (waits up
+  // to timeout_ms; the tracker writes one a second).
+  bool wait_for_tracker_peers(int n, int timeout_ms);
+
+  const fs::path& dir() const { return dir_; }
+  const std::string& internet_ns() const { return internet_; }
+  CoturnProcess& coturn() { return *coturn_; }
+  testing::Process& tracker() { return tracker_; }
+
+  // Runs a command to completion (bounded); false with its stderr in `error`.
+  bool run(const std::vector<std::string>& args, std::string* error, std::string* out = nullptr);
+
+ private:
+  bool make_namespace(const std::string& ns, std::string* error);
+  bool attach_to_internet(const std::string& ns, const std::string& address, std::string* error);
+  bool configure_router(const LabHost& h, std::string* error);
+  void sweep_stale();
+  void teardown();
+
+  std::string meshcast_, prefix_, internet_;
+  fs::path dir_;
+  std::vector<std::string> namespaces_;
+  std::vector<std::unique_ptr<LabHost>> hosts_;
+  int attached_ = 0;  // veths on the internet namespace
+  testing::Process tracker_;
+  std::unique_ptr<CoturnProcess> coturn_;
+  int cmd_seq_ = 0;
+};
+
+}  // namespace meshcast::netlab

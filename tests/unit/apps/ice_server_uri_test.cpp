@@ -1,0 +1,214 @@
+// --stun / --turn URIs: the accepted forms, and malformed input of every kind refused with
+// a message (never a crash, never a half-filled server).
+#include "apps/cli/ice_server_uri.hpp"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "apps/cli/args.hpp"
+#include "apps/cli/link_options.hpp"
+
+using namespace meshcast::app;
+using meshcast::link::RelayTransport;
+
+TEST(TurnUri, Rfc7065FormsWithCredentials) {
+  std::string err;
+  auto u = parse_turn_uri("turn:alice:s3cret@198.51.100.1:3478?transport=tcp", &err);
+  ASSERT_TRUE(u) << err;
+  EXPECT_EQ(u->username, "alice");
+  EXPECT_EQ(u->password, "s3cret");
+  EXPECT_EQ(u->host, "198.51.100.1");
+  EXPECT_TRUE(u->host_is_ip);
+  EXPECT_EQ(u->port, 3478);
+  EXPECT_EQ(u->transport, RelayTransport::kTcp);
+
+  u = parse_turn_uri("turn:a:b@turn.example.org", &err);
+  ASSERT_TRUE(u) << err;
+  EXPECT_EQ(u->host, "turn.example.org");
+  EXPECT_FALSE(u->host_is_ip);
+  EXPECT_EQ(u->port, 3478);
+  EXPECT_EQ(u->transport, RelayTransport::kUdp);
+
+  u = parse_turn_uri("turn:a:b@h?transport=udp", &err);
+  ASSERT_TRUE(u) << err;
+  EXPECT_EQ(u->transport, RelayTransport::kUdp);
+
+  u = parse_turn_uri("turns:a:b@turn.example.org:443", &err);
+  ASSERT_TRUE(u) << err;
+  EXPECT_EQ(u->port, 443);
+  EXPECT_EQ(u->transport, RelayTransport::kTls);
+  u = parse_turn_uri("turns:a:b@h?transport=tcp", &err);
+  ASSERT_TRUE(u) << err;
+  EXPECT_EQ(u->port, 5349);
+  EXPECT_EQ(u->transport, RelayTransport::kTls);
+
+  u = parse_turn_uri("turn:a:b@[2001:db8::1]:3479", &err);
+  ASSERT_TRUE(u) << err;
+  EXPECT_EQ(u->host, "2001:db8::1");
+  EXPECT_TRUE(u->host_is_ip);
+  EXPECT_EQ(u->port, 3479);
+}
+
+TEST(TurnUri, PasswordsMayHoldColonsAndAtSigns) {
+  std::string err;
+  auto u = parse_turn_uri("turn:user:p:a@ss@10.0.0.1:3478", &err);
+  ASSERT_TRUE(u) << err;
+  EXPECT_EQ(u->username, "user");
+  EXPECT_EQ(u->password, "p:a@ss");
+  EXPECT_EQ(u->host, "10.0.0.1");
+}
+
+TEST(TurnUri, OlderFormIsUdp) {
+  std::string err;
+  auto u = parse_turn_uri("u:p@127.0.0.1:3478", &err);
+  ASSERT_TRUE(u) << err;
+  EXPECT_EQ(u->transport, RelayTransport::kUdp);
+  EXPECT_EQ(u->port, 3478);
+  EXPECT_EQ(u->username, "u");
+  u = parse_turn_uri("u:p@relay.example.net:3478", &err);
+  ASSERT_TRUE(u) << err;
+  EXPECT_FALSE(u->host_is_ip);
+}
+
+TEST(TurnUri, MalformedInputIsRefused) {
+  const std::vector<std::string> bad = {
+      "",
+      "turn:",
+      "turn:@h",
+      "turn:h:3478",                        // no credentials
+      "turn:user@h:3478",                   // no password
+      "turn::p@h:3478",                     // empty user
+      "turn:u:@h:3478",                     // empty password
+      "turn:u:p@",                          // no host
+      "turn:u:p@:3478",                     // no host
+      "turn:u:p@h:",                        // empty port
+      "turn:u:p@h:0",                       // port 0
+      "turn:u:p@h:65536",                   // port too large
+      "turn:u:p@h:123456",                  // port too long
+      "turn:u:p@h:34x8",                    // port not a number
+      "turn:u:p@h:-1",                      // negative port
+      "turn:u:p@2001:db8::1:3478",          // IPv6 without brackets
+      "turn:u:p@[2001:db8::1",              // unclosed bracket
+      "turn:u:p@[2001:db8::1]x",            // junk after bracket
+      "turn:u:p@[2001:db8::1]:",            // empty port
+      "turn:u:p@[not-v6]:3478",             // brackets around a non-address
+      "turn:u:p@1.2.3.256:3478",            // broken IPv4
+      "turn:u:p@-bad.example:3478",         // label starts with a hyphen
+      "turn:u:p@bad-.example:3478",         // label ends with a hyphen
+      "turn:u:p@a..b:3478",                 // empty label
+      "turn:u:p@a_b:3478",                  // underscore
+      "turn:u:p@h:3478?",                   // empty query
+      "turn:u:p@h:3478?transport=sctp",     // unknown transport
+      "turn:u:p@h:3478?transport=tcp&x=1",  // extra parameter
+      "turn:u:p@h:3478?foo",                // unknown parameter
+      "turns:u:p@h:5349?transport=udp",     // DTLS is not supported
+      "turn:u:p@h :3478",                   // space
+      "turn:u:p@h\t:3478",                  // control character
+      "turn:u:p@h\x7f:3478",                // DEL
+      "turn:u:p@h\xc3\xa9:3478",            // non-ASCII
+      "u:p@h",                              // older form needs a port
+      "u:p@h:3478?transport=tcp",           // older form takes no query
+      "stun:h:3478",                        // wrong scheme
+      "stuns:h:3478",
+      "turn://u:p@h:3478",
+      "h:3478",  // no credentials at all
+  };
+  for (const auto& b : bad) {
+    std::string err;
+    EXPECT_FALSE(parse_turn_uri(b, &err)) << "accepted: " << b;
+    EXPECT_FALSE(err.empty()) << b;
+  }
+}
+
+TEST(TurnUri, LengthsAreBounded) {
+  std::string err;
+  std::string user(kMaxTurnCredentialLength, 'u'), pass(kMaxTurnCredentialLength, 'p');
+  EXPECT_TRUE(parse_turn_uri("turn:" + user + ":" + pass + "@h", &err)) << err;
+  EXPECT_FALSE(parse_turn_uri("turn:" + user + "u:" + pass + "@h", &err));
+  EXPECT_FALSE(parse_turn_uri("turn:" + user + ":" + pass + "p@h", &err));
+  std::string label(63, 'a');
+  EXPECT_TRUE(parse_turn_uri("turn:u:p@" + label + ".example", &err)) << err;
+  EXPECT_FALSE(parse_turn_uri("turn:u:p@" + label + "a.example", &err));
+  std::string long_name;
+  while (long_name.size() <= kMaxHostNameLength) long_name += "abcdefgh.";
+  long_name += "org";
+  EXPECT_FALSE(parse_turn_uri("turn:u:p@" + long_name, &err));
+  EXPECT_FALSE(parse_turn_uri(std::string(kMaxIceServerUriLength + 1, 'a'), &err));
+}
+
+TEST(StunUri, FormsAndMalformedInput) {
+  std::string err;
+  auto u = parse_stun_uri("stun:198.51.100.1", &err);
+  ASSERT_TRUE(u) << err;
+  EXPECT_EQ(u->port, 3478);
+  u = parse_stun_uri("stun:stun.example.org:19302", &err);
+  ASSERT_TRUE(u) << err;
+  EXPECT_EQ(u->host, "stun.example.org");
+  EXPECT_EQ(u->port, 19302);
+  u = parse_stun_uri("127.0.0.1:3478", &err);
+  ASSERT_TRUE(u) << err;
+  EXPECT_TRUE(u->host_is_ip);
+  u = parse_stun_uri("stun:[::1]:3478", &err);
+  ASSERT_TRUE(u) << err;
+  EXPECT_EQ(u->host, "::1");
+  for (std::string b : {"", "stun:", "stun:h:", "stun:h:0", "stun:u:p@h", "stun:h?transport=udp",
+                        "stuns:h", "turn:u:p@h", "127.0.0.1", "stun:h h", "stun:::1:3478",
+                        "stun://h:3478", "stun:1.2.3.4.5"}) {
+    EXPECT_FALSE(parse_stun_uri(b, &err)) << "accepted: " << b;
+  }
+}
+
+namespace {
+Args parse(std::vector<const char*> v) {
+  v.insert(v.begin(), "cmd");
+  return Args(static_cast<int>(v.size()), const_cast<char**>(v.data()), {},
+              {"local-address", "stun", "turn"});
+}
+}  // namespace
+
+TEST(LinkOptions, SeveralTurnServersKeepTheirOrderAndTransport) {
+  auto a = parse({"--turn", "u:p@127.0.0.1:3478", "--turn", "turn:u:p@127.0.0.1?transport=tcp",
+                  "--turn", "turns:u:p@127.0.0.1:443", "--stun", "stun:127.0.0.1:3479", "--stun",
+                  "127.0.0.2:3480"});
+  ASSERT_TRUE(a.ok()) << a.error();
+  meshcast::link::LinkConfig c;
+  std::string err;
+  ASSERT_TRUE(parse_link_options(a, &c, &err)) << err;
+  ASSERT_EQ(c.turn_servers.size(), 3u);
+  EXPECT_EQ(c.turn_servers[0].transport, RelayTransport::kUdp);
+  EXPECT_EQ(c.turn_servers[1].transport, RelayTransport::kTcp);
+  EXPECT_EQ(c.turn_servers[1].port, 3478);
+  EXPECT_EQ(c.turn_servers[2].transport, RelayTransport::kTls);
+  EXPECT_EQ(c.turn_servers[2].port, 443);
+  EXPECT_EQ(c.stun_host, "127.0.0.1");  // libnice asks one: the first
+  EXPECT_EQ(c.stun_port, 3479);
+}
+
+TEST(LinkOptions, HostNamesAreResolvedOnce) {
+  auto a = parse({"--turn", "turn:u:p@localhost:3478", "--stun", "stun:localhost"});
+  meshcast::link::LinkConfig c;
+  std::string err;
+  ASSERT_TRUE(parse_link_options(a, &c, &err)) << err;
+  ASSERT_EQ(c.turn_servers.size(), 1u);
+  EXPECT_TRUE(c.turn_servers[0].host == "127.0.0.1" || c.turn_servers[0].host == "::1")
+      << c.turn_servers[0].host;
+  EXPECT_TRUE(c.stun_host == "127.0.0.1" || c.stun_host == "::1") << c.stun_host;
+}
+
+TEST(LinkOptions, RefusesTooManyServersAndKeepsPasswordsOutOfMessages) {
+  std::vector<const char*> v;
+  for (int i = 0; i < 9; ++i) {
+    v.push_back("--turn");
+    v.push_back("u:p@127.0.0.1:3478");
+  }
+  auto a = parse(v);
+  meshcast::link::LinkConfig c;
+  std::string err;
+  EXPECT_FALSE(parse_link_options(a, &c, &err));
+  EXPECT_NE(err.find("at most 8"), std::string::npos) << err;
+  auto b = parse({"--turn", "turn:user:hunter2@h:99999"});
+  EXPECT_FALSE(parse_link_options(b, &c, &err));
+  EXPECT_EQ(err.find("hunter2"), std::string::npos) << err;
+}
