@@ -285,6 +285,8 @@ void TrackerClient::dispatch(const std::string& text) {
         peer_id_ = j.value("peer_id", "");
         token_ = j.value("token", "");
         resumed_ = j.value("resumed", false);
+        if (auto ice = j.find("ice_servers"); ice != j.end() && ice->is_array())
+          ice_servers_ = *ice;
         resume_id_ = peer_id_;
         resume_token_ = token_;
       }

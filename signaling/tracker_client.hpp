@@ -96,6 +96,9 @@ class TrackerClient {
   const std::string& token() const { return token_; }
   // The last hello resumed an earlier session (id, streams, calls kept by the tracker).
   bool resumed() const { return resumed_; }
+  // TURN servers with time-limited credentials the tracker handed out in hello_ok (an array
+  // of {urls, username, credential, expires_s}; empty when it gave none).
+  const nlohmann::json& ice_servers() const { return ice_servers_; }
   // Reconnect attempts since the connection was lost (0 while connected).
   int reconnect_attempts() const { return attempts_; }
   void set_max_reconnect_attempts(int n) { opt_.max_reconnect_attempts = n; }
@@ -175,6 +178,7 @@ class TrackerClient {
   std::string peer_id_, token_;
   std::string resume_id_, resume_token_;  // survive a drop, so the next hello can resume
   bool resumed_ = false;
+  nlohmann::json ice_servers_ = nlohmann::json::array();
   std::shared_ptr<const IdentityKey> identity_;
   std::string nonce_;  // from this connection's welcome
   // A hello asked for before the welcome arrived: sent (signed) when it does.

@@ -182,4 +182,52 @@ std::optional<IceServerUri> parse_stun_uri(std::string_view text, std::string* e
   return u;
 }
 
+std::vector<link::TurnServer> turn_servers_from_tracker(const nlohmann::json& ice_servers,
+                                                        int* skipped) {
+  std::vector<link::TurnServer> out;
+  int bad = 0;
+  if (!ice_servers.is_array()) return out;
+  for (const auto& e : ice_servers) {
+    if (!e.is_object() || !e.contains("urls") || !e["urls"].is_array() ||
+        !e.value("username", nlohmann::json()).is_string() ||
+        !e.value("credential", nlohmann::json()).is_string()) {
+      ++bad;
+      continue;
+    }
+    const std::string user = e["username"], pass = e["credential"];
+    if (user.empty() || pass.empty() || user.size() > kMaxTurnCredentialLength ||
+        pass.size() > kMaxTurnCredentialLength) {
+      ++bad;
+      continue;
+    }
+    for (const auto& u : e["urls"]) {
+      if (!u.is_string() || out.size() >= 8) {
+        ++bad;
+        continue;
+      }
+      // The URL carries no credentials (they contain ':'): parse it with placeholders.
+      std::string url = u.get<std::string>(), err;
+      const auto colon = url.find(':');
+      if (colon == std::string::npos) {
+        ++bad;
+        continue;
+      }
+      auto parsed = parse_turn_uri(url.substr(0, colon + 1) + "u:p@" + url.substr(colon + 1), &err);
+      if (!parsed || !parsed->host_is_ip) {
+        ++bad;
+        continue;
+      }
+      link::TurnServer t;
+      t.host = parsed->host;
+      t.port = parsed->port;
+      t.transport = parsed->transport;
+      t.username = user;
+      t.password = pass;
+      out.push_back(std::move(t));
+    }
+  }
+  if (skipped) *skipped = bad;
+  return out;
+}
+
 }  // namespace meshcast::app

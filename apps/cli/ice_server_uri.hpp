@@ -8,9 +8,11 @@
 // resolved by the caller. The text comes from users and scripts, so every part is bounded.
 #pragma once
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "mesh/link/link_types.hpp"
 
@@ -33,5 +35,11 @@ struct IceServerUri {
 // nullopt with a message for the user on anything malformed.
 std::optional<IceServerUri> parse_turn_uri(std::string_view text, std::string* error);
 std::optional<IceServerUri> parse_stun_uri(std::string_view text, std::string* error);
+
+// The TURN servers of a tracker's hello_ok `ice_servers` ({urls, username, credential}).
+// Only numeric hosts are taken (a tracker-given name is not resolved behind the user's back);
+// anything malformed or over its bounds is skipped and counted in `skipped`.
+std::vector<link::TurnServer> turn_servers_from_tracker(const nlohmann::json& ice_servers,
+                                                        int* skipped = nullptr);
 
 }  // namespace meshcast::app

@@ -106,7 +106,7 @@ void BroadcastSession::go_live() {
   pc.core.source_copies = uint32_t(opt_.source_copies);
   pc.core.upload_bps = pc.core.stream_bps * (opt_.source_copies + 1) * 2;
   pc.core.seed = 7;
-  pc.link = opt_.link;
+  pc.link = with_tracker_turn(opt_.link, *client_);
   peer_ = std::make_unique<node::MeshPeer>(ctx_, pc, *signaling_, cert_);
   signaling_->set_peer(peer_.get());
   peer_->start();

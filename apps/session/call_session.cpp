@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "apps/command.hpp"
+#include "apps/session/session_common.hpp"
 #include "media/common/rtcp.hpp"
 #include "signaling/identity_proof.hpp"
 
@@ -174,7 +175,7 @@ void CallSession::answer(bool accept) {
 void CallSession::open_link(bool offerer) {
   std::string err;
   link_opened_us_ = g_get_monotonic_time();
-  link_ = link::PeerLink::create(ctx_, opt_.link, cert_,
+  link_ = link::PeerLink::create(ctx_, with_tracker_turn(opt_.link, *client_), cert_,
                                  offerer ? link::Role::kOfferer : link::Role::kAnswerer, err);
   if (!link_) return end("cannot create the media link: " + err, kExitFailure);
   // Each side impairs what it sends, so `loss` is the loss of each direction.

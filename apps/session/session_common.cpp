@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "apps/cli/ice_server_uri.hpp"
 #include "mesh/core/segment.hpp"
 
 namespace meshcast::app {
@@ -41,6 +42,11 @@ bool from_hex(const std::string& hex, size_t expect, std::vector<uint8_t>* out) 
     out->push_back(uint8_t(hi * 16 + lo));
   }
   return true;
+}
+
+link::LinkConfig with_tracker_turn(link::LinkConfig cfg, const signaling::TrackerClient& client) {
+  if (cfg.turn_servers.empty()) cfg.turn_servers = turn_servers_from_tracker(client.ice_servers());
+  return cfg;
 }
 
 }  // namespace meshcast::app

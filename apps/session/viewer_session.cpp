@@ -159,7 +159,7 @@ void ViewerSession::on_joined(const nlohmann::json& reply) {
   // runs, 3 s gave 99.0-99.3 % over 2 (docs/BENCHMARKS.md): keep the wait.
   pc.core.orphan_timeout_us = 3'000'000;
   pc.core.seed = std::hash<std::string>{}(id_);
-  pc.link = opt_.link;
+  pc.link = with_tracker_turn(opt_.link, *client_);
   pc.tamper_relayed = opt_.tamper_relayed;
   pc.sybil = opt_.sybil;
   peer_ = std::make_unique<node::MeshPeer>(ctx_, pc, *signaling_, cert_);

@@ -212,3 +212,28 @@ TEST(LinkOptions, RefusesTooManyServersAndKeepsPasswordsOutOfMessages) {
   EXPECT_FALSE(parse_link_options(b, &c, &err));
   EXPECT_EQ(err.find("hunter2"), std::string::npos) << err;
 }
+
+TEST(IceServerUri, TurnServersFromTheTrackerTakeItsCredentialsAndSkipJunk) {
+  const nlohmann::json ice = nlohmann::json::parse(R"([
+    {"urls": ["turn:203.0.113.5:3478?transport=udp", "turn:203.0.113.5:3478?transport=tcp",
+              "turns:203.0.113.5:5349", "turn:turn.example.org:3478", "stun:203.0.113.5", 7],
+     "username": "1700003600:alice", "credential": "mN1PHBuEWsiXFQck8yiVDVXfuas=",
+     "expires_s": 1700003600},
+    {"urls": ["turn:203.0.113.6:3478"], "username": 5, "credential": "x"},
+    {"urls": "turn:203.0.113.7:3478", "username": "u", "credential": "p"},
+    "junk"
+  ])");
+  int skipped = 0;
+  auto t = meshcast::app::turn_servers_from_tracker(ice, &skipped);
+  ASSERT_EQ(t.size(), 3u);
+  EXPECT_EQ(t[0].host, "203.0.113.5");
+  EXPECT_EQ(t[0].port, 3478);
+  EXPECT_EQ(t[0].username, "1700003600:alice");  // a ':' in the username survives
+  EXPECT_EQ(t[0].password, "mN1PHBuEWsiXFQck8yiVDVXfuas=");
+  EXPECT_EQ(t[0].transport, meshcast::link::RelayTransport::kUdp);
+  EXPECT_EQ(t[1].transport, meshcast::link::RelayTransport::kTcp);
+  EXPECT_EQ(t[2].port, 5349);
+  // A name (not resolved behind the user's back), a stun: URL, a number, and three bad entries.
+  EXPECT_EQ(skipped, 6);
+  EXPECT_TRUE(meshcast::app::turn_servers_from_tracker(nlohmann::json::object()).empty());
+}
