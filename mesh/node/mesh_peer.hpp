@@ -66,6 +66,7 @@ struct PartnerInfo {
   uint16_t parent_mask = 0;  // sub-streams this partner pushes to us
   bool child = false;        // we push at least one sub-stream to it
   double rtt_ms = -1;
+  std::string route = "none";  // link::LinkRoute::kind(): direct | relayed | none
 };
 
 // What a peer's buffers hold now; each has one bound, owned where it is filled.

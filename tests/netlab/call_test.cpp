@@ -353,14 +353,25 @@ TEST_F(NetlabCall, BroadcastFromSymmetricNatReachesViewersBehindMixedNats) {
     EXPECT_EQ(*st, 0) << id << " (" << to_string(kinds[i]) << "): " << procs[i]->err();
     std::ifstream in(lab_->dir() / id / "watch.jsonl");
     json last;
+    int most_direct = 0, most_relayed = 0;  // over the run (links close as peers leave)
     for (std::string line; std::getline(in, line);) {
       auto j = json::parse(line, nullptr, false);
-      if (j.is_object()) last = j;
+      if (!j.is_object()) continue;
+      last = j;
+      most_direct = std::max(most_direct, j.value("links_direct", 0));
+      most_relayed = std::max(most_relayed, j.value("links_relayed", 0));
     }
     ASSERT_TRUE(last.is_object()) << id << ": no stats";
     std::printf("%s (%s): %s\n", id.c_str(), to_string(kinds[i]), last.dump().c_str());
     EXPECT_GT(last.value("played", 0), 0) << id;
     EXPECT_GE(last.value("continuity", 0.0), 0.99) << id << " (" << to_string(kinds[i]) << ")";
+    std::printf("%s: most links direct %d, relayed %d\n", id.c_str(), most_direct, most_relayed);
+    EXPECT_GE(most_direct + most_relayed, 1) << id;
+    // Without UDP every link of this viewer goes through its TURN/TCP allocation.
+    if (kinds[i] == RouterKind::kUdpBlocked) {
+      EXPECT_EQ(most_direct, 0) << id;
+      EXPECT_GE(most_relayed, 1) << id;
+    }
   }
   bc.stop();
 }
