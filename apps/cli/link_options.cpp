@@ -1,5 +1,6 @@
 #include "apps/cli/link_options.hpp"
 
+#include <arpa/inet.h>
 #include <netdb.h>
 #include <sys/socket.h>
 
@@ -10,12 +11,10 @@
 namespace meshcast::app {
 namespace {
 
+// Strict dotted-quad IPv4 or IPv6 text (inet_pton), as libnice parses addresses.
 bool valid_ip(const std::string& s) {
-  addrinfo hints{}, *res = nullptr;
-  hints.ai_flags = AI_NUMERICHOST;
-  if (getaddrinfo(s.c_str(), nullptr, &hints, &res) != 0) return false;
-  freeaddrinfo(res);
-  return true;
+  unsigned char buf[sizeof(in6_addr)];
+  return inet_pton(AF_INET, s.c_str(), buf) == 1 || inet_pton(AF_INET6, s.c_str(), buf) == 1;
 }
 
 // libnice can ask one STUN server per agent; more are accepted on the command line so

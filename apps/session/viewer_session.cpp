@@ -256,7 +256,19 @@ nlohmann::json ViewerSession::status_json() const {
   j["continuity"] = metrics_.continuity();
   j["startup_ms"] = metrics_.startup_ms();
   j["lag_ms"] = metrics_.lag_ms.empty() ? 0.0 : metrics_.lag_ms.back();
-  j["partners"] = peer_ ? peer_->partners().size() : 0;
+  // Connected links by route: through NATs some can only be relayed (docs/netlab.md).
+  size_t partners = 0, direct = 0, relayed = 0;
+  if (peer_) {
+    for (const auto& p : peer_->partners()) {
+      ++partners;
+      if (!p.connected) continue;
+      direct += p.route == "direct";
+      relayed += p.route == "relayed";
+    }
+  }
+  j["partners"] = partners;
+  j["links_direct"] = direct;
+  j["links_relayed"] = relayed;
   double elapsed = std::max(1.0, (g_get_real_time() - metrics_.started_us) / 1e6);
   const auto* st = peer_ ? &peer_->stats() : nullptr;
   j["upload_kbps"] = st ? st->media_bytes_sent * 8 / 1e3 / elapsed : 0.0;

@@ -812,7 +812,10 @@ std::vector<PartnerInfo> MeshPeer::partners() const {
     for (uint32_t s = 0; s < cfg_.core.substreams && s < mesh::kMaxSubstreams; ++s)
       if (core_.parent(s) == pid) p.parent_mask |= uint16_t(1u << s);
     p.child = false;  // TODO(core): expose child_mask per partner
-    if (e.link) p.rtt_ms = e.link->stats().rtt_ms;
+    if (e.link) {
+      p.rtt_ms = e.link->stats().rtt_ms;
+      p.route = e.link->route().kind();
+    }
     p.media_bytes_received = e.media_rx;
     out.push_back(std::move(p));
   }

@@ -70,6 +70,7 @@ struct PartnerInfo {
   bool child = false;        // we push at least one sub-stream to it
   double rtt_ms = -1;
   uint64_t media_bytes_received = 0;  // segment messages from this partner, since linked
+  std::string route = "none";  // link::LinkRoute::kind(): direct | relayed | none
 };
 
 // What a peer's buffers hold now; each has one bound, owned where it is filled.

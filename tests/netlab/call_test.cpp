@@ -62,10 +62,12 @@ class NetlabCall : public ::testing::Test {
     std::string why;
     if (!NetLab::available(&why)) GTEST_SKIP() << "no network namespaces here: " << why;
     lab_ = std::make_unique<NetLab>(MESHCAST_EXE);
+    lab_->set_coturn_denies_private_peers(coturn_denies_private_peers());
     std::string err;
     ASSERT_TRUE(lab_->start(&err)) << err;
   }
   void TearDown() override { lab_.reset(); }
+  virtual bool coturn_denies_private_peers() const { return true; }
 
   const LabHost* host(const std::string& name, RouterKind kind) {
     std::string err;
@@ -351,14 +353,59 @@ TEST_F(NetlabCall, BroadcastFromSymmetricNatReachesViewersBehindMixedNats) {
     EXPECT_EQ(*st, 0) << id << " (" << to_string(kinds[i]) << "): " << procs[i]->err();
     std::ifstream in(lab_->dir() / id / "watch.jsonl");
     json last;
+    int most_direct = 0, most_relayed = 0;  // over the run (links close as peers leave)
     for (std::string line; std::getline(in, line);) {
       auto j = json::parse(line, nullptr, false);
-      if (j.is_object()) last = j;
+      if (!j.is_object()) continue;
+      last = j;
+      most_direct = std::max(most_direct, j.value("links_direct", 0));
+      most_relayed = std::max(most_relayed, j.value("links_relayed", 0));
     }
     ASSERT_TRUE(last.is_object()) << id << ": no stats";
     std::printf("%s (%s): %s\n", id.c_str(), to_string(kinds[i]), last.dump().c_str());
     EXPECT_GT(last.value("played", 0), 0) << id;
     EXPECT_GE(last.value("continuity", 0.0), 0.99) << id << " (" << to_string(kinds[i]) << ")";
+    std::printf("%s: most links direct %d, relayed %d\n", id.c_str(), most_direct, most_relayed);
+    EXPECT_GE(most_direct + most_relayed, 1) << id;
+    // Without UDP every link of this viewer goes through its TURN/TCP allocation.
+    if (kinds[i] == RouterKind::kUdpBlocked) {
+      EXPECT_EQ(most_direct, 0) << id;
+      EXPECT_GE(most_relayed, 1) << id;
+    }
   }
   bc.stop();
+}
+
+namespace {
+class NetlabCallWithoutDeniedPeers : public NetlabCall {
+ protected:
+  bool coturn_denies_private_peers() const override { return false; }
+};
+}  // namespace
+
+// Why the lab's (and docs/operations.md's) coturn denies private peers. Without the rule,
+// coturn tries to relay to the peers' private host candidates; the internet namespace has no
+// route for them (blackhole), the send fails at once and coturn closes the whole allocation.
+// libnice's later requests on it are refused and a call that needs the relay fails.
+TEST_F(NetlabCallWithoutDeniedPeers, ARelayedCallFails) {
+  auto* a = host("a", RouterKind::kSymmetric);
+  auto* b = host("b", RouterKind::kSymmetric);
+  ASSERT_TRUE(a && b);
+  auto r = call(*a, *b, {lab_->turn_udp_uri()}, {lab_->turn_udp_uri()});
+  // Whoever fails first exits 1 with "ICE failed"; the other may hear of it first through
+  // the tracker (exit 8: the peer left before the call connected). Nobody talked.
+  int ice_failed = 0;
+  for (const auto* s : {&r.alice, &r.bob}) {
+    EXPECT_TRUE(s->code == 1 || s->code == 8) << s->code << ": " << s->stderr_text;
+    ice_failed += s->stderr_text.find("ICE failed") != std::string::npos;
+  }
+  EXPECT_GE(ice_failed, 1) << r.alice.stderr_text << r.bob.stderr_text;
+  // coturn had given a permission for a private address and dropped it with the allocation.
+  const std::string log = lab_->coturn().log();
+  std::istringstream in(log);
+  bool private_peer_deleted = false;
+  for (std::string line; std::getline(in, line);)
+    private_peer_deleted |= line.find(": peer 192.168.") != std::string::npos &&
+                            line.find(" deleted") != std::string::npos;
+  EXPECT_TRUE(private_peer_deleted) << log;
 }

@@ -30,21 +30,21 @@ bool CoturnProcess::start(const Spawn& spawn, std::string* error) {
     << "fingerprint\nlt-cred-mech\n"
     << "user=" << o_.user << ":" << o_.password << "\n"
     << "realm=" << o_.realm << "\n"
-    << "cert=" << cert.string() << "\npkey=" << key.string()
-    << "\n"
-    // Peers' private host candidates are unreachable from the relay. Without this coturn
-    // tries to send to them, and when that fails at once (no route: ENETUNREACH) it tears
-    // down the whole allocation; libnice then sees its CreatePermission refused, never
-    // re-allocates and ICE fails. Denied peers get a clean 403 for that permission only.
-    << "denied-peer-ip=10.0.0.0-10.255.255.255\n"
-    << "denied-peer-ip=172.16.0.0-172.31.255.255\n"
-    << "denied-peer-ip=192.168.0.0-192.168.255.255\n"
+    << "cert=" << cert.string() << "\npkey=" << key.string() << "\n"
     << "no-multicast-peers\n"
     << "no-cli\n"
     << "userdb=" << (dir_ / "turndb").string() << "\n"
     << "pidfile=" << (dir_ / "turnserver.pid").string() << "\n"
     << "log-file=" << (dir_ / "turnserver.log").string() << "\n"
     << "simple-log\nverbose\n";
+  if (o_.deny_private_peers)
+    // Peers' private host candidates are unreachable from the relay. Without this coturn
+    // tries to send to them, and when that fails at once (no route) it tears down the whole
+    // allocation; libnice then sees its CreatePermission refused, never re-allocates and
+    // ICE fails. Denied peers get a clean 403 for that permission only.
+    c << "denied-peer-ip=10.0.0.0-10.255.255.255\n"
+      << "denied-peer-ip=172.16.0.0-172.31.255.255\n"
+      << "denied-peer-ip=192.168.0.0-192.168.255.255\n";
   c.close();
   if (!spawn(proc_, {"turnserver", "-c", config_.string(), "--no-stdout-log"})) {
     *error = "cannot start turnserver";

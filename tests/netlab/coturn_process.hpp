@@ -17,6 +17,7 @@ class CoturnProcess {
     int port = 3478;
     int tls_port = 5349;
     std::string user, password, realm = "meshcast.lab";
+    bool deny_private_peers = true;  // off only to show what goes wrong without it
   };
   // `spawn` starts the turnserver command line inside the right namespace.
   using Spawn = std::function<bool(testing::Process&, const std::vector<std::string>& args)>;

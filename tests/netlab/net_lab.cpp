@@ -279,6 +279,7 @@ bool NetLab::start(std::string* error) {
   co.listen_ip = kServerAddress;
   co.user = kTurnUser;
   co.password = kTurnPassword;
+  co.deny_private_peers = coturn_denies_private_peers_;
   coturn_ = std::make_unique<CoturnProcess>(I, dir_, co);
   return coturn_->start(
       [&](testing::Process& p, const std::vector<std::string>& args) {

@@ -58,6 +58,8 @@ class NetLab {
   NetLab(const NetLab&) = delete;
   NetLab& operator=(const NetLab&) = delete;
 
+  // Call before start(): coturn without its denied-peer-ip rules (to show why they exist).
+  void set_coturn_denies_private_peers(bool deny) { coturn_denies_private_peers_ = deny; }
   // Sweeps stale namespaces, builds the internet namespace, starts tracker and coturn.
   bool start(std::string* error);
   // A host behind a router of `kind` (public: on the internet itself).
@@ -100,6 +102,7 @@ class NetLab {
   testing::Process tracker_;
   std::unique_ptr<CoturnProcess> coturn_;
   int cmd_seq_ = 0;
+  bool coturn_denies_private_peers_ = true;
 };
 
 }  // namespace meshcast::netlab
