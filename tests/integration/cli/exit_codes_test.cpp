@@ -142,3 +142,19 @@ TEST_F(ExitCodes, ACallThatNeverConnectedIsNotASuccess) {
   ASSERT_TRUE(st) << "bob still running: " << bob.err();
   EXPECT_NE(*st, 0) << bob.err();
 }
+
+// Ctrl-C before anything played (the broadcaster is frozen): interrupted, not "no media".
+TEST_F(ExitCodes, InterruptedBeforeAnythingPlayedIs130) {
+  broadcast("frozen-int", "broadcaster-frozen-int", 30);
+  ASSERT_EQ(::kill(-background_.back()->pid(), SIGSTOP), 0);
+  Process w;
+  ASSERT_TRUE(w.start({MESHCAST_EXE, "watch", "--tracker", url_, "--stream", "frozen-int", "--out",
+                       "null", "--quiet", "--duration", "30"},
+                      dir_ / "interrupted"));
+  std::this_thread::sleep_for(std::chrono::milliseconds(2500));
+  ::kill(w.pid(), SIGINT);
+  auto st = w.wait(10'000);
+  ::kill(-background_.back()->pid(), SIGCONT);
+  ASSERT_TRUE(st) << "watch ignored SIGINT";
+  EXPECT_EQ(*st, 130) << w.err();
+}
