@@ -14,10 +14,11 @@ function(meshcast_library name)
   meshcast_warnings(${name})
 endfunction()
 
-# meshcast_test(NAME SOURCES ... DEPS ... LABEL unit|integration [TIMEOUT s])
-# One GoogleTest binary, its cases registered with CTest.
+# meshcast_test(NAME SOURCES ... DEPS ... LABEL unit|integration|netlab [TIMEOUT s] [EXE])
+# One GoogleTest binary, its cases registered with CTest. EXE: the test runs the meshcast
+# binary (path in MESHCAST_EXE, built first).
 function(meshcast_test name)
-  cmake_parse_arguments(A "" "LABEL;TIMEOUT" "SOURCES;DEPS" ${ARGN})
+  cmake_parse_arguments(A "EXE" "LABEL;TIMEOUT" "SOURCES;DEPS" ${ARGN})
   if(NOT MESHCAST_TESTS)
     return()
   endif()
@@ -30,6 +31,11 @@ function(meshcast_test name)
   add_executable(${name} ${A_SOURCES})
   target_link_libraries(${name} PRIVATE ${A_DEPS} GTest::gtest GTest::gtest_main)
   meshcast_warnings(${name})
+  if(A_EXE)
+    target_include_directories(${name} PRIVATE ${PROJECT_SOURCE_DIR})
+    target_compile_definitions(${name} PRIVATE MESHCAST_EXE="$<TARGET_FILE:meshcast>")
+    add_dependencies(${name} meshcast)
+  endif()
   gtest_discover_tests(${name} PROPERTIES LABELS ${A_LABEL} TIMEOUT ${A_TIMEOUT}
                        DISCOVERY_TIMEOUT 60)
 endfunction()

@@ -648,6 +648,19 @@ namespace {
 json resume_hello(CoreHarness& h, ConnId c, const std::string& id, const std::string& token) {
   return h.hello(c, id, {{"resume", token}});
 }
+// "src" (its session token returned) owns stream "s"; "v" has joined it.
+struct OwnerAndViewer {
+  ConnId o, v;
+  std::string token;
+};
+OwnerAndViewer owner_and_viewer(CoreHarness& h) {
+  const ConnId o = h.open(), v = h.open();
+  const std::string token = h.hello(o, "src")["token"];
+  h.send(o, {{"type", "stream_create"}, {"name", "s"}, {"public_key", kKey}});
+  h.hello(v, "v");
+  h.send(v, {{"type", "join"}, {"stream", "s"}});
+  return {o, v, token};
+}
 void drop(CoreHarness& h, ConnId c) {
   CoreOutput out;
   h.core.on_close(c, h.now, out);
@@ -715,11 +728,7 @@ TEST(TrackerCore, AnotherClientCannotResumeOrTakeADetachedId) {
 
 TEST(TrackerCore, ResumeReplacesAHalfOpenConnection) {
   CoreHarness h;
-  const ConnId o = h.open(), v = h.open();
-  const std::string token = h.hello(o, "src")["token"];
-  h.send(o, {{"type", "stream_create"}, {"name", "s"}, {"public_key", kKey}});
-  h.hello(v, "v");
-  h.send(v, {{"type", "join"}, {"stream", "s"}});
+  const auto [o, v, token] = owner_and_viewer(h);
   // The client saw its socket die before the tracker did, and comes back at once.
   const ConnId o2 = h.open();
   EXPECT_EQ(resume_hello(h, o2, "src", token)["resumed"], true);
@@ -733,11 +742,7 @@ TEST(TrackerCore, ResumeReplacesAHalfOpenConnection) {
 
 TEST(TrackerCore, AfterTheGraceStreamsEndAndAResumeStartsAFreshSession) {
   CoreHarness h;
-  const ConnId o = h.open(), v = h.open();
-  const std::string token = h.hello(o, "src")["token"];
-  h.send(o, {{"type", "stream_create"}, {"name", "s"}, {"public_key", kKey}});
-  h.hello(v, "v");
-  h.send(v, {{"type", "join"}, {"stream", "s"}});
+  const auto [o, v, token] = owner_and_viewer(h);
   drop(h, o);
   h.now += TrackerConfig{}.resume_grace_ms;
   CoreOutput out;
@@ -797,11 +802,7 @@ TEST(TrackerCore, ZeroGraceForgetsAtOnce) {
   TrackerConfig cfg;
   cfg.resume_grace_ms = 0;
   CoreHarness h(cfg);
-  const ConnId o = h.open(), v = h.open();
-  const std::string token = h.hello(o, "src")["token"];
-  h.send(o, {{"type", "stream_create"}, {"name", "s"}, {"public_key", kKey}});
-  h.hello(v, "v");
-  h.send(v, {{"type", "join"}, {"stream", "s"}});
+  const auto [o, v, token] = owner_and_viewer(h);
   drop(h, o);
   EXPECT_FALSE(h.core.has_peer("src"));
   EXPECT_TRUE(h.received(v, "stream_ended"));
