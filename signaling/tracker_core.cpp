@@ -152,8 +152,8 @@ void TrackerCore::detach_peer(Peer& p, int64_t now, CoreOutput& out) {
   p.detached_until_ms = now + config_.resume_grace_ms;
   p.conn = 0;
   detach_deadlines_.insert({p.detached_until_ms, p.id});
-  // Its partners hear at once that its tracker connection ended (usually a dead process):
-  // a hint they check against their link to it, which a mere tracker blip leaves alive.
+  // Its partners hear at once that its tracker connection ended: usually a dead process, so
+  // they drop their links to it now (a tracker outage sends nothing and cuts no link).
   const json ev = {{"type", "peer_left"}, {"peer_id", p.id}, {"reason", "disconnected"}};
   for (auto& other : p.listed_by) send_to_peer(other, ev, out);
 }

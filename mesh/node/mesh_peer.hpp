@@ -70,7 +70,7 @@ struct PartnerInfo {
   bool child = false;        // we push at least one sub-stream to it
   double rtt_ms = -1;
   uint64_t media_bytes_received = 0;  // segment messages from this partner, since linked
-  std::string route = "none";  // link::LinkRoute::kind(): direct | relayed | none
+  std::string route = "none";         // link::LinkRoute::kind(): direct | relayed | none
 };
 
 // What a peer's buffers hold now; each has one bound, owned where it is filled.
@@ -167,7 +167,6 @@ class MeshPeer {
     bool description_sent = false;
     bool connected = false;
     bool told_core = false;
-    int64_t last_rx_us = -1;  // the partner's last packet on this link (cfg_.clock())
     std::vector<std::string> early_candidates;  // gathered before the description went out
     RtpWriter rtp;
     mesh::Reassembler reassembler;
@@ -257,12 +256,6 @@ class MeshPeer {
   guint retire_source_ = 0;
   GSource* timer_ = nullptr;
   guint nack_timer_ = 0;
-  // Partners the tracker says left (their tracker connection ended), with when it said so:
-  // checked against the link before anything is dropped.
-  std::map<mesh::PeerId, int64_t> suspects_;
-  guint suspect_timer_ = 0;
-  static gboolean on_suspect_timer(gpointer self);
-  void check_suspects();
   UploadPacer pacer_;
   GSource* pace_timer_ = nullptr;
   std::vector<UploadPacer::Packet> paced_out_;
