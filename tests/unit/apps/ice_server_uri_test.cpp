@@ -143,10 +143,10 @@ TEST(StunUri, FormsAndMalformedInput) {
   auto u = parse_stun_uri("stun:198.51.100.1", &err);
   ASSERT_TRUE(u) << err;
   EXPECT_EQ(u->port, 3478);
-  u = parse_stun_uri("stun:stun.example.org:19302", &err);
+  u = parse_stun_uri("stun:stun.lab.test:3479", &err);
   ASSERT_TRUE(u) << err;
-  EXPECT_EQ(u->host, "stun.example.org");
-  EXPECT_EQ(u->port, 19302);
+  EXPECT_EQ(u->host, "stun.lab.test");
+  EXPECT_EQ(u->port, 3479);
   u = parse_stun_uri("127.0.0.1:3478", &err);
   ASSERT_TRUE(u) << err;
   EXPECT_TRUE(u->host_is_ip);
