@@ -417,19 +417,23 @@ void Node::accept_child(Partner& q, uint32_t j) {
   send(q.id, SubscribeAck{uint8_t(j), depth_[j]});
 }
 
+void Node::drop_child(Partner& q, uint32_t j) {
+  Reject d;
+  d.kind = RejectKind::kSubscribe;
+  d.reason = RejectReason::kDropped;
+  d.substream = uint8_t(j);
+  send(q.id, d);
+  q.child_mask &= uint16_t(~bit(j));
+  if (children_[j] > 0) --children_[j];
+}
+
 bool Node::preempt_slowest(Partner& newcomer, uint32_t j, int only_substream) {
   if (cfg_.is_source && !is_idle_child(newcomer)) {
     // What we measured first: a child that forwards to nobody gives up its slot to anyone
     // (declared upload would let a liar keep it).
     uint32_t k = 0;
     if (Partner* idle = idle_child(only_substream, &k)) {
-      Reject d;
-      d.kind = RejectKind::kSubscribe;
-      d.reason = RejectReason::kDropped;
-      d.substream = uint8_t(k);
-      send(idle->id, d);
-      idle->child_mask &= uint16_t(~bit(k));
-      --children_[k];
+      drop_child(*idle, k);
       idle_replaced_at_[k] = now_;
       idle_replaced_.emplace_back(idle->id, now_ + cfg_.idle_replaced_hold_us);
       if (idle_replaced_.size() > kMaxIdleReplaced) idle_replaced_.erase(idle_replaced_.begin());
@@ -453,13 +457,7 @@ bool Node::preempt_slowest(Partner& newcomer, uint32_t j, int only_substream) {
   }
   if (!slowest || uint64_t(newcomer.upload_kbps) * 2 < uint64_t(slowest->upload_kbps) * 3)
     return false;
-  Reject d;
-  d.kind = RejectKind::kSubscribe;
-  d.reason = RejectReason::kDropped;
-  d.substream = uint8_t(slow_j);
-  send(slowest->id, d);
-  slowest->child_mask &= uint16_t(~bit(slow_j));
-  --children_[slow_j];
+  drop_child(*slowest, slow_j);
   accept_child(newcomer, j);
   return true;
 }
@@ -987,14 +985,7 @@ void Node::manage_parents(TimeUs now) {
       // for a shallower parent to turn up cost more under churn (docs/mesh.md).
       if (children_[j] > 0) ++stats_.subtree_releases;
       for (auto& q : partners_) {
-        if (q.child_mask & bit(j)) {
-          Reject r;
-          r.kind = RejectKind::kSubscribe;
-          r.reason = RejectReason::kDropped;
-          r.substream = uint8_t(j);
-          send(q.id, r);
-          q.child_mask &= uint16_t(~bit(j));
-        }
+        if (q.child_mask & bit(j)) drop_child(q, j);
       }
       children_[j] = 0;
       depth_[j] = kNoDepth;

@@ -176,6 +176,8 @@ class Node {
   bool is_idle_child(const Partner& q) const;
   bool forwards_to_nobody(const Partner& q) const;  // by its own map, grace or not
   void accept_child(Partner& q, uint32_t j);
+  // Tells q it is no longer our child on sub-stream j and forgets it there.
+  void drop_child(Partner& q, uint32_t j);
   TimeUs parent_estimate(const Partner& q, uint32_t j) const;
   uint32_t children_total() const;
   uint64_t rng();
