@@ -45,6 +45,9 @@ const char* kHelp =
     "  --source-copies N      broadcaster serves at most N stream copies (default 4)\n"
     "  --substreams K         push sub-streams (default 4)\n"
     "  --forgers N            viewers that alter every segment they relay (default 0)\n"
+    "  --sybils N             the first N viewers join before the others, declare the most\n"
+    "                         upload peers believe, accept partners and children and never\n"
+    "                         send a segment; metrics are the honest viewers' (default 0)\n"
     "  --node K=V,...         protocol knobs (ms for times), K one of:\n"
     "%s"
     "  --seed N               RNG seed; same seed, same metrics (default 1)\n"
@@ -96,6 +99,7 @@ const std::map<std::string, Knob>& node_knobs() {
       MS_KNOB("request_timeout_ms", request_timeout_us),
       MS_KNOB("max_fanout_delay_ms", max_fanout_delay_us),
       MS_KNOB("parent_timeout_ms", parent_timeout_us),
+      MS_KNOB("first_push_timeout_ms", first_push_timeout_us),
       MS_KNOB("orphan_timeout_ms", orphan_timeout_us),
       MS_KNOB("refuse_backoff_ms", refuse_backoff_us),
   };
@@ -221,8 +225,8 @@ int run(int argc, char** argv) {
   app::Args args(argc, argv,
                  {"flash-crowd", "progress", "bench-crypto", "no-nack", "store-and-forward"},
                  {"peers", "duration", "bitrate", "segment-ms", "rtt-ms", "loss", "churn-lifetime",
-                  "upload-dist", "join-spread", "source-copies", "substreams", "forgers", "seed",
-                  "json", "node", "partitions", "threads"});
+                  "upload-dist", "join-spread", "source-copies", "substreams", "forgers", "sybils",
+                  "seed", "json", "node", "partitions", "threads"});
   if (args.help()) {
     std::printf(kHelp, knob_list().c_str());
     return app::kExitOk;
@@ -238,6 +242,7 @@ int run(int argc, char** argv) {
   c.source_copies = uint32_t(args.get_int("source-copies", 4, 1, 64));
   c.node.substreams = uint32_t(args.get_int("substreams", 4, 1, kMaxSubstreams));
   c.forgers = uint32_t(args.get_int("forgers", 0, 0, 1'000'000));
+  c.sybils = uint32_t(args.get_int("sybils", 0, 0, 1'000'000));
   c.seed = uint64_t(args.get_int("seed", 1, 0, 1L << 62));
   c.progress = args.has("progress");
   c.partitions = uint32_t(args.get_int("partitions", 2, 1, 64));
@@ -275,6 +280,10 @@ int run(int argc, char** argv) {
   }
   if (!args.ok()) {
     std::fprintf(stderr, "meshcast sim: %s\n(see meshcast sim --help)\n", args.error().c_str());
+    return app::kExitUsage;
+  }
+  if (c.sybils > 0 && uint64_t(c.forgers) + c.sybils >= c.peers) {
+    std::fprintf(stderr, "meshcast sim: --forgers plus --sybils must be below --peers\n");
     return app::kExitUsage;
   }
   if (c.forgers > c.peers) {
@@ -337,7 +346,10 @@ int run(int argc, char** argv) {
         {"forged_sent", r.forged_sent},
         {"forger_reports", r.forger_reports},
         {"forger_links_dropped", r.forger_links_dropped},
-        {"honest_reported", r.honest_reported}}}};
+        {"honest_reported", r.honest_reported},
+        {"sybils", r.sybils},
+        {"source_idle_children_replaced", r.source_idle_children_replaced},
+        {"source_silent_children_replaced", r.source_silent_children_replaced}}}};
   const std::string s = j.dump(2);
   std::printf("%s\n", s.c_str());
   if (args.has("json")) {

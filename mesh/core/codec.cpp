@@ -55,7 +55,7 @@ uint32_t bm_bytes(const BufferMap& b) { return (uint32_t(b.count) + 7) / 8; }
 size_t body_size(const Hello&) { return 8 + 4 + 1 + 1; }
 size_t body_size(const BufferMap& b) { return 4 + 2 + 1 + 1 + b.substreams + bm_bytes(b); }
 size_t body_size(const Request&) { return 4 + 4; }
-size_t body_size(const Subscribe&) { return 2; }
+size_t body_size(const Subscribe&) { return 6; }
 size_t body_size(const SubscribeAck&) { return 2; }
 size_t body_size(const Unsubscribe&) { return 1; }
 size_t body_size(const Reject& r) { return 1 + 1 + 1 + 4 + 4 + 1 + 4 * size_t(r.redirect_count); }
@@ -99,6 +99,7 @@ void put(Writer& w, const Request& m) {
 void put(Writer& w, const Subscribe& m) {
   w.u8(m.substream);
   w.u8(m.depth);
+  w.u32(m.silent_parent);
 }
 void put(Writer& w, const SubscribeAck& m) {
   w.u8(m.substream);
@@ -176,6 +177,7 @@ bool get(Reader& r, Request& m) {
 bool get(Reader& r, Subscribe& m) {
   m.substream = r.u8();
   m.depth = r.u8();
+  m.silent_parent = r.u32();
   return r.ok && m.substream < kMaxSubstreams;
 }
 bool get(Reader& r, SubscribeAck& m) {

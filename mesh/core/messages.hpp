@@ -62,6 +62,9 @@ struct Request {
 struct Subscribe {
   uint8_t substream = 0;
   uint8_t depth = kNoDepth;
+  // A parent one hop below the source that took us as its child on this sub-stream and sent
+  // nothing (kNoPeer: none). The source may hand its slot to us.
+  PeerId silent_parent = kNoPeer;
 };
 
 struct SubscribeAck {

@@ -9,6 +9,11 @@
 namespace meshcast::mesh {
 
 namespace {
+// Strikes for a parent that acknowledged us and sent nothing before the parent timeout.
+constexpr uint32_t kSilentParentStrikes = 3;
+}  // namespace
+
+namespace {
 constexpr TimeUs kNever = std::numeric_limits<TimeUs>::max();
 constexpr uint32_t kNone32 = std::numeric_limits<uint32_t>::max();
 uint16_t bit(uint32_t j) { return uint16_t(1u << j); }
@@ -36,6 +41,7 @@ Node::Node(const NodeConfig& cfg) : cfg_(cfg) {
   pids_.reserve(cfg_.max_partners);
   parent_.fill(kNoPeer);
   pending_sub_.fill(kNoPeer);
+  silent_parent_.fill(kNoPeer);
   depth_.fill(cfg_.is_source ? 0 : kNoDepth);
   if (cfg_.is_source) {
     // Starts empty and refills at copies x stream rate, so pulls come on top of pushes only
@@ -318,6 +324,7 @@ void Node::handle(PeerId from, const Hello& m, TimeUs now) {
   }
   p->hello = true;
   p->is_source = m.is_source;
+  if (m.is_source) source_id_ = from;
   p->upload_kbps = m.upload_kbps;
 }
 
@@ -427,18 +434,44 @@ void Node::drop_child(Partner& q, uint32_t j) {
   if (children_[j] > 0) --children_[j];
 }
 
+void Node::replace_child(Partner& old, uint32_t k, Partner& newcomer, uint32_t j) {
+  drop_child(old, k);
+  idle_replaced_at_[k] = now_;
+  idle_replaced_.emplace_back(old.id, now_ + cfg_.idle_replaced_hold_us);
+  if (idle_replaced_.size() > kMaxIdleReplaced) idle_replaced_.erase(idle_replaced_.begin());
+  accept_child(newcomer, j);
+}
+
+bool Node::replace_silent_child(Partner& newcomer, uint32_t j, PeerId silent) {
+  // The complainer's word is all we have, so it is rationed: one slot per sub-stream per
+  // interval changes hands (idle replacements included), the accused must have been a child
+  // as long as the complainer waited for it, and it is not taken back for the hold time. A
+  // lying complainer can thus move one honest child per interval one hop down, no more.
+  if (silent == kNoPeer || silent == newcomer.id ||
+      now_ - silent_replaced_at_ < cfg_.silent_replace_interval_us)
+    return false;
+  Partner* q = find(silent);
+  if (!q || q->is_source || !(q->child_mask & bit(j)) ||
+      now_ - q->child_since < cfg_.first_push_timeout_us)
+    return false;
+  // A child that forwards nothing on one sub-stream is trusted on none: its other slots
+  // become free for the partners that subscribe next.
+  silent_replaced_at_ = now_;
+  for (uint32_t k = 0; k < cfg_.substreams; ++k)
+    if (k != j && (q->child_mask & bit(k))) drop_child(*q, k);
+  replace_child(*q, j, newcomer, j);
+  ++stats_.silent_children_replaced;
+  return true;
+}
+
 bool Node::preempt_slowest(Partner& newcomer, uint32_t j, int only_substream) {
   if (cfg_.is_source && !is_idle_child(newcomer)) {
     // What we measured first: a child that forwards to nobody gives up its slot to anyone
     // (declared upload would let a liar keep it).
     uint32_t k = 0;
     if (Partner* idle = idle_child(only_substream, &k)) {
-      drop_child(*idle, k);
-      idle_replaced_at_[k] = now_;
-      idle_replaced_.emplace_back(idle->id, now_ + cfg_.idle_replaced_hold_us);
-      if (idle_replaced_.size() > kMaxIdleReplaced) idle_replaced_.erase(idle_replaced_.begin());
+      replace_child(*idle, k, newcomer, j);
       ++stats_.idle_children_replaced;
-      accept_child(newcomer, j);
       return true;
     }
   }
@@ -484,6 +517,7 @@ void Node::handle(PeerId from, const Subscribe& m, TimeUs now) {
     const bool replaced = std::any_of(idle_replaced_.begin(), idle_replaced_.end(),
                                       [&](auto& e) { return e.first == from; });
     if (children_[j] >= cfg_.source_copies || replaced) {
+      if (!replaced && replace_silent_child(*p, j, m.silent_parent)) return;
       if (!replaced && preempt_slowest(*p, j, j)) return;
       // Copy cap reached: redirect to peers that already carry this sub-stream.
       r.reason = RejectReason::kBusy;
@@ -542,6 +576,9 @@ void Node::handle(PeerId from, const SubscribeAck& m, TimeUs now) {
   depth_[j] = nd;
   p->parent_mask |= bit(j);
   last_push_[j] = now;
+  parent_ack_depth_[j] = m.depth;
+  parent_pushed_[j] = false;
+  if (p->is_source) silent_parent_[j] = kNoPeer;
 }
 
 void Node::handle(PeerId from, const Unsubscribe& m, TimeUs now) {
@@ -711,7 +748,10 @@ void Node::handle(PeerId from, const SegmentMsg& m, TimeUs now) {
   const uint32_t n = h.number;
   const uint32_t j = n % kk_;
   const bool from_parent = parent_[j] == from;
-  if (from_parent) last_push_[j] = now;
+  if (from_parent) {
+    last_push_[j] = now;
+    parent_pushed_[j] = true;
+  }
   const bool old = too_old(n);
   if (old || has_segment(n)) {
     stats_.duplicate_bytes_received += h.size;
@@ -740,6 +780,7 @@ void Node::handle(PeerId from, const SegmentMsg& m, TimeUs now) {
     p->parent_strikes = 0;
   }
   p->pull_strikes = 0;
+  p->startup_asked = 0;
   p->last_useful = now;
   Segment seg = m.segment;
   store(std::move(seg), now);
@@ -873,8 +914,11 @@ void Node::manage_partners(TimeUs now) {
   // that joined with us): look wider, up to the hard bound, until someone has data.
   bool starving = false;
   if (!playing_ && now - stats_.started_at >= cfg_.startup_widen_us) {
+    // A partner whose map shows data but that left our start-up pulls unanswered twice
+    // gives nothing either.
     starving = true;
-    for (auto& q : partners_) starving = starving && !(q.has_bm && q.bm.count > 0);
+    for (auto& q : partners_)
+      starving = starving && !(q.has_bm && q.bm.count > 0 && q.startup_asked < 2);
   }
   const size_t want =
       starving ? cfg_.max_partners
@@ -892,6 +936,24 @@ void Node::manage_partners(TimeUs now) {
     o.kind = OutputKind::kConnect;
     o.peer = id;
     out_->push_back(std::move(o));
+  }
+  // A complaint about one of the source's children can reach only the source, which sends
+  // away partners that are not its children: dial it again, at most once per back-off.
+  if (source_id_ != kNoPeer && !find(source_id_) && partners_.size() < cfg_.max_partners &&
+      now - source_redial_at_ >= cfg_.refuse_backoff_us) {
+    bool complaint = false;
+    for (uint32_t j = 0; j < cfg_.substreams; ++j)
+      complaint = complaint || (silent_parent_[j] != kNoPeer &&
+                                now - silent_parent_at_[j] <= cfg_.complaint_ttl_us);
+    if (complaint && std::none_of(connecting_.begin(), connecting_.end(),
+                                  [&](auto& c) { return c.first == source_id_; })) {
+      source_redial_at_ = now;
+      connecting_.emplace_back(source_id_, now);
+      Output o;
+      o.kind = OutputKind::kConnect;
+      o.peer = source_id_;
+      out_->push_back(std::move(o));
+    }
   }
   const TimeUs ask_every = starving ? cfg_.startup_widen_us : 2'000'000;
   if ((starving || partners_.size() + connecting_.size() < cfg_.min_partners + 1) &&
@@ -940,13 +1002,26 @@ void Node::manage_parents(TimeUs now) {
       if (now - pending_sub_at_[j] <= cfg_.request_timeout_us) continue;
       pending_sub_[j] = kNoPeer;
     }
-    if (parent_[j] != kNoPeer && now - last_push_[j] > cfg_.parent_timeout_us) {
+    const TimeUs silence_limit =
+        parent_pushed_[j] ? cfg_.parent_timeout_us : cfg_.first_push_timeout_us;
+    if (parent_[j] != kNoPeer && now - last_push_[j] > silence_limit) {
       // Parent stopped delivering this sub-stream: leave it and look for another. One that
       // keeps doing so (or never started: a peer that takes children and forwards nothing)
       // is asked again after a back-off that doubles each time.
+      // One of the source's children that took us and never sent a byte: tell the source
+      // (with our next subscribe to it), which can measure nothing below its children itself.
+      if (!parent_pushed_[j] && parent_ack_depth_[j] == 1) {
+        silent_parent_[j] = parent_[j];
+        silent_parent_at_[j] = now;
+      }
       if (Partner* q = find(parent_[j])) {
         q->parent_mask &= uint16_t(~bit(j));
-        q->parent_strikes = uint8_t(std::min<uint32_t>(q->parent_strikes + 1u, cfg_.max_strikes));
+        // Took us and never sent a byte: as if it had failed us thrice (an honest parent that
+        // lost its own feed at that moment loses little; a peer that forwards nothing is
+        // not picked again for a long while, whatever its map promises).
+        const uint32_t strikes = parent_pushed_[j] ? 1u : kSilentParentStrikes;
+        q->parent_strikes =
+            uint8_t(std::min<uint32_t>(q->parent_strikes + strikes, cfg_.max_strikes));
         q->refused_until = now + (cfg_.refuse_backoff_us << (q->parent_strikes - 1));
         send(q->id, Unsubscribe{uint8_t(j)});
       }
@@ -960,8 +1035,16 @@ void Node::manage_parents(TimeUs now) {
       best_est = kNever;
       for (auto& q : partners_) {
         if (!q.has_bm || !q.hello || now < q.refused_until || (q.child_mask & bit(j)) ||
-            q.bm.spare_slots == 0 || q.bm.depth[j] >= kNoDepth - 1 || q.id == parent_[j] ||
-            q.bm.depth[j] >= depth_[j])
+            q.id == parent_[j])
+          continue;
+        // With a complaint about one of its children, a full source is asked first.
+        // (Also when another parent serves us: the silent child still holds a source slot.)
+        if (q.is_source && silent_parent_[j] != kNoPeer &&
+            now - silent_parent_at_[j] <= cfg_.complaint_ttl_us) {
+          best_est = 0;
+          return &q;
+        }
+        if (q.bm.spare_slots == 0 || q.bm.depth[j] >= kNoDepth - 1 || q.bm.depth[j] >= depth_[j])
           continue;
         // A partner that went silent as our parent again and again ranks as if it were that
         // much further away per repeated failure (one failure happens to honest parents):
@@ -1001,7 +1084,9 @@ void Node::manage_parents(TimeUs now) {
     pending_sub_[j] = best->id;
     pending_sub_at_[j] = now;
     if (best->bm.spare_slots) --best->bm.spare_slots;
-    send(best->id, Subscribe{uint8_t(j), depth_[j]});
+    Subscribe sub{uint8_t(j), depth_[j]};
+    if (best->is_source) sub.silent_parent = silent_parent_[j];  // until the source acks
+    send(best->id, sub);
   }
 }
 
@@ -1018,7 +1103,10 @@ void Node::schedule_pulls(TimeUs now) {
       uint64_t best_score = ~0ull;
       for (auto& q : partners_) {
         if (!q.has_bm || now < q.busy_until || !q.bm.has(n) || n >= q.not_have_from) continue;
-        const uint64_t score = uint64_t(q.is_source) << 40 | (rng() & 0xFFFF);
+        // Partners that left our start-up pulls unanswered go after the others, the source
+        // included: a map full of data is a promise, an answer is a measurement.
+        const uint64_t unanswered = std::min<uint32_t>(q.startup_asked + q.pull_strikes, 255);
+        const uint64_t score = unanswered << 41 | uint64_t(q.is_source) << 40 | (rng() & 0xFFFF);
         if (score < best_score) {
           best_score = score;
           best = &q;
@@ -1046,6 +1134,7 @@ void Node::schedule_pulls(TimeUs now) {
     for (uint32_t j = 0; j < k; ++j) {
       if (has_segment(first + j)) continue;
       Partner* q = holder(first + j);
+      if (q->startup_asked < 255) ++q->startup_asked;
       ++stats_.requests_sent;
       send(q->id, Request{first + j, 1});
     }

@@ -105,6 +105,7 @@ class Node {
     uint32_t upload_kbps = 0;
     uint8_t parent_strikes = 0;  // times in a row it went silent as our parent
     uint8_t pull_strikes = 0;    // pulls in a row it let time out
+    uint8_t startup_asked = 0;   // start-up pulls sent to it since it last sent a segment
     TimeUs connected_at = 0;
     TimeUs child_since = 0;                // when it last became our child (child_mask from 0)
     TimeUs last_useful = 0;                // last new segment from it
@@ -169,6 +170,11 @@ class Node {
   void set_have(uint32_t slot_index, bool have);
   uint32_t total_slots() const;
   bool preempt_slowest(Partner& newcomer, uint32_t j, int only_substream);
+  // Source: gives `newcomer` the slot on j of the child `silent` that took it as a child and
+  // sent it nothing, when that child had time to send and no slot changed hands recently.
+  bool replace_silent_child(Partner& newcomer, uint32_t j, PeerId silent);
+  // Source: `old` leaves sub-stream k (not taken back for a while), `newcomer` joins j.
+  void replace_child(Partner& old, uint32_t k, Partner& newcomer, uint32_t j);
   // Source: a child of `only_substream` (any if < 0) that forwards to nobody after the grace
   // time, by its own buffer map (measured evidence beats its declared upload), or nullptr.
   Partner* idle_child(int only_substream, uint32_t* substream);
@@ -195,6 +201,7 @@ class Node {
   static constexpr size_t kMaxIdleReplaced = 64;
   std::vector<std::pair<PeerId, TimeUs>> idle_replaced_;  // source: id, not again before
   std::array<TimeUs, kMaxSubstreams> idle_replaced_at_{};
+  TimeUs silent_replaced_at_ = -(TimeUs(1) << 62);  // source: last replacement on a complaint
   uint16_t replaceable_shown_ = 0;  // sub-streams our last maps showed a replaceable slot on
   std::vector<Slot> window_;
   std::vector<Segment> segs_;  // parallel to window_
@@ -229,6 +236,14 @@ class Node {
   std::array<uint32_t, kMaxSubstreams> children_{};
   std::array<TimeUs, kMaxSubstreams> last_push_{};
   std::array<TimeUs, kMaxSubstreams> orphan_since_{};
+  // Per sub-stream: the parent's depth in its ack, whether it pushed anything since, and a
+  // source child that took us and sent nothing (named in our next subscribe to the source).
+  std::array<uint8_t, kMaxSubstreams> parent_ack_depth_{};
+  std::array<bool, kMaxSubstreams> parent_pushed_{};
+  std::array<PeerId, kMaxSubstreams> silent_parent_{};
+  std::array<TimeUs, kMaxSubstreams> silent_parent_at_{};
+  PeerId source_id_ = kNoPeer;  // learnt from its hello
+  TimeUs source_redial_at_ = -(TimeUs(1) << 62);
   std::array<TimeUs, kMaxSubstreams> push_lag_{};  // EWMA arrival - creation of pushes
   std::array<uint32_t, kMaxSubstreams> newest_sub_{};
   std::array<bool, kMaxSubstreams> newest_valid_{};

@@ -30,6 +30,11 @@ struct NodeConfig {
   TimeUs idle_child_grace_us = 4'000'000;
   TimeUs idle_replace_interval_us = 2'000'000;
   TimeUs idle_replaced_hold_us = 30'000'000;
+  // Source: a partner's complaint that a child took it and sent nothing frees that child's
+  // slots, at most once per interval (a liar's complaint costs an honest child no more).
+  // A viewer repeats its complaint (with each subscribe to the source) for the TTL.
+  TimeUs silent_replace_interval_us = 1'000'000;
+  TimeUs complaint_ttl_us = 10'000'000;
 
   TimeUs tick_us = 200'000;               // maintenance period (pull, partners): a segment
   TimeUs bm_interval_us = 1'000'000;      // buffer map period per partner
@@ -50,14 +55,15 @@ struct NodeConfig {
   TimeUs shrink_margin_us = 200'000;    // ... larger than this, shrink the delay ...
   TimeUs shrink_step_us = 150'000;      // ... by at most this much (<= 15 % speed-up)
 
-  TimeUs max_fanout_delay_us = 200'000;  // per sub-stream: children x per-copy time bound
-  TimeUs hop_estimate_us = 150'000;      // typical delay per push hop (parent choice)
-  TimeUs switch_gain_us = 250'000;       // switch parents only to gain at least this much
-  TimeUs balance_spread_us = 100'000;    // slowest sub-stream this much behind the fastest
-  TimeUs balance_gain_us = 0;            // ... switches for any gain (0 spread: rule off)
-  TimeUs parent_timeout_us = 2'000'000;  // parent silent on its sub-stream: replace it
-  TimeUs orphan_timeout_us = 300'000;    // no shallower parent by then: release the subtree
-  TimeUs partner_idle_us = 10'000'000;   // partner delivered nothing: drop when full
+  TimeUs max_fanout_delay_us = 200'000;      // per sub-stream: children x per-copy time bound
+  TimeUs hop_estimate_us = 150'000;          // typical delay per push hop (parent choice)
+  TimeUs switch_gain_us = 250'000;           // switch parents only to gain at least this much
+  TimeUs balance_spread_us = 100'000;        // slowest sub-stream this much behind the fastest
+  TimeUs balance_gain_us = 0;                // ... switches for any gain (0 spread: rule off)
+  TimeUs parent_timeout_us = 2'000'000;      // parent silent on its sub-stream: replace it
+  TimeUs first_push_timeout_us = 1'000'000;  // ... or silent since it took us: replace it
+  TimeUs orphan_timeout_us = 300'000;        // no shallower parent by then: release the subtree
+  TimeUs partner_idle_us = 10'000'000;       // partner delivered nothing: drop when full
   TimeUs connect_timeout_us = 4'000'000;
   TimeUs refuse_backoff_us = 2'000'000;  // after a refusal, don't ask that partner again
   // A parent that went silent is asked again after refuse_backoff, doubled with each such

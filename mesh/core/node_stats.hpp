@@ -8,6 +8,8 @@ namespace meshcast::mesh {
 
 struct NodeStats {
   uint64_t idle_children_replaced = 0;  // source: children forwarding to nobody, replaced
+  // Source: children replaced because a partner they took as child got nothing from them.
+  uint64_t silent_children_replaced = 0;
   TimeUs started_at = -1;
   TimeUs first_play_at = -1;  // presentation time of the first segment (startup_ms)
   uint64_t played = 0;

@@ -458,14 +458,21 @@ void MeshPeer::deliver(PeerId from, std::span<const uint8_t> msg) {
 
 bool MeshPeer::believed(PeerId from, std::span<const uint8_t> msg,
                         std::vector<uint8_t>& rewritten) const {
-  // Only two message types carry what needs translating or doubting: decode only those.
+  // Only three message types carry what needs translating or doubting: decode only those.
   if (msg.empty() ||
-      (msg[0] != uint8_t(mesh::MsgType::kReject) && msg[0] != uint8_t(mesh::MsgType::kHello)))
+      (msg[0] != uint8_t(mesh::MsgType::kReject) && msg[0] != uint8_t(mesh::MsgType::kHello) &&
+       msg[0] != uint8_t(mesh::MsgType::kSubscribe)))
     return false;
   mesh::Message m;
   if (mesh::decode(msg, m) != mesh::DecodeError::kOk) return false;  // the core counts it
   bool changed = false;
   if (auto* r = std::get_if<mesh::Reject>(&m)) changed = redirects_from_wire(*r);
+  if (auto* s = std::get_if<mesh::Subscribe>(&m); s && s->silent_parent != mesh::kNoPeer) {
+    // A name we do not know (or our own) accuses nobody here.
+    auto local = ids_.from_wire(s->silent_parent);
+    s->silent_parent = local && *local != cfg_.core.self ? *local : mesh::kNoPeer;
+    changed = true;
+  }
   if (auto* h = std::get_if<mesh::Hello>(&m)) changed = doubt_hello(from, *h);
   if (changed) mesh::encode(m, rewritten);
   return changed;
@@ -489,7 +496,12 @@ bool MeshPeer::doubt_hello(PeerId from, mesh::Hello& h) const {
   return changed;
 }
 
-void MeshPeer::redirects_to_wire(mesh::Message& m) const {
+void MeshPeer::ids_to_wire(mesh::Message& m) const {
+  if (auto* s = std::get_if<mesh::Subscribe>(&m); s && s->silent_parent != mesh::kNoPeer) {
+    const auto w = ids_.wire_id(s->silent_parent);
+    s->silent_parent = w ? *w : mesh::kNoPeer;
+    return;
+  }
   auto* r = std::get_if<mesh::Reject>(&m);
   if (!r) return;
   uint8_t n = 0;
@@ -520,9 +532,10 @@ void MeshPeer::send_message(PeerId to, const mesh::Message& m, uint8_t priority)
     if (!copy->empty()) (*copy)[copy->size() / 2] ^= 0x5a;
     bad.segment.payload = std::move(copy);
     mesh::encode(mesh::Message(std::move(bad)), encode_buf_);
-  } else if (std::holds_alternative<mesh::Reject>(m)) {
+  } else if (std::holds_alternative<mesh::Reject>(m) ||
+             std::holds_alternative<mesh::Subscribe>(m)) {
     mesh::Message wire = m;
-    redirects_to_wire(wire);
+    ids_to_wire(wire);
     mesh::encode(wire, encode_buf_);
   } else {
     mesh::encode(m, encode_buf_);

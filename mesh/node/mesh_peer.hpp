@@ -195,11 +195,13 @@ class MeshPeer {
   // The core's id for a name (kNoPeer if the name table is full of names in use).
   mesh::PeerId pid_for(const std::string& id);
   const std::string* name_of(mesh::PeerId pid) const;
-  // An incoming message as far as it is believed (false: as it came): redirects, which
-  // carry peers as hashes of their names, translated to our ids; a Hello doubted.
+  // An incoming message as far as it is believed (false: as it came): redirects and a
+  // subscribe's complaint, which carry peers as hashes of their names, translated to our
+  // ids; a Hello doubted.
   bool believed(mesh::PeerId from, std::span<const uint8_t> msg,
                 std::vector<uint8_t>& rewritten) const;
-  void redirects_to_wire(mesh::Message& m) const;
+  // Peer ids in a Reject's redirects or a Subscribe's complaint, as the wire names them.
+  void ids_to_wire(mesh::Message& m) const;
   bool redirects_from_wire(mesh::Reject& r) const;
   // is_source only from source_id, upload clamped to kBelievedUploadRatio x the stream rate.
   bool doubt_hello(mesh::PeerId from, mesh::Hello& h) const;

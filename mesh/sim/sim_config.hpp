@@ -26,6 +26,9 @@ struct SimConfig {
   uint32_t source_copies = 4;
   double source_upload_x = 5;  // source link capacity in stream rates (>= copies)
   uint32_t forgers = 0;        // viewers that alter every segment they relay
+  // Viewers that join first, declare the most upload peers believe, hold data, accept
+  // partners and children, answer nothing and forward nothing (metrics exclude them).
+  uint32_t sybils = 0;
   uint32_t tracker_candidates = 8;
   // Upload capacity distribution: (fraction of viewers, multiple of the stream rate).
   std::vector<std::pair<double, double>> upload_dist = {{0.2, 0.5}, {0.5, 2.0}, {0.3, 4.0}};

@@ -35,11 +35,16 @@ struct SimResult {
   uint64_t missed = 0;
   uint64_t missed_unavailable = 0;  // of missed: nobody could send it any more
   uint64_t stalls = 0;
-  uint64_t forged_played = 0;           // must be 0
-  uint64_t forged_sent = 0;             // forged segments that reached an honest viewer
-  uint64_t forger_reports = 0;          // report outputs naming a forger
-  uint64_t forger_links_dropped = 0;    // disconnects of a forger for kForged
-  uint64_t honest_reported = 0;         // reports naming an honest peer (must be 0)
+  uint64_t forged_played = 0;         // must be 0
+  uint64_t forged_sent = 0;           // forged segments that reached an honest viewer
+  uint64_t forger_reports = 0;        // report outputs naming a forger
+  uint64_t forger_links_dropped = 0;  // disconnects of a forger for kForged
+  uint64_t honest_reported = 0;       // reports naming an honest peer (must be 0)
+  uint64_t sybils = 0;
+  // The source's children replaced for forwarding to nobody / on a partner's complaint.
+  uint64_t source_idle_children_replaced = 0;
+  uint64_t source_silent_children_replaced =
+      0;                                // sybils seen at the end (their playback not counted)
   uint64_t source_max_subscribers = 0;  // per sub-stream, max over the run
   double final_playout_delay_ms_p50 = 0;
   // Push tree upkeep, summed over viewers and sub-streams.

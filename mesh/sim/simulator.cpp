@@ -69,6 +69,11 @@ struct IdSet {
 
 // Partition events touch one peer (its partition's); global events (tracker, joins,
 // departures, progress) may touch any and run alone, between windows.
+// What a joining viewer is (kJoin's b).
+enum class JoinKind : uint32_t { kHonest, kForger, kSybil };
+// What a sybil declares, in stream rates: the most MeshPeer believes of anyone.
+constexpr double kSybilUploadX = 4.0;
+
 enum class EvType : uint8_t {
   kDeliver,
   kTimer,
@@ -96,6 +101,7 @@ struct IdInfo {
   float x = 0, y = 0;
   bool alive = false;
   bool forger = false;
+  bool sybil = false;  // holds data, accepts partners and children, never sends a segment
 };
 
 // A slot's current peer (null node: the slot's viewer has not joined yet). Its id's position,
@@ -173,6 +179,7 @@ struct Metrics {
     r.forger_reports += o.r.forger_reports;
     r.forger_links_dropped += o.r.forger_links_dropped;
     r.honest_reported += o.r.honest_reported;
+    r.sybils += o.r.sybils;
     r.parents_lost += o.r.parents_lost;
     r.subtree_releases += o.r.subtree_releases;
     r.segments_published += o.r.segments_published;
@@ -327,7 +334,7 @@ class Simulator {
     return TimeUs(rtt_ms * 500.0);
   }
 
-  void spawn_viewer(uint32_t slot, TimeUs now, bool forger);
+  void spawn_viewer(uint32_t slot, TimeUs now, JoinKind kind);
   void leave(uint32_t slot, TimeUs now);
   void drain(Partition& w, Peer& p, TimeUs now);
   void collect(const Peer& p, Metrics& m, TimeUs now);
@@ -442,14 +449,15 @@ class Simulator {
   }
 };
 
-void Simulator::spawn_viewer(uint32_t slot, TimeUs now, bool forger) {
+void Simulator::spawn_viewer(uint32_t slot, TimeUs now, JoinKind kind) {
+  const bool forger = kind == JoinKind::kForger, sybil = kind == JoinKind::kSybil;
   Peer& p = peers_[slot];
   Partition& w = part_of_slot(slot);
   p = Peer();
   p.id = PeerId(ids_.size());
   const float x = float(rng_.uniform());
   const float y = float(rng_.uniform());
-  ids_.push_back(IdInfo{slot, x, y, true, forger});
+  ids_.push_back(IdInfo{slot, x, y, true, forger, sybil});
   double u = rng_.uniform(), mult = cfg_.upload_dist.back().second;
   for (auto& [frac, m] : cfg_.upload_dist) {
     if (u < frac) {
@@ -459,6 +467,9 @@ void Simulator::spawn_viewer(uint32_t slot, TimeUs now, bool forger) {
     u -= frac;
   }
   p.upload_bps = uint64_t(mult * double(cfg_.bitrate_kbps) * 1000.0);
+  // A sybil declares the most real peers believe of anyone (MeshPeer clamps declarations).
+  if (sybil) p.upload_bps = uint64_t(kSybilUploadX * double(cfg_.bitrate_kbps) * 1000.0);
+  if (sybil && dbg_) std::fprintf(stderr, "sybil: id %u joined %.3f\n", p.id, double(now) / 1e6);
   p.joined = now;
   NodeConfig nc = cfg_.node;
   nc.self = p.id;
@@ -476,7 +487,7 @@ void Simulator::spawn_viewer(uint32_t slot, TimeUs now, bool forger) {
   ++r_.viewers_joined;
   p.node->start(now);
   drain(w, p, now);
-  if (cfg_.churn_lifetime_s > 0 && !forger) {
+  if (cfg_.churn_lifetime_s > 0 && !forger && !sybil) {
     const TimeUs life = TimeUs(rng_.exponential(cfg_.churn_lifetime_s) * 1e6);
     if (now + life < end_) push_global(Ev{now + life, 0, p.id, 0, 0, uint8_t(EvType::kLeave)});
   }
@@ -494,6 +505,10 @@ void Simulator::collect(const Peer& p, Metrics& m, TimeUs now) {
   m.r.parents_lost += s.parents_lost;
   m.r.subtree_releases += s.subtree_releases;
   if (p.source) return;
+  if (ids_[p.id].sybil) {  // the attackers' own playback is not the viewers'
+    ++m.r.sybils;
+    return;
+  }
   if (s.played + s.missed >= 50)
     m.r.min_viewer_continuity =
         std::min(m.r.min_viewer_continuity, double(s.played) / double(s.played + s.missed));
@@ -547,14 +562,18 @@ void Simulator::leave(uint32_t slot, TimeUs now) {
   alive_.erase(slot, slot_of_id);
   ids_[p.id].alive = false;
   p.node.reset();
-  spawn_viewer(slot, now, false);  // keep N constant
+  spawn_viewer(slot, now, JoinKind::kHonest);  // keep N constant
 }
 
 void Simulator::tracker_reply(Peer& p, TimeUs now) {
-  // Random viewers, preferring those with spare upload; the source while it has room.
+  // Random viewers, preferring those with spare upload; the source while it has room for a
+  // child, or for a partner while few viewers hold data (as the real tracker lists the
+  // broadcaster while no viewer has earned its trust).
   scratch_ids_.clear();
   Peer& src = peers_[0];
-  if (src.node->spare_slots() > 0) scratch_ids_.push_back(src.id);
+  if (src.node->spare_slots() > 0 ||
+      (src.node->has_partner_room() && with_data_.ids.size() < cfg_.tracker_candidates))
+    scratch_ids_.push_back(src.id);
   const size_t n = alive_.ids.size();
   std::vector<std::pair<uint32_t, PeerId>> picks;
   for (uint32_t i = 0; i < 2 * cfg_.tracker_candidates && n > 1; ++i) {
@@ -598,6 +617,7 @@ void Simulator::drain(Partition& w, Peer& p, TimeUs now) {
         const IdInfo* dst = alive_info(o.peer);
         size_t bytes = encoded_size(o.msg);
         const bool media = is_media(o.msg);
+        if (media && self.sybil) break;  // as a sybil MeshPeer: nothing leaves
         size_t chunks = Fragmenter::chunk_count(bytes);
         bytes += chunks * kChunkHeaderBytes;
         // The upload serves priority levels (Output::priority, 0 first): a fluid approximation
@@ -865,7 +885,7 @@ void Simulator::handle_global(const Ev& e) {
   if (dbg_) ++dbg_ev_[e.type];
   switch (EvType(e.type)) {
     case EvType::kJoin:
-      spawn_viewer(e.a, e.t, e.b != 0);
+      spawn_viewer(e.a, e.t, JoinKind(e.b));
       break;
     case EvType::kLeave: {
       const uint32_t s = slot_of(e.a);
@@ -1057,7 +1077,12 @@ SimResult Simulator::run() {
     const bool forger = cfg_.forgers > 0 &&
                         (i % std::max<uint32_t>(1, cfg_.peers / cfg_.forgers)) == 0 &&
                         i / std::max<uint32_t>(1, cfg_.peers / cfg_.forgers) <= cfg_.forgers;
-    push_global(Ev{t, 0, i, forger ? 1u : 0u, 0, uint8_t(EvType::kJoin)});
+    // Sybils: the first ids, all joined within the first half second (the worst case: they
+    // meet the source before any honest viewer does).
+    const bool sybil = !forger && i <= cfg_.sybils;
+    const TimeUs at = sybil ? TimeUs((cfg_.join_start_s + 0.5 * rng_.uniform()) * 1e6) : t;
+    const JoinKind kind = forger ? JoinKind::kForger : sybil ? JoinKind::kSybil : JoinKind::kHonest;
+    push_global(Ev{at, 0, i, uint32_t(kind), 0, uint8_t(EvType::kJoin)});
   }
   push_local(parts_[0], seg_us_, EvType::kPublish, 0);
   if (cfg_.progress) push_global(Ev{10'000'000, 0, 0, 0, 0, uint8_t(EvType::kProgress)});
@@ -1115,6 +1140,8 @@ SimResult Simulator::run() {
   r_.departures = departures;
   r_.events = events;
   const NodeStats& ss = peers_[0].node->stats();
+  r_.source_idle_children_replaced = ss.idle_children_replaced;
+  r_.source_silent_children_replaced = ss.silent_children_replaced;
   r_.source_upload_copies =
       ss.published_bytes ? double(ss.media_bytes_sent) / double(ss.published_bytes) : 0;
   r_.control_overhead = m.media_sent ? double(m.ctrl_sent) / double(m.media_sent) : 0;

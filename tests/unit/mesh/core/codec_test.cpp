@@ -32,7 +32,7 @@ std::vector<Message> samples() {
   seg.signature.fill(0xEE);
   seg.payload = std::make_shared<std::vector<uint8_t>>(std::vector<uint8_t>{1, 2, 3, 4, 5});
   return {Hello{77, 2000, 4, 1}, bm, Request{99, 0x5}, Subscribe{3, 2}, SubscribeAck{3, 1},
-          Unsubscribe{1},        rj, SegmentMsg{seg},  Bye{5}};
+          Unsubscribe{1},        rj, SegmentMsg{seg},  Bye{5},          Subscribe{1, 2, 4242}};
 }
 
 bool same(const Message& a, const Message& b) { return encode(a) == encode(b); }
@@ -113,6 +113,14 @@ TEST(Codec, MalformedValuesRejected) {
   EXPECT_EQ(decode(encode(Request{5, 0}), out), DecodeError::kBadValue);
   // Sub-stream out of range.
   EXPECT_EQ(decode(encode(Subscribe{16, 0}), out), DecodeError::kBadValue);
+  // Subscribe: the complaint field is always there (none = kNoPeer), one encoding each.
+  auto sub = encode(Subscribe{1, 2, 4242});
+  EXPECT_EQ(sub.size(), 1u + 2 + 4);
+  ASSERT_EQ(decode(sub, out), DecodeError::kOk);
+  EXPECT_EQ(std::get<Subscribe>(out).silent_parent, 4242u);
+  ASSERT_EQ(decode(encode(Subscribe{1, 2}), out), DecodeError::kOk);
+  EXPECT_EQ(std::get<Subscribe>(out).silent_parent, kNoPeer);
+  EXPECT_EQ(decode(std::span(sub).first(3), out), DecodeError::kTruncated);  // old layout
   // Reject with bad kind / reason / too many redirects.
   auto rj = encode(samples()[6]);
   rj[1] = 9;

@@ -856,3 +856,105 @@ TEST(NodeParents, ParentThatNeverForwardsIsLeftWithAGrowingBackOff) {
         << i;
   EXPECT_LE(subscribed_at.size(), 6u);  // 40 s: 2+4+8+16 s of back-off plus the waits
 }
+
+// A child that takes a slot and forwards nothing, named by a partner it took as its own
+// child: the source gives the complainer that slot and frees the child's others, at most
+// once per interval, and only for a child that had time to send.
+TEST(NodeSource, AComplaintFreesEverySlotOfASilentChildOncePerInterval) {
+  NodeConfig c = viewer_cfg(0, 2);
+  c.is_source = true;
+  c.source_copies = 1;
+  c.max_partners = 16;
+  Node src(c);
+  src.start(0);
+  const PeerId silent = 1, complainer = 2, liar = 3, late = 4;
+  connect(src, silent, bm_with({}, kNoDepth, 3), 0);
+  src.on_message(silent, Subscribe{0, kNoDepth}, 0);
+  src.on_message(silent, Subscribe{1, kNoDepth}, 0);
+  ASSERT_EQ(sent<SubscribeAck>(take(src)).size(), 2u);
+  // Too early: the accused has not had the time to send anything yet.
+  connect(src, complainer, bm_with({}, kNoDepth, 3), 500'000);
+  src.on_message(complainer, Subscribe{0, 2, silent}, 500'000);
+  auto out = take(src);
+  EXPECT_TRUE(sent<SubscribeAck>(out).empty());
+  EXPECT_EQ(src.children(0), 1u);
+  // A complaint naming a peer that is not a child of that sub-stream changes nothing.
+  src.on_message(complainer, Subscribe{0, 2, 99}, 1'500'000);
+  EXPECT_TRUE(sent<SubscribeAck>(take(src)).empty());
+  // In time: the complainer takes sub-stream 0, and the silent child loses both slots.
+  src.on_message(complainer, Subscribe{0, 2, silent}, 1'600'000);
+  out = take(src);
+  auto acks = sent<SubscribeAck>(out);
+  ASSERT_EQ(acks.size(), 1u);
+  EXPECT_EQ(acks[0].first, complainer);
+  size_t dropped = 0;
+  for (auto& [to, r] : sent<Reject>(out))
+    dropped += to == silent && r.reason == RejectReason::kDropped;
+  EXPECT_EQ(dropped, 2u);
+  EXPECT_EQ(src.children(0), 1u);
+  EXPECT_EQ(src.children(1), 0u);  // free for whoever subscribes next
+  EXPECT_EQ(src.stats().silent_children_replaced, 1u);
+  // A liar names the complainer (now a child) right after: the interval protects it.
+  connect(src, liar, bm_with({}, kNoDepth, 3), 1'700'000);
+  src.on_message(liar, Subscribe{0, 2, complainer}, 1'700'000);
+  EXPECT_TRUE(sent<SubscribeAck>(take(src)).empty());
+  EXPECT_EQ(src.children(0), 1u);
+  // The silent child cannot take its slots back by subscribing again.
+  src.on_message(silent, Subscribe{1, kNoDepth}, 2'000'000);
+  EXPECT_TRUE(sent<SubscribeAck>(take(src)).empty());
+  connect(src, late, bm_with({}, kNoDepth, 3), 2'000'000);
+  src.on_message(late, Subscribe{1, kNoDepth}, 2'000'000);
+  EXPECT_EQ(sent<SubscribeAck>(take(src)).size(), 1u);
+}
+
+// A viewer whose parent one hop below the source acknowledged it and sent nothing names
+// that parent to the source, dialling the source again if it had sent the viewer away.
+TEST(NodeParents, ASourceChildThatSendsNothingIsNamedToTheSource) {
+  NodeConfig c = viewer_cfg(7, 1);
+  c.first_push_timeout_us = 1'000'000;
+  c.refuse_backoff_us = 1'000'000;
+  Node n(c);
+  n.start(0);
+  const PeerId source = 0, silent = 2;
+  // The source: a partner at first (the viewer learns who it is), full, then gone.
+  n.partner_connected(source, 0);
+  n.on_message(source, Hello{kStream, 4000, 1, 1}, 0);
+  n.on_message(source, bm_with({0}, kNoDepth, 0, 1), 0);
+  auto out = connect(n, silent, bm_with({0}, 1, 10, 1), 0);
+  TimeUs t = 0;
+  bool subscribed = false;
+  for (; t < 1'000'000 && !subscribed; t += 100'000) {
+    if (t > 0) {
+      n.on_timer(t);
+      out = take(n);
+    }
+    for (auto& [to, s] : sent<Subscribe>(out)) {
+      ASSERT_EQ(to, silent);
+      n.on_message(silent, SubscribeAck{s.substream, 1}, t);
+      subscribed = true;
+    }
+  }
+  ASSERT_TRUE(subscribed);
+  n.partner_left(source, t);
+  // It never pushes. After the first-push timeout the viewer leaves it and dials the source.
+  bool dialled = false;
+  for (; t < 4'000'000 && !dialled; t += 100'000) {
+    n.on_message(silent, bm_with({0}, 1, 10, 1), t);
+    n.on_timer(t);
+    for (auto& o : take(n))
+      dialled = dialled || (o.kind == OutputKind::kConnect && o.peer == source);
+  }
+  ASSERT_TRUE(dialled);
+  // Connected again: its next subscribe goes to the full source and names the silent child.
+  n.partner_connected(source, t);
+  n.on_message(source, Hello{kStream, 4000, 1, 1}, t);
+  n.on_message(source, bm_with({0}, kNoDepth, 0, 1), t);
+  std::vector<std::pair<PeerId, Subscribe>> subs;
+  for (TimeUs u = t; u < t + 3'000'000 && subs.empty(); u += 100'000) {
+    n.on_timer(u);
+    subs = sent<Subscribe>(take(n));
+  }
+  ASSERT_EQ(subs.size(), 1u);
+  EXPECT_EQ(subs[0].first, source);
+  EXPECT_EQ(subs[0].second.silent_parent, silent);
+}
