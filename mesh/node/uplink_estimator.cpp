@@ -1,0 +1,99 @@
+#include "mesh/node/uplink_estimator.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+namespace meshcast::node {
+
+namespace {
+// A floor follows a lasting rise of its link's RTT (a route change) this slowly per sample;
+// a congestion is cut long before that matters.
+constexpr double kFloorCreep = 0.002;
+}  // namespace
+
+UplinkEstimator::UplinkEstimator(const Config& cfg) : cfg_(cfg) {
+  cfg_.min_bps = std::min(cfg_.min_bps, cfg_.max_bps);
+  budget_ = cfg_.max_bps;
+}
+
+int64_t UplinkEstimator::queue_delay(std::span<const LinkRtt> links) {
+  double least = std::numeric_limits<double>::infinity();
+  bool any_known = false;
+  for (const LinkRtt& l : links) {
+    if (l.rtt_ms < 0 || !std::isfinite(l.rtt_ms)) continue;
+    auto it = floors_.find(l.key);
+    if (it == floors_.end()) continue;
+    Floor& f = it->second;
+    if (l.rtt_ms < f.ms)
+      f.ms = l.rtt_ms;
+    else
+      f.ms += (l.rtt_ms - f.ms) * kFloorCreep;
+    least = std::min(least, l.rtt_ms - f.ms);
+    any_known = true;
+  }
+  // A link that comes up while our queue is full would take the queue for its floor and
+  // hide it: its floor is its RTT less the delay the older links see.
+  const double queued_ms = any_known ? std::max(0.0, least) : 0.0;
+  std::map<uint64_t, Floor> kept;
+  for (const LinkRtt& l : links) {
+    auto it = floors_.find(l.key);
+    if (it != floors_.end()) {
+      kept[l.key] = it->second;
+    } else if (l.rtt_ms >= 0 && std::isfinite(l.rtt_ms)) {
+      kept[l.key] = Floor{std::max(0.0, l.rtt_ms - queued_ms)};
+      least = std::min(least, l.rtt_ms - kept[l.key].ms);
+      any_known = true;
+    }
+  }
+  floors_ = std::move(kept);  // closed links are forgotten
+  return any_known ? int64_t(std::max(0.0, least) * 1000) : -1;
+}
+
+uint64_t UplinkEstimator::update(const Sample& s) {
+  queue_us_ = queue_delay(s.links);
+  if (!have_last_ || s.now_us <= last_.now_us || s.bytes_sent < last_.bytes_sent ||
+      s.chunks_sent < last_.chunks_sent || s.chunks_nacked < last_.chunks_nacked) {
+    have_last_ = true;
+    last_ = s;
+    last_.links = {};
+    last_queue_us_ = queue_us_;
+    return budget_;
+  }
+  const double t_us = double(s.now_us - last_.now_us);
+  sent_bps_ = double(s.bytes_sent - last_.bytes_sent) * 8e6 / t_us;
+  const uint64_t chunks = s.chunks_sent - last_.chunks_sent;
+  const uint64_t nacked = s.chunks_nacked - last_.chunks_nacked;
+  loss_ = chunks >= cfg_.loss_min_chunks ? std::min(1.0, double(nacked) / double(chunks)) : 0.0;
+  const bool delayed = queue_us_ >= cfg_.queue_delay_us;
+  const bool congested = delayed || loss_ >= cfg_.loss;
+  const bool clean = queue_us_ < cfg_.queue_delay_us / 2 && loss_ < cfg_.loss / 2;
+  double budget = double(budget_);
+  if (congested && s.now_us >= hold_until_) {
+    // What left the uplink: what we sent less what the queue grew by (t / (t + growth) for
+    // a queue that drains at the link's rate), less what it dropped.
+    const double growth_us =
+        last_queue_us_ >= 0 && queue_us_ > last_queue_us_ ? double(queue_us_ - last_queue_us_) : 0;
+    const double delivered = sent_bps_ * t_us / (t_us + growth_us) * (1.0 - loss_);
+    budget = std::min(budget, delivered) * cfg_.decrease;
+    ceiling_bps_ = delivered;
+    ceiling_until_ = s.now_us + cfg_.ceiling_hold_us;
+    hold_until_ = s.now_us + cfg_.hold_us;
+    ++cuts_;
+  } else if (clean && s.now_us >= hold_until_ && sent_bps_ >= cfg_.busy_share * budget) {
+    const double secs = t_us / 1e6;
+    if (ceiling_bps_ > 0 && s.now_us < ceiling_until_) {
+      const double top = ceiling_bps_ * cfg_.ceiling_share;
+      if (budget < top) budget = std::min(top, budget * (1.0 + cfg_.increase_per_s * secs));
+    } else {
+      budget *= 1.0 + (ceiling_bps_ > 0 ? cfg_.probe_per_s : cfg_.increase_per_s) * secs;
+    }
+  }
+  budget_ = uint64_t(std::clamp(budget, double(cfg_.min_bps), double(cfg_.max_bps)));
+  last_ = s;
+  last_.links = {};
+  last_queue_us_ = queue_us_;
+  return budget_;
+}
+
+}  // namespace meshcast::node
