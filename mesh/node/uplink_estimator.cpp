@@ -10,6 +10,8 @@ namespace {
 // A floor follows a lasting rise of its link's RTT (a route change) this slowly per sample;
 // a congestion is cut long before that matters.
 constexpr double kFloorCreep = 0.002;
+// The queueing delay fell by more than this since the last sample: the queue drains.
+constexpr int64_t kDrainingUs = 5'000;
 }  // namespace
 
 UplinkEstimator::UplinkEstimator(const Config& cfg) : cfg_(cfg) {
@@ -57,6 +59,7 @@ uint64_t UplinkEstimator::update(const Sample& s) {
     have_last_ = true;
     last_ = s;
     last_.links = {};
+    window_.assign(1, Point{s.now_us, s.bytes_sent, queue_us_});
     last_queue_us_ = queue_us_;
     return budget_;
   }
@@ -66,33 +69,56 @@ uint64_t UplinkEstimator::update(const Sample& s) {
   const uint64_t nacked = s.chunks_nacked - last_.chunks_nacked;
   loss_ = chunks >= cfg_.loss_min_chunks ? std::min(1.0, double(nacked) / double(chunks)) : 0.0;
   const bool delayed = queue_us_ >= cfg_.queue_delay_us;
-  const bool congested = delayed || loss_ >= cfg_.loss;
+  const bool lossy = loss_ >= cfg_.loss && queue_us_ >= cfg_.loss_queue_delay_us;
+  // A queue that shrinks is being drained already (the smoothed RTT lags the queue by a
+  // few samples): cutting again would undershoot.
+  const bool draining = last_queue_us_ >= 0 && queue_us_ < last_queue_us_ - kDrainingUs;
+  const bool congested = (delayed || lossy) && !draining;
   const bool clean = queue_us_ < cfg_.queue_delay_us / 2 && loss_ < cfg_.loss / 2;
   double budget = double(budget_);
   if (congested && s.now_us >= hold_until_) {
-    // What left the uplink: what we sent less what the queue grew by (t / (t + growth) for
-    // a queue that drains at the link's rate), less what it dropped.
+    // What left the uplink over the window: what we sent less what the queue grew by
+    // (span / (span + growth) for a queue that drains at the link's rate), less what it
+    // dropped. One sample alone is too noisy (a socket that blocked for a moment).
+    // From where the queue stood (the uplink sent at its full rate since), or else over
+    // the last interval: earlier ones may be from before the load came.
+    const Point* from = &window_.back();
+    for (const Point& p : window_)
+      if (p.queue_us >= cfg_.queue_delay_us / 2 && p.now_us < s.now_us) {
+        from = &p;
+        break;
+      }
+    const Point& first = *from;
+    const double span_us = double(s.now_us - first.now_us);
     const double growth_us =
-        last_queue_us_ >= 0 && queue_us_ > last_queue_us_ ? double(queue_us_ - last_queue_us_) : 0;
-    const double delivered = sent_bps_ * t_us / (t_us + growth_us) * (1.0 - loss_);
-    budget = std::min(budget, delivered) * cfg_.decrease;
+        first.queue_us >= 0 && queue_us_ > first.queue_us ? double(queue_us_ - first.queue_us) : 0;
+    const double delivered =
+        double(s.bytes_sent - first.bytes) * 8e6 / (span_us + growth_us) * (1.0 - loss_);
+    budget = std::max(budget * cfg_.max_cut, std::min(budget, delivered) * cfg_.decrease);
     ceiling_bps_ = delivered;
     ceiling_until_ = s.now_us + cfg_.ceiling_hold_us;
     hold_until_ = s.now_us + cfg_.hold_us;
     ++cuts_;
-  } else if (clean && s.now_us >= hold_until_ && sent_bps_ >= cfg_.busy_share * budget) {
+  } else if (clean && s.now_us >= hold_until_) {
     const double secs = t_us / 1e6;
     if (ceiling_bps_ > 0 && s.now_us < ceiling_until_) {
+      // The uplink carried the ceiling a moment ago: growing back towards it needs no
+      // further proof (a relay whose slots are all taken may not send more than 3/4 of
+      // its budget, and would stay below what it can carry).
       const double top = ceiling_bps_ * cfg_.ceiling_share;
       if (budget < top) budget = std::min(top, budget * (1.0 + cfg_.increase_per_s * secs));
-    } else {
+    } else if (sent_bps_ >= cfg_.busy_share * budget) {
+      // Beyond what was seen: only while used, or it would grow on no evidence.
       budget *= 1.0 + (ceiling_bps_ > 0 ? cfg_.probe_per_s : cfg_.increase_per_s) * secs;
     }
   }
   budget_ = uint64_t(std::clamp(budget, double(cfg_.min_bps), double(cfg_.max_bps)));
   last_ = s;
   last_.links = {};
+  window_.push_back(Point{s.now_us, s.bytes_sent, queue_us_});
   last_queue_us_ = queue_us_;
+  while (window_.size() > 2 && s.now_us - window_[1].now_us >= cfg_.rate_window_us)
+    window_.pop_front();
   return budget_;
 }
 

@@ -16,6 +16,7 @@
 // The budget stays within [min_bps, max_bps]; max_bps is the declared upper bound.
 #pragma once
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <span>
 
@@ -24,22 +25,27 @@ namespace meshcast::node {
 class UplinkEstimator {
  public:
   struct Config {
-    uint64_t max_bps = 0;                  // the declared budget: never above (and where it starts)
-    uint64_t min_bps = 0;                  // never below
-    int64_t queue_delay_us = 100'000;      // every link's RTT this far above its floor: congested
-    double loss = 0.05;                    // NACKed share of the chunks sent above this: congested
+    uint64_t max_bps = 0;              // the declared budget: never above (and where it starts)
+    uint64_t min_bps = 0;              // never below
+    int64_t queue_delay_us = 100'000;  // every link's RTT this far above its floor: congested
+    // NACKed share of the chunks sent above this, while the RTT shows some queue too:
+    // congested. Loss alone is no proof: a partner short of CPU loses what it receives.
+    double loss = 0.10;
+    int64_t loss_queue_delay_us = 30'000;
     uint32_t loss_min_chunks = 50;         // ... judged only over this many chunks or more
-    double decrease = 0.85;                // a cut keeps this share of the delivered rate
-    int64_t hold_us = 3'000'000;           // no cut or growth for this long after a cut
+    double decrease = 0.85;                // a cut keeps this share of the delivered rate ...
+    double max_cut = 0.25;                 // ... and at least this share of the budget
+    int64_t rate_window_us = 2'000'000;    // the delivered rate is measured over this long
+    int64_t hold_us = 2'000'000;           // no cut or growth for this long after a cut
     double increase_per_s = 0.02;          // growth per second, as a share of the budget
     double busy_share = 0.75;              // "used": the sent rate is at least this share
-    double ceiling_share = 0.95;           // grow only to this share of the last congested rate
+    double ceiling_share = 0.9;            // grow only to this share of the last congested rate
     int64_t ceiling_hold_us = 60'000'000;  // ... for this long after the cut
     double probe_per_s = 0.005;            // then probe beyond it this slowly
   };
   struct LinkRtt {
     uint64_t key = 0;    // the link (any id stable while it lives)
-    double rtt_ms = -1;  // smoothed keepalive RTT; < 0 unknown
+    double rtt_ms = -1;  // the latest keepalive RTT; < 0 unknown
   };
   struct Sample {
     int64_t now_us = 0;
@@ -71,8 +77,14 @@ class UplinkEstimator {
   Config cfg_;
   uint64_t budget_;
   std::map<uint64_t, Floor> floors_;
+  struct Point {
+    int64_t now_us = 0;
+    uint64_t bytes = 0;
+    int64_t queue_us = -1;
+  };
   bool have_last_ = false;
   Sample last_{};
+  std::deque<Point> window_;  // samples of the last rate_window_us
   int64_t queue_us_ = -1, last_queue_us_ = -1;
   double sent_bps_ = 0, loss_ = 0;
   int64_t hold_until_ = 0;
