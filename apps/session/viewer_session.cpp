@@ -158,6 +158,9 @@ void ViewerSession::on_joined(const nlohmann::json& reply) {
   // core's WAN default (300 ms) gave 98.6-99.3 % continuity under churn + 3 % loss over 4
   // runs, 3 s gave 99.0-99.3 % over 2 (docs/BENCHMARKS.md): keep the wait.
   pc.core.orphan_timeout_us = 3'000'000;
+  // TURN is paid bandwidth: a parent over a relayed link ranks two hops deeper, so a direct
+  // one at the same depth is worth a switch (the core switches for 250 ms or more).
+  pc.core.relayed_penalty_us = 2 * pc.core.hop_estimate_us;
   pc.core.seed = std::hash<std::string>{}(id_);
   pc.link = with_tracker_turn(opt_.link, *client_);
   pc.estimate_upload = opt_.estimate_upload && !opt_.sybil;

@@ -708,7 +708,7 @@ TimeUs Node::parent_estimate(const Partner& q, uint32_t j) const {
   const uint32_t used = slots > q.bm.spare_slots ? slots - q.bm.spare_slots : 0;
   const TimeUs queue = per_copy * TimeUs(used / cfg_.substreams + 1);
   const uint32_t d = q.bm.depth[j] >= kNoDepth - 1 ? 64 : q.bm.depth[j];
-  return TimeUs(d) * cfg_.hop_estimate_us + queue;
+  return TimeUs(d) * cfg_.hop_estimate_us + queue + (q.relayed ? cfg_.relayed_penalty_us : 0);
 }
 
 void Node::forward(const Slot& s, PeerId except, TimeUs now) {

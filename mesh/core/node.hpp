@@ -43,6 +43,11 @@ class Node {
   // Hello when it moved by 10 % or more.
   void set_upload_budget(uint64_t bps, TimeUs now);
   uint64_t upload_budget() const { return cfg_.upload_bps; }
+  // The shell's word on a partner's link: through a TURN server or not. A relayed parent
+  // ranks relayed_penalty_us later (TURN is paid bandwidth).
+  void set_partner_relayed(PeerId id, bool relayed) {
+    if (Partner* p = find(id)) p->relayed = relayed;
+  }
   // Children summed over sub-streams (one per stripe pushed).
   uint32_t child_count() const { return children_total(); }
   // Cut-through: the child that would be pushed segment `h` first (the fastest child of its
@@ -106,6 +111,7 @@ class Node {
     PeerId id = kNoPeer;
     bool hello = false;
     bool is_source = false;
+    bool relayed = false;  // the link goes through a TURN server (set_partner_relayed)
     bool has_bm = false;
     uint8_t outstanding = 0;   // our pull requests in flight to it
     uint16_t child_mask = 0;   // sub-streams it receives pushed from us

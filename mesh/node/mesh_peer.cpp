@@ -79,12 +79,16 @@ MeshPeer::MeshPeer(GMainContext* ctx, MeshPeerConfig config, PeerSignaling& sign
     ec.max_bps = cfg_.core.upload_bps;
     // A leaf still answers pulls and NACKs: one stripe's rate at least.
     ec.min_bps = cfg_.core.stream_bps / std::max<uint32_t>(cfg_.core.substreams, 1);
+    // Slow start from one stream copy and a half (a relay's first children), not from the
+    // declared budget: see UplinkEstimator::Config::start_bps.
+    ec.start_bps = cfg_.core.stream_bps * 3 / 2;
     estimator_.emplace(ec);
     // Paced to the estimate, so what the uplink cannot carry queues here, where pushes and
     // control overtake pull answers, and not in the modem.
-    pace = pace ? std::min(pace, ec.max_bps) : ec.max_bps;
+    pace = estimator_->budget_bps();
   }
   pacer_ = UploadPacer(pace);
+  if (estimator_) core_.set_upload_budget(estimator_->budget_bps(), 0);
 }
 
 MeshPeer::~MeshPeer() {
@@ -119,7 +123,10 @@ void MeshPeer::sample_uplink() {
   if (stopped_ || !estimator_) return;
   std::vector<UplinkEstimator::LinkRtt> rtts;
   for (auto& [pid, e] : links_)
-    if (e.connected && e.link) rtts.push_back({pid, e.link->stats().rtt_last_ms});
+    if (e.connected && e.link) {
+      rtts.push_back({pid, e.link->stats().rtt_last_ms});
+      core_.set_partner_relayed(pid, e.link->route().relayed());  // ICE may switch pairs
+    }
   UplinkEstimator::Sample s;
   s.now_us = g_get_monotonic_time();
   s.bytes_sent = wire_bytes_sent();
@@ -361,6 +368,7 @@ void MeshPeer::on_link_state(PeerId pid, link::LinkState st, const std::string& 
     e->connected = true;
     e->told_core = true;
     core_.partner_connected(pid, cfg_.clock());
+    if (e->link) core_.set_partner_relayed(pid, e->link->route().relayed());
     drain();
   } else if (st == link::LinkState::kFailed || st == link::LinkState::kClosed) {
     if (st == link::LinkState::kFailed) {

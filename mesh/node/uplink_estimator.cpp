@@ -16,7 +16,8 @@ constexpr int64_t kDrainingUs = 5'000;
 
 UplinkEstimator::UplinkEstimator(const Config& cfg) : cfg_(cfg) {
   cfg_.min_bps = std::min(cfg_.min_bps, cfg_.max_bps);
-  budget_ = cfg_.max_bps;
+  budget_ =
+      cfg_.start_bps > 0 ? std::clamp(cfg_.start_bps, cfg_.min_bps, cfg_.max_bps) : cfg_.max_bps;
 }
 
 int64_t UplinkEstimator::queue_delay(std::span<const LinkRtt> links) {
@@ -109,7 +110,7 @@ uint64_t UplinkEstimator::update(const Sample& s) {
       if (budget < top) budget = std::min(top, budget * (1.0 + cfg_.increase_per_s * secs));
     } else if (sent_bps_ >= cfg_.busy_share * budget) {
       // Beyond what was seen: only while used, or it would grow on no evidence.
-      budget *= 1.0 + (ceiling_bps_ > 0 ? cfg_.probe_per_s : cfg_.increase_per_s) * secs;
+      budget *= 1.0 + (ceiling_bps_ > 0 ? cfg_.probe_per_s : cfg_.startup_increase_per_s) * secs;
     }
   }
   budget_ = uint64_t(std::clamp(budget, double(cfg_.min_bps), double(cfg_.max_bps)));

@@ -11,8 +11,9 @@
 //    chunks sent): the budget is cut to a share of the rate that really left, the sent rate
 //    less what the queue grew by, at most once per hold time (the queue drains and the
 //    children above the budget move elsewhere meanwhile).
-//  - Clean and used (the sent rate near the budget): the budget grows slowly, up to just
-//    below the rate of the last congestion for a while, then probes beyond it.
+//  - Clean and used (the sent rate near the budget): the budget grows, fast until the first
+//    congestion (it may start below the declared budget), then slowly, up to just below the
+//    rate of the last congestion for a while, then probes beyond it.
 // The budget stays within [min_bps, max_bps]; max_bps is the declared upper bound.
 #pragma once
 #include <cstdint>
@@ -25,9 +26,15 @@ namespace meshcast::node {
 class UplinkEstimator {
  public:
   struct Config {
-    uint64_t max_bps = 0;              // the declared budget: never above (and where it starts)
-    uint64_t min_bps = 0;              // never below
-    int64_t queue_delay_us = 100'000;  // every link's RTT this far above its floor: congested
+    uint64_t max_bps = 0;  // the declared budget: never above
+    uint64_t min_bps = 0;  // never below
+    // Where it starts (0: max_bps). Every peer declares the default 4x the stream rate, and
+    // one behind a slow uplink that takes children for all of it buries them in its modem's
+    // queue for the seconds a cut takes: starting lower and growing while used (slow start)
+    // overloads it less.
+    uint64_t start_bps = 0;
+    double startup_increase_per_s = 0.15;  // growth per second until the first cut
+    int64_t queue_delay_us = 100'000;      // every link's RTT this far above its floor: congested
     // NACKed share of the chunks sent above this, while the RTT shows some queue too:
     // congested. Loss alone is no proof: a partner short of CPU loses what it receives.
     double loss = 0.10;
@@ -39,7 +46,7 @@ class UplinkEstimator {
     int64_t hold_us = 2'000'000;           // no cut or growth for this long after a cut
     double increase_per_s = 0.02;          // growth per second, as a share of the budget
     double busy_share = 0.75;              // "used": the sent rate is at least this share
-    double ceiling_share = 0.9;            // grow only to this share of the last congested rate
+    double ceiling_share = 0.85;           // grow only to this share of the last congested rate
     int64_t ceiling_hold_us = 60'000'000;  // ... for this long after the cut
     double probe_per_s = 0.005;            // then probe beyond it this slowly
   };

@@ -913,3 +913,32 @@ TEST(NodeUploadBudget, ShrinkingBudgetShedsTheSlowestChildrenAndTellsPartners) {
   n.on_message(6, Subscribe{0, kNoDepth}, 500);
   EXPECT_EQ(sent<SubscribeAck>(take(n)).size(), 1u);
 }
+
+// TURN is paid bandwidth: with relayed_penalty_us a viewer fed over a relayed link moves to a
+// direct partner of the same depth; without the penalty (or over a direct link) it stays.
+TEST(NodeParents, ARelayedParentIsLeftForADirectOneOfTheSameDepth) {
+  for (bool relayed : {true, false}) {
+    NodeConfig c = viewer_cfg(1, 1);
+    c.relayed_penalty_us = 2 * c.hop_estimate_us;
+    Node n(c);
+    n.start(0);
+    n.partner_connected(2, 0);
+    n.set_partner_relayed(2, relayed);
+    n.on_message(2, Hello{kStream, 2000, 1, 0}, 0);
+    n.on_message(2, bm_with({}, 1, 4, 1), 0);
+    auto subs = sent<Subscribe>(take(n));
+    ASSERT_EQ(subs.size(), 1u);
+    EXPECT_EQ(subs[0].first, 2u);
+    n.on_message(2, SubscribeAck{0, 1}, 10);
+    ASSERT_EQ(n.parent(0), 2u);
+    connect(n, 3, bm_with({}, 1, 4, 1), 20);
+    bool asked_direct = false;
+    // Within the parent timeout (2 s): no segments flow here, the parent must not look silent.
+    for (TimeUs t = 200'000; t <= 1'600'000; t += 200'000) {
+      n.on_message(2, bm_with({}, 1, 4, 1), t);  // the parent stays alive and shallow
+      n.on_timer(t);
+      for (auto& [to, s] : sent<Subscribe>(take(n))) asked_direct |= to == 3;
+    }
+    EXPECT_EQ(asked_direct, relayed) << (relayed ? "relayed" : "direct") << " parent";
+  }
+}

@@ -263,3 +263,24 @@ TEST(UplinkEstimator, BadSamplesOnlyResynchronise) {
   UplinkEstimator zero(config(0));                // no upload at all
   EXPECT_EQ(zero.update({1, 0, 0, 0, {}}), 0u);
 }
+
+// Started at 1.5x the stream rate (slow start): a relay on a fast uplink whose slots fill
+// grows to its declared budget within seconds; one on a slow uplink is overloaded less.
+TEST(UplinkEstimator, SlowStartGrowsWhileUsedUpToTheDeclaredBudget) {
+  auto cfg = config(3'200'000);
+  cfg.start_bps = 1'200'000;
+  UplinkEstimator est(cfg);
+  EXPECT_EQ(est.budget_bps(), 1'200'000u);
+  Uplink fast{10e6, 60'000};
+  int64_t now = 0;
+  Trace r = run(est, fast, 24, &now);  // 12 s
+  EXPECT_EQ(r.budgets.back(), 3'200'000u);
+  EXPECT_EQ(est.cuts(), 0u);
+
+  UplinkEstimator slow_est(cfg);
+  Uplink slow{480e3, 480e3 / 8 * 0.5};
+  now = 0;
+  r = run(slow_est, slow, 60, &now);
+  EXPECT_LT(r.budgets.back(), 480'000u);
+  EXPECT_LT(r.queue_ms.back(), 50.0);
+}
