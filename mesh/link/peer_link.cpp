@@ -592,6 +592,7 @@ bool PeerLink::handle_keepalive(const uint8_t* d, size_t len) {
       double ms = rtt / 1000.0;
       stats_.rtt_ms = stats_.rtt_ms < 0 ? ms : 0.875 * stats_.rtt_ms + 0.125 * ms;
       stats_.rtt_last_ms = ms;
+      ++stats_.rtt_samples;
     }
   }
   return true;

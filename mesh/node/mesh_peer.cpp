@@ -79,9 +79,9 @@ MeshPeer::MeshPeer(GMainContext* ctx, MeshPeerConfig config, PeerSignaling& sign
     ec.max_bps = cfg_.core.upload_bps;
     // A leaf still answers pulls and NACKs: one stripe's rate at least.
     ec.min_bps = cfg_.core.stream_bps / std::max<uint32_t>(cfg_.core.substreams, 1);
-    // Slow start from one stream copy and a half (a relay's first children), not from the
+    // Slow start from the stream rate (three of four stripes' slots), not from the
     // declared budget: see UplinkEstimator::Config::start_bps.
-    ec.start_bps = cfg_.core.stream_bps * 3 / 2;
+    ec.start_bps = cfg_.core.stream_bps;
     estimator_.emplace(ec);
     // Paced to the estimate, so what the uplink cannot carry queues here, where pushes and
     // control overtake pull answers, and not in the modem.
@@ -122,13 +122,24 @@ gboolean MeshPeer::on_estimate_timer(gpointer p) {
 void MeshPeer::sample_uplink() {
   if (stopped_ || !estimator_) return;
   std::vector<UplinkEstimator::LinkRtt> rtts;
+  const int64_t now = g_get_monotonic_time();
   for (auto& [pid, e] : links_)
     if (e.connected && e.link) {
-      rtts.push_back({pid, e.link->stats().rtt_last_ms});
+      const auto st = e.link->stats();
+      if (st.rtt_samples != e.rtt_samples || e.rtt_sample_us == 0) {
+        e.rtt_samples = st.rtt_samples;
+        e.rtt_sample_us = now;
+      }
+      // A full modem queue drops our pings too, and the last RTT would stay low: a ping
+      // still unanswered has an RTT of at least its age (pings leave every keepalive period).
+      const double waiting_ms =
+          double(now - e.rtt_sample_us) / 1e3 - double(cfg_.link.keepalive_interval_ms);
+      rtts.push_back(
+          {pid, st.rtt_last_ms < 0 ? st.rtt_last_ms : std::max(st.rtt_last_ms, waiting_ms)});
       core_.set_partner_relayed(pid, e.link->route().relayed());  // ICE may switch pairs
     }
   UplinkEstimator::Sample s;
-  s.now_us = g_get_monotonic_time();
+  s.now_us = now;
   s.bytes_sent = wire_bytes_sent();
   s.chunks_sent = counters_.chunks_sent;
   s.chunks_nacked = counters_.chunks_resent;

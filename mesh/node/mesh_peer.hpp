@@ -186,7 +186,9 @@ class MeshPeer {
   struct LinkEntry {
     std::string id;
     mesh::PeerId pid = mesh::kNoPeer;
-    uint64_t media_rx = 0;  // bytes of segment messages received (reported to the tracker)
+    uint64_t media_rx = 0;      // bytes of segment messages received (reported to the tracker)
+    uint64_t rtt_samples = 0;   // the link's RTT sample count when it last moved ...
+    int64_t rtt_sample_us = 0;  // ... and when (monotonic)
     std::unique_ptr<link::PeerLink> link;
     bool offerer = false;
     bool description_sent = false;

@@ -70,7 +70,8 @@ uint64_t UplinkEstimator::update(const Sample& s) {
   const uint64_t nacked = s.chunks_nacked - last_.chunks_nacked;
   loss_ = chunks >= cfg_.loss_min_chunks ? std::min(1.0, double(nacked) / double(chunks)) : 0.0;
   const bool delayed = queue_us_ >= cfg_.queue_delay_us;
-  const bool lossy = loss_ >= cfg_.loss && queue_us_ >= cfg_.loss_queue_delay_us;
+  const bool lossy =
+      (loss_ >= cfg_.loss && queue_us_ >= cfg_.loss_queue_delay_us) || loss_ >= cfg_.heavy_loss;
   // A queue that shrinks is being drained already (the smoothed RTT lags the queue by a
   // few samples): cutting again would undershoot.
   const bool draining = last_queue_us_ >= 0 && queue_us_ < last_queue_us_ - kDrainingUs;

@@ -154,7 +154,7 @@ void print_viewer(const ViewerRun& r) {
 TEST_F(NetlabSwarm, CappedUplinksBehindEveryNatKindAllPlay) {
   const int watch_s = [] {
     const char* s = std::getenv("MESHCAST_NETLAB_SWARM_SECONDS");
-    return s ? std::max(20, std::atoi(s)) : 40;
+    return s ? std::max(20, std::atoi(s)) : 60;
   }();
   const int slow = kBitrateKbps * 6 / 10, mid = kBitrateKbps * 5 / 4, fast = kBitrateKbps * 3;
   const std::vector<ViewerSpec> specs = {
