@@ -79,13 +79,13 @@ MeshPeer::MeshPeer(GMainContext* ctx, MeshPeerConfig config, PeerSignaling& sign
     ec.max_bps = cfg_.core.upload_bps;
     // A leaf still answers pulls and NACKs: one stripe's rate at least.
     ec.min_bps = cfg_.core.stream_bps / std::max<uint32_t>(cfg_.core.substreams, 1);
-    // Slow start from the stream rate (three of four stripes' slots), not from the
-    // declared budget: see UplinkEstimator::Config::start_bps.
-    ec.start_bps = cfg_.core.stream_bps;
+    // Slow start from one stream copy and a half, not from the declared budget: see
+    // UplinkEstimator::Config::start_bps.
+    ec.start_bps = cfg_.core.stream_bps * 3 / 2;
     estimator_.emplace(ec);
-    // Paced to the estimate, so what the uplink cannot carry queues here, where pushes and
-    // control overtake pull answers, and not in the modem.
-    pace = estimator_->budget_bps();
+    // Not paced to the estimate: paced at a low rate, a message's chunks leave further apart
+    // than the partners' NACK delay, they NACK chunks still queued here, and the resends
+    // read as the uplink's loss (the estimate spiralled down in the lab).
   }
   pacer_ = UploadPacer(pace);
   if (estimator_) core_.set_upload_budget(estimator_->budget_bps(), 0);
@@ -143,6 +143,7 @@ void MeshPeer::sample_uplink() {
   s.bytes_sent = wire_bytes_sent();
   s.chunks_sent = counters_.chunks_sent;
   s.chunks_nacked = counters_.chunks_resent;
+  s.chunks_dropped_here = pacer_.counters().evicted;
   s.links = rtts;
   const uint64_t budget = estimator_->update(s);
   if (budget == core_.upload_budget()) return;
@@ -150,7 +151,6 @@ void MeshPeer::sample_uplink() {
           cfg_.self_id.c_str(), (unsigned long long)core_.upload_budget(),
           (unsigned long long)budget, (long long)(estimator_->queue_delay_us() / 1000),
           estimator_->sent_bps() / 1e3);
-  pacer_.set_rate(cfg_.pace_bps ? std::min(cfg_.pace_bps, budget) : budget);
   core_.set_upload_budget(budget, cfg_.clock());
   drain();
 }

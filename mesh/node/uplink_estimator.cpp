@@ -67,11 +67,16 @@ uint64_t UplinkEstimator::update(const Sample& s) {
   const double t_us = double(s.now_us - last_.now_us);
   sent_bps_ = double(s.bytes_sent - last_.bytes_sent) * 8e6 / t_us;
   const uint64_t chunks = s.chunks_sent - last_.chunks_sent;
-  const uint64_t nacked = s.chunks_nacked - last_.chunks_nacked;
+  const uint64_t dropped_here = s.chunks_dropped_here >= last_.chunks_dropped_here
+                                    ? s.chunks_dropped_here - last_.chunks_dropped_here
+                                    : 0;
+  const uint64_t resent = s.chunks_nacked - last_.chunks_nacked;
+  // Pacing at a low estimate drops chunks here, partners NACK them, and counting that as the
+  // uplink's loss would cut the estimate further: a spiral.
+  const uint64_t nacked = resent > dropped_here ? resent - dropped_here : 0;
   loss_ = chunks >= cfg_.loss_min_chunks ? std::min(1.0, double(nacked) / double(chunks)) : 0.0;
   const bool delayed = queue_us_ >= cfg_.queue_delay_us;
-  const bool lossy =
-      (loss_ >= cfg_.loss && queue_us_ >= cfg_.loss_queue_delay_us) || loss_ >= cfg_.heavy_loss;
+  const bool lossy = loss_ >= cfg_.loss && queue_us_ >= cfg_.loss_queue_delay_us;
   // A queue that shrinks is being drained already (the smoothed RTT lags the queue by a
   // few samples): cutting again would undershoot.
   const bool draining = last_queue_us_ >= 0 && queue_us_ < last_queue_us_ - kDrainingUs;

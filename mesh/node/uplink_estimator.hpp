@@ -39,9 +39,6 @@ class UplinkEstimator {
     // congested. Loss alone is no proof: a partner short of CPU loses what it receives.
     double loss = 0.10;
     int64_t loss_queue_delay_us = 30'000;
-    // ... or this share whatever the RTT says: links that came up while the queue was
-    // already full took it into their floors and no longer show it.
-    double heavy_loss = 0.25;
     uint32_t loss_min_chunks = 50;         // ... judged only over this many chunks or more
     double decrease = 0.85;                // a cut keeps this share of the delivered rate ...
     double max_cut = 0.25;                 // ... and at least this share of the budget
@@ -63,6 +60,9 @@ class UplinkEstimator {
     uint64_t chunks_sent = 0;    // cumulative media chunks sent (first copies)
     uint64_t chunks_nacked = 0;  // cumulative chunks partners asked for again
     std::span<const LinkRtt> links;
+    // cumulative chunks our own pacer dropped (too old, or pushed out): partners NACK
+    // those too, but they never reached the uplink, so they are not its loss
+    uint64_t chunks_dropped_here = 0;
   };
 
   explicit UplinkEstimator(const Config& cfg);

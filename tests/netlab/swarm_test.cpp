@@ -106,6 +106,9 @@ class NetlabSwarm : public ::testing::Test {
     args.insert(args.end(),
                 {"--stream", "live", "--id", v.id, "--out", "null", "--quiet", "--duration",
                  std::to_string(seconds), "--stats", stats_path(v.id).string()});
+    // For comparisons (docs/netlab.md): the same swarm without the uplink estimate.
+    if (const char* e = std::getenv("MESHCAST_NETLAB_UPLOAD_ESTIMATE"))
+      args.insert(args.end(), {"--upload-estimate", e});
     procs_.push_back(std::make_unique<Process>());
     ASSERT_TRUE(lab_->spawn(*procs_.back(), h.ns, args, v.id + "/watch"));
   }
