@@ -32,9 +32,13 @@ const char* kHelp =
     "                       the stream name and play the sound; with no usable display they\n"
     "                       stop at once with exit code 6 (use --out null or a file there).\n"
     "                       Closing the window ends watch (exit 0)\n"
-    "  --max-upload KBPS    uplink for relaying: budget, and sends are paced to it (pushes\n"
-    "                       and control before pull answers); default 4x the stream rate,\n"
-    "                       unpaced\n"
+    "  --max-upload KBPS    uplink for relaying: the upper bound of the upload budget, and\n"
+    "                       sends are paced to it (pushes and control before pull\n"
+    "                       answers); default 4x the stream rate, unpaced\n"
+    "  --upload-estimate on|off  on: the budget follows an estimate of what the uplink\n"
+    "                       carries (RTT growth on every link, partners' NACKs), so\n"
+    "                       children above it go elsewhere; off (default, until the\n"
+    "                       estimate stops cutting on noise): the budget is fixed\n"
     "  --duration S         stop after S seconds (default: until Ctrl-C)\n"
     "  --stats FILE.jsonl   one JSON status line per second\n"
     "  --quiet              no live status line\n"
@@ -50,7 +54,7 @@ const char* kHelp =
 int run(int argc, char** argv) {
   Args a(argc, argv, {"quiet"},
          {"tracker", "stream", "view-key", "id", "identity", "out", "max-upload", "duration",
-          "stats", "log-level", "local-address", "stun", "turn"});
+          "stats", "log-level", "local-address", "stun", "turn", "upload-estimate"});
   if (a.help()) {
     std::printf(kHelp, kIdentityOptionsHelp, kLinkOptionsHelp);
     return kExitOk;
@@ -62,6 +66,10 @@ int run(int argc, char** argv) {
   o.max_upload_kbps = a.get_int("max-upload", 0, 0, 1'000'000);
   double duration = a.get_double("duration", 0, 0, 86400 * 7);
   std::string err = apply_log_level_option(a.get("log-level"), a.has("log-level"));
+  const std::string estimate = a.get("upload-estimate", "off");
+  if (err.empty() && estimate != "on" && estimate != "off")
+    err = "--upload-estimate must be on or off";
+  o.estimate_upload = estimate == "on";
   if (err.empty() && !a.ok()) err = a.error();
   if (err.empty() && o.stream.empty()) err = "--stream NAME is required";
   if (err.empty()) parse_link_options(a, &o.link, &err);

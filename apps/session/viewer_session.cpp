@@ -158,8 +158,12 @@ void ViewerSession::on_joined(const nlohmann::json& reply) {
   // core's WAN default (300 ms) gave 98.6-99.3 % continuity under churn + 3 % loss over 4
   // runs, 3 s gave 99.0-99.3 % over 2 (docs/BENCHMARKS.md): keep the wait.
   pc.core.orphan_timeout_us = 3'000'000;
+  // TURN is paid bandwidth: a parent over a relayed link ranks two hops deeper, so a direct
+  // one at the same depth is worth a switch (the core switches for 250 ms or more).
+  pc.core.relayed_penalty_us = 2 * pc.core.hop_estimate_us;
   pc.core.seed = std::hash<std::string>{}(id_);
   pc.link = with_tracker_turn(opt_.link, *client_);
+  pc.estimate_upload = opt_.estimate_upload && !opt_.sybil;
   pc.tamper_relayed = opt_.tamper_relayed;
   pc.sybil = opt_.sybil;
   peer_ = std::make_unique<node::MeshPeer>(ctx_, pc, *signaling_, cert_);
@@ -243,6 +247,7 @@ gboolean ViewerSession::on_report_tick(gpointer p) {
       {"lag_ms", s["lag_ms"]},           {"continuity", s["continuity"]},
       {"played", s["played"]},           {"has_data", self->peer_->holds_data() ? 1 : 0},
       {"upload_kbps", s["upload_kbps"]}, {"forged_rejected", s["forged_rejected"]}};
+  if (s.contains("upload_estimate_kbps")) stats["upload_estimate_kbps"] = s["upload_estimate_kbps"];
   self->client_->report(parts, stats, self->opt_.stream);
   return G_SOURCE_CONTINUE;
 }
@@ -269,6 +274,24 @@ nlohmann::json ViewerSession::status_json() const {
   j["partners"] = partners;
   j["links_direct"] = direct;
   j["links_relayed"] = relayed;
+  if (peer_) {
+    // Bytes on the wire by route, closed links included: the share a TURN server carried.
+    const auto rb = peer_->route_bytes();
+    j["bytes_direct_rx"] = rb.direct_received;
+    j["bytes_relayed_rx"] = rb.relayed_received;
+    j["bytes_direct_tx"] = rb.direct_sent;
+    j["bytes_relayed_tx"] = rb.relayed_sent;
+    // The upload the mesh core relays within (the estimate, when on, never above the budget).
+    const auto ue = peer_->upload_estimate();
+    j["children"] = peer_->core().child_count();
+    j["children_shed"] = peer_->stats().children_shed;
+    if (ue.active) {
+      j["upload_estimate_kbps"] = double(ue.budget_bps) / 1e3;
+      j["upload_cuts"] = ue.cuts;
+      j["queue_delay_ms"] = ue.queue_delay_us < 0 ? -1.0 : double(ue.queue_delay_us) / 1e3;
+      j["sent_kbps"] = ue.sent_bps / 1e3;
+    }
+  }
   double elapsed = std::max(1.0, (g_get_real_time() - metrics_.started_us) / 1e6);
   const auto* st = peer_ ? &peer_->stats() : nullptr;
   j["upload_kbps"] = st ? st->media_bytes_sent * 8 / 1e3 / elapsed : 0.0;

@@ -25,8 +25,12 @@ struct ViewerOptions {
   std::string tracker_url;
   std::string stream;
   std::string view_key;
-  std::string peer_id;                        // empty = assigned by the tracker
-  int64_t max_upload_kbps = 0;                // 0 = 4x the stream bit rate
+  std::string peer_id;          // empty = assigned by the tracker
+  int64_t max_upload_kbps = 0;  // 0 = 4x the stream bit rate
+  // Estimate the uplink from what the links see and relay within min(budget, estimate)
+  // (node::UplinkEstimator). Off where many viewers share one process and loop: there the
+  // links' RTT measures the loop's latency, not an uplink.
+  bool estimate_upload = false;
   std::optional<media::PlayerConfig> player;  // nullopt = do not decode (swarm viewers)
   link::LinkConfig link;
   link::Impairment impairment;  // applied to every link (tests, swarm --loss)

@@ -277,12 +277,8 @@ void Node::partner_connected(PeerId id, TimeUs now) {
   p.last_useful = now;
   partners_.push_back(p);
   pids_.push_back(id);
-  Hello h;
-  h.stream_id = cfg_.stream_id;
-  h.upload_kbps = uint32_t(std::min<uint64_t>(cfg_.upload_bps / 1000, 0xFFFFFFFFu));
-  h.substreams = uint8_t(cfg_.substreams);
-  h.is_source = cfg_.is_source;
-  send(id, h);
+  announced_upload_bps_ = cfg_.upload_bps;
+  send(id, hello());
   send(id, buffer_map());
   maybe_timer();
 }
@@ -417,6 +413,70 @@ Node::Partner* Node::idle_child(int only_substream, uint32_t* substream) {
   return best;
 }
 
+Node::Partner* Node::slowest_child(int only_substream, uint32_t* substream, const Partner* except) {
+  Partner* slowest = nullptr;
+  for (auto& q : partners_) {
+    if (!q.child_mask || &q == except) continue;
+    for (uint32_t k = 0; k < cfg_.substreams; ++k) {
+      if (!(q.child_mask & bit(k)) || (only_substream >= 0 && k != uint32_t(only_substream)))
+        continue;
+      if (!slowest || q.upload_kbps < slowest->upload_kbps) {
+        slowest = &q;
+        *substream = k;
+      }
+    }
+  }
+  return slowest;
+}
+
+uint32_t Node::fanout_limit() const {
+  const TimeUs per_copy =
+      TimeUs(double(cfg_.stream_bps) * double(cfg_.segment_us) / double(cfg_.substreams) /
+             double(std::max<uint64_t>(cfg_.upload_bps, 1)));
+  return uint32_t(std::max<TimeUs>(1, cfg_.max_fanout_delay_us / std::max<TimeUs>(per_copy, 1)));
+}
+
+void Node::set_upload_budget(uint64_t bps, TimeUs now) {
+  if (cfg_.is_source || bps == cfg_.upload_bps) return;
+  now_ = std::max(now_, now);
+  cfg_.upload_bps = bps;
+  bucket_.set_rate(bps / 8, 0.5, now);
+  // Children beyond the slots (or the fan-out bound of a sub-stream) would each get their
+  // copy later and later from a queue that only grows: the slowest go, and find parents
+  // with room.
+  for (uint32_t j = 0; j < cfg_.substreams; ++j)
+    while (children_[j] > fanout_limit()) {
+      uint32_t k = j;
+      Partner* q = slowest_child(int(j), &k);
+      if (!q) break;
+      drop_child(*q, k);
+      ++stats_.children_shed;
+    }
+  while (children_total() > total_slots()) {
+    uint32_t k = 0;
+    Partner* q = slowest_child(-1, &k);
+    if (!q) break;
+    drop_child(*q, k);
+    ++stats_.children_shed;
+  }
+  // Partners rank parents (and preempt children) by declared upload: tell them.
+  const uint64_t told = announced_upload_bps_;
+  if (told == 0 || bps * 10 < told * 9 || bps * 10 > told * 11) {
+    announced_upload_bps_ = bps;
+    for (auto& q : partners_) send(q.id, hello());
+  }
+  maybe_timer();
+}
+
+Hello Node::hello() const {
+  Hello h;
+  h.stream_id = cfg_.stream_id;
+  h.upload_kbps = uint32_t(std::min<uint64_t>(cfg_.upload_bps / 1000, 0xFFFFFFFFu));
+  h.substreams = uint8_t(cfg_.substreams);
+  h.is_source = cfg_.is_source;
+  return h;
+}
+
 void Node::accept_child(Partner& q, uint32_t j) {
   if (!q.child_mask) q.child_since = now_;
   q.child_mask |= bit(j);
@@ -475,19 +535,8 @@ bool Node::preempt_slowest(Partner& newcomer, uint32_t j, int only_substream) {
       return true;
     }
   }
-  Partner* slowest = nullptr;
   uint32_t slow_j = 0;
-  for (auto& q : partners_) {
-    if (!q.child_mask || &q == &newcomer) continue;
-    for (uint32_t k = 0; k < cfg_.substreams; ++k) {
-      if (!(q.child_mask & bit(k)) || (only_substream >= 0 && k != uint32_t(only_substream)))
-        continue;
-      if (!slowest || q.upload_kbps < slowest->upload_kbps) {
-        slowest = &q;
-        slow_j = k;
-      }
-    }
-  }
+  Partner* slowest = slowest_child(only_substream, &slow_j, &newcomer);
   if (!slowest || uint64_t(newcomer.upload_kbps) * 2 < uint64_t(slowest->upload_kbps) * 3)
     return false;
   drop_child(*slowest, slow_j);
@@ -537,11 +586,7 @@ void Node::handle(PeerId from, const Subscribe& m, TimeUs now) {
     }
     // Bound the fan-out per sub-stream by time: the last child of a segment must not wait
     // longer than max_fanout_delay behind its siblings (store-and-forward per copy).
-    const TimeUs per_copy =
-        TimeUs(double(cfg_.stream_bps) * double(cfg_.segment_us) / double(cfg_.substreams) /
-               double(std::max<uint64_t>(cfg_.upload_bps, 1)));
-    const bool fanout_full =
-        children_[j] > 0 && TimeUs(children_[j] + 1) * per_copy > cfg_.max_fanout_delay_us;
+    const bool fanout_full = children_[j] > 0 && children_[j] + 1 > fanout_limit();
     // Full: a much faster uploader takes the place of our slowest child, so fast peers
     // rise towards the source and slow ones sink to the leaves.
     if ((spare_slots() == 0 || fanout_full) && preempt_slowest(*p, j, fanout_full ? int(j) : -1))
@@ -700,7 +745,7 @@ TimeUs Node::parent_estimate(const Partner& q, uint32_t j) const {
   const uint32_t used = slots > q.bm.spare_slots ? slots - q.bm.spare_slots : 0;
   const TimeUs queue = per_copy * TimeUs(used / cfg_.substreams + 1);
   const uint32_t d = q.bm.depth[j] >= kNoDepth - 1 ? 64 : q.bm.depth[j];
-  return TimeUs(d) * cfg_.hop_estimate_us + queue;
+  return TimeUs(d) * cfg_.hop_estimate_us + queue + (q.relayed ? cfg_.relayed_penalty_us : 0);
 }
 
 void Node::forward(const Slot& s, PeerId except, TimeUs now) {

@@ -37,6 +37,19 @@ class Node {
   void add_candidates(std::span<const PeerId> ids, TimeUs now);
   // Source only: a new signed segment.
   void publish_segment(Segment seg, TimeUs now);
+  // Viewer: the upload the uplink is now believed to carry (the shell's estimate, never
+  // above what was declared). Push slots, the token bucket and the fan-out bound follow it;
+  // children above the new slots go, slowest first; partners hear the new upload in a
+  // Hello when it moved by 10 % or more.
+  void set_upload_budget(uint64_t bps, TimeUs now);
+  uint64_t upload_budget() const { return cfg_.upload_bps; }
+  // The shell's word on a partner's link: through a TURN server or not. A relayed parent
+  // ranks relayed_penalty_us later (TURN is paid bandwidth).
+  void set_partner_relayed(PeerId id, bool relayed) {
+    if (Partner* p = find(id)) p->relayed = relayed;
+  }
+  // Children summed over sub-streams (one per stripe pushed).
+  uint32_t child_count() const { return children_total(); }
   // Cut-through: the child that would be pushed segment `h` first (the fastest child of its
   // sub-stream other than `from`), so the shell can pass the segment's verified chunks on
   // while it still arrives; kNoPeer if the segment is not wanted (held, too old) or has no
@@ -98,6 +111,7 @@ class Node {
     PeerId id = kNoPeer;
     bool hello = false;
     bool is_source = false;
+    bool relayed = false;  // the link goes through a TURN server (set_partner_relayed)
     bool has_bm = false;
     uint8_t outstanding = 0;   // our pull requests in flight to it
     uint16_t child_mask = 0;   // sub-streams it receives pushed from us
@@ -186,6 +200,11 @@ class Node {
   void drop_child(Partner& q, uint32_t j);
   TimeUs parent_estimate(const Partner& q, uint32_t j) const;
   uint32_t children_total() const;
+  // Children of sub-stream j the fan-out bound admits at the current upload.
+  uint32_t fanout_limit() const;
+  Hello hello() const;
+  // The child (and its sub-stream) with the least declared upload, the first on ties.
+  Partner* slowest_child(int only_substream, uint32_t* substream, const Partner* except = nullptr);
   uint64_t rng();
 
   NodeConfig cfg_;
@@ -267,6 +286,7 @@ class Node {
   TimeUs timer_at_ = -1;
   TimeUs need_sent_at_ = -1;
   TimeUs now_ = 0;
+  uint64_t announced_upload_bps_ = 0;  // what our Hellos said
 };
 
 }  // namespace meshcast::mesh

@@ -57,6 +57,7 @@ struct NodeConfig {
 
   TimeUs max_fanout_delay_us = 200'000;      // per sub-stream: children x per-copy time bound
   TimeUs hop_estimate_us = 150'000;          // typical delay per push hop (parent choice)
+  TimeUs relayed_penalty_us = 0;             // a parent over a relayed (TURN) link ranks later
   TimeUs switch_gain_us = 250'000;           // switch parents only to gain at least this much
   TimeUs balance_spread_us = 100'000;        // slowest sub-stream this much behind the fastest
   TimeUs balance_gain_us = 0;                // ... switches for any gain (0 spread: rule off)

@@ -38,6 +38,7 @@ struct NodeStats {
   // Push tree upkeep (per sub-stream events).
   uint64_t parents_lost = 0;      // parent left, dropped us, or went silent
   uint64_t subtree_releases = 0;  // orphaned too long: children told to find others
+  uint64_t children_shed = 0;     // dropped because the upload budget shrank (per sub-stream)
 };
 
 }  // namespace meshcast::mesh

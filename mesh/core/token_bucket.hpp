@@ -31,6 +31,13 @@ class TokenBucket {
     refill(now);
     tokens_ = std::max(-burst_, tokens_ - double(bytes));
   }
+  // A new rate (the uplink estimate moved): tokens earned so far stay, within the new burst.
+  void set_rate(uint64_t bytes_per_s, double burst_s, TimeUs now) {
+    refill(now);
+    rate_ = double(bytes_per_s);
+    burst_ = double(bytes_per_s) * burst_s;
+    tokens_ = std::clamp(tokens_, -burst_, burst_);
+  }
   double tokens() const { return tokens_; }
 
  private:

@@ -103,7 +103,9 @@ struct LinkStats {
   uint64_t impaired_overflow = 0;  // delay queue full
   int socket_rcvbuf_bytes = 0;     // SO_RCVBUF the kernel granted on the selected socket
   int socket_sndbuf_bytes = 0;
-  double rtt_ms = -1;  // smoothed RTT from keepalive pings; -1 = unknown
+  double rtt_ms = -1;        // smoothed RTT from keepalive pings; -1 = unknown
+  uint64_t rtt_samples = 0;  // pongs that measured an RTT
+  double rtt_last_ms = -1;   // the latest ping's RTT (queues show here seconds before rtt_ms)
   Cipher cipher = Cipher::kNone;
 };
 

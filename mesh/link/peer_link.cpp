@@ -591,6 +591,8 @@ bool PeerLink::handle_keepalive(const uint8_t* d, size_t len) {
     if (rtt >= 0 && rtt < 60'000'000) {
       double ms = rtt / 1000.0;
       stats_.rtt_ms = stats_.rtt_ms < 0 ? ms : 0.875 * stats_.rtt_ms + 0.125 * ms;
+      stats_.rtt_last_ms = ms;
+      ++stats_.rtt_samples;
     }
   }
   return true;

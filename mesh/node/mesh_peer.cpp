@@ -26,6 +26,8 @@ constexpr int64_t kNackRetryUs = 60'000;
 constexpr int kMaxNacks = 4;
 constexpr int64_t kGiveUpUs = 1'000'000;
 constexpr guint kNackTickMs = 20;
+// The uplink is sampled at the links' keepalive period: each sample sees a fresh RTT.
+constexpr guint kEstimateIntervalMs = 500;
 
 // A one-shot timeout on ctx that the owner keeps (and unrefs) until it fired or was dropped.
 GSource* add_timeout(GMainContext* ctx, int64_t ms, GSourceFunc fn, gpointer data) {
@@ -33,6 +35,15 @@ GSource* add_timeout(GMainContext* ctx, int64_t ms, GSourceFunc fn, gpointer dat
   g_source_set_callback(s, fn, data, nullptr);
   g_source_attach(s, ctx);
   return s;
+}
+
+// A link's bytes by its route (a link that never selected a pair carried no media).
+void add_route_bytes(const link::PeerLink& l, RouteBytes& b) {
+  const auto route = l.route();
+  if (!route.selected) return;
+  const auto st = l.stats();
+  (route.relayed() ? b.relayed_sent : b.direct_sent) += st.wire_bytes_sent;
+  (route.relayed() ? b.relayed_received : b.direct_received) += st.wire_bytes_received;
 }
 
 void drop_timeout(GSource*& s) {
@@ -62,7 +73,22 @@ MeshPeer::MeshPeer(GMainContext* ctx, MeshPeerConfig config, PeerSignaling& sign
     auto& c = core_.candidate_ids();
     return std::find(c.begin(), c.end(), pid) != c.end();
   });
-  pacer_ = UploadPacer(cfg_.pace_bps);
+  uint64_t pace = cfg_.pace_bps;
+  if (cfg_.estimate_upload && !cfg_.core.is_source) {
+    UplinkEstimator::Config ec;
+    ec.max_bps = cfg_.core.upload_bps;
+    // A leaf still answers pulls and NACKs: one stripe's rate at least.
+    ec.min_bps = cfg_.core.stream_bps / std::max<uint32_t>(cfg_.core.substreams, 1);
+    // Slow start from one stream copy and a half, not from the declared budget: see
+    // UplinkEstimator::Config::start_bps.
+    ec.start_bps = cfg_.core.stream_bps * 3 / 2;
+    estimator_.emplace(ec);
+    // Not paced to the estimate: paced at a low rate, a message's chunks leave further apart
+    // than the partners' NACK delay, they NACK chunks still queued here, and the resends
+    // read as the uplink's loss (the estimate spiralled down in the lab).
+  }
+  pacer_ = UploadPacer(pace);
+  if (estimator_) core_.set_upload_budget(estimator_->budget_bps(), 0);
 }
 
 MeshPeer::~MeshPeer() {
@@ -71,6 +97,7 @@ MeshPeer::~MeshPeer() {
   if (retire_source_) g_source_remove(retire_source_);
   if (nack_timer_) g_source_remove(nack_timer_);
   drop_timeout(pace_timer_);
+  drop_timeout(estimate_timer_);
   links_.clear();
   retired_.clear();
 }
@@ -80,6 +107,64 @@ void MeshPeer::start() {
   started_ = true;
   core_.start(cfg_.clock());
   drain();
+  if (estimator_) {
+    estimate_timer_ = g_timeout_source_new(kEstimateIntervalMs);
+    g_source_set_callback(estimate_timer_, &MeshPeer::on_estimate_timer, this, nullptr);
+    g_source_attach(estimate_timer_, ctx_);
+  }
+}
+
+gboolean MeshPeer::on_estimate_timer(gpointer p) {
+  static_cast<MeshPeer*>(p)->sample_uplink();
+  return G_SOURCE_CONTINUE;
+}
+
+void MeshPeer::sample_uplink() {
+  if (stopped_ || !estimator_) return;
+  std::vector<UplinkEstimator::LinkRtt> rtts;
+  const int64_t now = g_get_monotonic_time();
+  for (auto& [pid, e] : links_)
+    if (e.connected && e.link) {
+      const auto st = e.link->stats();
+      if (st.rtt_samples != e.rtt_samples || e.rtt_sample_us == 0) {
+        e.rtt_samples = st.rtt_samples;
+        e.rtt_sample_us = now;
+      }
+      // A full modem queue drops our pings too, and the last RTT would stay low: a ping
+      // still unanswered has an RTT of at least its age (pings leave every keepalive period).
+      const double waiting_ms =
+          double(now - e.rtt_sample_us) / 1e3 - double(cfg_.link.keepalive_interval_ms);
+      rtts.push_back(
+          {pid, st.rtt_last_ms < 0 ? st.rtt_last_ms : std::max(st.rtt_last_ms, waiting_ms)});
+      core_.set_partner_relayed(pid, e.link->route().relayed());  // ICE may switch pairs
+    }
+  UplinkEstimator::Sample s;
+  s.now_us = now;
+  s.bytes_sent = wire_bytes_sent();
+  s.chunks_sent = counters_.chunks_sent;
+  s.chunks_nacked = counters_.chunks_resent;
+  s.chunks_dropped_here = pacer_.counters().evicted;
+  s.links = rtts;
+  const uint64_t budget = estimator_->update(s);
+  if (budget == core_.upload_budget()) return;
+  g_debug("meshcast: %s upload budget %llu -> %llu bit/s (queue %lld ms, sent %.0f kbit/s)",
+          cfg_.self_id.c_str(), (unsigned long long)core_.upload_budget(),
+          (unsigned long long)budget, (long long)(estimator_->queue_delay_us() / 1000),
+          estimator_->sent_bps() / 1e3);
+  core_.set_upload_budget(budget, cfg_.clock());
+  drain();
+}
+
+UploadEstimate MeshPeer::upload_estimate() const {
+  UploadEstimate u;
+  u.budget_bps = core_.upload_budget();
+  if (!estimator_) return u;
+  u.active = true;
+  u.queue_delay_us = estimator_->queue_delay_us();
+  u.sent_bps = estimator_->sent_bps();
+  u.loss = estimator_->loss();
+  u.cuts = estimator_->cuts();
+  return u;
 }
 
 void MeshPeer::stop() {
@@ -294,6 +379,7 @@ void MeshPeer::on_link_state(PeerId pid, link::LinkState st, const std::string& 
     e->connected = true;
     e->told_core = true;
     core_.partner_connected(pid, cfg_.clock());
+    if (e->link) core_.set_partner_relayed(pid, e->link->route().relayed());
     drain();
   } else if (st == link::LinkState::kFailed || st == link::LinkState::kClosed) {
     if (st == link::LinkState::kFailed) {
@@ -312,6 +398,7 @@ void MeshPeer::drop_link(PeerId pid, bool tell_peer) {
   if (tell_peer) sig_.send_relay(e.id, "bye", nlohmann::json::object());
   if (e.link) {
     closed_wire_bytes_ += e.link->stats().wire_bytes_sent;
+    add_route_bytes(*e.link, closed_route_bytes_);
     retire(std::move(e.link));
   }
   links_.erase(it);
@@ -426,6 +513,7 @@ void MeshPeer::cut_through(LinkEntry& e, uint32_t msg_id, std::span<const uint8_
     transmit(*out, UploadPacer::Kind::kRtp, number, ch,
              mesh::push_priority(core_.depth(number % core_.config().substreams)));
     ++counters_.cut_through_chunks;
+    ++counters_.chunks_sent;
     out->resend.add_chunk(c.out_id, i, ch, now);
   }
   if (c.relay->all_taken()) {
@@ -552,6 +640,7 @@ void MeshPeer::send_message(PeerId to, const mesh::Message& m, uint8_t priority)
   }
   uint32_t ts = mesh::is_media(m) ? std::get<mesh::SegmentMsg>(m).segment.header.number : 0;
   for (auto& chunk : chunks_) transmit(*e, UploadPacer::Kind::kRtp, ts, chunk, priority);
+  counters_.chunks_sent += chunks_.size();
   e->resend.add_message(msg_id, ts, chunks_, g_get_monotonic_time());
 }
 
@@ -809,6 +898,13 @@ MeshPeerBuffers MeshPeer::buffers() const {
   b.names = ids_.size();
   b.banned = banned_.size();
   b.paced_bytes = pacer_.queued_bytes();
+  return b;
+}
+
+RouteBytes MeshPeer::route_bytes() const {
+  RouteBytes b = closed_route_bytes_;
+  for (auto& [pid, e] : links_)
+    if (e.link) add_route_bytes(*e.link, b);
   return b;
 }
 

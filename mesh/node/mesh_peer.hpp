@@ -23,6 +23,7 @@
 #include "mesh/link/peer_link.hpp"
 #include "mesh/node/peer_ids.hpp"
 #include "mesh/node/resend_history.hpp"
+#include "mesh/node/uplink_estimator.hpp"
 #include "mesh/node/upload_pacer.hpp"
 #include "mesh/node/wire.hpp"
 
@@ -61,6 +62,27 @@ struct MeshPeerConfig {
   // Upload capacity to pace sends to (0: send at once). Set it to the uplink's rate so the
   // queue builds here, where pushes to children and control overtake pull answers.
   uint64_t pace_bps = 0;
+  // Estimate the upload the uplink really carries from what the links see (UplinkEstimator:
+  // keepalive RTT growth, partners' NACKs, the rate that left) and give the core
+  // min(declared budget, estimate); sends are paced to it. Off: the declared budget holds.
+  bool estimate_upload = false;
+};
+
+// Bytes over the links by the route ICE chose, live and closed links together: how much of
+// the traffic a TURN server carried.
+struct RouteBytes {
+  uint64_t direct_sent = 0, direct_received = 0;
+  uint64_t relayed_sent = 0, relayed_received = 0;
+};
+
+// The uplink estimate as the last sample saw it.
+struct UploadEstimate {
+  bool active = false;
+  uint64_t budget_bps = 0;      // what the core uses
+  int64_t queue_delay_us = -1;  // least RTT rise over the links (-1: no RTT yet)
+  double sent_bps = 0;
+  double loss = 0;  // NACKed share of the chunks sent
+  uint32_t cuts = 0;
 };
 
 struct PartnerInfo {
@@ -99,6 +121,7 @@ struct MeshPeerCounters {
   uint64_t pull_answers_refused = 0;  // pacing: bulk level full (the puller asks again)
   uint64_t paced_max_queued_bytes = 0;
   uint64_t paced_evicted = 0;  // queued packets dropped by the pacer's bounds (age, bytes)
+  uint64_t chunks_sent = 0;    // RTP chunks handed to links or the pacer (not resends)
 };
 
 class MeshPeer {
@@ -156,12 +179,16 @@ class MeshPeer {
   static constexpr uint64_t kBelievedUploadRatio = 4;  // = a viewer's default upload budget
   // Bytes on the wire (SRTP/SRTCP incl. keepalives) summed over all links, live and closed.
   uint64_t wire_bytes_sent() const;
+  RouteBytes route_bytes() const;
+  UploadEstimate upload_estimate() const;
 
  private:
   struct LinkEntry {
     std::string id;
     mesh::PeerId pid = mesh::kNoPeer;
-    uint64_t media_rx = 0;  // bytes of segment messages received (reported to the tracker)
+    uint64_t media_rx = 0;      // bytes of segment messages received (reported to the tracker)
+    uint64_t rtt_samples = 0;   // the link's RTT sample count when it last moved ...
+    int64_t rtt_sample_us = 0;  // ... and when (monotonic)
     std::unique_ptr<link::PeerLink> link;
     bool offerer = false;
     bool description_sent = false;
@@ -232,6 +259,8 @@ class MeshPeer {
   void handle_nack(LinkEntry& e, const ChunkNack& nack);
   void cut_through(LinkEntry& e, uint32_t msg_id, std::span<const uint8_t> chunk);
   void retire(std::unique_ptr<link::PeerLink> link);
+  static gboolean on_estimate_timer(gpointer self);
+  void sample_uplink();
 
   GMainContext* ctx_;
   MeshPeerConfig cfg_;
@@ -264,6 +293,9 @@ class MeshPeer {
   int64_t timer_at_ = -1;
   MeshPeerCounters counters_;
   uint64_t closed_wire_bytes_ = 0;
+  RouteBytes closed_route_bytes_;
+  std::optional<UplinkEstimator> estimator_;
+  GSource* estimate_timer_ = nullptr;  // repeating: one sample per kEstimateIntervalMs
   uint32_t ssrc_;
   std::vector<uint8_t> encode_buf_, msg_buf_;
   std::vector<std::vector<uint8_t>> chunks_;

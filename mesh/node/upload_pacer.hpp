@@ -52,6 +52,9 @@ class UploadPacer {
   int64_t next_release_us() const;
   size_t queued_bytes() const { return queued_bytes_; }
   bool pacing() const { return rate_bps_ > 0; }
+  // A new rate for what leaves from now on (the uplink estimate moved; 0 stops pacing).
+  void set_rate(uint64_t rate_bps) { rate_bps_ = rate_bps; }
+  uint64_t rate_bps() const { return rate_bps_; }
   const Counters& counters() const { return counters_; }
 
  private:

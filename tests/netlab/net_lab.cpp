@@ -6,6 +6,7 @@
 #include <sys/mount.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -305,7 +306,8 @@ bool NetLab::attach_to_internet(const std::string& ns, const std::string& addres
          run({"ip", "-n", ns, "route", "add", "default", "via", kGateway, "dev", "wan"}, error);
 }
 
-const LabHost* NetLab::add_host(const std::string& name, RouterKind kind, std::string* error) {
+const LabHost* NetLab::add_host(const std::string& name, RouterKind kind, std::string* error,
+                                int uplink_kbps) {
   const int index = static_cast<int>(hosts_.size()) + 1;
   if (index > 80) {
     *error = "too many hosts";
@@ -337,6 +339,18 @@ const LabHost* NetLab::add_host(const std::string& name, RouterKind kind, std::s
         !run({"ip", "-n", h->ns, "route", "add", "default", "via", lan + ".1"}, error) ||
         !configure_router(*h, error))
       return nullptr;
+  }
+  if (uplink_kbps > 0) {
+    // On the host's own egress, so its uplink (not the router) is the bottleneck. The bucket
+    // holds 20 ms at the rate (at least a few full packets): bursts pass as on a modem.
+    const int burst = std::max(4 * 1514, uplink_kbps * 1000 / 8 / 50);
+    if (!run(
+            {"tc", "-n", h->ns, "qdisc", "add", "dev", kind == RouterKind::kPublic ? "wan" : "eth0",
+             "root", "tbf", "rate", std::to_string(uplink_kbps) + "kbit", "burst",
+             std::to_string(burst), "latency", std::to_string(kUplinkQueueMs) + "ms"},
+            error))
+      return nullptr;
+    h->uplink_kbps = uplink_kbps;
   }
   hosts_.push_back(std::move(h));
   return hosts_.back().get();

@@ -39,6 +39,7 @@ struct LabHost {
   std::string address;      // its own address (private behind a router)
   std::string router_ns;    // empty for kPublic
   std::string wan_address;  // the router's public address (= address for kPublic)
+  int uplink_kbps = 0;      // tbf rate on the host's egress (0: no cap)
 };
 
 class NetLab {
@@ -62,8 +63,12 @@ class NetLab {
   void set_coturn_denies_private_peers(bool deny) { coturn_denies_private_peers_ = deny; }
   // Sweeps stale namespaces, builds the internet namespace, starts tracker and coturn.
   bool start(std::string* error);
-  // A host behind a router of `kind` (public: on the internet itself).
-  const LabHost* add_host(const std::string& name, RouterKind kind, std::string* error);
+  // A host behind a router of `kind` (public: on the internet itself). uplink_kbps > 0 caps
+  // what the host sends (tc tbf on its own egress interface, like a modem's uplink: a queue
+  // of kUplinkQueueMs at that rate, then drops).
+  const LabHost* add_host(const std::string& name, RouterKind kind, std::string* error,
+                          int uplink_kbps = 0);
+  static constexpr int kUplinkQueueMs = 400;
 
   // Starts `args` inside `ns` (ip netns exec) as `proc`; logs go to dir()/log_name.*.
   // The process is killed by the signal handler too.

@@ -957,4 +957,89 @@ TEST(NodeParents, ASourceChildThatSendsNothingIsNamedToTheSource) {
   ASSERT_EQ(subs.size(), 1u);
   EXPECT_EQ(subs[0].first, source);
   EXPECT_EQ(subs[0].second.silent_parent, silent);
+
+// The shell's uplink estimate falls below what the children take: the slowest children go
+// (Reject dropped), the fastest keep their stripes, partners hear the new upload, and a
+// newcomer finds no slot until the estimate grows again.
+TEST(NodeUploadBudget, ShrinkingBudgetShedsTheSlowestChildrenAndTellsPartners) {
+  NodeConfig c = viewer_cfg(1, 2);
+  c.upload_bps = 4'000'000;  // 6 slots of 500 kbit/s at 85 %
+  Node n(c);
+  n.start(0);
+  connect(n, 2, bm_with({}, 1, 4), 0);
+  n.on_message(2, SubscribeAck{0, 1}, 10);
+  n.on_message(2, SubscribeAck{1, 1}, 10);  // depth 2 on both
+  const std::map<PeerId, uint32_t> uploads = {{3, 3000}, {4, 1000}, {5, 2000}, {6, 500}};
+  for (auto [id, kbps] : uploads) connect(n, id, bm_with({}, kNoDepth, 4), 20, kbps);
+  for (PeerId id : {3, 4, 5})
+    for (uint8_t j = 0; j < 2; ++j) n.on_message(id, Subscribe{j, kNoDepth}, 30);
+  ASSERT_EQ(n.child_count(), 6u);
+  EXPECT_EQ(n.spare_slots(), 0u);
+  take(n);
+
+  // 1.2 Mbit/s: 2 slots; a stripe copy takes 83 ms, so 2 children per sub-stream fit the
+  // fan-out bound.
+  n.set_upload_budget(1'200'000, 100);
+  auto out = take(n);
+  std::map<PeerId, int> dropped;
+  for (auto& [to, r] : sent<Reject>(out)) {
+    EXPECT_EQ(r.reason, RejectReason::kDropped);
+    ++dropped[to];
+  }
+  EXPECT_EQ(dropped[4], 2);         // 1000 kbit/s
+  EXPECT_EQ(dropped[5], 2);         // 2000 kbit/s
+  EXPECT_EQ(dropped.count(3), 0u);  // the fastest keeps both stripes
+  EXPECT_EQ(n.child_count(), 2u);
+  EXPECT_EQ(n.children(0), 1u);
+  EXPECT_EQ(n.children(1), 1u);
+  EXPECT_EQ(n.stats().children_shed, 4u);
+  EXPECT_EQ(n.upload_budget(), 1'200'000u);
+  auto hellos = sent<Hello>(out);
+  EXPECT_EQ(hellos.size(), 5u);  // every partner
+  for (auto& [to, h] : hellos) EXPECT_EQ(h.upload_kbps, 1200u);
+  EXPECT_EQ(n.buffer_map().spare_slots, 0);
+
+  // A newcomer (no faster than 1.5x the slowest child) is refused.
+  n.on_message(6, Subscribe{0, kNoDepth}, 200);
+  auto rj = sent<Reject>(take(n));
+  ASSERT_EQ(rj.size(), 1u);
+  EXPECT_EQ(rj[0].second.reason, RejectReason::kBusy);
+
+  // A small move is not announced; growing back opens slots again.
+  n.set_upload_budget(1'250'000, 300);
+  EXPECT_TRUE(sent<Hello>(take(n)).empty());
+  n.set_upload_budget(4'000'000, 400);
+  EXPECT_EQ(sent<Hello>(take(n)).size(), 5u);
+  EXPECT_EQ(n.spare_slots(), 4u);
+  n.on_message(6, Subscribe{0, kNoDepth}, 500);
+  EXPECT_EQ(sent<SubscribeAck>(take(n)).size(), 1u);
+}
+
+// TURN is paid bandwidth: with relayed_penalty_us a viewer fed over a relayed link moves to a
+// direct partner of the same depth; without the penalty (or over a direct link) it stays.
+TEST(NodeParents, ARelayedParentIsLeftForADirectOneOfTheSameDepth) {
+  for (bool relayed : {true, false}) {
+    NodeConfig c = viewer_cfg(1, 1);
+    c.relayed_penalty_us = 2 * c.hop_estimate_us;
+    Node n(c);
+    n.start(0);
+    n.partner_connected(2, 0);
+    n.set_partner_relayed(2, relayed);
+    n.on_message(2, Hello{kStream, 2000, 1, 0}, 0);
+    n.on_message(2, bm_with({}, 1, 4, 1), 0);
+    auto subs = sent<Subscribe>(take(n));
+    ASSERT_EQ(subs.size(), 1u);
+    EXPECT_EQ(subs[0].first, 2u);
+    n.on_message(2, SubscribeAck{0, 1}, 10);
+    ASSERT_EQ(n.parent(0), 2u);
+    connect(n, 3, bm_with({}, 1, 4, 1), 20);
+    bool asked_direct = false;
+    // Within the parent timeout (2 s): no segments flow here, the parent must not look silent.
+    for (TimeUs t = 200'000; t <= 1'600'000; t += 200'000) {
+      n.on_message(2, bm_with({}, 1, 4, 1), t);  // the parent stays alive and shallow
+      n.on_timer(t);
+      for (auto& [to, s] : sent<Subscribe>(take(n))) asked_direct |= to == 3;
+    }
+    EXPECT_EQ(asked_direct, relayed) << (relayed ? "relayed" : "direct") << " parent";
+  }
 }

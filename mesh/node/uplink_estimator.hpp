@@ -1,0 +1,106 @@
+// Estimates the upload a peer's uplink really carries, from what its links see (sans-IO: the
+// caller samples its links and gives the time). A declared budget (--max-upload, or the
+// default share) says nothing about the modem: a viewer behind a 1 Mbit/s uplink that takes
+// children for 3.2 Mbit/s fills the modem's queue, every packet it sends waits there (RTT
+// grows by hundreds of ms) and then is dropped, so its children and its own requests starve.
+//
+// Delay-based AIMD:
+//  - Our uplink's queue delays every link alike, a partner's own queue only its link: the
+//    queueing delay is the smallest (RTT - that link's floor) over the links.
+//  - Congested (that delay above a threshold, or partners NACKing a large share of the
+//    chunks sent): the budget is cut to a share of the rate that really left, the sent rate
+//    less what the queue grew by, at most once per hold time (the queue drains and the
+//    children above the budget move elsewhere meanwhile).
+//  - Clean and used (the sent rate near the budget): the budget grows, fast until the first
+//    congestion (it may start below the declared budget), then slowly, up to just below the
+//    rate of the last congestion for a while, then probes beyond it.
+// The budget stays within [min_bps, max_bps]; max_bps is the declared upper bound.
+#pragma once
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <span>
+
+namespace meshcast::node {
+
+class UplinkEstimator {
+ public:
+  struct Config {
+    uint64_t max_bps = 0;  // the declared budget: never above
+    uint64_t min_bps = 0;  // never below
+    // Where it starts (0: max_bps). Every peer declares the default 4x the stream rate, and
+    // one behind a slow uplink that takes children for all of it buries them in its modem's
+    // queue for the seconds a cut takes: starting lower and growing while used (slow start)
+    // overloads it less.
+    uint64_t start_bps = 0;
+    double startup_increase_per_s = 0.15;  // growth per second until the first cut
+    int64_t queue_delay_us = 100'000;      // every link's RTT this far above its floor: congested
+    // NACKed share of the chunks sent above this, while the RTT shows some queue too:
+    // congested. Loss alone is no proof: a partner short of CPU loses what it receives.
+    double loss = 0.10;
+    int64_t loss_queue_delay_us = 30'000;
+    uint32_t loss_min_chunks = 50;         // ... judged only over this many chunks or more
+    double decrease = 0.85;                // a cut keeps this share of the delivered rate ...
+    double max_cut = 0.25;                 // ... and at least this share of the budget
+    int64_t rate_window_us = 2'000'000;    // the delivered rate is measured over this long
+    int64_t hold_us = 2'000'000;           // no cut or growth for this long after a cut
+    double increase_per_s = 0.02;          // growth per second, as a share of the budget
+    double busy_share = 0.75;              // "used": the sent rate is at least this share
+    double ceiling_share = 0.85;           // grow only to this share of the last congested rate
+    int64_t ceiling_hold_us = 60'000'000;  // ... for this long after the cut
+    double probe_per_s = 0.005;            // then probe beyond it this slowly
+  };
+  struct LinkRtt {
+    uint64_t key = 0;    // the link (any id stable while it lives)
+    double rtt_ms = -1;  // the latest keepalive RTT; < 0 unknown
+  };
+  struct Sample {
+    int64_t now_us = 0;
+    uint64_t bytes_sent = 0;     // cumulative, every link, on the wire
+    uint64_t chunks_sent = 0;    // cumulative media chunks sent (first copies)
+    uint64_t chunks_nacked = 0;  // cumulative chunks partners asked for again
+    std::span<const LinkRtt> links;
+    // cumulative chunks our own pacer dropped (too old, or pushed out): partners NACK
+    // those too, but they never reached the uplink, so they are not its loss
+    uint64_t chunks_dropped_here = 0;
+  };
+
+  explicit UplinkEstimator(const Config& cfg);
+
+  // Feeds one sample (call every few hundred ms); returns the budget.
+  uint64_t update(const Sample& s);
+  uint64_t budget_bps() const { return budget_; }
+  // Last sample's view: queueing delay (-1: no link with an RTT), sent rate, NACKed share.
+  int64_t queue_delay_us() const { return queue_us_; }
+  double sent_bps() const { return sent_bps_; }
+  double loss() const { return loss_; }
+  uint32_t cuts() const { return cuts_; }
+  const Config& config() const { return cfg_; }
+
+ private:
+  struct Floor {
+    double ms = 0;
+  };
+  // Updates the per-link floors and returns the smallest queueing delay (-1: none).
+  int64_t queue_delay(std::span<const LinkRtt> links);
+
+  Config cfg_;
+  uint64_t budget_;
+  std::map<uint64_t, Floor> floors_;
+  struct Point {
+    int64_t now_us = 0;
+    uint64_t bytes = 0;
+    int64_t queue_us = -1;
+  };
+  bool have_last_ = false;
+  Sample last_{};
+  std::deque<Point> window_;  // samples of the last rate_window_us
+  int64_t queue_us_ = -1, last_queue_us_ = -1;
+  double sent_bps_ = 0, loss_ = 0;
+  int64_t hold_until_ = 0;
+  double ceiling_bps_ = 0;  // delivered rate at the last cut (0: none yet)
+  int64_t ceiling_until_ = 0;
+  uint32_t cuts_ = 0;
+};
+
+}  // namespace meshcast::node
