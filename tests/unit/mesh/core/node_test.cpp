@@ -957,6 +957,7 @@ TEST(NodeParents, ASourceChildThatSendsNothingIsNamedToTheSource) {
   ASSERT_EQ(subs.size(), 1u);
   EXPECT_EQ(subs[0].first, source);
   EXPECT_EQ(subs[0].second.silent_parent, silent);
+}
 
 // The shell's uplink estimate falls below what the children take: the slowest children go
 // (Reject dropped), the fastest keep their stripes, partners hear the new upload, and a
@@ -1021,6 +1022,7 @@ TEST(NodeParents, ARelayedParentIsLeftForADirectOneOfTheSameDepth) {
   for (bool relayed : {true, false}) {
     NodeConfig c = viewer_cfg(1, 1);
     c.relayed_penalty_us = 2 * c.hop_estimate_us;
+    c.first_push_timeout_us = c.parent_timeout_us;  // no segments flow in this test
     Node n(c);
     n.start(0);
     n.partner_connected(2, 0);
