@@ -216,13 +216,14 @@ void PeerLink::release_agent() {
   if (!agent_) return;
   g_signal_handlers_disconnect_by_data(agent_, this);
   nice_agent_attach_recv(agent_, stream_id_, kComponent, ctx_, nullptr, nullptr);
-  // A restart may run inside one of this agent's signals: unref it once the stack has
-  // unwound. The destroy notify also runs if the context goes away first.
-  GSource* idle = g_idle_source_new();
-  g_source_set_callback(
-      idle, [](gpointer) -> gboolean { return G_SOURCE_REMOVE; }, agent_, g_object_unref);
-  g_source_attach(idle, ctx_);
-  g_source_unref(idle);
+  // Its TURN allocations are released on the server (refresh with lifetime 0) before the
+  // agent goes; the callback runs from the context, so a restart inside one of this agent's
+  // signals does not free it under libnice's feet.
+  // libnice completes on the thread-default context: make that ours for the call.
+  g_main_context_push_thread_default(ctx_);
+  nice_agent_close_async(
+      agent_, [](GObject* agent, GAsyncResult*, gpointer) { g_object_unref(agent); }, nullptr);
+  g_main_context_pop_thread_default(ctx_);
   agent_ = nullptr;
   stream_id_ = 0;
 }
@@ -509,12 +510,14 @@ bool PeerLink::set_remote_restart(uint32_t generation, const SessionDescription&
   auto alive = alive_;
   if (state_ == LinkState::kConnected) {
     reconnect_since_us_ = now_us();
+    episode_restarts_ = 0;
     lost_reason_ = "the peer restarted ICE";
     ++stats_.reconnects_started;
     arm(heal_timer_, config_.heal_window_ms, on_heal_timer);
     if (!set_state(LinkState::kReconnecting, lost_reason_) || !*alive) return true;
   }
   ++stats_.ice_restarts;
+  ++episode_restarts_;
   if (!replace_ice(generation, error) || !apply_remote_ice(*checked, error)) {
     fail("ICE restart failed: " + error);
     return false;

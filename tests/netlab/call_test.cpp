@@ -152,8 +152,9 @@ class NetlabCall : public ::testing::Test {
   // is always restored, also on failure. `extra` goes to both sides.
   struct CutCall {
     CallResult r;
-    json alice_last, bob_last;  // the last --stats line of each side
-    double restored_at = 0;     // wall clock (s) when the path came back
+    json alice_last, bob_last;      // the last --stats line of each side
+    json alice_before, bob_before;  // each side's route just before the cut
+    double restored_at = 0;         // wall clock (s) when the path came back
   };
   CutCall call_with_cut(const LabHost& a, const LabHost& b, const std::vector<std::string>& turn_a,
                         const std::vector<std::string>& turn_b, const LabHost& cut, bool remap,
@@ -180,6 +181,8 @@ class NetlabCall : public ::testing::Test {
     }
     EXPECT_TRUE(connected) << alice.err();
     std::this_thread::sleep_for(std::chrono::seconds(2));
+    c.alice_before = last_stats(alice_stats, "route");
+    c.bob_before = last_stats((lab_->dir() / "bob" / "stats.jsonl").string(), "route");
     std::string err;
     struct Restore {
       NetLab& lab;
@@ -512,6 +515,19 @@ TEST_F(NetlabCall, SymmetricToSymmetricHealsThroughANewRelayAfterTheMappingsDie)
   expect_healed(c, 3.0);
   EXPECT_EQ(c.alice_last["route"].value("kind", ""), "relayed");
   EXPECT_EQ(c.bob_last["route"].value("kind", ""), "relayed");
+  // The relayed address media goes through now is not one from before the cut: the restart
+  // allocated again.
+  auto relay_of = [](const json& route) {
+    std::string r = route.value("local", "") == "relay" ? route.value("local_address", "") : "";
+    if (route.value("remote", "") == "relay") r = route.value("remote_address", "");
+    return r;
+  };
+  std::printf("relay before the cut: %s / %s, after: %s / %s\n", relay_of(c.alice_before).c_str(),
+              relay_of(c.bob_before).c_str(), relay_of(c.alice_last["route"]).c_str(),
+              relay_of(c.bob_last["route"]).c_str());
+  ASSERT_FALSE(relay_of(c.alice_before).empty()) << c.alice_before.dump();
+  EXPECT_NE(relay_of(c.alice_last["route"]), relay_of(c.alice_before));
+  EXPECT_NE(relay_of(c.alice_last["route"]), relay_of(c.bob_before));
   std::printf("alice tracker resumes: %d\n", c.alice_last.value("tracker_resumes", 0));
 }
 
@@ -524,6 +540,7 @@ TEST_F(NetlabCall, ACutLongerThanTheHealWindowEndsTheCall) {
   auto c = call_with_cut(*a, *b, {lab_->turn_udp_uri()}, {lab_->turn_udp_uri()}, *a, false, 14, 30,
                          {"--heal-window", "5"});
   for (const auto* s : {&c.r.alice, &c.r.bob}) {
+    std::printf("%s", s->stderr_text.c_str());
     EXPECT_EQ(s->code, 1) << s->stderr_text;
     EXPECT_NE(s->stderr_text.find("could not reconnect within"), std::string::npos)
         << s->stderr_text;
