@@ -217,9 +217,9 @@ void PeerLink::release_agent() {
   g_signal_handlers_disconnect_by_data(agent_, this);
   nice_agent_attach_recv(agent_, stream_id_, kComponent, ctx_, nullptr, nullptr);
   // Its TURN allocations are released on the server (refresh with lifetime 0) before the
-  // agent goes; the callback runs from the context, so a restart inside one of this agent's
-  // signals does not free it under libnice's feet.
-  // libnice completes on the thread-default context: make that ours for the call.
+  // agent goes. The unref runs later from our context (libnice completes on the
+  // thread-default one, made ours here), so a restart inside one of this agent's signals
+  // does not free it under libnice's feet.
   g_main_context_push_thread_default(ctx_);
   nice_agent_close_async(
       agent_, [](GObject* agent, GAsyncResult*, gpointer) { g_object_unref(agent); }, nullptr);
