@@ -127,9 +127,17 @@ class NetlabCall : public ::testing::Test {
       s->route = last_stats(stats, "route");
       auto setup = last_stats(stats, "link_setup_ms");
       if (setup.is_number()) s->link_setup_ms = setup.get<double>();
+      s->stderr_text = (s == &r.alice ? alice : bob).err();
+      if (!s->route.is_object()) {  // say what the stats file held
+        std::ifstream in(stats);
+        std::stringstream text;
+        text << in.rdbuf();
+        s->stderr_text += "\n[no route in " + stats + " (" +
+                          (fs::exists(stats) ? std::to_string(fs::file_size(stats)) : "missing") +
+                          " bytes):\n" + text.str() + "]";
+      }
       fs::remove(stats);
       s->wav = (lab_->dir() / id / "heard.wav").string();
-      s->stderr_text = (s == &r.alice ? alice : bob).err();
     }
     return r;
   }
