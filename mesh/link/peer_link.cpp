@@ -530,7 +530,7 @@ bool PeerLink::healed() {
   cancel(restart_timer_);
   ++stats_.heals;
   stats_.last_heal_ms = (now_us() - reconnect_since_us_) / 1000.0;
-  last_rx_us_ = now_us();
+  last_rx_us_ = last_pong_us_ = now_us();
   return set_state(LinkState::kConnected, "");
 }
 
@@ -778,8 +778,14 @@ bool PeerLink::handle_srtp(const uint8_t* data, size_t len, bool rtcp) {
       return true;
   }
   last_rx_us_ = now_us();
-  if (state_ == LinkState::kReconnecting && ice_connected_ && !healed()) return false;
-  if (rtcp && handle_keepalive(rx_buf_.data(), static_cast<size_t>(n))) return true;
+  const int64_t pong_before = last_pong_us_;
+  const bool keepalive = rtcp && handle_keepalive(rx_buf_.data(), static_cast<size_t>(n));
+  // A reconnect ends on a round trip for the offerer (its ping answered: both directions
+  // work), on any authenticated packet for the answerer (it cannot restart anyway).
+  if (state_ == LinkState::kReconnecting && ice_connected_ &&
+      (role_ == Role::kAnswerer || last_pong_us_ != pong_before) && !healed())
+    return false;
+  if (keepalive) return true;
   ++stats_.packets_received;
   stats_.bytes_received += static_cast<size_t>(n);
   const uint8_t* p = rx_buf_.data();
@@ -800,6 +806,7 @@ bool PeerLink::handle_keepalive(const uint8_t* d, size_t len) {
   } else if (subtype == kPong) {
     int64_t rtt = now_us() - static_cast<int64_t>(stamp);
     if (rtt >= 0 && rtt < 60'000'000) {
+      last_pong_us_ = now_us();
       double ms = rtt / 1000.0;
       stats_.rtt_ms = stats_.rtt_ms < 0 ? ms : 0.875 * stats_.rtt_ms + 0.125 * ms;
     }
@@ -832,7 +839,7 @@ bool PeerLink::after_dtls_activity() {
         stats_.cipher = k.cipher;
         ++stats_.dtls_handshakes;
         cancel(connect_timer_);
-        last_rx_us_ = now_us();
+        last_rx_us_ = last_pong_us_ = now_us();
         arm(keepalive_timer_, config_.keepalive_interval_ms, on_keepalive_timer);
         return set_state(LinkState::kConnected, "");
       }
@@ -1018,8 +1025,19 @@ gboolean PeerLink::on_keepalive_timer(gpointer self) {
   MESHCAST_TIMER_FIRED(l, keepalive_timer_);
   if (l->state_ == LinkState::kConnected) {
     int64_t silent_ms = (now_us() - l->last_rx_us_) / 1000;
+    // The offerer of a healing link also watches round trips: when only its own direction
+    // is cut, the peer's pings still arrive but its pongs never do. Three liveness periods
+    // (18 pings), so heavy random loss does not look like a cut: at 50 % loss each way a
+    // round trip fails 3 times in 4, and 18 in a row happen with p = 0.6 %.
+    int64_t unanswered_ms = (now_us() - l->last_pong_us_) / 1000;
+    bool one_way = l->config_.heal_window_ms > 0 && l->role_ == Role::kOfferer &&
+                   unanswered_ms >= 3 * int64_t{l->config_.liveness_timeout_ms};
     if (silent_ms >= l->config_.liveness_timeout_ms) {
       if (!l->lost("peer unresponsive: nothing received for " + std::to_string(silent_ms) + " ms"))
+        return G_SOURCE_REMOVE;
+    } else if (one_way) {
+      if (!l->lost("keepalives unanswered for " + std::to_string(unanswered_ms) +
+                   " ms (the path to the peer is cut)"))
         return G_SOURCE_REMOVE;
     } else {
       l->send_keepalive(kPing, static_cast<uint64_t>(now_us()));

@@ -248,6 +248,7 @@ class PeerLink {
   std::string reason_;
   LinkStats stats_;
   int64_t last_rx_us_ = 0;
+  int64_t last_pong_us_ = 0;  // our last ping answered
   uint32_t keepalive_ssrc_ = 0;
   std::vector<uint8_t> tx_buf_, rx_buf_, last_protected_;
 

@@ -220,6 +220,28 @@ TEST_F(LinkHealTest, LyingAndStaleRestartMessagesAreRefusedWithoutHurtingTheLink
   EXPECT_EQ(r.second, 20);
 }
 
+// Only the offerer's direction is cut: the answerer's pings still reach it, but its own are
+// never answered. The offerer notices from the missing pongs and restarts; once the path is
+// back the link heals.
+TEST_F(LinkHealTest, AOneWayCutIsNoticedByTheOffererThroughUnansweredKeepalives) {
+  connect(20000);
+  Impairment drop_all;
+  drop_all.drop = 1.0;
+  pair_->answerer->set_impairment(PeerLink::Direction::kReceive, drop_all);
+  ASSERT_TRUE(run_context_until(
+      ctx_, [&] { return pair_->offerer->state() == LinkState::kReconnecting; }, 12000));
+  EXPECT_GT(pair_->offerer->stats().keepalives_received, 0u);
+  pump(2000);
+  pair_->answerer->set_impairment(PeerLink::Direction::kReceive, Impairment{});
+  ASSERT_TRUE(run_context_until(
+      ctx_, [&] { return pair_->both(LinkState::kConnected); }, 15000))
+      << to_string(pair_->offerer->state()) << " " << offerer_reason_;
+  EXPECT_GE(pair_->offerer->stats().ice_restarts, 1u);
+  auto r = exchange(20);
+  EXPECT_EQ(r.first, 20);
+  EXPECT_EQ(r.second, 20);
+}
+
 // The first restart offers are lost (signalling still down); a later one gets through.
 TEST_F(LinkHealTest, LostRestartOffersAreRetriedWithAHigherGeneration) {
   connect(20000);
