@@ -436,6 +436,7 @@ bool PeerLink::heal_attempt() {
   if (!replace_ice(generation_ + 1, err)) return fail("ICE restart failed: " + err);
   ++episode_restarts_;
   ++stats_.ice_restarts;
+  restart_grace_used_ = false;
   arm(restart_timer_, next_restart_ms_, on_restart_timer);
   next_restart_ms_ = std::min(next_restart_ms_ * 3 / 2, config_.restart_interval_max_ms);
   const SessionDescription local = local_description();
@@ -803,6 +804,10 @@ bool PeerLink::handle_keepalive(const uint8_t* d, size_t len) {
   ++stats_.keepalives_received;
   if (subtype == kPing) {
     send_keepalive(kPong, stamp);
+    // The peer has a path to us now; our own ping's round trip ends a reconnect, so ask at
+    // once instead of at the next keepalive tick (an earlier pong may have found no pair).
+    if (state_ == LinkState::kReconnecting && role_ == Role::kOfferer && ice_connected_)
+      send_keepalive(kPing, static_cast<uint64_t>(now_us()));
   } else if (subtype == kPong) {
     int64_t rtt = now_us() - static_cast<int64_t>(stamp);
     if (rtt >= 0 && rtt < 60'000'000) {
@@ -1063,6 +1068,14 @@ gboolean PeerLink::on_heal_timer(gpointer self) {
 
 gboolean PeerLink::on_restart_timer(gpointer self) {
   MESHCAST_TIMER_FIRED(l, restart_timer_);
+  // The current generation has a pair and is pinging on it: its round trip may be a moment
+  // away (the answer came late through the signalling path), so give it two more pings
+  // before throwing it away.
+  if (l->state_ == LinkState::kReconnecting && l->ice_connected_ && !l->restart_grace_used_) {
+    l->restart_grace_used_ = true;
+    l->arm(l->restart_timer_, 2 * l->config_.keepalive_interval_ms, on_restart_timer);
+    return G_SOURCE_REMOVE;
+  }
   l->heal_attempt();
   return G_SOURCE_REMOVE;
 }

@@ -241,6 +241,7 @@ class PeerLink {
   uint32_t generation_ = 0;
   int episode_restarts_ = 0;  // restarts since the link last went kReconnecting
   int next_restart_ms_ = 0;
+  bool restart_grace_used_ = false;  // the current generation got its one extra second
   int64_t reconnect_since_us_ = 0;
   std::string lost_reason_;
 
