@@ -117,7 +117,13 @@ void CallSession::resume_tracker() {
     if (!r.ok) return notice("could not resume the tracker session: " + r.message);
     ++tracker_resumes_;
     if (!client_->resumed())
-      notice("the tracker no longer knew this session; the call has no signalling path");
+      return notice("the tracker no longer knew this session; the call has no signalling path");
+    // A restart offer sent while the old connection was dying is likely lost: make a fresh
+    // one now that the signalling path is back, rather than wait for the link's next try.
+    std::string err;
+    if (link_ && link_->role() == link::Role::kOfferer &&
+        link_->state() == link::LinkState::kReconnecting)
+      link_->restart_ice(err);
   });
 }
 
