@@ -39,6 +39,9 @@ const char* kHelp =
     "  --video-sink SINK      device | null | file:PATH.webm (default device)\n"
     "  --loss P               drop P of the link's packets each way (testing; 0..0.5)\n"
     "  --duration S           hang up after S seconds of call\n"
+    "  --heal-window S        a link that goes silent mid-call is healed with ICE restarts\n"
+    "                         for up to S seconds before the call ends (default 25; 0 = end\n"
+    "                         the call as soon as the link is silent for 3 s)\n"
     "  --stats FILE.jsonl     one JSON status line per second\n"
     "  --quiet                no live status line\n"
     "  --log-level L          error | warn | info | debug (default warn)\n"
@@ -68,9 +71,10 @@ std::vector<std::string> split_list(const std::string& s) {
 
 int run(int argc, char** argv) {
   Args a(argc, argv, {"answer", "dtx", "video", "quiet"},
-         {"tracker", "id", "to", "accept-from", "ring-timeout", "audio-source", "audio-sink",
-          "frame-ms", "video-source", "video-sink", "loss", "duration", "stats", "log-level",
-          "identity", "known-peers", "local-address", "stun", "turn"});
+         {"tracker",     "id",       "to",           "accept-from", "ring-timeout", "audio-source",
+          "audio-sink",  "frame-ms", "video-source", "video-sink",  "loss",         "duration",
+          "heal-window", "stats",    "log-level",    "identity",    "known-peers",  "local-address",
+          "stun",        "turn"});
   if (a.help()) {
     std::printf(kHelp, kIdentityOptionsHelp, kLinkOptionsHelp);
     return kExitOk;
@@ -90,6 +94,7 @@ int run(int argc, char** argv) {
   o.video_rx.sink = a.get("video-sink", "device");
   double loss = a.get_double("loss", 0, 0, 0.5);
   double duration = a.get_double("duration", 0, 0, 86400);
+  double heal_window = a.get_double("heal-window", 25, 0, 3600);
   std::string err = a.ok() ? "" : a.error();
   if (err.empty()) err = apply_log_level_option(a.get("log-level"), a.has("log-level"));
   if (err.empty() && o.self_id.empty()) err = "--id ME is required";
@@ -99,6 +104,7 @@ int run(int argc, char** argv) {
   if (err.empty() && o.audio_tx.frame_ms != 10 && o.audio_tx.frame_ms != 20)
     err = "--frame-ms must be 10 or 20";
   if (err.empty()) parse_link_options(a, &o.link, &err);
+  o.link.heal_window_ms = int(heal_window * 1000);
   parse_tracker_option(a, &o.tracker_url, &err);
   if (!err.empty()) {
     std::fprintf(stderr, "meshcast call: %s (see --help)\n", err.c_str());

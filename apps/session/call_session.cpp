@@ -6,6 +6,7 @@
 #include "apps/command.hpp"
 #include "apps/session/session_common.hpp"
 #include "media/common/rtcp.hpp"
+#include "mesh/link/restart_description.hpp"
 #include "signaling/identity_proof.hpp"
 
 namespace meshcast::app {
@@ -54,6 +55,10 @@ void CallSession::start() {
   client_ = std::make_unique<signaling::TrackerClient>(opt_.client);
   client_->on_state([this](signaling::ClientState s, const std::string& why) {
     if (s == signaling::ClientState::kConnected && !registered_) on_connected();
+    // The tracker connection dropped and came back (a cut path, a new network): resume the
+    // session so the call and its ICE restarts keep their signalling path.
+    else if (s == signaling::ClientState::kConnected && phase_ != CallPhase::kEnded)
+      resume_tracker();
     if (s == signaling::ClientState::kFailed)
       end("cannot reach the tracker at " + opt_.tracker_url + ": " + why, kExitUnreachable);
   });
@@ -94,7 +99,7 @@ void CallSession::start() {
   client_->connect(opt_.tracker_url);
 }
 
-void CallSession::on_connected() {
+signaling::HelloParams CallSession::hello_params() const {
   signaling::HelloParams h;
   h.peer_id = opt_.self_id;
   h.role = "caller";
@@ -104,7 +109,26 @@ void CallSession::on_connected() {
     h.accept_calls = opt_.accept_from;
   else
     h.accept_calls = "all";
-  client_->hello(h, [this](const signaling::Reply& r) {
+  return h;
+}
+
+void CallSession::resume_tracker() {
+  client_->hello(hello_params(), [this](const signaling::Reply& r) {
+    if (!r.ok) return notice("could not resume the tracker session: " + r.message);
+    ++tracker_resumes_;
+    if (!client_->resumed())
+      return notice("the tracker no longer knew this session; the call has no signalling path");
+    // A restart offer sent while the old connection was dying is likely lost: make a fresh
+    // one now that the signalling path is back, rather than wait for the link's next try.
+    std::string err;
+    if (link_ && link_->role() == link::Role::kOfferer &&
+        link_->state() == link::LinkState::kReconnecting)
+      link_->restart_ice(err);
+  });
+}
+
+void CallSession::on_connected() {
+  client_->hello(hello_params(), [this](const signaling::Reply& r) {
     if (!r.ok) {
       if (r.code == "duplicate_peer_id")
         return end("the id '" + opt_.self_id + "' is already in use at the tracker", kExitRefused);
@@ -186,11 +210,23 @@ void CallSession::open_link(bool offerer) {
   link_->set_on_rtcp([this](const uint8_t* d, size_t n) { on_rtcp(d, n); });
   link_->set_on_local_candidate([this](const std::string& c) {
     if (!description_sent_) return early_candidates_.push_back(c);
-    if (std::find(early_candidates_.begin(), early_candidates_.end(), c) == early_candidates_.end())
-      client_->relay(peer_, "candidate", {{"candidate", c}});
+    if (std::find(early_candidates_.begin(), early_candidates_.end(), c) != early_candidates_.end())
+      return;
+    nlohmann::json p = {{"candidate", c}};
+    // Trickle of a restart names its generation; the first exchange's has none (= 0).
+    if (link_->ice_generation() > 0) p["generation"] = link_->ice_generation();
+    client_->relay(peer_, "candidate", p);
   });
   link_->set_on_gathering_done([this] {
-    if (description_sent_) client_->relay(peer_, "end-of-candidates", nlohmann::json::object());
+    if (!description_sent_) return;
+    nlohmann::json p = nlohmann::json::object();
+    if (link_->ice_generation() > 0) p["generation"] = link_->ice_generation();
+    client_->relay(peer_, "end-of-candidates", p);
+  });
+  // Offerer: the link went silent and restarted ICE; the answerer restarts on this message.
+  link_->set_on_restart([this](uint32_t generation, const link::SessionDescription& local) {
+    early_candidates_ = local.candidates;
+    client_->relay(peer_, "ice-restart", link::RestartDescription{generation, local}.to_json());
   });
   if (offerer) {
     if (!link_->start(err)) return end("cannot start ICE: " + err, kExitFailure);
@@ -283,10 +319,39 @@ void CallSession::on_relay(const nlohmann::json& m) {
       return end("bad answer from " + peer_ + ": " + err, kExitFailure);
   } else if (kind == "candidate" && link_ && payload.is_object() && payload.contains("candidate") &&
              payload["candidate"].is_string()) {
-    link_->add_remote_candidate(payload["candidate"].get<std::string>(), err);
+    auto g = link::parse_ice_generation(payload, err);
+    if (g) link_->add_remote_candidate(payload["candidate"].get<std::string>(), *g, err);
   } else if (kind == "end-of-candidates" && link_) {
-    link_->remote_candidates_done();
+    if (auto g = link::parse_ice_generation(payload, err)) link_->remote_candidates_done(*g);
+  } else if ((kind == "ice-restart" || kind == "ice-restart-answer") && link_) {
+    on_restart_message(kind == "ice-restart", payload);
   }
+}
+
+void CallSession::on_restart_message(bool offer, const nlohmann::json& payload) {
+  // A bad restart (garbled, stale, another fingerprint) is refused; the call goes on, and
+  // ends only if the link cannot heal within its window.
+  std::string err;
+  auto r = link::RestartDescription::from_json(payload, err);
+  bool expected = offer == (link_->role() == link::Role::kAnswerer);
+  if (r && !expected) err = offer ? "restart offer sent to the offerer" : "unasked restart answer";
+  if (!r || !expected || !link_->set_remote_restart(r->generation, r->description, err)) {
+    ++restarts_rejected_;
+    notice("ignored an ICE restart from " + peer_ + ": " + err);
+    return;
+  }
+  if (!offer) return;
+  auto local = link_->local_description();
+  early_candidates_ = local.candidates;
+  client_->relay(peer_, "ice-restart-answer",
+                 link::RestartDescription{r->generation, local}.to_json());
+}
+
+void CallSession::notice(const std::string& text) {
+  if (on_notice_)
+    on_notice_(text);
+  else
+    std::fprintf(stderr, "meshcast call: %s\n", text.c_str());
 }
 
 void CallSession::on_link_state(link::LinkState st, const std::string& reason) {
@@ -294,6 +359,15 @@ void CallSession::on_link_state(link::LinkState st, const std::string& reason) {
     link_setup_ms_ = (g_get_monotonic_time() - link_opened_us_) / 1e3;
     phase_ = CallPhase::kInCall;
     start_media();
+  } else if (st == link::LinkState::kReconnecting && phase_ == CallPhase::kInCall) {
+    notice("reconnecting to " + peer_ + " (" + reason + ")");
+  } else if (st == link::LinkState::kConnected && phase_ == CallPhase::kInCall) {
+    healed_at_ = g_get_real_time() / 1e6;
+    auto ls = link_->stats();
+    char ms[32];
+    std::snprintf(ms, sizeof ms, "%.0f", ls.last_heal_ms);
+    notice("reconnected to " + peer_ + " after " + ms + " ms (" + std::to_string(ls.ice_restarts) +
+           " ICE restarts so far), route " + link_->route().kind());
   } else if (st == link::LinkState::kFailed) {
     end("the media link to " + peer_ + " failed: " + reason, kExitFailure);
   } else if (st == link::LinkState::kClosed && phase_ == CallPhase::kInCall) {
@@ -404,6 +478,18 @@ nlohmann::json CallSession::stats_json() const {
   j["peer"] = peer_;
   if (link_) j["route"] = route_json(link_->route());
   if (link_setup_ms_ >= 0) j["link_setup_ms"] = link_setup_ms_;
+  if (link_) {
+    auto ls = link_->stats();
+    j["link_state"] = link::to_string(link_->state());
+    j["ice_restarts"] = ls.ice_restarts;
+    j["ice_generation"] = link_->ice_generation();
+    j["heals"] = ls.heals;
+    if (ls.last_heal_ms >= 0) j["last_heal_ms"] = ls.last_heal_ms;
+    if (healed_at_ > 0) j["healed_at"] = healed_at_;
+    j["dtls_handshakes"] = ls.dtls_handshakes;
+    j["restarts_rejected"] = restarts_rejected_ + ls.stale_restart_messages;
+    j["tracker_resumes"] = tracker_resumes_;
+  }
   if (!audio_rx_ || !audio_tx_) return j;
   auto rx = audio_rx_->stats();
   auto tx = audio_tx_->stats();
@@ -437,6 +523,8 @@ std::string CallSession::status_line() const {
     return buf;
   }
   std::string route = link_ ? route_text(link_->route()) : "no route yet";
+  if (link_ && link_->state() == link::LinkState::kReconnecting)
+    route = "reconnecting (ICE restart " + std::to_string(link_->stats().ice_restarts) + ")";
   std::snprintf(buf, sizeof buf,
                 "call %s | %s | rtt %.0f ms | loss %.1f%% | jitter %.1f ms | %.0f kbps | "
                 "fec %llu | concealed %llu",

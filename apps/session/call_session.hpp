@@ -79,10 +79,16 @@ class CallSession {
 
  private:
   void on_connected();
+  signaling::HelloParams hello_params() const;
+  // A hello on a new tracker connection: resumes our session (id, call) there.
+  void resume_tracker();
   void on_incoming(const nlohmann::json& m);
   void answer(bool accept);
   void open_link(bool offerer);
   void on_relay(const nlohmann::json& m);
+  // "ice-restart" (offer) / "ice-restart-answer" from the peer.
+  void on_restart_message(bool offer, const nlohmann::json& payload);
+  void notice(const std::string& text);
   // Our description for the peer, with our DTLS fingerprint signed by our identity key.
   nlohmann::json signed_description(const link::SessionDescription& d) const;
   // The peer's proof: its key signed the fingerprint `d` carries, and the key is the one
@@ -117,6 +123,9 @@ class CallSession {
   double link_setup_ms_ = -1;   // created -> connected (ICE + DTLS)
   double rtt_ms_ = -1;
   double loss_ewma_ = 0;
+  uint64_t restarts_rejected_ = 0;
+  uint64_t tracker_resumes_ = 0;  // restart messages refused (garbled, stale, lying)
+  double healed_at_ = 0;          // wall clock (s) of the last heal, 0 = never
   EndFn on_end_;
   AskFn on_ask_;
   std::function<void()> on_media_created_;

@@ -9,7 +9,9 @@ namespace meshcast::link {
 // Offer/answer role. The offerer is ICE-controlling.
 enum class Role { kOfferer, kAnswerer };
 
-enum class LinkState { kNew, kGathering, kConnecting, kConnected, kFailed, kClosed };
+// kReconnecting: a connected link went silent (or ICE lost the pair) and heals with ICE
+// restarts (LinkConfig::heal_window_ms > 0); DTLS and SRTP state stay. Not terminal.
+enum class LinkState { kNew, kGathering, kConnecting, kConnected, kReconnecting, kFailed, kClosed };
 const char* to_string(LinkState s);
 
 // SDP-like DTLS setup attribute (RFC 4145 / 5763): active = DTLS client.
@@ -75,6 +77,15 @@ struct LinkConfig {
   // Keepalive: an SRTCP ping every interval; no valid packet for liveness_timeout -> failed.
   int keepalive_interval_ms = 500;
   int liveness_timeout_ms = 3000;
+  // Healing. 0 (default): a silent link fails after liveness_timeout_ms (mesh links find
+  // another partner). > 0: it enters kReconnecting instead; the offerer restarts ICE (fresh
+  // agent, credentials and candidates, DTLS/SRTP kept) at once and again after
+  // restart_interval_ms, growing x1.5 up to restart_interval_max_ms, at most max_ice_restarts
+  // times; no authenticated packet within heal_window_ms of going silent -> kFailed.
+  int heal_window_ms = 0;
+  int restart_interval_ms = 4000;
+  int restart_interval_max_ms = 10000;
+  int max_ice_restarts = 6;
   // SRTP replay window (packets).
   unsigned long replay_window = 1024;
 };
@@ -106,6 +117,16 @@ struct LinkStats {
   double rtt_ms = -1;        // smoothed RTT from keepalive pings; -1 = unknown
   uint64_t rtt_samples = 0;  // pongs that measured an RTT
   double rtt_last_ms = -1;   // the latest ping's RTT (queues show here seconds before rtt_ms)
+  // Healing: ICE generations started after the first (offerer: restarts made; answerer:
+  // restart offers accepted), times the link went kReconnecting, times it came back, the
+  // last kReconnecting -> kConnected duration (-1 = never healed), and DTLS handshakes
+  // completed (stays 1: a restart keeps the DTLS session and SRTP keys).
+  uint64_t ice_restarts = 0;
+  uint64_t reconnects_started = 0;
+  uint64_t heals = 0;
+  double last_heal_ms = -1;
+  uint64_t dtls_handshakes = 0;
+  uint64_t stale_restart_messages = 0;  // restart/candidates of an old or unknown generation
   Cipher cipher = Cipher::kNone;
 };
 

@@ -1,5 +1,9 @@
 #include "mesh/link/loopback_pair.hpp"
 
+#include <nlohmann/json.hpp>
+
+#include "mesh/link/restart_description.hpp"
+
 namespace meshcast::link {
 
 std::unique_ptr<LoopbackPair> LoopbackPair::create(GMainContext* ctx, LoopbackOptions opts,
@@ -13,17 +17,33 @@ std::unique_ptr<LoopbackPair> LoopbackPair::create(GMainContext* ctx, LoopbackOp
       PeerLink::create(ctx, opts.answerer_config, opts.answerer_cert, Role::kAnswerer, error);
   if (!p->answerer) return nullptr;
   LoopbackPair* self = p.get();
-  auto wire = [self](std::unique_ptr<PeerLink>& from, std::unique_ptr<PeerLink> LoopbackPair::*to) {
-    from->set_on_local_candidate([self, to](const std::string& c) {
+  using Member = std::unique_ptr<PeerLink> LoopbackPair::*;
+  auto wire = [self](Member from, Member to) {
+    (self->*from)->set_on_local_candidate([self, from, to](const std::string& c) {
       std::string err;
-      if (auto& other = self->*to) other->add_remote_candidate(c, err);
+      if (auto& other = self->*to)
+        other->add_remote_candidate(c, (self->*from)->ice_generation(), err);
     });
-    from->set_on_gathering_done([self, to] {
-      if (auto& other = self->*to) other->remote_candidates_done();
+    (self->*from)->set_on_gathering_done([self, from, to] {
+      if (auto& other = self->*to) other->remote_candidates_done((self->*from)->ice_generation());
     });
   };
-  wire(p->offerer, &LoopbackPair::answerer);
-  wire(p->answerer, &LoopbackPair::offerer);
+  wire(&LoopbackPair::offerer, &LoopbackPair::answerer);
+  wire(&LoopbackPair::answerer, &LoopbackPair::offerer);
+  // ICE restarts: the offer and the answer go through JSON text like the first exchange.
+  p->offerer->set_on_restart([self](uint32_t generation, const SessionDescription& local) {
+    std::string err;
+    auto offer =
+        RestartDescription::parse(RestartDescription{generation, local}.to_json().dump(), err);
+    if (!offer || !self->answerer) return;
+    ++self->restart_offers;
+    if (self->hold_restarts) return;
+    if (!self->answerer->set_remote_restart(offer->generation, offer->description, err)) return;
+    auto answer = RestartDescription::parse(
+        RestartDescription{generation, self->answerer->local_description()}.to_json().dump(), err);
+    if (answer && self->offerer)
+      self->offerer->set_remote_restart(answer->generation, answer->description, err);
+  });
   p->opts_ = std::move(opts);
   return p;
 }

@@ -36,6 +36,10 @@ class LoopbackPair {
   // Either may be reset() to simulate a vanished peer; the other stops trickling to it.
   std::unique_ptr<PeerLink> offerer;
   std::unique_ptr<PeerLink> answerer;
+  // ICE restart offers the offerer made (each is delivered to the answerer, unless
+  // hold_restarts: then they are dropped, as a dead signalling path would).
+  int restart_offers = 0;
+  bool hold_restarts = false;
 
  private:
   LoopbackOptions opts_;

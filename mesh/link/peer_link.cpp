@@ -22,6 +22,9 @@ constexpr size_t kMaxWirePacket = 4096;
 // pinger's 64-bit monotonic microseconds. 20 bytes plain.
 constexpr uint8_t kPing = 1, kPong = 2;
 constexpr size_t kKeepaliveLen = 20;
+// A restart offer may skip generations (offers lost on the way) but not jump far ahead: a
+// forged huge generation would make every later genuine offer look stale.
+constexpr uint32_t kMaxGenerationStep = 64;
 
 int64_t now_us() { return g_get_monotonic_time(); }
 
@@ -82,6 +85,8 @@ const char* to_string(LinkState s) {
       return "connecting";
     case LinkState::kConnected:
       return "connected";
+    case LinkState::kReconnecting:
+      return "reconnecting";
     case LinkState::kFailed:
       return "failed";
     case LinkState::kClosed:
@@ -125,7 +130,10 @@ bool PeerLink::init(std::string& error) {
   rx_buf_.resize(kMaxWirePacket);
   std::random_device rd;
   keepalive_ssrc_ = rd();
+  return make_agent(error);
+}
 
+bool PeerLink::make_agent(std::string& error) {
   agent_ = nice_agent_new_full(ctx_, NICE_COMPATIBILITY_RFC5245,
                                static_cast<NiceAgentOption>(NICE_AGENT_OPTION_ICE_TRICKLE |
                                                             NICE_AGENT_OPTION_CONSENT_FRESHNESS));
@@ -202,6 +210,28 @@ PeerLink::~PeerLink() {
     }
   }
   g_main_context_unref(ctx_);
+}
+
+void PeerLink::release_agent() {
+  if (!agent_) return;
+  g_signal_handlers_disconnect_by_data(agent_, this);
+  nice_agent_attach_recv(agent_, stream_id_, kComponent, ctx_, nullptr, nullptr);
+  // Its TURN allocations are released on the server (refresh with lifetime 0) before the
+  // agent goes. The unref runs later from our context (libnice completes on the
+  // thread-default one, made ours here), so a restart inside one of this agent's signals
+  // does not free it under libnice's feet.
+  g_main_context_push_thread_default(ctx_);
+  nice_agent_close_async(
+      agent_, [](GObject* agent, GAsyncResult*, gpointer) { g_object_unref(agent); }, nullptr);
+  g_main_context_pop_thread_default(ctx_);
+  agent_ = nullptr;
+  stream_id_ = 0;
+}
+
+void PeerLink::set_on_restart(RestartCallback cb) {
+  auto c = std::make_shared<Callbacks>(*callbacks_);
+  c->restart = std::move(cb);
+  callbacks_ = std::move(c);
 }
 
 void PeerLink::set_on_rtp(PacketCallback cb) {
@@ -322,30 +352,187 @@ bool PeerLink::set_remote_description(const SessionDescription& remote, std::str
     client = checked->setup != DtlsSetup::kActive;  // actpass or passive -> we are active
     local_setup_ = client ? DtlsSetup::kActive : DtlsSetup::kPassive;
   }
-  if (!nice_agent_set_remote_credentials(agent_, stream_id_, checked->ufrag.c_str(),
-                                         checked->pwd.c_str())) {
-    error = "libnice rejected the remote ICE credentials";
-    return false;
-  }
   dtls_ = std::make_unique<DtlsTransport>(cert_, client, config_.cipher, checked->fingerprint);
   if (!dtls_->init()) {
     error = dtls_->error();
     dtls_.reset();
     return false;
   }
+  if (!apply_remote_ice(*checked, error)) {
+    dtls_.reset();
+    return false;
+  }
   remote_set_ = true;
+  remote_fingerprint_ = normalize_fingerprint(checked->fingerprint);
+  remote_setup_ = checked->setup;
+  if (started_) enter_connecting();
+  return true;
+}
+
+bool PeerLink::apply_remote_ice(const SessionDescription& d, std::string& error) {
+  if (!nice_agent_set_remote_credentials(agent_, stream_id_, d.ufrag.c_str(), d.pwd.c_str())) {
+    error = "libnice rejected the remote ICE credentials";
+    return false;
+  }
+  ice_remote_set_ = true;
   std::vector<std::string> lines = std::move(pending_remote_candidates_);
   pending_remote_candidates_.clear();
-  lines.insert(lines.end(), checked->candidates.begin(), checked->candidates.end());
+  lines.insert(lines.end(), d.candidates.begin(), d.candidates.end());
   for (const auto& l : lines) {
     std::string cerr;
     if (!add_candidate_to_agent(l, cerr))
       g_debug("meshcast link: ignoring remote candidate: %s", cerr.c_str());
   }
-  if (checked->end_of_candidates) remote_done_ = true;
+  if (d.end_of_candidates) remote_done_ = true;
   if (remote_done_) nice_agent_peer_candidate_gathering_done(agent_, stream_id_);
-  if (started_) enter_connecting();
   return true;
+}
+
+// ---------------------------------------------------------------- healing
+
+bool PeerLink::restart_ice(std::string& error) {
+  if (role_ != Role::kOfferer) {
+    error = "only the offerer (ICE controlling) starts a restart";
+    return false;
+  }
+  if ((state_ != LinkState::kConnected && state_ != LinkState::kReconnecting) || !srtp_) {
+    error = std::string("link is ") + to_string(state_) + " (a restart needs DTLS done)";
+    return false;
+  }
+  if (config_.heal_window_ms <= 0) {
+    error = "this link does not heal (heal_window_ms = 0)";
+    return false;
+  }
+  if (state_ == LinkState::kConnected) {
+    reconnect_since_us_ = now_us();
+    episode_restarts_ = 0;
+    next_restart_ms_ = config_.restart_interval_ms;
+    lost_reason_ = "ICE restart requested";
+    ++stats_.reconnects_started;
+    arm(heal_timer_, config_.heal_window_ms, on_heal_timer);
+    if (!set_state(LinkState::kReconnecting, lost_reason_)) return true;
+  }
+  heal_attempt();
+  return true;
+}
+
+bool PeerLink::lost(const std::string& reason) {
+  if (config_.heal_window_ms <= 0) return fail(reason);
+  reconnect_since_us_ = now_us();
+  episode_restarts_ = 0;
+  next_restart_ms_ = config_.restart_interval_ms;
+  lost_reason_ = reason;
+  ++stats_.reconnects_started;
+  arm(heal_timer_, config_.heal_window_ms, on_heal_timer);
+  if (!set_state(LinkState::kReconnecting, reason)) return false;
+  if (role_ == Role::kOfferer) return heal_attempt();
+  return true;
+}
+
+bool PeerLink::heal_attempt() {
+  if (state_ != LinkState::kReconnecting || episode_restarts_ >= config_.max_ice_restarts)
+    return true;  // the heal timer ends it
+  std::string err;
+  if (!replace_ice(generation_ + 1, err)) return fail("ICE restart failed: " + err);
+  ++episode_restarts_;
+  ++stats_.ice_restarts;
+  restart_grace_used_ = false;
+  arm(restart_timer_, next_restart_ms_, on_restart_timer);
+  next_restart_ms_ = std::min(next_restart_ms_ * 3 / 2, config_.restart_interval_max_ms);
+  const SessionDescription local = local_description();
+  const uint32_t g = generation_;
+  return emit([&](const Callbacks& c) {
+    if (c.restart) c.restart(g, local);
+  });
+}
+
+bool PeerLink::replace_ice(uint32_t generation, std::string& error) {
+  release_agent();
+  ice_connected_ = false;
+  ice_remote_set_ = false;
+  gathering_done_ = false;
+  remote_done_ = false;
+  pending_remote_candidates_.clear();
+  remote_candidates_.clear();
+  generation_ = generation;
+  if (!make_agent(error)) return false;
+  // Candidates gathered synchronously are in local_description(); the owner signals that
+  // first, so they are not trickled ahead of it.
+  replacing_ = true;
+  bool ok = nice_agent_gather_candidates(agent_, stream_id_);
+  replacing_ = false;
+  if (!ok) error = "candidate gathering failed";
+  return ok;
+}
+
+bool PeerLink::set_remote_restart(uint32_t generation, const SessionDescription& remote,
+                                  std::string& error) {
+  if ((state_ != LinkState::kConnected && state_ != LinkState::kReconnecting) || !srtp_) {
+    error = std::string("link is ") + to_string(state_) + " (a restart needs DTLS done)";
+    return false;
+  }
+  if (config_.heal_window_ms <= 0) {
+    error = "this link does not heal (heal_window_ms = 0)";
+    return false;
+  }
+  std::string verr;
+  auto checked = SessionDescription::from_json(remote.to_json(), verr);
+  if (!checked) {
+    error = "invalid restart description: " + verr;
+    return false;
+  }
+  // DTLS is not redone: the peer must be the one whose certificate we verified.
+  if (normalize_fingerprint(checked->fingerprint) != remote_fingerprint_) {
+    error = "restart description has another DTLS fingerprint than the link's peer";
+    return false;
+  }
+  if (checked->setup != remote_setup_) {
+    error = std::string("restart description has setup '") + to_string(checked->setup) +
+            "', the link's peer said '" + to_string(remote_setup_) + "'";
+    return false;
+  }
+  if (role_ == Role::kOfferer) {
+    if (generation != generation_ || ice_remote_set_ || state_ != LinkState::kReconnecting) {
+      ++stats_.stale_restart_messages;
+      error = "restart answer for ICE generation " + std::to_string(generation) +
+              ", the link is at " + std::to_string(generation_) +
+              (ice_remote_set_ ? " (already answered)" : "");
+      return false;
+    }
+    return apply_remote_ice(*checked, error);
+  }
+  if (generation <= generation_ || generation > generation_ + kMaxGenerationStep) {
+    ++stats_.stale_restart_messages;
+    error = "restart offer for ICE generation " + std::to_string(generation) + ", the link is at " +
+            std::to_string(generation_) + " (must grow, by at most " +
+            std::to_string(kMaxGenerationStep) + ")";
+    return false;
+  }
+  auto alive = alive_;
+  if (state_ == LinkState::kConnected) {
+    reconnect_since_us_ = now_us();
+    episode_restarts_ = 0;
+    lost_reason_ = "the peer restarted ICE";
+    ++stats_.reconnects_started;
+    arm(heal_timer_, config_.heal_window_ms, on_heal_timer);
+    if (!set_state(LinkState::kReconnecting, lost_reason_) || !*alive) return true;
+  }
+  ++stats_.ice_restarts;
+  ++episode_restarts_;
+  if (!replace_ice(generation, error) || !apply_remote_ice(*checked, error)) {
+    fail("ICE restart failed: " + error);
+    return false;
+  }
+  return true;
+}
+
+bool PeerLink::healed() {
+  cancel(heal_timer_);
+  cancel(restart_timer_);
+  ++stats_.heals;
+  stats_.last_heal_ms = (now_us() - reconnect_since_us_) / 1000.0;
+  last_rx_us_ = last_pong_us_ = now_us();
+  return set_state(LinkState::kConnected, "");
 }
 
 bool PeerLink::enter_connecting() {
@@ -369,7 +556,7 @@ bool PeerLink::add_remote_candidate(const std::string& candidate, std::string& e
     return false;
   }
   std::string line = candidate.rfind("a=", 0) == 0 ? candidate.substr(2) : candidate;
-  if (!remote_set_) {
+  if (!ice_remote_set_) {
     if (pending_remote_candidates_.size() >= kMaxRemoteCandidates) {
       error = "too many remote candidates";
       return false;
@@ -414,13 +601,32 @@ bool PeerLink::add_candidate_to_agent(const std::string& line, std::string& erro
 
 void PeerLink::remote_candidates_done() {
   remote_done_ = true;
-  if (remote_set_) nice_agent_peer_candidate_gathering_done(agent_, stream_id_);
+  if (ice_remote_set_) nice_agent_peer_candidate_gathering_done(agent_, stream_id_);
+}
+
+bool PeerLink::add_remote_candidate(const std::string& candidate, uint32_t generation,
+                                    std::string& error) {
+  if (generation != generation_) {
+    ++stats_.stale_restart_messages;
+    error = "candidate of ICE generation " + std::to_string(generation) + ", the link is at " +
+            std::to_string(generation_);
+    return false;
+  }
+  return add_remote_candidate(candidate, error);
+}
+
+void PeerLink::remote_candidates_done(uint32_t generation) {
+  if (generation == generation_)
+    remote_candidates_done();
+  else
+    ++stats_.stale_restart_messages;
 }
 
 // ---------------------------------------------------------------- libnice signals
 
 void PeerLink::on_nice_candidate(NiceAgent* agent, NiceCandidate* cand, gpointer self) {
   auto* l = static_cast<PeerLink*>(self);
+  if (l->replacing_) return;  // part of the restart description
   gchar* sdp = nice_agent_generate_local_candidate_sdp(agent, cand);
   if (!sdp) return;
   std::string line = sdp;
@@ -434,6 +640,7 @@ void PeerLink::on_nice_candidate(NiceAgent* agent, NiceCandidate* cand, gpointer
 void PeerLink::on_nice_gathering_done(NiceAgent*, guint, gpointer self) {
   auto* l = static_cast<PeerLink*>(self);
   l->gathering_done_ = true;
+  if (l->replacing_) return;  // the restart description says end_of_candidates
   l->emit([&](const Callbacks& c) {
     if (c.gathering_done) c.gathering_done();
   });
@@ -446,10 +653,14 @@ void PeerLink::on_nice_state(NiceAgent*, guint, guint, guint state, gpointer sel
       l->ice_connected_ = true;
       l->apply_socket_buffers();
       if (l->state_ == LinkState::kConnecting) l->on_ice_connected();
+      // A new ICE generation has a pair: ping at once; the pong (any authenticated packet)
+      // ends the reconnect.
+      if (l->state_ == LinkState::kReconnecting) l->send_keepalive(kPing, now_us());
     }
   } else if (state == NICE_COMPONENT_STATE_FAILED) {
+    if (l->state_ == LinkState::kReconnecting) return;  // the next restart or the heal timer
     if (l->state_ == LinkState::kConnected)
-      l->fail("ICE consent lost (peer stopped answering connectivity checks)");
+      l->lost("ICE consent lost (peer stopped answering connectivity checks)");
     else if (l->state_ != LinkState::kFailed && l->state_ != LinkState::kClosed)
       l->fail("ICE failed: no candidate pair could connect");
   }
@@ -568,7 +779,14 @@ bool PeerLink::handle_srtp(const uint8_t* data, size_t len, bool rtcp) {
       return true;
   }
   last_rx_us_ = now_us();
-  if (rtcp && handle_keepalive(rx_buf_.data(), static_cast<size_t>(n))) return true;
+  const int64_t pong_before = last_pong_us_;
+  const bool keepalive = rtcp && handle_keepalive(rx_buf_.data(), static_cast<size_t>(n));
+  // A reconnect ends on a round trip for the offerer (its ping answered: both directions
+  // work), on any authenticated packet for the answerer (it cannot restart anyway).
+  if (state_ == LinkState::kReconnecting && ice_connected_ &&
+      (role_ == Role::kAnswerer || last_pong_us_ != pong_before) && !healed())
+    return false;
+  if (keepalive) return true;
   ++stats_.packets_received;
   stats_.bytes_received += static_cast<size_t>(n);
   const uint8_t* p = rx_buf_.data();
@@ -586,9 +804,14 @@ bool PeerLink::handle_keepalive(const uint8_t* d, size_t len) {
   ++stats_.keepalives_received;
   if (subtype == kPing) {
     send_keepalive(kPong, stamp);
+    // The peer has a path to us now; our own ping's round trip ends a reconnect, so ask at
+    // once instead of at the next keepalive tick (an earlier pong may have found no pair).
+    if (state_ == LinkState::kReconnecting && role_ == Role::kOfferer && ice_connected_)
+      send_keepalive(kPing, static_cast<uint64_t>(now_us()));
   } else if (subtype == kPong) {
     int64_t rtt = now_us() - static_cast<int64_t>(stamp);
     if (rtt >= 0 && rtt < 60'000'000) {
+      last_pong_us_ = now_us();
       double ms = rtt / 1000.0;
       stats_.rtt_ms = stats_.rtt_ms < 0 ? ms : 0.875 * stats_.rtt_ms + 0.125 * ms;
       stats_.rtt_last_ms = ms;
@@ -621,8 +844,9 @@ bool PeerLink::after_dtls_activity() {
                                     config_.replay_window, err);
         if (!srtp_) return fail("SRTP setup failed: " + err);
         stats_.cipher = k.cipher;
+        ++stats_.dtls_handshakes;
         cancel(connect_timer_);
-        last_rx_us_ = now_us();
+        last_rx_us_ = last_pong_us_ = now_us();
         arm(keepalive_timer_, config_.keepalive_interval_ms, on_keepalive_timer);
         return set_state(LinkState::kConnected, "");
       }
@@ -768,6 +992,8 @@ void PeerLink::cancel_all_timers() {
   cancel(keepalive_timer_);
   cancel(send_impair_timer_);
   cancel(recv_impair_timer_);
+  cancel(heal_timer_);
+  cancel(restart_timer_);
 }
 
 void PeerLink::arm_dtls_timer() {
@@ -804,14 +1030,55 @@ gboolean PeerLink::on_connect_timer(gpointer self) {
 
 gboolean PeerLink::on_keepalive_timer(gpointer self) {
   MESHCAST_TIMER_FIRED(l, keepalive_timer_);
-  if (l->state_ != LinkState::kConnected) return G_SOURCE_REMOVE;
-  int64_t silent_ms = (now_us() - l->last_rx_us_) / 1000;
-  if (silent_ms >= l->config_.liveness_timeout_ms) {
-    l->fail("peer unresponsive: nothing received for " + std::to_string(silent_ms) + " ms");
+  if (l->state_ == LinkState::kConnected) {
+    int64_t silent_ms = (now_us() - l->last_rx_us_) / 1000;
+    // The offerer of a healing link also watches round trips: when only its own direction
+    // is cut, the peer's pings still arrive but its pongs never do. Three liveness periods
+    // (18 pings), so heavy random loss does not look like a cut: at 50 % loss each way a
+    // round trip fails 3 times in 4, and 18 in a row happen with p = 0.6 %.
+    int64_t unanswered_ms = (now_us() - l->last_pong_us_) / 1000;
+    bool one_way = l->config_.heal_window_ms > 0 && l->role_ == Role::kOfferer &&
+                   unanswered_ms >= 3 * int64_t{l->config_.liveness_timeout_ms};
+    if (silent_ms >= l->config_.liveness_timeout_ms) {
+      if (!l->lost("peer unresponsive: nothing received for " + std::to_string(silent_ms) + " ms"))
+        return G_SOURCE_REMOVE;
+    } else if (one_way) {
+      if (!l->lost("keepalives unanswered for " + std::to_string(unanswered_ms) +
+                   " ms (the path to the peer is cut)"))
+        return G_SOURCE_REMOVE;
+    } else {
+      l->send_keepalive(kPing, static_cast<uint64_t>(now_us()));
+    }
+  } else if (l->state_ == LinkState::kReconnecting) {
+    // Pings on whatever pair the current ICE generation has; a pong heals.
+    if (l->ice_connected_) l->send_keepalive(kPing, static_cast<uint64_t>(now_us()));
+  }
+  if (l->state_ == LinkState::kConnected || l->state_ == LinkState::kReconnecting)
+    l->arm(l->keepalive_timer_, l->config_.keepalive_interval_ms, on_keepalive_timer);
+  return G_SOURCE_REMOVE;
+}
+
+gboolean PeerLink::on_heal_timer(gpointer self) {
+  MESHCAST_TIMER_FIRED(l, heal_timer_);
+  if (l->state_ != LinkState::kReconnecting) return G_SOURCE_REMOVE;
+  int64_t ms = (now_us() - l->reconnect_since_us_) / 1000;
+  l->fail("could not reconnect within " + std::to_string(ms) + " ms (" +
+          std::to_string(l->episode_restarts_) + " ICE restarts; heal window " +
+          std::to_string(l->config_.heal_window_ms) + " ms) after: " + l->lost_reason_);
+  return G_SOURCE_REMOVE;
+}
+
+gboolean PeerLink::on_restart_timer(gpointer self) {
+  MESHCAST_TIMER_FIRED(l, restart_timer_);
+  // The current generation has a pair and is pinging on it: its round trip may be a moment
+  // away (the answer came late through the signalling path), so give it two more pings
+  // before throwing it away.
+  if (l->state_ == LinkState::kReconnecting && l->ice_connected_ && !l->restart_grace_used_) {
+    l->restart_grace_used_ = true;
+    l->arm(l->restart_timer_, 2 * l->config_.keepalive_interval_ms, on_restart_timer);
     return G_SOURCE_REMOVE;
   }
-  l->send_keepalive(kPing, static_cast<uint64_t>(now_us()));
-  l->arm(l->keepalive_timer_, l->config_.keepalive_interval_ms, on_keepalive_timer);
+  l->heal_attempt();
   return G_SOURCE_REMOVE;
 }
 

@@ -40,6 +40,9 @@ class PeerLink {
   using CandidateCallback = std::function<void(const std::string& candidate)>;
   using GatheringDoneCallback = std::function<void()>;
   using StateCallback = std::function<void(LinkState state, const std::string& reason)>;
+  // Offerer: a new ICE generation started (restart); signal `local` to the peer as a restart
+  // offer with `generation`, then the candidates trickled after it, tagged the same.
+  using RestartCallback = std::function<void(uint32_t generation, const SessionDescription& local)>;
 
   enum class Direction { kSend, kReceive };
 
@@ -65,6 +68,7 @@ class PeerLink {
   void set_on_local_candidate(CandidateCallback cb);
   void set_on_gathering_done(GatheringDoneCallback cb);
   void set_on_state(StateCallback cb);
+  void set_on_restart(RestartCallback cb);
 
   // Starts candidate gathering (state kGathering). Call once.
   bool start(std::string& error);
@@ -80,6 +84,23 @@ class PeerLink {
   bool add_remote_candidate(const std::string& candidate, std::string& error);
   // The peer's end-of-candidates.
   void remote_candidates_done();
+
+  // ICE restarts (docs/link.md, "Healing"). Generation 0 is the first offer/answer; each
+  // restart uses a higher one. Only the ICE layer is replaced (a fresh libnice agent: new
+  // ufrag/pwd, candidates gathered again, TURN allocated again); DTLS and SRTP stay.
+  uint32_t ice_generation() const { return generation_; }
+  // Offerer, connected or reconnecting: start generation ice_generation()+1 now (the link
+  // also does this itself when it goes silent). Emits on_restart.
+  bool restart_ice(std::string& error);
+  // The peer's restart description for `generation`: the answerer takes an offer of a
+  // higher generation (replaces its ICE layer, then local_description() is the answer), the
+  // offerer the answer to its current generation. The fingerprint and setup must be those of
+  // the first exchange. Anything else is rejected with `error` and changes nothing.
+  bool set_remote_restart(uint32_t generation, const SessionDescription& remote,
+                          std::string& error);
+  // Trickle of a given generation: another generation's candidates are rejected (stale).
+  bool add_remote_candidate(const std::string& candidate, uint32_t generation, std::string& error);
+  void remote_candidates_done(uint32_t generation);
 
   // Plain RTP / RTCP in; sent SRTP / SRTCP protected. Fails if not connected, too
   // large (> LinkConfig::max_packet_size), malformed, or the socket refused it.
@@ -116,6 +137,7 @@ class PeerLink {
     CandidateCallback candidate;
     GatheringDoneCallback gathering_done;
     StateCallback state;
+    RestartCallback restart;
   };
   // A one-shot GLib timeout owned by the link.
   struct Timer {
@@ -124,6 +146,17 @@ class PeerLink {
 
   PeerLink(GMainContext* ctx, LinkConfig config, std::shared_ptr<Certificate> cert, Role role);
   bool init(std::string& error);
+  // A libnice agent with one stream (ours), relays and signals set; not gathering yet.
+  bool make_agent(std::string& error);
+  // Disconnects the agent and releases it from an idle source (we may be inside its signal).
+  void release_agent();
+  // Replaces the ICE layer (new agent, gathering started); generation_ = generation.
+  bool replace_ice(uint32_t generation, std::string& error);
+  bool apply_remote_ice(const SessionDescription& d, std::string& error);
+  // kConnected went silent or lost its pair: heal (kReconnecting) or fail.
+  bool lost(const std::string& reason);
+  bool heal_attempt();
+  bool healed();
 
   // libnice callbacks.
   static void on_nice_recv(NiceAgent*, guint, guint, guint len, gchar* buf, gpointer self);
@@ -162,6 +195,8 @@ class PeerLink {
   static gboolean on_dtls_timer(gpointer self);
   static gboolean on_connect_timer(gpointer self);
   static gboolean on_keepalive_timer(gpointer self);
+  static gboolean on_heal_timer(gpointer self);
+  static gboolean on_restart_timer(gpointer self);
   static gboolean on_send_impair_timer(gpointer self);
   static gboolean on_recv_impair_timer(gpointer self);
   bool release_impaired(Direction dir);
@@ -190,7 +225,9 @@ class PeerLink {
   bool started_ = false;
   bool gathering_done_ = false;
   bool ice_connected_ = false;
-  bool remote_set_ = false;
+  bool remote_set_ = false;      // the first remote description (DTLS peer) is known
+  bool ice_remote_set_ = false;  // the current ICE generation has the peer's credentials
+  bool replacing_ = false;       // gathering of a restart's first candidates
   bool remote_done_ = false;
   std::vector<std::string> pending_remote_candidates_;
   std::vector<std::string> remote_candidates_;
@@ -198,18 +235,29 @@ class PeerLink {
   std::unique_ptr<DtlsTransport> dtls_;
   std::deque<std::vector<uint8_t>> pending_dtls_in_;  // DTLS that arrived before ICE was up
   std::unique_ptr<SrtpSession> srtp_;
+  std::string remote_fingerprint_;  // of the first exchange; restarts must keep it
+  DtlsSetup remote_setup_ = DtlsSetup::kActpass;
+
+  uint32_t generation_ = 0;
+  int episode_restarts_ = 0;  // restarts since the link last went kReconnecting
+  int next_restart_ms_ = 0;
+  bool restart_grace_used_ = false;  // the current generation got its one extra second
+  int64_t reconnect_since_us_ = 0;
+  std::string lost_reason_;
 
   LinkState state_ = LinkState::kNew;
   std::string reason_;
   LinkStats stats_;
   int64_t last_rx_us_ = 0;
+  int64_t last_pong_us_ = 0;  // our last ping answered
   uint32_t keepalive_ssrc_ = 0;
   std::vector<uint8_t> tx_buf_, rx_buf_, last_protected_;
 
   ImpairmentStage send_impair_, recv_impair_;
   std::vector<ImpairmentStage::Packet> impaired_ready_;
 
-  Timer dtls_timer_, connect_timer_, keepalive_timer_, send_impair_timer_, recv_impair_timer_;
+  Timer dtls_timer_, connect_timer_, keepalive_timer_, send_impair_timer_, recv_impair_timer_,
+      heal_timer_, restart_timer_;
 };
 
 }  // namespace meshcast::link

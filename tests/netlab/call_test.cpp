@@ -5,6 +5,7 @@
 
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <span>
 #include <sstream>
 #include <thread>
 
@@ -126,9 +127,17 @@ class NetlabCall : public ::testing::Test {
       s->route = last_stats(stats, "route");
       auto setup = last_stats(stats, "link_setup_ms");
       if (setup.is_number()) s->link_setup_ms = setup.get<double>();
+      s->stderr_text = (s == &r.alice ? alice : bob).err();
+      if (!s->route.is_object()) {  // say what the stats file held
+        std::ifstream in(stats);
+        std::stringstream text;
+        text << in.rdbuf();
+        s->stderr_text += "\n[no route in " + stats + " (" +
+                          (fs::exists(stats) ? std::to_string(fs::file_size(stats)) : "missing") +
+                          " bytes):\n" + text.str() + "]";
+      }
       fs::remove(stats);
       s->wav = (lab_->dir() / id / "heard.wav").string();
-      s->stderr_text = (s == &r.alice ? alice : bob).err();
     }
     return r;
   }
@@ -143,6 +152,118 @@ class NetlabCall : public ::testing::Test {
     expect_tone(r.bob.wav, 440);    // bob hears alice
     std::printf("alice route: %s\nbob route:   %s\n", r.alice.route.dump().c_str(),
                 r.bob.route.dump().c_str());
+  }
+
+  // A call during which `cut`'s path goes away for cut_seconds, starting 2 s after the link
+  // first reports connected: a DROP rule in its router (remap = false) or its router's WAN
+  // link down, which also makes the router forget its NAT mappings (remap = true). The path
+  // is always restored, also on failure. `extra` goes to both sides.
+  struct CutCall {
+    CallResult r;
+    json alice_last, bob_last;      // the last --stats line of each side
+    json alice_before, bob_before;  // each side's route just before the cut
+    double restored_at = 0;         // wall clock (s) when the path came back
+  };
+  CutCall call_with_cut(const LabHost& a, const LabHost& b, const std::vector<std::string>& turn_a,
+                        const std::vector<std::string>& turn_b, const LabHost& cut, bool remap,
+                        int cut_seconds, int call_seconds,
+                        const std::vector<std::string>& extra = {}) {
+    CutCall c;
+    Process alice, bob;
+    auto bob_args = common_args(b, "bob", turn_b);
+    bob_args.insert(bob_args.end(),
+                    {"--answer", "--accept-from", "alice", "--audio-source", "test:880"});
+    bob_args.insert(bob_args.end(), extra.begin(), extra.end());
+    EXPECT_TRUE(lab_->spawn(bob, b.ns, bob_args, "bob/call"));
+    EXPECT_TRUE(lab_->wait_for_tracker_peers(1, 15000)) << bob.err();
+    auto alice_args = common_args(a, "alice", turn_a);
+    alice_args.insert(alice_args.end(), {"--to", "bob", "--duration", std::to_string(call_seconds),
+                                         "--ring-timeout", "10", "--audio-source", "test:440"});
+    alice_args.insert(alice_args.end(), extra.begin(), extra.end());
+    EXPECT_TRUE(lab_->spawn(alice, a.ns, alice_args, "alice/call"));
+    const std::string alice_stats = (lab_->dir() / "alice" / "stats.jsonl").string();
+    bool connected = false;
+    for (int i = 0; i < 300 && !connected; ++i) {
+      connected = last_stats(alice_stats, "link_state") == "connected";
+      if (!connected) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    EXPECT_TRUE(connected) << alice.err();
+    std::this_thread::sleep_for(std::chrono::seconds(2));
+    c.alice_before = last_stats(alice_stats, "route");
+    c.bob_before = last_stats((lab_->dir() / "bob" / "stats.jsonl").string(), "route");
+    std::string err;
+    struct Restore {
+      NetLab& lab;
+      const LabHost& h;
+      bool remap, active = false;
+      void operator()() {
+        if (!active) return;
+        active = false;
+        std::string e;
+        bool ok = remap ? lab.set_wan_link(h, true, &e) : lab.set_path_cut(h, false, &e);
+        EXPECT_TRUE(ok) << e;
+      }
+      ~Restore() { (*this)(); }
+    } restore{*lab_, cut, remap};
+    restore.active =
+        remap ? lab_->set_wan_link(cut, false, &err) : lab_->set_path_cut(cut, true, &err);
+    EXPECT_TRUE(restore.active) << err;
+    std::this_thread::sleep_for(std::chrono::seconds(cut_seconds));
+    restore();
+    c.restored_at =
+        std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+    auto ac = alice.wait(60000);
+    auto bc = bob.wait(15000);
+    alice.stop();
+    bob.stop();
+    c.r.alice.code = ac.value_or(-1);
+    c.r.bob.code = bc.value_or(-1);
+    for (auto* s : {&c.r.alice, &c.r.bob}) {
+      const std::string id = s == &c.r.alice ? "alice" : "bob";
+      const std::string stats = (lab_->dir() / id / "stats.jsonl").string();
+      std::ifstream in(stats);
+      json& last = s == &c.r.alice ? c.alice_last : c.bob_last;
+      for (std::string line; std::getline(in, line);) {
+        auto j = json::parse(line, nullptr, false);
+        if (j.is_object()) last = j;
+      }
+      if (last.is_object() && last.contains("route")) s->route = last["route"];
+      s->wav = (lab_->dir() / id / "heard.wav").string();
+      s->stderr_text = (s == &c.r.alice ? alice : bob).err();
+    }
+    return c;
+  }
+
+  // The call healed: both exit 0, each side restarted ICE and came back connected on the
+  // same DTLS session, and the last `tail_seconds` of what each heard are the other's tone.
+  void expect_healed(const CutCall& c, double tail_seconds) {
+    EXPECT_EQ(c.r.alice.code, 0) << "alice: " << c.r.alice.stderr_text;
+    EXPECT_EQ(c.r.bob.code, 0) << "bob: " << c.r.bob.stderr_text;
+    for (const json* last : {&c.alice_last, &c.bob_last}) {
+      const char* who = last == &c.alice_last ? "alice" : "bob";
+      ASSERT_TRUE(last->is_object()) << who;
+      std::printf("%s last stats: %s\n", who, last->dump().c_str());
+      EXPECT_GE(last->value("ice_restarts", 0), 1) << who;
+      EXPECT_GE(last->value("heals", 0), 1) << who;
+      EXPECT_EQ(last->value("link_state", ""), "connected") << who;
+      EXPECT_EQ(last->value("dtls_handshakes", 0), 1) << who;  // keys kept, no new handshake
+      if (last->contains("healed_at"))
+        std::printf(
+            "%s: media back %.2f s after the path came back (reconnecting lasted "
+            "%.0f ms), route %s\n",
+            who, (*last)["healed_at"].get<double>() - c.restored_at,
+            last->value("last_heal_ms", -1.0), last->value("route", json()).dump().c_str());
+    }
+    for (const auto& [wav, hz] : {std::pair{c.r.alice.wav, 880.0}, std::pair{c.r.bob.wav, 440.0}}) {
+      auto w = meshcast::media::read_wav_file(wav);
+      ASSERT_TRUE(w) << wav;
+      auto mono = w->mono();
+      const size_t tail = size_t(tail_seconds * w->sample_rate);
+      ASSERT_GT(mono.size(), tail) << wav;
+      std::span<const int16_t> end(mono.data() + mono.size() - tail, tail);
+      EXPECT_NEAR(meshcast::media::dominant_frequency(end, w->sample_rate), hz, hz * 0.03) << wav;
+      EXPECT_GE(meshcast::media::audible_fraction(end, w->sample_rate), 0.8) << wav;
+    }
   }
 
   static std::string ip_of(const json& route, const char* field) {
@@ -374,6 +495,65 @@ TEST_F(NetlabCall, BroadcastFromSymmetricNatReachesViewersBehindMixedNats) {
     }
   }
   bc.stop();
+}
+
+// Links that heal: alice's router drops everything for 5 s mid-call. Her side hears nothing
+// for 3 s, goes reconnecting and restarts ICE (new credentials through the tracker, which
+// her TCP connection reaches again once the path is back); bob restarts on her message. The
+// call goes on: both exit 0, both counted a restart, and the end of the call is tone.
+TEST_F(NetlabCall, PortRestrictedToFullConeHealsAfterAFiveSecondCut) {
+  auto* a = host("a", RouterKind::kPortRestricted);
+  auto* b = host("b", RouterKind::kFullCone);
+  ASSERT_TRUE(a && b);
+  auto c = call_with_cut(*a, *b, {lab_->turn_udp_uri()}, {lab_->turn_udp_uri()}, *a, false, 5, 18);
+  expect_healed(c, 3.0);
+  EXPECT_EQ(c.alice_last["route"].value("kind", ""), "direct");
+}
+
+// The relayed case, and the mapping dies too: alice's symmetric router takes its WAN link
+// down for 5 s, which makes it forget every NAT mapping. Her old TURN allocation is
+// unreachable (her packets come from new random ports) and her tracker connection is reset
+// once the link is back; the call session resumes its tracker session, a fresh ICE
+// generation allocates a new relay, and the call goes on through TURN.
+TEST_F(NetlabCall, SymmetricToSymmetricHealsThroughANewRelayAfterTheMappingsDie) {
+  auto* a = host("a", RouterKind::kSymmetric);
+  auto* b = host("b", RouterKind::kSymmetric);
+  ASSERT_TRUE(a && b);
+  auto c = call_with_cut(*a, *b, {lab_->turn_udp_uri()}, {lab_->turn_udp_uri()}, *a, true, 5, 20);
+  expect_healed(c, 3.0);
+  EXPECT_EQ(c.alice_last["route"].value("kind", ""), "relayed");
+  EXPECT_EQ(c.bob_last["route"].value("kind", ""), "relayed");
+  // The relayed address media goes through now is not one from before the cut: the restart
+  // allocated again.
+  auto relay_of = [](const json& route) {
+    std::string r = route.value("local", "") == "relay" ? route.value("local_address", "") : "";
+    if (route.value("remote", "") == "relay") r = route.value("remote_address", "");
+    return r;
+  };
+  std::printf("relay before the cut: %s / %s, after: %s / %s\n", relay_of(c.alice_before).c_str(),
+              relay_of(c.bob_before).c_str(), relay_of(c.alice_last["route"]).c_str(),
+              relay_of(c.bob_last["route"]).c_str());
+  ASSERT_FALSE(relay_of(c.alice_before).empty()) << c.alice_before.dump();
+  EXPECT_NE(relay_of(c.alice_last["route"]), relay_of(c.alice_before));
+  EXPECT_NE(relay_of(c.alice_last["route"]), relay_of(c.bob_before));
+  std::printf("alice tracker resumes: %d\n", c.alice_last.value("tracker_resumes", 0));
+}
+
+// Control: a cut longer than the heal window still ends the call, with a reason that says
+// the link could not be healed (exit 1 on both sides).
+TEST_F(NetlabCall, ACutLongerThanTheHealWindowEndsTheCall) {
+  auto* a = host("a", RouterKind::kPortRestricted);
+  auto* b = host("b", RouterKind::kFullCone);
+  ASSERT_TRUE(a && b);
+  auto c = call_with_cut(*a, *b, {lab_->turn_udp_uri()}, {lab_->turn_udp_uri()}, *a, false, 14, 30,
+                         {"--heal-window", "5"});
+  for (const auto* s : {&c.r.alice, &c.r.bob}) {
+    std::printf("%s", s->stderr_text.c_str());
+    EXPECT_EQ(s->code, 1) << s->stderr_text;
+    EXPECT_NE(s->stderr_text.find("could not reconnect within"), std::string::npos)
+        << s->stderr_text;
+  }
+  EXPECT_GE(c.alice_last.value("ice_restarts", 0), 1);
 }
 
 namespace {

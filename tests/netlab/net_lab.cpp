@@ -390,6 +390,32 @@ bool NetLab::configure_router(const LabHost& h, std::string* error) {
          run({"ip", "netns", "exec", h.router_ns, "iptables-restore", rules.string()}, error);
 }
 
+bool NetLab::set_path_cut(const LabHost& h, bool cut, std::string* error) {
+  if (h.router_ns.empty()) {
+    *error = h.name + " has no router";
+    return false;
+  }
+  if (cut)
+    return run(
+        {"ip", "netns", "exec", h.router_ns, "iptables", "-w", "-I", "FORWARD", "1", "-j", "DROP"},
+        error);
+  return run({"ip", "netns", "exec", h.router_ns, "iptables", "-w", "-D", "FORWARD", "1"}, error);
+}
+
+bool NetLab::set_wan_link(const LabHost& h, bool up, std::string* error) {
+  if (h.router_ns.empty()) {
+    *error = h.name + " has no router";
+    return false;
+  }
+  const std::string& R = h.router_ns;
+  if (!up) return run({"ip", "-n", R, "link", "set", "wan", "down"}, error);
+  // The routes over the link went away with it.
+  return run({"ip", "-n", R, "link", "set", "wan", "up"}, error) &&
+         run({"ip", "-n", R, "route", "replace", std::string(kGateway) + "/32", "dev", "wan"},
+             error) &&
+         run({"ip", "-n", R, "route", "replace", "default", "via", kGateway, "dev", "wan"}, error);
+}
+
 std::string NetLab::tracker_url() const {
   return "ws://" + std::string(kServerAddress) + ":8700/ws";
 }

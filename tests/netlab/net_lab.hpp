@@ -89,6 +89,14 @@ class NetLab {
   CoturnProcess& coturn() { return *coturn_; }
   testing::Process& tracker() { return tracker_; }
 
+  // A routed host's path cut (or restored): its router drops everything it would forward
+  // (first FORWARD rule). NAT mappings survive a cut.
+  bool set_path_cut(const LabHost& h, bool cut, std::string* error);
+  // The router's WAN link down, or up again with its routes. Going down, the kernel forgets
+  // every MASQUERADE mapping of the link (what `conntrack -F` would do to them): afterwards
+  // each flow gets a new mapping, a symmetric router a new random port.
+  bool set_wan_link(const LabHost& h, bool up, std::string* error);
+
   // Runs a command to completion (bounded); false with its stderr in `error`.
   bool run(const std::vector<std::string>& args, std::string* error, std::string* out = nullptr);
 

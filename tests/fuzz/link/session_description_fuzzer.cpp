@@ -1,4 +1,5 @@
-// Fuzzes SessionDescription::parse (JSON + candidate + fingerprint validation).
+// Fuzzes SessionDescription::parse (JSON + candidate + fingerprint validation) and the ICE
+// restart messages built on it (RestartDescription::parse, parse_ice_generation).
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -6,12 +7,38 @@
 #include <string>
 #include <string_view>
 
+#include "mesh/link/restart_description.hpp"
 #include "mesh/link/session_description.hpp"
 
 using namespace meshcast::link;
 
+namespace {
+
+void fuzz_restart(std::string_view text) {
+  std::string error;
+  auto r = RestartDescription::parse(text, error);
+  if (!r) {
+    if (error.empty()) std::abort();
+  } else {
+    if (r->generation == 0 || r->generation > kMaxIceGeneration) std::abort();
+    std::string again_error;
+    auto again = RestartDescription::parse(r->to_json().dump(), again_error);
+    if (!again || again->to_json() != r->to_json()) std::abort();
+  }
+  // The same bytes as a trickle payload.
+  auto j = nlohmann::json::parse(text, nullptr, false);
+  if (j.is_discarded()) return;
+  std::string gen_error;
+  auto g = parse_ice_generation(j, gen_error);
+  if (!g && gen_error.empty()) std::abort();
+  if (g && *g > kMaxIceGeneration) std::abort();
+}
+
+}  // namespace
+
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view text(reinterpret_cast<const char*>(data), size);
+  fuzz_restart(text);
   std::string error;
   auto d = SessionDescription::parse(text, error);
   if (!d) {

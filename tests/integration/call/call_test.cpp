@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <span>
 
 #include "apps/cli/loop.hpp"
 #include "apps/command.hpp"
@@ -47,6 +48,7 @@ struct CallPair {
   // Each side's identity key and pins (in memory: nothing is written to the user's files).
   std::shared_ptr<const signaling::IdentityKey> alice_key = fresh_key(), bob_key = fresh_key();
   std::shared_ptr<signaling::KnownPeers> alice_known = no_pins(), bob_known = no_pins();
+  int heal_window_ms = 0;  // both sides' LinkConfig::heal_window_ms
 
   void start(double loss, const std::string& bob_source = "test:880", bool bob_answers = true) {
     signaling::TrackerServerOptions to;
@@ -64,6 +66,7 @@ struct CallPair {
     b.audio_rx.sink = "file:" + bob_wav;
     b.impairment.drop = loss;
     b.impairment.seed = 11;
+    b.link.heal_window_ms = heal_window_ms;
     b.client.identity = bob_key;
     b.known_peers = bob_known;
     bob = std::make_unique<CallSession>(nullptr, b, link::Certificate::process_default());
@@ -165,6 +168,54 @@ TEST(Call, AudioSurvivesTenPercentLoss) {
   p.alice->hangup();
   p.bob->hangup();
   expect_tone(p.bob_wav, 440, 7);
+}
+
+// Alice's link loses every datagram for 5 s mid-call (the impairment hook, both ways). Her
+// link goes reconnecting, restarts ICE through the tracker, bob restarts on her message, and
+// the call goes on: no one ended, both counted a restart, media came back on the same DTLS
+// session, and the end of what bob heard is alice's tone.
+TEST(CallHeal, AFiveSecondBlackholeIsHealedByAnIceRestart) {
+  CallPair p;
+  p.heal_window_ms = 20000;
+  p.start(0);
+  MainLoop loop;
+  ASSERT_TRUE(loop.run_until([&] { return p.both_in_call(); }, 8000))
+      << p.alice_end << " / " << p.bob_end;
+  loop.run(2);
+  link::Impairment drop_all;
+  drop_all.drop = 1.0;
+  p.alice->peer_link()->set_impairment(drop_all, drop_all);
+  loop.run(5);
+  p.alice->peer_link()->set_impairment(link::Impairment{}, link::Impairment{});
+  auto healed = [&](CallSession& s) {
+    auto j = s.stats_json();
+    return j.value("link_state", "") == "connected" && j.value("heals", 0) >= 1;
+  };
+  ASSERT_TRUE(loop.run_until([&] { return healed(*p.alice) && healed(*p.bob); }, 15000))
+      << p.alice->stats_json().dump() << "\n"
+      << p.bob->stats_json().dump();
+  loop.run(3);
+  EXPECT_EQ(p.alice_code, -1) << p.alice_end;  // nobody's call ended
+  EXPECT_EQ(p.bob_code, -1) << p.bob_end;
+  for (auto* s : {p.alice.get(), p.bob.get()}) {
+    auto j = s->stats_json();
+    std::printf("%s\n", j.dump().c_str());
+    EXPECT_EQ(j["phase"], "in call");
+    EXPECT_GE(j["ice_restarts"].get<int>(), 1);
+    EXPECT_EQ(j["dtls_handshakes"].get<int>(), 1);
+    EXPECT_EQ(j["srtp_auth_failures"].get<int>(), 0);
+  }
+  p.alice->hangup();
+  p.bob->hangup();
+  // The last 2 s bob heard: alice's tone again.
+  auto w = media::read_wav_file(p.bob_wav);
+  ASSERT_TRUE(w);
+  auto mono = w->mono();
+  const size_t tail = 2 * w->sample_rate;
+  ASSERT_GT(mono.size(), tail);
+  std::span<const int16_t> end(mono.data() + mono.size() - tail, tail);
+  EXPECT_NEAR(media::dominant_frequency(end, w->sample_rate), 440, 440 * 0.03);
+  EXPECT_GE(media::audible_fraction(end, w->sample_rate), 0.8);
 }
 
 TEST(Call, DeclinedCallEndsWithRefusal) {
