@@ -64,11 +64,13 @@ class NetlabCall : public ::testing::Test {
     if (!NetLab::available(&why)) GTEST_SKIP() << "no network namespaces here: " << why;
     lab_ = std::make_unique<NetLab>(MESHCAST_EXE);
     lab_->set_coturn_denies_private_peers(coturn_denies_private_peers());
+    lab_->set_turn_rest_secret(turn_rest_secret());
     std::string err;
     ASSERT_TRUE(lab_->start(&err)) << err;
   }
   void TearDown() override { lab_.reset(); }
   virtual bool coturn_denies_private_peers() const { return true; }
+  virtual std::string turn_rest_secret() const { return ""; }
 
   const LabHost* host(const std::string& name, RouterKind kind) {
     std::string err;
@@ -588,4 +590,30 @@ TEST_F(NetlabCallWithoutDeniedPeers, ARelayedCallFails) {
     private_peer_deleted |= line.find(": peer 192.168.") != std::string::npos &&
                             line.find(" deleted") != std::string::npos;
   EXPECT_TRUE(private_peer_deleted) << log;
+}
+
+namespace {
+class NetlabCallWithTrackerTurn : public NetlabCall {
+ protected:
+  std::string turn_rest_secret() const override { return "lab-rest-secret-5d1f"; }
+};
+}  // namespace
+
+// No TURN password on the command line: coturn knows only a shared secret (use-auth-secret),
+// the tracker hands each admitted peer time-limited credentials made from it in hello_ok,
+// and two symmetric NATs still talk through the relay. coturn has no static user here, so
+// the relay works only with the tracker's credentials.
+TEST_F(NetlabCallWithTrackerTurn, SymmetricToSymmetricRelaysWithTheTrackersCredentials) {
+  auto* a = host("a", RouterKind::kSymmetric);
+  auto* b = host("b", RouterKind::kSymmetric);
+  ASSERT_TRUE(a && b);
+  auto r = call(*a, *b, {}, {});
+  expect_good_call(r);
+  for (const auto* s : {&r.alice, &r.bob}) EXPECT_EQ(s->route.value("kind", ""), "relayed");
+  // The control: the old static user (given with --turn, which replaces the tracker's
+  // servers) is refused by this coturn, and the same two NATs cannot talk.
+  auto refused = call(*a, *b, {lab_->turn_udp_uri()}, {lab_->turn_udp_uri()});
+  EXPECT_NE(refused.alice.code, 0);
+  for (const auto* s : {&refused.alice, &refused.bob})
+    EXPECT_FALSE(s->route.is_object() && s->route.value("kind", "") == "relayed");
 }

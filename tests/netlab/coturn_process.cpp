@@ -28,7 +28,9 @@ bool CoturnProcess::start(const Spawn& spawn, std::string* error) {
     << "tls-listening-port=" << o_.tls_port << "\n"
     << "min-port=49152\nmax-port=49999\n"
     << "fingerprint\nlt-cred-mech\n"
-    << "user=" << o_.user << ":" << o_.password << "\n"
+    << (o_.auth_secret.empty() ? "user=" + o_.user + ":" + o_.password
+                               : "use-auth-secret\nstatic-auth-secret=" + o_.auth_secret)
+    << "\n"
     << "realm=" << o_.realm << "\n"
     << "cert=" << cert.string() << "\npkey=" << key.string() << "\n"
     << "no-multicast-peers\n"

@@ -18,6 +18,9 @@ class CoturnProcess {
     int tls_port = 5349;
     std::string user, password, realm = "meshcast.lab";
     bool deny_private_peers = true;  // off only to show what goes wrong without it
+    // Non-empty: coturn's TURN REST scheme (use-auth-secret) with this shared secret instead
+    // of the static user; only credentials derived from it (the tracker's) are accepted.
+    std::string auth_secret;
   };
   // `spawn` starts the turnserver command line inside the right namespace.
   using Spawn = std::function<bool(testing::Process&, const std::vector<std::string>& args)>;

@@ -260,10 +260,26 @@ bool NetLab::start(std::string* error) {
       !run({"ip", "-n", I, "route", "add", "blackhole", "default"}, error) ||
       !run({"ip", "netns", "exec", I, "sysctl", "-qw", "net.ipv4.ip_forward=1"}, error))
     return false;
-  if (!spawn(tracker_, I,
-             {meshcast_, "tracker", "--listen", std::string(kServerAddress) + ":8700", "--quiet",
-              "--stats", (dir_ / "tracker_stats.jsonl").string()},
-             "tracker")) {
+  std::vector<std::string> tracker_args = {meshcast_,
+                                           "tracker",
+                                           "--listen",
+                                           std::string(kServerAddress) + ":8700",
+                                           "--quiet",
+                                           "--stats",
+                                           (dir_ / "tracker_stats.jsonl").string()};
+  if (!turn_rest_secret_.empty()) {
+    const fs::path secret = dir_ / "turn_secret";
+    {
+      std::ofstream f(secret);
+      f << turn_rest_secret_ << "\n";
+    }
+    fs::permissions(secret, fs::perms::owner_read | fs::perms::owner_write);
+    const std::string server = std::string(kServerAddress) + ":3478";
+    tracker_args.insert(tracker_args.end(),
+                        {"--turn-uris", "turn:" + server + ",turn:" + server + "?transport=tcp",
+                         "--turn-secret-file", secret.string()});
+  }
+  if (!spawn(tracker_, I, tracker_args, "tracker")) {
     *error = "cannot start the tracker";
     return false;
   }
@@ -281,6 +297,7 @@ bool NetLab::start(std::string* error) {
   co.user = kTurnUser;
   co.password = kTurnPassword;
   co.deny_private_peers = coturn_denies_private_peers_;
+  co.auth_secret = turn_rest_secret_;
   coturn_ = std::make_unique<CoturnProcess>(I, dir_, co);
   return coturn_->start(
       [&](testing::Process& p, const std::vector<std::string>& args) {

@@ -61,6 +61,9 @@ class NetLab {
 
   // Call before start(): coturn without its denied-peer-ip rules (to show why they exist).
   void set_coturn_denies_private_peers(bool deny) { coturn_denies_private_peers_ = deny; }
+  // Call before start(): coturn accepts only TURN REST credentials made from `secret`, and
+  // the tracker hands such credentials (UDP and TCP) to every peer it admits.
+  void set_turn_rest_secret(std::string secret) { turn_rest_secret_ = std::move(secret); }
   // Sweeps stale namespaces, builds the internet namespace, starts tracker and coturn.
   bool start(std::string* error);
   // A host behind a router of `kind` (public: on the internet itself). uplink_kbps > 0 caps
@@ -116,6 +119,7 @@ class NetLab {
   std::unique_ptr<CoturnProcess> coturn_;
   int cmd_seq_ = 0;
   bool coturn_denies_private_peers_ = true;
+  std::string turn_rest_secret_;
 };
 
 }  // namespace meshcast::netlab
