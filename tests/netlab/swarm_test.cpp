@@ -262,3 +262,56 @@ TEST_F(NetlabSwarm, AViewerBehindAOneMegabitUplinkKeepsItsChildrenPlaying) {
   // Down to what the uplink carries, not to nothing: a stream copy still fits.
   EXPECT_GE(r.last.value("upload_estimate_kbps", 0.0), 0.5 * relay.uplink_kbps);
 }
+
+// Lag between machines whose clocks disagree, across NATs: the broadcaster (behind a full
+// cone NAT) runs its clock 3 s ahead, one viewer (behind a port-restricted cone) 2 s behind,
+// the other (public) is right. MESHCAST_TEST_CLOCK_OFFSET_MS shifts them (the namespaces
+// share one kernel clock, so the truth is known). Each measures its offset to the tracker
+// over its own NATed connection, so both viewers report the same lag, and a positive one.
+TEST_F(NetlabSwarm, LagIsRightAcrossNatsWhenClocksDisagree) {
+  std::string err;
+  const LabHost* b = lab_->add_host("bc", RouterKind::kFullCone, &err);
+  ASSERT_TRUE(b) << err;
+  const std::vector<ViewerSpec> specs = {{"shifted", RouterKind::kPortRestricted, 0},
+                                         {"plain", RouterKind::kPublic, 0}};
+  const std::vector<std::string> offsets = {"-2000", "0"};
+  auto shifted_by = [](const std::string& ms, const char* command,
+                       const std::vector<std::string>& rest) {
+    std::vector<std::string> a = {"env", "MESHCAST_TEST_CLOCK_OFFSET_MS=" + ms, MESHCAST_EXE,
+                                  command};
+    a.insert(a.end(), rest.begin(), rest.end());
+    return a;
+  };
+  auto bargs = servers(*b);
+  bargs.insert(bargs.end(), {"--stream", "live", "--id", "bc", "--synthetic", "--bitrate", "300",
+                             "--quiet", "--duration", "45"});
+  ASSERT_TRUE(lab_->spawn(bc_, b->ns, shifted_by("3000", "broadcast", bargs), "bc/broadcast"));
+  ASSERT_TRUE(lab_->wait_for_tracker_peers(1, 15000)) << bc_.err();
+  for (size_t i = 0; i < specs.size(); ++i) {
+    const LabHost* h = add_viewer_host(specs[i]);
+    ASSERT_TRUE(h);
+    auto args = servers(*h);
+    args.insert(args.end(), {"--stream", "live", "--id", specs[i].id, "--out", "null", "--quiet",
+                             "--duration", "20", "--stats", stats_path(specs[i].id).string()});
+    procs_.push_back(std::make_unique<Process>());
+    ASSERT_TRUE(lab_->spawn(*procs_.back(), h->ns, shifted_by(offsets[i], "watch", args),
+                            specs[i].id + "/watch"));
+  }
+  auto runs = finish(specs);
+  std::vector<double> median_lag;
+  for (auto& r : runs) {
+    EXPECT_EQ(r.code, 0) << r.spec.id << ": " << r.err;
+    ASSERT_GE(r.lag_ms.size(), 10u) << r.spec.id << ": " << r.err;
+    // The second half of the run: start-up settled.
+    std::vector<double> late(r.lag_ms.begin() + long(r.lag_ms.size() / 2), r.lag_ms.end());
+    median_lag.push_back(meshcast::app::percentile(late, 0.5));
+    std::printf("%s: clock offset to the tracker %.1f ms, lag median %.1f ms\n", r.spec.id.c_str(),
+                r.last.value("clock_offset_ms", 0.0), median_lag.back());
+  }
+  // The tracker's clock is 2 s ahead of the shifted viewer's.
+  EXPECT_NEAR(runs[0].last.value("clock_offset_ms", 0.0), 2000, 50);
+  EXPECT_NEAR(runs[1].last.value("clock_offset_ms", 0.0), 0, 50);
+  // Uncorrected, the shifted viewer would report 5 s less: a negative lag.
+  EXPECT_GT(median_lag[0], 0);
+  EXPECT_NEAR(median_lag[0], median_lag[1], 50);
+}
