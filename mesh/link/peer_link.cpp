@@ -390,11 +390,7 @@ bool PeerLink::apply_remote_ice(const SessionDescription& d, std::string& error)
 
 // ---------------------------------------------------------------- healing
 
-bool PeerLink::restart_ice(std::string& error) {
-  if (role_ != Role::kOfferer) {
-    error = "only the offerer (ICE controlling) starts a restart";
-    return false;
-  }
+bool PeerLink::can_restart(std::string& error) const {
   if ((state_ != LinkState::kConnected && state_ != LinkState::kReconnecting) || !srtp_) {
     error = std::string("link is ") + to_string(state_) + " (a restart needs DTLS done)";
     return false;
@@ -403,6 +399,15 @@ bool PeerLink::restart_ice(std::string& error) {
     error = "this link does not heal (heal_window_ms = 0)";
     return false;
   }
+  return true;
+}
+
+bool PeerLink::restart_ice(std::string& error) {
+  if (role_ != Role::kOfferer) {
+    error = "only the offerer (ICE controlling) starts a restart";
+    return false;
+  }
+  if (!can_restart(error)) return false;
   if (state_ == LinkState::kConnected) {
     reconnect_since_us_ = now_us();
     episode_restarts_ = 0;
@@ -467,14 +472,7 @@ bool PeerLink::replace_ice(uint32_t generation, std::string& error) {
 
 bool PeerLink::set_remote_restart(uint32_t generation, const SessionDescription& remote,
                                   std::string& error) {
-  if ((state_ != LinkState::kConnected && state_ != LinkState::kReconnecting) || !srtp_) {
-    error = std::string("link is ") + to_string(state_) + " (a restart needs DTLS done)";
-    return false;
-  }
-  if (config_.heal_window_ms <= 0) {
-    error = "this link does not heal (heal_window_ms = 0)";
-    return false;
-  }
+  if (!can_restart(error)) return false;
   std::string verr;
   auto checked = SessionDescription::from_json(remote.to_json(), verr);
   if (!checked) {

@@ -180,6 +180,8 @@ class PeerLink {
   void send_keepalive(uint8_t subtype, uint64_t stamp);
   bool handle_keepalive(const uint8_t* data, size_t len);
 
+  // A restart needs a finished DTLS handshake (connected or reconnecting) and healing on.
+  bool can_restart(std::string& error) const;
   bool set_state(LinkState s, const std::string& reason);
   bool fail(const std::string& reason) { return set_state(LinkState::kFailed, reason); }
   bool enter_connecting();
