@@ -11,9 +11,6 @@ namespace meshcast::mesh {
 namespace {
 // Strikes for a parent that acknowledged us and sent nothing before the parent timeout.
 constexpr uint32_t kSilentParentStrikes = 3;
-}  // namespace
-
-namespace {
 constexpr TimeUs kNever = std::numeric_limits<TimeUs>::max();
 constexpr uint32_t kNone32 = std::numeric_limits<uint32_t>::max();
 uint16_t bit(uint32_t j) { return uint16_t(1u << j); }
@@ -503,10 +500,10 @@ void Node::replace_child(Partner& old, uint32_t k, Partner& newcomer, uint32_t j
 }
 
 bool Node::replace_silent_child(Partner& newcomer, uint32_t j, PeerId silent) {
-  // The complainer's word is all we have, so it is rationed: one slot per sub-stream per
-  // interval changes hands (idle replacements included), the accused must have been a child
-  // as long as the complainer waited for it, and it is not taken back for the hold time. A
-  // lying complainer can thus move one honest child per interval one hop down, no more.
+  // The complainer's word is all we have, so it is rationed: the source acts on one
+  // complaint per interval, the accused must have been a child as long as the complainer
+  // waited for it, and it is not taken back for the hold time. A lying complainer can thus
+  // move one honest child per interval one hop down, no more.
   if (silent == kNoPeer || silent == newcomer.id ||
       now_ - silent_replaced_at_ < cfg_.silent_replace_interval_us)
     return false;
@@ -953,6 +950,23 @@ void Node::send_buffer_maps(TimeUs now, bool force_all) {
   for (auto& p : partners_) send(p.id, bm);
 }
 
+bool Node::connecting(PeerId id) const {
+  return std::any_of(connecting_.begin(), connecting_.end(),
+                     [&](auto& c) { return c.first == id; });
+}
+
+void Node::dial(PeerId id, TimeUs now) {
+  connecting_.emplace_back(id, now);
+  Output o;
+  o.kind = OutputKind::kConnect;
+  o.peer = id;
+  out_->push_back(std::move(o));
+}
+
+bool Node::complaining(uint32_t j, TimeUs now) const {
+  return silent_parent_[j] != kNoPeer && now - silent_parent_at_[j] <= cfg_.complaint_ttl_us;
+}
+
 void Node::manage_partners(TimeUs now) {
   if (cfg_.is_source) return;
   // Not playing yet and no partner has anything to give (e.g. in a flash crowd, partners
@@ -972,32 +986,19 @@ void Node::manage_partners(TimeUs now) {
     const PeerId id = candidates_.back();
     candidates_.pop_back();
     if (id == cfg_.self || find(id) ||
-        std::find(banned_.begin(), banned_.end(), id) != banned_.end() ||
-        std::find_if(connecting_.begin(), connecting_.end(),
-                     [&](auto& c) { return c.first == id; }) != connecting_.end())
+        std::find(banned_.begin(), banned_.end(), id) != banned_.end() || connecting(id))
       continue;
-    connecting_.emplace_back(id, now);
-    Output o;
-    o.kind = OutputKind::kConnect;
-    o.peer = id;
-    out_->push_back(std::move(o));
+    dial(id, now);
   }
   // A complaint about one of the source's children can reach only the source, which sends
   // away partners that are not its children: dial it again, at most once per back-off.
   if (source_id_ != kNoPeer && !find(source_id_) && partners_.size() < cfg_.max_partners &&
-      now - source_redial_at_ >= cfg_.refuse_backoff_us) {
+      now - source_redial_at_ >= cfg_.refuse_backoff_us && !connecting(source_id_)) {
     bool complaint = false;
-    for (uint32_t j = 0; j < cfg_.substreams; ++j)
-      complaint = complaint || (silent_parent_[j] != kNoPeer &&
-                                now - silent_parent_at_[j] <= cfg_.complaint_ttl_us);
-    if (complaint && std::none_of(connecting_.begin(), connecting_.end(),
-                                  [&](auto& c) { return c.first == source_id_; })) {
+    for (uint32_t j = 0; j < cfg_.substreams; ++j) complaint = complaint || complaining(j, now);
+    if (complaint) {
       source_redial_at_ = now;
-      connecting_.emplace_back(source_id_, now);
-      Output o;
-      o.kind = OutputKind::kConnect;
-      o.peer = source_id_;
-      out_->push_back(std::move(o));
+      dial(source_id_, now);
     }
   }
   const TimeUs ask_every = starving ? cfg_.startup_widen_us : 2'000'000;
@@ -1084,8 +1085,7 @@ void Node::manage_parents(TimeUs now) {
           continue;
         // With a complaint about one of its children, a full source is asked first.
         // (Also when another parent serves us: the silent child still holds a source slot.)
-        if (q.is_source && silent_parent_[j] != kNoPeer &&
-            now - silent_parent_at_[j] <= cfg_.complaint_ttl_us) {
+        if (q.is_source && complaining(j, now)) {
           best_est = 0;
           return &q;
         }

@@ -187,6 +187,11 @@ class Node {
   // Source: gives `newcomer` the slot on j of the child `silent` that took it as a child and
   // sent it nothing, when that child had time to send and no slot changed hands recently.
   bool replace_silent_child(Partner& newcomer, uint32_t j, PeerId silent);
+  // Viewer: a link to `id` is on its way / start one (kConnect).
+  bool connecting(PeerId id) const;
+  void dial(PeerId id, TimeUs now);
+  // Viewer: a silent source child on sub-stream j to name to the source (within the TTL).
+  bool complaining(uint32_t j, TimeUs now) const;
   // Source: `old` leaves sub-stream k (not taken back for a while), `newcomer` joins j.
   void replace_child(Partner& old, uint32_t k, Partner& newcomer, uint32_t j);
   // Source: a child of `only_substream` (any if < 0) that forwards to nobody after the grace

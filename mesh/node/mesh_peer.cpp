@@ -73,7 +73,6 @@ MeshPeer::MeshPeer(GMainContext* ctx, MeshPeerConfig config, PeerSignaling& sign
     auto& c = core_.candidate_ids();
     return std::find(c.begin(), c.end(), pid) != c.end();
   });
-  uint64_t pace = cfg_.pace_bps;
   if (cfg_.estimate_upload && !cfg_.core.is_source) {
     UplinkEstimator::Config ec;
     ec.max_bps = cfg_.core.upload_bps;
@@ -87,7 +86,7 @@ MeshPeer::MeshPeer(GMainContext* ctx, MeshPeerConfig config, PeerSignaling& sign
     // than the partners' NACK delay, they NACK chunks still queued here, and the resends
     // read as the uplink's loss (the estimate spiralled down in the lab).
   }
-  pacer_ = UploadPacer(pace);
+  pacer_ = UploadPacer(cfg_.pace_bps);
   if (estimator_) core_.set_upload_budget(estimator_->budget_bps(), 0);
 }
 
@@ -553,14 +552,7 @@ bool MeshPeer::believed(PeerId from, std::span<const uint8_t> msg,
     return false;
   mesh::Message m;
   if (mesh::decode(msg, m) != mesh::DecodeError::kOk) return false;  // the core counts it
-  bool changed = false;
-  if (auto* r = std::get_if<mesh::Reject>(&m)) changed = redirects_from_wire(*r);
-  if (auto* s = std::get_if<mesh::Subscribe>(&m); s && s->silent_parent != mesh::kNoPeer) {
-    // A name we do not know (or our own) accuses nobody here.
-    auto local = ids_.from_wire(s->silent_parent);
-    s->silent_parent = local && *local != cfg_.core.self ? *local : mesh::kNoPeer;
-    changed = true;
-  }
+  bool changed = ids_from_wire(m);
   if (auto* h = std::get_if<mesh::Hello>(&m)) changed = doubt_hello(from, *h);
   if (changed) mesh::encode(m, rewritten);
   return changed;
@@ -598,8 +590,17 @@ void MeshPeer::ids_to_wire(mesh::Message& m) const {
   r->redirect_count = n;
 }
 
-bool MeshPeer::redirects_from_wire(mesh::Reject& r) const {
-  if (r.redirect_count == 0) return false;
+bool MeshPeer::ids_from_wire(mesh::Message& m) const {
+  if (auto* s = std::get_if<mesh::Subscribe>(&m)) {
+    if (s->silent_parent == mesh::kNoPeer) return false;
+    // A name we do not know (or our own) accuses nobody here.
+    auto local = ids_.from_wire(s->silent_parent);
+    s->silent_parent = local && *local != cfg_.core.self ? *local : mesh::kNoPeer;
+    return true;
+  }
+  auto* rp = std::get_if<mesh::Reject>(&m);
+  if (!rp || rp->redirect_count == 0) return false;
+  mesh::Reject& r = *rp;
   uint8_t n = 0;
   for (uint8_t i = 0; i < r.redirect_count && i < r.redirect.size(); ++i)
     if (auto local = ids_.from_wire(r.redirect[i]); local && *local != cfg_.core.self)

@@ -229,7 +229,8 @@ class MeshPeer {
                 std::vector<uint8_t>& rewritten) const;
   // Peer ids in a Reject's redirects or a Subscribe's complaint, as the wire names them.
   void ids_to_wire(mesh::Message& m) const;
-  bool redirects_from_wire(mesh::Reject& r) const;
+  // The reverse, as our ids (false: nothing to translate).
+  bool ids_from_wire(mesh::Message& m) const;
   // is_source only from source_id, upload clamped to kBelievedUploadRatio x the stream rate.
   bool doubt_hello(mesh::PeerId from, mesh::Hello& h) const;
   LinkEntry* entry(mesh::PeerId pid);
