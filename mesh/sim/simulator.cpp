@@ -1077,7 +1077,7 @@ SimResult Simulator::run() {
     const bool forger = cfg_.forgers > 0 &&
                         (i % std::max<uint32_t>(1, cfg_.peers / cfg_.forgers)) == 0 &&
                         i / std::max<uint32_t>(1, cfg_.peers / cfg_.forgers) <= cfg_.forgers;
-    // Sybils: the first ids, all joined within the first half second (the worst case: they
+    // Sybils: the first join slots, all joined within the first half second (the worst case: they
     // meet the source before any honest viewer does).
     const bool sybil = !forger && i <= cfg_.sybils;
     const TimeUs at = sybil ? TimeUs((cfg_.join_start_s + 0.5 * rng_.uniform()) * 1e6) : t;
