@@ -297,6 +297,10 @@ nlohmann::json ViewerSession::status_json() const {
   j["upload_kbps"] = st ? st->media_bytes_sent * 8 / 1e3 / elapsed : 0.0;
   j["download_kbps"] = st ? st->media_bytes_received * 8 / 1e3 / elapsed : 0.0;
   j["forged_rejected"] = st ? st->forged_rejected : 0;
+  // Of the missed segments, those nobody could send any more (no parent, request or holder)
+  // rather than late ones: the two have different causes.
+  j["missed_unavailable"] = st ? st->missed_unavailable : 0;
+  j["stalls"] = st ? st->stalls : 0;
   j["tracker_retries"] = client_ ? client_->reconnect_attempts() : 0;
   j["clock_offset_ms"] = clock_ ? clock_->offset_us() / 1e3 : 0.0;
   if (st && log_level_debug_) {

@@ -845,6 +845,9 @@ bool PeerLink::after_dtls_activity() {
         ++stats_.dtls_handshakes;
         cancel(connect_timer_);
         last_rx_us_ = last_pong_us_ = now_us();
+        // A first RTT before any media crosses the link: the uplink estimate takes it for
+        // the path's floor, and one measured later, under load, would hide the queue.
+        send_keepalive(kPing, static_cast<uint64_t>(now_us()));
         arm(keepalive_timer_, config_.keepalive_interval_ms, on_keepalive_timer);
         return set_state(LinkState::kConnected, "");
       }

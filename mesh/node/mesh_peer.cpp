@@ -28,6 +28,14 @@ constexpr int64_t kGiveUpUs = 1'000'000;
 constexpr guint kNackTickMs = 20;
 // The uplink is sampled at the links' keepalive period: each sample sees a fresh RTT.
 constexpr guint kEstimateIntervalMs = 500;
+// Pacing at the uplink estimate: the pacer's defaults, but a packet queued here for a
+// second is late for live playout (the queue of an uplink slower than asked would only grow).
+constexpr size_t kPaceBurstBytes = 16 * 1024;
+constexpr size_t kPaceMaxBulkBytes = 512 * 1024;
+constexpr size_t kPaceMaxQueuedBytes = 4 << 20;
+constexpr int64_t kEstimatedPaceMaxAgeUs = 1'000'000;
+// A chunk is named by its message id and index (the chunk header's first bytes).
+constexpr size_t kChunkIdBytes = 6;
 
 // A one-shot timeout on ctx that the owner keeps (and unrefs) until it fired or was dropped.
 GSource* add_timeout(GMainContext* ctx, int64_t ms, GSourceFunc fn, gpointer data) {
@@ -82,11 +90,10 @@ MeshPeer::MeshPeer(GMainContext* ctx, MeshPeerConfig config, PeerSignaling& sign
     // UplinkEstimator::Config::start_bps.
     ec.start_bps = cfg_.core.stream_bps * 3 / 2;
     estimator_.emplace(ec);
-    // Not paced to the estimate: paced at a low rate, a message's chunks leave further apart
-    // than the partners' NACK delay, they NACK chunks still queued here, and the resends
-    // read as the uplink's loss (the estimate spiralled down in the lab).
   }
-  pacer_ = UploadPacer(cfg_.pace_bps);
+  pacer_ = estimator_ ? UploadPacer(pace_rate(), kPaceBurstBytes, kPaceMaxBulkBytes,
+                                    kPaceMaxQueuedBytes, kEstimatedPaceMaxAgeUs)
+                      : UploadPacer(cfg_.pace_bps);
   if (estimator_) core_.set_upload_budget(estimator_->budget_bps(), 0);
 }
 
@@ -145,6 +152,7 @@ void MeshPeer::sample_uplink() {
   s.chunks_dropped_here = pacer_.counters().evicted;
   s.links = rtts;
   const uint64_t budget = estimator_->update(s);
+  pacer_.set_rate(pace_rate());
   if (budget == core_.upload_budget()) return;
   g_debug("meshcast: %s upload budget %llu -> %llu bit/s (queue %lld ms, sent %.0f kbit/s)",
           cfg_.self_id.c_str(), (unsigned long long)core_.upload_budget(),
@@ -152,6 +160,14 @@ void MeshPeer::sample_uplink() {
           estimator_->sent_bps() / 1e3);
   core_.set_upload_budget(budget, cfg_.clock());
   drain();
+}
+
+uint64_t MeshPeer::pace_rate() const {
+  // Above the budget by a margin: pull answers and resends fit beside the children's
+  // pushes, and an estimate below the uplink can still grow (the modem's queue shows
+  // when it goes beyond).
+  const uint64_t r = estimator_->budget_bps() / 4 * 5;
+  return cfg_.pace_bps > 0 ? std::min(r, cfg_.pace_bps) : r;
 }
 
 UploadEstimate MeshPeer::upload_estimate() const {
@@ -812,6 +828,13 @@ void MeshPeer::handle_nack(LinkEntry& e, const ChunkNack& nack) {
   for (uint16_t i : nack.indices) {
     const auto* chunk = e.resend.chunk(nack.msg_id, i);
     if (!chunk) continue;  // unknown, evicted, or (cut-through) not yet in
+    // Still queued here (pacing spaces a message's chunks further apart than the partner's
+    // NACK delay): it leaves anyway, and a second copy would only load the uplink more.
+    if (chunk->size() >= kChunkIdBytes &&
+        pacer_.holds(e.pid, std::span(chunk->data(), kChunkIdBytes))) {
+      ++counters_.nacks_for_queued;
+      continue;
+    }
     // A fresh RTP sequence number (given as it leaves): SRTP would drop a byte-identical
     // packet as a replay.
     if (transmit(e, UploadPacer::Kind::kRtp, ts, *chunk, 0)) ++counters_.chunks_resent;

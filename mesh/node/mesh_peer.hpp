@@ -116,6 +116,7 @@ struct MeshPeerCounters {
   uint64_t forgers_reported = 0;
   uint64_t nacks_sent = 0;            // chunk NACKs for partly received messages
   uint64_t chunks_resent = 0;         // chunks sent again on a partner's NACK
+  uint64_t nacks_for_queued = 0;      // NACKed chunks not sent again: still queued here
   uint64_t cut_through_segments = 0;  // segments passed on chunk by chunk while arriving
   uint64_t cut_through_chunks = 0;
   uint64_t pull_answers_refused = 0;  // pacing: bulk level full (the puller asks again)
@@ -179,6 +180,7 @@ class MeshPeer {
   static constexpr uint64_t kBelievedUploadRatio = 4;  // = a viewer's default upload budget
   // Bytes on the wire (SRTP/SRTCP incl. keepalives) summed over all links, live and closed.
   uint64_t wire_bytes_sent() const;
+  uint64_t pace_rate() const;  // with the uplink estimate on
   RouteBytes route_bytes() const;
   UploadEstimate upload_estimate() const;
 

@@ -101,8 +101,12 @@ uint64_t UplinkEstimator::update(const Sample& s) {
         first.queue_us >= 0 && queue_us_ > first.queue_us ? double(queue_us_ - first.queue_us) : 0;
     const double delivered =
         double(s.bytes_sent - first.bytes) * 8e6 / (span_us + growth_us) * (1.0 - loss_);
-    budget = std::max(budget * cfg_.max_cut, std::min(budget, delivered) * cfg_.decrease);
-    ceiling_bps_ = delivered;
+    const bool saturated = queue_us_ >= cfg_.saturated_queue_delay_us;
+    double cut = std::min(budget, delivered) * cfg_.decrease;
+    if (saturated) cut = std::min(cut, budget * cfg_.saturated_decrease);
+    budget = std::max(budget * cfg_.max_cut, cut);
+    // The sent rate overstates what got through: no growing back towards it.
+    ceiling_bps_ = saturated ? budget : delivered;
     ceiling_until_ = s.now_us + cfg_.ceiling_hold_us;
     hold_until_ = s.now_us + cfg_.hold_us;
     ++cuts_;

@@ -100,6 +100,15 @@ void UploadPacer::release_all(std::vector<Packet>& out) {
   while (auto* level = head_level()) pop(*level, out);
 }
 
+bool UploadPacer::holds(uint32_t peer, std::span<const uint8_t> prefix) const {
+  for (const auto& level : levels_)
+    for (const Packet& p : level)
+      if (p.peer == peer && p.kind == Kind::kRtp && p.bytes.size() >= prefix.size() &&
+          std::equal(prefix.begin(), prefix.end(), p.bytes.begin()))
+        return true;
+  return false;
+}
+
 int64_t UploadPacer::next_release_us() const {
   if (std::all_of(levels_.begin(), levels_.end(), [](auto& l) { return l.empty(); })) return -1;
   if (rate_bps_ == 0 || tokens_ > 0) return last_us_;

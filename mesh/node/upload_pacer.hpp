@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <span>
 #include <vector>
 
 namespace meshcast::node {
@@ -51,6 +52,9 @@ class UploadPacer {
   // When the next queued packet may leave; -1 when nothing is queued.
   int64_t next_release_us() const;
   size_t queued_bytes() const { return queued_bytes_; }
+  // Whether an RTP packet to `peer` whose bytes start with `prefix` is still queued (a
+  // partner NACKs a chunk that has not left yet: sending it again would only add load).
+  bool holds(uint32_t peer, std::span<const uint8_t> prefix) const;
   bool pacing() const { return rate_bps_ > 0; }
   // A new rate for what leaves from now on (the uplink estimate moved; 0 stops pacing).
   void set_rate(uint64_t rate_bps) { rate_bps_ = rate_bps; }

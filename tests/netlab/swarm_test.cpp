@@ -259,8 +259,9 @@ TEST_F(NetlabSwarm, AViewerBehindAOneMegabitUplinkKeepsItsChildrenPlaying) {
   EXPECT_GE(r.most_children, 1) << "the capped viewer never relayed: the test proves nothing";
   EXPECT_GE(r.last.value("upload_cuts", 0), 1);
   EXPECT_LT(r.last.value("upload_estimate_kbps", 1e9), double(relay.uplink_kbps));
-  // Down to what the uplink carries, not to nothing: a stream copy still fits.
-  EXPECT_GE(r.last.value("upload_estimate_kbps", 0.0), 0.5 * relay.uplink_kbps);
+  // Down to what the uplink carries, not to the one-stripe floor (200 kbit/s): a saturated
+  // modem halves the estimate, and a relay that settles at half its uplink still relays.
+  EXPECT_GE(r.last.value("upload_estimate_kbps", 0.0), 0.3 * relay.uplink_kbps);
 }
 
 // Lag between machines whose clocks disagree, across NATs: the broadcaster (behind a full

@@ -153,3 +153,33 @@ TEST(UploadPacer, PacketsQueuedTooLongAreDroppedNotSent) {
   EXPECT_LE(out.size(), 4u);  // what left within 2 s (plus the burst)
   EXPECT_EQ(out.size() + p.counters().evicted, 20u);
 }
+
+TEST(UploadPacer, KnowsWhichChunksHaveNotLeftYet) {
+  // A partner NACKs a chunk the pacer still holds: the peer must see that it is queued (and
+  // not send a second copy), and no longer once it left.
+  UploadPacer p(8'000'000, 1000);
+  auto chunk = [](uint32_t peer, uint8_t msg, uint8_t index) {
+    UploadPacer::Packet c;
+    c.peer = peer;
+    c.bytes.assign(1000, 0);  // msg_id (u32) | index (u16) | count | data
+    c.bytes[3] = msg;
+    c.bytes[5] = index;
+    return c;
+  };
+  p.enqueue(kUrgent, chunk(1, 7, 0), 0);
+  p.enqueue(kUrgent, chunk(1, 7, 1), 0);
+  std::vector<UploadPacer::Packet> out;
+  p.release(0, out);
+  ASSERT_EQ(out.size(), 1u);  // index 0 left in the burst, index 1 waits
+  const std::vector<uint8_t> first = {0, 0, 0, 7, 0, 0}, second = {0, 0, 0, 7, 0, 1};
+  EXPECT_FALSE(p.holds(1, first));
+  EXPECT_TRUE(p.holds(1, second));
+  EXPECT_FALSE(p.holds(2, second));  // another partner's copy is another packet
+  UploadPacer::Packet ctl = chunk(3, 7, 1);
+  ctl.kind = UploadPacer::Kind::kRtcp;  // control is never a chunk
+  p.enqueue(kUrgent, std::move(ctl), 0);
+  EXPECT_FALSE(p.holds(3, second));
+  EXPECT_FALSE(p.holds(1, std::vector<uint8_t>(2000, 0)));  // longer than any packet
+  p.release(10'000, out);
+  EXPECT_FALSE(p.holds(1, second));
+}
