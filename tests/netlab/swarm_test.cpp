@@ -156,7 +156,7 @@ void print_viewer(const ViewerRun& r) {
 // uplink themselves. Every viewer plays >= 99 %; the viewer without UDP only has relayed
 // links; TURN carries a small share of the bytes (the rest goes direct).
 //
-// Disabled in CI: it passed 1 run in 4 (docs/netlab.md, "Swarm tests"); run it with
+// Disabled in CI: it passed 2 runs in 6 (docs/netlab.md, "Swarm tests"); run it with
 // --gtest_also_run_disabled_tests --gtest_filter='*EveryNatKind*'.
 TEST_F(NetlabSwarm, DISABLED_CappedUplinksBehindEveryNatKindAllPlay) {
   const int watch_s = [] {
