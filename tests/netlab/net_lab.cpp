@@ -330,6 +330,16 @@ bool NetLab::restart_tracker(std::string* error) {
   return start_tracker(error);
 }
 
+bool NetLab::set_tracker_reachable(bool reachable, std::string* error) {
+  const std::string op = reachable ? "-D" : "-I";
+  auto rule = [&](const char* chain, const char* dir) {
+    return run({"ip", "netns", "exec", internet_, "iptables", "-w", op, chain, "-p", "tcp", dir,
+                "8700", "-j", "DROP"},
+               error);
+  };
+  return rule("INPUT", "--dport") && rule("OUTPUT", "--sport");
+}
+
 bool NetLab::attach_to_internet(const std::string& ns, const std::string& address,
                                 std::string* error) {
   const std::string I = internet_, port = "p" + std::to_string(++attached_);

@@ -98,6 +98,9 @@ class NetLab {
   // logs to tracker-<n>.*.
   bool kill_tracker();
   bool restart_tracker(std::string* error);
+  // Unreachable: the internet namespace drops every packet to and from the tracker's port, so
+  // its host looks crashed or cut off from afar (no FIN, no RST, connects unanswered).
+  bool set_tracker_reachable(bool reachable, std::string* error);
 
   // A routed host's path cut (or restored): its router drops everything it would forward
   // (first FORWARD rule). NAT mappings survive a cut.

@@ -51,6 +51,14 @@ json last_stats(const fs::path& path) {
   return lines.empty() ? json::object() : lines.back();
 }
 
+// Seconds from `since` to the first stats line showing a tracker retry (-1: none).
+double retrying_after(const fs::path& path, double since) {
+  for (const auto& j : stats_lines(path))
+    if (j.value("t", 0.0) > since && j.value("tracker_retries", 0) > 0)
+      return j.value("t", 0.0) - since;
+  return -1;
+}
+
 struct Viewer {
   std::string id;
   RouterKind kind;
@@ -111,6 +119,8 @@ class NetlabOutage : public ::testing::Test {
     return false;
   }
 
+  void run_outage(bool silent);
+
   std::unique_ptr<NetLab> lab_;
   Process bc_;
   std::vector<Viewer> viewers_;
@@ -121,8 +131,9 @@ class NetlabOutage : public ::testing::Test {
 // Broadcaster behind a full cone NAT, five viewers: public, full cone, port-restricted and two
 // behind symmetric NATs (their links to the port-restricted and symmetric peers can only go
 // through coturn). Once all play, the tracker dies for 30 s and comes back empty on the same
-// address. Then a sixth viewer joins: the directory has the stream again.
-TEST_F(NetlabOutage, StreamSurvivesA30sTrackerOutageAcrossNats) {
+// address. Then a sixth viewer joins: the directory has the stream again. `silent`: its host
+// also drops every packet meanwhile, so nobody gets a FIN or a refused connect.
+void NetlabOutage::run_outage(bool silent) {
   std::string err;
   const LabHost* b = lab_->add_host("bc", RouterKind::kFullCone, &err);
   ASSERT_TRUE(b) << err;
@@ -148,6 +159,9 @@ TEST_F(NetlabOutage, StreamSurvivesA30sTrackerOutageAcrossNats) {
   std::this_thread::sleep_for(2s);  // a few segments over the links each viewer settled on
 
   // The outage.
+  if (silent) {
+    ASSERT_TRUE(lab_->set_tracker_reachable(false, &err)) << err;
+  }
   ASSERT_TRUE(lab_->kill_tracker());
   const double killed_at = now_s();
   for (auto* v : early) v->at_kill = last_stats(stats_path(v->id));
@@ -164,6 +178,9 @@ TEST_F(NetlabOutage, StreamSurvivesA30sTrackerOutageAcrossNats) {
   EXPECT_NE(bc_.err().find("tracker lost, retry"), std::string::npos);
   ASSERT_TRUE(bc_.running()) << "the broadcaster gave up during the outage:\n" << bc_.err();
 
+  if (silent) {
+    ASSERT_TRUE(lab_->set_tracker_reachable(true, &err)) << err;
+  }
   ASSERT_TRUE(lab_->restart_tracker(&err)) << err;
   const double restarted_at = now_s();
 
@@ -219,9 +236,11 @@ TEST_F(NetlabOutage, StreamSurvivesA30sTrackerOutageAcrossNats) {
   std::printf("outage %.1f s; tracker restarted, all %zu peers and the stream back after %.1f s\n",
               restarted_at - killed_at, want_peers,
               registered_at > 0 ? registered_at - restarted_at : -1.0);
-  std::printf("broadcaster: %llu segments, reconnected after %.1f s\n",
-              (unsigned long long)segments,
-              reconnected_at.count("bc") ? reconnected_at["bc"] - restarted_at : -1.0);
+  std::printf(
+      "broadcaster: %llu segments, retrying %.1f s after the kill, reconnected %.1f s "
+      "after the restart\n",
+      (unsigned long long)segments, retrying_after(stats_path("bc"), killed_at),
+      reconnected_at.count("bc") ? reconnected_at["bc"] - restarted_at : -1.0);
   int with_partners = 0;
   for (auto& v : viewers_) {
     // Viewers end with the stream: the tracker they joined again tells them.
@@ -245,13 +264,14 @@ TEST_F(NetlabOutage, StreamSurvivesA30sTrackerOutageAcrossNats) {
     std::printf(
         "%-4s %-15s | partners at kill %d (direct %d relayed %d) | played at kill %4llu, "
         "+15 s %4llu, +30 s %4llu | end: played %4llu missed %3llu continuity %.4f | "
-        "reconnected after %.1f s\n",
+        "retrying after %.1f s, reconnected %.1f s after the restart\n",
         v.id.c_str(), to_string(v.kind), partners, v.at_kill.value("links_direct", 0),
         v.at_kill.value("links_relayed", 0),
         (unsigned long long)v.at_kill.value("played", uint64_t(0)),
         (unsigned long long)v.played_mid, (unsigned long long)v.played_end,
         (unsigned long long)s.value("played", uint64_t(0)),
         (unsigned long long)s.value("missed", uint64_t(0)), s.value("continuity", 0.0),
+        retrying_after(stats_path(v.id), killed_at),
         reconnected_at.count(v.id) ? reconnected_at[v.id] - restarted_at : -1.0);
     if (partners == 0) continue;  // nothing to play on without the tracker
     ++with_partners;
@@ -263,3 +283,11 @@ TEST_F(NetlabOutage, StreamSurvivesA30sTrackerOutageAcrossNats) {
   EXPECT_GE(with_partners, int(early.size()) - 1)
       << "most viewers had no partner when the tracker died: the test proves little";
 }
+
+// The tracker process is killed: its kernel closes the connections (FIN) and refuses connects
+// until it is back, so everyone knows at once.
+TEST_F(NetlabOutage, StreamSurvivesA30sTrackerOutageAcrossNats) { run_outage(false); }
+
+// The tracker's host vanishes (a crash, a cut cable): no FIN, no RST, connects unanswered. The
+// clients must find out from their keepalives that the connection is dead.
+TEST_F(NetlabOutage, StreamSurvivesATrackerHostThatVanishesFor30s) { run_outage(true); }
