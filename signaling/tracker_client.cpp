@@ -31,6 +31,13 @@ std::set<TrackerClient*>& clients_with_pending() {
   return s;
 }
 guint g_tick_source = 0;
+// Likewise one timer watches every connecting or connected client for a silent tracker.
+std::set<TrackerClient*>& clients_watched() {
+  static std::set<TrackerClient*> s;
+  return s;
+}
+guint g_watch_source = 0;
+constexpr unsigned kWatchIntervalMs = 500;
 }  // namespace
 
 struct TrackerClient::Guard {
@@ -79,6 +86,7 @@ TrackerClient::~TrackerClient() {
   if (retry_timer_) g_source_remove(retry_timer_);
   retry_timer_ = 0;
   clients_with_pending().erase(this);
+  watch(false);
   drop_socket();
   pending_.clear();  // no callbacks from a destructor
   g_object_unref(session_);
@@ -128,6 +136,8 @@ void TrackerClient::start_attempt() {
   }
   cancel_ = g_cancellable_new();
   auto* ctx = new ConnectCtx{guard_, ++attempt_seq_};
+  attempt_started_ms_ = now_ms();
+  watch(true);
   set_state(ClientState::kConnecting, "");
   soup_session_websocket_connect_async(session_, msg, nullptr, nullptr, G_PRIORITY_DEFAULT, cancel_,
                                        &TrackerClient::on_connect_done, ctx);
@@ -161,7 +171,10 @@ void TrackerClient::on_connect_done(GObject* src, GAsyncResult* res, gpointer da
   if (self->opt_.keepalive_s)
     soup_websocket_connection_set_keepalive_interval(ws, self->opt_.keepalive_s);
   g_signal_connect(ws, "message", G_CALLBACK(&TrackerClient::on_ws_message), self);
+  g_signal_connect(ws, "pong", G_CALLBACK(&TrackerClient::on_ws_pong), self);
   g_signal_connect(ws, "closed", G_CALLBACK(&TrackerClient::on_ws_closed), self);
+  self->last_rx_ms_ = now_ms();
+  self->watch(self->silence_limit_ms() > 0);
   self->attempts_ = 0;
   self->set_state(ClientState::kConnected, "");
 }
@@ -198,7 +211,49 @@ void TrackerClient::on_ws_closed(SoupWebsocketConnection* ws, gpointer data) {
   self->handle_drop(why);
 }
 
+unsigned TrackerClient::silence_limit_ms() const {
+  return opt_.keepalive_s ? opt_.silence_timeout_s * 1000 : 0;
+}
+
+void TrackerClient::watch(bool on) {
+  if (!on) {
+    clients_watched().erase(this);
+    return;
+  }
+  clients_watched().insert(this);
+  if (!g_watch_source)
+    g_watch_source = g_timeout_add(kWatchIntervalMs, &TrackerClient::on_watch_tick, nullptr);
+}
+
+gboolean TrackerClient::on_watch_tick(gpointer) {
+  const int64_t now = now_ms();
+  auto clients = clients_watched();  // a drop's callbacks may add or remove clients
+  for (TrackerClient* self : clients) {
+    if (!clients_watched().count(self)) continue;  // destroyed or dropped meanwhile
+    const unsigned silence = self->silence_limit_ms();
+    if (self->ws_ && silence > 0 && now - self->last_rx_ms_ > silence) {
+      self->handle_drop("no answer from the tracker for " + std::to_string(silence / 1000) + " s");
+    } else if (!self->ws_ && self->state_ == ClientState::kConnecting &&
+               self->opt_.connect_timeout_ms > 0 &&
+               now - self->attempt_started_ms_ > self->opt_.connect_timeout_ms) {
+      ++self->attempt_seq_;  // the attempt's late result (cancelled) is stale
+      self->handle_drop("no answer from the tracker within " +
+                        std::to_string(self->opt_.connect_timeout_ms) + " ms");
+    }
+  }
+  if (clients_watched().empty()) {
+    g_watch_source = 0;
+    return G_SOURCE_REMOVE;
+  }
+  return G_SOURCE_CONTINUE;
+}
+
+void TrackerClient::on_ws_pong(SoupWebsocketConnection*, GBytes*, gpointer data) {
+  static_cast<TrackerClient*>(data)->last_rx_ms_ = now_ms();
+}
+
 void TrackerClient::handle_drop(const std::string& reason) {
+  watch(false);
   drop_socket();
   peer_id_.clear();
   token_.clear();
@@ -235,6 +290,7 @@ void TrackerClient::close() {
   want_open_ = false;
   if (retry_timer_) g_source_remove(retry_timer_);
   retry_timer_ = 0;
+  watch(false);
   drop_socket();
   peer_id_.clear();
   fail_pending("disconnected", "closed by client");
@@ -254,10 +310,12 @@ void TrackerClient::fail_pending(const std::string& code, const std::string& mes
 
 void TrackerClient::on_ws_message(SoupWebsocketConnection*, gint type, GBytes* bytes,
                                   gpointer data) {
+  auto* self = static_cast<TrackerClient*>(data);
+  self->last_rx_ms_ = now_ms();
   if (type != SOUP_WEBSOCKET_DATA_TEXT) return;
   gsize len = 0;
   auto* p = static_cast<const char*>(g_bytes_get_data(bytes, &len));
-  static_cast<TrackerClient*>(data)->dispatch(std::string(p ? p : "", len));
+  self->dispatch(std::string(p ? p : "", len));
 }
 
 void TrackerClient::dispatch(const std::string& text) {

@@ -50,7 +50,14 @@ struct TrackerClientOptions {
   unsigned initial_backoff_ms = 250;  // doubles per attempt, +-25 % jitter
   unsigned max_backoff_ms = 8000;
   unsigned request_timeout_ms = 10000;
-  unsigned keepalive_s = 20;                 // WebSocket ping interval; 0 = off
+  // A tracker host that crashed or dropped off the network sends no FIN or RST: without
+  // these a connection to it looks open until TCP gives up (many minutes), and a connect to
+  // it waits for the kernel's SYN retries (about 2 minutes).
+  unsigned connect_timeout_ms = 10000;  // TCP + WebSocket handshake of one attempt; 0 = none
+  unsigned keepalive_s = 5;             // WebSocket ping interval; 0 = off
+  // Connected and nothing received (not even a pong) for this long: the connection is dead,
+  // drop it and reconnect. Needs keepalive_s (a quiet connection is otherwise normal); 0 = off.
+  unsigned silence_timeout_s = 15;
   bool accept_invalid_certificates = false;  // wss with a self-signed test certificate
   SoupSession* session = nullptr;  // optional shared session (many clients in one process)
   // The key that proves our peer id (hello signs the tracker's welcome nonce with it).
@@ -153,6 +160,10 @@ class TrackerClient {
   static void on_ws_closed(SoupWebsocketConnection*, gpointer data);
   static gboolean on_retry_timer(gpointer data);
   static gboolean on_tick(gpointer data);
+  static void on_ws_pong(SoupWebsocketConnection*, GBytes*, gpointer data);
+  static gboolean on_watch_tick(gpointer data);
+  void watch(bool on);
+  unsigned silence_limit_ms() const;
   void start_attempt();
   void handle_drop(const std::string& reason);
   void set_state(ClientState s, const std::string& reason);
@@ -174,6 +185,8 @@ class TrackerClient {
   guint retry_timer_ = 0;
   uint64_t next_id_ = 1;
   uint64_t attempt_seq_ = 0;  // a late connect result of an older attempt is dropped
+  int64_t attempt_started_ms_ = 0;
+  int64_t last_rx_ms_ = 0;  // the last message or pong on this connection
   std::map<uint64_t, Pending> pending_;
   std::string peer_id_, token_;
   std::string resume_id_, resume_token_;  // survive a drop, so the next hello can resume

@@ -279,19 +279,8 @@ bool NetLab::start(std::string* error) {
                         {"--turn-uris", "turn:" + server + ",turn:" + server + "?transport=tcp",
                          "--turn-secret-file", secret.string()});
   }
-  if (!spawn(tracker_, I, tracker_args, "tracker")) {
-    *error = "cannot start the tracker";
-    return false;
-  }
-  bool listening = false;
-  for (int i = 0; i < 500 && tracker_.running() && !listening; ++i) {
-    listening = tracker_.out().find("listening on") != std::string::npos;
-    if (!listening) std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  if (!listening) {
-    *error = "tracker did not start: " + tracker_.err();
-    return false;
-  }
+  tracker_args_ = std::move(tracker_args);
+  if (!start_tracker(error)) return false;
   CoturnProcess::Options co;
   co.listen_ip = kServerAddress;
   co.user = kTurnUser;
@@ -304,6 +293,51 @@ bool NetLab::start(std::string* error) {
         return spawn(p, I, args, "turnserver");
       },
       error);
+}
+
+bool NetLab::start_tracker(std::string* error) {
+  // The first one logs to tracker.*, a restarted one to tracker-2.*, ...
+  const int n = ++trackers_started_;
+  const std::string log = n == 1 ? "tracker" : "tracker-" + std::to_string(n);
+  tracker_ = std::make_unique<testing::Process>();
+  if (!spawn(*tracker_, internet_, tracker_args_, log)) {
+    *error = "cannot start the tracker";
+    return false;
+  }
+  bool listening = false;
+  for (int i = 0; i < 500 && tracker_->running() && !listening; ++i) {
+    listening = tracker_->out().find("listening on") != std::string::npos;
+    if (!listening) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  if (!listening) {
+    *error = "tracker did not start: " + tracker_->err();
+    return false;
+  }
+  return true;
+}
+
+bool NetLab::kill_tracker() {
+  if (!tracker_->running()) return false;
+  kill(-tracker_->pid(), SIGKILL);
+  return tracker_->wait(5000).has_value();
+}
+
+bool NetLab::restart_tracker(std::string* error) {
+  if (tracker_->running()) {
+    *error = "the tracker is still running";
+    return false;
+  }
+  return start_tracker(error);
+}
+
+bool NetLab::set_tracker_reachable(bool reachable, std::string* error) {
+  const std::string op = reachable ? "-D" : "-I";
+  auto rule = [&](const char* chain, const char* dir) {
+    return run({"ip", "netns", "exec", internet_, "iptables", "-w", op, chain, "-p", "tcp", dir,
+                "8700", "-j", "DROP"},
+               error);
+  };
+  return rule("INPUT", "--dport") && rule("OUTPUT", "--sport");
 }
 
 bool NetLab::attach_to_internet(const std::string& ns, const std::string& address,
@@ -464,7 +498,7 @@ bool NetLab::wait_for_tracker_peers(int n, int timeout_ms) {
 
 void NetLab::teardown() {
   if (coturn_) coturn_->stop();
-  tracker_.stop();
+  tracker_->stop();
   // Anything still running inside (a test's process that was not stopped) goes first, so
   // the namespaces really disappear.
   for (auto it = namespaces_.rbegin(); it != namespaces_.rend(); ++it) {

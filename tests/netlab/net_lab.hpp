@@ -90,7 +90,17 @@ class NetLab {
   const fs::path& dir() const { return dir_; }
   const std::string& internet_ns() const { return internet_; }
   CoturnProcess& coturn() { return *coturn_; }
-  testing::Process& tracker() { return tracker_; }
+  testing::Process& tracker() { return *tracker_; }
+
+  // A tracker outage: SIGKILL (no goodbye to anyone, as a crashed host), then a new tracker
+  // on the same address and port, in the same namespace, with the same arguments. It starts
+  // empty, as a restarted tracker does; its --stats go to the same file (truncated), its
+  // logs to tracker-<n>.*.
+  bool kill_tracker();
+  bool restart_tracker(std::string* error);
+  // Unreachable: the internet namespace drops every packet to and from the tracker's port, so
+  // its host looks crashed or cut off from afar (no FIN, no RST, connects unanswered).
+  bool set_tracker_reachable(bool reachable, std::string* error);
 
   // A routed host's path cut (or restored): its router drops everything it would forward
   // (first FORWARD rule). NAT mappings survive a cut.
@@ -107,6 +117,7 @@ class NetLab {
   bool make_namespace(const std::string& ns, std::string* error);
   bool attach_to_internet(const std::string& ns, const std::string& address, std::string* error);
   bool configure_router(const LabHost& h, std::string* error);
+  bool start_tracker(std::string* error);
   void sweep_stale();
   void teardown();
 
@@ -115,7 +126,9 @@ class NetLab {
   std::vector<std::string> namespaces_;
   std::vector<std::unique_ptr<LabHost>> hosts_;
   int attached_ = 0;  // veths on the internet namespace
-  testing::Process tracker_;
+  std::vector<std::string> tracker_args_;
+  std::unique_ptr<testing::Process> tracker_ = std::make_unique<testing::Process>();
+  int trackers_started_ = 0;
   std::unique_ptr<CoturnProcess> coturn_;
   int cmd_seq_ = 0;
   bool coturn_denies_private_peers_ = true;

@@ -1,7 +1,7 @@
 // A TCP forwarder on 127.0.0.1 whose connections a test can cut at once (as a lost Wi-Fi or a
-// NAT that forgot its mapping would), while it keeps accepting new ones. One thread, poll(),
-// stopped by the destructor. Its sockets are close-on-exec, so processes the test starts
-// later do not hold copies of them.
+// NAT that forgot its mapping would) or freeze (a host gone silent), while it keeps accepting
+// new ones. One thread, poll(), stopped by the destructor. Its sockets are close-on-exec, so
+// processes the test starts later do not hold copies of them.
 #pragma once
 
 #include <arpa/inet.h>
@@ -38,6 +38,7 @@ class TcpCutProxy {
     stop_ = true;
     if (thread_.joinable()) thread_.join();
     for (auto& p : pairs_) close_pair(p);
+    for (auto& p : frozen_) close_pair(p);
     if (listen_fd_ >= 0) close(listen_fd_);
   }
   TcpCutProxy(const TcpCutProxy&) = delete;
@@ -46,6 +47,9 @@ class TcpCutProxy {
   uint16_t port() const { return port_; }
   // Closes every forwarded connection now (new ones are still accepted).
   void cut() { cut_requested_ = true; }
+  // Stops forwarding on every open connection without closing it (new ones are still
+  // forwarded): the far end vanished without a FIN or RST, as a crashed host looks.
+  void freeze() { freeze_requested_ = true; }
   int accepted() const { return accepted_; }
 
  private:
@@ -86,6 +90,10 @@ class TcpCutProxy {
         for (auto& p : pairs_) close_pair(p);
         pairs_.clear();
       }
+      if (freeze_requested_.exchange(false)) {
+        frozen_.insert(frozen_.end(), pairs_.begin(), pairs_.end());  // open, never read
+        pairs_.clear();
+      }
       std::vector<pollfd> fds{{listen_fd_, POLLIN, 0}};
       for (auto& p : pairs_) {
         fds.push_back({p.a, POLLIN, 0});
@@ -122,9 +130,9 @@ class TcpCutProxy {
   uint16_t target_;
   uint16_t port_ = 0;
   int listen_fd_ = -1;
-  std::vector<Pair> pairs_;
+  std::vector<Pair> pairs_, frozen_;
   std::thread thread_;
-  std::atomic<bool> stop_{false}, cut_requested_{false};
+  std::atomic<bool> stop_{false}, cut_requested_{false}, freeze_requested_{false};
   std::atomic<int> accepted_{0};
 };
 

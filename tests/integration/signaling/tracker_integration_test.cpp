@@ -18,6 +18,7 @@
 #include "signaling/raw_ws.hpp"
 #include "signaling/tracker_client.hpp"
 #include "signaling/tracker_server.hpp"
+#include "tests/integration/common/tcp_cut_proxy.hpp"
 
 using namespace meshcast::signaling;
 using nlohmann::json;
@@ -589,6 +590,77 @@ TEST_F(TrackerTest, ClientReconnectsAfterServerDrop) {
   hp.peer_id = "phoenix";
   Reply r = await([&](ReplyFn f) { p->client.hello(hp, f); });
   EXPECT_TRUE(r.ok) << r.code;
+}
+
+// A tracker host that vanishes (crash, cut cable) sends no FIN or RST: the connection stays
+// "open" for TCP. The client must notice from the missing pongs, drop it and reconnect; the
+// tracker, still holding the half-open connection, lets it resume its session.
+TEST_F(TrackerTest, ClientDropsASilentConnectionAndResumes) {
+  meshcast::testing::TcpCutProxy proxy(server->port());
+  ASSERT_NE(proxy.port(), 0);
+  TrackerClientOptions o;
+  o.keepalive_s = 1;
+  o.silence_timeout_s = 3;
+  o.initial_backoff_ms = 50;
+  Peer p(o);
+  HelloParams hp;
+  hp.peer_id = "quiet";
+  std::vector<std::string> reasons;
+  p.client.on_state([&](ClientState s, const std::string& why) {
+    p.states.push_back(s);
+    if (s == ClientState::kDisconnected) reasons.push_back(why);
+  });
+  p.client.connect("ws://127.0.0.1:" + std::to_string(proxy.port()) + "/ws");
+  ASSERT_TRUE(run_until([&] { return p.client.state() == ClientState::kConnected; }));
+  ASSERT_TRUE(await([&](ReplyFn f) { p.client.hello(hp, f); }).ok);
+  // Quiet but alive (pongs come back): longer than the silence timeout, nothing is dropped.
+  run_for(4500);
+  EXPECT_EQ(p.client.state(), ClientState::kConnected);
+  EXPECT_TRUE(reasons.empty()) << reasons.front();
+
+  proxy.freeze();
+  ASSERT_TRUE(run_until([&] { return !reasons.empty(); }, 15000)) << "the dead link was kept";
+  EXPECT_NE(reasons.front().find("no answer from the tracker for 3 s"), std::string::npos)
+      << reasons.front();
+  // The retry state shows while it reconnects, then the session comes back.
+  ASSERT_TRUE(run_until([&] { return p.client.state() == ClientState::kConnected; }, 10000));
+  EXPECT_GE(proxy.accepted(), 2);
+  Reply r = await([&](ReplyFn f) { p.client.hello(hp, f); });
+  ASSERT_TRUE(r.ok) << r.code << " " << r.message;
+  EXPECT_TRUE(p.client.resumed());
+  EXPECT_EQ(p.client.reconnect_attempts(), 0);
+}
+
+// A connect to a host that takes the TCP connection but never answers the WebSocket handshake
+// (or, across the internet, a crashed host whose SYNs go unanswered) ends each attempt after
+// connect_timeout_ms; the retries and the final failure follow as for a refused connect.
+TEST_F(TrackerTest, ConnectToASilentHostTimesOutAndRetries) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  ASSERT_EQ(listen(fd, 8), 0);  // never accepted: the kernel completes the handshakes, no more
+  ASSERT_EQ(getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len), 0);
+  TrackerClientOptions o;
+  o.connect_timeout_ms = 300;
+  o.max_reconnect_attempts = 1;
+  o.initial_backoff_ms = 50;
+  Peer p(o);
+  std::string failed;
+  p.client.on_state([&](ClientState s, const std::string& why) {
+    p.states.push_back(s);
+    if (s == ClientState::kFailed) failed = why;
+  });
+  p.client.connect("ws://127.0.0.1:" + std::to_string(ntohs(a.sin_port)) + "/ws");
+  const bool ended = run_until([&] { return p.client.state() == ClientState::kFailed; }, 10000);
+  close(fd);
+  ASSERT_TRUE(ended) << "a silent host kept the client connecting";
+  EXPECT_NE(failed.find("no answer from the tracker within 300 ms"), std::string::npos) << failed;
+  int connecting = 0;
+  for (auto s : p.states) connecting += s == ClientState::kConnecting;
+  EXPECT_EQ(connecting, 2);  // first try + 1 retry
 }
 
 TEST_F(TrackerTest, ManyClientsConnectAtOnceAndGetSpreadNeighbours) {
