@@ -11,7 +11,7 @@
 
 #include "apps/cli/stats.hpp"
 #include "media/common/audio_analysis.hpp"
-#include "tests/netlab/net_lab.hpp"
+#include "tests/netlab/lab_test.hpp"
 
 using meshcast::netlab::LabHost;
 using meshcast::netlab::NetLab;
@@ -57,18 +57,12 @@ void expect_tone(const std::string& wav, double hz) {
       << wav;
 }
 
-class NetlabCall : public ::testing::Test {
+class NetlabCall : public meshcast::netlab::LabTest {
  protected:
-  void SetUp() override {
-    std::string why;
-    if (!NetLab::available(&why)) GTEST_SKIP() << "no network namespaces here: " << why;
-    lab_ = std::make_unique<NetLab>(MESHCAST_EXE);
-    lab_->set_coturn_denies_private_peers(coturn_denies_private_peers());
-    lab_->set_turn_rest_secret(turn_rest_secret());
-    std::string err;
-    ASSERT_TRUE(lab_->start(&err)) << err;
+  void configure(NetLab& lab) override {
+    lab.set_coturn_denies_private_peers(coturn_denies_private_peers());
+    lab.set_turn_rest_secret(turn_rest_secret());
   }
-  void TearDown() override { lab_.reset(); }
   virtual bool coturn_denies_private_peers() const { return true; }
   virtual std::string turn_rest_secret() const { return ""; }
 
@@ -272,8 +266,6 @@ class NetlabCall : public ::testing::Test {
     std::string a = route.value(field, "");
     return a.substr(0, a.rfind(':'));
   }
-
-  std::unique_ptr<NetLab> lab_;
 };
 
 }  // namespace
@@ -443,13 +435,7 @@ TEST_F(NetlabCall, BroadcastFromSymmetricNatReachesViewersBehindMixedNats) {
     viewers.push_back(host("v" + std::to_string(i), kinds[i]));
   ASSERT_TRUE(bc_host);
   for (auto* v : viewers) ASSERT_TRUE(v);
-  auto servers = [&](const LabHost& h) {
-    std::vector<std::string> a = {
-        "--tracker", lab_->tracker_url(), "--local-address", h.address,
-        "--stun",    lab_->stun_uri(),    "--turn",          lab_->turn_udp_uri()};
-    if (h.kind == RouterKind::kUdpBlocked) a.insert(a.end(), {"--turn", lab_->turn_tcp_uri()});
-    return a;
-  };
+  auto servers = [&](const LabHost& h) { return lab_->server_args(h); };
   Process bc;
   auto bc_args = servers(*bc_host);
   bc_args.insert(bc_args.begin(), {MESHCAST_EXE, "broadcast"});

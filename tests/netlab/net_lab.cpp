@@ -470,6 +470,12 @@ bool NetLab::set_wan_link(const LabHost& h, bool up, std::string* error) {
 std::string NetLab::tracker_url() const {
   return "ws://" + std::string(kServerAddress) + ":8700/ws";
 }
+std::vector<std::string> NetLab::server_args(const LabHost& h) const {
+  std::vector<std::string> a = {"--tracker", tracker_url(), "--local-address", h.address,
+                                "--stun",    stun_uri(),    "--turn",          turn_udp_uri()};
+  if (h.kind == RouterKind::kUdpBlocked) a.insert(a.end(), {"--turn", turn_tcp_uri()});
+  return a;
+}
 std::string NetLab::stun_uri() const { return "stun:" + std::string(kServerAddress) + ":3478"; }
 std::string NetLab::turn_udp_uri() const {
   return "turn:" + std::string(kTurnUser) + ":" + kTurnPassword + "@" + kServerAddress + ":3478";

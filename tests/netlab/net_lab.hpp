@@ -82,6 +82,9 @@ class NetLab {
   std::string stun_uri() const;
   std::string turn_udp_uri() const;
   std::string turn_tcp_uri() const;
+  // --tracker, --local-address, --stun and --turn (UDP; TCP too for a host without UDP) for
+  // a meshcast process on `h`.
+  std::vector<std::string> server_args(const LabHost& h) const;
   std::string turn_tls_uri() const;
   // A --stats line of the tracker written after this call has at least n peers (waits up
   // to timeout_ms; the tracker writes one a second).

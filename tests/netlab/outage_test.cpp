@@ -13,7 +13,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
-#include "tests/netlab/net_lab.hpp"
+#include "tests/netlab/lab_test.hpp"
 
 using meshcast::netlab::LabHost;
 using meshcast::netlab::NetLab;
@@ -68,25 +68,14 @@ struct Viewer {
   uint64_t played_mid = 0, played_end = 0;  // halfway through the outage, and at its end
 };
 
-class NetlabOutage : public ::testing::Test {
+class NetlabOutage : public meshcast::netlab::LabTest {
  protected:
-  void SetUp() override {
-    std::string why;
-    if (!NetLab::available(&why)) GTEST_SKIP() << "no network namespaces here: " << why;
-    lab_ = std::make_unique<NetLab>(MESHCAST_EXE);
-    std::string err;
-    ASSERT_TRUE(lab_->start(&err)) << err;
-  }
-  void TearDown() override {
+  void stop_processes() override {
     for (auto& v : viewers_) v.proc->stop();
     bc_.stop();
-    lab_.reset();
   }
 
-  std::vector<std::string> servers(const LabHost& h) const {
-    return {"--tracker", lab_->tracker_url(), "--local-address", h.address,
-            "--stun",    lab_->stun_uri(),    "--turn",          lab_->turn_udp_uri()};
-  }
+  std::vector<std::string> servers(const LabHost& h) const { return lab_->server_args(h); }
   fs::path stats_path(const std::string& id) const { return lab_->dir() / id / "stats.jsonl"; }
 
   // Not --quiet: the status line (one line a second on a pipe) is part of what is tested.
@@ -121,7 +110,6 @@ class NetlabOutage : public ::testing::Test {
 
   void run_outage(bool silent);
 
-  std::unique_ptr<NetLab> lab_;
   Process bc_;
   std::vector<Viewer> viewers_;
 };

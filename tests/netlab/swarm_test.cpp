@@ -10,7 +10,7 @@
 #include <thread>
 
 #include "apps/cli/stats.hpp"
-#include "tests/netlab/net_lab.hpp"
+#include "tests/netlab/lab_test.hpp"
 
 using meshcast::netlab::LabHost;
 using meshcast::netlab::NetLab;
@@ -55,28 +55,14 @@ ViewerRun read_stats(const ViewerSpec& spec, const fs::path& path) {
   return r;
 }
 
-class NetlabSwarm : public ::testing::Test {
+class NetlabSwarm : public meshcast::netlab::LabTest {
  protected:
-  void SetUp() override {
-    std::string why;
-    if (!NetLab::available(&why)) GTEST_SKIP() << "no network namespaces here: " << why;
-    lab_ = std::make_unique<NetLab>(MESHCAST_EXE);
-    std::string err;
-    ASSERT_TRUE(lab_->start(&err)) << err;
-  }
-  void TearDown() override {
+  void stop_processes() override {
     for (auto& p : procs_) p->stop();
     bc_.stop();
-    lab_.reset();
   }
 
-  std::vector<std::string> servers(const LabHost& h) {
-    std::vector<std::string> a = {
-        "--tracker", lab_->tracker_url(), "--local-address", h.address,
-        "--stun",    lab_->stun_uri(),    "--turn",          lab_->turn_udp_uri()};
-    if (h.kind == RouterKind::kUdpBlocked) a.insert(a.end(), {"--turn", lab_->turn_tcp_uri()});
-    return a;
-  }
+  std::vector<std::string> servers(const LabHost& h) const { return lab_->server_args(h); }
 
   // A public, uncapped broadcaster of a synthetic 800 kbit/s stream (no encoder: the CPU
   // goes to the viewers).
@@ -129,7 +115,6 @@ class NetlabSwarm : public ::testing::Test {
     return runs;
   }
 
-  std::unique_ptr<NetLab> lab_;
   Process bc_;
   std::vector<std::unique_ptr<Process>> procs_;
 };
