@@ -145,10 +145,17 @@ class TrackerCluster : public ::testing::Test {
                   std::to_string(seconds)},
                  "bc");
   }
+  // `on`: one instance ("b") or several ("b,c": the viewer picks in a random order).
   Process& viewer(const std::string& on, int n, int seconds) {
-    return spawn({"watch", "--tracker", url(on), "--stream", "live", "--id",
-                  "v" + std::to_string(n), "--out", "null", "--quiet", "--log-level", "info",
-                  "--duration", std::to_string(seconds), "--stats", stats_file(n).string()},
+    std::string urls;
+    for (std::size_t at = 0; at < on.size();) {
+      const std::size_t comma = std::min(on.find(',', at), on.size());
+      urls += (urls.empty() ? "" : ",") + url(on.substr(at, comma - at));
+      at = comma + 1;
+    }
+    return spawn({"watch", "--tracker", urls, "--stream", "live", "--id", "v" + std::to_string(n),
+                  "--out", "null", "--quiet", "--log-level", "info", "--duration",
+                  std::to_string(seconds), "--stats", stats_file(n).string()},
                  "v" + std::to_string(n));
   }
   fs::path stats_file(int n) const { return dir_ / ("v" + std::to_string(n) + ".jsonl"); }
@@ -243,5 +250,43 @@ TEST_F(TrackerCluster, RecoversFromARedisRestart) {
   expect_clean_finish(v1, 1);
   expect_clean_finish(v0, 0);
   EXPECT_NE(trackers_["a"]->err().find("redis: link lost"), std::string::npos) << logs();
+  bc.stop();
+}
+
+// The viewers know instances B and C. The busier of the two is killed mid-stream (SIGKILL, no
+// goodbye): its viewers reconnect to the other one and resume their sessions there, the
+// others drop the dead instance, and playback stays continuous.
+TEST_F(TrackerCluster, ViewersOfAKilledInstanceResumeOnAnother) {
+  Process& bc = broadcaster("a", 60);
+  ASSERT_TRUE(stream_everywhere()) << bc.err() << logs();
+  Process& v0 = viewer("b,c", 0, 40);
+  Process& v1 = viewer("b,c", 1, 40);
+  ASSERT_TRUE(all_playing({0, 1}, 25s)) << bc.err() << logs();
+  const long on_b = metric(http_get(ports_["b"], "/metrics"), "meshcast_peers_connected");
+  const long on_c = metric(http_get(ports_["c"], "/metrics"), "meshcast_peers_connected");
+  ASSERT_EQ(on_b + on_c, 2) << logs();
+  const std::string victim = on_b >= on_c ? "b" : "c", survivor = victim == "b" ? "c" : "b";
+  std::this_thread::sleep_for(3s);
+  ::kill(-trackers_[victim]->pid(), SIGKILL);
+  trackers_[victim]->wait(5000);
+  ports_.erase(victim);
+
+  // Everyone ends up on the survivor, the dead instance is dropped by A and the survivor, and
+  // nobody was lost on the way: still three peers.
+  std::string m;
+  for (int i = 0; i < 150; ++i) {
+    std::this_thread::sleep_for(100ms);
+    m = http_get(ports_[survivor], "/metrics");
+    if (metric(m, "meshcast_peers_connected") == 2 && metric(m, "meshcast_cluster_instances") == 2)
+      break;
+  }
+  EXPECT_EQ(metric(m, "meshcast_peers_connected"), 2) << m << logs();
+  EXPECT_EQ(metric(m, "meshcast_cluster_instances"), 2) << m;
+  EXPECT_EQ(metric(m, "meshcast_cluster_peers"), 3) << m;
+  // Resumed, not registered anew: the survivor saw no join for the viewers that moved.
+  EXPECT_EQ(metric(m, "meshcast_messages_total{type=\"join\"}"), on_b >= on_c ? on_c : on_b) << m;
+  ASSERT_TRUE(cluster_formed(2, {"a", survivor}));
+  expect_clean_finish(v0, 0);
+  expect_clean_finish(v1, 1);
   bc.stop();
 }
