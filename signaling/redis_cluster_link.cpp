@@ -25,6 +25,7 @@ struct RedisClusterLink::Impl {
   bool cmd_ready = false;
   int subscribed = 0;  // channels confirmed
   bool is_up = false;
+  bool warned = false;  // "cannot connect" logged since the link was last up
   guint retry = 0;
   uint64_t rejected = 0;
   // Sources of contexts hiredis is freeing: its cleanup still touches them after our
@@ -143,7 +144,9 @@ struct RedisClusterLink::Impl {
     Impl* self = owner(c);
     if (!self || status == REDIS_OK) return;
     // hiredis frees a context whose connect failed: forget it, then start over.
-    if (!self->is_up) self->log(std::string("redis: cannot connect: ") + c->errstr);
+    // Once per outage, not once per retry.
+    if (!self->warned) self->log(std::string("redis: cannot connect: ") + c->errstr);
+    self->warned = true;
     self->forget(c);
     self->close_all();
     self->schedule_retry();
@@ -191,6 +194,7 @@ struct RedisClusterLink::Impl {
   void became_up() {
     if (!cmd) return;
     is_up = true;
+    warned = false;
     log("redis: link up");
     const std::string pk = peers_key(self), sk = streams_key(self);
     // Whatever an earlier run under this id left is stale: our share is written anew.

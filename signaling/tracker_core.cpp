@@ -369,10 +369,11 @@ bool TrackerCore::resume_peer(Conn& c, ConnId conn, const Request& req, int64_t 
             {"streams", std::move(streams)},
             {"limits", hello_limits()}};
   if (auto ice = ice_servers_for(p.id); !ice.empty()) r["ice_servers"] = std::move(ice);
-  // Streams it owns are stored under this instance now (a move, or its old home died).
+  // Its record first (the others then take this instance as its home), then the streams it
+  // owns, stored under this instance from now on (a move, or its old home died).
+  publish_peer(p, out);
   for (auto& name : p.owned)
     if (auto st = streams_.find(name); st != streams_.end()) publish_stream(st->second, "", out);
-  publish_peer(p, out);
   reply(conn, req, std::move(r), out);
   return true;
 }
@@ -952,7 +953,10 @@ std::string TrackerCore::metrics_text() const {
         std::to_string(peers_.size()) +
         "\n# HELP meshcast_cluster_streams Streams on all instances.\n"
         "# TYPE meshcast_cluster_streams gauge\nmeshcast_cluster_streams " +
-        std::to_string(streams_.size()) + "\n";
+        std::to_string(streams_.size()) +
+        "\n# HELP meshcast_cluster_link_up 1 while this instance reaches Redis.\n"
+        "# TYPE meshcast_cluster_link_up gauge\nmeshcast_cluster_link_up " +
+        std::to_string(link_up_ ? 1 : 0) + "\n";
   }
   return text;
 }

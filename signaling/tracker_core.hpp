@@ -219,6 +219,7 @@ class TrackerCore {
   bool applying_ = false;  // inside on_cluster / on_timer: shared changes are not re-published
   std::map<std::string, int64_t> instance_seen_;  // other live instances -> last heard
   bool link_was_down_ = true;
+  bool link_up_ = false;  // as of the last cluster_tick
   std::unique_ptr<IdentityStore> identities_;
 };
 

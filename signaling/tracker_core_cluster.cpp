@@ -209,6 +209,20 @@ TrackerCore::Peer& TrackerCore::mirror_peer(const ClusterPeer& r, const std::str
       detach_deadlines_.erase({p.detached_until_ms, p.id});
     }
     p.conn = 0;
+    p.instance = instance;
+    // What we stored of it is stale now: deleted. The others ignore these two (an instance's
+    // word counts only for what it owns, and it is not ours any more).
+    for (auto& name : p.owned) {
+      ClusterEvent end;
+      end.type = ClusterEventType::kStreamEnd;
+      end.name = name;
+      end.reason = "moved";
+      publish(std::move(end), out);
+    }
+    ClusterEvent gone;
+    gone.type = ClusterEventType::kPeerGone;
+    gone.name = p.id;
+    publish(std::move(gone), out);
   }
   p.instance = instance;
   return p;
@@ -322,6 +336,7 @@ void TrackerCore::drop_instance(const std::string& instance, CoreOutput& out) {
 void TrackerCore::cluster_tick(int64_t now, bool link_up, CoreOutput& out) {
   if (!clustered()) return;
   last_now_ms_ = now;
+  link_up_ = link_up;
   if (!link_up) {
     link_was_down_ = true;
     return;

@@ -68,6 +68,17 @@ class Cluster {
       }
     }
   }
+  // Redis unreachable for everyone: ticks report the link down and nothing travels.
+  void tick_link_down(int seconds) {
+    for (int s = 0; s < seconds; ++s) {
+      now += 1000;
+      for (auto& [id, c] : cores) {
+        CoreOutput out;
+        c->cluster_tick(now, false, out);
+        EXPECT_TRUE(out.cluster.empty()) << id;
+      }
+    }
+  }
   bool got(const std::string& i, ConnId c, const std::string& type) {
     for (auto& j : inbox[{i, c}])
       if (j["type"] == type) return true;
@@ -294,4 +305,52 @@ TEST(TrackerCluster, ARecordReadBackRebuildsTheMirror) {
   ASSERT_TRUE(overlay);
   EXPECT_EQ((*overlay)["peers"].size(), 2u);
   EXPECT_EQ((*overlay)["viewers"], 1);
+}
+
+TEST(TrackerCluster, ARedisOutageJudgesNobodyDead) {
+  Cluster cl({"a", "b"});
+  const ConnId x = cl.open("a"), y = cl.open("b");
+  cl.hello("a", x, "x");
+  cl.hello("b", y, "y");
+  cl.tick(2);
+  cl.tick_link_down(20);  // far beyond instance_timeout_ms
+  cl.tick(1);
+  for (auto i : {"a", "b"}) {
+    EXPECT_TRUE(cl.core(i).has_peer("x")) << i;
+    EXPECT_TRUE(cl.core(i).has_peer("y")) << i;
+    EXPECT_EQ(cl.core(i).live_instances(), 2u) << i;
+  }
+  // Once the link is back, a really silent instance is dropped after the usual timeout.
+  cl.tick(7, {"b"});
+  EXPECT_FALSE(cl.core("a").has_peer("y"));
+  EXPECT_EQ(cl.core("a").live_instances(), 1u);
+}
+
+TEST(TrackerCluster, ABroadcasterThatMovesKeepsItsStream) {
+  Cluster cl({"a", "b", "c"});
+  const ConnId bc = cl.open("a"), v = cl.open("c");
+  const std::string token = cl.hello("a", bc, "bc")["token"];
+  cl.send("a", bc, {{"type", "stream_create"}, {"name", "live"}, {"public_key", kKey}});
+  cl.hello("c", v, "v");
+  cl.send("c", v, {{"type", "join"}, {"stream", "live"}});
+  // Its connection to A drops; it comes back through B with its token while A is alive.
+  cl.close("a", bc);
+  const ConnId again = cl.open("b");
+  json r =
+      cl.send("b", again,
+              {{"type", "hello"}, {"peer_id", "bc"}, {"role", "broadcaster"}, {"resume", token}});
+  ASSERT_EQ(r["resumed"], true) << r;
+  // A let go of it (its stored records are deleted), and nobody took that for an end.
+  EXPECT_EQ(cl.core("a").local_peer_count(), 0u);
+  for (auto i : {"a", "b", "c"}) {
+    EXPECT_EQ(cl.core(i).stream_count(), 1u) << i;
+    EXPECT_TRUE(cl.core(i).has_peer("bc")) << i;
+  }
+  EXPECT_FALSE(cl.got("c", v, "stream_ended"));
+  cl.send("c", v, {{"type", "relay"}, {"to", "bc"}, {"kind", "offer"}, {"payload", 4}});
+  EXPECT_EQ(cl.last_of("b", again, "relay")["from"], "v");
+  // It is B's now: ending it there ends it everywhere.
+  cl.send("b", again, {{"type", "stream_end"}, {"name", "live"}});
+  EXPECT_TRUE(cl.got("c", v, "stream_ended"));
+  for (auto i : {"a", "b", "c"}) EXPECT_EQ(cl.core(i).stream_count(), 0u) << i;
 }
