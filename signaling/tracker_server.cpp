@@ -536,7 +536,13 @@ struct TrackerServer::Impl {
                          "# HELP meshcast_tcp_connections Open TCP connections (HTTP and "
                          "WebSocket).\n# TYPE meshcast_tcp_connections gauge\n"
                          "meshcast_tcp_connections " +
-                         std::to_string(self->open_sockets) + "\n");
+                         std::to_string(self->open_sockets) + "\n" +
+                         (self->link ? "# HELP meshcast_cluster_rejected_events_total Events "
+                                       "read from Redis that failed validation.\n# TYPE "
+                                       "meshcast_cluster_rejected_events_total counter\n"
+                                       "meshcast_cluster_rejected_events_total " +
+                                           std::to_string(self->link->rejected()) + "\n"
+                                     : std::string()));
     // Pages: ?after=NAME (the "next" of the previous page) and ?limit=N.
     auto param = [&](const char* name) -> std::string {
       const char* v = query ? static_cast<const char*>(g_hash_table_lookup(query, name)) : nullptr;

@@ -207,6 +207,7 @@ TEST_F(TrackerCluster, ViewersOnOtherInstancesPlayABroadcastFromA) {
     EXPECT_EQ(metric(m, "meshcast_cluster_peers"), 3) << id << m;
     EXPECT_EQ(metric(m, "meshcast_peers_connected"), 1) << id << m;
     EXPECT_GT(metric(m, "meshcast_messages_total{type=\"relay\"}"), 0) << id << m;
+    EXPECT_EQ(metric(m, "meshcast_cluster_rejected_events_total"), 0) << id << m;
   }
   // Any instance shows the whole cluster's overlay.
   json overlay = json::parse(http_get(ports_["b"], "/api/streams/live/overlay"), nullptr, false);
