@@ -21,6 +21,8 @@ const char* kHelp =
     "stream with the tracker and pushes it to only a few viewers, who relay it onwards.\n\n"
     "Options:\n"
     "  --tracker URL        tracker WebSocket (default ws://127.0.0.1:8700/ws)\n"
+    "                       URL1,URL2,...: instances of one tracker cluster, tried in a\n"
+    "                       random order (the next one on every reconnect)\n"
     "  --stream NAME        stream name (required)\n"
     "  --id ID              peer id at the tracker (default broadcaster-NAME)\n"
     "  --video SRC          test | device | file:PATH | none (default test)\n"

@@ -25,6 +25,8 @@ const char* kHelp =
     "(and VP8 video with --video). Hang up with Ctrl-C or --duration.\n\n"
     "Options:\n"
     "  --tracker URL          tracker WebSocket (default ws://127.0.0.1:8700/ws)\n"
+    "                         URL1,URL2,...: instances of one tracker cluster, tried in a\n"
+    "                         random order (the next one on every reconnect)\n"
     "  --id ID                my id at the tracker (required)\n"
     "  --to PEER              whom to call\n"
     "  --answer               accept incoming calls without asking\n"

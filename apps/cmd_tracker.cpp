@@ -10,6 +10,9 @@
 #include "apps/cli/args.hpp"
 #include "apps/cli/status.hpp"
 #include "apps/command.hpp"
+#include "signaling/cluster_event.hpp"
+#include "signaling/random_token.hpp"
+#include "signaling/redis_url.hpp"
 #include "signaling/tracker_server.hpp"
 
 using namespace meshcast;
@@ -50,6 +53,18 @@ Options:
   --turn-secret-file F   file holding the shared secret (first line; keep it 0600)
   --turn-ttl-s N         lifetime of handed-out TURN credentials (default 43200)
 
+Cluster (several instances behind one address, docs/operations.md "Running a tracker cluster"):
+  --cluster redis://HOST:PORT[/DB]
+                         share peers, streams and calls with the other instances through
+                         this Redis; relays and call messages to peers on other instances
+                         go through it. Without this option the tracker keeps everything in
+                         memory and needs no Redis
+  --instance-id ID       this instance's id, unique in the cluster (A-Z a-z 0-9 - _ .;
+                         default: a random one)
+  --instance-timeout-ms N
+                         an instance not heard from for N ms is dropped with its peers by
+                         the others (default 5000)
+
 Bounds (what one client can make the tracker hold; 0 turns a bound off):
   --max-conns N          open TCP connections in total, HTTP and WebSocket (default 50000);
                          the fd limit is raised to the hard limit, and N is lowered to
@@ -88,6 +103,7 @@ Examples:
   meshcast tracker
   meshcast tracker --listen 127.0.0.1:0 --quiet
   meshcast tracker --identity-db /var/lib/meshcast/identities.db
+  meshcast tracker --listen 127.0.0.1:8701 --cluster redis://127.0.0.1:6379 --instance-id a
   meshcast tracker --listen 127.0.0.1:8443 --tls-cert cert.pem --tls-key key.pem
   meshcast tracker --listen 0.0.0.0:8700 --max-conns-per-address 64 --max-unsent-kb 512
   curl http://127.0.0.1:8700/metrics
@@ -143,7 +159,10 @@ int run_tracker(int argc, char** argv) {
                   "turn-secret-file",
                   "turn-ttl-s",
                   "max-neighbours-per-group",
-                  "trust-after-ms"});
+                  "trust-after-ms",
+                  "cluster",
+                  "instance-id",
+                  "instance-timeout-ms"});
   if (args.help()) {
     std::fputs(kHelp, stdout);
     return app::kExitOk;
@@ -210,6 +229,23 @@ int run_tracker(int argc, char** argv) {
       return app::kExitUsage;
     }
     opt.core.turn_ttl_s = args.get_int("turn-ttl-s", 43200, 60, 7 * 86400);
+  }
+  if (args.has("cluster")) {
+    std::string why;
+    opt.cluster = signaling::parse_redis_url(args.get("cluster"), &why);
+    if (!opt.cluster) {
+      std::fprintf(stderr, "meshcast tracker: --cluster: %s\n", why.c_str());
+      return app::kExitUsage;
+    }
+    opt.core.instance_id = args.get("instance-id", "t-" + signaling::random_token(4));
+    if (!signaling::is_valid_instance_id(opt.core.instance_id)) {
+      std::fprintf(stderr, "meshcast tracker: --instance-id: 1-64 of A-Z a-z 0-9 - _ .\n");
+      return app::kExitUsage;
+    }
+    opt.core.instance_timeout_ms = args.get_int("instance-timeout-ms", 5000, 1000, 600'000);
+  } else if (args.has("instance-id")) {
+    std::fprintf(stderr, "meshcast tracker: --instance-id needs --cluster\n");
+    return app::kExitUsage;
   }
   std::string level = args.has("quiet") ? "error" : args.get("log-level", "info");
   if (level == "error")

@@ -47,8 +47,13 @@ round-trip p50/p95/p99 and the tracker's memory per peer (RSS delta / N).
 Options:
   --clients N        number of clients (default 1000, max 20000)
   --url URL          use a running tracker instead of starting one (no RSS figures unless
-                     --tracker-pid is given too)
-  --tracker-pid PID  process whose RSS to sample when --url is used
+                     --tracker-pid is given too). URL1,URL2,...: instances of a tracker
+                     cluster; client i connects to URL number i mod K (the stream's owner
+                     to the first)
+  --tracker-pid PID  process whose RSS to sample when --url is used (PID1,PID2,...: the
+                     instances; RSS and CPU are their sums)
+  --pairing MODE     across (default): client i pings client i+1, on another instance when
+                     several URLs are given; within: client i pings client i+K, on its own
   --concurrency N    connects in flight at once (default 256)
   --rounds N         ping/pong round trips per pinging client (default 5)
   --timeout-s N      give up after N seconds in total (default 120)
@@ -73,6 +78,8 @@ Attack modes (a tracker child process is always started; its RSS is sampled ever
 Examples:
   meshcast tracker-bench --clients 5000
   meshcast tracker-bench --clients 200 --url ws://127.0.0.1:8700/ws --tracker-pid 1234
+  meshcast tracker-bench --clients 2000 --url ws://127.0.0.1:8701/ws,ws://127.0.0.1:8702/ws \
+      --tracker-pid 1234,1235 --pairing within
   meshcast tracker-bench --attack amplification
   meshcast tracker-bench --attack idle --hold-s 30
 )";
@@ -100,6 +107,7 @@ void raise_fd_limit() {
 struct Bench {
   int n = 0, concurrency = 256, rounds = 5;
   std::string url;
+  std::vector<std::string> urls;  // instances of a cluster (or the one tracker)
   SoupSession* session = nullptr;
   std::vector<std::unique_ptr<TrackerClient>> clients;
   int next_to_start = 0, in_flight = 0, joined = 0, failed = 0;
@@ -158,9 +166,22 @@ struct Bench {
     c->on("relay", [c](const json& m) {
       if (m.value("kind", "") == "ping") c->relay(m["from"], "pong", m["payload"]);
     });
-    c->connect(url);
+    c->connect(url_for(i));
+  }
+  const std::string& url_for(int i) const {
+    return urls[static_cast<std::size_t>(i) % urls.size()];
   }
 };
+
+std::vector<std::string> split_commas(const std::string& s) {
+  std::vector<std::string> parts;
+  for (std::size_t at = 0; at <= s.size();) {
+    const std::size_t comma = std::min(s.find(',', at), s.size());
+    if (comma > at) parts.push_back(s.substr(at, comma - at));
+    at = comma + 1;
+  }
+  return parts;
+}
 
 // Starts `meshcast tracker --listen 127.0.0.1:0 --quiet EXTRA...` and reads its URL.
 bool spawn_tracker(const std::vector<std::string>& extra, GPid* child, std::string* url,
@@ -450,7 +471,7 @@ int run_bench(int argc, char** argv) {
   app::Args args(argc, argv, {},
                  {"clients", "url", "tracker-pid", "concurrency", "rounds", "timeout-s", "attack",
                   "streams", "conns", "requests", "half-open", "idle", "silent", "hold-s",
-                  "tracker-args", "tracker-exe", "repeat"});
+                  "tracker-args", "tracker-exe", "repeat", "pairing"});
   if (args.help()) {
     std::fputs(kHelp, stdout);
     return app::kExitOk;
@@ -461,8 +482,16 @@ int run_bench(int argc, char** argv) {
   b.concurrency = static_cast<int>(args.get_int("concurrency", 256, 1, 4096));
   b.rounds = static_cast<int>(args.get_int("rounds", 5, 0, 1000));
   long timeout_s = args.get_int("timeout-s", 120, 1, 3600);
-  pid_t tracker_pid = static_cast<pid_t>(args.get_int("tracker-pid", 0, 0, 1 << 30));
+  std::vector<pid_t> pids;
+  for (auto& p : split_commas(args.get("tracker-pid")))
+    pids.push_back(static_cast<pid_t>(std::atol(p.c_str())));
+  pid_t tracker_pid = pids.empty() ? 0 : pids[0];
   b.url = args.get("url");
+  const std::string pairing = args.get("pairing", "across");
+  if (pairing != "across" && pairing != "within") {
+    std::fprintf(stderr, "meshcast tracker-bench: --pairing is across|within\n");
+    return app::kExitUsage;
+  }
   if (!args.ok()) {
     std::fprintf(stderr, "meshcast tracker-bench: %s (see --help)\n", args.error().c_str());
     return app::kExitUsage;
@@ -482,7 +511,20 @@ int run_bench(int argc, char** argv) {
   if (own_tracker) {
     if (!spawn_tracker({"--max-rate", "100000"}, &child, &b.url)) return app::kExitFailure;
     tracker_pid = child;
+    pids = {child};
   }
+  b.urls = split_commas(b.url);
+  // Sums over the instances (one process without a cluster).
+  auto rss_sum = [&] {
+    long kb = 0;
+    for (pid_t p : pids) kb += rss_kb(p);
+    return kb;
+  };
+  auto cpu_sum = [&] {
+    double s = 0;
+    for (pid_t p : pids) s += cpu_seconds(p);
+    return s;
+  };
 
   b.session = soup_session_new_with_options("max-conns", 100000, "max-conns-per-host", 100000,
                                             "timeout", 0u, "idle-timeout", 0u, nullptr);
@@ -497,9 +539,9 @@ int run_bench(int argc, char** argv) {
   };
 
   // Let the tracker settle, then take the memory baseline.
-  long rss_before = tracker_pid ? rss_kb(tracker_pid) : -1;
+  long rss_before = tracker_pid ? rss_sum() : -1;
 
-  double cpu0 = tracker_pid ? cpu_seconds(tracker_pid) : -1;
+  double cpu0 = tracker_pid ? cpu_sum() : -1;
   // Client 0 is the broadcaster that owns the stream.
   int64_t t0 = now_us();
   {
@@ -523,9 +565,17 @@ int run_bench(int argc, char** argv) {
           sp.bitrate_kbps = 500;
           c->create_stream(sp, [&](const Reply& cr) {
             if (!cr.ok) return b.note_error("create: " + cr.code);
-            b.stream_ready = true;
             ++b.joined;
-            b.start_more();
+            // Other instances learn of the stream through Redis: give it a moment.
+            g_timeout_add(
+                b.urls.size() > 1 ? 300 : 0,
+                +[](gpointer d) -> gboolean {
+                  auto* bench = static_cast<Bench*>(d);
+                  bench->stream_ready = true;
+                  bench->start_more();
+                  return G_SOURCE_REMOVE;
+                },
+                &b);
           });
         });
       } else if (s == ClientState::kFailed && !why.empty()) {
@@ -536,28 +586,29 @@ int run_bench(int argc, char** argv) {
       if (m.value("kind", "") == "ping") c->relay(m["from"], "pong", m["payload"]);
     });
     b.next_to_start = 1;
-    c->connect(b.url);
+    c->connect(b.urls[0]);
   }
   bool all_joined = run_until([&] { return b.joined + b.failed >= b.n; });
   double connect_s = static_cast<double>(now_us() - t0) / 1e6;
   // Server-side memory once every client is in: sample after a short quiet period.
   run_until([&, t = now_us()] { return now_us() - t > 300000; });
-  long rss_after = tracker_pid ? rss_kb(tracker_pid) : -1;
-  double cpu1 = tracker_pid ? cpu_seconds(tracker_pid) : -1;
+  long rss_after = tracker_pid ? rss_sum() : -1;
+  double cpu1 = tracker_pid ? cpu_sum() : -1;
 
   // Relay ping/pong: client i pings i+1 through the tracker, `rounds` times, one at a time.
   // First one pair alone (latency with every client connected), then all pairs at once (load).
+  const int stride = pairing == "within" ? static_cast<int>(b.urls.size()) : 1;
   auto run_pings = [&](const std::vector<int>& pingers, int rounds, std::vector<double>& rtts) {
     auto done = std::make_shared<int>(0);
     int started = 0;
     for (int i : pingers) {
-      if (!b.clients[i] || b.clients[i]->peer_id().empty() || !b.clients[i + 1] ||
-          b.clients[i + 1]->peer_id().empty())
+      if (i + stride >= b.n || !b.clients[i] || b.clients[i]->peer_id().empty() ||
+          !b.clients[i + stride] || b.clients[i + stride]->peer_id().empty())
         continue;
       ++started;
       auto left = std::make_shared<int>(rounds);
       TrackerClient* c = b.clients[i].get();
-      std::string partner = Bench::id_of(i + 1);
+      std::string partner = Bench::id_of(i + stride);
       auto send_ping = std::make_shared<std::function<void()>>();
       *send_ping = [done, c, partner, left] {
         if (*left <= 0) {
@@ -583,11 +634,13 @@ int run_bench(int argc, char** argv) {
   std::vector<double> idle_rtt;
   bool idle_done = run_pings({1}, std::max(b.rounds, 1) * 20, idle_rtt);
   std::vector<int> all_pingers;
-  for (int i = 3; i + 1 < b.n; i += 2) all_pingers.push_back(i);
+  // Every client pings or is pinged once: pairs (i, i + stride) with disjoint members.
+  for (int i = 3; i + stride < b.n; i += (i - 3) % (2 * stride) == stride - 1 ? stride + 1 : 1)
+    all_pingers.push_back(i);
   int64_t t1 = now_us();
   bool relays_done = run_pings(all_pingers, b.rounds, b.rtt_ms) && idle_done;
   double relay_s = static_cast<double>(now_us() - t1) / 1e6;
-  double cpu2 = tracker_pid ? cpu_seconds(tracker_pid) : -1;
+  double cpu2 = tracker_pid ? cpu_sum() : -1;
   // Tracker CPU per relayed message over both relay phases (each round trip = 2 relays).
   json cpu_per_relay_us = (cpu1 >= 0 && cpu2 >= 0 && !b.rtt_ms.empty())
                               ? json((cpu2 - cpu1) * 1e6 /
@@ -625,6 +678,8 @@ int run_bench(int argc, char** argv) {
            : json()},
       {"bench_rss_kb", rss_kb(getpid())},
       {"tracker", own_tracker ? "child process" : b.url},
+      {"instances", b.urls.size()},
+      {"pairing", pairing},
       {"errors", b.errors},
   };
 

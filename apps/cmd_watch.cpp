@@ -24,6 +24,8 @@ const char* kHelp =
     "plays (a window when a display exists), records a WebM file, or only counts.\n\n"
     "Options:\n"
     "  --tracker URL        tracker WebSocket (default ws://127.0.0.1:8700/ws)\n"
+    "                       URL1,URL2,...: instances of one tracker cluster, tried in a\n"
+    "                       random order (the next one on every reconnect)\n"
     "  --stream NAME        stream to watch (required)\n"
     "  --view-key KEY       key of a private stream\n"
     "  --id ID              peer id at the tracker (default: assigned)\n"

@@ -21,6 +21,7 @@ meshcast_require_pkg(GST      "gstreamer-1.0>=1.22;gstreamer-app-1.0;gstreamer-a
 meshcast_require_pkg(OPUS     "opus"                         libopus-dev)
 meshcast_require_pkg(VPX      "vpx"                          libvpx-dev)
 meshcast_require_pkg(SQLITE   "sqlite3"                      libsqlite3-dev)
+meshcast_require_pkg(HIREDIS  "hiredis"                      libhiredis-dev)
 
 find_package(nlohmann_json 3.10 QUIET)
 if(NOT nlohmann_json_FOUND)

@@ -17,7 +17,7 @@ PKGS=(
   gstreamer1.0-x gstreamer1.0-gl gstreamer1.0-pulseaudio gstreamer1.0-pipewire gstreamer1.0-alsa
   libx11-dev xvfb x11-utils libsrtp2-dev libopus-dev libvpx-dev libssl-dev
   libsoup-3.0-dev libsqlite3-dev nlohmann-json3-dev libgtest-dev googletest iproute2 procps
-  coturn iptables nftables
+  coturn iptables nftables redis-server libhiredis-dev
   chromium python3-matplotlib
 )
 missing=()

@@ -13,4 +13,8 @@ std::string random_token(std::size_t bytes = 16);
 // Compares without an early exit, so timing does not reveal the matching prefix.
 bool constant_time_equal(std::string_view a, std::string_view b);
 
+// SHA-256 of a secret, hex: what a tracker keeps and shares of view keys, stream secrets and
+// session tokens, so a copy of its state (a Redis dump) opens nothing.
+std::string secret_hash(std::string_view secret);
+
 }  // namespace meshcast::signaling

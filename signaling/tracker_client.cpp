@@ -115,7 +115,19 @@ void TrackerClient::connect(const std::string& url) {
   if (retry_timer_) g_source_remove(retry_timer_);
   retry_timer_ = 0;
   drop_socket();
-  url_ = url;
+  urls_.clear();
+  for (std::size_t at = 0; at <= url.size();) {
+    const std::size_t comma = std::min(url.find(',', at), url.size());
+    if (comma > at) urls_.push_back(url.substr(at, comma - at));
+    at = comma + 1;
+  }
+  if (urls_.empty()) urls_.push_back(url);
+  // Random order: clients of a cluster spread over its instances, and over the survivors
+  // when one of them goes away.
+  for (std::size_t i = urls_.size(); i > 1; --i)
+    std::swap(urls_[i - 1], urls_[g_random_int_range(0, static_cast<gint32>(i))]);
+  url_at_ = 0;
+  url_ = urls_[0];
   want_open_ = true;
   attempts_ = 0;
   start_attempt();
@@ -269,6 +281,8 @@ void TrackerClient::handle_drop(const std::string& reason) {
     return;
   }
   ++attempts_;
+  url_at_ = (url_at_ + 1) % urls_.size();
+  url_ = urls_[url_at_];
   unsigned base = opt_.initial_backoff_ms << std::min(attempts_ - 1, 16);
   base = std::min(base, opt_.max_backoff_ms);
   // +-25 % jitter so that many clients dropped together do not reconnect in lockstep.

@@ -96,7 +96,10 @@ class TrackerClient {
   TrackerClient(const TrackerClient&) = delete;
   TrackerClient& operator=(const TrackerClient&) = delete;
 
+  // `url`, or several comma-separated (instances of one tracker cluster): they are tried in
+  // a random order, each reconnect attempt moving on to the next one.
   void connect(const std::string& url);
+  const std::string& url() const { return url_; }  // the one in use or being tried
   void close();  // no reconnect; pending requests complete with "disconnected"
   ClientState state() const { return state_; }
   const std::string& peer_id() const { return peer_id_; }  // set by a successful hello
@@ -179,6 +182,8 @@ class TrackerClient {
   GCancellable* cancel_ = nullptr;
   std::shared_ptr<Guard> guard_;
   std::string url_;
+  std::vector<std::string> urls_;
+  std::size_t url_at_ = 0;
   ClientState state_ = ClientState::kDisconnected;
   bool want_open_ = false;
   int attempts_ = 0;

@@ -42,6 +42,10 @@ struct TrackerConfig {
   std::vector<std::string> turn_uris;  // turn:HOST:PORT[?transport=udp|tcp], turns:HOST:PORT
   std::string turn_secret;
   int64_t turn_ttl_s = 12 * 3600;
+  // Cluster mode (meshcast tracker --cluster): this instance's id, unique in the cluster; empty =
+  // a standalone tracker. An instance not heard from for instance_timeout_ms is dropped.
+  std::string instance_id;
+  int64_t instance_timeout_ms = 5'000;
   std::size_t max_peers = 100'000;
   std::size_t max_streams = 10'000;
   std::size_t max_streams_per_peer = 8;

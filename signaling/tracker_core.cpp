@@ -152,6 +152,7 @@ void TrackerCore::detach_peer(Peer& p, int64_t now, CoreOutput& out) {
   p.detached_until_ms = now + config_.resume_grace_ms;
   p.conn = 0;
   detach_deadlines_.insert({p.detached_until_ms, p.id});
+  publish_peer(p, out);
   // Its partners hear at once that its tracker connection ended: usually a dead process, so
   // they drop their links to it now (a tracker outage sends nothing and cuts no link).
   const json ev = {{"type", "peer_left"}, {"peer_id", p.id}, {"reason", "disconnected"}};
@@ -174,6 +175,8 @@ void TrackerCore::on_timer(int64_t now_ms, CoreOutput& out) {
     detach_deadlines_.erase(detach_deadlines_.begin());
     remove_peer(id, out);  // grace over: its streams end, its calls and partners are told
   }
+  // Every instance that knows a call times it out itself and tells its own party.
+  applying_ = true;
   while (!call_deadlines_.empty() && call_deadlines_.begin()->first <= now_ms) {
     std::string id = call_deadlines_.begin()->second;
     call_deadlines_.erase(call_deadlines_.begin());
@@ -184,8 +187,9 @@ void TrackerCore::on_timer(int64_t now_ms, CoreOutput& out) {
                  out);
     send_to_peer(call.callee, {{"type", "call_timeout"}, {"call_id", id}, {"peer", call.caller}},
                  out);
-    end_call(id);
+    end_call(id, out);
   }
+  applying_ = false;
 }
 
 std::optional<int64_t> TrackerCore::next_deadline() const {
@@ -300,7 +304,9 @@ void TrackerCore::on_hello(Conn& c, ConnId conn, const Request& req, int64_t now
   Peer p;
   p.conn = conn;
   p.id = id;
-  p.token = random_token(16);
+  const std::string token = random_token(16);
+  p.token_hash = secret_hash(token);
+  p.group = c.group;
   p.role = get_str(b, "role");
   p.upload_kbps = get_int(b, "upload_kbps", 0);
   p.since_ms = now;
@@ -314,10 +320,10 @@ void TrackerCore::on_hello(Conn& c, ConnId conn, const Request& req, int64_t now
   }
   c.peer_id = id;
   hello_deadlines_.erase({c.opened_ms + config_.hello_timeout_ms, conn});
-  json r = {{"peer_id", id}, {"token", p.token}, {"limits", hello_limits()}};
+  json r = {{"peer_id", id}, {"token", token}, {"limits", hello_limits()}};
   if (auto ice = ice_servers_for(id); !ice.empty()) r["ice_servers"] = std::move(ice);
   if (b.contains("resume")) r["resumed"] = false;  // unknown session: a fresh start
-  peers_.emplace(id, std::move(p));
+  publish_peer(peers_.emplace(id, std::move(p)).first->second, out);
   reply(conn, req, std::move(r), out);
 }
 
@@ -331,11 +337,15 @@ bool TrackerCore::resume_peer(Conn& c, ConnId conn, const Request& req, int64_t 
   auto it = peers_.find(get_str(b, "peer_id"));
   if (it == peers_.end()) return false;
   Peer& p = it->second;
-  if (!constant_time_equal(get_str(b, "resume"), p.token)) {
+  if (!constant_time_equal(secret_hash(get_str(b, "resume")), p.token_hash)) {
     error(conn, err::kBadResume, "session token does not match '" + p.id + "'", &req, out, now);
     return true;
   }
-  if (p.online()) {
+  if (!is_local(p)) {
+    // Its instance died or it moved here: this instance is its home from now on.
+    p.instance.clear();
+    p.detached_until_ms = -1;
+  } else if (p.online()) {
     // The old connection is half-open (the client saw the drop first): it is replaced.
     if (auto old = conns_.find(p.conn); old != conns_.end()) old->second.peer_id.clear();
     out.close.push_back(p.conn);
@@ -344,7 +354,9 @@ bool TrackerCore::resume_peer(Conn& c, ConnId conn, const Request& req, int64_t 
     p.detached_until_ms = -1;
   }
   p.conn = conn;
-  p.token = random_token(16);
+  p.group = c.group;
+  const std::string token = random_token(16);
+  p.token_hash = secret_hash(token);
   p.role = get_str(b, "role", p.role);
   p.upload_kbps = get_int(b, "upload_kbps", p.upload_kbps);
   c.peer_id = p.id;
@@ -352,11 +364,16 @@ bool TrackerCore::resume_peer(Conn& c, ConnId conn, const Request& req, int64_t 
   json streams = json::array();
   for (auto& s : p.streams) streams.push_back(s);
   json r = {{"peer_id", p.id},
-            {"token", p.token},
+            {"token", token},
             {"resumed", true},
             {"streams", std::move(streams)},
             {"limits", hello_limits()}};
   if (auto ice = ice_servers_for(p.id); !ice.empty()) r["ice_servers"] = std::move(ice);
+  // Its record first (the others then take this instance as its home), then the streams it
+  // owns, stored under this instance from now on (a move, or its old home died).
+  publish_peer(p, out);
+  for (auto& name : p.owned)
+    if (auto st = streams_.find(name); st != streams_.end()) publish_stream(st->second, "", out);
   reply(conn, req, std::move(r), out);
   return true;
 }
@@ -372,7 +389,7 @@ void TrackerCore::remove_peer(const std::string& id, CoreOutput& out) {
     send_to_peer(other,
                  {{"type", "call_ended"}, {"call_id", cid}, {"from", id}, {"reason", "peer_left"}},
                  out);
-    end_call(cid);
+    end_call(cid, out);
   }
   for (auto owned = it->second.owned; auto& s : owned) end_stream(s, "owner_left", out, id);
   for (auto& s : it->second.streams) {
@@ -392,12 +409,19 @@ void TrackerCore::remove_peer(const std::string& id, CoreOutput& out) {
         std::count_if(parts.begin(), parts.end(), [](auto& x) { return x.role == "child"; }));
     send_to_peer(other_id, {{"type", "peer_left"}, {"peer_id", id}}, out);
   }
-  if (it->second.online()) {
+  const bool local = is_local(it->second);
+  if (local && it->second.online()) {
     if (auto c = conns_.find(it->second.conn); c != conns_.end()) c->second.peer_id.clear();
-  } else {
+  } else if (local) {
     detach_deadlines_.erase({it->second.detached_until_ms, id});
   }
   peers_.erase(it);
+  if (local && clustered()) {
+    ClusterEvent e;
+    e.type = ClusterEventType::kPeerGone;
+    e.name = id;
+    publish(std::move(e), out);
+  }
 }
 
 // ---- streams ----------------------------------------------------------------------------
@@ -416,13 +440,13 @@ json TrackerCore::describe(const Stream& s) const {
 bool TrackerCore::is_owner(const Peer& p, const Stream& s, const json& body) const {
   if (p.id == s.owner) return true;
   std::string secret = get_str(body, "secret");
-  return !secret.empty() && constant_time_equal(secret, s.secret);
+  return !secret.empty() && constant_time_equal(secret_hash(secret), s.secret_hash);
 }
 
 bool TrackerCore::may_view(const Peer& p, const Stream& s, const json& body) const {
   if (!s.is_private || p.id == s.owner) return true;
   std::string key = get_str(body, "view_key");
-  return !key.empty() && constant_time_equal(key, s.view_key);
+  return !key.empty() && constant_time_equal(secret_hash(key), s.key_hash);
 }
 
 void TrackerCore::on_stream_create(Peer& p, const Request& req, int64_t now, CoreOutput& out) {
@@ -431,7 +455,7 @@ void TrackerCore::on_stream_create(Peer& p, const Request& req, int64_t now, Cor
   if (auto ex = streams_.find(name); ex != streams_.end()) {
     // Only the owner secret re-claims a stream (an owner back in a new session or process).
     const std::string secret = get_str(b, "secret");
-    if (secret.empty() || !constant_time_equal(secret, ex->second.secret))
+    if (secret.empty() || !constant_time_equal(secret_hash(secret), ex->second.secret_hash))
       return error(p.conn, err::kStreamExists, "stream '" + name + "' exists", &req, out, now);
     return reclaim_stream(p, ex->second, req, now, out);
   }
@@ -444,14 +468,16 @@ void TrackerCore::on_stream_create(Peer& p, const Request& req, int64_t now, Cor
   if (auto c = b.find("codec"); c != b.end() && c->is_object()) s.codec = *c;
   s.bitrate_kbps = get_int(b, "bitrate_kbps", 1000);
   s.is_private = b.value("private", false);
-  s.view_key = s.is_private ? get_str(b, "view_key") : "";
-  s.secret = random_token(16);
+  s.key_hash = s.is_private ? secret_hash(get_str(b, "view_key")) : "";
+  const std::string secret = random_token(16);
+  s.secret_hash = secret_hash(secret);
   s.created_ms = now;
   s.members[p.id] = now;
-  std::string secret = s.secret;
-  streams_.emplace(name, std::move(s));
+  const Stream& made = streams_.emplace(name, std::move(s)).first->second;
   p.owned.insert(name);
   p.streams.insert(name);
+  publish_stream(made, p.id, out);  // before the peer record, which names it
+  publish_peer(p, out);
   reply(p.conn, req, {{"name", name}, {"secret", secret}}, out);
 }
 
@@ -471,7 +497,10 @@ void TrackerCore::reclaim_stream(Peer& p, Stream& s, const Request& req, int64_t
   json ev = {{"type", "stream_updated"}, {"name", s.name}, {"stream", describe(s)}};
   for (auto& [m, _] : s.members)
     if (m != p.id) send_to_peer(m, ev, out);
-  reply(p.conn, req, {{"name", s.name}, {"secret", s.secret}, {"reclaimed", true}}, out);
+  publish_stream(s, p.id, out);
+  publish_peer(p, out);
+  reply(p.conn, req, {{"name", s.name}, {"secret", get_str(b, "secret")}, {"reclaimed", true}},
+        out);
 }
 
 void TrackerCore::on_stream_list(Peer& p, const Request& req, CoreOutput& out) {
@@ -517,19 +546,21 @@ void TrackerCore::on_stream_update(Peer& p, const Request& req, CoreOutput& out)
     return error(p.conn, err::kNotOwner, "only the stream's owner may update it", &req, out,
                  last_now_ms_);
   bool priv = b.value("private", s.is_private);
-  std::string key = get_str(b, "view_key", s.view_key);
+  const std::string new_key = get_str(b, "view_key");
+  const std::string key = new_key.empty() ? s.key_hash : secret_hash(new_key);
   if (priv && key.empty())
     return error(p.conn, err::kMissingField, "a private stream needs 'view_key'", &req, out,
                  last_now_ms_);
   // A new view key (or a public stream made private) is a rotation: the members joined with
   // a key that no longer opens the stream and none of them has shown the new one, so all of
   // them (but the owner and the peer making the change) are removed and must join again.
-  const bool rotated = priv && (!s.is_private || key != s.view_key);
+  const bool rotated = priv && (!s.is_private || key != s.key_hash);
   if (auto c = b.find("codec"); c != b.end() && c->is_object()) s.codec = *c;
   s.bitrate_kbps = get_int(b, "bitrate_kbps", s.bitrate_kbps);
   s.is_private = priv;
-  s.view_key = priv ? key : "";
+  s.key_hash = priv ? key : "";
   std::size_t revoked = rotated ? revoke_members(s, p.id, "view_key_changed", out) : 0;
+  publish_stream(s, p.id, out);
   json ev = {{"type", "stream_updated"}, {"name", s.name}, {"stream", describe(s)}};
   for (auto& [m, _] : s.members)
     if (m != p.id) send_to_peer(m, ev, out);
@@ -548,6 +579,7 @@ std::size_t TrackerCore::revoke_members(Stream& s, const std::string& keep,
     if (it == peers_.end()) continue;
     it->second.streams.erase(s.name);
     send_to_peer(m, ev, out);
+    publish_peer(it->second, out);
   }
   return gone.size();
 }
@@ -569,23 +601,30 @@ void TrackerCore::end_stream(const std::string& name, const std::string& reason,
   auto it = streams_.find(name);
   if (it == streams_.end()) return;
   json ev = {{"type", "stream_ended"}, {"name", name}, {"reason", reason}};
+  if (clustered() && owner_local(it->second)) {
+    ClusterEvent e;
+    e.type = ClusterEventType::kStreamEnd;
+    e.name = name;
+    e.reason = reason;
+    publish(std::move(e), out);
+  }
   for (auto& [m, _] : it->second.members) {
     auto p = peers_.find(m);
     if (p == peers_.end()) continue;
     p->second.streams.erase(name);
     if (m != ender) send_to_peer(m, ev, out);
+    if (m != it->second.owner) publish_peer(p->second, out);
   }
-  if (auto o = peers_.find(it->second.owner); o != peers_.end()) o->second.owned.erase(name);
+  if (auto o = peers_.find(it->second.owner); o != peers_.end()) {
+    o->second.owned.erase(name);
+    publish_peer(o->second, out);
+  }
   streams_.erase(it);
 }
 
 // ---- join / neighbours --------------------------------------------------------------------
 
-const std::string& TrackerCore::group_of(const Peer& p) const {
-  static const std::string kNone;
-  auto c = conns_.find(p.conn);
-  return c == conns_.end() ? kNone : c->second.group;
-}
+const std::string& TrackerCore::group_of(const Peer& p) const { return p.group; }
 
 bool TrackerCore::trusted(const Peer& q, const Stream& s, int64_t joined_ms) const {
   if (q.id == s.owner) return true;
@@ -669,6 +708,7 @@ void TrackerCore::on_join(Peer& p, const Request& req, int64_t now, bool joining
   if (!member) {
     s.members[p.id] = now;
     p.streams.insert(name);
+    publish_peer(p, out);
   }
   json r = {{"stream", name}, {"neighbours", neighbours_for(p, s, b)}};
   if (joining) {
@@ -711,13 +751,13 @@ void TrackerCore::on_relay(Peer& p, const Request& req, CoreOutput& out) {
                  last_now_ms_);
   json fwd = {{"type", "relay"}, {"from", p.id}, {"kind", b["kind"]}};
   fwd["payload"] = b.contains("payload") ? b["payload"] : json();
-  out.send.emplace_back(it->second.conn, dump(fwd));
+  deliver(to, dump(fwd), out);
   if (!req.id.is_null()) reply(p.conn, req, json::object(), out);
 }
 
 // ---- calls ------------------------------------------------------------------------------
 
-void TrackerCore::end_call(const std::string& call_id) {
+void TrackerCore::end_call(const std::string& call_id, CoreOutput& out) {
   auto it = calls_.find(call_id);
   if (it == calls_.end()) return;
   for (auto* who : {&it->second.caller, &it->second.callee}) {
@@ -726,6 +766,12 @@ void TrackerCore::end_call(const std::string& call_id) {
   }
   call_deadlines_.erase({it->second.deadline_ms, call_id});
   calls_.erase(it);
+  if (clustered() && !applying_) {
+    ClusterEvent e;
+    e.type = ClusterEventType::kCallEnd;
+    e.name = call_id;
+    publish(std::move(e), out);
+  }
 }
 
 void TrackerCore::on_call_invite(Peer& p, const Request& req, int64_t now, CoreOutput& out) {
@@ -757,11 +803,12 @@ void TrackerCore::on_call_invite(Peer& p, const Request& req, int64_t now, CoreO
   c.deadline_ms = now + timeout;
   std::string cid = c.id;
   call_deadlines_.insert({c.deadline_ms, cid});
-  calls_.emplace(cid, std::move(c));
+  publish_call(calls_.emplace(cid, std::move(c)).first->second, out);
   p.calls.insert(cid);
   callee.calls.insert(cid);
-  send_to_peer(
-      to, {{"type", "call_incoming"}, {"call_id", cid}, {"from", p.id}, {"timeout_ms", timeout}},
+  deliver(
+      to,
+      dump({{"type", "call_incoming"}, {"call_id", cid}, {"from", p.id}, {"timeout_ms", timeout}}),
       out);
   reply(p.conn, req, {{"call_id", cid}, {"to", to}}, out);
   out.send.emplace_back(p.conn, dump({{"type", "call_ringing"}, {"call_id", cid}, {"to", to}}));
@@ -784,34 +831,36 @@ void TrackerCore::on_call_answer(Peer& p, const Request& req, CoreOutput& out) {
       if (c.accepted) return bad_state("call already accepted");
       c.accepted = true;
       call_deadlines_.erase({c.deadline_ms, cid});
+      publish_call(c, out);
       reply(p.conn, req, {{"call_id", cid}, {"peer", other}}, out);
-      send_to_peer(other, {{"type", "call_accepted"}, {"call_id", cid}, {"from", p.id}}, out);
+      deliver(other, dump({{"type", "call_accepted"}, {"call_id", cid}, {"from", p.id}}), out);
       return;
     case MsgType::kCallDecline:
       if (!is_callee) return bad_state("only the callee may decline");
       if (c.accepted) return bad_state("call already accepted: hang up instead");
       reply(p.conn, req, {{"call_id", cid}}, out);
-      send_to_peer(other,
-                   {{"type", "call_declined"},
+      deliver(other,
+              dump({{"type", "call_declined"},
                     {"call_id", cid},
                     {"from", p.id},
-                    {"reason", get_str(req.body, "reason")}},
-                   out);
-      end_call(cid);
+                    {"reason", get_str(req.body, "reason")}}),
+              out);
+      end_call(cid, out);
       return;
     case MsgType::kCallCancel:
       if (is_callee) return bad_state("only the caller may cancel");
       if (c.accepted) return bad_state("call already accepted: hang up instead");
       reply(p.conn, req, {{"call_id", cid}}, out);
-      send_to_peer(other, {{"type", "call_cancelled"}, {"call_id", cid}, {"from", p.id}}, out);
-      end_call(cid);
+      deliver(other, dump({{"type", "call_cancelled"}, {"call_id", cid}, {"from", p.id}}), out);
+      end_call(cid, out);
       return;
     case MsgType::kCallHangup:
       reply(p.conn, req, {{"call_id", cid}}, out);
-      send_to_peer(other,
-                   {{"type", "call_ended"}, {"call_id", cid}, {"from", p.id}, {"reason", "hangup"}},
-                   out);
-      end_call(cid);
+      deliver(
+          other,
+          dump({{"type", "call_ended"}, {"call_id", cid}, {"from", p.id}, {"reason", "hangup"}}),
+          out);
+      end_call(cid, out);
       return;
     default:
       return;
@@ -883,14 +932,33 @@ void TrackerCore::on_report(Peer& p, const Request& req, int64_t now, CoreOutput
   if (auto it = b.find("stats"); it != b.end() && it->is_object()) p.stats = *it;
   p.report_ms = now;
   p.pending_children = 0;
+  publish_peer(p, out);
   if (!req.id.is_null()) reply(p.conn, req, json::object(), out);
 }
 
 // ---- HTTP views -------------------------------------------------------------------------
 
 std::string TrackerCore::metrics_text() const {
-  return metrics_.render(peers_.size() - detach_deadlines_.size(), detach_deadlines_.size(),
-                         conns_.size(), streams_.size(), calls_.size());
+  std::string text =
+      metrics_.render(local_peer_count() - detach_deadlines_.size(), detach_deadlines_.size(),
+                      conns_.size(), streams_.size(), calls_.size());
+  if (clustered()) {
+    // Every instance mirrors the whole directory: these are the cluster's figures.
+    text +=
+        "# HELP meshcast_cluster_instances Live tracker instances (this one included).\n"
+        "# TYPE meshcast_cluster_instances gauge\nmeshcast_cluster_instances " +
+        std::to_string(live_instances()) +
+        "\n# HELP meshcast_cluster_peers Peers on all instances.\n"
+        "# TYPE meshcast_cluster_peers gauge\nmeshcast_cluster_peers " +
+        std::to_string(peers_.size()) +
+        "\n# HELP meshcast_cluster_streams Streams on all instances.\n"
+        "# TYPE meshcast_cluster_streams gauge\nmeshcast_cluster_streams " +
+        std::to_string(streams_.size()) +
+        "\n# HELP meshcast_cluster_link_up 1 while this instance reaches Redis.\n"
+        "# TYPE meshcast_cluster_link_up gauge\nmeshcast_cluster_link_up " +
+        std::to_string(link_up_ ? 1 : 0) + "\n";
+  }
+  return text;
 }
 
 json TrackerCore::api_streams(std::string_view key, std::string_view after,
@@ -898,10 +966,11 @@ json TrackerCore::api_streams(std::string_view key, std::string_view after,
   json list = json::array();
   std::string last;
   bool more = false;
+  const std::string key_hash = key.empty() ? "" : secret_hash(key);
   for (auto it = streams_.upper_bound(std::string(after)); it != streams_.end(); ++it) {
     const Stream& s = it->second;
     // A private stream is listed only to a caller holding its view key.
-    if (s.is_private && (key.empty() || !constant_time_equal(key, s.view_key))) continue;
+    if (s.is_private && (key.empty() || !constant_time_equal(key_hash, s.key_hash))) continue;
     if (list.size() >= limit) {
       more = true;
       break;
@@ -919,7 +988,8 @@ std::optional<json> TrackerCore::api_overlay(std::string_view name, std::string_
   auto it = streams_.find(std::string(name));
   if (it == streams_.end()) return std::nullopt;
   const Stream& s = it->second;
-  if (s.is_private && (key.empty() || !constant_time_equal(key, s.view_key))) return std::nullopt;
+  if (s.is_private && (key.empty() || !constant_time_equal(secret_hash(key), s.key_hash)))
+    return std::nullopt;
   json peers = json::array();
   std::string last;
   bool more = false;

@@ -14,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include "signaling/cluster_event.hpp"
 #include "signaling/identity_store.hpp"
 #include "signaling/message_validator.hpp"
 #include "signaling/token_bucket.hpp"
@@ -27,6 +28,9 @@ using ConnId = uint64_t;
 struct CoreOutput {
   std::vector<std::pair<ConnId, std::string>> send;  // text frames, in order
   std::vector<ConnId> close;                         // close after sending
+  // Cluster mode only (TrackerConfig::instance_id set): records to store and publish, frames
+  // for peers on other instances (docs/protocol.md, "Tracker cluster").
+  std::vector<ClusterEvent> cluster;
 };
 
 class TrackerCore {
@@ -46,6 +50,21 @@ class TrackerCore {
   // Fires expired call invitations and closes connections that never said hello.
   void on_timer(int64_t now_ms, CoreOutput& out);
   std::optional<int64_t> next_deadline() const;
+
+  // ---- cluster mode (tracker_core_cluster.cpp) ----
+  // An event another instance published (or a record read back from Redis). Changes the
+  // mirror of that instance's share and tells local peers what concerns them.
+  void on_cluster(const ClusterEvent& e, int64_t now_ms, CoreOutput& out);
+  // Once a second: our heartbeat, and the instances not heard from for instance_timeout_ms are
+  // dropped with all their peers. `link_up`: our own Redis link works (while it does not,
+  // nobody is judged: the silence is ours).
+  void cluster_tick(int64_t now_ms, bool link_up, CoreOutput& out);
+  // Everything this instance owns, as records: written again after Redis lost them.
+  std::vector<ClusterEvent> cluster_share() const;
+  bool clustered() const { return !config_.instance_id.empty(); }
+  const std::string& instance_id() const { return config_.instance_id; }
+  std::size_t local_peer_count() const;
+  std::size_t live_instances() const { return instance_seen_.size() + 1; }
 
   // Read-only views for HTTP (metrics, dashboard API) and tests.
   std::size_t peer_count() const { return peers_.size(); }
@@ -86,7 +105,9 @@ class TrackerCore {
   enum class AcceptCalls { kNone, kAll, kList };
   struct Peer {
     ConnId conn = 0;
-    std::string id, token, role;
+    std::string id, token_hash, role;
+    std::string instance;  // cluster: the instance it is connected to; empty = this one
+    std::string group;     // address group of its connection
     int64_t upload_kbps = 0;
     int64_t since_ms = 0;
     AcceptCalls accept = AcceptCalls::kAll;
@@ -108,7 +129,8 @@ class TrackerCore {
     bool online() const { return detached_until_ms < 0; }
   };
   struct Stream {
-    std::string name, owner, public_key, view_key, secret;
+    std::string name, owner, public_key;
+    std::string key_hash, secret_hash;  // secret_hash() of the view key and the owner secret
     nlohmann::json codec = nlohmann::json::object();
     int64_t bitrate_kbps = 1000;
     bool is_private = false;
@@ -121,6 +143,25 @@ class TrackerCore {
     bool accepted = false;
     int64_t deadline_ms = 0;
   };
+  bool is_local(const Peer& p) const { return p.instance.empty(); }
+  bool owner_local(const Stream& s) const;
+  ClusterPeer peer_record(const Peer& p) const;
+  ClusterStream stream_record(const Stream& s, const std::string& by) const;
+  // Records of what this instance owns changed: store and publish them.
+  void publish_peer(const Peer& p, CoreOutput& out);
+  void publish_stream(const Stream& s, const std::string& by, CoreOutput& out);
+  void publish_call(const Call& c, CoreOutput& out);
+  void publish(ClusterEvent e, CoreOutput& out);
+  // A frame for one peer wherever it is connected (relays and call events): local peers get
+  // it now, others through their instance. Frames derived from shared state (peer_left,
+  // stream_ended, ...) are not sent this way: each instance derives them for its own peers.
+  void deliver(const std::string& peer_id, std::string frame, CoreOutput& out);
+  Peer& mirror_peer(const ClusterPeer& r, const std::string& instance, int64_t now,
+                    CoreOutput& out);
+  void apply_peer(const ClusterEvent& e, int64_t now, CoreOutput& out);
+  void apply_stream(const ClusterEvent& e, int64_t now, CoreOutput& out);
+  void apply_call(const ClusterEvent& e, int64_t now);
+  void drop_instance(const std::string& instance, CoreOutput& out);
 
   void dispatch(Conn& c, ConnId conn, const Request& req, int64_t now, CoreOutput& out);
   void on_hello(Conn& c, ConnId conn, const Request& req, int64_t now, CoreOutput& out);
@@ -150,7 +191,7 @@ class TrackerCore {
                              CoreOutput& out);
   void end_stream(const std::string& name, const std::string& reason, CoreOutput& out,
                   const std::string& ender);
-  void end_call(const std::string& call_id);
+  void end_call(const std::string& call_id, CoreOutput& out);
   void set_partners(Peer& p, std::vector<Partner> partners);
   const std::string& group_of(const Peer& p) const;
   bool trusted(const Peer& q, const Stream& s, int64_t joined_ms) const;
@@ -175,6 +216,10 @@ class TrackerCore {
   std::set<std::pair<int64_t, ConnId>> hello_deadlines_;
   std::set<std::pair<int64_t, std::string>> detach_deadlines_;
   int64_t last_now_ms_ = 0;
+  bool applying_ = false;  // inside on_cluster / on_timer: shared changes are not re-published
+  std::map<std::string, int64_t> instance_seen_;  // other live instances -> last heard
+  bool link_was_down_ = true;
+  bool link_up_ = false;  // as of the last cluster_tick
   std::unique_ptr<IdentityStore> identities_;
 };
 

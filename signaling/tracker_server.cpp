@@ -14,6 +14,7 @@
 #include "signaling/dashboard_page.hpp"
 #include "signaling/message_validator.hpp"
 #include "signaling/protocol_limits.hpp"
+#include "signaling/redis_cluster_link.hpp"
 #include "signaling/socket_options.hpp"
 
 namespace meshcast::signaling {
@@ -65,6 +66,9 @@ struct TrackerServer::Impl {
   guint sweep = 0;
   int64_t last_idle_scan_ms = 0;
   int64_t last_refusal_log_ms = -1'000'000;
+  // Cluster mode.
+  std::unique_ptr<RedisClusterLink> link;
+  guint cluster_timer = 0;
 
   explicit Impl(TrackerServerOptions o)
       : opt(std::move(o)),
@@ -74,6 +78,8 @@ struct TrackerServer::Impl {
   ~Impl() {
     if (timer) g_source_remove(timer);
     if (sweep) g_source_remove(sweep);
+    if (cluster_timer) g_source_remove(cluster_timer);
+    link.reset();
     if (server) g_signal_handlers_disconnect_by_data(server, this);
     for (auto& [s, info] : socks) g_object_weak_unref(G_OBJECT(s), &Impl::on_socket_gone, this);
     socks.clear();
@@ -118,7 +124,35 @@ struct TrackerServer::Impl {
       if (soup_websocket_connection_get_state(it->second->ws) == SOUP_WEBSOCKET_STATE_OPEN)
         soup_websocket_connection_close(it->second->ws, SOUP_WEBSOCKET_CLOSE_NORMAL, "bye");
     }
+    if (link)
+      for (auto& e : out.cluster) link->send(e);
     reschedule();
+  }
+
+  // ---- cluster ----
+  void start_cluster() {
+    RedisClusterLink::Callbacks cb;
+    cb.on_event = [this](const ClusterEvent& e) {
+      CoreOutput out;
+      core.on_cluster(e, now_ms(), out);
+      flush(out);
+    };
+    cb.on_connected = [this] {
+      for (auto& e : core.cluster_share()) link->send(e);
+    };
+    cb.log = [this](const std::string& s) { log(LogLevel::kInfo, "%s", s.c_str()); };
+    link = std::make_unique<RedisClusterLink>(*opt.cluster, opt.core.instance_id,
+                                              opt.core.instance_timeout_ms, std::move(cb));
+    link->start();
+    cluster_timer = g_timeout_add(1000, &Impl::on_cluster_tick, this);
+  }
+
+  static gboolean on_cluster_tick(gpointer data) {
+    auto* self = static_cast<Impl*>(data);
+    CoreOutput out;
+    self->core.cluster_tick(now_ms(), self->link->up(), out);
+    self->flush(out);
+    return G_SOURCE_CONTINUE;
   }
 
   void reschedule() {
@@ -502,7 +536,13 @@ struct TrackerServer::Impl {
                          "# HELP meshcast_tcp_connections Open TCP connections (HTTP and "
                          "WebSocket).\n# TYPE meshcast_tcp_connections gauge\n"
                          "meshcast_tcp_connections " +
-                         std::to_string(self->open_sockets) + "\n");
+                         std::to_string(self->open_sockets) + "\n" +
+                         (self->link ? "# HELP meshcast_cluster_rejected_events_total Events "
+                                       "read from Redis that failed validation.\n# TYPE "
+                                       "meshcast_cluster_rejected_events_total counter\n"
+                                       "meshcast_cluster_rejected_events_total " +
+                                           std::to_string(self->link->rejected()) + "\n"
+                                     : std::string()));
     // Pages: ?after=NAME (the "next" of the previous page) and ?limit=N.
     auto param = [&](const char* name) -> std::string {
       const char* v = query ? static_cast<const char*>(g_hash_table_lookup(query, name)) : nullptr;
@@ -621,6 +661,12 @@ struct TrackerServer::Impl {
     for (int64_t t : {opt.header_timeout_ms, opt.ws_idle_timeout_ms})
       if (t > 0) tick = std::min(tick, std::max<int64_t>(50, t / 8));
     sweep = g_timeout_add(static_cast<guint>(tick), &Impl::on_sweep, this);
+    if (opt.cluster) {
+      if (opt.core.instance_id.empty()) return fail("a cluster instance needs an id");
+      start_cluster();
+      log(LogLevel::kInfo, "cluster instance %s via redis://%s:%u/%d", opt.core.instance_id.c_str(),
+          opt.cluster->host.c_str(), opt.cluster->port, opt.cluster->db);
+    }
     log(LogLevel::kInfo, "listening on %s",
         (std::string(tls ? "wss://" : "ws://") + host_port(opt.host, bound_port) + "/ws").c_str());
     return true;

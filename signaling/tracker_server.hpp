@@ -5,8 +5,10 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
+#include "signaling/redis_url.hpp"
 #include "signaling/tracker_config.hpp"
 #include "signaling/tracker_core.hpp"
 
@@ -20,6 +22,9 @@ struct TrackerServerOptions {
   std::string tls_cert_file;  // both set = wss/https
   std::string tls_key_file;
   TrackerConfig core;
+  // Cluster mode: share the directory with other instances through this Redis (needs
+  // core.instance_id). Unset = a standalone tracker, all in memory.
+  std::optional<RedisUrl> cluster;
   // SQLite file of name -> identity key bindings (created if missing); empty = in memory, so
   // the bindings last only as long as the process.
   std::string identity_db;

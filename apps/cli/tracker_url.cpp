@@ -33,12 +33,21 @@ std::optional<std::string> normalise_tracker_url(const std::string& in, std::str
 
 void parse_tracker_option(const Args& a, std::string* url, std::string* error) {
   if (!error->empty()) return;
-  std::string why;
-  auto u = normalise_tracker_url(a.get("tracker", "ws://127.0.0.1:8700/ws"), &why);
-  if (u)
-    *url = *u;
-  else
-    *error = why;
+  // Several URLs, comma-separated: instances of one tracker cluster (TrackerClient::connect).
+  const std::string list = a.get("tracker", "ws://127.0.0.1:8700/ws");
+  std::string joined;
+  for (std::size_t at = 0; at <= list.size();) {
+    const std::size_t comma = std::min(list.find(',', at), list.size());
+    std::string why;
+    auto u = normalise_tracker_url(list.substr(at, comma - at), &why);
+    if (!u) {
+      *error = why;
+      return;
+    }
+    joined += (joined.empty() ? "" : ",") + *u;
+    at = comma + 1;
+  }
+  *url = joined;
 }
 
 }  // namespace meshcast::app

@@ -3,7 +3,13 @@
 
 #include <gtest/gtest.h>
 
+#include <vector>
+
+#include "apps/cli/args.hpp"
+
+using meshcast::app::Args;
 using meshcast::app::normalise_tracker_url;
+using meshcast::app::parse_tracker_option;
 
 TEST(TrackerUrl, AddsWhatUsersLeaveOut) {
   std::string err;
@@ -25,4 +31,28 @@ TEST(TrackerUrl, RefusesMalformedOnesWithAReason) {
   }
   std::string err;
   EXPECT_FALSE(normalise_tracker_url("ws://" + std::string(5000, 'a'), &err));
+}
+
+// --tracker URL1,URL2: the instances of a tracker cluster, each normalised; one bad entry
+// refuses the whole option.
+TEST(TrackerUrl, AListNamesTheInstancesOfACluster) {
+  auto parse = [](std::string value, std::string* err) {
+    std::vector<std::string> argv_s = {"meshcast", "--tracker", std::move(value)};
+    std::vector<char*> argv;
+    for (auto& s : argv_s) argv.push_back(s.data());
+    Args a(static_cast<int>(argv.size()), argv.data(), {}, {"tracker"});
+    std::string url;
+    parse_tracker_option(a, &url, err);
+    return url;
+  };
+  std::string err;
+  EXPECT_EQ(parse("127.0.0.1:8701,ws://127.0.0.1:8702", &err),
+            "ws://127.0.0.1:8701/ws,ws://127.0.0.1:8702/ws");
+  EXPECT_TRUE(err.empty()) << err;
+  EXPECT_EQ(parse("127.0.0.1:8701", &err), "ws://127.0.0.1:8701/ws");
+  for (const char* bad : {"127.0.0.1:8701,ftp://x", "127.0.0.1:8701,", ",127.0.0.1:8701"}) {
+    std::string e;
+    parse(bad, &e);
+    EXPECT_NE(e.find("bad tracker URL"), std::string::npos) << bad;
+  }
 }
