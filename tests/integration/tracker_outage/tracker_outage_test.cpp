@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "tests/integration/common/observe.hpp"
 #include "tests/integration/common/tcp_cut_proxy.hpp"
 #include "tests/integration/common/test_processes.hpp"
 
@@ -19,46 +20,9 @@ using nlohmann::json;
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
-// GET `path` from 127.0.0.1:port (HTTP/1.0, the body after the head), "" on failure.
-std::string http_get(uint16_t port, const std::string& path) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = htons(port);
-  timeval tv{5, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  std::string resp;
-  if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) {
-    const std::string req = "GET " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
-    if (send(fd, req.data(), req.size(), MSG_NOSIGNAL) == ssize_t(req.size())) {
-      char buf[8192];
-      for (ssize_t n; (n = recv(fd, buf, sizeof buf, 0)) > 0;) resp.append(buf, size_t(n));
-    }
-  }
-  close(fd);
-  auto body = resp.find("\r\n\r\n");
-  return body == std::string::npos ? "" : resp.substr(body + 4);
-}
-
-// A counter or gauge from Prometheus text ("name" or "name{labels}"), -1 when absent.
-long metric(const std::string& text, const std::string& name) {
-  std::smatch m;
-  const std::regex re("(^|\n)" + std::regex_replace(name, std::regex(R"([{}"])"), R"(\$&)") +
-                      " ([0-9]+)");
-  return std::regex_search(text, m, re) ? std::stol(m[2]) : -1;
-}
-
-// The last complete JSON line of a `--stats` file.
-json last_stats(const fs::path& file) {
-  std::istringstream in(meshcast::testing::read_text(file));
-  json last = json::object();
-  for (std::string line; std::getline(in, line);) {
-    auto j = json::parse(line, nullptr, false);
-    if (j.is_object()) last = std::move(j);
-  }
-  return last;
-}
+using meshcast::testing::http_get;
+using meshcast::testing::last_stats;
+using meshcast::testing::metric;
 
 class TrackerOutage : public ::testing::Test {
  protected:
