@@ -310,14 +310,14 @@ nlohmann::json ViewerSession::status_json() const {
                   {"media_bytes_received", st->media_bytes_received},
                   {"control_bytes_received", st->control_bytes_received},
                   {"dup_bytes", st->duplicate_bytes_received},
-                  {"stalls", st->stalls},
                   {"playout_delay_ms", peer_->core().playout_delay() / 1000},
                   {"next_play", peer_->core().next_play()},
                   {"decode_errors", peer_->counters().decode_errors},
                   {"send_failures", peer_->counters().send_failures},
                   {"cut_through_segments", peer_->counters().cut_through_segments},
                   {"paced_max_queued_bytes", peer_->counters().paced_max_queued_bytes},
-                  {"pull_answers_refused", peer_->counters().pull_answers_refused}};
+                  {"pull_answers_refused", peer_->counters().pull_answers_refused},
+                  {"nacks_for_queued", peer_->counters().nacks_for_queued}};
   }
   return j;
 }

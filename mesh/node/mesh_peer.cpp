@@ -28,11 +28,8 @@ constexpr int64_t kGiveUpUs = 1'000'000;
 constexpr guint kNackTickMs = 20;
 // The uplink is sampled at the links' keepalive period: each sample sees a fresh RTT.
 constexpr guint kEstimateIntervalMs = 500;
-// Pacing at the uplink estimate: the pacer's defaults, but a packet queued here for a
-// second is late for live playout (the queue of an uplink slower than asked would only grow).
-constexpr size_t kPaceBurstBytes = 16 * 1024;
-constexpr size_t kPaceMaxBulkBytes = 512 * 1024;
-constexpr size_t kPaceMaxQueuedBytes = 4 << 20;
+// Pacing at the uplink estimate: a packet queued here for a second is late for live
+// playout (the queue of an uplink slower than asked would only grow).
 constexpr int64_t kEstimatedPaceMaxAgeUs = 1'000'000;
 // A chunk is named by its message id and index (the chunk header's first bytes).
 constexpr size_t kChunkIdBytes = 6;
@@ -91,8 +88,9 @@ MeshPeer::MeshPeer(GMainContext* ctx, MeshPeerConfig config, PeerSignaling& sign
     ec.start_bps = cfg_.core.stream_bps * 3 / 2;
     estimator_.emplace(ec);
   }
-  pacer_ = estimator_ ? UploadPacer(pace_rate(), kPaceBurstBytes, kPaceMaxBulkBytes,
-                                    kPaceMaxQueuedBytes, kEstimatedPaceMaxAgeUs)
+  pacer_ = estimator_ ? UploadPacer(pace_rate(), UploadPacer::kDefaultBurstBytes,
+                                    UploadPacer::kDefaultMaxBulkBytes,
+                                    UploadPacer::kDefaultMaxQueuedBytes, kEstimatedPaceMaxAgeUs)
                       : UploadPacer(cfg_.pace_bps);
   if (estimator_) core_.set_upload_budget(estimator_->budget_bps(), 0);
 }

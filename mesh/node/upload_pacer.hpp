@@ -39,9 +39,14 @@ class UploadPacer {
   // packet of the least urgent level at or below its priority goes (or it is refused).
   // max_age_us: a packet queued longer is dropped instead of sent (live media that late is
   // past its deadline, and the queue would only keep growing on an uplink slower than asked).
-  explicit UploadPacer(uint64_t rate_bps = 0, size_t burst_bytes = 16 * 1024,
-                       size_t max_bulk_bytes = 512 * 1024, size_t max_queued_bytes = 4 << 20,
-                       int64_t max_age_us = 2'000'000);
+  static constexpr size_t kDefaultBurstBytes = 16 * 1024;
+  static constexpr size_t kDefaultMaxBulkBytes = 512 * 1024;
+  static constexpr size_t kDefaultMaxQueuedBytes = 4 << 20;
+  static constexpr int64_t kDefaultMaxAgeUs = 2'000'000;
+  explicit UploadPacer(uint64_t rate_bps = 0, size_t burst_bytes = kDefaultBurstBytes,
+                       size_t max_bulk_bytes = kDefaultMaxBulkBytes,
+                       size_t max_queued_bytes = kDefaultMaxQueuedBytes,
+                       int64_t max_age_us = kDefaultMaxAgeUs);
 
   // Queues a packet at `priority` (above kBulkLevel counts as bulk); false if refused.
   bool enqueue(uint8_t priority, Packet p, int64_t now_us);
