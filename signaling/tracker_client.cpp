@@ -402,15 +402,22 @@ gboolean TrackerClient::on_tick(gpointer) {
   return G_SOURCE_CONTINUE;
 }
 
+// The socket leaves OPEN (CLOSING) before "closed" fires and state_ follows; sending then is a
+// libsoup critical, so every send path asks the socket itself.
+bool TrackerClient::can_send() const {
+  return state_ == ClientState::kConnected && ws_ &&
+         soup_websocket_connection_get_state(ws_) == SOUP_WEBSOCKET_STATE_OPEN;
+}
+
 bool TrackerClient::send(const json& msg) {
-  if (state_ != ClientState::kConnected || !ws_) return false;
+  if (!can_send()) return false;
   soup_websocket_connection_send_text(
       ws_, msg.dump(-1, ' ', false, json::error_handler_t::replace).c_str());
   return true;
 }
 
 uint64_t TrackerClient::request(json msg, ReplyFn done) {
-  if (state_ != ClientState::kConnected || !ws_) {
+  if (!can_send()) {
     Reply r{false, "not_connected", "not connected to the tracker",
             json{{"type", "error"}, {"code", "not_connected"}}};
     if (done) done(r);
@@ -436,7 +443,7 @@ void TrackerClient::hello(const HelloParams& p, ReplyFn done) {
   }
   if (!peer.empty()) m["peer_id"] = peer;
   if (!p.accept_calls.is_null()) m["accept_calls"] = p.accept_calls;
-  if (!identity_ || !nonce_.empty() || state_ != ClientState::kConnected || !ws_) {
+  if (!identity_ || !nonce_.empty() || !can_send()) {
     if (identity_ && !nonce_.empty()) sign_hello(m);
     request(std::move(m), std::move(done));
     return;

@@ -153,6 +153,7 @@ class TrackerClient {
   void ping(ReplyFn done);
 
  private:
+  bool can_send() const;
   struct Guard;  // outlives `this` for async callbacks
   struct Pending {
     ReplyFn done;

@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <thread>
 
 #include "apps/cli/stats.hpp"
 #include "signaling/raw_ws.hpp"
@@ -661,6 +662,98 @@ TEST_F(TrackerTest, ConnectToASilentHostTimesOutAndRetries) {
   int connecting = 0;
   for (auto s : p.states) connecting += s == ClientState::kConnecting;
   EXPECT_EQ(connecting, 2);  // first try + 1 retry
+}
+
+// A server that answers the WebSocket handshake, sends a close frame and then keeps the TCP
+// connection open: the client's socket sits in CLOSING, where libsoup refuses every send with
+// a critical, while the "closed" signal (and the client's own state) has not moved yet.
+class CloseAndHoldServer {
+ public:
+  CloseAndHoldServer() {
+    listen_fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    if (bind(listen_fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
+        listen(listen_fd_, 1) != 0 ||
+        getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&a), &len) != 0)
+      return;
+    port_ = ntohs(a.sin_port);
+    thread_ = std::thread([this] { serve(); });
+  }
+  ~CloseAndHoldServer() {
+    shutdown(listen_fd_, SHUT_RDWR);
+    if (conn_fd_ >= 0) shutdown(conn_fd_, SHUT_RDWR);
+    if (thread_.joinable()) thread_.join();
+    if (conn_fd_ >= 0) close(conn_fd_);
+    close(listen_fd_);
+  }
+  uint16_t port() const { return port_; }
+
+ private:
+  void serve() {
+    conn_fd_ = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+    if (conn_fd_ < 0) return;
+    std::string req;
+    char buf[2048];
+    while (req.find("\r\n\r\n") == std::string::npos && req.size() < 16384) {
+      ssize_t n = read(conn_fd_, buf, sizeof buf);
+      if (n <= 0) return;
+      req.append(buf, size_t(n));
+    }
+    const std::string field = "Sec-WebSocket-Key: ";
+    std::size_t at = req.find(field);
+    if (at == std::string::npos) return;
+    at += field.size();
+    std::string key =
+        req.substr(at, req.find("\r\n", at) - at) + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+    GChecksum* sha = g_checksum_new(G_CHECKSUM_SHA1);
+    g_checksum_update(sha, reinterpret_cast<const guchar*>(key.data()), gssize(key.size()));
+    guint8 digest[20];
+    gsize dlen = sizeof digest;
+    g_checksum_get_digest(sha, digest, &dlen);
+    g_checksum_free(sha);
+    gchar* accept = g_base64_encode(digest, dlen);
+    std::string resp = std::string("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n") +
+                       "Connection: Upgrade\r\nSec-WebSocket-Accept: " + accept + "\r\n\r\n";
+    g_free(accept);
+    const unsigned char close_frame[] = {0x88, 0x02, 0x03, 0xE8};  // FIN|close, code 1000
+    resp.append(reinterpret_cast<const char*>(close_frame), sizeof close_frame);
+    if (write(conn_fd_, resp.data(), resp.size()) != ssize_t(resp.size())) return;
+    while (read(conn_fd_, buf, sizeof buf) > 0) {
+    }  // holds the connection until the client or the destructor ends it
+  }
+
+  int listen_fd_ = -1;
+  int conn_fd_ = -1;
+  uint16_t port_ = 0;
+  std::thread thread_;
+};
+
+TEST_F(TrackerTest, SendingWhileTheServerClosesIsRefusedNotACritical) {
+  CloseAndHoldServer fake;
+  ASSERT_NE(fake.port(), 0);
+  int criticals = 0;
+  guint handler = g_log_set_handler(
+      "libsoup", GLogLevelFlags(G_LOG_LEVEL_CRITICAL | G_LOG_FLAG_FATAL),
+      [](const gchar*, GLogLevelFlags, const gchar*, gpointer n) { ++*static_cast<int*>(n); },
+      &criticals);
+  TrackerClientOptions o;
+  o.max_reconnect_attempts = 0;
+  Peer p(o);
+  p.client.connect("ws://127.0.0.1:" + std::to_string(fake.port()) + "/ws");
+  ASSERT_TRUE(run_until([&] { return p.client.state() == ClientState::kConnected; }));
+  // The close frame arrives right behind the handshake; libsoup answers it and then waits
+  // (seconds) for the server to end the TCP connection, so the client still says connected.
+  run_for(300);
+  ASSERT_EQ(p.client.state(), ClientState::kConnected);
+  EXPECT_FALSE(p.client.send(json{{"type", "ping"}}));
+  std::string code;
+  p.client.ping([&](const Reply& r) { code = r.code; });
+  EXPECT_EQ(code, "not_connected");
+  g_log_remove_handler("libsoup", handler);
+  EXPECT_EQ(criticals, 0) << "a send reached a socket that is no longer open";
 }
 
 TEST_F(TrackerTest, ManyClientsConnectAtOnceAndGetSpreadNeighbours) {
