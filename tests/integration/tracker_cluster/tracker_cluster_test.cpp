@@ -269,3 +269,94 @@ TEST_F(TrackerCluster, ViewersOfAKilledInstanceResumeOnAnother) {
   expect_clean_finish(v1, 1);
   bc.stop();
 }
+
+// Alice on B calls Bob on C: the invitation, the acceptance and the offer/answer travel
+// between instances through Redis, and Opus flows both ways over the direct link.
+TEST_F(TrackerCluster, ACallBetweenPeersOnTwoInstancesCarriesAudioBothWays) {
+  auto call_args = [&](const std::string& on, const std::string& id) {
+    return std::vector<std::string>{"call",
+                                    "--tracker",
+                                    url(on),
+                                    "--id",
+                                    id,
+                                    "--audio-source",
+                                    "test",
+                                    "--audio-sink",
+                                    "null",
+                                    "--quiet",
+                                    "--log-level",
+                                    "info",
+                                    "--stats",
+                                    (dir_ / (id + ".jsonl")).string(),
+                                    "--known-peers",
+                                    (dir_ / (id + "-known")).string()};
+  };
+  auto bob_args = call_args("c", "bob");
+  bob_args.push_back("--answer");
+  Process& bob = spawn(bob_args, "bob");
+  // Bob is known on every instance before Alice rings.
+  bool known = false;
+  for (int i = 0; i < 100 && !known; ++i) {
+    known = metric(http_get(ports_["b"], "/metrics"), "meshcast_cluster_peers") == 1;
+    if (!known) std::this_thread::sleep_for(100ms);
+  }
+  ASSERT_TRUE(known) << bob.err() << logs();
+  auto alice_args = call_args("b", "alice");
+  for (const char* a : {"--to", "bob", "--duration", "6"}) alice_args.push_back(a);
+  Process& alice = spawn(alice_args, "alice");
+  auto a_st = alice.wait(60'000);
+  ASSERT_TRUE(a_st) << "alice did not finish: " << alice.err();
+  EXPECT_EQ(*a_st, 0) << alice.err() << logs();
+  auto b_st = bob.wait(20'000);
+  ASSERT_TRUE(b_st) << "bob did not finish: " << bob.err();
+  EXPECT_EQ(*b_st, 0) << bob.err();
+  // 20 ms frames for most of 6 s, decoded normally on both sides.
+  for (const char* id : {"alice", "bob"}) {
+    const json s = last_stats(dir_ / (std::string(id) + ".jsonl"));
+    EXPECT_GT(s.value("frames_normal", 0), 150) << id << ": " << s.dump();
+  }
+  // The call signalling crossed instances: Alice's invitation entered at B, Bob's acceptance
+  // at C, and both relayed offers and answers.
+  const std::string mb = http_get(ports_["b"], "/metrics"), mc = http_get(ports_["c"], "/metrics");
+  EXPECT_EQ(metric(mb, "meshcast_messages_total{type=\"call_invite\"}"), 1) << mb;
+  EXPECT_EQ(metric(mc, "meshcast_messages_total{type=\"call_accept\"}"), 1) << mc;
+  EXPECT_GT(metric(mb, "meshcast_messages_total{type=\"relay\"}"), 0) << mb;
+  EXPECT_GT(metric(mc, "meshcast_messages_total{type=\"relay\"}"), 0) << mc;
+}
+
+// A private stream created on A: viewers on B and C without its view key, or with a wrong
+// one, are refused (exit 3) by instances that never saw the key; the right key plays.
+TEST_F(TrackerCluster, APrivateStreamsKeyIsEnforcedOnEveryInstance) {
+  Process& bc = spawn({"broadcast", "--tracker", url("a"), "--stream", "live", "--id", "bc",
+                       "--private", "--view-key", "s3cret-key", "--synthetic", "--bitrate", "300",
+                       "--quiet", "--duration", "40"},
+                      "bc");
+  ASSERT_TRUE(stream_everywhere()) << bc.err() << logs();
+  auto watch = [&](const std::string& on, const std::string& id, const std::string& key) {
+    std::vector<std::string> args = {"watch",      "--tracker",
+                                     url(on),      "--stream",
+                                     "live",       "--id",
+                                     id,           "--out",
+                                     "null",       "--quiet",
+                                     "--duration", "6",
+                                     "--stats",    (dir_ / (id + ".jsonl")).string()};
+    if (!key.empty()) {
+      args.push_back("--view-key");
+      args.push_back(key);
+    }
+    return &spawn(args, id);
+  };
+  Process* none = watch("b", "nokey", "");
+  Process* wrong = watch("c", "wrongkey", "not-the-key");
+  Process* right = watch("c", "rightkey", "s3cret-key");
+  for (auto [p, want] : {std::pair{none, 3}, std::pair{wrong, 3}, std::pair{right, 0}}) {
+    auto st = p->wait(60'000);
+    ASSERT_TRUE(st) << p->err();
+    EXPECT_EQ(*st, want) << p->err() << logs();
+  }
+  EXPECT_NE(none->err().find("private"), std::string::npos) << none->err();
+  EXPECT_GT(last_stats(dir_ / "rightkey.jsonl").value("played", uint64_t(0)), 3u);
+  // A stats file of a refused viewer shows nothing played (if it wrote one at all).
+  EXPECT_EQ(last_stats(dir_ / "nokey.jsonl").value("played", uint64_t(0)), 0u);
+  bc.stop();
+}
