@@ -100,13 +100,14 @@ bool send_all(int fd, const std::string& data, int timeout_ms, const Pump& pump)
   return true;
 }
 
-bool handshake(int fd, uint16_t port, int timeout_ms, const Pump& pump) {
+bool handshake(int fd, uint16_t port, int timeout_ms, const Pump& pump,
+               const std::string& trailing) {
   const std::string req = "GET /ws HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(port) +
                           "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                           "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
                           "Sec-WebSocket-Version: 13\r\n\r\n";
   const int64_t deadline = mono_ms() + timeout_ms;
-  if (!send_all(fd, req, timeout_ms, pump)) return false;
+  if (!send_all(fd, req + trailing, timeout_ms, pump)) return false;
   // Byte by byte up to the blank line: no frame bytes after the head are consumed.
   std::string head;
   char c = 0;

@@ -19,8 +19,10 @@ int connect_loopback(uint16_t port, int rcvbuf_bytes = 0, int timeout_ms = 5000,
                      const Pump& pump = {}, const char* from = nullptr);
 // Writes all of `data` (false on error or when the deadline passes).
 bool send_all(int fd, const std::string& data, int timeout_ms = 5000, const Pump& pump = {});
-// Sends the upgrade request for /ws and reads the response head; true on "101".
-bool handshake(int fd, uint16_t port, int timeout_ms = 5000, const Pump& pump = {});
+// Sends the upgrade request for /ws and reads the response head; true on "101". `trailing`
+// goes out in the same write as the request (frames sent before the answer arrives).
+bool handshake(int fd, uint16_t port, int timeout_ms = 5000, const Pump& pump = {},
+               const std::string& trailing = "");
 // One client-to-server text frame (masked, as the protocol requires).
 std::string text_frame(const std::string& payload);
 // Reads the next text frame from the server (control frames are skipped); nullopt on close,

@@ -16,11 +16,14 @@
 #include "signaling/protocol_limits.hpp"
 #include "signaling/redis_cluster_link.hpp"
 #include "signaling/socket_options.hpp"
+#include "signaling/ws_hub.hpp"
 
 namespace meshcast::signaling {
 
 namespace {
 int64_t now_ms() { return g_get_monotonic_time() / 1000; }
+// A close handshake the peer does not finish is ended with a reset after this long.
+constexpr int64_t kCloseTimeoutMs = 5000;
 }  // namespace
 
 static std::string host_port(const std::string& host, uint16_t port);
@@ -29,13 +32,13 @@ struct TrackerServer::Impl {
   struct WsConn {
     Impl* impl;
     ConnId id;
-    SoupWebsocketConnection* ws;
-    GSocket* sock = nullptr;     // the TCP socket under it (for the unsent-bytes bound)
-    int64_t last_rx_ms = 0;      // last frame or pong from the peer
-    uint64_t written = 0;        // frame bytes handed to libsoup
-    uint64_t acked_at_open = 0;  // tcpi_bytes_acked when the WebSocket opened
-    uint64_t acked = 0;          // acknowledged since then (refreshed when needed)
-    bool closing = false;        // closed by a bound: send nothing more
+    SoupWebsocketConnection* ws;  // TLS connections stay with libsoup; null on the hub
+    GSocket* sock = nullptr;      // the TCP socket under it (for the unsent-bytes bound)
+    int64_t last_rx_ms = 0;       // last frame or pong from the peer
+    uint64_t written = 0;         // frame bytes handed to libsoup
+    uint64_t acked_at_open = 0;   // tcpi_bytes_acked when the WebSocket opened
+    uint64_t acked = 0;           // acknowledged since then (refreshed when needed)
+    bool closing = false;         // closed by a bound: send nothing more
   };
   // One accepted TCP connection, from the first request-started to the socket's end.
   struct Sock {
@@ -66,6 +69,9 @@ struct TrackerServer::Impl {
   guint sweep = 0;
   int64_t last_idle_scan_ms = 0;
   int64_t last_refusal_log_ms = -1'000'000;
+  // Plain (non-TLS) WebSockets after the upgrade.
+  std::unique_ptr<WsHub> hub;
+  int64_t last_ping_ms = 0;
   // Cluster mode.
   std::unique_ptr<RedisClusterLink> link;
   guint cluster_timer = 0;
@@ -83,7 +89,9 @@ struct TrackerServer::Impl {
     if (server) g_signal_handlers_disconnect_by_data(server, this);
     for (auto& [s, info] : socks) g_object_weak_unref(G_OBJECT(s), &Impl::on_socket_gone, this);
     socks.clear();
+    hub.reset();  // closes its connections without calling back
     for (auto& [id, c] : conns) {
+      if (!c->ws) continue;
       g_signal_handlers_disconnect_by_data(c->ws, c.get());
       if (soup_websocket_connection_get_state(c->ws) == SOUP_WEBSOCKET_STATE_OPEN)
         soup_websocket_connection_close(c->ws, SOUP_WEBSOCKET_CLOSE_GOING_AWAY, "shutdown");
@@ -111,22 +119,28 @@ struct TrackerServer::Impl {
     for (auto& [id, text] : out.send) {
       auto it = conns.find(id);
       if (it == conns.end() || it->second->closing) continue;
-      if (soup_websocket_connection_get_state(it->second->ws) == SOUP_WEBSOCKET_STATE_OPEN) {
-        soup_websocket_connection_send_text(it->second->ws, text.c_str());
-        account_output(*it->second, text.size());
-      }
+      if (send_text(*it->second, text)) account_output(*it->second, text.size());
     }
     for (ConnId id : out.close) {
       auto it = conns.find(id);
       if (it == conns.end() || it->second->closing) continue;
       // A close handshake: libsoup drops the connection itself if the peer does not answer.
       it->second->closing = true;
-      if (soup_websocket_connection_get_state(it->second->ws) == SOUP_WEBSOCKET_STATE_OPEN)
+      if (!it->second->ws)
+        hub->close(id, ws::kCloseNormal, "bye");
+      else if (soup_websocket_connection_get_state(it->second->ws) == SOUP_WEBSOCKET_STATE_OPEN)
         soup_websocket_connection_close(it->second->ws, SOUP_WEBSOCKET_CLOSE_NORMAL, "bye");
     }
     if (link)
       for (auto& e : out.cluster) link->send(e);
     reschedule();
+  }
+
+  bool send_text(WsConn& c, const std::string& text) {
+    if (!c.ws) return hub->send_text(c.id, text);
+    if (soup_websocket_connection_get_state(c.ws) != SOUP_WEBSOCKET_STATE_OPEN) return false;
+    soup_websocket_connection_send_text(c.ws, text.c_str());
+    return true;
   }
 
   // ---- cluster ----
@@ -180,14 +194,20 @@ struct TrackerServer::Impl {
 
   // ---- bounds --------------------------------------------------------------------------
 
-  // A server-side frame: 2-byte head, plus 2 or 8 bytes of length above 125 / 65535 bytes.
-  static uint64_t frame_bytes(std::size_t n) { return n + (n < 126 ? 2 : n < 65536 ? 4 : 10); }
-
   // Whatever the peer has not acknowledged is held by us (libsoup's queue or our kernel's
   // send buffer). tcpi_bytes_acked is only read when the cheap upper bound is over the cap.
   void account_output(WsConn& c, std::size_t text_bytes) {
-    c.written += frame_bytes(text_bytes);
-    if (opt.max_unsent_bytes == 0 || !c.sock) return;
+    c.written += ws::frame_size(text_bytes);
+    if (opt.max_unsent_bytes == 0) return;
+    if (!c.ws) {  // the hub knows exactly what it and the kernel still hold
+      const uint64_t held = hub->unsent(c.id);
+      if (held <= opt.max_unsent_bytes) return;
+      log(LogLevel::kInfo, "conn %llu: %llu bytes unread by the peer (cap %zu): closing",
+          static_cast<unsigned long long>(c.id), static_cast<unsigned long long>(held),
+          opt.max_unsent_bytes);
+      return close_ws(c, "unsent_cap", ws::kClosePolicyViolation, "too much unread output");
+    }
+    if (!c.sock) return;
     auto unsent = [&] { return c.written > c.acked ? c.written - c.acked : 0; };
     if (unsent() <= opt.max_unsent_bytes) return;
     if (auto a = tcp_bytes_acked(g_socket_get_fd(c.sock)))
@@ -205,6 +225,7 @@ struct TrackerServer::Impl {
     if (c.closing) return;
     c.closing = true;
     core.metrics().count_close(reason);
+    if (!c.ws) return hub->abort(c.id);  // "closed" follows from the loop
     // `c` may be gone once libsoup runs its close: touch only copies after this point.
     GSocket* sock = c.sock;
     SoupWebsocketConnection* ws = c.ws;
@@ -408,6 +429,16 @@ struct TrackerServer::Impl {
       }
       self->refuse_socket(sock, "408 Request Timeout");
     }
+    if (self->hub) {
+      self->hub->tick(now);
+      // libsoup pings its own connections (keepalive); the hub's are pinged from here.
+      const int64_t every = int64_t(self->opt.ws_ping_interval_s) * 1000;
+      if (every > 0 && now - self->last_ping_ms >= every) {
+        self->last_ping_ms = now;
+        for (auto& [id, c] : self->conns)
+          if (!c->ws && !c->closing) self->hub->ping(id);
+      }
+    }
     const int64_t idle = self->opt.ws_idle_timeout_ms;
     if (idle > 0 && now - self->last_idle_scan_ms >= std::max<int64_t>(100, idle / 8)) {
       self->last_idle_scan_ms = now;
@@ -430,22 +461,38 @@ struct TrackerServer::Impl {
   }
 
   // ---- WebSocket ----
+  // A WebSocket is open (on libsoup's connection or on the hub): the bounds and the core
+  // take it from here.
+  void open_conn(std::unique_ptr<WsConn> c, SoupServerMessage* msg) {
+    c->last_rx_ms = now_ms();
+    std::string remote_ip;
+    if (c->sock) {
+      if (auto s = socks.find(c->sock); s != socks.end()) {
+        s->second.ws = true;
+        clear_header_deadline(s->second, c->sock);
+        remote_ip = s->second.address;
+      }
+      c->acked_at_open = tcp_bytes_acked(g_socket_get_fd(c->sock)).value_or(0);
+    }
+    CoreOutput welcome;
+    core.on_open(c->id, now_ms(), welcome, remote_ip);
+    if (opt.log_level >= LogLevel::kDebug) {
+      GSocketAddress* remote = soup_server_message_get_remote_address(msg);
+      gchar* s = remote ? g_socket_connectable_to_string(G_SOCKET_CONNECTABLE(remote)) : nullptr;
+      log(LogLevel::kDebug, "conn %llu open from %s", static_cast<unsigned long long>(c->id),
+          s ? s : "?");
+      g_free(s);
+    }
+    conns.emplace(c->id, std::move(c));
+    flush(welcome);  // also schedules the hello deadline
+  }
+
   static void on_ws(SoupServer*, SoupServerMessage* msg, const char*, SoupWebsocketConnection* ws,
                     gpointer data) {
     auto* self = static_cast<Impl*>(data);
     auto c = std::make_unique<WsConn>(WsConn{self, self->next_id++, ws});
     g_object_ref(ws);
-    c->last_rx_ms = now_ms();
     c->sock = soup_server_message_get_socket(msg);
-    std::string remote_ip;
-    if (c->sock) {
-      if (auto s = self->socks.find(c->sock); s != self->socks.end()) {
-        s->second.ws = true;
-        self->clear_header_deadline(s->second, c->sock);
-        remote_ip = s->second.address;
-      }
-      c->acked_at_open = tcp_bytes_acked(g_socket_get_fd(c->sock)).value_or(0);
-    }
     soup_websocket_connection_set_max_incoming_payload_size(ws, self->opt.max_incoming_bytes);
     if (self->opt.ws_ping_interval_s > 0)
       soup_websocket_connection_set_keepalive_interval(ws, self->opt.ws_ping_interval_s);
@@ -453,17 +500,78 @@ struct TrackerServer::Impl {
     g_signal_connect(ws, "message", G_CALLBACK(&Impl::on_ws_message), c.get());
     g_signal_connect(ws, "closed", G_CALLBACK(&Impl::on_ws_closed), c.get());
     g_signal_connect(ws, "error", G_CALLBACK(&Impl::on_ws_error), c.get());
-    CoreOutput welcome;
-    self->core.on_open(c->id, now_ms(), welcome, remote_ip);
-    if (self->opt.log_level >= LogLevel::kDebug) {
-      GSocketAddress* remote = soup_server_message_get_remote_address(msg);
-      gchar* s = remote ? g_socket_connectable_to_string(G_SOCKET_CONNECTABLE(remote)) : nullptr;
-      self->log(LogLevel::kDebug, "conn %llu open from %s", static_cast<unsigned long long>(c->id),
-                s ? s : "?");
-      g_free(s);
+    self->open_conn(std::move(c), msg);
+  }
+
+  // Plain connections: libsoup reads the upgrade request and writes the 101 (as its own
+  // WebSocket handler does), then the connection moves to the hub.
+  static void on_ws_request(SoupServer*, SoupServerMessage* msg, const char*, GHashTable*,
+                            gpointer data) {
+    // No extensions offered: frames stay plain (permessage-deflate costs CPU per message).
+    if (!soup_websocket_server_process_handshake(msg, nullptr, nullptr, nullptr, nullptr))
+      return;  // libsoup has set the error status and body
+    g_signal_connect(msg, "wrote-informational", G_CALLBACK(&Impl::on_upgraded), data);
+  }
+
+  static void on_upgraded(SoupServerMessage* msg, gpointer data) {
+    auto* self = static_cast<Impl*>(data);
+    g_signal_handlers_disconnect_by_func(msg, reinterpret_cast<gpointer>(&Impl::on_upgraded), data);
+    GSocket* sock = soup_server_message_get_socket(msg);
+    if (!sock) return;
+    auto c = std::make_unique<WsConn>(WsConn{self, self->next_id++, nullptr});
+    c->sock = sock;
+    // Marked as a WebSocket before the steal: libsoup reports the request as finished then.
+    if (auto s = self->socks.find(sock); s != self->socks.end()) s->second.ws = true;
+    g_object_ref(msg);
+    GIOStream* stream = soup_server_message_steal_connection(msg);
+    if (!stream) {
+      g_object_unref(msg);
+      return;
     }
-    self->conns.emplace(c->id, std::move(c));
-    self->flush(welcome);  // also schedules the hello deadline
+    // A client may send its first frames right behind the request: libsoup has read them.
+    std::string early;
+    GInputStream* in = g_io_stream_get_input_stream(stream);
+    if (G_IS_POLLABLE_INPUT_STREAM(in)) {
+      char buf[4096];
+      for (int i = 0; i < 64; ++i) {
+        gssize n = g_pollable_input_stream_read_nonblocking(G_POLLABLE_INPUT_STREAM(in), buf,
+                                                            sizeof buf, nullptr, nullptr);
+        if (n <= 0) break;
+        early.append(buf, static_cast<std::size_t>(n));
+      }
+    }
+    const ConnId id = c->id;
+    if (!self->hub->adopt(id, sock, stream, std::move(early))) {
+      self->log(LogLevel::kWarn, "conn %llu: could not watch the socket",
+                static_cast<unsigned long long>(id));
+      g_object_unref(msg);
+      return;
+    }
+    self->open_conn(std::move(c), msg);
+    self->hub->process_buffered(id);
+    g_object_unref(msg);
+  }
+
+  static void on_hub_message(Impl* self, ConnId id, ws::Message&& m) {
+    auto it = self->conns.find(id);
+    if (it == self->conns.end()) return;
+    WsConn& c = *it->second;
+    c.last_rx_ms = now_ms();
+    if (m.opcode == ws::Opcode::kPong || c.closing) return;
+    CoreOutput out;
+    if (m.opcode == ws::Opcode::kText)
+      self->core.on_text(id, m.payload, now_ms(), out);
+    else
+      self->core.on_binary(id, now_ms(), out);
+    self->flush(out);
+  }
+
+  static void on_hub_closed(Impl* self, ConnId id) {
+    self->log(LogLevel::kDebug, "conn %llu closed", static_cast<unsigned long long>(id));
+    CoreOutput out;
+    self->core.on_close(id, now_ms(), out);
+    self->conns.erase(id);
+    self->flush(out);
   }
 
   static void on_ws_pong(SoupWebsocketConnection*, GBytes*, gpointer data) {
@@ -609,7 +717,20 @@ struct TrackerServer::Impl {
       g_object_unref(cert);
       tls = true;
     }
-    soup_server_add_websocket_handler(server, "/ws", nullptr, nullptr, &Impl::on_ws, this, nullptr);
+    if (tls) {
+      soup_server_add_websocket_handler(server, "/ws", nullptr, nullptr, &Impl::on_ws, this,
+                                        nullptr);
+    } else {
+      WsHub::Callbacks hc;
+      hc.on_message = [this](WsHub::Id id, ws::Message&& m) {
+        on_hub_message(this, id, std::move(m));
+      };
+      hc.on_closed = [this](WsHub::Id id) { on_hub_closed(this, id); };
+      hub = std::make_unique<WsHub>(opt.max_incoming_bytes, kCloseTimeoutMs, std::move(hc));
+      std::string herr;
+      if (!hub->start(&herr)) return fail(herr);
+      soup_server_add_handler(server, "/ws", &Impl::on_ws_request, this, nullptr);
+    }
     g_signal_connect(server, "request-started", G_CALLBACK(&Impl::on_request_started), this);
     g_signal_connect(server, "request-read", G_CALLBACK(&Impl::on_request_read), this);
     g_signal_connect(server, "request-finished", G_CALLBACK(&Impl::on_request_done), this);

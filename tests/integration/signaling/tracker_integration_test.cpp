@@ -535,6 +535,63 @@ TEST_F(TrackerTest, MalformedOversizeAndFloodAreAnsweredAndServerSurvives) {
   EXPECT_NE(m.find("meshcast_errors_total{code=\"bad_json\"} 1"), std::string::npos) << m;
 }
 
+// Plain WebSockets are served by the tracker's own framing after libsoup's upgrade. As an
+// attacker with a raw socket: frames sent before the 101 arrives are answered; a frame
+// without a mask (clients must mask) or a close frame ends the connection with a close
+// frame and then EOF; the server keeps serving everyone else.
+TEST_F(TrackerTest, RawClientsFramesEarlyUnmaskedAndClosingAreHandled) {
+  namespace raw = meshcast::signaling::raw;
+  const uint16_t port = server->port();
+  auto pump = [] { g_main_context_iteration(nullptr, FALSE); };
+  auto welcome_then = [&](int fd) { return raw::read_text(fd, 5000, pump); };
+
+  int early = raw::connect_loopback(port, 0, 5000, pump);
+  ASSERT_GE(early, 0);
+  ASSERT_TRUE(
+      raw::handshake(early, port, 5000, pump, raw::text_frame(R"({"type":"ping","id":"early"})")));
+  auto w = welcome_then(early);
+  ASSERT_TRUE(w);
+  EXPECT_EQ(json::parse(*w)["type"], "welcome");
+  auto pong = raw::read_text(early, 5000, pump);
+  ASSERT_TRUE(pong) << "the frame sent behind the request was lost";
+  EXPECT_EQ(json::parse(*pong)["type"], "ping_ok");
+  EXPECT_EQ(json::parse(*pong)["id"], "early") << *pong;
+
+  // Unmasked: the server sends close (1002) and drops the connection.
+  int unmasked = raw::connect_loopback(port, 0, 5000, pump);
+  ASSERT_GE(unmasked, 0);
+  ASSERT_TRUE(raw::handshake(unmasked, port, 5000, pump));
+  ASSERT_TRUE(welcome_then(unmasked));
+  std::string bad = raw::text_frame(R"({"type":"ping","id":1})");
+  bad[1] = static_cast<char>(bad[1] & 0x7F);  // clear the mask bit, keep the (now payload) key
+  ASSERT_TRUE(raw::send_all(unmasked, bad, 5000, pump));
+  EXPECT_FALSE(raw::read_text(unmasked, 5000, pump)) << "an unmasked frame was answered";
+  EXPECT_TRUE(run_until([&] { return raw::closed_by_peer(unmasked); }));
+
+  // The client closes: the server answers with its own close frame, then EOF.
+  int closer = raw::connect_loopback(port, 0, 5000, pump);
+  ASSERT_GE(closer, 0);
+  ASSERT_TRUE(raw::handshake(closer, port, 5000, pump));
+  ASSERT_TRUE(welcome_then(closer));
+  const char key[4] = {1, 2, 3, 4};
+  std::string close_frame = {char(0x88), char(0x82)};
+  close_frame.append(key, 4);
+  close_frame.push_back(char(0x03 ^ 1));  // 1000, masked
+  close_frame.push_back(char(0xE8 ^ 2));
+  ASSERT_TRUE(raw::send_all(closer, close_frame, 5000, pump));
+  unsigned char head[2] = {0, 0};
+  ASSERT_TRUE(run_until([&] { return ::recv(closer, head, 2, MSG_DONTWAIT | MSG_PEEK) == 2; }));
+  EXPECT_EQ(head[0], 0x88) << "no close frame came back";
+  EXPECT_TRUE(run_until([&] { return raw::closed_by_peer(closer); }));
+  ASSERT_TRUE(run_until([&] { return server->tcp_connections() == 1; }))
+      << server->tcp_connections() << " still counted";
+
+  for (int fd : {early, unmasked, closer}) ::close(fd);
+  auto p = peer("after");
+  EXPECT_TRUE(p->got("welcome") || p->client.state() == ClientState::kConnected);
+  EXPECT_EQ(http_get(server->http_url() + "/healthz").second, "ok\n");
+}
+
 TEST_F(TrackerTest, RateLimitedPeerGetsErrors) {
   server.reset();
   TrackerServerOptions o;
