@@ -38,8 +38,11 @@ class FrameDecoder {
  public:
   explicit FrameDecoder(uint64_t max_message_bytes) : max_(max_message_bytes) {}
 
-  // Appends bytes read from the client. Parse with next() until it returns nothing.
-  void feed(std::string_view bytes) { buf_.append(bytes); }
+  // Appends bytes read from the client (dropped once failed). Parse with next() until it
+  // returns nothing.
+  void feed(std::string_view bytes) {
+    if (!failed()) buf_.append(bytes);
+  }
   // The next complete message, or nullopt when more bytes are needed or the stream failed
   // (then failed() is true, and close_code()/error() say why; nothing more is parsed).
   std::optional<Message> next();

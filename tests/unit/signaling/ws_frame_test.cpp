@@ -110,9 +110,10 @@ TEST(WsFrame, EachViolationEndsTheStreamWithItsCode) {
     EXPECT_TRUE(d.failed()) << c.what;
     EXPECT_EQ(d.close_code(), c.code) << c.what;
     EXPECT_FALSE(d.error().empty()) << c.what;
-    // Failed for good: later bytes, even valid ones, give nothing.
+    // Failed for good: later bytes, even valid ones, give nothing and are not kept.
     d.feed(client_frame(0x81, "ok"));
     EXPECT_FALSE(d.next()) << c.what;
+    EXPECT_EQ(d.buffered(), 0u) << c.what;
   }
 }
 
