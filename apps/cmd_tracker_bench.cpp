@@ -56,6 +56,10 @@ Options:
                      several URLs are given; within: client i pings client i+K, on its own
   --concurrency N    connects in flight at once (default 256)
   --rounds N         ping/pong round trips per pinging client (default 5)
+  --one-pair-rounds N  round trips of the single pair before the others start (default
+                     100). Its tracker CPU per relay is the cost of one message with N
+                     clients connected and nothing else going on (enough rounds to be
+                     well above the 10 ms resolution of the process's CPU time)
   --timeout-s N      give up after N seconds in total (default 120)
   --help             this text
 
@@ -471,7 +475,7 @@ int run_bench(int argc, char** argv) {
   app::Args args(argc, argv, {},
                  {"clients", "url", "tracker-pid", "concurrency", "rounds", "timeout-s", "attack",
                   "streams", "conns", "requests", "half-open", "idle", "silent", "hold-s",
-                  "tracker-args", "tracker-exe", "repeat", "pairing"});
+                  "tracker-args", "tracker-exe", "repeat", "pairing", "one-pair-rounds"});
   if (args.help()) {
     std::fputs(kHelp, stdout);
     return app::kExitOk;
@@ -481,6 +485,7 @@ int run_bench(int argc, char** argv) {
   b.n = static_cast<int>(args.get_int("clients", 1000, 2, 20000));
   b.concurrency = static_cast<int>(args.get_int("concurrency", 256, 1, 4096));
   b.rounds = static_cast<int>(args.get_int("rounds", 5, 0, 1000));
+  const int one_pair_rounds = static_cast<int>(args.get_int("one-pair-rounds", 100, 1, 100000));
   long timeout_s = args.get_int("timeout-s", 120, 1, 3600);
   std::vector<pid_t> pids;
   for (auto& p : split_commas(args.get("tracker-pid")))
@@ -632,7 +637,8 @@ int run_bench(int argc, char** argv) {
     return ok;
   };
   std::vector<double> idle_rtt;
-  bool idle_done = run_pings({1}, std::max(b.rounds, 1) * 20, idle_rtt);
+  bool idle_done = run_pings({1}, one_pair_rounds, idle_rtt);
+  double cpu_idle = tracker_pid ? cpu_sum() : -1;
   std::vector<int> all_pingers;
   // Every client pings or is pinged once: pairs (i, i + stride) with disjoint members.
   for (int i = 3; i + stride < b.n; i += (i - 3) % (2 * stride) == stride - 1 ? stride + 1 : 1)
@@ -641,11 +647,14 @@ int run_bench(int argc, char** argv) {
   bool relays_done = run_pings(all_pingers, b.rounds, b.rtt_ms) && idle_done;
   double relay_s = static_cast<double>(now_us() - t1) / 1e6;
   double cpu2 = tracker_pid ? cpu_sum() : -1;
-  // Tracker CPU per relayed message over both relay phases (each round trip = 2 relays).
-  json cpu_per_relay_us = (cpu1 >= 0 && cpu2 >= 0 && !b.rtt_ms.empty())
-                              ? json((cpu2 - cpu1) * 1e6 /
-                                     (2.0 * static_cast<double>(b.rtt_ms.size() + idle_rtt.size())))
-                              : json();
+  // Tracker CPU per relayed message (each round trip = 2 relays), per phase.
+  auto per_relay_us = [](double from, double to, std::size_t round_trips) {
+    return (from >= 0 && to >= 0 && round_trips > 0)
+               ? json((to - from) * 1e6 / (2.0 * static_cast<double>(round_trips)))
+               : json();
+  };
+  json cpu_per_relay_us = per_relay_us(cpu_idle, cpu2, b.rtt_ms.size());
+  json cpu_per_relay_one_pair_us = per_relay_us(cpu1, cpu_idle, idle_rtt.size());
 
   json report = {
       {"clients", b.n},
@@ -670,6 +679,7 @@ int run_bench(int argc, char** argv) {
         {"rtt_ms_max", percentile(b.rtt_ms, 1.0)}}},
       {"tracker_cpu_s_connect_phase", cpu0 >= 0 ? json(cpu1 - cpu0) : json()},
       {"tracker_cpu_us_per_relay", cpu_per_relay_us},
+      {"tracker_cpu_us_per_relay_one_pair", cpu_per_relay_one_pair_us},
       {"tracker_rss_kb_before", rss_before},
       {"tracker_rss_kb_after", rss_after},
       {"tracker_bytes_per_peer",
