@@ -1,6 +1,8 @@
 #include "signaling/ws_hub.hpp"
 
 #include <glib-unix.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -68,6 +70,8 @@ bool WsHub::start(std::string* error) {
 bool WsHub::adopt(Id id, GSocket* sock, GIOStream* stream, std::string early) {
   auto c = std::make_unique<Conn>(id, sock, stream, max_message_);
   g_socket_set_blocking(sock, FALSE);
+  // Small frames (signaling) go out at once, not behind Nagle's wait for an ACK.
+  g_socket_set_option(sock, IPPROTO_TCP, TCP_NODELAY, 1, nullptr);
   epoll_event ev{};
   ev.events = EPOLLIN | EPOLLRDHUP;
   ev.data.u64 = id;
