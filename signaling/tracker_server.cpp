@@ -32,13 +32,15 @@ struct TrackerServer::Impl {
   struct WsConn {
     Impl* impl;
     ConnId id;
-    SoupWebsocketConnection* ws;  // TLS connections stay with libsoup; null on the hub
-    GSocket* sock = nullptr;      // the TCP socket under it (for the unsent-bytes bound)
-    int64_t last_rx_ms = 0;       // last frame or pong from the peer
-    uint64_t written = 0;         // frame bytes handed to libsoup
-    uint64_t acked_at_open = 0;   // tcpi_bytes_acked when the WebSocket opened
-    uint64_t acked = 0;           // acknowledged since then (refreshed when needed)
-    bool closing = false;         // closed by a bound: send nothing more
+    SoupWebsocketConnection* ws;    // TLS connections stay with libsoup; null on the hub
+    GSocket* sock = nullptr;        // the TCP socket under it (for the unsent-bytes bound)
+    int64_t last_rx_ms = 0;         // last frame or pong from the peer
+    uint64_t written = 0;           // frame bytes handed to libsoup or the hub
+    uint64_t acked_at_open = 0;     // tcpi_bytes_acked when the WebSocket opened
+    uint64_t acked = 0;             // acknowledged since then (refreshed when needed)
+    uint64_t held_at_check = 0;     // hub: unsent bytes at the last exact count
+    uint64_t written_at_check = 0;  // hub: `written` at that count
+    bool closing = false;           // closed by a bound: send nothing more
   };
   // One accepted TCP connection, from the first request-started to the socket's end.
   struct Sock {
@@ -200,7 +202,11 @@ struct TrackerServer::Impl {
     c.written += ws::frame_size(text_bytes);
     if (opt.max_unsent_bytes == 0) return;
     if (!c.ws) {  // the hub knows exactly what it and the kernel still hold
+      // Upper bound without a syscall: held at the last count plus everything written since.
+      if (c.held_at_check + (c.written - c.written_at_check) <= opt.max_unsent_bytes) return;
       const uint64_t held = hub->unsent(c.id);
+      c.held_at_check = held;
+      c.written_at_check = c.written;
       if (held <= opt.max_unsent_bytes) return;
       log(LogLevel::kInfo, "conn %llu: %llu bytes unread by the peer (cap %zu): closing",
           static_cast<unsigned long long>(c.id), static_cast<unsigned long long>(held),
