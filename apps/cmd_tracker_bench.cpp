@@ -72,7 +72,8 @@ Attack modes (a tracker child process is always started; its RSS is sampled ever
   --attack idle      --half-open sockets send half an HTTP request, --idle sockets send
                      nothing, --silent sockets upgrade to WebSocket, say hello and then never
                      read (so never answer a ping); held for --hold-s seconds (default 70)
-  Both report the tracker's RSS before, peak and after, how many attacking sockets the
+  Both report the tracker's RSS before, peak and after, its CPU time during the hold
+  (tracker_cpu_s_hold: what holding the sockets costs), how many attacking sockets the
   tracker closed, and whether an honest client could connect, say hello and list streams
   at the end. --streams N (56), --conns N (10), --requests N (100), --half-open N (200),
   --idle N (200), --silent N (200), --tracker-args "ARGS" (extra tracker options),
@@ -298,6 +299,7 @@ int run_attack(app::Args& args) {
   const long idle = args.get_int("idle", 200, 0, 20000);
   const long silent = args.get_int("silent", 200, 0, 20000);
   const long hold_s = args.get_int("hold-s", mode == "idle" ? 70 : 5, 1, 3600);
+  double hold_cpu_s = 0;
   const long repeat = args.get_int("repeat", 1, 1, 100);
   std::vector<std::string> extra;
   {
@@ -432,7 +434,9 @@ int run_attack(app::Args& args) {
           return G_SOURCE_CONTINUE;
         },
         &rss);
+    const double cpu_hold_start = cpu_seconds(child);
     pump_until([] { return false; }, hold_s * 1000);
+    hold_cpu_s += cpu_seconds(child) - cpu_hold_start;
     g_source_remove(sampler);
     rss.sample();
     after = sample_process(child);
@@ -452,6 +456,8 @@ int run_attack(app::Args& args) {
   report["still_open_after_hold"] = open;
   report["setup_failed"] = setup_failed;
   report["hold_s"] = hold_s;
+  // What holding the sockets cost the tracker (pings, sweeps, its loop), summed over rounds.
+  report["tracker_cpu_s_hold"] = hold_cpu_s;
   report["attack_seconds"] = double(now_us() - t_attack) / 1e6;
   report["tracker_rss_kb_peak"] = rss.peak_kb;
   report["tracker_rss_kb_after"] = after ? after->rss_kb : -1;
