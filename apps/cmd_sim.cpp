@@ -80,6 +80,12 @@ const std::map<std::string, Knob>& node_knobs() {
       N_KNOB("max_partners", max_partners, uint32_t),
       N_KNOB("max_stalls_per_segment", max_stalls_per_segment, uint32_t),
       N_KNOB("window", window, uint32_t),
+      N_KNOB("max_candidates", max_candidates, uint32_t),
+      N_KNOB("silent_parent_strikes", silent_parent_strikes, uint32_t),
+      N_KNOB("preempt_upload_percent", preempt_upload_percent, uint32_t),
+      N_KNOB("startup_lookback_segments", startup_lookback_segments, uint32_t),
+      N_KNOB("startup_unanswered_max", startup_unanswered_max, uint32_t),
+      N_KNOB("unknown_depth_hops", unknown_depth_hops, uint32_t),
       MS_KNOB("tick_ms", tick_us),
       MS_KNOB("bm_interval_ms", bm_interval_us),
       MS_KNOB("initial_buffer_ms", initial_buffer_us),
@@ -102,6 +108,10 @@ const std::map<std::string, Knob>& node_knobs() {
       MS_KNOB("first_push_timeout_ms", first_push_timeout_us),
       MS_KNOB("orphan_timeout_ms", orphan_timeout_us),
       MS_KNOB("refuse_backoff_ms", refuse_backoff_us),
+      MS_KNOB("parent_check_ms", parent_check_us),
+      MS_KNOB("parent_jitter_ms", parent_jitter_us),
+      MS_KNOB("need_neighbours_ms", need_neighbours_us),
+      MS_KNOB("source_partner_grace_ms", source_partner_grace_us),
   };
   return knobs;
 }

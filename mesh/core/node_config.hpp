@@ -23,6 +23,14 @@ struct NodeConfig {
   uint64_t upload_bps = 2'000'000;    // upload budget (token bucket rate)
   double push_utilization = 0.85;     // share of upload committed to push slots
   uint32_t source_copies = 4;         // source: max subscribers per sub-stream
+  // Candidate ids kept (the newest); short of partners with none left, ask for neighbours
+  // this often.
+  uint32_t max_candidates = 32;
+  TimeUs need_neighbours_us = 2'000'000;
+  // Viewer: token bucket depth, in seconds of upload; a new upload budget is told to
+  // partners (Hello) when it moved by reannounce_percent or more.
+  double upload_burst_s = 0.5;
+  uint32_t reannounce_percent = 10;
   // Source: a child that has been one this long and whose buffer map still shows every push
   // slot free (it forwards to nobody) may be replaced by a newcomer, whatever it declared;
   // at most one such replacement per sub-stream per interval, and a replaced child is not
@@ -35,6 +43,8 @@ struct NodeConfig {
   // A viewer repeats its complaint (with each subscribe to the source) for the TTL.
   TimeUs silent_replace_interval_us = 1'000'000;
   TimeUs complaint_ttl_us = 10'000'000;
+  // Source: a partner that is no child after 3 ticks and this long is sent on to children.
+  TimeUs source_partner_grace_us = 2'000'000;
 
   TimeUs tick_us = 200'000;               // maintenance period (pull, partners): a segment
   TimeUs bm_interval_us = 1'000'000;      // buffer map period per partner
@@ -43,6 +53,11 @@ struct NodeConfig {
   TimeUs deadline_pull_us = 300'000;      // ... but pull anyway this close to the deadline
   TimeUs urgent_us = 1'000'000;           // closer than this to its deadline: deadline-first
   uint32_t max_requests_per_partner = 6;
+  // Start-up: the newest segment some partners hold whole, at most this many segments back
+  // from the newest any partner shows (an older one would start playout far behind).
+  uint32_t startup_lookback_segments = 4;
+  // Start-up pulls a partner with data may leave unanswered before it counts as giving nothing.
+  uint32_t startup_unanswered_max = 2;
 
   TimeUs initial_buffer_us = 100'000;   // start-up buffer after the first segment
   TimeUs startup_retry_us = 300'000;    // start-up stripes still missing: ask again
@@ -71,9 +86,24 @@ struct NodeConfig {
   // failure in a row (up to 2^(max_strikes-1) times); a partner that let pulls time out is
   // asked after those that answer, until one of its segments arrives.
   uint32_t max_strikes = 6;
+  // A parent that took us and sent nothing counts as this many silences in a row.
+  uint32_t silent_parent_strikes = 3;
+  // Parent choice: a partner's unknown depth counts as this many hops; a random tie-break of
+  // up to parent_jitter is added to each estimate; upkeep runs every parent_check (at once
+  // while a sub-stream has no parent).
+  uint32_t unknown_depth_hops = 64;
+  TimeUs parent_jitter_us = 1'000;
+  TimeUs parent_check_us = 1'000'000;
+  // Full of children: a newcomer declaring this % of our slowest child's upload takes its slot.
+  uint32_t preempt_upload_percent = 150;
 
   const SegmentVerifier* verifier = nullptr;  // required for viewers
   uint64_t seed = 1;
 };
+
+// Mean time between unit numbers (K stripes per segment).
+inline TimeUs unit_us(const NodeConfig& c) {
+  return c.segment_us / c.substreams > 1 ? c.segment_us / c.substreams : 1;
+}
 
 }  // namespace meshcast::mesh
