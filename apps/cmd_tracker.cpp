@@ -55,10 +55,10 @@ Options:
 
 Cluster (several instances behind one address, docs/operations.md "Running a tracker cluster"):
   --cluster redis://HOST:PORT[/DB]
-                         share peers, streams and calls with the other instances through
-                         this Redis; relays and call messages to peers on other instances
-                         go through it. Without this option the tracker keeps everything in
-                         memory and needs no Redis
+                         share peers, streams, calls and identity bindings with the other
+                         instances through this Redis; relays and call messages to peers on
+                         other instances go through it. Without this option the tracker
+                         keeps everything in memory and needs no Redis
   --instance-id ID       this instance's id, unique in the cluster (A-Z a-z 0-9 - _ .;
                          default: a random one)
   --instance-timeout-ms N

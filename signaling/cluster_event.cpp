@@ -2,6 +2,7 @@
 
 #include <cctype>
 
+#include "signaling/identity_key.hpp"
 #include "signaling/message_validator.hpp"
 #include "signaling/protocol_limits.hpp"
 
@@ -16,7 +17,7 @@ constexpr std::pair<ClusterEventType, const char*> kTypes[] = {
     {ClusterEventType::kPeer, "peer"},       {ClusterEventType::kPeerGone, "gone"},
     {ClusterEventType::kStream, "stream"},   {ClusterEventType::kStreamEnd, "end"},
     {ClusterEventType::kCall, "call"},       {ClusterEventType::kCallEnd, "hangup"},
-    {ClusterEventType::kDeliver, "deliver"},
+    {ClusterEventType::kDeliver, "deliver"}, {ClusterEventType::kIdentity, "bind"},
 };
 
 const char* type_name(ClusterEventType t) {
@@ -90,6 +91,7 @@ json peer_json(const ClusterPeer& p) {
           {"role", p.role},
           {"group", p.group},
           {"tok", p.token_hash},
+          {"ik", p.identity_key},
           {"up", p.upload_kbps},
           {"away", p.away},
           {"acc", p.accept},
@@ -104,6 +106,11 @@ ClusterPeer parse_peer(const json& o) {
   p.role = str(o, "role", limits::kMaxIdLen);
   p.group = str(o, "group", 64);
   p.token_hash = str(o, "tok", 64);
+  if (o.contains("ik")) {  // optional: records of instances that do not share bindings
+    p.identity_key = str(o, "ik", kIdentityKeyB64Len);
+    if (!p.identity_key.empty() && !decode_identity_key(p.identity_key))
+      throw Bad{"'ik' is not 32 bytes in base64"};
+  }
   p.upload_kbps = num(o, "up", 0, limits::kMaxUploadKbps);
   p.away = boolean(o, "away");
   p.accept = str(o, "acc", 8);
@@ -203,6 +210,10 @@ std::string to_text(const ClusterEvent& e) {
       j["to"] = e.to;
       j["frame"] = e.frame;
       break;
+    case ClusterEventType::kIdentity:
+      j["name"] = e.name;
+      j["key"] = e.key;
+      break;
   }
   return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
@@ -263,6 +274,12 @@ std::optional<ClusterEvent> parse_cluster_event(std::string_view text, std::stri
       case ClusterEventType::kDeliver:
         e.to = name_field(j, "to");
         e.frame = str(j, "frame", 2 * limits::kMaxFrameBytes, false);
+        break;
+      case ClusterEventType::kIdentity:
+        e.name = name_field(j, "name");
+        // The same strict form a hello's identity_key must have: a store holds one spelling.
+        e.key = str(j, "key", kIdentityKeyB64Len, false);
+        if (!decode_identity_key(e.key)) return fail("'key' is not 32 bytes in base64");
         break;
     }
     return e;

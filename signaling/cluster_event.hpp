@@ -1,7 +1,7 @@
 // What tracker instances of one cluster tell each other through Redis (docs/protocol.md,
 // "Tracker cluster"): records of the peers and streams each instance owns, their removal,
-// heartbeats, and frames to hand to a peer connected elsewhere. Everything read back from
-// Redis is untrusted bytes: parse_cluster_event() checks every field and bound (fuzzed in
+// heartbeats, frames to hand to a peer connected elsewhere, and identity bindings. Everything read
+// back from Redis is untrusted bytes: parse_cluster_event() checks every field and bound (fuzzed in
 // tests/fuzz/signaling/).
 #pragma once
 #include <cstdint>
@@ -24,6 +24,7 @@ enum class ClusterEventType {
   kCall,          // upsert of a call between two peers (at least one on `instance`)
   kCallEnd,       // the call is over
   kDeliver,       // hand `frame` to local peer `to` (relay, call events)
+  kIdentity,      // peer id `name` is bound to identity key `key` (cluster-wide, for good)
 };
 
 struct ClusterPartner {
@@ -33,6 +34,7 @@ struct ClusterPartner {
 
 struct ClusterPeer {
   std::string id, role, group, token_hash;
+  std::string identity_key;  // proved in its hello (empty: none): a name race is not a move
   int64_t upload_kbps = 0;
   bool away = false;                                     // connection lost, resumable
   std::string accept = "all";                            // all | none | list
@@ -58,11 +60,12 @@ struct ClusterCall {
 struct ClusterEvent {
   ClusterEventType type = ClusterEventType::kHeartbeat;
   std::string instance;  // the sender (kInstanceDown: the dead one is `name`)
-  std::string name;      // kPeerGone: peer id; kStreamEnd: stream; kCallEnd: call id
+  std::string name;      // kPeerGone, kIdentity: peer id; kStreamEnd: stream; kCallEnd: call id
   std::string reason;    // kStreamEnd
   std::string to;        // kDeliver: peer id
   std::string frame;     // kDeliver: one text frame as the core wrote it
   std::string target;    // kDeliver: the instance to send it to (the channel, not a field)
+  std::string key;       // kIdentity: the bound key, base64 of 32 bytes
   ClusterPeer peer;
   ClusterStream stream;
   ClusterCall call;

@@ -25,7 +25,8 @@ std::string call_proof_message(std::string_view call_id, std::string_view signer
 
 std::optional<IdentityRefusal> admit_identity(IdentityStore& store, std::string_view nonce,
                                               const std::string& peer_id, bool requested,
-                                              const nlohmann::json& hello) {
+                                              const nlohmann::json& hello,
+                                              std::string* defer_bind) {
   // The validator has checked both fields' shape and that they come together.
   std::string key, sig;
   if (auto k = hello.find("identity_key"); k != hello.end() && k->is_string()) key = *k;
@@ -47,6 +48,10 @@ std::optional<IdentityRefusal> admit_identity(IdentityStore& store, std::string_
     return std::nullopt;
   }
   if (key.empty()) return std::nullopt;
+  if (defer_bind) {
+    *defer_bind = key;
+    return std::nullopt;
+  }
   switch (store.bind(peer_id, key)) {
     case IdentityStore::Bind::kBound:
       return std::nullopt;

@@ -27,8 +27,11 @@ struct IdentityRefusal {
 // the connection's nonce and the requested id, then the binding of `peer_id`: a bound name
 // needs its key; an unbound one is bound to the key shown (a hello without a key binds
 // nothing). Assigned ids (`requested` false) are never bound. nullopt = admitted.
+// With `defer_bind`, an unbound name shown with a valid proof is not bound here: its key is
+// put in *defer_bind and the caller binds it (a cluster instance asks the cluster first).
 std::optional<IdentityRefusal> admit_identity(IdentityStore& store, std::string_view nonce,
                                               const std::string& peer_id, bool requested,
-                                              const nlohmann::json& hello);
+                                              const nlohmann::json& hello,
+                                              std::string* defer_bind = nullptr);
 
 }  // namespace meshcast::signaling

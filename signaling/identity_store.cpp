@@ -37,7 +37,13 @@ std::unique_ptr<IdentityStore> IdentityStore::open(const std::string& path,
   if (sqlite3_prepare_v2(s->db_, "SELECT key FROM identities WHERE name = ?1", -1, &s->select_,
                          nullptr) != SQLITE_OK ||
       sqlite3_prepare_v2(s->db_, "INSERT INTO identities (name, key) VALUES (?1, ?2)", -1,
-                         &s->insert_, nullptr) != SQLITE_OK)
+                         &s->insert_, nullptr) != SQLITE_OK ||
+      sqlite3_prepare_v2(s->db_,
+                         "UPDATE identities SET key = ?2, bound_at = CURRENT_TIMESTAMP "
+                         "WHERE name = ?1",
+                         -1, &s->update_, nullptr) != SQLITE_OK ||
+      sqlite3_prepare_v2(s->db_, "SELECT name, key FROM identities ORDER BY name", -1, &s->all_,
+                         nullptr) != SQLITE_OK)
     return fail("cannot prepare statements");
   sqlite3_stmt* count = nullptr;
   if (sqlite3_prepare_v2(s->db_, "SELECT COUNT(*) FROM identities", -1, &count, nullptr) ==
@@ -51,6 +57,8 @@ std::unique_ptr<IdentityStore> IdentityStore::open(const std::string& path,
 IdentityStore::~IdentityStore() {
   sqlite3_finalize(select_);
   sqlite3_finalize(insert_);
+  sqlite3_finalize(update_);
+  sqlite3_finalize(all_);
   sqlite3_close(db_);
 }
 
@@ -76,6 +84,27 @@ IdentityStore::Bind IdentityStore::bind(std::string_view name, std::string_view 
   if (!ok) return Bind::kError;
   ++count_;
   return Bind::kBound;
+}
+
+IdentityStore::Bind IdentityStore::rebind(std::string_view name, std::string_view key_b64) {
+  if (!key_of(name)) return bind(name, key_b64);
+  sqlite3_reset(update_);
+  sqlite3_bind_text(update_, 1, name.data(), static_cast<int>(name.size()), SQLITE_TRANSIENT);
+  sqlite3_bind_text(update_, 2, key_b64.data(), static_cast<int>(key_b64.size()), SQLITE_TRANSIENT);
+  const bool ok = sqlite3_step(update_) == SQLITE_DONE;
+  sqlite3_reset(update_);
+  return ok ? Bind::kBound : Bind::kError;
+}
+
+void IdentityStore::for_each(
+    const std::function<void(const std::string& name, const std::string& key)>& fn) {
+  sqlite3_reset(all_);
+  while (sqlite3_step(all_) == SQLITE_ROW) {
+    auto* n = reinterpret_cast<const char*>(sqlite3_column_text(all_, 0));
+    auto* k = reinterpret_cast<const char*>(sqlite3_column_text(all_, 1));
+    fn(n ? n : "", k ? k : "");
+  }
+  sqlite3_reset(all_);
 }
 
 }  // namespace meshcast::signaling

@@ -5,6 +5,7 @@
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 
+#include <memory>
 #include <utility>
 #include <vector>
 
@@ -17,6 +18,9 @@ struct RedisClusterLink::Impl {
   Callbacks cb;
   // Keys live in the selected database; channels are server-wide, so they carry its number.
   std::string k_instances = "meshcast:instances";
+  // Identity bindings of the whole cluster: field = peer id, value = the binding's event. Not
+  // per instance: a binding outlives the instance that made it.
+  std::string k_identities = "meshcast:identities";
   std::string ch_events, ch_self;
   redisAsyncContext* cmd = nullptr;
   redisAsyncContext* sub = nullptr;
@@ -177,7 +181,8 @@ struct RedisClusterLink::Impl {
     self->dispatch(std::string_view(el[2]->str, el[2]->len));
   }
 
-  void dispatch(std::string_view text) {
+  // `any`: also events written by this instance id (bindings: Redis's word, not an echo).
+  void dispatch(std::string_view text, bool any = false) {
     std::string why;
     auto e = parse_cluster_event(text, &why);
     if (!e) {
@@ -185,8 +190,67 @@ struct RedisClusterLink::Impl {
       log("redis: ignored a malformed event: " + why);
       return;
     }
-    if (e->instance == self) return;
+    if (e->instance == self && !any) return;
     if (cb.on_event) cb.on_event(*e);
+  }
+
+  // What a claimed binding's callbacks need (owned by the pending command: freed in the
+  // callback, which hiredis also calls with no reply when the connection goes).
+  struct Claim {
+    std::string name, text;
+  };
+
+  // HSETNX answered: 1 = the name was free and is ours (published; our core is told it is
+  // settled), 0 = someone bound it first: the stored binding is read and applied instead.
+  static void on_claimed(redisAsyncContext* c, void* r, void* data) {
+    std::unique_ptr<Claim> claim(static_cast<Claim*>(data));
+    Impl* self = owner(c);
+    auto* reply = static_cast<redisReply*>(r);
+    if (!self || !reply || !self->cmd || reply->type != REDIS_REPLY_INTEGER) return;
+    if (reply->integer == 1) {
+      redisAsyncCommand(self->cmd, nullptr, nullptr, "PUBLISH %b %b", self->ch_events.data(),
+                        self->ch_events.size(), claim->text.data(), claim->text.size());
+      self->dispatch(claim->text, true);
+      return;
+    }
+    Claim* p = claim.get();
+    if (redisAsyncCommand(self->cmd, &Impl::on_binding, p, "HGET %b %b", self->k_identities.data(),
+                          self->k_identities.size(), p->name.data(), p->name.size()) == REDIS_OK)
+      claim.release();  // the callback owns it now
+  }
+
+  static void on_binding(redisAsyncContext* c, void* r, void* data) {
+    std::unique_ptr<Claim> claim(static_cast<Claim*>(data));
+    Impl* self = owner(c);
+    auto* reply = static_cast<redisReply*>(r);
+    if (!self || !reply || reply->type != REDIS_REPLY_STRING) return;
+    self->dispatch_binding(std::string_view(reply->str, reply->len), claim->name);
+  }
+
+  // A stored binding: checked like any record, and it must be a binding (of `name` if given).
+  void dispatch_binding(std::string_view text, const std::string& name = {}) {
+    std::string why;
+    auto e = parse_cluster_event(text, &why);
+    if (e && (e->type != ClusterEventType::kIdentity || (!name.empty() && e->name != name))) {
+      e.reset();
+      why = "not the binding of its field";
+    }
+    if (!e) {
+      ++rejected;
+      log("redis: ignored a malformed binding: " + why);
+      return;
+    }
+    if (cb.on_event) cb.on_event(*e);
+  }
+
+  static void on_identities(redisAsyncContext* c, void* r, void*) {
+    Impl* self = owner(c);
+    auto* reply = static_cast<redisReply*>(r);
+    if (!self || !reply || reply->type != REDIS_REPLY_ARRAY) return;
+    for (size_t i = 0; i < reply->elements; ++i) {
+      redisReply* e = reply->element[i];
+      if (e->type == REDIS_REPLY_STRING) self->dispatch_binding(std::string_view(e->str, e->len));
+    }
   }
 
   // Subscribed first, then the snapshot: nothing published meanwhile is missed (it may come
@@ -203,6 +267,9 @@ struct RedisClusterLink::Impl {
     redisAsyncCommand(cmd, nullptr, nullptr, "SADD %b %b", k_instances.data(), k_instances.size(),
                       self.data(), self.size());
     if (cb.on_connected) cb.on_connected();
+    // After our own bindings were offered (HSETNX), so what comes back is what Redis kept.
+    redisAsyncCommand(cmd, &Impl::on_identities, this, "HVALS %b", k_identities.data(),
+                      k_identities.size());
     redisAsyncCommand(cmd, &Impl::on_instances, this, "SMEMBERS %b", k_instances.data(),
                       k_instances.size());
   }
@@ -286,6 +353,16 @@ struct RedisClusterLink::Impl {
         target = "meshcast:" + std::to_string(url.db) + ":to:" + e.target;
         channel = &target;
         break;
+      case ClusterEventType::kIdentity:
+        // Published only by the instance whose HSETNX created the field (on_claimed).
+        {
+          auto claim = std::make_unique<Claim>(Claim{e.name, text});
+          if (redisAsyncCommand(cmd, &Impl::on_claimed, claim.get(), "HSETNX %b %b %b",
+                                k_identities.data(), k_identities.size(), e.name.data(),
+                                e.name.size(), text.data(), text.size()) == REDIS_OK)
+            claim.release();  // the callback owns it now
+          return;
+        }
     }
     redisAsyncCommand(cmd, nullptr, nullptr, "PUBLISH %b %b", channel->data(), channel->size(),
                       text.data(), text.size());

@@ -46,6 +46,9 @@ struct TrackerConfig {
   // a standalone tracker. An instance not heard from for instance_timeout_ms is dropped.
   std::string instance_id;
   int64_t instance_timeout_ms = 5'000;
+  // A hello binding a new name waits this long for the cluster's verdict (Redis's HSETNX);
+  // without one the name is bound here and the verdict settles it later.
+  int64_t cluster_bind_timeout_ms = 3'000;
   std::size_t max_peers = 100'000;
   std::size_t max_streams = 10'000;
   std::size_t max_streams_per_peer = 8;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <stdexcept>
+#include <utility>
 
 #include "signaling/identity_proof.hpp"
 #include "signaling/neighbour_choice.hpp"
@@ -81,7 +82,8 @@ void TrackerCore::on_open(ConnId conn, int64_t now_ms, CoreOutput& out,
                                     {},
                                     now_ms,
                                     random_token(16),
-                                    address_group(remote_ip, config_.group_loopback)});
+                                    address_group(remote_ip, config_.group_loopback),
+                                    {}});
   if (fresh) out.send.emplace_back(conn, dump({{"type", "welcome"}, {"nonce", it->second.nonce}}));
   if (config_.hello_timeout_ms > 0)
     hello_deadlines_.insert({now_ms + config_.hello_timeout_ms, conn});
@@ -140,6 +142,12 @@ void TrackerCore::on_close(ConnId conn, int64_t now_ms, CoreOutput& out) {
   if (it == conns_.end()) return;
   std::string peer = it->second.peer_id;
   hello_deadlines_.erase({it->second.opened_ms + config_.hello_timeout_ms, conn});
+  // A claim already asked for stands (the key was proved); only the hello is forgotten.
+  if (auto pb = pending_binds_.find(it->second.claiming);
+      pb != pending_binds_.end() && pb->second.conn == conn) {
+    bind_deadlines_.erase({pb->second.deadline_ms, pb->first});
+    pending_binds_.erase(pb);
+  }
   conns_.erase(it);
   if (peer.empty()) return;
   if (config_.resume_grace_ms > 0)
@@ -165,11 +173,13 @@ void TrackerCore::on_timer(int64_t now_ms, CoreOutput& out) {
     ConnId conn = hello_deadlines_.begin()->second;
     hello_deadlines_.erase(hello_deadlines_.begin());
     auto it = conns_.find(conn);
-    if (it == conns_.end() || !it->second.peer_id.empty()) continue;
+    // A hello waiting for the cluster is answered by expire_claims at the latest.
+    if (it == conns_.end() || !it->second.peer_id.empty() || !it->second.claiming.empty()) continue;
     // Unregistered sockets cost memory and a poll slot each: do not let them linger.
     error(conn, err::kNotRegistered, "no hello in time; closing", nullptr, out, now_ms);
     out.close.push_back(conn);
   }
+  expire_claims(now_ms, out);
   while (!detach_deadlines_.empty() && detach_deadlines_.begin()->first <= now_ms) {
     std::string id = detach_deadlines_.begin()->second;
     detach_deadlines_.erase(detach_deadlines_.begin());
@@ -199,6 +209,8 @@ std::optional<int64_t> TrackerCore::next_deadline() const {
     d = hello_deadlines_.begin()->first;
   if (!detach_deadlines_.empty() && (!d || detach_deadlines_.begin()->first < *d))
     d = detach_deadlines_.begin()->first;
+  if (!bind_deadlines_.empty() && (!d || bind_deadlines_.begin()->first < *d))
+    d = bind_deadlines_.begin()->first;
   return d;
 }
 
@@ -274,8 +286,9 @@ json TrackerCore::hello_limits() const {
 
 void TrackerCore::on_hello(Conn& c, ConnId conn, const Request& req, int64_t now, CoreOutput& out) {
   const json& b = req.body;
-  if (!c.peer_id.empty())
-    return error(conn, err::kAlreadyRegistered, "this connection is already " + c.peer_id, &req,
+  if (!c.peer_id.empty() || !c.claiming.empty())
+    return error(conn, err::kAlreadyRegistered,
+                 "this connection is already " + (c.peer_id.empty() ? c.claiming : c.peer_id), &req,
                  out, now);
   if (peers_.size() >= config_.max_peers)
     return error(conn, err::kLimitReached, "tracker is full", &req, out, now);
@@ -294,16 +307,31 @@ void TrackerCore::on_hello(Conn& c, ConnId conn, const Request& req, int64_t now
       if (!takeover)
         return error(conn, err::kDuplicatePeerId, "peer id '" + id + "' is taken", &req, out, now);
       remove_peer(id, out);
+    } else if (pending_binds_.count(id)) {
+      return error(conn, err::kDuplicatePeerId, "peer id '" + id + "' is taken", &req, out, now);
     }
   } else {
     do id = "p-" + random_token(6);
     while (peers_.count(id));
   }
-  if (auto refused = admit_identity(*identities_, c.nonce, id, requested, b))
+  // In a cluster a new binding is the cluster's to decide: admit_identity leaves it to us.
+  std::string new_binding;
+  if (auto refused = admit_identity(*identities_, c.nonce, id, requested, b,
+                                    clustered() ? &new_binding : nullptr))
     return error(conn, refused->code, std::move(refused->message), &req, out, now);
+  if (!new_binding.empty()) return claim_identity(c, conn, req, id, new_binding, now, out);
+  std::string key;
+  if (requested) key = get_str(b, "identity_key");
+  finish_hello(c, conn, req, id, key, now, out);
+}
+
+void TrackerCore::finish_hello(Conn& c, ConnId conn, const Request& req, const std::string& id,
+                               const std::string& identity_key, int64_t now, CoreOutput& out) {
+  const json& b = req.body;
   Peer p;
   p.conn = conn;
   p.id = id;
+  p.identity_key = identity_key;
   const std::string token = random_token(16);
   p.token_hash = secret_hash(token);
   p.group = c.group;
@@ -355,6 +383,8 @@ bool TrackerCore::resume_peer(Conn& c, ConnId conn, const Request& req, int64_t 
   }
   p.conn = conn;
   p.group = c.group;
+  // The token was issued to the holder of the id's key.
+  if (auto k = identities_->key_of(p.id)) p.identity_key = *k;
   const std::string token = random_token(16);
   p.token_hash = secret_hash(token);
   p.role = get_str(b, "role", p.role);
@@ -421,6 +451,17 @@ void TrackerCore::remove_peer(const std::string& id, CoreOutput& out) {
     e.type = ClusterEventType::kPeerGone;
     e.name = id;
     publish(std::move(e), out);
+  }
+  // Another instance's peer of the same name was held back while ours had it (a name race
+  // under two keys, tracker_core_cluster.cpp): now it is the only one.
+  if (auto r = race_records_.find(id); r != race_records_.end()) {
+    const ClusterEvent waiting = std::move(r->second);
+    race_records_.erase(r);
+    if (identities_->key_of(id).value_or(waiting.peer.identity_key) == waiting.peer.identity_key) {
+      const bool was = std::exchange(applying_, true);
+      apply_peer(waiting, last_now_ms_, out);
+      applying_ = was;
+    }
   }
 }
 
@@ -956,7 +997,11 @@ std::string TrackerCore::metrics_text() const {
         std::to_string(streams_.size()) +
         "\n# HELP meshcast_cluster_link_up 1 while this instance reaches Redis.\n"
         "# TYPE meshcast_cluster_link_up gauge\nmeshcast_cluster_link_up " +
-        std::to_string(link_up_ ? 1 : 0) + "\n";
+        std::to_string(link_up_ ? 1 : 0) +
+        "\n# HELP meshcast_identities Peer ids bound to identity keys in this instance's "
+        "store (the cluster's bindings as far as they fit).\n"
+        "# TYPE meshcast_identities gauge\nmeshcast_identities " +
+        std::to_string(identities_->size()) + "\n";
   }
   return text;
 }

@@ -72,6 +72,10 @@ class TrackerCore {
   std::size_t stream_count() const { return streams_.size(); }
   std::size_t call_count() const { return calls_.size(); }
   bool has_peer(std::string_view id) const { return peers_.count(std::string(id)) > 0; }
+  // The identity key `name` is bound to here (base64), if any.
+  std::optional<std::string> bound_key(std::string_view name) const {
+    return identities_->key_of(name);
+  }
   // Peers whose connection dropped and who may still resume (within resume_grace_ms).
   std::size_t detached_count() const { return detach_deadlines_.size(); }
   const TrackerMetrics& metrics() const { return metrics_; }
@@ -99,15 +103,17 @@ class TrackerCore {
     TokenBucket error_bucket;
     std::string peer_id;  // empty until hello
     int64_t opened_ms = 0;
-    std::string nonce;  // sent in welcome; the hello's identity_sig covers it
-    std::string group;  // address group of the client (address_group())
+    std::string nonce;     // sent in welcome; the hello's identity_sig covers it
+    std::string group;     // address group of the client (address_group())
+    std::string claiming;  // cluster: the hello waits for the cluster to bind this name
   };
   enum class AcceptCalls { kNone, kAll, kList };
   struct Peer {
     ConnId conn = 0;
     std::string id, token_hash, role;
-    std::string instance;  // cluster: the instance it is connected to; empty = this one
-    std::string group;     // address group of its connection
+    std::string identity_key;  // proved in its hello (empty: none)
+    std::string instance;      // cluster: the instance it is connected to; empty = this one
+    std::string group;         // address group of its connection
     int64_t upload_kbps = 0;
     int64_t since_ms = 0;
     AcceptCalls accept = AcceptCalls::kAll;
@@ -143,6 +149,14 @@ class TrackerCore {
     bool accepted = false;
     int64_t deadline_ms = 0;
   };
+  // Cluster: a hello proving a key for a name nobody has bound, waiting for the cluster's
+  // verdict (Redis keeps the first binding of a name; tracker_core_cluster.cpp).
+  struct PendingBind {
+    ConnId conn = 0;
+    Request req;
+    std::string key;
+    int64_t deadline_ms = 0;
+  };
   bool is_local(const Peer& p) const { return p.instance.empty(); }
   bool owner_local(const Stream& s) const;
   ClusterPeer peer_record(const Peer& p) const;
@@ -161,10 +175,26 @@ class TrackerCore {
   void apply_peer(const ClusterEvent& e, int64_t now, CoreOutput& out);
   void apply_stream(const ClusterEvent& e, int64_t now, CoreOutput& out);
   void apply_call(const ClusterEvent& e, int64_t now);
+  // A binding the cluster agreed on (published, read back, or the answer to our own claim):
+  // stored here, a waiting hello for the name completed or refused, and a local peer holding
+  // the name under another key disconnected (id_taken).
+  void apply_identity(const ClusterEvent& e, int64_t now, CoreOutput& out);
+  void kick_unbound(const std::string& name, const std::string& key, int64_t now, CoreOutput& out);
+  // A new binding made by this instance: bound here at once while Redis is unreachable (or
+  // when the cluster did not answer in time), otherwise asked for first (the hello waits).
+  void claim_identity(Conn& c, ConnId conn, const Request& req, const std::string& id,
+                      const std::string& key, int64_t now, CoreOutput& out);
+  void bind_here(ConnId conn, const Request& req, const std::string& id, const std::string& key,
+                 int64_t now, CoreOutput& out);
+  void publish_identity(const std::string& name, const std::string& key, CoreOutput& out);
+  void expire_claims(int64_t now, CoreOutput& out);
   void drop_instance(const std::string& instance, CoreOutput& out);
 
   void dispatch(Conn& c, ConnId conn, const Request& req, int64_t now, CoreOutput& out);
   void on_hello(Conn& c, ConnId conn, const Request& req, int64_t now, CoreOutput& out);
+  // The admitted hello: the peer is created and told its id and session token.
+  void finish_hello(Conn& c, ConnId conn, const Request& req, const std::string& id,
+                    const std::string& identity_key, int64_t now, CoreOutput& out);
   void on_stream_create(Peer& p, const Request& req, int64_t now, CoreOutput& out);
   void reclaim_stream(Peer& p, Stream& s, const Request& req, int64_t now, CoreOutput& out);
   void on_stream_list(Peer& p, const Request& req, CoreOutput& out);
@@ -215,6 +245,11 @@ class TrackerCore {
   std::set<std::pair<int64_t, std::string>> call_deadlines_;
   std::set<std::pair<int64_t, ConnId>> hello_deadlines_;
   std::set<std::pair<int64_t, std::string>> detach_deadlines_;
+  std::map<std::string, PendingBind> pending_binds_;  // name -> the hello waiting for it
+  std::set<std::pair<int64_t, std::string>> bind_deadlines_;
+  // Records of remote peers holding the name of a local peer under another key, until the
+  // binding is settled (at most one per local peer).
+  std::map<std::string, ClusterEvent> race_records_;
   int64_t last_now_ms_ = 0;
   bool applying_ = false;  // inside on_cluster / on_timer: shared changes are not re-published
   std::map<std::string, int64_t> instance_seen_;  // other live instances -> last heard

@@ -6,6 +6,7 @@
 // that peer's instance.
 #include <algorithm>
 
+#include "signaling/protocol_error.hpp"
 #include "signaling/random_token.hpp"
 #include "signaling/tracker_core.hpp"
 
@@ -37,6 +38,7 @@ ClusterPeer TrackerCore::peer_record(const Peer& p) const {
   r.role = p.role;
   r.group = p.group;
   r.token_hash = p.token_hash;
+  r.identity_key = p.identity_key;
   r.upload_kbps = p.upload_kbps;
   r.away = !p.online();
   r.accept = p.accept == AcceptCalls::kAll    ? "all"
@@ -113,6 +115,15 @@ std::vector<ClusterEvent> TrackerCore::cluster_share() const {
     e.instance = config_.instance_id;
     share.push_back(std::move(e));
   };
+  // Every binding this instance knows, its own and those heard of: whoever writes a name
+  // first after Redis lost them keeps it (HSETNX), and all instances hold the same ones.
+  identities_->for_each([&](const std::string& name, const std::string& key) {
+    ClusterEvent e;
+    e.type = ClusterEventType::kIdentity;
+    e.name = name;
+    e.key = key;
+    add(std::move(e));
+  });
   // Streams first: the peer records name them.
   for (auto& [name, s] : streams_)
     if (owner_local(s)) {
@@ -143,7 +154,14 @@ std::vector<ClusterEvent> TrackerCore::cluster_share() const {
 // ---- what other instances tell us -------------------------------------------------------
 
 void TrackerCore::on_cluster(const ClusterEvent& e, int64_t now, CoreOutput& out) {
-  if (!clustered() || e.instance == config_.instance_id) return;  // our own echo
+  if (!clustered()) return;
+  if (e.type == ClusterEventType::kIdentity) {
+    // Not an instance's word but Redis's: ours too (the answer to our own claim), and from
+    // instances long gone (bindings outlive them), so it tells nothing about liveness.
+    last_now_ms_ = now;
+    return apply_identity(e, now, out);
+  }
+  if (e.instance == config_.instance_id) return;  // our own echo
   last_now_ms_ = now;
   instance_seen_[e.instance] = now;
   applying_ = true;
@@ -162,6 +180,10 @@ void TrackerCore::on_cluster(const ClusterEvent& e, int64_t now, CoreOutput& out
       apply_peer(e, now, out);
       break;
     case ClusterEventType::kPeerGone:
+      // A held-back record of a name race: its instance let the peer go (it lost the name).
+      if (auto r = race_records_.find(e.name);
+          r != race_records_.end() && r->second.instance == e.instance)
+        race_records_.erase(r);
       // Only its home removes a peer: a late word of the instance it left counts for nothing.
       if (auto it = peers_.find(e.name); it != peers_.end() && it->second.instance == e.instance)
         remove_peer(e.name, out);
@@ -187,6 +209,8 @@ void TrackerCore::on_cluster(const ClusterEvent& e, int64_t now, CoreOutput& out
           it != peers_.end() && is_local(it->second) && it->second.online())
         out.send.emplace_back(it->second.conn, e.frame);
       break;
+    case ClusterEventType::kIdentity:
+      break;  // handled above
   }
   applying_ = false;
 }
@@ -230,11 +254,20 @@ TrackerCore::Peer& TrackerCore::mirror_peer(const ClusterPeer& r, const std::str
 
 void TrackerCore::apply_peer(const ClusterEvent& e, int64_t now, CoreOutput& out) {
   const ClusterPeer& r = e.peer;
+  if (auto it = peers_.find(r.id); it != peers_.end() && is_local(it->second) &&
+                                   !it->second.identity_key.empty() && !r.identity_key.empty() &&
+                                   it->second.identity_key != r.identity_key) {
+    // Two instances admitted the name under two keys (bound while Redis was away): not a
+    // move. The binding Redis keeps decides (apply_identity); the record waits for it.
+    race_records_[r.id] = e;
+    return;
+  }
   if (auto it = peers_.find(r.id); it == peers_.end() && peers_.size() >= config_.max_peers) return;
   Peer& p = mirror_peer(r, e.instance, now, out);
   p.role = r.role;
   p.group = r.group;
   p.token_hash = r.token_hash;
+  p.identity_key = r.identity_key;
   p.upload_kbps = r.upload_kbps;
   p.accept = r.accept == "none"   ? AcceptCalls::kNone
              : r.accept == "list" ? AcceptCalls::kList
@@ -327,6 +360,7 @@ void TrackerCore::apply_call(const ClusterEvent& e, int64_t now) {
 
 void TrackerCore::drop_instance(const std::string& instance, CoreOutput& out) {
   instance_seen_.erase(instance);
+  std::erase_if(race_records_, [&](auto& kv) { return kv.second.instance == instance; });
   std::vector<std::string> gone;
   for (auto& [id, p] : peers_)
     if (p.instance == instance) gone.push_back(id);
@@ -361,6 +395,117 @@ void TrackerCore::cluster_tick(int64_t now, bool link_up, CoreOutput& out) {
     down.name = inst;
     publish(std::move(down), out);
   }
+}
+
+// ---- identity bindings ------------------------------------------------------------------
+// A name is bound cluster-wide to the first key Redis stored for it (HSETNX on
+// meshcast:identities): the instance whose write created the field publishes the binding,
+// one whose write found the field taken reads the stored binding back, so every instance ends
+// up with the one Redis kept, whichever order the events arrive in.
+
+void TrackerCore::publish_identity(const std::string& name, const std::string& key,
+                                   CoreOutput& out) {
+  ClusterEvent e;
+  e.type = ClusterEventType::kIdentity;
+  e.name = name;
+  e.key = key;
+  publish(std::move(e), out);
+}
+
+void TrackerCore::claim_identity(Conn& c, ConnId conn, const Request& req, const std::string& id,
+                                 const std::string& key, int64_t now, CoreOutput& out) {
+  if (identities_->full())
+    return error(conn, err::kLimitReached, "the tracker's identity store is full", &req, out, now);
+  if (!link_up_) return bind_here(conn, req, id, key, now, out);
+  c.claiming = id;
+  const int64_t deadline = now + config_.cluster_bind_timeout_ms;
+  pending_binds_[id] = PendingBind{conn, req, key, deadline};
+  bind_deadlines_.insert({deadline, id});
+  publish_identity(id, key, out);
+}
+
+void TrackerCore::bind_here(ConnId conn, const Request& req, const std::string& id,
+                            const std::string& key, int64_t now, CoreOutput& out) {
+  auto c = conns_.find(conn);
+  if (c == conns_.end()) return;
+  c->second.claiming.clear();
+  if (auto bound = identities_->key_of(id); bound && *bound != key)
+    return error(conn, err::kIdTaken, "peer id '" + id + "' belongs to another identity key", &req,
+                 out, now);
+  if (!identities_->key_of(id) && identities_->bind(id, key) != IdentityStore::Bind::kBound)
+    return error(conn, err::kLimitReached, "the tracker could not store the binding", &req, out,
+                 now);
+  if (peers_.count(id))  // someone took the id (without a key) while we waited
+    return error(conn, err::kDuplicatePeerId, "peer id '" + id + "' is taken", &req, out, now);
+  // Offered to the cluster again: Redis may still keep another key; then apply_identity
+  // disconnects this peer.
+  publish_identity(id, key, out);
+  finish_hello(c->second, conn, req, id, key, now, out);
+}
+
+void TrackerCore::expire_claims(int64_t now, CoreOutput& out) {
+  while (!bind_deadlines_.empty() && bind_deadlines_.begin()->first <= now) {
+    const std::string id = bind_deadlines_.begin()->second;
+    bind_deadlines_.erase(bind_deadlines_.begin());
+    auto it = pending_binds_.find(id);
+    if (it == pending_binds_.end()) continue;
+    PendingBind pb = std::move(it->second);
+    pending_binds_.erase(it);
+    // No verdict in time (the link went down meanwhile): served from here, like everything
+    // else while Redis is away.
+    bind_here(pb.conn, pb.req, id, pb.key, now, out);
+  }
+}
+
+void TrackerCore::apply_identity(const ClusterEvent& e, int64_t now, CoreOutput& out) {
+  const auto prior = identities_->key_of(e.name);
+  const bool changed = !prior || *prior != e.key;
+  // Beyond the store's bound a binding heard of is not kept (a new name with a key is refused
+  // here anyway: limit_reached).
+  const bool stored = !changed || identities_->rebind(e.name, e.key) == IdentityStore::Bind::kBound;
+  if (auto it = pending_binds_.find(e.name); it != pending_binds_.end()) {
+    PendingBind pb = std::move(it->second);
+    bind_deadlines_.erase({pb.deadline_ms, e.name});
+    pending_binds_.erase(it);
+    auto c = conns_.find(pb.conn);
+    if (c != conns_.end()) {
+      c->second.claiming.clear();
+      if (pb.key != e.key)
+        error(pb.conn, err::kIdTaken,
+              "peer id '" + e.name + "' belongs to another identity key (bound first elsewhere)",
+              &pb.req, out, now);
+      else if (!stored)
+        error(pb.conn, err::kLimitReached, "the tracker's identity store is full", &pb.req, out,
+              now);
+      else if (peers_.count(e.name))
+        error(pb.conn, err::kDuplicatePeerId, "peer id '" + e.name + "' is taken", &pb.req, out,
+              now);
+      else
+        finish_hello(c->second, pb.conn, pb.req, e.name, e.key, now, out);
+    }
+  }
+  // A held-back record of the loser: its own instance disconnects it.
+  if (auto r = race_records_.find(e.name);
+      r != race_records_.end() && r->second.peer.identity_key != e.key)
+    race_records_.erase(r);
+  // Ours lost: once it is removed, the winner's held-back record is mirrored (remove_peer).
+  if (changed) kick_unbound(e.name, e.key, now, out);
+}
+
+void TrackerCore::kick_unbound(const std::string& name, const std::string& key, int64_t now,
+                               CoreOutput& out) {
+  // A local peer admitted under another key (or none) lost the name: two instances bound it
+  // at the same moment, or while Redis was away. It is told why and disconnected.
+  auto p = peers_.find(name);
+  if (p == peers_.end() || !is_local(p->second) || p->second.identity_key == key) return;
+  if (p->second.online()) {
+    const ConnId conn = p->second.conn;
+    error(conn, err::kIdTaken,
+          "peer id '" + name + "' belongs to another identity key (bound first elsewhere)", nullptr,
+          out, now);
+    out.close.push_back(conn);
+  }
+  remove_peer(name, out);
 }
 
 }  // namespace meshcast::signaling

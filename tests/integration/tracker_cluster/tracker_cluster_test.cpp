@@ -360,3 +360,62 @@ TEST_F(TrackerCluster, APrivateStreamsKeyIsEnforcedOnEveryInstance) {
   EXPECT_EQ(last_stats(dir_ / "nokey.jsonl").value("played", uint64_t(0)), 0u);
   bc.stop();
 }
+
+// An id bound to an identity key on one instance is bound on all of them: "alice" broadcasts
+// with key 1 through A and leaves; someone with key 2 asking for "alice" at B is refused
+// (exit 3, id_taken) although B never saw alice connect; key 1 gets the id back at C.
+TEST_F(TrackerCluster, AnIdBoundOnOneInstanceIsRefusedToAnotherKeyOnTheOthers) {
+  const std::string key1 = (dir_ / "alice.key").string(), key2 = (dir_ / "mallory.key").string();
+  auto broadcast = [&](const std::string& on, const std::string& key, const std::string& name) {
+    return &spawn(
+        {"broadcast", "--tracker", url(on), "--stream", "live", "--id", "alice", "--identity", key,
+         "--synthetic", "--bitrate", "100", "--quiet", "--log-level", "info", "--duration", "4"},
+        name);
+  };
+  auto cluster_peers = [&](long n) {
+    for (int i = 0; i < 100; ++i) {
+      bool all = true;
+      for (auto& [id, port] : ports_)
+        all = all && metric(http_get(port, "/metrics"), "meshcast_cluster_peers") == n;
+      if (all) return true;
+      std::this_thread::sleep_for(100ms);
+    }
+    return false;
+  };
+  // Exit 0: the hello was admitted and the stream created (a refusal exits with 3).
+  Process* owner = broadcast("a", key1, "owner");
+  auto st = owner->wait(30'000);
+  ASSERT_TRUE(st) << owner->err();
+  ASSERT_EQ(*st, 0) << owner->err() << logs();
+  EXPECT_EQ(
+      metric(http_get(ports_["a"], "/metrics"), "meshcast_messages_total{type=\"stream_create\"}"),
+      1);
+  // alice has left: no instance holds a session for the id, only the binding remains.
+  ASSERT_TRUE(cluster_peers(0)) << logs();
+  for (auto& [id, port] : ports_)
+    EXPECT_EQ(metric(http_get(port, "/metrics"), "meshcast_identities"), 1) << id;
+
+  Process* impostor = broadcast("b", key2, "impostor");
+  st = impostor->wait(30'000);
+  ASSERT_TRUE(st) << impostor->err();
+  EXPECT_EQ(*st, 3) << impostor->err() << logs();
+  EXPECT_NE(impostor->err().find("id_taken"), std::string::npos) << impostor->err();
+  EXPECT_NE(impostor->err().find("another identity key"), std::string::npos) << impostor->err();
+  EXPECT_EQ(metric(http_get(ports_["b"], "/metrics"), "meshcast_errors_total{code=\"id_taken\"}"),
+            1);
+
+  Process* back = broadcast("c", key1, "back");
+  st = back->wait(30'000);
+  ASSERT_TRUE(st) << back->err();
+  EXPECT_EQ(*st, 0) << back->err() << logs();
+  EXPECT_EQ(
+      metric(http_get(ports_["c"], "/metrics"), "meshcast_messages_total{type=\"stream_create\"}"),
+      1);
+
+  // One binding in Redis, written by the instance that made it.
+  std::string out;
+  meshcast::testing::run_command({"redis-cli", "-h", "127.0.0.1", "-p", std::to_string(redis_port_),
+                                  "HKEYS", "meshcast:identities"},
+                                 dir_ / "redis-cli", &out);
+  EXPECT_EQ(out, "alice\n");
+}

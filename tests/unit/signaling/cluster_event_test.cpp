@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "signaling/identity_key.hpp"
+
 using namespace meshcast::signaling;
 using nlohmann::json;
 
@@ -58,6 +60,27 @@ TEST(ClusterEvent, EveryTypeSurvivesTheRoundTrip) {
   EXPECT_EQ(back->frame, d.frame);
   EXPECT_TRUE(back->target.empty()) << "the target is the channel, not a field";
 
+  ClusterEvent b;
+  b.type = ClusterEventType::kIdentity;
+  b.instance = "a";
+  b.name = "alice";
+  b.key = IdentityKey::generate()->public_key_b64();
+  back = parse_cluster_event(to_text(b));
+  ASSERT_TRUE(back) << to_text(b);
+  EXPECT_EQ(back->type, ClusterEventType::kIdentity);
+  EXPECT_EQ(back->name, "alice");
+  EXPECT_EQ(back->key, b.key);
+
+  p.peer.identity_key = b.key;
+  back = parse_cluster_event(to_text(p));
+  ASSERT_TRUE(back);
+  EXPECT_EQ(back->peer.identity_key, b.key);
+  json no_key = json::parse(to_text(p));
+  no_key["peer"].erase("ik");  // a record without the field (optional)
+  back = parse_cluster_event(no_key.dump());
+  ASSERT_TRUE(back);
+  EXPECT_TRUE(back->peer.identity_key.empty());
+
   for (auto t :
        {ClusterEventType::kHeartbeat, ClusterEventType::kPeerGone, ClusterEventType::kStreamEnd,
         ClusterEventType::kCallEnd, ClusterEventType::kInstanceDown}) {
@@ -93,6 +116,20 @@ TEST(ClusterEvent, MalformedRecordsAreRejected) {
       R"({"t":"deliver","i":"a","to":"x"})",
       R"({"t":"deliver","i":"a","to":"bad id!","frame":"{}"})",
       R"({"t":"gone","i":"a","name":""})",
+      // Bindings: a valid peer id and exactly 32 bytes of canonical standard base64.
+      R"({"t":"bind","i":"a","name":"bob"})",
+      R"({"t":"bind","i":"a","key":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="})",
+      R"({"t":"bind","i":"a","name":"","key":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="})",
+      R"({"t":"bind","i":"a","name":"bad id!","key":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="})",
+      R"({"t":"bind","i":"a","name":7,"key":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="})",
+      R"({"t":"bind","i":"a","name":"bob","key":""})",
+      R"({"t":"bind","i":"a","name":"bob","key":12})",
+      R"({"t":"bind","i":"a","name":"bob","key":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"})",
+      R"({"t":"bind","i":"a","name":"bob","key":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=="})",
+      R"({"t":"bind","i":"a","name":"bob","key":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"})",
+      R"({"t":"bind","i":"a","name":"bob","key":"-_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="})",
+      R"({"t":"bind","i":"a","name":"bob","key":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=AAAA"})",
+      R"({"t":"bind","i":"","name":"bob","key":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="})",
       R"({"t":"down","i":"a","name":"../x"})",
       R"({"t":"call","i":"a","call":{"id":"c","caller":"x","callee":"y","accepted":1,"left":0}})",
       R"({"t":"call","i":"a","call":{"id":"c","caller":"x","callee":"y","accepted":true,"left":-5}})",
@@ -116,6 +153,9 @@ TEST(ClusterEvent, MalformedRecordsAreRejected) {
       }),
       mutate([](json& j) { j["peer"]["partners"][0][2] = 1e3; }),
       mutate([](json& j) { j["peer"]["tok"] = std::string(65, 'a'); }),
+      mutate([](json& j) { j["peer"]["ik"] = "not base64!"; }),
+      mutate([](json& j) { j["peer"]["ik"] = std::string(45, 'A'); }),
+      mutate([](json& j) { j["peer"]["ik"] = 5; }),
       mutate([](json& j) {
         j["peer"]["allow"] = json::array();
         for (int i = 0; i < 65; ++i) j["peer"]["allow"].push_back("p" + std::to_string(i));

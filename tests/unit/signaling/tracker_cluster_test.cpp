@@ -1,12 +1,17 @@
 // Three clustered TrackerCores wired through an in-memory bus that does what Redis pub/sub
 // does for them (every event to every other instance, deliveries to one), with each event
-// going through to_text / parse_cluster_event like the real link. Deterministic time.
+// going through to_text / parse_cluster_event like the real link. Identity bindings go
+// through an in-memory `meshcast:identities` hash with HSETNX's rule, as RedisClusterLink
+// does. Deterministic time.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <deque>
 #include <map>
 
 #include "signaling/cluster_event.hpp"
+#include "signaling/identity_key.hpp"
+#include "signaling/identity_proof.hpp"
 #include "signaling/tracker_core.hpp"
 
 using namespace meshcast::signaling;
@@ -50,6 +55,61 @@ class Cluster {
     if (!extra.contains("role")) extra["role"] = "viewer";
     return send(i, c, extra);
   }
+  // A hello proving `key` over the nonce of this connection's welcome.
+  json signed_hello(const std::string& i, ConnId c, const std::string& id, const IdentityKey& key) {
+    std::string nonce;
+    for (auto& j : inbox[{i, c}])
+      if (j["type"] == "welcome") nonce = j["nonce"];
+    return {{"type", "hello"},
+            {"peer_id", id},
+            {"role", "caller"},
+            {"identity_key", key.public_key_b64()},
+            {"identity_sig", key.sign_b64(hello_proof_message(nonce, id))}};
+  }
+  json hello_as(const std::string& i, ConnId c, const std::string& id, const IdentityKey& key) {
+    return send(i, c, signed_hello(i, c, id, key));
+  }
+  // The link (re)connects, in this order: each instance writes its share (records published,
+  // bindings offered with HSETNX); every instance then reads the stored bindings back.
+  void reconnect(const std::vector<std::string>& order) {
+    for (auto& i : order) {
+      CoreOutput out;
+      out.cluster = core(i).cluster_share();
+      run(i, out);
+    }
+    for (auto& i : order) read_back_bindings(i);
+  }
+  void read_back_bindings(const std::string& i) {
+    for (auto& [name, text] : redis_ids) {
+      CoreOutput out;
+      core(i).on_cluster(*parse_cluster_event(text), now, out);
+      run(i, out);
+    }
+  }
+  // Redis restarts empty; the instances in `back` reconnect (in that order).
+  void restart_redis(const std::vector<std::string>& back) {
+    redis_ids.clear();
+    reconnect(back);
+  }
+  // A new instance joins: it reads the stored bindings and the others' records back.
+  void add_instance(const std::string& i) {
+    TrackerConfig cfg;
+    cfg.instance_id = i;
+    cores.emplace(i, std::make_unique<TrackerCore>(cfg));
+    CoreOutput up;
+    core(i).cluster_tick(now, true, up);
+    run(i, up);
+    read_back_bindings(i);
+    for (auto& [id, c] : cores) {
+      if (id == i) continue;
+      for (auto& e : c->cluster_share()) {
+        if (e.type == ClusterEventType::kIdentity) continue;  // those are in the hash
+        CoreOutput out;
+        core(i).on_cluster(*parse_cluster_event(to_text(e)), now, out);
+        run(i, out);
+      }
+    }
+  }
   void close(const std::string& i, ConnId c) {
     CoreOutput out;
     core(i).on_close(c, now, out);
@@ -62,7 +122,7 @@ class Cluster {
       for (auto& [id, c] : cores) {
         if (dead.count(id)) continue;
         CoreOutput out;
-        c->cluster_tick(now, true, out);
+        c->cluster_tick(now, !link_down, out);
         c->on_timer(now, out);
         run(id, out, dead);
       }
@@ -102,8 +162,27 @@ class Cluster {
       work.pop_front();
       for (auto& [conn, text] : out.send) inbox[{inst, conn}].push_back(json::parse(text));
       for (auto c : out.close) closed.emplace_back(inst, c);
+      if (link_down) continue;  // the link drops what it cannot send
+      // Records and frames first: HSETNX's answer comes after what was published meanwhile.
+      std::stable_partition(out.cluster.begin(), out.cluster.end(), [](const ClusterEvent& e) {
+        return e.type != ClusterEventType::kIdentity;
+      });
       for (auto& e : out.cluster) {
         ++events;
+        if (e.type == ClusterEventType::kIdentity) {
+          // HSETNX: the first writer of a name publishes it (everyone, itself included, hears
+          // it); a later one reads back what is stored (only it hears that).
+          auto [it, fresh] = redis_ids.try_emplace(e.name, to_text(e));
+          auto stored = parse_cluster_event(it->second);
+          ASSERT_TRUE(stored) << it->second;
+          for (auto& [id, c] : cores) {
+            if (dead.count(id) || (!fresh && id != inst)) continue;
+            CoreOutput o;
+            c->on_cluster(*stored, now, o);
+            work.emplace_back(id, std::move(o));
+          }
+          continue;
+        }
         const std::string text = to_text(e);
         std::string why;
         auto parsed = parse_cluster_event(text, &why);
@@ -122,6 +201,8 @@ class Cluster {
   std::map<std::string, std::unique_ptr<TrackerCore>> cores;
   std::map<std::pair<std::string, ConnId>, std::vector<json>> inbox;
   std::vector<std::pair<std::string, ConnId>> closed;
+  std::map<std::string, std::string> redis_ids;  // meshcast:identities: name -> binding
+  bool link_down = false;                        // Redis unreachable: nothing travels
   ConnId next = 1;
   int64_t now = 1000;
   int events = 0;
@@ -353,4 +434,154 @@ TEST(TrackerCluster, ABroadcasterThatMovesKeepsItsStream) {
   cl.send("b", again, {{"type", "stream_end"}, {"name", "live"}});
   EXPECT_TRUE(cl.got("c", v, "stream_ended"));
   for (auto i : {"a", "b", "c"}) EXPECT_EQ(cl.core(i).stream_count(), 0u) << i;
+}
+
+// ---- identity bindings across the cluster (docs/protocol.md, "Tracker cluster") ----------
+
+TEST(TrackerCluster, ANameBoundOnOneInstanceNeedsItsKeyOnEveryOther) {
+  Cluster cl({"a", "b", "c"}, /*resume_grace_ms=*/0);
+  cl.tick(1);  // links up
+  const auto alice = *IdentityKey::generate(), mallory = *IdentityKey::generate();
+  const ConnId a1 = cl.open("a");
+  ASSERT_EQ(cl.hello_as("a", a1, "alice", alice)["type"], "hello_ok");
+  for (auto i : {"a", "b", "c"}) EXPECT_EQ(cl.core(i).bound_key("alice"), alice.public_key_b64());
+  EXPECT_EQ(cl.redis_ids.size(), 1u);
+  cl.close("a", a1);  // alice is offline: the name is free of sessions, not of its key
+  // Mallory picks another instance: her key, then no key at all.
+  const ConnId m = cl.open("b");
+  json r = cl.hello_as("b", m, "alice", mallory);
+  EXPECT_EQ(r["code"], "id_taken") << r;
+  EXPECT_EQ(cl.hello("b", m, "alice")["code"], "id_taken");
+  for (auto i : {"a", "b", "c"}) EXPECT_FALSE(cl.core(i).has_peer("alice")) << i;
+  // Alice herself is welcome on any instance.
+  const ConnId a2 = cl.open("c");
+  EXPECT_EQ(cl.hello_as("c", a2, "alice", alice)["type"], "hello_ok");
+  for (auto i : {"a", "b", "c"}) EXPECT_EQ(cl.core(i).bound_key("alice"), alice.public_key_b64());
+}
+
+TEST(TrackerCluster, LaterInstancesAndARestartedRedisKnowTheBindings) {
+  Cluster cl({"a", "b"}, /*resume_grace_ms=*/0);
+  cl.tick(1);
+  const auto alice = *IdentityKey::generate(), mallory = *IdentityKey::generate();
+  const ConnId a1 = cl.open("a");
+  ASSERT_EQ(cl.hello_as("a", a1, "alice", alice)["type"], "hello_ok");
+  cl.close("a", a1);
+  // An instance started afterwards reads the binding back.
+  cl.add_instance("d");
+  EXPECT_EQ(cl.core("d").bound_key("alice"), alice.public_key_b64());
+  const ConnId m = cl.open("d");
+  EXPECT_EQ(cl.hello_as("d", m, "alice", mallory)["code"], "id_taken");
+  // Redis restarts empty and only B (which merely heard of the binding) reconnects: B writes
+  // it again, so an instance started after that still knows it.
+  cl.restart_redis({"b"});
+  ASSERT_EQ(cl.redis_ids.count("alice"), 1u);
+  EXPECT_EQ(parse_cluster_event(cl.redis_ids["alice"])->key, alice.public_key_b64());
+  cl.add_instance("e");
+  EXPECT_EQ(cl.core("e").bound_key("alice"), alice.public_key_b64());
+  const ConnId m2 = cl.open("e"), a2 = cl.open("e");
+  EXPECT_EQ(cl.hello_as("e", m2, "alice", mallory)["code"], "id_taken");
+  EXPECT_EQ(cl.hello_as("e", a2, "alice", alice)["type"], "hello_ok");
+}
+
+// Alice on A and Mallory on B ask for "bob" at the same moment: each instance has the name
+// free. Both hellos wait for Redis; the claim Redis stores first wins on every instance,
+// whichever order the instances hear of things, and the other is refused with id_taken.
+TEST(TrackerCluster, TwoInstancesBindingOneNameAtOnceAgreeOnOneKey) {
+  for (const bool b_first : {true, false}) {
+    SCOPED_TRACE(b_first ? "B's claim reaches Redis first" : "A's claim reaches Redis first");
+    Cluster cl({"a", "b", "c"});
+    cl.tick(1);
+    const auto alice = *IdentityKey::generate(), mallory = *IdentityKey::generate();
+    const ConnId x = cl.open("a"), y = cl.open("b");
+    CoreOutput oa, ob;
+    cl.core("a").on_text(x, cl.signed_hello("a", x, "bob", alice).dump(), cl.now, oa);
+    cl.core("b").on_text(y, cl.signed_hello("b", y, "bob", mallory).dump(), cl.now, ob);
+    // Nobody is answered before the cluster decides, and nothing claims "bob" as a peer yet.
+    EXPECT_TRUE(oa.send.empty());
+    EXPECT_TRUE(ob.send.empty());
+    ASSERT_EQ(oa.cluster.size(), 1u);
+    EXPECT_EQ(oa.cluster[0].type, ClusterEventType::kIdentity);
+    if (b_first) {
+      cl.run("b", ob);
+      cl.run("a", oa);
+    } else {
+      cl.run("a", oa);
+      cl.run("b", ob);
+    }
+    const std::string win = b_first ? "b" : "a", lose = b_first ? "a" : "b";
+    const ConnId won = b_first ? y : x, lost = b_first ? x : y;
+    const std::string key = (b_first ? mallory : alice).public_key_b64();
+    EXPECT_EQ(cl.last_of(win, won, "hello_ok")["peer_id"], "bob");
+    EXPECT_TRUE(cl.last_of(lose, lost, "hello_ok").is_null());
+    const json refusal = cl.last_of(lose, lost, "error");
+    EXPECT_EQ(refusal["code"], "id_taken") << refusal;
+    EXPECT_EQ(refusal["ref_type"], "hello") << refusal;
+    EXPECT_EQ(cl.redis_ids.size(), 1u);
+    for (auto i : {"a", "b", "c"}) {
+      EXPECT_EQ(cl.core(i).bound_key("bob"), key) << i;
+      EXPECT_TRUE(cl.core(i).has_peer("bob")) << i;
+    }
+    EXPECT_EQ(cl.core(win).local_peer_count(), 1u);
+    EXPECT_EQ(cl.core(lose).local_peer_count(), 0u);
+    // The loser's retry with its key is refused by its own instance from now on.
+    EXPECT_EQ(cl.send(lose, lost, cl.signed_hello(lose, lost, "bob", b_first ? alice : mallory))
+                  .value("code", ""),
+              "duplicate_peer_id");
+  }
+}
+
+// Redis is unreachable while A and B each bind "bob" to another key (each instance serves its
+// own clients meanwhile). When the link is back, the binding Redis stores first stays
+// everywhere and the peer that held the name under the other key is told and disconnected.
+TEST(TrackerCluster, ANameBoundTwiceWhileRedisWasAwayKeepsOneAndTellsTheLoser) {
+  Cluster cl({"a", "b", "c"});
+  cl.tick(1);
+  cl.link_down = true;
+  cl.tick_link_down(1);
+  const auto alice = *IdentityKey::generate(), mallory = *IdentityKey::generate();
+  const ConnId x = cl.open("a"), y = cl.open("b");
+  ASSERT_EQ(cl.hello_as("a", x, "bob", alice)["type"], "hello_ok");
+  ASSERT_EQ(cl.hello_as("b", y, "bob", mallory)["type"], "hello_ok");
+  cl.link_down = false;
+  cl.reconnect({"b", "a", "c"});  // B's share reaches Redis first
+  const json told = cl.last_of("a", x, "error");
+  EXPECT_EQ(told["code"], "id_taken") << told;
+  EXPECT_NE(std::find(cl.closed.begin(), cl.closed.end(), std::pair<std::string, ConnId>{"a", x}),
+            cl.closed.end());
+  EXPECT_EQ(std::find(cl.closed.begin(), cl.closed.end(), std::pair<std::string, ConnId>{"b", y}),
+            cl.closed.end());
+  cl.tick(1);
+  for (auto i : {"a", "b", "c"}) {
+    EXPECT_EQ(cl.core(i).bound_key("bob"), mallory.public_key_b64()) << i;
+    EXPECT_TRUE(cl.core(i).has_peer("bob")) << i;
+    EXPECT_EQ(cl.core(i).peer_count(), 1u) << i;
+  }
+  EXPECT_EQ(cl.core("a").local_peer_count(), 0u);
+  EXPECT_EQ(cl.core("b").local_peer_count(), 1u);
+  // "bob" on A now routes to B's peer: a relay from A reaches it there.
+  const ConnId z = cl.open("a");
+  cl.hello("a", z, "zed");
+  EXPECT_EQ(cl.send("a", z, {{"type", "call_invite"}, {"to", "bob"}})["type"], "call_invite_ok");
+  EXPECT_FALSE(cl.last_of("b", y, "call_incoming").is_null());
+}
+
+// The link looked up but Redis never answered the claim: after cluster_bind_timeout_ms the
+// instance binds the name itself rather than leave the client waiting.
+TEST(TrackerCluster, AClaimWithoutAnAnswerIsBoundLocallyAfterTheTimeout) {
+  Cluster cl({"a", "b"});
+  cl.tick(1);
+  cl.link_down = true;  // the instance has not noticed yet: its last tick saw the link up
+  const auto alice = *IdentityKey::generate();
+  const ConnId x = cl.open("a");
+  EXPECT_TRUE(cl.hello_as("a", x, "alice", alice).is_null()) << "waits for the cluster";
+  const ConnId again = cl.open("a");
+  EXPECT_EQ(cl.hello_as("a", again, "alice", alice)["code"], "duplicate_peer_id");
+  CoreOutput out;
+  cl.core("a").on_timer(cl.now + 2'999, out);
+  EXPECT_TRUE(out.send.empty());
+  ASSERT_EQ(cl.core("a").next_deadline().value_or(0), cl.now + 3'000);
+  cl.core("a").on_timer(cl.now + 3'000, out);
+  cl.run("a", out);
+  EXPECT_EQ(cl.last_of("a", x, "hello_ok")["peer_id"], "alice");
+  EXPECT_EQ(cl.core("a").bound_key("alice"), alice.public_key_b64());
 }
