@@ -32,7 +32,7 @@ struct WsHub::Conn {
   std::string out;
   std::size_t out_pos = 0;
   bool out_watched = false;
-  bool closing = false;           // our close frame is queued or the peer's was answered
+  bool closing = false;             // our close frame is queued or the peer's was answered
   bool shut_after_flush = false;    // our close: half-close once it is out, await theirs
   bool finish_after_flush = false;  // their close answered: the handshake is over
   bool finished = false;

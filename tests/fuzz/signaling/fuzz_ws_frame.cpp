@@ -19,8 +19,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     d.feed(part);
     while (auto m = d.next()) {
       if (m->payload.size() > kMax) __builtin_trap();
-      const bool control = m->opcode == Opcode::kClose || m->opcode == Opcode::kPing ||
-                           m->opcode == Opcode::kPong;
+      const bool control =
+          m->opcode == Opcode::kClose || m->opcode == Opcode::kPing || m->opcode == Opcode::kPong;
       if (control && m->payload.size() > 125) __builtin_trap();
     }
     if (d.failed() && (d.error().empty() || d.buffered() != 0)) __builtin_trap();

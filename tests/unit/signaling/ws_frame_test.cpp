@@ -98,8 +98,8 @@ TEST(WsFrame, EachViolationEndsTheStreamWithItsCode) {
        kCloseProtocolError},
       {"one-byte close", client_frame(0x88, "x"), kCloseProtocolError},
       {"too big", client_frame(0x81, std::string(101, 'x')), kCloseTooBig},
-      {"too big in fragments", client_frame(0x01, std::string(60, 'x')) +
-                                   client_frame(0x80, std::string(60, 'x')),
+      {"too big in fragments",
+       client_frame(0x01, std::string(60, 'x')) + client_frame(0x80, std::string(60, 'x')),
        kCloseTooBig},
   };
   for (auto& c : cases) {
@@ -120,8 +120,8 @@ TEST(WsFrame, EachViolationEndsTheStreamWithItsCode) {
 // The head alone announces 2^62 bytes: refused at once, nothing waits for the payload.
 TEST(WsFrame, AHugeDeclaredLengthIsRefusedBeforeAnyPayload) {
   FrameDecoder d(256 * 1024);
-  std::string head = {char(0x81), char(0xFF), 0x3F, char(0xFF), char(0xFF), char(0xFF),
-                      char(0xFF), char(0xFF), char(0xFF), char(0xFF)};
+  std::string head = {char(0x81), char(0xFF), 0x3F,       char(0xFF), char(0xFF),
+                      char(0xFF), char(0xFF), char(0xFF), char(0xFF), char(0xFF)};
   d.feed(head);
   EXPECT_FALSE(d.next());
   EXPECT_TRUE(d.failed());
