@@ -201,28 +201,30 @@ struct TrackerServer::Impl {
   void account_output(WsConn& c, std::size_t text_bytes) {
     c.written += ws::frame_size(text_bytes);
     if (opt.max_unsent_bytes == 0) return;
-    if (!c.ws) {  // the hub knows exactly what it and the kernel still hold
-      // Upper bound without a syscall: held at the last count plus everything written since.
-      if (c.held_at_check + (c.written - c.written_at_check) <= opt.max_unsent_bytes) return;
-      const uint64_t held = hub->unsent(c.id);
-      c.held_at_check = held;
+    const uint64_t held = unread_output(c, opt.max_unsent_bytes);
+    if (held <= opt.max_unsent_bytes) return;
+    log(LogLevel::kInfo, "conn %llu: %llu bytes unread by the peer (cap %zu): closing",
+        static_cast<unsigned long long>(c.id), static_cast<unsigned long long>(held),
+        opt.max_unsent_bytes);
+    close_ws(c, "unsent_cap", ws::kClosePolicyViolation, "too much unread output");
+  }
+
+  // Output the peer has not taken yet, counted exactly (a system call) only when a cheap
+  // upper bound is over `cap`; otherwise that bound.
+  uint64_t unread_output(WsConn& c, uint64_t cap) {
+    if (!c.ws) {  // the hub: its own queue plus the kernel's
+      const uint64_t bound = c.held_at_check + (c.written - c.written_at_check);
+      if (bound <= cap) return bound;
+      c.held_at_check = hub->unsent(c.id);
       c.written_at_check = c.written;
-      if (held <= opt.max_unsent_bytes) return;
-      log(LogLevel::kInfo, "conn %llu: %llu bytes unread by the peer (cap %zu): closing",
-          static_cast<unsigned long long>(c.id), static_cast<unsigned long long>(held),
-          opt.max_unsent_bytes);
-      return close_ws(c, "unsent_cap", ws::kClosePolicyViolation, "too much unread output");
+      return c.held_at_check;
     }
-    if (!c.sock) return;
+    if (!c.sock) return 0;
     auto unsent = [&] { return c.written > c.acked ? c.written - c.acked : 0; };
-    if (unsent() <= opt.max_unsent_bytes) return;
+    if (unsent() <= cap) return unsent();
     if (auto a = tcp_bytes_acked(g_socket_get_fd(c.sock)))
       c.acked = *a > c.acked_at_open ? *a - c.acked_at_open : 0;
-    if (unsent() <= opt.max_unsent_bytes) return;
-    log(LogLevel::kInfo, "conn %llu: %llu bytes unread by the peer (cap %zu): closing",
-        static_cast<unsigned long long>(c.id), static_cast<unsigned long long>(unsent()),
-        opt.max_unsent_bytes);
-    close_ws(c, "unsent_cap", 1008, "too much unread output");
+    return unsent();
   }
 
   // Closes at once: a close handshake would wait behind the very data the peer is not
@@ -441,8 +443,7 @@ struct TrackerServer::Impl {
       const int64_t every = int64_t(self->opt.ws_ping_interval_s) * 1000;
       if (every > 0 && now - self->last_ping_ms >= every) {
         self->last_ping_ms = now;
-        for (auto& [id, c] : self->conns)
-          if (!c->ws && !c->closing) self->hub->ping(id);
+        self->hub->ping_all();
       }
     }
     const int64_t idle = self->opt.ws_idle_timeout_ms;

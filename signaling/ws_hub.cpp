@@ -101,21 +101,32 @@ bool WsHub::send_text(Id id, std::string_view text) {
   return true;
 }
 
-void WsHub::ping(Id id) {
-  auto it = conns_.find(id);
-  if (it == conns_.end() || it->second->finished || it->second->closing) return;
-  queue(*it->second, ws::encode_frame(ws::Opcode::kPing, {}));
+void WsHub::ping_all() {
+  const std::string ping = ws::encode_frame(ws::Opcode::kPing, {});
+  for (auto& [id, c] : conns_)
+    if (!c->finished && !c->closing) queue(*c, ping);
 }
 
 void WsHub::close(Id id, uint16_t code, std::string_view reason) {
   auto it = conns_.find(id);
   if (it == conns_.end() || it->second->finished || it->second->closing) return;
-  Conn& c = *it->second;
+  start_close(*it->second, code, reason, /*theirs=*/false);
+}
+
+void WsHub::start_close(Conn& c, uint16_t code, std::string_view reason, bool theirs) {
   c.closing = true;
-  c.shut_after_flush = true;
+  // Theirs answered: the handshake is over once our frame is out. Ours: half-close, then
+  // wait for their close frame or EOF.
+  (theirs ? c.finish_after_flush : c.shut_after_flush) = true;
   c.close_deadline = now_ms() + close_timeout_ms_;
-  closing_.push_back(id);
+  closing_.push_back(c.id);
   queue(c, ws::encode_close(code, reason));
+}
+
+void WsHub::refuse(Conn& c, uint16_t code, std::string_view why) {
+  const std::string bye = ws::encode_close(code, why);
+  (void)::send(c.fd, bye.data(), bye.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+  finish(c);
 }
 
 void WsHub::abort(Id id) {
@@ -160,7 +171,7 @@ void WsHub::handle(Conn& c, uint32_t events) {
   const Id id = c.id;
   if (events & EPOLLOUT) flush(c);
   if (c.finished) return;
-  if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) read_some(c);
+  const bool ended = (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) && read_some(c);
   // Callbacks may have closed this connection (or any other): look it up again each time.
   while (true) {
     auto it = conns_.find(id);
@@ -168,12 +179,10 @@ void WsHub::handle(Conn& c, uint32_t events) {
     Conn& cc = *it->second;
     auto m = cc.in.next();
     if (!m) {
-      if (cc.in.failed()) {
-        // A protocol violation: say why, then drop the connection.
-        const std::string bye = ws::encode_close(cc.in.close_code(), cc.in.error());
-        (void)::send(cc.fd, bye.data(), bye.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (cc.in.failed())  // a protocol violation: say why, then drop the connection
+        refuse(cc, cc.in.close_code(), cc.in.error());
+      else if (ended)  // everything that arrived before the EOF is handled
         finish(cc);
-      }
       return;
     }
     switch (m->opcode) {
@@ -182,22 +191,15 @@ void WsHub::handle(Conn& c, uint32_t events) {
         break;
       case ws::Opcode::kClose:
         if (!cc.closing) {  // the peer starts the close: answer, then end after the flush
-          cc.closing = true;
-          cc.close_deadline = now_ms() + close_timeout_ms_;
-          closing_.push_back(id);
-          cc.finish_after_flush = true;
-          queue(cc, ws::encode_close(m->close_code == 1005 ? ws::kCloseNormal : m->close_code, ""));
+          start_close(cc, m->close_code == 1005 ? ws::kCloseNormal : m->close_code, "",
+                      /*theirs=*/true);
         } else {
           finish(cc);  // the answer to our close: done
         }
         break;
       case ws::Opcode::kText:
-        if (!g_utf8_validate_len(m->payload.data(), m->payload.size(), nullptr)) {
-          const std::string bye = ws::encode_close(ws::kCloseInvalidPayload, "text is not UTF-8");
-          (void)::send(cc.fd, bye.data(), bye.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
-          finish(cc);
-          return;
-        }
+        if (!g_utf8_validate_len(m->payload.data(), m->payload.size(), nullptr))
+          return refuse(cc, ws::kCloseInvalidPayload, "text is not UTF-8");
         [[fallthrough]];
       default:
         if (!cc.closing && cb_.on_message) cb_.on_message(id, std::move(*m));
@@ -206,7 +208,7 @@ void WsHub::handle(Conn& c, uint32_t events) {
   }
 }
 
-void WsHub::read_some(Conn& c) {
+bool WsHub::read_some(Conn& c) {
   char buf[kReadChunk];
   for (int i = 0; i < kReadsPerWake; ++i) {
     // A peer that keeps sending without the frames being parsed is bounded by the decoder:
@@ -214,25 +216,13 @@ void WsHub::read_some(Conn& c) {
     const ssize_t n = ::recv(c.fd, buf, sizeof buf, MSG_DONTWAIT);
     if (n > 0) {
       c.in.feed(std::string_view(buf, static_cast<std::size_t>(n)));
-      if (static_cast<std::size_t>(n) < sizeof buf) return;
+      if (static_cast<std::size_t>(n) < sizeof buf) return false;
       continue;
     }
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return;
-    // EOF or a reset: parse what arrived before it, then end.
-    while (!c.finished) {
-      auto m = c.in.next();
-      if (!m) break;
-      if (!c.closing && m->opcode != ws::Opcode::kPing && m->opcode != ws::Opcode::kClose &&
-          cb_.on_message) {
-        const Id id = c.id;
-        cb_.on_message(id, std::move(*m));
-        auto it = conns_.find(id);
-        if (it == conns_.end() || it->second->finished) return;
-      }
-    }
-    finish(c);
-    return;
+    // EOF or a reset ends the connection once what arrived before it is handled.
+    return !(n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR));
   }
+  return false;
 }
 
 void WsHub::queue(Conn& c, std::string bytes) {

@@ -40,7 +40,7 @@ class WsHub {
 
   bool open(Id id) const;  // adopted, and no close started
   bool send_text(Id id, std::string_view text);
-  void ping(Id id);
+  void ping_all();  // every open connection
   // Close handshake: our close frame, then the peer's (or its EOF), else reset after the
   // close timeout.
   void close(Id id, uint16_t code, std::string_view reason);
@@ -56,7 +56,9 @@ class WsHub {
   struct Conn;
   static gboolean on_ready(gint fd, GIOCondition, gpointer self);
   void handle(Conn& c, uint32_t events);
-  void read_some(Conn& c);
+  bool read_some(Conn& c);  // true at EOF or a reset
+  void start_close(Conn& c, uint16_t code, std::string_view reason, bool theirs);
+  void refuse(Conn& c, uint16_t code, std::string_view why);  // close frame if it fits, then end
   void flush(Conn& c);
   void flushed(Conn& c);  // everything queued is out: the close steps that waited for it
   void queue(Conn& c, std::string bytes);
