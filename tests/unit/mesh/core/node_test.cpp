@@ -9,8 +9,11 @@
 
 #include "mesh/core/ed25519.hpp"
 #include "mesh/core/sim_mac.hpp"
+#include "node_parts.hpp"
 
 using namespace meshcast::mesh;
+using meshcast::mesh::test::count;
+using meshcast::mesh::test::sent;
 
 namespace {
 
@@ -45,21 +48,6 @@ std::vector<Output> take(Node& n) {
   std::vector<Output> o = std::move(n.outbox());
   n.outbox().clear();
   return o;
-}
-
-template <class T>
-std::vector<std::pair<PeerId, T>> sent(const std::vector<Output>& outs) {
-  std::vector<std::pair<PeerId, T>> r;
-  for (auto& o : outs)
-    if (o.kind == OutputKind::kSend)
-      if (auto* m = std::get_if<T>(&o.msg)) r.emplace_back(o.peer, *m);
-  return r;
-}
-
-size_t count(const std::vector<Output>& outs, OutputKind k) {
-  size_t c = 0;
-  for (auto& o : outs) c += o.kind == k;
-  return c;
 }
 
 BufferMap bm_with(std::initializer_list<uint32_t> have, uint8_t depth, uint8_t spare,
