@@ -82,7 +82,8 @@ Bounds (what one client can make the tracker hold; 0 turns a bound off):
   --hello-timeout-ms N   a WebSocket that has not said hello after N ms is closed (default 10000)
   --resume-grace-ms N    a peer whose connection drops keeps its id, streams and calls for N ms,
                          so it can resume with its session token (default 30000; 0 = never)
-  --ping-interval-s N    WebSocket ping to every peer every N s (default 20)
+  --ping-interval-s N    WebSocket ping to a peer silent for N s (default 20; wss:// peers
+                         are pinged every N s by libsoup)
   --idle-timeout-ms N    a WebSocket from which nothing arrived (no message, no pong) for
                          N ms is closed (default 60000; must exceed the ping interval)
   --max-unsent-kb N      a peer that leaves more than N KiB of our output unread is closed

@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "apps/bench/raw_load_procs.hpp"
 #include "apps/cli/args.hpp"
 #include "apps/cli/stats.hpp"
 #include "apps/command.hpp"
@@ -61,6 +62,13 @@ Options:
                      clients connected and nothing else going on (enough rounds to be
                      well above the 10 ms resolution of the process's CPU time)
   --timeout-s N      give up after N seconds in total (default 120)
+  --generator KIND   libsoup (default): every client is a TrackerClient, the code peers
+                     run; raw: clients are bare sockets in epoll loops of --procs child
+                     processes, a few microseconds per message, so the generator stays
+                     far from saturated and the figures are the tracker's. raw allows
+                     --clients up to 200000 (with a tracker cluster: one instance holds
+                     fewer than its descriptor limit)
+  --procs N          raw: generator processes (default: one per 10,000 clients)
   --help             this text
 
 Attack modes (a tracker child process is always started; its RSS is sampled every 100 ms):
@@ -82,6 +90,7 @@ Attack modes (a tracker child process is always started; its RSS is sampled ever
 
 Examples:
   meshcast tracker-bench --clients 5000
+  meshcast tracker-bench --clients 19000 --generator raw
   meshcast tracker-bench --clients 200 --url ws://127.0.0.1:8700/ws --tracker-pid 1234
   meshcast tracker-bench --clients 2000 --url ws://127.0.0.1:8701/ws,ws://127.0.0.1:8702/ws \
       --tracker-pid 1234,1235 --pairing within
@@ -477,18 +486,191 @@ int run_attack(app::Args& args) {
   return honest ? app::kExitOk : app::kExitFailure;
 }
 
+// The raw generator: the same phases as the libsoup one (owner creates the stream, every
+// client joins, one pair relays alone, then all pairs), with the clients in child
+// processes; the tracker's CPU and memory are read between phases.
+struct RawRun {
+  int n, concurrency, rounds, one_pair_rounds, procs;
+  long timeout_s;
+  std::vector<std::string> urls;
+  std::vector<pid_t> tracker_pids;
+  bool own_tracker;
+};
+
+int run_raw_bench(const RawRun& r) {
+  std::vector<uint16_t> ports;
+  for (auto& u : r.urls) {
+    const uint16_t p = port_of(u.substr(0, u.rfind('/')));
+    if (u.rfind("ws://127.0.0.1:", 0) != 0 || p == 0) {
+      std::fprintf(
+          stderr,
+          "meshcast tracker-bench: the raw generator needs ws://127.0.0.1:PORT/ws (got %s)\n",
+          u.c_str());
+      return app::kExitUsage;
+    }
+    ports.push_back(p);
+  }
+  rlimit rl{};
+  getrlimit(RLIMIT_NOFILE, &rl);
+  const int per_proc = (r.n + r.procs - 1) / r.procs;
+  if (rl.rlim_cur < static_cast<rlim_t>(per_proc) + 64) {
+    std::fprintf(stderr,
+                 "meshcast tracker-bench: fd limit %llu too low for %d clients per process "
+                 "(use more --procs)\n",
+                 static_cast<unsigned long long>(rl.rlim_cur), per_proc);
+    return app::kExitUsage;
+  }
+  std::vector<app::RawLoadConfig> shards;
+  for (int first = 0; first < r.n; first += per_proc) {
+    app::RawLoadConfig c;
+    c.ports = ports;
+    c.first = first;
+    c.count = std::min(per_proc, r.n - first);
+    c.concurrency = std::max(1, r.concurrency / r.procs);
+    c.phase_timeout_ms = r.timeout_s * 1000;
+    shards.push_back(c);
+  }
+  auto sum = [](const std::vector<pid_t>& pids, auto f) {
+    double s = 0;
+    for (pid_t p : pids) s += f(p);
+    return s;
+  };
+  auto cpu = [&](const std::vector<pid_t>& pids) { return sum(pids, cpu_seconds); };
+  auto rss = [&] { return long(sum(r.tracker_pids, rss_kb)); };
+  std::vector<int> all(shards.size());
+  for (std::size_t i = 0; i < all.size(); ++i) all[i] = int(i);
+  auto shard_of = [&](int client) { return client / per_proc; };
+  // Totals over the children's answers.
+  struct Totals {
+    int ok = 0, failed = 0;
+    std::vector<double> rtt;
+    std::vector<std::string> errors;
+    bool complete = true;
+  };
+  auto total = [](const std::vector<json>& answers) {
+    Totals t;
+    for (auto& a : answers) {
+      if (!a.is_object()) {
+        t.complete = false;
+        if (t.errors.size() < 5) t.errors.push_back("a generator process died");
+        continue;
+      }
+      t.ok += a.value("ok", 0);
+      t.failed += a.value("failed", 0);
+      for (auto& x : a["rtt_ms"]) t.rtt.push_back(x.get<double>());
+      for (auto& e : a["errors"])
+        if (t.errors.size() < 5) t.errors.push_back(e.get<std::string>());
+    }
+    t.complete = t.complete && t.failed == 0;
+    return t;
+  };
+
+  const long rss_before = rss();
+  const double cpu0 = cpu(r.tracker_pids);
+  app::RawLoadProcs procs;
+  std::string error;
+  if (!procs.start(shards, &error)) {
+    std::fprintf(stderr, "meshcast tracker-bench: %s\n", error.c_str());
+    return app::kExitFailure;
+  }
+  const std::vector<pid_t> gen = procs.pids();
+  const int64_t t0 = now_us();
+  const double gcpu0 = cpu(gen);
+  Totals created = total(procs.run({0}, "create"));
+  Totals joined;
+  if (created.ok == 1) joined = total(procs.run(all, "join"));
+  const double connect_s = double(now_us() - t0) / 1e6;
+  const double gcpu1 = cpu(gen);
+  // Memory once everyone is in, after a short quiet period.
+  usleep(300'000);
+  const long rss_after = rss();
+  const double cpu1 = cpu(r.tracker_pids);
+  Totals one =
+      total(procs.run({shard_of(1)}, "relay " + std::to_string(r.one_pair_rounds) + " 1 3"));
+  const double cpu_idle = cpu(r.tracker_pids);
+  const int64_t t1 = now_us();
+  const double gcpu2 = cpu(gen);
+  Totals pairs =
+      total(procs.run(all, "relay " + std::to_string(r.rounds) + " 3 " + std::to_string(r.n)));
+  const double relay_s = double(now_us() - t1) / 1e6;
+  const double cpu2 = cpu(r.tracker_pids);
+  const double gcpu3 = cpu(gen);
+  const int members = created.ok + joined.ok;
+  auto per_relay_us = [](double from, double to, std::size_t round_trips) {
+    return round_trips > 0 ? json((to - from) * 1e6 / (2.0 * double(round_trips))) : json();
+  };
+  std::vector<std::string> errors = created.errors;
+  for (auto* t : {&joined, &one, &pairs})
+    for (auto& e : t->errors)
+      if (errors.size() < 5) errors.push_back(e);
+  json report = {
+      {"clients", r.n},
+      {"joined", members},
+      {"failed", created.failed + joined.failed},
+      {"complete",
+       created.complete && joined.complete && one.complete && pairs.complete && members == r.n},
+      {"generator", "raw"},
+      {"generator_processes", procs.size()},
+      {"connect_hello_join_seconds", connect_s},
+      {"clients_per_s", connect_s > 0 ? members / connect_s : 0},
+      {"relay_one_pair",
+       {{"round_trips", one.rtt.size()},
+        {"rtt_ms_p50", percentile(one.rtt, 0.50)},
+        {"rtt_ms_p95", percentile(one.rtt, 0.95)},
+        {"rtt_ms_max", percentile(one.rtt, 1.0)}}},
+      {"relay_all_pairs",
+       {{"round_trips", pairs.rtt.size()},
+        {"pingers", pairs.ok + pairs.failed},
+        {"seconds", relay_s},
+        {"relays_per_s", relay_s > 0 ? 2.0 * double(pairs.rtt.size()) / relay_s : 0},
+        {"rtt_ms_p50", percentile(pairs.rtt, 0.50)},
+        {"rtt_ms_p95", percentile(pairs.rtt, 0.95)},
+        {"rtt_ms_p99", percentile(pairs.rtt, 0.99)},
+        {"rtt_ms_max", percentile(pairs.rtt, 1.0)}}},
+      {"tracker_cpu_s_connect_phase", cpu1 - cpu0},
+      {"tracker_cpu_ms_per_connect", members > 0 ? json((cpu1 - cpu0) * 1e3 / members) : json()},
+      {"tracker_cpu_us_per_relay", per_relay_us(cpu_idle, cpu2, pairs.rtt.size())},
+      {"tracker_cpu_us_per_relay_one_pair", per_relay_us(cpu1, cpu_idle, one.rtt.size())},
+      // How busy the generator was: near 1.0 per process means it, not the tracker, set
+      // the pace.
+      {"generator_cpu_share_connect_phase",
+       connect_s > 0 ? (gcpu1 - gcpu0) / (connect_s * double(procs.size())) : 0},
+      {"generator_cpu_share_relay_phase",
+       relay_s > 0 ? (gcpu3 - gcpu2) / (relay_s * double(procs.size())) : 0},
+      {"tracker_rss_kb_before", rss_before},
+      {"tracker_rss_kb_after", rss_after},
+      {"tracker_bytes_per_peer", (rss_before > 0 && rss_after > 0 && members > 0)
+                                     ? json(double(rss_after - rss_before) * 1024.0 / members)
+                                     : json()},
+      {"tracker", r.own_tracker ? "child process" : r.urls[0]},
+      {"instances", r.urls.size()},
+      {"errors", errors},
+  };
+  std::printf("%s\n", report.dump(2).c_str());
+  return report["complete"].get<bool>() ? app::kExitOk : app::kExitFailure;
+}
+
 int run_bench(int argc, char** argv) {
-  app::Args args(argc, argv, {},
-                 {"clients", "url", "tracker-pid", "concurrency", "rounds", "timeout-s", "attack",
-                  "streams", "conns", "requests", "half-open", "idle", "silent", "hold-s",
-                  "tracker-args", "tracker-exe", "repeat", "pairing", "one-pair-rounds"});
+  app::Args args(
+      argc, argv, {},
+      {"clients",         "url",       "tracker-pid",  "concurrency", "rounds",    "timeout-s",
+       "attack",          "streams",   "conns",        "requests",    "half-open", "idle",
+       "silent",          "hold-s",    "tracker-args", "tracker-exe", "repeat",    "pairing",
+       "one-pair-rounds", "generator", "procs"});
   if (args.help()) {
     std::fputs(kHelp, stdout);
     return app::kExitOk;
   }
   if (args.has("attack")) return run_attack(args);
   Bench b;
-  b.n = static_cast<int>(args.get_int("clients", 1000, 2, 20000));
+  const std::string generator = args.get("generator", "libsoup");
+  const bool raw = generator == "raw";
+  if (!raw && generator != "libsoup") {
+    std::fprintf(stderr, "meshcast tracker-bench: --generator is libsoup|raw\n");
+    return app::kExitUsage;
+  }
+  b.n = static_cast<int>(args.get_int("clients", 1000, 3, raw ? 200000 : 20000));
+  const int procs = static_cast<int>(args.get_int("procs", (b.n + 9999) / 10000, 1, 64));
   b.concurrency = static_cast<int>(args.get_int("concurrency", 256, 1, 4096));
   b.rounds = static_cast<int>(args.get_int("rounds", 5, 0, 1000));
   const int one_pair_rounds = static_cast<int>(args.get_int("one-pair-rounds", 100, 1, 100000));
@@ -510,7 +692,7 @@ int run_bench(int argc, char** argv) {
   raise_fd_limit();
   rlimit rl{};
   getrlimit(RLIMIT_NOFILE, &rl);
-  if (rl.rlim_cur < static_cast<rlim_t>(b.n) + 64) {
+  if (!raw && rl.rlim_cur < static_cast<rlim_t>(b.n) + 64) {
     std::fprintf(stderr, "meshcast tracker-bench: fd limit %llu too low for %d clients\n",
                  static_cast<unsigned long long>(rl.rlim_cur), b.n);
     return app::kExitUsage;
@@ -525,6 +707,12 @@ int run_bench(int argc, char** argv) {
     pids = {child};
   }
   b.urls = split_commas(b.url);
+  if (raw) {
+    const int code = run_raw_bench({b.n, b.concurrency, b.rounds, one_pair_rounds, procs, timeout_s,
+                                    b.urls, pids, own_tracker});
+    if (own_tracker) stop_tracker(child);
+    return code;
+  }
   // Sums over the instances (one process without a cluster).
   auto rss_sum = [&] {
     long kb = 0;

@@ -9,12 +9,14 @@
 #include <cstdlib>
 #include <set>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 
 #include "signaling/dashboard_page.hpp"
 #include "signaling/message_validator.hpp"
 #include "signaling/protocol_limits.hpp"
 #include "signaling/redis_cluster_link.hpp"
+#include "signaling/silence_watch.hpp"
 #include "signaling/socket_options.hpp"
 #include "signaling/ws_hub.hpp"
 
@@ -65,23 +67,25 @@ struct TrackerServer::Impl {
   int64_t timer_at = 0;
   // Connection bounds.
   std::unordered_map<GSocket*, Sock> socks;
+  // The sockets libsoup still owns, which the sweep must look at; the hub's report their end.
+  std::unordered_set<GSocket*> on_libsoup;
   std::unordered_map<std::string, std::size_t> per_address;
   std::size_t open_sockets = 0;
   std::set<std::pair<int64_t, GSocket*>> header_deadlines;
   guint sweep = 0;
-  int64_t last_idle_scan_ms = 0;
+  // Hub connections are pinged after silence; every connection is closed after more of it.
+  SilenceWatch silence;
   int64_t last_refusal_log_ms = -1'000'000;
   // Plain (non-TLS) WebSockets after the upgrade.
   std::unique_ptr<WsHub> hub;
-  int64_t last_ping_ms = 0;
   // Cluster mode.
   std::unique_ptr<RedisClusterLink> link;
   guint cluster_timer = 0;
 
   explicit Impl(TrackerServerOptions o)
       : opt(std::move(o)),
-        core(opt.core,
-             IdentityStore::open(opt.identity_db, opt.core.max_identities, &store_error)) {}
+        core(opt.core, IdentityStore::open(opt.identity_db, opt.core.max_identities, &store_error)),
+        silence(int64_t(opt.ws_ping_interval_s) * 1000, opt.ws_idle_timeout_ms) {}
 
   ~Impl() {
     if (timer) g_source_remove(timer);
@@ -91,6 +95,7 @@ struct TrackerServer::Impl {
     if (server) g_signal_handlers_disconnect_by_data(server, this);
     for (auto& [s, info] : socks) g_object_weak_unref(G_OBJECT(s), &Impl::on_socket_gone, this);
     socks.clear();
+    on_libsoup.clear();
     hub.reset();  // closes its connections without calling back
     for (auto& [id, c] : conns) {
       if (!c->ws) continue;
@@ -321,6 +326,7 @@ struct TrackerServer::Impl {
         s.dead = true;
         s.shut_ms = now;
         self->socks.emplace(sock, std::move(s));
+        self->on_libsoup.insert(sock);
         self->refuse_socket(sock, refused[0] == 't'
                                       ? "503 Service Unavailable: too many connections"
                                       : "503 Service Unavailable: too many connections from "
@@ -333,6 +339,7 @@ struct TrackerServer::Impl {
       if (o.tcp_keepalive_s > 0)
         set_tcp_keepalive(g_socket_get_fd(sock), static_cast<int>(o.tcp_keepalive_s), 10, 3);
       it = self->socks.emplace(sock, std::move(s)).first;
+      self->on_libsoup.insert(sock);
     }
     Sock& s = it->second;
     if (!s.counted || s.ws || s.dead || self->opt.header_timeout_ms <= 0) return;
@@ -385,6 +392,7 @@ struct TrackerServer::Impl {
       if (pa != self->per_address.end() && --pa->second == 0) self->per_address.erase(pa);
     }
     self->socks.erase(it);
+    self->on_libsoup.erase(sock);
   }
 
   static gboolean on_sweep(gpointer data) {
@@ -393,7 +401,8 @@ struct TrackerServer::Impl {
     // libsoup closes a finished connection's socket but may keep the GSocket object alive a
     // while longer: a closed socket no longer counts, whether or not it has been finalised.
     std::vector<GSocket*> closed;
-    for (auto& [sock, s] : self->socks) {
+    for (GSocket* sock : self->on_libsoup) {
+      const Sock& s = self->socks.at(sock);
       if (g_socket_is_closed(sock)) {
         closed.push_back(sock);
       } else if (s.dead && !s.ws && s.shut_ms && now - s.shut_ms > 2000) {
@@ -437,27 +446,20 @@ struct TrackerServer::Impl {
       }
       self->refuse_socket(sock, "408 Request Timeout");
     }
-    if (self->hub) {
-      self->hub->tick(now);
-      // libsoup pings its own connections (keepalive); the hub's are pinged from here.
-      const int64_t every = int64_t(self->opt.ws_ping_interval_s) * 1000;
-      if (every > 0 && now - self->last_ping_ms >= every) {
-        self->last_ping_ms = now;
-        self->hub->ping_all();
-      }
-    }
-    const int64_t idle = self->opt.ws_idle_timeout_ms;
-    if (idle > 0 && now - self->last_idle_scan_ms >= std::max<int64_t>(100, idle / 8)) {
-      self->last_idle_scan_ms = now;
-      std::vector<WsConn*> stale;
-      for (auto& [id, c] : self->conns)
-        if (!c->closing && now - c->last_rx_ms > idle) stale.push_back(c.get());
-      for (WsConn* c : stale) {
-        self->log(LogLevel::kDebug, "conn %llu: nothing received for %lld ms: closing",
-                  static_cast<unsigned long long>(c->id),
-                  static_cast<long long>(now - c->last_rx_ms));
-        self->close_ws(*c, "idle", SOUP_WEBSOCKET_CLOSE_GOING_AWAY, "idle");
-      }
+    if (self->hub) self->hub->tick(now);
+    SilenceWatch::Due due;
+    self->silence.collect(now, due);
+    // libsoup pings its own connections (keepalive); the hub's are pinged from here.
+    for (ConnId id : due.ping)
+      if (auto it = self->conns.find(id); it != self->conns.end() && !it->second->ws)
+        self->hub->ping(id);
+    for (ConnId id : due.close) {
+      auto it = self->conns.find(id);
+      if (it == self->conns.end() || it->second->closing) continue;
+      self->log(LogLevel::kDebug, "conn %llu: nothing received for %lld ms: closing",
+                static_cast<unsigned long long>(id),
+                static_cast<long long>(now - it->second->last_rx_ms));
+      self->close_ws(*it->second, "idle", SOUP_WEBSOCKET_CLOSE_GOING_AWAY, "idle");
     }
     return G_SOURCE_CONTINUE;
   }
@@ -472,6 +474,7 @@ struct TrackerServer::Impl {
   // take it from here.
   void open_conn(std::unique_ptr<WsConn> c, SoupServerMessage* msg) {
     c->last_rx_ms = now_ms();
+    silence.add(c->id, c->last_rx_ms);
     std::string remote_ip;
     if (c->sock) {
       if (auto s = socks.find(c->sock); s != socks.end()) {
@@ -529,6 +532,7 @@ struct TrackerServer::Impl {
     c->sock = sock;
     // Marked as a WebSocket before the steal: libsoup reports the request as finished then.
     if (auto s = self->socks.find(sock); s != self->socks.end()) s->second.ws = true;
+    self->on_libsoup.erase(sock);  // the hub reports its end; forget() still runs then
     g_object_ref(msg);
     GIOStream* stream = soup_server_message_steal_connection(msg);
     if (!stream) {
@@ -549,6 +553,7 @@ struct TrackerServer::Impl {
     }
     const ConnId id = c->id;
     if (!self->hub->adopt(id, sock, stream, std::move(early))) {
+      if (self->socks.count(sock)) self->on_libsoup.insert(sock);  // closed: the sweep frees it
       self->log(LogLevel::kWarn, "conn %llu: could not watch the socket",
                 static_cast<unsigned long long>(id));
       g_object_unref(msg);
@@ -559,11 +564,16 @@ struct TrackerServer::Impl {
     g_object_unref(msg);
   }
 
+  void heard(WsConn& c) {
+    c.last_rx_ms = now_ms();
+    silence.heard(c.id, c.last_rx_ms);
+  }
+
   static void on_hub_message(Impl* self, ConnId id, ws::Message&& m) {
     auto it = self->conns.find(id);
     if (it == self->conns.end()) return;
     WsConn& c = *it->second;
-    c.last_rx_ms = now_ms();
+    self->heard(c);
     if (m.opcode == ws::Opcode::kPong || c.closing) return;
     CoreOutput out;
     if (m.opcode == ws::Opcode::kText)
@@ -577,17 +587,26 @@ struct TrackerServer::Impl {
     self->log(LogLevel::kDebug, "conn %llu closed", static_cast<unsigned long long>(id));
     CoreOutput out;
     self->core.on_close(id, now_ms(), out);
+    // The hub closes the socket right after this call: its slot in the caps is free now
+    // (the sweep does not look at hub sockets, and a late finalisation must not be awaited).
+    if (auto it = self->conns.find(id);
+        it != self->conns.end() && it->second->sock && self->socks.count(it->second->sock)) {
+      g_object_weak_unref(G_OBJECT(it->second->sock), &Impl::on_socket_gone, self);
+      self->forget(it->second->sock);
+    }
     self->conns.erase(id);
+    self->silence.remove(id);
     self->flush(out);
   }
 
   static void on_ws_pong(SoupWebsocketConnection*, GBytes*, gpointer data) {
-    static_cast<WsConn*>(data)->last_rx_ms = now_ms();
+    auto* c = static_cast<WsConn*>(data);
+    c->impl->heard(*c);
   }
 
   static void on_ws_message(SoupWebsocketConnection*, gint type, GBytes* bytes, gpointer data) {
     auto* c = static_cast<WsConn*>(data);
-    c->last_rx_ms = now_ms();
+    c->impl->heard(*c);
     if (c->closing) return;  // closed by a bound: whatever is still in flight is ignored
     CoreOutput out;
     if (type == SOUP_WEBSOCKET_DATA_TEXT) {
@@ -621,6 +640,7 @@ struct TrackerServer::Impl {
       keep = std::move(it->second);
       self->conns.erase(it);
     }
+    self->silence.remove(id);
     self->flush(out);
     g_object_unref(ws);  // the signal emission holds its own reference
   }

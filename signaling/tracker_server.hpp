@@ -43,7 +43,7 @@ struct TrackerServerOptions {
   // From accept (or from the end of the previous request on a keep-alive connection) to a
   // complete request head, TLS handshake included. Slower clients get 408 and are closed.
   int64_t header_timeout_ms = 10'000;
-  unsigned ws_ping_interval_s = 20;     // WebSocket ping to every peer
+  unsigned ws_ping_interval_s = 20;     // WebSocket ping to a peer silent this long
   int64_t ws_idle_timeout_ms = 60'000;  // nothing at all (not even a pong) for this long: close
   // Bytes written to one WebSocket that the peer's TCP has not acknowledged yet (our queue
   // plus our kernel send buffer). A peer that does not read is closed beyond this.

@@ -30,7 +30,10 @@ std::optional<Message> FrameDecoder::next() {
     const uint8_t op = p[0] & 0x0F;
     if (p[0] & 0x70) return fail(kCloseProtocolError, "reserved bits set (no extension agreed)");
     if (!known(op)) return fail(kCloseProtocolError, "unknown opcode");
-    if (!(p[1] & 0x80)) return fail(kCloseProtocolError, "client frame not masked");
+    const bool masked = p[1] & 0x80;
+    if (from_ == Sender::kClient && !masked)
+      return fail(kCloseProtocolError, "client frame not masked");
+    if (from_ == Sender::kServer && masked) return fail(kCloseProtocolError, "server frame masked");
     uint64_t len = p[1] & 0x7F;
     std::size_t head = 2;
     if (len == 126) {
@@ -54,11 +57,15 @@ std::optional<Message> FrameDecoder::next() {
       if (len > max_ || partial_.size() + len > max_)
         return fail(kCloseTooBig, "message over the size limit");
     }
-    const std::size_t total = head + 4 + static_cast<std::size_t>(len);
+    const std::size_t mask_len = masked ? 4 : 0;
+    const std::size_t total = head + mask_len + static_cast<std::size_t>(len);
     if (avail < total) return std::nullopt;
-    const uint8_t* mask = p + head;
-    std::string payload(reinterpret_cast<const char*>(p + head + 4), static_cast<std::size_t>(len));
-    for (std::size_t i = 0; i < payload.size(); ++i) payload[i] ^= static_cast<char>(mask[i & 3]);
+    std::string payload(reinterpret_cast<const char*>(p + head + mask_len),
+                        static_cast<std::size_t>(len));
+    if (masked) {
+      const uint8_t* mask = p + head;
+      for (std::size_t i = 0; i < payload.size(); ++i) payload[i] ^= static_cast<char>(mask[i & 3]);
+    }
     pos_ += total;
     if (pos_ == buf_.size()) {
       buf_.clear();
@@ -101,23 +108,41 @@ std::optional<Message> FrameDecoder::next() {
   return std::nullopt;
 }
 
-std::string encode_frame(Opcode op, std::string_view payload) {
+namespace {
+std::string encode(Opcode op, std::string_view payload, const uint32_t* mask) {
   std::string f;
   const uint64_t n = payload.size();
-  f.reserve(static_cast<std::size_t>(frame_size(n)));
+  f.reserve(static_cast<std::size_t>(frame_size(n)) + (mask ? 4 : 0));
   f.push_back(static_cast<char>(0x80 | static_cast<uint8_t>(op)));
+  const char mask_bit = mask ? char(0x80) : char(0);
   if (n < 126) {
-    f.push_back(static_cast<char>(n));
+    f.push_back(static_cast<char>(mask_bit | static_cast<char>(n)));
   } else if (n < 65536) {
-    f.push_back(static_cast<char>(126));
+    f.push_back(static_cast<char>(mask_bit | 126));
     f.push_back(static_cast<char>(n >> 8));
     f.push_back(static_cast<char>(n & 0xFF));
   } else {
-    f.push_back(static_cast<char>(127));
+    f.push_back(static_cast<char>(mask_bit | 127));
     for (int i = 7; i >= 0; --i) f.push_back(static_cast<char>((n >> (8 * i)) & 0xFF));
   }
-  f.append(payload);
+  if (!mask) {
+    f.append(payload);
+    return f;
+  }
+  char key[4];
+  for (int i = 0; i < 4; ++i) key[i] = static_cast<char>((*mask >> (8 * (3 - i))) & 0xFF);
+  f.append(key, 4);
+  for (std::size_t i = 0; i < payload.size(); ++i) f.push_back(payload[i] ^ key[i & 3]);
   return f;
+}
+}  // namespace
+
+std::string encode_frame(Opcode op, std::string_view payload) {
+  return encode(op, payload, nullptr);
+}
+
+std::string encode_client_frame(Opcode op, std::string_view payload, uint32_t mask) {
+  return encode(op, payload, &mask);
 }
 
 std::string encode_close(uint16_t code, std::string_view reason) {

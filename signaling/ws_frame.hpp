@@ -1,6 +1,7 @@
-// RFC 6455 framing for the server side of a WebSocket, without I/O: bytes from a client go
-// in, whole messages come out; server frames (unmasked) are encoded. Everything a client
-// sends is untrusted: lengths are checked before anything is buffered, a message larger than
+// RFC 6455 framing without I/O, mainly for the server side of a WebSocket: bytes from a
+// client go in, whole messages come out; server frames (unmasked) are encoded. Load tools
+// decode the server's frames with the same decoder (Sender::kServer: frames unmasked). Everything a
+// client sends is untrusted: lengths are checked before anything is buffered, a message larger than
 // the limit is an error without being held, and any protocol violation ends the stream.
 #pragma once
 #include <cstdint>
@@ -34,9 +35,13 @@ constexpr uint16_t kCloseInvalidPayload = 1007;
 constexpr uint16_t kClosePolicyViolation = 1008;
 constexpr uint16_t kCloseTooBig = 1009;
 
+// Who sends the bytes being decoded: a client masks every frame, a server never does.
+enum class Sender : uint8_t { kClient, kServer };
+
 class FrameDecoder {
  public:
-  explicit FrameDecoder(uint64_t max_message_bytes) : max_(max_message_bytes) {}
+  explicit FrameDecoder(uint64_t max_message_bytes, Sender from = Sender::kClient)
+      : max_(max_message_bytes), from_(from) {}
 
   // Appends bytes read from the client (dropped once failed). Parse with next() until it
   // returns nothing.
@@ -57,6 +62,7 @@ class FrameDecoder {
   std::optional<Message> fail(uint16_t code, const char* why);
 
   uint64_t max_;
+  Sender from_;
   std::string buf_;
   std::size_t pos_ = 0;  // parsed up to here (compacted as it grows)
   std::string partial_;  // a fragmented data message so far
@@ -68,6 +74,8 @@ class FrameDecoder {
 
 // A final, unmasked server frame.
 std::string encode_frame(Opcode op, std::string_view payload);
+// A final client frame, masked with `mask`.
+std::string encode_client_frame(Opcode op, std::string_view payload, uint32_t mask);
 // A close frame: code, then as much of `reason` as fits in a control frame.
 std::string encode_close(uint16_t code, std::string_view reason);
 // Frame bytes of a server text frame with this payload size (head included).

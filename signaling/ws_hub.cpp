@@ -101,10 +101,10 @@ bool WsHub::send_text(Id id, std::string_view text) {
   return true;
 }
 
-void WsHub::ping_all() {
-  const std::string ping = ws::encode_frame(ws::Opcode::kPing, {});
-  for (auto& [id, c] : conns_)
-    if (!c->finished && !c->closing) queue(*c, ping);
+void WsHub::ping(Id id) {
+  auto it = conns_.find(id);
+  if (it == conns_.end() || it->second->finished || it->second->closing) return;
+  queue(*it->second, ws::encode_frame(ws::Opcode::kPing, {}));
 }
 
 void WsHub::close(Id id, uint16_t code, std::string_view reason) {

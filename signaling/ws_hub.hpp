@@ -40,7 +40,7 @@ class WsHub {
 
   bool open(Id id) const;  // adopted, and no close started
   bool send_text(Id id, std::string_view text);
-  void ping_all();  // every open connection
+  void ping(Id id);
   // Close handshake: our close frame, then the peer's (or its EOF), else reset after the
   // close timeout.
   void close(Id id, uint16_t code, std::string_view reason);

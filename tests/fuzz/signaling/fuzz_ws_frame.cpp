@@ -1,6 +1,6 @@
-// libFuzzer target: bytes from a WebSocket client into the frame decoder, fed in two parts
-// (the first byte chooses the split). Messages never exceed the limit, a failed decoder
-// stays failed with a reason, and what it holds stays within the limit plus the input.
+// libFuzzer target: bytes from a WebSocket client (or server) into the frame decoder, fed in two
+// parts (the first byte chooses the split). Messages never exceed the limit, a failed decoder stays
+// failed with a reason, and what it holds stays within the limit plus the input.
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
@@ -14,7 +14,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   constexpr uint64_t kMax = 1024;
   std::string_view all(reinterpret_cast<const char*>(data) + 1, size - 1);
   const std::size_t split = all.empty() ? 0 : data[0] % (all.size() + 1);
-  FrameDecoder d(kMax);
+  // The first byte also picks whose frames these are (a client's or a server's).
+  FrameDecoder d(kMax, data[0] & 0x80 ? Sender::kServer : Sender::kClient);
   for (std::string_view part : {all.substr(0, split), all.substr(split)}) {
     d.feed(part);
     while (auto m = d.next()) {

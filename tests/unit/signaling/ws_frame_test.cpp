@@ -150,3 +150,41 @@ TEST(WsFrame, ServerFramesUseTheShortestLengthAndNoMask) {
   EXPECT_EQ(c.size(), 2u + 125u);  // a control frame holds at most 125 bytes
   EXPECT_EQ(uint8_t(c[0]), 0x88);
 }
+
+// The same decoder reads a server's frames for load tools: unmasked only.
+TEST(WsFrame, ServerSideDecodingTakesUnmaskedFramesAndRefusesMaskedOnes) {
+  FrameDecoder from_server(1 << 20, Sender::kServer);
+  const std::string big(70000, 'z');
+  from_server.feed(encode_frame(Opcode::kText, "welcome") + encode_frame(Opcode::kPing, "") +
+                   encode_frame(Opcode::kText, big));
+  auto a = from_server.next();
+  ASSERT_TRUE(a);
+  EXPECT_EQ(a->payload, "welcome");
+  auto b = from_server.next();
+  ASSERT_TRUE(b);
+  EXPECT_EQ(b->opcode, Opcode::kPing);
+  auto c = from_server.next();
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->payload, big);
+  EXPECT_FALSE(from_server.failed());
+
+  from_server.feed(client_frame(0x81, "masked"));
+  EXPECT_FALSE(from_server.next());
+  EXPECT_TRUE(from_server.failed());
+  EXPECT_EQ(from_server.close_code(), kCloseProtocolError);
+}
+
+// A client frame made by the encoder decodes back on the server side, at every length form.
+TEST(WsFrame, ClientFramesRoundTripThroughTheServerDecoder) {
+  for (std::size_t n : {0u, 5u, 125u, 126u, 300u, 65535u, 65536u, 70000u}) {
+    const std::string payload(n, 'q');
+    const std::string f = encode_client_frame(Opcode::kText, payload, 0xA1B2C3D4u);
+    EXPECT_EQ(f.size(), frame_size(n) + 4) << n;
+    EXPECT_NE(uint8_t(f[1]) & 0x80, 0) << n;
+    FrameDecoder d(1 << 20);
+    d.feed(f);
+    auto m = d.next();
+    ASSERT_TRUE(m) << n << ": " << d.error();
+    EXPECT_EQ(m->payload, payload);
+  }
+}
