@@ -491,6 +491,7 @@ int run_attack(app::Args& args) {
 // processes; the tracker's CPU and memory are read between phases.
 struct RawRun {
   int n, concurrency, rounds, one_pair_rounds, procs;
+  int stride;  // --pairing within: the partner is K places on, on the same instance
   long timeout_s;
   std::vector<std::string> urls;
   std::vector<pid_t> tracker_pids;
@@ -585,13 +586,16 @@ int run_raw_bench(const RawRun& r) {
   usleep(300'000);
   const long rss_after = rss();
   const double cpu1 = cpu(r.tracker_pids);
-  Totals one =
-      total(procs.run({shard_of(1)}, "relay " + std::to_string(r.one_pair_rounds) + " 1 3"));
+  // The lone pair (1, 1 + stride), then every other client in pairs from 2 + stride on.
+  const std::string stride = " " + std::to_string(r.stride);
+  Totals one = total(procs.run({shard_of(1)}, "relay " + std::to_string(r.one_pair_rounds) + " 1 " +
+                                                  std::to_string(2 + r.stride) + stride));
   const double cpu_idle = cpu(r.tracker_pids);
   const int64_t t1 = now_us();
   const double gcpu2 = cpu(gen);
   Totals pairs =
-      total(procs.run(all, "relay " + std::to_string(r.rounds) + " 3 " + std::to_string(r.n)));
+      total(procs.run(all, "relay " + std::to_string(r.rounds) + " " +
+                               std::to_string(2 + r.stride) + " " + std::to_string(r.n) + stride));
   const double relay_s = double(now_us() - t1) / 1e6;
   const double cpu2 = cpu(r.tracker_pids);
   const double gcpu3 = cpu(gen);
@@ -644,6 +648,7 @@ int run_raw_bench(const RawRun& r) {
                                      : json()},
       {"tracker", r.own_tracker ? "child process" : r.urls[0]},
       {"instances", r.urls.size()},
+      {"pairing", r.stride > 1 ? "within" : "across"},
       {"errors", errors},
   };
   std::printf("%s\n", report.dump(2).c_str());
@@ -708,8 +713,9 @@ int run_bench(int argc, char** argv) {
   }
   b.urls = split_commas(b.url);
   if (raw) {
-    const int code = run_raw_bench({b.n, b.concurrency, b.rounds, one_pair_rounds, procs, timeout_s,
-                                    b.urls, pids, own_tracker});
+    const int stride = pairing == "within" ? static_cast<int>(b.urls.size()) : 1;
+    const int code = run_raw_bench({b.n, b.concurrency, b.rounds, one_pair_rounds, procs, stride,
+                                    timeout_s, b.urls, pids, own_tracker});
     if (own_tracker) stop_tracker(child);
     return code;
   }

@@ -678,26 +678,33 @@ bool TrackerCore::trusted(const Peer& q, const Stream& s, int64_t joined_ms) con
 json TrackerCore::neighbours_for(const Peer& p, Stream& s, const json& body) {
   std::vector<NeighbourCandidate> cands;
   bool have_owner = false;
-  auto add = [&](const std::string& id) {
+  // `joined`: the member's entry when the caller walks the members (no second lookup: the
+  // map is O(log N) per find, which made a join's cost grow with the audience).
+  auto add = [&](const std::string& id, const int64_t* joined_ms) {
     auto it = peers_.find(id);
     if (it == peers_.end() || !it->second.online()) return;  // no relay reaches it now
     const Peer& q = it->second;
     have_owner = have_owner || q.id == s.owner;
-    auto joined = s.members.find(id);
+    int64_t joined_at = last_now_ms_;
+    if (joined_ms) {
+      joined_at = *joined_ms;
+    } else if (auto j = s.members.find(id); j != s.members.end()) {
+      joined_at = j->second;
+    }
     NeighbourCandidate c;
     c.peer_id = q.id;
     c.is_broadcaster = q.id == s.owner;
     c.upload_kbps = q.upload_kbps;
     c.children = q.reported_children + q.pending_children;
     c.confirmed_kbps = q.confirmed_kbps;
-    c.trusted = trusted(q, s, joined == s.members.end() ? last_now_ms_ : joined->second);
+    c.trusted = trusted(q, s, joined_at);
     c.group = group_of(q);
     cands.push_back(c);
   };
   const std::size_t scan = config_.neighbour_scan_limit;
   if (scan == 0 || s.members.size() <= scan) {
     cands.reserve(s.members.size());
-    for (auto& [m, _] : s.members) add(m);
+    for (auto& [m, joined_ms] : s.members) add(m, &joined_ms);
   } else {
     // Large audience: look at a window of `scan` members that rotates with every request, so
     // a join costs O(scan) and successive joiners are spread over the whole audience.
@@ -705,10 +712,10 @@ json TrackerCore::neighbours_for(const Peer& p, Stream& s, const json& body) {
     auto it = s.members.upper_bound(s.scan_cursor);
     for (std::size_t n = 0; n < scan; ++n, ++it) {
       if (it == s.members.end()) it = s.members.begin();
-      add(it->first);
+      add(it->first, &it->second);
       s.scan_cursor = it->first;
     }
-    if (!have_owner) add(s.owner);
+    if (!have_owner) add(s.owner, nullptr);
   }
   std::set<std::string, std::less<>> exclude;
   if (auto e = body.find("exclude"); e != body.end() && e->is_array())

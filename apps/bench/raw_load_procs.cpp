@@ -92,13 +92,14 @@ void raw_load_child(const RawLoadConfig& cfg, int in, int out) {
       } else if (cmd == "join") {
         r = shard.join_all(deadline);
       } else if (cmd == "relay") {
-        int rounds = 0, a = 0, b = 0;
-        words >> rounds >> a >> b;
+        int rounds = 0, a = 0, b = 0, stride = 1;
+        words >> rounds >> a >> b >> stride;
+        stride = std::max(1, stride);
+        // Pairs (i, i + stride) with disjoint members: `stride` pingers, then their
+        // `stride` partners, and so on from a.
         std::vector<std::pair<int, int>> pairs;
-        int i = std::max(a, cfg.first);
-        if ((i - a) % 2 != 0) ++i;  // pairs start at a: (a, a+1), (a+2, a+3), ...
-        for (; i + 1 < b; i += 2)
-          if (shard.holds(i)) pairs.emplace_back(i, i + 1);
+        for (int i = a; i + stride < b; i += (i - a) % (2 * stride) == stride - 1 ? stride + 1 : 1)
+          if (shard.holds(i)) pairs.emplace_back(i, i + stride);
         r = shard.relay(pairs, rounds, deadline);
       } else {
         r.errors.push_back("unknown command: " + cmd);

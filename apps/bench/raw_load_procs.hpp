@@ -23,8 +23,9 @@ class RawLoadProcs {
   // Commands (one line each; every child answers with one JSON line):
   //   create             client 0 creates the stream
   //   join               the shard's other clients join it
-  //   relay ROUNDS A B   the shard's pingers among global indices [A, B) ping their
-  //                      right-hand neighbour (pairs (A, A+1), (A+2, A+3), ...)
+  //   relay ROUNDS A B S the shard's pingers among global indices [A, B) ping the
+  //                      client S places on (pairs (A, A+S) ... (A+S-1, A+2S-1), then
+  //                      (A+2S, A+3S) ...: every client in one pair at most)
   // Sends to every listed child, then collects their answers (null for a child that died).
   std::vector<nlohmann::json> run(const std::vector<int>& which, const std::string& command);
   std::vector<pid_t> pids() const;

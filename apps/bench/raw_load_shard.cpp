@@ -23,8 +23,9 @@ using nlohmann::json;
 namespace {
 constexpr uint64_t kControl = ~uint64_t{0};  // epoll tag of the command descriptor
 constexpr std::size_t kMaxErrors = 5;
-// Loopback source addresses: each has its own ~28,000 ephemeral ports towards the tracker.
-constexpr int kClientsPerSource = 16'000;
+// Loopback source addresses: each has its own ~28,000 ephemeral ports towards the tracker;
+// a quarter of them per address leaves room for earlier runs' ports still in TIME_WAIT.
+constexpr int kClientsPerSource = 4'000;
 
 int64_t mono_us() {
   timespec ts{};
@@ -93,13 +94,15 @@ void RawLoadShard::start_connect(Client& c) {
   c.deadline_ms = now_ms() + cfg_.step_timeout_ms;
   c.fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (c.fd < 0) return fail(c, std::string("socket: ") + std::strerror(errno));
+  const int one = 1;
   sockaddr_in src{};
   src.sin_family = AF_INET;
   src.sin_addr.s_addr =
       htonl((127u << 24) | (1u << 16) | uint32_t(1 + c.index / kClientsPerSource));
+  // The port is picked at connect() for the whole 4-tuple, not at bind() for the address.
+  ::setsockopt(c.fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
   if (::bind(c.fd, reinterpret_cast<sockaddr*>(&src), sizeof src) != 0)
     return fail(c, std::string("bind: ") + std::strerror(errno));
-  const int one = 1;
   ::setsockopt(c.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   sockaddr_in dst{};
   dst.sin_family = AF_INET;
