@@ -1,5 +1,4 @@
 // meshcast sim: discrete-event simulation of a broadcast swarm running the mesh core.
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include <chrono>

@@ -2,35 +2,31 @@
 
 #include <algorithm>
 
+#include "stats/stats.hpp"
+
 namespace meshcast::mesh::sim {
 
 namespace {
 
+// Percentiles by the shared definition (stats/): nearest rank, of histograms and samples.
 Dist dist_from_hist(const std::vector<uint64_t>& h, double scale) {
   Dist d;
   for (auto c : h) d.count += c;
   if (d.count == 0) return d;
-  const uint64_t i50 = (d.count - 1) / 2, i95 = uint64_t(double(d.count - 1) * 0.95);
-  uint64_t acc = 0;
-  bool got50 = false, got95 = false;
-  for (size_t i = 0; i < h.size(); ++i) {
-    if (h[i] == 0) continue;
-    acc += h[i];
-    if (!got50 && acc > i50) d.p50 = double(i) * scale, got50 = true;
-    if (!got95 && acc > i95) d.p95 = double(i) * scale, got95 = true;
-    d.max = double(i) * scale;
-  }
+  d.p50 = double(stats::percentile_bucket(h, 0.5)) * scale;
+  d.p95 = double(stats::percentile_bucket(h, 0.95)) * scale;
+  d.max = double(stats::percentile_bucket(h, 1.0)) * scale;
   return d;
 }
 
-Dist dist_from_values(std::vector<float> v) {
+Dist dist_from_values(const std::vector<float>& v) {
   Dist d;
   d.count = v.size();
   if (v.empty()) return d;
-  std::sort(v.begin(), v.end());
-  d.p50 = v[(v.size() - 1) / 2];
-  d.p95 = v[size_t(double(v.size() - 1) * 0.95)];
-  d.max = v.back();
+  const std::vector<double> x(v.begin(), v.end());
+  d.p50 = stats::percentile(x, 0.5);
+  d.p95 = stats::percentile(x, 0.95);
+  d.max = stats::percentile(x, 1.0);
   return d;
 }
 
@@ -157,11 +153,7 @@ void Metrics::fill(SimResult& out) const {
     out.send_latency_ms = send_latency_us / n;
     out.send_repair_ms = send_repair_us / n;
   }
-  if (!final_delays.empty()) {
-    std::vector<double> d = final_delays;
-    std::sort(d.begin(), d.end());
-    out.final_playout_delay_ms_p50 = d[(d.size() - 1) / 2];
-  }
+  out.final_playout_delay_ms_p50 = stats::percentile(final_delays, 0.5);
 }
 
 }  // namespace meshcast::mesh::sim
