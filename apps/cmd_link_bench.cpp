@@ -13,6 +13,7 @@
 #include "apps/cli/args.hpp"
 #include "apps/command.hpp"
 #include "mesh/link/loopback_pair.hpp"
+#include "stats/stats.hpp"
 
 using namespace meshcast::link;
 using meshcast::app::Args;
@@ -40,12 +41,7 @@ const char* kHelp =
 
 double now_s() { return g_get_monotonic_time() / 1e6; }
 
-double percentile(std::vector<double> v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  size_t i = static_cast<size_t>(p * (v.size() - 1) + 0.5);
-  return v[std::min(i, v.size() - 1)];
-}
+using meshcast::stats::percentile;
 
 void write_rtp(std::vector<uint8_t>& p, uint16_t seq, uint32_t ts) {
   p[0] = 0x80;

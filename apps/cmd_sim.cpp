@@ -1,5 +1,4 @@
 // meshcast sim: discrete-event simulation of a broadcast swarm running the mesh core.
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -56,11 +55,16 @@ const char* kHelp =
     "  --partitions N         peers split into N partitions run in parallel windows; results\n"
     "                         depend on N, not on the threads (default 2)\n"
     "  --threads N            threads running the partitions (default: one per core)\n"
+    "  --trace-peer ID        print every input and output of peer ID (0 = source, viewers\n"
+    "                         from 1 in join order) to stderr; runs on one thread\n"
+    "  --tree-shape           print the push trees at the end to stderr: per depth, viewers\n"
+    "                         by upload class (< 1x, < 3x, faster) and their mean children\n"
     "  --bench-crypto         measure Ed25519 sign/verify + SHA-256 per segment and exit\n\n"
     "Examples:\n"
     "  meshcast sim --peers 1000 --duration 60 --seed 1\n"
     "  meshcast sim --peers 100000 --duration 120 --bitrate 1000 --segment-ms 200 \\\n"
     "      --rtt-ms 20..200 --loss 0.01 --churn-lifetime 200 --seed 1 --json out.json\n"
+    "  meshcast sim --peers 200 --duration 20 --trace-peer 5 2> peer5.log\n"
     "  meshcast sim --bench-crypto --bitrate 1000 --segment-ms 200\n";
 
 // --node key=value,...: protocol parameters of every node (times in ms), one line a knob.
@@ -232,11 +236,12 @@ void reexec_with_huge_pages(int argc, char** argv) {
 }
 
 int run(int argc, char** argv) {
-  app::Args args(argc, argv,
-                 {"flash-crowd", "progress", "bench-crypto", "no-nack", "store-and-forward"},
-                 {"peers", "duration", "bitrate", "segment-ms", "rtt-ms", "loss", "churn-lifetime",
-                  "upload-dist", "join-spread", "source-copies", "substreams", "forgers", "sybils",
-                  "seed", "json", "node", "partitions", "threads"});
+  app::Args args(
+      argc, argv,
+      {"flash-crowd", "progress", "bench-crypto", "no-nack", "store-and-forward", "tree-shape"},
+      {"peers", "duration", "bitrate", "segment-ms", "rtt-ms", "loss", "churn-lifetime",
+       "upload-dist", "join-spread", "source-copies", "substreams", "forgers", "sybils", "seed",
+       "json", "node", "partitions", "threads", "trace-peer"});
   if (args.help()) {
     std::printf(kHelp, knob_list().c_str());
     return app::kExitOk;
@@ -259,6 +264,9 @@ int run(int argc, char** argv) {
   c.threads = uint32_t(args.get_int("threads", 0, 0, 64));
   c.nack = !args.has("no-nack");
   c.cut_through = !args.has("store-and-forward");
+  c.tree_shape = args.has("tree-shape");
+  if (args.has("trace-peer"))
+    c.trace_peer = PeerId(args.get_int("trace-peer", 0, 0, int64_t(kNoPeer) - 1));
   if (args.has("flash-crowd")) c.join_spread_s = 1;
   if (args.ok() && args.has("rtt-ms")) {
     const std::string r = args.get("rtt-ms");

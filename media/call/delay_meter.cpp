@@ -8,24 +8,17 @@
 #include "media/call/audio_receiver.hpp"
 #include "media/call/audio_sender.hpp"
 #include "media/common/gst_util.hpp"
+#include "stats/stats.hpp"
 
 namespace meshcast::media {
-
-double percentile(std::vector<double> v, double pct) {
-  if (v.empty()) return 0.0;
-  std::sort(v.begin(), v.end());
-  const double rank = std::ceil(pct / 100.0 * static_cast<double>(v.size()));
-  const size_t idx = rank < 1 ? 0 : static_cast<size_t>(rank) - 1;
-  return v[std::min(idx, v.size() - 1)];
-}
 
 DelayStats summarize_delays(std::vector<double> d, size_t sent, size_t received) {
   DelayStats s;
   s.clicks_sent = sent;
   s.clicks_received = received;
   if (!d.empty()) {
-    s.p50_ms = percentile(d, 50);
-    s.p95_ms = percentile(d, 95);
+    s.p50_ms = stats::percentile(d, 0.5);
+    s.p95_ms = stats::percentile(d, 0.95);
     s.min_ms = *std::min_element(d.begin(), d.end());
     s.max_ms = *std::max_element(d.begin(), d.end());
   }

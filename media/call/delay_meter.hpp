@@ -22,8 +22,7 @@ struct DelayStats {
   double p50_ms = 0, p95_ms = 0, min_ms = 0, max_ms = 0;
 };
 
-// Percentile (0..100) by nearest rank; 0 for an empty input.
-double percentile(std::vector<double> v, double pct);
+// p50/p95 by nearest rank (stats::percentile), min and max of the delays.
 DelayStats summarize_delays(std::vector<double> delays_ms, size_t sent, size_t received);
 
 // Delay of each received onset from the latest sent onset before it (if < max_delay_us).

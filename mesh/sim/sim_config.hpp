@@ -40,6 +40,10 @@ struct SimConfig {
   // the partitions, never on the threads running them. 1 if the minimum RTT is 0.
   uint32_t partitions = 2;
   uint32_t threads = 0;  // 0: one per core, at most one per partition
+  // Diagnosis on stderr: every input and output of this peer (runs on one thread, so the
+  // lines come in simulated-time order), and the push trees' shape at the end of the run.
+  PeerId trace_peer = kNoPeer;
+  bool tree_shape = false;
 };
 
 }  // namespace meshcast::mesh::sim

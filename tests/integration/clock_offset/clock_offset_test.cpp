@@ -4,12 +4,12 @@
 // the lag of an unshifted one.
 #include <gtest/gtest.h>
 
-#include <algorithm>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include "stats/stats.hpp"
 #include "tests/integration/common/test_processes.hpp"
 
 namespace {
@@ -29,11 +29,7 @@ std::vector<json> stats_lines(const fs::path& file) {
   return out;
 }
 
-double median(std::vector<double> v) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
+double median(const std::vector<double>& v) { return meshcast::stats::percentile(v, 0.5); }
 
 }  // namespace
 

@@ -3,7 +3,6 @@
 #include <gst/gst.h>
 #include <gst/pbutils/pbutils.h>
 #include <gtest/gtest.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include <cmath>
@@ -15,6 +14,7 @@
 #include "media/broadcast/FrameCodec.hpp"
 #include "media/broadcast/FramePlayer.hpp"
 #include "media/broadcast/Segmenter.hpp"
+#include "stats/process_usage.hpp"
 
 namespace meshcast::media {
 namespace {
@@ -127,13 +127,6 @@ Decoded decode_all(const fs::path& file) {
   gst_element_set_state(p, GST_STATE_NULL);
   gst_object_unref(p);
   return out;
-}
-
-double cpu_seconds() {
-  rusage ru{};
-  getrusage(RUSAGE_SELF, &ru);
-  return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
-         static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
 }
 
 class MediaBroadcast : public ::testing::Test {
@@ -455,11 +448,11 @@ void measure_cpu(GMainContext* ctx, const char* pattern) {
   });
   ASSERT_TRUE(source.start());
   run_loop(ctx, 500);  // skip start-up
-  const double cpu0 = cpu_seconds();
+  const double cpu0 = meshcast::stats::cpu_seconds();
   const gint64 t0 = g_get_monotonic_time();
   const uint64_t bytes0 = bytes, vframes0 = vframes;
   run_loop(ctx, 5000);
-  const double cpu = cpu_seconds() - cpu0;
+  const double cpu = meshcast::stats::cpu_seconds() - cpu0;
   const double wall = static_cast<double>(g_get_monotonic_time() - t0) / 1e6;
   source.stop();
   std::printf(

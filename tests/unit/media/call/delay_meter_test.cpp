@@ -20,11 +20,16 @@ TEST(DelayMeter, MatchesEachReceivedClickToTheLatestSentOne) {
   EXPECT_EQ(s.clicks_sent, 4u);
 }
 
-TEST(DelayMeter, PercentileByNearestRank) {
+TEST(DelayMeter, SummaryPercentilesAreNearestRank) {
+  // The shared definition (stats::percentile): p50 and p95 of 1..100 ms are 50 and 95.
   std::vector<double> v;
-  for (int i = 1; i <= 100; ++i) v.push_back(i);
-  EXPECT_DOUBLE_EQ(percentile(v, 50), 50);
-  EXPECT_DOUBLE_EQ(percentile(v, 95), 95);
-  EXPECT_DOUBLE_EQ(percentile(v, 100), 100);
-  EXPECT_DOUBLE_EQ(percentile({}, 50), 0);
+  for (int i = 100; i >= 1; --i) v.push_back(i);
+  const DelayStats s = summarize_delays(v, 100, 100);
+  EXPECT_DOUBLE_EQ(s.p50_ms, 50);
+  EXPECT_DOUBLE_EQ(s.p95_ms, 95);
+  EXPECT_DOUBLE_EQ(s.min_ms, 1);
+  EXPECT_DOUBLE_EQ(s.max_ms, 100);
+  const DelayStats none = summarize_delays({}, 3, 0);
+  EXPECT_DOUBLE_EQ(none.p50_ms, 0);
+  EXPECT_DOUBLE_EQ(none.p95_ms, 0);
 }

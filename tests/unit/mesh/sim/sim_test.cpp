@@ -1,6 +1,8 @@
 // Small simulated swarms with fixed seeds: properties of the whole protocol.
 #include <gtest/gtest.h>
 
+#include <string>
+
 #include "mesh/sim/simulator.hpp"
 
 using namespace meshcast::mesh::sim;
@@ -167,4 +169,28 @@ TEST(Sim, SybilsThatJoinFirstAndNeverForwardDoNotStarveHonestViewers) {
     EXPECT_GE(r.continuity, 0.99) << "seed " << seed;
     EXPECT_EQ(r.viewers_never_started, 0u) << "seed " << seed;
   }
+}
+
+// The diagnosis switches only print: tracing one peer (which runs the partitions on one
+// thread) and the end-of-run tree shape leave every figure as it was.
+TEST(Sim, TracingAPeerAndTheTreeShapeChangeNoFigure) {
+  SimConfig c = small(60, 10);
+  c.loss = 0.01;
+  c.threads = 2;
+  const SimResult plain = run_simulation(c);
+  c.trace_peer = 3;
+  c.tree_shape = true;
+  testing::internal::CaptureStderr();
+  const SimResult traced = run_simulation(c);
+  const std::string err = testing::internal::GetCapturedStderr();
+  EXPECT_EQ(traced.threads, 1u);
+  EXPECT_NE(err.find(" in from "), std::string::npos);   // peer 3's inputs ...
+  EXPECT_NE(err.find(" out kind "), std::string::npos);  // ... and outputs
+  EXPECT_NE(err.find("depth  1:"), std::string::npos);   // the tree shape
+  EXPECT_EQ(plain.events, traced.events);
+  EXPECT_EQ(plain.played, traced.played);
+  EXPECT_EQ(plain.missed, traced.missed);
+  EXPECT_EQ(plain.lag_ms.p95, traced.lag_ms.p95);
+  EXPECT_EQ(plain.startup_ms.p95, traced.startup_ms.p95);
+  EXPECT_EQ(plain.control_overhead, traced.control_overhead);
 }

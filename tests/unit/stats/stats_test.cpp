@@ -1,10 +1,14 @@
-// The shared statistics: percentile, slope, bounded sample sets, /proc sampling.
-#include "apps/cli/stats.hpp"
+// The shared statistics: percentile (of samples and of histograms), slope, bounded sample
+// sets, /proc sampling.
+#include "stats/stats.hpp"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
 
-using namespace meshcast::app;
+#include "stats/process_usage.hpp"
+#include "stats/sample_set.hpp"
+
+using namespace meshcast::stats;
 
 TEST(Stats, PercentileIsNearestRank) {
   std::vector<double> v;
@@ -15,6 +19,31 @@ TEST(Stats, PercentileIsNearestRank) {
   EXPECT_EQ(percentile(v, 1), 100);
   EXPECT_EQ(percentile({}, 0.5), 0);
   EXPECT_EQ(percentile({7}, 0.95), 7);
+  // Ranks: ceil(p n), at least 1 and at most n, whatever p a caller passes.
+  EXPECT_EQ(nearest_rank(21, 0.95), 20u);
+  EXPECT_EQ(nearest_rank(20, 0.5), 10u);
+  EXPECT_EQ(nearest_rank(3, 0), 1u);
+  EXPECT_EQ(nearest_rank(3, -1), 1u);
+  EXPECT_EQ(nearest_rank(3, 7), 3u);
+}
+
+TEST(Stats, HistogramPercentileIsTheSamplePercentile) {
+  // The same samples as values and as a histogram (counts per value) give the same
+  // percentiles: the simulator's histograms and the tools' sample sets agree.
+  std::vector<uint64_t> counts(50, 0);
+  std::vector<double> values;
+  uint64_t x = 12345;
+  for (int i = 0; i < 997; ++i) {
+    x = x * 6364136223846793005ull + 1442695040888963407ull;
+    const size_t v = size_t((x >> 33) % 50);
+    ++counts[v];
+    values.push_back(double(v));
+  }
+  for (double p : {0.0, 0.1, 0.5, 0.9, 0.95, 0.99, 1.0})
+    EXPECT_EQ(double(percentile_bucket(counts, p)), percentile(values, p)) << p;
+  EXPECT_EQ(percentile_bucket({}, 0.5), 0u);
+  EXPECT_EQ(percentile_bucket({0, 0, 0}, 0.5), 0u);
+  EXPECT_EQ(percentile_bucket({0, 0, 4}, 0.01), 2u);
 }
 
 TEST(Stats, SlopeOfALine) {
@@ -60,4 +89,6 @@ TEST(Stats, SamplesThisProcess) {
   ASSERT_TRUE(t);
   EXPECT_GT(t->cpu_ms, s->cpu_ms);
   EXPECT_FALSE(sample_process(-5));
+  EXPECT_GT(peak_rss_mb(), 0);
+  EXPECT_GT(cpu_seconds(), 0);
 }
