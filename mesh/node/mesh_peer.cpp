@@ -86,6 +86,7 @@ MeshPeer::MeshPeer(GMainContext* ctx, MeshPeerConfig config, PeerSignaling& sign
                                     UploadPacer::kDefaultMaxQueuedBytes, kEstimatedPaceMaxAgeUs)
                       : UploadPacer(cfg_.pace_bps);
   if (estimator_) core_.set_upload_budget(estimator_->budget_bps(), 0);
+  if (cfg_.attack.any()) attack_ = std::make_unique<AttackHooks>(cfg_.attack);
 }
 
 MeshPeer::~MeshPeer() {
@@ -441,7 +442,8 @@ void MeshPeer::on_link_rtp(PeerId pid, const uint8_t* data, size_t len) {
                               (uint32_t((*chunk)[2]) << 8) | (*chunk)[3]
                         : 0;
   // Before reassembly, so every chunk is passed on before the core sees the whole segment.
-  if (cfg_.cut_through && !cfg_.tamper_relayed && !cfg_.sybil && cfg_.core.verifier && !stopped_)
+  // (An attacker's segments all go through send_message, where its hooks act.)
+  if (cfg_.cut_through && !attack_ && cfg_.core.verifier && !stopped_)
     cut_through(*e, msg_id, *chunk);
   R r = e->reassembler.feed(*chunk, msg_buf_);
   if (r == R::kIncomplete) {
@@ -609,23 +611,9 @@ bool MeshPeer::ids_from_wire(mesh::Message& m) const {
 void MeshPeer::send_message(PeerId to, const mesh::Message& m, uint8_t priority) {
   LinkEntry* e = entry(to);
   if (!e || !e->connected || !e->link) return;
-  if (cfg_.sybil && mesh::is_media(m)) return;
+  if (attack_ && attack_->withholds(m)) return;
   encode_buf_.clear();
-  if (cfg_.tamper_relayed && mesh::is_media(m)) {
-    mesh::SegmentMsg bad = std::get<mesh::SegmentMsg>(m);
-    auto copy = std::make_shared<std::vector<uint8_t>>(bad.segment.payload_bytes().begin(),
-                                                       bad.segment.payload_bytes().end());
-    if (!copy->empty()) (*copy)[copy->size() / 2] ^= 0x5a;
-    bad.segment.payload = std::move(copy);
-    mesh::encode(mesh::Message(std::move(bad)), encode_buf_);
-  } else if (std::holds_alternative<mesh::Reject>(m) ||
-             std::holds_alternative<mesh::Subscribe>(m)) {
-    mesh::Message wire = m;
-    ids_to_wire(wire);
-    mesh::encode(wire, encode_buf_);
-  } else {
-    mesh::encode(m, encode_buf_);
-  }
+  if (!attack_ || !attack_->alter(m, encode_buf_)) encode_for_wire(m, encode_buf_);
   if (!mesh::is_media(m) && encode_buf_.size() <= kMaxControlInRtcp) {
     transmit(*e, UploadPacer::Kind::kRtcp, 0, wrap_control(encode_buf_, ssrc_), priority);
     return;
@@ -642,14 +630,14 @@ void MeshPeer::send_message(PeerId to, const mesh::Message& m, uint8_t priority)
   e->resend.add_message(msg_id, ts, chunks_, cfg_.monotonic_us());
 }
 
-void MeshPeer::spray_forgery(const mesh::SegmentMsg& played) {
-  // A number far ahead of any live edge, so no partner can skip it as a duplicate.
-  mesh::SegmentMsg fake = played;
-  fake.segment.header.number += 64;
-  std::vector<mesh::PeerId> to;
-  for (auto& [pid, e] : links_)
-    if (e.connected) to.push_back(pid);
-  for (mesh::PeerId pid : to) send_message(pid, mesh::Message(fake));
+void MeshPeer::encode_for_wire(const mesh::Message& m, std::vector<uint8_t>& out) const {
+  if (std::holds_alternative<mesh::Reject>(m) || std::holds_alternative<mesh::Subscribe>(m)) {
+    mesh::Message wire = m;
+    ids_to_wire(wire);
+    mesh::encode(wire, out);
+  } else {
+    mesh::encode(m, out);
+  }
 }
 
 void MeshPeer::drain() {
@@ -696,7 +684,13 @@ void MeshPeer::drain() {
         arm_timer(o.at);
         break;
       case OutputKind::kPlay: {
-        if (cfg_.tamper_relayed) spray_forgery(std::get<mesh::SegmentMsg>(o.msg));
+        if (attack_)
+          if (auto forged = attack_->forgery_after_play(std::get<mesh::SegmentMsg>(o.msg))) {
+            std::vector<PeerId> to;
+            for (auto& [pid, e] : links_)
+              if (e.connected) to.push_back(pid);
+            for (PeerId pid : to) send_message(pid, *forged);
+          }
         // The core hands over a segment's K stripes one after another: join them at the last.
         const uint32_t k = core_.config().substreams;
         if (mesh::stripe_of_unit(o.number, k) == 0) playing_stripes_.clear();

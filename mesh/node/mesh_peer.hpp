@@ -23,6 +23,7 @@
 #include "mesh/link/certificate.hpp"
 #include "mesh/link/impairment.hpp"
 #include "mesh/link/link_types.hpp"
+#include "mesh/node/attack_hooks.hpp"
 #include "mesh/node/link.hpp"
 #include "mesh/node/nack_tracker.hpp"
 #include "mesh/node/peer_ids.hpp"
@@ -59,13 +60,8 @@ struct MeshPeerConfig {
   std::function<int64_t()> monotonic_us = [] { return g_get_monotonic_time(); };
   // Makes the link to each partner: a real PeerLink unless a test passes in-memory links.
   LinkFactory link_factory = &PeerLinkAdapter::create;
-  // Test helper only: a malicious relay. It flips a payload byte of every segment it
-  // relays and, so that every partner meets the attack, pushes each partner an unasked
-  // forged copy of a segment far ahead of what it plays.
-  bool tamper_relayed = false;
-  // Test helper only: a sybil. It accepts partners and subscriptions like anyone, keeps
-  // receiving, and never sends a segment (no push, no pull answer).
-  bool sybil = false;
+  // Test helper only: misbehaviour for attack tests (AttackHooks). Off: none.
+  AttackConfig attack;
   // Pass a segment's verified chunks on to its first child while it still arrives
   // (mesh::ChunkRelay); other children get it whole. Off: store and forward.
   bool cut_through = true;
@@ -255,7 +251,8 @@ class MeshPeer {
   void flush_paced();
   static gboolean on_pace_timer(gpointer self);
   void drain();
-  void spray_forgery(const mesh::SegmentMsg& played);
+  // The message as it goes on the wire (peer ids as the wire names them).
+  void encode_for_wire(const mesh::Message& m, std::vector<uint8_t>& out) const;
   void arm_timer(int64_t at_us);
   static gboolean on_timer_cb(gpointer self);
   void arm_nack_timer();
@@ -299,7 +296,8 @@ class MeshPeer {
   uint64_t closed_wire_bytes_ = 0;
   RouteBytes closed_route_bytes_;
   std::optional<UplinkEstimator> estimator_;
-  GSource* estimate_timer_ = nullptr;  // repeating: one sample per kEstimateIntervalMs
+  std::unique_ptr<AttackHooks> attack_;  // test-only misbehaviour; null in production
+  GSource* estimate_timer_ = nullptr;    // repeating: one sample per kEstimateIntervalMs
   uint32_t ssrc_;
   std::vector<uint8_t> encode_buf_, msg_buf_;
   std::vector<std::vector<uint8_t>> chunks_;

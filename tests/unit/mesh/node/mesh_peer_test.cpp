@@ -361,7 +361,7 @@ TEST(MeshPeerOverFakeLinks, AMaliciousRelaysForgeriesAreNeverPlayed) {
   Mesh m;
   node::MeshPeer& src = m.add(m.config("source", true));
   auto bad = m.config("mallory");
-  bad.tamper_relayed = true;
+  bad.attack.tamper_relayed = true;
   node::MeshPeer& mallory = m.add(bad);
   node::MeshPeer& v = m.add(m.config("viewer"));
   mallory.add_neighbours({"source"});
