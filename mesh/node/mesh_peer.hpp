@@ -56,7 +56,7 @@ struct MeshPeerConfig {
   // Microseconds on a clock the broadcaster shares (real time on one machine).
   std::function<int64_t()> clock = [] { return g_get_real_time(); };
   // Microseconds on this process's monotonic clock: the node's own timing (chunk NACKs and
-  // resends, pacing, cut-through), apart from the core's shared clock above.
+  // resends, pacing, cut-through, uplink samples), apart from the core's shared clock above.
   std::function<int64_t()> monotonic_us = [] { return g_get_monotonic_time(); };
   // Makes the link to each partner: a real PeerLink unless a test passes in-memory links.
   LinkFactory link_factory = &PeerLinkAdapter::create;

@@ -262,6 +262,42 @@ TEST(MeshPeerOverFakeLinks, ALostChunkIsNackedOnTheNodesClockAndResent) {
   EXPECT_EQ(m.net.lost(), 1u);
 }
 
+TEST(MeshPeerOverFakeLinks, PacedPacketsLeaveOnTheNodesClock) {
+  // The source paces its uplink on a clock the test moves: while it stands still nothing
+  // beyond the pacer's burst leaves, and once it moves the queue empties.
+  Mesh m;
+  int64_t src_now = 1'000'000'000;
+  auto sc = m.config("source", true);
+  sc.pace_bps = sc.core.stream_bps * 2;
+  sc.monotonic_us = [&src_now] { return src_now; };
+  node::MeshPeer& src = m.add(sc);
+  m.add(m.config("viewer")).add_neighbours({"source"});
+  for (int i = 0; i < 100 && m.played("viewer") < 3; ++i) {
+    m.publish(src);
+    src_now += kSegmentUs;
+    spin_until([] { return false; }, int(kSegmentUs / 1000));
+  }
+  ASSERT_GE(m.played("viewer"), 3u);
+
+  // Three segments at once, more than the burst, on a clock that does not move.
+  for (int i = 0; i < 3; ++i) m.publish(src);
+  spin_until([] { return false; }, 300);
+  EXPECT_GT(src.buffers().paced_bytes, 0u);
+  const uint64_t held = src.buffers().paced_bytes;
+  spin_until([] { return false; }, 100);
+  EXPECT_GE(src.buffers().paced_bytes, held);  // nothing of it left meanwhile
+
+  // The clock runs again (the burst caps what a jump would free): the queue empties.
+  bool emptied = false;
+  for (int i = 0; i < 300 && !emptied; ++i) {
+    src_now += 10'000;
+    spin_until([] { return false; }, 10);
+    emptied = src.buffers().paced_bytes == 0;
+  }
+  EXPECT_TRUE(emptied);
+  EXPECT_EQ(src.counters().paced_evicted, 0u);
+}
+
 TEST(MeshPeerOverFakeLinks, APartnerLostMidStreamIsDroppedAndPlayoutGoesOnFromAnother) {
   Mesh m;
   node::MeshPeer& src = m.add(m.config("source", true));
