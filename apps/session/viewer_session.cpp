@@ -164,8 +164,8 @@ void ViewerSession::on_joined(const nlohmann::json& reply) {
   pc.core.seed = std::hash<std::string>{}(id_);
   pc.link = with_tracker_turn(opt_.link, *client_);
   pc.estimate_upload = opt_.estimate_upload && !opt_.sybil;
-  pc.tamper_relayed = opt_.tamper_relayed;
-  pc.sybil = opt_.sybil;
+  pc.attack.tamper_relayed = opt_.tamper_relayed;
+  pc.attack.sybil = opt_.sybil;
   peer_ = std::make_unique<node::MeshPeer>(ctx_, pc, *signaling_, cert_);
   signaling_->set_peer(peer_.get());
   if (opt_.impairment.active()) peer_->set_impairment(opt_.impairment);

@@ -17,14 +17,7 @@ using mesh::PeerId;
 namespace {
 // Control messages larger than this travel fragmented over RTP like segments.
 constexpr size_t kMaxControlInRtcp = kMaxWirePacket - 32;
-// Chunk repair: how the receiver asks (what the sender keeps is ResendHistory's bound).
-// A message's chunks come in order, back to back or paced (MeshPeerConfig::pace_bps) or
-// trickling (cut-through): missing chunks are NACKed once the chunks stopped coming for this
-// long, or, for a gap before chunks that did come, this long after the gap showed.
-constexpr int64_t kNackDelayUs = 30'000;
-constexpr int64_t kNackRetryUs = 60'000;
-constexpr int kMaxNacks = 4;
-constexpr int64_t kGiveUpUs = 1'000'000;
+// Chunk repair: how the receiver asks is NackTracker's, what the sender keeps ResendHistory's.
 constexpr guint kNackTickMs = 20;
 // The uplink is sampled at the links' keepalive period: each sample sees a fresh RTT.
 constexpr guint kEstimateIntervalMs = 500;
@@ -43,7 +36,7 @@ GSource* add_timeout(GMainContext* ctx, int64_t ms, GSourceFunc fn, gpointer dat
 }
 
 // A link's bytes by its route (a link that never selected a pair carried no media).
-void add_route_bytes(const link::PeerLink& l, RouteBytes& b) {
+void add_route_bytes(const Link& l, RouteBytes& b) {
   const auto route = l.route();
   if (!route.selected) return;
   const auto st = l.stats();
@@ -93,6 +86,7 @@ MeshPeer::MeshPeer(GMainContext* ctx, MeshPeerConfig config, PeerSignaling& sign
                                     UploadPacer::kDefaultMaxQueuedBytes, kEstimatedPaceMaxAgeUs)
                       : UploadPacer(cfg_.pace_bps);
   if (estimator_) core_.set_upload_budget(estimator_->budget_bps(), 0);
+  if (cfg_.attack.any()) attack_ = std::make_unique<AttackHooks>(cfg_.attack);
 }
 
 MeshPeer::~MeshPeer() {
@@ -126,7 +120,7 @@ gboolean MeshPeer::on_estimate_timer(gpointer p) {
 void MeshPeer::sample_uplink() {
   if (stopped_ || !estimator_) return;
   std::vector<UplinkEstimator::LinkRtt> rtts;
-  const int64_t now = g_get_monotonic_time();
+  const int64_t now = cfg_.monotonic_us();
   for (auto& [pid, e] : links_)
     if (e.connected && e.link) {
       const auto st = e.link->stats();
@@ -255,15 +249,15 @@ void MeshPeer::publish(const mesh::Segment& seg, const mesh::SegmentSigner& sign
 void MeshPeer::set_impairment(const link::Impairment& imp) {
   impairment_ = imp;
   for (auto& [pid, e] : links_)
-    if (e.link) e.link->set_impairment(link::PeerLink::Direction::kReceive, imp);
+    if (e.link) e.link->set_receive_impairment(imp);
 }
 
 MeshPeer::LinkEntry* MeshPeer::create_link(const std::string& id, bool offerer) {
   PeerId pid = pid_for(id);
   if (pid == mesh::kNoPeer) return nullptr;
   std::string err;
-  auto l = link::PeerLink::create(ctx_, cfg_.link, cert_,
-                                  offerer ? link::Role::kOfferer : link::Role::kAnswerer, err);
+  auto l = cfg_.link_factory(ctx_, cfg_.link, cert_,
+                             offerer ? link::Role::kOfferer : link::Role::kAnswerer, err);
   if (!l) {
     g_warning("meshcast: cannot create link to %s: %s", id.c_str(), err.c_str());
     ++counters_.links_failed;
@@ -277,8 +271,7 @@ MeshPeer::LinkEntry* MeshPeer::create_link(const std::string& id, bool offerer) 
   e.rtp.ssrc = ssrc_;
   e.link = std::move(l);
   ++counters_.links_opened;
-  if (impairment_.active())
-    e.link->set_impairment(link::PeerLink::Direction::kReceive, impairment_);
+  if (impairment_.active()) e.link->set_receive_impairment(impairment_);
   e.link->set_on_state(
       [this, pid](link::LinkState st, const std::string& why) { on_link_state(pid, st, why); });
   e.link->set_on_rtp([this, pid](const uint8_t* d, size_t n) { on_link_rtp(pid, d, n); });
@@ -419,7 +412,7 @@ void MeshPeer::drop_link(PeerId pid, bool tell_peer) {
   if (!stopped_) core_.partner_left(pid, cfg_.clock());
 }
 
-void MeshPeer::retire(std::unique_ptr<link::PeerLink> l) {
+void MeshPeer::retire(std::unique_ptr<Link> l) {
   // Links may be dropped from inside their own callbacks; PeerLink allows destruction
   // there, but deferring keeps our own iteration simple.
   retired_.push_back(std::move(l));
@@ -449,23 +442,15 @@ void MeshPeer::on_link_rtp(PeerId pid, const uint8_t* data, size_t len) {
                               (uint32_t((*chunk)[2]) << 8) | (*chunk)[3]
                         : 0;
   // Before reassembly, so every chunk is passed on before the core sees the whole segment.
-  if (cfg_.cut_through && !cfg_.tamper_relayed && !cfg_.sybil && cfg_.core.verifier && !stopped_)
+  // (An attacker's segments all go through send_message, where its hooks act.)
+  if (cfg_.cut_through && !attack_ && cfg_.core.verifier && !stopped_)
     cut_through(*e, msg_id, *chunk);
   R r = e->reassembler.feed(*chunk, msg_buf_);
   if (r == R::kIncomplete) {
-    const int64_t now = g_get_monotonic_time();
-    auto& part = e->partials[msg_id];
-    // Only messages the reassembler still holds can be repaired: the oldest go first (ids
-    // grow), so a partner sending many message ids cannot grow this map.
-    while (e->partials.size() > kMaxPartials) e->partials.erase(e->partials.begin());
-    if (!e->partials.count(msg_id)) return;
-    part.last_us = now;
     const uint32_t index = (uint32_t((*chunk)[4]) << 8) | (*chunk)[5];  // size checked by feed
-    if (index > part.next_index && part.gap_us < 0) part.gap_us = now;
-    part.next_index = std::max(part.next_index, index + 1);
-    arm_nack_timer();
+    if (e->nacks.on_chunk(msg_id, index, cfg_.monotonic_us())) arm_nack_timer();
   } else {
-    e->partials.erase(msg_id);
+    e->nacks.forget(msg_id);
     if (r != R::kDuplicate) e->cut.erase(msg_id);  // the message is done with
   }
   if (r == R::kComplete) {
@@ -503,7 +488,7 @@ void MeshPeer::cut_through(LinkEntry& e, uint32_t msg_id, std::span<const uint8_
       return;
     } else {
       c.out_id = out->next_msg_id++;
-      out->resend.begin(c.out_id, number, g_get_monotonic_time());
+      out->resend.begin(c.out_id, number, cfg_.monotonic_us());
       cut_sent_[number] = {c.to, false};
       while (cut_sent_.size() > kMaxCutSent) cut_sent_.erase(cut_sent_.begin());
       ++counters_.cut_through_segments;
@@ -515,7 +500,7 @@ void MeshPeer::cut_through(LinkEntry& e, uint32_t msg_id, std::span<const uint8_
     c.relay.reset();
     return;
   }
-  const int64_t now = g_get_monotonic_time();
+  const int64_t now = cfg_.monotonic_us();
   for (uint16_t i : ready) {
     std::vector<uint8_t> ch(c.relay->chunk(i).begin(), c.relay->chunk(i).end());
     for (int b = 0; b < 4; ++b) ch[size_t(b)] = uint8_t(c.out_id >> (24 - 8 * b));
@@ -626,23 +611,9 @@ bool MeshPeer::ids_from_wire(mesh::Message& m) const {
 void MeshPeer::send_message(PeerId to, const mesh::Message& m, uint8_t priority) {
   LinkEntry* e = entry(to);
   if (!e || !e->connected || !e->link) return;
-  if (cfg_.sybil && mesh::is_media(m)) return;
+  if (attack_ && attack_->withholds(m)) return;
   encode_buf_.clear();
-  if (cfg_.tamper_relayed && mesh::is_media(m)) {
-    mesh::SegmentMsg bad = std::get<mesh::SegmentMsg>(m);
-    auto copy = std::make_shared<std::vector<uint8_t>>(bad.segment.payload_bytes().begin(),
-                                                       bad.segment.payload_bytes().end());
-    if (!copy->empty()) (*copy)[copy->size() / 2] ^= 0x5a;
-    bad.segment.payload = std::move(copy);
-    mesh::encode(mesh::Message(std::move(bad)), encode_buf_);
-  } else if (std::holds_alternative<mesh::Reject>(m) ||
-             std::holds_alternative<mesh::Subscribe>(m)) {
-    mesh::Message wire = m;
-    ids_to_wire(wire);
-    mesh::encode(wire, encode_buf_);
-  } else {
-    mesh::encode(m, encode_buf_);
-  }
+  if (!attack_ || !attack_->alter(m, encode_buf_)) encode_for_wire(m, encode_buf_);
   if (!mesh::is_media(m) && encode_buf_.size() <= kMaxControlInRtcp) {
     transmit(*e, UploadPacer::Kind::kRtcp, 0, wrap_control(encode_buf_, ssrc_), priority);
     return;
@@ -656,17 +627,17 @@ void MeshPeer::send_message(PeerId to, const mesh::Message& m, uint8_t priority)
   uint32_t ts = mesh::is_media(m) ? std::get<mesh::SegmentMsg>(m).segment.header.number : 0;
   for (auto& chunk : chunks_) transmit(*e, UploadPacer::Kind::kRtp, ts, chunk, priority);
   counters_.chunks_sent += chunks_.size();
-  e->resend.add_message(msg_id, ts, chunks_, g_get_monotonic_time());
+  e->resend.add_message(msg_id, ts, chunks_, cfg_.monotonic_us());
 }
 
-void MeshPeer::spray_forgery(const mesh::SegmentMsg& played) {
-  // A number far ahead of any live edge, so no partner can skip it as a duplicate.
-  mesh::SegmentMsg fake = played;
-  fake.segment.header.number += 64;
-  std::vector<mesh::PeerId> to;
-  for (auto& [pid, e] : links_)
-    if (e.connected) to.push_back(pid);
-  for (mesh::PeerId pid : to) send_message(pid, mesh::Message(fake));
+void MeshPeer::encode_for_wire(const mesh::Message& m, std::vector<uint8_t>& out) const {
+  if (std::holds_alternative<mesh::Reject>(m) || std::holds_alternative<mesh::Subscribe>(m)) {
+    mesh::Message wire = m;
+    ids_to_wire(wire);
+    mesh::encode(wire, out);
+  } else {
+    mesh::encode(m, out);
+  }
 }
 
 void MeshPeer::drain() {
@@ -713,7 +684,13 @@ void MeshPeer::drain() {
         arm_timer(o.at);
         break;
       case OutputKind::kPlay: {
-        if (cfg_.tamper_relayed) spray_forgery(std::get<mesh::SegmentMsg>(o.msg));
+        if (attack_)
+          if (auto forged = attack_->forgery_after_play(std::get<mesh::SegmentMsg>(o.msg))) {
+            std::vector<PeerId> to;
+            for (auto& [pid, e] : links_)
+              if (e.connected) to.push_back(pid);
+            for (PeerId pid : to) send_message(pid, *forged);
+          }
         // The core hands over a segment's K stripes one after another: join them at the last.
         const uint32_t k = core_.config().substreams;
         if (mesh::stripe_of_unit(o.number, k) == 0) playing_stripes_.clear();
@@ -767,7 +744,7 @@ bool MeshPeer::transmit(LinkEntry& e, UploadPacer::Kind kind, uint32_t ts,
                         std::span<const uint8_t> bytes, uint8_t priority) {
   if (!pacer_.pacing()) return e.link && send_now(e, kind, ts, bytes);
   UploadPacer::Packet p{e.pid, kind, ts, {bytes.begin(), bytes.end()}};
-  if (!pacer_.enqueue(priority, std::move(p), g_get_monotonic_time())) {
+  if (!pacer_.enqueue(priority, std::move(p), cfg_.monotonic_us())) {
     ++counters_.pull_answers_refused;
     return false;
   }
@@ -786,7 +763,7 @@ void MeshPeer::send_released() {
 
 void MeshPeer::flush_paced() {
   paced_out_.clear();
-  const int64_t now = g_get_monotonic_time();
+  const int64_t now = cfg_.monotonic_us();
   pacer_.release(now, paced_out_);
   send_released();
   const int64_t next = pacer_.next_release_us();
@@ -846,42 +823,17 @@ void MeshPeer::arm_nack_timer() {
 
 gboolean MeshPeer::on_nack_timer(gpointer p) {
   auto* self = static_cast<MeshPeer*>(p);
-  int64_t now = g_get_monotonic_time();
+  const int64_t now = self->cfg_.monotonic_us();
   bool any = false;
   for (auto& [pid, e] : self->links_) {
-    for (auto it = e.partials.begin(); it != e.partials.end();) {
-      auto& part = it->second;
-      if (now - part.last_us > kGiveUpUs || part.nacks >= kMaxNacks) {
-        it = e.partials.erase(it);
-        continue;
-      }
-      const bool stopped = now - part.last_us >= kNackDelayUs;
-      const bool gap = part.gap_us >= 0 && now - part.gap_us >= kNackDelayUs;
-      const bool due =
-          part.nacks ? now - part.nacked_us >= kNackRetryUs && (stopped || gap) : stopped || gap;
-      if (due && e.link && e.connected) {
-        ChunkNack n{it->first, e.reassembler.missing(it->first)};
-        if (!stopped) {  // still coming: only what a later chunk overtook
-          std::erase_if(n.indices, [&](uint16_t i) { return i >= part.next_index; });
-          if (n.indices.empty()) {  // the gap was filled
-            part.gap_us = -1;
-            any = true;
-            ++it;
-            continue;
-          }
-        }
-        if (n.indices.empty()) {  // completed or evicted meanwhile
-          it = e.partials.erase(it);
-          continue;
-        }
-        self->transmit(e, UploadPacer::Kind::kRtcp, 0, wrap_nack(n, self->ssrc_), 0);
-        ++self->counters_.nacks_sent;
-        part.nacks++;
-        part.nacked_us = now;
-      }
-      any = true;
-      ++it;
+    auto& reassembler = e.reassembler;
+    const auto nacks = e.nacks.poll(
+        now, [&](uint32_t msg_id) { return reassembler.missing(msg_id); }, e.link && e.connected);
+    for (const ChunkNack& n : nacks) {
+      self->transmit(e, UploadPacer::Kind::kRtcp, 0, wrap_nack(n, self->ssrc_), 0);
+      ++self->counters_.nacks_sent;
     }
+    any = any || !e.nacks.empty();
   }
   if (any && !self->stopped_) return G_SOURCE_CONTINUE;
   self->nack_timer_ = 0;
@@ -913,7 +865,7 @@ MeshPeerBuffers MeshPeer::buffers() const {
   for (auto& [pid, e] : links_) {
     b.resend_bytes_max = std::max(b.resend_bytes_max, e.resend.bytes());
     b.resend_bytes_total += e.resend.bytes();
-    b.partials += e.partials.size();
+    b.partials += e.nacks.size();
     b.cut_through += e.cut.size();
   }
   b.cut_sent = cut_sent_.size();

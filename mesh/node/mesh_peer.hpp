@@ -1,4 +1,4 @@
-// MeshPeer: the mesh core (sans-IO) driven over real PeerLinks on the GLib loop.
+// MeshPeer: the mesh core (sans-IO) driven over Links (real PeerLinks) on the GLib loop.
 // It turns core outputs into link set-up (offer/answer through signaling), SRTP
 // media chunks, SRTCP control packets and timers, and link events back into core
 // inputs. Signaling is abstract so the tracker client, tests and the swarm share it.
@@ -20,8 +20,14 @@
 #include "mesh/core/chunk_relay.hpp"
 #include "mesh/core/node.hpp"
 #include "mesh/core/reassembler.hpp"
-#include "mesh/link/peer_link.hpp"
+#include "mesh/link/certificate.hpp"
+#include "mesh/link/impairment.hpp"
+#include "mesh/link/link_types.hpp"
+#include "mesh/node/attack_hooks.hpp"
+#include "mesh/node/link.hpp"
+#include "mesh/node/nack_tracker.hpp"
 #include "mesh/node/peer_ids.hpp"
+#include "mesh/node/peer_link_adapter.hpp"
 #include "mesh/node/resend_history.hpp"
 #include "mesh/node/uplink_estimator.hpp"
 #include "mesh/node/upload_pacer.hpp"
@@ -49,13 +55,13 @@ struct MeshPeerConfig {
   link::LinkConfig link;
   // Microseconds on a clock the broadcaster shares (real time on one machine).
   std::function<int64_t()> clock = [] { return g_get_real_time(); };
-  // Test helper only: a malicious relay. It flips a payload byte of every segment it
-  // relays and, so that every partner meets the attack, pushes each partner an unasked
-  // forged copy of a segment far ahead of what it plays.
-  bool tamper_relayed = false;
-  // Test helper only: a sybil. It accepts partners and subscriptions like anyone, keeps
-  // receiving, and never sends a segment (no push, no pull answer).
-  bool sybil = false;
+  // Microseconds on this process's monotonic clock: the node's own timing (chunk NACKs and
+  // resends, pacing, cut-through, uplink samples), apart from the core's shared clock above.
+  std::function<int64_t()> monotonic_us = [] { return g_get_monotonic_time(); };
+  // Makes the link to each partner: a real PeerLink unless a test passes in-memory links.
+  LinkFactory link_factory = &PeerLinkAdapter::create;
+  // Test helper only: misbehaviour for attack tests (AttackHooks). Off: none.
+  AttackConfig attack;
   // Pass a segment's verified chunks on to its first child while it still arrives
   // (mesh::ChunkRelay); other children get it whole. Off: store and forward.
   bool cut_through = true;
@@ -191,7 +197,7 @@ class MeshPeer {
     uint64_t media_rx = 0;      // bytes of segment messages received (reported to the tracker)
     uint64_t rtt_samples = 0;   // the link's RTT sample count when it last moved ...
     int64_t rtt_sample_us = 0;  // ... and when (monotonic)
-    std::unique_ptr<link::PeerLink> link;
+    std::unique_ptr<Link> link;
     bool offerer = false;
     bool description_sent = false;
     bool connected = false;
@@ -200,17 +206,8 @@ class MeshPeer {
     RtpWriter rtp;
     mesh::Reassembler reassembler;
     uint32_t next_msg_id = 1;
-    ResendHistory resend;  // for chunks the partner NACKs
-    // Partly received messages: when a chunk last came, when last NACKed, how often; the
-    // next chunk index in order, and since when one before it is missing (-1: no gap).
-    struct Partial {
-      int64_t last_us = 0;
-      int64_t nacked_us = 0;
-      int nacks = 0;
-      uint32_t next_index = 0;
-      int64_t gap_us = -1;
-    };
-    std::map<uint32_t, Partial> partials;
+    ResendHistory resend;             // for chunks the partner NACKs
+    NackTracker nacks{kMaxPartials};  // partly received messages: chunks to ask again
     // Incoming segment messages being passed on while they arrive (by message id).
     struct CutThrough {
       std::optional<mesh::ChunkRelay> relay;  // freed once it has nothing more to pass on
@@ -254,14 +251,15 @@ class MeshPeer {
   void flush_paced();
   static gboolean on_pace_timer(gpointer self);
   void drain();
-  void spray_forgery(const mesh::SegmentMsg& played);
+  // The message as it goes on the wire (peer ids as the wire names them).
+  void encode_for_wire(const mesh::Message& m, std::vector<uint8_t>& out) const;
   void arm_timer(int64_t at_us);
   static gboolean on_timer_cb(gpointer self);
   void arm_nack_timer();
   static gboolean on_nack_timer(gpointer self);
   void handle_nack(LinkEntry& e, const ChunkNack& nack);
   void cut_through(LinkEntry& e, uint32_t msg_id, std::span<const uint8_t> chunk);
-  void retire(std::unique_ptr<link::PeerLink> link);
+  void retire(std::unique_ptr<Link> link);
   static gboolean on_estimate_timer(gpointer self);
   void sample_uplink();
 
@@ -286,7 +284,7 @@ class MeshPeer {
   std::unordered_set<std::string> banned_;  // sent a forged segment: never again
   std::deque<std::string> banned_order_;    // oldest ban first, forgotten beyond kMaxBanned
   std::map<mesh::PeerId, LinkEntry> links_;
-  std::vector<std::unique_ptr<link::PeerLink>> retired_;  // destroyed from an idle source
+  std::vector<std::unique_ptr<Link>> retired_;  // destroyed from an idle source
   guint retire_source_ = 0;
   GSource* timer_ = nullptr;
   guint nack_timer_ = 0;
@@ -298,7 +296,8 @@ class MeshPeer {
   uint64_t closed_wire_bytes_ = 0;
   RouteBytes closed_route_bytes_;
   std::optional<UplinkEstimator> estimator_;
-  GSource* estimate_timer_ = nullptr;  // repeating: one sample per kEstimateIntervalMs
+  std::unique_ptr<AttackHooks> attack_;  // test-only misbehaviour; null in production
+  GSource* estimate_timer_ = nullptr;    // repeating: one sample per kEstimateIntervalMs
   uint32_t ssrc_;
   std::vector<uint8_t> encode_buf_, msg_buf_;
   std::vector<std::vector<uint8_t>> chunks_;
