@@ -9,7 +9,7 @@
 #include "apps/command.hpp"
 #include "apps/session/session_common.hpp"
 #include "apps/session/swarm.hpp"
-#include "media/broadcast/FramePlayer.hpp"
+#include "media/broadcast/frame_player.hpp"
 #include "media/common/gst_util.hpp"
 
 namespace meshcast::app {

@@ -11,8 +11,8 @@
 
 #include "apps/session/tracker_clock.hpp"
 #include "apps/session/tracker_signaling.hpp"
-#include "media/broadcast/BroadcastSource.hpp"
-#include "media/broadcast/Segmenter.hpp"
+#include "media/broadcast/broadcast_source.hpp"
+#include "media/broadcast/segmenter.hpp"
 #include "mesh/core/ed25519.hpp"
 #include "mesh/node/mesh_peer.hpp"
 #include "signaling/tracker_client.hpp"

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 
-#include "apps/command.hpp"
+#include "apps/exit_code.hpp"
 #include "apps/session/session_common.hpp"
 #include "media/common/rtcp.hpp"
 #include "mesh/link/restart_description.hpp"

@@ -1,9 +1,9 @@
 #include "apps/session/viewer_session.hpp"
 
 #include "apps/cli/status.hpp"
-#include "apps/command.hpp"
+#include "apps/exit_code.hpp"
 #include "apps/session/session_common.hpp"
-#include "media/broadcast/FrameCodec.hpp"
+#include "media/broadcast/frame_codec.hpp"
 #include "media/common/gst_util.hpp"
 
 namespace meshcast::app {

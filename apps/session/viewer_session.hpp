@@ -14,7 +14,7 @@
 #include "apps/cli/stats.hpp"
 #include "apps/session/tracker_clock.hpp"
 #include "apps/session/tracker_signaling.hpp"
-#include "media/broadcast/FramePlayer.hpp"
+#include "media/broadcast/frame_player.hpp"
 #include "mesh/core/ed25519.hpp"
 #include "mesh/node/mesh_peer.hpp"
 #include "signaling/tracker_client.hpp"

@@ -3,7 +3,7 @@
 #include <gst/app/gstappsrc.h>
 #include <gst/video/video.h>
 
-#include "media/broadcast/FramePlayer.hpp"
+#include "media/broadcast/frame_player.hpp"
 #include "media/common/rtcp.hpp"
 #include "media/common/rtp.hpp"
 

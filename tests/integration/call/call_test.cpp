@@ -7,7 +7,7 @@
 #include <span>
 
 #include "apps/cli/loop.hpp"
-#include "apps/command.hpp"
+#include "apps/exit_code.hpp"
 #include "apps/session/call_session.hpp"
 #include "media/common/audio_analysis.hpp"
 #include "signaling/identity_key.hpp"

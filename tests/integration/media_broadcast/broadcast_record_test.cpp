@@ -10,10 +10,10 @@
 #include <filesystem>
 #include <functional>
 
-#include "media/broadcast/BroadcastSource.hpp"
-#include "media/broadcast/FrameCodec.hpp"
-#include "media/broadcast/FramePlayer.hpp"
-#include "media/broadcast/Segmenter.hpp"
+#include "media/broadcast/broadcast_source.hpp"
+#include "media/broadcast/frame_codec.hpp"
+#include "media/broadcast/frame_player.hpp"
+#include "media/broadcast/segmenter.hpp"
 #include "stats/process_usage.hpp"
 
 namespace meshcast::media {

@@ -11,7 +11,7 @@
 #include <filesystem>
 
 #include "apps/cli/loop.hpp"
-#include "apps/command.hpp"
+#include "apps/exit_code.hpp"
 #include "media/common/gst_util.hpp"
 
 using namespace meshcast;

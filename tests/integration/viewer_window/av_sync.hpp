@@ -12,10 +12,10 @@
 #include <string>
 #include <vector>
 
-#include "media/broadcast/BroadcastSource.hpp"
-#include "media/broadcast/FrameCodec.hpp"
-#include "media/broadcast/FramePlayer.hpp"
-#include "media/broadcast/Segmenter.hpp"
+#include "media/broadcast/broadcast_source.hpp"
+#include "media/broadcast/frame_codec.hpp"
+#include "media/broadcast/frame_player.hpp"
+#include "media/broadcast/segmenter.hpp"
 
 namespace meshcast::testing {
 

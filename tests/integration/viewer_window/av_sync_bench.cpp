@@ -8,7 +8,7 @@
 #include <string>
 
 #include "apps/session/session_common.hpp"
-#include "media/broadcast/BroadcastSource.hpp"
+#include "media/broadcast/broadcast_source.hpp"
 #include "media/common/gst_util.hpp"
 #include "tests/integration/viewer_window/av_sync.hpp"
 

@@ -1,8 +1,8 @@
+#include "media/broadcast/frame_codec.hpp"
+
 #include <gtest/gtest.h>
 
 #include <cstring>
-
-#include "media/broadcast/FrameCodec.hpp"
 
 namespace meshcast::media {
 namespace {

@@ -1,8 +1,8 @@
 // FramePlayer's timeline logic (start at a key frame, rebasing, gaps, monotonic output)
 // through the null output: no GStreamer pipeline is built.
-#include <gtest/gtest.h>
+#include "media/broadcast/frame_player.hpp"
 
-#include "media/broadcast/FramePlayer.hpp"
+#include <gtest/gtest.h>
 
 namespace meshcast::media {
 namespace {

@@ -4,8 +4,8 @@
 #include <cstdlib>
 #include <string>
 
-#include "media/broadcast/BroadcastSource.hpp"
-#include "media/broadcast/FramePlayer.hpp"
+#include "media/broadcast/broadcast_source.hpp"
+#include "media/broadcast/frame_player.hpp"
 
 namespace meshcast::media {
 namespace {

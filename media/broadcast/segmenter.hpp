@@ -9,7 +9,7 @@
 #include <cstdint>
 #include <optional>
 
-#include "media/broadcast/MediaFrame.hpp"
+#include "media/broadcast/media_frame.hpp"
 
 namespace meshcast::media {
 

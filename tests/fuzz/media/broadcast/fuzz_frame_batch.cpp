@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cstdlib>
 
-#include "media/broadcast/FrameCodec.hpp"
+#include "media/broadcast/frame_codec.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace meshcast::media;

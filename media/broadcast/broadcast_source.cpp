@@ -1,4 +1,4 @@
-#include "media/broadcast/BroadcastSource.hpp"
+#include "media/broadcast/broadcast_source.hpp"
 
 #include <gst/app/gstappsink.h>
 #include <gst/pbutils/pbutils.h>

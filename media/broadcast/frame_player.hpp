@@ -26,7 +26,7 @@
 #include <string_view>
 #include <vector>
 
-#include "media/broadcast/MediaFrame.hpp"
+#include "media/broadcast/media_frame.hpp"
 
 namespace meshcast::media {
 

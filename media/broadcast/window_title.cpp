@@ -1,4 +1,4 @@
-#include "media/broadcast/WindowTitle.hpp"
+#include "media/broadcast/window_title.hpp"
 
 #ifdef MESHCAST_HAVE_GL_X11
 #include <gst/gl/gl.h>

@@ -1,4 +1,4 @@
-#include "media/broadcast/Segmenter.hpp"
+#include "media/broadcast/segmenter.hpp"
 
 #include <algorithm>
 #include <utility>

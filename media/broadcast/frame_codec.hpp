@@ -18,7 +18,7 @@
 #include <string>
 #include <vector>
 
-#include "media/broadcast/MediaFrame.hpp"
+#include "media/broadcast/media_frame.hpp"
 
 namespace meshcast::media {
 

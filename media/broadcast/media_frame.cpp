@@ -1,4 +1,4 @@
-#include "media/broadcast/MediaFrame.hpp"
+#include "media/broadcast/media_frame.hpp"
 
 #include <algorithm>
 

@@ -1,4 +1,4 @@
-#include "media/broadcast/FramePlayer.hpp"
+#include "media/broadcast/frame_player.hpp"
 
 #include <gst/app/gstappsrc.h>
 #include <gst/video/video.h>
@@ -7,8 +7,8 @@
 #include <cstdlib>
 #include <deque>
 
-#include "media/broadcast/FrameCodec.hpp"
-#include "media/broadcast/WindowTitle.hpp"
+#include "media/broadcast/frame_codec.hpp"
+#include "media/broadcast/window_title.hpp"
 #include "media/common/gst_util.hpp"
 
 namespace meshcast::media {

@@ -1,4 +1,4 @@
-#include "media/broadcast/FrameCodec.hpp"
+#include "media/broadcast/frame_codec.hpp"
 
 #include <cstring>
 

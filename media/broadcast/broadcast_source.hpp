@@ -20,7 +20,7 @@
 #include <utility>
 #include <vector>
 
-#include "media/broadcast/MediaFrame.hpp"
+#include "media/broadcast/media_frame.hpp"
 #include "media/common/main_context_queue.hpp"
 
 namespace meshcast::media {
