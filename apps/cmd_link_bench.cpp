@@ -13,7 +13,7 @@
 #include "apps/cli/args.hpp"
 #include "apps/command.hpp"
 #include "mesh/link/loopback_pair.hpp"
-#include "stats/stats.hpp"
+#include "mesh/stats/stats.hpp"
 
 using namespace meshcast::link;
 using meshcast::app::Args;

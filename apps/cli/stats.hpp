@@ -2,9 +2,9 @@
 // sample sets, resident memory and CPU time are defined there once, for apps, media and the
 // simulator alike.
 #pragma once
-#include "stats/process_usage.hpp"
-#include "stats/sample_set.hpp"
-#include "stats/stats.hpp"
+#include "mesh/stats/process_usage.hpp"
+#include "mesh/stats/sample_set.hpp"
+#include "mesh/stats/stats.hpp"
 
 namespace meshcast::app {
 

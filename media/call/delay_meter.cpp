@@ -8,7 +8,7 @@
 #include "media/call/audio_receiver.hpp"
 #include "media/call/audio_sender.hpp"
 #include "media/common/gst_util.hpp"
-#include "stats/stats.hpp"
+#include "mesh/stats/stats.hpp"
 
 namespace meshcast::media {
 

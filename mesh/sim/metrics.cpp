@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "stats/stats.hpp"
+#include "mesh/stats/stats.hpp"
 
 namespace meshcast::mesh::sim {
 

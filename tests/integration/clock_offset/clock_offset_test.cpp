@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "stats/stats.hpp"
+#include "mesh/stats/stats.hpp"
 #include "tests/integration/common/test_processes.hpp"
 
 namespace {

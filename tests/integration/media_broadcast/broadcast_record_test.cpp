@@ -14,7 +14,7 @@
 #include "media/broadcast/frame_codec.hpp"
 #include "media/broadcast/frame_player.hpp"
 #include "media/broadcast/segmenter.hpp"
-#include "stats/process_usage.hpp"
+#include "mesh/stats/process_usage.hpp"
 
 namespace meshcast::media {
 namespace {

@@ -1,12 +1,12 @@
 // The shared statistics: percentile (of samples and of histograms), slope, bounded sample
 // sets, /proc sampling.
-#include "stats/stats.hpp"
+#include "mesh/stats/stats.hpp"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
 
-#include "stats/process_usage.hpp"
-#include "stats/sample_set.hpp"
+#include "mesh/stats/process_usage.hpp"
+#include "mesh/stats/sample_set.hpp"
 
 using namespace meshcast::stats;
 

@@ -1,4 +1,4 @@
-#include "stats/sample_set.hpp"
+#include "mesh/stats/sample_set.hpp"
 
 #include <algorithm>
 

@@ -1,4 +1,4 @@
-#include "stats/process_usage.hpp"
+#include "mesh/stats/process_usage.hpp"
 
 #include <unistd.h>
 

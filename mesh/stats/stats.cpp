@@ -1,4 +1,4 @@
-#include "stats/stats.hpp"
+#include "mesh/stats/stats.hpp"
 
 #include <algorithm>
 #include <cmath>
