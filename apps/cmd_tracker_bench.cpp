@@ -100,6 +100,14 @@ Examples:
 
 int64_t now_us() { return g_get_monotonic_time(); }
 
+// Tracker CPU per relayed message over a phase (each round trip = 2 relays); null when the
+// CPU was not read (-1) or nothing was relayed.
+json per_relay_us(double cpu_from_s, double cpu_to_s, std::size_t round_trips) {
+  return (cpu_from_s >= 0 && cpu_to_s >= 0 && round_trips > 0)
+             ? json((cpu_to_s - cpu_from_s) * 1e6 / (2.0 * static_cast<double>(round_trips)))
+             : json();
+}
+
 long rss_kb(pid_t pid) {
   auto s = sample_process(pid);
   return s ? long(s->rss_kb) : -1;
@@ -600,9 +608,6 @@ int run_raw_bench(const RawRun& r) {
   const double cpu2 = cpu(r.tracker_pids);
   const double gcpu3 = cpu(gen);
   const int members = created.ok + joined.ok;
-  auto per_relay_us = [](double from, double to, std::size_t round_trips) {
-    return round_trips > 0 ? json((to - from) * 1e6 / (2.0 * double(round_trips))) : json();
-  };
   std::vector<std::string> errors = created.errors;
   for (auto* t : {&joined, &one, &pairs})
     for (auto& e : t->errors)
@@ -847,12 +852,6 @@ int run_bench(int argc, char** argv) {
   bool relays_done = run_pings(all_pingers, b.rounds, b.rtt_ms) && idle_done;
   double relay_s = static_cast<double>(now_us() - t1) / 1e6;
   double cpu2 = tracker_pid ? cpu_sum() : -1;
-  // Tracker CPU per relayed message (each round trip = 2 relays), per phase.
-  auto per_relay_us = [](double from, double to, std::size_t round_trips) {
-    return (from >= 0 && to >= 0 && round_trips > 0)
-               ? json((to - from) * 1e6 / (2.0 * static_cast<double>(round_trips)))
-               : json();
-  };
   json cpu_per_relay_us = per_relay_us(cpu_idle, cpu2, b.rtt_ms.size());
   json cpu_per_relay_one_pair_us = per_relay_us(cpu1, cpu_idle, idle_rtt.size());
 

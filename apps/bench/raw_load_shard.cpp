@@ -119,10 +119,17 @@ void RawLoadShard::start_connect(Client& c) {
   c.out_watched = true;
 }
 
-void RawLoadShard::send_text(Client& c, const std::string& text) {
+void RawLoadShard::send_frame(Client& c, ws::Opcode op, std::string_view payload) {
   static std::mt19937 rng{std::random_device{}()};
-  c.out += ws::encode_client_frame(ws::Opcode::kText, text, rng());
+  c.out += ws::encode_client_frame(op, payload, rng());
   flush(c);
+}
+
+void RawLoadShard::send_ping(Client& c) {
+  send_frame(
+      c, ws::Opcode::kText,
+      json{{"type", "relay"}, {"to", c.partner}, {"kind", "ping"}, {"payload", {{"t", mono_us()}}}}
+          .dump());
 }
 
 void RawLoadShard::flush(Client& c) {
@@ -202,9 +209,7 @@ void RawLoadShard::on_event(Client& c, uint32_t events) {
         break;
       }
       if (m->opcode == ws::Opcode::kPing) {
-        static std::mt19937 rng{std::random_device{}()};
-        c.out += ws::encode_client_frame(ws::Opcode::kPong, m->payload, rng());
-        flush(c);
+        send_frame(c, ws::Opcode::kPong, m->payload);
       } else if (m->opcode == ws::Opcode::kClose) {
         fail(c, "close frame " + std::to_string(m->close_code) + " " + m->payload);
       } else if (m->opcode == ws::Opcode::kText) {
@@ -223,21 +228,18 @@ void RawLoadShard::on_text(Client& c, const std::string& text) {
   if (type == "relay") {
     const std::string kind = m.value("kind", "");
     if (kind == "ping") {
-      send_text(c, json{{"type", "relay"},
-                        {"to", m.value("from", "")},
-                        {"kind", "pong"},
-                        {"payload", m.contains("payload") ? m["payload"] : json::object()}}
-                       .dump());
+      send_frame(c, ws::Opcode::kText,
+                 json{{"type", "relay"},
+                      {"to", m.value("from", "")},
+                      {"kind", "pong"},
+                      {"payload", m.contains("payload") ? m["payload"] : json::object()}}
+                     .dump());
     } else if (kind == "pong" && c.rounds_left > 0) {
       const auto& p = m.contains("payload") ? m["payload"] : json();
       const int64_t sent = p.is_object() ? p.value("t", int64_t{0}) : 0;
       if (phase_ && sent > 0) phase_->rtt_ms.push_back(double(mono_us() - sent) / 1000.0);
       if (--c.rounds_left > 0) {
-        send_text(c, json{{"type", "relay"},
-                          {"to", c.partner},
-                          {"kind", "ping"},
-                          {"payload", {{"t", mono_us()}}}}
-                         .dump());
+        send_ping(c);
       } else {
         --pongs_wanted_;
         if (phase_) ++phase_->ok;
@@ -254,25 +256,28 @@ void RawLoadShard::on_text(Client& c, const std::string& text) {
     case Stage::kWelcome:
       if (type != "welcome") return;
       c.stage = Stage::kHello;
-      send_text(c, json{{"type", "hello"},
-                        {"id", 1},
-                        {"peer_id", id_of(c.index)},
-                        {"role", owner ? "broadcaster" : "viewer"},
-                        {"upload_kbps", 5000}}
-                       .dump());
+      send_frame(c, ws::Opcode::kText,
+                 json{{"type", "hello"},
+                      {"id", 1},
+                      {"peer_id", id_of(c.index)},
+                      {"role", owner ? "broadcaster" : "viewer"},
+                      {"upload_kbps", 5000}}
+                     .dump());
       return;
     case Stage::kHello:
       if (type != "hello_ok") return;
       c.stage = Stage::kJoining;
       if (owner)
-        send_text(c, json{{"type", "stream_create"},
-                          {"id", 2},
-                          {"name", cfg_.stream},
-                          {"public_key", std::string(64, '0')},
-                          {"bitrate_kbps", 500}}
-                         .dump());
+        send_frame(c, ws::Opcode::kText,
+                   json{{"type", "stream_create"},
+                        {"id", 2},
+                        {"name", cfg_.stream},
+                        {"public_key", std::string(64, '0')},
+                        {"bitrate_kbps", 500}}
+                       .dump());
       else
-        send_text(c, json{{"type", "join"}, {"id", 2}, {"stream", cfg_.stream}}.dump());
+        send_frame(c, ws::Opcode::kText,
+                   json{{"type", "join"}, {"id", 2}, {"stream", cfg_.stream}}.dump());
       return;
     case Stage::kJoining:
       if (type != (owner ? "stream_create_ok" : "join_ok")) return;
@@ -362,11 +367,7 @@ RawPhaseResult RawLoadShard::relay(const std::vector<std::pair<int, int>>& pairs
     c->partner = id_of(b);
     c->rounds_left = rounds;
     ++pongs_wanted_;
-    send_text(*c, json{{"type", "relay"},
-                       {"to", c->partner},
-                       {"kind", "ping"},
-                       {"payload", {{"t", mono_us()}}}}
-                      .dump());
+    send_ping(*c);
   }
   while (pongs_wanted_ > 0 && now_ms() < deadline_ms) poll_once(50);
   for (auto& c : clients_)

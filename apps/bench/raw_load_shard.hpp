@@ -6,7 +6,10 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
+
+#include "signaling/ws_frame.hpp"
 
 namespace meshcast::app {
 
@@ -57,7 +60,8 @@ class RawLoadShard {
   void on_event(Client& c, uint32_t events);
   void on_text(Client& c, const std::string& text);
   void fail(Client& c, const std::string& why);
-  void send_text(Client& c, const std::string& text);
+  void send_frame(Client& c, signaling::ws::Opcode op, std::string_view payload);
+  void send_ping(Client& c);  // the next relay ping to its partner, stamped with the time
   void flush(Client& c);
   int poll_once(int timeout_ms);
   int64_t now_ms() const;
