@@ -16,6 +16,7 @@
 #include "apps/session/call_session.hpp"
 #include "apps/session/webrtcbin_delay.hpp"
 #include "media/call/delay_meter.hpp"
+#include "mesh/base/time.hpp"
 #include "signaling/tracker_server.hpp"
 
 namespace meshcast::app {
@@ -148,7 +149,7 @@ int run(int argc, char** argv) {
   CallSession alice(nullptr, al, link::Certificate::process_default());
   alice.set_on_end(on_end("alice"));
   alice.set_on_media_created([&] { probe.attach_sender(*alice.audio_sender()); });
-  const int64_t t_call = g_get_monotonic_time();
+  const int64_t t_call = meshcast::monotonic_us();
   alice.start();
   auto both_in_call = [&] {
     return alice.phase() == CallPhase::kInCall && bob.phase() == CallPhase::kInCall;
@@ -159,7 +160,7 @@ int run(int argc, char** argv) {
     bob.hangup();
     return kExitFailure;
   }
-  const int64_t t_in_call = g_get_monotonic_time();
+  const int64_t t_in_call = meshcast::monotonic_us();
   std::fprintf(stderr, "meshcast call-bench: in call after %.0f ms; measuring %.0f s\n",
                (t_in_call - t_call) / 1e3, seconds + warmup);
   // Bounded: the loop ends after warmup + seconds, or early if either side ends.

@@ -12,6 +12,7 @@
 
 #include "apps/cli/args.hpp"
 #include "apps/command.hpp"
+#include "mesh/base/time.hpp"
 #include "mesh/link/loopback_pair.hpp"
 #include "mesh/stats/stats.hpp"
 
@@ -39,7 +40,7 @@ const char* kHelp =
     "  meshcast link-bench\n"
     "  meshcast link-bench --links 5 --packets 20000 --cipher cm\n";
 
-double now_s() { return g_get_monotonic_time() / 1e6; }
+double now_s() { return meshcast::monotonic_us() / 1e6; }
 
 using meshcast::stats::percentile;
 

@@ -25,6 +25,7 @@
 #include "apps/cli/args.hpp"
 #include "apps/cli/stats.hpp"
 #include "apps/command.hpp"
+#include "mesh/base/time.hpp"
 #include "signaling/raw_ws.hpp"
 #include "signaling/tracker_client.hpp"
 
@@ -97,8 +98,6 @@ Examples:
   meshcast tracker-bench --attack amplification
   meshcast tracker-bench --attack idle --hold-s 30
 )";
-
-int64_t now_us() { return g_get_monotonic_time(); }
 
 // Tracker CPU per relayed message over a phase (each round trip = 2 relays); null when the
 // CPU was not read (-1) or nothing was relayed.
@@ -262,8 +261,8 @@ uint16_t port_of(const std::string& url) {
 bool pump_until(const std::function<bool()>& pred, int64_t ms) {
   guint wake = g_timeout_add(
       20, [](gpointer) -> gboolean { return G_SOURCE_CONTINUE; }, nullptr);
-  const int64_t end = now_us() + ms * 1000;
-  while (!pred() && now_us() < end) g_main_context_iteration(nullptr, TRUE);
+  const int64_t end = monotonic_us() + ms * 1000;
+  while (!pred() && monotonic_us() < end) g_main_context_iteration(nullptr, TRUE);
   g_source_remove(wake);
   return pred();
 }
@@ -276,12 +275,12 @@ bool honest_client_works(const std::string& url, SoupSession* session, double* m
   o.request_timeout_ms = 10000;
   TrackerClient c(o);
   int stage = 0;  // 1 connected, 2 hello ok, 3 list ok, -1 failed
-  const int64_t t0 = now_us();
+  const int64_t t0 = monotonic_us();
   c.on_state([&](ClientState s, const std::string&) {
     if (s == ClientState::kConnected && stage == 0) {
       stage = 1;
       signaling::HelloParams h;
-      h.peer_id = "honest-" + std::to_string(now_us());
+      h.peer_id = "honest-" + std::to_string(monotonic_us());
       c.hello(h, [&](const Reply& r) {
         if (!r.ok) return void(stage = -1);
         stage = 2;
@@ -293,7 +292,7 @@ bool honest_client_works(const std::string& url, SoupSession* session, double* m
   });
   c.connect(url);
   pump_until([&] { return stage == 3 || stage == -1; }, 15000);
-  *ms = double(now_us() - t0) / 1000.0;
+  *ms = double(monotonic_us() - t0) / 1000.0;
   bool ok = stage == 3;
   c.close();
   return ok;
@@ -391,7 +390,7 @@ int run_attack(app::Args& args) {
   };
   std::vector<Sock> socks;
   int setup_failed = 0;
-  const int64_t t_attack = now_us();
+  const int64_t t_attack = monotonic_us();
   std::optional<app::ProcSample> after;
   json open = json::object(), total = json::object(), rounds = json::array();
   for (long round = 0; round < repeat; ++round) {
@@ -475,7 +474,7 @@ int run_attack(app::Args& args) {
   report["hold_s"] = hold_s;
   // What holding the sockets cost the tracker (pings, sweeps, its loop), summed over rounds.
   report["tracker_cpu_s_hold"] = hold_cpu_s;
-  report["attack_seconds"] = double(now_us() - t_attack) / 1e6;
+  report["attack_seconds"] = double(monotonic_us() - t_attack) / 1e6;
   report["tracker_rss_kb_peak"] = rss.peak_kb;
   report["tracker_rss_kb_after"] = after ? after->rss_kb : -1;
   report["tracker_rss_growth_kb"] =
@@ -583,12 +582,12 @@ int run_raw_bench(const RawRun& r) {
     return app::kExitFailure;
   }
   const std::vector<pid_t> gen = procs.pids();
-  const int64_t t0 = now_us();
+  const int64_t t0 = monotonic_us();
   const double gcpu0 = cpu(gen);
   Totals created = total(procs.run({0}, "create"));
   Totals joined;
   if (created.ok == 1) joined = total(procs.run(all, "join"));
-  const double connect_s = double(now_us() - t0) / 1e6;
+  const double connect_s = double(monotonic_us() - t0) / 1e6;
   const double gcpu1 = cpu(gen);
   // Memory once everyone is in, after a short quiet period.
   usleep(300'000);
@@ -599,12 +598,12 @@ int run_raw_bench(const RawRun& r) {
   Totals one = total(procs.run({shard_of(1)}, "relay " + std::to_string(r.one_pair_rounds) + " 1 " +
                                                   std::to_string(2 + r.stride) + stride));
   const double cpu_idle = cpu(r.tracker_pids);
-  const int64_t t1 = now_us();
+  const int64_t t1 = monotonic_us();
   const double gcpu2 = cpu(gen);
   Totals pairs =
       total(procs.run(all, "relay " + std::to_string(r.rounds) + " " +
                                std::to_string(2 + r.stride) + " " + std::to_string(r.n) + stride));
-  const double relay_s = double(now_us() - t1) / 1e6;
+  const double relay_s = double(monotonic_us() - t1) / 1e6;
   const double cpu2 = cpu(r.tracker_pids);
   const double gcpu3 = cpu(gen);
   const int members = created.ok + joined.ok;
@@ -739,11 +738,11 @@ int run_bench(int argc, char** argv) {
   b.session = soup_session_new_with_options("max-conns", 100000, "max-conns-per-host", 100000,
                                             "timeout", 0u, "idle-timeout", 0u, nullptr);
   b.clients.resize(b.n);
-  const int64_t deadline = now_us() + timeout_s * 1000000;
+  const int64_t deadline = monotonic_us() + timeout_s * 1000000;
   auto run_until = [&](const std::function<bool()>& pred) {
     guint wake = g_timeout_add(
         50, [](gpointer) -> gboolean { return G_SOURCE_CONTINUE; }, nullptr);
-    while (!pred() && now_us() < deadline) g_main_context_iteration(nullptr, TRUE);
+    while (!pred() && monotonic_us() < deadline) g_main_context_iteration(nullptr, TRUE);
     g_source_remove(wake);
     return pred();
   };
@@ -753,7 +752,7 @@ int run_bench(int argc, char** argv) {
 
   double cpu0 = tracker_pid ? cpu_sum() : -1;
   // Client 0 is the broadcaster that owns the stream.
-  int64_t t0 = now_us();
+  int64_t t0 = monotonic_us();
   {
     signaling::TrackerClientOptions o;
     o.max_reconnect_attempts = 0;
@@ -799,9 +798,9 @@ int run_bench(int argc, char** argv) {
     c->connect(b.urls[0]);
   }
   bool all_joined = run_until([&] { return b.joined + b.failed >= b.n; });
-  double connect_s = static_cast<double>(now_us() - t0) / 1e6;
+  double connect_s = static_cast<double>(monotonic_us() - t0) / 1e6;
   // Server-side memory once every client is in: sample after a short quiet period.
-  run_until([&, t = now_us()] { return now_us() - t > 300000; });
+  run_until([&, t = monotonic_us()] { return monotonic_us() - t > 300000; });
   long rss_after = tracker_pid ? rss_sum() : -1;
   double cpu1 = tracker_pid ? cpu_sum() : -1;
 
@@ -826,11 +825,12 @@ int run_bench(int argc, char** argv) {
           return;
         }
         --*left;
-        c->relay(partner, "ping", {{"t", now_us()}});
+        c->relay(partner, "ping", {{"t", monotonic_us()}});
       };
       c->on("relay", [&rtts, send_ping](const json& m) {
         if (m.value("kind", "") != "pong") return;
-        rtts.push_back(static_cast<double>(now_us() - m["payload"]["t"].get<int64_t>()) / 1000.0);
+        rtts.push_back(static_cast<double>(monotonic_us() - m["payload"]["t"].get<int64_t>()) /
+                       1000.0);
         (*send_ping)();
       });
       (*send_ping)();
@@ -848,9 +848,9 @@ int run_bench(int argc, char** argv) {
   // Every client pings or is pinged once: pairs (i, i + stride) with disjoint members.
   for (int i = 3; i + stride < b.n; i += (i - 3) % (2 * stride) == stride - 1 ? stride + 1 : 1)
     all_pingers.push_back(i);
-  int64_t t1 = now_us();
+  int64_t t1 = monotonic_us();
   bool relays_done = run_pings(all_pingers, b.rounds, b.rtt_ms) && idle_done;
-  double relay_s = static_cast<double>(now_us() - t1) / 1e6;
+  double relay_s = static_cast<double>(monotonic_us() - t1) / 1e6;
   double cpu2 = tracker_pid ? cpu_sum() : -1;
   json cpu_per_relay_us = per_relay_us(cpu_idle, cpu2, b.rtt_ms.size());
   json cpu_per_relay_one_pair_us = per_relay_us(cpu1, cpu_idle, idle_rtt.size());
@@ -895,7 +895,7 @@ int run_bench(int argc, char** argv) {
   // Tear down: clients first (closing sockets), then the tracker.
   for (auto& c : b.clients)
     if (c) c->close();
-  run_until([&, t = now_us()] { return now_us() - t > 500000; });
+  run_until([&, t = monotonic_us()] { return monotonic_us() - t > 500000; });
   b.clients.clear();
   g_object_unref(b.session);
   if (own_tracker) stop_tracker(child);

@@ -13,15 +13,11 @@
 #include <cstring>
 #include <random>
 
+#include "mesh/base/time.hpp"
+
 namespace meshcast::signaling::raw {
 
 namespace {
-
-int64_t mono_ms() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return int64_t(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
-}
 
 // Waits for `events` on fd until the deadline, running `pump` between short polls.
 bool wait_for(int fd, short events, int64_t deadline, const Pump& pump) {
@@ -31,7 +27,7 @@ bool wait_for(int fd, short events, int64_t deadline, const Pump& pump) {
     int r = ::poll(&p, 1, slice);
     if (r > 0) return true;
     if (r < 0 && errno != EINTR) return false;
-    if (mono_ms() >= deadline) return false;
+    if (monotonic_ms() >= deadline) return false;
     if (pump) pump();
   }
 }
@@ -72,7 +68,7 @@ int connect_loopback(uint16_t port, int rcvbuf_bytes, int timeout_ms, const Pump
   a.sin_port = htons(port);
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) return fd;
-  if (errno != EINPROGRESS || !wait_for(fd, POLLOUT, mono_ms() + timeout_ms, pump)) {
+  if (errno != EINPROGRESS || !wait_for(fd, POLLOUT, monotonic_ms() + timeout_ms, pump)) {
     ::close(fd);
     return -1;
   }
@@ -86,7 +82,7 @@ int connect_loopback(uint16_t port, int rcvbuf_bytes, int timeout_ms, const Pump
 }
 
 bool send_all(int fd, const std::string& data, int timeout_ms, const Pump& pump) {
-  const int64_t deadline = mono_ms() + timeout_ms;
+  const int64_t deadline = monotonic_ms() + timeout_ms;
   size_t off = 0;
   while (off < data.size()) {
     ssize_t r = ::send(fd, data.data() + off, data.size() - off, MSG_NOSIGNAL);
@@ -106,7 +102,7 @@ bool handshake(int fd, uint16_t port, int timeout_ms, const Pump& pump,
                           "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                           "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
                           "Sec-WebSocket-Version: 13\r\n\r\n";
-  const int64_t deadline = mono_ms() + timeout_ms;
+  const int64_t deadline = monotonic_ms() + timeout_ms;
   if (!send_all(fd, req + trailing, timeout_ms, pump)) return false;
   // Byte by byte up to the blank line: no frame bytes after the head are consumed.
   std::string head;
@@ -143,7 +139,7 @@ std::string text_frame(const std::string& payload) {
 }
 
 std::optional<std::string> read_text(int fd, int timeout_ms, const Pump& pump) {
-  const int64_t deadline = mono_ms() + timeout_ms;
+  const int64_t deadline = monotonic_ms() + timeout_ms;
   for (int frames = 0; frames < 64; ++frames) {
     unsigned char h[2];
     if (!read_exact(fd, reinterpret_cast<char*>(h), 2, deadline, pump)) return std::nullopt;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <set>
 
+#include "mesh/base/time.hpp"
 #include "signaling/identity_proof.hpp"
 
 namespace meshcast::signaling {
@@ -10,8 +11,6 @@ namespace meshcast::signaling {
 using nlohmann::json;
 
 namespace {
-int64_t now_ms() { return g_get_monotonic_time() / 1000; }
-
 // Lists longer than the protocol allows are cut rather than refused by the tracker: a few
 // more candidates to ignore beat no answer at all.
 constexpr std::size_t kMaxListEntries = 64;
@@ -148,7 +147,7 @@ void TrackerClient::start_attempt() {
   }
   cancel_ = g_cancellable_new();
   auto* ctx = new ConnectCtx{guard_, ++attempt_seq_};
-  attempt_started_ms_ = now_ms();
+  attempt_started_ms_ = monotonic_ms();
   watch(true);
   set_state(ClientState::kConnecting, "");
   soup_session_websocket_connect_async(session_, msg, nullptr, nullptr, G_PRIORITY_DEFAULT, cancel_,
@@ -185,7 +184,7 @@ void TrackerClient::on_connect_done(GObject* src, GAsyncResult* res, gpointer da
   g_signal_connect(ws, "message", G_CALLBACK(&TrackerClient::on_ws_message), self);
   g_signal_connect(ws, "pong", G_CALLBACK(&TrackerClient::on_ws_pong), self);
   g_signal_connect(ws, "closed", G_CALLBACK(&TrackerClient::on_ws_closed), self);
-  self->last_rx_ms_ = now_ms();
+  self->last_rx_ms_ = monotonic_ms();
   self->watch(self->silence_limit_ms() > 0);
   self->attempts_ = 0;
   self->set_state(ClientState::kConnected, "");
@@ -238,7 +237,7 @@ void TrackerClient::watch(bool on) {
 }
 
 gboolean TrackerClient::on_watch_tick(gpointer) {
-  const int64_t now = now_ms();
+  const int64_t now = monotonic_ms();
   auto clients = clients_watched();  // a drop's callbacks may add or remove clients
   for (TrackerClient* self : clients) {
     if (!clients_watched().count(self)) continue;  // destroyed or dropped meanwhile
@@ -261,7 +260,7 @@ gboolean TrackerClient::on_watch_tick(gpointer) {
 }
 
 void TrackerClient::on_ws_pong(SoupWebsocketConnection*, GBytes*, gpointer data) {
-  static_cast<TrackerClient*>(data)->last_rx_ms_ = now_ms();
+  static_cast<TrackerClient*>(data)->last_rx_ms_ = monotonic_ms();
 }
 
 void TrackerClient::handle_drop(const std::string& reason) {
@@ -325,7 +324,7 @@ void TrackerClient::fail_pending(const std::string& code, const std::string& mes
 void TrackerClient::on_ws_message(SoupWebsocketConnection*, gint type, GBytes* bytes,
                                   gpointer data) {
   auto* self = static_cast<TrackerClient*>(data);
-  self->last_rx_ms_ = now_ms();
+  self->last_rx_ms_ = monotonic_ms();
   if (type != SOUP_WEBSOCKET_DATA_TEXT) return;
   gsize len = 0;
   auto* p = static_cast<const char*>(g_bytes_get_data(bytes, &len));
@@ -376,7 +375,7 @@ void TrackerClient::dispatch(const std::string& text) {
 }
 
 gboolean TrackerClient::on_tick(gpointer) {
-  int64_t now = now_ms();
+  int64_t now = monotonic_ms();
   auto clients = clients_with_pending();  // callbacks may add or remove clients
   for (TrackerClient* self : clients) {
     if (!clients_with_pending().count(self)) continue;  // destroyed meanwhile
@@ -425,7 +424,7 @@ uint64_t TrackerClient::request(json msg, ReplyFn done) {
   }
   uint64_t id = next_id_++;
   msg["id"] = id;
-  pending_[id] = Pending{std::move(done), now_ms() + opt_.request_timeout_ms};
+  pending_[id] = Pending{std::move(done), monotonic_ms() + opt_.request_timeout_ms};
   send(msg);
   clients_with_pending().insert(this);
   if (!g_tick_source) g_tick_source = g_timeout_add(250, &TrackerClient::on_tick, nullptr);
@@ -451,7 +450,7 @@ void TrackerClient::hello(const HelloParams& p, ReplyFn done) {
   // The welcome (and its nonce) is still on its way: the hello waits for it, under the
   // usual request timeout.
   const uint64_t id = next_id_++;
-  pending_[id] = Pending{std::move(done), now_ms() + opt_.request_timeout_ms};
+  pending_[id] = Pending{std::move(done), monotonic_ms() + opt_.request_timeout_ms};
   clients_with_pending().insert(this);
   if (!g_tick_source) g_tick_source = g_timeout_add(250, &TrackerClient::on_tick, nullptr);
   deferred_hello_.emplace(id, std::move(m));

@@ -17,6 +17,11 @@ using nlohmann::json;
 
 namespace {
 
+// Requests of one connection: at least one may always be saved up.
+TokenBucket request_bucket(double rate_per_s, double burst, int64_t now_ms) {
+  return TokenBucket(rate_per_s, std::max(burst, 1.0), ms_to_us(now_ms));
+}
+
 std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
 
 std::string get_str(const json& body, const char* name, const std::string& def = "") {
@@ -50,7 +55,7 @@ void TrackerCore::error(ConnId conn, ProtocolError e, CoreOutput& out, int64_t n
   auto it = conns_.find(conn);
   if (it == conns_.end()) return;
   // A flooding peer gets a bounded number of error replies: the rest are only counted.
-  if (!it->second.error_bucket.take(now)) return;
+  if (!it->second.error_bucket.take(1, ms_to_us(now))) return;
   out.send.emplace_back(conn, dump(e.to_json()));
 }
 
@@ -77,8 +82,8 @@ void TrackerCore::on_open(ConnId conn, int64_t now_ms, CoreOutput& out,
                           std::string_view remote_ip) {
   last_now_ms_ = now_ms;
   auto [it, fresh] =
-      conns_.try_emplace(conn, Conn{TokenBucket(config_.max_rate, config_.burst, now_ms),
-                                    TokenBucket(config_.error_rate, config_.error_burst, now_ms),
+      conns_.try_emplace(conn, Conn{request_bucket(config_.max_rate, config_.burst, now_ms),
+                                    request_bucket(config_.error_rate, config_.error_burst, now_ms),
                                     {},
                                     now_ms,
                                     random_token(16),
@@ -93,7 +98,7 @@ void TrackerCore::on_binary(ConnId conn, int64_t now_ms, CoreOutput& out) {
   last_now_ms_ = now_ms;
   auto it = conns_.find(conn);
   if (it == conns_.end()) return;
-  if (!it->second.bucket.take(now_ms)) {
+  if (!it->second.bucket.take(1, ms_to_us(now_ms))) {
     error(conn, err::kRateLimited, "too many messages", nullptr, out, now_ms);
     return;
   }
@@ -107,7 +112,7 @@ void TrackerCore::on_text(ConnId conn, std::string_view text, int64_t now_ms, Co
   if (it == conns_.end()) return;
   Conn& c = it->second;
   // Rate check before parsing: a flood costs us as little as possible.
-  if (!c.bucket.take(now_ms)) {
+  if (!c.bucket.take(1, ms_to_us(now_ms))) {
     error(conn, err::kRateLimited,
           "more than " + std::to_string(static_cast<int>(config_.max_rate)) + " messages/s",
           nullptr, out, now_ms);
@@ -130,8 +135,8 @@ void TrackerCore::on_text(ConnId conn, std::string_view text, int64_t now_ms, Co
     for (std::size_t i = first; i < out.send.size(); ++i) bytes += out.send[i].second.size();
     if (bytes > per) {
       if (auto again = conns_.find(conn); again != conns_.end())
-        again->second.bucket.charge(static_cast<double>(bytes - per) / static_cast<double>(per),
-                                    now_ms);
+        again->second.bucket.spend(static_cast<double>(bytes - per) / static_cast<double>(per),
+                                   ms_to_us(now_ms));
     }
   }
 }

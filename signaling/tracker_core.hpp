@@ -14,10 +14,10 @@
 #include <utility>
 #include <vector>
 
+#include "mesh/base/token_bucket.hpp"
 #include "signaling/cluster_event.hpp"
 #include "signaling/identity_store.hpp"
 #include "signaling/message_validator.hpp"
-#include "signaling/token_bucket.hpp"
 #include "signaling/tracker_config.hpp"
 #include "signaling/tracker_metrics.hpp"
 

@@ -12,6 +12,7 @@
 #include <unordered_set>
 #include <utility>
 
+#include "mesh/base/time.hpp"
 #include "signaling/dashboard_page.hpp"
 #include "signaling/message_validator.hpp"
 #include "signaling/protocol_limits.hpp"
@@ -23,7 +24,6 @@
 namespace meshcast::signaling {
 
 namespace {
-int64_t now_ms() { return g_get_monotonic_time() / 1000; }
 // A close handshake the peer does not finish is ended with a reset after this long.
 constexpr int64_t kCloseTimeoutMs = 5000;
 }  // namespace
@@ -155,7 +155,7 @@ struct TrackerServer::Impl {
     RedisClusterLink::Callbacks cb;
     cb.on_event = [this](const ClusterEvent& e) {
       CoreOutput out;
-      core.on_cluster(e, now_ms(), out);
+      core.on_cluster(e, monotonic_ms(), out);
       flush(out);
     };
     cb.on_connected = [this] {
@@ -171,7 +171,7 @@ struct TrackerServer::Impl {
   static gboolean on_cluster_tick(gpointer data) {
     auto* self = static_cast<Impl*>(data);
     CoreOutput out;
-    self->core.cluster_tick(now_ms(), self->link->up(), out);
+    self->core.cluster_tick(monotonic_ms(), self->link->up(), out);
     self->flush(out);
     return G_SOURCE_CONTINUE;
   }
@@ -186,7 +186,7 @@ struct TrackerServer::Impl {
     if (timer && timer_at == *d) return;
     if (timer) g_source_remove(timer);
     timer_at = *d;
-    int64_t delay = std::max<int64_t>(0, *d - now_ms());
+    int64_t delay = std::max<int64_t>(0, *d - monotonic_ms());
     timer = g_timeout_add(static_cast<guint>(delay), &Impl::on_timer, this);
   }
 
@@ -194,7 +194,7 @@ struct TrackerServer::Impl {
     auto* self = static_cast<Impl*>(data);
     self->timer = 0;
     CoreOutput out;
-    self->core.on_timer(now_ms(), out);
+    self->core.on_timer(monotonic_ms(), out);
     self->flush(out);
     return G_SOURCE_REMOVE;
   }
@@ -273,7 +273,7 @@ struct TrackerServer::Impl {
   // header timeout from now.
   void arm_header_deadline(Sock& s, GSocket* sock) {
     clear_header_deadline(s, sock);
-    s.header_deadline = now_ms() + opt.header_timeout_ms;
+    s.header_deadline = monotonic_ms() + opt.header_timeout_ms;
     header_deadlines.insert({s.header_deadline, sock});
   }
 
@@ -284,7 +284,7 @@ struct TrackerServer::Impl {
     auto* self = static_cast<Impl*>(data);
     GSocket* sock = soup_server_message_get_socket(msg);
     if (!sock) return;
-    const int64_t now = now_ms();
+    const int64_t now = monotonic_ms();
     auto it = self->socks.find(sock);
     if (it == self->socks.end()) {
       Sock s;
@@ -397,7 +397,7 @@ struct TrackerServer::Impl {
 
   static gboolean on_sweep(gpointer data) {
     auto* self = static_cast<Impl*>(data);
-    const int64_t now = now_ms();
+    const int64_t now = monotonic_ms();
     // libsoup closes a finished connection's socket but may keep the GSocket object alive a
     // while longer: a closed socket no longer counts, whether or not it has been finalised.
     std::vector<GSocket*> closed;
@@ -473,7 +473,7 @@ struct TrackerServer::Impl {
   // A WebSocket is open (on libsoup's connection or on the hub): the bounds and the core
   // take it from here.
   void open_conn(std::unique_ptr<WsConn> c, SoupServerMessage* msg) {
-    c->last_rx_ms = now_ms();
+    c->last_rx_ms = monotonic_ms();
     silence.add(c->id, c->last_rx_ms);
     std::string remote_ip;
     if (c->sock) {
@@ -485,7 +485,7 @@ struct TrackerServer::Impl {
       c->acked_at_open = tcp_bytes_acked(g_socket_get_fd(c->sock)).value_or(0);
     }
     CoreOutput welcome;
-    core.on_open(c->id, now_ms(), welcome, remote_ip);
+    core.on_open(c->id, monotonic_ms(), welcome, remote_ip);
     if (opt.log_level >= LogLevel::kDebug) {
       GSocketAddress* remote = soup_server_message_get_remote_address(msg);
       gchar* s = remote ? g_socket_connectable_to_string(G_SOCKET_CONNECTABLE(remote)) : nullptr;
@@ -565,7 +565,7 @@ struct TrackerServer::Impl {
   }
 
   void heard(WsConn& c) {
-    c.last_rx_ms = now_ms();
+    c.last_rx_ms = monotonic_ms();
     silence.heard(c.id, c.last_rx_ms);
   }
 
@@ -577,16 +577,16 @@ struct TrackerServer::Impl {
     if (m.opcode == ws::Opcode::kPong || c.closing) return;
     CoreOutput out;
     if (m.opcode == ws::Opcode::kText)
-      self->core.on_text(id, m.payload, now_ms(), out);
+      self->core.on_text(id, m.payload, monotonic_ms(), out);
     else
-      self->core.on_binary(id, now_ms(), out);
+      self->core.on_binary(id, monotonic_ms(), out);
     self->flush(out);
   }
 
   static void on_hub_closed(Impl* self, ConnId id) {
     self->log(LogLevel::kDebug, "conn %llu closed", static_cast<unsigned long long>(id));
     CoreOutput out;
-    self->core.on_close(id, now_ms(), out);
+    self->core.on_close(id, monotonic_ms(), out);
     // The hub closes the socket right after this call: its slot in the caps is free now
     // (the sweep does not look at hub sockets, and a late finalisation must not be awaited).
     if (auto it = self->conns.find(id);
@@ -612,9 +612,9 @@ struct TrackerServer::Impl {
     if (type == SOUP_WEBSOCKET_DATA_TEXT) {
       gsize len = 0;
       auto* p = static_cast<const char*>(g_bytes_get_data(bytes, &len));
-      c->impl->core.on_text(c->id, std::string_view(p ? p : "", len), now_ms(), out);
+      c->impl->core.on_text(c->id, std::string_view(p ? p : "", len), monotonic_ms(), out);
     } else {
-      c->impl->core.on_binary(c->id, now_ms(), out);
+      c->impl->core.on_binary(c->id, monotonic_ms(), out);
     }
     c->impl->flush(out);
   }
@@ -633,7 +633,7 @@ struct TrackerServer::Impl {
               soup_websocket_connection_get_close_code(ws));
     g_signal_handlers_disconnect_by_data(ws, c);
     CoreOutput out;
-    self->core.on_close(id, now_ms(), out);
+    self->core.on_close(id, monotonic_ms(), out);
     auto it = self->conns.find(id);
     std::unique_ptr<WsConn> keep;
     if (it != self->conns.end()) {

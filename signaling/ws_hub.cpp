@@ -10,12 +10,12 @@
 #include <algorithm>
 #include <cerrno>
 
+#include "mesh/base/time.hpp"
 #include "signaling/socket_options.hpp"
 
 namespace meshcast::signaling {
 
 namespace {
-int64_t now_ms() { return g_get_monotonic_time() / 1000; }
 // Per wake and connection: enough for a burst, small enough that one busy peer cannot
 // starve the others (epoll is level-triggered: the rest is read on the next wake).
 constexpr std::size_t kReadChunk = 64 * 1024;
@@ -118,7 +118,7 @@ void WsHub::start_close(Conn& c, uint16_t code, std::string_view reason, bool th
   // Theirs answered: the handshake is over once our frame is out. Ours: half-close, then
   // wait for their close frame or EOF.
   (theirs ? c.finish_after_flush : c.shut_after_flush) = true;
-  c.close_deadline = now_ms() + close_timeout_ms_;
+  c.close_deadline = monotonic_ms() + close_timeout_ms_;
   closing_.push_back(c.id);
   queue(c, ws::encode_close(code, reason));
 }

@@ -11,6 +11,8 @@
 #include <cstring>
 #include <sstream>
 
+#include "mesh/base/time.hpp"
+
 namespace meshcast::app {
 
 using nlohmann::json;
@@ -18,12 +20,6 @@ using nlohmann::json;
 namespace {
 // How long a child waits for its next command before it gives up on its parent.
 constexpr int64_t kPhaseLimitMs = 30 * 60 * 1000;
-
-int64_t mono_ms() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return int64_t(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
-}
 
 bool write_all(int fd, const std::string& s) {
   std::size_t off = 0;
@@ -78,13 +74,13 @@ void raw_load_child(const RawLoadConfig& cfg, int in, int out) {
     for (;;) {
       // Between commands the clients stay served: the tracker's pings are answered.
       if (pending.find('\n') == std::string::npos &&
-          !shard.serve_until_readable(in, mono_ms() + kPhaseLimitMs))
+          !shard.serve_until_readable(in, monotonic_ms() + kPhaseLimitMs))
         break;  // no word from the parent for that long: it is gone or stuck
       if (!read_line(in, pending, line)) break;
       std::istringstream words(line);
       std::string cmd;
       words >> cmd;
-      const int64_t deadline = mono_ms() + cfg.phase_timeout_ms;
+      const int64_t deadline = monotonic_ms() + cfg.phase_timeout_ms;
       RawPhaseResult r;
       if (cmd == "quit") break;
       if (cmd == "create") {

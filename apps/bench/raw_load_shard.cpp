@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 #include <random>
 
+#include "mesh/base/time.hpp"
 #include "signaling/ws_frame.hpp"
 
 namespace meshcast::app {
@@ -27,11 +28,6 @@ constexpr std::size_t kMaxErrors = 5;
 // a quarter of them per address leaves room for earlier runs' ports still in TIME_WAIT.
 constexpr int kClientsPerSource = 4'000;
 
-int64_t mono_us() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return int64_t(ts.tv_sec) * 1'000'000 + ts.tv_nsec / 1000;
-}
 }  // namespace
 
 struct RawLoadShard::Client {
@@ -62,7 +58,7 @@ RawLoadShard::~RawLoadShard() {
   if (ep_ >= 0) ::close(ep_);
 }
 
-int64_t RawLoadShard::now_ms() const { return mono_us() / 1000; }
+int64_t RawLoadShard::now_ms() const { return monotonic_us() / 1000; }
 
 bool RawLoadShard::holds(int i) const { return i >= cfg_.first && i < cfg_.first + cfg_.count; }
 
@@ -126,10 +122,12 @@ void RawLoadShard::send_frame(Client& c, ws::Opcode op, std::string_view payload
 }
 
 void RawLoadShard::send_ping(Client& c) {
-  send_frame(
-      c, ws::Opcode::kText,
-      json{{"type", "relay"}, {"to", c.partner}, {"kind", "ping"}, {"payload", {{"t", mono_us()}}}}
-          .dump());
+  send_frame(c, ws::Opcode::kText,
+             json{{"type", "relay"},
+                  {"to", c.partner},
+                  {"kind", "ping"},
+                  {"payload", {{"t", monotonic_us()}}}}
+                 .dump());
 }
 
 void RawLoadShard::flush(Client& c) {
@@ -237,7 +235,7 @@ void RawLoadShard::on_text(Client& c, const std::string& text) {
     } else if (kind == "pong" && c.rounds_left > 0) {
       const auto& p = m.contains("payload") ? m["payload"] : json();
       const int64_t sent = p.is_object() ? p.value("t", int64_t{0}) : 0;
-      if (phase_ && sent > 0) phase_->rtt_ms.push_back(double(mono_us() - sent) / 1000.0);
+      if (phase_ && sent > 0) phase_->rtt_ms.push_back(double(monotonic_us() - sent) / 1000.0);
       if (--c.rounds_left > 0) {
         send_ping(c);
       } else {
@@ -308,7 +306,7 @@ int RawLoadShard::poll_once(int timeout_ms) {
 RawPhaseResult RawLoadShard::create_stream(int64_t deadline_ms) {
   RawPhaseResult r;
   phase_ = &r;
-  const int64_t t0 = mono_us();
+  const int64_t t0 = monotonic_us();
   if (Client* owner = local(0)) {
     start_connect(*owner);
     while (owner->stage != Client::Stage::kReady && owner->stage != Client::Stage::kFailed &&
@@ -317,7 +315,7 @@ RawPhaseResult RawLoadShard::create_stream(int64_t deadline_ms) {
     if (owner->stage != Client::Stage::kReady && owner->stage != Client::Stage::kFailed)
       fail(*owner, "stream not created in time");
   }
-  r.seconds = double(mono_us() - t0) / 1e6;
+  r.seconds = double(monotonic_us() - t0) / 1e6;
   phase_ = nullptr;
   return r;
 }
@@ -325,7 +323,7 @@ RawPhaseResult RawLoadShard::create_stream(int64_t deadline_ms) {
 RawPhaseResult RawLoadShard::join_all(int64_t deadline_ms) {
   RawPhaseResult r;
   phase_ = &r;
-  const int64_t t0 = mono_us();
+  const int64_t t0 = monotonic_us();
   std::size_t next = 0;
   int64_t last_check = now_ms();
   for (;;) {
@@ -351,7 +349,7 @@ RawPhaseResult RawLoadShard::join_all(int64_t deadline_ms) {
     }
     poll_once(50);
   }
-  r.seconds = double(mono_us() - t0) / 1e6;
+  r.seconds = double(monotonic_us() - t0) / 1e6;
   phase_ = nullptr;
   return r;
 }
@@ -360,7 +358,7 @@ RawPhaseResult RawLoadShard::relay(const std::vector<std::pair<int, int>>& pairs
                                    int64_t deadline_ms) {
   RawPhaseResult r;
   phase_ = &r;
-  const int64_t t0 = mono_us();
+  const int64_t t0 = monotonic_us();
   for (auto [a, b] : pairs) {
     Client* c = local(a);
     if (!c || c->stage != Client::Stage::kReady || rounds <= 0) continue;
@@ -372,7 +370,7 @@ RawPhaseResult RawLoadShard::relay(const std::vector<std::pair<int, int>>& pairs
   while (pongs_wanted_ > 0 && now_ms() < deadline_ms) poll_once(50);
   for (auto& c : clients_)
     if (c.rounds_left > 0) fail(c, "relay round trips unfinished at the deadline");
-  r.seconds = double(mono_us() - t0) / 1e6;
+  r.seconds = double(monotonic_us() - t0) / 1e6;
   phase_ = nullptr;
   return r;
 }

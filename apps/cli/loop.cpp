@@ -5,6 +5,8 @@
 #include <memory>
 #include <vector>
 
+#include "mesh/base/time.hpp"
+
 namespace meshcast::app {
 
 namespace {
@@ -74,8 +76,8 @@ void MainLoop::every(unsigned ms, std::function<bool()> fn) {
 }
 
 bool MainLoop::run_until(const std::function<bool()>& pred, unsigned timeout_ms) {
-  gint64 end = g_get_monotonic_time() + gint64(timeout_ms) * 1000;
-  while (!pred() && g_get_monotonic_time() < end && !interrupted_) {
+  gint64 end = meshcast::monotonic_us() + gint64(timeout_ms) * 1000;
+  while (!pred() && meshcast::monotonic_us() < end && !interrupted_) {
     if (!g_main_context_iteration(nullptr, FALSE)) g_usleep(1000);
   }
   return pred();

@@ -6,6 +6,7 @@
 #include "apps/exit_code.hpp"
 #include "apps/session/session_common.hpp"
 #include "media/common/rtcp.hpp"
+#include "mesh/base/time.hpp"
 #include "mesh/link/restart_description.hpp"
 #include "signaling/identity_proof.hpp"
 
@@ -198,7 +199,7 @@ void CallSession::answer(bool accept) {
 
 void CallSession::open_link(bool offerer) {
   std::string err;
-  link_opened_us_ = g_get_monotonic_time();
+  link_opened_us_ = meshcast::monotonic_us();
   link_ = link::PeerLink::create(ctx_, with_tracker_turn(opt_.link, *client_), cert_,
                                  offerer ? link::Role::kOfferer : link::Role::kAnswerer, err);
   if (!link_) return end("cannot create the media link: " + err, kExitFailure);
@@ -356,7 +357,7 @@ void CallSession::notice(const std::string& text) {
 
 void CallSession::on_link_state(link::LinkState st, const std::string& reason) {
   if (st == link::LinkState::kConnected && phase_ == CallPhase::kLinking) {
-    link_setup_ms_ = (g_get_monotonic_time() - link_opened_us_) / 1e3;
+    link_setup_ms_ = (meshcast::monotonic_us() - link_opened_us_) / 1e3;
     phase_ = CallPhase::kInCall;
     start_media();
   } else if (st == link::LinkState::kReconnecting && phase_ == CallPhase::kInCall) {
@@ -376,7 +377,7 @@ void CallSession::on_link_state(link::LinkState st, const std::string& reason) {
 }
 
 void CallSession::start_media() {
-  media_started_us_ = g_get_monotonic_time();
+  media_started_us_ = meshcast::monotonic_us();
   std::string err;
   audio_tx_ = std::make_unique<media::AudioSender>(opt_.audio_tx, ctx_);
   audio_tx_->on_rtp = [this](std::vector<uint8_t> p) {
@@ -493,7 +494,7 @@ nlohmann::json CallSession::stats_json() const {
   if (!audio_rx_ || !audio_tx_) return j;
   auto rx = audio_rx_->stats();
   auto tx = audio_tx_->stats();
-  double secs = std::max(1e-3, (g_get_monotonic_time() - media_started_us_) / 1e6);
+  double secs = std::max(1e-3, (meshcast::monotonic_us() - media_started_us_) / 1e6);
   double link_rtt = link_ ? link_->stats().rtt_ms : -1;
   j["rtt_ms"] = rtt_ms_ >= 0 ? rtt_ms_ : link_rtt;
   j["loss"] = rx.reception.total_loss_ratio;

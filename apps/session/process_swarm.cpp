@@ -16,6 +16,7 @@
 #include <set>
 
 #include "apps/cli/stats.hpp"
+#include "mesh/base/time.hpp"
 
 namespace meshcast::app {
 
@@ -34,8 +35,8 @@ nlohmann::json dist(const std::vector<double>& v) {
 // Reads `fd` for up to timeout_s until a line contains `needle`; returns that line.
 std::string read_line_with(int fd, const std::string& needle, double timeout_s) {
   std::string buf;
-  const int64_t end = g_get_monotonic_time() + int64_t(timeout_s * 1e6);
-  while (g_get_monotonic_time() < end) {
+  const int64_t end = meshcast::monotonic_us() + int64_t(timeout_s * 1e6);
+  while (meshcast::monotonic_us() < end) {
     pollfd p{fd, POLLIN, 0};
     if (poll(&p, 1, 100) <= 0) continue;
     char chunk[4096];
@@ -83,7 +84,7 @@ ProcessSwarm::~ProcessSwarm() {
   }
 }
 
-double ProcessSwarm::now_s() const { return double(g_get_monotonic_time() - t0_us_) / 1e6; }
+double ProcessSwarm::now_s() const { return double(meshcast::monotonic_us() - t0_us_) / 1e6; }
 
 ProcessSwarm::Proc* ProcessSwarm::spawn(const std::string& role, const std::string& name,
                                         std::vector<std::string> args, int* stdout_fd,
@@ -125,8 +126,8 @@ ProcessSwarm::Proc* ProcessSwarm::spawn(const std::string& role, const std::stri
 bool ProcessSwarm::wait_for(const std::function<bool()>& pred, double timeout_s) {
   // Unlike MainLoop::run_until this also waits after Ctrl-C: children get their SIGTERM's
   // grace period. Between events it sleeps (pred may read a file) instead of spinning.
-  const int64_t end = g_get_monotonic_time() + int64_t(timeout_s * 1e6);
-  while (!pred() && g_get_monotonic_time() < end)
+  const int64_t end = meshcast::monotonic_us() + int64_t(timeout_s * 1e6);
+  while (!pred() && meshcast::monotonic_us() < end)
     if (!g_main_context_iteration(nullptr, FALSE)) g_usleep(20'000);
   return pred();
 }
@@ -234,7 +235,7 @@ void ProcessSwarm::stop_all() {
 }
 
 bool ProcessSwarm::run(std::string* error) {
-  t0_us_ = g_get_monotonic_time();
+  t0_us_ = meshcast::monotonic_us();
   if (opt_.stats_dir.empty()) {
     char tmpl[] = "/tmp/meshcast-soak-XXXXXX";
     if (!g_mkdtemp(tmpl)) {

@@ -8,6 +8,7 @@
 #include <set>
 
 #include "apps/session/session_common.hpp"
+#include "mesh/base/time.hpp"
 
 namespace meshcast::app {
 
@@ -39,10 +40,10 @@ Swarm::~Swarm() {
   tracker_.reset();
 }
 
-double Swarm::elapsed_s() const { return (g_get_monotonic_time() - start_us_) / 1e6; }
+double Swarm::elapsed_s() const { return (meshcast::monotonic_us() - start_us_) / 1e6; }
 
 bool Swarm::start(std::string* error) {
-  start_us_ = g_get_monotonic_time();
+  start_us_ = meshcast::monotonic_us();
   cert_ = link::Certificate::process_default();
   if (!cert_) {
     *error = "cannot create the DTLS certificate";
@@ -171,7 +172,7 @@ void Swarm::tick() {
     }
     size_t target = std::min<size_t>(it->before, 4);
     if (connected_partners(*v.session) >= target) {
-      recovery_ms_.push_back((g_get_monotonic_time() - it->since_us) / 1e3);
+      recovery_ms_.push_back((meshcast::monotonic_us() - it->since_us) / 1e3);
       it = recovering_.erase(it);
     } else {
       ++it;
@@ -198,7 +199,7 @@ int Swarm::kill_fraction(double fraction) {
     v.left_at_s = elapsed_s();
   }
   // Survivors that lost a partner are watched until they are back to their count.
-  int64_t now = g_get_monotonic_time();
+  int64_t now = meshcast::monotonic_us();
   for (auto& v : viewers_) {
     if (!v.alive || !v.session->peer()) continue;
     size_t before = 0;

@@ -2,6 +2,8 @@
 
 #include <glib.h>
 
+#include "mesh/base/time.hpp"
+
 namespace meshcast::app {
 
 std::vector<std::string> neighbour_ids(const nlohmann::json& reply) {
@@ -27,7 +29,7 @@ void TrackerSignaling::attach_events() {
 
 void TrackerSignaling::request_neighbours(const std::vector<std::string>& exclude) {
   // The core may ask on every tick while starved; one request per second is plenty.
-  int64_t now = g_get_monotonic_time();
+  int64_t now = meshcast::monotonic_us();
   if (now - last_request_us_ < 1'000'000) return;
   last_request_us_ = now;
   client_.neighbours(stream_, exclude, [this](const signaling::Reply& r) {

@@ -44,7 +44,7 @@ GstPadProbeReturn on_capture(GstPad*, GstPadProbeInfo* info, gpointer data) {
 
 void on_render(GstElement*, GstBuffer* buf, GstPad*, gpointer data) {
   auto* p = static_cast<Peers*>(data);
-  const int64_t now = media::monotonic_us();  // fakesink sync=true renders now
+  const int64_t now = monotonic_us();  // fakesink sync=true renders now
   GstMapInfo map;
   if (!gst_buffer_map(buf, &map, GST_MAP_READ)) return;
   std::lock_guard<std::mutex> l(p->m);
@@ -120,7 +120,7 @@ void on_recv_pad(GstElement*, GstPad* pad, gpointer data) {
   GstPad* sink = gst_element_get_static_pad(bin, "sink");
   if (gst_pad_link(pad, sink) != GST_PAD_LINK_OK) p->fail("cannot link webrtcbin output");
   gst_object_unref(sink);
-  p->first_media_us = media::monotonic_us();
+  p->first_media_us = monotonic_us();
 }
 
 // Network rule: ICE gathers on 127.0.0.1 only (no STUN/TURN is set, so host candidates only)
@@ -215,7 +215,7 @@ WebrtcbinDelayResult measure_webrtcbin_delay(double seconds, int tick_ms, double
   g_signal_connect(p.recv, "on-ice-candidate", G_CALLBACK(&on_recv_candidate), &p);
   g_signal_connect(p.recv, "pad-added", G_CALLBACK(&on_recv_pad), &p);
 
-  const int64_t t_start = media::monotonic_us();
+  const int64_t t_start = monotonic_us();
   if (p.error.empty()) {
     gst_element_set_state(p.rx, GST_STATE_PLAYING);
     gst_element_set_state(p.tx, GST_STATE_PLAYING);
@@ -225,7 +225,7 @@ WebrtcbinDelayResult measure_webrtcbin_delay(double seconds, int tick_ms, double
     g_usleep(50'000);
     drain_bus(p.tx, p);
     drain_bus(p.rx, p);
-    const int64_t now = media::monotonic_us(), first = p.first_media_us;
+    const int64_t now = monotonic_us(), first = p.first_media_us;
     if (!first && now - t_start > 10'000'000) {
       p.fail("webrtcbin pair did not connect within 10 s");
       break;

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "media/common/gst_util.hpp"
+#include "mesh/base/time.hpp"
 
 namespace meshcast::media {
 
@@ -395,7 +396,7 @@ void BroadcastSource::stop() {
 
 bool BroadcastSource::request_keyframe() {
   if (!video_sink_) return false;
-  const int64_t now = g_get_monotonic_time();
+  const int64_t now = meshcast::monotonic_us();
   if (last_forced_keyframe_us_ >= 0 &&
       now - last_forced_keyframe_us_ < int64_t{config_.min_forced_keyframe_gap_ms} * 1000)
     return false;

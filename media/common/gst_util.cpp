@@ -11,8 +11,6 @@ void ensure_gst_init() {
   std::call_once(once, [] { gst_init(nullptr, nullptr); });
 }
 
-int64_t monotonic_us() { return g_get_monotonic_time(); }
-
 int64_t running_time_to_monotonic_us(GstElement* pipeline, GstClockTime running_time) {
   return static_cast<int64_t>((gst_element_get_base_time(pipeline) + running_time) / 1000);
 }

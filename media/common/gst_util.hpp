@@ -7,14 +7,12 @@
 #include <functional>
 #include <string>
 
+#include "mesh/base/time.hpp"  // monotonic_us(): the system clock GStreamer uses
+
 namespace meshcast::media {
 
 // gst_init once per process (thread-safe, idempotent).
 void ensure_gst_init();
-
-// Monotonic time in µs; the same clock as GStreamer's system clock (CLOCK_MONOTONIC) and
-// g_get_monotonic_time(), so times from different pipelines and processes compare directly.
-int64_t monotonic_us();
 
 // Absolute monotonic time (µs) of a buffer timestamp in a pipeline that uses the system clock.
 int64_t running_time_to_monotonic_us(GstElement* pipeline, GstClockTime running_time);

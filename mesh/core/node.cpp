@@ -17,11 +17,16 @@ NodeConfig normalised(NodeConfig c) {
   return c;
 }
 
+// Upload in bytes: `burst_s` seconds of `bytes_per_s` saved up at most.
+TokenBucket byte_bucket(uint64_t bytes_per_s, double burst_s, TimeUs now, bool start_full) {
+  return TokenBucket(double(bytes_per_s), double(bytes_per_s) * burst_s, now, start_full);
+}
+
 TokenBucket source_bucket(const NodeConfig& c, TimeUs now) {
   // Starts empty and refills at copies x stream rate, so pulls come on top of pushes only
   // while some sub-stream has fewer subscribers; handle(Request) also caps the total.
-  return TokenBucket(c.source_copies * c.stream_bps / 8, double(c.segment_us) * 1e-6,
-                     /*start_full=*/false, now);
+  return byte_bucket(c.source_copies * c.stream_bps / 8, double(c.segment_us) * 1e-6, now,
+                     /*start_full=*/false);
 }
 }  // namespace
 
@@ -30,7 +35,7 @@ Node::Node(const NodeConfig& cfg)
       out_(stats_),
       rng_(cfg_.seed, cfg_.self),
       bucket_(cfg_.is_source ? source_bucket(cfg_, 0)
-                             : TokenBucket(cfg_.upload_bps / 8, cfg_.upload_burst_s)),
+                             : byte_bucket(cfg_.upload_bps / 8, cfg_.upload_burst_s, 0, true)),
       partners_(cfg_),
       window_(cfg_.window, cfg_.substreams, cfg_.is_source),
       trees_(cfg_, partners_, out_, stats_, rng_, bucket_),
@@ -215,7 +220,7 @@ void Node::handle(PeerId from, const Request& m, TimeUs now) {
       continue;
     }
     const Segment& seg = window_.seg_of(*s);
-    if (!bucket_.can_spend(now, seg.header.size) ||
+    if (!bucket_.can_spend(double(seg.header.size), now) ||
         (cfg_.is_source &&
          stats_.media_bytes_sent + seg.header.size > cfg_.source_copies * stats_.published_bytes)) {
       // The source never sends more than source_copies times what it published, pushes
@@ -223,7 +228,7 @@ void Node::handle(PeerId from, const Request& m, TimeUs now) {
       // the nominal rate). Pulls may use the share of a sub-stream with fewer subscribers.
       busy.mask |= 1u << i;
     } else {
-      bucket_.spend(now, seg.header.size);
+      bucket_.spend(double(seg.header.size), now);
       ++stats_.segments_served;
       out_.send(from, SegmentMsg{seg}, kBulkPriority);
     }
@@ -400,7 +405,7 @@ void Node::set_upload_budget(uint64_t bps, TimeUs now) {
   if (cfg_.is_source || bps == cfg_.upload_bps) return;
   now_ = std::max(now_, now);
   cfg_.upload_bps = bps;
-  bucket_.set_rate(bps / 8, cfg_.upload_burst_s, now);
+  bucket_.set_rate(double(bps / 8), double(bps / 8) * cfg_.upload_burst_s, now);
   trees_.shed();
   // Partners rank parents (and preempt children) by declared upload: tell them.
   const uint64_t told = announced_upload_bps_;

@@ -18,6 +18,7 @@
 #include <span>
 #include <vector>
 
+#include "mesh/base/token_bucket.hpp"
 #include "mesh/core/messages.hpp"
 #include "mesh/core/node_config.hpp"
 #include "mesh/core/node_output.hpp"
@@ -29,7 +30,6 @@
 #include "mesh/core/push_trees.hpp"
 #include "mesh/core/rng.hpp"
 #include "mesh/core/segment_window.hpp"
-#include "mesh/core/token_bucket.hpp"
 
 namespace meshcast::mesh {
 

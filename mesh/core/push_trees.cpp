@@ -377,7 +377,7 @@ void PushTrees::forward(const Segment& seg, uint32_t j, PeerId except, TimeUs no
     return a->upload_kbps > b->upload_kbps;
   });
   for (size_t i = 0; i < nk; ++i) {
-    bucket_.spend(now, seg.header.size);
+    bucket_.spend(double(seg.header.size), now);
     ++stats_.segments_pushed;
     // The source's depth is 0 in every tree: its pushes go first.
     out_.send(kids[i]->id, SegmentMsg{seg}, push_priority(depth_[j]));

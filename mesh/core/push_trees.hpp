@@ -8,12 +8,12 @@
 #include <utility>
 #include <vector>
 
+#include "mesh/base/token_bucket.hpp"
 #include "mesh/core/node_config.hpp"
 #include "mesh/core/node_stats.hpp"
 #include "mesh/core/outbox.hpp"
 #include "mesh/core/partner_set.hpp"
 #include "mesh/core/rng.hpp"
-#include "mesh/core/token_bucket.hpp"
 
 namespace meshcast::mesh {
 

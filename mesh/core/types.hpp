@@ -2,6 +2,8 @@
 #pragma once
 #include <cstdint>
 
+#include "mesh/base/time.hpp"
+
 namespace meshcast::mesh {
 
 // Opaque peer identifier. The real node maps tracker ids to these; the simulator uses indices.
@@ -9,7 +11,7 @@ using PeerId = uint32_t;
 inline constexpr PeerId kNoPeer = 0xFFFFFFFFu;
 
 // Time in microseconds on the caller's clock (the core never reads a clock itself).
-using TimeUs = int64_t;
+using meshcast::TimeUs;
 
 inline constexpr uint32_t kMaxSubstreams = 16;      // K <= 16 (sub-stream = number mod K)
 inline constexpr uint32_t kMaxBufferMapBits = 256;  // buffer map covers at most 256 segments

@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "mesh/base/time.hpp"
 #include "mesh/link/restart_description.hpp"
 
 namespace meshcast::link {
@@ -68,9 +69,9 @@ bool LoopbackPair::connect(std::string& error) {
 }
 
 bool run_context_until(GMainContext* ctx, const std::function<bool()>& pred, int timeout_ms) {
-  int64_t deadline = g_get_monotonic_time() + int64_t{timeout_ms} * 1000;
+  int64_t deadline = meshcast::monotonic_us() + int64_t{timeout_ms} * 1000;
   while (!pred()) {
-    if (g_get_monotonic_time() >= deadline) return pred();
+    if (meshcast::monotonic_us() >= deadline) return pred();
     // Non-blocking iteration plus a short wait keeps the deadline honoured even
     // when no source is ready.
     if (!g_main_context_iteration(ctx, FALSE)) g_usleep(200);

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <random>
 
+#include "mesh/base/time.hpp"
 #include "mesh/link/candidate.hpp"
 #include "mesh/link/packet_class.hpp"
 
@@ -25,8 +26,6 @@ constexpr size_t kKeepaliveLen = 20;
 // A restart offer may skip generations (offers lost on the way) but not jump far ahead: a
 // forged huge generation would make every later genuine offer look stale.
 constexpr uint32_t kMaxGenerationStep = 64;
-
-int64_t now_us() { return g_get_monotonic_time(); }
 
 NiceRelayType nice_relay_type(RelayTransport t) {
   switch (t) {
@@ -409,7 +408,7 @@ bool PeerLink::restart_ice(std::string& error) {
   }
   if (!can_restart(error)) return false;
   if (state_ == LinkState::kConnected) {
-    reconnect_since_us_ = now_us();
+    reconnect_since_us_ = monotonic_us();
     episode_restarts_ = 0;
     next_restart_ms_ = config_.restart_interval_ms;
     lost_reason_ = "ICE restart requested";
@@ -423,7 +422,7 @@ bool PeerLink::restart_ice(std::string& error) {
 
 bool PeerLink::lost(const std::string& reason) {
   if (config_.heal_window_ms <= 0) return fail(reason);
-  reconnect_since_us_ = now_us();
+  reconnect_since_us_ = monotonic_us();
   episode_restarts_ = 0;
   next_restart_ms_ = config_.restart_interval_ms;
   lost_reason_ = reason;
@@ -508,7 +507,7 @@ bool PeerLink::set_remote_restart(uint32_t generation, const SessionDescription&
   }
   auto alive = alive_;
   if (state_ == LinkState::kConnected) {
-    reconnect_since_us_ = now_us();
+    reconnect_since_us_ = monotonic_us();
     episode_restarts_ = 0;
     lost_reason_ = "the peer restarted ICE";
     ++stats_.reconnects_started;
@@ -528,8 +527,8 @@ bool PeerLink::healed() {
   cancel(heal_timer_);
   cancel(restart_timer_);
   ++stats_.heals;
-  stats_.last_heal_ms = (now_us() - reconnect_since_us_) / 1000.0;
-  last_rx_us_ = last_pong_us_ = now_us();
+  stats_.last_heal_ms = (monotonic_us() - reconnect_since_us_) / 1000.0;
+  last_rx_us_ = last_pong_us_ = monotonic_us();
   return set_state(LinkState::kConnected, "");
 }
 
@@ -653,7 +652,7 @@ void PeerLink::on_nice_state(NiceAgent*, guint, guint, guint state, gpointer sel
       if (l->state_ == LinkState::kConnecting) l->on_ice_connected();
       // A new ICE generation has a pair: ping at once; the pong (any authenticated packet)
       // ends the reconnect.
-      if (l->state_ == LinkState::kReconnecting) l->send_keepalive(kPing, now_us());
+      if (l->state_ == LinkState::kReconnecting) l->send_keepalive(kPing, monotonic_us());
     }
   } else if (state == NICE_COMPONENT_STATE_FAILED) {
     if (l->state_ == LinkState::kReconnecting) return;  // the next restart or the heal timer
@@ -712,7 +711,7 @@ bool PeerLink::receive_wire(const uint8_t* data, size_t len) {
   PacketClass cls = classify_packet(data, len);
   std::vector<ImpairmentStage::Packet> ready;
   recv_impair_.push(ImpairmentStage::Packet(data, data + len),
-                    cls == PacketClass::kRtp || cls == PacketClass::kRtcp, now_us(), ready);
+                    cls == PacketClass::kRtp || cls == PacketClass::kRtcp, monotonic_us(), ready);
   for (auto& p : ready)
     if (!process_incoming(p.data(), p.size())) return false;
   arm_impairment_timer(Direction::kReceive);
@@ -776,7 +775,7 @@ bool PeerLink::handle_srtp(const uint8_t* data, size_t len, bool rtcp) {
       ++stats_.srtp_auth_failures;
       return true;
   }
-  last_rx_us_ = now_us();
+  last_rx_us_ = monotonic_us();
   const int64_t pong_before = last_pong_us_;
   const bool keepalive = rtcp && handle_keepalive(rx_buf_.data(), static_cast<size_t>(n));
   // A reconnect ends on a round trip for the offerer (its ping answered: both directions
@@ -805,11 +804,11 @@ bool PeerLink::handle_keepalive(const uint8_t* d, size_t len) {
     // The peer has a path to us now; our own ping's round trip ends a reconnect, so ask at
     // once instead of at the next keepalive tick (an earlier pong may have found no pair).
     if (state_ == LinkState::kReconnecting && role_ == Role::kOfferer && ice_connected_)
-      send_keepalive(kPing, static_cast<uint64_t>(now_us()));
+      send_keepalive(kPing, static_cast<uint64_t>(monotonic_us()));
   } else if (subtype == kPong) {
-    int64_t rtt = now_us() - static_cast<int64_t>(stamp);
+    int64_t rtt = monotonic_us() - static_cast<int64_t>(stamp);
     if (rtt >= 0 && rtt < 60'000'000) {
-      last_pong_us_ = now_us();
+      last_pong_us_ = monotonic_us();
       double ms = rtt / 1000.0;
       stats_.rtt_ms = stats_.rtt_ms < 0 ? ms : 0.875 * stats_.rtt_ms + 0.125 * ms;
       stats_.rtt_last_ms = ms;
@@ -820,7 +819,7 @@ bool PeerLink::handle_keepalive(const uint8_t* d, size_t len) {
 }
 
 bool PeerLink::handle_dtls(const uint8_t* data, size_t len) {
-  last_rx_us_ = now_us();
+  last_rx_us_ = monotonic_us();
   dtls_->handle_datagram(data, len);
   return true;
 }
@@ -844,10 +843,10 @@ bool PeerLink::after_dtls_activity() {
         stats_.cipher = k.cipher;
         ++stats_.dtls_handshakes;
         cancel(connect_timer_);
-        last_rx_us_ = last_pong_us_ = now_us();
+        last_rx_us_ = last_pong_us_ = monotonic_us();
         // A first RTT before any media crosses the link: the uplink estimate takes it for
         // the path's floor, and one measured later, under load, would hide the queue.
-        send_keepalive(kPing, static_cast<uint64_t>(now_us()));
+        send_keepalive(kPing, static_cast<uint64_t>(monotonic_us()));
         arm(keepalive_timer_, config_.keepalive_interval_ms, on_keepalive_timer);
         return set_state(LinkState::kConnected, "");
       }
@@ -919,7 +918,7 @@ void PeerLink::send_wire(const uint8_t* data, size_t len, bool may_corrupt) {
     return;
   }
   std::vector<ImpairmentStage::Packet> ready;
-  send_impair_.push(ImpairmentStage::Packet(data, data + len), may_corrupt, now_us(), ready);
+  send_impair_.push(ImpairmentStage::Packet(data, data + len), may_corrupt, monotonic_us(), ready);
   for (auto& p : ready) nice_send(p.data(), p.size());
   arm_impairment_timer(Direction::kSend);
 }
@@ -953,14 +952,14 @@ void PeerLink::arm_impairment_timer(Direction dir) {
   int64_t due = st.next_due_us();
   cancel(t);
   if (due < 0) return;
-  int64_t ms = (due - now_us() + 999) / 1000;
+  int64_t ms = (due - monotonic_us() + 999) / 1000;
   arm(t, static_cast<int>(std::max<int64_t>(0, ms)),
       dir == Direction::kSend ? on_send_impair_timer : on_recv_impair_timer);
 }
 
 bool PeerLink::release_impaired(Direction dir) {
   std::vector<ImpairmentStage::Packet> ready;
-  (dir == Direction::kSend ? send_impair_ : recv_impair_).pop_due(now_us(), ready);
+  (dir == Direction::kSend ? send_impair_ : recv_impair_).pop_due(monotonic_us(), ready);
   for (auto& p : ready) {
     if (dir == Direction::kSend)
       nice_send(p.data(), p.size());
@@ -1032,12 +1031,12 @@ gboolean PeerLink::on_connect_timer(gpointer self) {
 gboolean PeerLink::on_keepalive_timer(gpointer self) {
   MESHCAST_TIMER_FIRED(l, keepalive_timer_);
   if (l->state_ == LinkState::kConnected) {
-    int64_t silent_ms = (now_us() - l->last_rx_us_) / 1000;
+    int64_t silent_ms = (monotonic_us() - l->last_rx_us_) / 1000;
     // The offerer of a healing link also watches round trips: when only its own direction
     // is cut, the peer's pings still arrive but its pongs never do. Three liveness periods
     // (18 pings), so heavy random loss does not look like a cut: at 50 % loss each way a
     // round trip fails 3 times in 4, and 18 in a row happen with p = 0.6 %.
-    int64_t unanswered_ms = (now_us() - l->last_pong_us_) / 1000;
+    int64_t unanswered_ms = (monotonic_us() - l->last_pong_us_) / 1000;
     bool one_way = l->config_.heal_window_ms > 0 && l->role_ == Role::kOfferer &&
                    unanswered_ms >= 3 * int64_t{l->config_.liveness_timeout_ms};
     if (silent_ms >= l->config_.liveness_timeout_ms) {
@@ -1048,11 +1047,11 @@ gboolean PeerLink::on_keepalive_timer(gpointer self) {
                    " ms (the path to the peer is cut)"))
         return G_SOURCE_REMOVE;
     } else {
-      l->send_keepalive(kPing, static_cast<uint64_t>(now_us()));
+      l->send_keepalive(kPing, static_cast<uint64_t>(monotonic_us()));
     }
   } else if (l->state_ == LinkState::kReconnecting) {
     // Pings on whatever pair the current ICE generation has; a pong heals.
-    if (l->ice_connected_) l->send_keepalive(kPing, static_cast<uint64_t>(now_us()));
+    if (l->ice_connected_) l->send_keepalive(kPing, static_cast<uint64_t>(monotonic_us()));
   }
   if (l->state_ == LinkState::kConnected || l->state_ == LinkState::kReconnecting)
     l->arm(l->keepalive_timer_, l->config_.keepalive_interval_ms, on_keepalive_timer);
@@ -1062,7 +1061,7 @@ gboolean PeerLink::on_keepalive_timer(gpointer self) {
 gboolean PeerLink::on_heal_timer(gpointer self) {
   MESHCAST_TIMER_FIRED(l, heal_timer_);
   if (l->state_ != LinkState::kReconnecting) return G_SOURCE_REMOVE;
-  int64_t ms = (now_us() - l->reconnect_since_us_) / 1000;
+  int64_t ms = (monotonic_us() - l->reconnect_since_us_) / 1000;
   l->fail("could not reconnect within " + std::to_string(ms) + " ms (" +
           std::to_string(l->episode_restarts_) + " ICE restarts; heal window " +
           std::to_string(l->config_.heal_window_ms) + " ms) after: " + l->lost_reason_);

@@ -17,6 +17,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "mesh/base/time.hpp"
 #include "mesh/core/chunk_relay.hpp"
 #include "mesh/core/node.hpp"
 #include "mesh/core/reassembler.hpp"
@@ -57,7 +58,7 @@ struct MeshPeerConfig {
   std::function<int64_t()> clock = [] { return g_get_real_time(); };
   // Microseconds on this process's monotonic clock: the node's own timing (chunk NACKs and
   // resends, pacing, cut-through, uplink samples), apart from the core's shared clock above.
-  std::function<int64_t()> monotonic_us = [] { return g_get_monotonic_time(); };
+  std::function<int64_t()> monotonic_us = [] { return meshcast::monotonic_us(); };
   // Makes the link to each partner: a real PeerLink unless a test passes in-memory links.
   LinkFactory link_factory = &PeerLinkAdapter::create;
   // Test helper only: misbehaviour for attack tests (AttackHooks). Off: none.

@@ -11,6 +11,7 @@
 #include "signaling/identity_key.hpp"
 #include "signaling/identity_proof.hpp"
 #include "signaling/known_peers.hpp"
+#include "signaling/random_token.hpp"
 
 using namespace meshcast::signaling;
 namespace fs = std::filesystem;
@@ -154,4 +155,13 @@ TEST(KnownPeers, PinsOnFirstUseAndDetectsAChangedKey) {
   EXPECT_EQ(k->check("bob", bob), KnownPeers::Check::kMatch);
   EXPECT_EQ(k->check("bob", mallory), KnownPeers::Check::kChanged);
   EXPECT_EQ(k->check("carol", mallory), KnownPeers::Check::kNew);
+}
+
+TEST(RandomToken, HexAndUnique) {
+  auto a = random_token(16), b = random_token(16);
+  EXPECT_EQ(a.size(), 32u);
+  EXPECT_NE(a, b);
+  EXPECT_TRUE(constant_time_equal(a, a));
+  EXPECT_FALSE(constant_time_equal(a, b));
+  EXPECT_FALSE(constant_time_equal("abc", "abcd"));
 }

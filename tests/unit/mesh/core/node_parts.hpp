@@ -4,6 +4,7 @@
 #include <utility>
 #include <vector>
 
+#include "mesh/base/token_bucket.hpp"
 #include "mesh/core/node_config.hpp"
 #include "mesh/core/node_stats.hpp"
 #include "mesh/core/outbox.hpp"
@@ -13,7 +14,6 @@
 #include "mesh/core/push_trees.hpp"
 #include "mesh/core/rng.hpp"
 #include "mesh/core/segment_window.hpp"
-#include "mesh/core/token_bucket.hpp"
 
 namespace meshcast::mesh::test {
 
@@ -37,7 +37,7 @@ struct NodeParts {
       : cfg(c),
         out(stats),
         rng(cfg.seed, cfg.self),
-        bucket(1'000'000'000, 1.0),  // never the limit here
+        bucket(1e9, 1e9, 0),  // never the limit here
         partners(cfg),
         window(cfg.window, cfg.substreams, cfg.is_source),
         trees(cfg, partners, out, stats, rng, bucket),
