@@ -46,8 +46,6 @@ class BusWatch {
   GSource* source_ = nullptr;
 };
 
-// Stops a pipeline after letting EOS reach the sinks (so muxers and wavenc finalize their
-// files). Blocks at most timeout_ms. Returns false if EOS did not arrive in time.
 // True when GStreamer's device monitor sees at least one device of that class
 // ("Video/Source", "Audio/Source", "Audio/Sink"). auto* elements would otherwise silently
 // pick a fake device.
@@ -58,6 +56,8 @@ bool device_available(const char* device_class);
 // the caller's fallback text.
 bool set_playing(GstElement* pipeline, std::string* reason);
 
+// Stops a pipeline after letting EOS reach the sinks (so muxers and wavenc finalize their
+// files). Blocks at most timeout_ms. Returns false if EOS did not arrive in time.
 bool stop_pipeline_with_eos(GstElement* pipeline, GstElement* eos_into, int timeout_ms);
 
 }  // namespace meshcast::media

@@ -1,4 +1,4 @@
-// Counters a node keeps for the metrics of DESIGN.md.
+// Counters a node keeps for the metrics of docs/architecture.md ("Metrics").
 #pragma once
 #include <cstdint>
 

@@ -62,7 +62,7 @@ NetworkModel::Delivery NetworkModel::send(SimPeer& p, const IdInfo& self, const 
     m.retransmitted_bytes += uint64_t(rounds) * kMaxChunkBytes;
   }
   TimeUs head = 0;
-  if (media) {  // where a hop's time goes (DESIGN: lag = hops x per-hop + playout)
+  if (media) {  // where a hop's time goes (lag = hops x per-hop + playout)
     m.record_send(start - now, done_at - start, lat, extra);
     if (cfg_.cut_through) {
       // When the receiver has the first piece (and all before it) and may pass it on.

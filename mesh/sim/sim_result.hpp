@@ -1,4 +1,4 @@
-// Metrics of one simulation run (names as in DESIGN.md).
+// Metrics of one simulation run (names and definitions: docs/architecture.md, "Metrics").
 #pragma once
 #include <cstdint>
 
