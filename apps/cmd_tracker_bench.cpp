@@ -164,7 +164,7 @@ struct Bench {
     o.request_timeout_ms = 60000;
     clients[i] = std::make_unique<TrackerClient>(o);
     TrackerClient* c = clients[i].get();
-    c->on_state([this, c, i](ClientState s, const std::string& why) {
+    c->set_on_state([this, c, i](ClientState s, const std::string& why) {
       if (s == ClientState::kConnected) {
         signaling::HelloParams h;
         h.peer_id = id_of(i);
@@ -276,7 +276,7 @@ bool honest_client_works(const std::string& url, SoupSession* session, double* m
   TrackerClient c(o);
   int stage = 0;  // 1 connected, 2 hello ok, 3 list ok, -1 failed
   const int64_t t0 = monotonic_us();
-  c.on_state([&](ClientState s, const std::string&) {
+  c.set_on_state([&](ClientState s, const std::string&) {
     if (s == ClientState::kConnected && stage == 0) {
       stage = 1;
       signaling::HelloParams h;
@@ -352,7 +352,7 @@ int run_attack(app::Args& args) {
       co.session = session;
       owners.push_back(std::make_unique<TrackerClient>(co));
       TrackerClient* c = owners.back().get();
-      c->on_state([&, c, o](ClientState s, const std::string&) {
+      c->set_on_state([&, c, o](ClientState s, const std::string&) {
         if (s != ClientState::kConnected) return;
         signaling::HelloParams h;
         h.peer_id = "owner-" + std::to_string(o);
@@ -760,7 +760,7 @@ int run_bench(int argc, char** argv) {
     o.keepalive_s = 0;
     b.clients[0] = std::make_unique<TrackerClient>(o);
     TrackerClient* c = b.clients[0].get();
-    c->on_state([&, c](ClientState s, const std::string& why) {
+    c->set_on_state([&, c](ClientState s, const std::string& why) {
       if (s == ClientState::kConnected) {
         signaling::HelloParams h;
         h.peer_id = Bench::id_of(0);

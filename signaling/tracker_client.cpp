@@ -91,10 +91,10 @@ TrackerClient::~TrackerClient() {
   g_object_unref(session_);
 }
 
-void TrackerClient::on_state(std::function<void(ClientState, const std::string&)> fn) {
+void TrackerClient::set_on_state(std::function<void(ClientState, const std::string&)> fn) {
   on_state_ = std::move(fn);
 }
-void TrackerClient::on_message(std::function<void(const std::string&, const json&)> fn) {
+void TrackerClient::set_on_message(std::function<void(const std::string&, const json&)> fn) {
   on_message_ = std::move(fn);
 }
 void TrackerClient::on(const std::string& type, EventFn fn) {

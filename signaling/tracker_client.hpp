@@ -2,7 +2,7 @@
 // watch and call apps:
 //
 //   TrackerClient c;
-//   c.on_state([&](ClientState s, const std::string& why) {
+//   c.set_on_state([&](ClientState s, const std::string& why) {
 //     if (s == ClientState::kConnected) c.hello({.peer_id = "alice", .role = "viewer"}, ...);
 //   });
 //   c.on("relay", [&](const nlohmann::json& m) { ... m["from"], m["kind"], m["payload"] ... });
@@ -114,9 +114,9 @@ class TrackerClient {
   void set_max_reconnect_attempts(int n) { opt_.max_reconnect_attempts = n; }
   const std::shared_ptr<const IdentityKey>& identity() const { return identity_; }
 
-  void on_state(std::function<void(ClientState, const std::string& reason)> fn);
+  void set_on_state(std::function<void(ClientState, const std::string& reason)> fn);
   // Every server-initiated message (not a reply), e.g. relay, call_incoming, peer_left.
-  void on_message(std::function<void(const std::string& type, const nlohmann::json&)> fn);
+  void set_on_message(std::function<void(const std::string& type, const nlohmann::json&)> fn);
   // Typed event callback for one message type (several may be registered).
   void on(const std::string& type, EventFn fn);
   void off(const std::string& type);  // removes every callback registered for `type`

@@ -54,7 +54,7 @@ CallSession::~CallSession() {
 
 void CallSession::start() {
   client_ = std::make_unique<signaling::TrackerClient>(opt_.client);
-  client_->on_state([this](signaling::ClientState s, const std::string& why) {
+  client_->set_on_state([this](signaling::ClientState s, const std::string& why) {
     if (s == signaling::ClientState::kConnected && !registered_) on_connected();
     // The tracker connection dropped and came back (a cut path, a new network): resume the
     // session so the call and its ICE restarts keep their signalling path.

@@ -30,7 +30,7 @@ void ViewerSession::start() {
   client_ = std::make_unique<signaling::TrackerClient>(opt_.client);
   clock_ = std::make_unique<TrackerClock>(*client_);
   signaling_ = std::make_unique<TrackerSignaling>(*client_, opt_.stream);
-  client_->on_state([this](signaling::ClientState s, const std::string& why) {
+  client_->set_on_state([this](signaling::ClientState s, const std::string& why) {
     if (s == signaling::ClientState::kConnected) on_connected();
     if (s == signaling::ClientState::kDisconnected && peer_ && !stopped_)
       log_msg(LogLevel::Warn,

@@ -53,11 +53,11 @@ void run_for(int ms) {
 // A client plus everything it received.
 struct Peer {
   explicit Peer(TrackerClientOptions o = {}) : client(o) {
-    client.on_message([this](const std::string& type, const json& m) {
+    client.set_on_message([this](const std::string& type, const json& m) {
       events.push_back(m);
       (void)type;
     });
-    client.on_state([this](ClientState s, const std::string&) { states.push_back(s); });
+    client.set_on_state([this](ClientState s, const std::string&) { states.push_back(s); });
   }
   bool got(const std::string& type) const {
     for (auto& e : events)
@@ -664,7 +664,7 @@ TEST_F(TrackerTest, ClientDropsASilentConnectionAndResumes) {
   HelloParams hp;
   hp.peer_id = "quiet";
   std::vector<std::string> reasons;
-  p.client.on_state([&](ClientState s, const std::string& why) {
+  p.client.set_on_state([&](ClientState s, const std::string& why) {
     p.states.push_back(s);
     if (s == ClientState::kDisconnected) reasons.push_back(why);
   });
@@ -707,7 +707,7 @@ TEST_F(TrackerTest, ConnectToASilentHostTimesOutAndRetries) {
   o.initial_backoff_ms = 50;
   Peer p(o);
   std::string failed;
-  p.client.on_state([&](ClientState s, const std::string& why) {
+  p.client.set_on_state([&](ClientState s, const std::string& why) {
     p.states.push_back(s);
     if (s == ClientState::kFailed) failed = why;
   });
@@ -822,7 +822,7 @@ TEST_F(TrackerTest, ManyClientsConnectAtOnceAndGetSpreadNeighbours) {
   for (int i = 0; i < kN; ++i) peers.push_back(std::make_unique<Peer>());
   for (int i = 0; i < kN; ++i) {
     Peer* p = peers[i].get();
-    p->client.on_state([this, p, i, &joined](ClientState s, const std::string&) {
+    p->client.set_on_state([this, p, i, &joined](ClientState s, const std::string&) {
       if (s != ClientState::kConnected) return;
       HelloParams h;
       h.peer_id = "v" + std::to_string(i);
@@ -1093,7 +1093,7 @@ TEST_F(TrackerTest, DefaultCapsAllowALoopbackSwarmOf200) {
   for (int i = 0; i < kN; ++i) peers.push_back(std::make_unique<Peer>());
   for (int i = 0; i < kN; ++i) {
     Peer* p = peers[i].get();
-    p->client.on_state([p, i, &joined](ClientState s, const std::string&) {
+    p->client.set_on_state([p, i, &joined](ClientState s, const std::string&) {
       if (s != ClientState::kConnected) return;
       HelloParams h;
       h.peer_id = "v" + std::to_string(i);
