@@ -83,7 +83,13 @@ uint64_t UplinkEstimator::update(const Sample& s) {
   const bool congested = (delayed || lossy) && !draining;
   const bool clean = queue_us_ < cfg_.queue_delay_us / 2 && loss_ < cfg_.loss / 2;
   double budget = double(budget_);
-  if (congested && s.now_us >= hold_until_) {
+  const bool saturated = queue_us_ >= cfg_.saturated_queue_delay_us;
+  // A cut made before the queue was saturated, after which it kept growing into
+  // saturation, was too small (the delivered rate was overstated): the saturated cut
+  // follows at once instead of after the hold, while the modem drops what it cannot hold.
+  const bool escalate = saturated && cuts_ > 0 && !last_cut_saturated_ &&
+                        queue_us_ >= last_cut_queue_us_ + cfg_.queue_delay_us;
+  if (congested && (s.now_us >= hold_until_ || escalate)) {
     // What left the uplink over the window: what we sent less what the queue grew by
     // (span / (span + growth) for a queue that drains at the link's rate), less what it
     // dropped. One sample alone is too noisy (a socket that blocked for a moment).
@@ -101,7 +107,6 @@ uint64_t UplinkEstimator::update(const Sample& s) {
         first.queue_us >= 0 && queue_us_ > first.queue_us ? double(queue_us_ - first.queue_us) : 0;
     const double delivered =
         double(s.bytes_sent - first.bytes) * 8e6 / (span_us + growth_us) * (1.0 - loss_);
-    const bool saturated = queue_us_ >= cfg_.saturated_queue_delay_us;
     double cut = std::min(budget, delivered) * cfg_.decrease;
     if (saturated) cut = std::min(cut, budget * cfg_.saturated_decrease);
     budget = std::max(budget * cfg_.max_cut, cut);
@@ -109,6 +114,8 @@ uint64_t UplinkEstimator::update(const Sample& s) {
     ceiling_bps_ = saturated ? budget : delivered;
     ceiling_until_ = s.now_us + cfg_.ceiling_hold_us;
     hold_until_ = s.now_us + cfg_.hold_us;
+    last_cut_saturated_ = saturated;
+    last_cut_queue_us_ = queue_us_;
     ++cuts_;
   } else if (clean && s.now_us >= hold_until_) {
     const double secs = t_us / 1e6;

@@ -10,7 +10,8 @@
 //  - Congested (that delay above a threshold, or partners NACKing a large share of the
 //    chunks sent): the budget is cut to a share of the rate that really left, the sent rate
 //    less what the queue grew by, at most once per hold time (the queue drains and the
-//    children above the budget move elsewhere meanwhile).
+//    children above the budget move elsewhere meanwhile). A cut after which the queue
+//    still grows into saturation was too small: the next one does not wait.
 //  - Clean and used (the sent rate near the budget): the budget grows, fast until the first
 //    congestion (it may start below the declared budget), then slowly, up to just below the
 //    rate of the last congestion for a while, then probes beyond it.
@@ -108,6 +109,8 @@ class UplinkEstimator {
   double ceiling_bps_ = 0;  // delivered rate at the last cut (0: none yet)
   int64_t ceiling_until_ = 0;
   uint32_t cuts_ = 0;
+  bool last_cut_saturated_ = false;
+  int64_t last_cut_queue_us_ = 0;
 };
 
 }  // namespace meshcast::node

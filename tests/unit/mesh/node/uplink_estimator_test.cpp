@@ -231,11 +231,11 @@ TEST(UplinkEstimator, AnIdleRelayDoesNotGrowBeyondWhatItSaw) {
   int64_t now = 0;
   uint64_t sent = 0;
   std::vector<UplinkEstimator::LinkRtt> rtts = {{1, 20}};
-  // A cut ...
+  // A cut (150 ms of queue, which stays below saturation) ...
   for (int i = 0; i < 3; ++i) {
     now += kStepUs;
     sent += 125'000;
-    rtts[0].rtt_ms = 20 + 150 * i;
+    rtts[0].rtt_ms = 20 + 150 * std::min(i, 1);
     est.update({now, sent, 0, 0, rtts});
   }
   ASSERT_EQ(est.cuts(), 1u);
@@ -348,4 +348,37 @@ TEST(UplinkEstimator, ASaturatedQueueCutsTheBudgetByAShare) {
   // Cutting to a share of the sent rate stays higher, each cut.
   for (size_t i = 0; i < shared.size(); ++i) EXPECT_LE(shared[i], sent_rate[i]) << i;
   EXPECT_LT(shared.back(), sent_rate.back());
+}
+
+// A relay at 1.2 Mbit/s behind a 1 Mbit/s modem: the first cut comes at 150 ms of queue and
+// keeps most of the budget (the sent rate overstates what got through); the queue still
+// grows, to 400 ms half a second later. Waiting out the hold (2 s) would leave the children
+// in a modem that drops; the saturated cut follows at once, and only once.
+TEST(UplinkEstimator, ACutAfterWhichTheQueueGrowsIntoSaturationIsFollowedAtOnce) {
+  auto cfg = config(3'200'000);
+  cfg.start_bps = 1'200'000;
+  UplinkEstimator est(cfg);
+  uint64_t sent = 0, chunks = 0;
+  int64_t now = 0;
+  auto sample = [&](double queue_ms, bool sending) {
+    now += kStepUs;
+    if (sending) {
+      sent += 1'200'000 / 8 / 2;
+      chunks += 65;
+    }
+    std::vector<UplinkEstimator::LinkRtt> rtts = {{1, 20 + queue_ms}, {2, 35 + queue_ms}};
+    return est.update({now, sent, chunks, 0, rtts});
+  };
+  sample(0, false);
+  sample(0, false);
+  const uint64_t first = sample(150, true);
+  ASSERT_EQ(est.cuts(), 1u);
+  EXPECT_GT(first, 600'000u);  // a gentle cut: the queue was not yet saturated
+  const uint64_t second = sample(400, true);
+  EXPECT_EQ(est.cuts(), 2u) << "the saturated cut waited for the hold";
+  EXPECT_LE(second, first / 2);
+  // Saturated and flat: the next cut waits for the hold again.
+  sample(420, true);
+  sample(430, true);
+  EXPECT_EQ(est.cuts(), 2u);
 }
