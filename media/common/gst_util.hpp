@@ -4,8 +4,9 @@
 #include <gst/gst.h>
 
 #include <cstdint>
-#include <functional>
 #include <string>
+
+#include "media/common/gst_handle.hpp"
 
 namespace meshcast::media {
 
@@ -28,28 +29,11 @@ void add_src_buffer_probe(GstElement* pipeline, const char* name, GstPadProbeCal
 
 // Builds a pipeline from a gst-launch description, forces the system (monotonic) clock so
 // all our pipelines share one time base. Returns nullptr and fills error on failure.
-GstElement* make_pipeline(const std::string& description, std::string* error);
+GstElementPtr make_pipeline(const std::string& description, std::string* error);
 
-// Watches a pipeline's bus on a given main context. Errors, warnings and EOS go to callbacks
-// on that context. Destroy with remove().
-class BusWatch {
- public:
-  BusWatch() = default;
-  ~BusWatch() { remove(); }
-  BusWatch(const BusWatch&) = delete;
-  BusWatch& operator=(const BusWatch&) = delete;
-  void attach(GstElement* pipeline, GMainContext* ctx);
-  void remove();
-  std::function<void(const std::string&)> on_error;
-  std::function<void()> on_eos;
+// The GError of an ERROR or WARNING message (nullptr for other messages).
+GErrorPtr message_error(GstMessage* msg);
 
- private:
-  static gboolean on_message(GstBus* bus, GstMessage* msg, gpointer self);
-  GSource* source_ = nullptr;
-};
-
-// Stops a pipeline after letting EOS reach the sinks (so muxers and wavenc finalize their
-// files). Blocks at most timeout_ms. Returns false if EOS did not arrive in time.
 // True when GStreamer's device monitor sees at least one device of that class
 // ("Video/Source", "Audio/Source", "Audio/Sink"). auto* elements would otherwise silently
 // pick a fake device.
@@ -60,6 +44,8 @@ bool device_available(const char* device_class);
 // the caller's fallback text.
 bool set_playing(GstElement* pipeline, std::string* reason);
 
+// Stops a pipeline after letting EOS reach the sinks (so muxers and wavenc finalize their
+// files). Blocks at most timeout_ms. Returns false if EOS did not arrive in time.
 bool stop_pipeline_with_eos(GstElement* pipeline, GstElement* eos_into, int timeout_ms);
 
 }  // namespace meshcast::media
