@@ -17,15 +17,15 @@ using media::GstElementPtr;
 struct Peers {
   GstElementPtr send;  // the two webrtcbins
   GstElementPtr recv;
-  // Declared after the elements: destroyed first, so both pipelines are NULL (streaming
-  // threads joined) before anything else goes.
-  media::PipelineRunner tx;  // sender pipeline
-  media::PipelineRunner rx;  // receiver pipeline
-  std::mutex m;              // taps run on streaming threads
+  std::mutex m;  // taps run on streaming threads
   media::ClickDetector tx_clicks{48000}, rx_clicks{48000};
   std::vector<int64_t> sent, received;
   std::atomic<int64_t> first_media_us{0};
   std::string error;
+  // Last: destroyed first, so both pipelines are NULL (streaming threads joined) before
+  // anything their callbacks touch goes.
+  media::PipelineRunner tx;  // sender pipeline
+  media::PipelineRunner rx;  // receiver pipeline
   void fail(const std::string& e) {
     std::lock_guard<std::mutex> l(m);
     if (error.empty()) error = e;
