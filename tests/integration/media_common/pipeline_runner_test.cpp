@@ -1,4 +1,5 @@
-// PipelineRunner: the one start/stop skeleton of the media pipelines.
+// PipelineRunner: the one start/stop skeleton of the media pipelines, on real pipelines of
+// GStreamer core elements (fakesrc, identity, filesrc, fakesink).
 #include "media/common/pipeline_runner.hpp"
 
 #include <gtest/gtest.h>
