@@ -12,6 +12,8 @@
 #include "apps/cli/tracker_url.hpp"
 #include "apps/command.hpp"
 #include "apps/session/call_session.hpp"
+#include "media/common/glib_handle.hpp"
+#include "media/common/source_guard.hpp"
 
 namespace meshcast::app {
 namespace {
@@ -147,8 +149,8 @@ int run(int argc, char** argv) {
   StatusLine status(a.has("quiet"));
   // Asking on the terminal: one line from stdin, read on the main loop.
   std::function<void(bool)> pending_decision;
-  GIOChannel* in = nullptr;
-  guint in_watch = 0;
+  meshcast::media::GIOChannelPtr in;
+  meshcast::media::SourceGuard in_watch;
   call.set_on_ask([&](const std::string& from, std::function<void(bool)> decide) {
     if (!isatty(STDIN_FILENO)) {
       status.finish();
@@ -164,23 +166,22 @@ int run(int argc, char** argv) {
     std::fflush(stderr);
     pending_decision = std::move(decide);
     if (!in) {
-      in = g_io_channel_unix_new(STDIN_FILENO);
-      in_watch = g_io_add_watch(
-          in, GIOCondition(G_IO_IN | G_IO_HUP),
-          [](GIOChannel* ch, GIOCondition, gpointer p) -> gboolean {
-            auto* fn = static_cast<std::function<void(bool)>*>(p);
-            gchar* line = nullptr;
-            g_io_channel_read_line(ch, &line, nullptr, nullptr, nullptr);
-            bool yes = line && (line[0] == 'y' || line[0] == 'Y');
-            g_free(line);
-            if (*fn) {
-              auto f = std::move(*fn);
-              *fn = nullptr;
-              f(yes);
-            }
-            return G_SOURCE_CONTINUE;
-          },
-          &pending_decision);
+      in.reset(g_io_channel_unix_new(STDIN_FILENO));
+      GIOFunc on_line = [](GIOChannel* ch, GIOCondition, gpointer p) -> gboolean {
+        auto* fn = static_cast<std::function<void(bool)>*>(p);
+        meshcast::media::GCharPtr line;
+        g_io_channel_read_line(ch, meshcast::media::out_ptr(line), nullptr, nullptr, nullptr);
+        bool yes = line && (line.get()[0] == 'y' || line.get()[0] == 'Y');
+        if (*fn) {
+          auto f = std::move(*fn);
+          *fn = nullptr;
+          f(yes);
+        }
+        return G_SOURCE_CONTINUE;
+      };
+      in_watch = meshcast::media::SourceGuard::with_callback(
+          g_io_create_watch(in.get(), GIOCondition(G_IO_IN | G_IO_HUP)),
+          meshcast::media::source_func(on_line), &pending_decision);
     }
   });
   bool counting = false;
@@ -201,8 +202,8 @@ int run(int argc, char** argv) {
   call.start();
   bool interrupted = loop.run();
   status.finish();
-  if (in_watch) g_source_remove(in_watch);
-  if (in) g_io_channel_unref(in);
+  in_watch.reset();
+  in.reset();
   if (!ended) {
     bool in_call = call.phase() == CallPhase::kInCall;
     call.hangup();

@@ -12,6 +12,7 @@
 
 #include "apps/cli/args.hpp"
 #include "apps/command.hpp"
+#include "media/common/glib_handle.hpp"
 #include "mesh/base/time.hpp"
 #include "mesh/link/loopback_pair.hpp"
 #include "mesh/stats/stats.hpp"
@@ -115,7 +116,8 @@ static int run_link_bench(int argc, char** argv) {
     std::fprintf(stderr, "meshcast link-bench: certificate generation failed\n");
     return meshcast::app::kExitFailure;
   }
-  GMainContext* ctx = g_main_context_new();
+  meshcast::media::GMainContextPtr own_ctx(g_main_context_new());  // outlives the pairs below
+  GMainContext* ctx = own_ctx.get();
   std::vector<std::unique_ptr<LoopbackPair>> pairs;
   std::vector<double> setup_ms;
   int setup_failures = 0;
@@ -149,7 +151,6 @@ static int run_link_bench(int argc, char** argv) {
   }
   if (pairs.empty()) {
     std::fprintf(stderr, "meshcast link-bench: no link connected: %s\n", first_error.c_str());
-    g_main_context_unref(ctx);
     return meshcast::app::kExitFailure;
   }
 
@@ -220,7 +221,6 @@ static int run_link_bench(int argc, char** argv) {
   pairs.clear();
   run_context_until(
       ctx, [] { return false; }, 20);
-  g_main_context_unref(ctx);
   return setup_failures == 0 ? meshcast::app::kExitOk : meshcast::app::kExitFailure;
 }
 

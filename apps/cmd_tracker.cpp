@@ -10,6 +10,8 @@
 #include "apps/cli/args.hpp"
 #include "apps/cli/status.hpp"
 #include "apps/command.hpp"
+#include "media/common/glib_handle.hpp"
+#include "media/common/source_guard.hpp"
 #include "signaling/cluster_event.hpp"
 #include "signaling/random_token.hpp"
 #include "signaling/redis_url.hpp"
@@ -291,13 +293,13 @@ int run_tracker(int argc, char** argv) {
   }
   std::printf("listening on %s\n", server.ws_url().c_str());
   std::fflush(stdout);
-  GMainLoop* loop = g_main_loop_new(nullptr, FALSE);
+  media::GMainLoopPtr loop(g_main_loop_new(nullptr, FALSE));
   auto quit = +[](gpointer l) -> gboolean {
     g_main_loop_quit(static_cast<GMainLoop*>(l));
     return G_SOURCE_CONTINUE;  // removed below, after the loop
   };
-  guint s1 = g_unix_signal_add(SIGINT, quit, loop);
-  guint s2 = g_unix_signal_add(SIGTERM, quit, loop);
+  auto s1 = media::SourceGuard::with_callback(g_unix_signal_source_new(SIGINT), quit, loop.get());
+  auto s2 = media::SourceGuard::with_callback(g_unix_signal_source_new(SIGTERM), quit, loop.get());
   // Live status: every second on a terminal, every 10 s as plain lines otherwise.
   app::StatusLine status(args.has("quiet"));
   struct Tick {
@@ -306,7 +308,7 @@ int run_tracker(int argc, char** argv) {
     app::StatsWriter* stats;
     int n = 0;
   } tick{&server, &status, &stats};
-  guint t = g_timeout_add_seconds(
+  auto t = media::SourceGuard::timeout_seconds(
       1,
       [](gpointer p) -> gboolean {
         auto* k = static_cast<Tick*>(p);
@@ -327,12 +329,9 @@ int run_tracker(int argc, char** argv) {
         return G_SOURCE_CONTINUE;
       },
       &tick);
-  g_main_loop_run(loop);
-  g_source_remove(t);
+  g_main_loop_run(loop.get());
+  t.reset();
   status.finish();
-  g_source_remove(s1);
-  g_source_remove(s2);
-  g_main_loop_unref(loop);
   return app::kExitOk;
 }
 

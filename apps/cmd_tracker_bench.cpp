@@ -25,6 +25,8 @@
 #include "apps/cli/args.hpp"
 #include "apps/cli/stats.hpp"
 #include "apps/command.hpp"
+#include "media/common/glib_handle.hpp"
+#include "media/common/source_guard.hpp"
 #include "mesh/base/time.hpp"
 #include "signaling/raw_ws.hpp"
 #include "signaling/tracker_client.hpp"
@@ -129,13 +131,14 @@ struct Bench {
   int n = 0, concurrency = 256, rounds = 5;
   std::string url;
   std::vector<std::string> urls;  // instances of a cluster (or the one tracker)
-  SoupSession* session = nullptr;
+  media::GObjectPtr<SoupSession> session;
   std::vector<std::unique_ptr<TrackerClient>> clients;
   int next_to_start = 0, in_flight = 0, joined = 0, failed = 0;
   int pingers = 0;
   std::vector<double> rtt_ms;
   std::vector<std::string> errors;  // first few, for the report
   bool stream_ready = false;
+  media::SourceGuard stream_ready_timer;
 
   static std::string id_of(int i) { return "bench-" + std::to_string(i); }
 
@@ -159,7 +162,7 @@ struct Bench {
     ++in_flight;
     signaling::TrackerClientOptions o;
     o.max_reconnect_attempts = 0;
-    o.session = session;
+    o.session = session.get();
     o.keepalive_s = 0;
     o.request_timeout_ms = 60000;
     clients[i] = std::make_unique<TrackerClient>(o);
@@ -207,20 +210,20 @@ std::vector<std::string> split_commas(const std::string& s) {
 // Starts `meshcast tracker --listen 127.0.0.1:0 --quiet EXTRA...` and reads its URL.
 bool spawn_tracker(const std::vector<std::string>& extra, GPid* child, std::string* url,
                    const std::string& tracker_exe = "") {
-  gchar* exe = g_file_read_link("/proc/self/exe", nullptr);
-  std::vector<std::string> args = {tracker_exe.empty() ? (exe ? exe : "meshcast") : tracker_exe,
-                                   "tracker", "--listen", "127.0.0.1:0", "--quiet"};
-  g_free(exe);
+  media::GCharPtr exe(g_file_read_link("/proc/self/exe", nullptr));
+  std::vector<std::string> args = {
+      tracker_exe.empty() ? (exe ? exe.get() : "meshcast") : tracker_exe, "tracker", "--listen",
+      "127.0.0.1:0", "--quiet"};
   args.insert(args.end(), extra.begin(), extra.end());
   std::vector<gchar*> argv_child;
   for (auto& a : args) argv_child.push_back(a.data());
   argv_child.push_back(nullptr);
   gint out_fd = -1;
-  GError* e = nullptr;
+  media::GErrorPtr e;
   if (!g_spawn_async_with_pipes(nullptr, argv_child.data(), nullptr, G_SPAWN_DO_NOT_REAP_CHILD,
-                                nullptr, nullptr, child, nullptr, &out_fd, nullptr, &e)) {
+                                nullptr, nullptr, child, nullptr, &out_fd, nullptr,
+                                media::out_ptr(e))) {
     std::fprintf(stderr, "meshcast tracker-bench: cannot start tracker: %s\n", e->message);
-    g_error_free(e);
     return false;
   }
   FILE* f = fdopen(out_fd, "r");
@@ -259,11 +262,10 @@ uint16_t port_of(const std::string& url) {
 
 // Runs the default main context until `pred` holds or `ms` pass.
 bool pump_until(const std::function<bool()>& pred, int64_t ms) {
-  guint wake = g_timeout_add(
+  media::SourceGuard wake = media::SourceGuard::timeout(
       20, [](gpointer) -> gboolean { return G_SOURCE_CONTINUE; }, nullptr);
   const int64_t end = monotonic_us() + ms * 1000;
   while (!pred() && monotonic_us() < end) g_main_context_iteration(nullptr, TRUE);
-  g_source_remove(wake);
   return pred();
 }
 
@@ -335,8 +337,8 @@ int run_attack(app::Args& args) {
   std::string url;
   if (!spawn_tracker(extra, &child, &url, args.get("tracker-exe"))) return app::kExitFailure;
   const uint16_t port = port_of(url);
-  SoupSession* session = soup_session_new_with_options(
-      "max-conns", 10000, "max-conns-per-host", 10000, "timeout", 0u, "idle-timeout", 0u, nullptr);
+  media::GObjectPtr<SoupSession> session(soup_session_new_with_options(
+      "max-conns", 10000, "max-conns-per-host", 10000, "timeout", 0u, "idle-timeout", 0u, nullptr));
   RssWatch rss{child};
   std::vector<std::unique_ptr<TrackerClient>> owners;
   std::vector<std::string> errors;
@@ -349,7 +351,7 @@ int run_attack(app::Args& args) {
     for (long o = 0; o * 8 < streams; ++o) {
       signaling::TrackerClientOptions co;
       co.max_reconnect_attempts = 0;
-      co.session = session;
+      co.session = session.get();
       owners.push_back(std::make_unique<TrackerClient>(co));
       TrackerClient* c = owners.back().get();
       c->set_on_state([&, c, o](ClientState s, const std::string&) {
@@ -443,7 +445,7 @@ int run_attack(app::Args& args) {
       }
     }
     // Hold, sampling the tracker's memory.
-    guint sampler = g_timeout_add(
+    media::SourceGuard sampler = media::SourceGuard::timeout(
         100,
         [](gpointer p) -> gboolean {
           static_cast<RssWatch*>(p)->sample();
@@ -453,7 +455,7 @@ int run_attack(app::Args& args) {
     const double cpu_hold_start = cpu_seconds(child);
     pump_until([] { return false; }, hold_s * 1000);
     hold_cpu_s += cpu_seconds(child) - cpu_hold_start;
-    g_source_remove(sampler);
+    sampler.reset();
     rss.sample();
     after = sample_process(child);
     open = json::object();
@@ -467,7 +469,7 @@ int run_attack(app::Args& args) {
   }
 
   double honest_ms = 0;
-  bool honest = honest_client_works(url, session, &honest_ms);
+  bool honest = honest_client_works(url, session.get(), &honest_ms);
   report["sockets"] = total;
   report["still_open_after_hold"] = open;
   report["setup_failed"] = setup_failed;
@@ -487,7 +489,7 @@ int run_attack(app::Args& args) {
   for (auto& o : owners) o->close();
   pump_until([] { return false; }, 200);
   owners.clear();
-  g_object_unref(session);
+  session.reset();
   stop_tracker(child);
   std::printf("%s\n", report.dump(2).c_str());
   return honest ? app::kExitOk : app::kExitFailure;
@@ -735,15 +737,14 @@ int run_bench(int argc, char** argv) {
     return s;
   };
 
-  b.session = soup_session_new_with_options("max-conns", 100000, "max-conns-per-host", 100000,
-                                            "timeout", 0u, "idle-timeout", 0u, nullptr);
+  b.session.reset(soup_session_new_with_options("max-conns", 100000, "max-conns-per-host", 100000,
+                                                "timeout", 0u, "idle-timeout", 0u, nullptr));
   b.clients.resize(b.n);
   const int64_t deadline = monotonic_us() + timeout_s * 1000000;
   auto run_until = [&](const std::function<bool()>& pred) {
-    guint wake = g_timeout_add(
+    media::SourceGuard wake = media::SourceGuard::timeout(
         50, [](gpointer) -> gboolean { return G_SOURCE_CONTINUE; }, nullptr);
     while (!pred() && monotonic_us() < deadline) g_main_context_iteration(nullptr, TRUE);
-    g_source_remove(wake);
     return pred();
   };
 
@@ -756,7 +757,7 @@ int run_bench(int argc, char** argv) {
   {
     signaling::TrackerClientOptions o;
     o.max_reconnect_attempts = 0;
-    o.session = b.session;
+    o.session = b.session.get();
     o.keepalive_s = 0;
     b.clients[0] = std::make_unique<TrackerClient>(o);
     TrackerClient* c = b.clients[0].get();
@@ -776,7 +777,7 @@ int run_bench(int argc, char** argv) {
             if (!cr.ok) return b.note_error("create: " + cr.code);
             ++b.joined;
             // Other instances learn of the stream through Redis: give it a moment.
-            g_timeout_add(
+            b.stream_ready_timer = media::SourceGuard::timeout(
                 b.urls.size() > 1 ? 300 : 0,
                 +[](gpointer d) -> gboolean {
                   auto* bench = static_cast<Bench*>(d);
@@ -897,7 +898,8 @@ int run_bench(int argc, char** argv) {
     if (c) c->close();
   run_until([&, t = monotonic_us()] { return monotonic_us() - t > 500000; });
   b.clients.clear();
-  g_object_unref(b.session);
+  b.stream_ready_timer.reset();
+  b.session.reset();
   if (own_tracker) stop_tracker(child);
   std::printf("%s\n", report.dump(2).c_str());
   return report["complete"].get<bool>() ? app::kExitOk : app::kExitFailure;

@@ -9,20 +9,6 @@
 
 namespace meshcast::app {
 
-namespace {
-// A timeout we hold a reference to, so destroying it later is always safe.
-GSource* add_timeout(unsigned ms, GSourceFunc fn, gpointer data) {
-  GSource* s = g_timeout_source_new(ms);
-  g_source_set_callback(s, fn, data, nullptr);
-  g_source_attach(s, nullptr);
-  return s;
-}
-void drop(GSource* s) {
-  g_source_destroy(s);
-  g_source_unref(s);
-}
-}  // namespace
-
 MainLoop::MainLoop() : loop_(g_main_loop_new(nullptr, FALSE)) {
   auto on_signal = [](gpointer p) -> gboolean {
     auto* self = static_cast<MainLoop*>(p);
@@ -30,21 +16,16 @@ MainLoop::MainLoop() : loop_(g_main_loop_new(nullptr, FALSE)) {
     self->quit();
     return G_SOURCE_CONTINUE;
   };
-  sigint_ = g_unix_signal_add(SIGINT, on_signal, this);
-  sigterm_ = g_unix_signal_add(SIGTERM, on_signal, this);
+  sigint_ = media::SourceGuard::with_callback(g_unix_signal_source_new(SIGINT), on_signal, this);
+  sigterm_ = media::SourceGuard::with_callback(g_unix_signal_source_new(SIGTERM), on_signal, this);
 }
 
-MainLoop::~MainLoop() {
-  for (GSource* t : timers_) drop(t);
-  g_source_remove(sigint_);
-  g_source_remove(sigterm_);
-  g_main_loop_unref(loop_);
-}
+MainLoop::~MainLoop() = default;
 
 bool MainLoop::run(double duration_s) {
-  GSource* t = nullptr;
+  media::SourceGuard t;
   if (duration_s > 0)
-    t = add_timeout(
+    t = media::SourceGuard::timeout(
         static_cast<unsigned>(duration_s * 1000),
         [](gpointer p) -> gboolean {
           static_cast<MainLoop*>(p)->quit();
@@ -52,22 +33,22 @@ bool MainLoop::run(double duration_s) {
         },
         this);
   // A quit asked for before the loop ran (a fatal error during start-up) ends it at once.
-  if (!interrupted_ && !quit_pending_) g_main_loop_run(loop_);
+  if (!interrupted_ && !quit_pending_) g_main_loop_run(loop_.get());
   quit_pending_ = false;
-  if (t) drop(t);
+  t.reset();
   return interrupted_;
 }
 
 void MainLoop::quit() {
-  if (g_main_loop_is_running(loop_))
-    g_main_loop_quit(loop_);
+  if (g_main_loop_is_running(loop_.get()))
+    g_main_loop_quit(loop_.get());
   else
     quit_pending_ = true;
 }
 
 void MainLoop::every(unsigned ms, std::function<bool()> fn) {
   fns_.push_back(std::make_unique<std::function<bool()>>(std::move(fn)));
-  timers_.push_back(add_timeout(
+  timers_.push_back(media::SourceGuard::timeout(
       ms,
       [](gpointer p) -> gboolean {
         return (*static_cast<std::function<bool()>*>(p))() ? G_SOURCE_CONTINUE : G_SOURCE_REMOVE;

@@ -7,13 +7,16 @@
 #include <memory>
 #include <vector>
 
+#include "media/common/glib_handle.hpp"
+#include "media/common/source_guard.hpp"
+
 namespace meshcast::app {
 
 class MainLoop {
  public:
   MainLoop();
   ~MainLoop();
-  GMainContext* context() const { return g_main_loop_get_context(loop_); }
+  GMainContext* context() const { return g_main_loop_get_context(loop_.get()); }
   // Runs until quit(), a signal, or `duration_s` (0 = no limit); returns at once if quit()
   // was called while it was not running. Returns true if a signal ended it.
   bool run(double duration_s = 0);
@@ -25,12 +28,12 @@ class MainLoop {
   bool interrupted() const { return interrupted_; }
 
  private:
-  GMainLoop* loop_;
+  media::GMainLoopPtr loop_;
   bool interrupted_ = false;
   bool quit_pending_ = false;
-  guint sigint_ = 0, sigterm_ = 0;
-  std::vector<GSource*> timers_;
+  media::SourceGuard sigint_, sigterm_;
   std::vector<std::unique_ptr<std::function<bool()>>> fns_;
+  std::vector<media::SourceGuard> timers_;  // after fns_: removed before the functions go
 };
 
 }  // namespace meshcast::app

@@ -13,8 +13,8 @@ BroadcastSession::BroadcastSession(GMainContext* ctx, BroadcastOptions opt,
     : ctx_(ctx), opt_(std::move(opt)), cert_(std::move(cert)) {}
 
 BroadcastSession::~BroadcastSession() {
-  if (synthetic_timer_) g_source_remove(synthetic_timer_);
-  if (report_timer_) g_source_remove(report_timer_);
+  synthetic_timer_.reset();
+  report_timer_.reset();
   if (source_) source_->stop();
   source_.reset();
   peer_.reset();
@@ -128,9 +128,10 @@ void BroadcastSession::go_live() {
     if (!source_->start(&err)) return fatal("cannot start capture: " + err, kExitFailure);
     for (auto& w : source_->warnings()) g_message("meshcast: %s", w.c_str());
   } else {
-    synthetic_timer_ = g_timeout_add(opt_.segment_ms, &BroadcastSession::on_synthetic_tick, this);
+    synthetic_timer_ =
+        media::SourceGuard::timeout(opt_.segment_ms, &BroadcastSession::on_synthetic_tick, this);
   }
-  report_timer_ = g_timeout_add(1000, &BroadcastSession::on_report_tick, this);
+  report_timer_ = media::SourceGuard::timeout(1000, &BroadcastSession::on_report_tick, this);
   if (on_live_) on_live_();
 }
 
@@ -232,10 +233,8 @@ void BroadcastSession::fatal(const std::string& msg, int code) {
 void BroadcastSession::stop() {
   if (stopped_) return;
   stopped_ = true;
-  if (synthetic_timer_) g_source_remove(synthetic_timer_);
-  synthetic_timer_ = 0;
-  if (report_timer_) g_source_remove(report_timer_);
-  report_timer_ = 0;
+  synthetic_timer_.reset();
+  report_timer_.reset();
   if (source_) source_->stop();
   if (peer_) peer_->stop();
   if (client_ && client_->state() == signaling::ClientState::kConnected) {

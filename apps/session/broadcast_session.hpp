@@ -13,6 +13,7 @@
 #include "apps/session/tracker_signaling.hpp"
 #include "media/broadcast/broadcast_source.hpp"
 #include "media/broadcast/segmenter.hpp"
+#include "media/common/source_guard.hpp"
 #include "mesh/core/ed25519.hpp"
 #include "mesh/node/mesh_peer.hpp"
 #include "signaling/tracker_client.hpp"
@@ -88,8 +89,8 @@ class BroadcastSession {
   BroadcastCounters counters_;
   uint32_t next_number_ = 0;
   uint64_t synthetic_seq_ = 0;
-  guint synthetic_timer_ = 0;
-  guint report_timer_ = 0;
+  media::SourceGuard synthetic_timer_;
+  media::SourceGuard report_timer_;
   int64_t started_us_ = 0;
   bool stopped_ = false;
   FatalFn on_fatal_;

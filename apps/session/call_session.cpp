@@ -46,7 +46,7 @@ CallSession::CallSession(GMainContext* ctx, CallOptions opt,
 }
 
 CallSession::~CallSession() {
-  if (report_timer_) g_source_remove(report_timer_);
+  report_timer_.reset();
   stop_media();
   link_.reset();
   client_.reset();
@@ -401,7 +401,7 @@ void CallSession::start_media() {
     if (!video_rx_->start(&err)) return end("cannot start video playout: " + err, kExitFailure);
     if (!video_tx_->start(&err)) return end("cannot start video capture: " + err, kExitFailure);
   }
-  report_timer_ = g_timeout_add(1000, &CallSession::on_report_tick, this);
+  report_timer_ = media::SourceGuard::timeout(1000, &CallSession::on_report_tick, this);
 }
 
 void CallSession::on_rtp(const uint8_t* d, size_t n) {
@@ -537,8 +537,7 @@ std::string CallSession::status_line() const {
 }
 
 void CallSession::stop_media() {
-  if (report_timer_) g_source_remove(report_timer_);
-  report_timer_ = 0;
+  report_timer_.reset();
   if (audio_tx_) audio_tx_->stop();
   if (video_tx_) video_tx_->stop();
   if (audio_rx_) audio_rx_->stop();

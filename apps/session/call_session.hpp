@@ -14,6 +14,7 @@
 #include "media/call/audio_sender.hpp"
 #include "media/call/video_receiver.hpp"
 #include "media/call/video_sender.hpp"
+#include "media/common/source_guard.hpp"
 #include "mesh/link/peer_link.hpp"
 #include "signaling/known_peers.hpp"
 #include "signaling/tracker_client.hpp"
@@ -117,7 +118,7 @@ class CallSession {
   bool registered_ = false;
   bool description_sent_ = false;
   std::vector<std::string> early_candidates_;
-  guint report_timer_ = 0;
+  media::SourceGuard report_timer_;
   int64_t media_started_us_ = 0;
   int64_t link_opened_us_ = 0;  // the link was created (offer made or received)
   double link_setup_ms_ = -1;   // created -> connected (ICE + DTLS)

@@ -75,8 +75,9 @@ ProcessSwarm::ProcessSwarm(ProcessSwarmOptions opt) : opt_(std::move(opt)), rng_
 ProcessSwarm::~ProcessSwarm() {
   for (auto& p : procs_) {
     if (p->ended_s < 0 && p->pid > 0) kill(p->pid, SIGKILL);
-    if (p->child_watch) g_source_remove(p->child_watch);
+    p->child_watch.reset();
   }
+  tracker_out_watch_.reset();
   if (tracker_out_ >= 0) close(tracker_out_);
   if (own_dir_ && !dir_.empty()) {
     std::error_code ec;
@@ -99,26 +100,24 @@ ProcessSwarm::Proc* ProcessSwarm::spawn(const std::string& role, const std::stri
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
-  GError* err = nullptr;
+  media::GErrorPtr err;
   const auto flags =
       GSpawnFlags(G_SPAWN_DO_NOT_REAP_CHILD | (stdout_fd ? 0 : G_SPAWN_STDOUT_TO_DEV_NULL));
   if (!g_spawn_async_with_pipes(nullptr, argv.data(), nullptr, flags, die_with_parent, nullptr,
-                                &p->pid, nullptr, stdout_fd, nullptr, &err)) {
+                                &p->pid, nullptr, stdout_fd, nullptr, media::out_ptr(err))) {
     *error = "cannot start " + name + ": " + (err ? err->message : "?");
-    if (err) g_error_free(err);
     return nullptr;
   }
   p->started_s = now_s();
-  p->child_watch = g_child_watch_add(
-      p->pid,
-      [](GPid pid, gint status, gpointer data) {
-        auto* proc = static_cast<Proc*>(data);
-        g_spawn_close_pid(pid);
-        proc->child_watch = 0;
-        proc->ended_s = proc->owner->now_s();
-        proc->exit_status = status;
-      },
-      p.get());
+  GChildWatchFunc on_exit = [](GPid pid, gint status, gpointer data) {
+    auto* proc = static_cast<Proc*>(data);
+    g_spawn_close_pid(pid);
+    proc->child_watch.reset();  // a child watch fires once
+    proc->ended_s = proc->owner->now_s();
+    proc->exit_status = status;
+  };
+  p->child_watch = media::SourceGuard::with_callback(g_child_watch_source_new(p->pid),
+                                                     media::source_func(on_exit), p.get());
   procs_.push_back(std::move(p));
   return procs_.back().get();
 }
@@ -145,13 +144,13 @@ bool ProcessSwarm::start_tracker(std::string* error) {
   tracker_url_ = line.substr(at);
   while (!tracker_url_.empty() && isspace(uint8_t(tracker_url_.back()))) tracker_url_.pop_back();
   // Keep reading what it prints, so it never blocks on a full pipe.
-  g_unix_fd_add(
-      tracker_out_, GIOCondition(G_IO_IN | G_IO_HUP | G_IO_ERR),
-      [](gint fd, GIOCondition, gpointer) -> gboolean {
-        char sink[4096];
-        return read(fd, sink, sizeof sink) > 0 ? G_SOURCE_CONTINUE : G_SOURCE_REMOVE;
-      },
-      nullptr);
+  GUnixFDSourceFunc drain = [](gint fd, GIOCondition, gpointer) -> gboolean {
+    char sink[4096];
+    return read(fd, sink, sizeof sink) > 0 ? G_SOURCE_CONTINUE : G_SOURCE_REMOVE;
+  };
+  tracker_out_watch_ = media::SourceGuard::with_callback(
+      g_unix_fd_source_new(tracker_out_, GIOCondition(G_IO_IN | G_IO_HUP | G_IO_ERR)),
+      media::source_func(drain), nullptr);
   return true;
 }
 
@@ -266,8 +265,10 @@ bool ProcessSwarm::run(std::string* error) {
     *static_cast<bool*>(p) = true;
     return G_SOURCE_CONTINUE;
   };
-  guint sigint = g_unix_signal_add(SIGINT, stop_signal, &interrupted_);
-  guint sigterm = g_unix_signal_add(SIGTERM, stop_signal, &interrupted_);
+  auto sigint = media::SourceGuard::with_callback(g_unix_signal_source_new(SIGINT), stop_signal,
+                                                  &interrupted_);
+  auto sigterm = media::SourceGuard::with_callback(g_unix_signal_source_new(SIGTERM), stop_signal,
+                                                   &interrupted_);
   bool ok = true;
   while (!interrupted_ && now_s() < end) {
     const double t = now_s();
@@ -295,8 +296,8 @@ bool ProcessSwarm::run(std::string* error) {
     g_usleep(20'000);
   }
   ran_s_ = now_s() - t_live;
-  g_source_remove(sigint);
-  g_source_remove(sigterm);
+  sigint.reset();
+  sigterm.reset();
   stop_all();
   if (!ok) *error = fatal_;
   return ok;

@@ -12,6 +12,9 @@
 #include <string>
 #include <vector>
 
+#include "media/common/glib_handle.hpp"
+#include "media/common/source_guard.hpp"
+
 namespace meshcast::app {
 
 struct ProcessSwarmOptions {
@@ -59,7 +62,7 @@ class ProcessSwarm {
     bool killed = false;  // by churn
     std::string stats_path;
     std::vector<Sample> samples;
-    guint child_watch = 0;
+    media::SourceGuard child_watch;
     ProcessSwarm* owner = nullptr;
   };
 
@@ -81,6 +84,7 @@ class ProcessSwarm {
   bool own_dir_ = false;
   std::string tracker_url_;
   int tracker_out_ = -1;
+  media::SourceGuard tracker_out_watch_;  // drains the tracker's stdout
   std::vector<std::unique_ptr<Proc>> procs_;
   int next_viewer_ = 0;
   int64_t t0_us_ = 0;

@@ -27,12 +27,12 @@ size_t connected_partners(ViewerSession& s) {
 Swarm::Swarm(SwarmOptions opt) : opt_(std::move(opt)), rng_(opt_.seed) {}
 
 Swarm::~Swarm() {
-  if (tick_source_) g_source_remove(tick_source_);
+  tick_source_.reset();
   for (auto& w : workers_) {
-    if (w->child_watch) g_source_remove(w->child_watch);
+    w->child_watch.reset();
     if (w->pid) kill(w->pid, SIGKILL);
-    if (w->watch) g_source_remove(w->watch);
-    if (w->ch) g_io_channel_unref(w->ch);
+    w->watch.reset();
+    w->ch.reset();
   }
   viewers_.clear();
   graveyard_.clear();
@@ -51,7 +51,7 @@ bool Swarm::start(std::string* error) {
   }
   if (!opt_.tracker_url.empty()) {  // worker: viewers only
     joined_ = opt_.first_index;
-    tick_source_ = g_timeout_add(100, &Swarm::on_tick, this);
+    tick_source_ = media::SourceGuard::timeout(100, &Swarm::on_tick, this);
     return true;
   }
   signaling::TrackerServerOptions to;
@@ -80,7 +80,7 @@ bool Swarm::start(std::string* error) {
   broadcaster_ = std::make_unique<BroadcastSession>(nullptr, bo, cert_);
   broadcaster_->set_on_fatal([this](const std::string& m, int) { fatal_ = "broadcaster: " + m; });
   broadcaster_->start();
-  tick_source_ = g_timeout_add(100, &Swarm::on_tick, this);
+  tick_source_ = media::SourceGuard::timeout(100, &Swarm::on_tick, this);
   return true;
 }
 
@@ -215,8 +215,7 @@ int Swarm::kill_fraction(double fraction) {
 }
 
 void Swarm::stop() {
-  if (tick_source_) g_source_remove(tick_source_);
-  tick_source_ = 0;
+  tick_source_.reset();
   for (auto& v : viewers_)
     if (v.alive) v.session->stop(true);
   if (broadcaster_) broadcaster_->stop();
@@ -465,62 +464,61 @@ void Swarm::spawn_workers() {
     auto wk = std::make_unique<Worker>();
     wk->owner = this;
     gint out_fd = -1;
-    GError* err = nullptr;
+    media::GErrorPtr err;
     if (!g_spawn_async_with_pipes(nullptr, argv.data(), nullptr, G_SPAWN_DO_NOT_REAP_CHILD, nullptr,
-                                  nullptr, &wk->pid, nullptr, &out_fd, nullptr, &err)) {
+                                  nullptr, &wk->pid, nullptr, &out_fd, nullptr,
+                                  media::out_ptr(err))) {
       fatal_ = std::string("cannot start a swarm worker: ") + (err ? err->message : "?");
-      if (err) g_error_free(err);
       return;
     }
-    wk->ch = g_io_channel_unix_new(out_fd);
-    g_io_channel_set_close_on_unref(wk->ch, TRUE);
-    g_io_channel_set_encoding(wk->ch, nullptr, nullptr);
-    g_io_channel_set_flags(wk->ch, G_IO_FLAG_NONBLOCK, nullptr);
-    wk->watch = g_io_add_watch(
-        wk->ch, GIOCondition(G_IO_IN | G_IO_HUP | G_IO_ERR),
-        [](GIOChannel* ch, GIOCondition, gpointer p) -> gboolean {
-          auto* w = static_cast<Worker*>(p);
-          char buf[65536];
-          gsize got = 0;
-          GIOStatus st;
-          while ((st = g_io_channel_read_chars(ch, buf, sizeof buf, &got, nullptr)) ==
-                     G_IO_STATUS_NORMAL &&
-                 got > 0)
-            w->out.append(buf, got);
-          if (st == G_IO_STATUS_EOF || st == G_IO_STATUS_ERROR) {
-            w->watch = 0;
-            return G_SOURCE_REMOVE;
-          }
-          return G_SOURCE_CONTINUE;
-        },
-        wk.get());
-    wk->child_watch = g_child_watch_add(
-        wk->pid,
-        [](GPid pid, gint status, gpointer p) {
-          auto* w = static_cast<Worker*>(p);
-          g_spawn_close_pid(pid);
-          // Drain whatever is left on the pipe.
-          char buf[65536];
-          gsize got = 0;
-          while (w->ch &&
-                 g_io_channel_read_chars(w->ch, buf, sizeof buf, &got, nullptr) ==
-                     G_IO_STATUS_NORMAL &&
-                 got > 0)
-            w->out.append(buf, got);
-          Swarm* self = w->owner;
-          auto pos = w->out.rfind("\n{");
-          std::string line = pos == std::string::npos ? w->out : w->out.substr(pos + 1);
-          auto j = nlohmann::json::parse(line, nullptr, false);
-          if (j.is_object())
-            self->worker_tally_.merge(SwarmTally::from_json(j));
-          else if (self->fatal_.empty())
-            self->fatal_ =
-                "a swarm worker exited (status " + std::to_string(status) + ") without a result";
-          w->pid = 0;
-          w->child_watch = 0;
-          --self->workers_left_;
-        },
-        wk.get());
+    wk->ch.reset(g_io_channel_unix_new(out_fd));
+    g_io_channel_set_close_on_unref(wk->ch.get(), TRUE);
+    g_io_channel_set_encoding(wk->ch.get(), nullptr, nullptr);
+    g_io_channel_set_flags(wk->ch.get(), G_IO_FLAG_NONBLOCK, nullptr);
+    GIOFunc on_output = [](GIOChannel* ch, GIOCondition, gpointer p) -> gboolean {
+      auto* w = static_cast<Worker*>(p);
+      char buf[65536];
+      gsize got = 0;
+      GIOStatus st;
+      while ((st = g_io_channel_read_chars(ch, buf, sizeof buf, &got, nullptr)) ==
+                 G_IO_STATUS_NORMAL &&
+             got > 0)
+        w->out.append(buf, got);
+      if (st == G_IO_STATUS_EOF || st == G_IO_STATUS_ERROR) {
+        w->watch.reset();  // it ends itself
+        return G_SOURCE_REMOVE;
+      }
+      return G_SOURCE_CONTINUE;
+    };
+    wk->watch = media::SourceGuard::with_callback(
+        g_io_create_watch(wk->ch.get(), GIOCondition(G_IO_IN | G_IO_HUP | G_IO_ERR)),
+        media::source_func(on_output), wk.get());
+    GChildWatchFunc on_exit = [](GPid pid, gint status, gpointer p) {
+      auto* w = static_cast<Worker*>(p);
+      g_spawn_close_pid(pid);
+      // Drain whatever is left on the pipe.
+      char buf[65536];
+      gsize got = 0;
+      while (w->ch &&
+             g_io_channel_read_chars(w->ch.get(), buf, sizeof buf, &got, nullptr) ==
+                 G_IO_STATUS_NORMAL &&
+             got > 0)
+        w->out.append(buf, got);
+      Swarm* self = w->owner;
+      auto pos = w->out.rfind("\n{");
+      std::string line = pos == std::string::npos ? w->out : w->out.substr(pos + 1);
+      auto j = nlohmann::json::parse(line, nullptr, false);
+      if (j.is_object())
+        self->worker_tally_.merge(SwarmTally::from_json(j));
+      else if (self->fatal_.empty())
+        self->fatal_ =
+            "a swarm worker exited (status " + std::to_string(status) + ") without a result";
+      w->pid = 0;
+      w->child_watch.reset();  // a child watch fires once
+      --self->workers_left_;
+    };
+    wk->child_watch = media::SourceGuard::with_callback(g_child_watch_source_new(wk->pid),
+                                                        media::source_func(on_exit), wk.get());
     ++workers_left_;
     workers_.push_back(std::move(wk));
   }

@@ -12,6 +12,8 @@
 
 #include "apps/session/broadcast_session.hpp"
 #include "apps/session/viewer_session.hpp"
+#include "media/common/glib_handle.hpp"
+#include "media/common/source_guard.hpp"
 #include "signaling/tracker_server.hpp"
 
 namespace meshcast::app {
@@ -108,9 +110,9 @@ class Swarm {
   struct Worker {
     GPid pid = 0;
     std::string out;
-    GIOChannel* ch = nullptr;
-    guint watch = 0;
-    guint child_watch = 0;
+    media::GIOChannelPtr ch;
+    media::SourceGuard watch;        // the output pipe
+    media::SourceGuard child_watch;  // the process exit
     Swarm* owner = nullptr;
   };
   std::vector<std::unique_ptr<Worker>> workers_;
@@ -129,7 +131,7 @@ class Swarm {
   std::vector<std::unique_ptr<ViewerSession>> graveyard_;  // killed, kept for their metrics
   std::mt19937_64 rng_;
   int64_t start_us_ = 0;
-  guint tick_source_ = 0;
+  media::SourceGuard tick_source_;
   int joined_ = 0;
   double churn_credit_ = 0;
   std::string fatal_;

@@ -16,7 +16,7 @@ TrackerClock::TrackerClock(signaling::TrackerClient& client) : client_(client) {
 
 TrackerClock::~TrackerClock() {
   *alive_ = false;
-  if (resync_timer_) g_source_remove(resync_timer_);
+  resync_timer_.reset();
 }
 
 int64_t TrackerClock::local_us() const { return g_get_real_time() + test_offset_us_; }
@@ -42,7 +42,8 @@ void TrackerClock::start(std::function<void()> ready) {
     if (--*remaining > 0) {
       if (auto s = weak_step.lock()) return ping([s] { (*s)(); });
     }
-    if (!resync_timer_) resync_timer_ = g_timeout_add(kResyncMs, &TrackerClock::on_resync, this);
+    if (!resync_timer_)
+      resync_timer_ = media::SourceGuard::timeout(kResyncMs, &TrackerClock::on_resync, this);
     if (ready) ready();
   };
   // Each pending ping's callback owns the chain; the chain only knows itself weakly.

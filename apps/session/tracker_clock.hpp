@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <functional>
 
+#include "media/common/source_guard.hpp"
 #include "signaling/clock_sync.hpp"
 #include "signaling/tracker_client.hpp"
 
@@ -40,7 +41,7 @@ class TrackerClock {
   signaling::TrackerClient& client_;
   signaling::ClockSync sync_;
   int64_t test_offset_us_ = 0;
-  guint resync_timer_ = 0;
+  media::SourceGuard resync_timer_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 

@@ -18,8 +18,8 @@ ViewerSession::ViewerSession(GMainContext* ctx, ViewerOptions opt,
     : ctx_(ctx), opt_(std::move(opt)), cert_(std::move(cert)) {}
 
 ViewerSession::~ViewerSession() {
-  if (report_timer_) g_source_remove(report_timer_);
-  if (rejoin_timer_) g_source_remove(rejoin_timer_);
+  report_timer_.reset();
+  rejoin_timer_.reset();
   peer_.reset();
   clock_.reset();
   client_.reset();
@@ -78,7 +78,8 @@ void ViewerSession::join() {
       // The tracker came back without the stream (it restarted): the broadcaster registers
       // it again once it reconnects, meanwhile the mesh links carry the media.
       ++rejoin_attempts_;
-      rejoin_timer_ = g_timeout_add(kRejoinIntervalMs, &ViewerSession::on_rejoin_timer, this);
+      rejoin_timer_ =
+          media::SourceGuard::timeout(kRejoinIntervalMs, &ViewerSession::on_rejoin_timer, this);
       return;
     }
     if (!j.ok) {
@@ -104,7 +105,7 @@ void ViewerSession::join() {
 
 gboolean ViewerSession::on_rejoin_timer(gpointer p) {
   auto* self = static_cast<ViewerSession*>(p);
-  self->rejoin_timer_ = 0;
+  self->rejoin_timer_.reset();  // one-shot: it is ending
   if (!self->stopped_ && self->client_->state() == signaling::ClientState::kConnected) self->join();
   return G_SOURCE_REMOVE;
 }
@@ -188,7 +189,7 @@ void ViewerSession::on_joined(const nlohmann::json& reply) {
   }
   peer_->start();
   peer_->add_neighbours(neighbour_ids(reply));
-  report_timer_ = g_timeout_add(1000, &ViewerSession::on_report_tick, this);
+  report_timer_ = media::SourceGuard::timeout(1000, &ViewerSession::on_report_tick, this);
   if (on_joined_) on_joined_();
 }
 
@@ -330,10 +331,8 @@ void ViewerSession::fatal(const std::string& msg, int code) {
 void ViewerSession::stop(bool graceful) {
   if (stopped_) return;
   stopped_ = true;
-  if (report_timer_) g_source_remove(report_timer_);
-  report_timer_ = 0;
-  if (rejoin_timer_) g_source_remove(rejoin_timer_);
-  rejoin_timer_ = 0;
+  report_timer_.reset();
+  rejoin_timer_.reset();
   if (graceful) {
     if (peer_) peer_->stop();
     if (client_) client_->leave([](const signaling::Reply&) {});

@@ -15,6 +15,7 @@
 #include "apps/session/tracker_clock.hpp"
 #include "apps/session/tracker_signaling.hpp"
 #include "media/broadcast/frame_player.hpp"
+#include "media/common/source_guard.hpp"
 #include "mesh/core/ed25519.hpp"
 #include "mesh/node/mesh_peer.hpp"
 #include "signaling/tracker_client.hpp"
@@ -106,8 +107,8 @@ class ViewerSession {
   std::string id_;
   uint32_t last_played_ = 0;
   bool any_played_ = false;
-  guint report_timer_ = 0;
-  guint rejoin_timer_ = 0;
+  media::SourceGuard report_timer_;
+  media::SourceGuard rejoin_timer_;
   int rejoin_attempts_ = 0;
   // Media bytes received per partner at the last report: reports carry the difference.
   std::map<std::string, uint64_t> rx_reported_;

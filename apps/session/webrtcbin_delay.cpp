@@ -7,20 +7,25 @@
 
 #include "media/common/audio_analysis.hpp"
 #include "media/common/gst_util.hpp"
+#include "media/common/pipeline_runner.hpp"
 
 namespace meshcast::app {
 namespace {
 
+using media::GstElementPtr;
+
 struct Peers {
-  GstElement* tx = nullptr;  // sender pipeline
-  GstElement* rx = nullptr;  // receiver pipeline
-  GstElement* send = nullptr;
-  GstElement* recv = nullptr;
+  GstElementPtr send;  // the two webrtcbins
+  GstElementPtr recv;
   std::mutex m;  // taps run on streaming threads
   media::ClickDetector tx_clicks{48000}, rx_clicks{48000};
   std::vector<int64_t> sent, received;
   std::atomic<int64_t> first_media_us{0};
   std::string error;
+  // Last: destroyed first, so both pipelines are NULL (streaming threads joined) before
+  // anything their callbacks touch goes.
+  media::PipelineRunner tx;  // sender pipeline
+  media::PipelineRunner rx;  // receiver pipeline
   void fail(const std::string& e) {
     std::lock_guard<std::mutex> l(m);
     if (error.empty()) error = e;
@@ -32,7 +37,7 @@ GstPadProbeReturn on_capture(GstPad*, GstPadProbeInfo* info, gpointer data) {
   GstBuffer* buf = GST_PAD_PROBE_INFO_BUFFER(info);
   GstMapInfo map;
   if (buf && GST_BUFFER_PTS_IS_VALID(buf) && gst_buffer_map(buf, &map, GST_MAP_READ)) {
-    const int64_t t = media::running_time_to_monotonic_us(p->tx, GST_BUFFER_PTS(buf));
+    const int64_t t = media::running_time_to_monotonic_us(p->tx.pipeline(), GST_BUFFER_PTS(buf));
     std::lock_guard<std::mutex> l(p->m);
     for (int64_t on :
          p->tx_clicks.feed({reinterpret_cast<const int16_t*>(map.data), map.size / 2}, t))
@@ -62,28 +67,29 @@ gpointer reply_description(GstPromise* promise, const char* field) {
   return v && G_VALUE_HOLDS_BOXED(v) ? g_value_get_boxed(v) : nullptr;
 }
 
+// A promise's creator hands its reference to the change function, which adopts it.
 void on_answer(GstPromise* promise, gpointer data) {
+  media::GstPromisePtr own(promise);
   auto* p = static_cast<Peers*>(data);
   if (gpointer desc = reply_description(promise, "answer")) {
-    g_signal_emit_by_name(p->recv, "set-local-description", desc, nullptr);
-    g_signal_emit_by_name(p->send, "set-remote-description", desc, nullptr);
+    g_signal_emit_by_name(p->recv.get(), "set-local-description", desc, nullptr);
+    g_signal_emit_by_name(p->send.get(), "set-remote-description", desc, nullptr);
   } else {
     p->fail("webrtcbin create-answer gave no answer");
   }
-  gst_promise_unref(promise);
 }
 
 void on_offer(GstPromise* promise, gpointer data) {
+  media::GstPromisePtr own(promise);
   auto* p = static_cast<Peers*>(data);
   if (gpointer desc = reply_description(promise, "offer")) {
-    g_signal_emit_by_name(p->send, "set-local-description", desc, nullptr);
-    g_signal_emit_by_name(p->recv, "set-remote-description", desc, nullptr);
+    g_signal_emit_by_name(p->send.get(), "set-local-description", desc, nullptr);
+    g_signal_emit_by_name(p->recv.get(), "set-remote-description", desc, nullptr);
     GstPromise* answer = gst_promise_new_with_change_func(&on_answer, p, nullptr);
-    g_signal_emit_by_name(p->recv, "create-answer", nullptr, answer);
+    g_signal_emit_by_name(p->recv.get(), "create-answer", nullptr, answer);
   } else {
     p->fail("webrtcbin create-offer gave no offer");
   }
-  gst_promise_unref(promise);
 }
 
 void on_negotiation_needed(GstElement* send, gpointer data) {
@@ -92,74 +98,68 @@ void on_negotiation_needed(GstElement* send, gpointer data) {
 }
 
 void on_send_candidate(GstElement*, guint mline, gchar* cand, gpointer data) {
-  g_signal_emit_by_name(static_cast<Peers*>(data)->recv, "add-ice-candidate", mline, cand);
+  g_signal_emit_by_name(static_cast<Peers*>(data)->recv.get(), "add-ice-candidate", mline, cand);
 }
 void on_recv_candidate(GstElement*, guint mline, gchar* cand, gpointer data) {
-  g_signal_emit_by_name(static_cast<Peers*>(data)->send, "add-ice-candidate", mline, cand);
+  g_signal_emit_by_name(static_cast<Peers*>(data)->send.get(), "add-ice-candidate", mline, cand);
 }
 
 void on_recv_pad(GstElement*, GstPad* pad, gpointer data) {
   auto* p = static_cast<Peers*>(data);
   if (GST_PAD_DIRECTION(pad) != GST_PAD_SRC) return;
-  GError* err = nullptr;
-  GstElement* bin = gst_parse_bin_from_description(
-      "rtpopusdepay ! opusdec ! audioconvert ! audioresample ! "
-      "audio/x-raw,format=S16LE,rate=48000,channels=1 ! "
-      "fakesink name=out sync=true signal-handoffs=true",
-      TRUE, &err);
+  media::GErrorPtr err;
+  auto bin = media::adopt_floating<GstElementPtr>(
+      gst_parse_bin_from_description("rtpopusdepay ! opusdec ! audioconvert ! audioresample ! "
+                                     "audio/x-raw,format=S16LE,rate=48000,channels=1 ! "
+                                     "fakesink name=out sync=true signal-handoffs=true",
+                                     TRUE, media::out_ptr(err)));
   if (!bin) {
     p->fail(std::string("receiver bin: ") + (err ? err->message : "?"));
-    g_clear_error(&err);
     return;
   }
-  GstElement* out = gst_bin_get_by_name(GST_BIN(bin), "out");
-  g_signal_connect(out, "handoff", G_CALLBACK(&on_render), p);
-  gst_object_unref(out);
-  gst_bin_add(GST_BIN(p->rx), bin);
-  gst_element_sync_state_with_parent(bin);
-  GstPad* sink = gst_element_get_static_pad(bin, "sink");
-  if (gst_pad_link(pad, sink) != GST_PAD_LINK_OK) p->fail("cannot link webrtcbin output");
-  gst_object_unref(sink);
+  g_signal_connect(media::bin_element(bin.get(), "out").get(), "handoff", G_CALLBACK(&on_render),
+                   p);
+  gst_bin_add(GST_BIN(p->rx.pipeline()), bin.get());  // the pipeline takes its own reference
+  gst_element_sync_state_with_parent(bin.get());
+  if (gst_pad_link(pad, media::static_pad(bin.get(), "sink").get()) != GST_PAD_LINK_OK)
+    p->fail("cannot link webrtcbin output");
   p->first_media_us = monotonic_us();
 }
 
 // Network rule: ICE gathers on 127.0.0.1 only (no STUN/TURN is set, so host candidates only)
 // and nothing else (UPnP) touches other interfaces.
 bool restrict_to_loopback(GstElement* webrtcbin) {
-  GObject* ice = nullptr;
-  g_object_get(webrtcbin, "ice-agent", &ice, nullptr);
+  GObject* raw = nullptr;
+  g_object_get(webrtcbin, "ice-agent", &raw, nullptr);
+  media::GObjectPtr<GObject> ice(raw);
   if (!ice) return false;
   gboolean ok = FALSE;
-  if (g_signal_lookup("add-local-ip-address", G_OBJECT_TYPE(ice)))
-    g_signal_emit_by_name(ice, "add-local-ip-address", "127.0.0.1", &ok);
+  if (g_signal_lookup("add-local-ip-address", G_OBJECT_TYPE(ice.get())))
+    g_signal_emit_by_name(ice.get(), "add-local-ip-address", "127.0.0.1", &ok);
   // libnice's UPnP IGD is on by default: it would send SSDP multicast on every interface.
-  GObject* agent = nullptr;
-  if (g_object_class_find_property(G_OBJECT_GET_CLASS(ice), "agent"))
-    g_object_get(ice, "agent", &agent, nullptr);
-  if (agent && g_object_class_find_property(G_OBJECT_GET_CLASS(agent), "upnp"))
-    g_object_set(agent, "upnp", FALSE, nullptr);
+  raw = nullptr;
+  if (g_object_class_find_property(G_OBJECT_GET_CLASS(ice.get()), "agent"))
+    g_object_get(ice.get(), "agent", &raw, nullptr);
+  media::GObjectPtr<GObject> agent(raw);
+  if (agent && g_object_class_find_property(G_OBJECT_GET_CLASS(agent.get()), "upnp"))
+    g_object_set(agent.get(), "upnp", FALSE, nullptr);
   else
     ok = FALSE;
-  if (agent) g_object_unref(agent);
-  g_object_unref(ice);
   return ok;
 }
 
 // Errors end the run; LATENCY is handled as a pipeline would with a bus watch.
 void drain_bus(GstElement* pipeline, Peers& p) {
-  GstBus* bus = gst_element_get_bus(pipeline);
-  while (GstMessage* msg = gst_bus_pop(bus)) {
-    if (GST_MESSAGE_TYPE(msg) == GST_MESSAGE_ERROR) {
-      GError* e = nullptr;
-      gst_message_parse_error(msg, &e, nullptr);
-      p.fail(std::string(GST_OBJECT_NAME(GST_MESSAGE_SRC(msg))) + ": " + (e ? e->message : "?"));
-      g_clear_error(&e);
-    } else if (GST_MESSAGE_TYPE(msg) == GST_MESSAGE_LATENCY) {
+  media::GstBusPtr bus = media::element_bus(pipeline);
+  while (media::GstMessagePtr msg{gst_bus_pop(bus.get())}) {
+    if (GST_MESSAGE_TYPE(msg.get()) == GST_MESSAGE_ERROR) {
+      media::GErrorPtr e = media::message_error(msg.get());
+      p.fail(std::string(GST_OBJECT_NAME(GST_MESSAGE_SRC(msg.get()))) + ": " +
+             (e ? e->message : "?"));
+    } else if (GST_MESSAGE_TYPE(msg.get()) == GST_MESSAGE_LATENCY) {
       gst_bin_recalculate_latency(GST_BIN(pipeline));
     }
-    gst_message_unref(msg);
   }
-  gst_object_unref(bus);
 }
 
 }  // namespace
@@ -176,55 +176,44 @@ WebrtcbinDelayResult measure_webrtcbin_delay(double seconds, int tick_ms, double
       "! opusenc ! rtpopuspay pt=111 ! "
       "application/x-rtp,media=audio,encoding-name=OPUS,payload=111,clock-rate=48000 ! "
       "webrtcbin name=send bundle-policy=max-bundle";
-  p.tx = media::make_pipeline(tx_desc, &res.error);
-  if (!p.tx) return res;
+  if (!p.tx.build(tx_desc, &res.error)) return res;
   // A one-element description would parse to the bare element, so this one is built by hand.
-  p.rx = gst_pipeline_new("webrtcbin-rx");
-  p.recv = gst_element_factory_make("webrtcbin", "recv");
+  p.rx.adopt(media::adopt_floating<GstElementPtr>(gst_pipeline_new("webrtcbin-rx")));
+  p.recv = media::make_element("webrtcbin", "recv");
   if (!p.recv) {
     res.error = "no webrtcbin element (gstreamer1.0-plugins-bad)";
-    gst_object_unref(p.rx);
-    gst_object_unref(p.tx);
     return res;
   }
-  gst_util_set_object_arg(G_OBJECT(p.recv), "bundle-policy", "max-bundle");
-  gst_bin_add(GST_BIN(p.rx), GST_ELEMENT(gst_object_ref(p.recv)));
-  GstClock* clock = gst_system_clock_obtain();  // monotonic, like make_pipeline
-  gst_pipeline_use_clock(GST_PIPELINE(p.rx), clock);
-  gst_object_unref(clock);
-  p.send = gst_bin_get_by_name(GST_BIN(p.tx), "send");
-  if (!restrict_to_loopback(p.send) || !restrict_to_loopback(p.recv))
+  gst_util_set_object_arg(G_OBJECT(p.recv.get()), "bundle-policy", "max-bundle");
+  gst_bin_add(GST_BIN(p.rx.pipeline()), p.recv.get());  // the pipeline takes its own reference
+  media::GstClockPtr clock(gst_system_clock_obtain());  // monotonic, like make_pipeline
+  gst_pipeline_use_clock(GST_PIPELINE(p.rx.pipeline()), clock.get());
+  p.send = p.tx.element("send");
+  if (!restrict_to_loopback(p.send.get()) || !restrict_to_loopback(p.recv.get()))
     p.fail("cannot restrict webrtcbin's ICE agent to 127.0.0.1");
   // One-way call: the sender's transceiver is sendonly (the receiver answers recvonly).
-  if (GstPad* sp = gst_element_get_static_pad(p.send, "sink_0")) {
+  if (media::GstPadPtr sp = media::static_pad(p.send.get(), "sink_0")) {
     GObject* tr = nullptr;
-    g_object_get(sp, "transceiver", &tr, nullptr);
-    if (tr) {
-      gst_util_set_object_arg(tr, "direction", "sendonly");
-      g_object_unref(tr);
-    }
-    gst_object_unref(sp);
+    g_object_get(sp.get(), "transceiver", &tr, nullptr);
+    if (media::GObjectPtr<GObject> transceiver{tr})
+      gst_util_set_object_arg(transceiver.get(), "direction", "sendonly");
   }
-  GstElement* cap = gst_bin_get_by_name(GST_BIN(p.tx), "cap");
-  GstPad* cap_src = gst_element_get_static_pad(cap, "src");
-  gst_pad_add_probe(cap_src, GST_PAD_PROBE_TYPE_BUFFER, &on_capture, &p, nullptr);
-  gst_object_unref(cap_src);
-  gst_object_unref(cap);
-  g_signal_connect(p.send, "on-negotiation-needed", G_CALLBACK(&on_negotiation_needed), &p);
-  g_signal_connect(p.send, "on-ice-candidate", G_CALLBACK(&on_send_candidate), &p);
-  g_signal_connect(p.recv, "on-ice-candidate", G_CALLBACK(&on_recv_candidate), &p);
-  g_signal_connect(p.recv, "pad-added", G_CALLBACK(&on_recv_pad), &p);
+  media::add_src_buffer_probe(p.tx.pipeline(), "cap", &on_capture, &p);
+  g_signal_connect(p.send.get(), "on-negotiation-needed", G_CALLBACK(&on_negotiation_needed), &p);
+  g_signal_connect(p.send.get(), "on-ice-candidate", G_CALLBACK(&on_send_candidate), &p);
+  g_signal_connect(p.recv.get(), "on-ice-candidate", G_CALLBACK(&on_recv_candidate), &p);
+  g_signal_connect(p.recv.get(), "pad-added", G_CALLBACK(&on_recv_pad), &p);
 
   const int64_t t_start = monotonic_us();
   if (p.error.empty()) {
-    gst_element_set_state(p.rx, GST_STATE_PLAYING);
-    gst_element_set_state(p.tx, GST_STATE_PLAYING);
+    gst_element_set_state(p.rx.pipeline(), GST_STATE_PLAYING);
+    gst_element_set_state(p.tx.pipeline(), GST_STATE_PLAYING);
   }
   // Bounded: 10 s to get media flowing, then `seconds` of measurement.
   while (p.error.empty()) {
     g_usleep(50'000);
-    drain_bus(p.tx, p);
-    drain_bus(p.rx, p);
+    drain_bus(p.tx.pipeline(), p);
+    drain_bus(p.rx.pipeline(), p);
     const int64_t now = monotonic_us(), first = p.first_media_us;
     if (!first && now - t_start > 10'000'000) {
       p.fail("webrtcbin pair did not connect within 10 s");
@@ -232,14 +221,10 @@ WebrtcbinDelayResult measure_webrtcbin_delay(double seconds, int tick_ms, double
     }
     if (first && now - first >= int64_t((warmup_s + seconds) * 1e6)) break;
   }
-  gst_element_set_state(p.tx, GST_STATE_NULL);
-  gst_element_set_state(p.rx, GST_STATE_NULL);
-  g_signal_handlers_disconnect_by_data(p.send, &p);
-  g_signal_handlers_disconnect_by_data(p.recv, &p);
-  gst_object_unref(p.send);
-  gst_object_unref(p.recv);
-  gst_object_unref(p.tx);
-  gst_object_unref(p.rx);
+  p.tx.stop();
+  p.rx.stop();
+  g_signal_handlers_disconnect_by_data(p.send.get(), &p);
+  g_signal_handlers_disconnect_by_data(p.recv.get(), &p);
 
   std::lock_guard<std::mutex> l(p.m);
   res.connected = p.first_media_us != 0;

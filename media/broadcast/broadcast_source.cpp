@@ -17,23 +17,17 @@ namespace {
 constexpr int kAudioRate = 48000;
 
 bool element_exists(const char* factory) {
-  GstElementFactory* f = gst_element_factory_find(factory);
-  if (!f) return false;
-  gst_object_unref(f);
-  return true;
+  return GstPtr<GstElementFactory>(gst_element_factory_find(factory)) != nullptr;
 }
 
 std::string file_uri(const std::string& path, std::string* error) {
-  GError* err = nullptr;
-  gchar* uri = gst_filename_to_uri(path.c_str(), &err);
+  GErrorPtr err;
+  GCharPtr uri(gst_filename_to_uri(path.c_str(), out_ptr(err)));
   if (!uri) {
     if (error) *error = err ? err->message : "bad file path";
-    g_clear_error(&err);
     return {};
   }
-  std::string out = uri;
-  g_free(uri);
-  return out;
+  return uri.get();
 }
 
 // gst-launch quoting for property values (paths may contain spaces).
@@ -53,33 +47,30 @@ int fps_from_fraction(int num, int den) {
 
 // A capture device's preferred format: its caps fixated towards 1280x720 @ 30.
 std::optional<VideoFormat> probe_device_video() {
-  GstDeviceMonitor* mon = gst_device_monitor_new();
-  gst_device_monitor_add_filter(mon, "Video/Source", nullptr);
+  GstPtr<GstDeviceMonitor> mon(gst_device_monitor_new());
+  gst_device_monitor_add_filter(mon.get(), "Video/Source", nullptr);
   std::optional<VideoFormat> out;
-  if (gst_device_monitor_start(mon)) {
-    GList* devices = gst_device_monitor_get_devices(mon);
+  if (gst_device_monitor_start(mon.get())) {
+    GList* devices = gst_device_monitor_get_devices(mon.get());
     if (devices) {
-      if (GstCaps* caps = gst_device_get_caps(GST_DEVICE(devices->data))) {
-        if (!gst_caps_is_empty(caps) && !gst_caps_is_any(caps)) {
-          GstStructure* st = gst_structure_copy(gst_caps_get_structure(caps, 0));
-          gst_structure_fixate_field_nearest_int(st, "width", kTestPatternWidth);
-          gst_structure_fixate_field_nearest_int(st, "height", kTestPatternHeight);
-          gst_structure_fixate_field_nearest_fraction(st, "framerate", kTestPatternFps, 1);
-          VideoFormat f;
-          int n = 0, d = 1;
-          gst_structure_get_int(st, "width", &f.width);
-          gst_structure_get_int(st, "height", &f.height);
-          if (gst_structure_get_fraction(st, "framerate", &n, &d)) f.fps = fps_from_fraction(n, d);
-          gst_structure_free(st);
-          if (f.width > 0 && f.height > 0) out = f;
-        }
-        gst_caps_unref(caps);
+      GstCapsPtr caps(gst_device_get_caps(GST_DEVICE(devices->data)));
+      if (caps && !gst_caps_is_empty(caps.get()) && !gst_caps_is_any(caps.get())) {
+        GstStructurePtr st(gst_structure_copy(gst_caps_get_structure(caps.get(), 0)));
+        gst_structure_fixate_field_nearest_int(st.get(), "width", kTestPatternWidth);
+        gst_structure_fixate_field_nearest_int(st.get(), "height", kTestPatternHeight);
+        gst_structure_fixate_field_nearest_fraction(st.get(), "framerate", kTestPatternFps, 1);
+        VideoFormat f;
+        int n = 0, d = 1;
+        gst_structure_get_int(st.get(), "width", &f.width);
+        gst_structure_get_int(st.get(), "height", &f.height);
+        if (gst_structure_get_fraction(st.get(), "framerate", &n, &d))
+          f.fps = fps_from_fraction(n, d);
+        if (f.width > 0 && f.height > 0) out = f;
       }
       g_list_free_full(devices, gst_object_unref);
     }
-    gst_device_monitor_stop(mon);
+    gst_device_monitor_stop(mon.get());
   }
-  gst_object_unref(mon);
   return out;
 }
 
@@ -106,18 +97,15 @@ std::optional<VideoFormat> probe_file_video(const std::string& path, int timeout
   std::string uri_error;
   const std::string uri = file_uri(path, &uri_error);
   if (uri.empty()) return std::nullopt;
-  GError* err = nullptr;
-  GstDiscoverer* disc =
-      gst_discoverer_new(static_cast<GstClockTime>(timeout_ms) * GST_MSECOND, &err);
-  if (!disc) {
-    g_clear_error(&err);
-    return std::nullopt;
-  }
+  GErrorPtr err;
+  GObjectPtr<GstDiscoverer> disc(
+      gst_discoverer_new(static_cast<GstClockTime>(timeout_ms) * GST_MSECOND, out_ptr(err)));
+  if (!disc) return std::nullopt;
   std::optional<VideoFormat> out;
-  GstDiscovererInfo* info = gst_discoverer_discover_uri(disc, uri.c_str(), &err);
-  g_clear_error(&err);
+  GObjectPtr<GstDiscovererInfo> info(
+      gst_discoverer_discover_uri(disc.get(), uri.c_str(), out_ptr(err)));
   if (info) {
-    GList* streams = gst_discoverer_info_get_video_streams(info);
+    GList* streams = gst_discoverer_info_get_video_streams(info.get());
     if (streams) {
       auto* vi = GST_DISCOVERER_VIDEO_INFO(streams->data);
       VideoFormat f;
@@ -129,9 +117,7 @@ std::optional<VideoFormat> probe_file_video(const std::string& path, int timeout
       if (f.width > 0 && f.height > 0) out = f;
     }
     gst_discoverer_stream_info_list_free(streams);
-    g_object_unref(info);
   }
-  g_object_unref(disc);
   return out;
 }
 
@@ -300,7 +286,7 @@ std::string BroadcastSource::audio_branch(const SourceSpec& in) {
 }
 
 bool BroadcastSource::start(std::string* error) {
-  if (pipeline_) return true;
+  if (runner_) return true;
   auto fail = [&](std::string msg) {
     if (error) *error = std::move(msg);
     return false;
@@ -336,15 +322,13 @@ bool BroadcastSource::start(std::string* error) {
   if (header_.has_audio()) d << audio_branch(config_.audio);
   description_ = d.str();
 
-  GError* err = nullptr;
-  GstElement* pipeline =
-      gst_parse_launch_full(description_.c_str(), nullptr, GST_PARSE_FLAG_FATAL_ERRORS, &err);
-  if (!pipeline) {
-    std::string msg = err ? err->message : "unknown error";
-    g_clear_error(&err);
-    return fail("cannot build capture pipeline: " + msg);
-  }
-  pipeline_ = pipeline;
+  GErrorPtr err;
+  auto pipeline = adopt_floating<GstElementPtr>(gst_parse_launch_full(
+      description_.c_str(), nullptr, GST_PARSE_FLAG_FATAL_ERRORS, out_ptr(err)));
+  if (!pipeline)
+    return fail("cannot build capture pipeline: " +
+                std::string(err ? err->message : "unknown error"));
+  runner_.adopt(std::move(pipeline));
   if (config_.av_marks) add_av_mark_probes();
 
   queue_ = std::make_unique<MainContextQueue>(context_);
@@ -353,23 +337,23 @@ bool BroadcastSource::start(std::string* error) {
     return on_new_sample(GST_ELEMENT(sink), self);
   };
   for (const char* name : {"vsink", "asink"}) {
-    GstElement* sink = gst_bin_get_by_name(GST_BIN(pipeline_), name);
+    GstElementPtr sink = runner_.element(name);
     if (!sink) continue;
-    gst_app_sink_set_callbacks(GST_APP_SINK(sink), &callbacks, this, nullptr);
-    if (std::string_view(name) == "vsink")
-      video_sink_ = sink;  // keeps the ref; released in stop()
-    else
-      gst_object_unref(sink);
+    gst_app_sink_set_callbacks(GST_APP_SINK(sink.get()), &callbacks, this, nullptr);
+    if (std::string_view(name) == "vsink") video_sink_ = std::move(sink);  // kept until stop()
   }
 
-  GstBus* bus = gst_element_get_bus(pipeline_);
-  bus_watch_ = gst_bus_create_watch(bus);
-  g_source_set_callback(bus_watch_, G_SOURCE_FUNC(&BroadcastSource::on_bus_message), this, nullptr);
-  g_source_attach(bus_watch_, context_);
-  gst_object_unref(bus);
+  runner_.on_error = [this](const std::string& text) {
+    if (on_error_) on_error_(text);
+  };
+  runner_.on_warning = [this](const std::string& text) { warnings_.push_back(text); };
+  runner_.on_eos = [this] {
+    if (on_eos_) on_eos_();
+  };
+  runner_.watch_bus(context_);
 
   // The reason (file not found, device busy...) comes from the pipeline when it has one.
-  if (std::string reason = "device busy or file unreadable?"; !set_playing(pipeline_, &reason)) {
+  if (std::string reason = "device busy or file unreadable?"; !runner_.play(&reason)) {
     stop();
     return fail("capture pipeline failed to start: " + reason);
   }
@@ -377,21 +361,11 @@ bool BroadcastSource::start(std::string* error) {
 }
 
 void BroadcastSource::stop() {
-  if (!pipeline_) return;
+  if (!runner_) return;
   // NULL joins the streaming threads: no new sample callback after this line.
-  gst_element_set_state(pipeline_, GST_STATE_NULL);
+  runner_.stop();
   if (queue_) queue_->close();
-  if (bus_watch_) {
-    g_source_destroy(bus_watch_);
-    g_source_unref(bus_watch_);
-    bus_watch_ = nullptr;
-  }
-  if (video_sink_) {
-    gst_object_unref(video_sink_);
-    video_sink_ = nullptr;
-  }
-  gst_object_unref(pipeline_);
-  pipeline_ = nullptr;
+  video_sink_.reset();
 }
 
 bool BroadcastSource::request_keyframe() {
@@ -402,15 +376,15 @@ bool BroadcastSource::request_keyframe() {
     return false;
   last_forced_keyframe_us_ = now;
   // An upstream force-key-unit event sent to the sink travels up to vp8enc.
-  gst_element_send_event(video_sink_,
+  gst_element_send_event(video_sink_.get(),
                          gst_video_event_new_upstream_force_key_unit(GST_CLOCK_TIME_NONE, TRUE, 0));
   return true;
 }
 
 void BroadcastSource::add_av_mark_probes() {
   marks_origin_ns_ = -1;
-  add_src_buffer_probe(pipeline_, "vtest", &BroadcastSource::on_test_video, this);
-  add_src_buffer_probe(pipeline_, "atest", &BroadcastSource::on_test_audio, this);
+  add_src_buffer_probe(runner_.pipeline(), "vtest", &BroadcastSource::on_test_video, this);
+  add_src_buffer_probe(runner_.pipeline(), "atest", &BroadcastSource::on_test_audio, this);
 }
 
 // The mark grid: whole seconds after the first test video frame (its running time is the
@@ -431,9 +405,9 @@ GstPadProbeReturn BroadcastSource::on_test_video(GstPad* pad, GstPadProbeInfo* i
   if (phase >= 2 * half_frame) return GST_PAD_PROBE_OK;
   buf = gst_buffer_make_writable(buf);
   GST_PAD_PROBE_INFO_DATA(info) = buf;
-  GstCaps* caps = gst_pad_get_current_caps(pad);
+  GstCapsPtr caps(gst_pad_get_current_caps(pad));
   GstVideoInfo vi;
-  if (caps && gst_video_info_from_caps(&vi, caps)) {
+  if (caps && gst_video_info_from_caps(&vi, caps.get())) {
     GstVideoFrame frame;
     if (gst_video_frame_map(&frame, &vi, buf, GST_MAP_WRITE)) {
       for (guint plane = 0; plane < GST_VIDEO_FRAME_N_PLANES(&frame); ++plane) {
@@ -445,7 +419,6 @@ GstPadProbeReturn BroadcastSource::on_test_video(GstPad* pad, GstPadProbeInfo* i
       gst_video_frame_unmap(&frame);
     }
   }
-  if (caps) gst_caps_unref(caps);
   return GST_PAD_PROBE_OK;
 }
 
@@ -460,12 +433,9 @@ GstPadProbeReturn BroadcastSource::on_test_audio(GstPad* pad, GstPadProbeInfo* i
   GstMapInfo map;
   if (!gst_buffer_map(buf, &map, GST_MAP_READWRITE)) return GST_PAD_PROBE_OK;
   // audiotestsrc's default is mono; the caps above fix S16LE at 48 kHz.
-  GstCaps* caps = gst_pad_get_current_caps(pad);
   int channels = 1;
-  if (caps) {
-    gst_structure_get_int(gst_caps_get_structure(caps, 0), "channels", &channels);
-    gst_caps_unref(caps);
-  }
+  if (GstCapsPtr caps{gst_pad_get_current_caps(pad)})
+    gst_structure_get_int(gst_caps_get_structure(caps.get(), 0), "channels", &channels);
   channels = std::max(channels, 1);
   auto* pcm = reinterpret_cast<int16_t*>(map.data);
   const size_t frames = map.size / (sizeof(int16_t) * static_cast<size_t>(channels));
@@ -482,11 +452,11 @@ GstPadProbeReturn BroadcastSource::on_test_audio(GstPad* pad, GstPadProbeInfo* i
 GstFlowReturn BroadcastSource::on_new_sample(GstElement* appsink, gpointer user_data) {
   // Streaming thread: copy the frame out and hand it to the main context.
   auto* self = static_cast<BroadcastSource*>(user_data);
-  GstSample* sample = gst_app_sink_pull_sample(GST_APP_SINK(appsink));
+  GstSamplePtr sample(gst_app_sink_pull_sample(GST_APP_SINK(appsink)));
   if (!sample) return GST_FLOW_OK;
-  GstBuffer* buf = gst_sample_get_buffer(sample);
-  const GstSegment* segment = gst_sample_get_segment(sample);
-  const bool video = appsink == self->video_sink_;
+  GstBuffer* buf = gst_sample_get_buffer(sample.get());
+  const GstSegment* segment = gst_sample_get_segment(sample.get());
+  const bool video = appsink == self->video_sink_.get();
   GstClockTime pts = buf ? GST_BUFFER_PTS(buf) : GST_CLOCK_TIME_NONE;
   if (buf && !GST_CLOCK_TIME_IS_VALID(pts)) pts = GST_BUFFER_DTS(buf);
   guint64 rt = GST_CLOCK_TIME_NONE;
@@ -508,7 +478,6 @@ GstFlowReturn BroadcastSource::on_new_sample(GstElement* appsink, gpointer user_
       self->queue_->post([self, frame = std::move(f)]() mutable { self->deliver(frame); });
     }
   }
-  gst_sample_unref(sample);
   return GST_FLOW_OK;
 }
 
@@ -523,36 +492,6 @@ void BroadcastSource::deliver(MediaFrame& f) {
   }
   stats_.last_pts_us = std::max(stats_.last_pts_us, f.pts_us);
   if (on_frame_) on_frame_(f);
-}
-
-gboolean BroadcastSource::on_bus_message(GstBus*, GstMessage* msg, gpointer user_data) {
-  auto* self = static_cast<BroadcastSource*>(user_data);
-  switch (GST_MESSAGE_TYPE(msg)) {
-    case GST_MESSAGE_ERROR: {
-      GError* err = nullptr;
-      gchar* dbg = nullptr;
-      gst_message_parse_error(msg, &err, &dbg);
-      std::string text =
-          std::string(GST_OBJECT_NAME(msg->src)) + ": " + (err ? err->message : "unknown error");
-      g_clear_error(&err);
-      g_free(dbg);
-      if (self->on_error_) self->on_error_(text);
-      break;
-    }
-    case GST_MESSAGE_WARNING: {
-      GError* err = nullptr;
-      gst_message_parse_warning(msg, &err, nullptr);
-      self->warnings_.push_back(err ? err->message : "warning");
-      g_clear_error(&err);
-      break;
-    }
-    case GST_MESSAGE_EOS:
-      if (self->on_eos_) self->on_eos_();
-      break;
-    default:
-      break;
-  }
-  return G_SOURCE_CONTINUE;
 }
 
 }  // namespace meshcast::media

@@ -22,6 +22,7 @@
 
 #include "media/broadcast/media_frame.hpp"
 #include "media/common/main_context_queue.hpp"
+#include "media/common/pipeline_runner.hpp"
 
 namespace meshcast::media {
 
@@ -103,7 +104,7 @@ class BroadcastSource {
   bool start(std::string* error = nullptr);
   // Stops capture; no on_frame call happens after stop() returns. Idempotent.
   void stop();
-  bool running() const { return pipeline_ != nullptr; }
+  bool running() const { return static_cast<bool>(runner_); }
 
   // Asks the encoder for a VP8 key frame as soon as possible (e.g. a viewer joined, so it
   // need not wait for the next periodic one). Key frames cost several times a delta frame,
@@ -128,7 +129,6 @@ class BroadcastSource {
   static GstPadProbeReturn on_test_audio(GstPad* pad, GstPadProbeInfo* info, gpointer self);
   void deliver(MediaFrame& frame);
   static GstFlowReturn on_new_sample(GstElement* appsink, gpointer self);
-  static gboolean on_bus_message(GstBus* bus, GstMessage* msg, gpointer self);
 
   GMainContext* context_;
   BroadcastConfig config_;
@@ -136,9 +136,8 @@ class BroadcastSource {
   std::vector<std::string> warnings_;
   std::string description_;
   std::string audio_decoder_ = "adec";
-  GstElement* pipeline_ = nullptr;
-  GstElement* video_sink_ = nullptr;
-  GSource* bus_watch_ = nullptr;
+  PipelineRunner runner_;
+  GstElementPtr video_sink_;
   int64_t last_forced_keyframe_us_ = -1;
   std::atomic<int64_t> marks_origin_ns_{-1};  // running time of the first test video frame  //
                                               // g_get_monotonic_time() of the last request

@@ -40,13 +40,12 @@ std::string choose_video_sink(std::string* why) {
   ensure_gst_init();
   std::string tried;
   for (const char* name : kWindowVideoSinks) {
-    GstElement* sink = gst_element_factory_make(name, nullptr);
+    GstElementPtr sink = make_element(name);
     if (!sink) continue;  // not installed
     tried += tried.empty() ? name : std::string(", ") + name;
     // The X sinks open the display (and check XVideo ports) on NULL -> READY.
-    const bool ok = gst_element_set_state(sink, GST_STATE_READY) == GST_STATE_CHANGE_SUCCESS;
-    gst_element_set_state(sink, GST_STATE_NULL);
-    gst_object_unref(sink);
+    const bool ok = gst_element_set_state(sink.get(), GST_STATE_READY) == GST_STATE_CHANGE_SUCCESS;
+    gst_element_set_state(sink.get(), GST_STATE_NULL);
     if (ok) return name;
   }
   const char* d = std::getenv("DISPLAY");
@@ -112,12 +111,10 @@ bool FramePlayer::build_pipeline() {
   const StreamHeader& h = *header_;
   std::string d;
   if (output_.type == OutputSpec::Type::File) {
-    GstElement* probe = gst_element_factory_make("webmmux", nullptr);
-    if (!probe) {
+    if (!make_element("webmmux")) {
       fail("GStreamer element webmmux missing (gst-plugins-good)");
       return false;
     }
-    gst_object_unref(probe);
     d = "webmmux name=mux ! filesink name=fsink sync=false ";
     // Explicit mux pads: a bare "mux." would request a pad before caps are known.
     if (h.has_video()) d += "appsrc name=vsrc format=time ! queue ! mux.video_0 ";
@@ -151,46 +148,41 @@ bool FramePlayer::build_pipeline() {
                "audioconvert ! audioresample ! ") +
            (device_available("Audio/Sink") ? "autoaudiosink " : "fakesink sync=true ");
   }
-  GError* err = nullptr;
-  pipeline_ = gst_parse_launch_full(d.c_str(), nullptr, GST_PARSE_FLAG_FATAL_ERRORS, &err);
-  if (!pipeline_) {
+  GErrorPtr err;
+  auto pipeline = adopt_floating<GstElementPtr>(
+      gst_parse_launch_full(d.c_str(), nullptr, GST_PARSE_FLAG_FATAL_ERRORS, out_ptr(err)));
+  if (!pipeline) {
     fail(std::string("cannot build player pipeline: ") + (err ? err->message : "unknown"));
-    g_clear_error(&err);
     return false;
   }
-  if (output_.type == OutputSpec::Type::File) {
-    GstElement* fsink = gst_bin_get_by_name(GST_BIN(pipeline_), "fsink");
-    g_object_set(fsink, "location", output_.path.c_str(), nullptr);
-    gst_object_unref(fsink);
-  }
+  runner_.adopt(std::move(pipeline));
+  if (output_.type == OutputSpec::Type::File)
+    g_object_set(runner_.element("fsink").get(), "location", output_.path.c_str(), nullptr);
   const bool live = output_.type == OutputSpec::Type::Display;
   if (live) add_display_probes();
-  auto setup_src = [&](const char* name, GstCaps* caps) -> GstElement* {
-    GstElement* src = gst_bin_get_by_name(GST_BIN(pipeline_), name);
-    gst_app_src_set_caps(GST_APP_SRC(src), caps);
-    gst_caps_unref(caps);
+  auto setup_src = [&](const char* name, GstCapsPtr caps) -> GstElementPtr {
+    GstElementPtr src = runner_.element(name);
+    gst_app_src_set_caps(GST_APP_SRC(src.get()), caps.get());
     // Never block the main loop; the queue is bounded by what the caller pushes.
-    g_object_set(src, "block", FALSE, "max-bytes", guint64{0}, nullptr);
-    if (live) g_object_set(src, "min-latency", gint64{config_.display_latency_us * 1000}, nullptr);
+    g_object_set(src.get(), "block", FALSE, "max-bytes", guint64{0}, nullptr);
+    if (live)
+      g_object_set(src.get(), "min-latency", gint64{config_.display_latency_us * 1000}, nullptr);
     return src;
   };
   if (h.has_video())
-    video_src_ = setup_src(
-        "vsrc", gst_caps_new_simple("video/x-vp8", "width", G_TYPE_INT, int{h.width}, "height",
-                                    G_TYPE_INT, int{h.height}, "framerate", GST_TYPE_FRACTION,
-                                    int{h.fps_num}, int{h.fps_den}, nullptr));
+    video_src_ = setup_src("vsrc", GstCapsPtr(gst_caps_new_simple(
+                                       "video/x-vp8", "width", G_TYPE_INT, int{h.width}, "height",
+                                       G_TYPE_INT, int{h.height}, "framerate", GST_TYPE_FRACTION,
+                                       int{h.fps_num}, int{h.fps_den}, nullptr)));
   if (h.has_audio())
-    audio_src_ =
-        setup_src("asrc", gst_caps_new_simple("audio/x-opus", "rate", G_TYPE_INT, int(h.audio_rate),
-                                              "channels", G_TYPE_INT, int{h.audio_channels},
-                                              "channel-mapping-family", G_TYPE_INT, 0, nullptr));
+    audio_src_ = setup_src(
+        "asrc", GstCapsPtr(gst_caps_new_simple(
+                    "audio/x-opus", "rate", G_TYPE_INT, int(h.audio_rate), "channels", G_TYPE_INT,
+                    int{h.audio_channels}, "channel-mapping-family", G_TYPE_INT, 0, nullptr)));
 
-  GstBus* bus = gst_element_get_bus(pipeline_);
-  bus_watch_ = gst_bus_create_watch(bus);
-  g_source_set_callback(bus_watch_, G_SOURCE_FUNC(&FramePlayer::on_bus_message), this, nullptr);
-  g_source_attach(bus_watch_, context_);
-  gst_object_unref(bus);
-  if (std::string reason = "cannot open output"; !set_playing(pipeline_, &reason)) {
+  runner_.on_message = [this](GstMessage* msg) { return on_bus_message(msg); };
+  runner_.watch_bus(context_);
+  if (std::string reason = "cannot open output"; !runner_.play(&reason)) {
     fail("player: " + to_string(output_) + ": " + reason);
     return false;
   }
@@ -310,7 +302,7 @@ bool FramePlayer::play(const StreamHeader& h, const MediaFrame& f) {
 }
 
 void FramePlayer::push_to_output(const MediaFrame& f, int64_t out_pts_us, bool discont) {
-  GstElement* src = f.kind == MediaFrame::Kind::Video ? video_src_ : audio_src_;
+  GstElement* src = (f.kind == MediaFrame::Kind::Video ? video_src_ : audio_src_).get();
   if (!src || window_closed_) return;  // null output, or the viewer closed the window
   GstBuffer* buf = gst_buffer_new_memdup(f.data.data(), f.data.size());
   GST_BUFFER_PTS(buf) = static_cast<GstClockTime>(out_pts_us) * 1000;
@@ -319,91 +311,72 @@ void FramePlayer::push_to_output(const MediaFrame& f, int64_t out_pts_us, bool d
   if (f.kind == MediaFrame::Kind::Video && !f.keyframe)
     GST_BUFFER_FLAG_SET(buf, GST_BUFFER_FLAG_DELTA_UNIT);
   if (discont) GST_BUFFER_FLAG_SET(buf, GST_BUFFER_FLAG_DISCONT);
-  if (gst_app_src_push_buffer(GST_APP_SRC(src), buf) != GST_FLOW_OK)
+  if (gst_app_src_push_buffer(GST_APP_SRC(src), buf) != GST_FLOW_OK)  // takes the buffer
     fail("player pipeline refused data (output closed or failed)");
 }
 
 bool FramePlayer::stop(std::string* error, int timeout_ms) {
   if (!stopped_) {
     stopped_ = true;
-    if (pipeline_) {
+    if (runner_) {
       bool eos_sent = false;
-      for (GstElement* src : {video_src_, audio_src_})
+      for (GstElement* src : {video_src_.get(), audio_src_.get()})
         if (src) eos_sent |= gst_app_src_end_of_stream(GST_APP_SRC(src)) == GST_FLOW_OK;
       if (eos_sent && error_.empty() && !window_closed_) {
         // Wait for the muxer to write its index/cues and the sink to see EOS: only then
         // is the file complete. Bounded so a stuck sink cannot hang the caller.
-        GstBus* bus = gst_element_get_bus(pipeline_);
-        GstMessage* msg = gst_bus_timed_pop_filtered(
-            bus, static_cast<GstClockTime>(timeout_ms) * GST_MSECOND,
-            static_cast<GstMessageType>(GST_MESSAGE_EOS | GST_MESSAGE_ERROR));
+        GstBusPtr bus = element_bus(runner_.pipeline());
+        GstMessagePtr msg(gst_bus_timed_pop_filtered(
+            bus.get(), static_cast<GstClockTime>(timeout_ms) * GST_MSECOND,
+            static_cast<GstMessageType>(GST_MESSAGE_EOS | GST_MESSAGE_ERROR)));
         if (!msg) {
           fail("timed out finalizing " + to_string(output_));
-        } else {
-          if (GST_MESSAGE_TYPE(msg) == GST_MESSAGE_ERROR) {
-            GError* err = nullptr;
-            gst_message_parse_error(msg, &err, nullptr);
-            fail(std::string("player: ") + (err ? err->message : "error"));
-            g_clear_error(&err);
-          }
-          gst_message_unref(msg);
+        } else if (GST_MESSAGE_TYPE(msg.get()) == GST_MESSAGE_ERROR) {
+          GErrorPtr err = message_error(msg.get());
+          fail(std::string("player: ") + (err ? err->message : "error"));
         }
-        gst_object_unref(bus);
       }
-      gst_element_set_state(pipeline_, GST_STATE_NULL);
-      if (bus_watch_) {
-        g_source_destroy(bus_watch_);
-        g_source_unref(bus_watch_);
-        bus_watch_ = nullptr;
-      }
-      for (GstElement** src : {&video_src_, &audio_src_, &video_sink_})
-        if (*src) {
-          gst_object_unref(*src);
-          *src = nullptr;
-        }
-      gst_object_unref(pipeline_);
-      pipeline_ = nullptr;
+      runner_.stop();
+      video_src_.reset();
+      audio_src_.reset();
+      video_sink_.reset();
     }
   }
   if (error && !error_.empty()) *error = error_;
   return error_.empty();
 }
 
-gboolean FramePlayer::on_bus_message(GstBus*, GstMessage* msg, gpointer user_data) {
-  auto* self = static_cast<FramePlayer*>(user_data);
+bool FramePlayer::on_bus_message(GstMessage* msg) {
   if (GST_MESSAGE_TYPE(msg) == GST_MESSAGE_ERROR) {
-    GError* err = nullptr;
-    gst_message_parse_error(msg, &err, nullptr);
+    GErrorPtr err = message_error(msg);
     // glimagesink, xvimagesink and ximagesink report a closed window as RESOURCE/NOT_FOUND
     // ("Output window was closed"): the viewer's choice, not a failure.
+    GstObject* sink = GST_OBJECT(video_sink_.get());
     const bool from_window =
-        self->video_sink_ && GST_MESSAGE_SRC(msg) &&
-        (GST_MESSAGE_SRC(msg) == GST_OBJECT(self->video_sink_) ||
-         gst_object_has_as_ancestor(GST_MESSAGE_SRC(msg), GST_OBJECT(self->video_sink_)));
+        sink && GST_MESSAGE_SRC(msg) &&
+        (GST_MESSAGE_SRC(msg) == sink || gst_object_has_as_ancestor(GST_MESSAGE_SRC(msg), sink));
     if (from_window && err &&
-        g_error_matches(err, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_NOT_FOUND)) {
-      if (!self->window_closed_) {
-        self->window_closed_ = true;
-        if (self->on_window_closed_) self->on_window_closed_();
+        g_error_matches(err.get(), GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_NOT_FOUND)) {
+      if (!window_closed_) {
+        window_closed_ = true;
+        if (on_window_closed_) on_window_closed_();
       }
-    } else if (!self->window_closed_) {
-      self->fail(std::string("player: ") + (err ? err->message : "error"));
+    } else if (!window_closed_) {
+      fail(std::string("player: ") + (err ? err->message : "error"));
     }
-    g_clear_error(&err);
   }
-  return G_SOURCE_CONTINUE;
+  return true;  // nothing else is of interest here
 }
 
 void FramePlayer::add_display_probes() {
-  video_sink_ = gst_bin_get_by_name(GST_BIN(pipeline_), "vout");
-  if (video_sink_) {
-    if (has_property(video_sink_, "force-aspect-ratio"))
-      g_object_set(video_sink_, "force-aspect-ratio", TRUE, nullptr);
-    if (has_property(video_sink_, "handle-events"))
-      g_object_set(video_sink_, "handle-events", TRUE, nullptr);
+  video_sink_ = runner_.element("vout");
+  if (GstElement* sink = video_sink_.get()) {
+    if (has_property(sink, "force-aspect-ratio"))
+      g_object_set(sink, "force-aspect-ratio", TRUE, nullptr);
+    if (has_property(sink, "handle-events")) g_object_set(sink, "handle-events", TRUE, nullptr);
   }
-  add_src_buffer_probe(pipeline_, "vdec", &FramePlayer::on_video_decoded, this);
-  add_src_buffer_probe(pipeline_, "adec", &FramePlayer::on_audio_decoded, this);
+  add_src_buffer_probe(runner_.pipeline(), "vdec", &FramePlayer::on_video_decoded, this);
+  add_src_buffer_probe(runner_.pipeline(), "adec", &FramePlayer::on_audio_decoded, this);
 }
 
 std::vector<AvMark> FramePlayer::av_marks() const {
@@ -427,13 +400,12 @@ GstPadProbeReturn FramePlayer::on_video_decoded(GstPad* pad, GstPadProbeInfo* in
   if (!self->config_.title.empty() && self->video_sink_name_ == "glimagesink" &&
       !self->gl_title_set_ && self->gl_title_attempts_ < 300) {
     ++self->gl_title_attempts_;
-    self->gl_title_set_ = set_gl_window_title(self->video_sink_, self->config_.title);
+    self->gl_title_set_ = set_gl_window_title(self->video_sink_.get(), self->config_.title);
   }
   if (!self->config_.detect_av_marks || !buf) return GST_PAD_PROBE_OK;
-  GstCaps* caps = gst_pad_get_current_caps(pad);
+  GstCapsPtr caps(gst_pad_get_current_caps(pad));
   GstVideoInfo vi;
-  const bool have_info = caps && gst_video_info_from_caps(&vi, caps);
-  if (caps) gst_caps_unref(caps);
+  const bool have_info = caps && gst_video_info_from_caps(&vi, caps.get());
   if (!have_info || !GST_VIDEO_INFO_IS_YUV(&vi)) return GST_PAD_PROBE_OK;
   GstVideoFrame frame;
   if (!gst_video_frame_map(&frame, &vi, buf, GST_MAP_READ)) return GST_PAD_PROBE_OK;
@@ -470,15 +442,15 @@ GstPadProbeReturn FramePlayer::on_audio_decoded(GstPad* pad, GstPadProbeInfo* in
   auto* self = static_cast<FramePlayer*>(p);
   GstBuffer* buf = GST_PAD_PROBE_INFO_BUFFER(info);
   if (!self->config_.detect_av_marks || !buf) return GST_PAD_PROBE_OK;
-  GstCaps* caps = gst_pad_get_current_caps(pad);
+  GstCapsPtr caps(gst_pad_get_current_caps(pad));
   if (!caps) return GST_PAD_PROBE_OK;
-  const GstStructure* st = gst_caps_get_structure(caps, 0);
+  const GstStructure* st = gst_caps_get_structure(caps.get(), 0);
   int rate = 0, channels = 0;
   const char* format = gst_structure_get_string(st, "format");
   const bool s16 = format && std::string_view(format) == "S16LE" &&
                    gst_structure_get_int(st, "rate", &rate) &&
                    gst_structure_get_int(st, "channels", &channels) && rate > 0 && channels > 0;
-  gst_caps_unref(caps);
+  caps.reset();
   if (!s16) return GST_PAD_PROBE_OK;
   GstMapInfo map;
   if (!gst_buffer_map(buf, &map, GST_MAP_READ)) return GST_PAD_PROBE_OK;

@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "media/broadcast/media_frame.hpp"
+#include "media/common/pipeline_runner.hpp"
 
 namespace meshcast::media {
 
@@ -129,7 +130,7 @@ class FramePlayer {
   void fail(std::string message);
   bool play(const StreamHeader& h, const MediaFrame& f);  // after the start key frame
   void push_to_output(const MediaFrame& f, int64_t out_pts_us, bool discont);
-  static gboolean on_bus_message(GstBus* bus, GstMessage* msg, gpointer self);
+  bool on_bus_message(GstMessage* msg);
   void add_display_probes();
   static GstPadProbeReturn on_video_decoded(GstPad* pad, GstPadProbeInfo* info, gpointer self);
   static GstPadProbeReturn on_audio_decoded(GstPad* pad, GstPadProbeInfo* info, gpointer self);
@@ -140,10 +141,10 @@ class FramePlayer {
   bool collapse_gaps_ = true;
   std::optional<StreamHeader> header_;
 
-  GstElement* pipeline_ = nullptr;
-  GstElement* video_src_ = nullptr;
-  GstElement* audio_src_ = nullptr;
-  GstElement* video_sink_ = nullptr;
+  PipelineRunner runner_;
+  GstElementPtr video_src_;
+  GstElementPtr audio_src_;
+  GstElementPtr video_sink_;
   std::string video_sink_name_;
   bool window_closed_ = false;
   std::function<void()> on_window_closed_;
@@ -156,7 +157,6 @@ class FramePlayer {
   int gl_title_attempts_ = 0;        // video thread only
   bool flash_on_ = false;            // video thread only
   int64_t audio_quiet_samples_ = 0;  // audio thread only
-  GSource* bus_watch_ = nullptr;
   bool stopped_ = false;
   std::string error_;
   MessageCallback on_error_;

@@ -1,5 +1,7 @@
 #include "media/broadcast/window_title.hpp"
 
+#include "media/common/gst_handle.hpp"
+
 #ifdef MESHCAST_HAVE_GL_X11
 #include <gst/gl/gl.h>
 // Xlib last: its macros (None, Bool, Status) clash with other headers.
@@ -12,14 +14,16 @@ namespace meshcast::media {
 #ifdef MESHCAST_HAVE_GL_X11
 bool set_gl_window_title(GstElement* sink, const std::string& title) {
   if (!sink || !g_object_class_find_property(G_OBJECT_GET_CLASS(sink), "context")) return false;
-  GstGLContext* context = nullptr;
-  g_object_get(sink, "context", &context, nullptr);
+  GstGLContext* raw = nullptr;
+  g_object_get(sink, "context", &raw, nullptr);
+  GstPtr<GstGLContext> context(raw);
   if (!context) return false;
   bool done = false;
-  GstGLDisplay* display = gst_gl_context_get_display(context);
-  GstGLWindow* window = gst_gl_context_get_window(context);
-  if (display && window && (gst_gl_display_get_handle_type(display) & GST_GL_DISPLAY_TYPE_X11)) {
-    const auto handle = static_cast<::Window>(gst_gl_window_get_window_handle(window));
+  GstPtr<GstGLDisplay> display(gst_gl_context_get_display(context.get()));
+  GstPtr<GstGLWindow> window(gst_gl_context_get_window(context.get()));
+  if (display && window &&
+      (gst_gl_display_get_handle_type(display.get()) & GST_GL_DISPLAY_TYPE_X11)) {
+    const auto handle = static_cast<::Window>(gst_gl_window_get_window_handle(window.get()));
     // Our own connection (same $DISPLAY): the sink's is driven by its own thread.
     if (::Display* dpy = handle ? XOpenDisplay(nullptr) : nullptr) {
       XStoreName(dpy, handle, title.c_str());
@@ -32,9 +36,6 @@ bool set_gl_window_title(GstElement* sink, const std::string& title) {
       done = true;
     }
   }
-  if (window) gst_object_unref(window);
-  if (display) gst_object_unref(display);
-  gst_object_unref(context);
   return done;
 }
 #else

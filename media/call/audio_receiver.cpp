@@ -3,6 +3,7 @@
 #include <gst/app/gstappsrc.h>
 #include <opus.h>
 
+#include "media/common/gst_util.hpp"
 #include "media/common/rtp.hpp"
 
 namespace meshcast::media {
@@ -47,27 +48,21 @@ bool AudioReceiver::start(std::string* error) {
       "caps=audio/x-raw,format=S16LE,rate=48000,channels=1,layout=interleaved ! "
       "audioconvert ! audioresample ! " +
       sink;
-  pipeline_ = make_pipeline(desc, error);
-  if (!pipeline_) return false;
-  appsrc_ = gst_bin_get_by_name(GST_BIN(pipeline_), "src");
-  g_object_set(appsrc_, "min-latency", static_cast<gint64>(cfg_.output_latency_us * 1000),
+  if (!runner_.build(desc, error)) return false;
+  appsrc_ = runner_.element("src");
+  g_object_set(appsrc_.get(), "min-latency", static_cast<gint64>(cfg_.output_latency_us * 1000),
                "max-latency", static_cast<gint64>(cfg_.output_latency_us * 1000), nullptr);
-  if (!null_sink_ && cfg_.sink != "device") {
-    GstElement* f = gst_bin_get_by_name(GST_BIN(pipeline_), "fsink");
-    g_object_set(f, "location", cfg_.sink.substr(5).c_str(), nullptr);
-    gst_object_unref(f);
-  }
-  if (null_sink_) {
-    GstElement* out = gst_bin_get_by_name(GST_BIN(pipeline_), "out");
-    g_signal_connect(out, "handoff", G_CALLBACK(&AudioReceiver::on_handoff), this);
-    gst_object_unref(out);
-  }
+  if (!null_sink_ && cfg_.sink != "device")
+    g_object_set(runner_.element("fsink").get(), "location", cfg_.sink.substr(5).c_str(), nullptr);
+  if (null_sink_)
+    g_signal_connect(runner_.element("out").get(), "handoff",
+                     G_CALLBACK(&AudioReceiver::on_handoff), this);
   tap_ = static_cast<bool>(on_played);
-  bus_.on_error = [this](const std::string& e) {
+  runner_.on_error = [this](const std::string& e) {
     if (on_error) on_error(e);
   };
-  bus_.attach(pipeline_, queue_.context());
-  if (std::string why = "device or file unavailable"; !set_playing(pipeline_, &why)) {
+  runner_.watch_bus(queue_.context());
+  if (std::string why = "device or file unavailable"; !runner_.play(&why)) {
     if (error) *error = "audio sink failed to start (" + cfg_.sink + "): " + why;
     running_ = true;
     stop();
@@ -78,19 +73,9 @@ bool AudioReceiver::start(std::string* error) {
 }
 
 void AudioReceiver::stop() {
-  if (tick_) {
-    g_source_destroy(tick_);
-    g_source_unref(tick_);
-    tick_ = nullptr;
-  }
-  if (pipeline_) {
-    bus_.remove();
-    stop_pipeline_with_eos(pipeline_, appsrc_, 3000);
-    gst_object_unref(appsrc_);
-    gst_object_unref(pipeline_);
-    pipeline_ = nullptr;
-    appsrc_ = nullptr;
-  }
+  tick_.reset();
+  runner_.stop_with_eos(appsrc_.get(), 3000);
+  appsrc_.reset();
   if (dec_) {
     opus_decoder_destroy(dec_);
     dec_ = nullptr;
@@ -141,16 +126,10 @@ void AudioReceiver::push_rtp(std::span<const uint8_t> packet) {
 }
 
 void AudioReceiver::schedule_tick() {
-  if (tick_) {
-    g_source_destroy(tick_);
-    g_source_unref(tick_);
-  }
+  tick_.reset();
   const int64_t wait_us = next_due_us_ - monotonic_us();
   const guint ms = wait_us <= 0 ? 0 : static_cast<guint>((wait_us + 999) / 1000);
-  tick_ = g_timeout_source_new(ms);
-  g_source_set_priority(tick_, G_PRIORITY_DEFAULT);
-  g_source_set_callback(tick_, &AudioReceiver::on_tick, this, nullptr);
-  g_source_attach(tick_, queue_.context());
+  tick_ = SourceGuard::timeout(ms, &AudioReceiver::on_tick, this, queue_.context());
 }
 
 gboolean AudioReceiver::on_tick(gpointer data) {
@@ -196,11 +175,12 @@ void AudioReceiver::play_one(int64_t due_us) {
   gst_buffer_fill(buf, 0, pcm.data(), pcm.size() * 2);
   // Timestamp on the shared monotonic clock: running time = due - base_time. The sink plays
   // it at running time + pipeline latency (output_latency_us).
-  const int64_t base_us = static_cast<int64_t>(gst_element_get_base_time(pipeline_) / 1000);
+  const int64_t base_us =
+      static_cast<int64_t>(gst_element_get_base_time(runner_.pipeline()) / 1000);
   GST_BUFFER_PTS(buf) = static_cast<GstClockTime>(std::max<int64_t>(0, due_us - base_us)) * 1000;
   GST_BUFFER_DURATION(buf) = static_cast<GstClockTime>(n) * GST_SECOND / kRate;
   if (tap_ && !null_sink_ && on_played) on_played(pcm, play_us);
-  gst_app_src_push_buffer(GST_APP_SRC(appsrc_), buf);
+  gst_app_src_push_buffer(GST_APP_SRC(appsrc_.get()), buf);  // takes the buffer
 }
 
 void AudioReceiver::on_handoff(GstElement*, GstBuffer* buf, GstPad*, gpointer data) {

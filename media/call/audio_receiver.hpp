@@ -13,8 +13,8 @@
 #include <vector>
 
 #include "media/call/audio_jitter_buffer.hpp"
-#include "media/common/gst_util.hpp"
 #include "media/common/main_context_queue.hpp"
+#include "media/common/pipeline_runner.hpp"
 #include "media/common/receive_stats.hpp"
 #include "media/common/rtcp.hpp"
 
@@ -81,9 +81,8 @@ class AudioReceiver {
 
   AudioReceiverConfig cfg_;
   MainContextQueue queue_;
-  BusWatch bus_;
-  GstElement* pipeline_ = nullptr;
-  GstElement* appsrc_ = nullptr;
+  PipelineRunner runner_;
+  GstElementPtr appsrc_;
   OpusDecoder* dec_ = nullptr;
   AudioJitterBuffer jb_;
   ReceiveStatistics rx_{48000};
@@ -93,7 +92,7 @@ class AudioReceiver {
   bool have_ssrc_ = false;
   uint32_t remote_ssrc_ = 0;
   int64_t last_packet_us_ = 0;
-  GSource* tick_ = nullptr;
+  SourceGuard tick_;         // one-shot, re-armed for every frame
   int64_t next_due_us_ = 0;  // monotonic time of the next frame's playout
   bool clock_running_ = false;
   AudioReceiverStats st_;

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 
+#include "media/common/gst_util.hpp"
 #include "media/common/rtp.hpp"
 
 namespace meshcast::media {
@@ -82,26 +83,21 @@ bool AudioSender::start(std::string* error) {
                            "audio/x-raw,format=S16LE,rate=48000,channels=1,layout=interleaved ! "
                            "appsink name=sink emit-signals=true max-buffers=100 sync=" +
                            std::string(is_file ? "true" : "false");
-  pipeline_ = make_pipeline(desc, error);
-  if (!pipeline_) return false;
-  if (is_file) {
-    GstElement* f = gst_bin_get_by_name(GST_BIN(pipeline_), "fsrc");
-    g_object_set(f, "location", cfg_.source.substr(5).c_str(), nullptr);
-    gst_object_unref(f);
-  }
-  GstElement* sink = gst_bin_get_by_name(GST_BIN(pipeline_), "sink");
-  g_signal_connect(sink, "new-sample", G_CALLBACK(&AudioSender::on_new_sample), this);
-  gst_object_unref(sink);
+  if (!runner_.build(desc, error)) return false;
+  if (is_file)
+    g_object_set(runner_.element("fsrc").get(), "location", cfg_.source.substr(5).c_str(), nullptr);
+  g_signal_connect(runner_.element("sink").get(), "new-sample",
+                   G_CALLBACK(&AudioSender::on_new_sample), this);
   tap_ = static_cast<bool>(on_captured);
-  bus_.on_error = [this](const std::string& e) {
+  runner_.on_error = [this](const std::string& e) {
     if (on_error) on_error(e);
   };
-  bus_.on_eos = [this] {
+  runner_.on_eos = [this] {
     if (on_eos) on_eos();
   };
-  bus_.attach(pipeline_, queue_.context());
+  runner_.watch_bus(queue_.context());
   running_ = true;
-  if (std::string why = "device or file unavailable"; !set_playing(pipeline_, &why)) {
+  if (std::string why = "device or file unavailable"; !runner_.play(&why)) {
     if (error) *error = "audio source failed to start (" + cfg_.source + "): " + why;
     stop();
     return false;
@@ -110,12 +106,7 @@ bool AudioSender::start(std::string* error) {
 }
 
 void AudioSender::stop() {
-  if (pipeline_) {
-    bus_.remove();
-    gst_element_set_state(pipeline_, GST_STATE_NULL);  // joins the streaming thread
-    gst_object_unref(pipeline_);
-    pipeline_ = nullptr;
-  }
+  runner_.stop();  // joins the streaming thread
   if (enc_) {
     opus_encoder_destroy(enc_);
     enc_ = nullptr;
@@ -128,19 +119,19 @@ void AudioSender::set_bitrate(int bps) { want_bitrate_ = std::clamp(bps, 6000, 5
 
 GstFlowReturn AudioSender::on_new_sample(GstElement* sink, gpointer data) {
   auto* self = static_cast<AudioSender*>(data);
-  GstSample* sample = gst_app_sink_pull_sample(GST_APP_SINK(sink));
+  GstSamplePtr sample(gst_app_sink_pull_sample(GST_APP_SINK(sink)));
   if (!sample) return GST_FLOW_EOS;
-  GstBuffer* buf = gst_sample_get_buffer(sample);
+  GstBuffer* buf = gst_sample_get_buffer(sample.get());
   GstMapInfo map;
   if (buf && gst_buffer_map(buf, &map, GST_MAP_READ)) {
     // Capture time of the first sample: base time + running time on the monotonic clock.
-    const int64_t t = GST_BUFFER_PTS_IS_VALID(buf)
-                          ? running_time_to_monotonic_us(self->pipeline_, GST_BUFFER_PTS(buf))
-                          : monotonic_us();
+    const int64_t t =
+        GST_BUFFER_PTS_IS_VALID(buf)
+            ? running_time_to_monotonic_us(self->runner_.pipeline(), GST_BUFFER_PTS(buf))
+            : monotonic_us();
     self->handle_pcm(reinterpret_cast<const int16_t*>(map.data), map.size / 2, t);
     gst_buffer_unmap(buf, &map);
   }
-  gst_sample_unref(sample);
   return GST_FLOW_OK;
 }
 

@@ -20,8 +20,8 @@
 #include <unordered_map>
 #include <vector>
 
-#include "media/common/gst_util.hpp"
 #include "media/common/main_context_queue.hpp"
+#include "media/common/pipeline_runner.hpp"
 #include "media/common/rtcp.hpp"
 
 struct OpusEncoder;
@@ -94,8 +94,7 @@ class AudioSender {
 
   AudioSenderConfig cfg_;
   MainContextQueue queue_;
-  BusWatch bus_;
-  GstElement* pipeline_ = nullptr;
+  PipelineRunner runner_;
   OpusEncoder* enc_ = nullptr;
   uint32_t ssrc_;
   bool running_ = false;

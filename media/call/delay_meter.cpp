@@ -8,6 +8,7 @@
 #include "media/call/audio_receiver.hpp"
 #include "media/call/audio_sender.hpp"
 #include "media/common/gst_util.hpp"
+#include "media/common/pipeline_runner.hpp"
 #include "mesh/stats/stats.hpp"
 
 namespace meshcast::media {
@@ -57,34 +58,30 @@ DelayStats DelayProbe::result(int64_t max_delay_us) const {
 
 namespace {
 void run_context(GMainContext* ctx, double seconds) {
-  GMainLoop* loop = g_main_loop_new(ctx, FALSE);
-  GSource* t = g_timeout_source_new(static_cast<guint>(seconds * 1000));
-  g_source_set_callback(
-      t,
+  GMainLoopPtr loop(g_main_loop_new(ctx, FALSE));
+  SourceGuard quit = SourceGuard::timeout(
+      static_cast<guint>(seconds * 1000),
       [](gpointer l) -> gboolean {
         g_main_loop_quit(static_cast<GMainLoop*>(l));
         return G_SOURCE_REMOVE;
       },
-      loop, nullptr);
-  g_source_attach(t, ctx);
-  g_source_unref(t);
-  g_main_loop_run(loop);
-  g_main_loop_unref(loop);
+      loop.get(), ctx);
+  g_main_loop_run(loop.get());
 }
 }  // namespace
 
 DelayStats measure_delay(const DelayBenchOptions& o) {
-  GMainContext* ctx = g_main_context_new();
-  g_main_context_push_thread_default(ctx);
+  GMainContextPtr ctx(g_main_context_new());
+  g_main_context_push_thread_default(ctx.get());
   DelayStats result;
   {
     AudioSenderConfig sc;
     sc.source = "ticks:" + std::to_string(o.tick_interval_ms);
     sc.frame_ms = o.frame_ms;
-    AudioSender tx(sc, ctx);
+    AudioSender tx(sc, ctx.get());
     AudioReceiverConfig rc;
     rc.sink = "null";
-    AudioReceiver rx(rc, ctx);
+    AudioReceiver rx(rc, ctx.get());
     DelayProbe probe;
     probe.attach_sender(tx);
     probe.attach_receiver(rx);
@@ -95,13 +92,12 @@ DelayStats measure_delay(const DelayBenchOptions& o) {
       rx.push_rtp(p);
     };
     std::string err;
-    if (rx.start(&err) && tx.start(&err)) run_context(ctx, o.seconds);
+    if (rx.start(&err) && tx.start(&err)) run_context(ctx.get(), o.seconds);
     tx.stop();
     rx.stop();
     result = probe.result(static_cast<int64_t>(o.tick_interval_ms) * 900);
   }
-  g_main_context_pop_thread_default(ctx);
-  g_main_context_unref(ctx);
+  g_main_context_pop_thread_default(ctx.get());
   return result;
 }
 
@@ -152,23 +148,15 @@ DelayStats measure_gst_reference_delay(double seconds, int latency_ms) {
       "fakesink name=out sync=true signal-handoffs=true";
   std::string err;
   RefTaps taps;
-  GstElement* p = make_pipeline(desc, &err);
-  if (!p) return {};
-  taps.pipeline = p;
-  GstElement* cap = gst_bin_get_by_name(GST_BIN(p), "cap");
-  GstPad* pad = gst_element_get_static_pad(cap, "src");
-  gst_pad_add_probe(pad, GST_PAD_PROBE_TYPE_BUFFER, &on_capture_probe, &taps, nullptr);
-  gst_object_unref(pad);
-  gst_object_unref(cap);
-  GstElement* out = gst_bin_get_by_name(GST_BIN(p), "out");
-  g_signal_connect(out, "handoff", G_CALLBACK(&on_ref_handoff), &taps);
-  gst_object_unref(out);
-  GMainContext* ctx = g_main_context_new();
-  gst_element_set_state(p, GST_STATE_PLAYING);
-  run_context(ctx, seconds);
-  gst_element_set_state(p, GST_STATE_NULL);
-  gst_object_unref(p);
-  g_main_context_unref(ctx);
+  PipelineRunner runner;
+  if (!runner.build(desc, &err)) return {};
+  taps.pipeline = runner.pipeline();
+  add_src_buffer_probe(runner.pipeline(), "cap", &on_capture_probe, &taps);
+  g_signal_connect(runner.element("out").get(), "handoff", G_CALLBACK(&on_ref_handoff), &taps);
+  GMainContextPtr ctx(g_main_context_new());
+  gst_element_set_state(runner.pipeline(), GST_STATE_PLAYING);
+  run_context(ctx.get(), seconds);
+  runner.stop();
   std::lock_guard<std::mutex> l(taps.m);
   return summarize_delays(match_clicks(taps.sent, taps.received, 450'000), taps.sent.size(),
                           taps.received.size());

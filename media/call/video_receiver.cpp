@@ -4,6 +4,7 @@
 #include <gst/video/video.h>
 
 #include "media/broadcast/frame_player.hpp"
+#include "media/common/gst_util.hpp"
 #include "media/common/rtcp.hpp"
 #include "media/common/rtp.hpp"
 
@@ -52,31 +53,23 @@ bool VideoReceiver::start(std::string* error) {
       " ! rtpvp8depay request-keyframe=true wait-for-keyframe=true ! tee name=t "
       "t. ! queue ! vp8dec name=dec ! videoconvert ! " +
       display + file;
-  pipeline_ = make_pipeline(desc, error);
-  if (!pipeline_) return false;
-  appsrc_ = gst_bin_get_by_name(GST_BIN(pipeline_), "src");
-  if (!file.empty()) {
-    GstElement* f = gst_bin_get_by_name(GST_BIN(pipeline_), "fsink");
-    g_object_set(f, "location", cfg_.sink.substr(5).c_str(), nullptr);
-    gst_object_unref(f);
-  }
+  if (!runner_.build(desc, error)) return false;
+  appsrc_ = runner_.element("src");
+  if (!file.empty())
+    g_object_set(runner_.element("fsink").get(), "location", cfg_.sink.substr(5).c_str(), nullptr);
   // Decoded frames, counted on the streaming thread.
-  GstElement* dec = gst_bin_get_by_name(GST_BIN(pipeline_), "dec");
-  GstPad* pad = gst_element_get_static_pad(dec, "src");
+  GstElementPtr dec = runner_.element("dec");
   auto* counter = new std::shared_ptr<std::atomic<uint64_t>>(frames_);
   gst_pad_add_probe(
-      pad, GST_PAD_PROBE_TYPE_BUFFER,
+      static_pad(dec.get(), "src").get(), GST_PAD_PROBE_TYPE_BUFFER,
       [](GstPad*, GstPadProbeInfo*, gpointer c) -> GstPadProbeReturn {
         ++**static_cast<std::shared_ptr<std::atomic<uint64_t>>*>(c);
         return GST_PAD_PROBE_OK;
       },
       counter, [](gpointer c) { delete static_cast<std::shared_ptr<std::atomic<uint64_t>>*>(c); });
-  gst_object_unref(pad);
-  gst_object_unref(dec);
   // The depayloader's keyframe requests (GstForceKeyUnit, upstream) surface at appsrc: PLI.
-  GstPad* srcpad = gst_element_get_static_pad(appsrc_, "src");
   gst_pad_add_probe(
-      srcpad, GST_PAD_PROBE_TYPE_EVENT_UPSTREAM,
+      static_pad(appsrc_.get(), "src").get(), GST_PAD_PROBE_TYPE_EVENT_UPSTREAM,
       [](GstPad*, GstPadProbeInfo* info, gpointer data) -> GstPadProbeReturn {
         GstEvent* ev = GST_PAD_PROBE_INFO_EVENT(info);
         if (ev && gst_video_event_is_force_key_unit(ev)) {
@@ -90,38 +83,25 @@ bool VideoReceiver::start(std::string* error) {
         return GST_PAD_PROBE_OK;
       },
       this, nullptr);
-  gst_object_unref(srcpad);
-  bus_.on_error = [this](const std::string& e) {
+  runner_.on_error = [this](const std::string& e) {
     if (on_error) on_error(e);
   };
-  bus_.attach(pipeline_, queue_.context());
+  runner_.watch_bus(queue_.context());
   running_ = true;
-  if (std::string why = "device or file unavailable"; !set_playing(pipeline_, &why)) {
+  if (std::string why = "device or file unavailable"; !runner_.play(&why)) {
     if (error) *error = "video sink failed to start (" + cfg_.sink + "): " + why;
     stop();
     return false;
   }
-  timer_ = g_timeout_source_new(20);
-  g_source_set_callback(timer_, &VideoReceiver::on_timer, this, nullptr);
-  g_source_attach(timer_, queue_.context());
+  timer_ = SourceGuard::timeout(20, &VideoReceiver::on_timer, this, queue_.context());
   last_frame_progress_us_ = monotonic_us();
   return true;
 }
 
 void VideoReceiver::stop() {
-  if (timer_) {
-    g_source_destroy(timer_);
-    g_source_unref(timer_);
-    timer_ = nullptr;
-  }
-  if (pipeline_) {
-    bus_.remove();
-    stop_pipeline_with_eos(pipeline_, appsrc_, 3000);
-    gst_object_unref(appsrc_);
-    gst_object_unref(pipeline_);
-    pipeline_ = nullptr;
-    appsrc_ = nullptr;
-  }
+  timer_.reset();
+  runner_.stop_with_eos(appsrc_.get(), 3000);
+  appsrc_.reset();
   running_ = false;
 }
 
@@ -147,7 +127,7 @@ void VideoReceiver::push_rtp(std::span<const uint8_t> packet) {
   if (cfg_.nack && nacks_.on_packet(h->sequence, now)) send_pli(now);  // gap too big to NACK
   GstBuffer* buf = gst_buffer_new_allocate(nullptr, packet.size(), nullptr);
   gst_buffer_fill(buf, 0, packet.data(), packet.size());
-  gst_app_src_push_buffer(GST_APP_SRC(appsrc_), buf);
+  gst_app_src_push_buffer(GST_APP_SRC(appsrc_.get()), buf);  // takes the buffer
   if (cfg_.nack) send_nacks(now);
 }
 

@@ -15,9 +15,9 @@
 #include <string>
 #include <vector>
 
-#include "media/common/gst_util.hpp"
 #include "media/common/main_context_queue.hpp"
 #include "media/common/nack_tracker.hpp"
+#include "media/common/pipeline_runner.hpp"
 #include "media/common/receive_stats.hpp"
 #include "media/common/rtcp.hpp"
 
@@ -73,10 +73,9 @@ class VideoReceiver {
 
   VideoReceiverConfig cfg_;
   MainContextQueue queue_;
-  BusWatch bus_;
-  GstElement* pipeline_ = nullptr;
-  GstElement* appsrc_ = nullptr;
-  GSource* timer_ = nullptr;
+  PipelineRunner runner_;
+  GstElementPtr appsrc_;
+  SourceGuard timer_;
   uint32_t local_ssrc_;
   bool running_ = false;
   bool have_ssrc_ = false;

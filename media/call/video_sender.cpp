@@ -5,6 +5,7 @@
 
 #include <variant>
 
+#include "media/common/gst_util.hpp"
 #include "media/common/rtcp.hpp"
 #include "media/common/rtp.hpp"
 
@@ -43,18 +44,16 @@ bool VideoSender::start(std::string* error) {
       " ! rtpvp8pay name=pay picture-id-mode=15-bit pt=" + std::to_string(cfg_.payload_type) +
       " mtu=" + std::to_string(cfg_.mtu) + " ssrc=" + std::to_string(ssrc_) +
       " ! appsink name=sink emit-signals=true sync=false max-buffers=500";
-  pipeline_ = make_pipeline(desc, error);
-  if (!pipeline_) return false;
-  encoder_ = gst_bin_get_by_name(GST_BIN(pipeline_), "enc");
-  GstElement* sink = gst_bin_get_by_name(GST_BIN(pipeline_), "sink");
-  g_signal_connect(sink, "new-sample", G_CALLBACK(&VideoSender::on_new_sample), this);
-  gst_object_unref(sink);
-  bus_.on_error = [this](const std::string& e) {
+  if (!runner_.build(desc, error)) return false;
+  encoder_ = runner_.element("enc");
+  g_signal_connect(runner_.element("sink").get(), "new-sample",
+                   G_CALLBACK(&VideoSender::on_new_sample), this);
+  runner_.on_error = [this](const std::string& e) {
     if (on_error) on_error(e);
   };
-  bus_.attach(pipeline_, queue_.context());
+  runner_.watch_bus(queue_.context());
   running_ = true;
-  if (std::string why = "device or file unavailable"; !set_playing(pipeline_, &why)) {
+  if (std::string why = "device or file unavailable"; !runner_.play(&why)) {
     if (error) *error = "video source failed to start (" + cfg_.source + "): " + why;
     stop();
     return false;
@@ -63,25 +62,19 @@ bool VideoSender::start(std::string* error) {
 }
 
 void VideoSender::stop() {
-  if (pipeline_) {
-    bus_.remove();
-    gst_element_set_state(pipeline_, GST_STATE_NULL);
-    gst_object_unref(encoder_);
-    gst_object_unref(pipeline_);
-    pipeline_ = nullptr;
-    encoder_ = nullptr;
-  }
+  runner_.stop();
+  encoder_.reset();
   running_ = false;
 }
 
 void VideoSender::set_bitrate(int bps) {
-  if (encoder_) g_object_set(encoder_, "target-bitrate", bps, nullptr);
+  if (encoder_) g_object_set(encoder_.get(), "target-bitrate", bps, nullptr);
 }
 
 void VideoSender::request_keyframe() {
   if (!encoder_) return;
   // An upstream event sent to the element reaches its src pad: the encoder handles it.
-  gst_element_send_event(encoder_,
+  gst_element_send_event(encoder_.get(),
                          gst_video_event_new_upstream_force_key_unit(GST_CLOCK_TIME_NONE, TRUE, 0));
   ++st_.keyframes_forced;
 }
@@ -110,16 +103,15 @@ void VideoSender::handle_rtcp(std::span<const uint8_t> rtcp) {
 
 GstFlowReturn VideoSender::on_new_sample(GstElement* sink, gpointer data) {
   auto* self = static_cast<VideoSender*>(data);
-  GstSample* sample = gst_app_sink_pull_sample(GST_APP_SINK(sink));
+  GstSamplePtr sample(gst_app_sink_pull_sample(GST_APP_SINK(sink)));
   if (!sample) return GST_FLOW_EOS;
-  GstBuffer* buf = gst_sample_get_buffer(sample);
+  GstBuffer* buf = gst_sample_get_buffer(sample.get());
   GstMapInfo map;
   if (buf && gst_buffer_map(buf, &map, GST_MAP_READ)) {
     std::vector<uint8_t> pkt(map.data, map.data + map.size);
     gst_buffer_unmap(buf, &map);
     self->queue_.post([self, pkt = std::move(pkt)]() mutable { self->deliver(std::move(pkt)); });
   }
-  gst_sample_unref(sample);
   return GST_FLOW_OK;
 }
 

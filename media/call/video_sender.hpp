@@ -13,8 +13,8 @@
 #include <unordered_map>
 #include <vector>
 
-#include "media/common/gst_util.hpp"
 #include "media/common/main_context_queue.hpp"
+#include "media/common/pipeline_runner.hpp"
 
 namespace meshcast::media {
 
@@ -65,9 +65,8 @@ class VideoSender {
 
   VideoSenderConfig cfg_;
   MainContextQueue queue_;
-  BusWatch bus_;
-  GstElement* pipeline_ = nullptr;
-  GstElement* encoder_ = nullptr;
+  PipelineRunner runner_;
+  GstElementPtr encoder_;
   uint32_t ssrc_;
   bool running_ = false;
   std::unordered_map<uint16_t, std::vector<uint8_t>> history_;

@@ -4,9 +4,9 @@
 #include <gst/gst.h>
 
 #include <cstdint>
-#include <functional>
 #include <string>
 
+#include "media/common/gst_handle.hpp"
 #include "mesh/base/time.hpp"  // monotonic_us(): the system clock GStreamer uses
 
 namespace meshcast::media {
@@ -26,25 +26,10 @@ void add_src_buffer_probe(GstElement* pipeline, const char* name, GstPadProbeCal
 
 // Builds a pipeline from a gst-launch description, forces the system (monotonic) clock so
 // all our pipelines share one time base. Returns nullptr and fills error on failure.
-GstElement* make_pipeline(const std::string& description, std::string* error);
+GstElementPtr make_pipeline(const std::string& description, std::string* error);
 
-// Watches a pipeline's bus on a given main context. Errors, warnings and EOS go to callbacks
-// on that context. Destroy with remove().
-class BusWatch {
- public:
-  BusWatch() = default;
-  ~BusWatch() { remove(); }
-  BusWatch(const BusWatch&) = delete;
-  BusWatch& operator=(const BusWatch&) = delete;
-  void attach(GstElement* pipeline, GMainContext* ctx);
-  void remove();
-  std::function<void(const std::string&)> on_error;
-  std::function<void()> on_eos;
-
- private:
-  static gboolean on_message(GstBus* bus, GstMessage* msg, gpointer self);
-  GSource* source_ = nullptr;
-};
+// The GError of an ERROR or WARNING message (nullptr for other messages).
+GErrorPtr message_error(GstMessage* msg);
 
 // True when GStreamer's device monitor sees at least one device of that class
 // ("Video/Source", "Audio/Source", "Audio/Sink"). auto* elements would otherwise silently

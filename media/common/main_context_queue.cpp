@@ -7,10 +7,7 @@ MainContextQueue::MainContextQueue(GMainContext* context)
       context_(context ? g_main_context_ref(context)
                        : g_main_context_ref(g_main_context_default())) {}
 
-MainContextQueue::~MainContextQueue() {
-  close();
-  g_main_context_unref(context_);
-}
+MainContextQueue::~MainContextQueue() { close(); }
 
 void MainContextQueue::close() {
   std::lock_guard<std::mutex> lock(state_->mutex);
@@ -24,14 +21,14 @@ void MainContextQueue::post(std::function<void()> fn) {
   state_->items.push_back(std::move(fn));
   if (state_->scheduled) return;  // one idle source drains everything queued so far
   state_->scheduled = true;
-  GSource* src = g_idle_source_new();
+  // One-shot: the context keeps it until it has run (dispatch returns G_SOURCE_REMOVE).
+  GSourcePtr src(g_idle_source_new());
   // Above the playout timers: after a stall, queued packets are handed over before the
   // next frame is decided.
-  g_source_set_priority(src, G_PRIORITY_HIGH);
-  g_source_set_callback(src, &MainContextQueue::dispatch, new std::shared_ptr<State>(state_),
+  g_source_set_priority(src.get(), G_PRIORITY_HIGH);
+  g_source_set_callback(src.get(), &MainContextQueue::dispatch, new std::shared_ptr<State>(state_),
                         [](gpointer p) { delete static_cast<std::shared_ptr<State>*>(p); });
-  g_source_attach(src, context_);
-  g_source_unref(src);
+  g_source_attach(src.get(), context_.get());
 }
 
 gboolean MainContextQueue::dispatch(gpointer data) {

@@ -11,6 +11,8 @@
 #include <memory>
 #include <mutex>
 
+#include "media/common/glib_handle.hpp"
+
 namespace meshcast::media {
 
 class MainContextQueue {
@@ -22,7 +24,7 @@ class MainContextQueue {
 
   void post(std::function<void()> fn);
   void close();
-  GMainContext* context() const { return context_; }
+  GMainContext* context() const { return context_.get(); }
 
  private:
   struct State {
@@ -33,7 +35,7 @@ class MainContextQueue {
   };
   static gboolean dispatch(gpointer data);
   std::shared_ptr<State> state_;
-  GMainContext* context_;
+  GMainContextPtr context_;
 };
 
 }  // namespace meshcast::media

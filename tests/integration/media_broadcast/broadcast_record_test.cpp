@@ -14,6 +14,10 @@
 #include "media/broadcast/frame_codec.hpp"
 #include "media/broadcast/frame_player.hpp"
 #include "media/broadcast/segmenter.hpp"
+#include "media/common/gst_handle.hpp"
+#include "media/common/gst_util.hpp"
+#include "media/common/pipeline_runner.hpp"
+#include "media/common/source_guard.hpp"
 #include "mesh/stats/process_usage.hpp"
 
 namespace meshcast::media {
@@ -23,14 +27,11 @@ namespace fs = std::filesystem;
 
 // Iterates ctx until ms elapsed (or done() says so).
 void run_loop(GMainContext* ctx, int ms, const std::function<bool()>& done = {}) {
-  GSource* tick = g_timeout_source_new(10);  // wakes the blocking iteration regularly
-  g_source_set_callback(
-      tick, [](gpointer) -> gboolean { return G_SOURCE_CONTINUE; }, nullptr, nullptr);
-  g_source_attach(tick, ctx);
+  // Wakes the blocking iteration regularly.
+  SourceGuard tick = SourceGuard::timeout(
+      10, [](gpointer) -> gboolean { return G_SOURCE_CONTINUE; }, nullptr, ctx);
   const gint64 end = g_get_monotonic_time() + gint64{ms} * 1000;
   while (g_get_monotonic_time() < end && !(done && done())) g_main_context_iteration(ctx, TRUE);
-  g_source_destroy(tick);
-  g_source_unref(tick);
 }
 
 struct Discovered {
@@ -44,20 +45,19 @@ struct Discovered {
 
 Discovered discover(const fs::path& file) {
   Discovered out;
-  GError* err = nullptr;
-  GstDiscoverer* disc = gst_discoverer_new(10 * GST_SECOND, &err);
+  GErrorPtr err;
+  GObjectPtr<GstDiscoverer> disc(gst_discoverer_new(10 * GST_SECOND, out_ptr(err)));
   if (!disc) {
     out.error = err ? err->message : "no discoverer";
-    g_clear_error(&err);
     return out;
   }
-  gchar* uri = gst_filename_to_uri(file.c_str(), nullptr);
-  GstDiscovererInfo* info = gst_discoverer_discover_uri(disc, uri, &err);
-  g_free(uri);
-  if (info && gst_discoverer_info_get_result(info) == GST_DISCOVERER_OK) {
+  GCharPtr uri(gst_filename_to_uri(file.c_str(), nullptr));
+  GObjectPtr<GstDiscovererInfo> info(
+      gst_discoverer_discover_uri(disc.get(), uri.get(), out_ptr(err)));
+  if (info && gst_discoverer_info_get_result(info.get()) == GST_DISCOVERER_OK) {
     out.ok = true;
-    GList* v = gst_discoverer_info_get_video_streams(info);
-    GList* a = gst_discoverer_info_get_audio_streams(info);
+    GList* v = gst_discoverer_info_get_video_streams(info.get());
+    GList* a = gst_discoverer_info_get_audio_streams(info.get());
     out.video_streams = static_cast<int>(g_list_length(v));
     out.audio_streams = static_cast<int>(g_list_length(a));
     if (v) {
@@ -67,13 +67,10 @@ Discovered discover(const fs::path& file) {
     }
     gst_discoverer_stream_info_list_free(v);
     gst_discoverer_stream_info_list_free(a);
-    out.duration_us = static_cast<int64_t>(gst_discoverer_info_get_duration(info) / 1000);
+    out.duration_us = static_cast<int64_t>(gst_discoverer_info_get_duration(info.get()) / 1000);
   } else {
     out.error = err ? err->message : "discoverer result not OK";
   }
-  g_clear_error(&err);
-  if (info) gst_discoverer_info_unref(info);
-  g_object_unref(disc);
   return out;
 }
 
@@ -92,40 +89,31 @@ Decoded decode_all(const fs::path& file) {
       "filesrc name=src ! decodebin name=d d. ! videoconvert ! fakesink name=vs "
       "signal-handoffs=true sync=false d. ! audioconvert ! fakesink name=as "
       "signal-handoffs=true sync=false";
-  GError* err = nullptr;
-  GstElement* p = gst_parse_launch(desc.c_str(), &err);
+  GErrorPtr err;
+  auto p = adopt_floating<GstElementPtr>(gst_parse_launch(desc.c_str(), out_ptr(err)));
   if (!p) {
     out.error = err ? err->message : "parse";
-    g_clear_error(&err);
     return out;
   }
-  GstElement* src = gst_bin_get_by_name(GST_BIN(p), "src");
-  g_object_set(src, "location", file.c_str(), nullptr);
-  gst_object_unref(src);
+  PipelineRunner runner;  // NULL and released on every way out
+  runner.adopt(std::move(p));
+  g_object_set(runner.element("src").get(), "location", file.c_str(), nullptr);
   auto count = [](GstElement*, GstBuffer*, GstPad*, gpointer n) { ++*static_cast<int*>(n); };
-  for (auto [name, counter] : {std::pair{"vs", &out.video_frames}, {"as", &out.audio_buffers}}) {
-    GstElement* s = gst_bin_get_by_name(GST_BIN(p), name);
-    g_signal_connect(s, "handoff", G_CALLBACK(+count), counter);
-    gst_object_unref(s);
-  }
-  gst_element_set_state(p, GST_STATE_PLAYING);
-  GstBus* bus = gst_element_get_bus(p);
-  GstMessage* msg = gst_bus_timed_pop_filtered(
-      bus, 30 * GST_SECOND, static_cast<GstMessageType>(GST_MESSAGE_EOS | GST_MESSAGE_ERROR));
-  if (msg && GST_MESSAGE_TYPE(msg) == GST_MESSAGE_EOS) {
+  for (auto [name, counter] : {std::pair{"vs", &out.video_frames}, {"as", &out.audio_buffers}})
+    g_signal_connect(runner.element(name).get(), "handoff", G_CALLBACK(+count), counter);
+  gst_element_set_state(runner.pipeline(), GST_STATE_PLAYING);
+  GstBusPtr bus = element_bus(runner.pipeline());
+  GstMessagePtr msg(
+      gst_bus_timed_pop_filtered(bus.get(), 30 * GST_SECOND,
+                                 static_cast<GstMessageType>(GST_MESSAGE_EOS | GST_MESSAGE_ERROR)));
+  if (msg && GST_MESSAGE_TYPE(msg.get()) == GST_MESSAGE_EOS) {
     out.ok = true;
   } else if (msg) {
-    GError* e = nullptr;
-    gst_message_parse_error(msg, &e, nullptr);
+    GErrorPtr e = message_error(msg.get());
     out.error = e ? e->message : "error";
-    g_clear_error(&e);
   } else {
     out.error = "decode timed out";
   }
-  if (msg) gst_message_unref(msg);
-  gst_object_unref(bus);
-  gst_element_set_state(p, GST_STATE_NULL);
-  gst_object_unref(p);
   return out;
 }
 
@@ -134,14 +122,14 @@ class MediaBroadcast : public ::testing::Test {
   // One ~3 s broadcast, captured once as serialized segment payloads; each test replays it.
   static void SetUpTestSuite() {
     gst_init(nullptr, nullptr);
-    ctx_ = g_main_context_new();
+    ctx_.reset(g_main_context_new());
     BroadcastConfig cfg;
     cfg.width = 320;
     cfg.height = 180;
     cfg.fps = 25;
     cfg.bitrate_kbps = 500;
     cfg.keyframe_interval_ms = 1000;
-    BroadcastSource source(ctx_, cfg);
+    BroadcastSource source(ctx_.get(), cfg);
     header_ = source.header();
     Segmenter segmenter(source.header(),
                         {.target_us = 250'000, .min_us = 100'000, .max_us = 500'000});
@@ -164,16 +152,16 @@ class MediaBroadcast : public ::testing::Test {
     std::string error;
     ASSERT_TRUE(source.start(&error)) << error;
     std::printf("capture pipeline: %s\n", source.pipeline_description().c_str());
-    run_loop(ctx_, 1300);
+    run_loop(ctx_.get(), 1300);
     requested_ = source.request_keyframe();      // an extra key frame mid-way (a viewer joined)
     rate_limited_ = !source.request_keyframe();  // a second join right after: no new one
-    run_loop(ctx_, 1800);
+    run_loop(ctx_.get(), 1800);
     source.stop();
     keep(segmenter.flush());
     stats_ = source.stats();
   }
   static void TearDownTestSuite() {
-    g_main_context_unref(ctx_);
+    ctx_.reset();
     payloads_.clear();
   }
 
@@ -190,14 +178,14 @@ class MediaBroadcast : public ::testing::Test {
 
   // Parses payloads [first, end) except `skip` into a file player; returns the player stats.
   FramePlayer::Stats replay(const fs::path& out, size_t first, long skip = -1) {
-    FramePlayer player(ctx_, {.output = {OutputSpec::Type::File, out.string()}});
+    FramePlayer player(ctx_.get(), {.output = {OutputSpec::Type::File, out.string()}});
     for (size_t i = first; i < payloads_.size(); ++i) {
       if (static_cast<long>(i) == skip) continue;
       FrameCodecError e;
       auto batch = parse_frame_batch(payloads_[i], &e);
       EXPECT_TRUE(batch.has_value()) << to_string(e);
       if (batch) player.push_batch(*batch);
-      run_loop(ctx_, 0);
+      run_loop(ctx_.get(), 0);
     }
     std::string error;
     EXPECT_TRUE(player.stop(&error)) << error;
@@ -224,7 +212,7 @@ class MediaBroadcast : public ::testing::Test {
     EXPECT_GT(dec.audio_buffers, 0);
   }
 
-  static inline GMainContext* ctx_ = nullptr;
+  static inline GMainContextPtr ctx_;
   static inline StreamHeader header_;
   static inline std::vector<std::vector<uint8_t>> payloads_;
   static inline std::vector<std::string> errors_;
@@ -309,7 +297,7 @@ TEST_F(MediaBroadcast, BroadcastsFromAFilePacedLive) {
   cfg.audio = cfg.video;
   cfg.width = 320;
   cfg.height = 180;
-  BroadcastSource source(ctx_, cfg);
+  BroadcastSource source(ctx_.get(), cfg);
   Segmenter segmenter(source.header());
   uint64_t video = 0, audio = 0, keyframes = 0;
   int64_t last_pts = 0;
@@ -327,7 +315,7 @@ TEST_F(MediaBroadcast, BroadcastsFromAFilePacedLive) {
   std::string error;
   ASSERT_TRUE(source.start(&error)) << error;
   const gint64 t0 = g_get_monotonic_time();
-  run_loop(ctx_, 15000, [&] { return eos || !error_text.empty(); });
+  run_loop(ctx_.get(), 15000, [&] { return eos || !error_text.empty(); });
   const double wall_s = static_cast<double>(g_get_monotonic_time() - t0) / 1e6;
   source.stop();
   EXPECT_TRUE(error_text.empty()) << error_text;
@@ -352,12 +340,12 @@ TEST_F(MediaBroadcast, MissingFileIsReported) {
   BroadcastConfig cfg;
   cfg.video = {SourceSpec::Type::File, "/nonexistent/meshcast.webm"};
   cfg.audio = {SourceSpec::Type::None, {}};
-  BroadcastSource source(ctx_, cfg);
+  BroadcastSource source(ctx_.get(), cfg);
   std::string error_text;
   source.on_error([&](const std::string& e) { error_text = e; });
   std::string error;
   const bool started = source.start(&error);
-  if (started) run_loop(ctx_, 5000, [&] { return !error_text.empty(); });
+  if (started) run_loop(ctx_.get(), 5000, [&] { return !error_text.empty(); });
   source.stop();
   EXPECT_TRUE(!started || !error_text.empty());
   std::printf("missing file: start=%d error='%s' bus='%s'\n", started, error.c_str(),
@@ -365,13 +353,13 @@ TEST_F(MediaBroadcast, MissingFileIsReported) {
 }
 
 TEST_F(MediaBroadcast, UnwritableOutputIsReported) {
-  FramePlayer player(ctx_, {.output = {OutputSpec::Type::File, "/nonexistent/dir/out.webm"}});
+  FramePlayer player(ctx_.get(), {.output = {OutputSpec::Type::File, "/nonexistent/dir/out.webm"}});
   std::string reported;
   player.on_error([&](const std::string& e) { reported = e; });
   auto batch = parse_frame_batch(payloads_[0]);
   ASSERT_TRUE(batch.has_value());
   player.push_batch(*batch);
-  run_loop(ctx_, 200);
+  run_loop(ctx_.get(), 200);
   std::string error;
   EXPECT_FALSE(player.stop(&error));
   EXPECT_TRUE(player.failed());
@@ -381,7 +369,7 @@ TEST_F(MediaBroadcast, UnwritableOutputIsReported) {
 }
 
 TEST_F(MediaBroadcast, NullOutputCountsFrames) {
-  FramePlayer player(ctx_, {.output = {OutputSpec::Type::Null, {}}});
+  FramePlayer player(ctx_.get(), {.output = {OutputSpec::Type::Null, {}}});
   EXPECT_EQ(player.output_type(), OutputSpec::Type::Null);
   for (const auto& p : payloads_) player.push_batch(*parse_frame_batch(p));
   EXPECT_TRUE(player.stop());
@@ -392,17 +380,17 @@ TEST_F(MediaBroadcast, NullOutputCountsFrames) {
 TEST_F(MediaBroadcast, AudioOnlyBroadcast) {
   BroadcastConfig cfg;
   cfg.video = {SourceSpec::Type::None, {}};
-  BroadcastSource source(ctx_, cfg);
+  BroadcastSource source(ctx_.get(), cfg);
   ASSERT_FALSE(source.header().has_video());
   const fs::path file = temp_file("audio");
-  FramePlayer player(ctx_, {.output = {OutputSpec::Type::File, file.string()}});
+  FramePlayer player(ctx_.get(), {.output = {OutputSpec::Type::File, file.string()}});
   Segmenter segmenter(source.header());
   source.on_frame([&](const MediaFrame& f) {
     if (auto b = segmenter.push(f))
       player.push_batch(*parse_frame_batch(*serialize_frame_batch(*b)));
   });
   ASSERT_TRUE(source.start());
-  run_loop(ctx_, 1500);
+  run_loop(ctx_.get(), 1500);
   source.stop();
   if (auto b = segmenter.flush()) player.push_batch(*b);
   ASSERT_TRUE(player.stop());
@@ -421,12 +409,12 @@ TEST_F(MediaBroadcast, DeviceFallsBackToTestWithWarning) {
   cfg.audio = {SourceSpec::Type::None, {}};
   cfg.width = 160;
   cfg.height = 120;
-  BroadcastSource source(ctx_, cfg);
+  BroadcastSource source(ctx_.get(), cfg);
   int frames = 0;
   source.on_frame([&](const MediaFrame&) { ++frames; });
   std::string error;
   ASSERT_TRUE(source.start(&error)) << error;
-  run_loop(ctx_, 3000, [&] { return frames >= 5; });
+  run_loop(ctx_.get(), 3000, [&] { return frames >= 5; });
   source.stop();
   EXPECT_GE(frames, 5);
   for (const auto& w : source.warnings()) std::printf("warning: %s\n", w.c_str());
@@ -464,8 +452,8 @@ void measure_cpu(GMainContext* ctx, const char* pattern) {
 }
 
 TEST_F(MediaBroadcast, EncodeCpuAt500kbps) {
-  measure_cpu(ctx_, "ball");
-  measure_cpu(ctx_, "snow");
+  measure_cpu(ctx_.get(), "ball");
+  measure_cpu(ctx_.get(), "snow");
 }
 
 }  // namespace

@@ -7,6 +7,8 @@
 #include "loop_util.hpp"
 #include "media/call/video_receiver.hpp"
 #include "media/call/video_sender.hpp"
+#include "media/common/gst_handle.hpp"
+#include "media/common/pipeline_runner.hpp"
 #include "media/common/rtcp.hpp"
 #include "media/common/rtp.hpp"
 
@@ -16,29 +18,22 @@ namespace {
 // Decodes a WebM file to the end; returns the number of video frames (or -1 on error).
 int count_webm_frames(const std::string& path) {
   std::string err;
-  GstElement* p =
-      make_pipeline("filesrc name=f ! matroskademux ! vp8dec ! fakesink name=out", &err);
-  if (!p) return -1;
-  GstElement* f = gst_bin_get_by_name(GST_BIN(p), "f");
-  g_object_set(f, "location", path.c_str(), nullptr);
-  gst_object_unref(f);
+  PipelineRunner p;  // NULL and released on every way out
+  if (!p.build("filesrc name=f ! matroskademux ! vp8dec ! fakesink name=out", &err)) return -1;
+  g_object_set(p.element("f").get(), "location", path.c_str(), nullptr);
   int frames = 0;
-  GstElement* out = gst_bin_get_by_name(GST_BIN(p), "out");
-  g_object_set(out, "signal-handoffs", TRUE, "sync", FALSE, nullptr);
-  g_signal_connect(out, "handoff", G_CALLBACK(+[](GstElement*, GstBuffer*, GstPad*, gpointer n) {
-                     ++*static_cast<int*>(n);
-                   }),
-                   &frames);
-  gst_object_unref(out);
-  gst_element_set_state(p, GST_STATE_PLAYING);
-  GstBus* bus = gst_element_get_bus(p);
-  GstMessage* m = gst_bus_timed_pop_filtered(bus, 20 * GST_SECOND,
-                                             GstMessageType(GST_MESSAGE_EOS | GST_MESSAGE_ERROR));
-  const bool ok = m && GST_MESSAGE_TYPE(m) == GST_MESSAGE_EOS;
-  if (m) gst_message_unref(m);
-  gst_object_unref(bus);
-  gst_element_set_state(p, GST_STATE_NULL);
-  gst_object_unref(p);
+  GstElementPtr out = p.element("out");
+  g_object_set(out.get(), "signal-handoffs", TRUE, "sync", FALSE, nullptr);
+  g_signal_connect(
+      out.get(), "handoff",
+      G_CALLBACK(+[](GstElement*, GstBuffer*, GstPad*, gpointer n) { ++*static_cast<int*>(n); }),
+      &frames);
+  gst_element_set_state(p.pipeline(), GST_STATE_PLAYING);
+  GstBusPtr bus = element_bus(p.pipeline());
+  GstMessagePtr m(gst_bus_timed_pop_filtered(bus.get(), 20 * GST_SECOND,
+                                             GstMessageType(GST_MESSAGE_EOS | GST_MESSAGE_ERROR)));
+  const bool ok = m && GST_MESSAGE_TYPE(m.get()) == GST_MESSAGE_EOS;
+  p.stop();
   return ok ? frames : -1;
 }
 
@@ -97,15 +92,15 @@ TEST(VideoCall, TestSourceToWebmFileThatGStreamerCanOpen) {
   EXPECT_GT(r.rx.frames_decoded, 30u);  // ~90 frames at 30 fps over 3 s
 
   // Discoverer sees a video stream.
-  GError* gerr = nullptr;
-  GstDiscoverer* disc = gst_discoverer_new(10 * GST_SECOND, &gerr);
+  GErrorPtr gerr;
+  GObjectPtr<GstDiscoverer> disc(gst_discoverer_new(10 * GST_SECOND, out_ptr(gerr)));
   ASSERT_TRUE(disc);
-  gchar* uri = gst_filename_to_uri(path.c_str(), nullptr);
-  GstDiscovererInfo* info = gst_discoverer_discover_uri(disc, uri, &gerr);
-  g_free(uri);
+  GCharPtr uri(gst_filename_to_uri(path.c_str(), nullptr));
+  GObjectPtr<GstDiscovererInfo> info(
+      gst_discoverer_discover_uri(disc.get(), uri.get(), out_ptr(gerr)));
   ASSERT_TRUE(info) << (gerr ? gerr->message : "");
-  EXPECT_EQ(gst_discoverer_info_get_result(info), GST_DISCOVERER_OK);
-  GList* videos = gst_discoverer_info_get_video_streams(info);
+  EXPECT_EQ(gst_discoverer_info_get_result(info.get()), GST_DISCOVERER_OK);
+  GList* videos = gst_discoverer_info_get_video_streams(info.get());
   EXPECT_EQ(g_list_length(videos), 1u);
   if (videos) {
     auto* v = GST_DISCOVERER_VIDEO_INFO(videos->data);
@@ -113,8 +108,6 @@ TEST(VideoCall, TestSourceToWebmFileThatGStreamerCanOpen) {
     EXPECT_EQ(gst_discoverer_video_info_get_height(v), 240u);
   }
   gst_discoverer_stream_info_list_free(videos);
-  g_object_unref(info);
-  g_object_unref(disc);
   // And the frames decode.
   const int frames = count_webm_frames(path);
   std::printf("[video] webm decoded frames=%d\n", frames);

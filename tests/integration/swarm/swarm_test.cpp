@@ -12,6 +12,7 @@
 
 #include "apps/cli/loop.hpp"
 #include "apps/exit_code.hpp"
+#include "media/common/glib_handle.hpp"
 #include "media/common/gst_util.hpp"
 
 using namespace meshcast;
@@ -31,24 +32,21 @@ struct FileInfo {
 
 FileInfo inspect(const std::string& path) {
   FileInfo fi;
-  GError* err = nullptr;
-  GstDiscoverer* d = gst_discoverer_new(10 * GST_SECOND, &err);
+  media::GErrorPtr err;
+  media::GObjectPtr<GstDiscoverer> d(gst_discoverer_new(10 * GST_SECOND, media::out_ptr(err)));
   if (!d) return fi;
-  gchar* uri = gst_filename_to_uri(path.c_str(), nullptr);
-  GstDiscovererInfo* info = gst_discoverer_discover_uri(d, uri, &err);
-  g_free(uri);
+  media::GCharPtr uri(gst_filename_to_uri(path.c_str(), nullptr));
+  media::GObjectPtr<GstDiscovererInfo> info(
+      gst_discoverer_discover_uri(d.get(), uri.get(), media::out_ptr(err)));
   if (info) {
-    fi.duration_s = double(gst_discoverer_info_get_duration(info)) / GST_SECOND;
-    GList* a = gst_discoverer_info_get_audio_streams(info);
-    GList* v = gst_discoverer_info_get_video_streams(info);
+    fi.duration_s = double(gst_discoverer_info_get_duration(info.get())) / GST_SECOND;
+    GList* a = gst_discoverer_info_get_audio_streams(info.get());
+    GList* v = gst_discoverer_info_get_video_streams(info.get());
     fi.audio = a != nullptr;
     fi.video = v != nullptr;
     gst_discoverer_stream_info_list_free(a);
     gst_discoverer_stream_info_list_free(v);
-    g_object_unref(info);
   }
-  if (err) g_error_free(err);
-  g_object_unref(d);
   return fi;
 }
 

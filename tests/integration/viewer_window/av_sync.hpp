@@ -16,6 +16,8 @@
 #include "media/broadcast/frame_codec.hpp"
 #include "media/broadcast/frame_player.hpp"
 #include "media/broadcast/segmenter.hpp"
+#include "media/common/glib_handle.hpp"
+#include "media/common/source_guard.hpp"
 
 namespace meshcast::testing {
 
@@ -29,7 +31,8 @@ struct AvSyncResult {
 
 inline AvSyncResult measure_av_sync(int seconds, int width, int height, int fps, int bitrate_kbps) {
   AvSyncResult r;
-  GMainContext* ctx = g_main_context_new();
+  media::GMainContextPtr own_ctx(g_main_context_new());  // outlives the source and player
+  GMainContext* ctx = own_ctx.get();
   {
     media::BroadcastConfig bc;
     bc.width = width;
@@ -56,15 +59,12 @@ inline AvSyncResult measure_av_sync(int seconds, int width, int height, int fps,
     if (!source.start(&err)) {
       r.error = err;
     } else {
-      GSource* tick = g_timeout_source_new(10);
-      g_source_set_callback(
-          tick, [](gpointer) -> gboolean { return G_SOURCE_CONTINUE; }, nullptr, nullptr);
-      g_source_attach(tick, ctx);
+      media::SourceGuard tick = media::SourceGuard::timeout(
+          10, [](gpointer) -> gboolean { return G_SOURCE_CONTINUE; }, nullptr, ctx);
       const gint64 end = g_get_monotonic_time() + gint64{seconds} * 1'000'000;
       while (g_get_monotonic_time() < end && r.error.empty() && !player.failed())
         g_main_context_iteration(ctx, TRUE);
-      g_source_destroy(tick);
-      g_source_unref(tick);
+      tick.reset();
       source.stop();
     }
     if (player.failed() && r.error.empty()) r.error = player.error();
@@ -93,7 +93,6 @@ inline AvSyncResult measure_av_sync(int seconds, int width, int height, int fps,
       if (best >= 0) r.offsets_ms.push_back(double(best - fv) / 1000.0);
     }
   }
-  g_main_context_unref(ctx);
   return r;
 }
 

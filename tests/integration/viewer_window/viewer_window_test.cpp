@@ -12,9 +12,11 @@
 #include <cstdlib>
 #include <regex>
 
+#include "media/common/gst_handle.hpp"
 #include "media/common/gst_util.hpp"
-#include "tests/integration/viewer_window/av_sync.hpp"
+#include "media/common/pipeline_runner.hpp"
 #include "tests/integration/common/test_processes.hpp"
+#include "tests/integration/viewer_window/av_sync.hpp"
 #include "tests/integration/viewer_window/x11_close.hpp"
 
 using namespace meshcast;
@@ -48,20 +50,21 @@ std::optional<Shot> grab(const std::string& display, const fs::path& png, Rect c
            " bottom=" + std::to_string(std::max(0, kScreenH - crop.y - crop.h)) + " ! ";
     d += "pngenc ! filesink location=\"" + png.string() + "\"";
   }
-  GError* err = nullptr;
-  GstElement* p = gst_parse_launch(d.c_str(), &err);
-  if (!p) {
-    g_clear_error(&err);
-    return std::nullopt;
-  }
-  GstElement* sink = gst_bin_get_by_name(GST_BIN(p), "s");
-  gst_element_set_state(p, GST_STATE_PLAYING);
+  media::GErrorPtr err;
+  auto parsed =
+      media::adopt_floating<media::GstElementPtr>(gst_parse_launch(d.c_str(), media::out_ptr(err)));
+  if (!parsed) return std::nullopt;
+  media::PipelineRunner p;  // NULL and released on every way out
+  p.adopt(std::move(parsed));
+  media::GstElementPtr sink = p.element("s");
+  gst_element_set_state(p.pipeline(), GST_STATE_PLAYING);
   std::optional<Shot> out;
-  if (GstSample* s = gst_app_sink_try_pull_sample(GST_APP_SINK(sink), 10 * GST_SECOND)) {
+  if (media::GstSamplePtr s{
+          gst_app_sink_try_pull_sample(GST_APP_SINK(sink.get()), 10 * GST_SECOND)}) {
     GstVideoInfo vi;
-    GstBuffer* b = gst_sample_get_buffer(s);
+    GstBuffer* b = gst_sample_get_buffer(s.get());
     GstMapInfo m;
-    if (gst_video_info_from_caps(&vi, gst_sample_get_caps(s)) &&
+    if (gst_video_info_from_caps(&vi, gst_sample_get_caps(s.get())) &&
         gst_buffer_map(b, &m, GST_MAP_READ)) {
       Shot shot;
       shot.width = GST_VIDEO_INFO_WIDTH(&vi);
@@ -73,17 +76,11 @@ std::optional<Shot> grab(const std::string& display, const fs::path& png, Rect c
       gst_buffer_unmap(b, &m);
       out = std::move(shot);
     }
-    gst_sample_unref(s);
   }
   // Let the PNG branch finish (EOS after num-buffers=1).
-  GstBus* bus = gst_element_get_bus(p);
-  if (GstMessage* msg = gst_bus_timed_pop_filtered(
-          bus, 5 * GST_SECOND, static_cast<GstMessageType>(GST_MESSAGE_EOS | GST_MESSAGE_ERROR)))
-    gst_message_unref(msg);
-  gst_object_unref(bus);
-  gst_element_set_state(p, GST_STATE_NULL);
-  gst_object_unref(sink);
-  gst_object_unref(p);
+  media::GstBusPtr bus = media::element_bus(p.pipeline());
+  media::GstMessagePtr msg(gst_bus_timed_pop_filtered(
+      bus.get(), 5 * GST_SECOND, static_cast<GstMessageType>(GST_MESSAGE_EOS | GST_MESSAGE_ERROR)));
   return out;
 }
 
@@ -302,16 +299,15 @@ struct VideoCaps {
   int width = 0, height = 0, fps_num = 0, fps_den = 0;
 };
 std::optional<VideoCaps> discover_video(const fs::path& file) {
-  GError* err = nullptr;
-  GstDiscoverer* d = gst_discoverer_new(10 * GST_SECOND, &err);
+  media::GErrorPtr err;
+  media::GObjectPtr<GstDiscoverer> d(gst_discoverer_new(10 * GST_SECOND, media::out_ptr(err)));
   if (!d) return std::nullopt;
-  gchar* uri = gst_filename_to_uri(file.c_str(), nullptr);
-  GstDiscovererInfo* info = gst_discoverer_discover_uri(d, uri, &err);
-  g_free(uri);
-  g_clear_error(&err);
+  media::GCharPtr uri(gst_filename_to_uri(file.c_str(), nullptr));
+  media::GObjectPtr<GstDiscovererInfo> info(
+      gst_discoverer_discover_uri(d.get(), uri.get(), media::out_ptr(err)));
   std::optional<VideoCaps> out;
   if (info) {
-    GList* v = gst_discoverer_info_get_video_streams(info);
+    GList* v = gst_discoverer_info_get_video_streams(info.get());
     if (v) {
       auto* vi = GST_DISCOVERER_VIDEO_INFO(v->data);
       out = VideoCaps{int(gst_discoverer_video_info_get_width(vi)),
@@ -320,9 +316,7 @@ std::optional<VideoCaps> discover_video(const fs::path& file) {
                       int(gst_discoverer_video_info_get_framerate_denom(vi))};
     }
     gst_discoverer_stream_info_list_free(v);
-    g_object_unref(info);
   }
-  g_object_unref(d);
   return out;
 }
 

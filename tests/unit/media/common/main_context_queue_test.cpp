@@ -5,10 +5,13 @@
 #include <thread>
 #include <vector>
 
+#include "media/common/glib_handle.hpp"
+
 using namespace meshcast::media;
 
 TEST(MainContextQueue, RunsPostedWorkInOrderOnTheContext) {
-  GMainContext* ctx = g_main_context_new();
+  GMainContextPtr own(g_main_context_new());
+  GMainContext* ctx = own.get();
   std::vector<int> got;
   {
     MainContextQueue q(ctx);
@@ -21,11 +24,11 @@ TEST(MainContextQueue, RunsPostedWorkInOrderOnTheContext) {
   }
   ASSERT_EQ(got.size(), 100u);
   for (int i = 0; i < 100; ++i) EXPECT_EQ(got[i], i);
-  g_main_context_unref(ctx);
 }
 
 TEST(MainContextQueue, ClosedQueueDropsPendingWork) {
-  GMainContext* ctx = g_main_context_new();
+  GMainContextPtr own(g_main_context_new());
+  GMainContext* ctx = own.get();
   int ran = 0;
   {
     MainContextQueue q(ctx);
@@ -34,5 +37,4 @@ TEST(MainContextQueue, ClosedQueueDropsPendingWork) {
   while (g_main_context_iteration(ctx, FALSE)) {
   }
   EXPECT_EQ(ran, 0);
-  g_main_context_unref(ctx);
 }

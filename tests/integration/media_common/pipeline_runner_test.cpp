@@ -1,0 +1,123 @@
+// PipelineRunner: the one start/stop skeleton of the media pipelines, on real pipelines of
+// GStreamer core elements (fakesrc, identity, filesrc, fakesink).
+#include "media/common/pipeline_runner.hpp"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "media/common/gst_util.hpp"
+
+using namespace meshcast::media;
+
+namespace {
+class PipelineRunnerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ensure_gst_init();
+    ctx_.reset(g_main_context_new());
+  }
+  // Iterates the context until done(), at most 1000 times; a 10 ms tick keeps each
+  // blocking iteration short, so the whole wait is bounded.
+  template <typename Pred>
+  bool iterate_until(Pred done) {
+    SourceGuard tick = SourceGuard::timeout(
+        10, [](gpointer) -> gboolean { return G_SOURCE_CONTINUE; }, nullptr, ctx_.get());
+    for (int i = 0; i < 1000 && !done(); ++i) g_main_context_iteration(ctx_.get(), TRUE);
+    return done();
+  }
+  GMainContextPtr ctx_;
+};
+}  // namespace
+
+TEST_F(PipelineRunnerTest, RunsToEosOnTheContextAndReleasesThePipeline) {
+  PipelineRunner r;
+  std::string error;
+  ASSERT_TRUE(r.build("fakesrc num-buffers=5 ! fakesink name=sink", &error)) << error;
+  GstElementPtr sink = r.element("sink");
+  ASSERT_TRUE(sink);
+  EXPECT_EQ(GST_OBJECT_REFCOUNT_VALUE(sink.get()), 2);  // the pipeline's and ours
+  EXPECT_EQ(r.element("missing"), nullptr);
+  bool eos = false;
+  r.on_eos = [&] { eos = true; };
+  r.watch_bus(ctx_.get());
+  std::string reason;
+  ASSERT_TRUE(r.play(&reason)) << reason;
+  EXPECT_TRUE(iterate_until([&] { return eos; }));
+  gpointer alive = r.pipeline();
+  g_object_add_weak_pointer(G_OBJECT(alive), &alive);
+  r.stop();
+  EXPECT_FALSE(r);
+  EXPECT_EQ(r.pipeline(), nullptr);
+  // The runner's was the last reference we know of; GStreamer's state-change thread may
+  // still hold one for a moment after NULL, so wait (bounded) for the pipeline to go.
+  for (int i = 0; i < 500 && alive; ++i) g_usleep(10'000);
+  EXPECT_EQ(alive, nullptr) << "pipeline not finalized";
+  EXPECT_EQ(GST_OBJECT_REFCOUNT_VALUE(sink.get()), 1);  // its bin released it
+  r.stop();                                             // idempotent
+}
+
+TEST_F(PipelineRunnerTest, BuildFailureSaysWhy) {
+  PipelineRunner r;
+  std::string error;
+  EXPECT_FALSE(r.build("no_such_element_xyz ! fakesink", &error));
+  EXPECT_EQ(error.rfind("pipeline: ", 0), 0u) << error;
+  EXPECT_FALSE(r);
+  EXPECT_FALSE(r.play(&error));
+}
+
+TEST_F(PipelineRunnerTest, PlayFailureCarriesThePipelinesReason) {
+  PipelineRunner r;
+  std::string error;
+  ASSERT_TRUE(r.build("filesrc location=/nonexistent/meshcast-no-file ! fakesink", &error));
+  std::string reason = "fallback";
+  EXPECT_FALSE(r.play(&reason));
+  EXPECT_NE(reason, "fallback");  // filesrc's own message ("Resource not found.")
+  EXPECT_FALSE(reason.empty());
+}
+
+TEST_F(PipelineRunnerTest, ErrorsReachTheCallbackWithTheElementName) {
+  PipelineRunner r;
+  std::string error;
+  // identity fails the stream on its first buffer, after PLAYING.
+  ASSERT_TRUE(
+      r.build("fakesrc num-buffers=5 ! identity name=boom error-after=1 ! fakesink", &error))
+      << error;
+  std::string got;
+  bool handled_first = false;
+  r.on_message = [&](GstMessage* msg) {
+    if (GST_MESSAGE_TYPE(msg) == GST_MESSAGE_ERROR) handled_first = true;
+    return false;  // fall through to on_error
+  };
+  r.on_error = [&](const std::string& text) { got = text; };
+  r.watch_bus(ctx_.get());
+  std::string reason;
+  r.play(&reason);
+  EXPECT_TRUE(iterate_until([&] { return !got.empty(); }));
+  EXPECT_TRUE(handled_first);
+  EXPECT_EQ(got.rfind("boom: ", 0), 0u) << got;
+}
+
+TEST_F(PipelineRunnerTest, StopWithEosWaitsForTheSinks) {
+  PipelineRunner r;
+  std::string error;
+  ASSERT_TRUE(r.build("fakesrc is-live=true sizetype=fixed sizemax=64 ! fakesink", &error));
+  std::string reason;
+  ASSERT_TRUE(r.play(&reason)) << reason;
+  ASSERT_NE(gst_element_get_state(r.pipeline(), nullptr, nullptr, GST_CLOCK_TIME_NONE),
+            GST_STATE_CHANGE_FAILURE);
+  EXPECT_TRUE(r.stop_with_eos(nullptr, 5000));
+  EXPECT_FALSE(r);
+}
+
+TEST_F(PipelineRunnerTest, AdoptTakesAPipelineBuiltElsewhere) {
+  auto p = adopt_floating<GstElementPtr>(gst_pipeline_new("own"));
+  GstElement* raw = p.get();
+  GstElementPtr observer(GST_ELEMENT(gst_object_ref(raw)));
+  PipelineRunner r;
+  r.adopt(std::move(p));
+  EXPECT_EQ(r.pipeline(), raw);
+  EXPECT_EQ(GST_OBJECT_REFCOUNT_VALUE(raw), 2);
+  r.stop();
+  EXPECT_EQ(GST_OBJECT_REFCOUNT_VALUE(raw), 1);
+}
