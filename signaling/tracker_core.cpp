@@ -688,7 +688,8 @@ bool TrackerCore::trusted(const Peer& q, const Stream& s, int64_t joined_ms) con
 json TrackerCore::neighbours_for(const Peer& p, Stream& s, const json& body) {
   std::vector<NeighbourCandidate> cands;
   bool have_owner = false;
-  auto add = [&](const Peer& q, int64_t joined_at) {
+  std::vector<Peer*> cand_peers;  // cands[i] is cand_peers[i]'s
+  auto add = [&](Peer& q, int64_t joined_at) {
     if (!q.online()) return;  // no relay reaches it now
     const bool owner = q.id == s.owner;
     have_owner = have_owner || owner;
@@ -701,11 +702,12 @@ json TrackerCore::neighbours_for(const Peer& p, Stream& s, const json& body) {
     c.trusted = trusted(q, s, joined_at);
     c.group = group_of(q);
     cands.push_back(c);
+    cand_peers.push_back(&q);
   };
   // A slot's peer without a hash lookup: the window reads contiguous slots and each peer's
   // first cache lines, whatever the size of the directory.
   auto add_member = [&](const StreamMembers<Peer>::Member& m) {
-    const Peer* q = m.peer;
+    Peer* q = m.peer;
     if (!q) {  // not linked (see StreamMembers): by id
       auto it = peers_.find(m.id());
       if (it == peers_.end()) return;
@@ -716,13 +718,31 @@ json TrackerCore::neighbours_for(const Peer& p, Stream& s, const json& body) {
   const std::size_t scan = config_.neighbour_scan_limit;
   if (scan == 0 || s.members.size() <= scan) {
     cands.reserve(s.members.size());
+    cand_peers.reserve(s.members.size());
     for (auto& m : s.members) add_member(m);
   } else {
     // Large audience: look at a window of `scan` members that rotates with every request
     // (in slot order, every member once per round), so a join costs O(scan) and successive
     // joiners are spread over the whole audience.
     cands.reserve(scan + 1);
-    s.members.visit_window(scan, add_member);
+    cand_peers.reserve(scan + 1);
+    window_.clear();
+    s.members.visit_window(scan, [&](const auto& m) { window_.push_back(&m); });
+    // The slots are contiguous, their peers are not: asking for the peers a few slots ahead
+    // lets those cache misses overlap instead of waiting one after the other.
+    constexpr std::size_t kAhead = 8;
+    auto prefetch = [](const Peer* q) {
+      if (!q) return;
+      // The lines of Peer's front block (id .. member_slots), whatever their alignment.
+      __builtin_prefetch(&q->id);
+      __builtin_prefetch(&q->upload_kbps);
+      __builtin_prefetch(&q->member_slots);
+    };
+    for (std::size_t i = 0; i < kAhead && i < window_.size(); ++i) prefetch(window_[i]->peer);
+    for (std::size_t i = 0; i < window_.size(); ++i) {
+      if (i + kAhead < window_.size()) prefetch(window_[i + kAhead]->peer);
+      add_member(*window_[i]);
+    }
     if (!have_owner) {
       if (auto o = peers_.find(s.owner); o != peers_.end()) {
         const auto* m = s.members.find(s.owner);
@@ -741,10 +761,10 @@ json TrackerCore::neighbours_for(const Peer& p, Stream& s, const json& body) {
   pol.broadcaster_until_viewers = config_.broadcaster_until_viewers;
   pol.max_per_group = config_.max_neighbours_per_group;
   json list = json::array();
-  for (auto& id : choose_neighbours(p.id, cands, exclude, pol)) {
-    Peer& q = peers_.at(id);
-    list.push_back({{"peer_id", id},
-                    {"role", id == s.owner ? "broadcaster" : "viewer"},
+  for (std::size_t i : choose_neighbour_indices(p.id, cands, exclude, pol)) {
+    Peer& q = *cand_peers[i];
+    list.push_back({{"peer_id", q.id},
+                    {"role", q.id == s.owner ? "broadcaster" : "viewer"},
                     {"upload_kbps", q.upload_kbps},
                     {"children", q.reported_children + q.pending_children}});
     // Count the suggestion until q reports again, so the next joiners go elsewhere.

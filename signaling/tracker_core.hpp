@@ -262,6 +262,7 @@ class TrackerCore {
   std::map<std::string, ClusterEvent> race_records_;
   int64_t last_now_ms_ = 0;
   std::size_t member_link_repairs_ = 0;
+  std::vector<const StreamMembers<Peer>::Member*> window_;  // neighbours_for's scratch
   bool applying_ = false;  // inside on_cluster / on_timer: shared changes are not re-published
   std::map<std::string, int64_t> instance_seen_;  // other live instances -> last heard
   bool link_was_down_ = true;
