@@ -47,6 +47,16 @@ std::vector<std::string> choose_neighbours(std::string_view requester,
                                            const std::vector<NeighbourCandidate>& candidates,
                                            const std::set<std::string, std::less<>>& exclude,
                                            const NeighbourPolicy& policy) {
+  std::vector<std::string> out;
+  for (std::size_t i : choose_neighbour_indices(requester, candidates, exclude, policy))
+    out.emplace_back(candidates[i].peer_id);
+  return out;
+}
+
+std::vector<std::size_t> choose_neighbour_indices(std::string_view requester,
+                                                  const std::vector<NeighbourCandidate>& candidates,
+                                                  const std::set<std::string, std::less<>>& exclude,
+                                                  const NeighbourPolicy& policy) {
   const int max_n = std::clamp(policy.max_neighbours, 1, 16);
   const int64_t bitrate = std::max<int64_t>(policy.bitrate_kbps, 1);
 
@@ -113,9 +123,9 @@ std::vector<std::string> choose_neighbours(std::string_view requester,
       picked.insert(picked.begin(), t);
     }
   }
-  std::vector<std::string> out;
+  std::vector<std::size_t> out;
   out.reserve(picked.size());
-  for (auto* c : picked) out.emplace_back(c->peer_id);
+  for (auto* c : picked) out.push_back(static_cast<std::size_t>(c - candidates.data()));
   return out;
 }
 

@@ -55,6 +55,12 @@ std::vector<std::string> choose_neighbours(std::string_view requester,
                                            const std::vector<NeighbourCandidate>& candidates,
                                            const std::set<std::string, std::less<>>& exclude,
                                            const NeighbourPolicy& policy);
+// The same choice as positions in `candidates` (the caller maps them back to its peers
+// without looking the ids up again).
+std::vector<std::size_t> choose_neighbour_indices(std::string_view requester,
+                                                  const std::vector<NeighbourCandidate>& candidates,
+                                                  const std::set<std::string, std::less<>>& exclude,
+                                                  const NeighbourPolicy& policy);
 
 // The address group of an IP address for the per-group limit: "a.b.c" for IPv4 (/24), the
 // first three groups for IPv6 (/48), IPv4-mapped IPv6 as IPv4. Loopback addresses form one

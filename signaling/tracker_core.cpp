@@ -431,6 +431,14 @@ void TrackerCore::remove_peer(const std::string& id, CoreOutput& out) {
     auto st = streams_.find(s);
     if (st != streams_.end()) st->second.members.erase(id);
   }
+  // No member slot may point at a freed peer. The loop above clears the slots of the streams
+  // it is in and end_stream those of the streams it owned; any other link breaks an invariant
+  // (a slot is linked only while Peer::streams names its stream), so it is repaired by a
+  // walk over all streams and counted.
+  if (it->second.member_slots != 0) {
+    ++member_link_repairs_;
+    for (auto& [_, st] : streams_) st.members.unlink(id);
+  }
   // Partners: drop the reverse index both ways and tell those that listed this peer.
   set_partners(it->second, {});
   for (auto listed_by = it->second.listed_by; auto& other_id : listed_by) {
@@ -518,7 +526,7 @@ void TrackerCore::on_stream_create(Peer& p, const Request& req, int64_t now, Cor
   const std::string secret = random_token(16);
   s.secret_hash = secret_hash(secret);
   s.created_ms = now;
-  s.members[p.id] = now;
+  s.members.insert(p.id, now, &p);
   const Stream& made = streams_.emplace(name, std::move(s)).first->second;
   p.owned.insert(name);
   p.streams.insert(name);
@@ -534,15 +542,15 @@ void TrackerCore::reclaim_stream(Peer& p, Stream& s, const Request& req, int64_t
     if (auto old = peers_.find(s.owner); old != peers_.end()) old->second.owned.erase(s.name);
     s.owner = p.id;
   }
-  s.members.try_emplace(p.id, now);
+  s.members.insert(p.id, now, &p);
   p.owned.insert(s.name);
   p.streams.insert(s.name);
   s.public_key = get_str(b, "public_key", s.public_key);
   if (auto c = b.find("codec"); c != b.end() && c->is_object()) s.codec = *c;
   s.bitrate_kbps = get_int(b, "bitrate_kbps", s.bitrate_kbps);
   json ev = {{"type", "stream_updated"}, {"name", s.name}, {"stream", describe(s)}};
-  for (auto& [m, _] : s.members)
-    if (m != p.id) send_to_peer(m, ev, out);
+  for (auto& m : s.members)
+    if (m.id() != p.id) send_to_peer(m.id(), ev, out);
   publish_stream(s, p.id, out);
   publish_peer(p, out);
   reply(p.conn, req, {{"name", s.name}, {"secret", get_str(b, "secret")}, {"reclaimed", true}},
@@ -608,16 +616,16 @@ void TrackerCore::on_stream_update(Peer& p, const Request& req, CoreOutput& out)
   std::size_t revoked = rotated ? revoke_members(s, p.id, "view_key_changed", out) : 0;
   publish_stream(s, p.id, out);
   json ev = {{"type", "stream_updated"}, {"name", s.name}, {"stream", describe(s)}};
-  for (auto& [m, _] : s.members)
-    if (m != p.id) send_to_peer(m, ev, out);
+  for (auto& m : s.members)
+    if (m.id() != p.id) send_to_peer(m.id(), ev, out);
   reply(p.conn, req, {{"stream", describe(s)}, {"revoked", revoked}}, out);
 }
 
 std::size_t TrackerCore::revoke_members(Stream& s, const std::string& keep,
                                         const std::string& reason, CoreOutput& out) {
   std::vector<std::string> gone;
-  for (auto& [m, _] : s.members)
-    if (m != s.owner && m != keep) gone.push_back(m);
+  for (auto& m : s.members)
+    if (m.id() != s.owner && m.id() != keep) gone.push_back(m.id());
   const json ev = {{"type", "stream_access_revoked"}, {"name", s.name}, {"reason", reason}};
   for (auto& m : gone) {
     s.members.erase(m);
@@ -654,7 +662,8 @@ void TrackerCore::end_stream(const std::string& name, const std::string& reason,
     e.reason = reason;
     publish(std::move(e), out);
   }
-  for (auto& [m, _] : it->second.members) {
+  for (auto& member : it->second.members) {
+    const std::string& m = member.id();
     auto p = peers_.find(m);
     if (p == peers_.end()) continue;
     p->second.streams.erase(name);
@@ -665,6 +674,7 @@ void TrackerCore::end_stream(const std::string& name, const std::string& reason,
     o->second.owned.erase(name);
     publish_peer(o->second, out);
   }
+  it->second.members.clear();  // unlinks the peers
   streams_.erase(it);
 }
 
@@ -683,44 +693,67 @@ bool TrackerCore::trusted(const Peer& q, const Stream& s, int64_t joined_ms) con
 json TrackerCore::neighbours_for(const Peer& p, Stream& s, const json& body) {
   std::vector<NeighbourCandidate> cands;
   bool have_owner = false;
-  // `joined`: the member's entry when the caller walks the members (no second lookup: the
-  // map is O(log N) per find, which made a join's cost grow with the audience).
-  auto add = [&](const std::string& id, const int64_t* joined_ms) {
-    auto it = peers_.find(id);
-    if (it == peers_.end() || !it->second.online()) return;  // no relay reaches it now
-    const Peer& q = it->second;
-    have_owner = have_owner || q.id == s.owner;
-    int64_t joined_at = last_now_ms_;
-    if (joined_ms) {
-      joined_at = *joined_ms;
-    } else if (auto j = s.members.find(id); j != s.members.end()) {
-      joined_at = j->second;
-    }
+  std::vector<Peer*> cand_peers;  // cands[i] is cand_peers[i]'s
+  auto add = [&](Peer& q, int64_t joined_at) {
+    if (!q.online()) return;  // no relay reaches it now
+    const bool owner = q.id == s.owner;
+    have_owner = have_owner || owner;
     NeighbourCandidate c;
     c.peer_id = q.id;
-    c.is_broadcaster = q.id == s.owner;
+    c.is_broadcaster = owner;
     c.upload_kbps = q.upload_kbps;
     c.children = q.reported_children + q.pending_children;
     c.confirmed_kbps = q.confirmed_kbps;
     c.trusted = trusted(q, s, joined_at);
     c.group = group_of(q);
     cands.push_back(c);
+    cand_peers.push_back(&q);
+  };
+  // A slot's peer without a hash lookup: the window reads contiguous slots and each peer's
+  // first cache lines, whatever the size of the directory.
+  auto add_member = [&](const StreamMembers<Peer>::Member& m) {
+    Peer* q = m.peer;
+    if (!q) {  // not linked (see StreamMembers): by id
+      auto it = peers_.find(m.id());
+      if (it == peers_.end()) return;
+      q = &it->second;
+    }
+    add(*q, m.joined_ms);
   };
   const std::size_t scan = config_.neighbour_scan_limit;
   if (scan == 0 || s.members.size() <= scan) {
     cands.reserve(s.members.size());
-    for (auto& [m, joined_ms] : s.members) add(m, &joined_ms);
+    cand_peers.reserve(s.members.size());
+    for (auto& m : s.members) add_member(m);
   } else {
-    // Large audience: look at a window of `scan` members that rotates with every request, so
-    // a join costs O(scan) and successive joiners are spread over the whole audience.
+    // Large audience: look at a window of `scan` members that rotates with every request
+    // (in slot order, every member once per round), so a join costs O(scan) and successive
+    // joiners are spread over the whole audience.
     cands.reserve(scan + 1);
-    auto it = s.members.upper_bound(s.scan_cursor);
-    for (std::size_t n = 0; n < scan; ++n, ++it) {
-      if (it == s.members.end()) it = s.members.begin();
-      add(it->first, &it->second);
-      s.scan_cursor = it->first;
+    cand_peers.reserve(scan + 1);
+    window_.clear();
+    s.members.visit_window(scan, [&](const auto& m) { window_.push_back(&m); });
+    // The slots are contiguous, their peers are not: asking for the peers a few slots ahead
+    // lets those cache misses overlap instead of waiting one after the other.
+    constexpr std::size_t kAhead = 8;
+    auto prefetch = [](const Peer* q) {
+      if (!q) return;
+      // The lines of Peer's front block (id .. member_slots), whatever their alignment.
+      __builtin_prefetch(&q->id);
+      __builtin_prefetch(&q->upload_kbps);
+      __builtin_prefetch(&q->member_slots);
+    };
+    for (std::size_t i = 0; i < kAhead && i < window_.size(); ++i) prefetch(window_[i]->peer);
+    for (std::size_t i = 0; i < window_.size(); ++i) {
+      if (i + kAhead < window_.size()) prefetch(window_[i + kAhead]->peer);
+      add_member(*window_[i]);
     }
-    if (!have_owner) add(s.owner, nullptr);
+    if (!have_owner) {
+      if (auto o = peers_.find(s.owner); o != peers_.end()) {
+        const auto* m = s.members.find(s.owner);
+        add(o->second, m ? m->joined_ms : last_now_ms_);
+      }
+    }
   }
   std::set<std::string, std::less<>> exclude;
   if (auto e = body.find("exclude"); e != body.end() && e->is_array())
@@ -733,10 +766,10 @@ json TrackerCore::neighbours_for(const Peer& p, Stream& s, const json& body) {
   pol.broadcaster_until_viewers = config_.broadcaster_until_viewers;
   pol.max_per_group = config_.max_neighbours_per_group;
   json list = json::array();
-  for (auto& id : choose_neighbours(p.id, cands, exclude, pol)) {
-    Peer& q = peers_.at(id);
-    list.push_back({{"peer_id", id},
-                    {"role", id == s.owner ? "broadcaster" : "viewer"},
+  for (std::size_t i : choose_neighbour_indices(p.id, cands, exclude, pol)) {
+    Peer& q = *cand_peers[i];
+    list.push_back({{"peer_id", q.id},
+                    {"role", q.id == s.owner ? "broadcaster" : "viewer"},
                     {"upload_kbps", q.upload_kbps},
                     {"children", q.reported_children + q.pending_children}});
     // Count the suggestion until q reports again, so the next joiners go elsewhere.
@@ -752,14 +785,14 @@ void TrackerCore::on_join(Peer& p, const Request& req, int64_t now, bool joining
   if (it == streams_.end())
     return error(p.conn, err::kNoSuchStream, "no such stream", &req, out, now);
   Stream& s = it->second;
-  bool member = s.members.count(p.id) > 0;
+  bool member = s.members.contains(p.id);
   if (!joining && !member)
     return error(p.conn, err::kNotMember, "join the stream first", &req, out, now);
   if (!member && !may_view(p, s, b))
     return error(p.conn, err::kAccessDenied, "private stream: view_key missing or wrong", &req, out,
                  now);
   if (!member) {
-    s.members[p.id] = now;
+    s.members.insert(p.id, now, &p);
     p.streams.insert(name);
     publish_peer(p, out);
   }
@@ -1050,12 +1083,19 @@ std::optional<json> TrackerCore::api_overlay(std::string_view name, std::string_
   json peers = json::array();
   std::string last;
   bool more = false;
-  for (auto mi = s.members.upper_bound(std::string(after)); mi != s.members.end(); ++mi) {
+  // Pages are in id order; the members are not kept sorted, so the ones after `after` are
+  // (an HTTP view: O(M log M) per page, never on a peer's path).
+  std::vector<const StreamMembers<Peer>::Member*> sorted;
+  for (auto& m : s.members)
+    if (m.id() > after) sorted.push_back(&m);
+  std::sort(sorted.begin(), sorted.end(), [](auto* a, auto* b) { return a->id() < b->id(); });
+  for (const auto* mi : sorted) {
     if (peers.size() >= limit) {
       more = true;
       break;
     }
-    const auto& [m, joined] = *mi;
+    const std::string& m = mi->id();
+    const int64_t joined = mi->joined_ms;
     last = m;
     auto p = peers_.find(m);
     if (p == peers_.end()) continue;

@@ -18,6 +18,7 @@
 #include "signaling/cluster_event.hpp"
 #include "signaling/identity_store.hpp"
 #include "signaling/message_validator.hpp"
+#include "signaling/stream_members.hpp"
 #include "signaling/tracker_config.hpp"
 #include "signaling/tracker_metrics.hpp"
 
@@ -78,6 +79,9 @@ class TrackerCore {
   }
   // Peers whose connection dropped and who may still resume (within resume_grace_ms).
   std::size_t detached_count() const { return detach_deadlines_.size(); }
+  // Times remove_peer found a member slot still pointing at the peer it erases (repaired by
+  // a full walk; an invariant broke, see StreamMembers). Tests expect 0.
+  std::size_t member_link_repairs() const { return member_link_repairs_; }
   const TrackerMetrics& metrics() const { return metrics_; }
   TrackerMetrics& metrics() { return metrics_; }
   std::string metrics_text() const;
@@ -109,12 +113,24 @@ class TrackerCore {
   };
   enum class AcceptCalls { kNone, kAll, kList };
   struct Peer {
+    // Read for every candidate of a join's neighbour window: kept together at the front, so
+    // a candidate costs two cache lines of its peer, not five.
+    std::string id;
+    std::string group;  // address group of its connection
+    int64_t upload_kbps = 0;
+    // Upload confirmed by others: the sum of rx_kbps over the latest reports that name this
+    // peer, from reporters outside its address group, and how many such reporters.
+    int64_t confirmed_kbps = 0;
+    int64_t detached_until_ms = -1;  // >= 0: connection lost, resumable until then
+    int reported_children = 0;
+    int pending_children = 0;  // suggestions handed out since the last report
+    int confirmers = 0;
+    // Stream member slots pointing at this peer (StreamMembers); 0 before it is erased.
+    int member_slots = 0;
     ConnId conn = 0;
-    std::string id, token_hash, role;
+    std::string token_hash, role;
     std::string identity_key;  // proved in its hello (empty: none)
     std::string instance;      // cluster: the instance it is connected to; empty = this one
-    std::string group;         // address group of its connection
-    int64_t upload_kbps = 0;
     int64_t since_ms = 0;
     AcceptCalls accept = AcceptCalls::kAll;
     std::set<std::string, std::less<>> allow;
@@ -125,13 +141,6 @@ class TrackerCore {
     std::set<std::string> listed_by;  // peers whose latest report names this one
     nlohmann::json stats = nlohmann::json::object();
     int64_t report_ms = -1;
-    int reported_children = 0;
-    int pending_children = 0;  // suggestions handed out since the last report
-    // Upload confirmed by others: the sum of rx_kbps over the latest reports that name this
-    // peer, from reporters outside its address group, and how many such reporters.
-    int64_t confirmed_kbps = 0;
-    int confirmers = 0;
-    int64_t detached_until_ms = -1;  // >= 0: connection lost, resumable until then
     bool online() const { return detached_until_ms < 0; }
   };
   struct Stream {
@@ -141,8 +150,9 @@ class TrackerCore {
     int64_t bitrate_kbps = 1000;
     bool is_private = false;
     int64_t created_ms = 0;
-    std::map<std::string, int64_t> members;  // peer id -> joined at
-    std::string scan_cursor;                 // last member looked at (large streams)
+    // peer id -> joined at; a member's slot points at its Peer while the peer is a member
+    // (Peer::streams names the stream) or owns it. Large streams' windows rotate over it.
+    StreamMembers<Peer> members;
   };
   struct Call {
     std::string id, caller, callee;
@@ -251,6 +261,8 @@ class TrackerCore {
   // binding is settled (at most one per local peer).
   std::map<std::string, ClusterEvent> race_records_;
   int64_t last_now_ms_ = 0;
+  std::size_t member_link_repairs_ = 0;
+  std::vector<const StreamMembers<Peer>::Member*> window_;  // neighbours_for's scratch
   bool applying_ = false;  // inside on_cluster / on_timer: shared changes are not re-published
   std::map<std::string, int64_t> instance_seen_;  // other live instances -> last heard
   bool link_was_down_ = true;

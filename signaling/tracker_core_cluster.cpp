@@ -47,8 +47,7 @@ ClusterPeer TrackerCore::peer_record(const Peer& p) const {
   r.allow.assign(p.allow.begin(), p.allow.end());
   for (auto& name : p.streams)
     if (auto st = streams_.find(name); st != streams_.end())
-      if (auto m = st->second.members.find(p.id); m != st->second.members.end())
-        r.streams.emplace_back(name, m->second);
+      if (auto* m = st->second.members.find(p.id)) r.streams.emplace_back(name, m->joined_ms);
   for (auto& x : p.partners) r.partners.push_back({x.id, x.role, x.rx_kbps});
   return r;
 }
@@ -285,7 +284,7 @@ void TrackerCore::apply_peer(const ClusterEvent& e, int64_t now, CoreOutput& out
     auto st = streams_.find(name);
     if (st == streams_.end()) continue;  // ended meanwhile
     now_in.insert(name);
-    st->second.members.try_emplace(p.id, joined);
+    st->second.members.insert(p.id, joined, &p);
     p.streams.insert(name);
     if (st->second.owner == p.id) p.owned.insert(name);
   }
@@ -294,8 +293,14 @@ void TrackerCore::apply_peer(const ClusterEvent& e, int64_t now, CoreOutput& out
       ++it;
       continue;
     }
-    if (auto st = streams_.find(*it); st != streams_.end() && st->second.owner != p.id)
-      st->second.members.erase(p.id);
+    // The owner stays a member of its stream; its slot stops pointing at it, since a slot is
+    // linked only while Peer::streams names the stream (StreamMembers).
+    if (auto st = streams_.find(*it); st != streams_.end()) {
+      if (st->second.owner != p.id)
+        st->second.members.erase(p.id);
+      else
+        st->second.members.unlink(p.id);
+    }
     it = p.streams.erase(it);
   }
   std::vector<Partner> parts;
@@ -324,7 +329,7 @@ void TrackerCore::apply_stream(const ClusterEvent& e, int64_t now, CoreOutput& o
   if (owner != peers_.end()) {
     owner->second.owned.insert(s.name);
     owner->second.streams.insert(s.name);
-    s.members.try_emplace(r.owner, now);
+    s.members.insert(r.owner, now, &owner->second);
   }
   const bool rotated = r.is_private && (!s.is_private || r.key_hash != s.key_hash);
   const bool fresh = s.secret_hash.empty();
@@ -337,8 +342,8 @@ void TrackerCore::apply_stream(const ClusterEvent& e, int64_t now, CoreOutput& o
   if (rotated && !fresh) revoke_members(s, r.by, "view_key_changed", out);
   if (fresh) return;
   const json ev = {{"type", "stream_updated"}, {"name", s.name}, {"stream", describe(s)}};
-  for (auto& [m, _] : s.members)
-    if (m != r.by) send_to_peer(m, ev, out);
+  for (auto& m : s.members)
+    if (m.id() != r.by) send_to_peer(m.id(), ev, out);
 }
 
 void TrackerCore::apply_call(const ClusterEvent& e, int64_t now) {

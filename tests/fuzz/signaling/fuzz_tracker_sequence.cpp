@@ -165,9 +165,18 @@ class Harness {
     const TrackerConfig c;
     check(core_.stream_count() <= core_.peer_count() * c.max_streams_per_peer);
     check(core_.call_count() * 2 <= core_.peer_count() * c.max_calls_per_peer);
+    // No member slot outlived its peer's bookkeeping (StreamMembers' links).
+    check(core_.member_link_repairs() == 0);
   }
 
-  TrackerCore core_;
+  // A window of 2 members: with four connections the rotating window (and its slot moves
+  // under the cursor as members leave) is what joins use, not the whole-audience path.
+  static TrackerConfig config() {
+    TrackerConfig c;
+    c.neighbour_scan_limit = 2;
+    return c;
+  }
+  TrackerCore core_{config()};
   std::array<ConnId, kSlots> conn_{};
   std::set<ConnId> open_;
   ConnId next_conn_ = 1;

@@ -585,3 +585,80 @@ TEST(TrackerCluster, AClaimWithoutAnAnswerIsBoundLocallyAfterTheTimeout) {
   EXPECT_EQ(cl.last_of("a", x, "hello_ok")["peer_id"], "alice");
   EXPECT_EQ(cl.core("a").bound_key("alice"), alice.public_key_b64());
 }
+
+// An instance's records can leave a stream's member without a peer here: the owner's record
+// stops naming its stream (it stays a member, its slot unlinked), another owner takes the
+// stream over, then the first peer goes. Joins must skip that member, and no member slot may
+// point at the removed peer (the member index caches peer pointers).
+TEST(TrackerCluster, AMemberWithoutAPeerIsSkippedAndNoSlotDangles) {
+  TrackerConfig cfg;
+  cfg.instance_id = "a";
+  cfg.neighbour_scan_limit = 2;  // the rotating window, not the whole audience
+  cfg.broadcaster_until_viewers = 10;
+  TrackerCore core(cfg);
+  int64_t now = 1000;
+  CoreOutput out;
+  auto peer = [&](const std::string& id, std::vector<std::pair<std::string, int64_t>> streams) {
+    ClusterEvent e;
+    e.type = ClusterEventType::kPeer;
+    e.instance = "b";
+    e.peer.id = id;
+    e.peer.role = "broadcaster";
+    e.peer.upload_kbps = 100000;
+    e.peer.streams = std::move(streams);
+    core.on_cluster(e, now, out);
+  };
+  auto stream = [&](const std::string& owner) {
+    ClusterEvent e;
+    e.type = ClusterEventType::kStream;
+    e.instance = "b";
+    e.stream.name = "s";
+    e.stream.owner = owner;
+    e.stream.public_key = kKey;
+    e.stream.secret_hash = "h";
+    e.stream.by = owner;
+    core.on_cluster(e, now, out);
+  };
+  peer("old", {});
+  stream("old");
+  peer("old", {});  // its record no longer names "s": still the owner and a member
+  peer("new", {});
+  stream("new");  // "new" takes the stream over
+  ClusterEvent gone;
+  gone.type = ClusterEventType::kPeerGone;
+  gone.instance = "b";
+  gone.name = "old";
+  core.on_cluster(gone, now, out);
+  ASSERT_FALSE(core.has_peer("old"));
+  ASSERT_EQ(core.stream_count(), 1u);
+  EXPECT_EQ((*core.api_overlay("s", ""))["viewers"], 1);  // "old" is a member, peerless
+
+  std::vector<json> replies;
+  for (int i = 0; i < 4; ++i) {
+    const ConnId c = 10 + i;
+    out = {};
+    core.on_open(c, now, out);
+    core.on_text(
+        c, json{{"type", "hello"}, {"peer_id", "v" + std::to_string(i)}, {"role", "viewer"}}.dump(),
+        now, out);
+    core.on_text(c, json{{"type", "join"}, {"stream", "s"}, {"max", 16}}.dump(), now, out);
+    for (auto& [to, text] : out.send)
+      if (auto j = json::parse(text); to == c && j["type"] == "join_ok") replies.push_back(j);
+  }
+  ASSERT_EQ(replies.size(), 4u);
+  for (auto& r : replies) {
+    EXPECT_FALSE(names(r["neighbours"], "old")) << r.dump();
+    EXPECT_TRUE(names(r["neighbours"], "new")) << r.dump();  // the owner, always looked up
+  }
+  // The viewers leave and the stream ends: every slot goes with its peer or its stream.
+  for (int i = 0; i < 4; ++i) core.on_close(10 + i, now, out);
+  now += cfg.resume_grace_ms;
+  core.on_timer(now, out);
+  ClusterEvent end;
+  end.type = ClusterEventType::kStreamEnd;
+  end.instance = "b";
+  end.name = "s";
+  core.on_cluster(end, now, out);
+  EXPECT_EQ(core.stream_count(), 0u);
+  EXPECT_EQ(core.member_link_repairs(), 0u);
+}

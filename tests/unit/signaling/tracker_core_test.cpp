@@ -337,6 +337,56 @@ TEST(TrackerCore, LargeStreamsScanARotatingWindow) {
   EXPECT_EQ(seen.size(), 29u);  // every other viewer (not the requester)
 }
 
+// Members leave in the middle of a round of windows (the member index swap-removes their
+// slots): the rest of the round still reaches every remaining viewer, never a departed one,
+// and no slot is left pointing at a removed peer.
+TEST(TrackerCore, LargeStreamWindowsSurviveLeavesMidRound) {
+  TrackerConfig cfg;
+  cfg.neighbour_scan_limit = 10;
+  cfg.broadcaster_until_viewers = 0;
+  cfg.resume_grace_ms = 0;  // a closed connection removes its peer at once
+  CoreHarness h(cfg);
+  h.open_stream();
+  std::vector<ConnId> vs;
+  for (int i = 0; i < 30; ++i) {
+    vs.push_back(h.open());
+    h.hello(vs.back(), "v" + std::to_string(100 + i), {{"upload_kbps", 100000}});
+    ASSERT_EQ(h.send(vs.back(), {{"type", "join"}, {"stream", "s"}, {"max", 1}}).at(0)["type"],
+              "join_ok");
+  }
+  auto ask = [&] {
+    auto n = h.send(vs[0], {{"type", "neighbours"}, {"stream", "s"}, {"max", 16}}).at(0);
+    EXPECT_EQ(n["type"], "neighbours_ok");
+    std::set<std::string> ids;
+    for (auto& x : n["neighbours"])
+      if (x["peer_id"] != "src") ids.insert(x["peer_id"].get<std::string>());
+    h.send(vs[0], {{"type", "report"}});  // its suggestions so far are taken: no load
+    return ids;
+  };
+  std::set<std::string> gone;
+  std::set<std::string> seen = ask();
+  // Ten viewers leave, some already looked at in this round and some not; one by leave, the
+  // others by closing their connections.
+  h.send(vs[1], {{"type", "leave"}});
+  gone.insert("v101");
+  for (int i = 2; i < 30; i += 3) {
+    h.close(vs[i]);
+    gone.insert("v" + std::to_string(100 + i));
+  }
+  for (int r = 0; r < 3; ++r)
+    for (auto& id : ask()) {
+      EXPECT_FALSE(gone.count(id)) << id << " offered after it left";
+      seen.insert(id);
+    }
+  std::set<std::string> remaining;
+  for (int i = 1; i < 30; ++i)
+    if (!gone.count("v" + std::to_string(100 + i))) remaining.insert("v" + std::to_string(100 + i));
+  for (auto& id : remaining) EXPECT_TRUE(seen.count(id)) << id << " never offered";
+  for (int r = 0; r < 3; ++r)
+    for (auto& id : ask()) EXPECT_FALSE(gone.count(id)) << id << " offered after it left";
+  EXPECT_EQ(h.core.member_link_repairs(), 0u);
+}
+
 TEST(TrackerCore, RateLimitAndOversize) {
   TrackerConfig cfg;
   cfg.max_rate = 10;
