@@ -34,14 +34,13 @@ std::unique_ptr<LoopbackPair> LoopbackPair::create(GMainContext* ctx, LoopbackOp
   // ICE restarts: the offer and the answer go through JSON text like the first exchange.
   p->offerer->set_on_restart([self](uint32_t generation, const SessionDescription& local) {
     std::string err;
-    auto offer =
-        RestartDescription::parse(RestartDescription{generation, local}.to_json().dump(), err);
+    auto offer = RestartDescription::parse(RestartDescription{generation, local}.to_json().dump());
     if (!offer || !self->answerer) return;
     ++self->restart_offers;
     if (self->hold_restarts) return;
     if (!self->answerer->set_remote_restart(offer->generation, offer->description, err)) return;
     auto answer = RestartDescription::parse(
-        RestartDescription{generation, self->answerer->local_description()}.to_json().dump(), err);
+        RestartDescription{generation, self->answerer->local_description()}.to_json().dump());
     if (answer && self->offerer)
       self->offerer->set_remote_restart(answer->generation, answer->description, err);
   });
@@ -56,14 +55,20 @@ bool LoopbackPair::connect(std::string& error) {
   }
   if (!offerer->start(error)) return false;
   std::string text = offerer->local_description().to_json_string();
-  auto offer = SessionDescription::parse(text, error);
-  if (!offer) return false;
+  auto offer = SessionDescription::parse(text);
+  if (!offer) {
+    error = offer.error();
+    return false;
+  }
   if (opts_.mutate_offer) opts_.mutate_offer(*offer);
   if (!answerer->set_remote_description(*offer, error)) return false;
   if (!answerer->start(error)) return false;
   text = answerer->local_description().to_json_string();
-  auto answer = SessionDescription::parse(text, error);
-  if (!answer) return false;
+  auto answer = SessionDescription::parse(text);
+  if (!answer) {
+    error = answer.error();
+    return false;
+  }
   if (opts_.mutate_answer) opts_.mutate_answer(*answer);
   return offerer->set_remote_description(*answer, error);
 }

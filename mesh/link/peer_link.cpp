@@ -334,10 +334,9 @@ bool PeerLink::set_remote_description(const SessionDescription& remote, std::str
     return false;
   }
   // Re-validate: the struct may have been built in memory rather than parsed.
-  std::string verr;
-  auto checked = SessionDescription::from_json(remote.to_json(), verr);
+  auto checked = SessionDescription::from_json(remote.to_json());
   if (!checked) {
-    error = "invalid remote description: " + verr;
+    error = "invalid remote description: " + checked.error();
     return false;
   }
   bool client;
@@ -472,10 +471,9 @@ bool PeerLink::replace_ice(uint32_t generation, std::string& error) {
 bool PeerLink::set_remote_restart(uint32_t generation, const SessionDescription& remote,
                                   std::string& error) {
   if (!can_restart(error)) return false;
-  std::string verr;
-  auto checked = SessionDescription::from_json(remote.to_json(), verr);
+  auto checked = SessionDescription::from_json(remote.to_json());
   if (!checked) {
-    error = "invalid restart description: " + verr;
+    error = "invalid restart description: " + checked.error();
     return false;
   }
   // DTLS is not redone: the peer must be the one whose certificate we verified.
@@ -545,10 +543,13 @@ bool PeerLink::add_remote_candidate(const std::string& candidate, std::string& e
     error = std::string("link is ") + to_string(state_);
     return false;
   }
-  CandidateInfo info;
-  if (!parse_candidate(candidate, &info, error)) return false;
-  if (info.component != kComponent) {
-    error = "candidate for component " + std::to_string(info.component) +
+  auto info = parse_candidate(candidate);
+  if (!info) {
+    error = info.error();
+    return false;
+  }
+  if (info->component != kComponent) {
+    error = "candidate for component " + std::to_string(info->component) +
             " (only component 1 exists: RTP/RTCP mux)";
     return false;
   }

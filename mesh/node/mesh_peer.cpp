@@ -317,10 +317,10 @@ void MeshPeer::on_relay(const std::string& from, const std::string& kind,
   }
   std::string err;
   if (kind == "offer") {
-    auto desc = link::SessionDescription::from_json(payload, err);
+    auto desc = link::SessionDescription::from_json(payload);
     if (!desc) {
       ++counters_.decode_errors;
-      g_warning("meshcast: bad offer from %s: %s", from.c_str(), err.c_str());
+      g_warning("meshcast: bad offer from %s: %s", from.c_str(), desc.error().c_str());
       return;
     }
     if (LinkEntry* e = entry(pid)) {
@@ -353,7 +353,8 @@ void MeshPeer::on_relay(const std::string& from, const std::string& kind,
   } else if (kind == "answer") {
     LinkEntry* e = entry(pid);
     if (!e || !e->offerer) return;
-    auto desc = link::SessionDescription::from_json(payload, err);
+    auto desc = link::SessionDescription::from_json(payload);
+    if (!desc) err = desc.error();
     if (!desc || !e->link->set_remote_description(*desc, err)) {
       ++counters_.decode_errors;
       g_warning("meshcast: bad answer from %s: %s", from.c_str(), err.c_str());
