@@ -550,11 +550,11 @@ bool MeshPeer::believed(PeerId from, std::span<const uint8_t> msg,
       (msg[0] != uint8_t(mesh::MsgType::kReject) && msg[0] != uint8_t(mesh::MsgType::kHello) &&
        msg[0] != uint8_t(mesh::MsgType::kSubscribe)))
     return false;
-  mesh::Message m;
-  if (mesh::decode(msg, m) != mesh::DecodeError::kOk) return false;  // the core counts it
-  bool changed = ids_from_wire(m);
-  if (auto* h = std::get_if<mesh::Hello>(&m)) changed = doubt_hello(from, *h);
-  if (changed) mesh::encode(m, rewritten);
+  auto m = mesh::decode(msg);
+  if (!m) return false;  // the core counts it
+  bool changed = ids_from_wire(*m);
+  if (auto* h = std::get_if<mesh::Hello>(&*m)) changed = doubt_hello(from, *h);
+  if (changed) mesh::encode(*m, rewritten);
   return changed;
 }
 
