@@ -290,7 +290,7 @@ std::vector<uint8_t> encode(const Message& m) {
 
 namespace {
 
-// Decodes into `out` (left as is on failure) or sets `err`.
+// Decodes into `out`, or sets `err` (then `out` is unspecified).
 bool decode_into(std::span<const uint8_t> in, Message& out, DecodeError& err) {
   if (in.empty()) return err = DecodeError::kEmpty, false;
   Reader r{in.subspan(1)};
