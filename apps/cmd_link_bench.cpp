@@ -126,8 +126,17 @@ static int run_link_bench(int argc, char** argv) {
     o.answerer_config.cipher = pref;
     std::string err;
     double t0 = now_s();
-    auto p = LoopbackPair::create(ctx, o, err);
-    bool ok = p && p->connect(err) &&
+    std::unique_ptr<LoopbackPair> p;
+    bool started = false;
+    if (auto made = LoopbackPair::create(ctx, o)) {
+      p = std::move(*made);
+      auto connected = p->connect();
+      started = connected.has_value();
+      if (!started) err = connected.error();
+    } else {
+      err = made.error();
+    }
+    bool ok = started &&
               run_context_until(
                   ctx,
                   [&] {

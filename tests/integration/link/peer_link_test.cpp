@@ -31,9 +31,9 @@ class LinkTest : public ::testing::Test {
   }
 
   void make_pair(LoopbackOptions o) {
-    std::string err;
-    pair_ = LoopbackPair::create(ctx_, std::move(o), err);
-    ASSERT_TRUE(pair_) << err;
+    auto made = LoopbackPair::create(ctx_, std::move(o));
+    ASSERT_TRUE(made) << made.error();
+    pair_ = std::move(made).value();
     pair_->offerer->set_on_state([this](LinkState s, const std::string& r) {
       offerer_states_.push_back(s);
       if (s == LinkState::kFailed || s == LinkState::kClosed) offerer_reason_ = r;
@@ -46,8 +46,8 @@ class LinkTest : public ::testing::Test {
 
   void connect_pair(LoopbackOptions o) {
     make_pair(std::move(o));
-    std::string err;
-    ASSERT_TRUE(pair_->connect(err)) << err;
+    auto connected = pair_->connect();
+    ASSERT_TRUE(connected) << connected.error();
     ASSERT_TRUE(run_context_until(
         ctx_, [&] { return pair_->both(LinkState::kConnected); }, 10000))
         << "offerer " << to_string(pair_->offerer->state()) << " (" << pair_->offerer->reason()
@@ -249,8 +249,8 @@ TEST_F(LinkTest, FingerprintMismatchInAnswerFailsTheHandshake) {
     d.fingerprint[8] = d.fingerprint[8] == 'A' ? 'B' : 'A';
   };
   make_pair(std::move(o));
-  std::string err;
-  ASSERT_TRUE(pair_->connect(err)) << err;
+  auto connected = pair_->connect();
+  ASSERT_TRUE(connected) << connected.error();
   ASSERT_TRUE(run_context_until(
       ctx_,
       [&] {
@@ -272,7 +272,8 @@ TEST_F(LinkTest, FingerprintMismatchInOfferFailsTheHandshake) {
   ASSERT_TRUE(other) << err;
   o.mutate_offer = [&](SessionDescription& d) { d.fingerprint = other->fingerprint(); };
   make_pair(std::move(o));
-  ASSERT_TRUE(pair_->connect(err)) << err;
+  auto connected = pair_->connect();
+  ASSERT_TRUE(connected) << connected.error();
   ASSERT_TRUE(run_context_until(
       ctx_, [&] { return pair_->answerer->state() == LinkState::kFailed; }, 10000));
   EXPECT_NE(answerer_reason_.find("fingerprint mismatch"), std::string::npos) << answerer_reason_;
@@ -328,8 +329,8 @@ TEST_F(LinkTest, SendRejectsBadInputWithAReason) {
   make_pair(options());
   auto p = make_rtp(1, 1, 100, 0);
   EXPECT_FALSE(pair_->offerer->send_rtp(p.data(), p.size()));  // not connected yet
-  std::string err;
-  ASSERT_TRUE(pair_->connect(err)) << err;
+  auto connected = pair_->connect();
+  ASSERT_TRUE(connected) << connected.error();
   ASSERT_TRUE(run_context_until(
       ctx_, [&] { return pair_->both(LinkState::kConnected); }, 10000));
   auto big = make_rtp(1, 1, 1401, 0);
@@ -494,8 +495,8 @@ TEST_F(LinkTest, HandshakeSurvivesHeavyDatagramLoss) {
   pair_->offerer->set_impairment(lossy, Impairment{});
   lossy.seed = 12;
   pair_->answerer->set_impairment(lossy, Impairment{});
-  std::string err;
-  ASSERT_TRUE(pair_->connect(err)) << err;
+  auto connected = pair_->connect();
+  ASSERT_TRUE(connected) << connected.error();
   ASSERT_TRUE(run_context_until(
       ctx_, [&] { return pair_->both(LinkState::kConnected); }, 10000))
       << to_string(pair_->offerer->state()) << " " << pair_->offerer->reason() << " / "
