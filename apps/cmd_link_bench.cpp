@@ -128,8 +128,17 @@ static int run_link_bench(int argc, char** argv) {
     o.answerer_config.cipher = pref;
     std::string err;
     double t0 = now_s();
-    auto p = LoopbackPair::create(ctx, o, err);
-    bool ok = p && p->connect(err) &&
+    std::unique_ptr<LoopbackPair> p;
+    bool started = false;
+    if (auto made = LoopbackPair::create(ctx, o)) {
+      p = std::move(*made);
+      auto connected = p->connect();
+      started = connected.has_value();
+      if (!started) err = connected.error();
+    } else {
+      err = made.error();
+    }
+    bool ok = started &&
               run_context_until(
                   ctx,
                   [&] {
@@ -170,8 +179,7 @@ static int run_link_bench(int argc, char** argv) {
     while (sent < static_cast<uint64_t>(packets) &&
            sent - received - written_off < static_cast<uint64_t>(window)) {
       write_rtp(pkt, static_cast<uint16_t>(sent), static_cast<uint32_t>(sent * 90));
-      auto r = tx.send_rtp(pkt.data(), pkt.size());
-      if (!r.ok) {
+      if (!tx.send_rtp(pkt.data(), pkt.size())) {
         ++send_refused;  // socket buffer full: let the receiver drain first
         break;
       }

@@ -322,12 +322,13 @@ int json_nesting_depth(std::string_view text) {
   return max_depth;
 }
 
-ValidationResult validate_message(std::string_view text) {
-  ValidationResult r;
+Expected<Request, ProtocolError> validate_message(std::string_view text) {
+  // Filled as far as the frame can be read, so the error reply can name the request.
+  ProtocolError error;
   auto fail = [&](const char* code, std::string msg) {
-    r.error.code = code;
-    r.error.message = std::move(msg);
-    return r;
+    error.code = code;
+    error.message = std::move(msg);
+    return unexpected(std::move(error));
   };
   if (text.size() > limits::kMaxFrameBytes)
     return fail(err::kTooLarge,
@@ -345,13 +346,13 @@ ValidationResult validate_message(std::string_view text) {
         (it->is_string() && it->get_ref<const std::string&>().size() <= limits::kMaxIdLen) ||
         it->is_number_integer();
     if (!ok_id) return fail(err::kBadField, "'id' must be an integer or a string of <= 64 chars");
-    r.error.ref_id = *it;
+    error.ref_id = *it;
   }
   auto t = j.find("type");
   if (t == j.end() || t->is_null()) return fail(err::kMissingField, "missing field 'type'");
   if (!t->is_string()) return fail(err::kBadField, "'type' must be a string");
   auto& tname = t->get_ref<const std::string&>();
-  if (tname.size() <= limits::kMaxIdLen) r.error.ref_type = tname;
+  if (tname.size() <= limits::kMaxIdLen) error.ref_type = tname;
   auto type = msg_type_from_name(tname);
   if (!type) return fail(err::kUnknownType, "unknown message type");
   try {
@@ -361,9 +362,8 @@ ValidationResult validate_message(std::string_view text) {
   } catch (const std::exception& e) {  // defensive: nlohmann type errors
     return fail(err::kBadField, "malformed message");
   }
-  json id = r.error.ref_id;
-  r.request = Request{*type, std::move(id), std::move(j)};
-  return r;
+  json id = std::move(error.ref_id);
+  return Request{*type, std::move(id), std::move(j)};
 }
 
 }  // namespace meshcast::signaling

@@ -6,6 +6,7 @@
 #include <string>
 #include <string_view>
 
+#include "mesh/base/expected.hpp"
 #include "signaling/protocol_error.hpp"
 
 namespace meshcast::signaling {
@@ -41,14 +42,9 @@ struct Request {
   nlohmann::json body;
 };
 
-struct ValidationResult {
-  std::optional<Request> request;  // set on success
-  ProtocolError error;             // set when request is empty
-  bool ok() const { return request.has_value(); }
-};
-
-// Parses and validates one frame. Never throws.
-ValidationResult validate_message(std::string_view text);
+// Parses and validates one frame. Never throws. A rejection carries the reply to send,
+// with the request's id and type when they could be read.
+Expected<Request, ProtocolError> validate_message(std::string_view text);
 
 // Helpers shared with the core (pure).
 bool is_valid_name(std::string_view s);         // peer ids and stream names

@@ -118,15 +118,15 @@ void TrackerCore::on_text(ConnId conn, std::string_view text, int64_t now_ms, Co
           nullptr, out, now_ms);
     return;
   }
-  ValidationResult v = validate_message(text);
-  if (!v.ok()) {
+  auto request = validate_message(text);
+  if (!request) {
     metrics_.count_message("invalid");
-    error(conn, std::move(v.error), out, now_ms);
+    error(conn, std::move(request).error(), out, now_ms);
     return;
   }
-  metrics_.count_message(msg_type_name(v.request->type));
+  metrics_.count_message(msg_type_name(request->type));
   const std::size_t first = out.send.size();
-  dispatch(c, conn, *v.request, now_ms, out);
+  dispatch(c, conn, *request, now_ms, out);
   // Cost accounting: the request paid one token; everything it made us send (its reply, the
   // events and relays it caused) beyond reply_bytes_per_token costs one token per that many
   // bytes more. A 32-byte request can no longer buy 100 KB of output at the price of a ping.

@@ -136,10 +136,9 @@ void BroadcastSession::go_live() {
 }
 
 void BroadcastSession::publish_batch(const media::FrameBatch& batch) {
-  media::FrameCodecError err;
-  auto bytes = media::serialize_frame_batch(batch, &err);
+  auto bytes = media::serialize_frame_batch(batch);
   if (!bytes) {
-    g_warning("meshcast: cannot serialize segment: %s", media::to_string(err));
+    g_warning("meshcast: cannot serialize segment: %s", media::to_string(bytes.error()));
     return;
   }
   publish_payload(std::make_shared<std::vector<uint8_t>>(std::move(*bytes)));

@@ -301,8 +301,8 @@ void CallSession::on_relay(const nlohmann::json& m) {
   const nlohmann::json& payload = m.contains("payload") ? m["payload"] : nlohmann::json();
   std::string err;
   if (kind == "offer" && !link_ && phase_ == CallPhase::kLinking) {
-    auto d = link::SessionDescription::from_json(payload, err);
-    if (!d) return end("bad offer from " + peer_ + ": " + err, kExitFailure);
+    auto d = link::SessionDescription::from_json(payload);
+    if (!d) return end("bad offer from " + peer_ + ": " + d.error(), kExitFailure);
     if (!check_peer_identity(payload, *d)) return;
     open_link(false);
     if (!link_) return;
@@ -313,17 +313,17 @@ void CallSession::on_relay(const nlohmann::json& m) {
     description_sent_ = true;
     client_->relay(peer_, "answer", signed_description(local));
   } else if (kind == "answer" && link_) {
-    auto d = link::SessionDescription::from_json(payload, err);
-    if (!d) return end("bad answer from " + peer_ + ": " + err, kExitFailure);
+    auto d = link::SessionDescription::from_json(payload);
+    if (!d) return end("bad answer from " + peer_ + ": " + d.error(), kExitFailure);
     if (!check_peer_identity(payload, *d)) return;
     if (!link_->set_remote_description(*d, err))
       return end("bad answer from " + peer_ + ": " + err, kExitFailure);
   } else if (kind == "candidate" && link_ && payload.is_object() && payload.contains("candidate") &&
              payload["candidate"].is_string()) {
-    auto g = link::parse_ice_generation(payload, err);
+    auto g = link::parse_ice_generation(payload);
     if (g) link_->add_remote_candidate(payload["candidate"].get<std::string>(), *g, err);
   } else if (kind == "end-of-candidates" && link_) {
-    if (auto g = link::parse_ice_generation(payload, err)) link_->remote_candidates_done(*g);
+    if (auto g = link::parse_ice_generation(payload)) link_->remote_candidates_done(*g);
   } else if ((kind == "ice-restart" || kind == "ice-restart-answer") && link_) {
     on_restart_message(kind == "ice-restart", payload);
   }
@@ -332,8 +332,8 @@ void CallSession::on_relay(const nlohmann::json& m) {
 void CallSession::on_restart_message(bool offer, const nlohmann::json& payload) {
   // A bad restart (garbled, stale, another fingerprint) is refused; the call goes on, and
   // ends only if the link cannot heal within its window.
-  std::string err;
-  auto r = link::RestartDescription::from_json(payload, err);
+  auto r = link::RestartDescription::from_json(payload);
+  std::string err = r ? "" : r.error();
   bool expected = offer == (link_->role() == link::Role::kAnswerer);
   if (r && !expected) err = offer ? "restart offer sent to the offerer" : "unasked restart answer";
   if (!r || !expected || !link_->set_remote_restart(r->generation, r->description, err)) {

@@ -209,12 +209,12 @@ void ViewerSession::on_play(const mesh::Segment& seg, std::span<const mesh::Segm
   metrics_.hops.push(seg.header.hops);
   if (player_) {
     if (any_played_ && seg.header.number != last_played_ + 1) player_->mark_gap();
-    media::FrameCodecError err;
-    auto batch = media::parse_frame_batch(seg.payload_bytes(), &err);
+    auto batch = media::parse_frame_batch(seg.payload_bytes());
     if (batch)
       player_->push_batch(*batch);
     else
-      g_warning("meshcast: segment %u: bad payload: %s", seg.header.number, media::to_string(err));
+      g_warning("meshcast: segment %u: bad payload: %s", seg.header.number,
+                media::to_string(batch.error()));
   }
   any_played_ = true;
   last_played_ = seg.header.number;

@@ -85,12 +85,6 @@ class Reader {
   bool ok_ = true;
 };
 
-template <typename T>
-std::optional<T> fail(FrameCodecError* error, FrameCodecError e) {
-  if (error) *error = e;
-  return std::nullopt;
-}
-
 bool kind_allowed(uint8_t kind, const StreamHeader& h) {
   if (kind == static_cast<uint8_t>(MediaFrame::Kind::Audio)) return h.has_audio();
   if (kind == static_cast<uint8_t>(MediaFrame::Kind::Video)) return h.has_video();
@@ -101,8 +95,6 @@ bool kind_allowed(uint8_t kind, const StreamHeader& h) {
 
 const char* to_string(FrameCodecError e) {
   switch (e) {
-    case FrameCodecError::None:
-      return "ok";
     case FrameCodecError::Truncated:
       return "truncated input";
     case FrameCodecError::TooLarge:
@@ -153,27 +145,22 @@ bool stream_header_valid(const StreamHeader& h) {
   return h.has_video() || h.has_audio();
 }
 
-std::optional<std::vector<uint8_t>> serialize_frame_batch(const FrameBatch& batch,
-                                                          FrameCodecError* error) {
-  if (error) *error = FrameCodecError::None;
+Expected<std::vector<uint8_t>, FrameCodecError> serialize_frame_batch(const FrameBatch& batch) {
   const StreamHeader& h = batch.header;
-  if (!stream_header_valid(h)) return fail<std::vector<uint8_t>>(error, FrameCodecError::BadHeader);
-  if (batch.frames.size() > L::kMaxFrames)
-    return fail<std::vector<uint8_t>>(error, FrameCodecError::TooManyFrames);
+  if (!stream_header_valid(h)) return unexpected(FrameCodecError::BadHeader);
+  if (batch.frames.size() > L::kMaxFrames) return unexpected(FrameCodecError::TooManyFrames);
   size_t total = L::kHeaderBytes;
   int64_t last_pts[3] = {-1, -1, -1};
   for (const auto& f : batch.frames) {
     const auto kind = static_cast<uint8_t>(f.kind);
-    if (!kind_allowed(kind, h)) return fail<std::vector<uint8_t>>(error, FrameCodecError::BadKind);
-    if (f.data.size() > L::kMaxFrameBytes)
-      return fail<std::vector<uint8_t>>(error, FrameCodecError::FrameTooLarge);
+    if (!kind_allowed(kind, h)) return unexpected(FrameCodecError::BadKind);
+    if (f.data.size() > L::kMaxFrameBytes) return unexpected(FrameCodecError::FrameTooLarge);
     if (f.pts_us < 0 || f.pts_us > L::kMaxPtsUs || f.duration_us < 0 ||
         f.duration_us > L::kMaxDurationUs || f.pts_us < last_pts[kind])
-      return fail<std::vector<uint8_t>>(error, FrameCodecError::BadTimestamp);
+      return unexpected(FrameCodecError::BadTimestamp);
     last_pts[kind] = f.pts_us;
     total += L::kFrameHeaderBytes + f.data.size();
-    if (total > L::kMaxTotalBytes)
-      return fail<std::vector<uint8_t>>(error, FrameCodecError::TooLarge);
+    if (total > L::kMaxTotalBytes) return unexpected(FrameCodecError::TooLarge);
   }
 
   Writer w(total);
@@ -199,16 +186,14 @@ std::optional<std::vector<uint8_t>> serialize_frame_batch(const FrameBatch& batc
   return w.take();
 }
 
-std::optional<FrameBatch> parse_frame_batch(std::span<const uint8_t> bytes,
-                                            FrameCodecError* error) {
-  if (error) *error = FrameCodecError::None;
-  if (bytes.size() > L::kMaxTotalBytes) return fail<FrameBatch>(error, FrameCodecError::TooLarge);
+Expected<FrameBatch, FrameCodecError> parse_frame_batch(std::span<const uint8_t> bytes) {
+  if (bytes.size() > L::kMaxTotalBytes) return unexpected(FrameCodecError::TooLarge);
   Reader r(bytes);
   const uint8_t version = r.u8();
   const uint8_t flags = r.u8();
-  if (!r.ok()) return fail<FrameBatch>(error, FrameCodecError::Truncated);
-  if (version != L::kVersion) return fail<FrameBatch>(error, FrameCodecError::BadVersion);
-  if (flags & ~kBatchFlagKeyframeStart) return fail<FrameBatch>(error, FrameCodecError::BadFlags);
+  if (!r.ok()) return unexpected(FrameCodecError::Truncated);
+  if (version != L::kVersion) return unexpected(FrameCodecError::BadVersion);
+  if (flags & ~kBatchFlagKeyframeStart) return unexpected(FrameCodecError::BadFlags);
 
   FrameBatch batch;
   batch.keyframe_start = (flags & kBatchFlagKeyframeStart) != 0;
@@ -222,18 +207,17 @@ std::optional<FrameBatch> parse_frame_batch(std::span<const uint8_t> bytes,
   h.audio_rate = r.u32();
   h.audio_channels = r.u8();
   const uint16_t count = r.u16();
-  if (!r.ok()) return fail<FrameBatch>(error, FrameCodecError::Truncated);
+  if (!r.ok()) return unexpected(FrameCodecError::Truncated);
   // Range-check the raw codec bytes before casting them into the enums.
   if (vcodec > static_cast<uint8_t>(StreamHeader::VideoCodec::VP8) ||
       acodec > static_cast<uint8_t>(StreamHeader::AudioCodec::Opus))
-    return fail<FrameBatch>(error, FrameCodecError::BadHeader);
+    return unexpected(FrameCodecError::BadHeader);
   h.video_codec = static_cast<StreamHeader::VideoCodec>(vcodec);
   h.audio_codec = static_cast<StreamHeader::AudioCodec>(acodec);
-  if (!stream_header_valid(h)) return fail<FrameBatch>(error, FrameCodecError::BadHeader);
-  if (count > L::kMaxFrames) return fail<FrameBatch>(error, FrameCodecError::TooManyFrames);
+  if (!stream_header_valid(h)) return unexpected(FrameCodecError::BadHeader);
+  if (count > L::kMaxFrames) return unexpected(FrameCodecError::TooManyFrames);
   // Each frame needs at least its fixed header: reject impossible counts before allocating.
-  if (r.remaining() / L::kFrameHeaderBytes < count)
-    return fail<FrameBatch>(error, FrameCodecError::Truncated);
+  if (r.remaining() / L::kFrameHeaderBytes < count) return unexpected(FrameCodecError::Truncated);
 
   batch.frames.reserve(count);
   int64_t last_pts[3] = {-1, -1, -1};
@@ -243,15 +227,15 @@ std::optional<FrameBatch> parse_frame_batch(std::span<const uint8_t> bytes,
     const uint64_t pts = r.u64();
     const uint32_t duration = r.u32();
     const uint32_t size = r.u32();
-    if (!r.ok()) return fail<FrameBatch>(error, FrameCodecError::Truncated);
-    if (!kind_allowed(kind, h)) return fail<FrameBatch>(error, FrameCodecError::BadKind);
-    if (fflags & ~kFrameFlagKeyframe) return fail<FrameBatch>(error, FrameCodecError::BadFlags);
+    if (!r.ok()) return unexpected(FrameCodecError::Truncated);
+    if (!kind_allowed(kind, h)) return unexpected(FrameCodecError::BadKind);
+    if (fflags & ~kFrameFlagKeyframe) return unexpected(FrameCodecError::BadFlags);
     if (pts > static_cast<uint64_t>(L::kMaxPtsUs) || duration > L::kMaxDurationUs ||
         static_cast<int64_t>(pts) < last_pts[kind])
-      return fail<FrameBatch>(error, FrameCodecError::BadTimestamp);
-    if (size > L::kMaxFrameBytes) return fail<FrameBatch>(error, FrameCodecError::FrameTooLarge);
+      return unexpected(FrameCodecError::BadTimestamp);
+    if (size > L::kMaxFrameBytes) return unexpected(FrameCodecError::FrameTooLarge);
     auto data = r.bytes(size);
-    if (!r.ok()) return fail<FrameBatch>(error, FrameCodecError::Truncated);
+    if (!r.ok()) return unexpected(FrameCodecError::Truncated);
     last_pts[kind] = static_cast<int64_t>(pts);
     MediaFrame f;
     f.kind = static_cast<MediaFrame::Kind>(kind);
@@ -261,7 +245,7 @@ std::optional<FrameBatch> parse_frame_batch(std::span<const uint8_t> bytes,
     f.data.assign(data.begin(), data.end());
     batch.frames.push_back(std::move(f));
   }
-  if (r.remaining() != 0) return fail<FrameBatch>(error, FrameCodecError::TrailingBytes);
+  if (r.remaining() != 0) return unexpected(FrameCodecError::TrailingBytes);
   return batch;
 }
 

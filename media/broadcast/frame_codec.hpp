@@ -13,12 +13,12 @@
 //                   u32 size | size bytes }
 
 #include <cstdint>
-#include <optional>
 #include <span>
 #include <string>
 #include <vector>
 
 #include "media/broadcast/media_frame.hpp"
+#include "mesh/base/expected.hpp"
 
 namespace meshcast::media {
 
@@ -37,7 +37,6 @@ struct FrameCodecLimits {
 };
 
 enum class FrameCodecError {
-  None,
   Truncated,  // input ends inside a field
   TooLarge,   // input (or what would be written) exceeds kMaxTotalBytes
   BadVersion,
@@ -52,15 +51,13 @@ enum class FrameCodecError {
 
 const char* to_string(FrameCodecError e);
 
-// Serializes a batch. Fails (returns nullopt, sets *error) only when the batch breaks the
-// same limits the parser enforces, so anything written can be read back.
-std::optional<std::vector<uint8_t>> serialize_frame_batch(const FrameBatch& batch,
-                                                          FrameCodecError* error = nullptr);
+// Serializes a batch. Fails only when the batch breaks the same limits the parser
+// enforces, so anything written can be read back.
+Expected<std::vector<uint8_t>, FrameCodecError> serialize_frame_batch(const FrameBatch& batch);
 
 // Parses bytes produced by serialize_frame_batch. Never throws on malformed input (only
-// std::bad_alloc can escape); returns nullopt and sets *error instead.
-std::optional<FrameBatch> parse_frame_batch(std::span<const uint8_t> bytes,
-                                            FrameCodecError* error = nullptr);
+// std::bad_alloc can escape); returns the first defect found instead.
+Expected<FrameBatch, FrameCodecError> parse_frame_batch(std::span<const uint8_t> bytes);
 
 // Checks a header alone (used by both directions).
 bool stream_header_valid(const StreamHeader& h);

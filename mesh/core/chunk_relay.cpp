@@ -69,12 +69,13 @@ void ChunkRelay::copy_bytes(size_t from, size_t to, std::vector<uint8_t>& out) c
 void ChunkRelay::try_head() {
   if (!have_bytes(0, kSegmentPrefixBytes)) return;
   copy_bytes(0, kSegmentPrefixBytes, scratch_);
-  SegmentHeader h;
-  Signature sig;
-  if (decode_segment_prefix(scratch_, h, sig) != DecodeError::kOk) {
+  auto head = decode_segment_prefix(scratch_);
+  if (!head) {
     state_ = State::kRejected;
     return;
   }
+  const SegmentHeader& h = head->header;
+  const Signature& sig = head->signature;
   const size_t prefix = segment_head_bytes(h.size), pieces = piece_count(h.size);
   if (Fragmenter::chunk_count(prefix + h.size) != count_ || (total_ && total_ != prefix + h.size)) {
     state_ = State::kRejected;

@@ -251,8 +251,6 @@ bool get(Reader& r, Bye& m) {
 
 const char* to_string(DecodeError e) {
   switch (e) {
-    case DecodeError::kOk:
-      return "ok";
     case DecodeError::kEmpty:
       return "empty";
     case DecodeError::kUnknownType:
@@ -290,11 +288,14 @@ std::vector<uint8_t> encode(const Message& m) {
   return out;
 }
 
-DecodeError decode(std::span<const uint8_t> in, Message& out) {
-  if (in.empty()) return DecodeError::kEmpty;
+namespace {
+
+// Decodes into `out`, or sets `err` (then `out` is unspecified).
+bool decode_into(std::span<const uint8_t> in, Message& out, DecodeError& err) {
+  if (in.empty()) return err = DecodeError::kEmpty, false;
   Reader r{in.subspan(1)};
   bool ok = false;
-  DecodeError err = DecodeError::kBadValue;
+  err = DecodeError::kBadValue;
   auto run = [&](auto v) {
     ok = get(r, v);
     if (ok) out = std::move(v);
@@ -331,21 +332,31 @@ DecodeError decode(std::span<const uint8_t> in, Message& out) {
       run(Bye{});
       break;
     default:
-      return DecodeError::kUnknownType;
+      return err = DecodeError::kUnknownType, false;
   }
-  if (!r.ok) return DecodeError::kTruncated;
-  if (!ok) return err;
-  if (r.left() != 0) return DecodeError::kTrailingBytes;
-  return DecodeError::kOk;
+  if (!r.ok) return err = DecodeError::kTruncated, false;
+  if (!ok) return false;
+  if (r.left() != 0) return err = DecodeError::kTrailingBytes, false;
+  return true;
 }
 
-DecodeError decode_segment_prefix(std::span<const uint8_t> prefix, SegmentHeader& h,
-                                  Signature& sig) {
-  if (prefix.size() < kSegmentPrefixBytes) return DecodeError::kTruncated;
-  if (MsgType(prefix[0]) != MsgType::kSegment) return DecodeError::kUnknownType;
+}  // namespace
+
+Expected<Message, DecodeError> decode(std::span<const uint8_t> in) {
+  Message out;
+  DecodeError err{};
+  if (!decode_into(in, out, err)) return unexpected(err);
+  return out;
+}
+
+Expected<SegmentPrefix, DecodeError> decode_segment_prefix(std::span<const uint8_t> prefix) {
+  if (prefix.size() < kSegmentPrefixBytes) return unexpected(DecodeError::kTruncated);
+  if (MsgType(prefix[0]) != MsgType::kSegment) return unexpected(DecodeError::kUnknownType);
   Reader r{prefix.subspan(1, kSegmentPrefixBytes - 1)};
   DecodeError err = DecodeError::kBadValue;
-  return get_segment_prefix(r, h, sig, err) ? DecodeError::kOk : err;
+  SegmentPrefix p;
+  if (!get_segment_prefix(r, p.header, p.signature, err)) return unexpected(err);
+  return p;
 }
 
 }  // namespace meshcast::mesh

@@ -5,12 +5,12 @@
 #include <span>
 #include <vector>
 
+#include "mesh/base/expected.hpp"
 #include "mesh/core/messages.hpp"
 
 namespace meshcast::mesh {
 
 enum class DecodeError : uint8_t {
-  kOk = 0,
   kEmpty,
   kUnknownType,
   kTruncated,
@@ -27,7 +27,7 @@ size_t encoded_size(const Message& m);
 void encode(const Message& m, std::vector<uint8_t>& out);
 std::vector<uint8_t> encode(const Message& m);
 // Decodes exactly one message occupying all of `in`.
-DecodeError decode(std::span<const uint8_t> in, Message& out);
+Expected<Message, DecodeError> decode(std::span<const uint8_t> in);
 
 // An encoded segment message starts with a fixed prefix (type, header, signature, piece
 // count), then the piece digests, then the payload. A cut-through relay reads the prefix
@@ -38,9 +38,13 @@ inline constexpr size_t kSegmentHopsOffset = 1 + 8 + 4 + 8 + 4;  // not signed: 
 inline size_t segment_head_bytes(size_t payload_size) {
   return kSegmentPrefixBytes + sizeof(Digest) * piece_count(payload_size);
 }
+// What an encoded segment message says before its digests and payload.
+struct SegmentPrefix {
+  SegmentHeader header;
+  Signature signature{};
+};
 // Parses the first kSegmentPrefixBytes of an encoded segment message with the checks
 // decode() applies to them (type, size bound, piece count).
-DecodeError decode_segment_prefix(std::span<const uint8_t> prefix, SegmentHeader& h,
-                                  Signature& sig);
+Expected<SegmentPrefix, DecodeError> decode_segment_prefix(std::span<const uint8_t> prefix);
 
 }  // namespace meshcast::mesh

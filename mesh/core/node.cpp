@@ -155,13 +155,13 @@ void Node::partner_left(PeerId id, TimeUs now) {
 }
 
 void Node::on_bytes(PeerId from, std::span<const uint8_t> bytes, TimeUs now) {
-  Message m;
-  if (decode(bytes, m) != DecodeError::kOk) {
+  auto m = decode(bytes);
+  if (!m) {
     if (partners_.find(from)) disconnect(from, DisconnectReason::kProtocol, now);
     maybe_timer();
     return;
   }
-  on_message(from, m, now);
+  on_message(from, *m, now);
 }
 
 void Node::on_message(PeerId from, const Message& m, TimeUs now) {

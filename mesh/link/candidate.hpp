@@ -6,6 +6,8 @@
 #include <string>
 #include <string_view>
 
+#include "mesh/base/expected.hpp"
+
 namespace meshcast::link {
 
 inline constexpr size_t kMaxCandidateLength = 512;
@@ -20,8 +22,8 @@ struct CandidateInfo {
   std::string type;  // host, srflx, prflx, relay
 };
 
-// Returns true and fills `out` (if given) when `line` is a well-formed candidate;
-// otherwise false with a human-readable reason in `error`. The "a=" prefix is accepted.
-bool parse_candidate(std::string_view line, CandidateInfo* out, std::string& error);
+// The fields of `line` when it is a well-formed candidate, otherwise a human-readable
+// reason. The "a=" prefix is accepted.
+Expected<CandidateInfo, std::string> parse_candidate(std::string_view line);
 
 }  // namespace meshcast::link

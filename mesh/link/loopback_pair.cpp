@@ -7,16 +7,17 @@
 
 namespace meshcast::link {
 
-std::unique_ptr<LoopbackPair> LoopbackPair::create(GMainContext* ctx, LoopbackOptions opts,
-                                                   std::string& error) {
+Expected<std::unique_ptr<LoopbackPair>, std::string> LoopbackPair::create(GMainContext* ctx,
+                                                                          LoopbackOptions opts) {
   auto p = std::make_unique<LoopbackPair>();
   if (!opts.offerer_cert) opts.offerer_cert = Certificate::process_default();
   if (!opts.answerer_cert) opts.answerer_cert = Certificate::process_default();
+  std::string error;
   p->offerer = PeerLink::create(ctx, opts.offerer_config, opts.offerer_cert, Role::kOfferer, error);
-  if (!p->offerer) return nullptr;
+  if (!p->offerer) return unexpected(std::move(error));
   p->answerer =
       PeerLink::create(ctx, opts.answerer_config, opts.answerer_cert, Role::kAnswerer, error);
-  if (!p->answerer) return nullptr;
+  if (!p->answerer) return unexpected(std::move(error));
   LoopbackPair* self = p.get();
   using Member = std::unique_ptr<PeerLink> LoopbackPair::*;
   auto wire = [self](Member from, Member to) {
@@ -34,14 +35,13 @@ std::unique_ptr<LoopbackPair> LoopbackPair::create(GMainContext* ctx, LoopbackOp
   // ICE restarts: the offer and the answer go through JSON text like the first exchange.
   p->offerer->set_on_restart([self](uint32_t generation, const SessionDescription& local) {
     std::string err;
-    auto offer =
-        RestartDescription::parse(RestartDescription{generation, local}.to_json().dump(), err);
+    auto offer = RestartDescription::parse(RestartDescription{generation, local}.to_json().dump());
     if (!offer || !self->answerer) return;
     ++self->restart_offers;
     if (self->hold_restarts) return;
     if (!self->answerer->set_remote_restart(offer->generation, offer->description, err)) return;
     auto answer = RestartDescription::parse(
-        RestartDescription{generation, self->answerer->local_description()}.to_json().dump(), err);
+        RestartDescription{generation, self->answerer->local_description()}.to_json().dump());
     if (answer && self->offerer)
       self->offerer->set_remote_restart(answer->generation, answer->description, err);
   });
@@ -49,23 +49,22 @@ std::unique_ptr<LoopbackPair> LoopbackPair::create(GMainContext* ctx, LoopbackOp
   return p;
 }
 
-bool LoopbackPair::connect(std::string& error) {
-  if (!offerer || !answerer) {
-    error = "a link of the pair is gone";
-    return false;
-  }
-  if (!offerer->start(error)) return false;
+Expected<void, std::string> LoopbackPair::connect() {
+  if (!offerer || !answerer) return unexpected("a link of the pair is gone");
+  std::string error;
+  if (!offerer->start(error)) return unexpected(std::move(error));
   std::string text = offerer->local_description().to_json_string();
-  auto offer = SessionDescription::parse(text, error);
-  if (!offer) return false;
+  auto offer = SessionDescription::parse(text);
+  if (!offer) return unexpected(std::move(offer).error());
   if (opts_.mutate_offer) opts_.mutate_offer(*offer);
-  if (!answerer->set_remote_description(*offer, error)) return false;
-  if (!answerer->start(error)) return false;
+  if (!answerer->set_remote_description(*offer, error)) return unexpected(std::move(error));
+  if (!answerer->start(error)) return unexpected(std::move(error));
   text = answerer->local_description().to_json_string();
-  auto answer = SessionDescription::parse(text, error);
-  if (!answer) return false;
+  auto answer = SessionDescription::parse(text);
+  if (!answer) return unexpected(std::move(answer).error());
   if (opts_.mutate_answer) opts_.mutate_answer(*answer);
-  return offerer->set_remote_description(*answer, error);
+  if (!offerer->set_remote_description(*answer, error)) return unexpected(std::move(error));
+  return {};
 }
 
 bool run_context_until(GMainContext* ctx, const std::function<bool()>& pred, int timeout_ms) {

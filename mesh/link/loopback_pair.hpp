@@ -6,6 +6,7 @@
 #include <memory>
 #include <string>
 
+#include "mesh/base/expected.hpp"
 #include "mesh/link/peer_link.hpp"
 
 namespace meshcast::link {
@@ -24,11 +25,11 @@ class LoopbackPair {
  public:
   // Creates both links and wires candidate trickling. Set your callbacks on the
   // links (not set_on_local_candidate / set_on_gathering_done), then connect().
-  static std::unique_ptr<LoopbackPair> create(GMainContext* ctx, LoopbackOptions opts,
-                                              std::string& error);
+  static Expected<std::unique_ptr<LoopbackPair>, std::string> create(GMainContext* ctx,
+                                                                     LoopbackOptions opts);
   // Starts both and exchanges offer/answer. Returns at once; run the context until
   // both report kConnected (or kFailed).
-  bool connect(std::string& error);
+  Expected<void, std::string> connect();
   bool both(LinkState s) const {
     return offerer && answerer && offerer->state() == s && answerer->state() == s;
   }

@@ -334,10 +334,9 @@ bool PeerLink::set_remote_description(const SessionDescription& remote, std::str
     return false;
   }
   // Re-validate: the struct may have been built in memory rather than parsed.
-  std::string verr;
-  auto checked = SessionDescription::from_json(remote.to_json(), verr);
+  auto checked = SessionDescription::from_json(remote.to_json());
   if (!checked) {
-    error = "invalid remote description: " + verr;
+    error = "invalid remote description: " + checked.error();
     return false;
   }
   bool client;
@@ -472,10 +471,9 @@ bool PeerLink::replace_ice(uint32_t generation, std::string& error) {
 bool PeerLink::set_remote_restart(uint32_t generation, const SessionDescription& remote,
                                   std::string& error) {
   if (!can_restart(error)) return false;
-  std::string verr;
-  auto checked = SessionDescription::from_json(remote.to_json(), verr);
+  auto checked = SessionDescription::from_json(remote.to_json());
   if (!checked) {
-    error = "invalid restart description: " + verr;
+    error = "invalid restart description: " + checked.error();
     return false;
   }
   // DTLS is not redone: the peer must be the one whose certificate we verified.
@@ -545,10 +543,13 @@ bool PeerLink::add_remote_candidate(const std::string& candidate, std::string& e
     error = std::string("link is ") + to_string(state_);
     return false;
   }
-  CandidateInfo info;
-  if (!parse_candidate(candidate, &info, error)) return false;
-  if (info.component != kComponent) {
-    error = "candidate for component " + std::to_string(info.component) +
+  auto info = parse_candidate(candidate);
+  if (!info) {
+    error = info.error();
+    return false;
+  }
+  if (info->component != kComponent) {
+    error = "candidate for component " + std::to_string(info->component) +
             " (only component 1 exists: RTP/RTCP mux)";
     return false;
   }
@@ -865,35 +866,35 @@ void PeerLink::flush_dtls() {
 
 PeerLink::SendResult PeerLink::send_rtp(const uint8_t* data, size_t len) {
   if (len < 12 || (data[0] & 0xc0) != 0x80)
-    return {false, "not an RTP packet (version 2, >= 12 bytes)"};
+    return unexpected("not an RTP packet (version 2, >= 12 bytes)");
   if (data[1] >= 192 && data[1] <= 223)
-    return {false, "RTP marker+payload type collides with RTCP types 192-223 (RFC 5761)"};
+    return unexpected("RTP marker+payload type collides with RTCP types 192-223 (RFC 5761)");
   return send_protected(data, len, false);
 }
 
 PeerLink::SendResult PeerLink::send_rtcp(const uint8_t* data, size_t len) {
   if (len < 8 || (data[0] & 0xc0) != 0x80 || data[1] < 192 || data[1] > 223)
-    return {false, "not an RTCP packet (version 2, type 192-223, >= 8 bytes)"};
+    return unexpected("not an RTCP packet (version 2, type 192-223, >= 8 bytes)");
   return send_protected(data, len, true);
 }
 
 PeerLink::SendResult PeerLink::send_protected(const uint8_t* data, size_t len, bool rtcp) {
-  if (state_ != LinkState::kConnected || !srtp_) return {false, "link not connected"};
-  if (len > config_.max_packet_size) return {false, "packet larger than max_packet_size"};
+  if (state_ != LinkState::kConnected || !srtp_) return unexpected("link not connected");
+  if (len > config_.max_packet_size) return unexpected("packet larger than max_packet_size");
   std::memcpy(tx_buf_.data(), data, len);
   int n = static_cast<int>(len);
   auto st = rtcp ? srtp_->protect_rtcp(tx_buf_.data(), n) : srtp_->protect_rtp(tx_buf_.data(), n);
   if (st != SrtpSession::Status::kOk)
-    return {false, "SRTP protect failed (repeated sequence number?)"};
+    return unexpected("SRTP protect failed (repeated sequence number?)");
   ++stats_.packets_sent;
   stats_.bytes_sent += len;
   if (send_impair_.active()) {
     send_wire(tx_buf_.data(), static_cast<size_t>(n), true);
-    return {true, ""};
+    return {};
   }
   if (!nice_send(tx_buf_.data(), static_cast<size_t>(n)))
-    return {false, "socket send failed (buffer full or no selected pair)"};
-  return {true, ""};
+    return unexpected("socket send failed (buffer full or no selected pair)");
+  return {};
 }
 
 void PeerLink::send_keepalive(uint8_t subtype, uint64_t stamp) {

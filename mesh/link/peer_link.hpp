@@ -22,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "mesh/base/expected.hpp"
 #include "mesh/link/certificate.hpp"
 #include "mesh/link/dtls_transport.hpp"
 #include "mesh/link/impairment.hpp"
@@ -46,12 +47,9 @@ class PeerLink {
 
   enum class Direction { kSend, kReceive };
 
-  // Result of send_rtp/send_rtcp: ok, or false with a static reason string.
-  struct SendResult {
-    bool ok;
-    const char* reason;
-    explicit operator bool() const { return ok; }
-  };
+  // Result of send_rtp/send_rtcp: sent, or a static reason string (no allocation on the
+  // per-packet path).
+  using SendResult = Expected<void, const char*>;
 
   // nullptr with `error` if libnice/OpenSSL/libsrtp setup fails. `cert` may be shared
   // by many links (Certificate::process_default()).

@@ -4,7 +4,6 @@
 // carry the generation too, so stale ones are told apart (docs/link.md, "Healing").
 #pragma once
 #include <nlohmann/json_fwd.hpp>
-#include <optional>
 #include <string>
 #include <string_view>
 
@@ -22,16 +21,16 @@ struct RestartDescription {
   // The description's fields plus "generation" (extra fields, e.g. "identity", are kept by
   // the caller and ignored here).
   nlohmann::json to_json() const;
-  // Never throws: nullopt with a reason for a non-object, a missing, non-integer or
-  // out-of-range generation (1..kMaxIceGeneration), or a bad description
-  // (SessionDescription::from_json's checks). parse(): also non-JSON and > 16 KiB.
-  static std::optional<RestartDescription> from_json(const nlohmann::json& j, std::string& error);
-  static std::optional<RestartDescription> parse(std::string_view json_text, std::string& error);
+  // Never throws: a reason for a non-object, a missing, non-integer or out-of-range
+  // generation (1..kMaxIceGeneration), or a bad description (SessionDescription::from_json's
+  // checks). parse(): also non-JSON and > 16 KiB.
+  static Expected<RestartDescription, std::string> from_json(const nlohmann::json& j);
+  static Expected<RestartDescription, std::string> parse(std::string_view json_text);
 };
 
 // The "generation" of a trickle payload ({"candidate": ..., "generation": N} or an
-// end-of-candidates {"generation": N}): 0 when absent (the first exchange), nullopt with a
-// reason when it is not an integer in 0..kMaxIceGeneration or the payload is not an object.
-std::optional<uint32_t> parse_ice_generation(const nlohmann::json& payload, std::string& error);
+// end-of-candidates {"generation": N}): 0 when absent (the first exchange), a reason when
+// it is not an integer in 0..kMaxIceGeneration or the payload is not an object.
+Expected<uint32_t, std::string> parse_ice_generation(const nlohmann::json& payload);
 
 }  // namespace meshcast::link

@@ -7,6 +7,7 @@
 #include <string_view>
 #include <vector>
 
+#include "mesh/base/expected.hpp"
 #include "mesh/link/link_types.hpp"
 
 namespace meshcast::link {
@@ -25,15 +26,15 @@ struct SessionDescription {
   nlohmann::json to_json() const;
   std::string to_json_string() const;
 
-  // Never throws: returns nullopt with a clear reason in `error` on garbage JSON,
-  // oversize input (> 16 KiB), missing fields, wrong types, bad candidates,
-  // too many candidates (> 32), a bad fingerprint or setup value.
-  static std::optional<SessionDescription> parse(std::string_view json_text, std::string& error);
-  static std::optional<SessionDescription> from_json(const nlohmann::json& j, std::string& error);
+  // Never throws: returns a clear reason on garbage JSON, oversize input (> 16 KiB),
+  // missing fields, wrong types, bad candidates, too many candidates (> 32), a bad
+  // fingerprint or setup value.
+  static Expected<SessionDescription, std::string> parse(std::string_view json_text);
+  static Expected<SessionDescription, std::string> from_json(const nlohmann::json& j);
 };
 
 // "sha-256 " followed by 32 colon-separated hex pairs; upper or lower case accepted.
-bool valid_fingerprint(std::string_view fp, std::string& error);
+Expected<void, std::string> valid_fingerprint(std::string_view fp);
 // Upper-cases the hex digits so fingerprints compare byte for byte.
 std::string normalize_fingerprint(std::string_view fp);
 

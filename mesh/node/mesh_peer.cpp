@@ -317,10 +317,10 @@ void MeshPeer::on_relay(const std::string& from, const std::string& kind,
   }
   std::string err;
   if (kind == "offer") {
-    auto desc = link::SessionDescription::from_json(payload, err);
+    auto desc = link::SessionDescription::from_json(payload);
     if (!desc) {
       ++counters_.decode_errors;
-      g_warning("meshcast: bad offer from %s: %s", from.c_str(), err.c_str());
+      g_warning("meshcast: bad offer from %s: %s", from.c_str(), desc.error().c_str());
       return;
     }
     if (LinkEntry* e = entry(pid)) {
@@ -353,7 +353,8 @@ void MeshPeer::on_relay(const std::string& from, const std::string& kind,
   } else if (kind == "answer") {
     LinkEntry* e = entry(pid);
     if (!e || !e->offerer) return;
-    auto desc = link::SessionDescription::from_json(payload, err);
+    auto desc = link::SessionDescription::from_json(payload);
+    if (!desc) err = desc.error();
     if (!desc || !e->link->set_remote_description(*desc, err)) {
       ++counters_.decode_errors;
       g_warning("meshcast: bad answer from %s: %s", from.c_str(), err.c_str());
@@ -549,11 +550,11 @@ bool MeshPeer::believed(PeerId from, std::span<const uint8_t> msg,
       (msg[0] != uint8_t(mesh::MsgType::kReject) && msg[0] != uint8_t(mesh::MsgType::kHello) &&
        msg[0] != uint8_t(mesh::MsgType::kSubscribe)))
     return false;
-  mesh::Message m;
-  if (mesh::decode(msg, m) != mesh::DecodeError::kOk) return false;  // the core counts it
-  bool changed = ids_from_wire(m);
-  if (auto* h = std::get_if<mesh::Hello>(&m)) changed = doubt_hello(from, *h);
-  if (changed) mesh::encode(m, rewritten);
+  auto m = mesh::decode(msg);
+  if (!m) return false;  // the core counts it
+  bool changed = ids_from_wire(*m);
+  if (auto* h = std::get_if<mesh::Hello>(&*m)) changed = doubt_hello(from, *h);
+  if (changed) mesh::encode(*m, rewritten);
   return changed;
 }
 

@@ -15,10 +15,6 @@ void put32(std::vector<uint8_t>& v, uint32_t x) {
   put16(v, uint16_t(x >> 16));
   put16(v, uint16_t(x));
 }
-bool fail(std::string* e, const char* why) {
-  if (e) *e = why;
-  return false;
-}
 }  // namespace
 
 std::vector<uint8_t> RtpWriter::wrap(std::span<const uint8_t> chunk, uint32_t timestamp) {
@@ -33,25 +29,24 @@ std::vector<uint8_t> RtpWriter::wrap(std::span<const uint8_t> chunk, uint32_t ti
   return p;
 }
 
-std::optional<std::span<const uint8_t>> unwrap_chunk(std::span<const uint8_t> rtp,
-                                                     std::string* error) {
-  if (rtp.size() < kRtpHeaderSize) return fail(error, "rtp: shorter than header"), std::nullopt;
-  if ((rtp[0] >> 6) != 2) return fail(error, "rtp: version is not 2"), std::nullopt;
+Expected<std::span<const uint8_t>, std::string> unwrap_chunk(std::span<const uint8_t> rtp) {
+  if (rtp.size() < kRtpHeaderSize) return unexpected("rtp: shorter than header");
+  if ((rtp[0] >> 6) != 2) return unexpected("rtp: version is not 2");
   if ((rtp[1] & 0x7f) != kMeshChunkPayloadType)
-    return fail(error, "rtp: not a mesh chunk payload type"), std::nullopt;
+    return unexpected("rtp: not a mesh chunk payload type");
   size_t header = kRtpHeaderSize + 4u * (rtp[0] & 0x0f);  // CSRCs
   size_t end = rtp.size();
   if (rtp[0] & 0x10) {  // header extension
-    if (rtp.size() < header + 4) return fail(error, "rtp: truncated extension"), std::nullopt;
+    if (rtp.size() < header + 4) return unexpected("rtp: truncated extension");
     size_t words = (size_t(rtp[header + 2]) << 8) | rtp[header + 3];
     header += 4 + 4 * words;
   }
   if (rtp[0] & 0x20) {  // padding: last byte counts it
-    if (end == 0 || rtp[end - 1] == 0) return fail(error, "rtp: bad padding"), std::nullopt;
-    if (rtp[end - 1] > end) return fail(error, "rtp: padding too long"), std::nullopt;
+    if (end == 0 || rtp[end - 1] == 0) return unexpected("rtp: bad padding");
+    if (rtp[end - 1] > end) return unexpected("rtp: padding too long");
     end -= rtp[end - 1];
   }
-  if (header > end) return fail(error, "rtp: header longer than packet"), std::nullopt;
+  if (header > end) return unexpected("rtp: header longer than packet");
   return rtp.subspan(header, end - header);
 }
 
@@ -73,19 +68,16 @@ std::vector<uint8_t> wrap_control(std::span<const uint8_t> msg, uint32_t ssrc) {
   return p;
 }
 
-std::optional<std::span<const uint8_t>> unwrap_control(std::span<const uint8_t> rtcp,
-                                                       std::string* error) {
-  if (rtcp.size() < kAppHeader + 2) return fail(error, "rtcp: too short"), std::nullopt;
-  if ((rtcp[0] >> 6) != 2) return fail(error, "rtcp: version is not 2"), std::nullopt;
-  if (rtcp[1] != kRtcpApp) return fail(error, "rtcp: not an APP packet"), std::nullopt;
+Expected<std::span<const uint8_t>, std::string> unwrap_control(std::span<const uint8_t> rtcp) {
+  if (rtcp.size() < kAppHeader + 2) return unexpected("rtcp: too short");
+  if ((rtcp[0] >> 6) != 2) return unexpected("rtcp: version is not 2");
+  if (rtcp[1] != kRtcpApp) return unexpected("rtcp: not an APP packet");
   size_t len = (size_t((size_t(rtcp[2]) << 8) | rtcp[3]) + 1) * 4;
-  if (len > rtcp.size()) return fail(error, "rtcp: length beyond packet"), std::nullopt;
+  if (len > rtcp.size()) return unexpected("rtcp: length beyond packet");
   for (int i = 0; i < 4; ++i)
-    if (rtcp[8 + i] != uint8_t(kAppName[i]))
-      return fail(error, "rtcp: APP name is not MESH"), std::nullopt;
+    if (rtcp[8 + i] != uint8_t(kAppName[i])) return unexpected("rtcp: APP name is not MESH");
   size_t n = (size_t(rtcp[12]) << 8) | rtcp[13];
-  if (kAppHeader + 2 + n > len)
-    return fail(error, "rtcp: message longer than packet"), std::nullopt;
+  if (kAppHeader + 2 + n > len) return unexpected("rtcp: message longer than packet");
   return rtcp.subspan(kAppHeader + 2, n);
 }
 
@@ -107,21 +99,19 @@ std::vector<uint8_t> wrap_nack(const ChunkNack& nack, uint32_t ssrc) {
   return p;
 }
 
-std::optional<ChunkNack> unwrap_nack(std::span<const uint8_t> rtcp, std::string* error) {
-  if (rtcp.size() < kAppHeader + 6) return fail(error, "nack: too short"), std::nullopt;
-  if ((rtcp[0] >> 6) != 2 || rtcp[1] != kRtcpApp)
-    return fail(error, "nack: not an RTCP APP packet"), std::nullopt;
+Expected<ChunkNack, std::string> unwrap_nack(std::span<const uint8_t> rtcp) {
+  if (rtcp.size() < kAppHeader + 6) return unexpected("nack: too short");
+  if ((rtcp[0] >> 6) != 2 || rtcp[1] != kRtcpApp) return unexpected("nack: not an RTCP APP packet");
   size_t len = (size_t((size_t(rtcp[2]) << 8) | rtcp[3]) + 1) * 4;
-  if (len > rtcp.size()) return fail(error, "nack: length beyond packet"), std::nullopt;
+  if (len > rtcp.size()) return unexpected("nack: length beyond packet");
   if (rtcp[8] != 'M' || rtcp[9] != 'N' || rtcp[10] != 'A' || rtcp[11] != 'K')
-    return fail(error, "nack: APP name is not MNAK"), std::nullopt;
+    return unexpected("nack: APP name is not MNAK");
   ChunkNack n;
   n.msg_id = (uint32_t(rtcp[12]) << 24) | (uint32_t(rtcp[13]) << 16) | (uint32_t(rtcp[14]) << 8) |
              rtcp[15];
   size_t count = (size_t(rtcp[16]) << 8) | rtcp[17];
-  if (count > kMaxNackIndices) return fail(error, "nack: too many indices"), std::nullopt;
-  if (kAppHeader + 6 + 2 * count > len)
-    return fail(error, "nack: indices beyond packet"), std::nullopt;
+  if (count > kMaxNackIndices) return unexpected("nack: too many indices");
+  if (kAppHeader + 6 + 2 * count > len) return unexpected("nack: indices beyond packet");
   for (size_t i = 0; i < count; ++i)
     n.indices.push_back(uint16_t((rtcp[18 + 2 * i] << 8) | rtcp[19 + 2 * i]));
   return n;

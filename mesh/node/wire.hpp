@@ -4,10 +4,11 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
-#include <optional>
 #include <span>
 #include <string>
 #include <vector>
+
+#include "mesh/base/expected.hpp"
 
 namespace meshcast::node {
 
@@ -22,15 +23,13 @@ struct RtpWriter {
   std::vector<uint8_t> wrap(std::span<const uint8_t> chunk, uint32_t timestamp);
 };
 
-// Returns the chunk inside a mesh RTP packet, or nullopt (with a reason) if the
-// packet is not one of ours or is malformed.
-std::optional<std::span<const uint8_t>> unwrap_chunk(std::span<const uint8_t> rtp,
-                                                     std::string* error = nullptr);
+// Returns the chunk inside a mesh RTP packet, or the reason the packet is not one of ours
+// or is malformed.
+Expected<std::span<const uint8_t>, std::string> unwrap_chunk(std::span<const uint8_t> rtp);
 
 // Builds an RTCP APP packet carrying `msg`; fails (empty) if msg is too large.
 std::vector<uint8_t> wrap_control(std::span<const uint8_t> msg, uint32_t ssrc);
-std::optional<std::span<const uint8_t>> unwrap_control(std::span<const uint8_t> rtcp,
-                                                       std::string* error = nullptr);
+Expected<std::span<const uint8_t>, std::string> unwrap_control(std::span<const uint8_t> rtcp);
 
 // Chunk NACK: "resend chunks `indices` of message `msg_id`", an RTCP APP packet named
 // "MNAK". Lets a receiver repair a segment that lost a few chunks instead of pulling it
@@ -41,6 +40,6 @@ struct ChunkNack {
   std::vector<uint16_t> indices;
 };
 std::vector<uint8_t> wrap_nack(const ChunkNack& nack, uint32_t ssrc);
-std::optional<ChunkNack> unwrap_nack(std::span<const uint8_t> rtcp, std::string* error = nullptr);
+Expected<ChunkNack, std::string> unwrap_nack(std::span<const uint8_t> rtcp);
 
 }  // namespace meshcast::node

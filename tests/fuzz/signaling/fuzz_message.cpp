@@ -13,8 +13,8 @@ using namespace meshcast::signaling;
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view text(reinterpret_cast<const char*>(data), size);
-  ValidationResult r = validate_message(text);
-  if (!r.ok() && r.error.code.empty()) __builtin_trap();  // every rejection has a code
+  auto r = validate_message(text);
+  if (!r && r.error().code.empty()) __builtin_trap();  // every rejection has a code
 
   TrackerCore core;
   CoreOutput out;

@@ -46,9 +46,9 @@ class LinkHealTest : public ::testing::Test {
     LoopbackOptions o;
     o.offerer_config = healing_config(heal_window_ms);
     o.answerer_config = healing_config(heal_window_ms);
-    std::string err;
-    pair_ = LoopbackPair::create(ctx_, std::move(o), err);
-    ASSERT_TRUE(pair_) << err;
+    auto made = LoopbackPair::create(ctx_, std::move(o));
+    ASSERT_TRUE(made) << made.error();
+    pair_ = std::move(made).value();
     auto track = [](std::vector<LinkState>& states, std::string& reason) {
       return [&states, &reason](LinkState s, const std::string& r) {
         states.push_back(s);
@@ -63,7 +63,8 @@ class LinkHealTest : public ::testing::Test {
     pair_->answerer->set_on_rtp([this](const uint8_t*, size_t n) {
       if (n == 160) ++answerer_rx_;
     });
-    ASSERT_TRUE(pair_->connect(err)) << err;
+    auto connected = pair_->connect();
+    ASSERT_TRUE(connected) << connected.error();
     ASSERT_TRUE(run_context_until(
         ctx_, [&] { return pair_->both(LinkState::kConnected); }, 10000));
   }

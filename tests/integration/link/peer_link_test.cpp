@@ -31,9 +31,9 @@ class LinkTest : public ::testing::Test {
   }
 
   void make_pair(LoopbackOptions o) {
-    std::string err;
-    pair_ = LoopbackPair::create(ctx_, std::move(o), err);
-    ASSERT_TRUE(pair_) << err;
+    auto made = LoopbackPair::create(ctx_, std::move(o));
+    ASSERT_TRUE(made) << made.error();
+    pair_ = std::move(made).value();
     pair_->offerer->set_on_state([this](LinkState s, const std::string& r) {
       offerer_states_.push_back(s);
       if (s == LinkState::kFailed || s == LinkState::kClosed) offerer_reason_ = r;
@@ -46,8 +46,8 @@ class LinkTest : public ::testing::Test {
 
   void connect_pair(LoopbackOptions o) {
     make_pair(std::move(o));
-    std::string err;
-    ASSERT_TRUE(pair_->connect(err)) << err;
+    auto connected = pair_->connect();
+    ASSERT_TRUE(connected) << connected.error();
     ASSERT_TRUE(run_context_until(
         ctx_, [&] { return pair_->both(LinkState::kConnected); }, 10000))
         << "offerer " << to_string(pair_->offerer->state()) << " (" << pair_->offerer->reason()
@@ -109,7 +109,7 @@ void send_paced(GMainContext* ctx, PeerLink& from, Traffic& t, int count, uint32
     uint16_t seq = static_cast<uint16_t>(first_seq + i);
     auto p = make_rtp(seq, ssrc, size, static_cast<uint8_t>(ssrc));
     auto r = from.send_rtp(p.data(), p.size());
-    ASSERT_TRUE(r.ok) << r.reason;
+    ASSERT_TRUE(r) << r.error();
     t.sent[seq] = std::move(p);
     // Modest pacing: 20 packets, then let the loop drain the socket.
     if (i % 20 == 19)
@@ -167,7 +167,7 @@ TEST_P(LinkCipherTest, RtcpIsDeliveredSeparatelyFromRtp) {
   pair_->answerer->set_on_rtp([&](const uint8_t*, size_t) { ++rtp; });
   // RTCP APP packet (PT 204), 16 bytes, as the mesh uses for control.
   std::vector<uint8_t> app = {0x80, 204, 0, 3, 1, 2, 3, 4, 'M', 'E', 'S', 'H', 9, 8, 7, 6};
-  ASSERT_TRUE(pair_->offerer->send_rtcp(app.data(), app.size()).ok);
+  ASSERT_TRUE(pair_->offerer->send_rtcp(app.data(), app.size()));
   ASSERT_TRUE(run_context_until(
       ctx_, [&] { return !rtcp.empty(); }, 2000));
   EXPECT_EQ(rtcp[0], app);
@@ -249,8 +249,8 @@ TEST_F(LinkTest, FingerprintMismatchInAnswerFailsTheHandshake) {
     d.fingerprint[8] = d.fingerprint[8] == 'A' ? 'B' : 'A';
   };
   make_pair(std::move(o));
-  std::string err;
-  ASSERT_TRUE(pair_->connect(err)) << err;
+  auto connected = pair_->connect();
+  ASSERT_TRUE(connected) << connected.error();
   ASSERT_TRUE(run_context_until(
       ctx_,
       [&] {
@@ -272,7 +272,8 @@ TEST_F(LinkTest, FingerprintMismatchInOfferFailsTheHandshake) {
   ASSERT_TRUE(other) << err;
   o.mutate_offer = [&](SessionDescription& d) { d.fingerprint = other->fingerprint(); };
   make_pair(std::move(o));
-  ASSERT_TRUE(pair_->connect(err)) << err;
+  auto connected = pair_->connect();
+  ASSERT_TRUE(connected) << connected.error();
   ASSERT_TRUE(run_context_until(
       ctx_, [&] { return pair_->answerer->state() == LinkState::kFailed; }, 10000));
   EXPECT_NE(answerer_reason_.find("fingerprint mismatch"), std::string::npos) << answerer_reason_;
@@ -320,26 +321,26 @@ TEST_F(LinkTest, CloseIsSeenByThePeer) {
   EXPECT_NE(answerer_reason_.find("close"), std::string::npos) << answerer_reason_;
   auto p = make_rtp(1, 1, 100, 0);
   auto r = pair_->offerer->send_rtp(p.data(), p.size());
-  EXPECT_FALSE(r.ok);
-  EXPECT_STREQ(r.reason, "link not connected");
+  ASSERT_FALSE(r);
+  EXPECT_STREQ(r.error(), "link not connected");
 }
 
 TEST_F(LinkTest, SendRejectsBadInputWithAReason) {
   make_pair(options());
   auto p = make_rtp(1, 1, 100, 0);
-  EXPECT_FALSE(pair_->offerer->send_rtp(p.data(), p.size()).ok);  // not connected yet
-  std::string err;
-  ASSERT_TRUE(pair_->connect(err)) << err;
+  EXPECT_FALSE(pair_->offerer->send_rtp(p.data(), p.size()));  // not connected yet
+  auto connected = pair_->connect();
+  ASSERT_TRUE(connected) << connected.error();
   ASSERT_TRUE(run_context_until(
       ctx_, [&] { return pair_->both(LinkState::kConnected); }, 10000));
   auto big = make_rtp(1, 1, 1401, 0);
   auto r = pair_->offerer->send_rtp(big.data(), big.size());
-  EXPECT_FALSE(r.ok);
-  EXPECT_NE(std::string(r.reason).find("larger"), std::string::npos);
+  ASSERT_FALSE(r);
+  EXPECT_NE(std::string(r.error()).find("larger"), std::string::npos);
   std::vector<uint8_t> junk(20, 0x11);
-  EXPECT_FALSE(pair_->offerer->send_rtp(junk.data(), junk.size()).ok);
-  EXPECT_FALSE(pair_->offerer->send_rtcp(p.data(), p.size()).ok);  // RTP is not RTCP
-  EXPECT_TRUE(pair_->offerer->send_rtp(p.data(), p.size()).ok);
+  EXPECT_FALSE(pair_->offerer->send_rtp(junk.data(), junk.size()));
+  EXPECT_FALSE(pair_->offerer->send_rtcp(p.data(), p.size()));  // RTP is not RTCP
+  EXPECT_TRUE(pair_->offerer->send_rtp(p.data(), p.size()));
 }
 
 TEST_F(LinkTest, GarbageOnTheWireIsCountedNotDelivered) {
@@ -403,7 +404,7 @@ TEST_F(LinkTest, LinkMayBeDestroyedFromItsOwnCallbacks) {
   Traffic ab;
   for (int i = 0; i < 5; ++i) {
     auto p = make_rtp(static_cast<uint16_t>(i), 9, 200, 0);
-    ASSERT_TRUE(pair_->offerer->send_rtp(p.data(), p.size()).ok);
+    ASSERT_TRUE(pair_->offerer->send_rtp(p.data(), p.size()));
   }
   ASSERT_TRUE(run_context_until(
       ctx_, [&] { return !pair_->answerer; }, 2000));
@@ -494,8 +495,8 @@ TEST_F(LinkTest, HandshakeSurvivesHeavyDatagramLoss) {
   pair_->offerer->set_impairment(lossy, Impairment{});
   lossy.seed = 12;
   pair_->answerer->set_impairment(lossy, Impairment{});
-  std::string err;
-  ASSERT_TRUE(pair_->connect(err)) << err;
+  auto connected = pair_->connect();
+  ASSERT_TRUE(connected) << connected.error();
   ASSERT_TRUE(run_context_until(
       ctx_, [&] { return pair_->both(LinkState::kConnected); }, 10000))
       << to_string(pair_->offerer->state()) << " " << pair_->offerer->reason() << " / "
@@ -514,7 +515,7 @@ TEST_F(LinkTest, ConnectsOverIpv6Loopback) {
   std::vector<uint8_t> got;
   pair_->answerer->set_on_rtp([&](const uint8_t* d, size_t n) { got.assign(d, d + n); });
   auto p = make_rtp(7, 7, 300, 3);
-  ASSERT_TRUE(pair_->offerer->send_rtp(p.data(), p.size()).ok);
+  ASSERT_TRUE(pair_->offerer->send_rtp(p.data(), p.size()));
   ASSERT_TRUE(run_context_until(
       ctx_, [&] { return !got.empty(); }, 2000));
   EXPECT_EQ(got, p);

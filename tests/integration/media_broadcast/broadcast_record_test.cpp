@@ -181,9 +181,8 @@ class MediaBroadcast : public ::testing::Test {
     FramePlayer player(ctx_.get(), {.output = {OutputSpec::Type::File, out.string()}});
     for (size_t i = first; i < payloads_.size(); ++i) {
       if (static_cast<long>(i) == skip) continue;
-      FrameCodecError e;
-      auto batch = parse_frame_batch(payloads_[i], &e);
-      EXPECT_TRUE(batch.has_value()) << to_string(e);
+      auto batch = parse_frame_batch(payloads_[i]);
+      EXPECT_TRUE(batch.has_value()) << to_string(batch.error());
       if (batch) player.push_batch(*batch);
       run_loop(ctx_.get(), 0);
     }

@@ -145,21 +145,35 @@ TEST(MessageValidator, RejectsMalformedMessages) {
   ASSERT_GE(table.size(), 30u);
   for (auto& row : table) {
     auto r = validate_message(row.text);
-    EXPECT_FALSE(r.ok()) << row.text.substr(0, 120);
-    EXPECT_EQ(r.error.code, row.code) << row.text.substr(0, 120) << " -> " << r.error.message;
-    EXPECT_FALSE(r.error.message.empty());
+    if (r.has_value()) {
+      ADD_FAILURE() << "accepted: " << row.text.substr(0, 120);
+      continue;
+    }
+    EXPECT_EQ(r.error().code, row.code) << row.text.substr(0, 120) << " -> " << r.error().message;
+    EXPECT_FALSE(r.error().message.empty());
   }
 }
 
 TEST(MessageValidator, ErrorCarriesRequestIdAndType) {
   auto r = validate_message(R"({"type":"join","id":17})");
-  ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.error.ref_id, 17);
-  EXPECT_EQ(r.error.ref_type, "join");
-  auto j = r.error.to_json();
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().ref_id, 17);
+  EXPECT_EQ(r.error().ref_type, "join");
+  auto j = r.error().to_json();
   EXPECT_EQ(j["type"], "error");
   EXPECT_EQ(j["ref_id"], 17);
   EXPECT_EQ(j["code"], "missing_field");
+}
+
+TEST(MessageValidator, AcceptedRequestCarriesTypeIdAndBody) {
+  auto r = validate_message(R"({"type":"join","stream":"p","id":"x1"})");
+  ASSERT_TRUE(r.has_value()) << r.error().message;
+  EXPECT_EQ(r->type, MsgType::kJoin);
+  EXPECT_EQ(r->id, "x1");
+  EXPECT_EQ(r->body["stream"], "p");
+  auto no_id = validate_message(R"({"type":"ping"})");
+  ASSERT_TRUE(no_id.has_value());
+  EXPECT_TRUE(no_id->id.is_null());
 }
 
 TEST(MessageValidator, AcceptsWellFormedMessages) {
@@ -195,7 +209,8 @@ TEST(MessageValidator, AcceptsWellFormedMessages) {
   };
   for (auto& g : good) {
     auto r = validate_message(g);
-    EXPECT_TRUE(r.ok()) << g << " -> " << r.error.code << ": " << r.error.message;
+    EXPECT_TRUE(r.has_value()) << g << " -> "
+                               << (r ? "" : r.error().code + ": " + r.error().message);
   }
 }
 

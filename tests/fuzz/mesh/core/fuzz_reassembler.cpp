@@ -19,8 +19,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (r.pending() > 3) std::abort();
     if (res == Reassembler::Result::kComplete) {
       if (out.size() > 64 * 1024) std::abort();
-      Message m;
-      (void)decode(out, m);
+      (void)decode(out);
     }
   }
   return 0;

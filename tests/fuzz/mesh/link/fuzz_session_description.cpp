@@ -15,22 +15,19 @@ using namespace meshcast::link;
 namespace {
 
 void fuzz_restart(std::string_view text) {
-  std::string error;
-  auto r = RestartDescription::parse(text, error);
+  auto r = RestartDescription::parse(text);
   if (!r) {
-    if (error.empty()) std::abort();
+    if (r.error().empty()) std::abort();
   } else {
     if (r->generation == 0 || r->generation > kMaxIceGeneration) std::abort();
-    std::string again_error;
-    auto again = RestartDescription::parse(r->to_json().dump(), again_error);
+    auto again = RestartDescription::parse(r->to_json().dump());
     if (!again || again->to_json() != r->to_json()) std::abort();
   }
   // The same bytes as a trickle payload.
   auto j = nlohmann::json::parse(text, nullptr, false);
   if (j.is_discarded()) return;
-  std::string gen_error;
-  auto g = parse_ice_generation(j, gen_error);
-  if (!g && gen_error.empty()) std::abort();
+  auto g = parse_ice_generation(j);
+  if (!g && g.error().empty()) std::abort();
   if (g && *g > kMaxIceGeneration) std::abort();
 }
 
@@ -39,15 +36,13 @@ void fuzz_restart(std::string_view text) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view text(reinterpret_cast<const char*>(data), size);
   fuzz_restart(text);
-  std::string error;
-  auto d = SessionDescription::parse(text, error);
+  auto d = SessionDescription::parse(text);
   if (!d) {
-    if (error.empty()) std::abort();  // a rejection must say why
+    if (d.error().empty()) std::abort();  // a rejection must say why
     return 0;
   }
   // Anything accepted must survive a round trip unchanged.
-  std::string again_error;
-  auto again = SessionDescription::parse(d->to_json_string(), again_error);
+  auto again = SessionDescription::parse(d->to_json_string());
   if (!again || again->to_json() != d->to_json()) std::abort();
   return 0;
 }

@@ -28,20 +28,18 @@ json valid() {
 }  // namespace
 
 TEST(SessionDescription, RoundTripsThroughJson) {
-  std::string err;
-  auto d = SessionDescription::parse(valid().dump(), err);
-  ASSERT_TRUE(d) << err;
+  auto d = SessionDescription::parse(valid().dump());
+  ASSERT_TRUE(d) << d.error();
   EXPECT_EQ(d->ufrag, "abcd");
   EXPECT_EQ(d->candidates.size(), 1u);
   EXPECT_TRUE(d->end_of_candidates);
   EXPECT_EQ(d->setup, DtlsSetup::kActpass);
-  auto again = SessionDescription::parse(d->to_json_string(), err);
-  ASSERT_TRUE(again) << err;
+  auto again = SessionDescription::parse(d->to_json_string());
+  ASSERT_TRUE(again) << again.error();
   EXPECT_EQ(again->to_json(), d->to_json());
 }
 
 TEST(SessionDescription, AcceptsVariants) {
-  std::string err;
   json j = valid();
   j["fingerprint"] = std::string(kFp).replace(8, 2, "ab");  // lower-case hex
   j["candidates"] = json::array(
@@ -50,8 +48,8 @@ TEST(SessionDescription, AcceptsVariants) {
        "candidate:4 1 TCP 1 127.0.0.1 9 typ host tcptype active",
        "candidate:5 1 UDP 7 127.0.0.1 1 typ relay raddr 1.2.3.4 rport 2 generation 0"});
   j.erase("end_of_candidates");
-  auto d = SessionDescription::parse(j.dump(), err);
-  ASSERT_TRUE(d) << err;
+  auto d = SessionDescription::parse(j.dump());
+  ASSERT_TRUE(d) << d.error();
   EXPECT_EQ(d->fingerprint.substr(8, 2), "AB");            // normalised
   EXPECT_EQ(d->candidates[0].rfind("candidate:", 0), 0u);  // "a=" stripped
   EXPECT_FALSE(d->end_of_candidates);
@@ -66,10 +64,9 @@ struct BadCase {
 class SessionDescriptionBad : public ::testing::TestWithParam<BadCase> {};
 
 TEST_P(SessionDescriptionBad, IsRejectedWithAClearError) {
-  std::string err;
-  auto d = SessionDescription::parse(GetParam().text, err);
-  EXPECT_FALSE(d);
-  EXPECT_NE(err.find(GetParam().expect), std::string::npos) << "error was: " << err;
+  auto d = SessionDescription::parse(GetParam().text);
+  ASSERT_FALSE(d);
+  EXPECT_NE(d.error().find(GetParam().expect), std::string::npos) << "error was: " << d.error();
 }
 
 namespace {
@@ -142,18 +139,18 @@ INSTANTIATE_TEST_SUITE_P(Table, SessionDescriptionBad, ::testing::ValuesIn(bad_c
                          [](const auto& info) { return std::string(info.param.name); });
 
 TEST(SessionDescription, FromJsonRejectsNonObjectsWithoutThrowing) {
-  std::string err;
-  EXPECT_FALSE(SessionDescription::from_json(json(42), err));
-  EXPECT_FALSE(SessionDescription::from_json(json::array(), err));
-  EXPECT_FALSE(SessionDescription::from_json(json(nullptr), err));
+  for (const json& j : {json(42), json::array(), json(nullptr)}) {
+    auto d = SessionDescription::from_json(j);
+    ASSERT_FALSE(d) << j.dump();
+    EXPECT_EQ(d.error(), "session description must be a JSON object");
+  }
 }
 
 TEST(Candidate, ParsesFields) {
-  CandidateInfo c;
-  std::string err;
-  ASSERT_TRUE(parse_candidate(
-      "candidate:abc+/ 1 udp 2130706431 ::1 5000 typ srflx raddr 127.0.0.1 rport 1", &c, err))
-      << err;
+  auto parsed = parse_candidate(
+      "candidate:abc+/ 1 udp 2130706431 ::1 5000 typ srflx raddr 127.0.0.1 rport 1");
+  ASSERT_TRUE(parsed) << parsed.error();
+  const CandidateInfo& c = *parsed;
   EXPECT_EQ(c.foundation, "abc+/");
   EXPECT_EQ(c.component, 1u);
   EXPECT_EQ(c.transport, "UDP");
@@ -161,8 +158,14 @@ TEST(Candidate, ParsesFields) {
   EXPECT_EQ(c.address, "::1");
   EXPECT_EQ(c.port, 5000);
   EXPECT_EQ(c.type, "srflx");
-  EXPECT_FALSE(parse_candidate("candidate:1 1 UDP 1 127.0.0.1 9  typ host", nullptr, err));
-  EXPECT_FALSE(parse_candidate("candidate:1 1 UDP 1 127.0.0.1 9 typ host ", nullptr, err));
-  EXPECT_FALSE(parse_candidate("candidate:1 1 UDP 99999999999 127.0.0.1 9 typ host", nullptr, err));
-  EXPECT_FALSE(parse_candidate("candidate:1 1 UDP 1 127.0.0.1 0 typ host", nullptr, err));
+  auto error_of = [](const char* line) {
+    auto r = parse_candidate(line);
+    return r ? std::string("accepted") : r.error();
+  };
+  EXPECT_EQ(error_of("candidate:1 1 UDP 1 127.0.0.1 9  typ host"),
+            "bad candidate: empty field (double space)");
+  EXPECT_EQ(error_of("candidate:1 1 UDP 1 127.0.0.1 9 typ host "), "bad candidate: trailing space");
+  EXPECT_EQ(error_of("candidate:1 1 UDP 99999999999 127.0.0.1 9 typ host"),
+            "bad candidate: priority must be 1..4294967295");
+  EXPECT_EQ(error_of("candidate:1 1 UDP 1 127.0.0.1 0 typ host"), "bad candidate: UDP port 0");
 }

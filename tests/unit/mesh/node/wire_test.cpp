@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <string>
 #include <vector>
 
 using namespace meshcast::node;
@@ -34,54 +35,61 @@ TEST(Wire, ControlRoundTripAndPadding) {
   EXPECT_TRUE(wrap_control(std::vector<uint8_t>(kMaxWirePacket), 1).empty());
 }
 
+namespace {
+// Each malformed packet is rejected with the reason of its own defect.
+void expect_rejected(const meshcast::Expected<std::span<const uint8_t>, std::string>& r,
+                     const std::string& why) {
+  ASSERT_FALSE(r.has_value()) << why;
+  EXPECT_EQ(r.error(), why);
+}
+}  // namespace
+
 TEST(Wire, MalformedChunksAreRejected) {
   RtpWriter w{1, 0};
   auto good = w.wrap(std::vector<uint8_t>{9, 9, 9}, 1);
-  std::string err;
-  EXPECT_FALSE(unwrap_chunk(std::vector<uint8_t>{}, &err));
-  EXPECT_FALSE(unwrap_chunk(std::vector<uint8_t>(11, 0x80), &err));
+  expect_rejected(unwrap_chunk(std::vector<uint8_t>{}), "rtp: shorter than header");
+  expect_rejected(unwrap_chunk(std::vector<uint8_t>(11, 0x80)), "rtp: shorter than header");
   auto v1 = good;
   v1[0] = 0x40;  // version 1
-  EXPECT_FALSE(unwrap_chunk(v1, &err));
+  expect_rejected(unwrap_chunk(v1), "rtp: version is not 2");
   auto pt = good;
   pt[1] = 96;  // someone else's payload type
-  EXPECT_FALSE(unwrap_chunk(pt, &err));
+  expect_rejected(unwrap_chunk(pt), "rtp: not a mesh chunk payload type");
   auto csrc = good;
   csrc[0] = 0x8f;  // 15 CSRCs claimed, none present
-  EXPECT_FALSE(unwrap_chunk(csrc, &err));
+  expect_rejected(unwrap_chunk(csrc), "rtp: header longer than packet");
   auto ext = good;
   ext[0] = 0x90;  // extension bit without the extension
   ext.resize(13);
-  EXPECT_FALSE(unwrap_chunk(ext, &err));
+  expect_rejected(unwrap_chunk(ext), "rtp: truncated extension");
   auto pad = good;
   pad[0] = 0xa0;
   pad.back() = 200;  // padding longer than packet
-  EXPECT_FALSE(unwrap_chunk(pad, &err));
+  expect_rejected(unwrap_chunk(pad), "rtp: padding too long");
   auto zero_pad = good;
   zero_pad[0] = 0xa0;
   zero_pad.back() = 0;
-  EXPECT_FALSE(unwrap_chunk(zero_pad, &err));
-  EXPECT_FALSE(err.empty());
+  expect_rejected(unwrap_chunk(zero_pad), "rtp: bad padding");
 }
 
 TEST(Wire, MalformedControlIsRejected) {
   auto good = wrap_control(std::vector<uint8_t>{1, 2, 3}, 5);
-  EXPECT_FALSE(unwrap_control(std::vector<uint8_t>(13, 0)));
+  expect_rejected(unwrap_control(std::vector<uint8_t>(13, 0)), "rtcp: too short");
   auto sr = good;
   sr[1] = 200;  // a sender report, not APP
-  EXPECT_FALSE(unwrap_control(sr));
+  expect_rejected(unwrap_control(sr), "rtcp: not an APP packet");
   auto name = good;
   name[8] = 'X';
-  EXPECT_FALSE(unwrap_control(name));
+  expect_rejected(unwrap_control(name), "rtcp: APP name is not MESH");
   auto longlen = good;
   longlen[3] = 0xff;  // RTCP length beyond the buffer
-  EXPECT_FALSE(unwrap_control(longlen));
+  expect_rejected(unwrap_control(longlen), "rtcp: length beyond packet");
   auto biglen = good;
   biglen[12] = 0x10;  // inner length beyond the packet
-  EXPECT_FALSE(unwrap_control(biglen));
+  expect_rejected(unwrap_control(biglen), "rtcp: message longer than packet");
   auto ver = good;
   ver[0] = 0x00;
-  EXPECT_FALSE(unwrap_control(ver));
+  expect_rejected(unwrap_control(ver), "rtcp: version is not 2");
 }
 
 TEST(Wire, NackRoundTripAndMalformed) {
@@ -92,18 +100,29 @@ TEST(Wire, NackRoundTripAndMalformed) {
   ASSERT_TRUE(got);
   EXPECT_EQ(got->msg_id, n.msg_id);
   EXPECT_EQ(got->indices, n.indices);
-  EXPECT_FALSE(unwrap_control(p));  // a NACK is not a mesh control message
+  // a NACK is not a mesh control message
+  expect_rejected(unwrap_control(p), "rtcp: APP name is not MESH");
+  auto nack_error = [](const std::vector<uint8_t>& bytes) {
+    auto r = unwrap_nack(bytes);
+    return r ? std::string("accepted") : r.error();
+  };
   auto ctrl = wrap_control(std::vector<uint8_t>{1, 2, 3, 4, 5, 6}, 1);
-  EXPECT_FALSE(unwrap_nack(ctrl));
+  EXPECT_EQ(nack_error(ctrl), "nack: APP name is not MNAK");
   auto cut = p;
   cut.resize(14);
-  EXPECT_FALSE(unwrap_nack(cut));
+  EXPECT_EQ(nack_error(cut), "nack: too short");
   auto many = p;
   many[16] = 0x7f;  // count beyond the limit
-  EXPECT_FALSE(unwrap_nack(many));
+  EXPECT_EQ(nack_error(many), "nack: too many indices");
   auto beyond = p;
   beyond[17] = 40;  // within the limit but past the packet
-  EXPECT_FALSE(unwrap_nack(beyond));
+  EXPECT_EQ(nack_error(beyond), "nack: indices beyond packet");
+  auto sr = p;
+  sr[1] = 200;
+  EXPECT_EQ(nack_error(sr), "nack: not an RTCP APP packet");
+  auto longlen = p;
+  longlen[3] = 0xff;
+  EXPECT_EQ(nack_error(longlen), "nack: length beyond packet");
   ChunkNack big{1, std::vector<uint16_t>(200, 1)};
   auto capped = unwrap_nack(wrap_nack(big, 1));
   ASSERT_TRUE(capped);
