@@ -82,6 +82,17 @@ class CoreHarness {
     send(o, {{"type", "stream_create"}, {"name", "s"}, {"public_key", kKey}});
     return o;
   }
+  // `n` viewers "v100", "v101", ... with ample upload join "s"; returns their connections.
+  std::vector<ConnId> join_viewers(int n) {
+    std::vector<ConnId> vs;
+    for (int i = 0; i < n; ++i) {
+      vs.push_back(open());
+      hello(vs.back(), "v" + std::to_string(100 + i), {{"upload_kbps", 100000}});
+      EXPECT_EQ(send(vs.back(), {{"type", "join"}, {"stream", "s"}, {"max", 1}}).at(0)["type"],
+                "join_ok");
+    }
+    return vs;
+  }
   bool received(ConnId conn, const std::string& type) {
     for (auto& j : inbox[conn])
       if (j["type"] == type) return true;
@@ -318,13 +329,8 @@ TEST(TrackerCore, LargeStreamsScanARotatingWindow) {
   cfg.broadcaster_until_viewers = 0;
   CoreHarness h(cfg);
   h.open_stream();
-  std::vector<ConnId> vs;
-  for (int i = 0; i < 30; ++i) {
-    vs.push_back(h.open());
-    h.hello(vs.back(), "v" + std::to_string(100 + i), {{"upload_kbps", 100000}});
-    ASSERT_EQ(h.send(vs.back(), {{"type", "join"}, {"stream", "s"}, {"max", 1}}).at(0)["type"],
-              "join_ok");
-  }
+  const std::vector<ConnId> vs = h.join_viewers(30);
+  ASSERT_FALSE(testing::Test::HasFailure());
   // Successive requests look at successive windows: together they cover the audience.
   std::set<std::string> seen;
   for (int r = 0; r < 4; ++r) {
@@ -347,13 +353,8 @@ TEST(TrackerCore, LargeStreamWindowsSurviveLeavesMidRound) {
   cfg.resume_grace_ms = 0;  // a closed connection removes its peer at once
   CoreHarness h(cfg);
   h.open_stream();
-  std::vector<ConnId> vs;
-  for (int i = 0; i < 30; ++i) {
-    vs.push_back(h.open());
-    h.hello(vs.back(), "v" + std::to_string(100 + i), {{"upload_kbps", 100000}});
-    ASSERT_EQ(h.send(vs.back(), {{"type", "join"}, {"stream", "s"}, {"max", 1}}).at(0)["type"],
-              "join_ok");
-  }
+  const std::vector<ConnId> vs = h.join_viewers(30);
+  ASSERT_FALSE(testing::Test::HasFailure());
   auto ask = [&] {
     auto n = h.send(vs[0], {{"type", "neighbours"}, {"stream", "s"}, {"max", 16}}).at(0);
     EXPECT_EQ(n["type"], "neighbours_ok");
