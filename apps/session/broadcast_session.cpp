@@ -119,10 +119,10 @@ void BroadcastSession::go_live() {
     sc.min_us = sc.target_us / 2;
     sc.max_us = sc.target_us * 2;
     segmenter_ = std::make_unique<media::Segmenter>(source_->header(), sc);
-    source_->on_frame([this](const media::MediaFrame& f) {
+    source_->set_on_frame([this](const media::MediaFrame& f) {
       if (auto batch = segmenter_->push(f)) publish_batch(*batch);
     });
-    source_->on_error(
+    source_->set_on_error(
         [this](const std::string& e) { fatal("capture failed: " + e, kExitFailure); });
     std::string err;
     if (!source_->start(&err)) return fatal("cannot start capture: " + err, kExitFailure);

@@ -380,24 +380,26 @@ void CallSession::start_media() {
   media_started_us_ = meshcast::monotonic_us();
   std::string err;
   audio_tx_ = std::make_unique<media::AudioSender>(opt_.audio_tx, ctx_);
-  audio_tx_->on_rtp = [this](std::vector<uint8_t> p) {
+  audio_tx_->set_on_rtp([this](std::vector<uint8_t> p) {
     if (link_) link_->send_rtp(p.data(), p.size());
-  };
-  audio_tx_->on_error = [this](const std::string& e) { end("audio capture: " + e, kExitFailure); };
+  });
+  audio_tx_->set_on_error(
+      [this](const std::string& e) { end("audio capture: " + e, kExitFailure); });
   audio_rx_ = std::make_unique<media::AudioReceiver>(opt_.audio_rx, ctx_);
-  audio_rx_->on_error = [this](const std::string& e) { end("audio playout: " + e, kExitFailure); };
+  audio_rx_->set_on_error(
+      [this](const std::string& e) { end("audio playout: " + e, kExitFailure); });
   if (on_media_created_) on_media_created_();
   if (!audio_rx_->start(&err)) return end("cannot start audio playout: " + err, kExitFailure);
   if (!audio_tx_->start(&err)) return end("cannot start audio capture: " + err, kExitFailure);
   if (opt_.video) {
     video_tx_ = std::make_unique<media::VideoSender>(opt_.video_tx, ctx_);
-    video_tx_->on_rtp = [this](std::vector<uint8_t> p) {
+    video_tx_->set_on_rtp([this](std::vector<uint8_t> p) {
       if (link_) link_->send_rtp(p.data(), p.size());
-    };
+    });
     video_rx_ = std::make_unique<media::VideoReceiver>(opt_.video_rx, ctx_);
-    video_rx_->on_rtcp_feedback = [this](std::vector<uint8_t> p) {
+    video_rx_->set_on_rtcp_feedback([this](std::vector<uint8_t> p) {
       if (link_) link_->send_rtcp(p.data(), p.size());
-    };
+    });
     if (!video_rx_->start(&err)) return end("cannot start video playout: " + err, kExitFailure);
     if (!video_tx_->start(&err)) return end("cannot start video capture: " + err, kExitFailure);
   }

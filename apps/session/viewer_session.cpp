@@ -182,8 +182,9 @@ void ViewerSession::on_joined(const nlohmann::json& reply) {
   if (opt_.player) {
     media::ensure_gst_init();
     player_ = std::make_unique<media::FramePlayer>(ctx_, *opt_.player);
-    player_->on_error([](const std::string& e) { g_warning("meshcast: player: %s", e.c_str()); });
-    player_->on_window_closed([this] {
+    player_->set_on_error(
+        [](const std::string& e) { g_warning("meshcast: player: %s", e.c_str()); });
+    player_->set_on_window_closed([this] {
       if (on_window_closed_) on_window_closed_();
     });
   }

@@ -343,13 +343,13 @@ bool BroadcastSource::start(std::string* error) {
     if (std::string_view(name) == "vsink") video_sink_ = std::move(sink);  // kept until stop()
   }
 
-  runner_.on_error = [this](const std::string& text) {
+  runner_.set_on_error([this](const std::string& text) {
     if (on_error_) on_error_(text);
-  };
-  runner_.on_warning = [this](const std::string& text) { warnings_.push_back(text); };
-  runner_.on_eos = [this] {
+  });
+  runner_.set_on_warning([this](const std::string& text) { warnings_.push_back(text); });
+  runner_.set_on_eos([this] {
     if (on_eos_) on_eos_();
-  };
+  });
   runner_.watch_bus(context_);
 
   // The reason (file not found, device busy...) comes from the pipeline when it has one.

@@ -95,9 +95,9 @@ class BroadcastSource {
   BroadcastSource(const BroadcastSource&) = delete;
   BroadcastSource& operator=(const BroadcastSource&) = delete;
 
-  void on_frame(FrameCallback cb) { on_frame_ = std::move(cb); }
-  void on_error(MessageCallback cb) { on_error_ = std::move(cb); }
-  void on_eos(EosCallback cb) { on_eos_ = std::move(cb); }
+  void set_on_frame(FrameCallback cb) { on_frame_ = std::move(cb); }
+  void set_on_error(MessageCallback cb) { on_error_ = std::move(cb); }
+  void set_on_eos(EosCallback cb) { on_eos_ = std::move(cb); }
 
   // Builds and starts the pipeline. False (with *error) if the config is invalid or an
   // element is missing. Warnings (e.g. "no camera, using test pattern") go to warnings().

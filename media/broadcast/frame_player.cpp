@@ -180,7 +180,7 @@ bool FramePlayer::build_pipeline() {
                     "audio/x-opus", "rate", G_TYPE_INT, int(h.audio_rate), "channels", G_TYPE_INT,
                     int{h.audio_channels}, "channel-mapping-family", G_TYPE_INT, 0, nullptr)));
 
-  runner_.on_message = [this](GstMessage* msg) { return on_bus_message(msg); };
+  runner_.set_on_message([this](GstMessage* msg) { return on_bus_message(msg); });
   runner_.watch_bus(context_);
   if (std::string reason = "cannot open output"; !runner_.play(&reason)) {
     fail("player: " + to_string(output_) + ": " + reason);

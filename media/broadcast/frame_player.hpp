@@ -97,11 +97,11 @@ class FramePlayer {
   FramePlayer(const FramePlayer&) = delete;
   FramePlayer& operator=(const FramePlayer&) = delete;
 
-  void on_error(MessageCallback cb) { on_error_ = std::move(cb); }
-  void on_play(PlayCallback cb) { on_play_ = std::move(cb); }
+  void set_on_error(MessageCallback cb) { on_error_ = std::move(cb); }
+  void set_on_play(PlayCallback cb) { on_play_ = std::move(cb); }
   // Display only: the user closed the window. Not an error: further frames are dropped
   // quietly and stop() succeeds. Runs on the main context.
-  void on_window_closed(std::function<void()> cb) { on_window_closed_ = std::move(cb); }
+  void set_on_window_closed(std::function<void()> cb) { on_window_closed_ = std::move(cb); }
 
   // The first frame fixes the stream header (and builds the pipeline); frames from a batch
   // with a different header are dropped. Returns false if the frame was dropped.

@@ -57,10 +57,10 @@ bool AudioReceiver::start(std::string* error) {
   if (null_sink_)
     g_signal_connect(runner_.element("out").get(), "handoff",
                      G_CALLBACK(&AudioReceiver::on_handoff), this);
-  tap_ = static_cast<bool>(on_played);
-  runner_.on_error = [this](const std::string& e) {
-    if (on_error) on_error(e);
-  };
+  tap_ = static_cast<bool>(on_played_);
+  runner_.set_on_error([this](const std::string& e) {
+    if (on_error_) on_error_(e);
+  });
   runner_.watch_bus(queue_.context());
   if (std::string why = "device or file unavailable"; !runner_.play(&why)) {
     if (error) *error = "audio sink failed to start (" + cfg_.sink + "): " + why;
@@ -148,7 +148,7 @@ void AudioReceiver::play_one(int64_t due_us) {
   const uint32_t samples = d.samples ? d.samples : 960;
   next_due_us_ = due_us + static_cast<int64_t>(samples) * 1'000'000 / kRate;
   const int64_t play_us = due_us + cfg_.output_latency_us;
-  if (on_frame) on_frame(d.rtp_timestamp, play_us, d.kind);
+  if (on_frame_) on_frame_(d.rtp_timestamp, play_us, d.kind);
   if (d.kind == PlayoutKind::Silence) return;
   std::vector<int16_t> pcm(kMaxFrame);
   int n = 0;
@@ -179,7 +179,7 @@ void AudioReceiver::play_one(int64_t due_us) {
       static_cast<int64_t>(gst_element_get_base_time(runner_.pipeline()) / 1000);
   GST_BUFFER_PTS(buf) = static_cast<GstClockTime>(std::max<int64_t>(0, due_us - base_us)) * 1000;
   GST_BUFFER_DURATION(buf) = static_cast<GstClockTime>(n) * GST_SECOND / kRate;
-  if (tap_ && !null_sink_ && on_played) on_played(pcm, play_us);
+  if (tap_ && !null_sink_ && on_played_) on_played_(pcm, play_us);
   gst_app_src_push_buffer(GST_APP_SRC(appsrc_.get()), buf);  // takes the buffer
 }
 
@@ -193,7 +193,7 @@ void AudioReceiver::on_handoff(GstElement*, GstBuffer* buf, GstPad*, gpointer da
                            reinterpret_cast<const int16_t*>(map.data) + map.size / 2);
   gst_buffer_unmap(buf, &map);
   self->queue_.post([self, pcm = std::move(pcm), now] {
-    if (self->running_ && self->on_played) self->on_played(pcm, now);
+    if (self->running_ && self->on_played_) self->on_played_(pcm, now);
   });
 }
 

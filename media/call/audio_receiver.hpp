@@ -61,10 +61,14 @@ class AudioReceiver {
 
   // Tap on the decoded audio with its playout time (monotonic µs) of the first sample: for
   // the null sink the moment fakesink renders it, otherwise the scheduled playout time.
-  std::function<void(std::span<const int16_t>, int64_t play_us)> on_played;
+  void set_on_played(std::function<void(std::span<const int16_t>, int64_t play_us)> cb) {
+    on_played_ = std::move(cb);
+  }
   // Every decision of the playout clock (RTP timestamp, playout time, kind).
-  std::function<void(uint32_t rtp_ts, int64_t play_us, PlayoutKind)> on_frame;
-  std::function<void(const std::string&)> on_error;
+  void set_on_frame(std::function<void(uint32_t rtp_ts, int64_t play_us, PlayoutKind)> cb) {
+    on_frame_ = std::move(cb);
+  }
+  void set_on_error(std::function<void(const std::string&)> cb) { on_error_ = std::move(cb); }
 
   AudioReceiverStats stats() const;
   uint32_t remote_ssrc() const { return remote_ssrc_; }
@@ -74,6 +78,9 @@ class AudioReceiver {
   ReceiverReport make_receiver_report(uint32_t local_ssrc);
 
  private:
+  std::function<void(const std::string&)> on_error_;
+  std::function<void(uint32_t rtp_ts, int64_t play_us, PlayoutKind)> on_frame_;
+  std::function<void(std::span<const int16_t>, int64_t play_us)> on_played_;
   static gboolean on_tick(gpointer self);
   static void on_handoff(GstElement*, GstBuffer* buf, GstPad*, gpointer self);
   void schedule_tick();

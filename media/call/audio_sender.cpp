@@ -88,13 +88,13 @@ bool AudioSender::start(std::string* error) {
     g_object_set(runner_.element("fsrc").get(), "location", cfg_.source.substr(5).c_str(), nullptr);
   g_signal_connect(runner_.element("sink").get(), "new-sample",
                    G_CALLBACK(&AudioSender::on_new_sample), this);
-  tap_ = static_cast<bool>(on_captured);
-  runner_.on_error = [this](const std::string& e) {
-    if (on_error) on_error(e);
-  };
-  runner_.on_eos = [this] {
-    if (on_eos) on_eos();
-  };
+  tap_ = static_cast<bool>(on_captured_);
+  runner_.set_on_error([this](const std::string& e) {
+    if (on_error_) on_error_(e);
+  });
+  runner_.set_on_eos([this] {
+    if (on_eos_) on_eos_();
+  });
   runner_.watch_bus(queue_.context());
   running_ = true;
   if (std::string why = "device or file unavailable"; !runner_.play(&why)) {
@@ -139,7 +139,7 @@ void AudioSender::handle_pcm(const int16_t* pcm, size_t n, int64_t first_sample_
   if (tap_) {
     std::vector<int16_t> copy(pcm, pcm + n);
     queue_.post([this, copy = std::move(copy), first_sample_us] {
-      if (running_ && on_captured) on_captured(copy, first_sample_us);
+      if (running_ && on_captured_) on_captured_(copy, first_sample_us);
     });
   }
   if (pending_.empty()) pending_start_us_ = first_sample_us;
@@ -198,7 +198,7 @@ void AudioSender::deliver(Encoded e) {
   }
   last_rtp_ts_ = e.rtp_ts;
   last_capture_us_ = e.capture_us;
-  if (on_rtp) on_rtp(std::move(e.packet));
+  if (on_rtp_) on_rtp_(std::move(e.packet));
 }
 
 AudioSenderStats AudioSender::stats() const {

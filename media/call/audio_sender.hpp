@@ -64,11 +64,13 @@ class AudioSender {
   void set_bitrate(int bps);
 
   // Callbacks, all on the main context. Set them before start().
-  std::function<void(std::vector<uint8_t>)> on_rtp;
+  void set_on_rtp(std::function<void(std::vector<uint8_t>)> cb) { on_rtp_ = std::move(cb); }
   // Tap on the captured PCM (48 kHz mono) with the capture time of its first sample.
-  std::function<void(std::span<const int16_t>, int64_t capture_us)> on_captured;
-  std::function<void()> on_eos;  // file source finished
-  std::function<void(const std::string&)> on_error;
+  void set_on_captured(std::function<void(std::span<const int16_t>, int64_t capture_us)> cb) {
+    on_captured_ = std::move(cb);
+  }
+  void set_on_eos(std::function<void()> cb) { on_eos_ = std::move(cb); }  // file source finished
+  void set_on_error(std::function<void(const std::string&)> cb) { on_error_ = std::move(cb); }
 
   uint32_t ssrc() const { return ssrc_; }
   AudioSenderStats stats() const;
@@ -82,6 +84,10 @@ class AudioSender {
   std::optional<double> rtt_ms(const ReportBlock& block) const;
 
  private:
+  std::function<void(const std::string&)> on_error_;
+  std::function<void()> on_eos_;
+  std::function<void(std::span<const int16_t>, int64_t capture_us)> on_captured_;
+  std::function<void(std::vector<uint8_t>)> on_rtp_;
   struct Encoded {
     std::vector<uint8_t> packet;
     uint32_t rtp_ts;

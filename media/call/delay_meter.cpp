@@ -40,15 +40,15 @@ std::vector<double> match_clicks(const std::vector<int64_t>& sent,
 }
 
 void DelayProbe::attach_sender(AudioSender& s) {
-  s.on_captured = [this](std::span<const int16_t> pcm, int64_t t) {
+  s.set_on_captured([this](std::span<const int16_t> pcm, int64_t t) {
     for (int64_t on : tx_.feed(pcm, t)) sent_.push_back(on);
-  };
+  });
 }
 
 void DelayProbe::attach_receiver(AudioReceiver& r) {
-  r.on_played = [this](std::span<const int16_t> pcm, int64_t t) {
+  r.set_on_played([this](std::span<const int16_t> pcm, int64_t t) {
     for (int64_t on : rx_.feed(pcm, t)) received_.push_back(on);
-  };
+  });
 }
 
 DelayStats DelayProbe::result(int64_t max_delay_us) const {
@@ -87,10 +87,10 @@ DelayStats measure_delay(const DelayBenchOptions& o) {
     probe.attach_receiver(rx);
     std::mt19937 rng(o.seed);
     std::bernoulli_distribution drop(o.loss);
-    tx.on_rtp = [&](std::vector<uint8_t> p) {
+    tx.set_on_rtp([&](std::vector<uint8_t> p) {
       if (o.loss > 0 && drop(rng)) return;
       rx.push_rtp(p);
-    };
+    });
     std::string err;
     if (rx.start(&err) && tx.start(&err)) run_context(ctx.get(), o.seconds);
     tx.stop();

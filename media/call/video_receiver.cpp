@@ -83,9 +83,9 @@ bool VideoReceiver::start(std::string* error) {
         return GST_PAD_PROBE_OK;
       },
       this, nullptr);
-  runner_.on_error = [this](const std::string& e) {
-    if (on_error) on_error(e);
-  };
+  runner_.set_on_error([this](const std::string& e) {
+    if (on_error_) on_error_(e);
+  });
   runner_.watch_bus(queue_.context());
   running_ = true;
   if (std::string why = "device or file unavailable"; !runner_.play(&why)) {
@@ -136,14 +136,14 @@ void VideoReceiver::send_nacks(int64_t now) {
   if (seqs.empty()) return;
   ++st_.nack_packets_sent;
   st_.nack_seqs_requested += seqs.size();
-  if (on_rtcp_feedback) on_rtcp_feedback(build_nack(Nack{local_ssrc_, remote_ssrc_, seqs}));
+  if (on_rtcp_feedback_) on_rtcp_feedback_(build_nack(Nack{local_ssrc_, remote_ssrc_, seqs}));
 }
 
 void VideoReceiver::send_pli(int64_t now) {
   if (!have_ssrc_ || now - last_pli_us_ < cfg_.pli_min_interval_us) return;
   last_pli_us_ = now;
   ++st_.plis_sent;
-  if (on_rtcp_feedback) on_rtcp_feedback(build_pli(Pli{local_ssrc_, remote_ssrc_}));
+  if (on_rtcp_feedback_) on_rtcp_feedback_(build_pli(Pli{local_ssrc_, remote_ssrc_}));
 }
 
 gboolean VideoReceiver::on_timer(gpointer data) {

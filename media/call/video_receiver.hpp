@@ -56,8 +56,10 @@ class VideoReceiver {
 
   void push_rtp(std::span<const uint8_t> packet);  // main context
 
-  std::function<void(std::vector<uint8_t>)> on_rtcp_feedback;  // NACK / PLI, main context
-  std::function<void(const std::string&)> on_error;
+  void set_on_rtcp_feedback(std::function<void(std::vector<uint8_t>)> cb) {
+    on_rtcp_feedback_ = std::move(cb);
+  }  // NACK / PLI, main context
+  void set_on_error(std::function<void(const std::string&)> cb) { on_error_ = std::move(cb); }
 
   VideoReceiverStats stats() const;
   uint32_t local_ssrc() const { return local_ssrc_; }
@@ -67,6 +69,8 @@ class VideoReceiver {
   std::optional<ReportBlock> make_report_block();
 
  private:
+  std::function<void(const std::string&)> on_error_;
+  std::function<void(std::vector<uint8_t>)> on_rtcp_feedback_;
   static gboolean on_timer(gpointer self);
   void send_nacks(int64_t now);
   void send_pli(int64_t now);

@@ -48,9 +48,9 @@ bool VideoSender::start(std::string* error) {
   encoder_ = runner_.element("enc");
   g_signal_connect(runner_.element("sink").get(), "new-sample",
                    G_CALLBACK(&VideoSender::on_new_sample), this);
-  runner_.on_error = [this](const std::string& e) {
-    if (on_error) on_error(e);
-  };
+  runner_.set_on_error([this](const std::string& e) {
+    if (on_error_) on_error_(e);
+  });
   runner_.watch_bus(queue_.context());
   running_ = true;
   if (std::string why = "device or file unavailable"; !runner_.play(&why)) {
@@ -88,7 +88,7 @@ void VideoSender::resend(const std::vector<uint16_t>& seqs) {
     }
     ++st_.packets_resent;
     st_.bytes_sent += it->second.size();
-    if (on_rtp) on_rtp(it->second);  // same SSRC and seq: the jitter buffer slots it in
+    if (on_rtp_) on_rtp_(it->second);  // same SSRC and seq: the jitter buffer slots it in
   }
 }
 
@@ -129,7 +129,7 @@ void VideoSender::deliver(std::vector<uint8_t> pkt) {
     history_.erase(history_order_.front());
     history_order_.pop_front();
   }
-  if (on_rtp) on_rtp(std::move(pkt));
+  if (on_rtp_) on_rtp_(std::move(pkt));
 }
 
 }  // namespace meshcast::media

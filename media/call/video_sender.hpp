@@ -53,13 +53,17 @@ class VideoSender {
   // Convenience: parse an RTCP compound from the peer and act on NACK / PLI for our SSRC.
   void handle_rtcp(std::span<const uint8_t> rtcp);
 
-  std::function<void(std::vector<uint8_t>)> on_rtp;  // main context
-  std::function<void(const std::string&)> on_error;
+  void set_on_rtp(std::function<void(std::vector<uint8_t>)> cb) {
+    on_rtp_ = std::move(cb);
+  }  // main context
+  void set_on_error(std::function<void(const std::string&)> cb) { on_error_ = std::move(cb); }
 
   uint32_t ssrc() const { return ssrc_; }
   VideoSenderStats stats() const { return st_; }
 
  private:
+  std::function<void(const std::string&)> on_error_;
+  std::function<void(std::vector<uint8_t>)> on_rtp_;
   static GstFlowReturn on_new_sample(GstElement* sink, gpointer self);
   void deliver(std::vector<uint8_t> pkt);
 

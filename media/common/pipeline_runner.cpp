@@ -28,22 +28,22 @@ void PipelineRunner::watch_bus(GMainContext* context) {
 
 gboolean PipelineRunner::dispatch(GstBus*, GstMessage* msg, gpointer data) {
   auto* self = static_cast<PipelineRunner*>(data);
-  if (self->on_message && self->on_message(msg)) return G_SOURCE_CONTINUE;
+  if (self->on_message_ && self->on_message_(msg)) return G_SOURCE_CONTINUE;
   switch (GST_MESSAGE_TYPE(msg)) {
     case GST_MESSAGE_ERROR: {
       GErrorPtr err = message_error(msg);
       std::string text =
           std::string(GST_OBJECT_NAME(msg->src)) + ": " + (err ? err->message : "unknown error");
-      if (self->on_error) self->on_error(text);
+      if (self->on_error_) self->on_error_(text);
       break;
     }
     case GST_MESSAGE_WARNING: {
       GErrorPtr err = message_error(msg);
-      if (self->on_warning) self->on_warning(err ? err->message : "warning");
+      if (self->on_warning_) self->on_warning_(err ? err->message : "warning");
       break;
     }
     case GST_MESSAGE_EOS:
-      if (self->on_eos) self->on_eos();
+      if (self->on_eos_) self->on_eos_();
       break;
     default:
       break;

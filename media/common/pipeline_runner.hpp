@@ -4,7 +4,7 @@
 //   PipelineRunner r;
 //   if (!r.build(description, error)) return false;     // or adopt() a pipeline built elsewhere
 //   auto sink = r.element("sink");                        // configure elements by name
-//   r.on_error = ...; r.watch_bus(context);
+//   r.set_on_error(...); r.watch_bus(context);
 //   if (!r.play(&reason)) ...;                            // PLAYING, with the pipeline's reason
 //   r.stop(); / r.stop_with_eos(appsrc, 3000);            // watch removed, NULL, released
 //
@@ -36,10 +36,14 @@ class PipelineRunner {
   // Bus messages go to the callbacks below on `context` (nullptr: the global default).
   void watch_bus(GMainContext* context);
   // First look at every message; return true when handled (the callbacks below are skipped).
-  std::function<bool(GstMessage*)> on_message;
-  std::function<void(const std::string&)> on_error;    // "<element>: <message>"
-  std::function<void(const std::string&)> on_warning;  // the message alone
-  std::function<void()> on_eos;
+  void set_on_message(std::function<bool(GstMessage*)> cb) { on_message_ = std::move(cb); }
+  void set_on_error(std::function<void(const std::string&)> cb) {
+    on_error_ = std::move(cb);
+  }  // "<element>: <message>"
+  void set_on_warning(std::function<void(const std::string&)> cb) {
+    on_warning_ = std::move(cb);
+  }  // the message alone
+  void set_on_eos(std::function<void()> cb) { on_eos_ = std::move(cb); }
 
   // set_playing(): false with the pipeline's own error text in *reason, if it posted one.
   bool play(std::string* reason);
@@ -56,6 +60,10 @@ class PipelineRunner {
   GstElementPtr element(const char* name) const;
 
  private:
+  std::function<void()> on_eos_;
+  std::function<void(const std::string&)> on_warning_;
+  std::function<void(const std::string&)> on_error_;
+  std::function<bool(GstMessage*)> on_message_;
   static gboolean dispatch(GstBus* bus, GstMessage* msg, gpointer self);
   GstElementPtr pipeline_;
   SourceGuard bus_watch_;

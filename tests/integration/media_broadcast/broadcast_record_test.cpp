@@ -139,7 +139,7 @@ class MediaBroadcast : public ::testing::Test {
       ASSERT_TRUE(bytes.has_value());
       payloads_.push_back(std::move(*bytes));
     };
-    source.on_frame([&](const MediaFrame& f) {
+    source.set_on_frame([&](const MediaFrame& f) {
       // The player starts at the first (key) frame of video: audio captured before it is
       // not played. Under load the video branch may start a few frames after the audio.
       if (f.kind == MediaFrame::Kind::Video && first_video_pts_ < 0) first_video_pts_ = f.pts_us;
@@ -148,7 +148,7 @@ class MediaBroadcast : public ::testing::Test {
                                                                  : audio_before_video_);
       keep(segmenter.push(f));
     });
-    source.on_error([](const std::string& e) { errors_.push_back(e); });
+    source.set_on_error([](const std::string& e) { errors_.push_back(e); });
     std::string error;
     ASSERT_TRUE(source.start(&error)) << error;
     std::printf("capture pipeline: %s\n", source.pipeline_description().c_str());
@@ -303,14 +303,14 @@ TEST_F(MediaBroadcast, BroadcastsFromAFilePacedLive) {
   size_t batches = 0;
   bool eos = false;
   std::string error_text;
-  source.on_frame([&](const MediaFrame& f) {
+  source.set_on_frame([&](const MediaFrame& f) {
     (f.kind == MediaFrame::Kind::Video ? video : audio)++;
     keyframes += f.is_video_keyframe();
     last_pts = std::max(last_pts, f.pts_us);
     batches += segmenter.push(f).has_value();
   });
-  source.on_eos([&] { eos = true; });
-  source.on_error([&](const std::string& e) { error_text = e; });
+  source.set_on_eos([&] { eos = true; });
+  source.set_on_error([&](const std::string& e) { error_text = e; });
   std::string error;
   ASSERT_TRUE(source.start(&error)) << error;
   const gint64 t0 = g_get_monotonic_time();
@@ -341,7 +341,7 @@ TEST_F(MediaBroadcast, MissingFileIsReported) {
   cfg.audio = {SourceSpec::Type::None, {}};
   BroadcastSource source(ctx_.get(), cfg);
   std::string error_text;
-  source.on_error([&](const std::string& e) { error_text = e; });
+  source.set_on_error([&](const std::string& e) { error_text = e; });
   std::string error;
   const bool started = source.start(&error);
   if (started) run_loop(ctx_.get(), 5000, [&] { return !error_text.empty(); });
@@ -354,7 +354,7 @@ TEST_F(MediaBroadcast, MissingFileIsReported) {
 TEST_F(MediaBroadcast, UnwritableOutputIsReported) {
   FramePlayer player(ctx_.get(), {.output = {OutputSpec::Type::File, "/nonexistent/dir/out.webm"}});
   std::string reported;
-  player.on_error([&](const std::string& e) { reported = e; });
+  player.set_on_error([&](const std::string& e) { reported = e; });
   auto batch = parse_frame_batch(payloads_[0]);
   ASSERT_TRUE(batch.has_value());
   player.push_batch(*batch);
@@ -384,7 +384,7 @@ TEST_F(MediaBroadcast, AudioOnlyBroadcast) {
   const fs::path file = temp_file("audio");
   FramePlayer player(ctx_.get(), {.output = {OutputSpec::Type::File, file.string()}});
   Segmenter segmenter(source.header());
-  source.on_frame([&](const MediaFrame& f) {
+  source.set_on_frame([&](const MediaFrame& f) {
     if (auto b = segmenter.push(f))
       player.push_batch(*parse_frame_batch(*serialize_frame_batch(*b)));
   });
@@ -410,7 +410,7 @@ TEST_F(MediaBroadcast, DeviceFallsBackToTestWithWarning) {
   cfg.height = 120;
   BroadcastSource source(ctx_.get(), cfg);
   int frames = 0;
-  source.on_frame([&](const MediaFrame&) { ++frames; });
+  source.set_on_frame([&](const MediaFrame&) { ++frames; });
   std::string error;
   ASSERT_TRUE(source.start(&error)) << error;
   run_loop(ctx_.get(), 3000, [&] { return frames >= 5; });
@@ -429,7 +429,7 @@ void measure_cpu(GMainContext* ctx, const char* pattern) {
   cfg.test_pattern = pattern;
   BroadcastSource source(ctx, cfg);
   uint64_t bytes = 0, vframes = 0;
-  source.on_frame([&](const MediaFrame& f) {
+  source.set_on_frame([&](const MediaFrame& f) {
     bytes += f.data.size();
     vframes += f.kind == MediaFrame::Kind::Video;
   });

@@ -32,13 +32,15 @@ CallResult run_call(const std::string& wav_path, int ms, double loss, uint32_t s
   AudioReceiver rx(rc);
   std::mt19937 rng(seed);
   std::bernoulli_distribution drop(loss);
-  tx.on_rtp = [&](std::vector<uint8_t> p) {
+  tx.set_on_rtp([&](std::vector<uint8_t> p) {
     if (loss > 0 && drop(rng)) return;
     rx.push_rtp(p);
-  };
+  });
   std::string err;
   std::string gst_error;
-  tx.on_error = rx.on_error = [&](const std::string& e) { gst_error = e; };
+  auto keep_error = [&](const std::string& e) { gst_error = e; };
+  tx.set_on_error(keep_error);
+  rx.set_on_error(keep_error);
   EXPECT_TRUE(rx.start(&err)) << err;
   EXPECT_TRUE(tx.start(&err)) << err;
   run_main_loop_for(ms);
@@ -145,8 +147,8 @@ TEST(AudioCall, WavFileSourceIsPacedAndDelivered) {
   rc.sink = "file:" + out;
   AudioReceiver rx(rc);
   bool eos = false;
-  tx.on_eos = [&] { eos = true; };
-  tx.on_rtp = [&](std::vector<uint8_t> p) { rx.push_rtp(p); };
+  tx.set_on_eos([&] { eos = true; });
+  tx.set_on_rtp([&](std::vector<uint8_t> p) { rx.push_rtp(p); });
   std::string err;
   ASSERT_TRUE(rx.start(&err)) << err;
   ASSERT_TRUE(tx.start(&err)) << err;
@@ -180,9 +182,9 @@ TEST(AudioCall, RtcpReportsCarryLossAndRtt) {
   AudioSender tx(sc);
   AudioReceiver rx(AudioReceiverConfig{});
   int n = 0;
-  tx.on_rtp = [&](std::vector<uint8_t> p) {
+  tx.set_on_rtp([&](std::vector<uint8_t> p) {
     if (++n % 5 != 0) rx.push_rtp(p);  // 20 % loss
-  };
+  });
   std::string err;
   ASSERT_TRUE(rx.start(&err)) << err;
   ASSERT_TRUE(tx.start(&err)) << err;
@@ -212,7 +214,7 @@ TEST(AudioCall, DtxStopsSendingDuringSilenceAndIsNotCountedAsLoss) {
   sc.dtx = true;
   AudioSender tx(sc);
   AudioReceiver rx(AudioReceiverConfig{});
-  tx.on_rtp = [&](std::vector<uint8_t> p) { rx.push_rtp(p); };
+  tx.set_on_rtp([&](std::vector<uint8_t> p) { rx.push_rtp(p); });
   std::string err;
   ASSERT_TRUE(rx.start(&err)) << err;
   ASSERT_TRUE(tx.start(&err)) << err;

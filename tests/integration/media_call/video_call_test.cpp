@@ -52,13 +52,15 @@ VideoRun run_video(const std::string& sink, int ms, double loss, uint32_t seed) 
   VideoReceiver rx(rc);
   std::mt19937 rng(seed);
   std::bernoulli_distribution drop(loss);
-  tx.on_rtp = [&](std::vector<uint8_t> p) {
+  tx.set_on_rtp([&](std::vector<uint8_t> p) {
     if (loss > 0 && drop(rng)) return;  // retransmissions face the same loss
     rx.push_rtp(p);
-  };
-  rx.on_rtcp_feedback = [&](std::vector<uint8_t> fb) { tx.handle_rtcp(fb); };
+  });
+  rx.set_on_rtcp_feedback([&](std::vector<uint8_t> fb) { tx.handle_rtcp(fb); });
   std::string err, gst_error;
-  tx.on_error = rx.on_error = [&](const std::string& e) { gst_error = e; };
+  auto keep_error = [&](const std::string& e) { gst_error = e; };
+  tx.set_on_error(keep_error);
+  rx.set_on_error(keep_error);
   EXPECT_TRUE(rx.start(&err)) << err;
   EXPECT_TRUE(tx.start(&err)) << err;
   run_main_loop_for(ms);
@@ -147,10 +149,10 @@ TEST(VideoCall, PliForcesAKeyframe) {
   sc.keyframe_max_dist = 300;  // no periodic keyframe during the test
   VideoSender tx(sc);
   int keyframes = 0, packets = 0;
-  tx.on_rtp = [&](std::vector<uint8_t> p) {
+  tx.set_on_rtp([&](std::vector<uint8_t> p) {
     ++packets;
     if (is_vp8_keyframe_start(p)) ++keyframes;
-  };
+  });
   std::string err;
   ASSERT_TRUE(tx.start(&err)) << err;
   run_main_loop_for(500);

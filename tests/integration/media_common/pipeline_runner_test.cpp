@@ -39,7 +39,7 @@ TEST_F(PipelineRunnerTest, RunsToEosOnTheContextAndReleasesThePipeline) {
   EXPECT_EQ(GST_OBJECT_REFCOUNT_VALUE(sink.get()), 2);  // the pipeline's and ours
   EXPECT_EQ(r.element("missing"), nullptr);
   bool eos = false;
-  r.on_eos = [&] { eos = true; };
+  r.set_on_eos([&] { eos = true; });
   r.watch_bus(ctx_.get());
   std::string reason;
   ASSERT_TRUE(r.play(&reason)) << reason;
@@ -85,11 +85,11 @@ TEST_F(PipelineRunnerTest, ErrorsReachTheCallbackWithTheElementName) {
       << error;
   std::string got;
   bool handled_first = false;
-  r.on_message = [&](GstMessage* msg) {
+  r.set_on_message([&](GstMessage* msg) {
     if (GST_MESSAGE_TYPE(msg) == GST_MESSAGE_ERROR) handled_first = true;
     return false;  // fall through to on_error
-  };
-  r.on_error = [&](const std::string& text) { got = text; };
+  });
+  r.set_on_error([&](const std::string& text) { got = text; });
   r.watch_bus(ctx_.get());
   std::string reason;
   r.play(&reason);

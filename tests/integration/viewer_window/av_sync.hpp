@@ -47,7 +47,7 @@ inline AvSyncResult measure_av_sync(int seconds, int width, int height, int fps,
     pc.detect_av_marks = true;
     pc.title = "meshcast: av-sync";
     media::FramePlayer player(ctx, pc);
-    source.on_frame([&](const media::MediaFrame& f) {
+    source.set_on_frame([&](const media::MediaFrame& f) {
       if (auto batch = segmenter.push(f)) {
         auto bytes = media::serialize_frame_batch(*batch);
         if (!bytes) return;
@@ -55,7 +55,7 @@ inline AvSyncResult measure_av_sync(int seconds, int width, int height, int fps,
       }
     });
     std::string err;
-    source.on_error([&](const std::string& e) { r.error = e; });
+    source.set_on_error([&](const std::string& e) { r.error = e; });
     if (!source.start(&err)) {
       r.error = err;
     } else {

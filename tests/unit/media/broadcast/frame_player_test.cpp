@@ -53,7 +53,7 @@ class FramePlayerTimeline : public ::testing::Test {
     return FramePlayer(nullptr, cfg);
   }
   void attach(FramePlayer& p) {
-    p.on_play([this](const MediaFrame& f, int64_t out) {
+    p.set_on_play([this](const MediaFrame& f, int64_t out) {
       played.push_back({f.kind, f.pts_us / 1000, out / 1000});
     });
   }
