@@ -21,37 +21,25 @@
 
 namespace meshcast::media {
 
-struct GObjectUnref {
-  void operator()(gpointer p) const { g_object_unref(p); }
-};
-struct GFreeDeleter {
-  void operator()(gpointer p) const { g_free(p); }
-};
-struct GErrorFree {
-  void operator()(GError* e) const { g_error_free(e); }
-};
-struct GMainLoopUnref {
-  void operator()(GMainLoop* l) const { g_main_loop_unref(l); }
-};
-struct GMainContextUnref {
-  void operator()(GMainContext* c) const { g_main_context_unref(c); }
-};
-struct GIOChannelUnref {
-  void operator()(GIOChannel* c) const { g_io_channel_unref(c); }
-};
-struct GSourceUnref {
-  void operator()(GSource* s) const { g_source_unref(s); }
+// The deleter of every handle: calls `Release`, the library's own unref or free function.
+template <auto Release>
+struct Releaser {
+  template <typename T>
+  void operator()(T* p) const {
+    Release(p);
+  }
 };
 
+// Any GObject (a GstObject: GstPtr).
 template <typename T>
-using GObjectPtr = std::unique_ptr<T, GObjectUnref>;  // any GObject (not GstObject: GstPtr)
-using GCharPtr = std::unique_ptr<gchar, GFreeDeleter>;
-using GErrorPtr = std::unique_ptr<GError, GErrorFree>;
-using GMainLoopPtr = std::unique_ptr<GMainLoop, GMainLoopUnref>;
-using GMainContextPtr = std::unique_ptr<GMainContext, GMainContextUnref>;
-using GIOChannelPtr = std::unique_ptr<GIOChannel, GIOChannelUnref>;
+using GObjectPtr = std::unique_ptr<T, Releaser<g_object_unref>>;
+using GCharPtr = std::unique_ptr<gchar, Releaser<g_free>>;
+using GErrorPtr = std::unique_ptr<GError, Releaser<g_error_free>>;
+using GMainLoopPtr = std::unique_ptr<GMainLoop, Releaser<g_main_loop_unref>>;
+using GMainContextPtr = std::unique_ptr<GMainContext, Releaser<g_main_context_unref>>;
+using GIOChannelPtr = std::unique_ptr<GIOChannel, Releaser<g_io_channel_unref>>;
 // A reference to a GSource, without removing it from its context (SourceGuard does that).
-using GSourcePtr = std::unique_ptr<GSource, GSourceUnref>;
+using GSourcePtr = std::unique_ptr<GSource, Releaser<g_source_unref>>;
 
 // Out-parameter adaptor: f(..., out_ptr(handle)) gives f a T** and, at the end of the full
 // expression, stores what f wrote into the handle (releasing what the handle held before).

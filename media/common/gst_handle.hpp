@@ -11,44 +11,19 @@
 
 namespace meshcast::media {
 
-struct GstObjectUnref {
-  void operator()(gpointer p) const { gst_object_unref(p); }
-};
-struct GstCapsUnref {
-  void operator()(GstCaps* c) const { gst_caps_unref(c); }
-};
-struct GstBufferUnref {
-  void operator()(GstBuffer* b) const { gst_buffer_unref(b); }
-};
-struct GstSampleUnref {
-  void operator()(GstSample* s) const { gst_sample_unref(s); }
-};
-struct GstMessageUnref {
-  void operator()(GstMessage* m) const { gst_message_unref(m); }
-};
-struct GstEventUnref {
-  void operator()(GstEvent* e) const { gst_event_unref(e); }
-};
-struct GstPromiseUnref {
-  void operator()(GstPromise* p) const { gst_promise_unref(p); }
-};
-struct GstStructureFree {
-  void operator()(GstStructure* s) const { gst_structure_free(s); }
-};
-
 template <typename T>
-using GstPtr = std::unique_ptr<T, GstObjectUnref>;
+using GstPtr = std::unique_ptr<T, Releaser<gst_object_unref>>;
 using GstElementPtr = GstPtr<GstElement>;
 using GstPadPtr = GstPtr<GstPad>;
 using GstBusPtr = GstPtr<GstBus>;
 using GstClockPtr = GstPtr<GstClock>;
-using GstCapsPtr = std::unique_ptr<GstCaps, GstCapsUnref>;
-using GstBufferPtr = std::unique_ptr<GstBuffer, GstBufferUnref>;
-using GstSamplePtr = std::unique_ptr<GstSample, GstSampleUnref>;
-using GstMessagePtr = std::unique_ptr<GstMessage, GstMessageUnref>;
-using GstEventPtr = std::unique_ptr<GstEvent, GstEventUnref>;
-using GstPromisePtr = std::unique_ptr<GstPromise, GstPromiseUnref>;
-using GstStructurePtr = std::unique_ptr<GstStructure, GstStructureFree>;
+using GstCapsPtr = std::unique_ptr<GstCaps, Releaser<gst_caps_unref>>;
+using GstBufferPtr = std::unique_ptr<GstBuffer, Releaser<gst_buffer_unref>>;
+using GstSamplePtr = std::unique_ptr<GstSample, Releaser<gst_sample_unref>>;
+using GstMessagePtr = std::unique_ptr<GstMessage, Releaser<gst_message_unref>>;
+using GstEventPtr = std::unique_ptr<GstEvent, Releaser<gst_event_unref>>;
+using GstPromisePtr = std::unique_ptr<GstPromise, Releaser<gst_promise_unref>>;
+using GstStructurePtr = std::unique_ptr<GstStructure, Releaser<gst_structure_free>>;
 
 // gst_element_factory_make with the floating reference sunk: nullptr if not installed.
 inline GstElementPtr make_element(const char* factory, const char* name = nullptr) {
