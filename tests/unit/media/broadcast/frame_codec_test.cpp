@@ -5,21 +5,12 @@
 #include <cstring>
 #include <optional>
 
+#include "tests/unit/media/broadcast/stream_header_fixture.hpp"
+
 namespace meshcast::media {
 namespace {
 
-StreamHeader av_header() {
-  StreamHeader h;
-  h.video_codec = StreamHeader::VideoCodec::VP8;
-  h.width = 640;
-  h.height = 360;
-  h.fps_num = 25;
-  h.fps_den = 1;
-  h.audio_codec = StreamHeader::AudioCodec::Opus;
-  h.audio_rate = 48000;
-  h.audio_channels = 2;
-  return h;
-}
+StreamHeader av_header() { return testing::av_header(640, 360); }
 
 MediaFrame frame(MediaFrame::Kind k, int64_t pts, bool key, std::vector<uint8_t> data) {
   MediaFrame f;

@@ -4,21 +4,12 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/unit/media/broadcast/stream_header_fixture.hpp"
+
 namespace meshcast::media {
 namespace {
 
-StreamHeader av_header() {
-  StreamHeader h;
-  h.video_codec = StreamHeader::VideoCodec::VP8;
-  h.width = 320;
-  h.height = 180;
-  h.fps_num = 25;
-  h.fps_den = 1;
-  h.audio_codec = StreamHeader::AudioCodec::Opus;
-  h.audio_rate = 48000;
-  h.audio_channels = 2;
-  return h;
-}
+using testing::av_header;
 
 MediaFrame video(int64_t pts_ms, bool key) {
   return {MediaFrame::Kind::Video, pts_ms * 1000, 40'000, key, {1, 2, 3}};

@@ -2,21 +2,12 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/unit/media/broadcast/stream_header_fixture.hpp"
+
 namespace meshcast::media {
 namespace {
 
-StreamHeader av_header() {
-  StreamHeader h;
-  h.video_codec = StreamHeader::VideoCodec::VP8;
-  h.width = 320;
-  h.height = 180;
-  h.fps_num = 25;
-  h.fps_den = 1;
-  h.audio_codec = StreamHeader::AudioCodec::Opus;
-  h.audio_rate = 48000;
-  h.audio_channels = 2;
-  return h;
-}
+using testing::av_header;
 
 StreamHeader audio_header() {
   StreamHeader h = av_header();
