@@ -828,7 +828,7 @@ gboolean MeshPeer::on_nack_timer(gpointer p) {
   bool any = false;
   for (auto& [pid, e] : self->links_) {
     auto& reassembler = e.reassembler;
-    const auto nacks = e.nacks.poll(
+    const auto nacks = e.nacks.on_timer(
         now, [&](uint32_t msg_id) { return reassembler.missing(msg_id); }, e.link && e.connected);
     for (const ChunkNack& n : nacks) {
       self->transmit(e, UploadPacer::Kind::kRtcp, 0, wrap_nack(n, self->ssrc_), 0);
