@@ -98,16 +98,16 @@ DtlsTransport::~DtlsTransport() {
   if (ssl_) SSL_free(ssl_);
 }
 
-bool DtlsTransport::init() {
+Expected<void, std::string> DtlsTransport::init() {
   if (!cert_ || !cert_->ssl_ctx()) {
     fail("no certificate");
-    return false;
+    return unexpected(error_);
   }
   ERR_clear_error();
   ssl_ = SSL_new(cert_->ssl_ctx());
   if (!ssl_) {
     fail("SSL_new failed: " + drain_openssl_errors());
-    return false;
+    return unexpected(error_);
   }
   SSL_set_ex_data(ssl_, transport_ex_index(), this);
   const char* profiles = pref_ == CipherPreference::kGcmOnly ? "SRTP_AEAD_AES_128_GCM"
@@ -116,7 +116,7 @@ bool DtlsTransport::init() {
                              : "SRTP_AEAD_AES_128_GCM:SRTP_AES128_CM_SHA1_80";
   if (SSL_set_tlsext_use_srtp(ssl_, profiles) != 0) {  // 0 means success here
     fail("SSL_set_tlsext_use_srtp failed: " + drain_openssl_errors());
-    return false;
+    return unexpected(error_);
   }
   SSL_set_verify(ssl_, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, verify_cb);
   in_ = BIO_new(BIO_s_mem());
@@ -131,7 +131,7 @@ bool DtlsTransport::init() {
     SSL_set_connect_state(ssl_);
   else
     SSL_set_accept_state(ssl_);
-  return true;
+  return {};
 }
 
 void DtlsTransport::push_outgoing(const uint8_t* data, size_t len) {

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "mesh/base/expected.hpp"
 #include "mesh/link/certificate.hpp"
 #include "mesh/link/link_types.hpp"
 
@@ -33,8 +34,8 @@ class DtlsTransport {
   DtlsTransport(const DtlsTransport&) = delete;
   DtlsTransport& operator=(const DtlsTransport&) = delete;
 
-  // Creates the SSL object; false with error() on failure.
-  bool init();
+  // Creates the SSL object, or says why it could not (the transport is then kFailed).
+  Expected<void, std::string> init();
   // Client: sends the ClientHello. Server: waits for it.
   void start();
   // One received DTLS datagram.
@@ -52,6 +53,7 @@ class DtlsTransport {
 
   State state() const { return state_; }
   bool is_client() const { return is_client_; }
+  // Why the transport failed or closed, which happens during later inputs ("" otherwise).
   const std::string& error() const { return error_; }
   const Keys& keys() const { return keys_; }
   const std::string& peer_fingerprint() const { return peer_fingerprint_; }

@@ -52,14 +52,15 @@ void pump(Pair& p, bool drop_first = false) {
 Pair make_pair(CipherPreference cp, CipherPreference sp,
                const std::string& server_fp_override = "") {
   auto cc = Certificate::process_default();
-  std::string err;
-  static auto sc = Certificate::generate(err);
+  static auto sc = *Certificate::generate();
   Pair p;
   p.client = std::make_unique<DtlsTransport>(
       cc, true, cp, server_fp_override.empty() ? sc->fingerprint() : server_fp_override);
   p.server = std::make_unique<DtlsTransport>(sc, false, sp, cc->fingerprint());
-  EXPECT_TRUE(p.client->init()) << p.client->error();
-  EXPECT_TRUE(p.server->init()) << p.server->error();
+  auto ci = p.client->init();
+  EXPECT_TRUE(ci) << ci.error();
+  auto si = p.server->init();
+  EXPECT_TRUE(si) << si.error();
   p.client->start();
   p.server->start();
   return p;
@@ -102,14 +103,16 @@ TEST_P(DtlsSrtp, HandshakeExportsMatchingKeysAndSrtpWorks) {
   EXPECT_EQ(p.client->keys().local_key_salt.size(),
             SrtpSession::key_length(want) + SrtpSession::salt_length(want));
 
-  std::string err;
   auto& ck = p.client->keys();
   auto& sk = p.server->keys();
-  auto a = SrtpSession::create(ck.cipher, ck.local_key_salt.data(), ck.remote_key_salt.data(), 1024,
-                               err);
-  auto b = SrtpSession::create(sk.cipher, sk.local_key_salt.data(), sk.remote_key_salt.data(), 1024,
-                               err);
-  ASSERT_TRUE(a && b) << err;
+  auto made_a =
+      SrtpSession::create(ck.cipher, ck.local_key_salt.data(), ck.remote_key_salt.data(), 1024);
+  ASSERT_TRUE(made_a) << made_a.error();
+  auto made_b =
+      SrtpSession::create(sk.cipher, sk.local_key_salt.data(), sk.remote_key_salt.data(), 1024);
+  ASSERT_TRUE(made_b) << made_b.error();
+  SrtpSession* a = made_a->get();
+  SrtpSession* b = made_b->get();
 
   auto plain = rtp(1, 200);
   auto buf = plain;
@@ -160,6 +163,14 @@ TEST(DtlsTransport, RecoversALostFlightByRetransmission) {
   EXPECT_EQ(p.dropped_first_flights, 1);
   EXPECT_EQ(p.client->state(), DtlsTransport::State::kConnected) << p.client->error();
   EXPECT_EQ(p.server->state(), DtlsTransport::State::kConnected) << p.server->error();
+}
+
+TEST(DtlsTransport, InitFailsWithAReasonWithoutACertificate) {
+  DtlsTransport t(nullptr, true, CipherPreference::kAuto, "sha-256 00");
+  auto r = t.init();
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error(), "no certificate");
+  EXPECT_EQ(t.state(), DtlsTransport::State::kFailed);
 }
 
 TEST(DtlsTransport, FingerprintMismatchFailsBothSides) {
