@@ -615,7 +615,7 @@ void PeerLink::apply_socket_buffers() {
 
 void PeerLink::on_ice_connected() {
   if (!dtls_) return;
-  dtls_->start();  // client: ClientHello; server: no-op until the hello arrives
+  dtls_->start(monotonic_us());  // client: ClientHello; server: no-op until the hello arrives
   auto early = std::move(pending_dtls_in_);
   pending_dtls_in_.clear();
   auto alive = alive_;
@@ -748,7 +748,7 @@ bool PeerLink::handle_keepalive(const uint8_t* d, size_t len) {
 
 bool PeerLink::handle_dtls(const uint8_t* data, size_t len) {
   last_rx_us_ = monotonic_us();
-  dtls_->handle_datagram(data, len);
+  dtls_->handle_datagram(data, len, last_rx_us_);
   return true;
 }
 
@@ -925,12 +925,14 @@ void PeerLink::cancel_all_timers() {
 }
 
 void PeerLink::arm_dtls_timer() {
-  int ms = dtls_ ? dtls_->timeout_ms() : -1;
-  if (ms < 0) {
+  const std::optional<TimeUs> at = dtls_ ? dtls_->next_deadline() : std::nullopt;
+  if (!at) {
     cancel(dtls_timer_);
     return;
   }
-  arm(dtls_timer_, ms, on_dtls_timer);
+  // Rounded up: a timer that fires before OpenSSL's own does nothing but wake us again.
+  const TimeUs ms = (*at - monotonic_us() + kUsPerMs - 1) / kUsPerMs;
+  arm(dtls_timer_, static_cast<int>(std::max<TimeUs>(0, ms)), on_dtls_timer);
 }
 
 // Each handler runs a one-shot source: forget it first (GLib destroys it on return).
@@ -942,7 +944,7 @@ void PeerLink::arm_dtls_timer() {
 gboolean PeerLink::on_dtls_timer(gpointer self) {
   MESHCAST_TIMER_FIRED(l, dtls_timer_);
   if (l->dtls_ && l->state_ == LinkState::kConnecting) {
-    l->dtls_->handle_timeout();
+    l->dtls_->on_timer(monotonic_us());
     l->after_dtls_activity();
   }
   return G_SOURCE_REMOVE;

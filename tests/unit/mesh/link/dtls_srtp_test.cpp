@@ -6,11 +6,14 @@
 #include <cstring>
 #include <thread>
 
+#include "mesh/base/time.hpp"
 #include "mesh/link/dtls_transport.hpp"
 #include "mesh/link/packet_class.hpp"
 #include "mesh/link/srtp_session.hpp"
 
 using namespace meshcast::link;
+using meshcast::monotonic_us;
+using meshcast::TimeUs;
 
 namespace {
 
@@ -31,26 +34,28 @@ void pump(Pair& p, bool drop_first = false) {
         ++p.dropped_first_flights;
         continue;
       }
-      p.server->handle_datagram(d.data(), d.size());
+      p.server->handle_datagram(d.data(), d.size(), monotonic_us());
     }
     for (auto& d : p.server->take_outgoing()) {
       moved = true;
-      p.client->handle_datagram(d.data(), d.size());
+      p.client->handle_datagram(d.data(), d.size(), monotonic_us());
     }
     if (!moved) {
-      if (p.client->timeout_ms() >= 0 && p.client->state() == DtlsTransport::State::kHandshaking) {
+      if (auto at = p.client->next_deadline()) {
         // OpenSSL checks the real clock: wait out the (200 ms) retransmission timer.
-        std::this_thread::sleep_for(std::chrono::milliseconds(p.client->timeout_ms() + 2));
-        p.client->handle_timeout();
-        if (p.client->has_outgoing()) continue;
+        std::this_thread::sleep_for(std::chrono::microseconds(*at - monotonic_us() + 2000));
+        p.client->on_timer(monotonic_us());
+        // The deadline counts from the `now` given with the input, taken before OpenSSL read
+        // its clock, so it can come a little early: then on_timer() only moves it on.
+        if (p.client->has_outgoing() || p.client->next_deadline() != at) continue;
       }
       return;
     }
   }
 }
 
-Pair make_pair(CipherPreference cp, CipherPreference sp,
-               const std::string& server_fp_override = "") {
+Pair make_pair(CipherPreference cp, CipherPreference sp, const std::string& server_fp_override = "",
+               TimeUs now = monotonic_us()) {
   auto cc = Certificate::process_default();
   static auto sc = *Certificate::generate();
   Pair p;
@@ -61,8 +66,8 @@ Pair make_pair(CipherPreference cp, CipherPreference sp,
   EXPECT_TRUE(ci) << ci.error();
   auto si = p.server->init();
   EXPECT_TRUE(si) << si.error();
-  p.client->start();
-  p.server->start();
+  p.client->start(now);
+  p.server->start(now);
   return p;
 }
 
@@ -165,6 +170,20 @@ TEST(DtlsTransport, RecoversALostFlightByRetransmission) {
   EXPECT_EQ(p.server->state(), DtlsTransport::State::kConnected) << p.server->error();
 }
 
+TEST(DtlsTransport, RetransmissionDeadlineIsAbsoluteAndEndsWithTheHandshake) {
+  // The deadline is the given `now` plus OpenSSL's first retransmission delay (200 ms).
+  const TimeUs now = monotonic_us();
+  Pair p = make_pair(CipherPreference::kAuto, CipherPreference::kAuto, "", now);
+  ASSERT_TRUE(p.client->next_deadline());
+  EXPECT_GT(*p.client->next_deadline(), now);
+  EXPECT_LE(*p.client->next_deadline(), now + 200 * meshcast::kUsPerMs);
+  EXPECT_FALSE(p.server->next_deadline()) << "the server waits for the hello: no timer yet";
+  pump(p);
+  ASSERT_EQ(p.client->state(), DtlsTransport::State::kConnected) << p.client->error();
+  EXPECT_FALSE(p.client->next_deadline());
+  EXPECT_FALSE(p.server->next_deadline());
+}
+
 TEST(DtlsTransport, InitFailsWithAReasonWithoutACertificate) {
   DtlsTransport t(nullptr, true, CipherPreference::kAuto, "sha-256 00");
   auto r = t.init();
@@ -195,8 +214,8 @@ TEST(DtlsTransport, GarbageDatagramsDoNotCrash) {
   std::vector<uint8_t> junk(300);
   for (size_t i = 0; i < junk.size(); ++i) junk[i] = static_cast<uint8_t>(i * 31 + 22);
   junk[0] = 22;
-  p.server->handle_datagram(junk.data(), junk.size());
-  p.server->handle_datagram(junk.data(), 1);
+  p.server->handle_datagram(junk.data(), junk.size(), monotonic_us());
+  p.server->handle_datagram(junk.data(), 1, monotonic_us());
   SUCCEED();
 }
 
