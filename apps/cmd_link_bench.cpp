@@ -63,10 +63,12 @@ nlohmann::json srtp_only(Cipher cipher, size_t size, int packets) {
   std::mt19937 rng(1);
   for (auto& b : k1) b = static_cast<uint8_t>(rng());
   for (auto& b : k2) b = static_cast<uint8_t>(rng());
-  std::string err;
-  auto tx = SrtpSession::create(cipher, k1.data(), k2.data(), 1024, err);
-  auto rx = SrtpSession::create(cipher, k2.data(), k1.data(), 1024, err);
-  if (!tx || !rx) return {{"error", err}};
+  auto made_tx = SrtpSession::create(cipher, k1.data(), k2.data(), 1024);
+  if (!made_tx) return {{"error", made_tx.error()}};
+  auto made_rx = SrtpSession::create(cipher, k2.data(), k1.data(), 1024);
+  if (!made_rx) return {{"error", made_rx.error()}};
+  SrtpSession& tx = **made_tx;
+  SrtpSession& rx = **made_rx;
   // Buffers are prepared before timing: only libsrtp is measured.
   std::vector<std::vector<uint8_t>> wire(static_cast<size_t>(packets),
                                          std::vector<uint8_t>(size + kSrtpMaxOverhead, 0x5a));
@@ -74,12 +76,12 @@ nlohmann::json srtp_only(Cipher cipher, size_t size, int packets) {
   for (int i = 0; i < packets; ++i)
     write_rtp(wire[i], static_cast<uint16_t>(i), static_cast<uint32_t>(i));
   double t0 = now_s();
-  for (int i = 0; i < packets; ++i) tx->protect_rtp(wire[i].data(), lens[i]);
+  for (int i = 0; i < packets; ++i) tx.protect_rtp(wire[i].data(), lens[i]);
   double t1 = now_s();
   double t2 = now_s();
   int ok = 0;
   for (int i = 0; i < packets; ++i)
-    ok += rx->unprotect_rtp(wire[i].data(), lens[i]) == SrtpSession::Status::kOk;
+    ok += rx.unprotect_rtp(wire[i].data(), lens[i]) == SrtpSession::Status::kOk;
   double t3 = now_s();
   auto rate = [&](double s) {
     return nlohmann::json{{"pps", std::lround(packets / s)},

@@ -121,10 +121,9 @@ void CallSession::resume_tracker() {
       return notice("the tracker no longer knew this session; the call has no signalling path");
     // A restart offer sent while the old connection was dying is likely lost: make a fresh
     // one now that the signalling path is back, rather than wait for the link's next try.
-    std::string err;
     if (link_ && link_->role() == link::Role::kOfferer &&
         link_->state() == link::LinkState::kReconnecting)
-      link_->restart_ice(err);
+      link_->restart_ice();
   });
 }
 
@@ -198,11 +197,11 @@ void CallSession::answer(bool accept) {
 }
 
 void CallSession::open_link(bool offerer) {
-  std::string err;
   link_opened_us_ = meshcast::monotonic_us();
-  link_ = link::PeerLink::create(ctx_, with_tracker_turn(opt_.link, *client_), cert_,
-                                 offerer ? link::Role::kOfferer : link::Role::kAnswerer, err);
-  if (!link_) return end("cannot create the media link: " + err, kExitFailure);
+  auto created = link::PeerLink::create(ctx_, with_tracker_turn(opt_.link, *client_), cert_,
+                                        offerer ? link::Role::kOfferer : link::Role::kAnswerer);
+  if (!created) return end("cannot create the media link: " + created.error(), kExitFailure);
+  link_ = std::move(*created);
   // Each side impairs what it sends, so `loss` is the loss of each direction.
   if (opt_.impairment.active())
     link_->set_impairment(link::PeerLink::Direction::kSend, opt_.impairment);
@@ -230,7 +229,7 @@ void CallSession::open_link(bool offerer) {
     client_->relay(peer_, "ice-restart", link::RestartDescription{generation, local}.to_json());
   });
   if (offerer) {
-    if (!link_->start(err)) return end("cannot start ICE: " + err, kExitFailure);
+    if (auto r = link_->start(); !r) return end("cannot start ICE: " + r.error(), kExitFailure);
     auto d = link_->local_description();
     early_candidates_ = d.candidates;
     description_sent_ = true;
@@ -299,15 +298,15 @@ void CallSession::on_relay(const nlohmann::json& m) {
   if (m.value("from", "") != peer_ || phase_ == CallPhase::kEnded) return;
   std::string kind = m.value("kind", "");
   const nlohmann::json& payload = m.contains("payload") ? m["payload"] : nlohmann::json();
-  std::string err;
   if (kind == "offer" && !link_ && phase_ == CallPhase::kLinking) {
     auto d = link::SessionDescription::from_json(payload);
     if (!d) return end("bad offer from " + peer_ + ": " + d.error(), kExitFailure);
     if (!check_peer_identity(payload, *d)) return;
     open_link(false);
     if (!link_) return;
-    if (!link_->set_remote_description(*d, err) || !link_->start(err))
-      return end("cannot answer " + peer_ + ": " + err, kExitFailure);
+    auto r = link_->set_remote_description(*d);
+    if (r) r = link_->start();
+    if (!r) return end("cannot answer " + peer_ + ": " + r.error(), kExitFailure);
     auto local = link_->local_description();
     early_candidates_ = local.candidates;
     description_sent_ = true;
@@ -316,12 +315,12 @@ void CallSession::on_relay(const nlohmann::json& m) {
     auto d = link::SessionDescription::from_json(payload);
     if (!d) return end("bad answer from " + peer_ + ": " + d.error(), kExitFailure);
     if (!check_peer_identity(payload, *d)) return;
-    if (!link_->set_remote_description(*d, err))
-      return end("bad answer from " + peer_ + ": " + err, kExitFailure);
+    if (auto r = link_->set_remote_description(*d); !r)
+      return end("bad answer from " + peer_ + ": " + r.error(), kExitFailure);
   } else if (kind == "candidate" && link_ && payload.is_object() && payload.contains("candidate") &&
              payload["candidate"].is_string()) {
     auto g = link::parse_ice_generation(payload);
-    if (g) link_->add_remote_candidate(payload["candidate"].get<std::string>(), *g, err);
+    if (g) link_->add_remote_candidate(payload["candidate"].get<std::string>(), *g);
   } else if (kind == "end-of-candidates" && link_) {
     if (auto g = link::parse_ice_generation(payload)) link_->remote_candidates_done(*g);
   } else if ((kind == "ice-restart" || kind == "ice-restart-answer") && link_) {
@@ -336,7 +335,13 @@ void CallSession::on_restart_message(bool offer, const nlohmann::json& payload) 
   std::string err = r ? "" : r.error();
   bool expected = offer == (link_->role() == link::Role::kAnswerer);
   if (r && !expected) err = offer ? "restart offer sent to the offerer" : "unasked restart answer";
-  if (!r || !expected || !link_->set_remote_restart(r->generation, r->description, err)) {
+  bool applied = false;
+  if (r && expected) {
+    auto a = link_->set_remote_restart(r->generation, r->description);
+    applied = bool(a);
+    if (!a) err = std::move(a).error();
+  }
+  if (!applied) {
     ++restarts_rejected_;
     notice("ignored an ICE restart from " + peer_ + ": " + err);
     return;

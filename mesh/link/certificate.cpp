@@ -37,17 +37,15 @@ std::string certificate_fingerprint(X509* cert) {
   return fp;
 }
 
-std::shared_ptr<Certificate> Certificate::generate(std::string& error) {
+Expected<std::shared_ptr<Certificate>, std::string> Certificate::generate() {
   std::shared_ptr<Certificate> c(new Certificate());
   c->key_ = EVP_EC_gen("P-256");
   if (!c->key_) {
-    error = openssl_error("EC P-256 key generation failed");
-    return nullptr;
+    return unexpected(openssl_error("EC P-256 key generation failed"));
   }
   c->cert_ = X509_new();
   if (!c->cert_) {
-    error = openssl_error("X509_new failed");
-    return nullptr;
+    return unexpected(openssl_error("X509_new failed"));
   }
   X509_set_version(c->cert_, 2);
   uint64_t serial = 0;
@@ -61,15 +59,13 @@ std::shared_ptr<Certificate> Certificate::generate(std::string& error) {
   X509_set_issuer_name(c->cert_, name);
   X509_set_pubkey(c->cert_, c->key_);
   if (X509_sign(c->cert_, c->key_, EVP_sha256()) <= 0) {
-    error = openssl_error("certificate signing failed");
-    return nullptr;
+    return unexpected(openssl_error("certificate signing failed"));
   }
   c->fingerprint_ = certificate_fingerprint(c->cert_);
 
   c->ctx_ = SSL_CTX_new(DTLS_method());
   if (!c->ctx_) {
-    error = openssl_error("SSL_CTX_new failed");
-    return nullptr;
+    return unexpected(openssl_error("SSL_CTX_new failed"));
   }
   SSL_CTX_set_min_proto_version(c->ctx_, DTLS1_2_VERSION);
   SSL_CTX_set_max_proto_version(c->ctx_, DTLS1_2_VERSION);
@@ -82,8 +78,7 @@ std::shared_ptr<Certificate> Certificate::generate(std::string& error) {
   SSL_CTX_set_session_cache_mode(c->ctx_, SSL_SESS_CACHE_OFF);
   if (SSL_CTX_use_certificate(c->ctx_, c->cert_) != 1 ||
       SSL_CTX_use_PrivateKey(c->ctx_, c->key_) != 1 || SSL_CTX_check_private_key(c->ctx_) != 1) {
-    error = openssl_error("loading the certificate into SSL_CTX failed");
-    return nullptr;
+    return unexpected(openssl_error("loading the certificate into SSL_CTX failed"));
   }
   SSL_CTX_set_verify(c->ctx_, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT,
                      accept_any_certificate);
@@ -94,8 +89,8 @@ std::shared_ptr<Certificate> Certificate::process_default() {
   // Deliberately never destroyed: OpenSSL's atexit cleanup may run before static
   // destructors, and freeing an SSL_CTX after it would crash at exit.
   static auto* cert = [] {
-    std::string error;
-    return new std::shared_ptr<Certificate>(generate(error));
+    auto c = generate();
+    return new std::shared_ptr<Certificate>(c ? *c : nullptr);
   }();
   return *cert;
 }

@@ -4,6 +4,8 @@
 #include <memory>
 #include <string>
 
+#include "mesh/base/expected.hpp"
+
 typedef struct ssl_ctx_st SSL_CTX;
 typedef struct x509_st X509;
 typedef struct evp_pkey_st EVP_PKEY;
@@ -12,8 +14,8 @@ namespace meshcast::link {
 
 class Certificate {
  public:
-  // Generates a fresh key pair and certificate; nullptr with `error` on failure.
-  static std::shared_ptr<Certificate> generate(std::string& error);
+  // Generates a fresh key pair and certificate, or says why OpenSSL could not.
+  static Expected<std::shared_ptr<Certificate>, std::string> generate();
   // Generated once per process on first use (thread-safe); nullptr only if OpenSSL fails.
   static std::shared_ptr<Certificate> process_default();
 

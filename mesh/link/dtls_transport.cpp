@@ -98,16 +98,16 @@ DtlsTransport::~DtlsTransport() {
   if (ssl_) SSL_free(ssl_);
 }
 
-bool DtlsTransport::init() {
+Expected<void, std::string> DtlsTransport::init() {
   if (!cert_ || !cert_->ssl_ctx()) {
     fail("no certificate");
-    return false;
+    return unexpected(error_);
   }
   ERR_clear_error();
   ssl_ = SSL_new(cert_->ssl_ctx());
   if (!ssl_) {
     fail("SSL_new failed: " + drain_openssl_errors());
-    return false;
+    return unexpected(error_);
   }
   SSL_set_ex_data(ssl_, transport_ex_index(), this);
   const char* profiles = pref_ == CipherPreference::kGcmOnly ? "SRTP_AEAD_AES_128_GCM"
@@ -116,7 +116,7 @@ bool DtlsTransport::init() {
                              : "SRTP_AEAD_AES_128_GCM:SRTP_AES128_CM_SHA1_80";
   if (SSL_set_tlsext_use_srtp(ssl_, profiles) != 0) {  // 0 means success here
     fail("SSL_set_tlsext_use_srtp failed: " + drain_openssl_errors());
-    return false;
+    return unexpected(error_);
   }
   SSL_set_verify(ssl_, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, verify_cb);
   in_ = BIO_new(BIO_s_mem());
@@ -131,7 +131,7 @@ bool DtlsTransport::init() {
     SSL_set_connect_state(ssl_);
   else
     SSL_set_accept_state(ssl_);
-  return true;
+  return {};
 }
 
 void DtlsTransport::push_outgoing(const uint8_t* data, size_t len) {
@@ -160,10 +160,11 @@ void DtlsTransport::fail(std::string why) {
   state_ = State::kFailed;
 }
 
-void DtlsTransport::start() {
+void DtlsTransport::start(TimeUs now) {
   if (state_ != State::kNew || !ssl_) return;
   state_ = State::kHandshaking;
   if (is_client_) advance_handshake();
+  update_deadline(now);
 }
 
 void DtlsTransport::advance_handshake() {
@@ -213,12 +214,13 @@ void DtlsTransport::on_handshake_done() {
   state_ = State::kConnected;
 }
 
-void DtlsTransport::handle_datagram(const uint8_t* data, size_t len) {
+void DtlsTransport::handle_datagram(const uint8_t* data, size_t len, TimeUs now) {
   if (!ssl_ || state_ == State::kFailed || state_ == State::kClosed) return;
   if (state_ == State::kNew) state_ = State::kHandshaking;  // server's first ClientHello
   BIO_write(in_, data, static_cast<int>(len));
   if (state_ == State::kHandshaking) {
     advance_handshake();
+    update_deadline(now);
     return;
   }
   // Connected: handle late handshake retransmissions and alerts (close_notify).
@@ -235,17 +237,27 @@ void DtlsTransport::handle_datagram(const uint8_t* data, size_t len) {
   }
 }
 
-void DtlsTransport::handle_timeout() {
+void DtlsTransport::on_timer(TimeUs now) {
   if (!ssl_ || state_ != State::kHandshaking) return;
+  // OpenSSL checks expiry on its own clock and does nothing when it says it is early; the
+  // deadline read afterwards then covers the rest.
   ERR_clear_error();
   if (DTLSv1_handle_timeout(ssl_) < 0) fail("DTLS handshake timed out: " + drain_openssl_errors());
+  update_deadline(now);
 }
 
-int DtlsTransport::timeout_ms() const {
-  if (!ssl_ || state_ != State::kHandshaking) return -1;
+void DtlsTransport::update_deadline(TimeUs now) {
+  deadline_.reset();
+  if (!ssl_ || state_ != State::kHandshaking) return;
   struct timeval tv {};
-  if (DTLSv1_get_timeout(ssl_, &tv) != 1) return -1;
-  return static_cast<int>(tv.tv_sec * 1000 + (tv.tv_usec + 999) / 1000);
+  if (DTLSv1_get_timeout(ssl_, &tv) != 1) return;
+  deadline_ = now + TimeUs(tv.tv_sec) * kUsPerS + tv.tv_usec;
+}
+
+std::optional<TimeUs> DtlsTransport::next_deadline() const {
+  // The handshake may have ended since (close(), a failure): no timer then.
+  if (state_ != State::kHandshaking) return std::nullopt;
+  return deadline_;
 }
 
 void DtlsTransport::close() {

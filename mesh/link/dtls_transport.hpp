@@ -1,14 +1,18 @@
 // DTLS 1.2 over datagrams the caller carries (sans-IO): OpenSSL with a memory BIO
 // for input and a datagram-preserving memory BIO for output. After the handshake it
 // checks the peer certificate's SHA-256 fingerprint and exports DTLS-SRTP keys
-// (RFC 5764). The owner runs the retransmission timer (timeout_ms / handle_timeout).
+// (RFC 5764). Time comes in with each input; the owner calls on_timer() once
+// next_deadline() has passed (handshake retransmissions).
 #pragma once
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "mesh/base/expected.hpp"
+#include "mesh/base/time.hpp"
 #include "mesh/link/certificate.hpp"
 #include "mesh/link/link_types.hpp"
 
@@ -33,16 +37,16 @@ class DtlsTransport {
   DtlsTransport(const DtlsTransport&) = delete;
   DtlsTransport& operator=(const DtlsTransport&) = delete;
 
-  // Creates the SSL object; false with error() on failure.
-  bool init();
+  // Creates the SSL object, or says why it could not (the transport is then kFailed).
+  Expected<void, std::string> init();
   // Client: sends the ClientHello. Server: waits for it.
-  void start();
+  void start(TimeUs now);
   // One received DTLS datagram.
-  void handle_datagram(const uint8_t* data, size_t len);
-  // Call when timeout_ms() has elapsed.
-  void handle_timeout();
-  // Milliseconds until the retransmission timer fires, or -1 if none is running.
-  int timeout_ms() const;
+  void handle_datagram(const uint8_t* data, size_t len, TimeUs now);
+  // Call once next_deadline() has passed.
+  void on_timer(TimeUs now);
+  // When the handshake's retransmission timer fires (nothing while none is running).
+  std::optional<TimeUs> next_deadline() const;
   // Sends close_notify (if connected) and moves to kClosed.
   void close();
 
@@ -52,6 +56,7 @@ class DtlsTransport {
 
   State state() const { return state_; }
   bool is_client() const { return is_client_; }
+  // Why the transport failed or closed, which happens during later inputs ("" otherwise).
   const std::string& error() const { return error_; }
   const Keys& keys() const { return keys_; }
   const std::string& peer_fingerprint() const { return peer_fingerprint_; }
@@ -64,6 +69,8 @@ class DtlsTransport {
   void advance_handshake();
   void on_handshake_done();
   void fail(std::string why);
+  // Reads OpenSSL's retransmission timer (relative to its clock) as a deadline after `now`.
+  void update_deadline(TimeUs now);
 
   std::shared_ptr<Certificate> cert_;
   bool is_client_;
@@ -75,6 +82,7 @@ class DtlsTransport {
   std::deque<std::vector<uint8_t>> out_;
   State state_ = State::kNew;
   std::string error_;
+  std::optional<TimeUs> deadline_;
   Keys keys_;
 };
 

@@ -106,40 +106,32 @@ PeerLink::PeerLink(GMainContext* ctx, LinkConfig config, std::shared_ptr<Certifi
   g_main_context_ref(ctx_);
 }
 
-std::unique_ptr<PeerLink> PeerLink::create(GMainContext* ctx, LinkConfig config,
-                                           std::shared_ptr<Certificate> cert, Role role,
-                                           std::string& error) {
-  if (!ctx) {
-    error = "no GMainContext";
-    return nullptr;
-  }
-  if (!cert || !cert->ssl_ctx()) {
-    error = "no DTLS certificate";
-    return nullptr;
-  }
-  if (!SrtpSession::global_init(error)) return nullptr;
+Expected<std::unique_ptr<PeerLink>, std::string> PeerLink::create(GMainContext* ctx,
+                                                                  LinkConfig config,
+                                                                  std::shared_ptr<Certificate> cert,
+                                                                  Role role) {
+  if (!ctx) return unexpected("no GMainContext");
+  if (!cert || !cert->ssl_ctx()) return unexpected("no DTLS certificate");
+  if (auto srtp = SrtpSession::global_init(); !srtp) return unexpected(std::move(srtp).error());
   std::unique_ptr<PeerLink> link(new PeerLink(ctx, std::move(config), std::move(cert), role));
-  if (!link->init(error)) return nullptr;
+  if (auto r = link->init(); !r) return unexpected(std::move(r).error());
   return link;
 }
 
-bool PeerLink::init(std::string& error) {
+Expected<void, std::string> PeerLink::init() {
   config_.max_packet_size = std::clamp<size_t>(config_.max_packet_size, 12, kMaxWirePacket - 64);
   tx_buf_.resize(config_.max_packet_size + kSrtpMaxOverhead);
   rx_buf_.resize(kMaxWirePacket);
   std::random_device rd;
   keepalive_ssrc_ = rd();
-  return make_agent(error);
+  return make_agent();
 }
 
-bool PeerLink::make_agent(std::string& error) {
+Expected<void, std::string> PeerLink::make_agent() {
   agent_ = nice_agent_new_full(ctx_, NICE_COMPATIBILITY_RFC5245,
                                static_cast<NiceAgentOption>(NICE_AGENT_OPTION_ICE_TRICKLE |
                                                             NICE_AGENT_OPTION_CONSENT_FRESHNESS));
-  if (!agent_) {
-    error = "nice_agent_new_full failed";
-    return false;
-  }
+  if (!agent_) return unexpected("nice_agent_new_full failed");
   g_object_set(agent_, "controlling-mode", role_ == Role::kOfferer, "ice-tcp", FALSE, nullptr);
   if (g_object_class_find_property(G_OBJECT_GET_CLASS(agent_), "upnp"))
     g_object_set(agent_, "upnp", FALSE, nullptr);
@@ -149,40 +141,29 @@ bool PeerLink::make_agent(std::string& error) {
   for (const auto& a : config_.local_addresses) {
     NiceAddress addr;
     nice_address_init(&addr);
-    if (!nice_address_set_from_string(&addr, a.c_str())) {
-      error = "bad local address '" + a + "' (numeric IP expected)";
-      return false;
-    }
+    if (!nice_address_set_from_string(&addr, a.c_str()))
+      return unexpected("bad local address '" + a + "' (numeric IP expected)");
     nice_agent_add_local_address(agent_, &addr);
   }
   stream_id_ = nice_agent_add_stream(agent_, 1);
-  if (stream_id_ == 0) {
-    error = "nice_agent_add_stream failed";
-    return false;
-  }
-  if (config_.turn_servers.size() > kMaxTurnServers) {
-    error = "more than " + std::to_string(kMaxTurnServers) + " TURN servers";
-    return false;
-  }
+  if (stream_id_ == 0) return unexpected("nice_agent_add_stream failed");
+  if (config_.turn_servers.size() > kMaxTurnServers)
+    return unexpected("more than " + std::to_string(kMaxTurnServers) + " TURN servers");
   // libnice numbers the servers in this order (the relay candidate's local preference);
   // route() maps a selected relay candidate back to its entry that way.
   for (const auto& t : config_.turn_servers) {
     if (!nice_agent_set_relay_info(agent_, stream_id_, kComponent, t.host.c_str(), t.port,
                                    t.username.c_str(), t.password.c_str(),
-                                   nice_relay_type(t.transport))) {
-      error = "bad TURN server settings for " + t.host + ":" + std::to_string(t.port);
-      return false;
-    }
+                                   nice_relay_type(t.transport)))
+      return unexpected("bad TURN server settings for " + t.host + ":" + std::to_string(t.port));
   }
   g_signal_connect(agent_, "new-candidate-full", G_CALLBACK(on_nice_candidate), this);
   g_signal_connect(agent_, "candidate-gathering-done", G_CALLBACK(on_nice_gathering_done), this);
   g_signal_connect(agent_, "component-state-changed", G_CALLBACK(on_nice_state), this);
   g_signal_connect(agent_, "new-selected-pair-full", G_CALLBACK(on_nice_selected_pair), this);
-  if (!nice_agent_attach_recv(agent_, stream_id_, kComponent, ctx_, on_nice_recv, this)) {
-    error = "nice_agent_attach_recv failed";
-    return false;
-  }
-  return true;
+  if (!nice_agent_attach_recv(agent_, stream_id_, kComponent, ctx_, on_nice_recv, this))
+    return unexpected("nice_agent_attach_recv failed");
+  return {};
 }
 
 PeerLink::~PeerLink() {
@@ -277,24 +258,19 @@ bool PeerLink::set_state(LinkState s, const std::string& reason) {
 
 // ---------------------------------------------------------------- offer / answer
 
-bool PeerLink::start(std::string& error) {
-  if (started_) {
-    error = "start() called twice";
-    return false;
-  }
-  if (state_ != LinkState::kNew) {
-    error = std::string("link is ") + to_string(state_);
-    return false;
-  }
+Expected<void, std::string> PeerLink::start() {
+  if (started_) return unexpected("start() called twice");
+  if (state_ != LinkState::kNew) return unexpected(std::string("link is ") + to_string(state_));
   started_ = true;
   if (!nice_agent_gather_candidates(agent_, stream_id_)) {
-    error = "candidate gathering failed (no usable local address?)";
-    return fail(error) && false;
+    std::string error = "candidate gathering failed (no usable local address?)";
+    fail(error);  // may destroy this: only the local reason is used after it
+    return unexpected(std::move(error));
   }
   // Gathering may have completed synchronously (host candidates only).
-  if (state_ == LinkState::kNew && !set_state(LinkState::kGathering, "")) return true;
-  if (remote_set_) return enter_connecting() || true;
-  return true;
+  if (state_ == LinkState::kNew && !set_state(LinkState::kGathering, "")) return {};
+  if (remote_set_) enter_connecting();
+  return {};
 }
 
 SessionDescription PeerLink::local_description() const {
@@ -324,88 +300,68 @@ SessionDescription PeerLink::local_description() const {
   return d;
 }
 
-bool PeerLink::set_remote_description(const SessionDescription& remote, std::string& error) {
-  if (remote_set_) {
-    error = "remote description already set";
-    return false;
-  }
-  if (state_ == LinkState::kFailed || state_ == LinkState::kClosed) {
-    error = std::string("link is ") + to_string(state_);
-    return false;
-  }
+Expected<void, std::string> PeerLink::set_remote_description(const SessionDescription& remote) {
+  if (remote_set_) return unexpected("remote description already set");
+  if (state_ == LinkState::kFailed || state_ == LinkState::kClosed)
+    return unexpected(std::string("link is ") + to_string(state_));
   // Re-validate: the struct may have been built in memory rather than parsed.
   auto checked = SessionDescription::from_json(remote.to_json());
-  if (!checked) {
-    error = "invalid remote description: " + checked.error();
-    return false;
-  }
+  if (!checked) return unexpected("invalid remote description: " + checked.error());
   bool client;
   if (role_ == Role::kOfferer) {
-    if (checked->setup == DtlsSetup::kActpass) {
-      error = "answer has setup 'actpass'; it must be 'active' or 'passive'";
-      return false;
-    }
+    if (checked->setup == DtlsSetup::kActpass)
+      return unexpected("answer has setup 'actpass'; it must be 'active' or 'passive'");
     client = checked->setup == DtlsSetup::kPassive;
   } else {
     client = checked->setup != DtlsSetup::kActive;  // actpass or passive -> we are active
     local_setup_ = client ? DtlsSetup::kActive : DtlsSetup::kPassive;
   }
   dtls_ = std::make_unique<DtlsTransport>(cert_, client, config_.cipher, checked->fingerprint);
-  if (!dtls_->init()) {
-    error = dtls_->error();
+  if (auto r = dtls_->init(); !r) {
     dtls_.reset();
-    return false;
+    return r;
   }
-  if (!apply_remote_ice(*checked, error)) {
+  if (auto r = apply_remote_ice(*checked); !r) {
     dtls_.reset();
-    return false;
+    return r;
   }
   remote_set_ = true;
   remote_fingerprint_ = normalize_fingerprint(checked->fingerprint);
   remote_setup_ = checked->setup;
   if (started_) enter_connecting();
-  return true;
+  return {};
 }
 
-bool PeerLink::apply_remote_ice(const SessionDescription& d, std::string& error) {
-  if (!nice_agent_set_remote_credentials(agent_, stream_id_, d.ufrag.c_str(), d.pwd.c_str())) {
-    error = "libnice rejected the remote ICE credentials";
-    return false;
-  }
+Expected<void, std::string> PeerLink::apply_remote_ice(const SessionDescription& d) {
+  if (!nice_agent_set_remote_credentials(agent_, stream_id_, d.ufrag.c_str(), d.pwd.c_str()))
+    return unexpected("libnice rejected the remote ICE credentials");
   ice_remote_set_ = true;
   std::vector<std::string> lines = std::move(pending_remote_candidates_);
   pending_remote_candidates_.clear();
   lines.insert(lines.end(), d.candidates.begin(), d.candidates.end());
   for (const auto& l : lines) {
-    std::string cerr;
-    if (!add_candidate_to_agent(l, cerr))
-      g_debug("meshcast link: ignoring remote candidate: %s", cerr.c_str());
+    if (auto r = add_candidate_to_agent(l); !r)
+      g_debug("meshcast link: ignoring remote candidate: %s", r.error().c_str());
   }
   if (d.end_of_candidates) remote_done_ = true;
   if (remote_done_) nice_agent_peer_candidate_gathering_done(agent_, stream_id_);
-  return true;
+  return {};
 }
 
 // ---------------------------------------------------------------- healing
 
-bool PeerLink::can_restart(std::string& error) const {
-  if ((state_ != LinkState::kConnected && state_ != LinkState::kReconnecting) || !srtp_) {
-    error = std::string("link is ") + to_string(state_) + " (a restart needs DTLS done)";
-    return false;
-  }
-  if (config_.heal_window_ms <= 0) {
-    error = "this link does not heal (heal_window_ms = 0)";
-    return false;
-  }
-  return true;
+Expected<void, std::string> PeerLink::can_restart() const {
+  if ((state_ != LinkState::kConnected && state_ != LinkState::kReconnecting) || !srtp_)
+    return unexpected(std::string("link is ") + to_string(state_) + " (a restart needs DTLS done)");
+  if (config_.heal_window_ms <= 0)
+    return unexpected("this link does not heal (heal_window_ms = 0)");
+  return {};
 }
 
-bool PeerLink::restart_ice(std::string& error) {
-  if (role_ != Role::kOfferer) {
-    error = "only the offerer (ICE controlling) starts a restart";
-    return false;
-  }
-  if (!can_restart(error)) return false;
+Expected<void, std::string> PeerLink::restart_ice() {
+  if (role_ != Role::kOfferer)
+    return unexpected("only the offerer (ICE controlling) starts a restart");
+  if (auto r = can_restart(); !r) return r;
   if (state_ == LinkState::kConnected) {
     reconnect_since_us_ = monotonic_us();
     episode_restarts_ = 0;
@@ -413,10 +369,10 @@ bool PeerLink::restart_ice(std::string& error) {
     lost_reason_ = "ICE restart requested";
     ++stats_.reconnects_started;
     arm(heal_timer_, config_.heal_window_ms, on_heal_timer);
-    if (!set_state(LinkState::kReconnecting, lost_reason_)) return true;
+    if (!set_state(LinkState::kReconnecting, lost_reason_)) return {};
   }
   heal_attempt();
-  return true;
+  return {};
 }
 
 bool PeerLink::lost(const std::string& reason) {
@@ -435,8 +391,7 @@ bool PeerLink::lost(const std::string& reason) {
 bool PeerLink::heal_attempt() {
   if (state_ != LinkState::kReconnecting || episode_restarts_ >= config_.max_ice_restarts)
     return true;  // the heal timer ends it
-  std::string err;
-  if (!replace_ice(generation_ + 1, err)) return fail("ICE restart failed: " + err);
+  if (auto r = replace_ice(generation_ + 1); !r) return fail("ICE restart failed: " + r.error());
   ++episode_restarts_;
   ++stats_.ice_restarts;
   restart_grace_used_ = false;
@@ -449,7 +404,7 @@ bool PeerLink::heal_attempt() {
   });
 }
 
-bool PeerLink::replace_ice(uint32_t generation, std::string& error) {
+Expected<void, std::string> PeerLink::replace_ice(uint32_t generation) {
   release_agent();
   ice_connected_ = false;
   ice_remote_set_ = false;
@@ -458,50 +413,41 @@ bool PeerLink::replace_ice(uint32_t generation, std::string& error) {
   pending_remote_candidates_.clear();
   remote_candidates_.clear();
   generation_ = generation;
-  if (!make_agent(error)) return false;
+  if (auto r = make_agent(); !r) return r;
   // Candidates gathered synchronously are in local_description(); the owner signals that
   // first, so they are not trickled ahead of it.
   replacing_ = true;
   bool ok = nice_agent_gather_candidates(agent_, stream_id_);
   replacing_ = false;
-  if (!ok) error = "candidate gathering failed";
-  return ok;
+  if (!ok) return unexpected("candidate gathering failed");
+  return {};
 }
 
-bool PeerLink::set_remote_restart(uint32_t generation, const SessionDescription& remote,
-                                  std::string& error) {
-  if (!can_restart(error)) return false;
+Expected<void, std::string> PeerLink::set_remote_restart(uint32_t generation,
+                                                         const SessionDescription& remote) {
+  if (auto r = can_restart(); !r) return r;
   auto checked = SessionDescription::from_json(remote.to_json());
-  if (!checked) {
-    error = "invalid restart description: " + checked.error();
-    return false;
-  }
+  if (!checked) return unexpected("invalid restart description: " + checked.error());
   // DTLS is not redone: the peer must be the one whose certificate we verified.
-  if (normalize_fingerprint(checked->fingerprint) != remote_fingerprint_) {
-    error = "restart description has another DTLS fingerprint than the link's peer";
-    return false;
-  }
-  if (checked->setup != remote_setup_) {
-    error = std::string("restart description has setup '") + to_string(checked->setup) +
-            "', the link's peer said '" + to_string(remote_setup_) + "'";
-    return false;
-  }
+  if (normalize_fingerprint(checked->fingerprint) != remote_fingerprint_)
+    return unexpected("restart description has another DTLS fingerprint than the link's peer");
+  if (checked->setup != remote_setup_)
+    return unexpected(std::string("restart description has setup '") + to_string(checked->setup) +
+                      "', the link's peer said '" + to_string(remote_setup_) + "'");
   if (role_ == Role::kOfferer) {
     if (generation != generation_ || ice_remote_set_ || state_ != LinkState::kReconnecting) {
       ++stats_.stale_restart_messages;
-      error = "restart answer for ICE generation " + std::to_string(generation) +
-              ", the link is at " + std::to_string(generation_) +
-              (ice_remote_set_ ? " (already answered)" : "");
-      return false;
+      return unexpected("restart answer for ICE generation " + std::to_string(generation) +
+                        ", the link is at " + std::to_string(generation_) +
+                        (ice_remote_set_ ? " (already answered)" : ""));
     }
-    return apply_remote_ice(*checked, error);
+    return apply_remote_ice(*checked);
   }
   if (generation <= generation_ || generation > generation_ + kMaxGenerationStep) {
     ++stats_.stale_restart_messages;
-    error = "restart offer for ICE generation " + std::to_string(generation) + ", the link is at " +
-            std::to_string(generation_) + " (must grow, by at most " +
-            std::to_string(kMaxGenerationStep) + ")";
-    return false;
+    return unexpected("restart offer for ICE generation " + std::to_string(generation) +
+                      ", the link is at " + std::to_string(generation_) +
+                      " (must grow, by at most " + std::to_string(kMaxGenerationStep) + ")");
   }
   auto alive = alive_;
   if (state_ == LinkState::kConnected) {
@@ -510,15 +456,14 @@ bool PeerLink::set_remote_restart(uint32_t generation, const SessionDescription&
     lost_reason_ = "the peer restarted ICE";
     ++stats_.reconnects_started;
     arm(heal_timer_, config_.heal_window_ms, on_heal_timer);
-    if (!set_state(LinkState::kReconnecting, lost_reason_) || !*alive) return true;
+    if (!set_state(LinkState::kReconnecting, lost_reason_) || !*alive) return {};
   }
   ++stats_.ice_restarts;
   ++episode_restarts_;
-  if (!replace_ice(generation, error) || !apply_remote_ice(*checked, error)) {
-    fail("ICE restart failed: " + error);
-    return false;
-  }
-  return true;
+  auto r = replace_ice(generation);
+  if (r) r = apply_remote_ice(*checked);
+  if (!r) fail("ICE restart failed: " + r.error());  // may destroy this; r is ours
+  return r;
 }
 
 bool PeerLink::healed() {
@@ -538,63 +483,46 @@ bool PeerLink::enter_connecting() {
   return true;
 }
 
-bool PeerLink::add_remote_candidate(const std::string& candidate, std::string& error) {
-  if (state_ == LinkState::kFailed || state_ == LinkState::kClosed) {
-    error = std::string("link is ") + to_string(state_);
-    return false;
-  }
+Expected<void, std::string> PeerLink::add_remote_candidate(const std::string& candidate) {
+  if (state_ == LinkState::kFailed || state_ == LinkState::kClosed)
+    return unexpected(std::string("link is ") + to_string(state_));
   auto info = parse_candidate(candidate);
-  if (!info) {
-    error = info.error();
-    return false;
-  }
-  if (info->component != kComponent) {
-    error = "candidate for component " + std::to_string(info->component) +
-            " (only component 1 exists: RTP/RTCP mux)";
-    return false;
-  }
+  if (!info) return unexpected(std::move(info).error());
+  if (info->component != kComponent)
+    return unexpected("candidate for component " + std::to_string(info->component) +
+                      " (only component 1 exists: RTP/RTCP mux)");
   std::string line = candidate.rfind("a=", 0) == 0 ? candidate.substr(2) : candidate;
   if (!ice_remote_set_) {
-    if (pending_remote_candidates_.size() >= kMaxRemoteCandidates) {
-      error = "too many remote candidates";
-      return false;
-    }
+    if (pending_remote_candidates_.size() >= kMaxRemoteCandidates)
+      return unexpected("too many remote candidates");
     pending_remote_candidates_.push_back(std::move(line));
-    return true;
+    return {};
   }
-  return add_candidate_to_agent(line, error);
+  return add_candidate_to_agent(line);
 }
 
-bool PeerLink::add_candidate_to_agent(const std::string& line, std::string& error) {
+Expected<void, std::string> PeerLink::add_candidate_to_agent(const std::string& line) {
   if (std::find(remote_candidates_.begin(), remote_candidates_.end(), line) !=
       remote_candidates_.end())
-    return true;  // trickled and also in the description
-  if (remote_candidates_.size() >= kMaxRemoteCandidates) {
-    error = "too many remote candidates";
-    return false;
-  }
+    return {};  // trickled and also in the description
+  if (remote_candidates_.size() >= kMaxRemoteCandidates)
+    return unexpected("too many remote candidates");
   std::string sdp = "a=" + line;
   NiceCandidate* c = nice_agent_parse_remote_candidate_sdp(agent_, stream_id_, sdp.c_str());
-  if (!c) {
-    error = "libnice could not parse candidate '" + line + "'";
-    return false;
-  }
+  if (!c) return unexpected("libnice could not parse candidate '" + line + "'");
   if (c->component_id != kComponent) {
+    const guint component = c->component_id;
     nice_candidate_free(c);
-    error = "candidate for component " + std::to_string(c->component_id) +
-            " (only component 1 exists: RTP/RTCP mux)";
-    return false;
+    return unexpected("candidate for component " + std::to_string(component) +
+                      " (only component 1 exists: RTP/RTCP mux)");
   }
   GSList* list = g_slist_append(nullptr, c);
   int n = nice_agent_set_remote_candidates(agent_, stream_id_, kComponent, list);
   g_slist_free(list);
   nice_candidate_free(c);
-  if (n < 0) {
-    error = "libnice rejected candidate '" + line + "'";
-    return false;
-  }
+  if (n < 0) return unexpected("libnice rejected candidate '" + line + "'");
   remote_candidates_.push_back(line);
-  return true;
+  return {};
 }
 
 void PeerLink::remote_candidates_done() {
@@ -602,15 +530,14 @@ void PeerLink::remote_candidates_done() {
   if (ice_remote_set_) nice_agent_peer_candidate_gathering_done(agent_, stream_id_);
 }
 
-bool PeerLink::add_remote_candidate(const std::string& candidate, uint32_t generation,
-                                    std::string& error) {
+Expected<void, std::string> PeerLink::add_remote_candidate(const std::string& candidate,
+                                                           uint32_t generation) {
   if (generation != generation_) {
     ++stats_.stale_restart_messages;
-    error = "candidate of ICE generation " + std::to_string(generation) + ", the link is at " +
-            std::to_string(generation_);
-    return false;
+    return unexpected("candidate of ICE generation " + std::to_string(generation) +
+                      ", the link is at " + std::to_string(generation_));
   }
-  return add_remote_candidate(candidate, error);
+  return add_remote_candidate(candidate);
 }
 
 void PeerLink::remote_candidates_done(uint32_t generation) {
@@ -688,7 +615,7 @@ void PeerLink::apply_socket_buffers() {
 
 void PeerLink::on_ice_connected() {
   if (!dtls_) return;
-  dtls_->start();  // client: ClientHello; server: no-op until the hello arrives
+  dtls_->start(monotonic_us());  // client: ClientHello; server: no-op until the hello arrives
   auto early = std::move(pending_dtls_in_);
   pending_dtls_in_.clear();
   auto alive = alive_;
@@ -821,7 +748,7 @@ bool PeerLink::handle_keepalive(const uint8_t* d, size_t len) {
 
 bool PeerLink::handle_dtls(const uint8_t* data, size_t len) {
   last_rx_us_ = monotonic_us();
-  dtls_->handle_datagram(data, len);
+  dtls_->handle_datagram(data, len, last_rx_us_);
   return true;
 }
 
@@ -836,11 +763,11 @@ bool PeerLink::after_dtls_activity() {
     case DtlsTransport::State::kConnected:
       cancel(dtls_timer_);
       if (!srtp_) {
-        std::string err;
         const auto& k = dtls_->keys();
-        srtp_ = SrtpSession::create(k.cipher, k.local_key_salt.data(), k.remote_key_salt.data(),
-                                    config_.replay_window, err);
-        if (!srtp_) return fail("SRTP setup failed: " + err);
+        auto srtp = SrtpSession::create(k.cipher, k.local_key_salt.data(), k.remote_key_salt.data(),
+                                        config_.replay_window);
+        if (!srtp) return fail("SRTP setup failed: " + srtp.error());
+        srtp_ = std::move(*srtp);
         stats_.cipher = k.cipher;
         ++stats_.dtls_handshakes;
         cancel(connect_timer_);
@@ -998,12 +925,14 @@ void PeerLink::cancel_all_timers() {
 }
 
 void PeerLink::arm_dtls_timer() {
-  int ms = dtls_ ? dtls_->timeout_ms() : -1;
-  if (ms < 0) {
+  const std::optional<TimeUs> at = dtls_ ? dtls_->next_deadline() : std::nullopt;
+  if (!at) {
     cancel(dtls_timer_);
     return;
   }
-  arm(dtls_timer_, ms, on_dtls_timer);
+  // Rounded up: a timer that fires before OpenSSL's own does nothing but wake us again.
+  const TimeUs ms = (*at - monotonic_us() + kUsPerMs - 1) / kUsPerMs;
+  arm(dtls_timer_, static_cast<int>(std::max<TimeUs>(0, ms)), on_dtls_timer);
 }
 
 // Each handler runs a one-shot source: forget it first (GLib destroys it on return).
@@ -1015,7 +944,7 @@ void PeerLink::arm_dtls_timer() {
 gboolean PeerLink::on_dtls_timer(gpointer self) {
   MESHCAST_TIMER_FIRED(l, dtls_timer_);
   if (l->dtls_ && l->state_ == LinkState::kConnecting) {
-    l->dtls_->handle_timeout();
+    l->dtls_->on_timer(monotonic_us());
     l->after_dtls_activity();
   }
   return G_SOURCE_REMOVE;

@@ -51,11 +51,12 @@ class PeerLink {
   // per-packet path).
   using SendResult = Expected<void, const char*>;
 
-  // nullptr with `error` if libnice/OpenSSL/libsrtp setup fails. `cert` may be shared
+  // The reason instead if libnice/OpenSSL/libsrtp setup fails. `cert` may be shared
   // by many links (Certificate::process_default()).
-  static std::unique_ptr<PeerLink> create(GMainContext* ctx, LinkConfig config,
-                                          std::shared_ptr<Certificate> cert, Role role,
-                                          std::string& error);
+  static Expected<std::unique_ptr<PeerLink>, std::string> create(GMainContext* ctx,
+                                                                 LinkConfig config,
+                                                                 std::shared_ptr<Certificate> cert,
+                                                                 Role role);
   ~PeerLink();
   PeerLink(const PeerLink&) = delete;
   PeerLink& operator=(const PeerLink&) = delete;
@@ -69,17 +70,17 @@ class PeerLink {
   void set_on_restart(RestartCallback cb);
 
   // Starts candidate gathering (state kGathering). Call once.
-  bool start(std::string& error);
+  Expected<void, std::string> start();
   // ICE credentials, candidates gathered so far, fingerprint and DTLS setup role.
   // The answerer must call set_remote_description(offer) first so its setup role
   // answers the offer's.
   SessionDescription local_description() const;
   // Validates the setup role against ours, installs ICE credentials and the expected
   // DTLS fingerprint, adds the description's candidates. Call once.
-  bool set_remote_description(const SessionDescription& remote, std::string& error);
+  Expected<void, std::string> set_remote_description(const SessionDescription& remote);
   // Trickled candidate ("candidate:..." or "a=candidate:..."), validated like the
   // ones in a description. May arrive before set_remote_description (buffered).
-  bool add_remote_candidate(const std::string& candidate, std::string& error);
+  Expected<void, std::string> add_remote_candidate(const std::string& candidate);
   // The peer's end-of-candidates.
   void remote_candidates_done();
 
@@ -89,15 +90,16 @@ class PeerLink {
   uint32_t ice_generation() const { return generation_; }
   // Offerer, connected or reconnecting: start generation ice_generation()+1 now (the link
   // also does this itself when it goes silent). Emits on_restart.
-  bool restart_ice(std::string& error);
+  Expected<void, std::string> restart_ice();
   // The peer's restart description for `generation`: the answerer takes an offer of a
   // higher generation (replaces its ICE layer, then local_description() is the answer), the
   // offerer the answer to its current generation. The fingerprint and setup must be those of
-  // the first exchange. Anything else is rejected with `error` and changes nothing.
-  bool set_remote_restart(uint32_t generation, const SessionDescription& remote,
-                          std::string& error);
+  // the first exchange. Anything else is rejected with the reason and changes nothing.
+  Expected<void, std::string> set_remote_restart(uint32_t generation,
+                                                 const SessionDescription& remote);
   // Trickle of a given generation: another generation's candidates are rejected (stale).
-  bool add_remote_candidate(const std::string& candidate, uint32_t generation, std::string& error);
+  Expected<void, std::string> add_remote_candidate(const std::string& candidate,
+                                                   uint32_t generation);
   void remote_candidates_done(uint32_t generation);
 
   // Plain RTP / RTCP in; sent SRTP / SRTCP protected. Fails if not connected, too
@@ -143,14 +145,14 @@ class PeerLink {
   };
 
   PeerLink(GMainContext* ctx, LinkConfig config, std::shared_ptr<Certificate> cert, Role role);
-  bool init(std::string& error);
+  Expected<void, std::string> init();
   // A libnice agent with one stream (ours), relays and signals set; not gathering yet.
-  bool make_agent(std::string& error);
+  Expected<void, std::string> make_agent();
   // Disconnects the agent and releases it from an idle source (we may be inside its signal).
   void release_agent();
   // Replaces the ICE layer (new agent, gathering started); generation_ = generation.
-  bool replace_ice(uint32_t generation, std::string& error);
-  bool apply_remote_ice(const SessionDescription& d, std::string& error);
+  Expected<void, std::string> replace_ice(uint32_t generation);
+  Expected<void, std::string> apply_remote_ice(const SessionDescription& d);
   // kConnected went silent or lost its pair: heal (kReconnecting) or fail.
   bool lost(const std::string& reason);
   bool heal_attempt();
@@ -179,13 +181,13 @@ class PeerLink {
   bool handle_keepalive(const uint8_t* data, size_t len);
 
   // A restart needs a finished DTLS handshake (connected or reconnecting) and healing on.
-  bool can_restart(std::string& error) const;
+  Expected<void, std::string> can_restart() const;
   bool set_state(LinkState s, const std::string& reason);
   bool fail(const std::string& reason) { return set_state(LinkState::kFailed, reason); }
   bool enter_connecting();
   void on_ice_connected();
   void apply_socket_buffers();
-  bool add_candidate_to_agent(const std::string& line, std::string& error);
+  Expected<void, std::string> add_candidate_to_agent(const std::string& line);
 
   void arm(Timer& t, int ms, GSourceFunc fn);
   static void cancel(Timer& t);

@@ -57,25 +57,20 @@ const char* to_string(Cipher c) {
 size_t SrtpSession::key_length(Cipher) { return 16; }
 size_t SrtpSession::salt_length(Cipher c) { return c == Cipher::kAeadAes128Gcm ? 12 : 14; }
 
-bool SrtpSession::global_init(std::string& error) {
+Expected<void, std::string> SrtpSession::global_init() {
   static std::once_flag once;
   static srtp_err_status_t status = srtp_err_status_ok;
   std::call_once(once, [] { status = srtp_init(); });
-  if (status != srtp_err_status_ok) {
-    error = "srtp_init failed (" + std::to_string(status) + ")";
-    return false;
-  }
-  return true;
+  if (status != srtp_err_status_ok)
+    return unexpected("srtp_init failed (" + std::to_string(status) + ")");
+  return {};
 }
 
-std::unique_ptr<SrtpSession> SrtpSession::create(Cipher cipher, const uint8_t* local_key_salt,
-                                                 const uint8_t* remote_key_salt,
-                                                 unsigned long replay_window, std::string& error) {
-  if (!global_init(error)) return nullptr;
-  if (cipher == Cipher::kNone) {
-    error = "no SRTP cipher";
-    return nullptr;
-  }
+Expected<std::unique_ptr<SrtpSession>, std::string> SrtpSession::create(
+    Cipher cipher, const uint8_t* local_key_salt, const uint8_t* remote_key_salt,
+    unsigned long replay_window) {
+  if (auto init = global_init(); !init) return unexpected(std::move(init).error());
+  if (cipher == Cipher::kNone) return unexpected("no SRTP cipher");
   std::unique_ptr<SrtpSession> s(new SrtpSession());
   s->cipher_ = cipher;
   // libsrtp limits the replay window to 64..32768 (0 = default 128).
@@ -84,15 +79,13 @@ std::unique_ptr<SrtpSession> SrtpSession::create(Cipher cipher, const uint8_t* l
   srtp_policy_t p;
   set_policy(p, cipher, local_key_salt, replay_window, ssrc_any_outbound);
   if (auto st = srtp_create(&s->out_, &p); st != srtp_err_status_ok) {
-    error = "srtp_create (outbound) failed: " + std::to_string(st);
     s->out_ = nullptr;
-    return nullptr;
+    return unexpected("srtp_create (outbound) failed: " + std::to_string(st));
   }
   set_policy(p, cipher, remote_key_salt, replay_window, ssrc_any_inbound);
   if (auto st = srtp_create(&s->in_, &p); st != srtp_err_status_ok) {
-    error = "srtp_create (inbound) failed: " + std::to_string(st);
     s->in_ = nullptr;
-    return nullptr;
+    return unexpected("srtp_create (inbound) failed: " + std::to_string(st));
   }
   return s;
 }

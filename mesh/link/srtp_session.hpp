@@ -5,6 +5,7 @@
 #include <memory>
 #include <string>
 
+#include "mesh/base/expected.hpp"
 #include "mesh/link/link_types.hpp"
 
 typedef struct srtp_ctx_t_ srtp_ctx_t;
@@ -21,12 +22,13 @@ class SrtpSession {
   static size_t key_length(Cipher c);   // master key bytes (16 for both profiles)
   static size_t salt_length(Cipher c);  // master salt bytes (12 GCM, 14 CM)
   // srtp_init() once per process; thread-safe.
-  static bool global_init(std::string& error);
+  static Expected<void, std::string> global_init();
 
   // local/remote_key_salt: key followed by salt, key_length + salt_length bytes each.
-  static std::unique_ptr<SrtpSession> create(Cipher cipher, const uint8_t* local_key_salt,
-                                             const uint8_t* remote_key_salt,
-                                             unsigned long replay_window, std::string& error);
+  static Expected<std::unique_ptr<SrtpSession>, std::string> create(Cipher cipher,
+                                                                    const uint8_t* local_key_salt,
+                                                                    const uint8_t* remote_key_salt,
+                                                                    unsigned long replay_window);
   ~SrtpSession();
   SrtpSession(const SrtpSession&) = delete;
   SrtpSession& operator=(const SrtpSession&) = delete;

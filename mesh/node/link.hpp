@@ -14,6 +14,7 @@
 #include <memory>
 #include <string>
 
+#include "mesh/base/expected.hpp"
 #include "mesh/link/certificate.hpp"
 #include "mesh/link/impairment.hpp"
 #include "mesh/link/link_types.hpp"
@@ -37,12 +38,12 @@ class Link {
   virtual void set_on_gathering_done(GatheringDoneCallback cb) = 0;
   virtual void set_on_state(StateCallback cb) = 0;
 
-  // Set-up through signaling (offer/answer, trickled candidates).
-  virtual bool start(std::string& error) = 0;
+  // Set-up through signaling (offer/answer, trickled candidates); each says why it failed.
+  virtual Expected<void, std::string> start() = 0;
   virtual link::SessionDescription local_description() const = 0;
-  virtual bool set_remote_description(const link::SessionDescription& remote,
-                                      std::string& error) = 0;
-  virtual bool add_remote_candidate(const std::string& candidate, std::string& error) = 0;
+  virtual Expected<void, std::string> set_remote_description(
+      const link::SessionDescription& remote) = 0;
+  virtual Expected<void, std::string> add_remote_candidate(const std::string& candidate) = 0;
   virtual void remote_candidates_done() = 0;
 
   // Plain RTP / RTCP; false if it did not leave (not connected, too large, refused).
@@ -58,9 +59,9 @@ class Link {
   virtual void close() = 0;
 };
 
-// Makes the link to one partner (nullptr with `error` when set-up fails).
-using LinkFactory = std::function<std::unique_ptr<Link>(
+// Makes the link to one partner, or says why set-up failed.
+using LinkFactory = std::function<Expected<std::unique_ptr<Link>, std::string>(
     GMainContext* ctx, const link::LinkConfig& config, std::shared_ptr<link::Certificate> cert,
-    link::Role role, std::string& error)>;
+    link::Role role)>;
 
 }  // namespace meshcast::node

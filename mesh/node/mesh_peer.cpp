@@ -255,11 +255,10 @@ void MeshPeer::set_impairment(const link::Impairment& imp) {
 MeshPeer::LinkEntry* MeshPeer::create_link(const std::string& id, bool offerer) {
   PeerId pid = pid_for(id);
   if (pid == mesh::kNoPeer) return nullptr;
-  std::string err;
   auto l = cfg_.link_factory(ctx_, cfg_.link, cert_,
-                             offerer ? link::Role::kOfferer : link::Role::kAnswerer, err);
+                             offerer ? link::Role::kOfferer : link::Role::kAnswerer);
   if (!l) {
-    g_warning("meshcast: cannot create link to %s: %s", id.c_str(), err.c_str());
+    g_warning("meshcast: cannot create link to %s: %s", id.c_str(), l.error().c_str());
     ++counters_.links_failed;
     return nullptr;
   }
@@ -269,7 +268,7 @@ MeshPeer::LinkEntry* MeshPeer::create_link(const std::string& id, bool offerer) 
   e.pid = pid;
   e.offerer = offerer;
   e.rtp.ssrc = ssrc_;
-  e.link = std::move(l);
+  e.link = std::move(*l);
   ++counters_.links_opened;
   if (impairment_.active()) e.link->set_receive_impairment(impairment_);
   e.link->set_on_state(
@@ -315,7 +314,6 @@ void MeshPeer::on_relay(const std::string& from, const std::string& kind,
     if (kind == "offer") sig_.send_relay(from, "bye", {{"reason", "busy"}});
     return;
   }
-  std::string err;
   if (kind == "offer") {
     auto desc = link::SessionDescription::from_json(payload);
     if (!desc) {
@@ -342,8 +340,10 @@ void MeshPeer::on_relay(const std::string& from, const std::string& kind,
     }
     LinkEntry* e = create_link(from, false);
     if (!e) return;
-    if (!e->link->set_remote_description(*desc, err) || !e->link->start(err)) {
-      g_warning("meshcast: cannot answer %s: %s", from.c_str(), err.c_str());
+    auto r = e->link->set_remote_description(*desc);
+    if (r) r = e->link->start();
+    if (!r) {
+      g_warning("meshcast: cannot answer %s: %s", from.c_str(), r.error().c_str());
       drop_link(pid, true);
       drain();
       return;
@@ -354,10 +354,11 @@ void MeshPeer::on_relay(const std::string& from, const std::string& kind,
     LinkEntry* e = entry(pid);
     if (!e || !e->offerer) return;
     auto desc = link::SessionDescription::from_json(payload);
-    if (!desc) err = desc.error();
-    if (!desc || !e->link->set_remote_description(*desc, err)) {
+    auto r = desc ? e->link->set_remote_description(*desc)
+                  : Expected<void, std::string>(unexpected(desc.error()));
+    if (!r) {
       ++counters_.decode_errors;
-      g_warning("meshcast: bad answer from %s: %s", from.c_str(), err.c_str());
+      g_warning("meshcast: bad answer from %s: %s", from.c_str(), r.error().c_str());
       drop_link(pid, true);
       drain();
     }
@@ -366,7 +367,7 @@ void MeshPeer::on_relay(const std::string& from, const std::string& kind,
     if (!e || !payload.is_object() || !payload.contains("candidate") ||
         !payload["candidate"].is_string())
       return;
-    if (!e->link->add_remote_candidate(payload["candidate"].get<std::string>(), err))
+    if (!e->link->add_remote_candidate(payload["candidate"].get<std::string>()))
       ++counters_.decode_errors;
   } else if (kind == "end-of-candidates") {
     if (LinkEntry* e = entry(pid)) e->link->remote_candidates_done();
@@ -665,8 +666,7 @@ void MeshPeer::drain() {
           break;
         }
         LinkEntry* e = create_link(*name, true);
-        std::string err;
-        if (!e || !e->link->start(err)) {
+        if (!e || !e->link->start()) {
           if (e)
             drop_link(o.peer, false);
           else
@@ -828,7 +828,7 @@ gboolean MeshPeer::on_nack_timer(gpointer p) {
   bool any = false;
   for (auto& [pid, e] : self->links_) {
     auto& reassembler = e.reassembler;
-    const auto nacks = e.nacks.poll(
+    const auto nacks = e.nacks.on_timer(
         now, [&](uint32_t msg_id) { return reassembler.missing(msg_id); }, e.link && e.connected);
     for (const ChunkNack& n : nacks) {
       self->transmit(e, UploadPacer::Kind::kRtcp, 0, wrap_nack(n, self->ssrc_), 0);

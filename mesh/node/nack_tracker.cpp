@@ -4,7 +4,7 @@
 
 namespace meshcast::node {
 
-bool NackTracker::on_chunk(uint32_t msg_id, uint32_t index, int64_t now_us) {
+bool NackTracker::on_chunk(uint32_t msg_id, uint32_t index, TimeUs now_us) {
   partials_.try_emplace(msg_id);
   while (partials_.size() > max_) partials_.erase(partials_.begin());
   auto it = partials_.find(msg_id);
@@ -16,7 +16,8 @@ bool NackTracker::on_chunk(uint32_t msg_id, uint32_t index, int64_t now_us) {
   return true;
 }
 
-std::vector<ChunkNack> NackTracker::poll(int64_t now_us, const MissingFn& missing, bool can_send) {
+std::vector<ChunkNack> NackTracker::on_timer(TimeUs now_us, const MissingFn& missing,
+                                             bool can_send) {
   std::vector<ChunkNack> out;
   for (auto it = partials_.begin(); it != partials_.end();) {
     Partial& part = it->second;
@@ -51,15 +52,15 @@ std::vector<ChunkNack> NackTracker::poll(int64_t now_us, const MissingFn& missin
   return out;
 }
 
-int64_t NackTracker::next_deadline_us() const {
-  int64_t next = -1;
+std::optional<TimeUs> NackTracker::next_deadline() const {
+  std::optional<TimeUs> next;
   for (auto& [id, part] : partials_) {
-    int64_t at = part.last_us + kDelayUs;
+    TimeUs at = part.last_us + kDelayUs;
     if (part.gap_us >= 0) at = std::min(at, part.gap_us + kDelayUs);
     if (part.nacks) at = std::max(at, part.nacked_us + kRetryUs);
-    // Forgotten by then at the latest (a poll does it).
+    // Forgotten by then at the latest (on_timer() does it).
     at = std::min(at, part.nacks >= kMaxNacks ? part.nacked_us : part.last_us + kGiveUpUs + 1);
-    if (next < 0 || at < next) next = at;
+    if (!next || at < *next) next = at;
   }
   return next;
 }

@@ -14,9 +14,9 @@ class PeerLinkAdapter final : public Link {
   explicit PeerLinkAdapter(std::unique_ptr<link::PeerLink> link) : link_(std::move(link)) {}
 
   // The default LinkFactory: a real PeerLink.
-  static std::unique_ptr<Link> create(GMainContext* ctx, const link::LinkConfig& config,
-                                      std::shared_ptr<link::Certificate> cert, link::Role role,
-                                      std::string& error);
+  static Expected<std::unique_ptr<Link>, std::string> create(
+      GMainContext* ctx, const link::LinkConfig& config, std::shared_ptr<link::Certificate> cert,
+      link::Role role);
 
   void set_on_rtp(PacketCallback cb) override { link_->set_on_rtp(std::move(cb)); }
   void set_on_rtcp(PacketCallback cb) override { link_->set_on_rtcp(std::move(cb)); }
@@ -28,13 +28,14 @@ class PeerLinkAdapter final : public Link {
   }
   void set_on_state(StateCallback cb) override { link_->set_on_state(std::move(cb)); }
 
-  bool start(std::string& error) override { return link_->start(error); }
+  Expected<void, std::string> start() override { return link_->start(); }
   link::SessionDescription local_description() const override { return link_->local_description(); }
-  bool set_remote_description(const link::SessionDescription& remote, std::string& error) override {
-    return link_->set_remote_description(remote, error);
+  Expected<void, std::string> set_remote_description(
+      const link::SessionDescription& remote) override {
+    return link_->set_remote_description(remote);
   }
-  bool add_remote_candidate(const std::string& candidate, std::string& error) override {
-    return link_->add_remote_candidate(candidate, error);
+  Expected<void, std::string> add_remote_candidate(const std::string& candidate) override {
+    return link_->add_remote_candidate(candidate);
   }
   void remote_candidates_done() override { link_->remote_candidates_done(); }
 

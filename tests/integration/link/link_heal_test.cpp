@@ -174,42 +174,43 @@ TEST_F(LinkHealTest, WithoutAHealWindowASilentLinkFailsAsBefore) {
   EXPECT_NE(offerer_reason_.find("unresponsive"), std::string::npos) << offerer_reason_;
   EXPECT_FALSE(saw(offerer_states_, LinkState::kReconnecting));
   EXPECT_EQ(pair_->offerer->stats().ice_restarts, 0u);
-  std::string err;
-  EXPECT_FALSE(pair_->answerer->restart_ice(err));
+  EXPECT_FALSE(pair_->answerer->restart_ice());
 }
 
 // The attacker controls the signalling path (a lying tracker, or a third party's relay that
 // got through): every forged restart is refused and the link keeps carrying media.
 TEST_F(LinkHealTest, LyingAndStaleRestartMessagesAreRefusedWithoutHurtingTheLink) {
   connect(20000);
-  std::string err;
   auto offer_like = pair_->offerer->local_description();  // the offerer's fingerprint, actpass
   // Generation 0 (the first exchange) and one not above the current: stale.
-  EXPECT_FALSE(pair_->answerer->set_remote_restart(0, offer_like, err));
-  EXPECT_NE(err.find("generation"), std::string::npos) << err;
+  auto refused = pair_->answerer->set_remote_restart(0, offer_like);
+  ASSERT_FALSE(refused);
+  EXPECT_NE(refused.error().find("generation"), std::string::npos) << refused.error();
   // A huge jump would make every genuine later offer look stale.
-  EXPECT_FALSE(pair_->answerer->set_remote_restart(1000000, offer_like, err));
+  EXPECT_FALSE(pair_->answerer->set_remote_restart(1000000, offer_like));
   // Another certificate: DTLS is not redone, so this would hand the link to someone else.
   auto forged = offer_like;
   forged.fingerprint = "sha-256 AB";
   for (int i = 1; i < 32; ++i) forged.fingerprint += ":AB";
-  EXPECT_FALSE(pair_->answerer->set_remote_restart(1, forged, err));
-  EXPECT_NE(err.find("fingerprint"), std::string::npos) << err;
+  refused = pair_->answerer->set_remote_restart(1, forged);
+  ASSERT_FALSE(refused);
+  EXPECT_NE(refused.error().find("fingerprint"), std::string::npos) << refused.error();
   // Another DTLS role.
   auto role = offer_like;
   role.setup = DtlsSetup::kPassive;
-  EXPECT_FALSE(pair_->answerer->set_remote_restart(1, role, err));
-  EXPECT_NE(err.find("setup"), std::string::npos) << err;
+  refused = pair_->answerer->set_remote_restart(1, role);
+  ASSERT_FALSE(refused);
+  EXPECT_NE(refused.error().find("setup"), std::string::npos) << refused.error();
   // Garbage credentials.
   auto bad = offer_like;
   bad.ufrag = "x";
-  EXPECT_FALSE(pair_->answerer->set_remote_restart(1, bad, err));
+  EXPECT_FALSE(pair_->answerer->set_remote_restart(1, bad));
   // An answer the offerer never asked for.
   auto answer_like = pair_->answerer->local_description();
-  EXPECT_FALSE(pair_->offerer->set_remote_restart(1, answer_like, err));
+  EXPECT_FALSE(pair_->offerer->set_remote_restart(1, answer_like));
   // Candidates of a generation that does not exist.
   EXPECT_FALSE(pair_->answerer->add_remote_candidate(
-      "candidate:9 1 UDP 2015363327 127.0.0.1 40000 typ host", 7, err));
+      "candidate:9 1 UDP 2015363327 127.0.0.1 40000 typ host", 7));
   pair_->answerer->remote_candidates_done(7);
 
   EXPECT_EQ(pair_->offerer->state(), LinkState::kConnected);
@@ -247,8 +248,8 @@ TEST_F(LinkHealTest, AOneWayCutIsNoticedByTheOffererThroughUnansweredKeepalives)
 TEST_F(LinkHealTest, LostRestartOffersAreRetriedWithAHigherGeneration) {
   connect(20000);
   pair_->hold_restarts = true;
-  std::string err;
-  ASSERT_TRUE(pair_->offerer->restart_ice(err)) << err;
+  auto restarted = pair_->offerer->restart_ice();
+  ASSERT_TRUE(restarted) << restarted.error();
   EXPECT_EQ(pair_->offerer->state(), LinkState::kReconnecting);
   ASSERT_TRUE(run_context_until(
       ctx_, [&] { return pair_->restart_offers >= 2; }, 6000));

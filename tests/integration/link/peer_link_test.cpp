@@ -267,10 +267,9 @@ TEST_F(LinkTest, FingerprintMismatchInAnswerFailsTheHandshake) {
 
 TEST_F(LinkTest, FingerprintMismatchInOfferFailsTheHandshake) {
   auto o = options();
-  std::string err;
-  auto other = Certificate::generate(err);
-  ASSERT_TRUE(other) << err;
-  o.mutate_offer = [&](SessionDescription& d) { d.fingerprint = other->fingerprint(); };
+  auto other = Certificate::generate();
+  ASSERT_TRUE(other) << other.error();
+  o.mutate_offer = [&](SessionDescription& d) { d.fingerprint = (*other)->fingerprint(); };
   make_pair(std::move(o));
   auto connected = pair_->connect();
   ASSERT_TRUE(connected) << connected.error();
@@ -419,51 +418,61 @@ TEST_F(LinkTest, LinkMayBeDestroyedFromItsOwnCallbacks) {
 
 TEST_F(LinkTest, RemoteInputIsValidated) {
   make_pair(options());
-  std::string err;
   PeerLink& a = *pair_->answerer;
-  EXPECT_FALSE(a.add_remote_candidate("candidate:1 1 UDP 1 999.1.1.1 9 typ host", err));
-  EXPECT_NE(err.find("numeric"), std::string::npos) << err;
-  EXPECT_FALSE(a.add_remote_candidate("garbage", err));
-  EXPECT_NE(err.find("candidate"), std::string::npos) << err;
-  EXPECT_FALSE(a.add_remote_candidate("candidate:1 2 UDP 1 127.0.0.1 9 typ host", err));
-  EXPECT_NE(err.find("component"), std::string::npos) << err;
+  auto r = a.add_remote_candidate("candidate:1 1 UDP 1 999.1.1.1 9 typ host");
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().find("numeric"), std::string::npos) << r.error();
+  r = a.add_remote_candidate("garbage");
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().find("candidate"), std::string::npos) << r.error();
+  r = a.add_remote_candidate("candidate:1 2 UDP 1 127.0.0.1 9 typ host");
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().find("component"), std::string::npos) << r.error();
   // An answer may not say actpass.
   SessionDescription answer = a.local_description();
   answer.setup = DtlsSetup::kActpass;
-  ASSERT_TRUE(pair_->offerer->start(err)) << err;
-  EXPECT_FALSE(pair_->offerer->set_remote_description(answer, err));
-  EXPECT_NE(err.find("actpass"), std::string::npos) << err;
+  auto started = pair_->offerer->start();
+  ASSERT_TRUE(started) << started.error();
+  r = pair_->offerer->set_remote_description(answer);
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().find("actpass"), std::string::npos) << r.error();
   // A description built in memory is validated like a parsed one.
   SessionDescription broken = a.local_description();
   broken.fingerprint = "sha-256 nope";
-  EXPECT_FALSE(pair_->offerer->set_remote_description(broken, err));
-  EXPECT_NE(err.find("fingerprint"), std::string::npos) << err;
+  r = pair_->offerer->set_remote_description(broken);
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().find("fingerprint"), std::string::npos) << r.error();
 }
 
 TEST_F(LinkTest, UnreachableCandidatesFailWithinTheConnectTimeout) {
   // Two links that never learn each other's real candidates: each only hears of a
   // port nobody listens on.
-  std::string err;
   LinkConfig cfg;
   cfg.connect_timeout_ms = 2000;
   auto cert = Certificate::process_default();
-  auto off = PeerLink::create(ctx_, cfg, cert, Role::kOfferer, err);
-  auto ans = PeerLink::create(ctx_, cfg, cert, Role::kAnswerer, err);
-  ASSERT_TRUE(off && ans) << err;
+  auto made_off = PeerLink::create(ctx_, cfg, cert, Role::kOfferer);
+  ASSERT_TRUE(made_off) << made_off.error();
+  auto made_ans = PeerLink::create(ctx_, cfg, cert, Role::kAnswerer);
+  ASSERT_TRUE(made_ans) << made_ans.error();
+  std::unique_ptr<PeerLink> off = std::move(*made_off), ans = std::move(*made_ans);
   std::string reason;
   off->set_on_state([&](LinkState s, const std::string& r) {
     if (s == LinkState::kFailed) reason = r;
   });
-  ASSERT_TRUE(off->start(err)) << err;
+  auto r = off->start();
+  ASSERT_TRUE(r) << r.error();
   SessionDescription offer = off->local_description();
   offer.candidates = {"candidate:1 1 UDP 2015363327 127.0.0.1 9 typ host"};
   offer.end_of_candidates = true;
-  ASSERT_TRUE(ans->set_remote_description(offer, err)) << err;
-  ASSERT_TRUE(ans->start(err)) << err;
+  r = ans->set_remote_description(offer);
+  ASSERT_TRUE(r) << r.error();
+  r = ans->start();
+  ASSERT_TRUE(r) << r.error();
   SessionDescription answer = ans->local_description();
   answer.candidates = {"candidate:1 1 UDP 2015363327 127.0.0.1 9 typ host"};
   answer.end_of_candidates = true;
-  ASSERT_TRUE(off->set_remote_description(answer, err)) << err;
+  r = off->set_remote_description(answer);
+  ASSERT_TRUE(r) << r.error();
   ASSERT_TRUE(run_context_until(
       ctx_, [&] { return off->state() == LinkState::kFailed; }, 5000))
       << to_string(off->state());

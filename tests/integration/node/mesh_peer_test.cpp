@@ -179,13 +179,12 @@ TEST(MeshPeerAttack, OffersThatNeverCompleteHoldOnlyAFewAgents) {
   victim.start();
   std::vector<std::unique_ptr<link::PeerLink>> attackers;
   for (int i = 0; i < 40; ++i) {
-    std::string err;
-    auto l =
-        link::PeerLink::create(g_main_context_default(), cfg.link, cert, link::Role::kOfferer, err);
-    ASSERT_TRUE(l) << err;
-    ASSERT_TRUE(l->start(err)) << err;
-    victim.on_relay("stranger-" + std::to_string(i), "offer", l->local_description().to_json());
-    attackers.push_back(std::move(l));
+    auto l = link::PeerLink::create(g_main_context_default(), cfg.link, cert, link::Role::kOfferer);
+    ASSERT_TRUE(l) << l.error();
+    auto started = (*l)->start();
+    ASSERT_TRUE(started) << started.error();
+    victim.on_relay("stranger-" + std::to_string(i), "offer", (*l)->local_description().to_json());
+    attackers.push_back(std::move(*l));
   }
   spin(200);
   EXPECT_LE(victim.buffers().links, node::MeshPeer::kMaxPendingAnswers);

@@ -6,11 +6,14 @@
 #include <cstring>
 #include <thread>
 
+#include "mesh/base/time.hpp"
 #include "mesh/link/dtls_transport.hpp"
 #include "mesh/link/packet_class.hpp"
 #include "mesh/link/srtp_session.hpp"
 
 using namespace meshcast::link;
+using meshcast::monotonic_us;
+using meshcast::TimeUs;
 
 namespace {
 
@@ -31,37 +34,40 @@ void pump(Pair& p, bool drop_first = false) {
         ++p.dropped_first_flights;
         continue;
       }
-      p.server->handle_datagram(d.data(), d.size());
+      p.server->handle_datagram(d.data(), d.size(), monotonic_us());
     }
     for (auto& d : p.server->take_outgoing()) {
       moved = true;
-      p.client->handle_datagram(d.data(), d.size());
+      p.client->handle_datagram(d.data(), d.size(), monotonic_us());
     }
     if (!moved) {
-      if (p.client->timeout_ms() >= 0 && p.client->state() == DtlsTransport::State::kHandshaking) {
+      if (auto at = p.client->next_deadline()) {
         // OpenSSL checks the real clock: wait out the (200 ms) retransmission timer.
-        std::this_thread::sleep_for(std::chrono::milliseconds(p.client->timeout_ms() + 2));
-        p.client->handle_timeout();
-        if (p.client->has_outgoing()) continue;
+        std::this_thread::sleep_for(std::chrono::microseconds(*at - monotonic_us() + 2000));
+        p.client->on_timer(monotonic_us());
+        // The deadline counts from the `now` given with the input, taken before OpenSSL read
+        // its clock, so it can come a little early: then on_timer() only moves it on.
+        if (p.client->has_outgoing() || p.client->next_deadline() != at) continue;
       }
       return;
     }
   }
 }
 
-Pair make_pair(CipherPreference cp, CipherPreference sp,
-               const std::string& server_fp_override = "") {
+Pair make_pair(CipherPreference cp, CipherPreference sp, const std::string& server_fp_override = "",
+               TimeUs now = monotonic_us()) {
   auto cc = Certificate::process_default();
-  std::string err;
-  static auto sc = Certificate::generate(err);
+  static auto sc = *Certificate::generate();
   Pair p;
   p.client = std::make_unique<DtlsTransport>(
       cc, true, cp, server_fp_override.empty() ? sc->fingerprint() : server_fp_override);
   p.server = std::make_unique<DtlsTransport>(sc, false, sp, cc->fingerprint());
-  EXPECT_TRUE(p.client->init()) << p.client->error();
-  EXPECT_TRUE(p.server->init()) << p.server->error();
-  p.client->start();
-  p.server->start();
+  auto ci = p.client->init();
+  EXPECT_TRUE(ci) << ci.error();
+  auto si = p.server->init();
+  EXPECT_TRUE(si) << si.error();
+  p.client->start(now);
+  p.server->start(now);
   return p;
 }
 
@@ -102,14 +108,16 @@ TEST_P(DtlsSrtp, HandshakeExportsMatchingKeysAndSrtpWorks) {
   EXPECT_EQ(p.client->keys().local_key_salt.size(),
             SrtpSession::key_length(want) + SrtpSession::salt_length(want));
 
-  std::string err;
   auto& ck = p.client->keys();
   auto& sk = p.server->keys();
-  auto a = SrtpSession::create(ck.cipher, ck.local_key_salt.data(), ck.remote_key_salt.data(), 1024,
-                               err);
-  auto b = SrtpSession::create(sk.cipher, sk.local_key_salt.data(), sk.remote_key_salt.data(), 1024,
-                               err);
-  ASSERT_TRUE(a && b) << err;
+  auto made_a =
+      SrtpSession::create(ck.cipher, ck.local_key_salt.data(), ck.remote_key_salt.data(), 1024);
+  ASSERT_TRUE(made_a) << made_a.error();
+  auto made_b =
+      SrtpSession::create(sk.cipher, sk.local_key_salt.data(), sk.remote_key_salt.data(), 1024);
+  ASSERT_TRUE(made_b) << made_b.error();
+  SrtpSession* a = made_a->get();
+  SrtpSession* b = made_b->get();
 
   auto plain = rtp(1, 200);
   auto buf = plain;
@@ -162,6 +170,28 @@ TEST(DtlsTransport, RecoversALostFlightByRetransmission) {
   EXPECT_EQ(p.server->state(), DtlsTransport::State::kConnected) << p.server->error();
 }
 
+TEST(DtlsTransport, RetransmissionDeadlineIsAbsoluteAndEndsWithTheHandshake) {
+  // The deadline is the given `now` plus OpenSSL's first retransmission delay (200 ms).
+  const TimeUs now = monotonic_us();
+  Pair p = make_pair(CipherPreference::kAuto, CipherPreference::kAuto, "", now);
+  ASSERT_TRUE(p.client->next_deadline());
+  EXPECT_GT(*p.client->next_deadline(), now);
+  EXPECT_LE(*p.client->next_deadline(), now + 200 * meshcast::kUsPerMs);
+  EXPECT_FALSE(p.server->next_deadline()) << "the server waits for the hello: no timer yet";
+  pump(p);
+  ASSERT_EQ(p.client->state(), DtlsTransport::State::kConnected) << p.client->error();
+  EXPECT_FALSE(p.client->next_deadline());
+  EXPECT_FALSE(p.server->next_deadline());
+}
+
+TEST(DtlsTransport, InitFailsWithAReasonWithoutACertificate) {
+  DtlsTransport t(nullptr, true, CipherPreference::kAuto, "sha-256 00");
+  auto r = t.init();
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error(), "no certificate");
+  EXPECT_EQ(t.state(), DtlsTransport::State::kFailed);
+}
+
 TEST(DtlsTransport, FingerprintMismatchFailsBothSides) {
   std::string wrong = Certificate::process_default()->fingerprint();
   wrong[8] = wrong[8] == 'A' ? 'B' : 'A';
@@ -184,8 +214,8 @@ TEST(DtlsTransport, GarbageDatagramsDoNotCrash) {
   std::vector<uint8_t> junk(300);
   for (size_t i = 0; i < junk.size(); ++i) junk[i] = static_cast<uint8_t>(i * 31 + 22);
   junk[0] = 22;
-  p.server->handle_datagram(junk.data(), junk.size());
-  p.server->handle_datagram(junk.data(), 1);
+  p.server->handle_datagram(junk.data(), junk.size(), monotonic_us());
+  p.server->handle_datagram(junk.data(), 1, monotonic_us());
   SUCCEED();
 }
 

@@ -25,16 +25,13 @@ FakeLink::~FakeLink() {
   net_.detach(serial_);
 }
 
-bool FakeLink::start(std::string& error) {
-  if (started_) {
-    error = "already started";
-    return false;
-  }
+Expected<void, std::string> FakeLink::start() {
+  if (started_) return unexpected("already started");
   started_ = true;
   state_ = link::LinkState::kGathering;
   net_.post({serial_, false, link::LinkState::kNew, "", true, {}});
   connect_if_ready();
-  return true;
+  return {};
 }
 
 link::SessionDescription FakeLink::local_description() const {
@@ -47,29 +44,20 @@ link::SessionDescription FakeLink::local_description() const {
   return d;
 }
 
-bool FakeLink::set_remote_description(const link::SessionDescription& remote, std::string& error) {
-  if (peer_) {
-    error = "remote description already set";
-    return false;
-  }
+Expected<void, std::string> FakeLink::set_remote_description(
+    const link::SessionDescription& remote) {
+  if (peer_) return unexpected("remote description already set");
   FakeLink* other = net_.find_ufrag(remote.ufrag);
-  if (!other || other == this) {
-    error = "no such link: " + remote.ufrag;
-    return false;
-  }
-  if (net_.blocked(owner_, other->owner_)) {
-    error = "unreachable";
-    return false;
-  }
+  if (!other || other == this) return unexpected("no such link: " + remote.ufrag);
+  if (net_.blocked(owner_, other->owner_)) return unexpected("unreachable");
   peer_ = other->serial_;
   peer_owner_ = other->owner_;
   connect_if_ready();
-  return true;
+  return {};
 }
 
-bool FakeLink::add_remote_candidate(const std::string& candidate, std::string& error) {
-  error = "unknown candidate " + candidate.substr(0, 32);
-  return false;
+Expected<void, std::string> FakeLink::add_remote_candidate(const std::string& candidate) {
+  return unexpected("unknown candidate " + candidate.substr(0, 32));
 }
 
 void FakeLink::connect_if_ready() {

@@ -20,11 +20,12 @@ class FakeLink final : public Link {
   void set_on_gathering_done(GatheringDoneCallback cb) override { on_gathered_ = std::move(cb); }
   void set_on_state(StateCallback cb) override { on_state_ = std::move(cb); }
 
-  bool start(std::string& error) override;
+  Expected<void, std::string> start() override;
   link::SessionDescription local_description() const override;
-  bool set_remote_description(const link::SessionDescription& remote, std::string& error) override;
+  Expected<void, std::string> set_remote_description(
+      const link::SessionDescription& remote) override;
   // There is nothing to trickle: every candidate is refused as unknown.
-  bool add_remote_candidate(const std::string& candidate, std::string& error) override;
+  Expected<void, std::string> add_remote_candidate(const std::string& candidate) override;
   void remote_candidates_done() override {}
 
   bool send_rtp(const uint8_t* data, size_t len) override { return send(data, len, false); }

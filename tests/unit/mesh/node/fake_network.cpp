@@ -15,8 +15,8 @@ FakeNetwork::~FakeNetwork() {
 
 LinkFactory FakeNetwork::factory(const std::string& owner) {
   return [this, owner](GMainContext*, const link::LinkConfig&, std::shared_ptr<link::Certificate>,
-                       link::Role role, std::string&) -> std::unique_ptr<Link> {
-    return std::make_unique<FakeLink>(*this, owner, role);
+                       link::Role role) -> Expected<std::unique_ptr<Link>, std::string> {
+    return std::unique_ptr<Link>(std::make_unique<FakeLink>(*this, owner, role));
   };
 }
 

@@ -37,10 +37,10 @@ TEST(NackTracker, AsksForTheTailOnceChunksStopComing) {
   m.count[7] = 5;
   m.receive(t, 7, 0, 0);
   m.receive(t, 7, 1, 1 * kMs);
-  m.receive(t, 7, 2, 2 * kMs);                         // 3 and 4 lost
-  EXPECT_TRUE(t.poll(10 * kMs, m.missing()).empty());  // still coming, maybe
-  EXPECT_EQ(t.next_deadline_us(), 2 * kMs + NackTracker::kDelayUs);
-  auto n = t.poll(2 * kMs + NackTracker::kDelayUs, m.missing());
+  m.receive(t, 7, 2, 2 * kMs);                             // 3 and 4 lost
+  EXPECT_TRUE(t.on_timer(10 * kMs, m.missing()).empty());  // still coming, maybe
+  EXPECT_EQ(t.next_deadline(), 2 * kMs + NackTracker::kDelayUs);
+  auto n = t.on_timer(2 * kMs + NackTracker::kDelayUs, m.missing());
   ASSERT_EQ(n.size(), 1u);
   EXPECT_EQ(n[0].msg_id, 7u);
   EXPECT_EQ(n[0].indices, (std::vector<uint16_t>{3, 4}));
@@ -55,7 +55,7 @@ TEST(NackTracker, AGapIsAskedForWhileLaterChunksStillCome) {
   m.receive(t, 3, 0, 0);
   int64_t now = 0;
   for (uint16_t i = 2; i < 10; ++i) m.receive(t, 3, i, now += 10 * kMs);
-  const auto n = t.poll(now, m.missing());
+  const auto n = t.on_timer(now, m.missing());
   ASSERT_EQ(n.size(), 1u);
   EXPECT_EQ(n[0].indices, (std::vector<uint16_t>{1}));
 }
@@ -68,7 +68,7 @@ TEST(NackTracker, AFilledGapAsksNothing) {
   m.receive(t, 3, 2, 1 * kMs);  // 1 overtaken
   m.receive(t, 3, 1, 5 * kMs);  // ... and in after all
   m.receive(t, 3, 3, 29 * kMs);
-  EXPECT_TRUE(t.poll(31 * kMs, m.missing()).empty());
+  EXPECT_TRUE(t.on_timer(31 * kMs, m.missing()).empty());
   EXPECT_EQ(t.size(), 1u);  // still tracked: its tail may yet go missing
 }
 
@@ -79,7 +79,7 @@ TEST(NackTracker, RepeatsAtMostMaxNacksThenForgets) {
   m.receive(t, 1, 0, 0);
   int asked = 0;
   for (int64_t now = 0; now < 2'000 * kMs; now += 5 * kMs) {
-    auto n = t.poll(now, m.missing());
+    auto n = t.on_timer(now, m.missing());
     for (auto& x : n) {
       EXPECT_EQ(x.indices, (std::vector<uint16_t>{1, 2}));
       ++asked;
@@ -87,7 +87,7 @@ TEST(NackTracker, RepeatsAtMostMaxNacksThenForgets) {
   }
   EXPECT_EQ(asked, NackTracker::kMaxNacks);
   EXPECT_TRUE(t.empty());
-  EXPECT_EQ(t.next_deadline_us(), -1);
+  EXPECT_FALSE(t.next_deadline());
 }
 
 TEST(NackTracker, RetriesAreSpacedByTheRetryDelay) {
@@ -95,10 +95,10 @@ TEST(NackTracker, RetriesAreSpacedByTheRetryDelay) {
   Messages m;
   m.count[1] = 3;
   m.receive(t, 1, 0, 0);
-  ASSERT_EQ(t.poll(NackTracker::kDelayUs, m.missing()).size(), 1u);
-  EXPECT_TRUE(t.poll(NackTracker::kDelayUs + NackTracker::kRetryUs - 1, m.missing()).empty());
-  EXPECT_EQ(t.next_deadline_us(), NackTracker::kDelayUs + NackTracker::kRetryUs);
-  EXPECT_EQ(t.poll(NackTracker::kDelayUs + NackTracker::kRetryUs, m.missing()).size(), 1u);
+  ASSERT_EQ(t.on_timer(NackTracker::kDelayUs, m.missing()).size(), 1u);
+  EXPECT_TRUE(t.on_timer(NackTracker::kDelayUs + NackTracker::kRetryUs - 1, m.missing()).empty());
+  EXPECT_EQ(t.next_deadline(), NackTracker::kDelayUs + NackTracker::kRetryUs);
+  EXPECT_EQ(t.on_timer(NackTracker::kDelayUs + NackTracker::kRetryUs, m.missing()).size(), 1u);
 }
 
 TEST(NackTracker, CompletedMessagesAreNotAskedFor) {
@@ -110,7 +110,7 @@ TEST(NackTracker, CompletedMessagesAreNotAskedFor) {
   m.receive(t, 2, 0, 0);
   t.forget(1);         // completed
   m.got[2].insert(1);  // completed without the tracker being told (evicted, say)
-  EXPECT_TRUE(t.poll(NackTracker::kDelayUs, m.missing()).empty());
+  EXPECT_TRUE(t.on_timer(NackTracker::kDelayUs, m.missing()).empty());
   EXPECT_TRUE(t.empty());
 }
 
@@ -119,9 +119,9 @@ TEST(NackTracker, NothingIsAskedWhileTheLinkIsDownAndItIsKept) {
   Messages m;
   m.count[1] = 2;
   m.receive(t, 1, 0, 0);
-  EXPECT_TRUE(t.poll(NackTracker::kDelayUs, m.missing(), false).empty());
+  EXPECT_TRUE(t.on_timer(NackTracker::kDelayUs, m.missing(), false).empty());
   EXPECT_EQ(t.size(), 1u);
-  EXPECT_EQ(t.poll(NackTracker::kDelayUs + kMs, m.missing(), true).size(), 1u);
+  EXPECT_EQ(t.on_timer(NackTracker::kDelayUs + kMs, m.missing(), true).size(), 1u);
 }
 
 TEST(NackTracker, ManyMessageIdsStayWithinTheBound) {
@@ -134,7 +134,7 @@ TEST(NackTracker, ManyMessageIdsStayWithinTheBound) {
     m.receive(t, id, 0, id);
     ASSERT_LE(t.size(), 16u);
   }
-  const auto n = t.poll(100'000 + NackTracker::kDelayUs, m.missing());
+  const auto n = t.on_timer(100'000 + NackTracker::kDelayUs, m.missing());
   EXPECT_EQ(n.size(), 16u);
   EXPECT_EQ(n.front().msg_id, 100'000u - 15);
   // The oldest id, arriving late, is not tracked again at the cost of a newer one.
@@ -146,6 +146,6 @@ TEST(NackTracker, GivesUpOnAMessageSilentForLong) {
   Messages m;
   m.count[1] = 2;
   m.receive(t, 1, 0, 0);
-  EXPECT_TRUE(t.poll(NackTracker::kGiveUpUs + 1, m.missing()).empty());
+  EXPECT_TRUE(t.on_timer(NackTracker::kGiveUpUs + 1, m.missing()).empty());
   EXPECT_TRUE(t.empty());
 }
