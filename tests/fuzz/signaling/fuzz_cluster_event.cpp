@@ -12,6 +12,7 @@
 #include "signaling/tracker_core.hpp"
 
 using namespace meshcast::signaling;
+using meshcast::ms_to_us;
 
 namespace {
 const char* kK1Pem =
@@ -56,11 +57,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   core.on_text(3, hello.dump(), 0, out);
   if (!core.has_peer("k1")) __builtin_trap();  // the setup itself must work
   // The event twice (a duplicate after a snapshot), then time passes past every timeout.
-  core.on_cluster(*e, 10, out);
-  core.on_cluster(*e, 20, out);
-  core.cluster_tick(100'000, true, out);
-  core.on_timer(100'000, out);
-  core.on_text(2, R"({"type":"relay","to":"x1","kind":"offer"})", 100'000, out);
+  core.on_cluster(*e, ms_to_us(10), out);
+  core.on_cluster(*e, ms_to_us(20), out);
+  core.cluster_tick(ms_to_us(100'000), true, out);
+  core.on_timer(ms_to_us(100'000), out);
+  core.on_text(2, R"({"type":"relay","to":"x1","kind":"offer"})", ms_to_us(100'000), out);
   (void)core.cluster_share();
   return 0;
 }
