@@ -44,8 +44,11 @@ TrackerCore::TrackerCore(TrackerConfig config, std::unique_ptr<IdentityStore> id
       instance_timeout_(ms_to_us(config_.instance_timeout_ms)),
       cluster_bind_timeout_(ms_to_us(config_.cluster_bind_timeout_ms)),
       identities_(std::move(identities)) {
-  if (!identities_) identities_ = IdentityStore::open("", config_.max_identities, nullptr);
-  if (!identities_) throw std::runtime_error("cannot open an in-memory SQLite database");
+  if (!identities_) {
+    auto store = IdentityStore::open("", config_.max_identities);
+    if (!store) throw std::runtime_error(store.error());
+    identities_ = *std::move(store);
+  }
 }
 
 // ---- plumbing -------------------------------------------------------------------------
@@ -312,7 +315,7 @@ void TrackerCore::on_hello(Conn& c, ConnId conn, const Request& req, TimeUs now,
       // user, back without its token (a restarted process). Anyone else waits for the grace.
       const bool takeover = !held->second.online() && b.contains("identity_key") &&
                             identities_->key_of(id) &&
-                            !admit_identity(*identities_, c.nonce, id, true, b);
+                            admit_identity(*identities_, c.nonce, id, true, b).has_value();
       if (!takeover)
         return error(conn, err::kDuplicatePeerId, "peer id '" + id + "' is taken", &req, out, now);
       remove_peer(id, out);
@@ -324,11 +327,10 @@ void TrackerCore::on_hello(Conn& c, ConnId conn, const Request& req, TimeUs now,
     while (peers_.count(id));
   }
   // In a cluster a new binding is the cluster's to decide: admit_identity leaves it to us.
-  std::string new_binding;
-  if (auto refused = admit_identity(*identities_, c.nonce, id, requested, b,
-                                    clustered() ? &new_binding : nullptr))
-    return error(conn, refused->code, std::move(refused->message), &req, out, now);
-  if (!new_binding.empty()) return claim_identity(c, conn, req, id, new_binding, now, out);
+  auto admitted = admit_identity(*identities_, c.nonce, id, requested, b, clustered());
+  if (!admitted)
+    return error(conn, admitted.error().code, std::move(admitted.error().message), &req, out, now);
+  if (!admitted->empty()) return claim_identity(c, conn, req, id, *admitted, now, out);
   std::string key;
   if (requested) key = get_str(b, "identity_key");
   finish_hello(c, conn, req, id, key, now, out);

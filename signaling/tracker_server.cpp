@@ -84,7 +84,7 @@ struct TrackerServer::Impl {
 
   explicit Impl(TrackerServerOptions o)
       : opt(std::move(o)),
-        core(opt.core, IdentityStore::open(opt.identity_db, opt.core.max_identities, &store_error)),
+        core(opt.core, open_store()),
         silence(int64_t(opt.ws_ping_interval_s) * 1000, opt.ws_idle_timeout_ms) {}
 
   ~Impl() {
@@ -723,11 +723,16 @@ struct TrackerServer::Impl {
     respond(msg, 404, "text/plain", "not found\n");
   }
 
-  bool start(std::string* error) {
-    auto fail = [&](const std::string& why) {
-      if (error) *error = why;
-      return false;
-    };
+  // The identity database, or none (the core then makes one in memory) and start() fails.
+  std::unique_ptr<IdentityStore> open_store() {
+    auto store = IdentityStore::open(opt.identity_db, opt.core.max_identities);
+    if (store) return *std::move(store);
+    store_error = std::move(store).error();
+    return nullptr;
+  }
+
+  Expected<void, std::string> start() {
+    auto fail = [](std::string why) { return unexpected(std::move(why)); };
     if (!store_error.empty()) return fail(store_error);
     server = soup_server_new("server-header", "meshcast-tracker", nullptr);
     if (!opt.tls_cert_file.empty() || !opt.tls_key_file.empty()) {
@@ -755,8 +760,7 @@ struct TrackerServer::Impl {
       };
       hc.on_closed = [this](WsHub::Id id) { on_hub_closed(this, id); };
       hub = std::make_unique<WsHub>(opt.max_incoming_bytes, kCloseTimeoutMs, std::move(hc));
-      std::string herr;
-      if (!hub->start(&herr)) return fail(herr);
+      if (auto started = hub->start(); !started) return started;
       soup_server_add_handler(server, "/ws", &Impl::on_ws_request, this, nullptr);
     }
     g_signal_connect(server, "request-started", G_CALLBACK(&Impl::on_request_started), this);
@@ -818,14 +822,14 @@ struct TrackerServer::Impl {
     }
     log(LogLevel::kInfo, "listening on %s",
         (std::string(tls ? "wss://" : "ws://") + host_port(opt.host, bound_port) + "/ws").c_str());
-    return true;
+    return {};
   }
 };
 
 TrackerServer::TrackerServer(TrackerServerOptions options)
     : impl_(std::make_unique<Impl>(std::move(options))) {}
 TrackerServer::~TrackerServer() = default;
-bool TrackerServer::start(std::string* error) { return impl_->start(error); }
+Expected<void, std::string> TrackerServer::start() { return impl_->start(); }
 uint16_t TrackerServer::port() const { return impl_->bound_port; }
 static std::string host_port(const std::string& host, uint16_t port) {
   bool v6 = host.find(':') != std::string::npos;  // IPv6 literals need brackets in URLs

@@ -185,9 +185,8 @@ class Cluster {
           continue;
         }
         const std::string text = to_text(e);
-        std::string why;
-        auto parsed = parse_cluster_event(text, &why);
-        ASSERT_TRUE(parsed) << why << ": " << text;
+        auto parsed = parse_cluster_event(text);
+        ASSERT_TRUE(parsed) << parsed.error() << ": " << text;
         for (auto& [id, c] : cores) {
           if (id == inst || dead.count(id)) continue;
           if (e.type == ClusterEventType::kDeliver && id != e.target) continue;

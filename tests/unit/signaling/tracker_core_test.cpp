@@ -945,18 +945,17 @@ TEST(TrackerCore, BindingsSurviveARestartWithTheSameDatabase) {
   const std::string db = (dir / "identities.db").string();
   const auto bob = *IdentityKey::generate(), mallory = *IdentityKey::generate();
   {
-    std::string err;
-    CoreHarness h({}, IdentityStore::open(db, 100, &err));
-    ASSERT_TRUE(err.empty()) << err;
+    auto store = IdentityStore::open(db, 100);
+    ASSERT_TRUE(store) << store.error();
+    CoreHarness h({}, *std::move(store));
     auto b = h.open();
     ASSERT_EQ(h.hello_as(b, "bob", bob)["type"], "hello_ok");
   }
   {
-    std::string err;
-    auto store = IdentityStore::open(db, 100, &err);
-    ASSERT_TRUE(store) << err;
-    EXPECT_EQ(store->size(), 1u);
-    CoreHarness h({}, std::move(store));
+    auto store = IdentityStore::open(db, 100);
+    ASSERT_TRUE(store) << store.error();
+    EXPECT_EQ((*store)->size(), 1u);
+    CoreHarness h({}, *std::move(store));
     auto m = h.open(), b = h.open();
     EXPECT_EQ(h.hello_as(m, "bob", mallory)["code"], "id_taken");
     EXPECT_EQ(h.hello(m, "bob")["code"], "id_taken");
