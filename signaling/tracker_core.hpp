@@ -51,6 +51,7 @@ class TrackerCore {
   void on_close(ConnId conn, TimeUs now, CoreOutput& out);
   // Fires expired call invitations and closes connections that never said hello.
   void on_timer(TimeUs now, CoreOutput& out);
+  // The single wake-up: the earliest deadline, absolute on the clock of `now` (none: idle).
   std::optional<TimeUs> next_deadline() const;
 
   // ---- cluster mode (tracker_core_cluster.cpp) ----
