@@ -100,8 +100,8 @@ int run(int argc, char** argv) {
   to.port = 0;  // ephemeral, loopback
   to.log_level = signaling::LogLevel::kError;
   signaling::TrackerServer tracker(to);
-  if (!tracker.start(&err)) {
-    std::fprintf(stderr, "meshcast call-bench: tracker: %s\n", err.c_str());
+  if (auto started = tracker.start(); !started) {
+    std::fprintf(stderr, "meshcast call-bench: tracker: %s\n", started.error().c_str());
     return kExitFailure;
   }
 

@@ -234,12 +234,12 @@ int run_tracker(int argc, char** argv) {
     opt.core.turn_ttl_s = args.get_int("turn-ttl-s", 43200, 60, 7 * 86400);
   }
   if (args.has("cluster")) {
-    std::string why;
-    opt.cluster = signaling::parse_redis_url(args.get("cluster"), &why);
-    if (!opt.cluster) {
-      std::fprintf(stderr, "meshcast tracker: --cluster: %s\n", why.c_str());
+    auto url = signaling::parse_redis_url(args.get("cluster"));
+    if (!url) {
+      std::fprintf(stderr, "meshcast tracker: --cluster: %s\n", url.error().c_str());
       return app::kExitUsage;
     }
+    opt.cluster = *std::move(url);
     opt.core.instance_id = args.get("instance-id", "t-" + signaling::random_token(4));
     if (!signaling::is_valid_instance_id(opt.core.instance_id)) {
       std::fprintf(stderr, "meshcast tracker: --instance-id: 1-64 of A-Z a-z 0-9 - _ .\n");
@@ -286,9 +286,8 @@ int run_tracker(int argc, char** argv) {
   }
   raise_fd_limit();
   signaling::TrackerServer server(opt);
-  std::string error;
-  if (!server.start(&error)) {
-    std::fprintf(stderr, "meshcast tracker: %s\n", error.c_str());
+  if (auto started = server.start(); !started) {
+    std::fprintf(stderr, "meshcast tracker: %s\n", started.error().c_str());
     return app::kExitFailure;
   }
   std::printf("listening on %s\n", server.ws_url().c_str());

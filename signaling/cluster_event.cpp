@@ -218,11 +218,8 @@ std::string to_text(const ClusterEvent& e) {
   return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
-std::optional<ClusterEvent> parse_cluster_event(std::string_view text, std::string* why) {
-  auto fail = [&](std::string w) -> std::optional<ClusterEvent> {
-    if (why) *why = std::move(w);
-    return std::nullopt;
-  };
+Expected<ClusterEvent, std::string> parse_cluster_event(std::string_view text) {
+  auto fail = [](std::string why) { return unexpected(std::move(why)); };
   if (text.size() > kMaxClusterEventBytes) return fail("event too big");
   if (json_nesting_depth(text) > limits::kMaxJsonDepth) return fail("nested too deep");
   json j = json::parse(text, nullptr, false);

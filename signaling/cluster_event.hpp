@@ -12,6 +12,8 @@
 #include <utility>
 #include <vector>
 
+#include "mesh/base/expected.hpp"
+
 namespace meshcast::signaling {
 
 enum class ClusterEventType {
@@ -76,8 +78,8 @@ inline constexpr std::size_t kMaxClusterEventBytes = 256 * 1024;
 inline constexpr std::size_t kMaxInstanceIdLen = 64;
 
 std::string to_text(const ClusterEvent& e);
-// Nullopt (and `why`) for anything malformed, oversized or of an unknown type. Never throws.
-std::optional<ClusterEvent> parse_cluster_event(std::string_view text, std::string* why = nullptr);
+// Refuses anything malformed, oversized or of an unknown type, saying why. Never throws.
+Expected<ClusterEvent, std::string> parse_cluster_event(std::string_view text);
 bool is_valid_instance_id(std::string_view s);
 
 }  // namespace meshcast::signaling

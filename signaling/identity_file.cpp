@@ -27,12 +27,11 @@ std::string mode_text(mode_t m) {
   return buf;
 }
 
-std::optional<IdentityKey> load(int fd, const std::string& path, std::string* error) {
+Expected<IdentityKey, std::string> load(int fd, const std::string& path) {
   struct stat st {};
-  auto fail = [&](const std::string& why) -> std::optional<IdentityKey> {
-    if (error) *error = "identity key " + path + ": " + why;
+  auto fail = [&](const std::string& why) -> Expected<IdentityKey, std::string> {
     close(fd);
-    return std::nullopt;
+    return unexpected("identity key " + path + ": " + why);
   };
   if (fstat(fd, &st) != 0) return fail(std::strerror(errno));
   if (!S_ISREG(st.st_mode)) return fail("not a regular file");
@@ -49,9 +48,8 @@ std::optional<IdentityKey> load(int fd, const std::string& path, std::string* er
   }
   if (n < 0) return fail(std::strerror(errno));
   close(fd);
-  std::string why;
-  auto key = IdentityKey::from_pem(pem, &why);
-  if (!key && error) *error = "identity key " + path + ": " + why;
+  auto key = IdentityKey::from_pem(pem);
+  if (!key) return unexpected("identity key " + path + ": " + key.error());
   return key;
 }
 
@@ -75,66 +73,49 @@ std::string default_known_peers_path() {
   return d.empty() ? "" : d + "/known_peers";
 }
 
-bool make_private_dirs(const std::string& dir, std::string* error) {
+Expected<void, std::string> make_private_dirs(const std::string& dir) {
   struct stat st {};
   if (stat(dir.c_str(), &st) == 0) {
-    if (S_ISDIR(st.st_mode)) return true;
-    if (error) *error = dir + " exists and is not a directory";
-    return false;
+    if (S_ISDIR(st.st_mode)) return {};
+    return unexpected(dir + " exists and is not a directory");
   }
-  if (dir != "/" && dir != "." && !make_private_dirs(parent_of(dir), error)) return false;
-  if (mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
-    if (error) *error = "cannot create " + dir + ": " + std::strerror(errno);
-    return false;
-  }
-  return true;
+  if (dir != "/" && dir != ".")
+    if (auto parent = make_private_dirs(parent_of(dir)); !parent) return parent;
+  if (mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST)
+    return unexpected("cannot create " + dir + ": " + std::strerror(errno));
+  return {};
 }
 
-std::optional<IdentityKey> load_or_create_identity(const std::string& path, std::string* error,
-                                                   bool* created) {
+Expected<IdentityKey, std::string> load_or_create_identity(const std::string& path, bool* created) {
   if (created) *created = false;
-  if (path.empty()) {
-    if (error) *error = "no identity file: set HOME or XDG_CONFIG_HOME, or pass --identity FILE";
-    return std::nullopt;
-  }
+  if (path.empty())
+    return unexpected("no identity file: set HOME or XDG_CONFIG_HOME, or pass --identity FILE");
   int fd = open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-  if (fd >= 0) return load(fd, path, error);
-  if (errno != ENOENT) {
-    if (error) *error = "identity key " + path + ": " + std::strerror(errno);
-    return std::nullopt;
-  }
-  if (!make_private_dirs(parent_of(path), error)) return std::nullopt;
+  if (fd >= 0) return load(fd, path);
+  if (errno != ENOENT) return unexpected("identity key " + path + ": " + std::strerror(errno));
+  if (auto dirs = make_private_dirs(parent_of(path)); !dirs) return unexpected(dirs.error());
   auto key = IdentityKey::generate();
-  if (!key) {
-    if (error) *error = "cannot generate an Ed25519 key";
-    return std::nullopt;
-  }
+  if (!key) return unexpected("cannot generate an Ed25519 key");
   const std::string pem = key->to_pem();
   // Written aside, then linked into place: a concurrent first run never sees half a key, and
   // link() refuses to replace a key another process created meanwhile.
   const std::string tmp = path + ".tmp-" + std::to_string(getpid());
   fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-  if (fd < 0) {
-    if (error) *error = "cannot create " + tmp + ": " + std::strerror(errno);
-    return std::nullopt;
-  }
+  if (fd < 0) return unexpected("cannot create " + tmp + ": " + std::strerror(errno));
   bool ok = fchmod(fd, 0600) == 0 &&
             write(fd, pem.data(), pem.size()) == static_cast<ssize_t>(pem.size()) && fsync(fd) == 0;
   close(fd);
   if (ok && link(tmp.c_str(), path.c_str()) != 0) {
     const int link_errno = errno;
     unlink(tmp.c_str());
-    if (link_errno == EEXIST) return load_or_create_identity(path, error, created);
+    if (link_errno == EEXIST) return load_or_create_identity(path, created);
     errno = link_errno;
     ok = false;
   }
   unlink(tmp.c_str());
-  if (!ok) {
-    if (error) *error = "cannot write " + path + ": " + std::strerror(errno);
-    return std::nullopt;
-  }
+  if (!ok) return unexpected("cannot write " + path + ": " + std::strerror(errno));
   if (created) *created = true;
-  return key;
+  return *std::move(key);
 }
 
 }  // namespace meshcast::signaling

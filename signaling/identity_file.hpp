@@ -2,9 +2,9 @@
 // ~/.config/meshcast/), the directory 0700, the key file 0600 (PEM, PKCS#8 Ed25519), created
 // on first use. A key file that others could read is refused, as ssh refuses one.
 #pragma once
-#include <optional>
 #include <string>
 
+#include "mesh/base/expected.hpp"
 #include "signaling/identity_key.hpp"
 
 namespace meshcast::signaling {
@@ -14,13 +14,13 @@ std::string default_config_dir();
 std::string default_identity_path();     // <config dir>/identity.key
 std::string default_known_peers_path();  // <config dir>/known_peers
 
-// Creates the missing directories of `path`'s parent with mode 0700. False + *error.
-bool make_private_dirs(const std::string& dir, std::string* error);
+// Creates `dir` and its missing parents with mode 0700.
+Expected<void, std::string> make_private_dirs(const std::string& dir);
 
 // Loads the key at `path`; when there is no such file, creates one (and its directory).
-// nullopt + *error when the file is unreadable, not ours, open to group or others, or not an
-// Ed25519 PEM key. *created tells whether a new key was made.
-std::optional<IdentityKey> load_or_create_identity(const std::string& path, std::string* error,
-                                                   bool* created = nullptr);
+// Fails when the file is unreadable, not ours, open to group or others, or not an Ed25519 PEM
+// key. *created tells whether a new key was made.
+Expected<IdentityKey, std::string> load_or_create_identity(const std::string& path,
+                                                           bool* created = nullptr);
 
 }  // namespace meshcast::signaling

@@ -98,19 +98,15 @@ std::optional<IdentityKey> IdentityKey::generate() {
   return IdentityKey(own(k));
 }
 
-std::optional<IdentityKey> IdentityKey::from_pem(const std::string& pem, std::string* error) {
+Expected<IdentityKey, std::string> IdentityKey::from_pem(const std::string& pem) {
   BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
-  if (!bio) return std::nullopt;
+  if (!bio) return unexpected("cannot read the PEM (out of memory)");
   EVP_PKEY* k = PEM_read_bio_PrivateKey(bio, nullptr, nullptr, nullptr);
   BIO_free(bio);
-  if (!k) {
-    if (error) *error = "not a PEM private key";
-    return std::nullopt;
-  }
+  if (!k) return unexpected("not a PEM private key");
   if (EVP_PKEY_get_id(k) != EVP_PKEY_ED25519) {
     EVP_PKEY_free(k);
-    if (error) *error = "not an Ed25519 key";
-    return std::nullopt;
+    return unexpected("not an Ed25519 key");
   }
   return IdentityKey(own(k));
 }

@@ -10,6 +10,8 @@
 #include <string_view>
 #include <vector>
 
+#include "mesh/base/expected.hpp"
+
 typedef struct evp_pkey_st EVP_PKEY;
 
 namespace meshcast::signaling {
@@ -23,7 +25,7 @@ class IdentityKey {
   // A fresh key from OpenSSL's RNG (nullopt only if OpenSSL fails).
   static std::optional<IdentityKey> generate();
   // A PEM private key ("-----BEGIN PRIVATE KEY-----", PKCS#8) that must be Ed25519.
-  static std::optional<IdentityKey> from_pem(const std::string& pem, std::string* error);
+  static Expected<IdentityKey, std::string> from_pem(const std::string& pem);
   std::string to_pem() const;
 
   const IdentityPublicKey& public_key() const { return public_; }

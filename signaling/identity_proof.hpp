@@ -6,6 +6,8 @@
 #include <string>
 #include <string_view>
 
+#include "mesh/base/expected.hpp"
+
 namespace meshcast::signaling {
 
 class IdentityStore;
@@ -26,12 +28,13 @@ struct IdentityRefusal {
 // The identity part of hello: checks `identity_sig` (when `identity_key` is given) against
 // the connection's nonce and the requested id, then the binding of `peer_id`: a bound name
 // needs its key; an unbound one is bound to the key shown (a hello without a key binds
-// nothing). Assigned ids (`requested` false) are never bound. nullopt = admitted.
-// With `defer_bind`, an unbound name shown with a valid proof is not bound here: its key is
-// put in *defer_bind and the caller binds it (a cluster instance asks the cluster first).
-std::optional<IdentityRefusal> admit_identity(IdentityStore& store, std::string_view nonce,
-                                              const std::string& peer_id, bool requested,
-                                              const nlohmann::json& hello,
-                                              std::string* defer_bind = nullptr);
+// nothing). Assigned ids (`requested` false) are never bound. Admitted: the key whose binding
+// is left to the caller, "" when none is. With `defer_bind`, an unbound name shown with a valid
+// proof is not bound here: its key is returned and the caller binds it (a cluster instance
+// asks the cluster first).
+Expected<std::string, IdentityRefusal> admit_identity(IdentityStore& store, std::string_view nonce,
+                                                      const std::string& peer_id, bool requested,
+                                                      const nlohmann::json& hello,
+                                                      bool defer_bind = false);
 
 }  // namespace meshcast::signaling

@@ -10,16 +10,14 @@ bool exec(sqlite3* db, const char* sql) {
 }
 }  // namespace
 
-std::unique_ptr<IdentityStore> IdentityStore::open(const std::string& path,
-                                                   std::size_t max_bindings, std::string* error) {
+Expected<std::unique_ptr<IdentityStore>, std::string> IdentityStore::open(
+    const std::string& path, std::size_t max_bindings) {
   std::unique_ptr<IdentityStore> s(new IdentityStore());
   s->max_ = max_bindings;
   const std::string where = path.empty() ? ":memory:" : path;
   auto fail = [&](const std::string& what) {
-    if (error)
-      *error = "identity database " + (path.empty() ? std::string("(memory)") : path) + ": " +
-               what + (s->db_ ? std::string(": ") + sqlite3_errmsg(s->db_) : "");
-    return nullptr;
+    return unexpected("identity database " + (path.empty() ? std::string("(memory)") : path) +
+                      ": " + what + (s->db_ ? std::string(": ") + sqlite3_errmsg(s->db_) : ""));
   };
   if (sqlite3_open_v2(where.c_str(), &s->db_,
                       SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,

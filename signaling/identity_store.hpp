@@ -9,6 +9,8 @@
 #include <string>
 #include <string_view>
 
+#include "mesh/base/expected.hpp"
+
 struct sqlite3;
 struct sqlite3_stmt;
 
@@ -16,10 +18,10 @@ namespace meshcast::signaling {
 
 class IdentityStore {
  public:
-  // `path` empty = in memory. nullptr with *error when the file cannot be opened or created.
+  // `path` empty = in memory. Fails when the file cannot be opened or created.
   // `max_bindings` bounds what clients can make the tracker keep (0 = unbounded).
-  static std::unique_ptr<IdentityStore> open(const std::string& path, std::size_t max_bindings,
-                                             std::string* error);
+  static Expected<std::unique_ptr<IdentityStore>, std::string> open(const std::string& path,
+                                                                    std::size_t max_bindings);
   ~IdentityStore();
   IdentityStore(const IdentityStore&) = delete;
   IdentityStore& operator=(const IdentityStore&) = delete;

@@ -14,15 +14,14 @@
 
 namespace meshcast::signaling {
 
-std::optional<KnownPeers> KnownPeers::load(const std::string& path, std::string* error) {
+Expected<KnownPeers, std::string> KnownPeers::load(const std::string& path) {
   KnownPeers k;
   k.path_ = path;
   if (path.empty()) return k;
   std::ifstream in(path);
   if (!in) {
     if (errno == ENOENT) return k;
-    if (error) *error = "known peers " + path + ": " + std::strerror(errno);
-    return std::nullopt;
+    return unexpected("known peers " + path + ": " + std::strerror(errno));
   }
   std::string line;
   while (std::getline(in, line)) {
@@ -48,22 +47,20 @@ std::optional<std::string> KnownPeers::key_of(const std::string& id) const {
   return it->second;
 }
 
-bool KnownPeers::pin(const std::string& id, const std::string& key_b64, std::string* error) {
-  if (!keys_.emplace(id, key_b64).second) return true;
-  if (path_.empty()) return true;
+Expected<void, std::string> KnownPeers::pin(const std::string& id, const std::string& key_b64) {
+  if (!keys_.emplace(id, key_b64).second) return {};
+  if (path_.empty()) return {};
   auto slash = path_.rfind('/');
-  if (slash != std::string::npos && slash > 0 && !make_private_dirs(path_.substr(0, slash), error))
-    return false;
+  if (slash != std::string::npos && slash > 0)
+    if (auto dirs = make_private_dirs(path_.substr(0, slash)); !dirs) return dirs;
   int fd = open(path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0600);
-  if (fd < 0) {
-    if (error) *error = "cannot write " + path_ + ": " + std::strerror(errno);
-    return false;
-  }
+  if (fd < 0) return unexpected("cannot write " + path_ + ": " + std::strerror(errno));
   const std::string line = id + " " + key_b64 + "\n";
-  bool ok = write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size());
-  if (!ok && error) *error = "cannot write " + path_ + ": " + std::strerror(errno);
+  Expected<void, std::string> r;
+  if (write(fd, line.data(), line.size()) != static_cast<ssize_t>(line.size()))
+    r = unexpected("cannot write " + path_ + ": " + std::strerror(errno));
   close(fd);
-  return ok;
+  return r;
 }
 
 }  // namespace meshcast::signaling

@@ -6,20 +6,22 @@
 #include <optional>
 #include <string>
 
+#include "mesh/base/expected.hpp"
+
 namespace meshcast::signaling {
 
 class KnownPeers {
  public:
   // `path` empty = in memory only. A missing file is an empty list; lines that do not parse
-  // are skipped (and kept in the file). nullopt + *error when the file cannot be read.
-  static std::optional<KnownPeers> load(const std::string& path, std::string* error);
+  // are skipped (and kept in the file). Fails when the file cannot be read.
+  static Expected<KnownPeers, std::string> load(const std::string& path);
 
   enum class Check { kNew, kMatch, kChanged };
   Check check(const std::string& id, const std::string& key_b64) const;
   std::optional<std::string> key_of(const std::string& id) const;
-  // Remembers `id` -> key and appends it to the file. False + *error if the file cannot be
-  // written (the pin then lasts only for this process).
-  bool pin(const std::string& id, const std::string& key_b64, std::string* error);
+  // Remembers `id` -> key and appends it to the file. Fails if the file cannot be written
+  // (the pin then lasts only for this process).
+  Expected<void, std::string> pin(const std::string& id, const std::string& key_b64);
   const std::string& path() const { return path_; }
   std::size_t size() const { return keys_.size(); }
 

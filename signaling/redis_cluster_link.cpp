@@ -183,11 +183,10 @@ struct RedisClusterLink::Impl {
 
   // `any`: also events written by this instance id (bindings: Redis's word, not an echo).
   void dispatch(std::string_view text, bool any = false) {
-    std::string why;
-    auto e = parse_cluster_event(text, &why);
+    auto e = parse_cluster_event(text);
     if (!e) {
       ++rejected;
-      log("redis: ignored a malformed event: " + why);
+      log("redis: ignored a malformed event: " + e.error());
       return;
     }
     if (e->instance == self && !any) return;
@@ -229,15 +228,12 @@ struct RedisClusterLink::Impl {
 
   // A stored binding: checked like any record, and it must be a binding (of `name` if given).
   void dispatch_binding(std::string_view text, const std::string& name = {}) {
-    std::string why;
-    auto e = parse_cluster_event(text, &why);
-    if (e && (e->type != ClusterEventType::kIdentity || (!name.empty() && e->name != name))) {
-      e.reset();
-      why = "not the binding of its field";
-    }
+    auto e = parse_cluster_event(text);
+    if (e && (e->type != ClusterEventType::kIdentity || (!name.empty() && e->name != name)))
+      e = unexpected("not the binding of its field");
     if (!e) {
       ++rejected;
-      log("redis: ignored a malformed binding: " + why);
+      log("redis: ignored a malformed binding: " + e.error());
       return;
     }
     if (cb.on_event) cb.on_event(*e);

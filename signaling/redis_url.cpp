@@ -19,11 +19,8 @@ std::optional<long> small_number(std::string_view s, long max) {
 
 }  // namespace
 
-std::optional<RedisUrl> parse_redis_url(std::string_view url, std::string* why) {
-  auto fail = [&](const char* w) -> std::optional<RedisUrl> {
-    if (why) *why = w;
-    return std::nullopt;
-  };
+Expected<RedisUrl, std::string> parse_redis_url(std::string_view url) {
+  auto fail = [](const char* why) { return unexpected(std::string(why)); };
   constexpr std::string_view kScheme = "redis://";
   if (url.substr(0, kScheme.size()) != kScheme) return fail("the URL must start with redis://");
   std::string_view rest = url.substr(kScheme.size());

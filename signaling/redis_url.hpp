@@ -5,6 +5,8 @@
 #include <string>
 #include <string_view>
 
+#include "mesh/base/expected.hpp"
+
 namespace meshcast::signaling {
 
 struct RedisUrl {
@@ -13,8 +15,8 @@ struct RedisUrl {
   int db = 0;
 };
 
-// Nullopt (and `why`) for anything else: other schemes, user info, a query, a path that is not
-// a database number 0..15, a port outside 1..65535.
-std::optional<RedisUrl> parse_redis_url(std::string_view url, std::string* why = nullptr);
+// Refuses anything else, saying why: other schemes, user info, a query, a path that is not a
+// database number 0..15, a port outside 1..65535.
+Expected<RedisUrl, std::string> parse_redis_url(std::string_view url);
 
 }  // namespace meshcast::signaling

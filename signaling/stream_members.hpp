@@ -15,6 +15,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "mesh/base/time.hpp"
+
 namespace meshcast::signaling {
 
 template <typename PeerT>
@@ -25,7 +27,7 @@ class StreamMembers {
   struct Member {
     // The index's entry (node-stable): the id, and where this slot is, updated on moves.
     typename Index::value_type* entry = nullptr;
-    int64_t joined_ms = 0;
+    TimeUs joined = 0;
     PeerT* peer = nullptr;  // nullptr: not linked, look the id up
     const std::string& id() const { return entry->first; }
   };
@@ -49,16 +51,16 @@ class StreamMembers {
   auto begin() const { return slots_.cbegin(); }
   auto end() const { return slots_.cend(); }
 
-  // Adds `id` (joined at `joined_ms`) unless it is a member; links `peer` to its slot either way
-  // when the slot has none. False if it was a member already (joined_ms unchanged).
-  bool insert(const std::string& id, int64_t joined_ms, PeerT* peer) {
+  // Adds `id` (joined at `joined`) unless it is a member; links `peer` to its slot either way
+  // when the slot has none. False if it was a member already (joined unchanged).
+  bool insert(const std::string& id, TimeUs joined, PeerT* peer) {
     auto [it, fresh] = index_.try_emplace(id, slots_.size());
     if (!fresh) {
       Member& m = slots_[it->second];
       if (!m.peer && peer) link(m, peer);
       return false;
     }
-    slots_.push_back(Member{&*it, joined_ms, nullptr});
+    slots_.push_back(Member{&*it, joined, nullptr});
     if (peer) link(slots_.back(), peer);
     return true;
   }

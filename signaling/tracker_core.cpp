@@ -18,8 +18,8 @@ using nlohmann::json;
 namespace {
 
 // Requests of one connection: at least one may always be saved up.
-TokenBucket request_bucket(double rate_per_s, double burst, int64_t now_ms) {
-  return TokenBucket(rate_per_s, std::max(burst, 1.0), ms_to_us(now_ms));
+TokenBucket request_bucket(double rate_per_s, double burst, TimeUs now) {
+  return TokenBucket(rate_per_s, std::max(burst, 1.0), now);
 }
 
 std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
@@ -37,9 +37,18 @@ int64_t get_int(const json& body, const char* name, int64_t def) {
 }  // namespace
 
 TrackerCore::TrackerCore(TrackerConfig config, std::unique_ptr<IdentityStore> identities)
-    : config_(config), identities_(std::move(identities)) {
-  if (!identities_) identities_ = IdentityStore::open("", config_.max_identities, nullptr);
-  if (!identities_) throw std::runtime_error("cannot open an in-memory SQLite database");
+    : config_(config),
+      hello_timeout_(ms_to_us(config_.hello_timeout_ms)),
+      resume_grace_(ms_to_us(config_.resume_grace_ms)),
+      trust_after_(ms_to_us(config_.trust_after_ms)),
+      instance_timeout_(ms_to_us(config_.instance_timeout_ms)),
+      cluster_bind_timeout_(ms_to_us(config_.cluster_bind_timeout_ms)),
+      identities_(std::move(identities)) {
+  if (!identities_) {
+    auto store = IdentityStore::open("", config_.max_identities);
+    if (!store) throw std::runtime_error(store.error());
+    identities_ = *std::move(store);
+  }
 }
 
 // ---- plumbing -------------------------------------------------------------------------
@@ -50,17 +59,17 @@ void TrackerCore::reply(ConnId conn, const Request& req, json body, CoreOutput& 
   out.send.emplace_back(conn, dump(body));
 }
 
-void TrackerCore::error(ConnId conn, ProtocolError e, CoreOutput& out, int64_t now) {
+void TrackerCore::error(ConnId conn, ProtocolError e, CoreOutput& out, TimeUs now) {
   metrics_.count_error(e.code);
   auto it = conns_.find(conn);
   if (it == conns_.end()) return;
   // A flooding peer gets a bounded number of error replies: the rest are only counted.
-  if (!it->second.error_bucket.take(1, ms_to_us(now))) return;
+  if (!it->second.error_bucket.take(1, now)) return;
   out.send.emplace_back(conn, dump(e.to_json()));
 }
 
 void TrackerCore::error(ConnId conn, const char* code, std::string message, const Request* req,
-                        CoreOutput& out, int64_t now) {
+                        CoreOutput& out, TimeUs now) {
   ProtocolError e{code, std::move(message), req ? req->id : json(),
                   req ? msg_type_name(req->type) : ""};
   error(conn, std::move(e), out, now);
@@ -78,55 +87,53 @@ TrackerCore::Peer* TrackerCore::online_peer(const std::string& id) {
 
 // ---- connection events ------------------------------------------------------------------
 
-void TrackerCore::on_open(ConnId conn, int64_t now_ms, CoreOutput& out,
-                          std::string_view remote_ip) {
-  last_now_ms_ = now_ms;
+void TrackerCore::on_open(ConnId conn, TimeUs now, CoreOutput& out, std::string_view remote_ip) {
+  last_now_ = now;
   auto [it, fresh] =
-      conns_.try_emplace(conn, Conn{request_bucket(config_.max_rate, config_.burst, now_ms),
-                                    request_bucket(config_.error_rate, config_.error_burst, now_ms),
+      conns_.try_emplace(conn, Conn{request_bucket(config_.max_rate, config_.burst, now),
+                                    request_bucket(config_.error_rate, config_.error_burst, now),
                                     {},
-                                    now_ms,
+                                    now,
                                     random_token(16),
                                     address_group(remote_ip, config_.group_loopback),
                                     {}});
   if (fresh) out.send.emplace_back(conn, dump({{"type", "welcome"}, {"nonce", it->second.nonce}}));
-  if (config_.hello_timeout_ms > 0)
-    hello_deadlines_.insert({now_ms + config_.hello_timeout_ms, conn});
+  if (hello_timeout_ > 0) hello_deadlines_.insert({now + hello_timeout_, conn});
 }
 
-void TrackerCore::on_binary(ConnId conn, int64_t now_ms, CoreOutput& out) {
-  last_now_ms_ = now_ms;
+void TrackerCore::on_binary(ConnId conn, TimeUs now, CoreOutput& out) {
+  last_now_ = now;
   auto it = conns_.find(conn);
   if (it == conns_.end()) return;
-  if (!it->second.bucket.take(1, ms_to_us(now_ms))) {
-    error(conn, err::kRateLimited, "too many messages", nullptr, out, now_ms);
+  if (!it->second.bucket.take(1, now)) {
+    error(conn, err::kRateLimited, "too many messages", nullptr, out, now);
     return;
   }
   metrics_.count_message("invalid");
-  error(conn, err::kNotText, "binary frames are not part of the protocol", nullptr, out, now_ms);
+  error(conn, err::kNotText, "binary frames are not part of the protocol", nullptr, out, now);
 }
 
-void TrackerCore::on_text(ConnId conn, std::string_view text, int64_t now_ms, CoreOutput& out) {
-  last_now_ms_ = now_ms;
+void TrackerCore::on_text(ConnId conn, std::string_view text, TimeUs now, CoreOutput& out) {
+  last_now_ = now;
   auto it = conns_.find(conn);
   if (it == conns_.end()) return;
   Conn& c = it->second;
   // Rate check before parsing: a flood costs us as little as possible.
-  if (!c.bucket.take(1, ms_to_us(now_ms))) {
+  if (!c.bucket.take(1, now)) {
     error(conn, err::kRateLimited,
           "more than " + std::to_string(static_cast<int>(config_.max_rate)) + " messages/s",
-          nullptr, out, now_ms);
+          nullptr, out, now);
     return;
   }
   auto request = validate_message(text);
   if (!request) {
     metrics_.count_message("invalid");
-    error(conn, std::move(request).error(), out, now_ms);
+    error(conn, std::move(request).error(), out, now);
     return;
   }
   metrics_.count_message(msg_type_name(request->type));
   const std::size_t first = out.send.size();
-  dispatch(c, conn, *request, now_ms, out);
+  dispatch(c, conn, *request, now, out);
   // Cost accounting: the request paid one token; everything it made us send (its reply, the
   // events and relays it caused) beyond reply_bytes_per_token costs one token per that many
   // bytes more. A 32-byte request can no longer buy 100 KB of output at the price of a ping.
@@ -136,35 +143,35 @@ void TrackerCore::on_text(ConnId conn, std::string_view text, int64_t now_ms, Co
     if (bytes > per) {
       if (auto again = conns_.find(conn); again != conns_.end())
         again->second.bucket.spend(static_cast<double>(bytes - per) / static_cast<double>(per),
-                                   ms_to_us(now_ms));
+                                   now);
     }
   }
 }
 
-void TrackerCore::on_close(ConnId conn, int64_t now_ms, CoreOutput& out) {
-  last_now_ms_ = now_ms;
+void TrackerCore::on_close(ConnId conn, TimeUs now, CoreOutput& out) {
+  last_now_ = now;
   auto it = conns_.find(conn);
   if (it == conns_.end()) return;
   std::string peer = it->second.peer_id;
-  hello_deadlines_.erase({it->second.opened_ms + config_.hello_timeout_ms, conn});
+  hello_deadlines_.erase({it->second.opened + hello_timeout_, conn});
   // A claim already asked for stands (the key was proved); only the hello is forgotten.
   if (auto pb = pending_binds_.find(it->second.claiming);
       pb != pending_binds_.end() && pb->second.conn == conn) {
-    bind_deadlines_.erase({pb->second.deadline_ms, pb->first});
+    bind_deadlines_.erase({pb->second.deadline, pb->first});
     pending_binds_.erase(pb);
   }
   conns_.erase(it);
   if (peer.empty()) return;
-  if (config_.resume_grace_ms > 0)
-    detach_peer(peers_.at(peer), now_ms, out);
+  if (resume_grace_ > 0)
+    detach_peer(peers_.at(peer), now, out);
   else
     remove_peer(peer, out);
 }
 
-void TrackerCore::detach_peer(Peer& p, int64_t now, CoreOutput& out) {
-  p.detached_until_ms = now + config_.resume_grace_ms;
+void TrackerCore::detach_peer(Peer& p, TimeUs now, CoreOutput& out) {
+  p.detached_until = now + resume_grace_;
   p.conn = 0;
-  detach_deadlines_.insert({p.detached_until_ms, p.id});
+  detach_deadlines_.insert({p.detached_until, p.id});
   publish_peer(p, out);
   // Its partners hear at once that its tracker connection ended: usually a dead process, so
   // they drop their links to it now (a tracker outage sends nothing and cuts no link).
@@ -172,27 +179,27 @@ void TrackerCore::detach_peer(Peer& p, int64_t now, CoreOutput& out) {
   for (auto& other : p.listed_by) send_to_peer(other, ev, out);
 }
 
-void TrackerCore::on_timer(int64_t now_ms, CoreOutput& out) {
-  last_now_ms_ = now_ms;
-  while (!hello_deadlines_.empty() && hello_deadlines_.begin()->first <= now_ms) {
+void TrackerCore::on_timer(TimeUs now, CoreOutput& out) {
+  last_now_ = now;
+  while (!hello_deadlines_.empty() && hello_deadlines_.begin()->first <= now) {
     ConnId conn = hello_deadlines_.begin()->second;
     hello_deadlines_.erase(hello_deadlines_.begin());
     auto it = conns_.find(conn);
     // A hello waiting for the cluster is answered by expire_claims at the latest.
     if (it == conns_.end() || !it->second.peer_id.empty() || !it->second.claiming.empty()) continue;
     // Unregistered sockets cost memory and a poll slot each: do not let them linger.
-    error(conn, err::kNotRegistered, "no hello in time; closing", nullptr, out, now_ms);
+    error(conn, err::kNotRegistered, "no hello in time; closing", nullptr, out, now);
     out.close.push_back(conn);
   }
-  expire_claims(now_ms, out);
-  while (!detach_deadlines_.empty() && detach_deadlines_.begin()->first <= now_ms) {
+  expire_claims(now, out);
+  while (!detach_deadlines_.empty() && detach_deadlines_.begin()->first <= now) {
     std::string id = detach_deadlines_.begin()->second;
     detach_deadlines_.erase(detach_deadlines_.begin());
     remove_peer(id, out);  // grace over: its streams end, its calls and partners are told
   }
   // Every instance that knows a call times it out itself and tells its own party.
   applying_ = true;
-  while (!call_deadlines_.empty() && call_deadlines_.begin()->first <= now_ms) {
+  while (!call_deadlines_.empty() && call_deadlines_.begin()->first <= now) {
     std::string id = call_deadlines_.begin()->second;
     call_deadlines_.erase(call_deadlines_.begin());
     auto it = calls_.find(id);
@@ -207,8 +214,8 @@ void TrackerCore::on_timer(int64_t now_ms, CoreOutput& out) {
   applying_ = false;
 }
 
-std::optional<int64_t> TrackerCore::next_deadline() const {
-  std::optional<int64_t> d;
+std::optional<TimeUs> TrackerCore::next_deadline() const {
+  std::optional<TimeUs> d;
   if (!call_deadlines_.empty()) d = call_deadlines_.begin()->first;
   if (!hello_deadlines_.empty() && (!d || hello_deadlines_.begin()->first < *d))
     d = hello_deadlines_.begin()->first;
@@ -219,10 +226,10 @@ std::optional<int64_t> TrackerCore::next_deadline() const {
   return d;
 }
 
-void TrackerCore::dispatch(Conn& c, ConnId conn, const Request& req, int64_t now, CoreOutput& out) {
+void TrackerCore::dispatch(Conn& c, ConnId conn, const Request& req, TimeUs now, CoreOutput& out) {
   if (req.type == MsgType::kHello) return on_hello(c, conn, req, now, out);
   if (req.type == MsgType::kPing)
-    return reply(conn, req, {{"now_ms", now}, {"wall_us", config_.wall_clock_us()}}, out);
+    return reply(conn, req, {{"now_ms", us_to_ms(now)}, {"wall_us", config_.wall_clock_us()}}, out);
   if (c.peer_id.empty()) {
     return error(conn, err::kNotRegistered, "send hello first", &req, out, now);
   }
@@ -289,7 +296,7 @@ json TrackerCore::hello_limits() const {
           {"burst", config_.burst}};
 }
 
-void TrackerCore::on_hello(Conn& c, ConnId conn, const Request& req, int64_t now, CoreOutput& out) {
+void TrackerCore::on_hello(Conn& c, ConnId conn, const Request& req, TimeUs now, CoreOutput& out) {
   const json& b = req.body;
   if (!c.peer_id.empty() || !c.claiming.empty())
     return error(conn, err::kAlreadyRegistered,
@@ -308,7 +315,7 @@ void TrackerCore::on_hello(Conn& c, ConnId conn, const Request& req, int64_t now
       // user, back without its token (a restarted process). Anyone else waits for the grace.
       const bool takeover = !held->second.online() && b.contains("identity_key") &&
                             identities_->key_of(id) &&
-                            !admit_identity(*identities_, c.nonce, id, true, b);
+                            admit_identity(*identities_, c.nonce, id, true, b).has_value();
       if (!takeover)
         return error(conn, err::kDuplicatePeerId, "peer id '" + id + "' is taken", &req, out, now);
       remove_peer(id, out);
@@ -320,18 +327,17 @@ void TrackerCore::on_hello(Conn& c, ConnId conn, const Request& req, int64_t now
     while (peers_.count(id));
   }
   // In a cluster a new binding is the cluster's to decide: admit_identity leaves it to us.
-  std::string new_binding;
-  if (auto refused = admit_identity(*identities_, c.nonce, id, requested, b,
-                                    clustered() ? &new_binding : nullptr))
-    return error(conn, refused->code, std::move(refused->message), &req, out, now);
-  if (!new_binding.empty()) return claim_identity(c, conn, req, id, new_binding, now, out);
+  auto admitted = admit_identity(*identities_, c.nonce, id, requested, b, clustered());
+  if (!admitted)
+    return error(conn, admitted.error().code, std::move(admitted.error().message), &req, out, now);
+  if (!admitted->empty()) return claim_identity(c, conn, req, id, *admitted, now, out);
   std::string key;
   if (requested) key = get_str(b, "identity_key");
   finish_hello(c, conn, req, id, key, now, out);
 }
 
 void TrackerCore::finish_hello(Conn& c, ConnId conn, const Request& req, const std::string& id,
-                               const std::string& identity_key, int64_t now, CoreOutput& out) {
+                               const std::string& identity_key, TimeUs now, CoreOutput& out) {
   const json& b = req.body;
   Peer p;
   p.conn = conn;
@@ -342,7 +348,7 @@ void TrackerCore::finish_hello(Conn& c, ConnId conn, const Request& req, const s
   p.group = c.group;
   p.role = get_str(b, "role");
   p.upload_kbps = get_int(b, "upload_kbps", 0);
-  p.since_ms = now;
+  p.since = now;
   if (auto a = b.find("accept_calls"); a != b.end() && !a->is_null()) {
     if (a->is_string()) {
       p.accept = a->get<std::string>() == "none" ? AcceptCalls::kNone : AcceptCalls::kAll;
@@ -352,7 +358,7 @@ void TrackerCore::finish_hello(Conn& c, ConnId conn, const Request& req, const s
     }
   }
   c.peer_id = id;
-  hello_deadlines_.erase({c.opened_ms + config_.hello_timeout_ms, conn});
+  hello_deadlines_.erase({c.opened + hello_timeout_, conn});
   json r = {{"peer_id", id}, {"token", token}, {"limits", hello_limits()}};
   if (auto ice = ice_servers_for(id); !ice.empty()) r["ice_servers"] = std::move(ice);
   if (b.contains("resume")) r["resumed"] = false;  // unknown session: a fresh start
@@ -364,7 +370,7 @@ void TrackerCore::finish_hello(Conn& c, ConnId conn, const Request& req, const s
 // memberships, calls, partners) if the token is the one we issued to that id. An unknown id
 // (grace over, or the tracker restarted) falls through to a fresh hello ("resumed": false);
 // a known id with a wrong token is refused, so a token is the only way into a live session.
-bool TrackerCore::resume_peer(Conn& c, ConnId conn, const Request& req, int64_t now,
+bool TrackerCore::resume_peer(Conn& c, ConnId conn, const Request& req, TimeUs now,
                               CoreOutput& out) {
   const json& b = req.body;
   auto it = peers_.find(get_str(b, "peer_id"));
@@ -377,14 +383,14 @@ bool TrackerCore::resume_peer(Conn& c, ConnId conn, const Request& req, int64_t 
   if (!is_local(p)) {
     // Its instance died or it moved here: this instance is its home from now on.
     p.instance.clear();
-    p.detached_until_ms = -1;
+    p.detached_until = -1;
   } else if (p.online()) {
     // The old connection is half-open (the client saw the drop first): it is replaced.
     if (auto old = conns_.find(p.conn); old != conns_.end()) old->second.peer_id.clear();
     out.close.push_back(p.conn);
   } else {
-    detach_deadlines_.erase({p.detached_until_ms, p.id});
-    p.detached_until_ms = -1;
+    detach_deadlines_.erase({p.detached_until, p.id});
+    p.detached_until = -1;
   }
   p.conn = conn;
   p.group = c.group;
@@ -395,7 +401,7 @@ bool TrackerCore::resume_peer(Conn& c, ConnId conn, const Request& req, int64_t 
   p.role = get_str(b, "role", p.role);
   p.upload_kbps = get_int(b, "upload_kbps", p.upload_kbps);
   c.peer_id = p.id;
-  hello_deadlines_.erase({c.opened_ms + config_.hello_timeout_ms, conn});
+  hello_deadlines_.erase({c.opened + hello_timeout_, conn});
   json streams = json::array();
   for (auto& s : p.streams) streams.push_back(s);
   json r = {{"peer_id", p.id},
@@ -456,7 +462,7 @@ void TrackerCore::remove_peer(const std::string& id, CoreOutput& out) {
   if (local && it->second.online()) {
     if (auto c = conns_.find(it->second.conn); c != conns_.end()) c->second.peer_id.clear();
   } else if (local) {
-    detach_deadlines_.erase({it->second.detached_until_ms, id});
+    detach_deadlines_.erase({it->second.detached_until, id});
   }
   peers_.erase(it);
   if (local && clustered()) {
@@ -472,7 +478,7 @@ void TrackerCore::remove_peer(const std::string& id, CoreOutput& out) {
     race_records_.erase(r);
     if (identities_->key_of(id).value_or(waiting.peer.identity_key) == waiting.peer.identity_key) {
       const bool was = std::exchange(applying_, true);
-      apply_peer(waiting, last_now_ms_, out);
+      apply_peer(waiting, last_now_, out);
       applying_ = was;
     }
   }
@@ -488,7 +494,7 @@ json TrackerCore::describe(const Stream& s) const {
           {"bitrate_kbps", s.bitrate_kbps},
           {"private", s.is_private},
           {"viewers", s.members.size() > 0 ? s.members.size() - 1 : 0},
-          {"created_ms", s.created_ms}};
+          {"created_ms", us_to_ms(s.created)}};
 }
 
 bool TrackerCore::is_owner(const Peer& p, const Stream& s, const json& body) const {
@@ -503,7 +509,7 @@ bool TrackerCore::may_view(const Peer& p, const Stream& s, const json& body) con
   return !key.empty() && constant_time_equal(secret_hash(key), s.key_hash);
 }
 
-void TrackerCore::on_stream_create(Peer& p, const Request& req, int64_t now, CoreOutput& out) {
+void TrackerCore::on_stream_create(Peer& p, const Request& req, TimeUs now, CoreOutput& out) {
   const json& b = req.body;
   std::string name = get_str(b, "name");
   if (auto ex = streams_.find(name); ex != streams_.end()) {
@@ -525,7 +531,7 @@ void TrackerCore::on_stream_create(Peer& p, const Request& req, int64_t now, Cor
   s.key_hash = s.is_private ? secret_hash(get_str(b, "view_key")) : "";
   const std::string secret = random_token(16);
   s.secret_hash = secret_hash(secret);
-  s.created_ms = now;
+  s.created = now;
   s.members.insert(p.id, now, &p);
   const Stream& made = streams_.emplace(name, std::move(s)).first->second;
   p.owned.insert(name);
@@ -535,7 +541,7 @@ void TrackerCore::on_stream_create(Peer& p, const Request& req, int64_t now, Cor
   reply(p.conn, req, {{"name", name}, {"secret", secret}}, out);
 }
 
-void TrackerCore::reclaim_stream(Peer& p, Stream& s, const Request& req, int64_t now,
+void TrackerCore::reclaim_stream(Peer& p, Stream& s, const Request& req, TimeUs now,
                                  CoreOutput& out) {
   const json& b = req.body;
   if (s.owner != p.id) {
@@ -583,10 +589,10 @@ void TrackerCore::on_stream_list(Peer& p, const Request& req, CoreOutput& out) {
 void TrackerCore::on_stream_describe(Peer& p, const Request& req, CoreOutput& out) {
   auto it = streams_.find(get_str(req.body, "name"));
   if (it == streams_.end())
-    return error(p.conn, err::kNoSuchStream, "no such stream", &req, out, last_now_ms_);
+    return error(p.conn, err::kNoSuchStream, "no such stream", &req, out, last_now_);
   if (!may_view(p, it->second, req.body))
     return error(p.conn, err::kAccessDenied, "private stream: view_key missing or wrong", &req, out,
-                 last_now_ms_);
+                 last_now_);
   reply(p.conn, req, {{"stream", describe(it->second)}}, out);
 }
 
@@ -594,17 +600,17 @@ void TrackerCore::on_stream_update(Peer& p, const Request& req, CoreOutput& out)
   const json& b = req.body;
   auto it = streams_.find(get_str(b, "name"));
   if (it == streams_.end())
-    return error(p.conn, err::kNoSuchStream, "no such stream", &req, out, last_now_ms_);
+    return error(p.conn, err::kNoSuchStream, "no such stream", &req, out, last_now_);
   Stream& s = it->second;
   if (!is_owner(p, s, b))
     return error(p.conn, err::kNotOwner, "only the stream's owner may update it", &req, out,
-                 last_now_ms_);
+                 last_now_);
   bool priv = b.value("private", s.is_private);
   const std::string new_key = get_str(b, "view_key");
   const std::string key = new_key.empty() ? s.key_hash : secret_hash(new_key);
   if (priv && key.empty())
     return error(p.conn, err::kMissingField, "a private stream needs 'view_key'", &req, out,
-                 last_now_ms_);
+                 last_now_);
   // A new view key (or a public stream made private) is a rotation: the members joined with
   // a key that no longer opens the stream and none of them has shown the new one, so all of
   // them (but the owner and the peer making the change) are removed and must join again.
@@ -642,10 +648,10 @@ void TrackerCore::on_stream_end(Peer& p, const Request& req, CoreOutput& out) {
   std::string name = get_str(req.body, "name");
   auto it = streams_.find(name);
   if (it == streams_.end())
-    return error(p.conn, err::kNoSuchStream, "no such stream", &req, out, last_now_ms_);
+    return error(p.conn, err::kNoSuchStream, "no such stream", &req, out, last_now_);
   if (!is_owner(p, it->second, req.body))
     return error(p.conn, err::kNotOwner, "only the stream's owner may end it", &req, out,
-                 last_now_ms_);
+                 last_now_);
   reply(p.conn, req, {{"name", name}}, out);
   end_stream(name, "ended", out, p.id);
 }
@@ -682,11 +688,11 @@ void TrackerCore::end_stream(const std::string& name, const std::string& reason,
 
 const std::string& TrackerCore::group_of(const Peer& p) const { return p.group; }
 
-bool TrackerCore::trusted(const Peer& q, const Stream& s, int64_t joined_ms) const {
+bool TrackerCore::trusted(const Peer& q, const Stream& s, TimeUs joined) const {
   if (q.id == s.owner) return true;
   // Long in the stream and confirmed by two others: a liar needs accomplices outside its
   // address group who keep vouching for it, and each vouches for at most 2 stream copies.
-  return last_now_ms_ - joined_ms >= config_.trust_after_ms && q.confirmers >= 2 &&
+  return last_now_ - joined >= trust_after_ && q.confirmers >= 2 &&
          q.confirmed_kbps * 4 >= s.bitrate_kbps;
 }
 
@@ -694,7 +700,7 @@ json TrackerCore::neighbours_for(const Peer& p, Stream& s, const json& body) {
   std::vector<NeighbourCandidate> cands;
   bool have_owner = false;
   std::vector<Peer*> cand_peers;  // cands[i] is cand_peers[i]'s
-  auto add = [&](Peer& q, int64_t joined_at) {
+  auto add = [&](Peer& q, TimeUs joined_at) {
     if (!q.online()) return;  // no relay reaches it now
     const bool owner = q.id == s.owner;
     have_owner = have_owner || owner;
@@ -718,7 +724,7 @@ json TrackerCore::neighbours_for(const Peer& p, Stream& s, const json& body) {
       if (it == peers_.end()) return;
       q = &it->second;
     }
-    add(*q, m.joined_ms);
+    add(*q, m.joined);
   };
   const std::size_t scan = config_.neighbour_scan_limit;
   if (scan == 0 || s.members.size() <= scan) {
@@ -751,7 +757,7 @@ json TrackerCore::neighbours_for(const Peer& p, Stream& s, const json& body) {
     if (!have_owner) {
       if (auto o = peers_.find(s.owner); o != peers_.end()) {
         const auto* m = s.members.find(s.owner);
-        add(o->second, m ? m->joined_ms : last_now_ms_);
+        add(o->second, m ? m->joined : last_now_);
       }
     }
   }
@@ -778,7 +784,7 @@ json TrackerCore::neighbours_for(const Peer& p, Stream& s, const json& body) {
   return list;
 }
 
-void TrackerCore::on_join(Peer& p, const Request& req, int64_t now, bool joining, CoreOutput& out) {
+void TrackerCore::on_join(Peer& p, const Request& req, TimeUs now, bool joining, CoreOutput& out) {
   const json& b = req.body;
   std::string name = get_str(b, "stream");
   auto it = streams_.find(name);
@@ -826,15 +832,15 @@ void TrackerCore::on_relay(Peer& p, const Request& req, CoreOutput& out) {
   const json& b = req.body;
   std::string to = get_str(b, "to");
   if (to == p.id)
-    return error(p.conn, err::kBadField, "cannot relay to yourself", &req, out, last_now_ms_);
+    return error(p.conn, err::kBadField, "cannot relay to yourself", &req, out, last_now_);
   auto it = peers_.find(to);
   if (it == peers_.end() || !it->second.online())
     return error(p.conn, err::kPeerOffline, "peer '" + to + "' is not connected", &req, out,
-                 last_now_ms_);
+                 last_now_);
   if (!related(p, it->second))
     return error(p.conn, err::kNotRelated,
                  "relay needs a shared stream or an accepted call with '" + to + "'", &req, out,
-                 last_now_ms_);
+                 last_now_);
   json fwd = {{"type", "relay"}, {"from", p.id}, {"kind", b["kind"]}};
   fwd["payload"] = b.contains("payload") ? b["payload"] : json();
   deliver(to, dump(fwd), out);
@@ -850,7 +856,7 @@ void TrackerCore::end_call(const std::string& call_id, CoreOutput& out) {
     auto p = peers_.find(*who);
     if (p != peers_.end()) p->second.calls.erase(call_id);
   }
-  call_deadlines_.erase({it->second.deadline_ms, call_id});
+  call_deadlines_.erase({it->second.deadline, call_id});
   calls_.erase(it);
   if (clustered() && !applying_) {
     ClusterEvent e;
@@ -860,7 +866,7 @@ void TrackerCore::end_call(const std::string& call_id, CoreOutput& out) {
   }
 }
 
-void TrackerCore::on_call_invite(Peer& p, const Request& req, int64_t now, CoreOutput& out) {
+void TrackerCore::on_call_invite(Peer& p, const Request& req, TimeUs now, CoreOutput& out) {
   const json& b = req.body;
   std::string to = get_str(b, "to");
   if (to == p.id) return error(p.conn, err::kBadField, "cannot call yourself", &req, out, now);
@@ -886,9 +892,9 @@ void TrackerCore::on_call_invite(Peer& p, const Request& req, int64_t now, CoreO
   c.caller = p.id;
   c.callee = to;
   int64_t timeout = get_int(b, "timeout_ms", config_.default_call_timeout_ms);
-  c.deadline_ms = now + timeout;
+  c.deadline = now + ms_to_us(timeout);
   std::string cid = c.id;
-  call_deadlines_.insert({c.deadline_ms, cid});
+  call_deadlines_.insert({c.deadline, cid});
   publish_call(calls_.emplace(cid, std::move(c)).first->second, out);
   p.calls.insert(cid);
   callee.calls.insert(cid);
@@ -904,19 +910,19 @@ void TrackerCore::on_call_answer(Peer& p, const Request& req, CoreOutput& out) {
   std::string cid = get_str(req.body, "call_id");
   auto it = calls_.find(cid);
   if (it == calls_.end() || (it->second.caller != p.id && it->second.callee != p.id))
-    return error(p.conn, err::kNoSuchCall, "no such call", &req, out, last_now_ms_);
+    return error(p.conn, err::kNoSuchCall, "no such call", &req, out, last_now_);
   Call& c = it->second;
   bool is_callee = c.callee == p.id;
   const std::string other = is_callee ? c.caller : c.callee;
   auto bad_state = [&](const char* why) {
-    error(p.conn, err::kBadCallState, why, &req, out, last_now_ms_);
+    error(p.conn, err::kBadCallState, why, &req, out, last_now_);
   };
   switch (req.type) {
     case MsgType::kCallAccept:
       if (!is_callee) return bad_state("only the callee may accept");
       if (c.accepted) return bad_state("call already accepted");
       c.accepted = true;
-      call_deadlines_.erase({c.deadline_ms, cid});
+      call_deadlines_.erase({c.deadline, cid});
       publish_call(c, out);
       reply(p.conn, req, {{"call_id", cid}, {"peer", other}}, out);
       deliver(other, dump({{"type", "call_accepted"}, {"call_id", cid}, {"from", p.id}}), out);
@@ -978,7 +984,7 @@ void TrackerCore::set_partners(Peer& p, std::vector<Partner> partners) {
                                                        [](auto& x) { return x.role == "child"; }));
 }
 
-void TrackerCore::on_report(Peer& p, const Request& req, int64_t now, CoreOutput& out) {
+void TrackerCore::on_report(Peer& p, const Request& req, TimeUs now, CoreOutput& out) {
   const json& b = req.body;
   if (auto it = b.find("partners"); it != b.end() && it->is_array()) {
     // A reporter vouches for at most what one viewer can take in: two copies of the stream
@@ -991,7 +997,7 @@ void TrackerCore::on_report(Peer& p, const Request& req, int64_t now, CoreOutput
     // Bytes since the previous report; a first report covers the time since hello. At least
     // a second, so an early report cannot turn a few bytes into a high rate.
     const int64_t interval_ms =
-        std::max<int64_t>(1000, now - (p.report_ms >= 0 ? p.report_ms : p.since_ms));
+        std::max<int64_t>(1000, us_to_ms(now - (p.reported >= 0 ? p.reported : p.since)));
     const std::string& own_group = group_of(p);
     std::vector<Partner> parts;
     std::set<std::string> seen;
@@ -1016,7 +1022,7 @@ void TrackerCore::on_report(Peer& p, const Request& req, int64_t now, CoreOutput
   }
   // Stats are the peer's own claims: shown by the overlay API, never used to rank it.
   if (auto it = b.find("stats"); it != b.end() && it->is_object()) p.stats = *it;
-  p.report_ms = now;
+  p.reported = now;
   p.pending_children = 0;
   publish_peer(p, out);
   if (!req.id.is_null()) reply(p.conn, req, json::object(), out);
@@ -1095,7 +1101,7 @@ std::optional<json> TrackerCore::api_overlay(std::string_view name, std::string_
       break;
     }
     const std::string& m = mi->id();
-    const int64_t joined = mi->joined_ms;
+    const int64_t joined_ms = us_to_ms(mi->joined);
     last = m;
     auto p = peers_.find(m);
     if (p == peers_.end()) continue;
@@ -1110,8 +1116,8 @@ std::optional<json> TrackerCore::api_overlay(std::string_view name, std::string_
          {"confirmed_kbps", q.confirmed_kbps},
          {"partners", std::move(partners)},
          {"stats", q.stats},
-         {"joined_ms", joined},
-         {"report_age_ms", q.report_ms < 0 ? json() : json(last_now_ms_ - q.report_ms)}});
+         {"joined_ms", joined_ms},
+         {"report_age_ms", q.reported < 0 ? json() : json(us_to_ms(last_now_ - q.reported))}});
   }
   json r = describe(s);
   r["peers"] = std::move(peers);

@@ -14,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include "mesh/base/time.hpp"
 #include "mesh/base/token_bucket.hpp"
 #include "signaling/cluster_event.hpp"
 #include "signaling/identity_store.hpp"
@@ -43,23 +44,24 @@ class TrackerCore {
   // A new WebSocket: answers with the welcome carrying the nonce its hello must sign.
   // `remote_ip`: the client's address as text (empty if unknown), for the per-address-group
   // limit in neighbour lists.
-  void on_open(ConnId conn, int64_t now_ms, CoreOutput& out, std::string_view remote_ip = {});
-  void on_text(ConnId conn, std::string_view text, int64_t now_ms, CoreOutput& out);
-  void on_binary(ConnId conn, int64_t now_ms, CoreOutput& out);
+  void on_open(ConnId conn, TimeUs now, CoreOutput& out, std::string_view remote_ip = {});
+  void on_text(ConnId conn, std::string_view text, TimeUs now, CoreOutput& out);
+  void on_binary(ConnId conn, TimeUs now, CoreOutput& out);
   // The connection is gone: every trace of its peer is removed and partners are told.
-  void on_close(ConnId conn, int64_t now_ms, CoreOutput& out);
+  void on_close(ConnId conn, TimeUs now, CoreOutput& out);
   // Fires expired call invitations and closes connections that never said hello.
-  void on_timer(int64_t now_ms, CoreOutput& out);
-  std::optional<int64_t> next_deadline() const;
+  void on_timer(TimeUs now, CoreOutput& out);
+  // The single wake-up: the earliest deadline, absolute on the clock of `now` (none: idle).
+  std::optional<TimeUs> next_deadline() const;
 
   // ---- cluster mode (tracker_core_cluster.cpp) ----
   // An event another instance published (or a record read back from Redis). Changes the
   // mirror of that instance's share and tells local peers what concerns them.
-  void on_cluster(const ClusterEvent& e, int64_t now_ms, CoreOutput& out);
+  void on_cluster(const ClusterEvent& e, TimeUs now, CoreOutput& out);
   // Once a second: our heartbeat, and the instances not heard from for instance_timeout_ms are
   // dropped with all their peers. `link_up`: our own Redis link works (while it does not,
   // nobody is judged: the silence is ours).
-  void cluster_tick(int64_t now_ms, bool link_up, CoreOutput& out);
+  void cluster_tick(TimeUs now, bool link_up, CoreOutput& out);
   // Everything this instance owns, as records: written again after Redis lost them.
   std::vector<ClusterEvent> cluster_share() const;
   bool clustered() const { return !config_.instance_id.empty(); }
@@ -106,7 +108,7 @@ class TrackerCore {
     TokenBucket bucket;
     TokenBucket error_bucket;
     std::string peer_id;  // empty until hello
-    int64_t opened_ms = 0;
+    TimeUs opened = 0;
     std::string nonce;     // sent in welcome; the hello's identity_sig covers it
     std::string group;     // address group of the client (address_group())
     std::string claiming;  // cluster: the hello waits for the cluster to bind this name
@@ -121,7 +123,7 @@ class TrackerCore {
     // Upload confirmed by others: the sum of rx_kbps over the latest reports that name this
     // peer, from reporters outside its address group, and how many such reporters.
     int64_t confirmed_kbps = 0;
-    int64_t detached_until_ms = -1;  // >= 0: connection lost, resumable until then
+    TimeUs detached_until = -1;  // >= 0: connection lost, resumable until then
     int reported_children = 0;
     int pending_children = 0;  // suggestions handed out since the last report
     int confirmers = 0;
@@ -131,7 +133,7 @@ class TrackerCore {
     std::string token_hash, role;
     std::string identity_key;  // proved in its hello (empty: none)
     std::string instance;      // cluster: the instance it is connected to; empty = this one
-    int64_t since_ms = 0;
+    TimeUs since = 0;
     AcceptCalls accept = AcceptCalls::kAll;
     std::set<std::string, std::less<>> allow;
     std::set<std::string> streams;  // member of (owned ones included)
@@ -140,8 +142,8 @@ class TrackerCore {
     std::vector<Partner> partners;    // latest report
     std::set<std::string> listed_by;  // peers whose latest report names this one
     nlohmann::json stats = nlohmann::json::object();
-    int64_t report_ms = -1;
-    bool online() const { return detached_until_ms < 0; }
+    TimeUs reported = -1;  // last report; -1: none yet
+    bool online() const { return detached_until < 0; }
   };
   struct Stream {
     std::string name, owner, public_key;
@@ -149,7 +151,7 @@ class TrackerCore {
     nlohmann::json codec = nlohmann::json::object();
     int64_t bitrate_kbps = 1000;
     bool is_private = false;
-    int64_t created_ms = 0;
+    TimeUs created = 0;
     // peer id -> joined at; a member's slot points at its Peer while the peer is a member
     // (Peer::streams names the stream) or owns it. Large streams' windows rotate over it.
     StreamMembers<Peer> members;
@@ -157,7 +159,7 @@ class TrackerCore {
   struct Call {
     std::string id, caller, callee;
     bool accepted = false;
-    int64_t deadline_ms = 0;
+    TimeUs deadline = 0;
   };
   // Cluster: a hello proving a key for a name nobody has bound, waiting for the cluster's
   // verdict (Redis keeps the first binding of a name; tracker_core_cluster.cpp).
@@ -165,7 +167,7 @@ class TrackerCore {
     ConnId conn = 0;
     Request req;
     std::string key;
-    int64_t deadline_ms = 0;
+    TimeUs deadline = 0;
   };
   bool is_local(const Peer& p) const { return p.instance.empty(); }
   bool owner_local(const Stream& s) const;
@@ -180,50 +182,49 @@ class TrackerCore {
   // it now, others through their instance. Frames derived from shared state (peer_left,
   // stream_ended, ...) are not sent this way: each instance derives them for its own peers.
   void deliver(const std::string& peer_id, std::string frame, CoreOutput& out);
-  Peer& mirror_peer(const ClusterPeer& r, const std::string& instance, int64_t now,
-                    CoreOutput& out);
-  void apply_peer(const ClusterEvent& e, int64_t now, CoreOutput& out);
-  void apply_stream(const ClusterEvent& e, int64_t now, CoreOutput& out);
-  void apply_call(const ClusterEvent& e, int64_t now);
+  Peer& mirror_peer(const ClusterPeer& r, const std::string& instance, TimeUs now, CoreOutput& out);
+  void apply_peer(const ClusterEvent& e, TimeUs now, CoreOutput& out);
+  void apply_stream(const ClusterEvent& e, TimeUs now, CoreOutput& out);
+  void apply_call(const ClusterEvent& e, TimeUs now);
   // A binding the cluster agreed on (published, read back, or the answer to our own claim):
   // stored here, a waiting hello for the name completed or refused, and a local peer holding
   // the name under another key disconnected (id_taken).
-  void apply_identity(const ClusterEvent& e, int64_t now, CoreOutput& out);
-  void kick_unbound(const std::string& name, const std::string& key, int64_t now, CoreOutput& out);
+  void apply_identity(const ClusterEvent& e, TimeUs now, CoreOutput& out);
+  void kick_unbound(const std::string& name, const std::string& key, TimeUs now, CoreOutput& out);
   // A new binding made by this instance: bound here at once while Redis is unreachable (or
   // when the cluster did not answer in time), otherwise asked for first (the hello waits).
   void claim_identity(Conn& c, ConnId conn, const Request& req, const std::string& id,
-                      const std::string& key, int64_t now, CoreOutput& out);
+                      const std::string& key, TimeUs now, CoreOutput& out);
   void bind_here(ConnId conn, const Request& req, const std::string& id, const std::string& key,
-                 int64_t now, CoreOutput& out);
+                 TimeUs now, CoreOutput& out);
   void publish_identity(const std::string& name, const std::string& key, CoreOutput& out);
-  void expire_claims(int64_t now, CoreOutput& out);
+  void expire_claims(TimeUs now, CoreOutput& out);
   void drop_instance(const std::string& instance, CoreOutput& out);
 
-  void dispatch(Conn& c, ConnId conn, const Request& req, int64_t now, CoreOutput& out);
-  void on_hello(Conn& c, ConnId conn, const Request& req, int64_t now, CoreOutput& out);
+  void dispatch(Conn& c, ConnId conn, const Request& req, TimeUs now, CoreOutput& out);
+  void on_hello(Conn& c, ConnId conn, const Request& req, TimeUs now, CoreOutput& out);
   // The admitted hello: the peer is created and told its id and session token.
   void finish_hello(Conn& c, ConnId conn, const Request& req, const std::string& id,
-                    const std::string& identity_key, int64_t now, CoreOutput& out);
-  void on_stream_create(Peer& p, const Request& req, int64_t now, CoreOutput& out);
-  void reclaim_stream(Peer& p, Stream& s, const Request& req, int64_t now, CoreOutput& out);
+                    const std::string& identity_key, TimeUs now, CoreOutput& out);
+  void on_stream_create(Peer& p, const Request& req, TimeUs now, CoreOutput& out);
+  void reclaim_stream(Peer& p, Stream& s, const Request& req, TimeUs now, CoreOutput& out);
   void on_stream_list(Peer& p, const Request& req, CoreOutput& out);
   void on_stream_describe(Peer& p, const Request& req, CoreOutput& out);
   void on_stream_update(Peer& p, const Request& req, CoreOutput& out);
   void on_stream_end(Peer& p, const Request& req, CoreOutput& out);
-  void on_join(Peer& p, const Request& req, int64_t now, bool joining, CoreOutput& out);
+  void on_join(Peer& p, const Request& req, TimeUs now, bool joining, CoreOutput& out);
   void on_relay(Peer& p, const Request& req, CoreOutput& out);
-  void on_call_invite(Peer& p, const Request& req, int64_t now, CoreOutput& out);
+  void on_call_invite(Peer& p, const Request& req, TimeUs now, CoreOutput& out);
   void on_call_answer(Peer& p, const Request& req, CoreOutput& out);
-  void on_report(Peer& p, const Request& req, int64_t now, CoreOutput& out);
+  void on_report(Peer& p, const Request& req, TimeUs now, CoreOutput& out);
 
   void remove_peer(const std::string& id, CoreOutput& out);
   // The connection is gone but the peer may come back with its token: keep everything, route
   // nothing to it, forget it at the deadline.
-  void detach_peer(Peer& p, int64_t now, CoreOutput& out);
+  void detach_peer(Peer& p, TimeUs now, CoreOutput& out);
   nlohmann::json hello_limits() const;
   nlohmann::json ice_servers_for(const std::string& peer_id) const;
-  bool resume_peer(Conn& c, ConnId conn, const Request& req, int64_t now, CoreOutput& out);
+  bool resume_peer(Conn& c, ConnId conn, const Request& req, TimeUs now, CoreOutput& out);
   // The peer with this id if it is connected now (not detached).
   Peer* online_peer(const std::string& id);
   // Removes every member except the owner (view key rotated: nobody has proved the new key).
@@ -234,7 +235,7 @@ class TrackerCore {
   void end_call(const std::string& call_id, CoreOutput& out);
   void set_partners(Peer& p, std::vector<Partner> partners);
   const std::string& group_of(const Peer& p) const;
-  bool trusted(const Peer& q, const Stream& s, int64_t joined_ms) const;
+  bool trusted(const Peer& q, const Stream& s, TimeUs joined) const;
   bool related(const Peer& a, const Peer& b) const;
   bool is_owner(const Peer& p, const Stream& s, const nlohmann::json& body) const;
   bool may_view(const Peer& p, const Stream& s, const nlohmann::json& body) const;
@@ -243,28 +244,34 @@ class TrackerCore {
   void send_to_peer(const std::string& peer_id, const nlohmann::json& msg, CoreOutput& out);
   void reply(ConnId conn, const Request& req, nlohmann::json body, CoreOutput& out);
   void error(ConnId conn, const char* code, std::string message, const Request* req,
-             CoreOutput& out, int64_t now);
-  void error(ConnId conn, ProtocolError e, CoreOutput& out, int64_t now);
+             CoreOutput& out, TimeUs now);
+  void error(ConnId conn, ProtocolError e, CoreOutput& out, TimeUs now);
 
   TrackerConfig config_;
+  // The config's durations against `now`, converted from their ms once.
+  TimeUs hello_timeout_ = 0;
+  TimeUs resume_grace_ = 0;
+  TimeUs trust_after_ = 0;
+  TimeUs instance_timeout_ = 0;
+  TimeUs cluster_bind_timeout_ = 0;
   TrackerMetrics metrics_;
   std::unordered_map<ConnId, Conn> conns_;
   std::unordered_map<std::string, Peer> peers_;
   std::map<std::string, Stream> streams_;
   std::unordered_map<std::string, Call> calls_;
-  std::set<std::pair<int64_t, std::string>> call_deadlines_;
-  std::set<std::pair<int64_t, ConnId>> hello_deadlines_;
-  std::set<std::pair<int64_t, std::string>> detach_deadlines_;
+  std::set<std::pair<TimeUs, std::string>> call_deadlines_;
+  std::set<std::pair<TimeUs, ConnId>> hello_deadlines_;
+  std::set<std::pair<TimeUs, std::string>> detach_deadlines_;
   std::map<std::string, PendingBind> pending_binds_;  // name -> the hello waiting for it
-  std::set<std::pair<int64_t, std::string>> bind_deadlines_;
+  std::set<std::pair<TimeUs, std::string>> bind_deadlines_;
   // Records of remote peers holding the name of a local peer under another key, until the
   // binding is settled (at most one per local peer).
   std::map<std::string, ClusterEvent> race_records_;
-  int64_t last_now_ms_ = 0;
+  TimeUs last_now_ = 0;
   std::size_t member_link_repairs_ = 0;
   std::vector<const StreamMembers<Peer>::Member*> window_;  // neighbours_for's scratch
   bool applying_ = false;  // inside on_cluster / on_timer: shared changes are not re-published
-  std::map<std::string, int64_t> instance_seen_;  // other live instances -> last heard
+  std::map<std::string, TimeUs> instance_seen_;  // other live instances -> last heard
   bool link_was_down_ = true;
   bool link_up_ = false;  // as of the last cluster_tick
   std::unique_ptr<IdentityStore> identities_;

@@ -47,7 +47,8 @@ ClusterPeer TrackerCore::peer_record(const Peer& p) const {
   r.allow.assign(p.allow.begin(), p.allow.end());
   for (auto& name : p.streams)
     if (auto st = streams_.find(name); st != streams_.end())
-      if (auto* m = st->second.members.find(p.id)) r.streams.emplace_back(name, m->joined_ms);
+      if (auto* m = st->second.members.find(p.id))
+        r.streams.emplace_back(name, us_to_ms(m->joined));
   for (auto& x : p.partners) r.partners.push_back({x.id, x.role, x.rx_kbps});
   return r;
 }
@@ -63,7 +64,7 @@ ClusterStream TrackerCore::stream_record(const Stream& s, const std::string& by)
   r.codec = s.codec;
   r.bitrate_kbps = s.bitrate_kbps;
   r.is_private = s.is_private;
-  r.created_ms = s.created_ms;
+  r.created_ms = us_to_ms(s.created);
   return r;
 }
 
@@ -88,7 +89,7 @@ void TrackerCore::publish_call(const Call& c, CoreOutput& out) {
   ClusterEvent e;
   e.type = ClusterEventType::kCall;
   e.call = {c.id, c.caller, c.callee, c.accepted,
-            std::max<int64_t>(0, c.deadline_ms - last_now_ms_)};
+            us_to_ms(std::max<TimeUs>(0, c.deadline - last_now_))};
   publish(std::move(e), out);
 }
 
@@ -144,7 +145,7 @@ std::vector<ClusterEvent> TrackerCore::cluster_share() const {
     ClusterEvent e;
     e.type = ClusterEventType::kCall;
     e.call = {c.id, c.caller, c.callee, c.accepted,
-              std::max<int64_t>(0, c.deadline_ms - last_now_ms_)};
+              us_to_ms(std::max<TimeUs>(0, c.deadline - last_now_))};
     add(std::move(e));
   }
   return share;
@@ -152,16 +153,16 @@ std::vector<ClusterEvent> TrackerCore::cluster_share() const {
 
 // ---- what other instances tell us -------------------------------------------------------
 
-void TrackerCore::on_cluster(const ClusterEvent& e, int64_t now, CoreOutput& out) {
+void TrackerCore::on_cluster(const ClusterEvent& e, TimeUs now, CoreOutput& out) {
   if (!clustered()) return;
   if (e.type == ClusterEventType::kIdentity) {
     // Not an instance's word but Redis's: ours too (the answer to our own claim), and from
     // instances long gone (bindings outlive them), so it tells nothing about liveness.
-    last_now_ms_ = now;
+    last_now_ = now;
     return apply_identity(e, now, out);
   }
   if (e.instance == config_.instance_id) return;  // our own echo
-  last_now_ms_ = now;
+  last_now_ = now;
   instance_seen_[e.instance] = now;
   applying_ = true;
   switch (e.type) {
@@ -215,12 +216,12 @@ void TrackerCore::on_cluster(const ClusterEvent& e, int64_t now, CoreOutput& out
 }
 
 TrackerCore::Peer& TrackerCore::mirror_peer(const ClusterPeer& r, const std::string& instance,
-                                            int64_t now, CoreOutput& out) {
+                                            TimeUs now, CoreOutput& out) {
   auto [it, fresh] = peers_.try_emplace(r.id);
   Peer& p = it->second;
   if (fresh) {
     p.id = r.id;
-    p.since_ms = now;
+    p.since = now;
   } else if (is_local(p)) {
     // It resumed on another instance (ours lost it, or it moved): that one is its home now.
     if (p.online()) {
@@ -229,7 +230,7 @@ TrackerCore::Peer& TrackerCore::mirror_peer(const ClusterPeer& r, const std::str
         out.close.push_back(p.conn);
       }
     } else {
-      detach_deadlines_.erase({p.detached_until_ms, p.id});
+      detach_deadlines_.erase({p.detached_until, p.id});
     }
     p.conn = 0;
     p.instance = instance;
@@ -251,7 +252,7 @@ TrackerCore::Peer& TrackerCore::mirror_peer(const ClusterPeer& r, const std::str
   return p;
 }
 
-void TrackerCore::apply_peer(const ClusterEvent& e, int64_t now, CoreOutput& out) {
+void TrackerCore::apply_peer(const ClusterEvent& e, TimeUs now, CoreOutput& out) {
   const ClusterPeer& r = e.peer;
   if (auto it = peers_.find(r.id); it != peers_.end() && is_local(it->second) &&
                                    !it->second.identity_key.empty() && !r.identity_key.empty() &&
@@ -273,7 +274,7 @@ void TrackerCore::apply_peer(const ClusterEvent& e, int64_t now, CoreOutput& out
                                   : AcceptCalls::kAll;
   p.allow = {r.allow.begin(), r.allow.end()};
   const bool was_online = p.online();
-  p.detached_until_ms = r.away ? 0 : -1;
+  p.detached_until = r.away ? 0 : -1;
   if (was_online && r.away) {
     const json ev = {{"type", "peer_left"}, {"peer_id", p.id}, {"reason", "disconnected"}};
     for (auto& other : p.listed_by) send_to_peer(other, ev, out);
@@ -284,7 +285,7 @@ void TrackerCore::apply_peer(const ClusterEvent& e, int64_t now, CoreOutput& out
     auto st = streams_.find(name);
     if (st == streams_.end()) continue;  // ended meanwhile
     now_in.insert(name);
-    st->second.members.insert(p.id, joined, &p);
+    st->second.members.insert(p.id, ms_to_us(joined), &p);
     p.streams.insert(name);
     if (st->second.owner == p.id) p.owned.insert(name);
   }
@@ -309,7 +310,7 @@ void TrackerCore::apply_peer(const ClusterEvent& e, int64_t now, CoreOutput& out
   set_partners(p, std::move(parts));
 }
 
-void TrackerCore::apply_stream(const ClusterEvent& e, int64_t now, CoreOutput& out) {
+void TrackerCore::apply_stream(const ClusterEvent& e, TimeUs now, CoreOutput& out) {
   const ClusterStream& r = e.stream;
   // An instance speaks for the streams whose owner it holds.
   auto owner = peers_.find(r.owner);
@@ -319,7 +320,7 @@ void TrackerCore::apply_stream(const ClusterEvent& e, int64_t now, CoreOutput& o
     if (streams_.size() >= config_.max_streams) return;
     it = streams_.emplace(r.name, Stream{}).first;
     it->second.name = r.name;
-    it->second.created_ms = now;
+    it->second.created = now;
   }
   Stream& s = it->second;
   if (s.owner != r.owner) {
@@ -346,19 +347,19 @@ void TrackerCore::apply_stream(const ClusterEvent& e, int64_t now, CoreOutput& o
     if (m.id() != r.by) send_to_peer(m.id(), ev, out);
 }
 
-void TrackerCore::apply_call(const ClusterEvent& e, int64_t now) {
+void TrackerCore::apply_call(const ClusterEvent& e, TimeUs now) {
   const ClusterCall& r = e.call;
   auto a = peers_.find(r.caller), b = peers_.find(r.callee);
   if (a == peers_.end() || b == peers_.end()) return;
   auto [it, fresh] = calls_.try_emplace(r.id);
   Call& c = it->second;
-  if (!fresh) call_deadlines_.erase({c.deadline_ms, c.id});
+  if (!fresh) call_deadlines_.erase({c.deadline, c.id});
   c.id = r.id;
   c.caller = r.caller;
   c.callee = r.callee;
   c.accepted = r.accepted;
-  c.deadline_ms = now + r.remaining_ms;
-  if (!c.accepted) call_deadlines_.insert({c.deadline_ms, c.id});
+  c.deadline = now + ms_to_us(r.remaining_ms);
+  if (!c.accepted) call_deadlines_.insert({c.deadline, c.id});
   a->second.calls.insert(c.id);
   b->second.calls.insert(c.id);
 }
@@ -372,9 +373,9 @@ void TrackerCore::drop_instance(const std::string& instance, CoreOutput& out) {
   for (auto& id : gone) remove_peer(id, out);
 }
 
-void TrackerCore::cluster_tick(int64_t now, bool link_up, CoreOutput& out) {
+void TrackerCore::cluster_tick(TimeUs now, bool link_up, CoreOutput& out) {
   if (!clustered()) return;
-  last_now_ms_ = now;
+  last_now_ = now;
   link_up_ = link_up;
   if (!link_up) {
     link_was_down_ = true;
@@ -390,7 +391,7 @@ void TrackerCore::cluster_tick(int64_t now, bool link_up, CoreOutput& out) {
   publish(std::move(hb), out);
   std::vector<std::string> dead;
   for (auto& [inst, seen] : instance_seen_)
-    if (now - seen > config_.instance_timeout_ms) dead.push_back(inst);
+    if (now - seen > instance_timeout_) dead.push_back(inst);
   for (auto& inst : dead) {
     applying_ = true;
     drop_instance(inst, out);
@@ -418,19 +419,19 @@ void TrackerCore::publish_identity(const std::string& name, const std::string& k
 }
 
 void TrackerCore::claim_identity(Conn& c, ConnId conn, const Request& req, const std::string& id,
-                                 const std::string& key, int64_t now, CoreOutput& out) {
+                                 const std::string& key, TimeUs now, CoreOutput& out) {
   if (identities_->full())
     return error(conn, err::kLimitReached, "the tracker's identity store is full", &req, out, now);
   if (!link_up_) return bind_here(conn, req, id, key, now, out);
   c.claiming = id;
-  const int64_t deadline = now + config_.cluster_bind_timeout_ms;
+  const TimeUs deadline = now + cluster_bind_timeout_;
   pending_binds_[id] = PendingBind{conn, req, key, deadline};
   bind_deadlines_.insert({deadline, id});
   publish_identity(id, key, out);
 }
 
 void TrackerCore::bind_here(ConnId conn, const Request& req, const std::string& id,
-                            const std::string& key, int64_t now, CoreOutput& out) {
+                            const std::string& key, TimeUs now, CoreOutput& out) {
   auto c = conns_.find(conn);
   if (c == conns_.end()) return;
   c->second.claiming.clear();
@@ -448,7 +449,7 @@ void TrackerCore::bind_here(ConnId conn, const Request& req, const std::string& 
   finish_hello(c->second, conn, req, id, key, now, out);
 }
 
-void TrackerCore::expire_claims(int64_t now, CoreOutput& out) {
+void TrackerCore::expire_claims(TimeUs now, CoreOutput& out) {
   while (!bind_deadlines_.empty() && bind_deadlines_.begin()->first <= now) {
     const std::string id = bind_deadlines_.begin()->second;
     bind_deadlines_.erase(bind_deadlines_.begin());
@@ -462,7 +463,7 @@ void TrackerCore::expire_claims(int64_t now, CoreOutput& out) {
   }
 }
 
-void TrackerCore::apply_identity(const ClusterEvent& e, int64_t now, CoreOutput& out) {
+void TrackerCore::apply_identity(const ClusterEvent& e, TimeUs now, CoreOutput& out) {
   const auto prior = identities_->key_of(e.name);
   const bool changed = !prior || *prior != e.key;
   // Beyond the store's bound a binding heard of is not kept (a new name with a key is refused
@@ -470,7 +471,7 @@ void TrackerCore::apply_identity(const ClusterEvent& e, int64_t now, CoreOutput&
   const bool stored = !changed || identities_->rebind(e.name, e.key) == IdentityStore::Bind::kBound;
   if (auto it = pending_binds_.find(e.name); it != pending_binds_.end()) {
     PendingBind pb = std::move(it->second);
-    bind_deadlines_.erase({pb.deadline_ms, e.name});
+    bind_deadlines_.erase({pb.deadline, e.name});
     pending_binds_.erase(it);
     auto c = conns_.find(pb.conn);
     if (c != conns_.end()) {
@@ -497,7 +498,7 @@ void TrackerCore::apply_identity(const ClusterEvent& e, int64_t now, CoreOutput&
   if (changed) kick_unbound(e.name, e.key, now, out);
 }
 
-void TrackerCore::kick_unbound(const std::string& name, const std::string& key, int64_t now,
+void TrackerCore::kick_unbound(const std::string& name, const std::string& key, TimeUs now,
                                CoreOutput& out) {
   // A local peer admitted under another key (or none) lost the name: two instances bound it
   // at the same moment, or while Redis was away. It is told why and disconnected.

@@ -64,7 +64,7 @@ struct TrackerServer::Impl {
   ConnId next_id = 1;
   std::unordered_map<ConnId, std::unique_ptr<WsConn>> conns;
   guint timer = 0;
-  int64_t timer_at = 0;
+  TimeUs timer_at = 0;
   // Connection bounds.
   std::unordered_map<GSocket*, Sock> socks;
   // The sockets libsoup still owns, which the sweep must look at; the hub's report their end.
@@ -84,7 +84,7 @@ struct TrackerServer::Impl {
 
   explicit Impl(TrackerServerOptions o)
       : opt(std::move(o)),
-        core(opt.core, IdentityStore::open(opt.identity_db, opt.core.max_identities, &store_error)),
+        core(opt.core, open_store()),
         silence(int64_t(opt.ws_ping_interval_s) * 1000, opt.ws_idle_timeout_ms) {}
 
   ~Impl() {
@@ -155,7 +155,7 @@ struct TrackerServer::Impl {
     RedisClusterLink::Callbacks cb;
     cb.on_event = [this](const ClusterEvent& e) {
       CoreOutput out;
-      core.on_cluster(e, monotonic_ms(), out);
+      core.on_cluster(e, monotonic_us(), out);
       flush(out);
     };
     cb.on_connected = [this] {
@@ -171,7 +171,7 @@ struct TrackerServer::Impl {
   static gboolean on_cluster_tick(gpointer data) {
     auto* self = static_cast<Impl*>(data);
     CoreOutput out;
-    self->core.cluster_tick(monotonic_ms(), self->link->up(), out);
+    self->core.cluster_tick(monotonic_us(), self->link->up(), out);
     self->flush(out);
     return G_SOURCE_CONTINUE;
   }
@@ -186,15 +186,16 @@ struct TrackerServer::Impl {
     if (timer && timer_at == *d) return;
     if (timer) g_source_remove(timer);
     timer_at = *d;
-    int64_t delay = std::max<int64_t>(0, *d - monotonic_ms());
-    timer = g_timeout_add(static_cast<guint>(delay), &Impl::on_timer, this);
+    // Rounded up: a timer that fires before the deadline would only be set again.
+    const TimeUs delay_ms = (std::max<TimeUs>(0, *d - monotonic_us()) + kUsPerMs - 1) / kUsPerMs;
+    timer = g_timeout_add(static_cast<guint>(delay_ms), &Impl::on_timer, this);
   }
 
   static gboolean on_timer(gpointer data) {
     auto* self = static_cast<Impl*>(data);
     self->timer = 0;
     CoreOutput out;
-    self->core.on_timer(monotonic_ms(), out);
+    self->core.on_timer(monotonic_us(), out);
     self->flush(out);
     return G_SOURCE_REMOVE;
   }
@@ -485,7 +486,7 @@ struct TrackerServer::Impl {
       c->acked_at_open = tcp_bytes_acked(g_socket_get_fd(c->sock)).value_or(0);
     }
     CoreOutput welcome;
-    core.on_open(c->id, monotonic_ms(), welcome, remote_ip);
+    core.on_open(c->id, monotonic_us(), welcome, remote_ip);
     if (opt.log_level >= LogLevel::kDebug) {
       GSocketAddress* remote = soup_server_message_get_remote_address(msg);
       gchar* s = remote ? g_socket_connectable_to_string(G_SOCKET_CONNECTABLE(remote)) : nullptr;
@@ -577,16 +578,16 @@ struct TrackerServer::Impl {
     if (m.opcode == ws::Opcode::kPong || c.closing) return;
     CoreOutput out;
     if (m.opcode == ws::Opcode::kText)
-      self->core.on_text(id, m.payload, monotonic_ms(), out);
+      self->core.on_text(id, m.payload, monotonic_us(), out);
     else
-      self->core.on_binary(id, monotonic_ms(), out);
+      self->core.on_binary(id, monotonic_us(), out);
     self->flush(out);
   }
 
   static void on_hub_closed(Impl* self, ConnId id) {
     self->log(LogLevel::kDebug, "conn %llu closed", static_cast<unsigned long long>(id));
     CoreOutput out;
-    self->core.on_close(id, monotonic_ms(), out);
+    self->core.on_close(id, monotonic_us(), out);
     // The hub closes the socket right after this call: its slot in the caps is free now
     // (the sweep does not look at hub sockets, and a late finalisation must not be awaited).
     if (auto it = self->conns.find(id);
@@ -612,9 +613,9 @@ struct TrackerServer::Impl {
     if (type == SOUP_WEBSOCKET_DATA_TEXT) {
       gsize len = 0;
       auto* p = static_cast<const char*>(g_bytes_get_data(bytes, &len));
-      c->impl->core.on_text(c->id, std::string_view(p ? p : "", len), monotonic_ms(), out);
+      c->impl->core.on_text(c->id, std::string_view(p ? p : "", len), monotonic_us(), out);
     } else {
-      c->impl->core.on_binary(c->id, monotonic_ms(), out);
+      c->impl->core.on_binary(c->id, monotonic_us(), out);
     }
     c->impl->flush(out);
   }
@@ -633,7 +634,7 @@ struct TrackerServer::Impl {
               soup_websocket_connection_get_close_code(ws));
     g_signal_handlers_disconnect_by_data(ws, c);
     CoreOutput out;
-    self->core.on_close(id, monotonic_ms(), out);
+    self->core.on_close(id, monotonic_us(), out);
     auto it = self->conns.find(id);
     std::unique_ptr<WsConn> keep;
     if (it != self->conns.end()) {
@@ -722,11 +723,16 @@ struct TrackerServer::Impl {
     respond(msg, 404, "text/plain", "not found\n");
   }
 
-  bool start(std::string* error) {
-    auto fail = [&](const std::string& why) {
-      if (error) *error = why;
-      return false;
-    };
+  // The identity database, or none (the core then makes one in memory) and start() fails.
+  std::unique_ptr<IdentityStore> open_store() {
+    auto store = IdentityStore::open(opt.identity_db, opt.core.max_identities);
+    if (store) return *std::move(store);
+    store_error = std::move(store).error();
+    return nullptr;
+  }
+
+  Expected<void, std::string> start() {
+    auto fail = [](std::string why) { return unexpected(std::move(why)); };
     if (!store_error.empty()) return fail(store_error);
     server = soup_server_new("server-header", "meshcast-tracker", nullptr);
     if (!opt.tls_cert_file.empty() || !opt.tls_key_file.empty()) {
@@ -754,8 +760,7 @@ struct TrackerServer::Impl {
       };
       hc.on_closed = [this](WsHub::Id id) { on_hub_closed(this, id); };
       hub = std::make_unique<WsHub>(opt.max_incoming_bytes, kCloseTimeoutMs, std::move(hc));
-      std::string herr;
-      if (!hub->start(&herr)) return fail(herr);
+      if (auto started = hub->start(); !started) return started;
       soup_server_add_handler(server, "/ws", &Impl::on_ws_request, this, nullptr);
     }
     g_signal_connect(server, "request-started", G_CALLBACK(&Impl::on_request_started), this);
@@ -817,14 +822,14 @@ struct TrackerServer::Impl {
     }
     log(LogLevel::kInfo, "listening on %s",
         (std::string(tls ? "wss://" : "ws://") + host_port(opt.host, bound_port) + "/ws").c_str());
-    return true;
+    return {};
   }
 };
 
 TrackerServer::TrackerServer(TrackerServerOptions options)
     : impl_(std::make_unique<Impl>(std::move(options))) {}
 TrackerServer::~TrackerServer() = default;
-bool TrackerServer::start(std::string* error) { return impl_->start(error); }
+Expected<void, std::string> TrackerServer::start() { return impl_->start(); }
 uint16_t TrackerServer::port() const { return impl_->bound_port; }
 static std::string host_port(const std::string& host, uint16_t port) {
   bool v6 = host.find(':') != std::string::npos;  // IPv6 literals need brackets in URLs

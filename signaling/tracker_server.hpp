@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 
+#include "mesh/base/expected.hpp"
 #include "signaling/redis_url.hpp"
 #include "signaling/tracker_config.hpp"
 #include "signaling/tracker_core.hpp"
@@ -58,8 +59,8 @@ class TrackerServer {
   TrackerServer(const TrackerServer&) = delete;
   TrackerServer& operator=(const TrackerServer&) = delete;
 
-  // Binds and starts serving on the thread-default main context. False + *error on failure.
-  bool start(std::string* error);
+  // Binds and starts serving on the thread-default main context.
+  Expected<void, std::string> start();
   uint16_t port() const;
   std::string ws_url() const;    // ws://host:port/ws (wss:// with TLS)
   std::string http_url() const;  // http://host:port (https:// with TLS)

@@ -57,14 +57,11 @@ WsHub::~WsHub() {
   if (ep_ >= 0) ::close(ep_);
 }
 
-bool WsHub::start(std::string* error) {
+Expected<void, std::string> WsHub::start() {
   ep_ = epoll_create1(EPOLL_CLOEXEC);
-  if (ep_ < 0) {
-    if (error) *error = std::string("epoll_create1: ") + g_strerror(errno);
-    return false;
-  }
+  if (ep_ < 0) return unexpected(std::string("epoll_create1: ") + g_strerror(errno));
   watch_ = g_unix_fd_add(ep_, G_IO_IN, &WsHub::on_ready, this);
-  return true;
+  return {};
 }
 
 bool WsHub::adopt(Id id, GSocket* sock, GIOStream* stream, std::string early) {

@@ -14,6 +14,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "mesh/base/expected.hpp"
 #include "signaling/ws_frame.hpp"
 
 namespace meshcast::signaling {
@@ -30,7 +31,7 @@ class WsHub {
   WsHub(const WsHub&) = delete;
   WsHub& operator=(const WsHub&) = delete;
 
-  bool start(std::string* error);
+  Expected<void, std::string> start();
   // Takes over an upgraded connection under a caller-chosen id. `stream` (owned from now on)
   // holds the socket; `early` is what libsoup had already read past the request.
   // Nothing is parsed until the next wake or process_buffered(): the caller registers the

@@ -11,8 +11,11 @@ std::shared_ptr<const signaling::IdentityKey> load_identity_option(const Args& a
                                                                    std::string* error) {
   const std::string path = a.get("identity", signaling::default_identity_path());
   bool created = false;
-  auto key = signaling::load_or_create_identity(path, error, &created);
-  if (!key) return nullptr;
+  auto key = signaling::load_or_create_identity(path, &created);
+  if (!key) {
+    if (error) *error = std::move(key).error();
+    return nullptr;
+  }
   if (created && !quiet)
     std::fprintf(stderr, "meshcast %s: created identity key %s (fingerprint %s)\n", command,
                  path.c_str(), key->fingerprint().c_str());
@@ -20,9 +23,11 @@ std::shared_ptr<const signaling::IdentityKey> load_identity_option(const Args& a
 }
 
 std::shared_ptr<signaling::KnownPeers> load_known_peers_option(const Args& a, std::string* error) {
-  auto k = signaling::KnownPeers::load(a.get("known-peers", signaling::default_known_peers_path()),
-                                       error);
-  if (!k) return nullptr;
+  auto k = signaling::KnownPeers::load(a.get("known-peers", signaling::default_known_peers_path()));
+  if (!k) {
+    if (error) *error = std::move(k).error();
+    return nullptr;
+  }
   return std::make_shared<signaling::KnownPeers>(std::move(*k));
 }
 

@@ -41,8 +41,7 @@ CallSession::CallSession(GMainContext* ctx, CallOptions opt,
       opt_.client.identity = std::make_shared<const signaling::IdentityKey>(*k);
   }
   if (!opt_.known_peers)
-    opt_.known_peers =
-        std::make_shared<signaling::KnownPeers>(*signaling::KnownPeers::load("", nullptr));
+    opt_.known_peers = std::make_shared<signaling::KnownPeers>(*signaling::KnownPeers::load(""));
 }
 
 CallSession::~CallSession() {
@@ -274,9 +273,9 @@ bool CallSession::check_peer_identity(const nlohmann::json& payload,
     case signaling::KnownPeers::Check::kMatch:
       return true;
     case signaling::KnownPeers::Check::kNew: {
-      std::string err;
       std::string note = "new peer '" + peer_ + "': identity key " + fp + ", pinned in " + where;
-      if (!known.pin(peer_, key, &err)) note += " (not saved: " + err + ")";
+      if (auto pinned = known.pin(peer_, key); !pinned)
+        note += " (not saved: " + pinned.error() + ")";
       if (on_notice_)
         on_notice_(note);
       else

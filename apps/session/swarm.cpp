@@ -59,7 +59,10 @@ bool Swarm::start(std::string* error) {
   to.log_level = signaling::LogLevel::kError;
   // Every viewer of the swarm shares this process: the per-connection limits still apply.
   tracker_ = std::make_unique<signaling::TrackerServer>(to);
-  if (!tracker_->start(error)) return false;
+  if (auto started = tracker_->start(); !started) {
+    if (error) *error = std::move(started).error();
+    return false;
+  }
 
   BroadcastOptions bo;
   bo.tracker_url = tracker_->ws_url();

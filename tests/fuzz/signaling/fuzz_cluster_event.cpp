@@ -12,6 +12,7 @@
 #include "signaling/tracker_core.hpp"
 
 using namespace meshcast::signaling;
+using meshcast::ms_to_us;
 
 namespace {
 const char* kK1Pem =
@@ -22,10 +23,9 @@ const char* kK1Pem =
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view text(reinterpret_cast<const char*>(data), size);
-  std::string why;
-  auto e = parse_cluster_event(text, &why);
+  auto e = parse_cluster_event(text);
   if (!e) {
-    if (why.empty()) __builtin_trap();  // every rejection says why
+    if (e.error().empty()) __builtin_trap();  // every rejection says why
     return 0;
   }
   if (!parse_cluster_event(to_text(*e))) __builtin_trap();
@@ -43,8 +43,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   core.on_text(2, R"({"type":"hello","peer_id":"v","role":"viewer"})", 0, out);
   core.on_text(2, R"({"type":"join","stream":"live"})", 0, out);
   core.on_text(2, R"({"type":"call_invite","to":"bc"})", 0, out);
-  static std::string pem_error;
-  static const IdentityKey k1 = *IdentityKey::from_pem(kK1Pem, &pem_error);
+  static const IdentityKey k1 = *IdentityKey::from_pem(kK1Pem);
   CoreOutput welcome;
   core.on_open(3, 0, welcome);
   const std::string nonce = nlohmann::json::parse(welcome.send.at(0).second).at("nonce");
@@ -56,11 +55,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   core.on_text(3, hello.dump(), 0, out);
   if (!core.has_peer("k1")) __builtin_trap();  // the setup itself must work
   // The event twice (a duplicate after a snapshot), then time passes past every timeout.
-  core.on_cluster(*e, 10, out);
-  core.on_cluster(*e, 20, out);
-  core.cluster_tick(100'000, true, out);
-  core.on_timer(100'000, out);
-  core.on_text(2, R"({"type":"relay","to":"x1","kind":"offer"})", 100'000, out);
+  core.on_cluster(*e, ms_to_us(10), out);
+  core.on_cluster(*e, ms_to_us(20), out);
+  core.cluster_tick(ms_to_us(100'000), true, out);
+  core.on_timer(ms_to_us(100'000), out);
+  core.on_text(2, R"({"type":"relay","to":"x1","kind":"offer"})", ms_to_us(100'000), out);
   (void)core.cluster_share();
   return 0;
 }

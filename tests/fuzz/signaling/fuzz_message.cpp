@@ -10,6 +10,7 @@
 #include "signaling/tracker_core.hpp"
 
 using namespace meshcast::signaling;
+using meshcast::ms_to_us;
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view text(reinterpret_cast<const char*>(data), size);
@@ -41,21 +42,21 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   core.on_text(2, R"({"type":"join","stream":"s","view_key":"12345678"})", 0, out);
   core.on_text(1, R"({"type":"call_invite","to":"b","timeout_ms":100})", 0, out);
   // The fuzzed frame from both sides, then timers and disconnects.
-  core.on_text(1, text, 1, out);
-  core.on_text(2, text, 2, out);
-  core.on_text(3, text, 2, out);
+  core.on_text(1, text, ms_to_us(1), out);
+  core.on_text(2, text, ms_to_us(2), out);
+  core.on_text(3, text, ms_to_us(2), out);
   // The HTTP views with the frame as key and page cursor (the server validates `after`; the
   // core must not depend on it).
   (void)core.api_streams(text, text, 3);
   (void)core.api_overlay("s", text, text, 2);
   (void)core.api_overlay(text, "12345678", {}, 1);
-  core.on_timer(1000, out);
-  core.on_close(2, 1001, out);
-  core.on_text(1, text, 1002, out);
-  core.on_close(1, 1003, out);
-  core.on_close(3, 1003, out);
+  core.on_timer(ms_to_us(1000), out);
+  core.on_close(2, ms_to_us(1001), out);
+  core.on_text(1, text, ms_to_us(1002), out);
+  core.on_close(1, ms_to_us(1003), out);
+  core.on_close(3, ms_to_us(1003), out);
   // Closed peers stay resumable for the grace; after it nothing of them may be left.
-  core.on_timer(1003 + TrackerConfig{}.resume_grace_ms, out);
+  core.on_timer(ms_to_us(1003 + TrackerConfig{}.resume_grace_ms), out);
   if (core.peer_count() != 0 || core.stream_count() != 0 || core.call_count() != 0)
     __builtin_trap();  // no state may survive its peers
   return 0;

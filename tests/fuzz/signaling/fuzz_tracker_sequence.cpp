@@ -84,7 +84,7 @@ class Harness {
         int64_t ms = 0;
         for (char ch : arg.substr(0, 7))
           if (ch >= '0' && ch <= '9') ms = ms * 10 + (ch - '0');
-        now_ += ms;
+        now_ += meshcast::ms_to_us(ms);
         core_.on_timer(now_, out);
         break;
       }
@@ -111,7 +111,7 @@ class Harness {
     }
     // Closed peers stay resumable for the grace; after it nothing of them may be left.
     CoreOutput out;
-    now_ += TrackerConfig{}.resume_grace_ms + 1;
+    now_ += meshcast::ms_to_us(TrackerConfig{}.resume_grace_ms + 1);
     core_.on_timer(now_, out);
     deliver(out);
     check(core_.connection_count() == 0 && core_.peer_count() == 0);
@@ -180,7 +180,7 @@ class Harness {
   std::array<ConnId, kSlots> conn_{};
   std::set<ConnId> open_;
   ConnId next_conn_ = 1;
-  int64_t now_ = 0;
+  meshcast::TimeUs now_ = 0;  // the events' ms, in the core's unit
   std::string call_id_, secret_;
 };
 

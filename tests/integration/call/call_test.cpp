@@ -29,7 +29,7 @@ std::shared_ptr<const signaling::IdentityKey> fresh_key() {
   return std::make_shared<const signaling::IdentityKey>(*signaling::IdentityKey::generate());
 }
 std::shared_ptr<signaling::KnownPeers> no_pins() {
-  return std::make_shared<signaling::KnownPeers>(*signaling::KnownPeers::load("", nullptr));
+  return std::make_shared<signaling::KnownPeers>(*signaling::KnownPeers::load(""));
 }
 
 signaling::TrackerServerOptions tracker_options() {
@@ -55,8 +55,8 @@ struct CallPair {
     to.port = 0;
     to.log_level = signaling::LogLevel::kError;
     tracker = std::make_unique<signaling::TrackerServer>(to);
-    std::string err;
-    ASSERT_TRUE(tracker->start(&err)) << err;
+    auto started = tracker->start();
+    ASSERT_TRUE(started) << started.error();
     CallOptions b;
     b.tracker_url = tracker->ws_url();
     b.self_id = "bob";
@@ -232,8 +232,8 @@ TEST(Call, OfflineCalleeIsReported) {
   to.port = 0;
   to.log_level = signaling::LogLevel::kError;
   signaling::TrackerServer tracker(to);
-  std::string err;
-  ASSERT_TRUE(tracker.start(&err)) << err;
+  auto started = tracker.start();
+  ASSERT_TRUE(started) << started.error();
   CallOptions a;
   a.tracker_url = tracker.ws_url();
   a.self_id = "alice";
@@ -258,8 +258,8 @@ TEST(Call, VideoFlowsAndIsRecorded) {
   to.port = 0;
   to.log_level = signaling::LogLevel::kError;
   signaling::TrackerServer tracker(to);
-  std::string err;
-  ASSERT_TRUE(tracker.start(&err)) << err;
+  auto started = tracker.start();
+  ASSERT_TRUE(started) << started.error();
   std::string webm = tmp("bob_video.webm");
   CallOptions b;
   b.tracker_url = tracker.ws_url();
@@ -336,8 +336,8 @@ TEST(CallIdentity, ASquatterCannotTakeAnIdAndReceiveItsCalls) {
   auto options = tracker_options();
   options.core.resume_grace_ms = 0;  // bob's session is over when his connection closes
   signaling::TrackerServer tracker(options);
-  std::string err;
-  ASSERT_TRUE(tracker.start(&err)) << err;
+  auto started = tracker.start();
+  ASSERT_TRUE(started) << started.error();
   MainLoop loop;
   // bob registers once (his name is now bound to his key) and leaves.
   {
@@ -368,8 +368,8 @@ TEST(CallIdentity, ALyingTrackerCannotPutAnImpostorInACallWithAPinnedPeer) {
   // First, the real bob on an honest tracker: alice pins his key on their first call.
   {
     signaling::TrackerServer honest(tracker_options());
-    std::string err;
-    ASSERT_TRUE(honest.start(&err)) << err;
+    auto started = honest.start();
+    ASSERT_TRUE(started) << started.error();
     Side bob, alice;
     bob.start(honest.ws_url(), "bob", "", bob_key, no_pins());
     ASSERT_TRUE(loop.run_until([&] { return bob.s->phase() == CallPhase::kWaiting; }, 5000));
@@ -383,8 +383,8 @@ TEST(CallIdentity, ALyingTrackerCannotPutAnImpostorInACallWithAPinnedPeer) {
             signaling::KnownPeers::Check::kMatch);
   // Then a tracker with a fresh identity database (or one that lies) lets mallory be "bob".
   signaling::TrackerServer liar(tracker_options());
-  std::string err;
-  ASSERT_TRUE(liar.start(&err)) << err;
+  auto started = liar.start();
+  ASSERT_TRUE(started) << started.error();
   Side mallory, alice;
   mallory.start(liar.ws_url(), "bob", "", mallory_key, no_pins());
   ASSERT_TRUE(loop.run_until([&] { return mallory.s->phase() == CallPhase::kWaiting; }, 5000))
@@ -406,9 +406,10 @@ TEST(CallIdentity, ALyingTrackerCannotPutAnImpostorInACallWithAPinnedPeer) {
 
   // The other direction: mallory, as "alice", calls bob, who has alice pinned.
   signaling::TrackerServer liar2(tracker_options());
-  ASSERT_TRUE(liar2.start(&err)) << err;
+  auto started2 = liar2.start();
+  ASSERT_TRUE(started2) << started2.error();
   auto bob_known = no_pins();
-  ASSERT_TRUE(bob_known->pin("alice", alice_key->public_key_b64(), &err));
+  ASSERT_TRUE(bob_known->pin("alice", alice_key->public_key_b64()));
   Side bob, fake_alice;
   bob.start(liar2.ws_url(), "bob", "", bob_key, bob_known);
   ASSERT_TRUE(loop.run_until([&] { return bob.s->phase() == CallPhase::kWaiting; }, 5000));

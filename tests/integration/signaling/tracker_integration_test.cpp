@@ -129,8 +129,8 @@ class TrackerTest : public ::testing::Test {
     o.port = 0;
     o.log_level = LogLevel::kError;
     server = std::make_unique<TrackerServer>(o);
-    std::string err;
-    ASSERT_TRUE(server->start(&err)) << err;
+    auto started = server->start();
+    ASSERT_TRUE(started) << started.error();
     ASSERT_NE(server->port(), 0);
   }
   void SetUp() override { start(); }
@@ -640,8 +640,8 @@ TEST_F(TrackerTest, ClientReconnectsAfterServerDrop) {
   so.port = port;
   so.log_level = LogLevel::kError;
   server = std::make_unique<TrackerServer>(so);
-  std::string err;
-  ASSERT_TRUE(server->start(&err)) << err;
+  auto started = server->start();
+  ASSERT_TRUE(started) << started.error();
   ASSERT_TRUE(run_until([&] { return done; }));
   ASSERT_TRUE(run_until([&] { return p->client.state() == ClientState::kConnected; }, 10000));
   HelloParams hp;

@@ -162,8 +162,8 @@ TEST(ClusterEvent, MalformedRecordsAreRejected) {
       }),
   };
   for (auto& text : bad) {
-    std::string why;
-    EXPECT_FALSE(parse_cluster_event(text, &why)) << text.substr(0, 200);
-    EXPECT_FALSE(why.empty()) << text.substr(0, 200);
+    auto e = parse_cluster_event(text);
+    ASSERT_FALSE(e) << text.substr(0, 200);
+    EXPECT_FALSE(e.error().empty()) << text.substr(0, 200);
   }
 }

@@ -83,15 +83,14 @@ TEST(IdentityKey, Base64IsStrict) {
 TEST(IdentityFile, CreatedPrivateAndLoadedAgain) {
   TempDir t;
   const std::string path = (t.path / "cfg" / "meshcast" / "identity.key").string();
-  std::string err;
   bool created = false;
-  auto k1 = load_or_create_identity(path, &err, &created);
-  ASSERT_TRUE(k1) << err;
+  auto k1 = load_or_create_identity(path, &created);
+  ASSERT_TRUE(k1) << k1.error();
   EXPECT_TRUE(created);
   EXPECT_EQ(mode_of(path), 0600u);
   EXPECT_EQ(mode_of(t.path / "cfg" / "meshcast"), 0700u);
-  auto k2 = load_or_create_identity(path, &err, &created);
-  ASSERT_TRUE(k2) << err;
+  auto k2 = load_or_create_identity(path, &created);
+  ASSERT_TRUE(k2) << k2.error();
   EXPECT_FALSE(created);
   EXPECT_EQ(k1->public_key(), k2->public_key());
   // The file is a standard PEM key (openssl pkey reads it).
@@ -104,25 +103,26 @@ TEST(IdentityFile, CreatedPrivateAndLoadedAgain) {
 TEST(IdentityFile, AKeyOthersCanReadIsRefused) {
   TempDir t;
   const fs::path path = t.path / "identity.key";
-  std::string err;
-  ASSERT_TRUE(load_or_create_identity(path.string(), &err)) << err;
+  auto made = load_or_create_identity(path.string());
+  ASSERT_TRUE(made) << made.error();
   for (mode_t m : {0640u, 0604u, 0660u, 0622u}) {
     ASSERT_EQ(chmod(path.c_str(), m), 0);
-    err.clear();
-    EXPECT_FALSE(load_or_create_identity(path.string(), &err)) << std::oct << m;
-    EXPECT_NE(err.find("too open"), std::string::npos) << err;
-    EXPECT_NE(err.find("chmod 600"), std::string::npos) << err;
+    auto open = load_or_create_identity(path.string());
+    ASSERT_FALSE(open) << std::oct << m;
+    EXPECT_NE(open.error().find("too open"), std::string::npos) << open.error();
+    EXPECT_NE(open.error().find("chmod 600"), std::string::npos) << open.error();
   }
   // Not a key at all, and a symlink to the key, are refused too.
   ASSERT_EQ(chmod(path.c_str(), 0600), 0);
   const fs::path link = t.path / "link.key";
   fs::create_symlink(path, link);
-  EXPECT_FALSE(load_or_create_identity(link.string(), &err));
+  EXPECT_FALSE(load_or_create_identity(link.string()));
   const fs::path junk = t.path / "junk.key";
   { std::ofstream(junk) << "not a key\n"; }
   chmod(junk.c_str(), 0600);
-  EXPECT_FALSE(load_or_create_identity(junk.string(), &err));
-  EXPECT_NE(err.find("PEM"), std::string::npos) << err;
+  auto not_key = load_or_create_identity(junk.string());
+  ASSERT_FALSE(not_key);
+  EXPECT_NE(not_key.error().find("PEM"), std::string::npos) << not_key.error();
 }
 
 TEST(KnownPeers, PinsOnFirstUseAndDetectsAChangedKey) {
@@ -130,12 +130,12 @@ TEST(KnownPeers, PinsOnFirstUseAndDetectsAChangedKey) {
   const std::string path = (t.path / "known_peers").string();
   const std::string bob = IdentityKey::generate()->public_key_b64();
   const std::string mallory = IdentityKey::generate()->public_key_b64();
-  std::string err;
   {
-    auto k = KnownPeers::load(path, &err);
-    ASSERT_TRUE(k) << err;
+    auto k = KnownPeers::load(path);
+    ASSERT_TRUE(k) << k.error();
     EXPECT_EQ(k->check("bob", bob), KnownPeers::Check::kNew);
-    ASSERT_TRUE(k->pin("bob", bob, &err)) << err;
+    auto pinned = k->pin("bob", bob);
+    ASSERT_TRUE(pinned) << pinned.error();
     EXPECT_EQ(k->check("bob", bob), KnownPeers::Check::kMatch);
   }
   EXPECT_EQ(mode_of(path), 0600u);
@@ -149,8 +149,8 @@ TEST(KnownPeers, PinsOnFirstUseAndDetectsAChangedKey) {
         << "dave " << mallory << " extra\n"
         << "bob " << mallory << "\n";  // a later line cannot override the first pin
   }
-  auto k = KnownPeers::load(path, &err);
-  ASSERT_TRUE(k) << err;
+  auto k = KnownPeers::load(path);
+  ASSERT_TRUE(k) << k.error();
   EXPECT_EQ(k->size(), 1u);
   EXPECT_EQ(k->check("bob", bob), KnownPeers::Check::kMatch);
   EXPECT_EQ(k->check("bob", mallory), KnownPeers::Check::kChanged);

@@ -26,8 +26,8 @@ TEST(RedisUrl, RejectsEverythingElse) {
         "redis://h:", "redis://h:12ab", "redis://h/16", "redis://h/x", "redis://h/-1",
         "redis://user:pw@h:6379", "redis://h:6379?db=1", "redis://::1:6379", "redis://[::1",
         "redis://[::1]x", "redis://h o:1", "rediss://h:6379", "redis://h:6379/1/2"}) {
-    std::string why;
-    EXPECT_FALSE(parse_redis_url(bad, &why)) << bad;
-    EXPECT_FALSE(why.empty()) << bad;
+    auto u = parse_redis_url(bad);
+    ASSERT_FALSE(u) << bad;
+    EXPECT_FALSE(u.error().empty()) << bad;
   }
 }

@@ -57,9 +57,9 @@ TEST(StreamMembers, InsertFindEraseAndIterate) {
   EXPECT_TRUE(m.insert("a", 10, nullptr));
   EXPECT_TRUE(m.insert("b", 20, nullptr));
   EXPECT_TRUE(m.insert("c", 30, nullptr));
-  EXPECT_FALSE(m.insert("b", 99, nullptr));  // a member already: joined_ms stays
+  EXPECT_FALSE(m.insert("b", 99, nullptr));  // a member already: joined stays
   ASSERT_NE(m.find("b"), nullptr);
-  EXPECT_EQ(m.find("b")->joined_ms, 20);
+  EXPECT_EQ(m.find("b")->joined, 20);
   EXPECT_EQ(m.size(), 3u);
   EXPECT_TRUE(m.contains("a"));
   EXPECT_FALSE(m.contains("z"));
@@ -69,7 +69,7 @@ TEST(StreamMembers, InsertFindEraseAndIterate) {
   EXPECT_FALSE(m.erase("a"));
   EXPECT_FALSE(m.erase("never"));
   EXPECT_EQ(ids_of(m), (std::set<std::string>{"b", "c"}));
-  EXPECT_EQ(m.find("c")->joined_ms, 30);
+  EXPECT_EQ(m.find("c")->joined, 30);
   expect_consistent(m);
 
   EXPECT_TRUE(m.erase("c"));
@@ -77,7 +77,7 @@ TEST(StreamMembers, InsertFindEraseAndIterate) {
   EXPECT_TRUE(m.empty());
   expect_consistent(m);
   EXPECT_TRUE(m.insert("b", 40, nullptr));  // back after leaving: a new slot, a new time
-  EXPECT_EQ(m.find("b")->joined_ms, 40);
+  EXPECT_EQ(m.find("b")->joined, 40);
 }
 
 TEST(StreamMembers, WindowsRotateOverEveryMemberOncePerRound) {
@@ -130,7 +130,7 @@ TEST(StreamMembers, PeerLinksAreCountedAndUndoneByEveryRemoval) {
   // Its peer shows up: inserting again links the existing slot, keeps the join time.
   EXPECT_FALSE(m.insert("q", 5, &q));
   EXPECT_EQ(m.find("q")->peer, &q);
-  EXPECT_EQ(m.find("q")->joined_ms, 2);
+  EXPECT_EQ(m.find("q")->joined, 2);
   EXPECT_EQ(q.member_slots, 1);
   EXPECT_FALSE(m.insert("q", 5, &q));  // linked already: not counted twice
   EXPECT_EQ(q.member_slots, 1);
@@ -204,7 +204,7 @@ TEST(StreamMembers, AgreesWithAModelUnderRandomChurn) {
     for (auto& [id, v] : model) {
       const auto* f = m.find(id);
       ASSERT_NE(f, nullptr);
-      EXPECT_EQ(f->joined_ms, v.first);
+      EXPECT_EQ(f->joined, v.first);
       EXPECT_EQ(f->peer != nullptr, v.second);
     }
     for (auto& x : peers) {

@@ -15,6 +15,7 @@
 #include "signaling/tracker_core.hpp"
 
 using namespace meshcast::signaling;
+using meshcast::ms_to_us;
 using nlohmann::json;
 
 namespace {
@@ -118,7 +119,7 @@ class Cluster {
   // Once a second for `seconds`: heartbeats, timers; `dead` instances are silent.
   void tick(int seconds, const std::set<std::string>& dead = {}) {
     for (int s = 0; s < seconds; ++s) {
-      now += 1000;
+      now += ms_to_us(1000);
       for (auto& [id, c] : cores) {
         if (dead.count(id)) continue;
         CoreOutput out;
@@ -131,7 +132,7 @@ class Cluster {
   // Redis unreachable for everyone: ticks report the link down and nothing travels.
   void tick_link_down(int seconds) {
     for (int s = 0; s < seconds; ++s) {
-      now += 1000;
+      now += ms_to_us(1000);
       for (auto& [id, c] : cores) {
         CoreOutput out;
         c->cluster_tick(now, false, out);
@@ -184,9 +185,8 @@ class Cluster {
           continue;
         }
         const std::string text = to_text(e);
-        std::string why;
-        auto parsed = parse_cluster_event(text, &why);
-        ASSERT_TRUE(parsed) << why << ": " << text;
+        auto parsed = parse_cluster_event(text);
+        ASSERT_TRUE(parsed) << parsed.error() << ": " << text;
         for (auto& [id, c] : cores) {
           if (id == inst || dead.count(id)) continue;
           if (e.type == ClusterEventType::kDeliver && id != e.target) continue;
@@ -204,7 +204,7 @@ class Cluster {
   std::map<std::string, std::string> redis_ids;  // meshcast:identities: name -> binding
   bool link_down = false;                        // Redis unreachable: nothing travels
   ConnId next = 1;
-  int64_t now = 1000;
+  meshcast::TimeUs now = ms_to_us(1000);
   int events = 0;
 };
 
@@ -379,7 +379,7 @@ TEST(TrackerCluster, ARecordReadBackRebuildsTheMirror) {
   TrackerCore fresh(cfg);
   CoreOutput out;
   for (auto& e : cl.core("a").cluster_share())
-    fresh.on_cluster(*parse_cluster_event(to_text(e)), 5000, out);
+    fresh.on_cluster(*parse_cluster_event(to_text(e)), ms_to_us(5000), out);
   EXPECT_EQ(fresh.stream_count(), 1u);
   EXPECT_EQ(fresh.peer_count(), 2u);
   auto overlay = fresh.api_overlay("live", "");
@@ -577,10 +577,10 @@ TEST(TrackerCluster, AClaimWithoutAnAnswerIsBoundLocallyAfterTheTimeout) {
   const ConnId again = cl.open("a");
   EXPECT_EQ(cl.hello_as("a", again, "alice", alice)["code"], "duplicate_peer_id");
   CoreOutput out;
-  cl.core("a").on_timer(cl.now + 2'999, out);
+  cl.core("a").on_timer(cl.now + ms_to_us(2'999), out);
   EXPECT_TRUE(out.send.empty());
-  ASSERT_EQ(cl.core("a").next_deadline().value_or(0), cl.now + 3'000);
-  cl.core("a").on_timer(cl.now + 3'000, out);
+  ASSERT_EQ(cl.core("a").next_deadline().value_or(0), cl.now + ms_to_us(3'000));
+  cl.core("a").on_timer(cl.now + ms_to_us(3'000), out);
   cl.run("a", out);
   EXPECT_EQ(cl.last_of("a", x, "hello_ok")["peer_id"], "alice");
   EXPECT_EQ(cl.core("a").bound_key("alice"), alice.public_key_b64());
@@ -596,7 +596,7 @@ TEST(TrackerCluster, AMemberWithoutAPeerIsSkippedAndNoSlotDangles) {
   cfg.neighbour_scan_limit = 2;  // the rotating window, not the whole audience
   cfg.broadcaster_until_viewers = 10;
   TrackerCore core(cfg);
-  int64_t now = 1000;
+  meshcast::TimeUs now = ms_to_us(1000);
   CoreOutput out;
   auto peer = [&](const std::string& id, std::vector<std::pair<std::string, int64_t>> streams) {
     ClusterEvent e;
@@ -652,7 +652,7 @@ TEST(TrackerCluster, AMemberWithoutAPeerIsSkippedAndNoSlotDangles) {
   }
   // The viewers leave and the stream ends: every slot goes with its peer or its stream.
   for (int i = 0; i < 4; ++i) core.on_close(10 + i, now, out);
-  now += cfg.resume_grace_ms;
+  now += ms_to_us(cfg.resume_grace_ms);
   core.on_timer(now, out);
   ClusterEvent end;
   end.type = ClusterEventType::kStreamEnd;

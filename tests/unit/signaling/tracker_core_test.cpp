@@ -11,6 +11,7 @@
 #include "signaling/neighbour_choice.hpp"
 
 using namespace meshcast::signaling;
+using meshcast::ms_to_us;
 using nlohmann::json;
 
 namespace {
@@ -101,7 +102,7 @@ class CoreHarness {
 
   TrackerCore core;
   ConnId next = 1;
-  int64_t now = 1000;
+  meshcast::TimeUs now = meshcast::ms_to_us(1000);
   std::map<ConnId, std::vector<json>> inbox;
   std::map<ConnId, std::string> nonce;
   std::vector<ConnId> closed;
@@ -130,9 +131,9 @@ TEST(TrackerCore, ConnectionWithoutHelloIsClosed) {
   auto quiet = h.open(), talker = h.open();
   h.hello(talker, "talker");
   ASSERT_TRUE(h.core.next_deadline().has_value());
-  EXPECT_EQ(*h.core.next_deadline(), h.now + 5000);
+  EXPECT_EQ(*h.core.next_deadline(), h.now + ms_to_us(5000));
   CoreOutput out;
-  h.core.on_timer(h.now + 5000, out);
+  h.core.on_timer(h.now + ms_to_us(5000), out);
   h.collect(out, 0);
   EXPECT_EQ(h.closed, std::vector<ConnId>{quiet});
   EXPECT_EQ(h.last(quiet)["code"], "not_registered");
@@ -233,11 +234,11 @@ TEST(TrackerCore, CallPolicyDeclineAndTimeout) {
 
   inv = h.send(a, {{"type", "call_invite"}, {"to", "bob"}, {"timeout_ms", 1000}});
   ASSERT_TRUE(h.core.next_deadline().has_value());
-  EXPECT_EQ(*h.core.next_deadline(), h.now + 1000);
+  EXPECT_EQ(*h.core.next_deadline(), h.now + ms_to_us(1000));
   CoreOutput out;
-  h.core.on_timer(h.now + 999, out);
+  h.core.on_timer(h.now + ms_to_us(999), out);
   EXPECT_TRUE(out.send.empty());
-  h.core.on_timer(h.now + 1000, out);
+  h.core.on_timer(h.now + ms_to_us(1000), out);
   h.collect(out, 0);
   EXPECT_EQ(h.last(a)["type"], "call_timeout");
   EXPECT_EQ(h.last(b)["type"], "call_timeout");
@@ -271,8 +272,8 @@ TEST(TrackerCore, DisconnectRemovesEveryTraceAfterTheResumeGrace) {
   EXPECT_EQ(h.core.call_count(), 1u);
   EXPECT_NE(h.core.metrics_text().find("meshcast_peers_detached 1\n"), std::string::npos);
   ASSERT_TRUE(h.core.next_deadline());
-  EXPECT_EQ(*h.core.next_deadline(), h.now + TrackerConfig{}.resume_grace_ms);
-  h.now += TrackerConfig{}.resume_grace_ms;
+  EXPECT_EQ(*h.core.next_deadline(), h.now + ms_to_us(TrackerConfig{}.resume_grace_ms));
+  h.now += ms_to_us(TrackerConfig{}.resume_grace_ms);
   out = {};
   h.core.on_timer(h.now, out);
   h.collect(out, 0);
@@ -315,7 +316,7 @@ TEST(TrackerCore, AClaimToPlayRanksNothingConfirmedUploadDoes) {
   for (int i = 0; i < 4; ++i) seen.insert(second());
   EXPECT_EQ(seen.size(), 2u);  // both are tried in turn, neither preferred
   // "new" reports bytes received from "fresh": fresh is a confirmed relay and comes first.
-  h.now += 1000;
+  h.now += ms_to_us(1000);
   h.send(vs[2], {{"type", "report"},
                  {"partners", {{{"id", "fresh"}, {"role", "parent"}, {"rx_bytes", 100000}}}}});
   h.send(vs[0], {{"type", "report"}});  // its suggestions so far are taken: no load
@@ -402,7 +403,7 @@ TEST(TrackerCore, RateLimitAndOversize) {
   }
   EXPECT_EQ(ok, 20);
   EXPECT_EQ(limited, 10);
-  h.now += 1000;
+  h.now += ms_to_us(1000);
   EXPECT_EQ(h.send_text(a, std::string(70 * 1024, 'x')).at(0)["code"], "too_large");
   EXPECT_EQ(h.send_text(a, "\x01\x02").at(0)["code"], "bad_json");
   EXPECT_EQ(h.core.metrics().errors("rate_limited"), 10u);
@@ -547,7 +548,7 @@ TEST(TrackerCore, AttackerPaysForBigRepliesAndHonestPeersKeepWorking) {
   EXPECT_EQ(r["type"], "stream_list_ok");
   EXPECT_EQ(h.send(honest, {{"type", "ping"}}).at(0)["type"], "ping_ok");
   // The attacker's debt is paid back at the normal rate, then it is served again.
-  h.now += 5000;
+  h.now += ms_to_us(5000);
   EXPECT_EQ(h.send(attacker, {{"type", "stream_list"}, {"limit", 1}}).at(0)["type"],
             "stream_list_ok");
 }
@@ -727,7 +728,7 @@ TEST(TrackerCore, ResumeWithTheTokenKeepsStreamsMembersAndCalls) {
   h.hello(v, "v");
   h.send(v, {{"type", "join"}, {"stream", "s"}});
   drop(h, o);
-  h.now += 5000;
+  h.now += ms_to_us(5000);
 
   // Away: relays to it fail, newcomers are not sent to it, its viewers are not told.
   EXPECT_EQ(
@@ -795,7 +796,7 @@ TEST(TrackerCore, AfterTheGraceStreamsEndAndAResumeStartsAFreshSession) {
   CoreHarness h;
   const auto [o, v, token] = owner_and_viewer(h);
   drop(h, o);
-  h.now += TrackerConfig{}.resume_grace_ms;
+  h.now += ms_to_us(TrackerConfig{}.resume_grace_ms);
   CoreOutput out;
   h.core.on_timer(h.now, out);
   h.collect(out, 0);
@@ -839,7 +840,7 @@ TEST(TrackerCore, OnlyTheOwnerSecretReclaimsAStream) {
   EXPECT_EQ(r["secret"], secret);
   // The members stayed; the new session owns the stream, and the old one's expiry leaves it be.
   EXPECT_TRUE(h.received(v, "stream_updated"));
-  h.now += TrackerConfig{}.resume_grace_ms;
+  h.now += ms_to_us(TrackerConfig{}.resume_grace_ms);
   CoreOutput out;
   h.core.on_timer(h.now, out);
   h.collect(out, 0);
@@ -944,18 +945,17 @@ TEST(TrackerCore, BindingsSurviveARestartWithTheSameDatabase) {
   const std::string db = (dir / "identities.db").string();
   const auto bob = *IdentityKey::generate(), mallory = *IdentityKey::generate();
   {
-    std::string err;
-    CoreHarness h({}, IdentityStore::open(db, 100, &err));
-    ASSERT_TRUE(err.empty()) << err;
+    auto store = IdentityStore::open(db, 100);
+    ASSERT_TRUE(store) << store.error();
+    CoreHarness h({}, *std::move(store));
     auto b = h.open();
     ASSERT_EQ(h.hello_as(b, "bob", bob)["type"], "hello_ok");
   }
   {
-    std::string err;
-    auto store = IdentityStore::open(db, 100, &err);
-    ASSERT_TRUE(store) << err;
-    EXPECT_EQ(store->size(), 1u);
-    CoreHarness h({}, std::move(store));
+    auto store = IdentityStore::open(db, 100);
+    ASSERT_TRUE(store) << store.error();
+    EXPECT_EQ((*store)->size(), 1u);
+    CoreHarness h({}, *std::move(store));
     auto m = h.open(), b = h.open();
     EXPECT_EQ(h.hello_as(m, "bob", mallory)["code"], "id_taken");
     EXPECT_EQ(h.hello(m, "bob")["code"], "id_taken");
@@ -1065,7 +1065,7 @@ TEST(TrackerCore, SybilCrowdDeclaringTenGbitDoesNotTakeEverySlot) {
   for (int i = 0; i < 6; ++i)
     honest.push_back(join_viewer(h, "h" + std::to_string(i), "192.0." + std::to_string(i) + ".1"));
   auto sybils = sybil_crowd(h);
-  h.now += 1000;
+  h.now += ms_to_us(1000);
   for (int i = 0; i < 4; ++i)
     h.send(honest[size_t(i + 1) % 6],
            {{"type", "report"},
@@ -1144,7 +1144,7 @@ TEST(TrackerCore, OwnerOrATrustedPeerIsInEveryNewcomersList) {
   }
   // "a" stays 30 s and two others confirm its upload: it is trusted, and with one trusted
   // viewer able to take a child the owner is no longer offered (broadcaster_until 1).
-  h.now += 31'000;
+  h.now += ms_to_us(31'000);
   for (auto r : {b, c})
     h.send(r, {{"type", "report"},
                {"stream", "s"},
@@ -1229,7 +1229,7 @@ TEST(TrackerCore, ConfirmedRelaysRaiseAPeersStanding) {
     for (auto c : {a, liar, same_host, other}) h.send(c, {{"type", "report"}, {"stream", "s"}});
     return ids.at(1);
   };
-  h.now += 1000;
+  h.now += ms_to_us(1000);
   // A peer of a's own /24 saying it received from a does not count.
   h.send(same_host, {{"type", "report"},
                      {"stream", "s"},
