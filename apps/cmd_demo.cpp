@@ -92,15 +92,15 @@ int run(int argc, char** argv) {
   if (a.has("open")) {
     // The same window sinks as watch (never a framebuffer sink); without a display the
     // demo runs headless, as documented.
-    std::string why;
     media::PlayerConfig pc;
-    pc.video_sink = media::choose_video_sink(&why);
-    if (pc.video_sink.empty()) {
+    auto sink = media::choose_video_sink();
+    if (!sink) {
       std::fprintf(stderr,
                    "meshcast demo: --open: cannot open a video window: %s; running "
                    "headless\n",
-                   why.c_str());
+                   sink.error().c_str());
     } else {
+      pc.video_sink = std::move(*sink);
       pc.output = *media::parse_output_spec("display");
       pc.title = "meshcast: " + o.stream;
       o.recorders.push_back({0, pc});

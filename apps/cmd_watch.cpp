@@ -96,15 +96,15 @@ int run(int argc, char** argv) {
   if (out->type == media::OutputSpec::Type::Auto || out->type == media::OutputSpec::Type::Display) {
     // Decided before joining: a window that cannot open is said at once, not after the
     // first segment (and a framebuffer sink is never tried).
-    std::string why;
-    pc.video_sink = media::choose_video_sink(&why);
-    if (pc.video_sink.empty()) {
+    auto sink = media::choose_video_sink();
+    if (!sink) {
       std::fprintf(stderr,
                    "meshcast watch: cannot open a video window: %s.\n"
                    "Use --out null (relay and count only) or --out FILE.webm (record).\n",
-                   why.c_str());
+                   sink.error().c_str());
       return kExitNoDisplay;
     }
+    pc.video_sink = std::move(*sink);
     pc.output.type = media::OutputSpec::Type::Display;
     pc.title = "meshcast: " + o.stream;
     log_msg(LogLevel::Info, "window: %s", pc.video_sink.c_str());
@@ -157,9 +157,8 @@ int run(int argc, char** argv) {
   const bool interrupted = loop.run(duration);
   status.finish();
   session.stop(true);
-  std::string perr;
-  if (!session.finish_output(&perr)) {
-    std::fprintf(stderr, "meshcast watch: output: %s\n", perr.c_str());
+  if (auto r = session.finish_output(); !r) {
+    std::fprintf(stderr, "meshcast watch: output: %s\n", r.error().c_str());
     if (exit_code == kExitOk) exit_code = kExitFailure;
   }
   loop.run_until([] { return false; }, 200);

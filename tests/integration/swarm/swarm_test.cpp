@@ -92,7 +92,8 @@ TEST(Swarm, TenViewersRealMediaAndRecording) {
 
   auto& rec = *swarm.viewers()[3].session;
   double recorded_s = rec.metrics().played * o.segment_ms / 1000.0;
-  ASSERT_TRUE(rec.finish_output(&err)) << err;
+  auto finished = rec.finish_output();
+  ASSERT_TRUE(finished) << finished.error();
   swarm.stop();
   FileInfo fi = inspect(file);
   EXPECT_TRUE(fi.audio);
