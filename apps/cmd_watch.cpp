@@ -74,8 +74,15 @@ int run(int argc, char** argv) {
   o.estimate_upload = estimate == "on";
   if (err.empty() && !a.ok()) err = a.error();
   if (err.empty() && o.stream.empty()) err = "--stream NAME is required";
-  if (err.empty()) parse_link_options(a, &o.link, &err);
-  parse_tracker_option(a, &o.tracker_url, &err);
+  if (err.empty()) {
+    if (auto linked = parse_link_options(a, &o.link); !linked) err = linked.error();
+  }
+  if (err.empty()) {
+    if (auto url = parse_tracker_option(a))
+      o.tracker_url = *url;
+    else
+      err = url.error();
+  }
   auto out = media::parse_output_spec(a.get("out", "auto"));
   if (err.empty() && !out) err = "--out must be auto, display, null or a FILE.webm path";
   if (err.empty() && out->type == media::OutputSpec::Type::File) {
@@ -111,16 +118,19 @@ int run(int argc, char** argv) {
   }
   o.player = pc;
   StatsWriter stats;
-  if (a.has("stats") && !stats.open(a.get("stats"), &err)) {
-    std::fprintf(stderr, "meshcast watch: %s\n", err.c_str());
-    return kExitUsage;
+  if (a.has("stats")) {
+    if (auto opened = stats.open(a.get("stats")); !opened) {
+      std::fprintf(stderr, "meshcast watch: %s\n", opened.error().c_str());
+      return kExitUsage;
+    }
   }
 
-  o.client.identity = load_identity_option(a, "watch", a.has("quiet"), &err);
-  if (!o.client.identity) {
-    std::fprintf(stderr, "meshcast watch: %s\n", err.c_str());
+  auto identity = load_identity_option(a, "watch", a.has("quiet"));
+  if (!identity) {
+    std::fprintf(stderr, "meshcast watch: %s\n", identity.error().c_str());
     return kExitUsage;
   }
+  o.client.identity = std::move(*identity);
 
   MainLoop loop;
   ViewerSession session(nullptr, o, link::Certificate::process_default());
