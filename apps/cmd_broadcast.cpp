@@ -75,8 +75,15 @@ int run(int argc, char** argv) {
   if (err.empty() && o.stream.empty()) err = "--stream NAME is required";
   if (err.empty() && o.is_private && o.view_key.empty()) err = "--private needs --view-key KEY";
   if (err.empty() && !o.is_private && !o.view_key.empty()) err = "--view-key needs --private";
-  if (err.empty()) parse_link_options(a, &o.link, &err);
-  parse_tracker_option(a, &o.tracker_url, &err);
+  if (err.empty()) {
+    if (auto linked = parse_link_options(a, &o.link); !linked) err = linked.error();
+  }
+  if (err.empty()) {
+    if (auto url = parse_tracker_option(a))
+      o.tracker_url = *url;
+    else
+      err = url.error();
+  }
   std::optional<std::pair<int, int>> size;
   if (err.empty() && a.has("video-size")) {
     size = media::parse_video_size(a.get("video-size"));
@@ -119,16 +126,19 @@ int run(int argc, char** argv) {
     return kExitUsage;
   }
   StatsWriter stats;
-  if (a.has("stats") && !stats.open(a.get("stats"), &err)) {
-    std::fprintf(stderr, "meshcast broadcast: %s\n", err.c_str());
-    return kExitUsage;
+  if (a.has("stats")) {
+    if (auto opened = stats.open(a.get("stats")); !opened) {
+      std::fprintf(stderr, "meshcast broadcast: %s\n", opened.error().c_str());
+      return kExitUsage;
+    }
   }
 
-  o.client.identity = load_identity_option(a, "broadcast", a.has("quiet"), &err);
-  if (!o.client.identity) {
-    std::fprintf(stderr, "meshcast broadcast: %s\n", err.c_str());
+  auto identity = load_identity_option(a, "broadcast", a.has("quiet"));
+  if (!identity) {
+    std::fprintf(stderr, "meshcast broadcast: %s\n", identity.error().c_str());
     return kExitUsage;
   }
+  o.client.identity = std::move(*identity);
 
   MainLoop loop;
   std::string cert_err;

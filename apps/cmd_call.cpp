@@ -107,9 +107,16 @@ int run(int argc, char** argv) {
   if (err.empty() && o.to == o.self_id && !o.to.empty()) err = "cannot call yourself";
   if (err.empty() && o.audio_tx.frame_ms != 10 && o.audio_tx.frame_ms != 20)
     err = "--frame-ms must be 10 or 20";
-  if (err.empty()) parse_link_options(a, &o.link, &err);
+  if (err.empty()) {
+    if (auto linked = parse_link_options(a, &o.link); !linked) err = linked.error();
+  }
   o.link.heal_window_ms = int(heal_window * 1000);
-  parse_tracker_option(a, &o.tracker_url, &err);
+  if (err.empty()) {
+    if (auto url = parse_tracker_option(a))
+      o.tracker_url = *url;
+    else
+      err = url.error();
+  }
   if (!err.empty()) {
     std::fprintf(stderr, "meshcast call: %s (see --help)\n", err.c_str());
     return kExitUsage;
@@ -119,21 +126,25 @@ int run(int argc, char** argv) {
     o.impairment.seed = std::hash<std::string>{}(o.self_id);
   }
   StatsWriter stats;
-  if (a.has("stats") && !stats.open(a.get("stats"), &err)) {
-    std::fprintf(stderr, "meshcast call: %s\n", err.c_str());
-    return kExitUsage;
+  if (a.has("stats")) {
+    if (auto opened = stats.open(a.get("stats")); !opened) {
+      std::fprintf(stderr, "meshcast call: %s\n", opened.error().c_str());
+      return kExitUsage;
+    }
   }
 
-  o.client.identity = load_identity_option(a, "call", a.has("quiet"), &err);
-  if (!o.client.identity) {
-    std::fprintf(stderr, "meshcast call: %s\n", err.c_str());
+  auto identity = load_identity_option(a, "call", a.has("quiet"));
+  if (!identity) {
+    std::fprintf(stderr, "meshcast call: %s\n", identity.error().c_str());
     return kExitUsage;
   }
-  o.known_peers = load_known_peers_option(a, &err);
-  if (!o.known_peers) {
-    std::fprintf(stderr, "meshcast call: %s\n", err.c_str());
+  o.client.identity = std::move(*identity);
+  auto known_peers = load_known_peers_option(a);
+  if (!known_peers) {
+    std::fprintf(stderr, "meshcast call: %s\n", known_peers.error().c_str());
     return kExitUsage;
   }
+  o.known_peers = std::move(*known_peers);
 
   MainLoop loop;
   CallSession call(nullptr, o, link::Certificate::process_default());

@@ -83,7 +83,9 @@ int run(int argc, char** argv) {
   std::string err = a.ok() ? "" : a.error();
   if (err.empty()) err = apply_log_level_option(a.get("log-level"), a.has("log-level"));
   StatsWriter stats;
-  if (err.empty() && a.has("stats")) stats.open(a.get("stats"), &err);
+  if (err.empty() && a.has("stats")) {
+    if (auto opened = stats.open(a.get("stats")); !opened) err = opened.error();
+  }
   if (!err.empty()) {
     std::fprintf(stderr, "meshcast demo: %s (see --help)\n", err.c_str());
     return kExitUsage;
@@ -92,15 +94,15 @@ int run(int argc, char** argv) {
   if (a.has("open")) {
     // The same window sinks as watch (never a framebuffer sink); without a display the
     // demo runs headless, as documented.
-    std::string why;
     media::PlayerConfig pc;
-    pc.video_sink = media::choose_video_sink(&why);
-    if (pc.video_sink.empty()) {
+    auto sink = media::choose_video_sink();
+    if (!sink) {
       std::fprintf(stderr,
                    "meshcast demo: --open: cannot open a video window: %s; running "
                    "headless\n",
-                   why.c_str());
+                   sink.error().c_str());
     } else {
+      pc.video_sink = std::move(*sink);
       pc.output = *media::parse_output_spec("display");
       pc.title = "meshcast: " + o.stream;
       o.recorders.push_back({0, pc});
@@ -108,8 +110,8 @@ int run(int argc, char** argv) {
   }
   MainLoop loop;
   Swarm swarm(o);
-  if (!swarm.start(&err)) {
-    std::fprintf(stderr, "meshcast demo: cannot start the tracker: %s%s\n", err.c_str(),
+  if (auto started = swarm.start(); !started) {
+    std::fprintf(stderr, "meshcast demo: cannot start the tracker: %s%s\n", started.error().c_str(),
                  o.tracker_port ? " (is another tracker running? try --port 0)" : "");
     return kExitFailure;
   }

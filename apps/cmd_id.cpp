@@ -34,12 +34,12 @@ int run(int argc, char** argv) {
     std::fprintf(stderr, "meshcast id: %s (see --help)\n", a.error().c_str());
     return kExitUsage;
   }
-  std::string err;
-  auto key = load_identity_option(a, "id", /*quiet=*/false, &err);
-  if (!key) {
-    std::fprintf(stderr, "meshcast id: %s\n", err.c_str());
+  auto loaded = load_identity_option(a, "id", /*quiet=*/false);
+  if (!loaded) {
+    std::fprintf(stderr, "meshcast id: %s\n", loaded.error().c_str());
     return kExitUsage;
   }
+  const auto& key = *loaded;
   const std::string path = a.get("identity", signaling::default_identity_path());
   if (a.has("public-key"))
     std::printf("%s\n", key->public_key_b64().c_str());

@@ -110,11 +110,11 @@ int run_processes(Args& a) {
   if (!a.has("quiet"))
     std::fprintf(stderr, "meshcast swarm: %d viewer processes for %.0f s, sampling every %.1f s\n",
                  o.viewers, o.duration_s, o.sample_s);
-  const bool ok = swarm.run(&err);
+  const auto ran = swarm.run();
   auto j = swarm.report();
   if (!print_result(a, j)) return kExitFailure;
-  if (!ok) {
-    std::fprintf(stderr, "meshcast swarm: %s\n", err.c_str());
+  if (!ran) {
+    std::fprintf(stderr, "meshcast swarm: %s\n", ran.error().c_str());
     return kExitFailure;
   }
   return swarm.interrupted() ? kExitInterrupted : kExitOk;
@@ -148,7 +148,9 @@ int run(int argc, char** argv) {
   std::string err = a.ok() ? "" : a.error();
   if (err.empty()) err = apply_log_level_option(a.get("log-level"), a.has("log-level"));
   StatsWriter stats;
-  if (err.empty() && a.has("stats")) stats.open(a.get("stats"), &err);
+  if (err.empty() && a.has("stats")) {
+    if (auto opened = stats.open(a.get("stats")); !opened) err = opened.error();
+  }
   if (err.empty() && a.has("kill-at")) {
     std::string v = a.get("kill-at");
     auto colon = v.find(':');
@@ -184,8 +186,8 @@ int run(int argc, char** argv) {
 
   MainLoop loop;
   Swarm swarm(o);
-  if (!swarm.start(&err)) {
-    std::fprintf(stderr, "meshcast swarm: %s\n", err.c_str());
+  if (auto started = swarm.start(); !started) {
+    std::fprintf(stderr, "meshcast swarm: %s\n", started.error().c_str());
     return kExitFailure;
   }
   std::fprintf(stderr, "meshcast swarm: dashboard at %s/?stream=%s\n",

@@ -50,9 +50,8 @@ int run(int argc, char** argv) {
   }
   MainLoop loop;
   Swarm swarm(o);
-  std::string err;
-  if (!swarm.start(&err)) {
-    std::fprintf(stderr, "meshcast swarm-worker: %s\n", err.c_str());
+  if (auto started = swarm.start(); !started) {
+    std::fprintf(stderr, "meshcast swarm-worker: %s\n", started.error().c_str());
     return kExitFailure;
   }
   loop.run(o.duration_s);

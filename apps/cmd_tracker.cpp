@@ -132,8 +132,6 @@ void raise_fd_limit() {
   }
 }
 
-std::string error_stats_;
-
 int run_tracker(int argc, char** argv) {
   app::Args args(argc, argv, {"quiet", "cap-loopback"},
                  {"listen",
@@ -280,9 +278,11 @@ int run_tracker(int argc, char** argv) {
     return app::kExitUsage;
   }
   app::StatsWriter stats;
-  if (args.has("stats") && !stats.open(args.get("stats"), &error_stats_)) {
-    std::fprintf(stderr, "meshcast tracker: %s\n", error_stats_.c_str());
-    return app::kExitUsage;
+  if (args.has("stats")) {
+    if (auto opened = stats.open(args.get("stats")); !opened) {
+      std::fprintf(stderr, "meshcast tracker: %s\n", opened.error().c_str());
+      return app::kExitUsage;
+    }
   }
   raise_fd_limit();
   signaling::TrackerServer server(opt);

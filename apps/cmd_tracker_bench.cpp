@@ -27,6 +27,7 @@
 #include "apps/command.hpp"
 #include "media/common/glib_handle.hpp"
 #include "media/common/source_guard.hpp"
+#include "mesh/base/expected.hpp"
 #include "mesh/base/time.hpp"
 #include "signaling/raw_ws.hpp"
 #include "signaling/tracker_client.hpp"
@@ -208,8 +209,8 @@ std::vector<std::string> split_commas(const std::string& s) {
 }
 
 // Starts `meshcast tracker --listen 127.0.0.1:0 --quiet EXTRA...` and reads its URL.
-bool spawn_tracker(const std::vector<std::string>& extra, GPid* child, std::string* url,
-                   const std::string& tracker_exe = "") {
+Expected<std::string, std::string> spawn_tracker(const std::vector<std::string>& extra, GPid* child,
+                                                 const std::string& tracker_exe = "") {
   media::GCharPtr exe(g_file_read_link("/proc/self/exe", nullptr));
   std::vector<std::string> args = {
       tracker_exe.empty() ? (exe ? exe.get() : "meshcast") : tracker_exe, "tracker", "--listen",
@@ -222,29 +223,26 @@ bool spawn_tracker(const std::vector<std::string>& extra, GPid* child, std::stri
   media::GErrorPtr e;
   if (!g_spawn_async_with_pipes(nullptr, argv_child.data(), nullptr, G_SPAWN_DO_NOT_REAP_CHILD,
                                 nullptr, nullptr, child, nullptr, &out_fd, nullptr,
-                                media::out_ptr(e))) {
-    std::fprintf(stderr, "meshcast tracker-bench: cannot start tracker: %s\n", e->message);
-    return false;
-  }
+                                media::out_ptr(e)))
+    return unexpected(std::string("cannot start tracker: ") + e->message);
   FILE* f = fdopen(out_fd, "r");
   char line[512] = {0};
   if (!f || !std::fgets(line, sizeof line, f)) {
-    std::fprintf(stderr, "meshcast tracker-bench: tracker did not start\n");
     if (f) fclose(f);
     kill(*child, SIGTERM);
-    return false;
+    return unexpected("tracker did not start");
   }
   fclose(f);
   std::string s = line;
   auto p = s.find("ws://");
   if (p == std::string::npos) {
-    std::fprintf(stderr, "meshcast tracker-bench: unexpected tracker output: %s", line);
     kill(*child, SIGTERM);
-    return false;
+    while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
+    return unexpected("unexpected tracker output: " + s);
   }
-  *url = s.substr(p);
-  while (!url->empty() && (url->back() == '\n' || url->back() == '\r')) url->pop_back();
-  return true;
+  std::string url = s.substr(p);
+  while (!url.empty() && (url.back() == '\n' || url.back() == '\r')) url.pop_back();
+  return url;
 }
 
 void stop_tracker(GPid child) {
@@ -334,8 +332,12 @@ int run_attack(app::Args& args) {
   }
   raise_fd_limit();
   GPid child = 0;
-  std::string url;
-  if (!spawn_tracker(extra, &child, &url, args.get("tracker-exe"))) return app::kExitFailure;
+  auto spawned = spawn_tracker(extra, &child, args.get("tracker-exe"));
+  if (!spawned) {
+    std::fprintf(stderr, "meshcast tracker-bench: %s\n", spawned.error().c_str());
+    return app::kExitFailure;
+  }
+  const std::string url = std::move(*spawned);
   const uint16_t port = port_of(url);
   media::GObjectPtr<SoupSession> session(soup_session_new_with_options(
       "max-conns", 10000, "max-conns-per-host", 10000, "timeout", 0u, "idle-timeout", 0u, nullptr));
@@ -578,9 +580,8 @@ int run_raw_bench(const RawRun& r) {
   const long rss_before = rss();
   const double cpu0 = cpu(r.tracker_pids);
   app::RawLoadProcs procs;
-  std::string error;
-  if (!procs.start(shards, &error)) {
-    std::fprintf(stderr, "meshcast tracker-bench: %s\n", error.c_str());
+  if (auto started = procs.start(shards); !started) {
+    std::fprintf(stderr, "meshcast tracker-bench: %s\n", started.error().c_str());
     return app::kExitFailure;
   }
   const std::vector<pid_t> gen = procs.pids();
@@ -713,7 +714,12 @@ int run_bench(int argc, char** argv) {
   bool own_tracker = b.url.empty();
   GPid child = 0;
   if (own_tracker) {
-    if (!spawn_tracker({"--max-rate", "100000"}, &child, &b.url)) return app::kExitFailure;
+    auto spawned = spawn_tracker({"--max-rate", "100000"}, &child);
+    if (!spawned) {
+      std::fprintf(stderr, "meshcast tracker-bench: %s\n", spawned.error().c_str());
+      return app::kExitFailure;
+    }
+    b.url = std::move(*spawned);
     tracker_pid = child;
     pids = {child};
   }

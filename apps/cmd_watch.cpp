@@ -74,8 +74,15 @@ int run(int argc, char** argv) {
   o.estimate_upload = estimate == "on";
   if (err.empty() && !a.ok()) err = a.error();
   if (err.empty() && o.stream.empty()) err = "--stream NAME is required";
-  if (err.empty()) parse_link_options(a, &o.link, &err);
-  parse_tracker_option(a, &o.tracker_url, &err);
+  if (err.empty()) {
+    if (auto linked = parse_link_options(a, &o.link); !linked) err = linked.error();
+  }
+  if (err.empty()) {
+    if (auto url = parse_tracker_option(a))
+      o.tracker_url = *url;
+    else
+      err = url.error();
+  }
   auto out = media::parse_output_spec(a.get("out", "auto"));
   if (err.empty() && !out) err = "--out must be auto, display, null or a FILE.webm path";
   if (err.empty() && out->type == media::OutputSpec::Type::File) {
@@ -96,31 +103,34 @@ int run(int argc, char** argv) {
   if (out->type == media::OutputSpec::Type::Auto || out->type == media::OutputSpec::Type::Display) {
     // Decided before joining: a window that cannot open is said at once, not after the
     // first segment (and a framebuffer sink is never tried).
-    std::string why;
-    pc.video_sink = media::choose_video_sink(&why);
-    if (pc.video_sink.empty()) {
+    auto sink = media::choose_video_sink();
+    if (!sink) {
       std::fprintf(stderr,
                    "meshcast watch: cannot open a video window: %s.\n"
                    "Use --out null (relay and count only) or --out FILE.webm (record).\n",
-                   why.c_str());
+                   sink.error().c_str());
       return kExitNoDisplay;
     }
+    pc.video_sink = std::move(*sink);
     pc.output.type = media::OutputSpec::Type::Display;
     pc.title = "meshcast: " + o.stream;
     log_msg(LogLevel::Info, "window: %s", pc.video_sink.c_str());
   }
   o.player = pc;
   StatsWriter stats;
-  if (a.has("stats") && !stats.open(a.get("stats"), &err)) {
-    std::fprintf(stderr, "meshcast watch: %s\n", err.c_str());
-    return kExitUsage;
+  if (a.has("stats")) {
+    if (auto opened = stats.open(a.get("stats")); !opened) {
+      std::fprintf(stderr, "meshcast watch: %s\n", opened.error().c_str());
+      return kExitUsage;
+    }
   }
 
-  o.client.identity = load_identity_option(a, "watch", a.has("quiet"), &err);
-  if (!o.client.identity) {
-    std::fprintf(stderr, "meshcast watch: %s\n", err.c_str());
+  auto identity = load_identity_option(a, "watch", a.has("quiet"));
+  if (!identity) {
+    std::fprintf(stderr, "meshcast watch: %s\n", identity.error().c_str());
     return kExitUsage;
   }
+  o.client.identity = std::move(*identity);
 
   MainLoop loop;
   ViewerSession session(nullptr, o, link::Certificate::process_default());
@@ -157,9 +167,8 @@ int run(int argc, char** argv) {
   const bool interrupted = loop.run(duration);
   status.finish();
   session.stop(true);
-  std::string perr;
-  if (!session.finish_output(&perr)) {
-    std::fprintf(stderr, "meshcast watch: output: %s\n", perr.c_str());
+  if (auto r = session.finish_output(); !r) {
+    std::fprintf(stderr, "meshcast watch: output: %s\n", r.error().c_str());
     if (exit_code == kExitOk) exit_code = kExitFailure;
   }
   loop.run_until([] { return false; }, 200);

@@ -123,18 +123,16 @@ RawLoadProcs::~RawLoadProcs() {
   }
 }
 
-bool RawLoadProcs::start(const std::vector<RawLoadConfig>& shards, std::string* error) {
+Expected<void, std::string> RawLoadProcs::start(const std::vector<RawLoadConfig>& shards) {
   for (const auto& cfg : shards) {
     int down[2], up[2];
-    if (pipe2(down, O_CLOEXEC) != 0 || pipe2(up, O_CLOEXEC) != 0) {
-      if (error) *error = std::string("pipe: ") + std::strerror(errno);
-      return false;
-    }
+    if (pipe2(down, O_CLOEXEC) != 0 || pipe2(up, O_CLOEXEC) != 0)
+      return unexpected(std::string("pipe: ") + std::strerror(errno));
     const pid_t pid = fork();
     if (pid < 0) {
-      if (error) *error = std::string("fork: ") + std::strerror(errno);
+      const int fork_errno = errno;  // close() may overwrite it
       for (int fd : {down[0], down[1], up[0], up[1]}) ::close(fd);
-      return false;
+      return unexpected(std::string("fork: ") + std::strerror(fork_errno));
     }
     if (pid == 0) {
       ::close(down[1]);
@@ -149,7 +147,7 @@ bool RawLoadProcs::start(const std::vector<RawLoadConfig>& shards, std::string* 
     ::close(up[1]);
     kids_.push_back({pid, down[1], up[0], {}});
   }
-  return true;
+  return {};
 }
 
 std::vector<json> RawLoadProcs::run(const std::vector<int>& which, const std::string& command) {

@@ -10,15 +10,16 @@
 #include <vector>
 
 #include "apps/bench/raw_load_shard.hpp"
+#include "mesh/base/expected.hpp"
 
 namespace meshcast::app {
 
 class RawLoadProcs {
  public:
   ~RawLoadProcs();  // asks every child to quit, then reaps it
-  // Forks one child per config. False (and error) if a fork or pipe failed; children
-  // started before that are stopped by the destructor.
-  bool start(const std::vector<RawLoadConfig>& shards, std::string* error);
+  // Forks one child per config; the error if a fork or pipe failed (children started
+  // before that are stopped by the destructor).
+  Expected<void, std::string> start(const std::vector<RawLoadConfig>& shards);
 
   // Commands (one line each; every child answers with one JSON line):
   //   create             client 0 creates the stream

@@ -51,56 +51,56 @@ bool parse_port(std::string_view p, uint16_t* port) {
 }
 
 // HOST[:PORT] into `u`; `need_port` for the older forms.
-bool parse_host_port(std::string_view s, bool need_port, IceServerUri* u, std::string* error) {
+Expected<void, std::string> parse_host_port(std::string_view s, bool need_port, IceServerUri* u) {
   std::string_view host, port;
   if (starts_with(s, "[")) {
     size_t close = s.find(']');
-    if (close == s.npos) return *error = "unclosed '[' around an IPv6 address", false;
+    if (close == s.npos) return unexpected("unclosed '[' around an IPv6 address");
     host = s.substr(1, close - 1);
     std::string_view rest = s.substr(close + 1);
     if (!rest.empty()) {
-      if (rest.front() != ':') return *error = "unexpected text after ']'", false;
+      if (rest.front() != ':') return unexpected("unexpected text after ']'");
       port = rest.substr(1);
-      if (port.empty()) return *error = "empty port", false;
+      if (port.empty()) return unexpected("empty port");
     }
     if (!is_ipv6(std::string(host)))
-      return *error = "'" + std::string(host) + "' is not an IPv6 address", false;
+      return unexpected("'" + std::string(host) + "' is not an IPv6 address");
   } else {
     size_t colon = s.find(':');
     if (colon != s.npos && s.find(':', colon + 1) != s.npos)
-      return *error = "an IPv6 address needs brackets: [ADDRESS]:PORT", false;
+      return unexpected("an IPv6 address needs brackets: [ADDRESS]:PORT");
     host = s.substr(0, colon);
     if (colon != s.npos) {
       port = s.substr(colon + 1);
-      if (port.empty()) return *error = "empty port", false;
+      if (port.empty()) return unexpected("empty port");
     }
   }
-  if (host.empty()) return *error = "no host", false;
+  if (host.empty()) return unexpected("no host");
   u->host = std::string(host);
   u->host_is_ip = is_ipv4(u->host) || is_ipv6(u->host);
   if (!u->host_is_ip && !is_host_name(host))
-    return *error = "'" + u->host + "' is neither an IP address nor a host name", false;
+    return unexpected("'" + u->host + "' is neither an IP address nor a host name");
   if (port.empty()) {
-    if (need_port) return *error = "a port is required (HOST:PORT)", false;
+    if (need_port) return unexpected("a port is required (HOST:PORT)");
   } else if (!parse_port(port, &u->port)) {
-    return *error = "port '" + std::string(port) + "' is not in 1-65535", false;
+    return unexpected("port '" + std::string(port) + "' is not in 1-65535");
   }
-  return true;
+  return {};
 }
 
-bool check_text(std::string_view text, std::string* error) {
-  if (text.empty()) return *error = "empty", false;
+Expected<void, std::string> check_text(std::string_view text) {
+  if (text.empty()) return unexpected("empty");
   if (text.size() > kMaxIceServerUriLength)
-    return *error = "longer than " + std::to_string(kMaxIceServerUriLength) + " bytes", false;
+    return unexpected("longer than " + std::to_string(kMaxIceServerUriLength) + " bytes");
   for (unsigned char c : text)
-    if (c <= 0x20 || c >= 0x7f) return *error = "spaces, control or non-ASCII characters", false;
-  return true;
+    if (c <= 0x20 || c >= 0x7f) return unexpected("spaces, control or non-ASCII characters");
+  return {};
 }
 
 }  // namespace
 
-std::optional<IceServerUri> parse_turn_uri(std::string_view text, std::string* error) {
-  if (!check_text(text, error)) return std::nullopt;
+Expected<IceServerUri, std::string> parse_turn_uri(std::string_view text) {
+  if (auto ok = check_text(text); !ok) return unexpected(std::move(ok).error());
   IceServerUri u;
   std::string_view rest = text;
   bool legacy = false;
@@ -114,55 +114,52 @@ std::optional<IceServerUri> parse_turn_uri(std::string_view text, std::string* e
     rest.remove_prefix(6);
   } else if (starts_with(text, "stun:") || starts_with(text, "stuns:") ||
              text.find("://") != text.npos) {
-    *error = "not a TURN URI (turn:USER:PASS@HOST[:PORT][?transport=udp|tcp] or turns:...)";
-    return std::nullopt;
+    return unexpected(
+        "not a TURN URI (turn:USER:PASS@HOST[:PORT][?transport=udp|tcp] or turns:...)");
   } else {
     legacy = true;
     u.scheme = IceServerUri::Scheme::kTurn;
   }
-  if (starts_with(rest, "//"))
-    return *error = "write turn:USER:PASS@HOST, not turn://", std::nullopt;
+  if (starts_with(rest, "//")) return unexpected("write turn:USER:PASS@HOST, not turn://");
   std::string_view query;
   bool has_query = false;
   if (size_t q = rest.find('?'); q != rest.npos) {
     has_query = true;
-    if (legacy) return *error = "USER:PASS@HOST:PORT takes no '?...' (use turn:...)", std::nullopt;
+    if (legacy) return unexpected("USER:PASS@HOST:PORT takes no '?...' (use turn:...)");
     query = rest.substr(q + 1);
     rest = rest.substr(0, q);
   }
   size_t at = rest.rfind('@');
-  if (at == rest.npos)
-    return *error = "credentials are missing: USER:PASS@ before the host", std::nullopt;
+  if (at == rest.npos) return unexpected("credentials are missing: USER:PASS@ before the host");
   std::string_view creds = rest.substr(0, at);
   size_t colon = creds.find(':');
-  if (colon == creds.npos) return *error = "credentials must be USER:PASS", std::nullopt;
+  if (colon == creds.npos) return unexpected("credentials must be USER:PASS");
   std::string_view user = creds.substr(0, colon), pass = creds.substr(colon + 1);
-  if (user.empty() || pass.empty()) return *error = "empty TURN user or password", std::nullopt;
+  if (user.empty() || pass.empty()) return unexpected("empty TURN user or password");
   if (user.size() > kMaxTurnCredentialLength || pass.size() > kMaxTurnCredentialLength)
-    return *error = "TURN user or password longer than " +
-                    std::to_string(kMaxTurnCredentialLength) + " bytes",
-           std::nullopt;
+    return unexpected("TURN user or password longer than " +
+                      std::to_string(kMaxTurnCredentialLength) + " bytes");
   u.username = std::string(user);
   u.password = std::string(pass);
-  if (!parse_host_port(rest.substr(at + 1), legacy, &u, error)) return std::nullopt;
+  if (auto ok = parse_host_port(rest.substr(at + 1), legacy, &u); !ok)
+    return unexpected(std::move(ok).error());
   if (has_query) {
     // RFC 7065 defines one parameter.
     if (query == "transport=tcp") {
       if (u.scheme == IceServerUri::Scheme::kTurn) u.transport = link::RelayTransport::kTcp;
     } else if (query == "transport=udp") {
       if (u.scheme == IceServerUri::Scheme::kTurns)
-        return *error = "turns: with transport=udp (DTLS) is not supported", std::nullopt;
+        return unexpected("turns: with transport=udp (DTLS) is not supported");
     } else {
-      return *error = "unknown parameter '" + std::string(query) +
-                      "' (only transport=udp or transport=tcp)",
-             std::nullopt;
+      return unexpected("unknown parameter '" + std::string(query) +
+                        "' (only transport=udp or transport=tcp)");
     }
   }
   return u;
 }
 
-std::optional<IceServerUri> parse_stun_uri(std::string_view text, std::string* error) {
-  if (!check_text(text, error)) return std::nullopt;
+Expected<IceServerUri, std::string> parse_stun_uri(std::string_view text) {
+  if (auto ok = check_text(text); !ok) return unexpected(std::move(ok).error());
   IceServerUri u;
   std::string_view rest = text;
   bool legacy = true;
@@ -170,15 +167,14 @@ std::optional<IceServerUri> parse_stun_uri(std::string_view text, std::string* e
     rest.remove_prefix(5);
     legacy = false;
   } else if (starts_with(text, "stuns:")) {
-    return *error = "stuns: (STUN over TLS) is not supported", std::nullopt;
+    return unexpected("stuns: (STUN over TLS) is not supported");
   } else if (starts_with(text, "turn:") || starts_with(text, "turns:") ||
              text.find("://") != text.npos) {
-    return *error = "not a STUN URI (stun:HOST[:PORT])", std::nullopt;
+    return unexpected("not a STUN URI (stun:HOST[:PORT])");
   }
-  if (rest.find('@') != rest.npos)
-    return *error = "a STUN server takes no credentials", std::nullopt;
-  if (rest.find('?') != rest.npos) return *error = "a STUN URI takes no parameters", std::nullopt;
-  if (!parse_host_port(rest, legacy, &u, error)) return std::nullopt;
+  if (rest.find('@') != rest.npos) return unexpected("a STUN server takes no credentials");
+  if (rest.find('?') != rest.npos) return unexpected("a STUN URI takes no parameters");
+  if (auto ok = parse_host_port(rest, legacy, &u); !ok) return unexpected(std::move(ok).error());
   return u;
 }
 
@@ -206,13 +202,13 @@ std::vector<link::TurnServer> turn_servers_from_tracker(const nlohmann::json& ic
         continue;
       }
       // The URL carries no credentials (they contain ':'): parse it with placeholders.
-      std::string url = u.get<std::string>(), err;
+      std::string url = u.get<std::string>();
       const auto colon = url.find(':');
       if (colon == std::string::npos) {
         ++bad;
         continue;
       }
-      auto parsed = parse_turn_uri(url.substr(0, colon + 1) + "u:p@" + url.substr(colon + 1), &err);
+      auto parsed = parse_turn_uri(url.substr(0, colon + 1) + "u:p@" + url.substr(colon + 1));
       if (!parsed || !parsed->host_is_ip) {
         ++bad;
         continue;

@@ -14,6 +14,7 @@
 #include <string_view>
 #include <vector>
 
+#include "mesh/base/expected.hpp"
 #include "mesh/link/link_types.hpp"
 
 namespace meshcast::app {
@@ -32,9 +33,9 @@ struct IceServerUri {
   link::RelayTransport transport = link::RelayTransport::kUdp;
 };
 
-// nullopt with a message for the user on anything malformed.
-std::optional<IceServerUri> parse_turn_uri(std::string_view text, std::string* error);
-std::optional<IceServerUri> parse_stun_uri(std::string_view text, std::string* error);
+// The URI, or a message for the user on anything malformed.
+Expected<IceServerUri, std::string> parse_turn_uri(std::string_view text);
+Expected<IceServerUri, std::string> parse_stun_uri(std::string_view text);
 
 // The TURN servers of a tracker's hello_ok `ice_servers` ({urls, username, credential}).
 // Only numeric hosts are taken (a tracker-given name is not resolved behind the user's back);

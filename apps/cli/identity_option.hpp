@@ -4,6 +4,7 @@
 #include <string>
 
 #include "apps/cli/args.hpp"
+#include "mesh/base/expected.hpp"
 #include "signaling/identity_key.hpp"
 #include "signaling/known_peers.hpp"
 
@@ -17,12 +18,12 @@ inline constexpr const char* kIdentityOptionsHelp =
     "                         --id to it: nobody else can take that id. `meshcast id` prints\n"
     "                         its fingerprint.\n";
 
-// Loads (or creates) the key named by --identity or the default path. nullptr + *error when
-// it cannot be used. `command` prefixes the "new key" notice, printed unless `quiet`.
-std::shared_ptr<const signaling::IdentityKey> load_identity_option(const Args& a,
-                                                                   const char* command, bool quiet,
-                                                                   std::string* error);
+// Loads (or creates) the key named by --identity or the default path; the reason when it
+// cannot be used. `command` prefixes the "new key" notice, printed unless `quiet`.
+Expected<std::shared_ptr<const signaling::IdentityKey>, std::string> load_identity_option(
+    const Args& a, const char* command, bool quiet);
 // --known-peers FILE, or the default next to the key.
-std::shared_ptr<signaling::KnownPeers> load_known_peers_option(const Args& a, std::string* error);
+Expected<std::shared_ptr<signaling::KnownPeers>, std::string> load_known_peers_option(
+    const Args& a);
 
 }  // namespace meshcast::app

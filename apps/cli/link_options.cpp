@@ -23,27 +23,20 @@ constexpr size_t kMaxStunServers = 8;
 
 }  // namespace
 
-bool resolve_host_once(const std::string& host, std::string* numeric, std::string* error) {
+Expected<std::string, std::string> resolve_host_once(const std::string& host) {
   addrinfo hints{}, *res = nullptr;
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_DGRAM;
   int rc = getaddrinfo(host.c_str(), nullptr, &hints, &res);
-  if (rc != 0 || !res) {
-    *error = "cannot resolve '" + host + "': " + gai_strerror(rc);
-    return false;
-  }
+  if (rc != 0 || !res) return unexpected("cannot resolve '" + host + "': " + gai_strerror(rc));
   char buf[NI_MAXHOST];
   rc = getnameinfo(res->ai_addr, res->ai_addrlen, buf, sizeof buf, nullptr, 0, NI_NUMERICHOST);
   freeaddrinfo(res);
-  if (rc != 0) {
-    *error = "cannot resolve '" + host + "': " + gai_strerror(rc);
-    return false;
-  }
-  *numeric = buf;
-  return true;
+  if (rc != 0) return unexpected("cannot resolve '" + host + "': " + gai_strerror(rc));
+  return std::string(buf);
 }
 
-bool parse_link_options(const Args& args, link::LinkConfig* cfg, std::string* error) {
+Expected<void, std::string> parse_link_options(const Args& args, link::LinkConfig* cfg) {
   if (args.has("local-address")) {
     std::string v = args.get("local-address");
     cfg->local_addresses.clear();
@@ -53,10 +46,8 @@ bool parse_link_options(const Args& args, link::LinkConfig* cfg, std::string* er
         size_t comma = v.find(',', start);
         std::string a =
             v.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-        if (!valid_ip(a)) {
-          *error = "--local-address: '" + a + "' is not a numeric IP address";
-          return false;
-        }
+        if (!valid_ip(a))
+          return unexpected("--local-address: '" + a + "' is not a numeric IP address");
         cfg->local_addresses.push_back(a);
         if (comma == std::string::npos) break;
         start = comma + 1;
@@ -64,21 +55,16 @@ bool parse_link_options(const Args& args, link::LinkConfig* cfg, std::string* er
     }
   }
   auto stuns = args.get_all("stun");
-  if (stuns.size() > kMaxStunServers) {
-    *error = "at most " + std::to_string(kMaxStunServers) + " --stun servers";
-    return false;
-  }
+  if (stuns.size() > kMaxStunServers)
+    return unexpected("at most " + std::to_string(kMaxStunServers) + " --stun servers");
   for (size_t i = 0; i < stuns.size(); ++i) {
-    std::string why;
-    auto u = parse_stun_uri(stuns[i], &why);
-    if (!u) {
-      *error = "--stun '" + stuns[i] + "': " + why;
-      return false;
-    }
+    auto u = parse_stun_uri(stuns[i]);
+    if (!u) return unexpected("--stun '" + stuns[i] + "': " + u.error());
     std::string ip = u->host;
-    if (!u->host_is_ip && !resolve_host_once(u->host, &ip, &why)) {
-      *error = "--stun: " + why;
-      return false;
+    if (!u->host_is_ip) {
+      auto resolved = resolve_host_once(u->host);
+      if (!resolved) return unexpected("--stun: " + resolved.error());
+      ip = std::move(*resolved);
     }
     if (i == 0) {
       cfg->stun_host = ip;
@@ -86,24 +72,19 @@ bool parse_link_options(const Args& args, link::LinkConfig* cfg, std::string* er
     }
   }
   auto turns = args.get_all("turn");
-  if (turns.size() > link::kMaxTurnServers) {
-    *error = "at most " + std::to_string(link::kMaxTurnServers) + " --turn servers";
-    return false;
-  }
+  if (turns.size() > link::kMaxTurnServers)
+    return unexpected("at most " + std::to_string(link::kMaxTurnServers) + " --turn servers");
   cfg->turn_servers.clear();
   for (const auto& t : turns) {
-    std::string why;
-    auto u = parse_turn_uri(t, &why);
-    if (!u) {
-      // The text may hold a password: name the problem, not the value.
-      *error = "--turn: " + why;
-      return false;
-    }
+    auto u = parse_turn_uri(t);
+    // The text may hold a password: name the problem, not the value.
+    if (!u) return unexpected("--turn: " + u.error());
     link::TurnServer s;
     s.host = u->host;
-    if (!u->host_is_ip && !resolve_host_once(u->host, &s.host, &why)) {
-      *error = "--turn: " + why;
-      return false;
+    if (!u->host_is_ip) {
+      auto resolved = resolve_host_once(u->host);
+      if (!resolved) return unexpected("--turn: " + resolved.error());
+      s.host = std::move(*resolved);
     }
     s.port = u->port;
     s.username = u->username;
@@ -116,7 +97,7 @@ bool parse_link_options(const Args& args, link::LinkConfig* cfg, std::string* er
                    "Media stays DTLS-SRTP encrypted end to end.\n");
     cfg->turn_servers.push_back(std::move(s));
   }
-  return true;
+  return {};
 }
 
 }  // namespace meshcast::app

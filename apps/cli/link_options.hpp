@@ -4,6 +4,7 @@
 #include <string>
 
 #include "apps/cli/args.hpp"
+#include "mesh/base/expected.hpp"
 #include "mesh/link/link_types.hpp"
 
 namespace meshcast::app {
@@ -24,10 +25,10 @@ inline const char* kLinkOptionsHelp =
 
 inline const std::set<std::string> kLinkOptionNames = {"local-address", "stun", "turn"};
 
-// Resolves `host` (a name or an IP) to one numeric address; false with a message.
-bool resolve_host_once(const std::string& host, std::string* numeric, std::string* error);
+// Resolves `host` (a name or an IP) to one numeric address, or a message.
+Expected<std::string, std::string> resolve_host_once(const std::string& host);
 
-// Fills `cfg` (names resolved here, once); false with a message on a malformed value.
-bool parse_link_options(const Args& args, link::LinkConfig* cfg, std::string* error);
+// Fills `cfg` (names resolved here, once); a message on a malformed value.
+Expected<void, std::string> parse_link_options(const Args& args, link::LinkConfig* cfg);
 
 }  // namespace meshcast::app

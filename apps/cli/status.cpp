@@ -67,13 +67,10 @@ void StatusLine::finish() {
   }
 }
 
-bool StatsWriter::open(const std::string& path, std::string* error) {
+Expected<void, std::string> StatsWriter::open(const std::string& path) {
   out_.open(path, std::ios::out | std::ios::trunc);
-  if (!out_.is_open()) {
-    if (error) *error = "cannot open stats file '" + path + "' for writing";
-    return false;
-  }
-  return true;
+  if (!out_.is_open()) return unexpected("cannot open stats file '" + path + "' for writing");
+  return {};
 }
 
 void StatsWriter::write(const nlohmann::json& j) {

@@ -6,6 +6,8 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "mesh/base/expected.hpp"
+
 namespace meshcast::app {
 
 enum class LogLevel { Error = 0, Warn = 1, Info = 2, Debug = 3 };
@@ -38,7 +40,7 @@ class StatusLine {
 class StatsWriter {
  public:
   StatsWriter() = default;
-  bool open(const std::string& path, std::string* error);
+  Expected<void, std::string> open(const std::string& path);
   bool enabled() const { return out_.is_open(); }
   void write(const nlohmann::json& j);
 

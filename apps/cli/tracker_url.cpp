@@ -4,10 +4,9 @@
 
 namespace meshcast::app {
 
-std::optional<std::string> normalise_tracker_url(const std::string& in, std::string* error) {
-  auto fail = [&](const std::string& why) -> std::optional<std::string> {
-    *error = "bad tracker URL '" + in + "': " + why + " (e.g. ws://127.0.0.1:8700/ws)";
-    return std::nullopt;
+Expected<std::string, std::string> normalise_tracker_url(const std::string& in) {
+  auto fail = [&](const std::string& why) -> Expected<std::string, std::string> {
+    return unexpected("bad tracker URL '" + in + "': " + why + " (e.g. ws://127.0.0.1:8700/ws)");
   };
   if (in.empty()) return fail("empty");
   if (in.size() > 2048) return fail("too long");
@@ -31,23 +30,18 @@ std::optional<std::string> normalise_tracker_url(const std::string& in, std::str
   return scheme + "://" + host + path;
 }
 
-void parse_tracker_option(const Args& a, std::string* url, std::string* error) {
-  if (!error->empty()) return;
+Expected<std::string, std::string> parse_tracker_option(const Args& a) {
   // Several URLs, comma-separated: instances of one tracker cluster (TrackerClient::connect).
   const std::string list = a.get("tracker", "ws://127.0.0.1:8700/ws");
   std::string joined;
   for (std::size_t at = 0; at <= list.size();) {
     const std::size_t comma = std::min(list.find(',', at), list.size());
-    std::string why;
-    auto u = normalise_tracker_url(list.substr(at, comma - at), &why);
-    if (!u) {
-      *error = why;
-      return;
-    }
+    auto u = normalise_tracker_url(list.substr(at, comma - at));
+    if (!u) return u;
     joined += (joined.empty() ? "" : ",") + *u;
     at = comma + 1;
   }
-  *url = joined;
+  return joined;
 }
 
 }  // namespace meshcast::app

@@ -124,8 +124,8 @@ void BroadcastSession::go_live() {
     });
     source_->set_on_error(
         [this](const std::string& e) { fatal("capture failed: " + e, kExitFailure); });
-    std::string err;
-    if (!source_->start(&err)) return fatal("cannot start capture: " + err, kExitFailure);
+    if (auto r = source_->start(); !r)
+      return fatal("cannot start capture: " + r.error(), kExitFailure);
     for (auto& w : source_->warnings()) g_message("meshcast: %s", w.c_str());
   } else {
     synthetic_timer_ =

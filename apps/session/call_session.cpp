@@ -382,7 +382,6 @@ void CallSession::on_link_state(link::LinkState st, const std::string& reason) {
 
 void CallSession::start_media() {
   media_started_us_ = meshcast::monotonic_us();
-  std::string err;
   audio_tx_ = std::make_unique<media::AudioSender>(opt_.audio_tx, ctx_);
   audio_tx_->set_on_rtp([this](std::vector<uint8_t> p) {
     if (link_) link_->send_rtp(p.data(), p.size());
@@ -393,8 +392,10 @@ void CallSession::start_media() {
   audio_rx_->set_on_error(
       [this](const std::string& e) { end("audio playout: " + e, kExitFailure); });
   if (on_media_created_) on_media_created_();
-  if (!audio_rx_->start(&err)) return end("cannot start audio playout: " + err, kExitFailure);
-  if (!audio_tx_->start(&err)) return end("cannot start audio capture: " + err, kExitFailure);
+  if (auto r = audio_rx_->start(); !r)
+    return end("cannot start audio playout: " + r.error(), kExitFailure);
+  if (auto r = audio_tx_->start(); !r)
+    return end("cannot start audio capture: " + r.error(), kExitFailure);
   if (opt_.video) {
     video_tx_ = std::make_unique<media::VideoSender>(opt_.video_tx, ctx_);
     video_tx_->set_on_rtp([this](std::vector<uint8_t> p) {
@@ -404,8 +405,10 @@ void CallSession::start_media() {
     video_rx_->set_on_rtcp_feedback([this](std::vector<uint8_t> p) {
       if (link_) link_->send_rtcp(p.data(), p.size());
     });
-    if (!video_rx_->start(&err)) return end("cannot start video playout: " + err, kExitFailure);
-    if (!video_tx_->start(&err)) return end("cannot start video capture: " + err, kExitFailure);
+    if (auto r = video_rx_->start(); !r)
+      return end("cannot start video playout: " + r.error(), kExitFailure);
+    if (auto r = video_tx_->start(); !r)
+      return end("cannot start video capture: " + r.error(), kExitFailure);
   }
   report_timer_ = media::SourceGuard::timeout(1000, &CallSession::on_report_tick, this);
 }

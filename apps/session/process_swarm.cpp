@@ -87,9 +87,10 @@ ProcessSwarm::~ProcessSwarm() {
 
 double ProcessSwarm::now_s() const { return double(meshcast::monotonic_us() - t0_us_) / 1e6; }
 
-ProcessSwarm::Proc* ProcessSwarm::spawn(const std::string& role, const std::string& name,
-                                        std::vector<std::string> args, int* stdout_fd,
-                                        std::string* error) {
+Expected<ProcessSwarm::Proc*, std::string> ProcessSwarm::spawn(const std::string& role,
+                                                               const std::string& name,
+                                                               std::vector<std::string> args,
+                                                               int* stdout_fd) {
   auto p = std::make_unique<Proc>();
   p->role = role;
   p->name = name;
@@ -104,10 +105,8 @@ ProcessSwarm::Proc* ProcessSwarm::spawn(const std::string& role, const std::stri
   const auto flags =
       GSpawnFlags(G_SPAWN_DO_NOT_REAP_CHILD | (stdout_fd ? 0 : G_SPAWN_STDOUT_TO_DEV_NULL));
   if (!g_spawn_async_with_pipes(nullptr, argv.data(), nullptr, flags, die_with_parent, nullptr,
-                                &p->pid, nullptr, stdout_fd, nullptr, media::out_ptr(err))) {
-    *error = "cannot start " + name + ": " + (err ? err->message : "?");
-    return nullptr;
-  }
+                                &p->pid, nullptr, stdout_fd, nullptr, media::out_ptr(err)))
+    return unexpected("cannot start " + name + ": " + (err ? err->message : "?"));
   p->started_s = now_s();
   GChildWatchFunc on_exit = [](GPid pid, gint status, gpointer data) {
     auto* proc = static_cast<Proc*>(data);
@@ -131,16 +130,13 @@ bool ProcessSwarm::wait_for(const std::function<bool()>& pred, double timeout_s)
   return pred();
 }
 
-bool ProcessSwarm::start_tracker(std::string* error) {
-  Proc* t = spawn("tracker", "tracker", {"tracker", "--listen", "127.0.0.1:0", "--quiet"},
-                  &tracker_out_, error);
-  if (!t) return false;
+Expected<void, std::string> ProcessSwarm::start_tracker() {
+  auto t =
+      spawn("tracker", "tracker", {"tracker", "--listen", "127.0.0.1:0", "--quiet"}, &tracker_out_);
+  if (!t) return unexpected(std::move(t).error());
   const std::string line = read_line_with(tracker_out_, "listening on ", 15);
   const auto at = line.find("ws://");
-  if (at == std::string::npos) {
-    *error = "the tracker did not say where it listens";
-    return false;
-  }
+  if (at == std::string::npos) return unexpected("the tracker did not say where it listens");
   tracker_url_ = line.substr(at);
   while (!tracker_url_.empty() && isspace(uint8_t(tracker_url_.back()))) tracker_url_.pop_back();
   // Keep reading what it prints, so it never blocks on a full pipe.
@@ -151,10 +147,10 @@ bool ProcessSwarm::start_tracker(std::string* error) {
   tracker_out_watch_ = media::SourceGuard::with_callback(
       g_unix_fd_source_new(tracker_out_, GIOCondition(G_IO_IN | G_IO_HUP | G_IO_ERR)),
       media::source_func(drain), nullptr);
-  return true;
+  return {};
 }
 
-bool ProcessSwarm::start_broadcaster(std::string* error) {
+Expected<void, std::string> ProcessSwarm::start_broadcaster() {
   std::vector<std::string> args = {"broadcast",
                                    "--tracker",
                                    tracker_url_,
@@ -168,17 +164,15 @@ bool ProcessSwarm::start_broadcaster(std::string* error) {
                                    std::to_string(opt_.source_copies),
                                    "--quiet"};
   if (!opt_.real_media) args.push_back("--synthetic");
-  Proc* b = spawn("broadcaster", "broadcaster", args, nullptr, error);
-  if (!b) return false;
+  auto spawned = spawn("broadcaster", "broadcaster", args, nullptr);
+  if (!spawned) return unexpected(std::move(spawned).error());
+  Proc* b = *spawned;
   // Viewers are refused a stream the tracker does not know yet: wait until it is live.
   const bool live = wait_for(
       [&] { return b->ended_s >= 0 || last_stats_line(b->stats_path).value("segments", 0) > 0; },
       20);
-  if (!live || b->ended_s >= 0) {
-    *error = "the broadcaster did not go live";
-    return false;
-  }
-  return true;
+  if (!live || b->ended_s >= 0) return unexpected("the broadcaster did not go live");
+  return {};
 }
 
 void ProcessSwarm::start_viewer() {
@@ -187,8 +181,7 @@ void ProcessSwarm::start_viewer() {
                                    "--id",  name,        "--out",      "null",     "--quiet"};
   if (opt_.max_upload_kbps > 0)
     args.insert(args.end(), {"--max-upload", std::to_string(opt_.max_upload_kbps)});
-  std::string err;
-  if (!spawn("viewer", name, args, nullptr, &err)) fatal_ = err;
+  if (auto spawned = spawn("viewer", name, args, nullptr); !spawned) fatal_ = spawned.error();
 }
 
 void ProcessSwarm::sample_all() {
@@ -233,28 +226,24 @@ void ProcessSwarm::stop_all() {
       5);
 }
 
-bool ProcessSwarm::run(std::string* error) {
+Expected<void, std::string> ProcessSwarm::run() {
   t0_us_ = meshcast::monotonic_us();
   if (opt_.stats_dir.empty()) {
     char tmpl[] = "/tmp/meshcast-soak-XXXXXX";
-    if (!g_mkdtemp(tmpl)) {
-      *error = "cannot create a temp dir";
-      return false;
-    }
+    if (!g_mkdtemp(tmpl)) return unexpected("cannot create a temp dir");
     dir_ = tmpl;
     own_dir_ = true;
   } else {
     dir_ = opt_.stats_dir;
     std::error_code ec;
     std::filesystem::create_directories(dir_, ec);
-    if (ec) {
-      *error = "cannot create " + dir_ + ": " + ec.message();
-      return false;
-    }
+    if (ec) return unexpected("cannot create " + dir_ + ": " + ec.message());
   }
-  if (!start_tracker(error) || !start_broadcaster(error)) {
+  auto started = start_tracker();
+  if (started) started = start_broadcaster();
+  if (!started) {
     stop_all();
-    return false;
+    return started;
   }
   const double t_live = now_s();
   // Initial viewers spread over the join window; churn and sampling on their own clocks.
@@ -299,8 +288,8 @@ bool ProcessSwarm::run(std::string* error) {
   sigint.reset();
   sigterm.reset();
   stop_all();
-  if (!ok) *error = fatal_;
-  return ok;
+  if (!ok) return unexpected(fatal_);
+  return {};
 }
 
 nlohmann::json ProcessSwarm::process_json(const Proc& p) const {

@@ -14,6 +14,7 @@
 
 #include "media/common/glib_handle.hpp"
 #include "media/common/source_guard.hpp"
+#include "mesh/base/expected.hpp"
 
 namespace meshcast::app {
 
@@ -43,9 +44,9 @@ class ProcessSwarm {
   ProcessSwarm(const ProcessSwarm&) = delete;
   ProcessSwarm& operator=(const ProcessSwarm&) = delete;
 
-  // Runs the whole soak on the default GLib context; false with an error if it could not
-  // start or a process it needs died. Ctrl-C / SIGTERM end it early (the report covers what ran).
-  bool run(std::string* error);
+  // Runs the whole soak on the default GLib context; the error if it could not start or a
+  // process it needs died. Ctrl-C / SIGTERM end it early (the report covers what ran).
+  Expected<void, std::string> run();
   bool interrupted() const { return interrupted_; }
   nlohmann::json report() const;
 
@@ -67,10 +68,10 @@ class ProcessSwarm {
   };
 
   double now_s() const;
-  Proc* spawn(const std::string& role, const std::string& name, std::vector<std::string> args,
-              int* stdout_fd, std::string* error);
-  bool start_tracker(std::string* error);
-  bool start_broadcaster(std::string* error);
+  Expected<Proc*, std::string> spawn(const std::string& role, const std::string& name,
+                                     std::vector<std::string> args, int* stdout_fd);
+  Expected<void, std::string> start_tracker();
+  Expected<void, std::string> start_broadcaster();
   void start_viewer();
   void sample_all();
   void churn_one();

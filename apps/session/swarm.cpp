@@ -42,27 +42,21 @@ Swarm::~Swarm() {
 
 double Swarm::elapsed_s() const { return (meshcast::monotonic_us() - start_us_) / 1e6; }
 
-bool Swarm::start(std::string* error) {
+Expected<void, std::string> Swarm::start() {
   start_us_ = meshcast::monotonic_us();
   cert_ = link::Certificate::process_default();
-  if (!cert_) {
-    *error = "cannot create the DTLS certificate";
-    return false;
-  }
+  if (!cert_) return unexpected("cannot create the DTLS certificate");
   if (!opt_.tracker_url.empty()) {  // worker: viewers only
     joined_ = opt_.first_index;
     tick_source_ = media::SourceGuard::timeout(100, &Swarm::on_tick, this);
-    return true;
+    return {};
   }
   signaling::TrackerServerOptions to;
   to.port = opt_.tracker_port;
   to.log_level = signaling::LogLevel::kError;
   // Every viewer of the swarm shares this process: the per-connection limits still apply.
   tracker_ = std::make_unique<signaling::TrackerServer>(to);
-  if (auto started = tracker_->start(); !started) {
-    if (error) *error = std::move(started).error();
-    return false;
-  }
+  if (auto started = tracker_->start(); !started) return unexpected(std::move(started).error());
 
   BroadcastOptions bo;
   bo.tracker_url = tracker_->ws_url();
@@ -84,7 +78,7 @@ bool Swarm::start(std::string* error) {
   broadcaster_->set_on_fatal([this](const std::string& m, int) { fatal_ = "broadcaster: " + m; });
   broadcaster_->start();
   tick_source_ = media::SourceGuard::timeout(100, &Swarm::on_tick, this);
-  return true;
+  return {};
 }
 
 void Swarm::add_viewer(bool malicious, bool sybil, std::optional<media::PlayerConfig> player) {

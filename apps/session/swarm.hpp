@@ -14,6 +14,7 @@
 #include "apps/session/viewer_session.hpp"
 #include "media/common/glib_handle.hpp"
 #include "media/common/source_guard.hpp"
+#include "mesh/base/expected.hpp"
 #include "signaling/tracker_server.hpp"
 
 namespace meshcast::app {
@@ -81,8 +82,9 @@ class Swarm {
   explicit Swarm(SwarmOptions opt);
   ~Swarm();
 
-  // Starts the tracker and broadcaster; viewers join on their schedule once it is live.
-  bool start(std::string* error);
+  // Starts the tracker and broadcaster; viewers join on their schedule once it is live. The
+  // error when either cannot start.
+  Expected<void, std::string> start();
   // Kill `fraction` of the live honest viewers at once (no goodbye), now.
   int kill_fraction(double fraction);
   void stop();

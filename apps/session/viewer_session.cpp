@@ -343,9 +343,9 @@ void ViewerSession::stop(bool graceful) {
   }
 }
 
-bool ViewerSession::finish_output(std::string* error) {
-  if (!player_) return true;
-  return player_->stop(error);
+Expected<void, std::string> ViewerSession::finish_output() {
+  if (!player_) return {};
+  return player_->stop();
 }
 
 }  // namespace meshcast::app

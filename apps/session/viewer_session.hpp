@@ -16,6 +16,7 @@
 #include "apps/session/tracker_signaling.hpp"
 #include "media/broadcast/frame_player.hpp"
 #include "media/common/source_guard.hpp"
+#include "mesh/base/expected.hpp"
 #include "mesh/core/ed25519.hpp"
 #include "mesh/node/mesh_peer.hpp"
 #include "signaling/tracker_client.hpp"
@@ -78,8 +79,8 @@ class ViewerSession {
   node::MeshPeer* peer() { return peer_.get(); }
   media::FramePlayer* player() { return player_.get(); }
   nlohmann::json status_json() const;
-  // Stops the player (finalizes a recording); false with an error if it failed.
-  bool finish_output(std::string* error);
+  // Stops the player (finalizes a recording); the error if it failed.
+  Expected<void, std::string> finish_output();
 
  private:
   void on_connected();

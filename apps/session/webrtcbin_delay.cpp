@@ -176,7 +176,10 @@ WebrtcbinDelayResult measure_webrtcbin_delay(double seconds, int tick_ms, double
       "! opusenc ! rtpopuspay pt=111 ! "
       "application/x-rtp,media=audio,encoding-name=OPUS,payload=111,clock-rate=48000 ! "
       "webrtcbin name=send bundle-policy=max-bundle";
-  if (!p.tx.build(tx_desc, &res.error)) return res;
+  if (auto built = p.tx.build(tx_desc); !built) {
+    res.error = std::move(built).error();
+    return res;
+  }
   // A one-element description would parse to the bare element, so this one is built by hand.
   p.rx.adopt(media::adopt_floating<GstElementPtr>(gst_pipeline_new("webrtcbin-rx")));
   p.recv = media::make_element("webrtcbin", "recv");

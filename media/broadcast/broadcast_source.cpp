@@ -20,14 +20,11 @@ bool element_exists(const char* factory) {
   return GstPtr<GstElementFactory>(gst_element_factory_find(factory)) != nullptr;
 }
 
-std::string file_uri(const std::string& path, std::string* error) {
+Expected<std::string, std::string> file_uri(const std::string& path) {
   GErrorPtr err;
   GCharPtr uri(gst_filename_to_uri(path.c_str(), out_ptr(err)));
-  if (!uri) {
-    if (error) *error = err ? err->message : "bad file path";
-    return {};
-  }
-  return uri.get();
+  if (!uri) return unexpected(std::string(err ? err->message : "bad file path"));
+  return std::string(uri.get());
 }
 
 // gst-launch quoting for property values (paths may contain spaces).
@@ -94,16 +91,15 @@ std::optional<std::pair<int, int>> parse_video_size(std::string_view text) {
 }
 
 std::optional<VideoFormat> probe_file_video(const std::string& path, int timeout_ms) {
-  std::string uri_error;
-  const std::string uri = file_uri(path, &uri_error);
-  if (uri.empty()) return std::nullopt;
+  const auto uri = file_uri(path);
+  if (!uri) return std::nullopt;
   GErrorPtr err;
   GObjectPtr<GstDiscoverer> disc(
       gst_discoverer_new(static_cast<GstClockTime>(timeout_ms) * GST_MSECOND, out_ptr(err)));
   if (!disc) return std::nullopt;
   std::optional<VideoFormat> out;
   GObjectPtr<GstDiscovererInfo> info(
-      gst_discoverer_discover_uri(disc.get(), uri.c_str(), out_ptr(err)));
+      gst_discoverer_discover_uri(disc.get(), uri->c_str(), out_ptr(err)));
   if (info) {
     GList* streams = gst_discoverer_info_get_video_streams(info.get());
     if (streams) {
@@ -285,11 +281,10 @@ std::string BroadcastSource::audio_branch(const SourceSpec& in) {
   return d.str();
 }
 
-bool BroadcastSource::start(std::string* error) {
-  if (runner_) return true;
-  auto fail = [&](std::string msg) {
-    if (error) *error = std::move(msg);
-    return false;
+Expected<void, std::string> BroadcastSource::start() {
+  if (runner_) return {};
+  auto fail = [](std::string msg) -> Expected<void, std::string> {
+    return unexpected(std::move(msg));
   };
   if (!header_.has_video() && !header_.has_audio())
     return fail("nothing to broadcast: both video and audio are 'none'");
@@ -302,19 +297,18 @@ bool BroadcastSource::start(std::string* error) {
   const bool vfile = config_.video.type == SourceSpec::Type::File;
   const bool afile = config_.audio.type == SourceSpec::Type::File;
   if (vfile || afile) {
-    std::string uri_error;
     if (vfile) {
-      std::string uri = file_uri(config_.video.path, &uri_error);
-      if (uri.empty()) return fail("video file: " + uri_error);
-      d << "uridecodebin uri=" << quoted(uri) << " name=vdec ";
+      auto uri = file_uri(config_.video.path);
+      if (!uri) return fail("video file: " + uri.error());
+      d << "uridecodebin uri=" << quoted(*uri) << " name=vdec ";
     }
     if (afile) {
       if (vfile && config_.audio.path == config_.video.path) {
         audio_decoder_ = "vdec";  // same file: one decoder feeds both branches
       } else {
-        std::string uri = file_uri(config_.audio.path, &uri_error);
-        if (uri.empty()) return fail("audio file: " + uri_error);
-        d << "uridecodebin uri=" << quoted(uri) << " name=adec ";
+        auto uri = file_uri(config_.audio.path);
+        if (!uri) return fail("audio file: " + uri.error());
+        d << "uridecodebin uri=" << quoted(*uri) << " name=adec ";
       }
     }
   }
@@ -353,11 +347,11 @@ bool BroadcastSource::start(std::string* error) {
   runner_.watch_bus(context_);
 
   // The reason (file not found, device busy...) comes from the pipeline when it has one.
-  if (std::string reason = "device busy or file unreadable?"; !runner_.play(&reason)) {
+  if (auto played = runner_.play("device busy or file unreadable?"); !played) {
     stop();
-    return fail("capture pipeline failed to start: " + reason);
+    return fail("capture pipeline failed to start: " + played.error());
   }
-  return true;
+  return {};
 }
 
 void BroadcastSource::stop() {

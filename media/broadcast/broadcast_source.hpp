@@ -23,6 +23,7 @@
 #include "media/broadcast/media_frame.hpp"
 #include "media/common/main_context_queue.hpp"
 #include "media/common/pipeline_runner.hpp"
+#include "mesh/base/expected.hpp"
 
 namespace meshcast::media {
 
@@ -99,9 +100,10 @@ class BroadcastSource {
   void set_on_error(MessageCallback cb) { on_error_ = std::move(cb); }
   void set_on_eos(EosCallback cb) { on_eos_ = std::move(cb); }
 
-  // Builds and starts the pipeline. False (with *error) if the config is invalid or an
-  // element is missing. Warnings (e.g. "no camera, using test pattern") go to warnings().
-  bool start(std::string* error = nullptr);
+  // Builds and starts the pipeline; the reason if the config is invalid, an element is
+  // missing or it fails to start. Warnings (e.g. "no camera, using test pattern") go to
+  // warnings().
+  Expected<void, std::string> start();
   // Stops capture; no on_frame call happens after stop() returns. Idempotent.
   void stop();
   bool running() const { return static_cast<bool>(runner_); }

@@ -31,12 +31,9 @@ bool has_property(GstElement* e, const char* name) {
 
 }  // namespace
 
-std::string choose_video_sink(std::string* why) {
-  auto say = [&](std::string text) {
-    if (why) *why = std::move(text);
-    return std::string();
-  };
-  if (!display_available()) return say("no display: neither DISPLAY nor WAYLAND_DISPLAY is set");
+Expected<std::string, std::string> choose_video_sink() {
+  if (!display_available())
+    return unexpected("no display: neither DISPLAY nor WAYLAND_DISPLAY is set");
   ensure_gst_init();
   std::string tried;
   for (const char* name : kWindowVideoSinks) {
@@ -46,15 +43,15 @@ std::string choose_video_sink(std::string* why) {
     // The X sinks open the display (and check XVideo ports) on NULL -> READY.
     const bool ok = gst_element_set_state(sink.get(), GST_STATE_READY) == GST_STATE_CHANGE_SUCCESS;
     gst_element_set_state(sink.get(), GST_STATE_NULL);
-    if (ok) return name;
+    if (ok) return std::string(name);
   }
   const char* d = std::getenv("DISPLAY");
   std::string where = d && *d ? std::string("display ") + d : "the Wayland display";
   if (tried.empty())
-    return say(
+    return unexpected(
         "no window video sink installed (glimagesink, xvimagesink or ximagesink: "
         "install gstreamer1.0-gl or gstreamer1.0-x)");
-  return say("cannot open a window on " + where + " (tried " + tried + ")");
+  return unexpected("cannot open a window on " + where + " (tried " + tried + ")");
 }
 
 std::optional<OutputSpec> parse_output_spec(std::string_view text) {
@@ -82,7 +79,7 @@ std::string to_string(const OutputSpec& spec) {
 FramePlayer::FramePlayer(GMainContext* context, PlayerConfig config)
     : context_(context), config_(std::move(config)), output_(config_.output) {
   if (output_.type == OutputSpec::Type::Auto) {
-    if (config_.video_sink.empty()) config_.video_sink = choose_video_sink();
+    if (config_.video_sink.empty()) config_.video_sink = choose_video_sink().value_or("");
     output_.type = config_.video_sink.empty() ? OutputSpec::Type::Null : OutputSpec::Type::Display;
   }
   switch (config_.gap_mode) {
@@ -98,7 +95,7 @@ FramePlayer::FramePlayer(GMainContext* context, PlayerConfig config)
   }
 }
 
-FramePlayer::~FramePlayer() { stop(nullptr, 2000); }
+FramePlayer::~FramePlayer() { stop(2000); }
 
 void FramePlayer::fail(std::string message) {
   if (!error_.empty()) return;
@@ -123,12 +120,12 @@ bool FramePlayer::build_pipeline() {
     if (h.has_video()) {
       std::string sink = config_.video_sink;
       if (sink.empty()) {
-        std::string why;
-        sink = choose_video_sink(&why);
-        if (sink.empty()) {
-          fail("player: " + why);
+        auto chosen = choose_video_sink();
+        if (!chosen) {
+          fail("player: " + chosen.error());
           return false;
         }
+        sink = std::move(*chosen);
       }
       // Only a known window sink (never a framebuffer sink through autovideosink).
       if (std::find_if(std::begin(kWindowVideoSinks), std::end(kWindowVideoSinks),
@@ -182,8 +179,8 @@ bool FramePlayer::build_pipeline() {
 
   runner_.set_on_message([this](GstMessage* msg) { return on_bus_message(msg); });
   runner_.watch_bus(context_);
-  if (std::string reason = "cannot open output"; !runner_.play(&reason)) {
-    fail("player: " + to_string(output_) + ": " + reason);
+  if (auto played = runner_.play("cannot open output"); !played) {
+    fail("player: " + to_string(output_) + ": " + played.error());
     return false;
   }
   return true;
@@ -315,7 +312,7 @@ void FramePlayer::push_to_output(const MediaFrame& f, int64_t out_pts_us, bool d
     fail("player pipeline refused data (output closed or failed)");
 }
 
-bool FramePlayer::stop(std::string* error, int timeout_ms) {
+Expected<void, std::string> FramePlayer::stop(int timeout_ms) {
   if (!stopped_) {
     stopped_ = true;
     if (runner_) {
@@ -342,8 +339,8 @@ bool FramePlayer::stop(std::string* error, int timeout_ms) {
       video_sink_.reset();
     }
   }
-  if (error && !error_.empty()) *error = error_;
-  return error_.empty();
+  if (!error_.empty()) return unexpected(error_);
+  return {};
 }
 
 bool FramePlayer::on_bus_message(GstMessage* msg) {

@@ -28,6 +28,7 @@
 
 #include "media/broadcast/media_frame.hpp"
 #include "media/common/pipeline_runner.hpp"
+#include "mesh/base/expected.hpp"
 
 namespace meshcast::media {
 
@@ -45,9 +46,9 @@ std::string to_string(const OutputSpec& spec);
 // dfbvideosink when the X sinks are not installed, and it crashes under X.
 inline constexpr const char* kWindowVideoSinks[] = {"glimagesink", "xvimagesink", "ximagesink"};
 // The first of kWindowVideoSinks that is installed and opens the display (reaches READY),
-// or "" with the reason in *why (no display set, display cannot be opened, none installed).
+// or the reason there is none (no display set, display cannot be opened, none installed).
 // Calls gst_init if needed.
-std::string choose_video_sink(std::string* why = nullptr);
+Expected<std::string, std::string> choose_video_sink();
 
 // A/V marks (test pattern with --av-marks): a white video frame and the onset of a tone,
 // detected where the decoded buffers enter the sinks. running_time_us is the buffer's
@@ -111,8 +112,8 @@ class FramePlayer {
   // The caller knows data is missing (e.g. a segment number was skipped).
   void mark_gap();
   // Finalizes the output: EOS, waits (bounded by timeout_ms) until the file is complete.
-  // Idempotent. False (with *error) if the pipeline reported an error or timed out.
-  bool stop(std::string* error = nullptr, int timeout_ms = 5000);
+  // Idempotent. The error if the pipeline reported one or timed out (as error() says).
+  Expected<void, std::string> stop(int timeout_ms = 5000);
 
   Stats stats() const { return stats_; }
   // What --out auto resolved to (File, Display or Null).

@@ -22,8 +22,8 @@ AudioReceiver::~AudioReceiver() {
   queue_.close();
 }
 
-bool AudioReceiver::start(std::string* error) {
-  if (running_) return true;
+Expected<void, std::string> AudioReceiver::start() {
+  if (running_) return {};
   std::string sink;
   null_sink_ = false;
   if (cfg_.sink == "device") {
@@ -34,21 +34,17 @@ bool AudioReceiver::start(std::string* error) {
   } else if (cfg_.sink.rfind("file:", 0) == 0) {
     sink = "wavenc ! filesink name=fsink";
   } else {
-    if (error) *error = "unknown --audio-sink '" + cfg_.sink + "' (device|null|file:PATH.wav)";
-    return false;
+    return unexpected("unknown --audio-sink '" + cfg_.sink + "' (device|null|file:PATH.wav)");
   }
   int err = 0;
   dec_ = opus_decoder_create(kRate, 1, &err);
-  if (err != OPUS_OK) {
-    if (error) *error = std::string("opus decoder: ") + opus_strerror(err);
-    return false;
-  }
+  if (err != OPUS_OK) return unexpected(std::string("opus decoder: ") + opus_strerror(err));
   const std::string desc =
       "appsrc name=src is-live=true format=time do-timestamp=false "
       "caps=audio/x-raw,format=S16LE,rate=48000,channels=1,layout=interleaved ! "
       "audioconvert ! audioresample ! " +
       sink;
-  if (!runner_.build(desc, error)) return false;
+  if (auto built = runner_.build(desc); !built) return built;
   appsrc_ = runner_.element("src");
   g_object_set(appsrc_.get(), "min-latency", static_cast<gint64>(cfg_.output_latency_us * 1000),
                "max-latency", static_cast<gint64>(cfg_.output_latency_us * 1000), nullptr);
@@ -62,14 +58,13 @@ bool AudioReceiver::start(std::string* error) {
     if (on_error_) on_error_(e);
   });
   runner_.watch_bus(queue_.context());
-  if (std::string why = "device or file unavailable"; !runner_.play(&why)) {
-    if (error) *error = "audio sink failed to start (" + cfg_.sink + "): " + why;
+  if (auto played = runner_.play("device or file unavailable"); !played) {
     running_ = true;
     stop();
-    return false;
+    return unexpected("audio sink failed to start (" + cfg_.sink + "): " + played.error());
   }
   running_ = true;
-  return true;
+  return {};
 }
 
 void AudioReceiver::stop() {

@@ -17,6 +17,7 @@
 #include "media/common/pipeline_runner.hpp"
 #include "media/common/receive_stats.hpp"
 #include "media/common/rtcp.hpp"
+#include "mesh/base/expected.hpp"
 
 struct OpusDecoder;
 
@@ -52,7 +53,8 @@ class AudioReceiver {
   AudioReceiver(const AudioReceiver&) = delete;
   AudioReceiver& operator=(const AudioReceiver&) = delete;
 
-  bool start(std::string* error = nullptr);
+  // The reason when the config is invalid or the pipeline cannot be built or started.
+  Expected<void, std::string> start();
   // Sends EOS through the sink pipeline (finalizes a WAV file) and stops. Blocks <= 3 s.
   void stop();
 

@@ -51,25 +51,18 @@ AudioSender::~AudioSender() {
   queue_.close();
 }
 
-bool AudioSender::start(std::string* error) {
-  if (running_) return true;
-  if (cfg_.frame_ms != 10 && cfg_.frame_ms != 20) {
-    if (error) *error = "audio frame must be 10 or 20 ms";
-    return false;
-  }
+Expected<void, std::string> AudioSender::start() {
+  if (running_) return {};
+  if (cfg_.frame_ms != 10 && cfg_.frame_ms != 20)
+    return unexpected("audio frame must be 10 or 20 ms");
   bool is_file = false;
   const std::string src = source_description(cfg_.source, &is_file);
-  if (src.empty()) {
-    if (error)
-      *error = "unknown --audio-source '" + cfg_.source + "' (device|test[:HZ]|file:PATH.wav)";
-    return false;
-  }
+  if (src.empty())
+    return unexpected("unknown --audio-source '" + cfg_.source +
+                      "' (device|test[:HZ]|file:PATH.wav)");
   int err = 0;
   enc_ = opus_encoder_create(kRate, 1, OPUS_APPLICATION_VOIP, &err);
-  if (err != OPUS_OK) {
-    if (error) *error = std::string("opus encoder: ") + opus_strerror(err);
-    return false;
-  }
+  if (err != OPUS_OK) return unexpected(std::string("opus encoder: ") + opus_strerror(err));
   opus_encoder_ctl(enc_, OPUS_SET_INBAND_FEC(cfg_.fec ? 1 : 0));
   opus_encoder_ctl(enc_, OPUS_SET_DTX(cfg_.dtx ? 1 : 0));
   opus_encoder_ctl(enc_, OPUS_SET_SIGNAL(OPUS_SIGNAL_VOICE));
@@ -83,7 +76,7 @@ bool AudioSender::start(std::string* error) {
                            "audio/x-raw,format=S16LE,rate=48000,channels=1,layout=interleaved ! "
                            "appsink name=sink emit-signals=true max-buffers=100 sync=" +
                            std::string(is_file ? "true" : "false");
-  if (!runner_.build(desc, error)) return false;
+  if (auto built = runner_.build(desc); !built) return built;
   if (is_file)
     g_object_set(runner_.element("fsrc").get(), "location", cfg_.source.substr(5).c_str(), nullptr);
   g_signal_connect(runner_.element("sink").get(), "new-sample",
@@ -97,12 +90,11 @@ bool AudioSender::start(std::string* error) {
   });
   runner_.watch_bus(queue_.context());
   running_ = true;
-  if (std::string why = "device or file unavailable"; !runner_.play(&why)) {
-    if (error) *error = "audio source failed to start (" + cfg_.source + "): " + why;
+  if (auto played = runner_.play("device or file unavailable"); !played) {
     stop();
-    return false;
+    return unexpected("audio source failed to start (" + cfg_.source + "): " + played.error());
   }
-  return true;
+  return {};
 }
 
 void AudioSender::stop() {

@@ -23,6 +23,7 @@
 #include "media/common/main_context_queue.hpp"
 #include "media/common/pipeline_runner.hpp"
 #include "media/common/rtcp.hpp"
+#include "mesh/base/expected.hpp"
 
 struct OpusEncoder;
 
@@ -56,7 +57,8 @@ class AudioSender {
   AudioSender(const AudioSender&) = delete;
   AudioSender& operator=(const AudioSender&) = delete;
 
-  bool start(std::string* error = nullptr);
+  // The reason when the config is invalid or the pipeline cannot be built or started.
+  Expected<void, std::string> start();
   void stop();
 
   // Runtime controls (any thread); applied before the next encoded frame.

@@ -91,8 +91,7 @@ DelayStats measure_delay(const DelayBenchOptions& o) {
       if (o.loss > 0 && drop(rng)) return;
       rx.push_rtp(p);
     });
-    std::string err;
-    if (rx.start(&err) && tx.start(&err)) run_context(ctx.get(), o.seconds);
+    if (rx.start() && tx.start()) run_context(ctx.get(), o.seconds);
     tx.stop();
     rx.stop();
     result = probe.result(static_cast<int64_t>(o.tick_interval_ms) * 900);
@@ -146,10 +145,9 @@ DelayStats measure_gst_reference_delay(double seconds, int latency_ms) {
       " ! rtpopusdepay ! opusdec ! "
       "audio/x-raw,format=S16LE,rate=48000,channels=1 ! "
       "fakesink name=out sync=true signal-handoffs=true";
-  std::string err;
   RefTaps taps;
   PipelineRunner runner;
-  if (!runner.build(desc, &err)) return {};
+  if (!runner.build(desc)) return {};
   taps.pipeline = runner.pipeline();
   add_src_buffer_probe(runner.pipeline(), "cap", &on_capture_probe, &taps);
   g_signal_connect(runner.element("out").get(), "handoff", G_CALLBACK(&on_ref_handoff), &taps);

@@ -22,27 +22,22 @@ VideoReceiver::~VideoReceiver() {
   queue_.close();
 }
 
-bool VideoReceiver::start(std::string* error) {
-  if (running_) return true;
+Expected<void, std::string> VideoReceiver::start() {
+  if (running_) return {};
   std::string display, file;
   if (cfg_.sink == "device") {
     // A known window sink, never autovideosink (it may pick a framebuffer sink that
     // crashes under X): the same choice as the broadcast viewer.
-    std::string why;
-    const std::string sink = choose_video_sink(&why);
-    if (sink.empty()) {
-      if (error) *error = "cannot open a video window: " + why;
-      return false;
-    }
-    display = sink + " sync=true force-aspect-ratio=true";
+    auto sink = choose_video_sink();
+    if (!sink) return unexpected("cannot open a video window: " + sink.error());
+    display = *sink + " sync=true force-aspect-ratio=true";
   } else if (cfg_.sink == "null") {
     display = "fakesink sync=true";
   } else if (cfg_.sink.rfind("file:", 0) == 0) {
     display = "fakesink sync=false";
     file = " t. ! queue ! webmmux name=mux ! filesink name=fsink";
   } else {
-    if (error) *error = "unknown --video-sink '" + cfg_.sink + "' (device|null|file:PATH.webm)";
-    return false;
+    return unexpected("unknown --video-sink '" + cfg_.sink + "' (device|null|file:PATH.webm)");
   }
   const std::string desc =
       "appsrc name=src is-live=true format=time do-timestamp=true "
@@ -53,7 +48,7 @@ bool VideoReceiver::start(std::string* error) {
       " ! rtpvp8depay request-keyframe=true wait-for-keyframe=true ! tee name=t "
       "t. ! queue ! vp8dec name=dec ! videoconvert ! " +
       display + file;
-  if (!runner_.build(desc, error)) return false;
+  if (auto built = runner_.build(desc); !built) return built;
   appsrc_ = runner_.element("src");
   if (!file.empty())
     g_object_set(runner_.element("fsink").get(), "location", cfg_.sink.substr(5).c_str(), nullptr);
@@ -88,14 +83,13 @@ bool VideoReceiver::start(std::string* error) {
   });
   runner_.watch_bus(queue_.context());
   running_ = true;
-  if (std::string why = "device or file unavailable"; !runner_.play(&why)) {
-    if (error) *error = "video sink failed to start (" + cfg_.sink + "): " + why;
+  if (auto played = runner_.play("device or file unavailable"); !played) {
     stop();
-    return false;
+    return unexpected("video sink failed to start (" + cfg_.sink + "): " + played.error());
   }
   timer_ = SourceGuard::timeout(20, &VideoReceiver::on_timer, this, queue_.context());
   last_frame_progress_us_ = monotonic_us();
-  return true;
+  return {};
 }
 
 void VideoReceiver::stop() {

@@ -20,6 +20,7 @@
 #include "media/common/pipeline_runner.hpp"
 #include "media/common/receive_stats.hpp"
 #include "media/common/rtcp.hpp"
+#include "mesh/base/expected.hpp"
 
 namespace meshcast::media {
 
@@ -51,7 +52,8 @@ class VideoReceiver {
   VideoReceiver(const VideoReceiver&) = delete;
   VideoReceiver& operator=(const VideoReceiver&) = delete;
 
-  bool start(std::string* error = nullptr);
+  // The reason when the config is invalid or the pipeline cannot be built or started.
+  Expected<void, std::string> start();
   void stop();  // EOS through the pipeline (finalizes WebM), bounded to 3 s
 
   void push_rtp(std::span<const uint8_t> packet);  // main context

@@ -21,16 +21,15 @@ VideoSender::~VideoSender() {
   queue_.close();
 }
 
-bool VideoSender::start(std::string* error) {
-  if (running_) return true;
+Expected<void, std::string> VideoSender::start() {
+  if (running_) return {};
   std::string src;
   if (cfg_.source == "test") {
     src = "videotestsrc is-live=true pattern=ball";
   } else if (cfg_.source == "device") {
     src = "v4l2src ! videoconvert ! videoscale ! videorate";
   } else {
-    if (error) *error = "unknown --video-source '" + cfg_.source + "' (device|test)";
-    return false;
+    return unexpected("unknown --video-source '" + cfg_.source + "' (device|test)");
   }
   const std::string caps = "video/x-raw,width=" + std::to_string(cfg_.width) +
                            ",height=" + std::to_string(cfg_.height) +
@@ -44,7 +43,7 @@ bool VideoSender::start(std::string* error) {
       " ! rtpvp8pay name=pay picture-id-mode=15-bit pt=" + std::to_string(cfg_.payload_type) +
       " mtu=" + std::to_string(cfg_.mtu) + " ssrc=" + std::to_string(ssrc_) +
       " ! appsink name=sink emit-signals=true sync=false max-buffers=500";
-  if (!runner_.build(desc, error)) return false;
+  if (auto built = runner_.build(desc); !built) return built;
   encoder_ = runner_.element("enc");
   g_signal_connect(runner_.element("sink").get(), "new-sample",
                    G_CALLBACK(&VideoSender::on_new_sample), this);
@@ -53,12 +52,11 @@ bool VideoSender::start(std::string* error) {
   });
   runner_.watch_bus(queue_.context());
   running_ = true;
-  if (std::string why = "device or file unavailable"; !runner_.play(&why)) {
-    if (error) *error = "video source failed to start (" + cfg_.source + "): " + why;
+  if (auto played = runner_.play("device or file unavailable"); !played) {
     stop();
-    return false;
+    return unexpected("video source failed to start (" + cfg_.source + "): " + played.error());
   }
-  return true;
+  return {};
 }
 
 void VideoSender::stop() {

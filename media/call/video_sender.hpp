@@ -15,6 +15,7 @@
 
 #include "media/common/main_context_queue.hpp"
 #include "media/common/pipeline_runner.hpp"
+#include "mesh/base/expected.hpp"
 
 namespace meshcast::media {
 
@@ -44,7 +45,8 @@ class VideoSender {
   VideoSender(const VideoSender&) = delete;
   VideoSender& operator=(const VideoSender&) = delete;
 
-  bool start(std::string* error = nullptr);
+  // The reason when the config is invalid or the pipeline cannot be built or started.
+  Expected<void, std::string> start();
   void stop();
 
   void set_bitrate(int bps);

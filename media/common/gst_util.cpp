@@ -33,14 +33,11 @@ void add_src_buffer_probe(GstElement* pipeline, const char* name, GstPadProbeCal
     gst_pad_add_probe(pad.get(), GST_PAD_PROBE_TYPE_BUFFER, cb, data, nullptr);
 }
 
-GstElementPtr make_pipeline(const std::string& description, std::string* error) {
+Expected<GstElementPtr, std::string> make_pipeline(const std::string& description) {
   ensure_gst_init();
   GErrorPtr err;
   auto p = adopt_floating<GstElementPtr>(gst_parse_launch(description.c_str(), out_ptr(err)));
-  if (err) {
-    if (error) *error = std::string("pipeline: ") + err->message;
-    return nullptr;
-  }
+  if (err) return unexpected(std::string("pipeline: ") + err->message);
   GstClockPtr clock(gst_system_clock_obtain());  // GST_CLOCK_TYPE_MONOTONIC by default
   gst_pipeline_use_clock(GST_PIPELINE(p.get()), clock.get());
   return p;
@@ -68,14 +65,13 @@ bool device_available(const char* device_class) {
   return found;
 }
 
-bool set_playing(GstElement* pipeline, std::string* reason) {
-  if (gst_element_set_state(pipeline, GST_STATE_PLAYING) != GST_STATE_CHANGE_FAILURE) return true;
+Expected<void, std::string> set_playing(GstElement* pipeline, std::string fallback) {
+  if (gst_element_set_state(pipeline, GST_STATE_PLAYING) != GST_STATE_CHANGE_FAILURE) return {};
   GstBusPtr bus = element_bus(pipeline);
   if (GstMessagePtr msg{gst_bus_pop_filtered(bus.get(), GST_MESSAGE_ERROR)}) {
-    GErrorPtr e = message_error(msg.get());
-    if (e && reason) *reason = e->message;
+    if (GErrorPtr e = message_error(msg.get())) return unexpected(std::string(e->message));
   }
-  return false;
+  return unexpected(std::move(fallback));
 }
 
 bool stop_pipeline_with_eos(GstElement* pipeline, GstElement* eos_into, int timeout_ms) {

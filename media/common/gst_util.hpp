@@ -7,6 +7,7 @@
 #include <string>
 
 #include "media/common/gst_handle.hpp"
+#include "mesh/base/expected.hpp"
 #include "mesh/base/time.hpp"  // monotonic_us(): the system clock GStreamer uses
 
 namespace meshcast::media {
@@ -25,8 +26,8 @@ void add_src_buffer_probe(GstElement* pipeline, const char* name, GstPadProbeCal
                           gpointer data);
 
 // Builds a pipeline from a gst-launch description, forces the system (monotonic) clock so
-// all our pipelines share one time base. Returns nullptr and fills error on failure.
-GstElementPtr make_pipeline(const std::string& description, std::string* error);
+// all our pipelines share one time base. The error is "pipeline: <parser message>".
+Expected<GstElementPtr, std::string> make_pipeline(const std::string& description);
 
 // The GError of an ERROR or WARNING message (nullptr for other messages).
 GErrorPtr message_error(GstMessage* msg);
@@ -36,10 +37,9 @@ GErrorPtr message_error(GstMessage* msg);
 // pick a fake device.
 bool device_available(const char* device_class);
 
-// Sets the pipeline PLAYING. On failure returns false and, if the pipeline posted an error
-// (file not found, device busy, ...), puts its message in *reason; otherwise *reason keeps
-// the caller's fallback text.
-bool set_playing(GstElement* pipeline, std::string* reason);
+// Sets the pipeline PLAYING. The error is the pipeline's own message when it posted one
+// (file not found, device busy, ...), else `fallback`: a failed state change need not say why.
+Expected<void, std::string> set_playing(GstElement* pipeline, std::string fallback);
 
 // Stops a pipeline after letting EOS reach the sinks (so muxers and wavenc finalize their
 // files). Blocks at most timeout_ms. Returns false if EOS did not arrive in time.

@@ -4,10 +4,12 @@
 
 namespace meshcast::media {
 
-bool PipelineRunner::build(const std::string& description, std::string* error) {
+Expected<void, std::string> PipelineRunner::build(const std::string& description) {
   stop();
-  pipeline_ = make_pipeline(description, error);
-  return pipeline_ != nullptr;
+  auto p = make_pipeline(description);
+  if (!p) return unexpected(std::move(p).error());
+  pipeline_ = std::move(*p);
+  return {};
 }
 
 void PipelineRunner::adopt(GstElementPtr pipeline) {
@@ -51,8 +53,9 @@ gboolean PipelineRunner::dispatch(GstBus*, GstMessage* msg, gpointer data) {
   return G_SOURCE_CONTINUE;
 }
 
-bool PipelineRunner::play(std::string* reason) {
-  return pipeline_ && set_playing(pipeline_.get(), reason);
+Expected<void, std::string> PipelineRunner::play(std::string fallback) {
+  if (!pipeline_) return unexpected(std::move(fallback));
+  return set_playing(pipeline_.get(), std::move(fallback));
 }
 
 void PipelineRunner::stop() {

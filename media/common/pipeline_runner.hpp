@@ -2,10 +2,10 @@
 // (messages dispatched on a given main context) and its state changes.
 //
 //   PipelineRunner r;
-//   if (!r.build(description, error)) return false;     // or adopt() a pipeline built elsewhere
+//   if (auto b = r.build(description); !b) return b;     // or adopt() a pipeline built elsewhere
 //   auto sink = r.element("sink");                        // configure elements by name
 //   r.set_on_error(...); r.watch_bus(context);
-//   if (!r.play(&reason)) ...;                            // PLAYING, with the pipeline's reason
+//   if (auto p = r.play("fallback"); !p) ...;              // PLAYING, or the pipeline's reason
 //   r.stop(); / r.stop_with_eos(appsrc, 3000);            // watch removed, NULL, released
 //
 // stop() joins the streaming threads (state NULL) before the pipeline is released, so no
@@ -17,6 +17,7 @@
 
 #include "media/common/gst_handle.hpp"
 #include "media/common/source_guard.hpp"
+#include "mesh/base/expected.hpp"
 
 namespace meshcast::media {
 
@@ -27,9 +28,9 @@ class PipelineRunner {
   PipelineRunner(const PipelineRunner&) = delete;
   PipelineRunner& operator=(const PipelineRunner&) = delete;
 
-  // make_pipeline(): gst-launch description on the shared monotonic system clock. False with
-  // *error ("pipeline: ...") on failure. Stops a pipeline held before.
-  bool build(const std::string& description, std::string* error);
+  // make_pipeline(): gst-launch description on the shared monotonic system clock; the error
+  // is "pipeline: ...". Stops a pipeline held before.
+  Expected<void, std::string> build(const std::string& description);
   // Takes a pipeline built by the caller (its own parse flags or clock).
   void adopt(GstElementPtr pipeline);
 
@@ -45,8 +46,8 @@ class PipelineRunner {
   }  // the message alone
   void set_on_eos(std::function<void()> cb) { on_eos_ = std::move(cb); }
 
-  // set_playing(): false with the pipeline's own error text in *reason, if it posted one.
-  bool play(std::string* reason);
+  // set_playing(): the error is the pipeline's own text if it posted one, else `fallback`.
+  Expected<void, std::string> play(std::string fallback);
   // Removes the bus watch, sets NULL, releases the pipeline. Idempotent.
   void stop();
   // The same after sending EOS into eos_into (an appsrc, or the pipeline when nullptr) and

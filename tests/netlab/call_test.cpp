@@ -67,10 +67,9 @@ class NetlabCall : public meshcast::netlab::LabTest {
   virtual std::string turn_rest_secret() const { return ""; }
 
   const LabHost* host(const std::string& name, RouterKind kind) {
-    std::string err;
-    const LabHost* h = lab_->add_host(name, kind, &err);
-    EXPECT_TRUE(h) << err;
-    return h;
+    auto h = lab_->add_host(name, kind);
+    EXPECT_TRUE(h) << h.error();
+    return h.value_or(nullptr);
   }
 
   std::vector<std::string> common_args(const LabHost& h, const std::string& id,
@@ -187,7 +186,6 @@ class NetlabCall : public meshcast::netlab::LabTest {
     std::this_thread::sleep_for(std::chrono::seconds(2));
     c.alice_before = last_stats(alice_stats, "route");
     c.bob_before = last_stats((lab_->dir() / "bob" / "stats.jsonl").string(), "route");
-    std::string err;
     struct Restore {
       NetLab& lab;
       const LabHost& h;
@@ -195,15 +193,14 @@ class NetlabCall : public meshcast::netlab::LabTest {
       void operator()() {
         if (!active) return;
         active = false;
-        std::string e;
-        bool ok = remap ? lab.set_wan_link(h, true, &e) : lab.set_path_cut(h, false, &e);
-        EXPECT_TRUE(ok) << e;
+        auto restored = remap ? lab.set_wan_link(h, true) : lab.set_path_cut(h, false);
+        EXPECT_TRUE(restored) << restored.error();
       }
       ~Restore() { (*this)(); }
     } restore{*lab_, cut, remap};
-    restore.active =
-        remap ? lab_->set_wan_link(cut, false, &err) : lab_->set_path_cut(cut, true, &err);
-    EXPECT_TRUE(restore.active) << err;
+    auto broken = remap ? lab_->set_wan_link(cut, false) : lab_->set_path_cut(cut, true);
+    restore.active = broken.has_value();
+    EXPECT_TRUE(broken) << broken.error();
     std::this_thread::sleep_for(std::chrono::seconds(cut_seconds));
     restore();
     c.restored_at =

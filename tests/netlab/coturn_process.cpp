@@ -6,7 +6,7 @@
 
 namespace meshcast::netlab {
 
-bool CoturnProcess::start(const Spawn& spawn, std::string* error) {
+Expected<void, std::string> CoturnProcess::start(const Spawn& spawn) {
   const auto key = dir_ / "turn.key", cert = dir_ / "turn.crt";
   // A throwaway self-signed certificate for the TLS listener.
   std::string out;
@@ -15,10 +15,7 @@ bool CoturnProcess::start(const Spawn& spawn, std::string* error) {
        "-nodes", "-days", "2", "-subj", "/CN=turn.meshcast.lab", "-keyout", key.string(), "-out",
        cert.string()},
       dir_ / "openssl", &out, {}, 20000);
-  if (rc != 0) {
-    *error = "openssl req failed: " + testing::read_text(dir_ / "openssl.err");
-    return false;
-  }
+  if (rc != 0) return unexpected("openssl req failed: " + testing::read_text(dir_ / "openssl.err"));
   config_ = dir_ / "turnserver.conf";
   std::ofstream c(config_);
   c << "# Generated for one lab run.\n"
@@ -48,17 +45,12 @@ bool CoturnProcess::start(const Spawn& spawn, std::string* error) {
       << "denied-peer-ip=172.16.0.0-172.31.255.255\n"
       << "denied-peer-ip=192.168.0.0-192.168.255.255\n";
   c.close();
-  if (!spawn(proc_, {"turnserver", "-c", config_.string(), "--no-stdout-log"})) {
-    *error = "cannot start turnserver";
-    return false;
-  }
+  if (!spawn(proc_, {"turnserver", "-c", config_.string(), "--no-stdout-log"}))
+    return unexpected("cannot start turnserver");
   // Listening once its UDP, TCP and TLS sockets exist in the namespace (bounded: 10 s).
   const std::string port = ":" + std::to_string(o_.port), tls = ":" + std::to_string(o_.tls_port);
   for (int i = 0; i < 200; ++i) {
-    if (!proc_.running()) {
-      *error = "turnserver exited: " + log() + proc_.err();
-      return false;
-    }
+    if (!proc_.running()) return unexpected("turnserver exited: " + log() + proc_.err());
     std::string ss;
     testing::run_command({"ip", "netns", "exec", ns_, "ss", "-Hltun"}, dir_ / "ss", &ss, {}, 5000);
     auto has = [&](const std::string& proto, const std::string& p) {
@@ -68,11 +60,10 @@ bool CoturnProcess::start(const Spawn& spawn, std::string* error) {
           return true;
       return false;
     };
-    if (has("udp", port) && has("tcp", port) && has("tcp", tls)) return true;
+    if (has("udp", port) && has("tcp", port) && has("tcp", tls)) return {};
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
-  *error = "turnserver did not open its listeners within 10 s: " + log();
-  return false;
+  return unexpected("turnserver did not open its listeners within 10 s: " + log());
 }
 
 std::string CoturnProcess::log() const {

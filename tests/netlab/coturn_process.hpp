@@ -6,6 +6,7 @@
 #include <functional>
 #include <string>
 
+#include "mesh/base/expected.hpp"
 #include "tests/integration/common/test_processes.hpp"
 
 namespace meshcast::netlab {
@@ -31,7 +32,7 @@ class CoturnProcess {
   ~CoturnProcess() { stop(); }
 
   // Writes cert + config, starts turnserver and waits (bounded) until it listens.
-  bool start(const Spawn& spawn, std::string* error);
+  Expected<void, std::string> start(const Spawn& spawn);
   void stop() { proc_.stop(); }
   bool running() { return proc_.running(); }
   std::string log() const;

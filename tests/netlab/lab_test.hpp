@@ -13,12 +13,12 @@ namespace meshcast::netlab {
 class LabTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string why;
-    if (!NetLab::available(&why)) GTEST_SKIP() << "no network namespaces here: " << why;
+    if (auto available = NetLab::available(); !available)
+      GTEST_SKIP() << "no network namespaces here: " << available.error();
     lab_ = std::make_unique<NetLab>(MESHCAST_EXE);
     configure(*lab_);
-    std::string err;
-    ASSERT_TRUE(lab_->start(&err)) << err;
+    auto started = lab_->start();
+    ASSERT_TRUE(started) << started.error();
   }
   void TearDown() override {
     stop_processes();

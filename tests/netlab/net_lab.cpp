@@ -121,19 +121,16 @@ const char* to_string(RouterKind k) {
   return "?";
 }
 
-bool NetLab::available(std::string* why) {
-  if (geteuid() != 0) {
-    *why = "not root (network namespaces need CAP_SYS_ADMIN)";
-    return false;
-  }
+Expected<void, std::string> NetLab::available() {
+  if (geteuid() != 0) return unexpected("not root (network namespaces need CAP_SYS_ADMIN)");
   const std::string probe = "mcnlprobe" + std::to_string(getpid());
   std::string out;
   auto tmp = fs::temp_directory_path() / probe;
   if (testing::run_command({"ip", "netns", "add", probe}, tmp, &out) != 0) {
-    *why = "`ip netns add` failed: " + testing::read_text(tmp.string() + ".err");
+    std::string why = "`ip netns add` failed: " + testing::read_text(tmp.string() + ".err");
     fs::remove(tmp.string() + ".out");
     fs::remove(tmp.string() + ".err");
-    return false;
+    return unexpected(std::move(why));
   }
   int ipt = testing::run_command({"ip", "netns", "exec", probe, "iptables", "-t", "nat", "-L"}, tmp,
                                  &out);
@@ -141,11 +138,8 @@ bool NetLab::available(std::string* why) {
   testing::run_command({"ip", "netns", "del", probe}, tmp, &out);
   fs::remove(tmp.string() + ".out");
   fs::remove(tmp.string() + ".err");
-  if (ipt != 0) {
-    *why = "iptables (nat table) does not work in a namespace: " + ipt_err;
-    return false;
-  }
-  return true;
+  if (ipt != 0) return unexpected("iptables (nat table) does not work in a namespace: " + ipt_err);
+  return {};
 }
 
 NetLab::NetLab(std::string meshcast, std::string prefix)
@@ -178,19 +172,22 @@ NetLab::~NetLab() {
   }
 }
 
-bool NetLab::run(const std::vector<std::string>& args, std::string* error, std::string* out) {
+Expected<std::string, std::string> NetLab::run(const std::vector<std::string>& args) {
   const auto log = dir_ / ("cmd" + std::to_string(cmd_seq_++));
   std::string o;
   int rc = testing::run_command(args, log, &o, {}, 15000);
   std::string err = testing::read_text(log.string() + ".err");
   fs::remove(log.string() + ".out");
   fs::remove(log.string() + ".err");
-  if (out) *out = o;
-  if (rc != 0) {
-    if (error) *error = "`" + join(args) + "` failed (" + std::to_string(rc) + "): " + err;
-    return false;
-  }
-  return true;
+  if (rc != 0)
+    return unexpected("`" + join(args) + "` failed (" + std::to_string(rc) + "): " + err);
+  return o;
+}
+
+Expected<void, std::string> NetLab::run_all(const std::vector<std::vector<std::string>>& commands) {
+  for (const auto& args : commands)
+    if (auto r = run(args); !r) return unexpected(std::move(r).error());
+  return {};
 }
 
 void NetLab::sweep_stale() {
@@ -223,20 +220,19 @@ void NetLab::sweep_stale() {
     if (p != getpid() && kill(p, 0) != 0 && errno == ESRCH) fs::remove_all(e.path(), ec);
   }
   for (const auto& ns : stale) {
-    std::string pids;
-    run({"ip", "netns", "pids", ns}, nullptr, &pids);
-    std::istringstream in(pids);
+    std::istringstream in(run({"ip", "netns", "pids", ns}).value_or(""));
     for (pid_t p; in >> p;) kill(p, SIGKILL);
-    run({"ip", "netns", "del", ns}, nullptr);
+    (void)run({"ip", "netns", "del", ns});  // best effort
     std::fprintf(stderr, "netlab: removed stale namespace %s of an earlier run\n", ns.c_str());
   }
 }
 
-bool NetLab::make_namespace(const std::string& ns, std::string* error) {
-  if (!run({"ip", "netns", "add", ns}, error)) return false;
+Expected<void, std::string> NetLab::make_namespace(const std::string& ns) {
+  if (auto added = run({"ip", "netns", "add", ns}); !added)
+    return unexpected(std::move(added).error());
   namespaces_.push_back(ns);
   register_namespace(ns);
-  return run({"ip", "-n", ns, "link", "set", "lo", "up"}, error);
+  return run_all({{"ip", "-n", ns, "link", "set", "lo", "up"}});
 }
 
 bool NetLab::spawn(testing::Process& proc, const std::string& ns,
@@ -250,16 +246,18 @@ bool NetLab::spawn(testing::Process& proc, const std::string& ns,
   return true;
 }
 
-bool NetLab::start(std::string* error) {
+Expected<void, std::string> NetLab::start() {
   sweep_stale();
   const std::string& I = internet_;
-  if (!make_namespace(I, error) ||
-      !run({"ip", "-n", I, "addr", "add", std::string(kServerAddress) + "/32", "dev", "lo"},
-           error) ||
-      // The internet drops what it cannot route, silently.
-      !run({"ip", "-n", I, "route", "add", "blackhole", "default"}, error) ||
-      !run({"ip", "netns", "exec", I, "sysctl", "-qw", "net.ipv4.ip_forward=1"}, error))
-    return false;
+  if (auto made = make_namespace(I); !made) return made;
+  if (auto routed = run_all({
+          {"ip", "-n", I, "addr", "add", std::string(kServerAddress) + "/32", "dev", "lo"},
+          // The internet drops what it cannot route, silently.
+          {"ip", "-n", I, "route", "add", "blackhole", "default"},
+          {"ip", "netns", "exec", I, "sysctl", "-qw", "net.ipv4.ip_forward=1"},
+      });
+      !routed)
+    return routed;
   std::vector<std::string> tracker_args = {meshcast_,
                                            "tracker",
                                            "--listen",
@@ -280,7 +278,7 @@ bool NetLab::start(std::string* error) {
                          "--turn-secret-file", secret.string()});
   }
   tracker_args_ = std::move(tracker_args);
-  if (!start_tracker(error)) return false;
+  if (auto tracker = start_tracker(); !tracker) return tracker;
   CoturnProcess::Options co;
   co.listen_ip = kServerAddress;
   co.user = kTurnUser;
@@ -288,32 +286,25 @@ bool NetLab::start(std::string* error) {
   co.deny_private_peers = coturn_denies_private_peers_;
   co.auth_secret = turn_rest_secret_;
   coturn_ = std::make_unique<CoturnProcess>(I, dir_, co);
-  return coturn_->start(
-      [&](testing::Process& p, const std::vector<std::string>& args) {
-        return spawn(p, I, args, "turnserver");
-      },
-      error);
+  return coturn_->start([&](testing::Process& p, const std::vector<std::string>& args) {
+    return spawn(p, I, args, "turnserver");
+  });
 }
 
-bool NetLab::start_tracker(std::string* error) {
+Expected<void, std::string> NetLab::start_tracker() {
   // The first one logs to tracker.*, a restarted one to tracker-2.*, ...
   const int n = ++trackers_started_;
   const std::string log = n == 1 ? "tracker" : "tracker-" + std::to_string(n);
   tracker_ = std::make_unique<testing::Process>();
-  if (!spawn(*tracker_, internet_, tracker_args_, log)) {
-    *error = "cannot start the tracker";
-    return false;
-  }
+  if (!spawn(*tracker_, internet_, tracker_args_, log))
+    return unexpected("cannot start the tracker");
   bool listening = false;
   for (int i = 0; i < 500 && tracker_->running() && !listening; ++i) {
     listening = tracker_->out().find("listening on") != std::string::npos;
     if (!listening) std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
-  if (!listening) {
-    *error = "tracker did not start: " + tracker_->err();
-    return false;
-  }
-  return true;
+  if (!listening) return unexpected("tracker did not start: " + tracker_->err());
+  return {};
 }
 
 bool NetLab::kill_tracker() {
@@ -322,85 +313,81 @@ bool NetLab::kill_tracker() {
   return tracker_->wait(5000).has_value();
 }
 
-bool NetLab::restart_tracker(std::string* error) {
-  if (tracker_->running()) {
-    *error = "the tracker is still running";
-    return false;
-  }
-  return start_tracker(error);
+Expected<void, std::string> NetLab::restart_tracker() {
+  if (tracker_->running()) return unexpected("the tracker is still running");
+  return start_tracker();
 }
 
-bool NetLab::set_tracker_reachable(bool reachable, std::string* error) {
+Expected<void, std::string> NetLab::set_tracker_reachable(bool reachable) {
   const std::string op = reachable ? "-D" : "-I";
-  auto rule = [&](const char* chain, const char* dir) {
-    return run({"ip", "netns", "exec", internet_, "iptables", "-w", op, chain, "-p", "tcp", dir,
-                "8700", "-j", "DROP"},
-               error);
+  auto rule = [&](const char* chain, const char* dir) -> std::vector<std::string> {
+    return {"ip",  "netns", "exec", internet_, "iptables", "-w", op,
+            chain, "-p",    "tcp",  dir,       "8700",     "-j", "DROP"};
   };
-  return rule("INPUT", "--dport") && rule("OUTPUT", "--sport");
+  return run_all({rule("INPUT", "--dport"), rule("OUTPUT", "--sport")});
 }
 
-bool NetLab::attach_to_internet(const std::string& ns, const std::string& address,
-                                std::string* error) {
+Expected<void, std::string> NetLab::attach_to_internet(const std::string& ns,
+                                                       const std::string& address) {
   const std::string I = internet_, port = "p" + std::to_string(++attached_);
   // Point-to-point links: each node gets a /32 and reaches the gateway on-link.
-  return run({"ip", "-n", I, "link", "add", port, "type", "veth", "peer", "name", "wan", "netns",
-              ns},
-             error) &&
-         run({"ip", "-n", I, "addr", "add", std::string(kGateway) + "/32", "dev", port}, error) &&
-         run({"ip", "-n", I, "link", "set", port, "up"}, error) &&
-         run({"ip", "-n", I, "route", "add", address + "/32", "dev", port}, error) &&
-         run({"ip", "-n", ns, "addr", "add", address + "/32", "dev", "wan"}, error) &&
-         run({"ip", "-n", ns, "link", "set", "wan", "up"}, error) &&
-         run({"ip", "-n", ns, "route", "add", std::string(kGateway) + "/32", "dev", "wan"},
-             error) &&
-         run({"ip", "-n", ns, "route", "add", "default", "via", kGateway, "dev", "wan"}, error);
+  return run_all({
+      {"ip", "-n", I, "link", "add", port, "type", "veth", "peer", "name", "wan", "netns", ns},
+      {"ip", "-n", I, "addr", "add", std::string(kGateway) + "/32", "dev", port},
+      {"ip", "-n", I, "link", "set", port, "up"},
+      {"ip", "-n", I, "route", "add", address + "/32", "dev", port},
+      {"ip", "-n", ns, "addr", "add", address + "/32", "dev", "wan"},
+      {"ip", "-n", ns, "link", "set", "wan", "up"},
+      {"ip", "-n", ns, "route", "add", std::string(kGateway) + "/32", "dev", "wan"},
+      {"ip", "-n", ns, "route", "add", "default", "via", kGateway, "dev", "wan"},
+  });
 }
 
-const LabHost* NetLab::add_host(const std::string& name, RouterKind kind, std::string* error,
-                                int uplink_kbps) {
+Expected<const LabHost*, std::string> NetLab::add_host(const std::string& name, RouterKind kind,
+                                                       int uplink_kbps) {
   const int index = static_cast<int>(hosts_.size()) + 1;
-  if (index > 80) {
-    *error = "too many hosts";
-    return nullptr;
-  }
+  if (index > 80) return unexpected("too many hosts");
   auto h = std::make_unique<LabHost>();
   h->name = name;
   h->kind = kind;
   const std::string base = prefix_ + std::to_string(getpid()) + "-";
   h->ns = base + name;
-  if (!make_namespace(h->ns, error)) return nullptr;
+  if (auto made = make_namespace(h->ns); !made) return unexpected(std::move(made).error());
   if (kind == RouterKind::kPublic) {
     h->address = h->wan_address = "203.0.113." + std::to_string(100 + index);
-    if (!attach_to_internet(h->ns, h->address, error)) return nullptr;
+    if (auto attached = attach_to_internet(h->ns, h->address); !attached)
+      return unexpected(std::move(attached).error());
   } else {
     h->router_ns = base + "r" + name;
     h->wan_address = "203.0.113." + std::to_string(10 + index);
     const std::string lan = "192.168." + std::to_string(index);
     h->address = lan + ".2";
     const std::string& R = h->router_ns;
-    if (!make_namespace(R, error) || !attach_to_internet(R, h->wan_address, error) ||
-        !run({"ip", "-n", R, "link", "add", "lan", "type", "veth", "peer", "name", "eth0", "netns",
-              h->ns},
-             error) ||
-        !run({"ip", "-n", R, "addr", "add", lan + ".1/24", "dev", "lan"}, error) ||
-        !run({"ip", "-n", R, "link", "set", "lan", "up"}, error) ||
-        !run({"ip", "-n", h->ns, "addr", "add", h->address + "/24", "dev", "eth0"}, error) ||
-        !run({"ip", "-n", h->ns, "link", "set", "eth0", "up"}, error) ||
-        !run({"ip", "-n", h->ns, "route", "add", "default", "via", lan + ".1"}, error) ||
-        !configure_router(*h, error))
-      return nullptr;
+    auto routed = make_namespace(R);
+    if (routed) routed = attach_to_internet(R, h->wan_address);
+    if (routed)
+      routed = run_all({
+          {"ip", "-n", R, "link", "add", "lan", "type", "veth", "peer", "name", "eth0", "netns",
+           h->ns},
+          {"ip", "-n", R, "addr", "add", lan + ".1/24", "dev", "lan"},
+          {"ip", "-n", R, "link", "set", "lan", "up"},
+          {"ip", "-n", h->ns, "addr", "add", h->address + "/24", "dev", "eth0"},
+          {"ip", "-n", h->ns, "link", "set", "eth0", "up"},
+          {"ip", "-n", h->ns, "route", "add", "default", "via", lan + ".1"},
+      });
+    if (routed) routed = configure_router(*h);
+    if (!routed) return unexpected(std::move(routed).error());
   }
   if (uplink_kbps > 0) {
     // On the host's own egress, so its uplink (not the router) is the bottleneck. The bucket
     // holds 20 ms at the rate (at least a few full packets): bursts pass as on a modem.
     const int burst = std::max(4 * 1514, uplink_kbps * 1000 / 8 / 50);
-    if (!run(
-            {"tc", "-n", h->ns, "qdisc", "add", "dev", kind == RouterKind::kPublic ? "wan" : "eth0",
-             "root", "tbf", "rate", std::to_string(uplink_kbps) + "kbit", "burst",
-             std::to_string(burst), "latency", std::to_string(kUplinkQueueMs) + "ms"},
-            error))
-      return nullptr;
+    if (auto shaped = run({"tc", "-n", h->ns, "qdisc", "add", "dev",
+                           kind == RouterKind::kPublic ? "wan" : "eth0", "root", "tbf", "rate",
+                           std::to_string(uplink_kbps) + "kbit", "burst", std::to_string(burst),
+                           "latency", std::to_string(kUplinkQueueMs) + "ms"});
+        !shaped)
+      return unexpected(std::move(shaped).error());
     h->uplink_kbps = uplink_kbps;
   }
   hosts_.push_back(std::move(h));
@@ -411,7 +398,7 @@ const LabHost* NetLab::add_host(const std::string& name, RouterKind kind, std::s
 // from outside (so a peer's early punch cannot claim a conntrack entry on the WAN address
 // that our own outgoing flow then clashes with), forwarding outside -> inside only for
 // established flows (and, for full cone, any UDP to a mapped port).
-bool NetLab::configure_router(const LabHost& h, std::string* error) {
+Expected<void, std::string> NetLab::configure_router(const LabHost& h) {
   std::ostringstream r;
   r << "*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n"
     << ":POSTROUTING ACCEPT [0:0]\n";
@@ -436,35 +423,26 @@ bool NetLab::configure_router(const LabHost& h, std::string* error) {
   r << "COMMIT\n";
   const auto rules = dir_ / (h.name + "_router.rules");
   std::ofstream(rules) << r.str();
-  return run({"ip", "netns", "exec", h.router_ns, "sysctl", "-qw", "net.ipv4.ip_forward=1"},
-             error) &&
-         run({"ip", "netns", "exec", h.router_ns, "iptables-restore", rules.string()}, error);
+  return run_all({{"ip", "netns", "exec", h.router_ns, "sysctl", "-qw", "net.ipv4.ip_forward=1"},
+                  {"ip", "netns", "exec", h.router_ns, "iptables-restore", rules.string()}});
 }
 
-bool NetLab::set_path_cut(const LabHost& h, bool cut, std::string* error) {
-  if (h.router_ns.empty()) {
-    *error = h.name + " has no router";
-    return false;
-  }
+Expected<void, std::string> NetLab::set_path_cut(const LabHost& h, bool cut) {
+  if (h.router_ns.empty()) return unexpected(h.name + " has no router");
   if (cut)
-    return run(
-        {"ip", "netns", "exec", h.router_ns, "iptables", "-w", "-I", "FORWARD", "1", "-j", "DROP"},
-        error);
-  return run({"ip", "netns", "exec", h.router_ns, "iptables", "-w", "-D", "FORWARD", "1"}, error);
+    return run_all({{"ip", "netns", "exec", h.router_ns, "iptables", "-w", "-I", "FORWARD", "1",
+                     "-j", "DROP"}});
+  return run_all({{"ip", "netns", "exec", h.router_ns, "iptables", "-w", "-D", "FORWARD", "1"}});
 }
 
-bool NetLab::set_wan_link(const LabHost& h, bool up, std::string* error) {
-  if (h.router_ns.empty()) {
-    *error = h.name + " has no router";
-    return false;
-  }
+Expected<void, std::string> NetLab::set_wan_link(const LabHost& h, bool up) {
+  if (h.router_ns.empty()) return unexpected(h.name + " has no router");
   const std::string& R = h.router_ns;
-  if (!up) return run({"ip", "-n", R, "link", "set", "wan", "down"}, error);
+  if (!up) return run_all({{"ip", "-n", R, "link", "set", "wan", "down"}});
   // The routes over the link went away with it.
-  return run({"ip", "-n", R, "link", "set", "wan", "up"}, error) &&
-         run({"ip", "-n", R, "route", "replace", std::string(kGateway) + "/32", "dev", "wan"},
-             error) &&
-         run({"ip", "-n", R, "route", "replace", "default", "via", kGateway, "dev", "wan"}, error);
+  return run_all({{"ip", "-n", R, "link", "set", "wan", "up"},
+                  {"ip", "-n", R, "route", "replace", std::string(kGateway) + "/32", "dev", "wan"},
+                  {"ip", "-n", R, "route", "replace", "default", "via", kGateway, "dev", "wan"}});
 }
 
 std::string NetLab::tracker_url() const {
@@ -508,11 +486,9 @@ void NetLab::teardown() {
   // Anything still running inside (a test's process that was not stopped) goes first, so
   // the namespaces really disappear.
   for (auto it = namespaces_.rbegin(); it != namespaces_.rend(); ++it) {
-    std::string pids;
-    run({"ip", "netns", "pids", *it}, nullptr, &pids);
-    std::istringstream in(pids);
+    std::istringstream in(run({"ip", "netns", "pids", *it}).value_or(""));
     for (pid_t p; in >> p;) kill(p, SIGKILL);
-    run({"ip", "netns", "del", *it}, nullptr);
+    (void)run({"ip", "netns", "del", *it});  // best effort
     unregister_namespace(*it);
   }
   namespaces_.clear();

@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "mesh/base/expected.hpp"
 #include "tests/integration/common/test_processes.hpp"
 #include "tests/netlab/coturn_process.hpp"
 
@@ -50,8 +51,8 @@ class NetLab {
   static constexpr const char* kTurnUser = "lab";
   static constexpr const char* kTurnPassword = "lab-secret";
 
-  // Root, `ip netns` and iptables work here; otherwise false and why.
-  static bool available(std::string* why);
+  // Root, `ip netns` and iptables work here; otherwise why not.
+  static Expected<void, std::string> available();
 
   // `meshcast` is the binary the lab runs (tracker) and hosts run.
   NetLab(std::string meshcast, std::string prefix = "mcnl");
@@ -65,12 +66,12 @@ class NetLab {
   // the tracker hands such credentials (UDP and TCP) to every peer it admits.
   void set_turn_rest_secret(std::string secret) { turn_rest_secret_ = std::move(secret); }
   // Sweeps stale namespaces, builds the internet namespace, starts tracker and coturn.
-  bool start(std::string* error);
+  Expected<void, std::string> start();
   // A host behind a router of `kind` (public: on the internet itself). uplink_kbps > 0 caps
   // what the host sends (tc tbf on its own egress interface, like a modem's uplink: a queue
   // of kUplinkQueueMs at that rate, then drops).
-  const LabHost* add_host(const std::string& name, RouterKind kind, std::string* error,
-                          int uplink_kbps = 0);
+  Expected<const LabHost*, std::string> add_host(const std::string& name, RouterKind kind,
+                                                 int uplink_kbps = 0);
   static constexpr int kUplinkQueueMs = 400;
 
   // Starts `args` inside `ns` (ip netns exec) as `proc`; logs go to dir()/log_name.*.
@@ -100,27 +101,29 @@ class NetLab {
   // empty, as a restarted tracker does; its --stats go to the same file (truncated), its
   // logs to tracker-<n>.*.
   bool kill_tracker();
-  bool restart_tracker(std::string* error);
+  Expected<void, std::string> restart_tracker();
   // Unreachable: the internet namespace drops every packet to and from the tracker's port, so
   // its host looks crashed or cut off from afar (no FIN, no RST, connects unanswered).
-  bool set_tracker_reachable(bool reachable, std::string* error);
+  Expected<void, std::string> set_tracker_reachable(bool reachable);
 
   // A routed host's path cut (or restored): its router drops everything it would forward
   // (first FORWARD rule). NAT mappings survive a cut.
-  bool set_path_cut(const LabHost& h, bool cut, std::string* error);
+  Expected<void, std::string> set_path_cut(const LabHost& h, bool cut);
   // The router's WAN link down, or up again with its routes. Going down, the kernel forgets
   // every MASQUERADE mapping of the link (what `conntrack -F` would do to them): afterwards
   // each flow gets a new mapping, a symmetric router a new random port.
-  bool set_wan_link(const LabHost& h, bool up, std::string* error);
+  Expected<void, std::string> set_wan_link(const LabHost& h, bool up);
 
-  // Runs a command to completion (bounded); false with its stderr in `error`.
-  bool run(const std::vector<std::string>& args, std::string* error, std::string* out = nullptr);
+  // Runs a command to completion (bounded): its stdout, or an error with its stderr.
+  Expected<std::string, std::string> run(const std::vector<std::string>& args);
+  // Runs commands in order up to the first that fails; that one's error.
+  Expected<void, std::string> run_all(const std::vector<std::vector<std::string>>& commands);
 
  private:
-  bool make_namespace(const std::string& ns, std::string* error);
-  bool attach_to_internet(const std::string& ns, const std::string& address, std::string* error);
-  bool configure_router(const LabHost& h, std::string* error);
-  bool start_tracker(std::string* error);
+  Expected<void, std::string> make_namespace(const std::string& ns);
+  Expected<void, std::string> attach_to_internet(const std::string& ns, const std::string& address);
+  Expected<void, std::string> configure_router(const LabHost& h);
+  Expected<void, std::string> start_tracker();
   void sweep_stale();
   void teardown();
 

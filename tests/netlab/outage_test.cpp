@@ -122,9 +122,9 @@ class NetlabOutage : public meshcast::netlab::LabTest {
 // address. Then a sixth viewer joins: the directory has the stream again. `silent`: its host
 // also drops every packet meanwhile, so nobody gets a FIN or a refused connect.
 void NetlabOutage::run_outage(bool silent) {
-  std::string err;
-  const LabHost* b = lab_->add_host("bc", RouterKind::kFullCone, &err);
-  ASSERT_TRUE(b) << err;
+  auto added = lab_->add_host("bc", RouterKind::kFullCone);
+  ASSERT_TRUE(added) << added.error();
+  const LabHost* b = *added;
   const std::vector<std::pair<std::string, RouterKind>> specs = {
       {"pub", RouterKind::kPublic},        {"fc", RouterKind::kFullCone},
       {"pr", RouterKind::kPortRestricted}, {"sym1", RouterKind::kSymmetric},
@@ -133,8 +133,9 @@ void NetlabOutage::run_outage(bool silent) {
   for (size_t i = 0; i < specs.size(); ++i) {
     viewers_[i].id = specs[i].first;
     viewers_[i].kind = specs[i].second;
-    viewers_[i].host = lab_->add_host(specs[i].first, specs[i].second, &err);
-    ASSERT_TRUE(viewers_[i].host) << err;
+    auto host = lab_->add_host(specs[i].first, specs[i].second);
+    ASSERT_TRUE(host) << host.error();
+    viewers_[i].host = *host;
   }
   Viewer& late = viewers_.back();
   std::vector<Viewer*> early;
@@ -148,7 +149,8 @@ void NetlabOutage::run_outage(bool silent) {
 
   // The outage.
   if (silent) {
-    ASSERT_TRUE(lab_->set_tracker_reachable(false, &err)) << err;
+    auto cut = lab_->set_tracker_reachable(false);
+    ASSERT_TRUE(cut) << cut.error();
   }
   ASSERT_TRUE(lab_->kill_tracker());
   const double killed_at = now_s();
@@ -167,9 +169,11 @@ void NetlabOutage::run_outage(bool silent) {
   ASSERT_TRUE(bc_.running()) << "the broadcaster gave up during the outage:\n" << bc_.err();
 
   if (silent) {
-    ASSERT_TRUE(lab_->set_tracker_reachable(true, &err)) << err;
+    auto reachable = lab_->set_tracker_reachable(true);
+    ASSERT_TRUE(reachable) << reachable.error();
   }
-  ASSERT_TRUE(lab_->restart_tracker(&err)) << err;
+  auto restarted = lab_->restart_tracker();
+  ASSERT_TRUE(restarted) << restarted.error();
   const double restarted_at = now_s();
 
   // The restarted tracker learns every peer and the stream again (its --stats lines, one a

@@ -67,9 +67,9 @@ class NetlabSwarm : public meshcast::netlab::LabTest {
   // A public, uncapped broadcaster of a synthetic 800 kbit/s stream (no encoder: the CPU
   // goes to the viewers).
   void start_broadcaster(int seconds, int copies) {
-    std::string err;
-    const LabHost* h = lab_->add_host("bc", RouterKind::kPublic, &err);
-    ASSERT_TRUE(h) << err;
+    auto added = lab_->add_host("bc", RouterKind::kPublic);
+    ASSERT_TRUE(added) << added.error();
+    const LabHost* h = *added;
     auto args = servers(*h);
     args.insert(args.begin(), {MESHCAST_EXE, "broadcast"});
     args.insert(args.end(), {"--stream", "live", "--id", "bc", "--synthetic", "--bitrate",
@@ -80,10 +80,9 @@ class NetlabSwarm : public meshcast::netlab::LabTest {
   }
 
   const LabHost* add_viewer_host(const ViewerSpec& v) {
-    std::string err;
-    const LabHost* h = lab_->add_host(v.id, v.kind, &err, v.uplink_kbps);
-    EXPECT_TRUE(h) << err;
-    return h;
+    auto h = lab_->add_host(v.id, v.kind, v.uplink_kbps);
+    EXPECT_TRUE(h) << h.error();
+    return h.value_or(nullptr);
   }
 
   void start_viewer(const ViewerSpec& v, const LabHost& h, int seconds) {
@@ -271,9 +270,9 @@ TEST_F(NetlabSwarm, AViewerBehindAOneMegabitUplinkKeepsItsChildrenPlaying) {
 // share one kernel clock, so the truth is known). Each measures its offset to the tracker
 // over its own NATed connection, so both viewers report the same lag, and a positive one.
 TEST_F(NetlabSwarm, LagIsRightAcrossNatsWhenClocksDisagree) {
-  std::string err;
-  const LabHost* b = lab_->add_host("bc", RouterKind::kFullCone, &err);
-  ASSERT_TRUE(b) << err;
+  auto added = lab_->add_host("bc", RouterKind::kFullCone);
+  ASSERT_TRUE(added) << added.error();
+  const LabHost* b = *added;
   const std::vector<ViewerSpec> specs = {{"shifted", RouterKind::kPortRestricted, 0},
                                          {"plain", RouterKind::kPublic, 0}};
   const std::vector<std::string> offsets = {"-2000", "0"};

@@ -124,8 +124,8 @@ TEST(Dashboard, HeadlessChromiumDrawsTheOverlay) {
   o.duration_s = 120;
   o.stream = "dash-test";
   Swarm swarm(o);
-  std::string err;
-  ASSERT_TRUE(swarm.start(&err)) << err;
+  auto started = swarm.start();
+  ASSERT_TRUE(started) << started.error();
   MainLoop loop;
 
   // Wait until every viewer has reported at least one partner, so the overlay is complete.

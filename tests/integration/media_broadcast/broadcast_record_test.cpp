@@ -149,8 +149,8 @@ class MediaBroadcast : public ::testing::Test {
       keep(segmenter.push(f));
     });
     source.set_on_error([](const std::string& e) { errors_.push_back(e); });
-    std::string error;
-    ASSERT_TRUE(source.start(&error)) << error;
+    auto started = source.start();
+    ASSERT_TRUE(started) << started.error();
     std::printf("capture pipeline: %s\n", source.pipeline_description().c_str());
     run_loop(ctx_.get(), 1300);
     requested_ = source.request_keyframe();      // an extra key frame mid-way (a viewer joined)
@@ -186,8 +186,8 @@ class MediaBroadcast : public ::testing::Test {
       if (batch) player.push_batch(*batch);
       run_loop(ctx_.get(), 0);
     }
-    std::string error;
-    EXPECT_TRUE(player.stop(&error)) << error;
+    auto stopped = player.stop();
+    EXPECT_TRUE(stopped) << stopped.error();
     return player.stats();
   }
 
@@ -311,8 +311,8 @@ TEST_F(MediaBroadcast, BroadcastsFromAFilePacedLive) {
   });
   source.set_on_eos([&] { eos = true; });
   source.set_on_error([&](const std::string& e) { error_text = e; });
-  std::string error;
-  ASSERT_TRUE(source.start(&error)) << error;
+  auto started = source.start();
+  ASSERT_TRUE(started) << started.error();
   const gint64 t0 = g_get_monotonic_time();
   run_loop(ctx_.get(), 15000, [&] { return eos || !error_text.empty(); });
   const double wall_s = static_cast<double>(g_get_monotonic_time() - t0) / 1e6;
@@ -342,13 +342,12 @@ TEST_F(MediaBroadcast, MissingFileIsReported) {
   BroadcastSource source(ctx_.get(), cfg);
   std::string error_text;
   source.set_on_error([&](const std::string& e) { error_text = e; });
-  std::string error;
-  const bool started = source.start(&error);
+  auto started = source.start();
   if (started) run_loop(ctx_.get(), 5000, [&] { return !error_text.empty(); });
   source.stop();
   EXPECT_TRUE(!started || !error_text.empty());
-  std::printf("missing file: start=%d error='%s' bus='%s'\n", started, error.c_str(),
-              error_text.c_str());
+  std::printf("missing file: start=%d error='%s' bus='%s'\n", started.has_value(),
+              started ? "" : started.error().c_str(), error_text.c_str());
 }
 
 TEST_F(MediaBroadcast, UnwritableOutputIsReported) {
@@ -359,12 +358,13 @@ TEST_F(MediaBroadcast, UnwritableOutputIsReported) {
   ASSERT_TRUE(batch.has_value());
   player.push_batch(*batch);
   run_loop(ctx_.get(), 200);
-  std::string error;
-  EXPECT_FALSE(player.stop(&error));
+  auto stopped = player.stop();
+  ASSERT_FALSE(stopped);
   EXPECT_TRUE(player.failed());
-  EXPECT_FALSE(error.empty());
-  EXPECT_EQ(reported, error);
-  std::printf("unwritable output: %s\n", error.c_str());
+  EXPECT_FALSE(stopped.error().empty());
+  EXPECT_EQ(reported, stopped.error());
+  EXPECT_EQ(player.error(), stopped.error());
+  std::printf("unwritable output: %s\n", stopped.error().c_str());
 }
 
 TEST_F(MediaBroadcast, NullOutputCountsFrames) {
@@ -411,8 +411,8 @@ TEST_F(MediaBroadcast, DeviceFallsBackToTestWithWarning) {
   BroadcastSource source(ctx_.get(), cfg);
   int frames = 0;
   source.set_on_frame([&](const MediaFrame&) { ++frames; });
-  std::string error;
-  ASSERT_TRUE(source.start(&error)) << error;
+  auto started = source.start();
+  ASSERT_TRUE(started) << started.error();
   run_loop(ctx_.get(), 3000, [&] { return frames >= 5; });
   source.stop();
   EXPECT_GE(frames, 5);

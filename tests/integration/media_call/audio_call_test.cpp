@@ -36,13 +36,14 @@ CallResult run_call(const std::string& wav_path, int ms, double loss, uint32_t s
     if (loss > 0 && drop(rng)) return;
     rx.push_rtp(p);
   });
-  std::string err;
   std::string gst_error;
   auto keep_error = [&](const std::string& e) { gst_error = e; };
   tx.set_on_error(keep_error);
   rx.set_on_error(keep_error);
-  EXPECT_TRUE(rx.start(&err)) << err;
-  EXPECT_TRUE(tx.start(&err)) << err;
+  auto rx_started = rx.start();
+  EXPECT_TRUE(rx_started) << rx_started.error();
+  auto tx_started = tx.start();
+  EXPECT_TRUE(tx_started) << tx_started.error();
   run_main_loop_for(ms);
   tx.stop();
   // Stop the receiver at once: waiting would only add stretch frames after the stream ended
@@ -149,9 +150,10 @@ TEST(AudioCall, WavFileSourceIsPacedAndDelivered) {
   bool eos = false;
   tx.set_on_eos([&] { eos = true; });
   tx.set_on_rtp([&](std::vector<uint8_t> p) { rx.push_rtp(p); });
-  std::string err;
-  ASSERT_TRUE(rx.start(&err)) << err;
-  ASSERT_TRUE(tx.start(&err)) << err;
+  auto rx_started = rx.start();
+  ASSERT_TRUE(rx_started) << rx_started.error();
+  auto tx_started = tx.start();
+  ASSERT_TRUE(tx_started) << tx_started.error();
   const gint64 t0 = g_get_monotonic_time();
   run_main_loop_for(5000, [&] { return eos; });
   const double elapsed = (g_get_monotonic_time() - t0) / 1e6;
@@ -185,9 +187,10 @@ TEST(AudioCall, RtcpReportsCarryLossAndRtt) {
   tx.set_on_rtp([&](std::vector<uint8_t> p) {
     if (++n % 5 != 0) rx.push_rtp(p);  // 20 % loss
   });
-  std::string err;
-  ASSERT_TRUE(rx.start(&err)) << err;
-  ASSERT_TRUE(tx.start(&err)) << err;
+  auto rx_started = rx.start();
+  ASSERT_TRUE(rx_started) << rx_started.error();
+  auto tx_started = tx.start();
+  ASSERT_TRUE(tx_started) << tx_started.error();
   run_main_loop_for(1000);
   auto sr_bytes = build_sr(tx.make_sender_report());
   auto sr = parse_rtcp(sr_bytes);
@@ -215,9 +218,10 @@ TEST(AudioCall, DtxStopsSendingDuringSilenceAndIsNotCountedAsLoss) {
   AudioSender tx(sc);
   AudioReceiver rx(AudioReceiverConfig{});
   tx.set_on_rtp([&](std::vector<uint8_t> p) { rx.push_rtp(p); });
-  std::string err;
-  ASSERT_TRUE(rx.start(&err)) << err;
-  ASSERT_TRUE(tx.start(&err)) << err;
+  auto rx_started = rx.start();
+  ASSERT_TRUE(rx_started) << rx_started.error();
+  auto tx_started = tx.start();
+  ASSERT_TRUE(tx_started) << tx_started.error();
   run_main_loop_for(2000);
   tx.stop();
   rx.stop();

@@ -17,9 +17,8 @@ using namespace meshcast::media;
 namespace {
 // Decodes a WebM file to the end; returns the number of video frames (or -1 on error).
 int count_webm_frames(const std::string& path) {
-  std::string err;
   PipelineRunner p;  // NULL and released on every way out
-  if (!p.build("filesrc name=f ! matroskademux ! vp8dec ! fakesink name=out", &err)) return -1;
+  if (!p.build("filesrc name=f ! matroskademux ! vp8dec ! fakesink name=out")) return -1;
   g_object_set(p.element("f").get(), "location", path.c_str(), nullptr);
   int frames = 0;
   GstElementPtr out = p.element("out");
@@ -57,12 +56,14 @@ VideoRun run_video(const std::string& sink, int ms, double loss, uint32_t seed) 
     rx.push_rtp(p);
   });
   rx.set_on_rtcp_feedback([&](std::vector<uint8_t> fb) { tx.handle_rtcp(fb); });
-  std::string err, gst_error;
+  std::string gst_error;
   auto keep_error = [&](const std::string& e) { gst_error = e; };
   tx.set_on_error(keep_error);
   rx.set_on_error(keep_error);
-  EXPECT_TRUE(rx.start(&err)) << err;
-  EXPECT_TRUE(tx.start(&err)) << err;
+  auto rx_started = rx.start();
+  EXPECT_TRUE(rx_started) << rx_started.error();
+  auto tx_started = tx.start();
+  EXPECT_TRUE(tx_started) << tx_started.error();
   run_main_loop_for(ms);
   tx.stop();
   run_main_loop_for(200);
@@ -153,8 +154,8 @@ TEST(VideoCall, PliForcesAKeyframe) {
     ++packets;
     if (is_vp8_keyframe_start(p)) ++keyframes;
   });
-  std::string err;
-  ASSERT_TRUE(tx.start(&err)) << err;
+  auto tx_started = tx.start();
+  ASSERT_TRUE(tx_started) << tx_started.error();
   run_main_loop_for(500);
   EXPECT_EQ(keyframes, 1);                           // the first frame only
   tx.handle_rtcp(build_pli(Pli{1, tx.ssrc() + 1}));  // not for us: ignored

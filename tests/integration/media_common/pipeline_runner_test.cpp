@@ -32,8 +32,8 @@ class PipelineRunnerTest : public ::testing::Test {
 
 TEST_F(PipelineRunnerTest, RunsToEosOnTheContextAndReleasesThePipeline) {
   PipelineRunner r;
-  std::string error;
-  ASSERT_TRUE(r.build("fakesrc num-buffers=5 ! fakesink name=sink", &error)) << error;
+  auto built = r.build("fakesrc num-buffers=5 ! fakesink name=sink");
+  ASSERT_TRUE(built) << built.error();
   GstElementPtr sink = r.element("sink");
   ASSERT_TRUE(sink);
   EXPECT_EQ(GST_OBJECT_REFCOUNT_VALUE(sink.get()), 2);  // the pipeline's and ours
@@ -41,8 +41,8 @@ TEST_F(PipelineRunnerTest, RunsToEosOnTheContextAndReleasesThePipeline) {
   bool eos = false;
   r.set_on_eos([&] { eos = true; });
   r.watch_bus(ctx_.get());
-  std::string reason;
-  ASSERT_TRUE(r.play(&reason)) << reason;
+  auto played = r.play("fallback");
+  ASSERT_TRUE(played) << played.error();
   EXPECT_TRUE(iterate_until([&] { return eos; }));
   gpointer alive = r.pipeline();
   g_object_add_weak_pointer(G_OBJECT(alive), &alive);
@@ -59,30 +59,30 @@ TEST_F(PipelineRunnerTest, RunsToEosOnTheContextAndReleasesThePipeline) {
 
 TEST_F(PipelineRunnerTest, BuildFailureSaysWhy) {
   PipelineRunner r;
-  std::string error;
-  EXPECT_FALSE(r.build("no_such_element_xyz ! fakesink", &error));
-  EXPECT_EQ(error.rfind("pipeline: ", 0), 0u) << error;
+  auto built = r.build("no_such_element_xyz ! fakesink");
+  ASSERT_FALSE(built);
+  EXPECT_EQ(built.error().rfind("pipeline: ", 0), 0u) << built.error();
   EXPECT_FALSE(r);
-  EXPECT_FALSE(r.play(&error));
+  auto played = r.play("no pipeline");
+  ASSERT_FALSE(played);
+  EXPECT_EQ(played.error(), "no pipeline");
 }
 
 TEST_F(PipelineRunnerTest, PlayFailureCarriesThePipelinesReason) {
   PipelineRunner r;
-  std::string error;
-  ASSERT_TRUE(r.build("filesrc location=/nonexistent/meshcast-no-file ! fakesink", &error));
-  std::string reason = "fallback";
-  EXPECT_FALSE(r.play(&reason));
-  EXPECT_NE(reason, "fallback");  // filesrc's own message ("Resource not found.")
-  EXPECT_FALSE(reason.empty());
+  auto built = r.build("filesrc location=/nonexistent/meshcast-no-file ! fakesink");
+  ASSERT_TRUE(built) << built.error();
+  auto played = r.play("fallback");
+  ASSERT_FALSE(played);
+  EXPECT_NE(played.error(), "fallback");  // filesrc's own message ("Resource not found.")
+  EXPECT_FALSE(played.error().empty());
 }
 
 TEST_F(PipelineRunnerTest, ErrorsReachTheCallbackWithTheElementName) {
   PipelineRunner r;
-  std::string error;
   // identity fails the stream on its first buffer, after PLAYING.
-  ASSERT_TRUE(
-      r.build("fakesrc num-buffers=5 ! identity name=boom error-after=1 ! fakesink", &error))
-      << error;
+  auto built = r.build("fakesrc num-buffers=5 ! identity name=boom error-after=1 ! fakesink");
+  ASSERT_TRUE(built) << built.error();
   std::string got;
   bool handled_first = false;
   r.set_on_message([&](GstMessage* msg) {
@@ -91,8 +91,7 @@ TEST_F(PipelineRunnerTest, ErrorsReachTheCallbackWithTheElementName) {
   });
   r.set_on_error([&](const std::string& text) { got = text; });
   r.watch_bus(ctx_.get());
-  std::string reason;
-  r.play(&reason);
+  (void)r.play("fallback");
   EXPECT_TRUE(iterate_until([&] { return !got.empty(); }));
   EXPECT_TRUE(handled_first);
   EXPECT_EQ(got.rfind("boom: ", 0), 0u) << got;
@@ -100,10 +99,10 @@ TEST_F(PipelineRunnerTest, ErrorsReachTheCallbackWithTheElementName) {
 
 TEST_F(PipelineRunnerTest, StopWithEosWaitsForTheSinks) {
   PipelineRunner r;
-  std::string error;
-  ASSERT_TRUE(r.build("fakesrc is-live=true sizetype=fixed sizemax=64 ! fakesink", &error));
-  std::string reason;
-  ASSERT_TRUE(r.play(&reason)) << reason;
+  auto built = r.build("fakesrc is-live=true sizetype=fixed sizemax=64 ! fakesink");
+  ASSERT_TRUE(built) << built.error();
+  auto played = r.play("fallback");
+  ASSERT_TRUE(played) << played.error();
   ASSERT_NE(gst_element_get_state(r.pipeline(), nullptr, nullptr, GST_CLOCK_TIME_NONE),
             GST_STATE_CHANGE_FAILURE);
   EXPECT_TRUE(r.stop_with_eos(nullptr, 5000));

@@ -16,8 +16,8 @@ TEST(Soak, EveryProcessStaysFlatAfterWarmUp) {
   o.sample_s = 5;
   o.warmup_s = 30;
   ProcessSwarm swarm(o);
-  std::string err;
-  ASSERT_TRUE(swarm.run(&err)) << err;
+  auto ran = swarm.run();
+  ASSERT_TRUE(ran) << ran.error();
   const auto j = swarm.report();
   int viewers = 0;
   for (auto& p : j["processes"]) {

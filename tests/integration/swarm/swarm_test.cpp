@@ -68,8 +68,8 @@ TEST(Swarm, TenViewersRealMediaAndRecording) {
   pc.output = *media::parse_output_spec(file);
   o.recorders.push_back({3, pc});
   Swarm swarm(o);
-  std::string err;
-  ASSERT_TRUE(swarm.start(&err)) << err;
+  auto started = swarm.start();
+  ASSERT_TRUE(started) << started.error();
   run_for(20);
   ASSERT_EQ(swarm.fatal_error(), "");
   auto j = swarm.summary();
@@ -92,7 +92,8 @@ TEST(Swarm, TenViewersRealMediaAndRecording) {
 
   auto& rec = *swarm.viewers()[3].session;
   double recorded_s = rec.metrics().played * o.segment_ms / 1000.0;
-  ASSERT_TRUE(rec.finish_output(&err)) << err;
+  auto finished = rec.finish_output();
+  ASSERT_TRUE(finished) << finished.error();
   swarm.stop();
   FileInfo fi = inspect(file);
   EXPECT_TRUE(fi.audio);
@@ -109,8 +110,8 @@ TEST(Swarm, SurvivesThirtyPercentKilledAtOnce) {
   o.bitrate_kbps = 300;
   o.join_spread_s = 1;
   Swarm swarm(o);
-  std::string err;
-  ASSERT_TRUE(swarm.start(&err)) << err;
+  auto started = swarm.start();
+  ASSERT_TRUE(started) << started.error();
   run_for(8);
   int killed = swarm.kill_fraction(0.3);
   EXPECT_EQ(killed, 6);
@@ -138,8 +139,8 @@ TEST(Swarm, PacedUplinksKeepEveryViewerPlaying) {
   o.max_upload_kbps = 900;
   o.join_spread_s = 1;
   Swarm swarm(o);
-  std::string err;
-  ASSERT_TRUE(swarm.start(&err)) << err;
+  auto started = swarm.start();
+  ASSERT_TRUE(started) << started.error();
   run_for(15);
   ASSERT_EQ(swarm.fatal_error(), "");
   uint64_t max_queued = 0;
@@ -167,8 +168,8 @@ TEST(Swarm, RelayingViewersKeepTheirBuffersWithinTheirBounds) {
   o.bitrate_kbps = 1000;
   o.join_spread_s = 1;
   Swarm swarm(o);
-  std::string err;
-  ASSERT_TRUE(swarm.start(&err)) << err;
+  auto started = swarm.start();
+  ASSERT_TRUE(started) << started.error();
   run_for(20);
   ASSERT_EQ(swarm.fatal_error(), "");
   uint64_t most_cut_through = 0;
@@ -198,8 +199,8 @@ TEST(Swarm, MaliciousRelayNeverGetsAForgedSegmentPlayed) {
   o.join_spread_s = 1;
   o.tamperers = {1, 4};
   Swarm swarm(o);
-  std::string err;
-  ASSERT_TRUE(swarm.start(&err)) << err;
+  auto started = swarm.start();
+  ASSERT_TRUE(started) << started.error();
   run_for(15);
   ASSERT_EQ(swarm.fatal_error(), "");
   auto j = swarm.summary();
@@ -240,8 +241,8 @@ TEST(Swarm, SybilsThatNeverForwardDoNotStarveHonestViewers) {
   o.join_spread_s = 4;
   o.sybils = {0, 1, 2, 3};
   Swarm swarm(o);
-  std::string err;
-  ASSERT_TRUE(swarm.start(&err)) << err;
+  auto started = swarm.start();
+  ASSERT_TRUE(started) << started.error();
   run_for(o.duration_s);
   ASSERT_EQ(swarm.fatal_error(), "");
   auto j = swarm.summary();
@@ -265,8 +266,8 @@ TEST(Swarm, PrivateStreamNeedsTheViewKey) {
   o.view_key = "s3cret-key";
   o.join_spread_s = 0;
   Swarm swarm(o);
-  std::string err;
-  ASSERT_TRUE(swarm.start(&err)) << err;
+  auto started = swarm.start();
+  ASSERT_TRUE(started) << started.error();
   run_for(4);
   ASSERT_EQ(swarm.fatal_error(), "");
   for (auto& v : swarm.viewers()) EXPECT_GT(v.session->metrics().played, 5u);

@@ -54,10 +54,9 @@ inline AvSyncResult measure_av_sync(int seconds, int width, int height, int fps,
         if (auto parsed = media::parse_frame_batch(*bytes)) player.push_batch(*parsed);
       }
     });
-    std::string err;
     source.set_on_error([&](const std::string& e) { r.error = e; });
-    if (!source.start(&err)) {
-      r.error = err;
+    if (auto started = source.start(); !started) {
+      r.error = std::move(started).error();
     } else {
       media::SourceGuard tick = media::SourceGuard::timeout(
           10, [](gpointer) -> gboolean { return G_SOURCE_CONTINUE; }, nullptr, ctx);

@@ -14,9 +14,8 @@ using namespace meshcast::app;
 using meshcast::link::RelayTransport;
 
 TEST(TurnUri, Rfc7065FormsWithCredentials) {
-  std::string err;
-  auto u = parse_turn_uri("turn:alice:s3cret@198.51.100.1:3478?transport=tcp", &err);
-  ASSERT_TRUE(u) << err;
+  auto u = parse_turn_uri("turn:alice:s3cret@198.51.100.1:3478?transport=tcp");
+  ASSERT_TRUE(u) << u.error();
   EXPECT_EQ(u->username, "alice");
   EXPECT_EQ(u->password, "s3cret");
   EXPECT_EQ(u->host, "198.51.100.1");
@@ -24,51 +23,49 @@ TEST(TurnUri, Rfc7065FormsWithCredentials) {
   EXPECT_EQ(u->port, 3478);
   EXPECT_EQ(u->transport, RelayTransport::kTcp);
 
-  u = parse_turn_uri("turn:a:b@turn.example.org", &err);
-  ASSERT_TRUE(u) << err;
+  u = parse_turn_uri("turn:a:b@turn.example.org");
+  ASSERT_TRUE(u) << u.error();
   EXPECT_EQ(u->host, "turn.example.org");
   EXPECT_FALSE(u->host_is_ip);
   EXPECT_EQ(u->port, 3478);
   EXPECT_EQ(u->transport, RelayTransport::kUdp);
 
-  u = parse_turn_uri("turn:a:b@h?transport=udp", &err);
-  ASSERT_TRUE(u) << err;
+  u = parse_turn_uri("turn:a:b@h?transport=udp");
+  ASSERT_TRUE(u) << u.error();
   EXPECT_EQ(u->transport, RelayTransport::kUdp);
 
-  u = parse_turn_uri("turns:a:b@turn.example.org:443", &err);
-  ASSERT_TRUE(u) << err;
+  u = parse_turn_uri("turns:a:b@turn.example.org:443");
+  ASSERT_TRUE(u) << u.error();
   EXPECT_EQ(u->port, 443);
   EXPECT_EQ(u->transport, RelayTransport::kTls);
-  u = parse_turn_uri("turns:a:b@h?transport=tcp", &err);
-  ASSERT_TRUE(u) << err;
+  u = parse_turn_uri("turns:a:b@h?transport=tcp");
+  ASSERT_TRUE(u) << u.error();
   EXPECT_EQ(u->port, 5349);
   EXPECT_EQ(u->transport, RelayTransport::kTls);
 
-  u = parse_turn_uri("turn:a:b@[2001:db8::1]:3479", &err);
-  ASSERT_TRUE(u) << err;
+  u = parse_turn_uri("turn:a:b@[2001:db8::1]:3479");
+  ASSERT_TRUE(u) << u.error();
   EXPECT_EQ(u->host, "2001:db8::1");
   EXPECT_TRUE(u->host_is_ip);
   EXPECT_EQ(u->port, 3479);
 }
 
 TEST(TurnUri, PasswordsMayHoldColonsAndAtSigns) {
-  std::string err;
-  auto u = parse_turn_uri("turn:user:p:a@ss@10.0.0.1:3478", &err);
-  ASSERT_TRUE(u) << err;
+  auto u = parse_turn_uri("turn:user:p:a@ss@10.0.0.1:3478");
+  ASSERT_TRUE(u) << u.error();
   EXPECT_EQ(u->username, "user");
   EXPECT_EQ(u->password, "p:a@ss");
   EXPECT_EQ(u->host, "10.0.0.1");
 }
 
 TEST(TurnUri, OlderFormIsUdp) {
-  std::string err;
-  auto u = parse_turn_uri("u:p@127.0.0.1:3478", &err);
-  ASSERT_TRUE(u) << err;
+  auto u = parse_turn_uri("u:p@127.0.0.1:3478");
+  ASSERT_TRUE(u) << u.error();
   EXPECT_EQ(u->transport, RelayTransport::kUdp);
   EXPECT_EQ(u->port, 3478);
   EXPECT_EQ(u->username, "u");
-  u = parse_turn_uri("u:p@relay.example.net:3478", &err);
-  ASSERT_TRUE(u) << err;
+  u = parse_turn_uri("u:p@relay.example.net:3478");
+  ASSERT_TRUE(u) << u.error();
   EXPECT_FALSE(u->host_is_ip);
 }
 
@@ -116,47 +113,47 @@ TEST(TurnUri, MalformedInputIsRefused) {
       "h:3478",  // no credentials at all
   };
   for (const auto& b : bad) {
-    std::string err;
-    EXPECT_FALSE(parse_turn_uri(b, &err)) << "accepted: " << b;
-    EXPECT_FALSE(err.empty()) << b;
+    auto u = parse_turn_uri(b);
+    ASSERT_FALSE(u) << "accepted: " << b;
+    EXPECT_FALSE(u.error().empty()) << b;
   }
 }
 
 TEST(TurnUri, LengthsAreBounded) {
-  std::string err;
   std::string user(kMaxTurnCredentialLength, 'u'), pass(kMaxTurnCredentialLength, 'p');
-  EXPECT_TRUE(parse_turn_uri("turn:" + user + ":" + pass + "@h", &err)) << err;
-  EXPECT_FALSE(parse_turn_uri("turn:" + user + "u:" + pass + "@h", &err));
-  EXPECT_FALSE(parse_turn_uri("turn:" + user + ":" + pass + "p@h", &err));
+  auto longest = parse_turn_uri("turn:" + user + ":" + pass + "@h");
+  EXPECT_TRUE(longest) << longest.error();
+  EXPECT_FALSE(parse_turn_uri("turn:" + user + "u:" + pass + "@h"));
+  EXPECT_FALSE(parse_turn_uri("turn:" + user + ":" + pass + "p@h"));
   std::string label(63, 'a');
-  EXPECT_TRUE(parse_turn_uri("turn:u:p@" + label + ".example", &err)) << err;
-  EXPECT_FALSE(parse_turn_uri("turn:u:p@" + label + "a.example", &err));
+  auto longest_label = parse_turn_uri("turn:u:p@" + label + ".example");
+  EXPECT_TRUE(longest_label) << longest_label.error();
+  EXPECT_FALSE(parse_turn_uri("turn:u:p@" + label + "a.example"));
   std::string long_name;
   while (long_name.size() <= kMaxHostNameLength) long_name += "abcdefgh.";
   long_name += "org";
-  EXPECT_FALSE(parse_turn_uri("turn:u:p@" + long_name, &err));
-  EXPECT_FALSE(parse_turn_uri(std::string(kMaxIceServerUriLength + 1, 'a'), &err));
+  EXPECT_FALSE(parse_turn_uri("turn:u:p@" + long_name));
+  EXPECT_FALSE(parse_turn_uri(std::string(kMaxIceServerUriLength + 1, 'a')));
 }
 
 TEST(StunUri, FormsAndMalformedInput) {
-  std::string err;
-  auto u = parse_stun_uri("stun:198.51.100.1", &err);
-  ASSERT_TRUE(u) << err;
+  auto u = parse_stun_uri("stun:198.51.100.1");
+  ASSERT_TRUE(u) << u.error();
   EXPECT_EQ(u->port, 3478);
-  u = parse_stun_uri("stun:stun.lab.test:3479", &err);
-  ASSERT_TRUE(u) << err;
+  u = parse_stun_uri("stun:stun.lab.test:3479");
+  ASSERT_TRUE(u) << u.error();
   EXPECT_EQ(u->host, "stun.lab.test");
   EXPECT_EQ(u->port, 3479);
-  u = parse_stun_uri("127.0.0.1:3478", &err);
-  ASSERT_TRUE(u) << err;
+  u = parse_stun_uri("127.0.0.1:3478");
+  ASSERT_TRUE(u) << u.error();
   EXPECT_TRUE(u->host_is_ip);
-  u = parse_stun_uri("stun:[::1]:3478", &err);
-  ASSERT_TRUE(u) << err;
+  u = parse_stun_uri("stun:[::1]:3478");
+  ASSERT_TRUE(u) << u.error();
   EXPECT_EQ(u->host, "::1");
   for (std::string b : {"", "stun:", "stun:h:", "stun:h:0", "stun:u:p@h", "stun:h?transport=udp",
                         "stuns:h", "turn:u:p@h", "127.0.0.1", "stun:h h", "stun:::1:3478",
                         "stun://h:3478", "stun:1.2.3.4.5"}) {
-    EXPECT_FALSE(parse_stun_uri(b, &err)) << "accepted: " << b;
+    EXPECT_FALSE(parse_stun_uri(b)) << "accepted: " << b;
   }
 }
 
@@ -174,8 +171,8 @@ TEST(LinkOptions, SeveralTurnServersKeepTheirOrderAndTransport) {
                   "127.0.0.2:3480"});
   ASSERT_TRUE(a.ok()) << a.error();
   meshcast::link::LinkConfig c;
-  std::string err;
-  ASSERT_TRUE(parse_link_options(a, &c, &err)) << err;
+  auto parsed = parse_link_options(a, &c);
+  ASSERT_TRUE(parsed) << parsed.error();
   ASSERT_EQ(c.turn_servers.size(), 3u);
   EXPECT_EQ(c.turn_servers[0].transport, RelayTransport::kUdp);
   EXPECT_EQ(c.turn_servers[1].transport, RelayTransport::kTcp);
@@ -189,8 +186,8 @@ TEST(LinkOptions, SeveralTurnServersKeepTheirOrderAndTransport) {
 TEST(LinkOptions, HostNamesAreResolvedOnce) {
   auto a = parse({"--turn", "turn:u:p@localhost:3478", "--stun", "stun:localhost"});
   meshcast::link::LinkConfig c;
-  std::string err;
-  ASSERT_TRUE(parse_link_options(a, &c, &err)) << err;
+  auto parsed = parse_link_options(a, &c);
+  ASSERT_TRUE(parsed) << parsed.error();
   ASSERT_EQ(c.turn_servers.size(), 1u);
   EXPECT_TRUE(c.turn_servers[0].host == "127.0.0.1" || c.turn_servers[0].host == "::1")
       << c.turn_servers[0].host;
@@ -205,12 +202,13 @@ TEST(LinkOptions, RefusesTooManyServersAndKeepsPasswordsOutOfMessages) {
   }
   auto a = parse(v);
   meshcast::link::LinkConfig c;
-  std::string err;
-  EXPECT_FALSE(parse_link_options(a, &c, &err));
-  EXPECT_NE(err.find("at most 8"), std::string::npos) << err;
+  auto too_many = parse_link_options(a, &c);
+  ASSERT_FALSE(too_many);
+  EXPECT_NE(too_many.error().find("at most 8"), std::string::npos) << too_many.error();
   auto b = parse({"--turn", "turn:user:hunter2@h:99999"});
-  EXPECT_FALSE(parse_link_options(b, &c, &err));
-  EXPECT_EQ(err.find("hunter2"), std::string::npos) << err;
+  auto bad_port = parse_link_options(b, &c);
+  ASSERT_FALSE(bad_port);
+  EXPECT_EQ(bad_port.error().find("hunter2"), std::string::npos) << bad_port.error();
 }
 
 TEST(IceServerUri, TurnServersFromTheTrackerTakeItsCredentialsAndSkipJunk) {

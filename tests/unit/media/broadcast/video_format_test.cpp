@@ -40,9 +40,9 @@ TEST(WindowSinks, NoDisplayIsSaidWithoutTryingAnySink) {
   const std::string saved_d = d ? d : "", saved_w = w ? w : "";
   unsetenv("DISPLAY");
   unsetenv("WAYLAND_DISPLAY");
-  std::string why;
-  EXPECT_EQ(choose_video_sink(&why), "");
-  EXPECT_NE(why.find("no display"), std::string::npos) << why;
+  auto sink = choose_video_sink();
+  ASSERT_FALSE(sink) << *sink;
+  EXPECT_NE(sink.error().find("no display"), std::string::npos) << sink.error();
   if (d) setenv("DISPLAY", saved_d.c_str(), 1);
   if (w) setenv("WAYLAND_DISPLAY", saved_w.c_str(), 1);
 }
