@@ -126,14 +126,7 @@ int run(int argc, char** argv) {
     return kExitUsage;
   }
   StatsWriter stats;
-  if (a.has("stats")) {
-    if (auto opened = stats.open(a.get("stats")); !opened) {
-      std::fprintf(stderr, "meshcast broadcast: %s\n", opened.error().c_str());
-      return kExitUsage;
-    }
-  }
-
-  auto identity = load_identity_option(a, "broadcast", a.has("quiet"));
+  auto identity = open_stats_and_identity(a, "broadcast", stats);
   if (!identity) {
     std::fprintf(stderr, "meshcast broadcast: %s\n", identity.error().c_str());
     return kExitUsage;

@@ -126,14 +126,7 @@ int run(int argc, char** argv) {
     o.impairment.seed = std::hash<std::string>{}(o.self_id);
   }
   StatsWriter stats;
-  if (a.has("stats")) {
-    if (auto opened = stats.open(a.get("stats")); !opened) {
-      std::fprintf(stderr, "meshcast call: %s\n", opened.error().c_str());
-      return kExitUsage;
-    }
-  }
-
-  auto identity = load_identity_option(a, "call", a.has("quiet"));
+  auto identity = open_stats_and_identity(a, "call", stats);
   if (!identity) {
     std::fprintf(stderr, "meshcast call: %s\n", identity.error().c_str());
     return kExitUsage;

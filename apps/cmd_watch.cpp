@@ -118,14 +118,7 @@ int run(int argc, char** argv) {
   }
   o.player = pc;
   StatsWriter stats;
-  if (a.has("stats")) {
-    if (auto opened = stats.open(a.get("stats")); !opened) {
-      std::fprintf(stderr, "meshcast watch: %s\n", opened.error().c_str());
-      return kExitUsage;
-    }
-  }
-
-  auto identity = load_identity_option(a, "watch", a.has("quiet"));
+  auto identity = open_stats_and_identity(a, "watch", stats);
   if (!identity) {
     std::fprintf(stderr, "meshcast watch: %s\n", identity.error().c_str());
     return kExitUsage;

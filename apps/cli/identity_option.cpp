@@ -25,4 +25,11 @@ Expected<std::shared_ptr<signaling::KnownPeers>, std::string> load_known_peers_o
   return std::make_shared<signaling::KnownPeers>(std::move(*k));
 }
 
+Expected<std::shared_ptr<const signaling::IdentityKey>, std::string> open_stats_and_identity(
+    const Args& a, const char* command, StatsWriter& stats) {
+  if (a.has("stats"))
+    if (auto opened = stats.open(a.get("stats")); !opened) return unexpected(opened.error());
+  return load_identity_option(a, command, a.has("quiet"));
+}
+
 }  // namespace meshcast::app

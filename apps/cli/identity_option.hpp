@@ -4,6 +4,7 @@
 #include <string>
 
 #include "apps/cli/args.hpp"
+#include "apps/cli/status.hpp"
 #include "mesh/base/expected.hpp"
 #include "signaling/identity_key.hpp"
 #include "signaling/known_peers.hpp"
@@ -25,5 +26,10 @@ Expected<std::shared_ptr<const signaling::IdentityKey>, std::string> load_identi
 // --known-peers FILE, or the default next to the key.
 Expected<std::shared_ptr<signaling::KnownPeers>, std::string> load_known_peers_option(
     const Args& a);
+
+// What broadcast, watch and call do first, in this order: --stats FILE opened into `stats`
+// (when given), then the identity key loaded (quiet with --quiet); the reason on failure.
+Expected<std::shared_ptr<const signaling::IdentityKey>, std::string> open_stats_and_identity(
+    const Args& a, const char* command, StatsWriter& stats);
 
 }  // namespace meshcast::app
