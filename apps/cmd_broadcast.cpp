@@ -8,7 +8,6 @@
 #include "apps/cli/link_options.hpp"
 #include "apps/cli/loop.hpp"
 #include "apps/cli/status.hpp"
-#include "apps/cli/tracker_url.hpp"
 #include "apps/command.hpp"
 #include "apps/session/broadcast_session.hpp"
 
@@ -76,10 +75,7 @@ int run(int argc, char** argv) {
   if (err.empty() && o.is_private && o.view_key.empty()) err = "--private needs --view-key KEY";
   if (err.empty() && !o.is_private && !o.view_key.empty()) err = "--view-key needs --private";
   if (err.empty()) {
-    if (auto linked = parse_link_options(a, &o.link); !linked) err = linked.error();
-  }
-  if (err.empty()) {
-    if (auto url = parse_tracker_option(a))
+    if (auto url = parse_tracker_and_link_options(a, &o.link))
       o.tracker_url = *url;
     else
       err = url.error();

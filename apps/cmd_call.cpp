@@ -9,7 +9,6 @@
 #include "apps/cli/link_options.hpp"
 #include "apps/cli/loop.hpp"
 #include "apps/cli/status.hpp"
-#include "apps/cli/tracker_url.hpp"
 #include "apps/command.hpp"
 #include "apps/session/call_session.hpp"
 #include "media/common/glib_handle.hpp"
@@ -108,15 +107,12 @@ int run(int argc, char** argv) {
   if (err.empty() && o.audio_tx.frame_ms != 10 && o.audio_tx.frame_ms != 20)
     err = "--frame-ms must be 10 or 20";
   if (err.empty()) {
-    if (auto linked = parse_link_options(a, &o.link); !linked) err = linked.error();
-  }
-  o.link.heal_window_ms = int(heal_window * 1000);
-  if (err.empty()) {
-    if (auto url = parse_tracker_option(a))
+    if (auto url = parse_tracker_and_link_options(a, &o.link))
       o.tracker_url = *url;
     else
       err = url.error();
   }
+  o.link.heal_window_ms = int(heal_window * 1000);
   if (!err.empty()) {
     std::fprintf(stderr, "meshcast call: %s (see --help)\n", err.c_str());
     return kExitUsage;

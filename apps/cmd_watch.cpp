@@ -9,7 +9,6 @@
 #include "apps/cli/link_options.hpp"
 #include "apps/cli/loop.hpp"
 #include "apps/cli/status.hpp"
-#include "apps/cli/tracker_url.hpp"
 #include "apps/command.hpp"
 #include "apps/session/session_common.hpp"
 #include "apps/session/viewer_session.hpp"
@@ -75,10 +74,7 @@ int run(int argc, char** argv) {
   if (err.empty() && !a.ok()) err = a.error();
   if (err.empty() && o.stream.empty()) err = "--stream NAME is required";
   if (err.empty()) {
-    if (auto linked = parse_link_options(a, &o.link); !linked) err = linked.error();
-  }
-  if (err.empty()) {
-    if (auto url = parse_tracker_option(a))
+    if (auto url = parse_tracker_and_link_options(a, &o.link))
       o.tracker_url = *url;
     else
       err = url.error();

@@ -7,6 +7,7 @@
 #include <cstdio>
 
 #include "apps/cli/ice_server_uri.hpp"
+#include "apps/cli/tracker_url.hpp"
 
 namespace meshcast::app {
 namespace {
@@ -98,6 +99,12 @@ Expected<void, std::string> parse_link_options(const Args& args, link::LinkConfi
     cfg->turn_servers.push_back(std::move(s));
   }
   return {};
+}
+
+Expected<std::string, std::string> parse_tracker_and_link_options(const Args& args,
+                                                                  link::LinkConfig* cfg) {
+  if (auto linked = parse_link_options(args, cfg); !linked) return unexpected(linked.error());
+  return parse_tracker_option(args);
 }
 
 }  // namespace meshcast::app

@@ -30,5 +30,9 @@ Expected<std::string, std::string> resolve_host_once(const std::string& host);
 
 // Fills `cfg` (names resolved here, once); a message on a malformed value.
 Expected<void, std::string> parse_link_options(const Args& args, link::LinkConfig* cfg);
+// The network options of a command that talks to a tracker: the link options into `cfg`,
+// then --tracker URL, returned; the first malformed value's message.
+Expected<std::string, std::string> parse_tracker_and_link_options(const Args& args,
+                                                                  link::LinkConfig* cfg);
 
 }  // namespace meshcast::app
