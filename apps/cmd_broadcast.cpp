@@ -130,7 +130,6 @@ int run(int argc, char** argv) {
   o.client.identity = std::move(*identity);
 
   MainLoop loop;
-  std::string cert_err;
   auto cert = link::Certificate::process_default();
   BroadcastSession session(nullptr, o, cert);
   int exit_code = kExitOk;
