@@ -133,29 +133,29 @@ std::vector<uint8_t> build_pli(const Pli& pli) {
   return o;
 }
 
-std::optional<std::vector<RtcpPacket>> parse_rtcp(std::span<const uint8_t> data) {
+Expected<std::vector<RtcpPacket>, const char*> parse_rtcp(std::span<const uint8_t> data) {
   std::vector<RtcpPacket> out;
   size_t off = 0;
-  if (data.empty()) return std::nullopt;
+  if (data.empty()) return unexpected("rtcp: empty");
   while (off < data.size()) {
-    if (data.size() - off < 4) return std::nullopt;
+    if (data.size() - off < 4) return unexpected("rtcp: truncated header");
     const uint8_t* p = data.data() + off;
-    if ((p[0] >> 6) != 2) return std::nullopt;
+    if ((p[0] >> 6) != 2) return unexpected("rtcp: version is not 2");
     const bool padding = p[0] & 0x20;
     const uint8_t count = p[0] & 0x1f;
     const uint8_t pt = p[1];
     const size_t len = (static_cast<size_t>(rd16(p + 2)) + 1) * 4;
-    if (len > data.size() - off) return std::nullopt;
+    if (len > data.size() - off) return unexpected("rtcp: length runs past the end");
     size_t body_len = len - 4;
     if (padding) {
       const size_t pad = p[len - 1];
-      if (pad == 0 || pad > body_len) return std::nullopt;
+      if (pad == 0 || pad > body_len) return unexpected("rtcp: bad padding count");
       body_len -= pad;
     }
     const uint8_t* b = p + 4;
     switch (pt) {
       case kSR: {
-        if (body_len < 24) return std::nullopt;
+        if (body_len < 24) return unexpected("rtcp: sender report too short");
         SenderReport sr;
         sr.ssrc = rd32(b);
         sr.ntp = static_cast<uint64_t>(rd32(b + 4)) << 32 | rd32(b + 8);
@@ -163,28 +163,28 @@ std::optional<std::vector<RtcpPacket>> parse_rtcp(std::span<const uint8_t> data)
         sr.packet_count = rd32(b + 16);
         sr.octet_count = rd32(b + 20);
         auto blocks = read_blocks(b + 24, body_len - 24, count);
-        if (!blocks) return std::nullopt;
+        if (!blocks) return unexpected("rtcp: report blocks run past the end");
         sr.reports = std::move(*blocks);
         out.emplace_back(std::move(sr));
         break;
       }
       case kRR: {
-        if (body_len < 4) return std::nullopt;
+        if (body_len < 4) return unexpected("rtcp: receiver report too short");
         ReceiverReport rr;
         rr.ssrc = rd32(b);
         auto blocks = read_blocks(b + 4, body_len - 4, count);
-        if (!blocks) return std::nullopt;
+        if (!blocks) return unexpected("rtcp: report blocks run past the end");
         rr.reports = std::move(*blocks);
         out.emplace_back(std::move(rr));
         break;
       }
       case kRTPFB:
       case kPSFB: {
-        if (body_len < 8) return std::nullopt;
+        if (body_len < 8) return unexpected("rtcp: feedback too short");
         const uint32_t sender = rd32(b), media = rd32(b + 4);
         if (pt == kRTPFB && count == 1) {
           const size_t fci = body_len - 8;
-          if (fci % 4 != 0) return std::nullopt;
+          if (fci % 4 != 0) return unexpected("rtcp: NACK list not whole entries");
           Nack n{sender, media, {}};
           for (size_t i = 0; i < fci; i += 4) {
             const uint16_t pid = rd16(b + 8 + i), blp = rd16(b + 10 + i);
@@ -201,7 +201,7 @@ std::optional<std::vector<RtcpPacket>> parse_rtcp(std::span<const uint8_t> data)
         break;
       }
       default:
-        if (pt < 192 || pt > 223) return std::nullopt;  // not RTCP at all
+        if (pt < 192 || pt > 223) return unexpected("rtcp: not an RTCP packet type");
         out.emplace_back(OtherRtcp{pt, count});
     }
     off += len;

@@ -9,6 +9,8 @@
 #include <variant>
 #include <vector>
 
+#include "mesh/base/expected.hpp"
+
 namespace meshcast::media {
 
 struct ReportBlock {
@@ -69,7 +71,7 @@ std::vector<uint8_t> build_pli(const Pli& pli);
 
 // Parses a compound RTCP packet. nullopt if any part is malformed (bad version, length past
 // the end, report count larger than the packet, truncated FCI, ...).
-std::optional<std::vector<RtcpPacket>> parse_rtcp(std::span<const uint8_t> data);
+Expected<std::vector<RtcpPacket>, const char*> parse_rtcp(std::span<const uint8_t> data);
 
 // NTP helpers. unix_us: microseconds since 1970 (g_get_real_time()).
 uint64_t ntp_from_unix_us(int64_t unix_us);

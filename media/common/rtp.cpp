@@ -15,11 +15,11 @@ void wr32(std::vector<uint8_t>& out, uint32_t v) {
 }
 }  // namespace
 
-std::optional<RtpHeader> parse_rtp(std::span<const uint8_t> packet) {
+Expected<RtpHeader, const char*> parse_rtp(std::span<const uint8_t> packet) {
   const size_t n = packet.size();
-  if (n < 12) return std::nullopt;
+  if (n < 12) return unexpected("rtp: shorter than the fixed header");
   const uint8_t* p = packet.data();
-  if ((p[0] >> 6) != 2) return std::nullopt;
+  if ((p[0] >> 6) != 2) return unexpected("rtp: version is not 2");
   RtpHeader h;
   const bool padding = p[0] & 0x20;
   h.has_extension = p[0] & 0x10;
@@ -30,21 +30,21 @@ std::optional<RtpHeader> parse_rtp(std::span<const uint8_t> packet) {
   h.timestamp = rd32(p + 4);
   h.ssrc = rd32(p + 8);
   size_t off = 12;
-  if (n - off < cc * 4) return std::nullopt;
+  if (n - off < cc * 4) return unexpected("rtp: CSRC list runs past the end");
   for (size_t i = 0; i < cc; ++i, off += 4) h.csrcs.push_back(rd32(p + off));
   if (h.has_extension) {
-    if (n - off < 4) return std::nullopt;
+    if (n - off < 4) return unexpected("rtp: extension header runs past the end");
     h.extension_profile = rd16(p + off);
     const size_t words = rd16(p + off + 2);
     off += 4;
-    if (n - off < words * 4) return std::nullopt;
+    if (n - off < words * 4) return unexpected("rtp: extension runs past the end");
     off += words * 4;
   }
   size_t end = n;
   if (padding) {
     const size_t pad = p[n - 1];
     // The padding count includes itself, so it is at least 1 and must fit after the header.
-    if (pad == 0 || pad > end - off) return std::nullopt;
+    if (pad == 0 || pad > end - off) return unexpected("rtp: bad padding count");
     end -= pad;
     h.padding_size = pad;
   }

@@ -3,9 +3,10 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <optional>
 #include <span>
 #include <vector>
+
+#include "mesh/base/expected.hpp"
 
 namespace meshcast::media {
 
@@ -24,9 +25,9 @@ struct RtpHeader {
   size_t padding_size = 0;
 };
 
-// Parses an RTP packet. Returns nullopt for anything malformed: short buffers, version != 2,
-// CSRC list / extension / padding running past the end.
-std::optional<RtpHeader> parse_rtp(std::span<const uint8_t> packet);
+// Parses an RTP packet, or says what is malformed (a static string: this runs per packet):
+// short buffers, version != 2, CSRC list / extension / padding running past the end.
+Expected<RtpHeader, const char*> parse_rtp(std::span<const uint8_t> packet);
 
 // The payload of a packet parse_rtp accepted.
 inline std::span<const uint8_t> rtp_payload(std::span<const uint8_t> packet, const RtpHeader& h) {

@@ -8,7 +8,11 @@ using namespace meshcast::media;
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto pkts = parse_rtcp({data, size});
-  if (!pkts) return 0;
+  // Every rejection says why.
+  if (!pkts) {
+    if (pkts.error() == nullptr || pkts.error()[0] == '\0') __builtin_trap();
+    return 0;
+  }
   // Everything we parsed must rebuild into something that parses again.
   for (const auto& p : *pkts) {
     std::vector<uint8_t> b;

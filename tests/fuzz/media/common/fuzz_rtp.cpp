@@ -9,7 +9,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::span<const uint8_t> in(data, size);
   (void)looks_like_rtcp(in);
   auto h = parse_rtp(in);
-  if (!h) return 0;
+  // Every rejection says why.
+  if (!h) {
+    if (h.error() == nullptr || h.error()[0] == '\0') __builtin_trap();
+    return 0;
+  }
   auto payload = rtp_payload(in, *h);
   // Invariants: the payload lies inside the input, and a rebuild parses back the same fields.
   if (h->header_size + h->payload_size + h->padding_size != size) __builtin_trap();

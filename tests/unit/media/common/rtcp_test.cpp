@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <string>
+
 using namespace meshcast::media;
 
 namespace {
@@ -92,7 +94,11 @@ TEST(Rtcp, MalformedInputIsRejected) {
   t.insert(t.end(), {0x80, 201, 0, 2, 0, 0, 0, 1});  // 13 second packet truncated
   bad.push_back(t);
   bad.push_back({0x81, 205, 0, 3, 0, 0, 0, 1, 0, 0, 0, 2, 0, 1, 0});  // 14 partial FCI
-  for (size_t i = 0; i < bad.size(); ++i) EXPECT_FALSE(parse_rtcp(bad[i])) << "case " << i + 1;
+  for (size_t i = 0; i < bad.size(); ++i) {
+    auto r = parse_rtcp(bad[i]);
+    ASSERT_FALSE(r) << "case " << i + 1;
+    EXPECT_NE(std::string(r.error()), "") << "case " << i + 1;  // says why
+  }
 }
 
 TEST(Rtcp, NtpAndRtt) {

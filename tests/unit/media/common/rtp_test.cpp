@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <string>
+
 using namespace meshcast::media;
 
 TEST(Rtp, BuildParseRoundTrip) {
@@ -53,7 +55,11 @@ TEST(Rtp, MalformedInputIsRejected) {
       {0xA0, 111, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0},                       // padding count 0
       {0xA0, 111, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 9},  // padding past the payload
   };
-  for (size_t i = 0; i < bad.size(); ++i) EXPECT_FALSE(parse_rtp(bad[i])) << "case " << i;
+  for (size_t i = 0; i < bad.size(); ++i) {
+    auto r = parse_rtp(bad[i]);
+    ASSERT_FALSE(r) << "case " << i;
+    EXPECT_NE(std::string(r.error()), "") << "case " << i;  // says why
+  }
 }
 
 TEST(Rtp, SequenceDistanceWraps) {
