@@ -31,10 +31,10 @@ std::vector<int16_t> WavAudio::mono() const {
   return m;
 }
 
-std::optional<WavAudio> parse_wav(std::span<const uint8_t> b) {
+Expected<WavAudio, std::string> parse_wav(std::span<const uint8_t> b) {
   if (b.size() < 12 || std::memcmp(b.data(), "RIFF", 4) != 0 ||
       std::memcmp(b.data() + 8, "WAVE", 4) != 0)
-    return std::nullopt;
+    return unexpected("not a RIFF/WAVE file");
   WavAudio w;
   bool have_fmt = false;
   size_t off = 12;
@@ -43,39 +43,39 @@ std::optional<WavAudio> parse_wav(std::span<const uint8_t> b) {
     const uint32_t size = le32(c + 4);
     const size_t avail = b.size() - off - 8;
     if (std::memcmp(c, "fmt ", 4) == 0) {
-      if (size < 16 || size > avail) return std::nullopt;
+      if (size < 16 || size > avail) return unexpected("fmt chunk too short");
       const uint16_t format = le16(c + 8);
       w.channels = le16(c + 10);
       w.sample_rate = le32(c + 12);
       const uint16_t bits = le16(c + 22);
       if ((format != 1 && format != 0xFFFE) || bits != 16 || w.channels == 0 || w.channels > 8 ||
           w.sample_rate == 0 || w.sample_rate > 384000)
-        return std::nullopt;
+        return unexpected("not 16-bit PCM with 1-8 channels at 1-384000 Hz");
       have_fmt = true;
     } else if (std::memcmp(c, "data", 4) == 0) {
-      if (!have_fmt) return std::nullopt;
+      if (!have_fmt) return unexpected("data chunk before the fmt chunk");
       const size_t n = size > avail ? avail : size;  // tolerate an unfinished writer
       const size_t count = n / 2;
       w.samples.resize(count);
       for (size_t i = 0; i < count; ++i) w.samples[i] = static_cast<int16_t>(le16(c + 8 + 2 * i));
       return w;
     }
-    if (size > avail) return std::nullopt;
+    if (size > avail) return unexpected("chunk runs past the end");
     off += 8 + size + (size & 1);  // chunks are word aligned
-    if (off > b.size()) return std::nullopt;
+    if (off > b.size()) return unexpected("chunk runs past the end");
   }
-  return std::nullopt;
+  return unexpected("no data chunk");
 }
 
-std::optional<WavAudio> read_wav_file(const std::string& path) {
+Expected<WavAudio, std::string> read_wav_file(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
-  if (!f) return std::nullopt;
+  if (!f) return unexpected("cannot open " + path);
   std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
   return parse_wav(bytes);
 }
 
-bool write_wav_file(const std::string& path, uint32_t rate, uint16_t channels,
-                    std::span<const int16_t> samples) {
+Expected<void, std::string> write_wav_file(const std::string& path, uint32_t rate,
+                                           uint16_t channels, std::span<const int16_t> samples) {
   std::vector<uint8_t> o;
   const uint32_t data_bytes = static_cast<uint32_t>(samples.size() * 2);
   o.insert(o.end(), {'R', 'I', 'F', 'F'});
@@ -92,9 +92,10 @@ bool write_wav_file(const std::string& path, uint32_t rate, uint16_t channels,
   put32(o, data_bytes);
   for (int16_t s : samples) put16(o, static_cast<uint16_t>(s));
   std::FILE* f = std::fopen(path.c_str(), "wb");
-  if (!f) return false;
+  if (!f) return unexpected("cannot create " + path);
   const bool ok = std::fwrite(o.data(), 1, o.size(), f) == o.size();
-  return std::fclose(f) == 0 && ok;
+  if (std::fclose(f) != 0 || !ok) return unexpected("cannot write " + path);
+  return {};
 }
 
 double goertzel_power(std::span<const int16_t> x, uint32_t rate, double freq) {

@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "mesh/base/expected.hpp"
+
 namespace meshcast::media {
 
 struct WavAudio {
@@ -24,14 +26,14 @@ struct WavAudio {
 };
 
 // Parses a RIFF/WAVE file with a PCM (format 1 or WAVE_FORMAT_EXTENSIBLE) 16-bit "fmt " chunk
-// and a "data" chunk. nullopt on anything malformed or unsupported. A data chunk whose size
-// runs past the end (a writer that was killed) is truncated to the bytes present.
-std::optional<WavAudio> parse_wav(std::span<const uint8_t> bytes);
-std::optional<WavAudio> read_wav_file(const std::string& path);
+// and a "data" chunk, or says what is malformed or unsupported. A data chunk whose size runs
+// past the end (a writer that was killed) is truncated to the bytes present.
+Expected<WavAudio, std::string> parse_wav(std::span<const uint8_t> bytes);
+Expected<WavAudio, std::string> read_wav_file(const std::string& path);
 
 // Writes a mono or interleaved 16-bit PCM WAV (used to generate click files for benchmarks).
-bool write_wav_file(const std::string& path, uint32_t sample_rate, uint16_t channels,
-                    std::span<const int16_t> samples);
+Expected<void, std::string> write_wav_file(const std::string& path, uint32_t sample_rate,
+                                           uint16_t channels, std::span<const int16_t> samples);
 
 // Power of one frequency over the samples (Goertzel), normalised by length.
 double goertzel_power(std::span<const int16_t> samples, uint32_t rate, double freq_hz);

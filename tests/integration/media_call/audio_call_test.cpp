@@ -18,7 +18,7 @@ namespace {
 struct CallResult {
   AudioSenderStats tx;
   AudioReceiverStats rx;
-  std::optional<WavAudio> wav;
+  meshcast::Expected<WavAudio, std::string> wav;
 };
 
 CallResult run_call(const std::string& wav_path, int ms, double loss, uint32_t seed,

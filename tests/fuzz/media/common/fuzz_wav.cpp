@@ -7,7 +7,10 @@ using namespace meshcast::media;
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto w = parse_wav({data, size});
-  if (!w) return 0;
+  if (!w) {
+    if (w.error().empty()) __builtin_trap();  // every rejection says why
+    return 0;
+  }
   if (w->samples.size() * 2 > size) __builtin_trap();
   auto m = w->mono();
   // Keep analysis cheap: only short inputs reach the (O(n * bins)) frequency scan.

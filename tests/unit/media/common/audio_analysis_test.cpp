@@ -91,7 +91,11 @@ TEST(AudioAnalysis, WavMalformedInputIsRejected) {
   auto no_fmt = good;
   std::copy_n("junk", 4, no_fmt.begin() + 12);  // data without fmt: fmt renamed to junk
   bad.push_back(no_fmt);
-  for (size_t i = 0; i < bad.size(); ++i) EXPECT_FALSE(parse_wav(bad[i])) << "case " << i;
+  for (size_t i = 0; i < bad.size(); ++i) {
+    auto r = parse_wav(bad[i]);
+    ASSERT_FALSE(r) << "case " << i;
+    EXPECT_FALSE(r.error().empty()) << "case " << i;  // says why
+  }
   // Unfinalized writer: data size larger than the file is truncated, not rejected.
   auto trunc = good;
   trunc.resize(good.size() - 10);
