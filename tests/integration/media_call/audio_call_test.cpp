@@ -4,7 +4,6 @@
 
 #include <cstdio>
 #include <cstring>
-#include <random>
 
 #include "loop_util.hpp"
 #include "media/call/audio_receiver.hpp"
@@ -30,20 +29,9 @@ CallResult run_call(const std::string& wav_path, int ms, double loss, uint32_t s
   AudioReceiverConfig rc;
   rc.sink = "file:" + wav_path;
   AudioReceiver rx(rc);
-  std::mt19937 rng(seed);
-  std::bernoulli_distribution drop(loss);
-  tx.set_on_rtp([&](std::vector<uint8_t> p) {
-    if (loss > 0 && drop(rng)) return;
-    rx.push_rtp(p);
-  });
+  feed_with_loss(tx, rx, loss, seed);
   std::string gst_error;
-  auto keep_error = [&](const std::string& e) { gst_error = e; };
-  tx.set_on_error(keep_error);
-  rx.set_on_error(keep_error);
-  auto rx_started = rx.start();
-  EXPECT_TRUE(rx_started) << rx_started.error();
-  auto tx_started = tx.start();
-  EXPECT_TRUE(tx_started) << tx_started.error();
+  start_call(tx, rx, gst_error);
   run_main_loop_for(ms);
   tx.stop();
   // Stop the receiver at once: waiting would only add stretch frames after the stream ended

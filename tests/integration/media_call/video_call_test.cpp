@@ -2,8 +2,6 @@
 #include <gst/pbutils/pbutils.h>
 #include <gtest/gtest.h>
 
-#include <random>
-
 #include "loop_util.hpp"
 #include "media/call/video_receiver.hpp"
 #include "media/call/video_sender.hpp"
@@ -49,21 +47,10 @@ VideoRun run_video(const std::string& sink, int ms, double loss, uint32_t seed) 
   VideoReceiverConfig rc;
   rc.sink = sink;
   VideoReceiver rx(rc);
-  std::mt19937 rng(seed);
-  std::bernoulli_distribution drop(loss);
-  tx.set_on_rtp([&](std::vector<uint8_t> p) {
-    if (loss > 0 && drop(rng)) return;  // retransmissions face the same loss
-    rx.push_rtp(p);
-  });
+  feed_with_loss(tx, rx, loss, seed);
   rx.set_on_rtcp_feedback([&](std::vector<uint8_t> fb) { tx.handle_rtcp(fb); });
   std::string gst_error;
-  auto keep_error = [&](const std::string& e) { gst_error = e; };
-  tx.set_on_error(keep_error);
-  rx.set_on_error(keep_error);
-  auto rx_started = rx.start();
-  EXPECT_TRUE(rx_started) << rx_started.error();
-  auto tx_started = tx.start();
-  EXPECT_TRUE(tx_started) << tx_started.error();
+  start_call(tx, rx, gst_error);
   run_main_loop_for(ms);
   tx.stop();
   run_main_loop_for(200);
