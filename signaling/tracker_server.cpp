@@ -186,9 +186,7 @@ struct TrackerServer::Impl {
     if (timer && timer_at == *d) return;
     if (timer) g_source_remove(timer);
     timer_at = *d;
-    // Rounded up: a timer that fires before the deadline would only be set again.
-    const TimeUs delay_ms = (std::max<TimeUs>(0, *d - monotonic_us()) + kUsPerMs - 1) / kUsPerMs;
-    timer = g_timeout_add(static_cast<guint>(delay_ms), &Impl::on_timer, this);
+    timer = g_timeout_add(static_cast<guint>(ms_until(*d, monotonic_us())), &Impl::on_timer, this);
   }
 
   static gboolean on_timer(gpointer data) {

@@ -5,6 +5,7 @@
 
 #include "media/common/gst_util.hpp"
 #include "media/common/rtp.hpp"
+#include "mesh/base/time.hpp"
 
 namespace meshcast::media {
 namespace {
@@ -122,8 +123,7 @@ void AudioReceiver::push_rtp(std::span<const uint8_t> packet) {
 
 void AudioReceiver::schedule_tick() {
   tick_.reset();
-  const int64_t wait_us = next_due_us_ - monotonic_us();
-  const guint ms = wait_us <= 0 ? 0 : static_cast<guint>((wait_us + 999) / 1000);
+  const auto ms = static_cast<guint>(ms_until(next_due_us_, monotonic_us()));
   tick_ = SourceGuard::timeout(ms, &AudioReceiver::on_tick, this, queue_.context());
 }
 

@@ -14,6 +14,11 @@ inline constexpr TimeUs kUsPerS = 1000 * kUsPerMs;
 
 constexpr TimeUs ms_to_us(int64_t ms) { return ms * kUsPerMs; }
 constexpr int64_t us_to_ms(TimeUs us) { return us / kUsPerMs; }
+// Whole milliseconds from `now` until `deadline`, rounded up (0 once it has passed): the delay
+// of a GLib timer for a deadline, which never fires early and then only to be set again.
+constexpr int64_t ms_until(TimeUs deadline, TimeUs now) {
+  return deadline <= now ? 0 : (deadline - now + kUsPerMs - 1) / kUsPerMs;
+}
 
 inline TimeUs monotonic_us() {
   timespec ts{};

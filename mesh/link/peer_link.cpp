@@ -880,8 +880,7 @@ void PeerLink::arm_impairment_timer(Direction dir) {
   int64_t due = st.next_due_us();
   cancel(t);
   if (due < 0) return;
-  int64_t ms = (due - monotonic_us() + 999) / 1000;
-  arm(t, static_cast<int>(std::max<int64_t>(0, ms)),
+  arm(t, static_cast<int>(ms_until(due, monotonic_us())),
       dir == Direction::kSend ? on_send_impair_timer : on_recv_impair_timer);
 }
 
@@ -930,9 +929,7 @@ void PeerLink::arm_dtls_timer() {
     cancel(dtls_timer_);
     return;
   }
-  // Rounded up: a timer that fires before OpenSSL's own does nothing but wake us again.
-  const TimeUs ms = (*at - monotonic_us() + kUsPerMs - 1) / kUsPerMs;
-  arm(dtls_timer_, static_cast<int>(std::max<TimeUs>(0, ms)), on_dtls_timer);
+  arm(dtls_timer_, static_cast<int>(ms_until(*at, monotonic_us())), on_dtls_timer);
 }
 
 // Each handler runs a one-shot source: forget it first (GLib destroys it on return).

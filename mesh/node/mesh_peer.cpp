@@ -769,8 +769,8 @@ void MeshPeer::flush_paced() {
   send_released();
   const int64_t next = pacer_.next_release_us();
   if (next < 0 || pace_timer_ || stopped_) return;
-  pace_timer_ = add_timeout(ctx_, std::max<int64_t>(1, (next - now + 999) / 1000),
-                            &MeshPeer::on_pace_timer, this);
+  pace_timer_ =
+      add_timeout(ctx_, std::max<int64_t>(1, ms_until(next, now)), &MeshPeer::on_pace_timer, this);
 }
 
 gboolean MeshPeer::on_pace_timer(gpointer p) {
@@ -785,7 +785,7 @@ void MeshPeer::arm_timer(int64_t at_us) {
   if (stopped_) return;
   drop_timeout(timer_);
   timer_at_ = at_us;
-  timer_ = add_timeout(ctx_, (at_us - cfg_.clock() + 999) / 1000, &MeshPeer::on_timer_cb, this);
+  timer_ = add_timeout(ctx_, ms_until(at_us, cfg_.clock()), &MeshPeer::on_timer_cb, this);
 }
 
 gboolean MeshPeer::on_timer_cb(gpointer p) {

@@ -20,3 +20,12 @@ TEST(Time, MonotonicIsGlibsClock) {
   EXPECT_LE(b, c);
   EXPECT_LE(monotonic_ms(), us_to_ms(monotonic_us()));
 }
+
+// A GLib timer for a deadline: whole ms rounded up, so it never fires early; 0 once passed.
+TEST(Time, MsUntilRoundsUpAndStopsAtZero) {
+  EXPECT_EQ(meshcast::ms_until(5'000, 5'000), 0);
+  EXPECT_EQ(meshcast::ms_until(5'001, 5'000), 1);
+  EXPECT_EQ(meshcast::ms_until(6'000, 5'000), 1);
+  EXPECT_EQ(meshcast::ms_until(6'001, 5'000), 2);
+  EXPECT_EQ(meshcast::ms_until(1'000, 5'000), 0);
+}
