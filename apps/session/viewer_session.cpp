@@ -290,6 +290,7 @@ nlohmann::json ViewerSession::status_json() const {
     if (ue.active) {
       j["upload_estimate_kbps"] = double(ue.budget_bps) / 1e3;
       j["upload_cuts"] = ue.cuts;
+      if (ue.probed_bps > 0) j["upload_probe_kbps"] = double(ue.probed_bps) / 1e3;
       j["queue_delay_ms"] = ue.queue_delay_us < 0 ? -1.0 : double(ue.queue_delay_us) / 1e3;
       j["sent_kbps"] = ue.sent_bps / 1e3;
     }

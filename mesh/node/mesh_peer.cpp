@@ -3,6 +3,7 @@
 #include <openssl/rand.h>
 
 #include <algorithm>
+#include <cstring>
 
 #include "mesh/core/codec.hpp"
 #include "mesh/core/fragmenter.hpp"
@@ -24,6 +25,16 @@ constexpr guint kEstimateIntervalMs = 500;
 // Pacing at the uplink estimate: a packet queued here for a second is late for live
 // playout (the queue of an uplink slower than asked would only grow).
 constexpr int64_t kEstimatedPaceMaxAgeUs = 1'000'000;
+// A probe train is measured at most this many times (a partner each) before the estimate
+// starts from its guess instead.
+constexpr size_t kMaxProbeTries = 3;
+// SRTCP adds its index and authentication tag to every probe packet on the wire.
+constexpr size_t kSrtcpOverheadBytes = 17;  // index and tag: 14 (AES-CM) or 20 (GCM)
+// Marks of partners' trains answered per link and window: a train has a few; more is a
+// partner making us send for nothing.
+constexpr uint32_t kMaxProbeRepliesPerWindow = 16;
+constexpr int64_t kProbeReplyWindowUs = 10'000'000;
+constexpr size_t kMaxProbeTrainPackets = 256;
 // A chunk is named by its message id and index (the chunk header's first bytes).
 constexpr size_t kChunkIdBytes = 6;
 
@@ -79,7 +90,11 @@ MeshPeer::MeshPeer(GMainContext* ctx, MeshPeerConfig config, PeerSignaling& sign
     // Slow start from one stream copy and a half, not from the declared budget: see
     // UplinkEstimator::Config::start_bps.
     ec.start_bps = cfg_.core.stream_bps * 3 / 2;
+    // ... and from a measured uplink when a probe train gets through: one stripe's slot
+    // until then (a second or so after the first link).
+    ec.await_capacity = true;
     estimator_.emplace(ec);
+    probe_done_ = false;
   }
   pacer_ = estimator_ ? UploadPacer(pace_rate(), UploadPacer::kDefaultBurstBytes,
                                     UploadPacer::kDefaultMaxBulkBytes,
@@ -117,8 +132,76 @@ gboolean MeshPeer::on_estimate_timer(gpointer p) {
   return G_SOURCE_CONTINUE;
 }
 
+void MeshPeer::maybe_probe_uplink() {
+  if (probe_done_ || stopped_ || !estimator_ || probe_.deadline()) return;
+  for (auto& [pid, e] : links_) {
+    if (!e.connected || !e.link) continue;
+    if (std::find(probed_.begin(), probed_.end(), pid) != probed_.end()) continue;
+    probed_.push_back(pid);
+    probe_to_ = pid;
+    const size_t wire = probe_.config().packet_bytes - kSrtcpOverheadBytes;
+    // Straight to the link, past the pacer: the train must leave back to back.
+    for (const ProbePacket& p : probe_.start(++probe_train_, cfg_.monotonic_us())) {
+      const auto bytes = wrap_probe(p, wire, ssrc_);
+      e.link->send_rtcp(bytes.data(), bytes.size());
+    }
+    ++counters_.uplink_probes;
+    return;
+  }
+}
+
+void MeshPeer::finish_probe() {
+  const auto rate = probe_.rate_bps();
+  probe_ = UplinkProbe(probe_.config());  // nothing in flight
+  probe_to_ = mesh::kNoPeer;
+  if (rate) {
+    probe_done_ = true;
+    estimator_->set_capacity(*rate, cfg_.monotonic_us());
+    g_debug("meshcast: %s uplink probe: %llu bit/s", cfg_.self_id.c_str(),
+            (unsigned long long)*rate);
+  } else if (probed_.size() >= kMaxProbeTries) {
+    probe_done_ = true;
+    estimator_->capacity_unknown();
+  }
+  if (estimator_->budget_bps() != core_.upload_budget()) {
+    pacer_.set_rate(pace_rate());
+    core_.set_upload_budget(estimator_->budget_bps(), cfg_.clock());
+    drain();
+  }
+  maybe_probe_uplink();  // the next partner, if this one told nothing
+}
+
+void MeshPeer::on_probe(LinkEntry& e, const ProbePacket& p) {
+  if (p.count > kMaxProbeTrainPackets) return;
+  if (p.train != e.probe_train || e.probe_seen.size() != p.count) {
+    e.probe_train = p.train;
+    e.probe_seen.assign(p.count, false);
+    e.probe_received = 0;
+  }
+  if (e.probe_seen[p.index]) return;  // a duplicate took no more of the uplink
+  e.probe_seen[p.index] = true;
+  ++e.probe_received;
+  if (!p.echo || !e.link) return;
+  const int64_t now = cfg_.monotonic_us();
+  if (now - e.probe_window_us >= kProbeReplyWindowUs) {
+    e.probe_window_us = now;
+    e.probe_replies = 0;
+  }
+  if (++e.probe_replies > kMaxProbeRepliesPerWindow) return;
+  const auto reply = wrap_probe_reply({p.train, p.index, e.probe_received, uint64_t(now)}, ssrc_);
+  e.link->send_rtcp(reply.data(), reply.size());
+  ++counters_.probe_replies;
+}
+
+void MeshPeer::on_probe_reply(PeerId from, const ProbeReply& r) {
+  if (from != probe_to_ || !probe_.deadline()) return;
+  if (probe_.on_reply(r)) finish_probe();
+}
+
 void MeshPeer::sample_uplink() {
   if (stopped_ || !estimator_) return;
+  if (const auto d = probe_.deadline(); d && cfg_.monotonic_us() >= *d) finish_probe();
+  maybe_probe_uplink();
   std::vector<UplinkEstimator::LinkRtt> rtts;
   const int64_t now = cfg_.monotonic_us();
   for (auto& [pid, e] : links_)
@@ -171,6 +254,7 @@ UploadEstimate MeshPeer::upload_estimate() const {
   u.sent_bps = estimator_->sent_bps();
   u.loss = estimator_->loss();
   u.cuts = estimator_->cuts();
+  u.probed_bps = estimator_->capacity_bps();
   return u;
 }
 
@@ -389,6 +473,7 @@ void MeshPeer::on_link_state(PeerId pid, link::LinkState st, const std::string& 
     core_.partner_connected(pid, cfg_.clock());
     if (e->link) core_.set_partner_relayed(pid, e->link->route().relayed());
     drain();
+    maybe_probe_uplink();
   } else if (st == link::LinkState::kFailed || st == link::LinkState::kClosed) {
     if (st == link::LinkState::kFailed) {
       ++counters_.links_failed;
@@ -525,11 +610,21 @@ void MeshPeer::cut_through(LinkEntry& e, uint32_t msg_id, std::span<const uint8_
 void MeshPeer::on_link_rtcp(PeerId pid, const uint8_t* data, size_t len) {
   LinkEntry* e = entry(pid);
   if (!e) return;
-  auto msg = unwrap_control({data, len});
-  if (!msg) {
+  // Dispatch on the APP name; anything else is not ours: ignore.
+  if (len >= 12 && std::memcmp(data + 8, "MNAK", 4) == 0) {
     if (auto nack = unwrap_nack({data, len})) handle_nack(*e, *nack);
-    return;  // anything else is not ours: ignore
+    return;
   }
+  if (len >= 12 && std::memcmp(data + 8, "MPRB", 4) == 0) {
+    if (auto p = unwrap_probe({data, len})) on_probe(*e, *p);
+    return;
+  }
+  if (len >= 12 && std::memcmp(data + 8, "MPRR", 4) == 0) {
+    if (auto r = unwrap_probe_reply({data, len})) on_probe_reply(pid, *r);
+    return;
+  }
+  auto msg = unwrap_control({data, len});
+  if (!msg) return;
   std::vector<uint8_t> copy(msg->begin(), msg->end());
   deliver(pid, copy);
 }

@@ -31,6 +31,7 @@
 #include "mesh/node/peer_link_adapter.hpp"
 #include "mesh/node/resend_history.hpp"
 #include "mesh/node/uplink_estimator.hpp"
+#include "mesh/node/uplink_probe.hpp"
 #include "mesh/node/upload_pacer.hpp"
 #include "mesh/node/wire.hpp"
 
@@ -90,6 +91,7 @@ struct UploadEstimate {
   double sent_bps = 0;
   double loss = 0;  // NACKed share of the chunks sent
   uint32_t cuts = 0;
+  uint64_t probed_bps = 0;  // the uplink as a probe train measured it (0: not measured)
 };
 
 struct PartnerInfo {
@@ -130,6 +132,8 @@ struct MeshPeerCounters {
   uint64_t paced_max_queued_bytes = 0;
   uint64_t paced_evicted = 0;  // queued packets dropped by the pacer's bounds (age, bytes)
   uint64_t chunks_sent = 0;    // RTP chunks handed to links or the pacer (not resends)
+  uint64_t uplink_probes = 0;  // probe trains sent (UplinkProbe)
+  uint64_t probe_replies = 0;  // marks of partners' trains answered
 };
 
 class MeshPeer {
@@ -217,6 +221,12 @@ class MeshPeer {
       uint32_t out_id = 0;                    // message id on the child's link
     };
     std::map<uint32_t, CutThrough> cut;
+    // A partner's probe train being received, and the answers it got lately (bounded).
+    uint32_t probe_train = 0;
+    std::vector<bool> probe_seen;
+    uint16_t probe_received = 0;
+    int64_t probe_window_us = 0;
+    uint32_t probe_replies = 0;
   };
 
   // The core's id for a name (kNoPeer if the name table is full of names in use).
@@ -263,6 +273,11 @@ class MeshPeer {
   void retire(std::unique_ptr<Link> link);
   static gboolean on_estimate_timer(gpointer self);
   void sample_uplink();
+  // Uplink probe (UplinkProbe): one train at a time to a connected partner, a few tries.
+  void maybe_probe_uplink();
+  void finish_probe();
+  void on_probe(LinkEntry& e, const ProbePacket& p);
+  void on_probe_reply(mesh::PeerId from, const ProbeReply& r);
 
   GMainContext* ctx_;
   MeshPeerConfig cfg_;
@@ -297,6 +312,11 @@ class MeshPeer {
   uint64_t closed_wire_bytes_ = 0;
   RouteBytes closed_route_bytes_;
   std::optional<UplinkEstimator> estimator_;
+  UplinkProbe probe_;
+  mesh::PeerId probe_to_ = mesh::kNoPeer;  // the partner the train in flight went to
+  uint32_t probe_train_ = 0;
+  std::vector<mesh::PeerId> probed_;     // partners tried (each once)
+  bool probe_done_ = true;               // until an estimator waits for one
   std::unique_ptr<AttackHooks> attack_;  // test-only misbehaviour; null in production
   GSource* estimate_timer_ = nullptr;    // repeating: one sample per kEstimateIntervalMs
   uint32_t ssrc_;

@@ -16,8 +16,29 @@ constexpr int64_t kDrainingUs = 5'000;
 
 UplinkEstimator::UplinkEstimator(const Config& cfg) : cfg_(cfg) {
   cfg_.min_bps = std::min(cfg_.min_bps, cfg_.max_bps);
-  budget_ =
-      cfg_.start_bps > 0 ? std::clamp(cfg_.start_bps, cfg_.min_bps, cfg_.max_bps) : cfg_.max_bps;
+  awaiting_ = cfg_.await_capacity;
+  budget_ = awaiting_            ? cfg_.min_bps
+            : cfg_.start_bps > 0 ? std::clamp(cfg_.start_bps, cfg_.min_bps, cfg_.max_bps)
+                                 : cfg_.max_bps;
+}
+
+void UplinkEstimator::set_capacity(uint64_t bps, int64_t now_us) {
+  awaiting_ = false;
+  if (cuts_ > 0 || bps == 0) return;
+  capacity_ = bps;
+  budget_ = uint64_t(
+      std::clamp(double(bps) * cfg_.capacity_share, double(cfg_.min_bps), double(cfg_.max_bps)));
+  // As after a cut: the ceiling was seen, growing towards it needs no proof.
+  ceiling_bps_ = double(bps);
+  ceiling_until_ = now_us + cfg_.ceiling_hold_us;
+}
+
+void UplinkEstimator::capacity_unknown() {
+  if (!awaiting_) return;
+  awaiting_ = false;
+  if (cuts_ == 0)
+    budget_ =
+        cfg_.start_bps > 0 ? std::clamp(cfg_.start_bps, cfg_.min_bps, cfg_.max_bps) : cfg_.max_bps;
 }
 
 int64_t UplinkEstimator::queue_delay(std::span<const LinkRtt> links) {
@@ -117,7 +138,7 @@ uint64_t UplinkEstimator::update(const Sample& s) {
     last_cut_saturated_ = saturated;
     last_cut_queue_us_ = queue_us_;
     ++cuts_;
-  } else if (clean && s.now_us >= hold_until_) {
+  } else if (clean && !awaiting_ && s.now_us >= hold_until_) {
     const double secs = t_us / 1e6;
     if (ceiling_bps_ > 0 && s.now_us < ceiling_until_) {
       // The uplink carried the ceiling a moment ago: growing back towards it needs no

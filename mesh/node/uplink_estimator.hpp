@@ -34,6 +34,10 @@ class UplinkEstimator {
     // queue for the seconds a cut takes: starting lower and growing while used (slow start)
     // overloads it less.
     uint64_t start_bps = 0;
+    // Wait for a measured capacity (set_capacity) at min_bps; start_bps is then the
+    // fallback when the measurement fails (probe_failed).
+    bool await_capacity = false;
+    double capacity_share = 0.8;           // a measured capacity gives this budget ...
     double startup_increase_per_s = 0.15;  // growth per second until the first cut
     int64_t queue_delay_us = 100'000;      // every link's RTT this far above its floor: congested
     // NACKed share of the chunks sent above this, while the RTT shows some queue too:
@@ -75,6 +79,14 @@ class UplinkEstimator {
 
   explicit UplinkEstimator(const Config& cfg);
 
+  // A measured capacity of the uplink (an UplinkProbe): the budget starts at
+  // capacity_share of it and may grow to ceiling_share of it without further proof, as
+  // after a cut. Ignored after the first cut: the delay-based view is newer.
+  void set_capacity(uint64_t bps, int64_t now_us);
+  // No capacity could be measured: start from start_bps as without a probe.
+  void capacity_unknown();
+  uint64_t capacity_bps() const { return capacity_; }
+
   // Feeds one sample (call every few hundred ms); returns the budget.
   uint64_t update(const Sample& s);
   uint64_t budget_bps() const { return budget_; }
@@ -109,6 +121,8 @@ class UplinkEstimator {
   double ceiling_bps_ = 0;  // delivered rate at the last cut (0: none yet)
   int64_t ceiling_until_ = 0;
   uint32_t cuts_ = 0;
+  uint64_t capacity_ = 0;  // measured (0: none)
+  bool awaiting_ = false;
   bool last_cut_saturated_ = false;
   int64_t last_cut_queue_us_ = 0;
 };

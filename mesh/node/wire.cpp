@@ -1,6 +1,7 @@
 #include "mesh/node/wire.hpp"
 
 #include <algorithm>
+#include <cstring>
 
 namespace meshcast::node {
 namespace {
@@ -115,6 +116,85 @@ Expected<ChunkNack, std::string> unwrap_nack(std::span<const uint8_t> rtcp) {
   for (size_t i = 0; i < count; ++i)
     n.indices.push_back(uint16_t((rtcp[18 + 2 * i] << 8) | rtcp[19 + 2 * i]));
   return n;
+}
+
+namespace {
+void put_app_header(std::vector<uint8_t>& p, size_t total, uint32_t ssrc, const char (&name)[5]) {
+  p.push_back(0x80);
+  p.push_back(kRtcpApp);
+  put16(p, uint16_t(total / 4 - 1));
+  put32(p, ssrc);
+  p.insert(p.end(), name, name + 4);
+}
+uint32_t get32(std::span<const uint8_t> b, size_t at) {
+  return (uint32_t(b[at]) << 24) | (uint32_t(b[at + 1]) << 16) | (uint32_t(b[at + 2]) << 8) |
+         b[at + 3];
+}
+uint16_t get16(std::span<const uint8_t> b, size_t at) { return uint16_t((b[at] << 8) | b[at + 1]); }
+// The APP packet's length when it is one named `name` that holds `body` bytes, else why not.
+Expected<size_t, std::string> app_length(std::span<const uint8_t> rtcp, const char (&name)[5],
+                                         size_t body, const char* what) {
+  const std::string w(what);
+  if (rtcp.size() < kAppHeader + body) return unexpected(w + ": too short");
+  if ((rtcp[0] >> 6) != 2 || rtcp[1] != kRtcpApp) return unexpected(w + ": not an RTCP APP packet");
+  const size_t len = (size_t((size_t(rtcp[2]) << 8) | rtcp[3]) + 1) * 4;
+  if (len > rtcp.size()) return unexpected(w + ": length beyond packet");
+  if (len < kAppHeader + body) return unexpected(w + ": length shorter than its fields");
+  if (std::memcmp(rtcp.data() + 8, name, 4) != 0)
+    return unexpected(w + ": APP name is not " + std::string(name));
+  return len;
+}
+constexpr char kProbeName[5] = "MPRB";
+constexpr char kProbeReplyName[5] = "MPRR";
+constexpr size_t kProbeReplyBytes = kAppHeader + 16;
+}  // namespace
+
+std::vector<uint8_t> wrap_probe(const ProbePacket& pr, size_t wire_bytes, uint32_t ssrc) {
+  const size_t total = (std::clamp(wire_bytes, kProbeHeaderBytes, kMaxWirePacket) + 3) & ~size_t(3);
+  std::vector<uint8_t> p;
+  p.reserve(total);
+  put_app_header(p, total, ssrc, kProbeName);
+  put32(p, pr.train);
+  put16(p, pr.index);
+  put16(p, pr.count);
+  p.push_back(pr.echo ? 1 : 0);
+  p.resize(total, 0);
+  return p;
+}
+
+Expected<ProbePacket, std::string> unwrap_probe(std::span<const uint8_t> rtcp) {
+  auto len = app_length(rtcp, kProbeName, kProbeHeaderBytes - kAppHeader, "probe");
+  if (!len) return unexpected(len.error());
+  ProbePacket p;
+  p.train = get32(rtcp, 12);
+  p.index = get16(rtcp, 16);
+  p.count = get16(rtcp, 18);
+  p.echo = (rtcp[20] & 1) != 0;
+  if (p.count == 0 || p.index >= p.count) return unexpected("probe: index outside the train");
+  return p;
+}
+
+std::vector<uint8_t> wrap_probe_reply(const ProbeReply& r, uint32_t ssrc) {
+  std::vector<uint8_t> p;
+  p.reserve(kProbeReplyBytes);
+  put_app_header(p, kProbeReplyBytes, ssrc, kProbeReplyName);
+  put32(p, r.train);
+  put16(p, r.index);
+  put16(p, r.received);
+  put32(p, uint32_t(r.arrival_us >> 32));
+  put32(p, uint32_t(r.arrival_us));
+  return p;
+}
+
+Expected<ProbeReply, std::string> unwrap_probe_reply(std::span<const uint8_t> rtcp) {
+  auto len = app_length(rtcp, kProbeReplyName, kProbeReplyBytes - kAppHeader, "probe reply");
+  if (!len) return unexpected(len.error());
+  ProbeReply r;
+  r.train = get32(rtcp, 12);
+  r.index = get16(rtcp, 16);
+  r.received = get16(rtcp, 18);
+  r.arrival_us = (uint64_t(get32(rtcp, 20)) << 32) | get32(rtcp, 24);
+  return r;  // whether it fits the train is for the prober to judge
 }
 
 }  // namespace meshcast::node

@@ -42,4 +42,27 @@ struct ChunkNack {
 std::vector<uint8_t> wrap_nack(const ChunkNack& nack, uint32_t ssrc);
 Expected<ChunkNack, std::string> unwrap_nack(std::span<const uint8_t> rtcp);
 
+// Uplink probe: a train of padded RTCP APP packets named "MPRB" sent back to back; the
+// receiver answers the marked ones with "MPRR", carrying how many of the train it has and
+// when (its own monotonic clock: only differences between its answers are used), so the
+// sender learns the rate its uplink drained the train at.
+inline constexpr size_t kProbeHeaderBytes = 24;  // APP header + train, index, count, flags
+struct ProbePacket {
+  uint32_t train = 0;
+  uint16_t index = 0;
+  uint16_t count = 0;  // packets in the train
+  bool echo = false;   // answer this one
+};
+// Pads to `wire_bytes` (rounded up to 4, within [kProbeHeaderBytes, kMaxWirePacket]).
+std::vector<uint8_t> wrap_probe(const ProbePacket& p, size_t wire_bytes, uint32_t ssrc);
+Expected<ProbePacket, std::string> unwrap_probe(std::span<const uint8_t> rtcp);
+struct ProbeReply {
+  uint32_t train = 0;
+  uint16_t index = 0;
+  uint16_t received = 0;    // distinct packets of the train received so far, this one included
+  uint64_t arrival_us = 0;  // receiver's monotonic clock
+};
+std::vector<uint8_t> wrap_probe_reply(const ProbeReply& r, uint32_t ssrc);
+Expected<ProbeReply, std::string> unwrap_probe_reply(std::span<const uint8_t> rtcp);
+
 }  // namespace meshcast::node

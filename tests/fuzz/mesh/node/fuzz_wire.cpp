@@ -1,4 +1,5 @@
-// libFuzzer target: the RTP / RTCP APP framing of mesh traffic.
+// libFuzzer target: the RTP / RTCP APP framing of mesh traffic (chunks, control messages,
+// NACKs, uplink probes and their answers).
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -21,6 +22,21 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (auto n = meshcast::node::unwrap_nack(in)) {
     if (n->indices.size() > meshcast::node::kMaxNackIndices) __builtin_trap();
   } else if (n.error().empty()) {
+    __builtin_trap();
+  }
+  if (auto p = meshcast::node::unwrap_probe(in)) {
+    if (p->count == 0 || p->index >= p->count) __builtin_trap();
+    // What is accepted survives its own encoding.
+    auto again = meshcast::node::unwrap_probe(meshcast::node::wrap_probe(*p, size, 1));
+    if (!again || again->train != p->train || again->index != p->index) __builtin_trap();
+  } else if (p.error().empty()) {
+    __builtin_trap();
+  }
+  if (auto r = meshcast::node::unwrap_probe_reply(in)) {
+    auto again = meshcast::node::unwrap_probe_reply(meshcast::node::wrap_probe_reply(*r, 1));
+    if (!again || again->arrival_us != r->arrival_us || again->received != r->received)
+      __builtin_trap();
+  } else if (r.error().empty()) {
     __builtin_trap();
   }
   return 0;

@@ -408,3 +408,73 @@ TEST(MeshPeerOverFakeLinks, AMaliciousRelaysForgeriesAreNeverPlayed) {
   EXPECT_TRUE(v.is_banned("mallory"));
   EXPECT_EQ(m.played_wrong("viewer"), 0u);
 }
+
+// A viewer that estimates its upload measures its uplink with a probe train to its first
+// partner before it offers more than a stripe's slot. The partner's answers are timed here
+// as a 1.5 Mbit/s modem would space the train: the budget follows them.
+TEST(MeshPeerOverFakeLinks, AViewerProbesItsUplinkAndStartsItsBudgetFromIt) {
+  Mesh m;
+  node::MeshPeer& src = m.add(m.config("source", true));
+  auto vc = m.config("viewer");
+  vc.estimate_upload = true;
+  constexpr double kModemBps = 1.5e6;
+  size_t probes = 0, answers = 0;
+  m.net.set_hook([&](FakeNetwork::Packet& p) {
+    if (!p.rtcp) return false;
+    if (p.from == "viewer" && node::unwrap_probe(p.bytes)) ++probes;
+    if (p.from == "source") {
+      if (auto r = node::unwrap_probe_reply(p.bytes)) {
+        ++answers;
+        r->arrival_us = 1'000'000 + uint64_t(r->received * 1100 * 8e6 / kModemBps);
+        p.bytes = node::wrap_probe_reply(*r, 1);
+      }
+    }
+    return false;
+  });
+  node::MeshPeer& v = m.add(vc);
+  // Before any link: one stripe's slot, not a guess.
+  EXPECT_EQ(v.upload_estimate().budget_bps, vc.core.stream_bps / vc.core.substreams);
+  v.add_neighbours({"source"});
+  ASSERT_TRUE(spin_until([&] { return v.upload_estimate().probed_bps > 0; }, 5000));
+  EXPECT_EQ(v.counters().uplink_probes, 1u);
+  EXPECT_EQ(probes, 20u);
+  EXPECT_EQ(src.counters().probe_replies, answers);
+  EXPECT_GE(answers, 2u);
+  EXPECT_NEAR(double(v.upload_estimate().probed_bps), kModemBps, 0.02 * kModemBps);
+  EXPECT_NEAR(double(v.upload_estimate().budget_bps), 0.8 * kModemBps, 0.02 * kModemBps);
+  ASSERT_TRUE(m.stream_until(
+      src, [&] { return m.played("viewer") >= 3; }, 100));
+}
+
+// A partner that sends marked probe packets without end makes us answer a bounded number
+// of them (16 per 10 s), not one each: answering is sending, and it is not ours to spend.
+TEST(MeshPeerOverFakeLinks, AFloodOfProbePacketsGetsABoundedNumberOfAnswers) {
+  Mesh m;
+  node::MeshPeer& src = m.add(m.config("source", true));
+  auto vc = m.config("viewer");
+  // The viewer's clock stands still: however slow this machine, all falls in one window.
+  vc.monotonic_us = [] { return int64_t(5'000'000'000); };
+  node::MeshPeer& v = m.add(vc);
+  v.add_neighbours({"source"});
+  ASSERT_TRUE(m.stream_until(
+      src, [&] { return m.played("viewer") >= 3; }, 100));
+  // From now on every packet the source sends the viewer is a marked probe of a new train.
+  uint32_t train = 1000;
+  size_t flood = 0, answers = 0;
+  m.net.set_hook([&](FakeNetwork::Packet& p) {
+    if (p.from == "source" && p.to == "viewer") {
+      p.rtcp = true;
+      p.bytes = node::wrap_probe({train++, 0, 1, true}, 64, 7);
+      ++flood;
+    } else if (p.from == "viewer" && p.rtcp && node::unwrap_probe_reply(p.bytes)) {
+      ++answers;
+    }
+    return false;
+  });
+  m.stream_until(
+      src, [&] { return flood >= 100; }, 100);
+  spin_until([] { return false; }, 100);
+  ASSERT_GE(flood, 100u);
+  EXPECT_EQ(answers, 16u);
+  EXPECT_EQ(v.counters().probe_replies, 16u);
+}

@@ -382,3 +382,60 @@ TEST(UplinkEstimator, ACutAfterWhichTheQueueGrowsIntoSaturationIsFollowedAtOnce)
   sample(430, true);
   EXPECT_EQ(est.cuts(), 2u);
 }
+
+// A measured capacity (an uplink probe) sets the start: no slots beyond the modem while
+// the delay-based view has nothing to go on yet.
+TEST(UplinkEstimator, AwaitsAMeasuredCapacityAtTheFloorAndStartsBelowIt) {
+  auto cfg = config(3'200'000);
+  cfg.start_bps = 1'200'000;
+  cfg.await_capacity = true;
+  UplinkEstimator est(cfg);
+  EXPECT_EQ(est.budget_bps(), cfg.min_bps);
+  est.set_capacity(1'000'000, 0);
+  EXPECT_EQ(est.capacity_bps(), 1'000'000u);
+  EXPECT_EQ(est.budget_bps(), 800'000u);  // capacity_share
+  // Used and clean on a 1 Mbit/s uplink: it stays below the uplink, with no cut needed.
+  Uplink capped{1e6, 1e6 / 8 * 0.4};
+  int64_t now = 0;
+  Trace r = run(est, capped, 60, &now);
+  EXPECT_EQ(est.cuts(), 0u);
+  for (size_t i = 0; i < r.budgets.size(); ++i) {
+    EXPECT_LE(r.budgets[i], 850'000u) << "step " << i;  // ceiling_share of the capacity
+    EXPECT_LT(r.queue_ms[i], 100.0) << "step " << i;
+  }
+  // Unknown afterwards changes nothing.
+  est.capacity_unknown();
+  EXPECT_LE(est.budget_bps(), 850'000u);
+}
+
+TEST(UplinkEstimator, WithoutAMeasuredCapacityItStartsFromItsGuess) {
+  auto cfg = config(3'200'000);
+  cfg.start_bps = 1'200'000;
+  cfg.await_capacity = true;
+  UplinkEstimator est(cfg);
+  est.capacity_unknown();
+  EXPECT_EQ(est.budget_bps(), 1'200'000u);
+  est.set_capacity(0, 0);  // a useless measurement changes nothing
+  EXPECT_EQ(est.budget_bps(), 1'200'000u);
+}
+
+TEST(UplinkEstimator, AMeasuredCapacityIsClampedToTheBoundsAndIgnoredAfterACut) {
+  auto cfg = config(3'200'000);
+  cfg.await_capacity = true;
+  UplinkEstimator huge(cfg);
+  huge.set_capacity(100'000'000, 0);
+  EXPECT_EQ(huge.budget_bps(), 3'200'000u);
+  UplinkEstimator tiny(cfg);
+  tiny.set_capacity(50'000, 0);
+  EXPECT_EQ(tiny.budget_bps(), cfg.min_bps);
+  // A cut came first (the probe's answers were slow): the queue's word is newer.
+  auto c2 = config(3'200'000);
+  UplinkEstimator est(c2);
+  Uplink capped{1e6, 1e6 / 8 * 0.5};
+  int64_t now = 0;
+  run(est, capped, 40, &now);
+  ASSERT_GE(est.cuts(), 1u);
+  const uint64_t before = est.budget_bps();
+  est.set_capacity(3'000'000, now);
+  EXPECT_EQ(est.budget_bps(), before);
+}

@@ -128,3 +128,65 @@ TEST(Wire, NackRoundTripAndMalformed) {
   ASSERT_TRUE(capped);
   EXPECT_EQ(capped->indices.size(), kMaxNackIndices);
 }
+
+TEST(Wire, ProbeRoundTripPaddingAndMalformed) {
+  ProbePacket pr{0x01020304, 5, 20, true};
+  auto p = wrap_probe(pr, 1086, 9);
+  EXPECT_EQ(p.size(), 1088u);  // padded to whole words
+  auto got = unwrap_probe(p);
+  ASSERT_TRUE(got) << got.error();
+  EXPECT_EQ(got->train, pr.train);
+  EXPECT_EQ(got->index, 5);
+  EXPECT_EQ(got->count, 20);
+  EXPECT_TRUE(got->echo);
+  EXPECT_EQ(wrap_probe(pr, 1, 9).size(), kProbeHeaderBytes);  // never below its fields
+  EXPECT_EQ(wrap_probe(pr, 100'000, 9).size(), kMaxWirePacket);
+  // not a control message, a NACK or a reply
+  expect_rejected(unwrap_control(p), "rtcp: APP name is not MESH");
+  EXPECT_FALSE(unwrap_nack(p));
+  auto probe_error = [](const std::vector<uint8_t>& bytes) {
+    auto r = unwrap_probe(bytes);
+    return r ? std::string("accepted") : r.error();
+  };
+  EXPECT_EQ(probe_error(wrap_probe_reply({1, 2, 3, 4}, 9)), "probe: APP name is not MPRB");
+  auto cut = p;
+  cut.resize(20);
+  EXPECT_EQ(probe_error(cut), "probe: too short");
+  auto longlen = p;
+  longlen[2] = 0xff;
+  EXPECT_EQ(probe_error(longlen), "probe: length beyond packet");
+  auto shortlen = p;
+  shortlen[2] = 0;
+  shortlen[3] = 2;  // 12 bytes: the header alone
+  EXPECT_EQ(probe_error(shortlen), "probe: length shorter than its fields");
+  auto sr = p;
+  sr[1] = 200;
+  EXPECT_EQ(probe_error(sr), "probe: not an RTCP APP packet");
+  auto outside = wrap_probe({1, 20, 20, false}, 64, 9);
+  EXPECT_EQ(probe_error(outside), "probe: index outside the train");
+  auto empty = wrap_probe({1, 0, 0, false}, 64, 9);
+  EXPECT_EQ(probe_error(empty), "probe: index outside the train");
+}
+
+TEST(Wire, ProbeReplyRoundTripAndMalformed) {
+  ProbeReply r{7, 19, 18, 0x0102030405060708ull};
+  auto p = wrap_probe_reply(r, 3);
+  EXPECT_EQ(p.size() % 4, 0u);
+  auto got = unwrap_probe_reply(p);
+  ASSERT_TRUE(got) << got.error();
+  EXPECT_EQ(got->train, 7u);
+  EXPECT_EQ(got->index, 19);
+  EXPECT_EQ(got->received, 18);
+  EXPECT_EQ(got->arrival_us, r.arrival_us);
+  auto reply_error = [](const std::vector<uint8_t>& bytes) {
+    auto x = unwrap_probe_reply(bytes);
+    return x ? std::string("accepted") : x.error();
+  };
+  auto cut = p;
+  cut.pop_back();
+  EXPECT_EQ(reply_error(cut), "probe reply: too short");
+  EXPECT_EQ(reply_error(wrap_probe({1, 0, 2, true}, 64, 9)), "probe reply: APP name is not MPRR");
+  auto ver = p;
+  ver[0] = 0x40;
+  EXPECT_EQ(reply_error(ver), "probe reply: not an RTCP APP packet");
+}
