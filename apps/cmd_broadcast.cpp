@@ -55,7 +55,7 @@ int run(int argc, char** argv) {
   Args a(argc, argv, {"private", "quiet", "synthetic", "av-marks"},
          {"tracker", "stream", "id", "identity", "video", "audio", "video-size", "fps", "bitrate",
           "segment-ms", "copies", "view-key", "duration", "stats", "log-level", "local-address",
-          "stun", "turn"});
+          "stun", "turn", "turn-ca"});
   if (a.help()) {
     std::printf(kHelp, kIdentityOptionsHelp, kLinkOptionsHelp);
     return kExitOk;

@@ -77,7 +77,7 @@ int run(int argc, char** argv) {
          {"tracker",     "id",       "to",           "accept-from", "ring-timeout", "audio-source",
           "audio-sink",  "frame-ms", "video-source", "video-sink",  "loss",         "duration",
           "heal-window", "stats",    "log-level",    "identity",    "known-peers",  "local-address",
-          "stun",        "turn"});
+          "stun",        "turn",     "turn-ca"});
   if (a.help()) {
     std::printf(kHelp, kIdentityOptionsHelp, kLinkOptionsHelp);
     return kExitOk;

@@ -55,7 +55,7 @@ const char* kHelp =
 int run(int argc, char** argv) {
   Args a(argc, argv, {"quiet"},
          {"tracker", "stream", "view-key", "id", "identity", "out", "max-upload", "duration",
-          "stats", "log-level", "local-address", "stun", "turn", "upload-estimate"});
+          "stats", "log-level", "local-address", "stun", "turn", "turn-ca", "upload-estimate"});
   if (a.help()) {
     std::printf(kHelp, kIdentityOptionsHelp, kLinkOptionsHelp);
     return kExitOk;

@@ -18,7 +18,7 @@ PKGS=(
   libx11-dev xvfb x11-utils libsrtp2-dev libopus-dev libvpx-dev libssl-dev
   libsoup-3.0-dev libsqlite3-dev nlohmann-json3-dev libgtest-dev googletest iproute2 procps
   coturn iptables nftables redis-server libhiredis-dev
-  chromium python3-matplotlib
+  chromium python3-matplotlib glib-networking openssl
 )
 missing=()
 for p in "${PKGS[@]}"; do

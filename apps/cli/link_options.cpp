@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <cstdio>
 
@@ -91,12 +92,14 @@ Expected<void, std::string> parse_link_options(const Args& args, link::LinkConfi
     s.username = u->username;
     s.password = u->password;
     s.transport = u->transport;
-    if (s.transport == link::RelayTransport::kTls)
-      std::fprintf(stderr,
-                   "meshcast: note: libnice speaks TURN to a turns: server over plain TCP (no "
-                   "TLS layer); the server must accept that on its TLS port (coturn does). "
-                   "Media stays DTLS-SRTP encrypted end to end.\n");
+    s.tls_name = u->host;  // the certificate names what the user wrote
     cfg->turn_servers.push_back(std::move(s));
+  }
+  cfg->turn_ca_file.clear();
+  if (args.has("turn-ca")) {
+    cfg->turn_ca_file = args.get("turn-ca");
+    if (cfg->turn_ca_file.empty() || access(cfg->turn_ca_file.c_str(), R_OK) != 0)
+      return unexpected("--turn-ca: cannot read '" + cfg->turn_ca_file + "'");
   }
   return {};
 }

@@ -17,13 +17,14 @@ inline const char* kLinkOptionsHelp =
     "  --turn URI             TURN relay (none by default; repeatable, up to 8):\n"
     "                           turn:USER:PASS@HOST[:PORT]                 over UDP (3478)\n"
     "                           turn:USER:PASS@HOST[:PORT]?transport=tcp   over TCP (3478)\n"
-    "                           turns:USER:PASS@HOST[:PORT]                TLS port (5349);\n"
-    "                             libnice sends plain TCP there, no TLS (see docs)\n"
+    "                           turns:USER:PASS@HOST[:PORT]                over TLS (5349)\n"
     "                           USER:PASS@HOST:PORT                        over UDP\n"
     "                         HOST may be a name (resolved once at start) or an IP\n"
-    "                         ([v6]:PORT)\n";
+    "                         ([v6]:PORT)\n"
+    "  --turn-ca FILE         PEM CAs trusted for turns: servers (default: the system's);\n"
+    "                         the certificate must name HOST as written in the URI\n";
 
-inline const std::set<std::string> kLinkOptionNames = {"local-address", "stun", "turn"};
+inline const std::set<std::string> kLinkOptionNames = {"local-address", "stun", "turn", "turn-ca"};
 
 // Resolves `host` (a name or an IP) to one numeric address, or a message.
 Expected<std::string, std::string> resolve_host_once(const std::string& host);

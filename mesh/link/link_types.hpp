@@ -37,6 +37,8 @@ struct TurnServer {
   std::string username;
   std::string password;
   RelayTransport transport = RelayTransport::kUdp;
+  // kTls: the name the server's certificate must carry (the URI's host; empty: `host`).
+  std::string tls_name;
 };
 
 // libnice allows at most this many TURN servers per component.
@@ -50,9 +52,8 @@ struct LinkRoute {
   std::string local_address, remote_address;  // "IP:PORT" ("[IP]:PORT" for IPv6)
   std::string transport;                      // transport of the pair ("udp")
   // Our side is a relay candidate: how we reach that TURN server (what goes on the wire:
-  // "udp" or "tcp"), its address, and the scheme it was configured with ("turn" / "turns").
-  // libnice (RFC 5245 mode) speaks TURN to a turns: server over plain TCP, without TLS, so
-  // a turns: relay reports transport "tcp".
+  // "udp", "tcp" or "tls"), its address, and the scheme it was configured with ("turn" /
+  // "turns").
   std::string relay_transport, relay_server, relay_scheme;
   // Media goes through a TURN server (ours or the peer's).
   bool relayed() const { return local_type == "relay" || remote_type == "relay"; }
@@ -67,6 +68,8 @@ struct LinkConfig {
   uint16_t stun_port = 3478;
   // TURN servers, each gathered (at most kMaxTurnServers); empty = no TURN.
   std::vector<TurnServer> turn_servers;
+  // CAs (PEM file) trusted for turns: servers; empty = the system's.
+  std::string turn_ca_file;
   CipherPreference cipher = CipherPreference::kAuto;
   // Largest plain RTP/RTCP packet send_rtp/send_rtcp accept.
   size_t max_packet_size = 1400;

@@ -151,10 +151,22 @@ Expected<void, std::string> PeerLink::make_agent() {
     return unexpected("more than " + std::to_string(kMaxTurnServers) + " TURN servers");
   // libnice numbers the servers in this order (the relay candidate's local preference);
   // route() maps a selected relay candidate back to its entry that way.
+  tls_tunnels_.clear();
   for (const auto& t : config_.turn_servers) {
-    if (!nice_agent_set_relay_info(agent_, stream_id_, kComponent, t.host.c_str(), t.port,
-                                   t.username.c_str(), t.password.c_str(),
-                                   nice_relay_type(t.transport)))
+    std::string host = t.host;
+    uint16_t port = t.port;
+    NiceRelayType type = nice_relay_type(t.transport);
+    if (t.transport == RelayTransport::kTls) {
+      // libnice would speak plain TURN to the TLS port: it goes over TCP through our tunnel.
+      auto tunnel = TlsTunnel::shared(ctx_, {t.host, t.port, t.tls_name, config_.turn_ca_file});
+      if (!tunnel) return unexpected(tunnel.error());
+      host = "127.0.0.1";
+      port = (*tunnel)->local_port();
+      type = NICE_RELAY_TYPE_TURN_TCP;
+      tls_tunnels_.push_back(std::move(*tunnel));
+    }
+    if (!nice_agent_set_relay_info(agent_, stream_id_, kComponent, host.c_str(), port,
+                                   t.username.c_str(), t.password.c_str(), type))
       return unexpected("bad TURN server settings for " + t.host + ":" + std::to_string(t.port));
   }
   g_signal_connect(agent_, "new-candidate-full", G_CALLBACK(on_nice_candidate), this);
@@ -1045,11 +1057,22 @@ LinkRoute PeerLink::route() const {
     // public way to tell how the relay is reached; the address must agree.
     size_t index = (local->priority >> 14) & 0x7;
     const auto& servers = config_.turn_servers;
+    // A turns: server is reached through its tunnel: libnice names the tunnel's address.
     auto same_address = [&](const TurnServer& t) {
+      std::string host = t.host;
+      uint16_t port = t.port;
+      if (t.transport == RelayTransport::kTls) {
+        auto tunnel = std::find_if(tls_tunnels_.begin(), tls_tunnels_.end(), [&](auto& tt) {
+          return tt->target().host == t.host && tt->target().port == t.port;
+        });
+        if (tunnel == tls_tunnels_.end()) return false;
+        host = "127.0.0.1";
+        port = (*tunnel)->local_port();
+      }
       NiceAddress a;
       nice_address_init(&a);
-      if (!nice_address_set_from_string(&a, t.host.c_str())) return false;
-      nice_address_set_port(&a, t.port);
+      if (!nice_address_set_from_string(&a, host.c_str())) return false;
+      nice_address_set_port(&a, port);
       return nice_address_equal(&a, &server) != FALSE;
     };
     const TurnServer* match = nullptr;
@@ -1061,7 +1084,9 @@ LinkRoute PeerLink::route() const {
     }
     if (match) {
       r.relay_scheme = match->transport == RelayTransport::kTls ? "turns" : "turn";
-      r.relay_transport = match->transport == RelayTransport::kUdp ? "udp" : "tcp";
+      r.relay_transport = to_string(match->transport);
+      if (match->transport == RelayTransport::kTls)
+        r.relay_server = match->host + ":" + std::to_string(match->port);
     } else {
       r.relay_transport = "?";
     }

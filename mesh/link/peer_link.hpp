@@ -29,6 +29,7 @@
 #include "mesh/link/link_types.hpp"
 #include "mesh/link/session_description.hpp"
 #include "mesh/link/srtp_session.hpp"
+#include "mesh/link/tls_tunnel.hpp"
 
 typedef struct _NiceAgent NiceAgent;
 typedef struct _NiceCandidate NiceCandidate;
@@ -223,6 +224,7 @@ class PeerLink {
   int depth_ = 0;
 
   NiceAgent* agent_ = nullptr;
+  std::vector<std::shared_ptr<TlsTunnel>> tls_tunnels_;  // the turns: servers' (libnice: TCP)
   guint stream_id_ = 0;
   bool started_ = false;
   bool gathering_done_ = false;

@@ -8,12 +8,14 @@ namespace meshcast::netlab {
 
 Expected<void, std::string> CoturnProcess::start(const Spawn& spawn) {
   const auto key = dir_ / "turn.key", cert = dir_ / "turn.crt";
-  // A throwaway self-signed certificate for the TLS listener.
+  // A throwaway self-signed certificate for the TLS listener, naming its address (clients
+  // trust it with --turn-ca cert_file()).
   std::string out;
   int rc = testing::run_command(
       {"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-       "-nodes", "-days", "2", "-subj", "/CN=turn.meshcast.lab", "-keyout", key.string(), "-out",
-       cert.string()},
+       "-nodes", "-days", "2", "-subj", "/CN=turn.meshcast.lab", "-addext",
+       "subjectAltName=IP:" + o_.listen_ip + ",DNS:turn.meshcast.lab", "-keyout", key.string(),
+       "-out", cert.string()},
       dir_ / "openssl", &out, {}, 20000);
   if (rc != 0) return unexpected("openssl req failed: " + testing::read_text(dir_ / "openssl.err"));
   config_ = dir_ / "turnserver.conf";

@@ -37,6 +37,8 @@ class CoturnProcess {
   bool running() { return proc_.running(); }
   std::string log() const;
   const std::filesystem::path& config_path() const { return config_; }
+  // The TLS listener's certificate (self-signed, names listen_ip): the CA for --turn-ca.
+  std::filesystem::path cert_file() const { return dir_ / "turn.crt"; }
   testing::Process& process() { return proc_; }
 
  private:

@@ -161,7 +161,7 @@ namespace {
 Args parse(std::vector<const char*> v) {
   v.insert(v.begin(), "cmd");
   return Args(static_cast<int>(v.size()), const_cast<char**>(v.data()), {},
-              {"local-address", "stun", "turn"});
+              {"local-address", "stun", "turn", "turn-ca"});
 }
 }  // namespace
 
@@ -192,6 +192,23 @@ TEST(LinkOptions, HostNamesAreResolvedOnce) {
   EXPECT_TRUE(c.turn_servers[0].host == "127.0.0.1" || c.turn_servers[0].host == "::1")
       << c.turn_servers[0].host;
   EXPECT_TRUE(c.stun_host == "127.0.0.1" || c.stun_host == "::1") << c.stun_host;
+}
+
+// A turns: server's certificate is checked against the name the user wrote, not the address
+// it resolved to; --turn-ca must be a readable file.
+TEST(LinkOptions, TurnsKeepsTheWrittenNameForItsCertificateAndTakesACaFile) {
+  auto a = parse({"--turn", "turns:u:p@localhost:5349", "--turn-ca", "/proc/self/status"});
+  meshcast::link::LinkConfig c;
+  auto parsed = parse_link_options(a, &c);
+  ASSERT_TRUE(parsed) << parsed.error();
+  ASSERT_EQ(c.turn_servers.size(), 1u);
+  EXPECT_EQ(c.turn_servers[0].tls_name, "localhost");
+  EXPECT_NE(c.turn_servers[0].host, "localhost");
+  EXPECT_EQ(c.turn_ca_file, "/proc/self/status");
+  auto missing = parse({"--turn-ca", "/nonexistent/ca.pem"});
+  auto refused = parse_link_options(missing, &c);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error(), "--turn-ca: cannot read '/nonexistent/ca.pem'");
 }
 
 TEST(LinkOptions, RefusesTooManyServersAndKeepsPasswordsOutOfMessages) {
