@@ -36,10 +36,10 @@ const char* kHelp =
     "  --max-upload KBPS    uplink for relaying: the upper bound of the upload budget, and\n"
     "                       sends are paced to it (pushes and control before pull\n"
     "                       answers); default 4x the stream rate, unpaced\n"
-    "  --upload-estimate on|off  on: the budget follows an estimate of what the uplink\n"
-    "                       carries (RTT growth on every link, partners' NACKs), so\n"
-    "                       children above it go elsewhere; off (default, until the\n"
-    "                       estimate stops cutting on noise): the budget is fixed\n"
+    "  --upload-estimate on|off  on (default): the budget starts from a probe of the\n"
+    "                       uplink and follows what the links see (RTT growth, partners'\n"
+    "                       NACKs), so children beyond it go elsewhere; off: the budget\n"
+    "                       is --max-upload (or 4x the stream rate) whatever the uplink\n"
     "  --duration S         stop after S seconds (default: until Ctrl-C)\n"
     "  --stats FILE.jsonl   one JSON status line per second\n"
     "  --quiet              no live status line\n"
@@ -67,7 +67,7 @@ int run(int argc, char** argv) {
   o.max_upload_kbps = a.get_int("max-upload", 0, 0, 1'000'000);
   double duration = a.get_double("duration", 0, 0, 86400 * 7);
   std::string err = apply_log_level_option(a.get("log-level"), a.has("log-level"));
-  const std::string estimate = a.get("upload-estimate", "off");
+  const std::string estimate = a.get("upload-estimate", "on");
   if (err.empty() && estimate != "on" && estimate != "off")
     err = "--upload-estimate must be on or off";
   o.estimate_upload = estimate == "on";
