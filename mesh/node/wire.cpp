@@ -82,42 +82,6 @@ Expected<std::span<const uint8_t>, std::string> unwrap_control(std::span<const u
   return rtcp.subspan(kAppHeader + 2, n);
 }
 
-std::vector<uint8_t> wrap_nack(const ChunkNack& nack, uint32_t ssrc) {
-  size_t n = std::min(nack.indices.size(), kMaxNackIndices);
-  size_t body = 4 + 2 + 2 * n;
-  size_t total = kAppHeader + ((body + 3) & ~size_t(3));
-  std::vector<uint8_t> p;
-  p.reserve(total);
-  p.push_back(0x80);
-  p.push_back(kRtcpApp);
-  put16(p, uint16_t(total / 4 - 1));
-  put32(p, ssrc);
-  for (char c : {'M', 'N', 'A', 'K'}) p.push_back(uint8_t(c));
-  put32(p, nack.msg_id);
-  put16(p, uint16_t(n));
-  for (size_t i = 0; i < n; ++i) put16(p, nack.indices[i]);
-  p.resize(total, 0);
-  return p;
-}
-
-Expected<ChunkNack, std::string> unwrap_nack(std::span<const uint8_t> rtcp) {
-  if (rtcp.size() < kAppHeader + 6) return unexpected("nack: too short");
-  if ((rtcp[0] >> 6) != 2 || rtcp[1] != kRtcpApp) return unexpected("nack: not an RTCP APP packet");
-  size_t len = (size_t((size_t(rtcp[2]) << 8) | rtcp[3]) + 1) * 4;
-  if (len > rtcp.size()) return unexpected("nack: length beyond packet");
-  if (rtcp[8] != 'M' || rtcp[9] != 'N' || rtcp[10] != 'A' || rtcp[11] != 'K')
-    return unexpected("nack: APP name is not MNAK");
-  ChunkNack n;
-  n.msg_id = (uint32_t(rtcp[12]) << 24) | (uint32_t(rtcp[13]) << 16) | (uint32_t(rtcp[14]) << 8) |
-             rtcp[15];
-  size_t count = (size_t(rtcp[16]) << 8) | rtcp[17];
-  if (count > kMaxNackIndices) return unexpected("nack: too many indices");
-  if (kAppHeader + 6 + 2 * count > len) return unexpected("nack: indices beyond packet");
-  for (size_t i = 0; i < count; ++i)
-    n.indices.push_back(uint16_t((rtcp[18 + 2 * i] << 8) | rtcp[19 + 2 * i]));
-  return n;
-}
-
 namespace {
 void put_app_header(std::vector<uint8_t>& p, size_t total, uint32_t ssrc, const char (&name)[5]) {
   p.push_back(0x80);
@@ -144,10 +108,37 @@ Expected<size_t, std::string> app_length(std::span<const uint8_t> rtcp, const ch
     return unexpected(w + ": APP name is not " + std::string(name));
   return len;
 }
+constexpr char kNackName[5] = "MNAK";
 constexpr char kProbeName[5] = "MPRB";
 constexpr char kProbeReplyName[5] = "MPRR";
 constexpr size_t kProbeReplyBytes = kAppHeader + 16;
 }  // namespace
+
+std::vector<uint8_t> wrap_nack(const ChunkNack& nack, uint32_t ssrc) {
+  size_t n = std::min(nack.indices.size(), kMaxNackIndices);
+  size_t body = 4 + 2 + 2 * n;
+  size_t total = kAppHeader + ((body + 3) & ~size_t(3));
+  std::vector<uint8_t> p;
+  p.reserve(total);
+  put_app_header(p, total, ssrc, kNackName);
+  put32(p, nack.msg_id);
+  put16(p, uint16_t(n));
+  for (size_t i = 0; i < n; ++i) put16(p, nack.indices[i]);
+  p.resize(total, 0);
+  return p;
+}
+
+Expected<ChunkNack, std::string> unwrap_nack(std::span<const uint8_t> rtcp) {
+  auto len = app_length(rtcp, kNackName, 6, "nack");
+  if (!len) return unexpected(len.error());
+  ChunkNack n;
+  n.msg_id = get32(rtcp, 12);
+  size_t count = get16(rtcp, 16);
+  if (count > kMaxNackIndices) return unexpected("nack: too many indices");
+  if (kAppHeader + 6 + 2 * count > *len) return unexpected("nack: indices beyond packet");
+  for (size_t i = 0; i < count; ++i) n.indices.push_back(get16(rtcp, 18 + 2 * i));
+  return n;
+}
 
 std::vector<uint8_t> wrap_probe(const ProbePacket& pr, size_t wire_bytes, uint32_t ssrc) {
   const size_t total = (std::clamp(wire_bytes, kProbeHeaderBytes, kMaxWirePacket) + 3) & ~size_t(3);
