@@ -28,6 +28,9 @@ constexpr int64_t kEstimatedPaceMaxAgeUs = 1'000'000;
 // A probe train is measured at most this many times (a partner each) before the estimate
 // starts from its guess instead.
 constexpr size_t kMaxProbeTries = 3;
+// ... and no longer than this after the first train: a peer with one partner that does not
+// answer (an older version ignores the probe) must not stay at one stripe's slot.
+constexpr int64_t kProbeGiveUpUs = 5'000'000;
 // SRTCP adds its index and authentication tag to every probe packet on the wire.
 constexpr size_t kSrtcpOverheadBytes = 17;  // index and tag: 14 (AES-CM) or 20 (GCM)
 // Marks of partners' trains answered per link and window: a train has a few; more is a
@@ -139,6 +142,7 @@ void MeshPeer::maybe_probe_uplink() {
     if (std::find(probed_.begin(), probed_.end(), pid) != probed_.end()) continue;
     probed_.push_back(pid);
     probe_to_ = pid;
+    if (probed_.size() == 1) first_probe_us_ = cfg_.monotonic_us();
     const size_t wire = probe_.config().packet_bytes - kSrtcpOverheadBytes;
     // Straight to the link, past the pacer: the train must leave back to back.
     for (const ProbePacket& p : probe_.start(++probe_train_, cfg_.monotonic_us())) {
@@ -160,15 +164,29 @@ void MeshPeer::finish_probe() {
     g_debug("meshcast: %s uplink probe: %llu bit/s", cfg_.self_id.c_str(),
             (unsigned long long)*rate);
   } else if (probed_.size() >= kMaxProbeTries) {
-    probe_done_ = true;
-    estimator_->capacity_unknown();
+    give_up_probe();
+    return;
   }
-  if (estimator_->budget_bps() != core_.upload_budget()) {
-    pacer_.set_rate(pace_rate());
-    core_.set_upload_budget(estimator_->budget_bps(), cfg_.clock());
-    drain();
-  }
+  apply_estimate();
   maybe_probe_uplink();  // the next partner, if this one told nothing
+}
+
+void MeshPeer::give_up_probe() {
+  probe_done_ = true;
+  estimator_->capacity_unknown();
+  apply_estimate();
+}
+
+void MeshPeer::apply_estimate() {
+  pacer_.set_rate(pace_rate());
+  const uint64_t budget = estimator_->budget_bps();
+  if (budget == core_.upload_budget()) return;
+  g_debug("meshcast: %s upload budget %llu -> %llu bit/s (queue %lld ms, sent %.0f kbit/s)",
+          cfg_.self_id.c_str(), (unsigned long long)core_.upload_budget(),
+          (unsigned long long)budget, (long long)(estimator_->queue_delay_us() / 1000),
+          estimator_->sent_bps() / 1e3);
+  core_.set_upload_budget(budget, cfg_.clock());
+  drain();
 }
 
 void MeshPeer::on_probe(LinkEntry& e, const ProbePacket& p) {
@@ -202,6 +220,9 @@ void MeshPeer::sample_uplink() {
   if (stopped_ || !estimator_) return;
   if (const auto d = probe_.deadline(); d && cfg_.monotonic_us() >= *d) finish_probe();
   maybe_probe_uplink();
+  if (!probe_done_ && !probe_.deadline() && !probed_.empty() &&
+      cfg_.monotonic_us() - first_probe_us_ >= kProbeGiveUpUs)
+    give_up_probe();
   std::vector<UplinkEstimator::LinkRtt> rtts;
   const int64_t now = cfg_.monotonic_us();
   for (auto& [pid, e] : links_)
@@ -226,15 +247,8 @@ void MeshPeer::sample_uplink() {
   s.chunks_nacked = counters_.chunks_resent;
   s.chunks_dropped_here = pacer_.counters().evicted;
   s.links = rtts;
-  const uint64_t budget = estimator_->update(s);
-  pacer_.set_rate(pace_rate());
-  if (budget == core_.upload_budget()) return;
-  g_debug("meshcast: %s upload budget %llu -> %llu bit/s (queue %lld ms, sent %.0f kbit/s)",
-          cfg_.self_id.c_str(), (unsigned long long)core_.upload_budget(),
-          (unsigned long long)budget, (long long)(estimator_->queue_delay_us() / 1000),
-          estimator_->sent_bps() / 1e3);
-  core_.set_upload_budget(budget, cfg_.clock());
-  drain();
+  estimator_->update(s);
+  apply_estimate();
 }
 
 uint64_t MeshPeer::pace_rate() const {

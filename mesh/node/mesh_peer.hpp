@@ -276,6 +276,9 @@ class MeshPeer {
   // Uplink probe (UplinkProbe): one train at a time to a connected partner, a few tries.
   void maybe_probe_uplink();
   void finish_probe();
+  void give_up_probe();  // start from the estimator's guess
+  // The pacer's rate and the core's budget follow the estimator.
+  void apply_estimate();
   void on_probe(LinkEntry& e, const ProbePacket& p);
   void on_probe_reply(mesh::PeerId from, const ProbeReply& r);
 
@@ -316,6 +319,7 @@ class MeshPeer {
   mesh::PeerId probe_to_ = mesh::kNoPeer;  // the partner the train in flight went to
   uint32_t probe_train_ = 0;
   std::vector<mesh::PeerId> probed_;     // partners tried (each once)
+  int64_t first_probe_us_ = 0;           // when the first train left
   bool probe_done_ = true;               // until an estimator waits for one
   std::unique_ptr<AttackHooks> attack_;  // test-only misbehaviour; null in production
   GSource* estimate_timer_ = nullptr;    // repeating: one sample per kEstimateIntervalMs

@@ -478,3 +478,31 @@ TEST(MeshPeerOverFakeLinks, AFloodOfProbePacketsGetsABoundedNumberOfAnswers) {
   EXPECT_EQ(answers, 16u);
   EXPECT_EQ(v.counters().probe_replies, 16u);
 }
+
+// A partner that never answers the probe (an older version ignores it): the viewer tries
+// the partners it has, and after a few seconds starts from its guess (1.5x the stream
+// rate) instead of staying at one stripe's slot. The viewer's clock is moved by the test.
+TEST(MeshPeerOverFakeLinks, AProbeNobodyAnswersEndsInTheGuessNotAtTheFloor) {
+  Mesh m;
+  node::MeshPeer& src = m.add(m.config("source", true));
+  auto vc = m.config("viewer");
+  vc.estimate_upload = true;
+  int64_t viewer_now = 1'000'000'000;
+  vc.monotonic_us = [&viewer_now] { return viewer_now; };
+  m.net.set_hook([](FakeNetwork::Packet& p) {
+    return p.rtcp && node::unwrap_probe_reply(p.bytes).has_value();  // lost, every one
+  });
+  node::MeshPeer& v = m.add(vc);
+  v.add_neighbours({"source"});
+  ASSERT_TRUE(spin_until([&] { return v.counters().uplink_probes == 1; }, 5000));
+  const uint64_t floor = vc.core.stream_bps / vc.core.substreams;
+  viewer_now += 2'000'000;  // the train's answers are overdue; no other partner to try
+  spin_until([] { return false; }, 1200);
+  EXPECT_EQ(v.counters().uplink_probes, 1u);
+  EXPECT_EQ(v.upload_estimate().budget_bps, floor);
+  viewer_now += 4'000'000;  // 6 s after the train
+  ASSERT_TRUE(spin_until([&] { return v.upload_estimate().budget_bps != floor; }, 3000));
+  EXPECT_EQ(v.upload_estimate().budget_bps, vc.core.stream_bps * 3 / 2);
+  EXPECT_EQ(v.upload_estimate().probed_bps, 0u);
+  EXPECT_GE(src.counters().probe_replies, 2u);  // it answered; the answers were lost
+}
