@@ -83,6 +83,9 @@ void on_handshake(GObject*, GAsyncResult* res, gpointer data) {
     return;
   }
   ++leg->state->counters.handshakes;
+  // The client's 10 s bounded connect and handshake; an established relay may stay quiet
+  // for minutes between TURN refreshes and must not time out.
+  g_socket_set_timeout(g_socket_connection_get_socket(leg->tcp), 0);
   ThreadDefault td(leg->state->ctx);
   // Both streams are closed when either side ends; the leg goes with them.
   g_io_stream_splice_async(
@@ -123,7 +126,7 @@ gboolean on_incoming(GSocketService*, GSocketConnection* conn, GObject*, gpointe
   ++state->counters.accepted;
   auto* leg = new Leg{state, G_SOCKET_CONNECTION(g_object_ref(conn))};
   GSocketClient* client = g_socket_client_new();
-  g_socket_client_set_timeout(client, 10);
+  g_socket_client_set_timeout(client, 10);  // connect and handshake: bounded
   GInetAddress* addr = g_inet_address_new_from_string(state->target.host.c_str());
   GSocketAddress* sa = g_inet_socket_address_new(addr, state->target.port);
   g_object_unref(addr);

@@ -225,3 +225,19 @@ TEST_F(TlsTunnelTest, LinksShareOneTunnelPerServerAndBadTargetsAreRefused) {
   ASSERT_FALSE(bad_ca);
   EXPECT_NE(bad_ca.error().find("cannot read CAs"), std::string::npos) << bad_ca.error();
 }
+
+// Connect and handshake are bounded (10 s); an established leg is not: a relay that is
+// quiet between TURN refreshes keeps its connection.
+TEST_F(TlsTunnelTest, AQuietConnectionOutlivesTheHandshakeBound) {
+  auto t = TlsTunnel::start(nullptr, target("", "server.crt"));
+  ASSERT_TRUE(t) << t.error();
+  Client c((*t)->local_port());
+  ASSERT_TRUE(c.connected());
+  ASSERT_TRUE(c.send("first"));
+  ASSERT_EQ(c.receive(5, 10000), "first");
+  EXPECT_EQ(c.receive(1, 11000), "");  // 11 s without a byte either way
+  EXPECT_FALSE(c.closed);
+  ASSERT_TRUE(c.send("second"));
+  EXPECT_EQ(c.receive(6, 10000), "second");
+  EXPECT_EQ((*t)->counters().failures, 0u) << (*t)->last_error();
+}
