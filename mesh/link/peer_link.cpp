@@ -32,7 +32,9 @@ NiceRelayType nice_relay_type(RelayTransport t) {
     case RelayTransport::kTcp:
       return NICE_RELAY_TYPE_TURN_TCP;
     case RelayTransport::kTls:
-      return NICE_RELAY_TYPE_TURN_TLS;
+      // libnice (RFC 5245 mode) would speak plain TURN to the TLS port: a turns: server
+      // is given as TURN over TCP at its TlsTunnel.
+      return NICE_RELAY_TYPE_TURN_TCP;
     case RelayTransport::kUdp:
       break;
   }
@@ -152,22 +154,20 @@ Expected<void, std::string> PeerLink::make_agent() {
   // libnice numbers the servers in this order (the relay candidate's local preference);
   // route() maps a selected relay candidate back to its entry that way.
   tls_tunnels_.clear();
+  relay_addresses_.clear();
   for (const auto& t : config_.turn_servers) {
-    std::string host = t.host;
-    uint16_t port = t.port;
-    NiceRelayType type = nice_relay_type(t.transport);
+    RelayAddress at{t.host, t.port};
     if (t.transport == RelayTransport::kTls) {
-      // libnice would speak plain TURN to the TLS port: it goes over TCP through our tunnel.
       auto tunnel = TlsTunnel::shared(ctx_, {t.host, t.port, t.tls_name, config_.turn_ca_file});
       if (!tunnel) return unexpected(tunnel.error());
-      host = "127.0.0.1";
-      port = (*tunnel)->local_port();
-      type = NICE_RELAY_TYPE_TURN_TCP;
+      at = {"127.0.0.1", (*tunnel)->local_port()};
       tls_tunnels_.push_back(std::move(*tunnel));
     }
-    if (!nice_agent_set_relay_info(agent_, stream_id_, kComponent, host.c_str(), port,
-                                   t.username.c_str(), t.password.c_str(), type))
+    if (!nice_agent_set_relay_info(agent_, stream_id_, kComponent, at.host.c_str(), at.port,
+                                   t.username.c_str(), t.password.c_str(),
+                                   nice_relay_type(t.transport)))
       return unexpected("bad TURN server settings for " + t.host + ":" + std::to_string(t.port));
+    relay_addresses_.push_back(std::move(at));
   }
   g_signal_connect(agent_, "new-candidate-full", G_CALLBACK(on_nice_candidate), this);
   g_signal_connect(agent_, "candidate-gathering-done", G_CALLBACK(on_nice_gathering_done), this);
@@ -1057,30 +1057,21 @@ LinkRoute PeerLink::route() const {
     // public way to tell how the relay is reached; the address must agree.
     size_t index = (local->priority >> 14) & 0x7;
     const auto& servers = config_.turn_servers;
-    // A turns: server is reached through its tunnel: libnice names the tunnel's address.
-    auto same_address = [&](const TurnServer& t) {
-      std::string host = t.host;
-      uint16_t port = t.port;
-      if (t.transport == RelayTransport::kTls) {
-        auto tunnel = std::find_if(tls_tunnels_.begin(), tls_tunnels_.end(), [&](auto& tt) {
-          return tt->target().host == t.host && tt->target().port == t.port;
-        });
-        if (tunnel == tls_tunnels_.end()) return false;
-        host = "127.0.0.1";
-        port = (*tunnel)->local_port();
-      }
+    // Where libnice was told the server is (a turns: server's: its tunnel).
+    auto same_address = [&](size_t i) {
+      if (i >= relay_addresses_.size()) return false;
       NiceAddress a;
       nice_address_init(&a);
-      if (!nice_address_set_from_string(&a, host.c_str())) return false;
-      nice_address_set_port(&a, port);
+      if (!nice_address_set_from_string(&a, relay_addresses_[i].host.c_str())) return false;
+      nice_address_set_port(&a, relay_addresses_[i].port);
       return nice_address_equal(&a, &server) != FALSE;
     };
     const TurnServer* match = nullptr;
-    if (index < servers.size() && same_address(servers[index])) {
+    if (index < servers.size() && same_address(index)) {
       match = &servers[index];
     } else {
-      auto it = std::find_if(servers.begin(), servers.end(), same_address);
-      if (it != servers.end()) match = &*it;
+      for (size_t i = 0; i < servers.size() && !match; ++i)
+        if (same_address(i)) match = &servers[i];
     }
     if (match) {
       r.relay_scheme = match->transport == RelayTransport::kTls ? "turns" : "turn";

@@ -225,6 +225,12 @@ class PeerLink {
 
   NiceAgent* agent_ = nullptr;
   std::vector<std::shared_ptr<TlsTunnel>> tls_tunnels_;  // the turns: servers' (libnice: TCP)
+  // Where libnice was told each of config_.turn_servers is (a turns: server: its tunnel).
+  struct RelayAddress {
+    std::string host;
+    uint16_t port = 0;
+  };
+  std::vector<RelayAddress> relay_addresses_;
   guint stream_id_ = 0;
   bool started_ = false;
   bool gathering_done_ = false;

@@ -3,7 +3,6 @@
 #include <openssl/rand.h>
 
 #include <algorithm>
-#include <cstring>
 
 #include "mesh/core/codec.hpp"
 #include "mesh/core/fragmenter.hpp"
@@ -218,13 +217,13 @@ void MeshPeer::on_probe_reply(PeerId from, const ProbeReply& r) {
 
 void MeshPeer::sample_uplink() {
   if (stopped_ || !estimator_) return;
-  if (const auto d = probe_.deadline(); d && cfg_.monotonic_us() >= *d) finish_probe();
+  const int64_t now = cfg_.monotonic_us();
+  if (const auto d = probe_.deadline(); d && now >= *d) finish_probe();
   maybe_probe_uplink();
   if (!probe_done_ && !probe_.deadline() && !probed_.empty() &&
-      cfg_.monotonic_us() - first_probe_us_ >= kProbeGiveUpUs)
+      now - first_probe_us_ >= kProbeGiveUpUs)
     give_up_probe();
   std::vector<UplinkEstimator::LinkRtt> rtts;
-  const int64_t now = cfg_.monotonic_us();
   for (auto& [pid, e] : links_)
     if (e.connected && e.link) {
       const auto st = e.link->stats();
@@ -624,23 +623,26 @@ void MeshPeer::cut_through(LinkEntry& e, uint32_t msg_id, std::span<const uint8_
 void MeshPeer::on_link_rtcp(PeerId pid, const uint8_t* data, size_t len) {
   LinkEntry* e = entry(pid);
   if (!e) return;
-  // Dispatch on the APP name; anything else is not ours: ignore.
-  if (len >= 12 && std::memcmp(data + 8, "MNAK", 4) == 0) {
-    if (auto nack = unwrap_nack({data, len})) handle_nack(*e, *nack);
-    return;
+  const std::span<const uint8_t> packet(data, len);
+  switch (app_packet_kind(packet)) {  // malformed ones and anything not ours: ignored
+    case AppPacket::kControl:
+      if (auto msg = unwrap_control(packet)) {
+        std::vector<uint8_t> copy(msg->begin(), msg->end());
+        deliver(pid, copy);
+      }
+      break;
+    case AppPacket::kNack:
+      if (auto nack = unwrap_nack(packet)) handle_nack(*e, *nack);
+      break;
+    case AppPacket::kProbe:
+      if (auto p = unwrap_probe(packet)) on_probe(*e, *p);
+      break;
+    case AppPacket::kProbeReply:
+      if (auto r = unwrap_probe_reply(packet)) on_probe_reply(pid, *r);
+      break;
+    case AppPacket::kOther:
+      break;
   }
-  if (len >= 12 && std::memcmp(data + 8, "MPRB", 4) == 0) {
-    if (auto p = unwrap_probe({data, len})) on_probe(*e, *p);
-    return;
-  }
-  if (len >= 12 && std::memcmp(data + 8, "MPRR", 4) == 0) {
-    if (auto r = unwrap_probe_reply({data, len})) on_probe_reply(pid, *r);
-    return;
-  }
-  auto msg = unwrap_control({data, len});
-  if (!msg) return;
-  std::vector<uint8_t> copy(msg->begin(), msg->end());
-  deliver(pid, copy);
 }
 
 void MeshPeer::deliver(PeerId from, std::span<const uint8_t> msg) {

@@ -17,9 +17,11 @@ constexpr int64_t kDrainingUs = 5'000;
 UplinkEstimator::UplinkEstimator(const Config& cfg) : cfg_(cfg) {
   cfg_.min_bps = std::min(cfg_.min_bps, cfg_.max_bps);
   awaiting_ = cfg_.await_capacity;
-  budget_ = awaiting_            ? cfg_.min_bps
-            : cfg_.start_bps > 0 ? std::clamp(cfg_.start_bps, cfg_.min_bps, cfg_.max_bps)
-                                 : cfg_.max_bps;
+  budget_ = awaiting_ ? cfg_.min_bps : guess_bps();
+}
+
+uint64_t UplinkEstimator::guess_bps() const {
+  return cfg_.start_bps > 0 ? std::clamp(cfg_.start_bps, cfg_.min_bps, cfg_.max_bps) : cfg_.max_bps;
 }
 
 void UplinkEstimator::set_capacity(uint64_t bps, int64_t now_us) {
@@ -36,9 +38,7 @@ void UplinkEstimator::set_capacity(uint64_t bps, int64_t now_us) {
 void UplinkEstimator::capacity_unknown() {
   if (!awaiting_) return;
   awaiting_ = false;
-  if (cuts_ == 0)
-    budget_ =
-        cfg_.start_bps > 0 ? std::clamp(cfg_.start_bps, cfg_.min_bps, cfg_.max_bps) : cfg_.max_bps;
+  if (cuts_ == 0) budget_ = guess_bps();
 }
 
 int64_t UplinkEstimator::queue_delay(std::span<const LinkRtt> links) {

@@ -101,6 +101,8 @@ class UplinkEstimator {
   struct Floor {
     double ms = 0;
   };
+  // The start without a measured capacity: start_bps, or else max_bps.
+  uint64_t guess_bps() const;
   // Updates the per-link floors and returns the smallest queueing delay (-1: none).
   int64_t queue_delay(std::span<const LinkRtt> links);
 

@@ -6,8 +6,12 @@
 namespace meshcast::node {
 namespace {
 constexpr uint8_t kRtcpApp = 204;
-constexpr char kAppName[4] = {'M', 'E', 'S', 'H'};
 constexpr size_t kAppHeader = 12;  // V/P/subtype, PT, length, SSRC, name
+// The APP names of our packets.
+constexpr char kControlName[5] = "MESH";
+constexpr char kNackName[5] = "MNAK";
+constexpr char kProbeName[5] = "MPRB";
+constexpr char kProbeReplyName[5] = "MPRR";
 void put16(std::vector<uint8_t>& v, uint16_t x) {
   v.push_back(uint8_t(x >> 8));
   v.push_back(uint8_t(x));
@@ -16,7 +20,45 @@ void put32(std::vector<uint8_t>& v, uint32_t x) {
   put16(v, uint16_t(x >> 16));
   put16(v, uint16_t(x));
 }
+void put_app_header(std::vector<uint8_t>& p, size_t total, uint32_t ssrc, const char (&name)[5]) {
+  p.push_back(0x80);
+  p.push_back(kRtcpApp);
+  put16(p, uint16_t(total / 4 - 1));
+  put32(p, ssrc);
+  p.insert(p.end(), name, name + 4);
+}
+uint32_t get32(std::span<const uint8_t> b, size_t at) {
+  return (uint32_t(b[at]) << 24) | (uint32_t(b[at + 1]) << 16) | (uint32_t(b[at + 2]) << 8) |
+         b[at + 3];
+}
+uint16_t get16(std::span<const uint8_t> b, size_t at) { return uint16_t((b[at] << 8) | b[at + 1]); }
+// The APP packet's length when it is one named `name` that holds `body` bytes, else why not.
+Expected<size_t, std::string> app_length(std::span<const uint8_t> rtcp, const char (&name)[5],
+                                         size_t body, const char* what) {
+  const std::string w(what);
+  if (rtcp.size() < kAppHeader + body) return unexpected(w + ": too short");
+  if ((rtcp[0] >> 6) != 2 || rtcp[1] != kRtcpApp) return unexpected(w + ": not an RTCP APP packet");
+  const size_t len = (size_t((size_t(rtcp[2]) << 8) | rtcp[3]) + 1) * 4;
+  if (len > rtcp.size()) return unexpected(w + ": length beyond packet");
+  if (len < kAppHeader + body) return unexpected(w + ": length shorter than its fields");
+  if (std::memcmp(rtcp.data() + 8, name, 4) != 0)
+    return unexpected(w + ": APP name is not " + std::string(name));
+  return len;
+}
+constexpr size_t kProbeReplyBytes = kAppHeader + 16;
 }  // namespace
+
+AppPacket app_packet_kind(std::span<const uint8_t> rtcp) {
+  if (rtcp.size() < kAppHeader || rtcp[1] != kRtcpApp) return AppPacket::kOther;
+  const auto named = [&](const char(&name)[5]) {
+    return std::memcmp(rtcp.data() + 8, name, 4) == 0;
+  };
+  if (named(kControlName)) return AppPacket::kControl;
+  if (named(kNackName)) return AppPacket::kNack;
+  if (named(kProbeName)) return AppPacket::kProbe;
+  if (named(kProbeReplyName)) return AppPacket::kProbeReply;
+  return AppPacket::kOther;
+}
 
 std::vector<uint8_t> RtpWriter::wrap(std::span<const uint8_t> chunk, uint32_t timestamp) {
   std::vector<uint8_t> p;
@@ -58,11 +100,8 @@ std::vector<uint8_t> wrap_control(std::span<const uint8_t> msg, uint32_t ssrc) {
   if (total > kMaxWirePacket) return {};
   std::vector<uint8_t> p;
   p.reserve(total);
-  p.push_back(0x80);  // V=2, no padding bit: our own length field says where data ends
-  p.push_back(kRtcpApp);
-  put16(p, uint16_t(total / 4 - 1));
-  put32(p, ssrc);
-  p.insert(p.end(), kAppName, kAppName + 4);
+  // No padding bit: our own length field says where the message ends.
+  put_app_header(p, total, ssrc, kControlName);
   put16(p, uint16_t(msg.size()));
   p.insert(p.end(), msg.begin(), msg.end());
   p.resize(total, 0);
@@ -75,44 +114,12 @@ Expected<std::span<const uint8_t>, std::string> unwrap_control(std::span<const u
   if (rtcp[1] != kRtcpApp) return unexpected("rtcp: not an APP packet");
   size_t len = (size_t((size_t(rtcp[2]) << 8) | rtcp[3]) + 1) * 4;
   if (len > rtcp.size()) return unexpected("rtcp: length beyond packet");
-  for (int i = 0; i < 4; ++i)
-    if (rtcp[8 + i] != uint8_t(kAppName[i])) return unexpected("rtcp: APP name is not MESH");
+  if (std::memcmp(rtcp.data() + 8, kControlName, 4) != 0)
+    return unexpected("rtcp: APP name is not MESH");
   size_t n = (size_t(rtcp[12]) << 8) | rtcp[13];
   if (kAppHeader + 2 + n > len) return unexpected("rtcp: message longer than packet");
   return rtcp.subspan(kAppHeader + 2, n);
 }
-
-namespace {
-void put_app_header(std::vector<uint8_t>& p, size_t total, uint32_t ssrc, const char (&name)[5]) {
-  p.push_back(0x80);
-  p.push_back(kRtcpApp);
-  put16(p, uint16_t(total / 4 - 1));
-  put32(p, ssrc);
-  p.insert(p.end(), name, name + 4);
-}
-uint32_t get32(std::span<const uint8_t> b, size_t at) {
-  return (uint32_t(b[at]) << 24) | (uint32_t(b[at + 1]) << 16) | (uint32_t(b[at + 2]) << 8) |
-         b[at + 3];
-}
-uint16_t get16(std::span<const uint8_t> b, size_t at) { return uint16_t((b[at] << 8) | b[at + 1]); }
-// The APP packet's length when it is one named `name` that holds `body` bytes, else why not.
-Expected<size_t, std::string> app_length(std::span<const uint8_t> rtcp, const char (&name)[5],
-                                         size_t body, const char* what) {
-  const std::string w(what);
-  if (rtcp.size() < kAppHeader + body) return unexpected(w + ": too short");
-  if ((rtcp[0] >> 6) != 2 || rtcp[1] != kRtcpApp) return unexpected(w + ": not an RTCP APP packet");
-  const size_t len = (size_t((size_t(rtcp[2]) << 8) | rtcp[3]) + 1) * 4;
-  if (len > rtcp.size()) return unexpected(w + ": length beyond packet");
-  if (len < kAppHeader + body) return unexpected(w + ": length shorter than its fields");
-  if (std::memcmp(rtcp.data() + 8, name, 4) != 0)
-    return unexpected(w + ": APP name is not " + std::string(name));
-  return len;
-}
-constexpr char kNackName[5] = "MNAK";
-constexpr char kProbeName[5] = "MPRB";
-constexpr char kProbeReplyName[5] = "MPRR";
-constexpr size_t kProbeReplyBytes = kAppHeader + 16;
-}  // namespace
 
 std::vector<uint8_t> wrap_nack(const ChunkNack& nack, uint32_t ssrc) {
   size_t n = std::min(nack.indices.size(), kMaxNackIndices);

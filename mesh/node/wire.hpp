@@ -27,6 +27,10 @@ struct RtpWriter {
 // or is malformed.
 Expected<std::span<const uint8_t>, std::string> unwrap_chunk(std::span<const uint8_t> rtp);
 
+// Which of our RTCP APP packets `rtcp` is, by its name alone (its parser checks the rest).
+enum class AppPacket { kControl, kNack, kProbe, kProbeReply, kOther };
+AppPacket app_packet_kind(std::span<const uint8_t> rtcp);
+
 // Builds an RTCP APP packet carrying `msg`; fails (empty) if msg is too large.
 std::vector<uint8_t> wrap_control(std::span<const uint8_t> msg, uint32_t ssrc);
 Expected<std::span<const uint8_t>, std::string> unwrap_control(std::span<const uint8_t> rtcp);

@@ -536,9 +536,9 @@ TEST_F(LinkTest, UnreachableStunAndTurnServersDoNotBlockTheLink) {
   auto o = options();
   o.offerer_config.stun_host = "127.0.0.1";
   o.offerer_config.stun_port = 9;
-  TurnServer udp{"127.0.0.1", 9, "user", "pass", RelayTransport::kUdp};
-  TurnServer tcp{"127.0.0.1", 9, "user", "pass", RelayTransport::kTcp};
-  TurnServer tls{"127.0.0.1", 9, "user", "pass", RelayTransport::kTls};
+  TurnServer udp{"127.0.0.1", 9, "user", "pass", RelayTransport::kUdp, ""};
+  TurnServer tcp{"127.0.0.1", 9, "user", "pass", RelayTransport::kTcp, ""};
+  TurnServer tls{"127.0.0.1", 9, "user", "pass", RelayTransport::kTls, ""};
   o.answerer_config.turn_servers = {udp, tcp, tls};
   connect_pair(std::move(o));
   EXPECT_EQ(pair_->offerer->stats().cipher, Cipher::kAeadAes128Gcm);

@@ -190,3 +190,18 @@ TEST(Wire, ProbeReplyRoundTripAndMalformed) {
   ver[0] = 0x40;
   EXPECT_EQ(reply_error(ver), "probe reply: not an RTCP APP packet");
 }
+
+TEST(Wire, AppPacketKindIsTheNameOfOurApps) {
+  EXPECT_EQ(app_packet_kind(wrap_control(std::vector<uint8_t>{1, 2}, 1)), AppPacket::kControl);
+  EXPECT_EQ(app_packet_kind(wrap_nack({1, {2}}, 1)), AppPacket::kNack);
+  EXPECT_EQ(app_packet_kind(wrap_probe({1, 0, 2, true}, 64, 1)), AppPacket::kProbe);
+  EXPECT_EQ(app_packet_kind(wrap_probe_reply({1, 1, 2, 3}, 1)), AppPacket::kProbeReply);
+  auto other = wrap_nack({1, {2}}, 1);
+  other[11] = 'X';  // an APP packet of someone else's
+  EXPECT_EQ(app_packet_kind(other), AppPacket::kOther);
+  auto sr = wrap_nack({1, {2}}, 1);
+  sr[1] = 200;  // not APP at all
+  EXPECT_EQ(app_packet_kind(sr), AppPacket::kOther);
+  EXPECT_EQ(app_packet_kind(std::vector<uint8_t>(11, 0x80)), AppPacket::kOther);  // too short
+  EXPECT_EQ(app_packet_kind(std::vector<uint8_t>{}), AppPacket::kOther);
+}
