@@ -87,6 +87,8 @@ const std::map<std::string, Knob>& node_knobs() {
       N_KNOB("max_candidates", max_candidates, uint32_t),
       N_KNOB("silent_parent_strikes", silent_parent_strikes, uint32_t),
       N_KNOB("preempt_upload_percent", preempt_upload_percent, uint32_t),
+      N_KNOB("home_below_slots", home_below_slots, uint32_t),
+      N_KNOB("foreign_children", foreign_children, uint32_t),
       N_KNOB("startup_lookback_segments", startup_lookback_segments, uint32_t),
       N_KNOB("startup_unanswered_max", startup_unanswered_max, uint32_t),
       N_KNOB("unknown_depth_hops", unknown_depth_hops, uint32_t),

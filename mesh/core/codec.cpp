@@ -53,7 +53,7 @@ struct Reader {
 uint32_t bm_bytes(const BufferMap& b) { return (uint32_t(b.count) + 7) / 8; }
 
 size_t body_size(const Hello&) { return 8 + 4 + 1 + 1; }
-size_t body_size(const BufferMap& b) { return 4 + 2 + 1 + 1 + b.substreams + bm_bytes(b); }
+size_t body_size(const BufferMap& b) { return 4 + 2 + 1 + 1 + 1 + b.substreams + bm_bytes(b); }
 size_t body_size(const Request&) { return 4 + 4; }
 size_t body_size(const Subscribe&) { return 6; }
 size_t body_size(const SubscribeAck&) { return 2; }
@@ -88,6 +88,7 @@ void put(Writer& w, const BufferMap& m) {
   w.u16(m.count);
   w.u8(m.spare_slots);
   w.u8(m.substreams);
+  w.u8(m.home);
   for (uint32_t i = 0; i < m.substreams && i < kMaxSubstreams; ++i) w.u8(m.depth[i]);
   const uint32_t nbytes = bm_bytes(m);
   for (uint32_t i = 0; i < nbytes; ++i) w.u8(uint8_t(m.bits[i / 8] >> (8 * (i % 8))));
@@ -155,7 +156,10 @@ bool get(Reader& r, BufferMap& m) {
   m.count = r.u16();
   m.spare_slots = r.u8();
   m.substreams = r.u8();
-  if (!r.ok || m.count > kMaxBufferMapBits || m.substreams > kMaxSubstreams) return false;
+  m.home = r.u8();
+  if (!r.ok || m.count > kMaxBufferMapBits || m.substreams > kMaxSubstreams ||
+      (m.home != kNoHome && m.home >= m.substreams))
+    return false;
   for (uint32_t i = 0; i < m.substreams; ++i) m.depth[i] = r.u8();
   const uint32_t nbytes = bm_bytes(m);
   if (!r.need(nbytes)) return false;

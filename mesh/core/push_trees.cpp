@@ -18,6 +18,17 @@ PushTrees::PushTrees(const NodeConfig& cfg, PartnerSet& partners, Outbox& out, N
   silent_parent_.fill(kNoPeer);
   // The source is every tree's root; a viewer has no depth until a parent takes it.
   depth_.fill(cfg_.is_source ? 0 : kNoDepth);
+  if (!cfg_.is_source && cfg_.substreams > 1 && total_slots() < cfg_.home_below_slots)
+    home_ = uint8_t(rng_.next() % cfg_.substreams);
+}
+
+uint32_t PushTrees::relay_value(const Partner& q, uint32_t j) const {
+  if (!q.has_bm || q.bm.home == kNoHome) return q.upload_kbps;
+  return q.bm.home == j ? q.upload_kbps : 0;
+}
+
+bool PushTrees::foreign_full(uint32_t j) const {
+  return home_ != kNoHome && j != home_ && children_[j] >= cfg_.foreign_children;
 }
 
 uint32_t PushTrees::total_slots() const {
@@ -40,8 +51,9 @@ void PushTrees::fill_map(BufferMap& bm, TimeUs now) const {
     if (cfg_.is_source)
       bm.depth[j] = children_[j] >= cfg_.source_copies && !idle_replaceable(j, now) ? kNoDepth : 0;
     else
-      bm.depth[j] = parent_[j] == kNoPeer ? kNoDepth : depth_[j];
+      bm.depth[j] = parent_[j] == kNoPeer || foreign_full(j) ? kNoDepth : depth_[j];
   }
+  bm.home = home_;
   bm.spare_slots = uint8_t(spare_slots());
   if (cfg_.is_source && bm.spare_slots == 0)
     for (uint32_t j = 0; j < cfg_.substreams; ++j)
@@ -135,7 +147,7 @@ Partner* PushTrees::slowest_child(int only_substream, uint32_t* substream, const
     for (uint32_t k = 0; k < cfg_.substreams; ++k) {
       if (!(q.child_mask & bit(k)) || (only_substream >= 0 && k != uint32_t(only_substream)))
         continue;
-      if (!slowest || q.upload_kbps < slowest->upload_kbps) {
+      if (!slowest || relay_value(q, k) < relay_value(*slowest, *substream)) {
         slowest = &q;
         *substream = k;
       }
@@ -232,8 +244,9 @@ bool PushTrees::preempt_slowest(Partner& newcomer, uint32_t j, int only_substrea
   }
   uint32_t slow_j = 0;
   Partner* slowest = slowest_child(only_substream, &slow_j, &newcomer);
-  if (!slowest || uint64_t(newcomer.upload_kbps) * 100 <
-                      uint64_t(slowest->upload_kbps) * cfg_.preempt_upload_percent)
+  const uint64_t value = relay_value(newcomer, j);
+  if (!slowest || value == 0 ||
+      value * 100 < uint64_t(relay_value(*slowest, slow_j)) * cfg_.preempt_upload_percent)
     return false;
   drop_child(*slowest, slow_j);
   accept_child(newcomer, j, now);
@@ -277,6 +290,11 @@ void PushTrees::on_subscribe(Partner& p, const Subscribe& m, TimeUs now) {
     // (which keeps depth(parent) < depth(child) on every edge, so no cycle can form).
     if (parent_[j] == kNoPeer || depth_[j] >= m.depth || (p.parent_mask & bit(j))) {
       r.reason = RejectReason::kDepth;
+      out_.send(from, r);
+      return;
+    }
+    if (foreign_full(j)) {
+      r.reason = RejectReason::kBusy;
       out_.send(from, r);
       return;
     }
@@ -373,8 +391,8 @@ void PushTrees::forward(const Segment& seg, uint32_t j, PeerId except, TimeUs no
   size_t nk = 0;
   for (auto& q : partners_)
     if ((q.child_mask & bit(j)) && q.id != except && nk < kids.size()) kids[nk++] = &q;
-  std::stable_sort(kids.begin(), kids.begin() + long(nk), [](const Partner* a, const Partner* b) {
-    return a->upload_kbps > b->upload_kbps;
+  std::stable_sort(kids.begin(), kids.begin() + long(nk), [&](const Partner* a, const Partner* b) {
+    return relay_value(*a, j) > relay_value(*b, j);
   });
   for (size_t i = 0; i < nk; ++i) {
     bucket_.spend(double(seg.header.size), now);
@@ -387,7 +405,8 @@ void PushTrees::forward(const Segment& seg, uint32_t j, PeerId except, TimeUs no
 PeerId PushTrees::first_child(uint32_t j, PeerId except) const {
   const Partner* first = nullptr;
   for (auto& q : partners_)  // forward()'s order: fastest first, ties by partner order
-    if ((q.child_mask & bit(j)) && q.id != except && (!first || q.upload_kbps > first->upload_kbps))
+    if ((q.child_mask & bit(j)) && q.id != except &&
+        (!first || relay_value(q, j) > relay_value(*first, j)))
       first = &q;
   return first ? first->id : kNoPeer;
 }

@@ -28,6 +28,7 @@ class PushTrees {
   uint8_t depth(uint32_t j) const { return depth_[j]; }
   uint32_t children(uint32_t j) const { return children_[j]; }
   TimeUs push_lag(uint32_t j) const { return push_lag_[j]; }
+  uint8_t home() const { return home_; }
   // Push slots the upload buys (the source: copies x K), children summed over sub-streams,
   // and the slots left (what buffer maps announce).
   uint32_t total_slots() const;
@@ -81,6 +82,10 @@ class PushTrees {
   // Children of sub-stream j the fan-out bound admits at the current upload.
   uint32_t fanout_limit() const;
   TimeUs parent_estimate(const Partner& q, uint32_t j) const;
+  // What q's copy of sub-stream j is worth to the tree: its upload if it relays for j.
+  uint32_t relay_value(const Partner& q, uint32_t j) const;
+  // A sub-stream other than our home one with its foreign_children taken.
+  bool foreign_full(uint32_t j) const;
   // The sub-stream whose pushes arrive balance_spread or more behind the fastest one's, or
   // kMaxSubstreams.
   uint32_t lagging_substream() const;
@@ -99,7 +104,7 @@ class PushTrees {
   void accept_child(Partner& q, uint32_t j, TimeUs now);
   // Tells q it is no longer our child on sub-stream j and forgets it there.
   void drop_child(Partner& q, uint32_t j);
-  // The child (and its sub-stream) with the least declared upload, the first on ties.
+  // The child (and its sub-stream) worth least to its tree (relay_value), the first on ties.
   Partner* slowest_child(int only_substream, uint32_t* substream, const Partner* except = nullptr);
 
   const NodeConfig& cfg_;
@@ -109,6 +114,7 @@ class PushTrees {
   Rng& rng_;
   TokenBucket& bucket_;
 
+  uint8_t home_ = kNoHome;
   std::array<PeerId, kMaxSubstreams> parent_{};
   std::array<PeerId, kMaxSubstreams> pending_sub_{};
   std::array<TimeUs, kMaxSubstreams> pending_sub_at_{};

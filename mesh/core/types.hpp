@@ -19,5 +19,6 @@ inline constexpr uint32_t kMaxWindow = 256;         // segments a node keeps
 inline constexpr uint32_t kMaxPayload = 1u << 20;   // 1 MiB per segment: bounds decoder memory
 inline constexpr uint32_t kMaxRedirects = 4;
 inline constexpr uint8_t kNoDepth = 255;  // not attached to a push tree
+inline constexpr uint8_t kNoHome = 255;   // relays for every sub-stream (BufferMap::home)
 
 }  // namespace meshcast::mesh

@@ -16,6 +16,7 @@ std::vector<Message> samples() {
   bm.count = 70;
   bm.spare_slots = 3;
   bm.substreams = 4;
+  bm.home = 2;
   bm.depth = {0, 1, 2, kNoDepth};
   bm.set(1000);
   bm.set(1063);
@@ -65,7 +66,8 @@ TEST(Codec, BufferMapBitsSurvive) {
   const auto& d = std::get<BufferMap>(*out);
   for (uint32_t n = 990; n < 1080; ++n) EXPECT_EQ(d.has(n), bm.has(n)) << n;
   EXPECT_EQ(d.depth[3], kNoDepth);
-  EXPECT_EQ(encoded_size(bm), 1u + 4 + 2 + 1 + 1 + 4 + 9);  // 70 bits -> 9 bytes
+  EXPECT_EQ(d.home, 2);
+  EXPECT_EQ(encoded_size(bm), 1u + 4 + 2 + 1 + 1 + 1 + 4 + 9);  // 70 bits -> 9 bytes
 }
 
 TEST(Codec, SegmentWithoutPayloadEncodesZeros) {
@@ -110,6 +112,15 @@ TEST(Codec, MalformedValuesRejected) {
   bm = encode(samples()[1]);
   bm[8] = 17;
   EXPECT_FALSE(decode(bm));
+  // Home sub-stream: one of the K, or none (255).
+  bm = encode(samples()[1]);
+  ASSERT_EQ(bm[9], 2);
+  bm[9] = 4;
+  EXPECT_EQ(decode_error(bm), DecodeError::kBadValue);
+  bm[9] = 200;
+  EXPECT_EQ(decode_error(bm), DecodeError::kBadValue);
+  bm[9] = kNoHome;
+  EXPECT_TRUE(decode(bm));
   // Non-canonical: a bit set beyond count.
   bm = encode(samples()[1]);
   bm.back() |= 0x80;  // bit 71 of a 70-bit map

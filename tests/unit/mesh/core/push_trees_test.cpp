@@ -1,5 +1,6 @@
 // PushTrees on its own: the source's copy cap, preemption by faster uploaders, cycle
-// avoidance, fastest-first forwarding, silent parents and shedding children.
+// avoidance, fastest-first forwarding, home sub-streams, silent parents and shedding
+// children.
 #include "mesh/core/push_trees.hpp"
 
 #include <gtest/gtest.h>
@@ -119,6 +120,107 @@ TEST(NodePushTrees, ForwardsToTheFastestChildFirst) {
   outs = n.take();
   ASSERT_EQ(outs.size(), 1u);
   EXPECT_EQ(outs[0].peer, 1u);
+}
+
+// A partner that announced sub-stream `home` as the one it relays for.
+Partner& relaying_for(NodeParts& n, PeerId id, uint32_t upload_kbps, uint8_t home) {
+  Partner& p = n.partner(id, upload_kbps, 0);
+  BufferMap bm = map_of({}, n.cfg.substreams, kNoDepth, 8);
+  bm.home = home;
+  NodeParts::show(p, bm, 0);
+  return p;
+}
+
+TEST(NodePushTrees, ChildrenThatRelayTheSubStreamAreForwardedFirst) {
+  NodeParts n(parts_cfg(true, 4));
+  Partner& fast_foreign = relaying_for(n, 1, 4000, 1);
+  Partner& slow_home = relaying_for(n, 2, 1000, 0);
+  n.trees.on_subscribe(fast_foreign, Subscribe{0, kNoDepth}, 0);
+  n.trees.on_subscribe(slow_home, Subscribe{0, kNoDepth}, 0);
+  n.take();
+  // The 4 Mbit/s child is a leaf of tree 0: its upload goes to tree 1.
+  EXPECT_EQ(n.trees.first_child(0, kNoPeer), 2u);
+  Segment s;
+  s.header.number = 4;  // sub-stream 0
+  s.header.size = 500;
+  n.trees.forward(s, 0, kNoPeer, 0);
+  auto outs = n.take();
+  ASSERT_EQ(outs.size(), 2u);
+  EXPECT_EQ(outs[0].peer, 2u);
+  EXPECT_EQ(outs[1].peer, 1u);
+}
+
+TEST(NodePushTrees, AHomeSubscriberTakesTheSlotOfAChildThatRelaysElsewhere) {
+  NodeConfig c = parts_cfg(true, 4);
+  c.source_copies = 1;
+  NodeParts n(c);
+  Partner& foreign = relaying_for(n, 1, 4000, 3);
+  Partner& home = relaying_for(n, 2, 1000, 0);
+  Partner& other_foreign = relaying_for(n, 3, 8000, 2);
+  n.trees.on_subscribe(foreign, Subscribe{0, kNoDepth}, 0);
+  n.take();
+  // A leaf of tree 0 does not displace another leaf, however fast it uploads.
+  n.trees.on_subscribe(other_foreign, Subscribe{0, kNoDepth}, 0);
+  EXPECT_EQ(rejects(n.take(), RejectReason::kBusy).size(), 1u);
+  // A relay of tree 0 does, however slow.
+  n.trees.on_subscribe(home, Subscribe{0, kNoDepth}, 0);
+  auto outs = n.take();
+  auto dropped = rejects(outs, RejectReason::kDropped);
+  ASSERT_EQ(dropped.size(), 1u);
+  EXPECT_EQ(dropped[0].first, 1u);
+  ASSERT_EQ(sent<SubscribeAck>(outs).size(), 1u);
+  EXPECT_EQ(home.child_mask, 1);
+  EXPECT_EQ(foreign.child_mask, 0);
+}
+
+TEST(NodePushTrees, OnlyAViewerWithFewSlotsHasAHome) {
+  NodeConfig c = parts_cfg(false, 4);
+  c.home_below_slots = 8;
+  c.upload_bps = 2'000'000;  // 6 slots
+  EXPECT_LT(NodeParts(c).trees.home(), 4);
+  c.upload_bps = 4'000'000;  // 13 slots
+  EXPECT_EQ(NodeParts(c).trees.home(), kNoHome);
+  c.home_below_slots = 0;
+  c.upload_bps = 1'000'000;
+  EXPECT_EQ(NodeParts(c).trees.home(), kNoHome);
+  NodeConfig src = parts_cfg(true, 4);
+  src.home_below_slots = 255;
+  EXPECT_EQ(NodeParts(src).trees.home(), kNoHome);
+}
+
+TEST(NodePushTrees, AViewerAnnouncesItsHomeAndBoundsForeignChildren) {
+  NodeConfig c = parts_cfg(false, 4);
+  c.upload_bps = 8'000'000;  // 27 slots
+  c.home_below_slots = 255;
+  c.foreign_children = 1;
+  NodeParts n(c);
+  const uint8_t home = n.trees.home();
+  ASSERT_LT(home, 4);
+  const uint8_t other = uint8_t((home + 1) % 4);
+  Partner& p = n.partner(9, 4000, 0);
+  NodeParts::show(p, map_of({}, 4, 0, 10), 0);
+  n.trees.manage(0);
+  n.take();
+  for (uint8_t j = 0; j < 4; ++j) n.trees.on_ack(p, SubscribeAck{j, 0}, 0);
+  BufferMap bm;
+  bm.substreams = 4;
+  n.trees.fill_map(bm, 0);
+  EXPECT_EQ(bm.home, home);
+  EXPECT_EQ(bm.depth[other], 1);
+  Partner& a = n.partner(1, 1000, 0);
+  Partner& b = n.partner(2, 1000, 0);
+  n.trees.on_subscribe(a, Subscribe{other, kNoDepth}, 0);
+  EXPECT_EQ(sent<SubscribeAck>(n.take()).size(), 1u);
+  // Its one foreign slot in that sub-stream is taken: the map says so, a subscriber is
+  // refused, and the home sub-stream still takes children.
+  n.trees.fill_map(bm, 0);
+  EXPECT_EQ(bm.depth[other], kNoDepth);
+  EXPECT_EQ(bm.depth[home], 1);
+  n.trees.on_subscribe(b, Subscribe{other, kNoDepth}, 0);
+  EXPECT_EQ(rejects(n.take(), RejectReason::kBusy).size(), 1u);
+  n.trees.on_subscribe(b, Subscribe{home, kNoDepth}, 0);
+  EXPECT_EQ(sent<SubscribeAck>(n.take()).size(), 1u);
+  EXPECT_EQ(n.trees.children(home), 1u);
 }
 
 TEST(NodePushTrees, AParentThatNeverPushesIsLeftWithStrikes) {
