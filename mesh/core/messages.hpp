@@ -37,7 +37,7 @@ struct BufferMap {
   uint16_t count = 0;  // <= kMaxBufferMapBits
   uint8_t spare_slots = 0;
   uint8_t substreams = 0;  // number of entries in depth (<= kMaxSubstreams)
-  // The one sub-stream the sender relays for (kNoHome: any; the source, older peers).
+  // The one sub-stream the sender relays for (kNoHome: all alike, as the source does).
   uint8_t home = kNoHome;
   std::array<uint8_t, kMaxSubstreams> depth{};
   std::array<uint64_t, kMaxBufferMapBits / 64> bits{};

@@ -97,10 +97,10 @@ struct NodeConfig {
   // Full of children: a newcomer declaring this % of our slowest child's upload takes its slot.
   uint32_t preempt_upload_percent = 150;
   // A viewer with fewer push slots than home_below_slots relays for one home sub-stream
-  // (random), whose slots it gives first: spread over K trees, its few slots make chains;
-  // all in one tree, its fan-out there is K times larger, so trees are shallower
-  // (SplitStream). Children of other sub-streams take a slot only while it is free, and at
-  // most foreign_children per sub-stream (255: no bound). 0: nobody has a home.
+  // (random, drawn once at start), whose slots it gives first: spread over K trees, few
+  // slots make chains; all in one tree, the fan-out there is K times larger, so trees are
+  // shallower (SplitStream). Children of other sub-streams take a slot only while it is
+  // free, at most foreign_children per sub-stream (255: no bound). 0: nobody has a home.
   uint32_t home_below_slots = 0;
   uint32_t foreign_children = 255;
 
