@@ -391,9 +391,8 @@ void PushTrees::forward(const Segment& seg, uint32_t j, PeerId except, TimeUs no
   size_t nk = 0;
   for (auto& q : partners_)
     if ((q.child_mask & bit(j)) && q.id != except && nk < kids.size()) kids[nk++] = &q;
-  std::stable_sort(kids.begin(), kids.begin() + long(nk), [&](const Partner* a, const Partner* b) {
-    return relay_value(*a, j) > relay_value(*b, j);
-  });
+  std::stable_sort(kids.begin(), kids.begin() + long(nk),
+                   [&](const Partner* a, const Partner* b) { return serves_before(*a, *b, j); });
   for (size_t i = 0; i < nk; ++i) {
     bucket_.spend(double(seg.header.size), now);
     ++stats_.segments_pushed;
@@ -404,9 +403,8 @@ void PushTrees::forward(const Segment& seg, uint32_t j, PeerId except, TimeUs no
 
 PeerId PushTrees::first_child(uint32_t j, PeerId except) const {
   const Partner* first = nullptr;
-  for (auto& q : partners_)  // forward()'s order: fastest first, ties by partner order
-    if ((q.child_mask & bit(j)) && q.id != except &&
-        (!first || relay_value(q, j) > relay_value(*first, j)))
+  for (auto& q : partners_)  // forward()'s order, ties by partner order
+    if ((q.child_mask & bit(j)) && q.id != except && (!first || serves_before(q, *first, j)))
       first = &q;
   return first ? first->id : kNoPeer;
 }

@@ -84,6 +84,10 @@ class PushTrees {
   TimeUs parent_estimate(const Partner& q, uint32_t j) const;
   // What q's copy of sub-stream j is worth to the tree: its upload if it relays for j.
   uint32_t relay_value(const Partner& q, uint32_t j) const;
+  // forward()'s order: a before b among the children of sub-stream j (stable otherwise).
+  bool serves_before(const Partner& a, const Partner& b, uint32_t j) const {
+    return relay_value(a, j) > relay_value(b, j);
+  }
   // A sub-stream other than our home one with its foreign_children taken.
   bool foreign_full(uint32_t j) const;
   // The sub-stream whose pushes arrive balance_spread or more behind the fastest one's, or
