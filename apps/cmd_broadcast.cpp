@@ -33,6 +33,11 @@ const char* kHelp =
     "  --av-marks           test pattern + tone only: a white frame and a 100 ms beep at the\n"
     "                       same instant every second (A/V sync measurement)\n"
     "  --synthetic          send a synthetic payload at the bit rate instead of encoding\n"
+    "  --whip-listen ADDR:PORT  take the media from a WHIP publisher (OBS, a browser,\n"
+    "                       GStreamer) instead of capturing: POST offers to\n"
+    "                       http://ADDR:PORT/whip; VP8 or H.264 + Opus pass through\n"
+    "                       unchanged at the publisher's size (docs/whip-whep.md)\n"
+    "  --whip-token TOKEN   the bearer token WHIP publishers must send\n"
     "  --bitrate KBPS       total media bit rate, audio included (default 800)\n"
     "  --segment-ms MS      segment duration (default 200)\n"
     "  --copies N           most stream copies the broadcaster uploads (default 4)\n"
@@ -48,14 +53,16 @@ const char* kHelp =
     "  meshcast broadcast --stream film --video file:film.mp4 --audio file:film.mp4 \\\n"
     "      --video-size 1280x720 --fps 30 --bitrate 1500\n"
     "  meshcast broadcast --stream team --private --view-key s3cret --bitrate 500\n"
+    "  meshcast broadcast --stream live --whip-listen 127.0.0.1:8080 --whip-token s3cret\n"
     "\nExit codes: 0 ok, 1 failure, 2 usage (also: unusable identity key file), 3 refused\n"
     "(name taken, or bound to another identity key), 4 tracker unreachable.\n";
 
 int run(int argc, char** argv) {
   Args a(argc, argv, {"private", "quiet", "synthetic", "av-marks"},
-         {"tracker", "stream", "id", "identity", "video", "audio", "video-size", "fps", "bitrate",
-          "segment-ms", "copies", "view-key", "duration", "stats", "log-level", "local-address",
-          "stun", "turn", "turn-ca"});
+         {"tracker",    "stream",      "id",        "identity",      "video",  "audio",
+          "video-size", "fps",         "bitrate",   "segment-ms",    "copies", "view-key",
+          "duration",   "stats",       "log-level", "local-address", "stun",   "turn",
+          "turn-ca",    "whip-listen", "whip-token"});
   if (a.help()) {
     std::printf(kHelp, kIdentityOptionsHelp, kLinkOptionsHelp);
     return kExitOk;
@@ -92,7 +99,32 @@ int run(int argc, char** argv) {
   if (err.empty() && a.has("synthetic") &&
       (a.has("video-size") || a.has("fps") || a.has("av-marks")))
     err = "--synthetic sends no video: --video-size, --fps and --av-marks do not apply";
-  if (err.empty() && !a.has("synthetic")) {
+  if (err.empty() && a.has("whip-token") && !a.has("whip-listen"))
+    err = "--whip-token needs --whip-listen";
+  if (err.empty() && a.has("whip-listen")) {
+    for (const char* o : {"synthetic", "video", "audio", "video-size", "fps", "av-marks"})
+      if (err.empty() && a.has(o))
+        err = std::string("--whip-listen takes the media from the publisher: --") + o +
+              " does not apply";
+    auto listen = parse_listen_address(a.get("whip-listen"));
+    if (err.empty() && !listen)
+      err =
+          "--whip-listen must be IP:PORT, [IPv6]:PORT or PORT, got '" + a.get("whip-listen") + "'";
+    if (err.empty()) {
+      WhipIngestOptions w;
+      w.http.host = listen->first;
+      w.http.port = listen->second;
+      w.http.path = "/whip";
+      w.http.token = a.get("whip-token");
+      w.source.leg = leg_config_from(o.link);
+      o.whip = w;
+      if (w.http.token.empty() && listen->first != "127.0.0.1" && listen->first != "::1")
+        std::fprintf(stderr,
+                     "meshcast broadcast: warning: anyone who reaches %s can publish into this "
+                     "stream; set --whip-token\n",
+                     a.get("whip-listen").c_str());
+    }
+  } else if (err.empty() && !a.has("synthetic")) {
     media::BroadcastConfig mc;
     auto v = media::parse_source_spec(a.get("video", "test"));
     auto au = media::parse_source_spec(a.get("audio", "test"));

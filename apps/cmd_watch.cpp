@@ -20,7 +20,7 @@ const char* kHelp =
     "Usage: meshcast watch --tracker URL --stream NAME [options]\n\n"
     "Joins a stream, connects to the neighbours the tracker suggests (ICE + DTLS-SRTP),\n"
     "verifies every segment's signature, relays to partners within its upload budget and\n"
-    "plays (a window when a display exists), records a WebM file, or only counts.\n\n"
+    "plays (a window when a display exists), records a file, or only counts.\n\n"
     "Options:\n"
     "  --tracker URL        tracker WebSocket (default ws://127.0.0.1:8700/ws)\n"
     "                       URL1,URL2,...: instances of one tracker cluster, tried in a\n"
@@ -28,7 +28,12 @@ const char* kHelp =
     "  --stream NAME        stream to watch (required)\n"
     "  --view-key KEY       key of a private stream\n"
     "  --id ID              peer id at the tracker (default: assigned)\n"
-    "  --out OUT            auto | display | null | FILE.webm (default auto). auto and\n"
+    "  --out OUT            auto | display | null | FILE (default auto). The file's\n"
+    "                       extension picks the container: .webm (VP8), .mkv (VP8 or\n"
+    "                       H.264), .mp4 (H.264), all with Opus; any other extension is\n"
+    "                       written as WebM. A video codec the container cannot hold\n"
+    "                       (H.264 into WebM, VP8 into MP4) fails at the first segment,\n"
+    "                       when the stream's codec is known. auto and\n"
     "                       display open a window (OpenGL, XVideo or X11 sink) titled with\n"
     "                       the stream name and play the sound; with no usable display they\n"
     "                       stop at once with exit code 6 (use --out null or a file there).\n"
@@ -40,6 +45,11 @@ const char* kHelp =
     "                       uplink and follows what the links see (RTT growth, partners'\n"
     "                       NACKs), so children beyond it go elsewhere; off: the budget\n"
     "                       is --max-upload (or 4x the stream rate) whatever the uplink\n"
+    "  --whep-listen ADDR:PORT  also serve what this viewer plays to browsers: open\n"
+    "                       http://ADDR:PORT/ (player page) or point a WHEP client at\n"
+    "                       http://ADDR:PORT/whep; --out then defaults to null\n"
+    "  --whep-token TOKEN   the bearer token WHEP clients must send (?token= on the page)\n"
+    "  --whep-max N         most browser legs served at once, 1..64 (default 8)\n"
     "  --duration S         stop after S seconds (default: until Ctrl-C)\n"
     "  --stats FILE.jsonl   one JSON status line per second\n"
     "  --quiet              no live status line\n"
@@ -48,6 +58,8 @@ const char* kHelp =
     "Examples:\n"
     "  meshcast watch --stream demo\n"
     "  meshcast watch --stream team --view-key s3cret --out team.webm --duration 30\n"
+    "  meshcast watch --stream obs --out obs.mkv    (any codec; .mp4 for H.264 streams)\n"
+    "  meshcast watch --stream live --whep-listen 127.0.0.1:8081\n"
     "\nExit codes: 0 ok (also: window closed), 1 failure, 2 usage, 3 refused (private\n"
     "stream, wrong/missing key), 4 tracker unreachable or no such stream, 6 no display for\n"
     "--out auto|display.\n";
@@ -55,7 +67,8 @@ const char* kHelp =
 int run(int argc, char** argv) {
   Args a(argc, argv, {"quiet"},
          {"tracker", "stream", "view-key", "id", "identity", "out", "max-upload", "duration",
-          "stats", "log-level", "local-address", "stun", "turn", "turn-ca", "upload-estimate"});
+          "stats", "log-level", "local-address", "stun", "turn", "turn-ca", "upload-estimate",
+          "whep-listen", "whep-token", "whep-max"});
   if (a.help()) {
     std::printf(kHelp, kIdentityOptionsHelp, kLinkOptionsHelp);
     return kExitOk;
@@ -79,8 +92,30 @@ int run(int argc, char** argv) {
     else
       err = url.error();
   }
-  auto out = media::parse_output_spec(a.get("out", "auto"));
-  if (err.empty() && !out) err = "--out must be auto, display, null or a FILE.webm path";
+  if (err.empty() && (a.has("whep-token") || a.has("whep-max")) && !a.has("whep-listen"))
+    err = "--whep-token and --whep-max need --whep-listen";
+  const int whep_max = int(a.get_int("whep-max", 8, 1, 64));
+  if (err.empty() && !a.ok()) err = a.error();
+  if (err.empty() && a.has("whep-listen")) {
+    auto listen = parse_listen_address(a.get("whep-listen"));
+    if (!listen) {
+      err =
+          "--whep-listen must be IP:PORT, [IPv6]:PORT or PORT, got '" + a.get("whep-listen") + "'";
+    } else {
+      WhepHubOptions w;
+      w.http.host = listen->first;
+      w.http.port = listen->second;
+      w.http.path = "/whep";
+      w.http.token = a.get("whep-token");
+      w.max_legs = size_t(whep_max);
+      w.leg = leg_config_from(o.link);
+      o.whep = w;
+    }
+  }
+  // A viewer that serves browsers usually runs headless: record or show only when asked.
+  auto out = media::parse_output_spec(a.get("out", o.whep ? "null" : "auto"));
+  if (err.empty() && !out)
+    err = "--out must be auto, display, null or a file path (.webm, .mkv or .mp4)";
   if (err.empty() && out->type == media::OutputSpec::Type::File) {
     // Say so now, not when the recording is finalised at the end of the run.
     const auto dir = std::filesystem::absolute(out->path).parent_path();
@@ -89,6 +124,9 @@ int run(int argc, char** argv) {
       err = "--out: the folder " + dir.string() + " does not exist";
     else if (access(dir.c_str(), W_OK) != 0)
       err = "--out: cannot write into " + dir.string();
+    else if (!media::file_extension_known(out->path))
+      log_msg(LogLevel::Warn, "--out %s: not .webm, .mkv or .mp4: writing WebM (VP8 only)",
+              out->path.c_str());
   }
   if (!err.empty()) {
     std::fprintf(stderr, "meshcast watch: %s (see --help)\n", err.c_str());
@@ -103,7 +141,7 @@ int run(int argc, char** argv) {
     if (!sink) {
       std::fprintf(stderr,
                    "meshcast watch: cannot open a video window: %s.\n"
-                   "Use --out null (relay and count only) or --out FILE.webm (record).\n",
+                   "Use --out null (relay and count only) or --out FILE.mkv (record).\n",
                    sink.error().c_str());
       return kExitNoDisplay;
     }

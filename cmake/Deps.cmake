@@ -18,6 +18,8 @@ meshcast_require_pkg(SRTP     "libsrtp2>=2.4"                libsrtp2-dev)
 meshcast_require_pkg(OPENSSL  "openssl>=3.0"                 libssl-dev)
 meshcast_require_pkg(SOUP     "libsoup-3.0"                  libsoup-3.0-dev)
 meshcast_require_pkg(GST      "gstreamer-1.0>=1.22;gstreamer-app-1.0;gstreamer-audio-1.0;gstreamer-video-1.0;gstreamer-rtp-1.0;gstreamer-pbutils-1.0" "libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev")
+# WHIP / WHEP legs: webrtcbin's typed API (session descriptions, transceivers) and SDP.
+meshcast_require_pkg(GSTWEBRTC "gstreamer-webrtc-1.0>=1.22;gstreamer-sdp-1.0" "libgstreamer-plugins-bad1.0-dev libgstreamer-plugins-base1.0-dev")
 meshcast_require_pkg(OPUS     "opus"                         libopus-dev)
 meshcast_require_pkg(VPX      "vpx"                          libvpx-dev)
 meshcast_require_pkg(SQLITE   "sqlite3"                      libsqlite3-dev)

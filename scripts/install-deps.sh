@@ -18,6 +18,7 @@ PKGS=(
   libx11-dev xvfb x11-utils libsrtp2-dev libopus-dev libvpx-dev libssl-dev
   libsoup-3.0-dev libsqlite3-dev nlohmann-json3-dev libgtest-dev googletest iproute2 procps
   coturn iptables nftables redis-server libhiredis-dev
+  gstreamer1.0-plugins-ugly gstreamer1.0-libav
   chromium python3-matplotlib glib-networking openssl
 )
 missing=()

@@ -17,6 +17,7 @@ BroadcastSession::~BroadcastSession() {
   report_timer_.reset();
   if (source_) source_->stop();
   source_.reset();
+  whip_.reset();
   peer_.reset();
   clock_.reset();
   client_.reset();
@@ -63,9 +64,11 @@ void BroadcastSession::on_connected() {
     sp.secret = secret_;  // back after a tracker restart or a lost session: re-claim
     sp.public_key = to_hex(public_key_.data(), public_key_.size());
     sp.codec = {
-        {"video",
-         opt_.media && opt_.media->video.type != media::SourceSpec::Type::None ? "VP8" : "none"},
-        {"audio", opt_.media && opt_.media->audio.type != media::SourceSpec::Type::None
+        {"video", opt_.whip                                                               ? "whip"
+                  : opt_.media && opt_.media->video.type != media::SourceSpec::Type::None ? "VP8"
+                                                                                          : "none"},
+        {"audio", opt_.whip ? "opus"
+                  : opt_.media && opt_.media->audio.type != media::SourceSpec::Type::None
                       ? "opus"
                       : (opt_.media ? "none" : "synthetic")},
         {"segment_ms", opt_.segment_ms}};
@@ -111,7 +114,9 @@ void BroadcastSession::go_live() {
   signaling_->set_peer(peer_.get());
   peer_->start();
 
-  if (opt_.media) {
+  if (opt_.whip) {
+    start_whip();
+  } else if (opt_.media) {
     media::ensure_gst_init();
     source_ = std::make_unique<media::BroadcastSource>(ctx_, *opt_.media);
     media::SegmenterConfig sc;
@@ -133,6 +138,33 @@ void BroadcastSession::go_live() {
   }
   report_timer_ = media::SourceGuard::timeout(1000, &BroadcastSession::on_report_tick, this);
   if (on_live_) on_live_();
+}
+
+void BroadcastSession::new_segmenter(const media::StreamHeader& header) {
+  if (segmenter_)
+    if (auto rest = segmenter_->flush()) publish_batch(*rest);
+  media::SegmenterConfig sc;
+  sc.target_us = int64_t(opt_.segment_ms) * 1000;
+  sc.min_us = sc.target_us / 2;
+  sc.max_us = sc.target_us * 2;
+  segmenter_ = std::make_unique<media::Segmenter>(header, sc);
+}
+
+void BroadcastSession::start_whip() {
+  media::ensure_gst_init();
+  whip_ = std::make_unique<WhipIngest>(ctx_, *opt_.whip);
+  // The publisher's size (and, for a new publisher, everything else) fixes the header.
+  whip_->set_on_header([this](const media::StreamHeader& h) { new_segmenter(h); });
+  whip_->set_on_frame([this](const media::MediaFrame& f) {
+    if (segmenter_)
+      if (auto batch = segmenter_->push(f)) publish_batch(*batch);
+  });
+  whip_->set_on_publisher([this](bool live, const std::string&) {
+    if (!live && segmenter_)
+      if (auto rest = segmenter_->flush()) publish_batch(*rest);
+  });
+  if (auto r = whip_->start(); !r) return fatal("WHIP endpoint: " + r.error(), kExitFailure);
+  g_message("meshcast: WHIP endpoint at %s", whip_->url().c_str());
 }
 
 void BroadcastSession::publish_batch(const media::FrameBatch& batch) {
@@ -221,6 +253,7 @@ nlohmann::json BroadcastSession::status_json() const {
   j["partners"] = peer_ ? peer_->partners().size() : 0;
   j["tracker_retries"] = client_ ? client_->reconnect_attempts() : 0;
   j["clock_offset_ms"] = clock_ ? clock_->offset_us() / 1e3 : 0.0;
+  if (whip_) j["whip"] = whip_->status_json();
   return j;
 }
 
@@ -235,6 +268,7 @@ void BroadcastSession::stop() {
   synthetic_timer_.reset();
   report_timer_.reset();
   if (source_) source_->stop();
+  whip_.reset();
   if (peer_) peer_->stop();
   if (client_ && client_->state() == signaling::ClientState::kConnected) {
     client_->end_stream(opt_.stream, [](const signaling::Reply&) {});

@@ -11,6 +11,7 @@
 
 #include "apps/session/tracker_clock.hpp"
 #include "apps/session/tracker_signaling.hpp"
+#include "apps/session/whip_ingest.hpp"
 #include "media/broadcast/broadcast_source.hpp"
 #include "media/broadcast/segmenter.hpp"
 #include "media/common/source_guard.hpp"
@@ -32,6 +33,9 @@ struct BroadcastOptions {
   // Real capture + encode; when unset a synthetic payload of the same rate is sent
   // (swarm benchmarks: measures the mesh, not the encoder).
   std::optional<media::BroadcastConfig> media;
+  // WHIP ingest instead of capture: a publisher (OBS, a browser) sends the media, passed
+  // through unchanged.
+  std::optional<WhipIngestOptions> whip;
   link::LinkConfig link;
   signaling::TrackerClientOptions client;
 };
@@ -68,6 +72,8 @@ class BroadcastSession {
  private:
   void on_connected();
   void go_live();
+  void start_whip();
+  void new_segmenter(const media::StreamHeader& header);
   void publish_batch(const media::FrameBatch& batch);
   void publish_payload(std::shared_ptr<std::vector<uint8_t>> payload);
   void fatal(const std::string& msg, int code);
@@ -86,6 +92,7 @@ class BroadcastSession {
   std::unique_ptr<node::MeshPeer> peer_;
   std::unique_ptr<media::BroadcastSource> source_;
   std::unique_ptr<media::Segmenter> segmenter_;
+  std::unique_ptr<WhipIngest> whip_;
   BroadcastCounters counters_;
   uint32_t next_number_ = 0;
   uint64_t synthetic_seq_ = 0;

@@ -18,6 +18,7 @@ ViewerSession::ViewerSession(GMainContext* ctx, ViewerOptions opt,
     : ctx_(ctx), opt_(std::move(opt)), cert_(std::move(cert)) {}
 
 ViewerSession::~ViewerSession() {
+  whep_.reset();
   report_timer_.reset();
   rejoin_timer_.reset();
   peer_.reset();
@@ -27,6 +28,13 @@ ViewerSession::~ViewerSession() {
 
 void ViewerSession::start() {
   metrics_.started_us = g_get_real_time();
+  if (opt_.whep) {
+    media::ensure_gst_init();
+    whep_ = std::make_unique<WhepHub>(ctx_, *opt_.whep);
+    whep_->set_status([this] { return status_json(); });
+    if (auto r = whep_->start(); !r) return fatal("WHEP endpoint: " + r.error(), kExitFailure);
+    g_message("meshcast: WHEP player at %s", whep_->url().c_str());
+  }
   client_ = std::make_unique<signaling::TrackerClient>(opt_.client);
   clock_ = std::make_unique<TrackerClock>(*client_);
   signaling_ = std::make_unique<TrackerSignaling>(*client_, opt_.stream);
@@ -208,14 +216,16 @@ void ViewerSession::on_play(const mesh::Segment& seg, std::span<const mesh::Segm
     metrics_.first_play_us = play_at_us - (clock_->now_us() - g_get_real_time());
   metrics_.lag_ms.push((play_at_us - seg.header.created_us) / 1e3);
   metrics_.hops.push(seg.header.hops);
-  if (player_) {
-    if (any_played_ && seg.header.number != last_played_ + 1) player_->mark_gap();
+  if (player_ || whep_) {
+    if (player_ && any_played_ && seg.header.number != last_played_ + 1) player_->mark_gap();
     auto batch = media::parse_frame_batch(seg.payload_bytes());
-    if (batch)
-      player_->push_batch(*batch);
-    else
+    if (batch) {
+      if (player_) player_->push_batch(*batch);
+      if (whep_) whep_->push_batch(*batch);
+    } else {
       g_warning("meshcast: segment %u: bad payload: %s", seg.header.number,
                 media::to_string(batch.error()));
+    }
   }
   any_played_ = true;
   last_played_ = seg.header.number;
@@ -335,6 +345,7 @@ void ViewerSession::stop(bool graceful) {
   stopped_ = true;
   report_timer_.reset();
   rejoin_timer_.reset();
+  whep_.reset();  // browsers see their legs close
   if (graceful) {
     if (peer_) peer_->stop();
     if (client_) client_->leave([](const signaling::Reply&) {});

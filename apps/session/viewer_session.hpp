@@ -14,6 +14,7 @@
 #include "apps/cli/stats.hpp"
 #include "apps/session/tracker_clock.hpp"
 #include "apps/session/tracker_signaling.hpp"
+#include "apps/session/whep_hub.hpp"
 #include "media/broadcast/frame_player.hpp"
 #include "media/common/source_guard.hpp"
 #include "mesh/base/expected.hpp"
@@ -34,6 +35,8 @@ struct ViewerOptions {
   // links' RTT measures the loop's latency, not an uplink.
   bool estimate_upload = false;
   std::optional<media::PlayerConfig> player;  // nullopt = do not decode (swarm viewers)
+  // Serve what this viewer plays to browsers over WHEP (and the player page).
+  std::optional<WhepHubOptions> whep;
   link::LinkConfig link;
   link::Impairment impairment;  // applied to every link (tests, swarm --loss)
   bool tamper_relayed = false;  // test helper: a malicious relay that alters segments
@@ -78,6 +81,7 @@ class ViewerSession {
   bool joined() const { return peer_ != nullptr; }
   node::MeshPeer* peer() { return peer_.get(); }
   media::FramePlayer* player() { return player_.get(); }
+  WhepHub* whep() { return whep_.get(); }
   nlohmann::json status_json() const;
   // Stops the player (finalizes a recording); the error if it failed.
   Expected<void, std::string> finish_output();
@@ -104,6 +108,7 @@ class ViewerSession {
   std::unique_ptr<mesh::Ed25519Verifier> verifier_;
   std::unique_ptr<node::MeshPeer> peer_;
   std::unique_ptr<media::FramePlayer> player_;
+  std::unique_ptr<WhepHub> whep_;
   ViewerMetrics metrics_;
   std::string id_;
   uint32_t last_played_ = 0;

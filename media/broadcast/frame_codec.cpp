@@ -124,6 +124,8 @@ bool stream_header_valid(const StreamHeader& h) {
     case StreamHeader::VideoCodec::None:
       break;
     case StreamHeader::VideoCodec::VP8:
+    case StreamHeader::VideoCodec::H264:
+      // Any size within the limit (odd sizes too: H.264 crops, VP8 stores them as is).
       if (h.width == 0 || h.height == 0 || h.width > L::kMaxDimension ||
           h.height > L::kMaxDimension || h.fps_num == 0 || h.fps_den == 0)
         return false;
@@ -209,7 +211,7 @@ Expected<FrameBatch, FrameCodecError> parse_frame_batch(std::span<const uint8_t>
   const uint16_t count = r.u16();
   if (!r.ok()) return unexpected(FrameCodecError::Truncated);
   // Range-check the raw codec bytes before casting them into the enums.
-  if (vcodec > static_cast<uint8_t>(StreamHeader::VideoCodec::VP8) ||
+  if (vcodec > static_cast<uint8_t>(StreamHeader::VideoCodec::H264) ||
       acodec > static_cast<uint8_t>(StreamHeader::AudioCodec::Opus))
     return unexpected(FrameCodecError::BadHeader);
   h.video_codec = static_cast<StreamHeader::VideoCodec>(vcodec);

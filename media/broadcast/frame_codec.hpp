@@ -6,11 +6,17 @@
 //
 // Layout v1 (all integers big-endian):
 //   u8 version (=1) | u8 flags (bit0 keyframe_start, others 0)
-//   header: u8 video_codec | u16 width | u16 height | u16 fps_num | u16 fps_den |
+//   header: u8 video_codec (0 none, 1 VP8, 2 H.264) | u16 width | u16 height | u16 fps_num | u16
+//   fps_den |
 //           u8 audio_codec | u32 audio_rate | u8 audio_channels       (15 bytes)
 //   u16 frame_count
 //   frame_count x { u8 kind | u8 flags (bit0 keyframe) | u64 pts_us | u32 duration_us |
 //                   u32 size | size bytes }
+//
+// H.264 (video_codec 2) was added without a version bump: the layout is unchanged, only a
+// new codec value. Viewers built before it reject such a batch as BadHeader (unknown codec)
+// and so cannot watch an H.264 broadcast; VP8 broadcasts are unaffected in both directions.
+// An H.264 frame is one Annex-B access unit (see MediaFrame).
 
 #include <cstdint>
 #include <span>
@@ -25,7 +31,7 @@ namespace meshcast::media {
 struct FrameCodecLimits {
   static constexpr uint8_t kVersion = 1;
   static constexpr size_t kMaxFrames = 2048;
-  static constexpr size_t kMaxFrameBytes = 1u << 20;      // 1 MiB: a huge VP8 key frame
+  static constexpr size_t kMaxFrameBytes = 1u << 20;      // 1 MiB: a huge key frame
   static constexpr size_t kMaxTotalBytes = 8u << 20;      // whole payload
   static constexpr int64_t kMaxPtsUs = int64_t{1} << 50;  // ~35 years
   static constexpr int64_t kMaxDurationUs = 10'000'000;   // 10 s per frame
@@ -41,7 +47,7 @@ enum class FrameCodecError {
   TooLarge,   // input (or what would be written) exceeds kMaxTotalBytes
   BadVersion,
   BadFlags,   // reserved flag bits set
-  BadHeader,  // unknown codec, zero/oversized dimensions, bad rate/channels
+  BadHeader,  // unknown codec (> H.264 / > Opus), zero/oversized dimensions, bad rate/channels
   TooManyFrames,
   BadKind,  // unknown frame kind, or a kind the header says is absent
   FrameTooLarge,

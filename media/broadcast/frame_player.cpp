@@ -29,7 +29,89 @@ bool has_property(GstElement* e, const char* name) {
   return g_object_class_find_property(G_OBJECT_GET_CLASS(e), name) != nullptr;
 }
 
+bool installed(const char* element) { return make_element(element) != nullptr; }
+
+// Same stream, only the picture size differs (a publisher size change).
+bool only_size_differs(const StreamHeader& a, const StreamHeader& b) {
+  StreamHeader x = a;
+  x.width = b.width;
+  x.height = b.height;
+  return x == b && a != b;
+}
+
+const char* mux_element(FileContainer c) {
+  switch (c) {
+    case FileContainer::WebM:
+      return "webmmux";
+    case FileContainer::Matroska:
+      return "matroskamux";
+    case FileContainer::Mp4:
+      return "mp4mux";
+  }
+  return "webmmux";
+}
+
+// The lower-case extension of the file name ("" if none).
+std::string extension(std::string_view path) {
+  const size_t slash = path.find_last_of('/');
+  const size_t dot = path.find_last_of('.');
+  if (dot == std::string_view::npos || (slash != std::string_view::npos && dot < slash)) return {};
+  std::string ext(path.substr(dot + 1));
+  for (char& c : ext) c = static_cast<char>(g_ascii_tolower(c));
+  return ext;
+}
+
 }  // namespace
+
+FileContainer file_container(std::string_view path) {
+  const std::string ext = extension(path);
+  if (ext == "mkv") return FileContainer::Matroska;
+  if (ext == "mp4") return FileContainer::Mp4;
+  return FileContainer::WebM;  // .webm, and (as before) any other extension
+}
+
+bool file_extension_known(std::string_view path) {
+  const std::string ext = extension(path);
+  return ext == "webm" || ext == "mkv" || ext == "mp4";
+}
+
+const char* to_string(FileContainer c) {
+  switch (c) {
+    case FileContainer::WebM:
+      return "WebM";
+    case FileContainer::Matroska:
+      return "Matroska";
+    case FileContainer::Mp4:
+      return "MP4";
+  }
+  return "?";
+}
+
+std::string container_codec_error(FileContainer c, const StreamHeader& h) {
+  if (c == FileContainer::WebM && h.video_codec == StreamHeader::VideoCodec::H264)
+    return "H.264 cannot go into WebM: use .mkv or .mp4";
+  if (c == FileContainer::Mp4 && h.video_codec == StreamHeader::VideoCodec::VP8)
+    return "VP8 cannot go into MP4 (mp4mux takes no VP8): use .webm or .mkv";
+  return {};
+}
+
+Expected<std::string, std::string> choose_h264_decoder(std::string* warning) {
+  ensure_gst_init();
+  if (!installed("h264parse"))
+    return unexpected(std::string(
+        "no H.264 parser: h264parse missing (gstreamer1.0-plugins-bad); cannot play H.264"));
+  if (installed("avdec_h264")) return std::string("h264parse ! avdec_h264 name=vdec");
+  if (installed("openh264dec")) {
+    if (warning)
+      *warning =
+          "avdec_h264 missing (install gstreamer1.0-libav): using openh264dec, which decodes "
+          "Constrained Baseline only (High/Main profile streams will fail or show garbage)";
+    return std::string("h264parse ! openh264dec name=vdec");
+  }
+  return unexpected(
+      std::string("no H.264 decoder: install gstreamer1.0-libav (avdec_h264) or openh264dec "
+                  "(gstreamer1.0-plugins-bad)"));
+}
 
 Expected<std::string, std::string> choose_video_sink() {
   if (!display_available())
@@ -103,18 +185,56 @@ void FramePlayer::fail(std::string message) {
   if (on_error_) on_error_(error_);
 }
 
+void FramePlayer::warn(const std::string& message) {
+  if (on_warning_)
+    on_warning_(message);
+  else
+    g_warning("meshcast: player: %s", message.c_str());
+}
+
+GstCapsPtr FramePlayer::video_caps(const StreamHeader& h) const {
+  if (h.video_codec == StreamHeader::VideoCodec::H264)
+    return GstCapsPtr(gst_caps_new_simple(
+        "video/x-h264", "stream-format", G_TYPE_STRING, "byte-stream", "alignment", G_TYPE_STRING,
+        "au", "width", G_TYPE_INT, int{h.width}, "height", G_TYPE_INT, int{h.height}, "framerate",
+        GST_TYPE_FRACTION, int{h.fps_num}, int{h.fps_den}, nullptr));
+  return GstCapsPtr(gst_caps_new_simple("video/x-vp8", "width", G_TYPE_INT, int{h.width}, "height",
+                                        G_TYPE_INT, int{h.height}, "framerate", GST_TYPE_FRACTION,
+                                        int{h.fps_num}, int{h.fps_den}, nullptr));
+}
+
 bool FramePlayer::build_pipeline() {
   if (output_.type == OutputSpec::Type::Null) return true;
   const StreamHeader& h = *header_;
+  const bool h264 = h.video_codec == StreamHeader::VideoCodec::H264;
   std::string d;
   if (output_.type == OutputSpec::Type::File) {
-    if (!make_element("webmmux")) {
-      fail("GStreamer element webmmux missing (gst-plugins-good)");
+    const FileContainer container = file_container(output_.path);
+    if (std::string why = container_codec_error(container, h); !why.empty()) {
+      fail("player: " + output_.path + ": " + why);
       return false;
     }
-    d = "webmmux name=mux ! filesink name=fsink sync=false ";
+    const char* mux = mux_element(container);
+    if (!installed(mux)) {
+      fail(std::string("GStreamer element ") + mux + " missing (gst-plugins-good)");
+      return false;
+    }
+    if (h264 && !installed("h264parse")) {
+      fail("GStreamer element h264parse missing (gst-plugins-bad): cannot record H.264");
+      return false;
+    }
+    d = std::string(mux) + " name=mux ! filesink name=fsink sync=false ";
     // Explicit mux pads: a bare "mux." would request a pad before caps are known.
-    if (h.has_video()) d += "appsrc name=vsrc format=time ! queue ! mux.video_0 ";
+    // h264parse turns the byte-stream into what the muxer takes: avc (avc1, codec_data
+    // from the SPS/PPS) for MP4, which every MP4 player reads. Matroska gets avc3 (SPS/PPS
+    // stay in-band): matroskamux refuses a codec_data change for avc ("Could not multiplex
+    // stream"), i.e. any publisher size change.
+    std::string parse;
+    if (h264)
+      parse = container == FileContainer::Matroska
+                  ? "h264parse ! video/x-h264,stream-format=avc3,alignment=au ! "
+                  : "h264parse ! ";
+    if (h.has_video()) d += "appsrc name=vsrc format=time ! " + parse + "queue ! mux.video_0 ";
     if (h.has_audio()) d += "appsrc name=asrc format=time ! queue ! mux.audio_0 ";
   } else {
     if (h.has_video()) {
@@ -133,10 +253,20 @@ bool FramePlayer::build_pipeline() {
         fail("player: unsupported video sink " + sink);
         return false;
       }
+      std::string decoder = "vp8dec name=vdec";
+      if (h264) {
+        std::string warning;
+        auto chosen = choose_h264_decoder(&warning);
+        if (!chosen) {
+          fail("player: " + chosen.error());
+          return false;
+        }
+        if (!warning.empty()) warn(warning);
+        decoder = std::move(*chosen);
+      }
       video_sink_name_ = sink;
-      d +=
-          "appsrc name=vsrc format=time is-live=true ! queue ! vp8dec name=vdec ! videoconvert ! " +
-          sink + " name=vout ";
+      d += "appsrc name=vsrc format=time is-live=true ! queue ! " + decoder + " ! videoconvert ! " +
+           sink + " name=vout ";
     }
     // A machine with a screen but no sound card still shows the video.
     if (h.has_audio())
@@ -166,11 +296,7 @@ bool FramePlayer::build_pipeline() {
       g_object_set(src.get(), "min-latency", gint64{config_.display_latency_us * 1000}, nullptr);
     return src;
   };
-  if (h.has_video())
-    video_src_ = setup_src("vsrc", GstCapsPtr(gst_caps_new_simple(
-                                       "video/x-vp8", "width", G_TYPE_INT, int{h.width}, "height",
-                                       G_TYPE_INT, int{h.height}, "framerate", GST_TYPE_FRACTION,
-                                       int{h.fps_num}, int{h.fps_den}, nullptr)));
+  if (h.has_video()) video_src_ = setup_src("vsrc", video_caps(h));
   if (h.has_audio())
     audio_src_ = setup_src(
         "asrc", GstCapsPtr(gst_caps_new_simple(
@@ -212,7 +338,15 @@ bool FramePlayer::push(const StreamHeader& h, const MediaFrame& f) {
     header_ = h;
     if (!build_pipeline()) return drop();
   } else if (h != *header_) {
-    return drop();
+    // A publisher size change: same codecs, new width/height. appsrc queues the new caps in
+    // order with the buffers, so the frames before it keep the old size downstream.
+    if (!only_size_differs(h, *header_) || !stream_header_valid(h)) return drop();
+    header_ = h;
+    ++stats_.size_changes;
+    if (video_src_) {
+      GstCapsPtr caps = video_caps(h);
+      gst_app_src_set_caps(GST_APP_SRC(video_src_.get()), caps.get());
+    }
   }
   const bool is_video = f.kind == MediaFrame::Kind::Video;
   if (is_video ? !h.has_video() : !h.has_audio()) return drop();

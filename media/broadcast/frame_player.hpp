@@ -1,9 +1,14 @@
 #pragma once
 // Viewer side: MediaFrames (in order, possibly with gaps, possibly starting mid-stream) ->
-// a WebM file, a window + speakers, or nowhere (counted only).
+// a file, a window + speakers, or nowhere (counted only).
 //
-//   file:    appsrc video/x-vp8 ! queue ! webmmux ! filesink   (+ appsrc audio/x-opus ! queue !)
+//   file:    appsrc <video> [! h264parse] ! queue ! <mux> ! filesink
+//            (+ appsrc audio/x-opus ! queue ! <mux>); the muxer by the file's extension
+//            (file_container()): .webm webmmux (VP8), .mkv matroskamux (VP8 or H.264),
+//            .mp4 mp4mux (H.264 only); any other extension is written as WebM, as before.
+//            H.264 enters as byte-stream/au; h264parse converts it to what the muxer wants.
 //   display: appsrc ! queue ! vp8dec ! videoconvert ! <window sink>
+//            appsrc ! queue ! h264parse ! avdec_h264 (fallback openh264dec) ! videoconvert ! ...
 //            appsrc ! queue ! opusdec ! audioconvert ! audioresample ! autoaudiosink
 //            (window sink: the first of kWindowVideoSinks that opens the display)
 //   null:    no pipeline
@@ -14,6 +19,12 @@
 // frame; in GapMode::Collapse the missing time is cut out of the output timeline (files),
 // in GapMode::Keep it stays (live display follows the broadcaster's clock). Output
 // timestamps are kept monotonic per stream in both modes.
+//
+// Picture size: a later header that differs from the first only in width/height is a
+// publisher size change: it is accepted (Stats::size_changes) and the video caps are updated
+// (in order with the buffers). Decoders follow in-band size changes; so do the files (every
+// frame decodes at its size) except H.264 in MP4, where the frame before the change decodes
+// at the new size (docs/media-broadcast.md): prefer .mkv for publishers that change size.
 
 #include <gst/gst.h>
 
@@ -32,7 +43,8 @@
 
 namespace meshcast::media {
 
-// "auto" | "null" | "display" | anything else = a file path (".webm" expected)
+// "auto" | "null" | "display" | anything else = a file path; its extension picks the
+// container (file_container): .webm, .mkv or .mp4; any other extension is written as WebM.
 struct OutputSpec {
   enum class Type { Auto, Null, Display, File };
   Type type = Type::Auto;
@@ -40,6 +52,24 @@ struct OutputSpec {
 };
 std::optional<OutputSpec> parse_output_spec(std::string_view text);
 std::string to_string(const OutputSpec& spec);
+
+// File container by extension (case-insensitive): ".mkv" Matroska, ".mp4" MP4, ".webm" and
+// anything else (no or unknown extension) WebM, which was the only container before.
+//   WebM:     VP8 + Opus (webmmux). H.264 is refused: "H.264 cannot go into WebM".
+//   Matroska: VP8 or H.264, + Opus (matroskamux).
+//   MP4:      H.264 + Opus (mp4mux). VP8 is refused: mp4mux (GStreamer 1.22) takes no VP8.
+enum class FileContainer { WebM, Matroska, Mp4 };
+FileContainer file_container(std::string_view path);
+// True for .webm, .mkv and .mp4 (any case); false when file_container() falls back to WebM.
+bool file_extension_known(std::string_view path);
+const char* to_string(FileContainer c);
+// Why `header`'s codecs cannot go into container c (a message for the user), or "" if they can.
+std::string container_codec_error(FileContainer c, const StreamHeader& header);
+
+// The H.264 decoder branch for the display: "h264parse ! avdec_h264" (gstreamer1.0-libav),
+// else "h264parse ! openh264dec" (decodes Constrained Baseline only: *warning says so), else
+// the reason there is none. The decoder element is named vdec. Calls gst_init if needed.
+Expected<std::string, std::string> choose_h264_decoder(std::string* warning = nullptr);
 
 // Video sinks the window may use, best first: OpenGL, XVideo, plain X11. Framebuffer sinks
 // (dfbvideosink, fbdevsink, kmssink) are never used: autovideosink falls back to
@@ -89,6 +119,7 @@ class FramePlayer {
     uint64_t frames_dropped = 0;    // before the first key frame, after a gap, or invalid
     uint64_t keyframe_waits = 0;    // times video had to wait for a key frame
     uint64_t gaps = 0;              // timestamp jumps detected or marked
+    uint64_t size_changes = 0;      // later headers with a new width/height (accepted)
     uint64_t bytes = 0;             // media bytes played
     int64_t media_duration_us = 0;  // output timeline length
   };
@@ -99,13 +130,16 @@ class FramePlayer {
   FramePlayer& operator=(const FramePlayer&) = delete;
 
   void set_on_error(MessageCallback cb) { on_error_ = std::move(cb); }
+  // Non-fatal problems (e.g. the H.264 decoder fallback). Default: g_warning.
+  void set_on_warning(MessageCallback cb) { on_warning_ = std::move(cb); }
   void set_on_play(PlayCallback cb) { on_play_ = std::move(cb); }
   // Display only: the user closed the window. Not an error: further frames are dropped
   // quietly and stop() succeeds. Runs on the main context.
   void set_on_window_closed(std::function<void()> cb) { on_window_closed_ = std::move(cb); }
 
   // The first frame fixes the stream header (and builds the pipeline); frames from a batch
-  // with a different header are dropped. Returns false if the frame was dropped.
+  // with a different header are dropped, unless only width/height differ (a publisher size
+  // change: the new size is taken over). Returns false if the frame was dropped.
   bool push(const StreamHeader& header, const MediaFrame& frame);
   // Pushes every frame of a batch; returns how many were accepted.
   size_t push_batch(const FrameBatch& batch);
@@ -129,6 +163,8 @@ class FramePlayer {
  private:
   bool build_pipeline();
   void fail(std::string message);
+  void warn(const std::string& message);
+  GstCapsPtr video_caps(const StreamHeader& h) const;
   bool play(const StreamHeader& h, const MediaFrame& f);  // after the start key frame
   void push_to_output(const MediaFrame& f, int64_t out_pts_us, bool discont);
   bool on_bus_message(GstMessage* msg);
@@ -161,6 +197,7 @@ class FramePlayer {
   bool stopped_ = false;
   std::string error_;
   MessageCallback on_error_;
+  MessageCallback on_warning_;
   PlayCallback on_play_;
 
   // Timeline state (input pts in us).

@@ -8,14 +8,20 @@
 
 namespace meshcast::media {
 
-// One encoded unit: an Opus packet (20 ms) or a VP8 frame. pts_us is the running time
-// since the broadcast started (never negative).
+// One encoded unit: an Opus packet (20 ms), a VP8 frame or an H.264 access unit. pts_us is
+// the running time since the broadcast started (never negative). There is no separate DTS:
+// video must have no B-frames (decode order = presentation order).
+//
+// H.264: one access unit in Annex-B byte-stream form (start codes, alignment=au). A key frame
+// is an IDR access unit that carries its SPS and PPS in-band before the slice (the producer
+// runs h264parse config-interval=-1), so a segment starting at a key frame is
+// self-contained and a viewer can join there.
 struct MediaFrame {
   enum class Kind : uint8_t { Audio = 1, Video = 2 };
   Kind kind = Kind::Audio;
   int64_t pts_us = 0;
   int64_t duration_us = 0;
-  bool keyframe = false;  // always true for audio; VP8 key frames for video
+  bool keyframe = false;  // always true for audio; VP8 key frames / H.264 IDR for video
   std::vector<uint8_t> data;
 
   bool is_video_keyframe() const { return kind == Kind::Video && keyframe; }
@@ -23,9 +29,12 @@ struct MediaFrame {
 };
 
 // Codec parameters of the whole stream. Carried in every batch so that a viewer joining
-// mid-stream can set up its decoder / muxer from any segment.
+// mid-stream can set up its decoder / muxer from any segment. width/height are the
+// publisher's current picture size and may change mid-stream (a later batch carries the
+// new size; the codec and audio parameters stay the same for the whole stream).
 struct StreamHeader {
-  enum class VideoCodec : uint8_t { None = 0, VP8 = 1 };
+  // Values are wire bytes (frame_codec): never renumber.
+  enum class VideoCodec : uint8_t { None = 0, VP8 = 1, H264 = 2 };
   enum class AudioCodec : uint8_t { None = 0, Opus = 1 };
   VideoCodec video_codec = VideoCodec::None;
   uint16_t width = 0;

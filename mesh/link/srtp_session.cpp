@@ -60,7 +60,13 @@ size_t SrtpSession::salt_length(Cipher c) { return c == Cipher::kAeadAes128Gcm ?
 Expected<void, std::string> SrtpSession::global_init() {
   static std::once_flag once;
   static srtp_err_status_t status = srtp_err_status_ok;
-  std::call_once(once, [] { status = srtp_init(); });
+  std::call_once(once, [] {
+    status = srtp_init();
+    // GStreamer's srtp plugin (webrtcbin, for WHIP/WHEP legs) may have initialised the
+    // library first; a second srtp_init() then fails only on re-registering its debug module,
+    // after its crypto kernel initialised fine. Any real failure shows at session creation.
+    if (status == srtp_err_status_bad_param) status = srtp_err_status_ok;
+  });
   if (status != srtp_err_status_ok)
     return unexpected("srtp_init failed (" + std::to_string(status) + ")");
   return {};

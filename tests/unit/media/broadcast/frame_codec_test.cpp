@@ -90,6 +90,79 @@ TEST(FrameCodec, EmptyBatchAndAudioOnly) {
   EXPECT_EQ(back->duration_us(), 0);
 }
 
+// H.264: codec byte 2, same layout; the frames are Annex-B access units (opaque here).
+FrameBatch h264_batch() {
+  FrameBatch b = sample_batch();
+  b.header.video_codec = StreamHeader::VideoCodec::H264;
+  b.header.width = 1280;
+  b.header.height = 720;
+  b.header.fps_num = 30;
+  // IDR with SPS and PPS in-band before it; then a P slice.
+  b.frames[0].data = {0,    0,    0,    1,    0x67, 0x42, 0xC0, 0x1F, 0,    0,    0,   1,
+                      0x68, 0xCE, 0x3C, 0x80, 0,    0,    0,    1,    0x65, 0x88, 0x84};
+  b.frames[3].data = {0, 0, 0, 1, 0x41, 0x9A, 0x02};
+  return b;
+}
+
+TEST(FrameCodec, H264RoundTrip) {
+  const FrameBatch b = h264_batch();
+  auto bytes = serialize_frame_batch(b);
+  ASSERT_TRUE(bytes.has_value()) << to_string(bytes.error());
+  EXPECT_EQ((*bytes)[2], 2);  // the codec byte
+  auto back = parse_frame_batch(*bytes);
+  ASSERT_TRUE(back.has_value()) << to_string(back.error());
+  EXPECT_EQ(*back, b);
+  EXPECT_EQ(back->header.video_codec, StreamHeader::VideoCodec::H264);
+  // Same layout as VP8: only the codec byte, the header fields and the frame bytes differ.
+  FrameBatch vp8 = b;
+  vp8.header.video_codec = StreamHeader::VideoCodec::VP8;
+  auto vp8_bytes = serialize_frame_batch(vp8);
+  ASSERT_TRUE(vp8_bytes.has_value());
+  ASSERT_EQ(vp8_bytes->size(), bytes->size());
+  (*vp8_bytes)[2] = 2;
+  EXPECT_EQ(*vp8_bytes, *bytes);
+}
+
+TEST(FrameCodec, H264FixedEncoding) {
+  FrameBatch b;
+  b.header.video_codec = StreamHeader::VideoCodec::H264;
+  b.header.width = 1920;
+  b.header.height = 1080;
+  b.header.fps_num = 30000;
+  b.header.fps_den = 1001;
+  b.keyframe_start = true;
+  b.frames.push_back(frame(MediaFrame::Kind::Video, 0x0102, true, {0, 0, 1, 0x65}));
+  const std::vector<uint8_t> want = {
+      1,    1,                                   // version, flags
+      2,    0x07, 0x80, 0x04, 0x38,              // H.264 1920x1080
+      0x75, 0x30, 0x03, 0xE9,                    // 30000/1001
+      0,    0,    0,    0,    0,    0,           // no audio
+      0,    1,                                   // one frame
+      2,    1,    0,    0,    0,    0,    0, 0,  // video, key, pts...
+      1,    2,    0,    0,    0x9C, 0x40,        // ...0x0102, 40000 us
+      0,    0,    0,    4,    0,    0,    1, 0x65};
+  EXPECT_EQ(*serialize_frame_batch(b), want);
+  auto back = parse_frame_batch(want);
+  ASSERT_TRUE(back.has_value());
+  EXPECT_EQ(*back, b);
+}
+
+TEST(FrameCodec, H264AnySizeWithinTheLimit) {
+  FrameBatch b = h264_batch();
+  for (auto [w, h] : {std::pair{2, 2}, {1920, 1080}, {4096, 2160}, {8192, 8192}, {641, 479}}) {
+    b.header.width = static_cast<uint16_t>(w);
+    b.header.height = static_cast<uint16_t>(h);
+    EXPECT_TRUE(stream_header_valid(b.header)) << w << "x" << h;
+    auto back = parse_frame_batch(*serialize_frame_batch(b));
+    ASSERT_TRUE(back.has_value()) << w << "x" << h;
+    EXPECT_EQ(back->header.width, w);
+  }
+  b.header.width = FrameCodecLimits::kMaxDimension + 1;
+  EXPECT_FALSE(stream_header_valid(b.header));
+  b.header.width = 0;
+  EXPECT_FALSE(stream_header_valid(b.header));
+}
+
 TEST(FrameCodecMalformed, EmptyInput) { EXPECT_EQ(parse_error({}), FrameCodecError::Truncated); }
 
 TEST(FrameCodecMalformed, EveryTruncationFails) {
@@ -123,6 +196,15 @@ TEST(FrameCodecMalformed, UnknownCodecs) {
   auto bytes = encoded();
   bytes[2] = 7;  // video codec
   EXPECT_EQ(parse_error(bytes), FrameCodecError::BadHeader);
+  bytes = encoded();
+  bytes[2] = 3;  // the first value after H.264
+  EXPECT_EQ(parse_error(bytes), FrameCodecError::BadHeader);
+  bytes[2] = 2;  // H.264 itself is fine
+  EXPECT_EQ(parse_error(bytes), std::nullopt);
+  FrameBatch b = sample_batch();
+  b.header.video_codec = static_cast<StreamHeader::VideoCodec>(3);
+  EXPECT_FALSE(stream_header_valid(b.header));
+  EXPECT_FALSE(serialize_frame_batch(b).has_value());
   bytes = encoded();
   bytes[11] = 0xFF;  // audio codec
   EXPECT_EQ(parse_error(bytes), FrameCodecError::BadHeader);

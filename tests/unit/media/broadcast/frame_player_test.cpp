@@ -165,13 +165,39 @@ TEST_F(FramePlayerTimeline, OtherStreamHeaderIsRejected) {
   FramePlayer p = make();
   feed(p, span(0, 200, [](int64_t t) { return t == 0; }));
   StreamHeader other = av_header();
-  other.width = 640;
+  other.video_codec = StreamHeader::VideoCodec::H264;
   EXPECT_FALSE(p.push(other, video(200, true)));
+  other = av_header();
+  other.fps_num = 30;
+  EXPECT_FALSE(p.push(other, video(200, true)));
+  other = av_header();
+  other.audio_channels = 1;
+  EXPECT_FALSE(p.push(other, audio(200)));
+  other = av_header(640, 360);  // a size change, but invalid otherwise
+  other.fps_den = 0;
+  EXPECT_FALSE(p.push(other, video(200, true)));
+  EXPECT_EQ(p.stats().size_changes, 0u);
   StreamHeader bad = av_header();
   bad.fps_num = 0;
   FramePlayer q = make();
   EXPECT_FALSE(q.push(bad, video(0, true)));
   EXPECT_EQ(q.stats().frames_played, 0u);
+}
+
+// The publisher changes its picture size: a later header differing only in width/height is
+// taken over (the pipeline's caps follow; see frame_player_h264_test for real files).
+TEST_F(FramePlayerTimeline, SizeChangeKeepsPlaying) {
+  FramePlayer p = make();
+  attach(p);
+  feed(p, span(0, 200, [](int64_t t) { return t == 0; }));
+  feed(p, span(200, 400, [](int64_t t) { return t == 200; }), av_header(1280, 720));
+  feed(p, span(400, 600, [](int64_t) { return false; }), av_header(1280, 720));
+  feed(p, span(600, 800, [](int64_t t) { return t == 600; }), av_header(320, 180));
+  EXPECT_EQ(p.stats().size_changes, 2u);
+  EXPECT_EQ(p.stats().frames_dropped, 0u);
+  EXPECT_EQ(p.stats().keyframe_waits, 0u);
+  EXPECT_EQ(played.size(), 60u);
+  EXPECT_EQ(played.back().out_ms, 780);
 }
 
 TEST_F(FramePlayerTimeline, AudioOnlyStartsImmediately) {

@@ -1,0 +1,205 @@
+// WHIP ingest end to end with real processes: a standard WebRTC publisher (webrtcbin +
+// x264enc, offering like OBS) -> `meshcast broadcast --whip-listen` -> mesh -> a viewer
+// recording Matroska; the recording is checked with GstDiscoverer (codec, size, duration).
+// And the endpoint as an attacker sees it: wrong token, garbage, no usable codec, oversized
+// bodies, unknown resources, a second publisher, a burst of POSTs, with the broadcaster's
+// memory and liveness checked afterwards.
+#include <gst/pbutils/pbutils.h>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "media/common/gst_util.hpp"
+#include "tests/integration/common/test_processes.hpp"
+#include "tests/integration/whip/whip_publisher.hpp"
+
+namespace fs = std::filesystem;
+using namespace meshcast;
+
+namespace {
+
+long rss_kb(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+  return -1;
+}
+
+bool wait_for(const std::function<bool()>& done, int timeout_ms) {
+  const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  while (std::chrono::steady_clock::now() < until) {
+    if (done()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return done();
+}
+
+struct Probe {
+  bool ok = false;
+  std::string error, video_caps;
+  int width = 0, height = 0, audio_streams = 0;
+  double seconds = 0;
+};
+
+Probe probe(const fs::path& file) {
+  Probe out;
+  GError* err = nullptr;
+  GstDiscoverer* disc = gst_discoverer_new(10 * GST_SECOND, &err);
+  if (!disc) {
+    out.error = err ? err->message : "no discoverer";
+    g_clear_error(&err);
+    return out;
+  }
+  gchar* uri = gst_filename_to_uri(file.c_str(), nullptr);
+  GstDiscovererInfo* info = gst_discoverer_discover_uri(disc, uri, &err);
+  g_free(uri);
+  if (info && gst_discoverer_info_get_result(info) == GST_DISCOVERER_OK) {
+    out.ok = true;
+    GList* v = gst_discoverer_info_get_video_streams(info);
+    GList* a = gst_discoverer_info_get_audio_streams(info);
+    out.audio_streams = int(g_list_length(a));
+    if (v) {
+      auto* vi = GST_DISCOVERER_VIDEO_INFO(v->data);
+      out.width = int(gst_discoverer_video_info_get_width(vi));
+      out.height = int(gst_discoverer_video_info_get_height(vi));
+      GstCaps* caps = gst_discoverer_stream_info_get_caps(GST_DISCOVERER_STREAM_INFO(vi));
+      if (caps) {
+        out.video_caps = gst_structure_get_name(gst_caps_get_structure(caps, 0));
+        gst_caps_unref(caps);
+      }
+    }
+    gst_discoverer_stream_info_list_free(v);
+    gst_discoverer_stream_info_list_free(a);
+    out.seconds = double(gst_discoverer_info_get_duration(info)) / 1e9;
+  } else {
+    out.error = err ? err->message : "discoverer result not OK";
+  }
+  g_clear_error(&err);
+  if (info) g_object_unref(info);
+  g_object_unref(disc);
+  return out;
+}
+
+class WhipIngest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    media::ensure_gst_init();
+    dir_ = fs::temp_directory_path() /
+           ("meshcast-whip-" + std::to_string(getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    const std::string tport = std::to_string(meshcast::testing::free_port());
+    tracker_url_ = "ws://127.0.0.1:" + tport + "/ws";
+    ASSERT_TRUE(tracker_.start(
+        {MESHCAST_EXE, "tracker", "--listen", "127.0.0.1:" + tport, "--quiet"}, dir_ / "tracker"));
+    whip_port_ = meshcast::testing::free_port();
+    whip_url_ = "http://127.0.0.1:" + std::to_string(whip_port_) + "/whip";
+  }
+  void TearDown() override {
+    for (auto* p : {&viewer_b_, &viewer_a_, &broadcaster_, &tracker_}) p->stop();
+    if (!HasFailure()) fs::remove_all(dir_);
+  }
+  void start_broadcaster() {
+    ASSERT_TRUE(broadcaster_.start(
+        {MESHCAST_EXE, "broadcast", "--tracker", tracker_url_, "--stream", "whip", "--quiet",
+         "--whip-listen", "127.0.0.1:" + std::to_string(whip_port_), "--whip-token", "t0ken",
+         "--duration", "60"},
+        dir_ / "broadcaster"));
+    // Listening once the stream is live at the tracker.
+    ASSERT_TRUE(wait_for(
+        [&] { return test::http_request("OPTIONS", whip_url_, "", "").status == 204; }, 15000))
+        << broadcaster_.err();
+  }
+
+  fs::path dir_;
+  std::string tracker_url_, whip_url_;
+  uint16_t whip_port_ = 0;
+  meshcast::testing::Process tracker_, broadcaster_, viewer_a_, viewer_b_;
+};
+
+TEST_F(WhipIngest, H264PublisherIsRecordedByAViewerWithItsCodecAndSize) {
+  if (!gst_element_factory_find("x264enc"))
+    GTEST_SKIP() << "x264enc missing (gstreamer1.0-plugins-ugly)";
+  start_broadcaster();
+  test::WhipPublisher pub;
+  ASSERT_EQ(pub.start(whip_url_, "t0ken", test::WhipPublisher::Video::H264, 320, 240, 15), "")
+      << broadcaster_.err();
+  EXPECT_NE(pub.answer().find("a=recvonly"), std::string::npos) << pub.answer();
+  EXPECT_EQ(pub.answer().find("a=inactive"), std::string::npos) << pub.answer();
+  EXPECT_NE(pub.answer().find("H264"), std::string::npos) << pub.answer();
+  EXPECT_EQ(pub.resource().rfind("/whip/", 0), 0u) << pub.resource();
+  const fs::path out = dir_ / "rec.mkv";
+  ASSERT_TRUE(viewer_a_.start({MESHCAST_EXE, "watch", "--tracker", tracker_url_, "--stream", "whip",
+                               "--quiet", "--out", out.string(), "--duration", "8"},
+                              dir_ / "viewer"));
+  auto rc = viewer_a_.wait(30000);
+  ASSERT_TRUE(rc.has_value());
+  EXPECT_EQ(*rc, 0) << viewer_a_.err();
+  auto p = probe(out);
+  ASSERT_TRUE(p.ok) << p.error << "\n" << viewer_a_.err() << broadcaster_.err();
+  EXPECT_EQ(p.video_caps, "video/x-h264");
+  EXPECT_EQ(p.width, 320);
+  EXPECT_EQ(p.height, 240);
+  EXPECT_EQ(p.audio_streams, 1);
+  // 8 s of watching minus joining: most of it recorded.
+  EXPECT_GT(p.seconds, 4.0);
+  EXPECT_LT(p.seconds, 9.0);
+  // DELETE ends the session; the resource is gone afterwards.
+  auto del = test::http_request(
+      "DELETE", "http://127.0.0.1:" + std::to_string(whip_port_) + pub.resource(), "", "", "t0ken");
+  EXPECT_EQ(del.status, 200);
+  auto again = test::http_request(
+      "DELETE", "http://127.0.0.1:" + std::to_string(whip_port_) + pub.resource(), "", "", "t0ken");
+  EXPECT_EQ(again.status, 404);
+}
+
+TEST_F(WhipIngest, BadRequestsGetTheirStatusAndLeaveTheBroadcastAlone) {
+  start_broadcaster();
+  const std::string sdp = "application/sdp";
+  EXPECT_EQ(test::http_request("POST", whip_url_, sdp, "v=0\r\n", "").status, 401);
+  EXPECT_EQ(test::http_request("POST", whip_url_, sdp, "v=0\r\n", "wrong").status, 401);
+  EXPECT_EQ(test::http_request("POST", whip_url_, sdp, "garbage\x01\x02", "t0ken").status, 400);
+  EXPECT_EQ(test::http_request("POST", whip_url_, "text/plain", "v=0\r\n", "t0ken").status, 415);
+  EXPECT_EQ(
+      test::http_request("POST", whip_url_, sdp, std::string(100 * 1024, 'a'), "t0ken").status,
+      413);
+  // A valid WebRTC offer whose only codec is PCMU.
+  const std::string pcmu =
+      "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=group:BUNDLE 0\r\n"
+      "m=audio 9 UDP/TLS/RTP/SAVPF 0\r\nc=IN IP4 0.0.0.0\r\na=mid:0\r\na=sendonly\r\n"
+      "a=ice-ufrag:abcd\r\na=ice-pwd:abcdefghijklmnopqrstuvwx\r\n"
+      "a=fingerprint:sha-256 "
+      "AA:BB:CC:DD:EE:FF:00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:00:11:22:33:44:55:66:77:"
+      "88:99\r\na=setup:actpass\r\na=rtpmap:0 PCMU/8000\r\n";
+  auto r = test::http_request("POST", whip_url_, sdp, pcmu, "t0ken");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_NE(r.body.find("codec"), std::string::npos) << r.body;
+  EXPECT_EQ(test::http_request("DELETE", whip_url_ + "/nosuch", "", "", "t0ken").status, 404);
+  EXPECT_EQ(test::http_request("PATCH", whip_url_ + "/nosuch", "application/trickle-ice-sdpfrag",
+                               "a=ice-ufrag:x\r\n", "t0ken")
+                .status,
+            404);
+  EXPECT_EQ(test::http_request("GET", whip_url_, "", "", "t0ken").status, 405);
+
+  const long rss_before = rss_kb(broadcaster_.pid());
+  for (int i = 0; i < 100; ++i)
+    ASSERT_EQ(test::http_request("POST", whip_url_, sdp, "v=0\r\nm=bogus\r\n", "t0ken").status,
+              400);
+  const long rss_after = rss_kb(broadcaster_.pid());
+  EXPECT_LT(rss_after - rss_before, 8 * 1024) << rss_before << " -> " << rss_after << " kB";
+
+  // A real publisher still gets in, and a second one is refused while it is live.
+  test::WhipPublisher first;
+  ASSERT_EQ(first.start(whip_url_, "t0ken", test::WhipPublisher::Video::VP8), "")
+      << broadcaster_.err();
+  test::WhipPublisher second;
+  EXPECT_NE(second.start(whip_url_, "t0ken", test::WhipPublisher::Video::VP8), "");
+  EXPECT_EQ(second.status(), 409);
+  EXPECT_TRUE(broadcaster_.running()) << broadcaster_.err();
+}
+
+}  // namespace
