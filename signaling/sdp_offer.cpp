@@ -1,5 +1,6 @@
 #include "signaling/sdp_offer.hpp"
 
+#include <algorithm>
 #include <array>
 #include <bitset>
 #include <cstdint>
@@ -618,6 +619,60 @@ Expected<TrickleFragment, std::string> parse_trickle_fragment(std::string_view t
   if (!any) return fail("no ice-ufrag, candidate or end-of-candidates in the fragment");
   for (size_t i = 0; i < frag.candidates.size(); ++i) frag.candidates[i].mid = mids[section_of[i]];
   return frag;
+}
+
+Expected<PublishCodecs, std::string> choose_publish_codecs(const SdpOffer& offer,
+                                                           std::string_view locked) {
+  PublishCodecs c;
+  std::string refused;
+  for (const auto& m : offer.media) {
+    if (m.direction != "sendonly" && m.direction != "sendrecv") continue;
+    if (m.kind == "video" && c.video.empty() && refused.empty()) {
+      auto vp8 = locked == "H264" ? std::nullopt : find_codec(m, "VP8");
+      auto h264 = locked == "VP8" ? std::nullopt : find_codec(m, "H264");
+      // The publisher's preference is its m-line order.
+      auto index = [&](const std::optional<SdpCodec>& x) {
+        if (!x) return m.codecs.size();
+        return size_t(std::find_if(m.codecs.begin(), m.codecs.end(),
+                                   [&](const SdpCodec& k) { return k.pt == x->pt; }) -
+                      m.codecs.begin());
+      };
+      if (vp8 && index(vp8) <= index(h264)) {
+        c.video = "VP8";
+        c.video_pt = vp8->pt;
+      } else if (h264) {
+        c.video = "H264";
+        c.video_pt = h264->pt;
+      } else {
+        refused = locked.empty() ? "the offer's video has neither VP8 nor H.264"
+                                 : "this broadcast carries " +
+                                       std::string(locked == "H264" ? "H.264" : "VP8") +
+                                       " video and the offer has none";
+      }
+    }
+    if (m.kind == "audio" && c.audio_pt < 0)
+      if (auto opus = find_codec(m, "opus")) {
+        c.audio_pt = opus->pt;
+        c.audio_channels = opus->channels == 1 ? 1 : 2;
+      }
+  }
+  if (!refused.empty()) return unexpected(refused);
+  if (c.video.empty() && c.audio_pt < 0)
+    return unexpected(
+        std::string("the offer sends no supported codec (VP8 or H.264 video, Opus audio)"));
+  return c;
+}
+
+PlayCodecs choose_play_codecs(const SdpOffer& offer, std::string_view video, bool audio) {
+  PlayCodecs c;
+  for (const auto& m : offer.media) {
+    if (m.direction != "recvonly" && m.direction != "sendrecv") continue;
+    if (m.kind == "video" && c.video_pt < 0 && !video.empty())
+      if (auto v = find_codec(m, video)) c.video_pt = v->pt;
+    if (m.kind == "audio" && c.audio_pt < 0 && audio)
+      if (auto a = find_codec(m, "opus")) c.audio_pt = a->pt;
+  }
+  return c;
 }
 
 }  // namespace meshcast::signaling

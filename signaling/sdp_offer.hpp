@@ -97,4 +97,25 @@ struct TrickleFragment {
 };
 Expected<TrickleFragment, std::string> parse_trickle_fragment(std::string_view text);
 
+// Codecs a WHIP publisher's offer sends that meshcast passes through: the first of VP8 and
+// H.264 in the video m-line's own order (only `locked` when not empty: a broadcast keeps one
+// video codec), and Opus. An offer m-line counts when it sends (sendonly or sendrecv).
+struct PublishCodecs {
+  std::string video;  // "VP8", "H264" or "" (no video)
+  int video_pt = -1;
+  int audio_pt = -1;  // Opus; -1 = no audio
+  int audio_channels = 2;
+};
+// The error is a reason fit for an HTTP 400 body.
+Expected<PublishCodecs, std::string> choose_publish_codecs(const SdpOffer& offer,
+                                                           std::string_view locked = {});
+
+// The payload types a WHEP player's offer (recvonly or sendrecv m-lines) uses for a stream
+// of `video` ("VP8", "H264" or "") and Opus audio when `audio`; -1 where it cannot take one.
+struct PlayCodecs {
+  int video_pt = -1;
+  int audio_pt = -1;
+};
+PlayCodecs choose_play_codecs(const SdpOffer& offer, std::string_view video, bool audio);
+
 }  // namespace meshcast::signaling

@@ -274,6 +274,7 @@ nlohmann::json ViewerSession::status_json() const {
   j["startup_ms"] = metrics_.startup_ms();
   j["lag_ms"] = metrics_.lag_ms.empty() ? 0.0 : metrics_.lag_ms.back();
   j["hops"] = metrics_.hops.empty() ? 0.0 : metrics_.hops.back();
+  if (whep_) j["whep_legs"] = whep_->legs();
   // Connected links by route: through NATs some can only be relayed (docs/netlab.md).
   size_t partners = 0, direct = 0, relayed = 0;
   if (peer_) {

@@ -1,25 +1,12 @@
 #include "apps/session/whep_hub.hpp"
 
+#include <algorithm>
+
 #include "mesh/base/time.hpp"
 
 namespace meshcast::app {
 
 using media::StreamHeader;
-
-media::WhepCodecs choose_whep_codecs(const signaling::SdpOffer& offer, const StreamHeader& h) {
-  media::WhepCodecs c;
-  for (const auto& m : offer.media) {
-    if (m.direction != "recvonly" && m.direction != "sendrecv") continue;
-    if (m.kind == "video" && c.video_pt < 0 && h.has_video()) {
-      auto v = signaling::find_codec(
-          m, h.video_codec == StreamHeader::VideoCodec::H264 ? "H264" : "VP8");
-      if (v) c.video_pt = v->pt;
-    }
-    if (m.kind == "audio" && c.audio_pt < 0 && h.has_audio())
-      if (auto a = signaling::find_codec(m, "opus")) c.audio_pt = a->pt;
-  }
-  return c;
-}
 
 const std::string& whep_player_js() {
   static const std::string js =
@@ -127,12 +114,17 @@ void WhepHub::on_offer(const std::string& id, const std::string& offer,
   if (legs_.size() >= opt_.max_legs)
     return reply(unexpected(HttpError{
         503, "this viewer serves " + std::to_string(opt_.max_legs) + " browsers already"}));
-  auto codecs = choose_whep_codecs(parsed, *header_);
+  const bool h264 = header_->video_codec == StreamHeader::VideoCodec::H264;
+  const auto chosen = signaling::choose_play_codecs(parsed,
+                                                    !header_->has_video() ? ""
+                                                    : h264                ? "H264"
+                                                                          : "VP8",
+                                                    header_->has_audio());
+  media::WhepCodecs codecs{chosen.video_pt, chosen.audio_pt};
   if (codecs.video_pt < 0 && codecs.audio_pt < 0)
-    return reply(unexpected(HttpError{
-        400, std::string("the offer takes none of the stream's codecs (") +
-                 (header_->video_codec == StreamHeader::VideoCodec::H264 ? "H.264" : "VP8") +
-                 " video, Opus audio) as recvonly"}));
+    return reply(unexpected(
+        HttpError{400, std::string("the offer takes none of the stream's codecs (") +
+                           (h264 ? "H.264" : "VP8") + " video, Opus audio) as recvonly"}));
   Leg leg;
   leg.sender = std::make_unique<media::WhepSender>(context_, opt_.leg, *header_, codecs);
   leg.created_us = monotonic_us();
@@ -156,10 +148,17 @@ void WhepHub::end_later(const std::string& id, const std::string& why) {
 gboolean WhepHub::on_sweep(gpointer p) {
   auto* self = static_cast<WhepHub*>(p);
   const int64_t now = monotonic_us();
-  for (auto& [id, leg] : self->legs_)
-    if (leg.sender->ice_state() != "connected" &&
+  for (auto& [id, leg] : self->legs_) {
+    const bool connected = leg.sender->ice_state() == "connected";
+    if (connected && leg.connected_us < 0) leg.connected_us = now;
+    if (!connected && leg.connected_us < 0 &&
         now - leg.created_us > int64_t(self->opt_.connect_timeout_ms) * 1000)
       self->ending_.emplace(id, "the browser did not connect in time");
+    const int64_t heard = std::max(leg.connected_us, leg.sender->last_feedback_us());
+    if (leg.connected_us >= 0 && now - heard > int64_t(self->opt_.silence_timeout_ms) * 1000)
+      self->ending_.emplace(id, "the browser went silent (no RTCP for " +
+                                    std::to_string(self->opt_.silence_timeout_ms / 1000) + " s)");
+  }
   auto ending = std::move(self->ending_);
   self->ending_.clear();
   for (auto& [id, why] : ending) {

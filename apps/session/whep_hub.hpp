@@ -24,11 +24,10 @@ struct WhepHubOptions {
   media::WebrtcLegConfig leg;
   size_t max_legs = 8;
   int connect_timeout_ms = 15000;
+  // A connected leg whose browser sent no RTCP for this long is dropped (a killed browser
+  // closes nothing, and ICE alone notices late or never).
+  int silence_timeout_ms = 10000;
 };
-
-// The payload types a WHEP offer uses for a stream (-1 where it cannot take that codec).
-media::WhepCodecs choose_whep_codecs(const signaling::SdpOffer& offer,
-                                     const media::StreamHeader& header);
 
 // The player page and script served at "/" and "/player.js".
 const std::string& whep_player_html();
@@ -46,11 +45,13 @@ class WhepHub {
   // A batch this viewer plays (in order).
   void push_batch(const media::FrameBatch& batch);
   nlohmann::json status_json() const;
+  size_t legs() const { return legs_.size(); }
 
  private:
   struct Leg {
     std::unique_ptr<media::WhepSender> sender;
     int64_t created_us = 0;
+    int64_t connected_us = -1;
   };
   void on_offer(const std::string& id, const std::string& offer, const signaling::SdpOffer& parsed,
                 WebrtcHttpServer::Reply reply);

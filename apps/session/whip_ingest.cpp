@@ -6,50 +6,6 @@ namespace meshcast::app {
 
 using media::StreamHeader;
 
-Expected<media::WhipCodecs, HttpError> choose_whip_codecs(
-    const signaling::SdpOffer& offer, std::optional<StreamHeader::VideoCodec> locked) {
-  media::WhipCodecs c;
-  std::string refused_video;
-  for (const auto& m : offer.media) {
-    if (m.direction != "sendonly" && m.direction != "sendrecv") continue;
-    if (m.kind == "video" && c.video == StreamHeader::VideoCodec::None) {
-      auto vp8 = signaling::find_codec(m, "VP8");
-      auto h264 = signaling::find_codec(m, "H264");
-      // The publisher's preference is its m-line order.
-      auto index = [&](const std::optional<signaling::SdpCodec>& x) {
-        if (!x) return m.codecs.size();
-        return size_t(std::find_if(m.codecs.begin(), m.codecs.end(),
-                                   [&](const auto& k) { return k.pt == x->pt; }) -
-                      m.codecs.begin());
-      };
-      if (locked == StreamHeader::VideoCodec::VP8) h264.reset();
-      if (locked == StreamHeader::VideoCodec::H264) vp8.reset();
-      if (vp8 && index(vp8) <= index(h264)) {
-        c.video = StreamHeader::VideoCodec::VP8;
-        c.video_pt = vp8->pt;
-      } else if (h264) {
-        c.video = StreamHeader::VideoCodec::H264;
-        c.video_pt = h264->pt;
-      } else {
-        refused_video = locked ? std::string("this broadcast carries ") +
-                                     (*locked == StreamHeader::VideoCodec::H264 ? "H.264" : "VP8") +
-                                     " video and the offer has none"
-                               : "the offer's video has neither VP8 nor H.264";
-      }
-    }
-    if (m.kind == "audio" && c.audio_pt < 0)
-      if (auto opus = signaling::find_codec(m, "opus")) {
-        c.audio_pt = opus->pt;
-        c.audio_channels = opus->channels == 1 ? 1 : 2;
-      }
-  }
-  if (!refused_video.empty()) return unexpected(HttpError{400, refused_video});
-  if (c.video == StreamHeader::VideoCodec::None && c.audio_pt < 0)
-    return unexpected(
-        HttpError{400, "the offer sends no supported codec (VP8 or H.264 video, Opus audio)"});
-  return c;
-}
-
 WhipIngest::WhipIngest(GMainContext* context, WhipIngestOptions options)
     : context_(context), opt_(std::move(options)), http_(opt_.http) {}
 
@@ -71,9 +27,19 @@ Expected<void, std::string> WhipIngest::start() {
 void WhipIngest::on_offer(const std::string& id, const std::string& offer,
                           const signaling::SdpOffer& parsed, WebrtcHttpServer::Reply reply) {
   if (source_) return reply(unexpected(HttpError{409, "a publisher is already live"}));
-  auto codecs = choose_whip_codecs(parsed, locked_codec_);
-  if (!codecs) return reply(unexpected(codecs.error()));
-  source_ = std::make_unique<media::WhipSource>(context_, opt_.source, *codecs);
+  auto chosen = signaling::choose_publish_codecs(
+      parsed, !locked_codec_                                     ? ""
+              : *locked_codec_ == StreamHeader::VideoCodec::H264 ? "H264"
+                                                                 : "VP8");
+  if (!chosen) return reply(unexpected(HttpError{400, chosen.error()}));
+  media::WhipCodecs codecs;
+  codecs.video = chosen->video == "H264"  ? StreamHeader::VideoCodec::H264
+                 : chosen->video == "VP8" ? StreamHeader::VideoCodec::VP8
+                                          : StreamHeader::VideoCodec::None;
+  codecs.video_pt = chosen->video_pt;
+  codecs.audio_pt = chosen->audio_pt;
+  codecs.audio_channels = chosen->audio_channels;
+  source_ = std::make_unique<media::WhipSource>(context_, opt_.source, codecs);
   session_id_ = id;
   offset_us_ = publishers_ ? end_us_ + 20'000 : 0;
   source_->set_on_header([this](const StreamHeader& h) {

@@ -22,11 +22,6 @@ struct WhipIngestOptions {
   media::WhipSourceConfig source;
 };
 
-// Codecs for a WHIP session from the offer: the publisher's first choice among VP8 and
-// H.264 (only `locked` when set), and Opus. The error is an HTTP status and reason.
-Expected<media::WhipCodecs, HttpError> choose_whip_codecs(
-    const signaling::SdpOffer& offer, std::optional<media::StreamHeader::VideoCodec> locked);
-
 class WhipIngest {
  public:
   WhipIngest(GMainContext* context, WhipIngestOptions options);

@@ -94,6 +94,11 @@ void WhepSender::start(const std::string& offer, WebrtcLeg::AnswerFn done) {
     if (!l) return done(unexpected(l.error()));
     audio_src_ = leg_.runner().element("asrc");
   }
+  // webrtcbin's rtpbin reports every RTCP packet a remote SSRC sends (a liveness signal).
+  rtpbin_.reset(gst_bin_get_by_name(GST_BIN(leg_.webrtcbin()), "rtpbin"));
+  if (rtpbin_)
+    g_signal_connect(rtpbin_.get(), "on-ssrc-active", G_CALLBACK(&WhepSender::on_ssrc_active),
+                     this);
   leg_.set_on_state([this](const std::string& s) {
     if ((s == "failed" || s == "closed") && on_closed_ && !stopped_)
       on_closed_("the browser's connection " + s);
@@ -148,10 +153,16 @@ void WhepSender::push(const StreamHeader& header, const MediaFrame& f) {
   ++(video ? stats_.video_frames : stats_.audio_frames);
 }
 
+void WhepSender::on_ssrc_active(GstElement*, guint, guint, gpointer self) {
+  static_cast<WhepSender*>(self)->last_feedback_us_ = monotonic_us();
+}
+
 void WhepSender::stop() {
   if (stopped_) return;
   stopped_ = true;
-  leg_.stop();
+  leg_.stop();  // NULL: no signal fires after this
+  if (rtpbin_) g_signal_handlers_disconnect_by_data(rtpbin_.get(), this);
+  rtpbin_.reset();
   video_src_.reset();
   audio_src_.reset();
 }

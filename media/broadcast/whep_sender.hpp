@@ -13,6 +13,7 @@
 
 #include <gst/gst.h>
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -53,10 +54,14 @@ class WhepSender {
   void stop();
 
   const std::string& ice_state() const { return leg_.state(); }
+  // Monotonic time of the last RTCP from the browser (its receiver reports), -1 if none yet:
+  // a browser that vanished without closing its leg stops sending them.
+  int64_t last_feedback_us() const { return last_feedback_us_.load(); }
   Stats stats() const { return stats_; }
 
  private:
   Expected<void, std::string> link_branch(const char* payloader, const std::string& caps);
+  static void on_ssrc_active(GstElement* rtpbin, guint session, guint ssrc, gpointer self);
   int64_t running_time_ns() const;
 
   GMainContext* context_;
@@ -69,6 +74,8 @@ class WhepSender {
   int64_t base_out_ns_ = 0;
   int64_t last_out_ns_[3] = {-1, -1, -1};
   bool stopped_ = false;
+  GstElementPtr rtpbin_;
+  std::atomic<int64_t> last_feedback_us_{-1};
   Stats stats_;
   std::function<void(const std::string&)> on_closed_;
 };

@@ -172,6 +172,16 @@ TEST_F(BrowserMesh, ChromiumPublishesOverWhipAndChromiumPlaysOverWhepThroughRela
     max_hops = std::max(max_hops, last_stat(stats, "hops"));
   }
   EXPECT_GE(max_hops, 2);
+
+  // The browser goes away without a word: its leg is dropped, the viewer plays on.
+  EXPECT_EQ(last_stat(dir_ / "v2.jsonl", "whep_legs"), 1);
+  play_.stop();
+  const double played_before = last_played(dir_ / "v2.jsonl");
+  const auto t0 = std::chrono::steady_clock::now();
+  EXPECT_TRUE(wait([&] { return last_stat(dir_ / "v2.jsonl", "whep_legs") == 0; }, 60000));
+  std::printf("dead browser leg dropped after %.1f s\n",
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  EXPECT_GT(last_played(dir_ / "v2.jsonl"), played_before + 10);
   EXPECT_TRUE(broadcaster_.running()) << broadcaster_.err();
 }
 

@@ -1060,3 +1060,50 @@ TEST(SdpTrickle, RejectsBadFragments) {
   EXPECT_EQ(bad(std::string("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", 11)),
             "line 1: NUL byte");
 }
+
+namespace meshcast::signaling {
+namespace {
+
+TEST(SdpChooseCodecs, PublisherOrderDecidesAndTheLockHolds) {
+  auto chrome = parse_sdp_offer(kChromeWhip);
+  ASSERT_TRUE(chrome) << chrome.error();
+  auto c = choose_publish_codecs(*chrome);
+  ASSERT_TRUE(c) << c.error();
+  EXPECT_EQ(c->video, "VP8");  // Chrome lists VP8 first
+  EXPECT_EQ(c->audio_pt, 111);
+  auto locked = choose_publish_codecs(*chrome, "H264");
+  ASSERT_TRUE(locked) << locked.error();
+  EXPECT_EQ(locked->video, "H264");
+  EXPECT_EQ(locked->video_pt, 102);  // packetization-mode=1, baseline first
+
+  auto obs = parse_sdp_offer(kObs);
+  ASSERT_TRUE(obs) << obs.error();
+  auto o = choose_publish_codecs(*obs);
+  ASSERT_TRUE(o) << o.error();
+  EXPECT_EQ(o->video, "H264");  // OBS: H264 without fmtp
+  EXPECT_EQ(o->video_pt, 96);
+  EXPECT_EQ(o->audio_pt, 111);
+  auto refused = choose_publish_codecs(*obs, "VP8");
+  ASSERT_FALSE(refused);
+  EXPECT_NE(refused.error().find("carries VP8"), std::string::npos) << refused.error();
+}
+
+TEST(SdpChooseCodecs, RecvonlyOffersCannotPublishAndSendonlyCannotPlay) {
+  auto whep = parse_sdp_offer(kChromeWhep);
+  ASSERT_TRUE(whep) << whep.error();
+  EXPECT_FALSE(choose_publish_codecs(*whep));  // nothing is sent
+  auto p = choose_play_codecs(*whep, "VP8", true);
+  EXPECT_GE(p.video_pt, 0);
+  EXPECT_EQ(p.audio_pt, 111);
+  EXPECT_GE(choose_play_codecs(*whep, "H264", false).video_pt, 0);
+  EXPECT_EQ(choose_play_codecs(*whep, "H264", false).audio_pt, -1);
+  EXPECT_EQ(choose_play_codecs(*whep, "", true).video_pt, -1);
+  auto whip = parse_sdp_offer(kChromeWhip);
+  ASSERT_TRUE(whip);
+  auto none = choose_play_codecs(*whip, "VP8", true);  // sendonly: cannot receive
+  EXPECT_EQ(none.video_pt, -1);
+  EXPECT_EQ(none.audio_pt, -1);
+}
+
+}  // namespace
+}  // namespace meshcast::signaling
