@@ -49,13 +49,15 @@ void WhipIngest::on_offer(const std::string& id, const std::string& offer,
   source_->set_on_frame([this](const media::MediaFrame& f) { frame(f); });
   // Reported from inside the source: it is destroyed from the loop, not from there.
   source_->set_on_closed([this](const std::string& why) { end_later(why); });
-  source_->start(offer, [this, id, reply](Expected<std::string, std::string> answer) {
+  const std::string what = (chosen->video.empty() ? std::string("no video") : chosen->video) +
+                           (chosen->audio_pt >= 0 ? " + Opus" : ", no audio");
+  source_->start(offer, [this, id, reply, what](Expected<std::string, std::string> answer) {
     if (!answer) {
       if (id == session_id_) end_later("refused: " + answer.error());
       return reply(unexpected(HttpError{400, answer.error()}));
     }
     ++publishers_;
-    g_message("meshcast: WHIP publisher connected (session %s)", id.c_str());
+    g_message("meshcast: WHIP publisher connected (session %s, %s)", id.c_str(), what.c_str());
     if (on_publisher_) on_publisher_(true, "");
     reply(*answer);
   });

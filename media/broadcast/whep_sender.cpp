@@ -124,6 +124,13 @@ void WhepSender::push(const StreamHeader& header, const MediaFrame& f) {
   const bool video = f.kind == MediaFrame::Kind::Video;
   GstElement* src = video ? video_src_.get() : audio_src_.get();
   if (!src) return;
+  // Nothing before the browser is connected: caps reaching webrtcbin's pads while it is
+  // still applying the offer can leave a stream unconnected for good (seen with H.264), and
+  // frames queued before then would go out as a burst.
+  if (!started_ && leg_.state() != "connected") {
+    ++stats_.dropped_before_keyframe;
+    return;
+  }
   const int64_t now = running_time_ns();
   if (!started_) {
     if (video_src_ && !f.is_video_keyframe()) {

@@ -185,6 +185,20 @@ TEST_F(BrowserMesh, ChromiumPublishesOverWhipAndChromiumPlaysOverWhepThroughRela
   EXPECT_TRUE(broadcaster_.running()) << broadcaster_.err();
 }
 
+// OBS's codec from a browser: H.264 passes through the mesh and plays in the browser.
+TEST_F(BrowserMesh, H264FromTheBrowserPlaysInTheBrowser) {
+  run_mesh("&codec=H264", "");
+  if (HasFatalFailure()) return;
+  const json first = *pages_.last("play");
+  wait([] { return false; }, 5000);
+  const json later = *pages_.last("play");
+  EXPECT_GT(num(later, {"inbound", "video", "framesDecoded"}) -
+                num(first, {"inbound", "video", "framesDecoded"}),
+            5 * 15 / 2)
+      << later.dump();
+  EXPECT_NE(broadcaster_.err().find("H264"), std::string::npos) << broadcaster_.err();
+}
+
 // Glass-to-glass delay, browser to browser through the broadcaster and relaying viewers.
 TEST_F(BrowserMesh, DISABLED_GlassToGlassDelay) {
   run_mesh("&codec=VP8&paint=1", "&detect=1");
