@@ -298,6 +298,15 @@ function renderSummary(ov, links) {
                  ["bit rate", num(ov.bitrate_kbps) === null ? "–" : ov.bitrate_kbps + " kbps"],
                  ["owner", ov.owner || "–"]];
   for (const [k, v] of items) { const d = el("div", {}, k); d.prepend(el("b", {}, v)); box.appendChild(d); }
+  // How to watch it in a browser: a viewer of your own serves it over WHEP (the tracker
+  // starts no relay). textContent only: the stream name is untrusted.
+  const ws = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws";
+  const cmd = "meshcast watch --tracker " + ws + " --stream " + ov.name +
+              (ov.private ? " --view-key KEY" : "") + " --whep-listen 127.0.0.1:8081";
+  const how = el("div", {"class": "watch"}, "watch in a browser: ");
+  how.appendChild(el("code", {"id": "watchcmd"}, cmd));
+  how.appendChild(document.createTextNode(" then open http://127.0.0.1:8081/"));
+  box.appendChild(how);
 }
 
 function showMessage(text) {

@@ -169,6 +169,10 @@ TEST(Dashboard, HeadlessChromiumDrawsTheOverlay) {
   auto pushes = std::distance(std::sregex_iterator(r.dom.begin(), r.dom.end(), push_re),
                               std::sregex_iterator());
   EXPECT_GE(pushes, 1);
+  // How to watch the stream in a browser: the viewer command that serves it over WHEP.
+  EXPECT_NE(r.dom.find("meshcast watch --tracker ws://"), std::string::npos);
+  EXPECT_NE(r.dom.find("--stream " + o.stream + " --whep-listen 127.0.0.1:8081"),
+            std::string::npos);
   if (::testing::Test::HasFailure()) ADD_FAILURE() << "dumped DOM:\n" << r.dom.substr(0, 20000);
 
   swarm.stop();
