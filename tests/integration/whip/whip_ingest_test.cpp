@@ -203,3 +203,78 @@ TEST_F(WhipIngest, BadRequestsGetTheirStatusAndLeaveTheBroadcastAlone) {
 }
 
 }  // namespace
+
+namespace {
+
+std::string recvonly(std::string sdp) {
+  for (size_t at; (at = sdp.find("a=sendonly")) != std::string::npos;)
+    sdp.replace(at, 10, "a=recvonly");
+  return sdp;
+}
+
+TEST_F(WhipIngest, WhepEndpointServesThePlayerAndRefusesWhatItCannotServe) {
+  start_broadcaster();
+  test::WhipPublisher pub;
+  ASSERT_EQ(pub.start(whip_url_, "t0ken", test::WhipPublisher::Video::VP8), "")
+      << broadcaster_.err();
+  const uint16_t port = meshcast::testing::free_port();
+  const std::string base = "http://127.0.0.1:" + std::to_string(port);
+  ASSERT_TRUE(viewer_a_.start(
+      {MESHCAST_EXE, "watch", "--tracker", tracker_url_, "--stream", "whip", "--quiet",
+       "--whep-listen", "127.0.0.1:" + std::to_string(port), "--whep-token", "w", "--duration",
+       "60", "--stats", (dir_ / "viewer.jsonl").string()},
+      dir_ / "viewer"));
+  ASSERT_TRUE(
+      wait_for([&] { return test::http_request("GET", base + "/", "", "").status == 200; }, 15000))
+      << viewer_a_.err();
+  auto page = test::http_request("GET", base + "/", "", "");
+  EXPECT_NE(page.body.find("/player.js"), std::string::npos);
+  auto js = test::http_request("GET", base + "/player.js", "", "");
+  EXPECT_EQ(js.status, 200);
+  EXPECT_NE(js.body.find("async function meshcastWhep("), std::string::npos);
+  const std::string offer = recvonly(pub.offer());
+  EXPECT_EQ(test::http_request("POST", base + "/whep", "application/sdp", offer, "bad").status,
+            401);
+  // Once this viewer plays, a recvonly offer gets its answer; a sendonly one cannot play.
+  ASSERT_TRUE(wait_for(
+      [&] {
+        return test::http_request("POST", base + "/whep", "application/sdp", pub.offer(), "w")
+                   .status == 400;
+      },
+      20000))
+      << viewer_a_.err();
+  auto ok = test::http_request("POST", base + "/whep", "application/sdp", offer, "w");
+  ASSERT_EQ(ok.status, 201) << ok.body << viewer_a_.err();
+  EXPECT_NE(ok.body.find("a=sendonly"), std::string::npos) << ok.body;
+  EXPECT_NE(ok.body.find("VP8"), std::string::npos) << ok.body;
+  EXPECT_EQ(ok.location.rfind("/whep/", 0), 0u) << ok.location;
+  EXPECT_EQ(test::http_request("DELETE", base + ok.location, "", "", "w").status, 200);
+  EXPECT_EQ(test::http_request("DELETE", base + ok.location, "", "", "w").status, 404);
+  for (int i = 0; i < 100; ++i)
+    ASSERT_EQ(test::http_request("POST", base + "/whep", "application/sdp", "v=0\r\n", "w").status,
+              400);
+  EXPECT_TRUE(viewer_a_.running()) << viewer_a_.err();
+  EXPECT_TRUE(broadcaster_.running()) << broadcaster_.err();
+}
+
+TEST(WhipWhepOptions, BadListenAddressesAreUsageErrors) {
+  meshcast::testing::Process p;
+  const auto dir = fs::temp_directory_path() / ("meshcast-whip-opts-" + std::to_string(getpid()));
+  fs::create_directories(dir);
+  for (auto args : std::vector<std::vector<std::string>>{
+           {MESHCAST_EXE, "broadcast", "--stream", "s", "--whip-listen", "nothost:80"},
+           {MESHCAST_EXE, "broadcast", "--stream", "s", "--whip-listen", "127.0.0.1:70000"},
+           {MESHCAST_EXE, "broadcast", "--stream", "s", "--whip-listen", "8080", "--video", "test"},
+           {MESHCAST_EXE, "broadcast", "--stream", "s", "--whip-token", "t"},
+           {MESHCAST_EXE, "watch", "--stream", "s", "--whep-listen", "[::1:80"},
+           {MESHCAST_EXE, "watch", "--stream", "s", "--whep-max", "3"}}) {
+    meshcast::testing::Process run;
+    ASSERT_TRUE(run.start(args, dir / "run"));
+    auto rc = run.wait(10000);
+    ASSERT_TRUE(rc.has_value());
+    EXPECT_EQ(*rc, 2) << args[5] << " " << args.back() << ": " << run.err();
+  }
+  fs::remove_all(dir);
+}
+
+}  // namespace
