@@ -38,6 +38,9 @@ const char* kHelp =
     "                       http://ADDR:PORT/whip; VP8 or H.264 + Opus pass through\n"
     "                       unchanged at the publisher's size (docs/whip-whep.md)\n"
     "  --whip-token TOKEN   the bearer token WHIP publishers must send\n"
+    "  --transcode          with --whip-listen: re-encode the publisher's video to VP8 at\n"
+    "                       --video-size (default 640x360) and --fps (default 30) within\n"
+    "                       --bitrate, instead of passing it through\n"
     "  --bitrate KBPS       total media bit rate, audio included (default 800)\n"
     "  --segment-ms MS      segment duration (default 200)\n"
     "  --copies N           most stream copies the broadcaster uploads (default 4)\n"
@@ -58,7 +61,7 @@ const char* kHelp =
     "(name taken, or bound to another identity key), 4 tracker unreachable.\n";
 
 int run(int argc, char** argv) {
-  Args a(argc, argv, {"private", "quiet", "synthetic", "av-marks"},
+  Args a(argc, argv, {"private", "quiet", "synthetic", "av-marks", "transcode"},
          {"tracker",    "stream",      "id",        "identity",      "video",  "audio",
           "video-size", "fps",         "bitrate",   "segment-ms",    "copies", "view-key",
           "duration",   "stats",       "log-level", "local-address", "stun",   "turn",
@@ -101,9 +104,13 @@ int run(int argc, char** argv) {
     err = "--synthetic sends no video: --video-size, --fps and --av-marks do not apply";
   if (err.empty() && a.has("whip-token") && !a.has("whip-listen"))
     err = "--whip-token needs --whip-listen";
+  if (err.empty() && a.has("transcode") && !a.has("whip-listen"))
+    err = "--transcode needs --whip-listen (captured media is always encoded)";
   if (err.empty() && a.has("whip-listen")) {
+    const bool transcode = a.has("transcode");
     for (const char* o : {"synthetic", "video", "audio", "video-size", "fps", "av-marks"})
-      if (err.empty() && a.has(o))
+      if (err.empty() && a.has(o) &&
+          !(transcode && (std::string_view(o) == "video-size" || std::string_view(o) == "fps")))
         err = std::string("--whip-listen takes the media from the publisher: --") + o +
               " does not apply";
     auto listen = parse_listen_address(a.get("whip-listen"));
@@ -117,6 +124,13 @@ int run(int argc, char** argv) {
       w.http.path = "/whip";
       w.http.token = a.get("whip-token");
       w.source.leg = leg_config_from(o.link);
+      if (transcode) {
+        media::WhipSourceConfig::Transcode t;
+        if (size) std::tie(t.width, t.height) = *size;
+        if (fps > 0) t.fps = fps;
+        t.video_kbps = std::max(16, o.bitrate_kbps - 64);  // Opus passes through at ~64
+        w.source.transcode = t;
+      }
       o.whip = w;
       if (w.http.token.empty() && listen->first != "127.0.0.1" && listen->first != "::1")
         std::fprintf(stderr,

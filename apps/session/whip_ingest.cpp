@@ -27,8 +27,9 @@ Expected<void, std::string> WhipIngest::start() {
 void WhipIngest::on_offer(const std::string& id, const std::string& offer,
                           const signaling::SdpOffer& parsed, WebrtcHttpServer::Reply reply) {
   if (source_) return reply(unexpected(HttpError{409, "a publisher is already live"}));
+  // Transcoded, any publisher codec becomes the same VP8: nothing to lock.
   auto chosen = signaling::choose_publish_codecs(
-      parsed, !locked_codec_                                     ? ""
+      parsed, !locked_codec_ || opt_.source.transcode            ? ""
               : *locked_codec_ == StreamHeader::VideoCodec::H264 ? "H264"
                                                                  : "VP8");
   if (!chosen) return reply(unexpected(HttpError{400, chosen.error()}));

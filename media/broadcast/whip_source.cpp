@@ -15,20 +15,38 @@ namespace {
 constexpr int64_t kNoMediaTimeoutUs = 10'000'000;
 constexpr unsigned kCheckIntervalMs = 250;
 
-std::string video_chain(StreamHeader::VideoCodec codec) {
+std::string video_chain(StreamHeader::VideoCodec codec,
+                        const std::optional<WhipSourceConfig::Transcode>& t) {
+  const char* sink = "appsink name=vsink sync=false ";
+  std::string depay;
   switch (codec) {
     case StreamHeader::VideoCodec::VP8:
-      return "rtpvp8depay name=vdepay request-keyframe=true wait-for-keyframe=true ! "
-             "appsink name=vsink sync=false ";
+      depay = "rtpvp8depay name=vdepay request-keyframe=true wait-for-keyframe=true ! ";
+      if (!t) return depay + sink;
+      depay += "vp8dec ! ";
+      break;
     case StreamHeader::VideoCodec::H264:
       // config-interval=-1: SPS/PPS before every IDR, so any key frame stands alone.
-      return "rtph264depay name=vdepay request-keyframe=true wait-for-keyframe=true ! "
-             "h264parse config-interval=-1 ! "
-             "video/x-h264,stream-format=byte-stream,alignment=au ! "
-             "appsink name=vsink sync=false ";
+      depay =
+          "rtph264depay name=vdepay request-keyframe=true wait-for-keyframe=true ! "
+          "h264parse config-interval=-1 ! ";
+      if (!t) return depay + "video/x-h264,stream-format=byte-stream,alignment=au ! " + sink;
+      depay += gst_element_factory_find("avdec_h264") ? "avdec_h264 ! " : "openh264dec ! ";
+      break;
     default:
       return "";
   }
+  // Same encoder settings as capture (BroadcastSource): strict CBR, a key frame a second.
+  return depay + "videoconvert ! videoscale ! videorate ! video/x-raw,format=I420,width=" +
+         std::to_string(t->width) + ",height=" + std::to_string(t->height) +
+         ",pixel-aspect-ratio=1/1,framerate=" + std::to_string(t->fps) +
+         "/1 ! queue max-size-buffers=3 max-size-time=0 max-size-bytes=0 leaky=downstream ! "
+         "vp8enc deadline=1 lag-in-frames=0 error-resilient=default threads=1 cpu-used=" +
+         std::to_string(t->cpu_used) +
+         " end-usage=cbr buffer-size=1000 buffer-initial-size=500 buffer-optimal-size=600 "
+         "dropframe-threshold=30 target-bitrate=" +
+         std::to_string(t->video_kbps * 1000) + " keyframe-max-dist=" + std::to_string(t->fps) +
+         " ! " + sink;
 }
 
 const char* encoding_name(StreamHeader::VideoCodec codec) {
@@ -48,7 +66,13 @@ std::optional<std::pair<int, int>> vp8_keyframe_size(const std::vector<uint8_t>&
 }
 
 WhipSource::WhipSource(GMainContext* context, WhipSourceConfig config, WhipCodecs codecs)
-    : context_(context), config_(std::move(config)), codecs_(codecs), leg_(context, config_.leg) {}
+    : context_(context),
+      config_(std::move(config)),
+      codecs_(codecs),
+      output_codec_(config_.transcode && codecs.video != StreamHeader::VideoCodec::None
+                        ? StreamHeader::VideoCodec::VP8
+                        : codecs.video),
+      leg_(context, config_.leg) {}
 
 WhipSource::~WhipSource() { stop(); }
 
@@ -59,7 +83,7 @@ void WhipSource::start(const std::string& offer, WebrtcLeg::AnswerFn done) {
   ensure_gst_init();
   std::string desc = "webrtcbin name=webrtc bundle-policy=max-bundle latency=" +
                      std::to_string(config_.latency_ms) + " ";
-  if (video) desc += video_chain(codecs_.video);
+  if (video) desc += video_chain(codecs_.video, config_.transcode);
   if (audio) desc += "rtpopusdepay name=adepay ! appsink name=asink sync=false ";
   if (auto b = leg_.build(desc); !b) return done(unexpected(b.error()));
   GstAppSinkCallbacks callbacks{};
@@ -164,7 +188,7 @@ void WhipSource::deliver(Raw& raw) {
   last_media_at_us_ = monotonic_us();
   const bool has_video = codecs_.video != StreamHeader::VideoCodec::None;
   const bool key = raw.video && !raw.delta;
-  if (raw.video && codecs_.video == StreamHeader::VideoCodec::VP8) {
+  if (raw.video && output_codec_ == StreamHeader::VideoCodec::VP8) {
     // The frame itself is the authority on its size (the depayloader's caps may lag).
     if (auto size = vp8_keyframe_size(raw.data)) std::tie(raw.width, raw.height) = *size;
   }
@@ -186,8 +210,9 @@ void WhipSource::deliver(Raw& raw) {
   }
   StreamHeader h = header_.value_or(StreamHeader{});
   if (!header_) {
-    h.video_codec = codecs_.video;
-    h.fps_num = 30;  // RTP carries no frame rate: nominal, players follow the timestamps
+    h.video_codec = output_codec_;
+    // RTP carries no frame rate: nominal unless transcoded, players follow the timestamps.
+    h.fps_num = uint16_t(config_.transcode ? config_.transcode->fps : 30);
     h.fps_den = 1;
     if (codecs_.audio_pt >= 0) {
       h.audio_codec = StreamHeader::AudioCodec::Opus;

@@ -1,6 +1,10 @@
 // Broadcaster side, WHIP ingest: one publisher's WebRTC session (OBS, a browser, GStreamer)
 // received with webrtcbin and handed on as MediaFrames without re-encoding.
 //
+// With a Transcode config, video is decoded and re-encoded to VP8 at a fixed size instead:
+//   ... depay ! vp8dec | h264parse ! avdec_h264 ! videoconvert ! videoscale ! videorate !
+//   I420 WxH@fps ! vp8enc (CBR, a key frame a second) -> appsink
+//
 //   webrtcbin (recvonly) -> rtpvp8depay                                  -> appsink  (VP8)
 //                        -> rtph264depay ! h264parse (SPS/PPS per IDR,
 //                           byte-stream, one access unit per buffer)   -> appsink  (H.264)
@@ -37,6 +41,14 @@ struct WhipCodecs {
 
 struct WhipSourceConfig {
   WebrtcLegConfig leg;
+  // Re-encode the publisher's video to VP8 at a fixed size and rate (the audio stays Opus as
+  // sent). Unset: pass through unchanged.
+  struct Transcode {
+    int width = 640, height = 360, fps = 30;
+    int video_kbps = 700;
+    int cpu_used = 8;  // vp8enc speed/quality trade-off, as for capture
+  };
+  std::optional<Transcode> transcode;
   int latency_ms = 100;  // webrtcbin's jitter buffer
   int keyframe_interval_ms = 1000;
   int min_forced_keyframe_gap_ms = 500;
@@ -103,6 +115,7 @@ class WhipSource {
   GMainContext* context_;
   WhipSourceConfig config_;
   WhipCodecs codecs_;
+  StreamHeader::VideoCodec output_codec_;  // what goes out: the publisher's, or VP8 transcoded
   WebrtcLeg leg_;
   GstElementPtr video_sink_;
   std::optional<StreamHeader> header_;

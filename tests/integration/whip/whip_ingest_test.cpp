@@ -103,12 +103,22 @@ class WhipIngest : public ::testing::Test {
     for (auto* p : {&viewer_b_, &viewer_a_, &broadcaster_, &tracker_}) p->stop();
     if (!HasFailure()) fs::remove_all(dir_);
   }
-  void start_broadcaster() {
-    ASSERT_TRUE(broadcaster_.start(
-        {MESHCAST_EXE, "broadcast", "--tracker", tracker_url_, "--stream", "whip", "--quiet",
-         "--whip-listen", "127.0.0.1:" + std::to_string(whip_port_), "--whip-token", "t0ken",
-         "--duration", "60"},
-        dir_ / "broadcaster"));
+  void start_broadcaster(std::vector<std::string> extra = {}) {
+    std::vector<std::string> args = {MESHCAST_EXE,
+                                     "broadcast",
+                                     "--tracker",
+                                     tracker_url_,
+                                     "--stream",
+                                     "whip",
+                                     "--quiet",
+                                     "--whip-listen",
+                                     "127.0.0.1:" + std::to_string(whip_port_),
+                                     "--whip-token",
+                                     "t0ken",
+                                     "--duration",
+                                     "60"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    ASSERT_TRUE(broadcaster_.start(args, dir_ / "broadcaster"));
     // Listening once the stream is live at the tracker.
     ASSERT_TRUE(wait_for(
         [&] { return test::http_request("OPTIONS", whip_url_, "", "").status == 204; }, 15000))
@@ -155,6 +165,28 @@ TEST_F(WhipIngest, H264PublisherIsRecordedByAViewerWithItsCodecAndSize) {
   auto again = test::http_request(
       "DELETE", "http://127.0.0.1:" + std::to_string(whip_port_) + pub.resource(), "", "", "t0ken");
   EXPECT_EQ(again.status, 404);
+}
+
+TEST_F(WhipIngest, TranscodeTurnsAnH264PublisherIntoVp8AtTheAskedSize) {
+  if (!gst_element_factory_find("x264enc")) GTEST_SKIP() << "x264enc missing";
+  start_broadcaster({"--transcode", "--video-size", "160x120", "--fps", "15", "--bitrate", "400"});
+  test::WhipPublisher pub;
+  ASSERT_EQ(pub.start(whip_url_, "t0ken", test::WhipPublisher::Video::H264, 320, 240, 15), "")
+      << broadcaster_.err();
+  const fs::path out = dir_ / "rec.webm";
+  ASSERT_TRUE(viewer_a_.start({MESHCAST_EXE, "watch", "--tracker", tracker_url_, "--stream", "whip",
+                               "--quiet", "--out", out.string(), "--duration", "6"},
+                              dir_ / "viewer"));
+  auto rc = viewer_a_.wait(30000);
+  ASSERT_TRUE(rc.has_value());
+  EXPECT_EQ(*rc, 0) << viewer_a_.err();
+  auto p = probe(out);
+  ASSERT_TRUE(p.ok) << p.error << "\n" << viewer_a_.err() << broadcaster_.err();
+  EXPECT_EQ(p.video_caps, "video/x-vp8");
+  EXPECT_EQ(p.width, 160);
+  EXPECT_EQ(p.height, 120);
+  EXPECT_EQ(p.audio_streams, 1);
+  EXPECT_GT(p.seconds, 2.5);
 }
 
 TEST_F(WhipIngest, BadRequestsGetTheirStatusAndLeaveTheBroadcastAlone) {
@@ -266,6 +298,8 @@ TEST(WhipWhepOptions, BadListenAddressesAreUsageErrors) {
            {MESHCAST_EXE, "broadcast", "--stream", "s", "--whip-listen", "127.0.0.1:70000"},
            {MESHCAST_EXE, "broadcast", "--stream", "s", "--whip-listen", "8080", "--video", "test"},
            {MESHCAST_EXE, "broadcast", "--stream", "s", "--whip-token", "t"},
+           {MESHCAST_EXE, "broadcast", "--stream", "s", "--transcode", "--video", "test"},
+           {MESHCAST_EXE, "broadcast", "--stream", "s", "--whip-listen", "9", "--fps", "30"},
            {MESHCAST_EXE, "watch", "--stream", "s", "--whep-listen", "[::1:80"},
            {MESHCAST_EXE, "watch", "--stream", "s", "--whep-max", "3"}}) {
     meshcast::testing::Process run;
