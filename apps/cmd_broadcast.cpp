@@ -199,6 +199,12 @@ int run(int argc, char** argv) {
         (unsigned long long)s["segments"].get<uint64_t>(), s["bitrate_kbps"].get<double>(),
         s["upload_copies"].get<double>(), int(s["partners"].get<size_t>()));
     std::string text = line;
+    if (s.contains("whip")) {
+      const auto& w = s["whip"];
+      text += w.value("live", false) ? " | publisher " + w.value("codec", std::string("?")) + " " +
+                                           w.value("size", std::string(""))
+                                     : " | waiting for a WHIP publisher";
+    }
     if (int r = s["tracker_retries"].get<int>(); r > 0)
       text += " | tracker lost, retry " + std::to_string(r);
     status.update(text);

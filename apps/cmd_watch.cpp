@@ -185,6 +185,8 @@ int run(int argc, char** argv) {
                   (unsigned long long)m.played, s["lag_ms"].get<double>(), 100 * m.continuity(),
                   int(s["partners"].get<size_t>()), s["upload_kbps"].get<double>());
     std::string text = line;
+    if (s.contains("whep_legs"))
+      text += " | browsers " + std::to_string(s["whep_legs"].get<size_t>());
     if (int r = s["tracker_retries"].get<int>(); r > 0)
       text += " | tracker lost, retry " + std::to_string(r);
     status.update(text);
