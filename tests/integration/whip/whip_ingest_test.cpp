@@ -280,6 +280,22 @@ TEST_F(WhipIngest, WhepEndpointServesThePlayerAndRefusesWhatItCannotServe) {
   EXPECT_NE(ok.body.find("a=sendonly"), std::string::npos) << ok.body;
   EXPECT_NE(ok.body.find("VP8"), std::string::npos) << ok.body;
   EXPECT_EQ(ok.location.rfind("/whep/", 0), 0u) << ok.location;
+  // Trickle (RFC 8840 fragments): candidates 204, an ICE restart 422, wrong type 415.
+  std::string ufrag;
+  if (auto at = offer.find("a=ice-ufrag:"); at != std::string::npos)
+    ufrag = offer.substr(at + 12, offer.find_first_of("\r\n", at) - at - 12);
+  const std::string frag = "a=ice-ufrag:" + ufrag +
+                           "\r\na=ice-pwd:abcdefghijklmnopqrstuvwx\r\nm=audio 9 "
+                           "UDP/TLS/RTP/SAVPF 0\r\na=mid:0\r\na=candidate:1 1 udp 2130706431 "
+                           "127.0.0.1 40000 typ host\r\n";
+  const std::string trickle = "application/trickle-ice-sdpfrag";
+  EXPECT_EQ(test::http_request("PATCH", base + ok.location, trickle, frag, "w").status, 204);
+  std::string restart = frag;
+  restart.replace(restart.find(ufrag), ufrag.size(), "zzzz");
+  EXPECT_EQ(test::http_request("PATCH", base + ok.location, trickle, restart, "w").status, 422);
+  EXPECT_EQ(test::http_request("PATCH", base + ok.location, "application/sdp", frag, "w").status,
+            415);
+  EXPECT_EQ(test::http_request("PATCH", base + ok.location, trickle, "garbage", "w").status, 400);
   EXPECT_EQ(test::http_request("DELETE", base + ok.location, "", "", "w").status, 200);
   EXPECT_EQ(test::http_request("DELETE", base + ok.location, "", "", "w").status, 404);
   for (int i = 0; i < 100; ++i)
