@@ -62,6 +62,7 @@ class BrowserMesh : public ::testing::Test {
     pages_.add_page("/play.html", kWhepPlayPage);
   }
   void TearDown() override {
+    second_tab_.stop();
     play_.stop();
     publish_.stop();
     for (auto& v : viewers_) v->stop();
@@ -142,7 +143,7 @@ class BrowserMesh : public ::testing::Test {
   PageReportServer pages_;
   Process tracker_, broadcaster_;
   std::vector<std::unique_ptr<Process>> viewers_;
-  ChromiumProcess publish_, play_;
+  ChromiumProcess publish_, play_, second_tab_;
 };
 
 TEST_F(BrowserMesh, ChromiumPublishesOverWhipAndChromiumPlaysOverWhepThroughRelays) {
@@ -173,15 +174,29 @@ TEST_F(BrowserMesh, ChromiumPublishesOverWhipAndChromiumPlaysOverWhepThroughRela
   }
   EXPECT_GE(max_hops, 2);
 
-  // The browser goes away without a word: its leg is dropped, the viewer plays on.
-  EXPECT_EQ(last_stat(dir_ / "v2.jsonl", "whep_legs"), 1);
+  // A second browser on the same viewer gets its own leg and plays too.
+  ASSERT_TRUE(second_tab_.start(
+      pages_.url("/play.html?whep=http://127.0.0.1:18081/whep&tag=second"), {ns_->name()}));
+  EXPECT_TRUE(wait(
+      [&] {
+        auto r = pages_.last("second");
+        return r && num(*r, {"inbound", "video", "framesDecoded"}) > 15;
+      },
+      30000))
+      << pages_.dump() << second_tab_.log_tail();
+  EXPECT_TRUE(wait([&] { return last_stat(dir_ / "v2.jsonl", "whep_legs") == 2; }, 5000));
+
+  // A browser goes away without a word: its leg is dropped, the viewer and the other
+  // browser play on.
   play_.stop();
   const double played_before = last_played(dir_ / "v2.jsonl");
+  const double second_before = num(*pages_.last("second"), {"inbound", "video", "framesDecoded"});
   const auto t0 = std::chrono::steady_clock::now();
-  EXPECT_TRUE(wait([&] { return last_stat(dir_ / "v2.jsonl", "whep_legs") == 0; }, 60000));
+  EXPECT_TRUE(wait([&] { return last_stat(dir_ / "v2.jsonl", "whep_legs") == 1; }, 60000));
   std::printf("dead browser leg dropped after %.1f s\n",
               std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   EXPECT_GT(last_played(dir_ / "v2.jsonl"), played_before + 10);
+  EXPECT_GT(num(*pages_.last("second"), {"inbound", "video", "framesDecoded"}), second_before + 30);
   EXPECT_TRUE(broadcaster_.running()) << broadcaster_.err();
 }
 
