@@ -158,6 +158,12 @@ WebrtcHttpServer::WebrtcHttpServer(WebrtcHttpOptions options) : opt_(std::move(o
 
 WebrtcHttpServer::~WebrtcHttpServer() = default;
 
+nlohmann::json WebrtcHttpServer::status_counts() const {
+  nlohmann::json by = nlohmann::json::object();
+  for (const auto& [status, n] : counters_.by_status) by[std::to_string(status)] = n;
+  return by;
+}
+
 std::string WebrtcHttpServer::url(const std::string& path) const {
   const bool v6 = opt_.host.find(':') != std::string::npos;
   return "http://" + (v6 ? "[" + opt_.host + "]" : opt_.host) + ":" + std::to_string(bound_port_) +

@@ -17,6 +17,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -90,6 +91,8 @@ class WebrtcHttpServer {
     std::map<int, uint64_t> by_status;
   };
   const Counters& counters() const { return counters_; }
+  // {"201": n, "400": n, ...}: answers by status, for status documents.
+  nlohmann::json status_counts() const;
 
  private:
   struct Impl;

@@ -8,6 +8,7 @@
 #include "media/common/audio_analysis.hpp"
 #include "media/common/gst_util.hpp"
 #include "media/common/pipeline_runner.hpp"
+#include "media/common/webrtc_leg.hpp"
 
 namespace meshcast::app {
 namespace {
@@ -126,28 +127,6 @@ void on_recv_pad(GstElement*, GstPad* pad, gpointer data) {
   p->first_media_us = monotonic_us();
 }
 
-// Network rule: ICE gathers on 127.0.0.1 only (no STUN/TURN is set, so host candidates only)
-// and nothing else (UPnP) touches other interfaces.
-bool restrict_to_loopback(GstElement* webrtcbin) {
-  GObject* raw = nullptr;
-  g_object_get(webrtcbin, "ice-agent", &raw, nullptr);
-  media::GObjectPtr<GObject> ice(raw);
-  if (!ice) return false;
-  gboolean ok = FALSE;
-  if (g_signal_lookup("add-local-ip-address", G_OBJECT_TYPE(ice.get())))
-    g_signal_emit_by_name(ice.get(), "add-local-ip-address", "127.0.0.1", &ok);
-  // libnice's UPnP IGD is on by default: it would send SSDP multicast on every interface.
-  raw = nullptr;
-  if (g_object_class_find_property(G_OBJECT_GET_CLASS(ice.get()), "agent"))
-    g_object_get(ice.get(), "agent", &raw, nullptr);
-  media::GObjectPtr<GObject> agent(raw);
-  if (agent && g_object_class_find_property(G_OBJECT_GET_CLASS(agent.get()), "upnp"))
-    g_object_set(agent.get(), "upnp", FALSE, nullptr);
-  else
-    ok = FALSE;
-  return ok;
-}
-
 // Errors end the run; LATENCY is handled as a pipeline would with a bus watch.
 void drain_bus(GstElement* pipeline, Peers& p) {
   media::GstBusPtr bus = media::element_bus(pipeline);
@@ -192,7 +171,10 @@ WebrtcbinDelayResult measure_webrtcbin_delay(double seconds, int tick_ms, double
   media::GstClockPtr clock(gst_system_clock_obtain());  // monotonic, like make_pipeline
   gst_pipeline_use_clock(GST_PIPELINE(p.rx.pipeline()), clock.get());
   p.send = p.tx.element("send");
-  if (!restrict_to_loopback(p.send.get()) || !restrict_to_loopback(p.recv.get()))
+  // Network rule: ICE gathers on 127.0.0.1 only (no STUN/TURN is set, so host candidates
+  // only) and nothing else (UPnP) touches other interfaces.
+  if (!media::restrict_ice(p.send.get(), {"127.0.0.1"}) ||
+      !media::restrict_ice(p.recv.get(), {"127.0.0.1"}))
     p.fail("cannot restrict webrtcbin's ICE agent to 127.0.0.1");
   // One-way call: the sender's transceiver is sendonly (the receiver answers recvonly).
   if (media::GstPadPtr sp = media::static_pad(p.send.get(), "sink_0")) {

@@ -195,9 +195,7 @@ nlohmann::json WhepHub::status_json() const {
   uint64_t vf = 0;
   for (auto& [id, leg] : legs_) vf += leg.sender->stats().video_frames;
   w["video_frames_sent"] = vf;
-  nlohmann::json by;
-  for (auto& [status, n] : http_.counters().by_status) by[std::to_string(status)] = n;
-  w["http"] = by;
+  w["http"] = http_.status_counts();
   j["whep"] = w;
   return j;
 }

@@ -110,10 +110,7 @@ nlohmann::json WhipIngest::status_json() const {
     if (auto& h = source_->header())
       j["size"] = std::to_string(h->width) + "x" + std::to_string(h->height);
   }
-  auto& c = http_.counters();
-  nlohmann::json by;
-  for (auto& [status, n] : c.by_status) by[std::to_string(status)] = n;
-  j["http"] = by;
+  j["http"] = http_.status_counts();
   return j;
 }
 

@@ -118,20 +118,7 @@ void WebrtcLeg::answer(const std::string& offer, AnswerFn done) {
   gather_timer_ = SourceGuard::timeout(
       config_.gather_timeout_ms,
       +[](gpointer self) -> gboolean {
-        auto* leg = static_cast<WebrtcLeg*>(self);
-        leg->check_gathered();
-        // Still no complete answer: send what was gathered so far.
-        if (leg->pending_answer_) {
-          GstWebRTCSessionDescription* local = nullptr;
-          g_object_get(leg->webrtc_.get(), "local-description", &local, nullptr);
-          if (!local) {
-            leg->finish_answer(unexpected(std::string("no answer within the gathering timeout")));
-          } else {
-            GCharPtr text(gst_sdp_message_as_text(local->sdp));
-            gst_webrtc_session_description_free(local);
-            leg->finish_answer(std::string(text.get()));
-          }
-        }
+        static_cast<WebrtcLeg*>(self)->check_gathered(/*timed_out=*/true);
         return G_SOURCE_REMOVE;
       },
       this, context_);
@@ -188,14 +175,18 @@ void WebrtcLeg::on_connection_state(GObject* webrtc, GParamSpec*, gpointer data)
   });
 }
 
-void WebrtcLeg::check_gathered() {
+// Answers once gathering is complete, or at the timeout with what was gathered so far.
+void WebrtcLeg::check_gathered(bool timed_out) {
   if (!pending_answer_ || !webrtc_) return;
   GstWebRTCICEGatheringState gs = GST_WEBRTC_ICE_GATHERING_STATE_NEW;
   g_object_get(webrtc_.get(), "ice-gathering-state", &gs, nullptr);
-  if (gs != GST_WEBRTC_ICE_GATHERING_STATE_COMPLETE) return;
+  if (!timed_out && gs != GST_WEBRTC_ICE_GATHERING_STATE_COMPLETE) return;
   GstWebRTCSessionDescription* local = nullptr;
   g_object_get(webrtc_.get(), "local-description", &local, nullptr);
-  if (!local) return;
+  if (!local) {
+    if (timed_out) finish_answer(unexpected(std::string("no answer within the gathering timeout")));
+    return;
+  }
   GCharPtr text(gst_sdp_message_as_text(local->sdp));
   gst_webrtc_session_description_free(local);
   finish_answer(std::string(text.get()));

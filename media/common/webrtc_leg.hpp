@@ -73,7 +73,7 @@ class WebrtcLeg {
   static void on_gathering(GObject* webrtc, GParamSpec*, gpointer data);
   static void on_connection_state(GObject* webrtc, GParamSpec*, gpointer data);
   void finish_answer(Expected<std::string, std::string> result);
-  void check_gathered();
+  void check_gathered(bool timed_out = false);
 
   GMainContext* context_;
   WebrtcLegConfig config_;
